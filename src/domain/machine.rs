@@ -1,0 +1,349 @@
+//! The proposal state machine (DESIGN.md, "Proposal state machine"), pure:
+//! no IO, no clock. Callers pass `now` in milliseconds since the epoch and a
+//! resolved policy [`Rule`]; every function returns the next state and the
+//! event to record, or a [`Refusal`] that leaves the state untouched.
+
+use super::policy::Rule;
+use super::types::{ProposalStatus, Role, Verdict};
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub principal: String,
+    pub role: Role,
+    pub at: Millis,
+}
+
+/// Everything the rules look at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalState {
+    pub status: ProposalStatus,
+    /// Approvals counted towards the current digest.
+    pub approvals: Vec<Approval>,
+    pub escalated_by: Option<String>,
+    pub expires_at: Millis,
+    pub escalate_at: Option<Millis>,
+    /// Set on approval: the agent must report `started` before this.
+    pub execute_by: Option<Millis>,
+}
+
+/// Who asks for a transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    Person { principal: String, role: Role },
+    Agent { name: String },
+}
+
+impl Actor {
+    pub fn name(&self) -> &str {
+        match self {
+            Actor::Person { principal, .. } => principal,
+            Actor::Agent { name } => name,
+        }
+    }
+}
+
+/// What happened, for the audit log and the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// An approval was counted; more are needed.
+    ApprovalCounted,
+    Approved,
+    ApprovedByPolicy,
+    Rejected,
+    Escalated,
+    AutoEscalated,
+    Halted,
+    Expired,
+    Lapsed,
+    ExecutionStarted,
+    Executed,
+    ExecutionFailed,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::ApprovalCounted => "approval_counted",
+            Event::Approved => "approved",
+            Event::ApprovedByPolicy => "approved_by_policy",
+            Event::Rejected => "rejected",
+            Event::Escalated => "escalated",
+            Event::AutoEscalated => "auto_escalated",
+            Event::Halted => "halted",
+            Event::Expired => "expired",
+            Event::Lapsed => "lapsed",
+            Event::ExecutionStarted => "execution_started",
+            Event::Executed => "executed",
+            Event::ExecutionFailed => "execution_failed",
+        }
+    }
+}
+
+/// Why a transition was refused. The HTTP layer maps these to 400/403/409.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the proposal is already {0}; a final decision cannot change")]
+    Final(ProposalStatus),
+    #[error("cannot {verb} a proposal that is {status}")]
+    WrongState {
+        verb: &'static str,
+        status: ProposalStatus,
+    },
+    #[error("an agent can never approve, reject, escalate or halt")]
+    AgentCannotDecide,
+    #[error("{0} has already approved or escalated this proposal; the same person never counts twice")]
+    SamePrincipal(String),
+    #[error("rule \"{rule}\" needs a {role} for this approval")]
+    RoleRequired { rule: String, role: Role },
+    #[error("an escalated proposal is decided by a lead")]
+    LeadRequired,
+    #[error("a {0} needs a reason of at least two characters")]
+    ReasonRequired(Verdict),
+    #[error("the execution window closed; the approval lapsed")]
+    WindowClosed,
+    #[error("only the agent that proposed it reports its execution")]
+    NotProposer,
+}
+
+/// A successful transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub state: ProposalState,
+    pub event: Event,
+}
+
+fn secs(s: u64) -> Millis {
+    i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+/// The state of a newly submitted proposal. An `auto` rule approves it by
+/// policy at once; the returned event says so.
+pub fn initial(rule: &Rule, now: Millis, expires_in_secs: Option<u64>) -> Transition {
+    let lifetime = expires_in_secs.map_or(rule.expiry_secs, |s| s.min(rule.expiry_secs));
+    let mut state = ProposalState {
+        status: ProposalStatus::Pending,
+        approvals: Vec::new(),
+        escalated_by: None,
+        expires_at: now.saturating_add(secs(lifetime)),
+        escalate_at: rule.escalate_after_secs.map(|s| now.saturating_add(secs(s))),
+        execute_by: None,
+    };
+    if rule.auto {
+        state.status = ProposalStatus::Approved;
+        state.execute_by = Some(now.saturating_add(secs(rule.execution_window_secs)));
+        return Transition {
+            state,
+            event: Event::ApprovedByPolicy,
+        };
+    }
+    Transition {
+        state,
+        event: Event::ApprovalCounted,
+    }
+}
+
+/// The next deadline transition due at `now`, if any: expiry of an open
+/// proposal, auto-escalation of a pending one, lapse of an unstarted approval.
+pub fn due(state: &ProposalState, now: Millis) -> Option<Transition> {
+    let mut next = state.clone();
+    let event = match state.status {
+        s if s.is_open() && now >= state.expires_at => {
+            next.status = ProposalStatus::Expired;
+            Event::Expired
+        }
+        ProposalStatus::Pending if state.escalate_at.is_some_and(|t| now >= t) => {
+            next.status = ProposalStatus::Escalated;
+            next.escalate_at = None;
+            Event::AutoEscalated
+        }
+        ProposalStatus::Approved if state.execute_by.is_some_and(|t| now >= t) => {
+            next.status = ProposalStatus::Lapsed;
+            Event::Lapsed
+        }
+        _ => return None,
+    };
+    Some(Transition { state: next, event })
+}
+
+/// The earliest time at which [`due`] could return something.
+pub fn next_deadline(state: &ProposalState) -> Option<Millis> {
+    match state.status {
+        ProposalStatus::Pending => Some(
+            state
+                .escalate_at
+                .map_or(state.expires_at, |e| e.min(state.expires_at)),
+        ),
+        s if s.is_open() => Some(state.expires_at),
+        ProposalStatus::Approved => state.execute_by,
+        _ => None,
+    }
+}
+
+/// A reason is required for reject, escalate and halt: not empty, not one
+/// character.
+pub fn reason_ok(reason: &str) -> bool {
+    reason.trim().chars().count() >= 2
+}
+
+/// A human verdict. Call [`due`] first: deadlines win over late decisions.
+pub fn decide(
+    state: &ProposalState,
+    rule: &Rule,
+    actor: &Actor,
+    verdict: Verdict,
+    reason: &str,
+    now: Millis,
+) -> Result<Transition, Refusal> {
+    let Actor::Person { principal, role } = actor else {
+        return Err(Refusal::AgentCannotDecide);
+    };
+    if state.status.is_final() {
+        return Err(Refusal::Final(state.status));
+    }
+    if verdict != Verdict::Approve && !reason_ok(reason) {
+        return Err(Refusal::ReasonRequired(verdict));
+    }
+    let wrong = |verb| Refusal::WrongState {
+        verb,
+        status: state.status,
+    };
+    let mut next = state.clone();
+    let event = match verdict {
+        Verdict::Approve => {
+            if !state.status.is_open() {
+                return Err(wrong("approve"));
+            }
+            if state.status == ProposalStatus::Escalated && *role != Role::Lead {
+                return Err(Refusal::LeadRequired);
+            }
+            let seen = state.approvals.iter().any(|a| &a.principal == principal)
+                || state.escalated_by.as_deref() == Some(principal.as_str());
+            if seen {
+                return Err(Refusal::SamePrincipal(principal.clone()));
+            }
+            next.approvals.push(Approval {
+                principal: principal.clone(),
+                role: *role,
+                at: now,
+            });
+            if next.approvals.len() as u32 >= rule.approvals {
+                if !next.approvals.iter().any(|a| satisfies(a.role, rule.role)) {
+                    return Err(Refusal::RoleRequired {
+                        rule: rule.name.clone(),
+                        role: rule.role,
+                    });
+                }
+                next.status = ProposalStatus::Approved;
+                next.execute_by = Some(now.saturating_add(secs(rule.execution_window_secs)));
+                Event::Approved
+            } else {
+                next.status = ProposalStatus::AwaitingSecond;
+                Event::ApprovalCounted
+            }
+        }
+        Verdict::Reject => {
+            if !state.status.is_open() {
+                return Err(wrong("reject"));
+            }
+            if state.status == ProposalStatus::Escalated && *role != Role::Lead {
+                return Err(Refusal::LeadRequired);
+            }
+            next.status = ProposalStatus::Rejected;
+            Event::Rejected
+        }
+        Verdict::Escalate => {
+            if state.status != ProposalStatus::Pending {
+                return Err(wrong("escalate"));
+            }
+            next.status = ProposalStatus::Escalated;
+            next.escalated_by = Some(principal.clone());
+            next.escalate_at = None;
+            Event::Escalated
+        }
+        Verdict::Halt => {
+            if state.status != ProposalStatus::Approved {
+                return Err(wrong("halt"));
+            }
+            next.status = ProposalStatus::Halted;
+            Event::Halted
+        }
+    };
+    Ok(Transition { state: next, event })
+}
+
+fn satisfies(have: Role, need: Role) -> bool {
+    match need {
+        Role::Analyst => true,
+        Role::Lead => have == Role::Lead,
+    }
+}
+
+/// The agent reports it is starting. Refused unless approved and inside the
+/// execution window: this is the race-free hand-off point.
+pub fn start_execution(state: &ProposalState, now: Millis) -> Result<Transition, Refusal> {
+    match state.status {
+        ProposalStatus::Approved if state.execute_by.is_some_and(|t| now >= t) => {
+            Err(Refusal::WindowClosed)
+        }
+        ProposalStatus::Approved => {
+            let mut next = state.clone();
+            next.status = ProposalStatus::Executing;
+            Ok(Transition {
+                state: next,
+                event: Event::ExecutionStarted,
+            })
+        }
+        s if s.is_final() => Err(Refusal::Final(s)),
+        s => Err(Refusal::WrongState {
+            verb: "start",
+            status: s,
+        }),
+    }
+}
+
+/// The agent reports the outcome of a started execution.
+pub fn finish_execution(state: &ProposalState, ok: bool) -> Result<Transition, Refusal> {
+    match state.status {
+        ProposalStatus::Executing => {
+            let mut next = state.clone();
+            next.status = if ok {
+                ProposalStatus::Executed
+            } else {
+                ProposalStatus::Failed
+            };
+            Ok(Transition {
+                state: next,
+                event: if ok {
+                    Event::Executed
+                } else {
+                    Event::ExecutionFailed
+                },
+            })
+        }
+        s if s.is_final() => Err(Refusal::Final(s)),
+        s => Err(Refusal::WrongState {
+            verb: "finish",
+            status: s,
+        }),
+    }
+}
+
+/// The agent revised the documents: approvals counted for the old digest are
+/// dismissed (`awaiting_second` falls back to `pending`). Returns the new
+/// state and the dismissed approvals. Only open proposals are revised.
+pub fn revise(state: &ProposalState) -> (ProposalState, Vec<Approval>) {
+    let mut next = state.clone();
+    let dismissed = std::mem::take(&mut next.approvals);
+    if next.status == ProposalStatus::AwaitingSecond {
+        next.status = ProposalStatus::Pending;
+    }
+    (next, dismissed)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,332 @@
+//! The approval policy: who is a lead, and per action kind and risk tier how
+//! many approvals are needed, from which role, and the deadlines. Pure data;
+//! loaded from TOML with errors that name the line.
+
+use super::types::{ActionKind, Risk, Role};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::ops::Range;
+use toml::Spanned;
+
+pub const DEFAULT_POLICY: &str = include_str!("../../policy/default.toml");
+
+/// Most approvals a rule may ask for.
+pub const MAX_APPROVALS: u32 = 5;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    leads: BTreeSet<String>,
+    analysts: BTreeSet<String>,
+    defaults: Rule,
+    rules: Vec<Rule>,
+}
+
+/// A resolved rule: every field set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub name: String,
+    pub action: Option<ActionKind>,
+    pub risk: Option<Risk>,
+    /// Distinct human approvals needed; 0 when `auto`.
+    pub approvals: u32,
+    pub role: Role,
+    pub auto: bool,
+    pub expiry_secs: u64,
+    pub escalate_after_secs: Option<u64>,
+    pub execution_window_secs: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("policy {origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("policy {origin}, line {line}: {message}")]
+    Invalid {
+        origin: String,
+        line: usize,
+        message: String,
+    },
+    #[error("cannot read policy file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    defaults: Spanned<RawRule>,
+    #[serde(default)]
+    roles: RawRoles,
+    #[serde(default)]
+    rules: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRoles {
+    #[serde(default)]
+    leads: Vec<Spanned<String>>,
+    #[serde(default)]
+    analysts: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Option<String>,
+    action: Option<ActionKind>,
+    risk: Option<Risk>,
+    approvals: Option<u32>,
+    role: Option<Role>,
+    auto: Option<bool>,
+    expiry_secs: Option<u64>,
+    escalate_after_secs: Option<u64>,
+    execution_window_secs: Option<u64>,
+}
+
+fn line_of(text: &str, span: Range<usize>) -> usize {
+    text[..span.start.min(text.len())].matches('\n').count() + 1
+}
+
+impl Policy {
+    /// The embedded default policy.
+    pub fn builtin() -> Self {
+        Self::from_toml(DEFAULT_POLICY, "(built-in)").expect("the built-in policy is valid")
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses a policy. `origin` names the file in error messages.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, PolicyError> {
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s));
+            let message = e.message().to_owned();
+            match line {
+                Some(line) => PolicyError::Invalid {
+                    origin: origin.to_owned(),
+                    line,
+                    message,
+                },
+                None => PolicyError::Parse {
+                    origin: origin.to_owned(),
+                    message,
+                },
+            }
+        })?;
+        let invalid = |span: Range<usize>, message: String| PolicyError::Invalid {
+            origin: origin.to_owned(),
+            line: line_of(text, span),
+            message,
+        };
+
+        let d = raw.defaults.get_ref();
+        let defaults_span = raw.defaults.span();
+        let defaults = Rule {
+            name: "defaults".to_owned(),
+            action: None,
+            risk: None,
+            approvals: d.approvals.unwrap_or(1),
+            role: d.role.unwrap_or(Role::Analyst),
+            auto: false,
+            expiry_secs: d.expiry_secs.unwrap_or(4 * 3600),
+            escalate_after_secs: d.escalate_after_secs,
+            execution_window_secs: d.execution_window_secs.unwrap_or(900),
+        };
+        if d.action.is_some() || d.risk.is_some() || d.auto.is_some() {
+            return Err(invalid(
+                defaults_span,
+                "[defaults] takes no `action`, `risk` or `auto`".into(),
+            ));
+        }
+        check_rule(&defaults).map_err(|m| invalid(defaults_span.clone(), m))?;
+
+        let mut rules = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (i, spanned) in raw.rules.iter().enumerate() {
+            let r = spanned.get_ref();
+            let span = spanned.span();
+            let auto = r.auto.unwrap_or(false);
+            let rule = Rule {
+                name: r.name.clone().unwrap_or_else(|| format!("rules[{i}]")),
+                action: r.action,
+                risk: r.risk,
+                approvals: if auto {
+                    0
+                } else {
+                    r.approvals.unwrap_or(defaults.approvals)
+                },
+                role: r.role.unwrap_or(defaults.role),
+                auto,
+                expiry_secs: r.expiry_secs.unwrap_or(defaults.expiry_secs),
+                escalate_after_secs: r.escalate_after_secs.or(defaults.escalate_after_secs),
+                execution_window_secs: r
+                    .execution_window_secs
+                    .unwrap_or(defaults.execution_window_secs),
+            };
+            if auto && r.approvals.is_some_and(|n| n > 0) {
+                return Err(invalid(span, "an `auto` rule takes no approvals".into()));
+            }
+            if auto && rule.risk != Some(Risk::Low) {
+                return Err(invalid(
+                    span,
+                    "`auto` is allowed only for rules with risk = \"low\"".into(),
+                ));
+            }
+            check_rule(&rule).map_err(|m| invalid(span.clone(), m))?;
+            if !seen.insert((rule.action, rule.risk)) {
+                return Err(invalid(
+                    span,
+                    format!(
+                        "another rule already matches action = {}, risk = {}",
+                        rule.action.map_or("any", ActionKind::as_str),
+                        rule.risk.map_or("any", Risk::as_str)
+                    ),
+                ));
+            }
+            rules.push(rule);
+        }
+
+        let collect = |names: &[Spanned<String>]| -> Result<BTreeSet<String>, PolicyError> {
+            let mut set = BTreeSet::new();
+            for n in names {
+                let name = n.get_ref().trim();
+                if name.is_empty() {
+                    return Err(invalid(n.span(), "empty principal name".into()));
+                }
+                set.insert(name.to_owned());
+            }
+            Ok(set)
+        };
+        let leads = collect(&raw.roles.leads)?;
+        let analysts = collect(&raw.roles.analysts)?;
+        if let Some(both) = raw
+            .roles
+            .analysts
+            .iter()
+            .find(|n| leads.contains(n.get_ref().trim()))
+        {
+            return Err(invalid(
+                both.span(),
+                format!("`{}` is listed as both lead and analyst", both.get_ref()),
+            ));
+        }
+        Ok(Policy {
+            leads,
+            analysts,
+            defaults,
+            rules,
+        })
+    }
+
+    /// A principal's role: lead if the policy names them so, else analyst.
+    pub fn role_of(&self, principal: &str) -> Role {
+        if self.leads.contains(principal) {
+            Role::Lead
+        } else {
+            Role::Analyst
+        }
+    }
+
+    pub fn leads(&self) -> impl Iterator<Item = &str> {
+        self.leads.iter().map(String::as_str)
+    }
+
+    pub fn named_analysts(&self) -> impl Iterator<Item = &str> {
+        self.analysts.iter().map(String::as_str)
+    }
+
+    /// Adds leads (the demo makes its own lead key).
+    pub fn with_leads<I: IntoIterator<Item = String>>(mut self, leads: I) -> Self {
+        self.leads.extend(leads);
+        self
+    }
+
+    /// The most specific rule for an action and risk tier.
+    pub fn rule_for(&self, action: ActionKind, risk: Risk) -> &Rule {
+        let specificity = |r: &Rule| match (r.action, r.risk) {
+            (Some(_), Some(_)) => 3,
+            (Some(_), None) => 2,
+            (None, Some(_)) => 1,
+            (None, None) => 0,
+        };
+        self.rules
+            .iter()
+            .filter(|r| r.action.is_none_or(|a| a == action) && r.risk.is_none_or(|k| k == risk))
+            .max_by_key(|r| specificity(r))
+            .unwrap_or(&self.defaults)
+    }
+}
+
+fn check_rule(rule: &Rule) -> Result<(), String> {
+    if !rule.auto && !(1..=MAX_APPROVALS).contains(&rule.approvals) {
+        return Err(format!(
+            "approvals must be from 1 to {MAX_APPROVALS} (use auto = true for policy approval)"
+        ));
+    }
+    if rule.expiry_secs == 0 {
+        return Err("expiry_secs must be positive".into());
+    }
+    if rule.execution_window_secs == 0 {
+        return Err("execution_window_secs must be positive".into());
+    }
+    if rule.escalate_after_secs == Some(0) {
+        return Err("escalate_after_secs must be positive (leave it out to never escalate)".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_resolves_most_specific_rule() {
+        let p = Policy::builtin();
+        let r = p.rule_for(ActionKind::BlockIndicator, Risk::Low);
+        assert!(r.auto && r.approvals == 0);
+        let r = p.rule_for(ActionKind::ModifyPolicy, Risk::Critical);
+        assert_eq!(r.name, "policy changes: always two people");
+        let r = p.rule_for(ActionKind::IsolateHost, Risk::Critical);
+        assert_eq!((r.approvals, r.role, r.expiry_secs), (2, Role::Lead, 3600));
+        let r = p.rule_for(ActionKind::IsolateHost, Risk::Low);
+        assert_eq!(r.name, "defaults");
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let text = "[defaults]\napprovals = 1\n\n[[rules]]\nrisk = \"high\"\nauto = true\n";
+        let err = Policy::from_toml(text, "p.toml").unwrap_err().to_string();
+        assert!(err.contains("line 4") && err.contains("auto"), "{err}");
+
+        let text = "[defaults]\napprovals = 1\nrole = \"boss\"\n";
+        let err = Policy::from_toml(text, "p.toml").unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("boss"), "{err}");
+
+        let text = "[defaults]\n[[rules]]\nrisk = \"low\"\n[[rules]]\nrisk = \"low\"\n";
+        let err = Policy::from_toml(text, "p.toml").unwrap_err().to_string();
+        assert!(err.contains("line 4") && err.contains("already"), "{err}");
+
+        let text = "[defaults]\napprovals = 0\n";
+        let err = Policy::from_toml(text, "p.toml").unwrap_err().to_string();
+        assert!(err.contains("approvals"), "{err}");
+    }
+
+    #[test]
+    fn roles() {
+        let text = "[defaults]\n[roles]\nleads = [\"carol\"]\nanalysts = [\"alice\"]\n";
+        let p = Policy::from_toml(text, "p").unwrap();
+        assert_eq!(p.role_of("carol"), Role::Lead);
+        assert_eq!(p.role_of("alice"), Role::Analyst);
+        assert_eq!(p.role_of("unknown"), Role::Analyst);
+        let text = "[defaults]\n[roles]\nleads = [\"carol\"]\nanalysts = [\"carol\"]\n";
+        assert!(Policy::from_toml(text, "p").is_err());
+    }
+}

@@ -1,0 +1,299 @@
+//! What an agent submits (`POST /v1/alerts`): parsing with field-precise
+//! errors, validation, and the split into the documents that digests cover.
+//!
+//! The server keeps the submitted JSON *values*: the alert object without its
+//! `proposals` member, and each proposal object, exactly as sent. Digests are
+//! computed over those values, and they are served back as `document`.
+
+use super::digest::{self, DigestError};
+use super::types::{ActionKind, EntityKind, EvidenceKind, Risk, Severity};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// Limits on what one submission may hold. Generous for real alerts, small
+/// enough that one agent cannot make the console or the database suffer.
+pub mod limits {
+    pub const SHORT_TEXT: usize = 512;
+    pub const TITLE: usize = 1_000;
+    pub const LONG_TEXT: usize = 64 * 1024;
+    pub const EVIDENCE_BODY: usize = 256 * 1024;
+    pub const EVIDENCE_ITEMS: usize = 64;
+    pub const PROPOSALS: usize = 32;
+    pub const PERMISSION_DOC: usize = 512 * 1024;
+    pub const MAX_EXPIRES_IN_SECS: u64 = 30 * 24 * 3600;
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSubmission {
+    pub external_id: String,
+    pub source: String,
+    pub severity: Severity,
+    pub title: String,
+    pub entity: Entity,
+    pub summary: Summary,
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+    #[serde(default)]
+    pub context: Option<Map<String, Value>>,
+    pub proposals: Vec<ProposalSubmission>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entity {
+    pub kind: EntityKind,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub text: String,
+    pub model: String,
+    pub confidence: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    pub kind: EvidenceKind,
+    pub title: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProposalSubmission {
+    pub action: ActionKind,
+    pub target: String,
+    pub risk: Risk,
+    pub rationale: String,
+    #[serde(default)]
+    pub permission_change: Option<PermissionChange>,
+    #[serde(default)]
+    pub expires_in_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionChange {
+    pub format: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// A submission that parsed and validated, with its documents and digests.
+#[derive(Debug, Clone)]
+pub struct ValidSubmission {
+    pub alert: AlertSubmission,
+    /// The alert object as submitted, without `proposals`.
+    pub alert_document: Value,
+    /// One entry per proposal, in submission order.
+    pub proposals: Vec<ValidProposal>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ValidProposal {
+    pub fields: ProposalSubmission,
+    pub document: Value,
+    pub digest: String,
+}
+
+/// Why a submission was refused. `field` is a path such as
+/// `proposals[1].action`, so the agent's author can find the mistake.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<DigestError> for FieldError {
+    fn from(e: DigestError) -> Self {
+        FieldError::new("(document)", e.to_string())
+    }
+}
+
+/// Parses and validates a submitted JSON value. Nothing about a submission
+/// with one bad proposal is accepted.
+pub fn parse(value: Value) -> Result<ValidSubmission, FieldError> {
+    if !value.is_object() {
+        return Err(FieldError::new("(body)", "expected a JSON object"));
+    }
+    let alert: AlertSubmission = serde_path_to_error::deserialize(&value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "(body)".to_owned() } else { path };
+        FieldError::new(field, e.into_inner().to_string())
+    })?;
+    validate(&alert)?;
+
+    let mut alert_document = value;
+    let proposals_value = alert_document
+        .as_object_mut()
+        .and_then(|o| o.remove("proposals"))
+        .unwrap_or(Value::Array(Vec::new()));
+    let Value::Array(proposal_docs) = proposals_value else {
+        return Err(FieldError::new("proposals", "expected an array"));
+    };
+    let proposals = alert
+        .proposals
+        .iter()
+        .cloned()
+        .zip(proposal_docs)
+        .map(|(fields, document)| {
+            let digest = digest::proposal_digest(&alert_document, &document)?;
+            Ok(ValidProposal {
+                fields,
+                document,
+                digest,
+            })
+        })
+        .collect::<Result<Vec<_>, FieldError>>()?;
+    Ok(ValidSubmission {
+        alert,
+        alert_document,
+        proposals,
+    })
+}
+
+fn text(field: &str, value: &str, max: usize, required: bool) -> Result<(), FieldError> {
+    if required && value.trim().is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if value.len() > max {
+        return Err(FieldError::new(
+            field,
+            format!("is {} bytes, the limit is {max}", value.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn validate(a: &AlertSubmission) -> Result<(), FieldError> {
+    use limits::*;
+    text("external_id", &a.external_id, SHORT_TEXT, true)?;
+    text("source", &a.source, SHORT_TEXT, true)?;
+    text("title", &a.title, TITLE, true)?;
+    text("entity.id", &a.entity.id, SHORT_TEXT, true)?;
+    text("summary.text", &a.summary.text, LONG_TEXT, true)?;
+    text("summary.model", &a.summary.model, SHORT_TEXT, true)?;
+    if !(0.0..=1.0).contains(&a.summary.confidence) {
+        return Err(FieldError::new(
+            "summary.confidence",
+            "must be a number from 0 to 1",
+        ));
+    }
+    if a.evidence.len() > EVIDENCE_ITEMS {
+        return Err(FieldError::new(
+            "evidence",
+            format!("has {} items, the limit is {EVIDENCE_ITEMS}", a.evidence.len()),
+        ));
+    }
+    for (i, ev) in a.evidence.iter().enumerate() {
+        text(&format!("evidence[{i}].title"), &ev.title, TITLE, true)?;
+        text(&format!("evidence[{i}].body"), &ev.body, EVIDENCE_BODY, false)?;
+    }
+    if a.proposals.is_empty() {
+        return Err(FieldError::new("proposals", "must hold at least one proposal"));
+    }
+    if a.proposals.len() > PROPOSALS {
+        return Err(FieldError::new(
+            "proposals",
+            format!("has {} items, the limit is {PROPOSALS}", a.proposals.len()),
+        ));
+    }
+    for (i, p) in a.proposals.iter().enumerate() {
+        let at = |f: &str| format!("proposals[{i}].{f}");
+        text(&at("target"), &p.target, TITLE, true)?;
+        text(&at("rationale"), &p.rationale, LONG_TEXT, true)?;
+        if let Some(pc) = &p.permission_change {
+            text(&at("permission_change.format"), &pc.format, SHORT_TEXT, true)?;
+            text(&at("permission_change.before"), &pc.before, PERMISSION_DOC, false)?;
+            text(&at("permission_change.after"), &pc.after, PERMISSION_DOC, false)?;
+        }
+        if let Some(secs) = p.expires_in_secs
+            && !(1..=MAX_EXPIRES_IN_SECS).contains(&secs)
+        {
+            return Err(FieldError::new(
+                at("expires_in_secs"),
+                format!("must be from 1 to {MAX_EXPIRES_IN_SECS}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub(crate) fn sample() -> Value {
+        json!({
+            "external_id": "edr-4411",
+            "source": "edr",
+            "severity": "high",
+            "title": "Credential dumping on ws-0412",
+            "entity": {"kind": "host", "id": "ws-0412"},
+            "summary": {"text": "lsass read by unsigned binary", "model": "triage-v3", "confidence": 0.82},
+            "evidence": [{"kind": "log", "title": "lsass access", "body": "\u{1b}]0;pwned\u{7}"}],
+            "context": {"rule_id": "win-lsass-17", "tags": ["T1003"]},
+            "proposals": [{
+                "action": "isolate_host",
+                "target": "ws-0412",
+                "risk": "high",
+                "rationale": "contain before lateral movement",
+                "expires_in_secs": 3600
+            }]
+        })
+    }
+
+    #[test]
+    fn splits_documents_and_keeps_text_verbatim() {
+        let v = parse(sample()).unwrap();
+        assert!(v.alert_document.get("proposals").is_none());
+        assert_eq!(v.alert_document["evidence"][0]["body"], "\u{1b}]0;pwned\u{7}");
+        assert_eq!(v.proposals.len(), 1);
+        assert_eq!(v.proposals[0].document["action"], "isolate_host");
+        let again = digest::proposal_digest(&v.alert_document, &v.proposals[0].document).unwrap();
+        assert_eq!(v.proposals[0].digest, again);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+            (Box::new(|v| v["proposals"][0]["action"] = json!("nuke")), "proposals[0].action"),
+            (Box::new(|v| { v.as_object_mut().unwrap().remove("title"); }), "(body)"),
+            (Box::new(|v| v["summary"]["confidence"] = json!(1.5)), "summary.confidence"),
+            (Box::new(|v| v["proposals"] = json!([])), "proposals"),
+            (Box::new(|v| v["entity"]["kind"] = json!(3)), "entity.kind"),
+            (Box::new(|v| v["surprise"] = json!(1)), "surprise"),
+            (Box::new(|v| v["proposals"][0]["rationale"] = json!(" ")), "proposals[0].rationale"),
+            (Box::new(|v| v["proposals"][0]["expires_in_secs"] = json!(0)), "proposals[0].expires_in_secs"),
+        ];
+        for (mutate, field) in cases {
+            let mut v = sample();
+            mutate(&mut v);
+            let err = parse(v).unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+        }
+    }
+
+    #[test]
+    fn missing_field_message_names_it() {
+        let mut v = sample();
+        v.as_object_mut().unwrap().remove("title");
+        let err = parse(v).unwrap_err();
+        assert!(err.message.contains("title"), "{err}");
+    }
+}

@@ -1,0 +1,6 @@
+//! countersign: a human approval gate for AI-proposed security actions.
+//!
+//! The crate is one binary (`src/main.rs`) and this library, so tests and
+//! benchmarks reach every part.
+
+pub mod domain;
