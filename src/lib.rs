@@ -3,4 +3,6 @@
 //! The crate is one binary (`src/main.rs`) and this library, so tests and
 //! benchmarks reach every part.
 
+pub mod audit;
 pub mod domain;
+pub mod server;

@@ -96,7 +96,9 @@ pub enum Refusal {
     },
     #[error("an agent can never approve, reject, escalate or halt")]
     AgentCannotDecide,
-    #[error("{0} has already approved or escalated this proposal; the same person never counts twice")]
+    #[error(
+        "{0} has already approved or escalated this proposal; the same person never counts twice"
+    )]
     SamePrincipal(String),
     #[error("rule \"{rule}\" needs a {role} for this approval")]
     RoleRequired { rule: String, role: Role },
@@ -130,7 +132,9 @@ pub fn initial(rule: &Rule, now: Millis, expires_in_secs: Option<u64>) -> Transi
         approvals: Vec::new(),
         escalated_by: None,
         expires_at: now.saturating_add(secs(lifetime)),
-        escalate_at: rule.escalate_after_secs.map(|s| now.saturating_add(secs(s))),
+        escalate_at: rule
+            .escalate_after_secs
+            .map(|s| now.saturating_add(secs(s))),
         execute_by: None,
     };
     if rule.auto {

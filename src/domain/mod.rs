@@ -3,5 +3,8 @@
 pub mod digest;
 pub mod machine;
 pub mod policy;
+pub mod records;
+pub mod revision;
 pub mod submission;
+pub mod time;
 pub mod types;

@@ -132,7 +132,11 @@ pub fn parse(value: Value) -> Result<ValidSubmission, FieldError> {
     }
     let alert: AlertSubmission = serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "(body)".to_owned() } else { path };
+        let field = if path == "." {
+            "(body)".to_owned()
+        } else {
+            path
+        };
         FieldError::new(field, e.into_inner().to_string())
     })?;
     validate(&alert)?;
@@ -196,15 +200,26 @@ fn validate(a: &AlertSubmission) -> Result<(), FieldError> {
     if a.evidence.len() > EVIDENCE_ITEMS {
         return Err(FieldError::new(
             "evidence",
-            format!("has {} items, the limit is {EVIDENCE_ITEMS}", a.evidence.len()),
+            format!(
+                "has {} items, the limit is {EVIDENCE_ITEMS}",
+                a.evidence.len()
+            ),
         ));
     }
     for (i, ev) in a.evidence.iter().enumerate() {
         text(&format!("evidence[{i}].title"), &ev.title, TITLE, true)?;
-        text(&format!("evidence[{i}].body"), &ev.body, EVIDENCE_BODY, false)?;
+        text(
+            &format!("evidence[{i}].body"),
+            &ev.body,
+            EVIDENCE_BODY,
+            false,
+        )?;
     }
     if a.proposals.is_empty() {
-        return Err(FieldError::new("proposals", "must hold at least one proposal"));
+        return Err(FieldError::new(
+            "proposals",
+            "must hold at least one proposal",
+        ));
     }
     if a.proposals.len() > PROPOSALS {
         return Err(FieldError::new(
@@ -217,9 +232,24 @@ fn validate(a: &AlertSubmission) -> Result<(), FieldError> {
         text(&at("target"), &p.target, TITLE, true)?;
         text(&at("rationale"), &p.rationale, LONG_TEXT, true)?;
         if let Some(pc) = &p.permission_change {
-            text(&at("permission_change.format"), &pc.format, SHORT_TEXT, true)?;
-            text(&at("permission_change.before"), &pc.before, PERMISSION_DOC, false)?;
-            text(&at("permission_change.after"), &pc.after, PERMISSION_DOC, false)?;
+            text(
+                &at("permission_change.format"),
+                &pc.format,
+                SHORT_TEXT,
+                true,
+            )?;
+            text(
+                &at("permission_change.before"),
+                &pc.before,
+                PERMISSION_DOC,
+                false,
+            )?;
+            text(
+                &at("permission_change.after"),
+                &pc.after,
+                PERMISSION_DOC,
+                false,
+            )?;
         }
         if let Some(secs) = p.expires_in_secs
             && !(1..=MAX_EXPIRES_IN_SECS).contains(&secs)
@@ -262,7 +292,10 @@ mod tests {
     fn splits_documents_and_keeps_text_verbatim() {
         let v = parse(sample()).unwrap();
         assert!(v.alert_document.get("proposals").is_none());
-        assert_eq!(v.alert_document["evidence"][0]["body"], "\u{1b}]0;pwned\u{7}");
+        assert_eq!(
+            v.alert_document["evidence"][0]["body"],
+            "\u{1b}]0;pwned\u{7}"
+        );
         assert_eq!(v.proposals.len(), 1);
         assert_eq!(v.proposals[0].document["action"], "isolate_host");
         let again = digest::proposal_digest(&v.alert_document, &v.proposals[0].document).unwrap();
@@ -272,14 +305,31 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
-            (Box::new(|v| v["proposals"][0]["action"] = json!("nuke")), "proposals[0].action"),
-            (Box::new(|v| { v.as_object_mut().unwrap().remove("title"); }), "(body)"),
-            (Box::new(|v| v["summary"]["confidence"] = json!(1.5)), "summary.confidence"),
+            (
+                Box::new(|v| v["proposals"][0]["action"] = json!("nuke")),
+                "proposals[0].action",
+            ),
+            (
+                Box::new(|v| {
+                    v.as_object_mut().unwrap().remove("title");
+                }),
+                "(body)",
+            ),
+            (
+                Box::new(|v| v["summary"]["confidence"] = json!(1.5)),
+                "summary.confidence",
+            ),
             (Box::new(|v| v["proposals"] = json!([])), "proposals"),
             (Box::new(|v| v["entity"]["kind"] = json!(3)), "entity.kind"),
             (Box::new(|v| v["surprise"] = json!(1)), "surprise"),
-            (Box::new(|v| v["proposals"][0]["rationale"] = json!(" ")), "proposals[0].rationale"),
-            (Box::new(|v| v["proposals"][0]["expires_in_secs"] = json!(0)), "proposals[0].expires_in_secs"),
+            (
+                Box::new(|v| v["proposals"][0]["rationale"] = json!(" ")),
+                "proposals[0].rationale",
+            ),
+            (
+                Box::new(|v| v["proposals"][0]["expires_in_secs"] = json!(0)),
+                "proposals[0].expires_in_secs",
+            ),
         ];
         for (mutate, field) in cases {
             let mut v = sample();

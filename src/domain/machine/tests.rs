@@ -50,7 +50,9 @@ fn single_approval_approves() {
 fn dual_control_table() {
     let r = rule(2, Role::Lead);
     let s0 = start(&r);
-    let s1 = decide(&s0, &r, &alice(), Verdict::Approve, "", 1).unwrap().state;
+    let s1 = decide(&s0, &r, &alice(), Verdict::Approve, "", 1)
+        .unwrap()
+        .state;
     assert_eq!(s1.status, ProposalStatus::AwaitingSecond);
     // same person twice
     assert_eq!(
@@ -125,7 +127,9 @@ fn deadlines() {
     assert_eq!(due(&esc.state, 99_999), None);
     assert_eq!(due(&esc.state, 100_000).unwrap().event, Event::Expired);
 
-    let a = decide(&s, &r, &alice(), Verdict::Approve, "", 0).unwrap().state;
+    let a = decide(&s, &r, &alice(), Verdict::Approve, "", 0)
+        .unwrap()
+        .state;
     assert_eq!(due(&a, 10_000).unwrap().event, Event::Lapsed);
     assert_eq!(start_execution(&a, 10_000), Err(Refusal::WindowClosed));
     let ex = start_execution(&a, 9_999).unwrap().state;
@@ -209,8 +213,14 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 fn any_rule() -> impl Strategy<Value = Rule> {
-    (1..=3u32, any::<bool>(), 1..200u64, prop::option::of(1..200u64), 1..60u64).prop_map(
-        |(approvals, lead, expiry, esc, window)| Rule {
+    (
+        1..=3u32,
+        any::<bool>(),
+        1..200u64,
+        prop::option::of(1..200u64),
+        1..60u64,
+    )
+        .prop_map(|(approvals, lead, expiry, esc, window)| Rule {
             name: "r".into(),
             action: None,
             risk: None,
@@ -220,8 +230,7 @@ fn any_rule() -> impl Strategy<Value = Rule> {
             expiry_secs: expiry,
             escalate_after_secs: esc,
             execution_window_secs: window,
-        },
-    )
+        })
 }
 
 proptest! {

@@ -1,0 +1,3 @@
+//! The tamper-evident audit log.
+
+pub mod chain;

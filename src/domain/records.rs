@@ -1,0 +1,186 @@
+//! What the server stores and serves: alerts, proposals, audit entries,
+//! tokens. These are the API's response shapes too, so the client
+//! deserialises the same types.
+
+use super::machine::{Approval, Millis, ProposalState};
+use super::time::{rfc3339, rfc3339_opt};
+use super::types::{ActionKind, EntityKind, ProposalStatus, Risk, Severity, TokenRole};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Who made a proposal reach its current status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DecidedBy {
+    Person {
+        principal: String,
+    },
+    /// An `auto` policy rule, never a person.
+    Policy {
+        rule: String,
+    },
+    /// A deadline: expiry, auto-escalation or lapse.
+    Deadline,
+    /// The agent's execution report.
+    Agent {
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    pub id: String,
+    pub external_id: String,
+    pub agent: String,
+    pub source: String,
+    pub severity: Severity,
+    pub title: String,
+    pub entity_kind: EntityKind,
+    pub entity_id: String,
+    pub confidence: f64,
+    pub revision: u32,
+    #[serde(with = "rfc3339")]
+    pub created_at: Millis,
+    #[serde(with = "rfc3339")]
+    pub updated_at: Millis,
+    /// The alert object exactly as submitted, without `proposals`.
+    pub document: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProposalRecord {
+    pub id: String,
+    pub alert_id: String,
+    pub index: u32,
+    pub action: ActionKind,
+    pub target: String,
+    pub risk: Risk,
+    pub status: ProposalStatus,
+    pub digest: String,
+    /// The proposal object exactly as submitted.
+    pub document: Value,
+    pub proposed_by: String,
+    /// Name of the policy rule that governs it.
+    pub rule: String,
+    pub approvals: Vec<Approval>,
+    pub escalated_by: Option<String>,
+    pub decided_by: Option<DecidedBy>,
+    pub reason: Option<String>,
+    #[serde(with = "rfc3339")]
+    pub created_at: Millis,
+    #[serde(with = "rfc3339")]
+    pub updated_at: Millis,
+    #[serde(with = "rfc3339")]
+    pub expires_at: Millis,
+    #[serde(with = "rfc3339_opt")]
+    pub escalate_at: Option<Millis>,
+    #[serde(with = "rfc3339_opt")]
+    pub execute_by: Option<Millis>,
+    #[serde(with = "rfc3339_opt")]
+    pub decided_at: Option<Millis>,
+    /// Audit sequence number of the last change: the queue cursor.
+    pub change_seq: i64,
+}
+
+impl ProposalRecord {
+    pub fn state(&self) -> ProposalState {
+        ProposalState {
+            status: self.status,
+            approvals: self.approvals.clone(),
+            escalated_by: self.escalated_by.clone(),
+            expires_at: self.expires_at,
+            escalate_at: self.escalate_at,
+            execute_by: self.execute_by,
+        }
+    }
+
+    pub fn set_state(&mut self, s: ProposalState) {
+        self.status = s.status;
+        self.approvals = s.approvals;
+        self.escalated_by = s.escalated_by;
+        self.expires_at = s.expires_at;
+        self.escalate_at = s.escalate_at;
+        self.execute_by = s.execute_by;
+    }
+}
+
+/// A queue row: the proposal without its document, with what the console
+/// lists from its alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueItem {
+    #[serde(flatten)]
+    pub proposal: ProposalSummary,
+    pub alert_title: String,
+    pub severity: Severity,
+    pub source: String,
+    pub entity_kind: EntityKind,
+    pub entity_id: String,
+    pub confidence: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProposalSummary {
+    pub id: String,
+    pub alert_id: String,
+    pub action: ActionKind,
+    pub target: String,
+    pub risk: Risk,
+    pub status: ProposalStatus,
+    pub digest: String,
+    pub proposed_by: String,
+    pub approvals: Vec<Approval>,
+    pub escalated_by: Option<String>,
+    pub decided_by: Option<DecidedBy>,
+    pub reason: Option<String>,
+    #[serde(with = "rfc3339")]
+    pub created_at: Millis,
+    #[serde(with = "rfc3339")]
+    pub expires_at: Millis,
+    #[serde(with = "rfc3339_opt")]
+    pub execute_by: Option<Millis>,
+    pub change_seq: i64,
+}
+
+impl From<&ProposalRecord> for ProposalSummary {
+    fn from(p: &ProposalRecord) -> Self {
+        Self {
+            id: p.id.clone(),
+            alert_id: p.alert_id.clone(),
+            action: p.action,
+            target: p.target.clone(),
+            risk: p.risk,
+            status: p.status,
+            digest: p.digest.clone(),
+            proposed_by: p.proposed_by.clone(),
+            approvals: p.approvals.clone(),
+            escalated_by: p.escalated_by.clone(),
+            decided_by: p.decided_by.clone(),
+            reason: p.reason.clone(),
+            created_at: p.created_at,
+            expires_at: p.expires_at,
+            execute_by: p.execute_by,
+            change_seq: p.change_seq,
+        }
+    }
+}
+
+/// One entry of the hash-chained audit log. `entry` is the exact bytes that
+/// were hashed: `hash = SHA-256(prev_hash ‖ entry)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub entry: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub id: String,
+    pub name: String,
+    pub role: TokenRole,
+    #[serde(with = "rfc3339")]
+    pub created_at: Millis,
+    #[serde(with = "rfc3339_opt")]
+    pub revoked_at: Option<Millis>,
+}

@@ -1,0 +1,3 @@
+//! The backend queue server.
+
+pub mod store;

@@ -1,0 +1,342 @@
+//! The rules every backend applies, as functions over loaded records. Each
+//! returns the records to write and the audit entries that record why; the
+//! backend writes both in one transaction or neither.
+
+use super::{DecideCommand, ExecutionCommand, ExecutionReport, StoreError, SubmitCommand};
+use crate::audit::chain::{NewEntry, actor_agent, actor_deadline, actor_person, actor_policy};
+use crate::domain::machine::{self, Event, Millis, Transition};
+use crate::domain::records::{AlertRecord, DecidedBy, ProposalRecord};
+use crate::domain::revision::Plan;
+use crate::domain::submission::ValidProposal;
+use serde_json::{Value, json};
+
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn entry(
+    at: Millis,
+    kind: &'static str,
+    alert_id: &str,
+    proposal_id: Option<&str>,
+    actor: Value,
+    data: Value,
+) -> NewEntry {
+    NewEntry {
+        at,
+        kind,
+        alert_id: Some(alert_id.to_owned()),
+        proposal_id: proposal_id.map(str::to_owned),
+        actor,
+        data,
+    }
+}
+
+fn proposal_summary(p: &ProposalRecord) -> Value {
+    json!({
+        "id": p.id, "index": p.index, "digest": p.digest, "document": p.document,
+        "status": p.status, "rule": p.rule,
+    })
+}
+
+fn alert_record(cmd: &SubmitCommand, id: String, revision: u32, created_at: Millis) -> AlertRecord {
+    let a = &cmd.submission.alert;
+    AlertRecord {
+        id,
+        external_id: a.external_id.clone(),
+        agent: cmd.agent.clone(),
+        source: a.source.clone(),
+        severity: a.severity,
+        title: a.title.clone(),
+        entity_kind: a.entity.kind,
+        entity_id: a.entity.id.clone(),
+        confidence: a.summary.confidence,
+        revision,
+        created_at,
+        updated_at: cmd.now,
+        document: cmd.submission.alert_document.clone(),
+    }
+}
+
+/// A fresh proposal, approved at once if its rule is `auto`.
+fn new_proposal(
+    cmd: &SubmitCommand,
+    alert_id: &str,
+    index: usize,
+    vp: &ValidProposal,
+) -> (ProposalRecord, Option<NewEntry>) {
+    let f = &vp.fields;
+    let rule = cmd.policy.rule_for(f.action, f.risk);
+    let Transition { state, event } = machine::initial(rule, cmd.now, f.expires_in_secs);
+    let mut p = ProposalRecord {
+        id: new_id(),
+        alert_id: alert_id.to_owned(),
+        index: index as u32,
+        action: f.action,
+        target: f.target.clone(),
+        risk: f.risk,
+        status: state.status,
+        digest: vp.digest.clone(),
+        document: vp.document.clone(),
+        proposed_by: cmd.agent.clone(),
+        rule: rule.name.clone(),
+        approvals: Vec::new(),
+        escalated_by: None,
+        decided_by: None,
+        reason: None,
+        created_at: cmd.now,
+        updated_at: cmd.now,
+        expires_at: state.expires_at,
+        escalate_at: state.escalate_at,
+        execute_by: state.execute_by,
+        decided_at: None,
+        change_seq: 0,
+    };
+    let auto = (event == Event::ApprovedByPolicy).then(|| {
+        p.decided_by = Some(DecidedBy::Policy {
+            rule: rule.name.clone(),
+        });
+        p.decided_at = Some(cmd.now);
+        entry(
+            cmd.now,
+            event.as_str(),
+            alert_id,
+            Some(&p.id),
+            actor_policy(&rule.name),
+            json!({"digest": p.digest, "execute_by": p.execute_by}),
+        )
+    });
+    (p, auto)
+}
+
+/// A first submission: the alert, its proposals, and the entries.
+pub fn create(cmd: &SubmitCommand) -> (AlertRecord, Vec<ProposalRecord>, Vec<NewEntry>) {
+    let alert = alert_record(cmd, new_id(), 1, cmd.now);
+    let mut proposals = Vec::new();
+    let mut autos = Vec::new();
+    for (i, vp) in cmd.submission.proposals.iter().enumerate() {
+        let (p, auto) = new_proposal(cmd, &alert.id, i, vp);
+        proposals.push(p);
+        autos.extend(auto);
+    }
+    let mut entries = vec![entry(
+        cmd.now,
+        "alert_received",
+        &alert.id,
+        None,
+        actor_agent(&cmd.agent),
+        json!({
+            "external_id": alert.external_id,
+            "revision": 1,
+            "document": alert.document,
+            "proposals": proposals.iter().map(proposal_summary).collect::<Vec<_>>(),
+        }),
+    )];
+    entries.extend(autos);
+    (alert, proposals, entries)
+}
+
+/// A revision: changed open proposals get the new documents and digests and
+/// lose their approvals; new proposals are added.
+pub fn revise(
+    cmd: &SubmitCommand,
+    old: &AlertRecord,
+    stored: &[ProposalRecord],
+    plan: &Plan,
+) -> (
+    AlertRecord,
+    Vec<ProposalRecord>,
+    Vec<ProposalRecord>,
+    Vec<NewEntry>,
+) {
+    let Plan::Revise { changed, added } = plan else {
+        return (old.clone(), Vec::new(), Vec::new(), Vec::new());
+    };
+    let alert = alert_record(cmd, old.id.clone(), old.revision + 1, old.created_at);
+    let mut updated = Vec::new();
+    let mut dismissed_all = Vec::new();
+    for &i in changed {
+        let vp = &cmd.submission.proposals[i];
+        let mut p = stored[i].clone();
+        let (state, dismissed) = machine::revise(&p.state());
+        p.set_state(state);
+        let rule = cmd.policy.rule_for(vp.fields.action, vp.fields.risk);
+        p.action = vp.fields.action;
+        p.target = vp.fields.target.clone();
+        p.risk = vp.fields.risk;
+        p.rule = rule.name.clone();
+        p.document = vp.document.clone();
+        p.digest = vp.digest.clone();
+        p.updated_at = cmd.now;
+        if !dismissed.is_empty() {
+            dismissed_all.push(json!({"proposal_id": p.id, "approvals": dismissed}));
+        }
+        updated.push(p);
+    }
+    let mut new = Vec::new();
+    let mut autos = Vec::new();
+    for &i in added {
+        let (p, auto) = new_proposal(cmd, &alert.id, i, &cmd.submission.proposals[i]);
+        new.push(p);
+        autos.extend(auto);
+    }
+    let mut entries = vec![entry(
+        cmd.now,
+        "alert_revised",
+        &alert.id,
+        None,
+        actor_agent(&cmd.agent),
+        json!({
+            "external_id": alert.external_id,
+            "revision": alert.revision,
+            "document": alert.document,
+            "revised": updated.iter().map(proposal_summary).collect::<Vec<_>>(),
+            "added": new.iter().map(proposal_summary).collect::<Vec<_>>(),
+            "dismissed": dismissed_all,
+        }),
+    )];
+    entries.extend(autos);
+    (alert, updated, new, entries)
+}
+
+fn record(
+    p: &mut ProposalRecord,
+    t: Transition,
+    now: Millis,
+    by: Option<DecidedBy>,
+    reason: Option<&str>,
+) {
+    let status_changed = p.status != t.state.status;
+    p.set_state(t.state);
+    p.updated_at = now;
+    let decisive = matches!(
+        t.event,
+        Event::Approved
+            | Event::Rejected
+            | Event::Escalated
+            | Event::AutoEscalated
+            | Event::Halted
+            | Event::Expired
+            | Event::Lapsed
+    );
+    if decisive && status_changed {
+        p.decided_by = by;
+        p.decided_at = Some(now);
+        p.reason = reason.filter(|r| !r.is_empty()).map(str::to_owned);
+    }
+}
+
+/// Applies every deadline due at `now`, in order (pending may escalate and
+/// then expire in one go).
+pub fn settle(p: &mut ProposalRecord, now: Millis) -> Vec<NewEntry> {
+    let mut entries = Vec::new();
+    while let Some(t) = machine::due(&p.state(), now) {
+        let event = t.event;
+        let from = p.status;
+        record(p, t, now, Some(DecidedBy::Deadline), None);
+        entries.push(entry(
+            now,
+            event.as_str(),
+            &p.alert_id,
+            Some(&p.id),
+            actor_deadline(),
+            json!({"from": from, "to": p.status, "digest": p.digest}),
+        ));
+    }
+    entries
+}
+
+/// A human verdict: deadlines first, then the digest, then the rules.
+pub fn decide(
+    p: &ProposalRecord,
+    cmd: &DecideCommand,
+) -> Result<(ProposalRecord, Vec<NewEntry>, Event), StoreError> {
+    let mut next = p.clone();
+    let mut entries = settle(&mut next, cmd.now);
+    if next.status.is_final() {
+        return Err(machine::Refusal::Final(next.status).into());
+    }
+    if cmd.digest != next.digest {
+        return Err(StoreError::StaleDigest {
+            current: next.digest.clone(),
+        });
+    }
+    let rule = cmd.policy.rule_for(next.action, next.risk);
+    let t = machine::decide(
+        &next.state(),
+        rule,
+        &cmd.actor,
+        cmd.verdict,
+        &cmd.reason,
+        cmd.now,
+    )?;
+    let event = t.event;
+    let from = next.status;
+    let principal = cmd.actor.name().to_owned();
+    record(
+        &mut next,
+        t,
+        cmd.now,
+        Some(DecidedBy::Person {
+            principal: principal.clone(),
+        }),
+        Some(&cmd.reason),
+    );
+    let mut data = json!({
+        "verdict": cmd.verdict,
+        "reason": cmd.reason,
+        "digest": cmd.digest,
+        "from": from,
+        "to": next.status,
+        "rule": rule.name,
+    });
+    if let Some(signed) = &cmd.signed {
+        data["payload"] = json!(signed.payload);
+        data["signature"] = json!(signed.signature);
+        data["nonce"] = json!(signed.nonce);
+    }
+    entries.push(entry(
+        cmd.now,
+        event.as_str(),
+        &next.alert_id,
+        Some(&next.id),
+        actor_person(&principal),
+        data,
+    ));
+    Ok((next, entries, event))
+}
+
+/// An agent's execution report on its own proposal.
+pub fn execution(
+    p: &ProposalRecord,
+    cmd: &ExecutionCommand,
+) -> Result<(ProposalRecord, Vec<NewEntry>), StoreError> {
+    if p.proposed_by != cmd.agent {
+        return Err(StoreError::NotFound(format!("proposal {}", p.id)));
+    }
+    let mut next = p.clone();
+    let mut entries = settle(&mut next, cmd.now);
+    let (t, detail) = match &cmd.report {
+        ExecutionReport::Started => (machine::start_execution(&next.state(), cmd.now), ""),
+        ExecutionReport::Executed { detail } => (
+            machine::finish_execution(&next.state(), true),
+            detail.as_str(),
+        ),
+        ExecutionReport::Failed { detail } => (
+            machine::finish_execution(&next.state(), false),
+            detail.as_str(),
+        ),
+    };
+    let t = t?;
+    let event = t.event;
+    record(&mut next, t, cmd.now, None, None);
+    entries.push(entry(
+        cmd.now,
+        event.as_str(),
+        &next.alert_id,
+        Some(&next.id),
+        actor_agent(&cmd.agent),
+        json!({"detail": detail, "digest": next.digest}),
+    ));
+    Ok((next, entries))
+}

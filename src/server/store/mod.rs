@@ -1,0 +1,292 @@
+//! Storage behind one trait, one file per backend. The rules live in
+//! [`logic`] (pure functions over loaded records); a backend loads, calls
+//! them and writes the result and its audit entries in one transaction.
+
+pub mod logic;
+pub mod sqlite;
+
+use crate::audit::chain::Head;
+use crate::domain::machine::{Actor, Event, Millis, Refusal};
+use crate::domain::policy::Policy;
+use crate::domain::records::{AlertRecord, AuditEntry, ProposalRecord, QueueItem, TokenRecord};
+use crate::domain::submission::ValidSubmission;
+use crate::domain::types::{ProposalStatus, TokenRole, Verdict};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("the proposal changed since it was shown: current digest is {current}")]
+    StaleDigest { current: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// The database cannot be reached or written (disk full, locked, down).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal storage error: {0}")]
+    Internal(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Internal(format!("stored JSON is unreadable: {e}"))
+    }
+}
+
+impl From<crate::domain::digest::DigestError> for StoreError {
+    fn from(e: crate::domain::digest::DigestError) -> Self {
+        StoreError::Internal(e.to_string())
+    }
+}
+
+pub struct SubmitCommand {
+    pub agent: String,
+    pub submission: ValidSubmission,
+    pub policy: Arc<Policy>,
+    pub now: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmitStatus {
+    Created,
+    Unchanged,
+    Revised,
+}
+
+#[derive(Debug, Clone)]
+pub struct SubmitOutcome {
+    pub status: SubmitStatus,
+    pub alert: AlertRecord,
+    pub proposals: Vec<ProposalRecord>,
+}
+
+/// A signed decision as received, kept verbatim for the audit log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignedBlob {
+    pub payload: String,
+    pub signature: String,
+    pub nonce: String,
+}
+
+pub struct DecideCommand {
+    pub proposal_id: String,
+    pub actor: Actor,
+    pub verdict: Verdict,
+    pub reason: String,
+    /// The digest the person saw; must be the proposal's current one.
+    pub digest: String,
+    pub policy: Arc<Policy>,
+    pub now: Millis,
+    pub signed: Option<SignedBlob>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DecideOutcome {
+    pub proposal: ProposalRecord,
+    pub event: Event,
+    pub audit: AuditEntry,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ExecutionReport {
+    Started,
+    Executed {
+        #[serde(default)]
+        detail: String,
+    },
+    Failed {
+        #[serde(default)]
+        detail: String,
+    },
+}
+
+pub struct ExecutionCommand {
+    pub proposal_id: String,
+    pub agent: String,
+    pub report: ExecutionReport,
+    pub now: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    /// Waiting for a first or second approval.
+    Pending,
+    Escalated,
+    AwaitingSecond,
+    /// Proposals the principal approved, escalated or decided.
+    Mine,
+    /// Decided: approved and everything after.
+    History,
+    All,
+}
+
+impl View {
+    pub fn statuses(self) -> Option<&'static [ProposalStatus]> {
+        use ProposalStatus::*;
+        match self {
+            View::Pending => Some(&[Pending, AwaitingSecond]),
+            View::Escalated => Some(&[Escalated]),
+            View::AwaitingSecond => Some(&[AwaitingSecond]),
+            View::History => Some(&[
+                Approved, Rejected, Expired, Halted, Lapsed, Executing, Executed, Failed,
+            ]),
+            View::Mine | View::All => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueQuery {
+    pub view: View,
+    pub after: i64,
+    pub limit: u32,
+    /// For `mine`; also the agent filter for agent tokens.
+    pub principal: Option<String>,
+    pub agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueuePage {
+    pub items: Vec<QueueItem>,
+    /// Ids changed since `after` that are not (or no longer) in the view.
+    pub gone: Vec<String>,
+    /// Pass as `after` next time.
+    pub cursor: i64,
+    /// More items wait past this page.
+    pub more: bool,
+}
+
+/// Sent to subscribers after every commit.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeSet {
+    pub head_seq: i64,
+    pub proposals: Vec<String>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn submit(&self, cmd: SubmitCommand) -> Result<SubmitOutcome, StoreError>;
+    async fn decide(&self, cmd: DecideCommand) -> Result<DecideOutcome, StoreError>;
+    async fn report_execution(&self, cmd: ExecutionCommand) -> Result<ProposalRecord, StoreError>;
+    /// Applies every deadline due at `now`; returns how many proposals moved.
+    async fn run_deadlines(&self, now: Millis) -> Result<usize, StoreError>;
+
+    async fn proposal(&self, id: &str) -> Result<Option<ProposalRecord>, StoreError>;
+    async fn alert(
+        &self,
+        id: &str,
+    ) -> Result<Option<(AlertRecord, Vec<ProposalRecord>)>, StoreError>;
+    async fn queue(&self, q: QueueQuery) -> Result<QueuePage, StoreError>;
+    async fn status_counts(&self) -> Result<Vec<(ProposalStatus, i64)>, StoreError>;
+
+    async fn audit_after(
+        &self,
+        after: i64,
+        limit: u32,
+        alert_id: Option<String>,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+    async fn audit_head(&self) -> Result<Head, StoreError>;
+
+    async fn create_token(
+        &self,
+        name: String,
+        role: TokenRole,
+        hash: String,
+        now: Millis,
+    ) -> Result<TokenRecord, StoreError>;
+    /// Active (not revoked) token by its hash.
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Revokes every active token with this name; returns how many.
+    async fn revoke_token(&self, name: &str, now: Millis) -> Result<usize, StoreError>;
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<ChangeSet>>;
+}
+
+/// Query parameters and paging shared by the backends' queue queries.
+pub(crate) struct QueryParts {
+    /// JSON array of statuses, or `None` for every status.
+    pub statuses_json: Option<String>,
+    pub mine: Option<String>,
+    /// Rows to fetch: one more than the page, to know whether more wait.
+    pub fetch: i64,
+    /// With a cursor, changed rows outside the view come back as `gone`.
+    pub include_gone: bool,
+    limit: usize,
+}
+
+/// Page size bounds. The lower bound exceeds the most proposals one write
+/// can stamp with a single sequence number, so a page never splits a group.
+pub const QUEUE_PAGE_MIN: u32 = 100;
+pub const QUEUE_PAGE_MAX: u32 = 5_000;
+
+impl QueryParts {
+    pub fn new(q: &QueueQuery) -> Self {
+        let limit = q.limit.clamp(QUEUE_PAGE_MIN, QUEUE_PAGE_MAX) as usize;
+        QueryParts {
+            statuses_json: q.view.statuses().map(|s| {
+                serde_json::to_string(&s.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+                    .unwrap_or_default()
+            }),
+            mine: match q.view {
+                View::Mine => Some(q.principal.clone().unwrap_or_default()),
+                _ => None,
+            },
+            fetch: limit as i64 + 1,
+            include_gone: q.after > 0,
+            limit,
+        }
+    }
+
+    /// Rows come ordered by `change_seq`, each with whether it is in view.
+    pub fn page(&self, mut rows: Vec<(QueueItem, bool)>, head: i64) -> QueuePage {
+        let more = rows.len() > self.limit;
+        let cursor = if more {
+            let boundary = rows[self.limit].0.proposal.change_seq;
+            rows.truncate(self.limit);
+            while rows
+                .last()
+                .is_some_and(|(r, _)| r.proposal.change_seq == boundary)
+            {
+                rows.pop();
+            }
+            rows.last()
+                .map_or(boundary - 1, |(r, _)| r.proposal.change_seq)
+        } else {
+            rows.last()
+                .map_or(head, |(r, _)| r.proposal.change_seq.max(head))
+        };
+        let mut items = Vec::new();
+        let mut gone = Vec::new();
+        for (item, in_view) in rows {
+            if in_view {
+                items.push(item);
+            } else {
+                gone.push(item.proposal.id);
+            }
+        }
+        QueuePage {
+            items,
+            gone,
+            cursor,
+            more,
+        }
+    }
+}
