@@ -4,5 +4,8 @@
 //! benchmarks reach every part.
 
 pub mod audit;
+pub mod cli;
+pub mod client;
+pub mod config;
 pub mod domain;
 pub mod server;

@@ -1,3 +1,14 @@
-//! The backend queue server.
+//! The backend queue server: axum over a [`store::Store`].
 
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod handlers;
+pub mod metrics;
+pub mod router;
+pub mod serve;
+pub mod state;
 pub mod store;
+
+pub use router::router;
+pub use state::AppState;

@@ -1,0 +1,47 @@
+//! The command line (clap). Each subcommand lives in its own file; `main`
+//! only parses and dispatches.
+
+mod serve;
+mod submit;
+mod token;
+
+use crate::config::FileConfig;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "countersign",
+    version,
+    about = "A human approval gate for AI-proposed security actions"
+)]
+pub struct Cli {
+    /// Config file (default: $XDG_CONFIG_HOME/countersign/config.toml)
+    #[arg(long, global = true, env = "COUNTERSIGN_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the backend queue server.
+    Serve(serve::ServeArgs),
+    /// Manage agent and reviewer API tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Submit an alert with proposals (the agent side); --wait for the decision.
+    Submit(submit::SubmitArgs),
+}
+
+/// Runs a parsed command line. Errors are printed by `main`.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let file = FileConfig::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve(args) => serve::run(args, &file).await,
+        Command::Token(cmd) => token::run(cmd, &file).await,
+        Command::Submit(args) => submit::run(args, &file).await,
+    }
+}

@@ -1,0 +1,176 @@
+//! `countersign submit FILE --server URL --token TOKEN [--wait] [--timeout SECS]`
+//!
+//! Exit codes (scripts rely on them): 0 every proposal approved, 2 one was
+//! rejected or halted, 3 one expired or lapsed, 4 `--timeout` passed first,
+//! 1 any error.
+
+use crate::client::{ApiClient, ClientError};
+use crate::config::{self, FileConfig};
+use crate::domain::records::DecidedBy;
+use crate::domain::types::ProposalStatus;
+use crate::server::handlers::proposals::DecisionView;
+use anyhow::{Context, bail};
+use clap::Args;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio::time::{Instant, sleep};
+
+pub const EXIT_APPROVED: u8 = 0;
+pub const EXIT_ERROR: u8 = 1;
+pub const EXIT_REJECTED: u8 = 2;
+pub const EXIT_EXPIRED: u8 = 3;
+pub const EXIT_TIMEOUT: u8 = 4;
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Alert + proposals JSON file, or - for standard input
+    pub file: PathBuf,
+    /// Server URL
+    #[arg(long, env = "COUNTERSIGN_SERVER")]
+    pub server: Option<String>,
+    /// Agent token (from `countersign token create`)
+    #[arg(long, env = "COUNTERSIGN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Block until every proposal is decided
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this many seconds (exit 4)
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// Print JSON lines instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn read_input(path: &PathBuf) -> anyhow::Result<serde_json::Value> {
+    let mut text = String::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read standard input")?;
+    } else {
+        text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+    }
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+/// Exit code for one final-enough status.
+pub fn exit_code_for(status: ProposalStatus) -> Option<u8> {
+    use ProposalStatus::*;
+    match status {
+        Approved | Executing | Executed | Failed => Some(EXIT_APPROVED),
+        Rejected | Halted => Some(EXIT_REJECTED),
+        Expired | Lapsed => Some(EXIT_EXPIRED),
+        Pending | AwaitingSecond | Escalated => None,
+    }
+}
+
+fn describe(d: &DecisionView) -> String {
+    let by = match &d.decided_by {
+        Some(DecidedBy::Person { principal }) => format!(" by {principal}"),
+        Some(DecidedBy::Policy { rule }) => format!(" by policy rule \"{rule}\""),
+        Some(DecidedBy::Deadline) => " by deadline".to_owned(),
+        Some(DecidedBy::Agent { name }) => format!(" by agent {name}"),
+        None => String::new(),
+    };
+    let reason = d
+        .reason
+        .as_deref()
+        .map(|r| format!(": {}", r.escape_debug()))
+        .unwrap_or_default();
+    format!("{} {}{by}{reason}", d.proposal_id, d.status)
+}
+
+/// Retries transient failures (server down, 503) with backoff until
+/// `deadline`. Submissions are idempotent on external_id, so a retry after a
+/// lost answer is safe.
+async fn retrying<T, F, Fut>(deadline: Option<Instant>, mut f: F) -> Result<T, ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match f().await {
+            Err(e) if e.is_transient() && deadline.is_none_or(|d| Instant::now() + delay < d) => {
+                eprintln!("countersign: {e}; retrying in {delay:?}");
+                sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+pub async fn run(args: SubmitArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {
+    let server = args
+        .server
+        .or_else(|| file.client.server.clone())
+        .unwrap_or_else(|| config::DEFAULT_SERVER.to_owned());
+    let Some(token) = args.token.or_else(|| file.client.token.clone()) else {
+        bail!(
+            "no token: pass --token, set COUNTERSIGN_TOKEN, or create one with `countersign token create`"
+        );
+    };
+    let body = read_input(&args.file)?;
+    let client = ApiClient::new(&server, Some(token))?;
+    let deadline = args
+        .timeout
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    // Without --timeout, a dead server is retried for a minute before giving up.
+    let submit_deadline = deadline.or_else(|| Some(Instant::now() + Duration::from_secs(60)));
+    let resp = retrying(submit_deadline, || client.submit_alert(&body)).await?;
+    for p in &resp.proposals {
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"event": "submitted", "alert_id": resp.alert_id, "proposal": p})
+            );
+        } else {
+            println!(
+                "proposal {} ({}) {} digest {}",
+                p.id, resp.alert_id, p.status, p.digest
+            );
+        }
+    }
+    if !args.wait {
+        return Ok(ExitCode::from(EXIT_APPROVED));
+    }
+    let mut code = EXIT_APPROVED;
+    for p in &resp.proposals {
+        let decided = loop {
+            let wait = deadline.map_or(60, |d| {
+                d.saturating_duration_since(Instant::now())
+                    .as_secs()
+                    .min(60)
+            });
+            let view = retrying(deadline, || client.decision(&p.id, wait)).await?;
+            if view.decided {
+                break Some(view);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break None;
+            }
+        };
+        let Some(view) = decided else {
+            eprintln!("countersign: timed out waiting for {}", p.id);
+            return Ok(ExitCode::from(EXIT_TIMEOUT));
+        };
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"event": "decided", "decision": view})
+            );
+        } else {
+            println!("{}", describe(&view));
+        }
+        let c = exit_code_for(view.status).unwrap_or(EXIT_ERROR);
+        if code == EXIT_APPROVED {
+            code = c;
+        }
+    }
+    Ok(ExitCode::from(code))
+}

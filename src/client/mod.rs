@@ -1,0 +1,229 @@
+//! A typed client for the v1 API (reqwest, rustls). Used by `submit`, the
+//! console and the demo's agent.
+
+use crate::domain::records::AuditEntry;
+use crate::server::handlers::alerts::{AlertDetail, SubmitResponse};
+use crate::server::handlers::audit::AuditPage;
+use crate::server::handlers::proposals::DecisionView;
+use crate::server::handlers::queue::QueueResponse;
+use crate::server::store::{ExecutionReport, View};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No answer: refused, reset, timed out. Worth retrying.
+    #[error("cannot reach {url}: {message}")]
+    Unreachable { url: String, message: String },
+    /// The server answered with an error object.
+    #[error("{status} {code}: {message}")]
+    Api {
+        status: StatusCode,
+        code: String,
+        message: String,
+        body: Value,
+    },
+    #[error("unexpected answer from the server: {0}")]
+    Decode(String),
+    #[error("bad server URL `{0}`")]
+    BadUrl(String),
+}
+
+impl ClientError {
+    /// Worth trying again later: the server was unreachable or overloaded.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Unreachable { .. } => true,
+            ClientError::Api { status, .. } => {
+                *status == StatusCode::SERVICE_UNAVAILABLE
+                    || *status == StatusCode::BAD_GATEWAY
+                    || *status == StatusCode::GATEWAY_TIMEOUT
+            }
+            _ => false,
+        }
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl ApiClient {
+    pub fn new(base: &str, token: Option<String>) -> Result<Self, ClientError> {
+        let base = base.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::BadUrl(base));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| ClientError::BadUrl(format!("{base}: {e}")))?;
+        Ok(ApiClient { http, base, token })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn set_token(&mut self, token: String) {
+        self.token = Some(token);
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{}", self.base, path);
+        let mut req = self
+            .http
+            .request(method, &url)
+            .query(query)
+            .timeout(timeout);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| ClientError::Unreachable {
+            url: url.clone(),
+            message: error_chain(&e),
+        })?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| ClientError::Unreachable {
+            url: url.clone(),
+            message: error_chain(&e),
+        })?;
+        if !status.is_success() {
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let err = &body["error"];
+            return Err(ClientError::Api {
+                status,
+                code: err["code"].as_str().unwrap_or("http_error").to_owned(),
+                message: err["message"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(300).collect()),
+                body,
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(format!("{path}: {e}")))
+    }
+
+    const SHORT: Duration = Duration::from_secs(30);
+
+    fn long(wait: u64) -> Duration {
+        Duration::from_secs(wait + 30)
+    }
+
+    pub async fn submit_alert(&self, alert: &Value) -> Result<SubmitResponse, ClientError> {
+        self.call(Method::POST, "/v1/alerts", &[], Some(alert), Self::SHORT)
+            .await
+    }
+
+    pub async fn decision(&self, proposal: &str, wait: u64) -> Result<DecisionView, ClientError> {
+        let path = format!("/v1/proposals/{proposal}/decision");
+        self.call(
+            Method::GET,
+            &path,
+            &[("wait", wait.to_string())],
+            None,
+            Self::long(wait),
+        )
+        .await
+    }
+
+    pub async fn report_execution(
+        &self,
+        proposal: &str,
+        report: &ExecutionReport,
+    ) -> Result<DecisionView, ClientError> {
+        let path = format!("/v1/proposals/{proposal}/execution");
+        let body = serde_json::to_value(report).map_err(|e| ClientError::Decode(e.to_string()))?;
+        self.call(Method::POST, &path, &[], Some(&body), Self::SHORT)
+            .await
+    }
+
+    pub async fn queue(
+        &self,
+        view: View,
+        after: i64,
+        wait: u64,
+        limit: u32,
+    ) -> Result<QueueResponse, ClientError> {
+        let view = serde_json::to_value(view)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let query = [
+            ("view", view),
+            ("after", after.to_string()),
+            ("wait", wait.to_string()),
+            ("limit", limit.to_string()),
+        ];
+        self.call(Method::GET, "/v1/queue", &query, None, Self::long(wait))
+            .await
+    }
+
+    pub async fn alert(&self, id: &str) -> Result<AlertDetail, ClientError> {
+        self.call(
+            Method::GET,
+            &format!("/v1/alerts/{id}"),
+            &[],
+            None,
+            Self::SHORT,
+        )
+        .await
+    }
+
+    pub async fn audit(&self, after: i64, limit: u32) -> Result<AuditPage, ClientError> {
+        let query = [("after", after.to_string()), ("limit", limit.to_string())];
+        self.call(Method::GET, "/v1/audit", &query, None, Self::SHORT)
+            .await
+    }
+
+    /// Every audit entry after `after`, page by page.
+    pub async fn audit_all(&self, mut after: i64) -> Result<Vec<AuditEntry>, ClientError> {
+        let mut all = Vec::new();
+        loop {
+            let page = self.audit(after, 10_000).await?;
+            let Some(last) = page.entries.last() else {
+                return Ok(all);
+            };
+            after = last.seq;
+            all.extend(page.entries);
+        }
+    }
+}
+
+/// reqwest's error with its sources, e.g. "error sending request: connection
+/// refused", so the person sees the cause.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        src = s.source();
+    }
+    out
+}

@@ -1,0 +1,35 @@
+//! `GET /v1/audit?after=SEQ`: the raw chain, for auditors and `audit export`.
+
+use crate::domain::records::AuditEntry;
+use crate::server::auth::Caller;
+use crate::server::error::ApiError;
+use crate::server::state::AppState;
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Deserialize)]
+pub struct AuditParams {
+    #[serde(default)]
+    pub after: i64,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// Sequence number of the chain's head when this page was read.
+    pub head_seq: i64,
+}
+
+pub async fn entries(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<AuditParams>,
+) -> Result<Json<AuditPage>, ApiError> {
+    caller.require_reviewer()?;
+    let head_seq = state.store.audit_head().await?.seq;
+    let limit = p.limit.unwrap_or(1000).clamp(1, 10_000);
+    let entries = state.store.audit_after(p.after.max(0), limit, None).await?;
+    Ok(Json(AuditPage { entries, head_seq }))
+}

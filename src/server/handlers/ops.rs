@@ -1,0 +1,38 @@
+//! `/healthz` and `/metrics`: unauthenticated, content-free.
+
+use crate::server::error::ApiError;
+use crate::server::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+/// Live and able to read the database.
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let head = state.store.audit_head().await?;
+    Ok(Json(json!({"status": "ok", "audit_head_seq": head.seq})))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let counts = state.store.status_counts().await?;
+    state.metrics.set_counts(&counts);
+    state
+        .metrics
+        .audit_head
+        .set(state.store.audit_head().await?.seq);
+    let body = state.metrics.encode().map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "cannot encode metrics",
+        )
+    })?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    ))
+}

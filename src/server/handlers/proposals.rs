@@ -1,0 +1,128 @@
+//! The agent's side of a proposal: wait for the decision, report execution.
+
+use super::wait;
+use crate::domain::machine::Approval;
+use crate::domain::records::{DecidedBy, ProposalRecord};
+use crate::domain::time::{now_millis, rfc3339_opt};
+use crate::domain::types::ProposalStatus;
+use crate::server::auth::Caller;
+use crate::server::body::{JsonBody, typed};
+use crate::server::error::ApiError;
+use crate::server::state::AppState;
+use crate::server::store::{ExecutionCommand, ExecutionReport};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Deserialize)]
+pub struct WaitQuery {
+    pub wait: Option<f64>,
+}
+
+/// What an agent needs to act, or not.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecisionView {
+    pub proposal_id: String,
+    pub alert_id: String,
+    pub status: ProposalStatus,
+    /// No longer waiting for a person or the clock.
+    pub decided: bool,
+    /// Nothing will change any more.
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    pub decided_by: Option<DecidedBy>,
+    pub reason: Option<String>,
+    #[serde(with = "rfc3339_opt")]
+    pub decided_at: Option<i64>,
+    /// Report `started` before this, or the approval lapses.
+    #[serde(with = "rfc3339_opt")]
+    pub execute_by: Option<i64>,
+    pub approvals: Vec<Approval>,
+    pub digest: String,
+}
+
+impl From<&ProposalRecord> for DecisionView {
+    fn from(p: &ProposalRecord) -> Self {
+        DecisionView {
+            proposal_id: p.id.clone(),
+            alert_id: p.alert_id.clone(),
+            status: p.status,
+            decided: !p.status.is_open(),
+            is_final: p.status.is_final(),
+            decided_by: p.decided_by.clone(),
+            reason: p.reason.clone(),
+            decided_at: p.decided_at,
+            execute_by: p.execute_by,
+            approvals: p.approvals.clone(),
+            digest: p.digest.clone(),
+        }
+    }
+}
+
+async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ProposalRecord, ApiError> {
+    let not_found = || ApiError::not_found(format!("proposal {id} not found"));
+    let p = state.store.proposal(id).await?.ok_or_else(not_found)?;
+    if caller
+        .agent_filter()
+        .is_some_and(|agent| agent != p.proposed_by)
+    {
+        return Err(not_found());
+    }
+    Ok(p)
+}
+
+/// `GET /v1/proposals/{id}/decision?wait=SECS`: returns at once when the
+/// proposal is decided, else when it is or the wait runs out.
+pub async fn decision(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> Result<Json<DecisionView>, ApiError> {
+    let deadline = wait::deadline(q.wait, state.limits.max_wait);
+    // Subscribe before reading, so a decision between the two is not missed.
+    let mut rx = state.store.subscribe();
+    loop {
+        let p = load(&state, &caller, &id).await?;
+        if !p.status.is_open() {
+            return Ok(Json((&p).into()));
+        }
+        let touched = wait::changed(&mut rx, deadline, |cs| {
+            cs.proposals.iter().any(|c| c == &id)
+        });
+        if !touched.await {
+            let p = load(&state, &caller, &id).await?;
+            return Ok(Json((&p).into()));
+        }
+    }
+}
+
+/// `POST /v1/proposals/{id}/execution` with `{"state": "started"}`, then
+/// `{"state": "executed"|"failed", "detail": "..."}`.
+pub async fn execution(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<DecisionView>, ApiError> {
+    caller.require_agent()?;
+    let report: ExecutionReport = typed(body)?;
+    if let ExecutionReport::Executed { detail } | ExecutionReport::Failed { detail } = &report
+        && detail.len() > 64 * 1024
+    {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "detail: longer than 64 KiB",
+        ));
+    }
+    let p = state
+        .store
+        .report_execution(ExecutionCommand {
+            proposal_id: id,
+            agent: caller.name,
+            report,
+            now: now_millis(),
+        })
+        .await?;
+    Ok(Json((&p).into()))
+}

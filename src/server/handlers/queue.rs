@@ -1,0 +1,57 @@
+//! `GET /v1/queue`: what changed since a cursor, long-polled.
+
+use super::wait;
+use crate::domain::types::ProposalStatus;
+use crate::server::auth::Caller;
+use crate::server::error::ApiError;
+use crate::server::state::AppState;
+use crate::server::store::{QueuePage, QueueQuery, View};
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+pub struct QueueParams {
+    pub view: Option<View>,
+    #[serde(default)]
+    pub after: i64,
+    pub wait: Option<f64>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueueResponse {
+    #[serde(flatten)]
+    pub page: QueuePage,
+    /// Proposals by status, across the whole queue.
+    pub counts: BTreeMap<ProposalStatus, i64>,
+}
+
+pub async fn queue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<QueueParams>,
+) -> Result<Json<QueueResponse>, ApiError> {
+    let q = QueueQuery {
+        view: params.view.unwrap_or(View::Pending),
+        after: params.after.max(0),
+        limit: params.limit.unwrap_or(1000),
+        principal: Some(caller.name.clone()),
+        agent: caller.agent_filter(),
+    };
+    let deadline = wait::deadline(params.wait, state.limits.max_wait);
+    let mut rx = state.store.subscribe();
+    let page = loop {
+        let page = state.store.queue(q.clone()).await?;
+        if !page.items.is_empty() || !page.gone.is_empty() || page.more {
+            break page;
+        }
+        let after = q.after.max(page.cursor);
+        if !wait::changed(&mut rx, deadline, |cs| cs.head_seq > after).await {
+            break state.store.queue(q.clone()).await?;
+        }
+    };
+    let counts = state.store.status_counts().await?.into_iter().collect();
+    Ok(Json(QueueResponse { page, counts }))
+}

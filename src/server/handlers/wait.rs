@@ -1,0 +1,36 @@
+//! Long-poll support: wait until a commit touches what the caller watches,
+//! or the deadline passes.
+
+use crate::server::store::ChangeSet;
+use std::sync::Arc;
+use tokio::sync::broadcast::{Receiver, error::RecvError};
+use tokio::time::{Instant, timeout_at};
+
+/// Waits for a change set that `relevant` accepts. Returns `false` on
+/// timeout. A lagged receiver counts as relevant: the caller re-reads.
+pub async fn changed(
+    rx: &mut Receiver<Arc<ChangeSet>>,
+    deadline: Instant,
+    relevant: impl Fn(&ChangeSet) -> bool,
+) -> bool {
+    loop {
+        match timeout_at(deadline, rx.recv()).await {
+            Err(_) => return false,
+            Ok(Ok(cs)) if relevant(&cs) => return true,
+            Ok(Ok(_)) => continue,
+            Ok(Err(RecvError::Lagged(_))) => return true,
+            // The store is gone (shutdown): stop waiting.
+            Ok(Err(RecvError::Closed)) => return false,
+        }
+    }
+}
+
+/// `wait=SECS` capped by the server's limit.
+pub fn deadline(wait_secs: Option<f64>, max: std::time::Duration) -> Instant {
+    let wait = wait_secs
+        .filter(|w| w.is_finite() && *w > 0.0)
+        .map(std::time::Duration::from_secs_f64)
+        .unwrap_or_default()
+        .min(max);
+    Instant::now() + wait
+}

@@ -1,0 +1,108 @@
+//! Prometheus metrics (prometheus-client, the Prometheus project's own Rust
+//! client). `/metrics` reveals counts, never content.
+
+use crate::domain::types::ProposalStatus;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    pub status: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub proposals: Family<StatusLabels, Gauge>,
+    pub submissions: Family<StatusLabels, Counter>,
+    pub time_to_decision: Histogram,
+    pub audit_head: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("countersign");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        let proposals = Family::<StatusLabels, Gauge>::default();
+        registry.register(
+            "proposals",
+            "Proposals by status (queue depth)",
+            proposals.clone(),
+        );
+        let submissions = Family::<StatusLabels, Counter>::default();
+        registry.register(
+            "alert_submissions",
+            "Alert submissions by outcome (created, unchanged, revised)",
+            submissions.clone(),
+        );
+        // 1 s .. ~9 h: humans decide in seconds to hours.
+        let time_to_decision = Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(1.0, 2.0, 16),
+        );
+        registry.register(
+            "time_to_decision_seconds",
+            "From proposal to human approve/reject/escalate",
+            time_to_decision.clone(),
+        );
+        let audit_head = Gauge::default();
+        registry.register(
+            "audit_head_seq",
+            "Sequence number of the audit log head",
+            audit_head.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            proposals,
+            submissions,
+            time_to_decision,
+            audit_head,
+        }
+    }
+
+    /// Sets the queue-depth gauges from fresh counts (every status listed,
+    /// zero where absent, so a drained queue reads 0, not stale).
+    pub fn set_counts(&self, counts: &[(ProposalStatus, i64)]) {
+        for s in ProposalStatus::ALL {
+            let n = counts.iter().find(|(c, _)| c == s).map_or(0, |(_, n)| *n);
+            self.proposals
+                .get_or_create(&StatusLabels {
+                    status: s.as_str().to_owned(),
+                })
+                .set(n);
+        }
+    }
+
+    pub fn observe_decision(&self, created_at_ms: i64, now_ms: i64) {
+        let secs = (now_ms - created_at_ms).max(0) as f64 / 1000.0;
+        self.time_to_decision.observe(secs);
+    }
+
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
