@@ -90,6 +90,56 @@ pub fn actor_deadline() -> Value {
     json!({"kind": "deadline"})
 }
 
+/// Where a chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("entry {seq}: {problem}")]
+pub struct ChainBreak {
+    pub seq: i64,
+    pub problem: String,
+}
+
+/// Checks sequence numbers, links and hashes of consecutive entries, starting
+/// after `start` (genesis for a whole log). Returns the new head.
+pub fn verify_links<'a>(
+    start: &Head,
+    entries: impl IntoIterator<Item = &'a AuditEntry>,
+) -> Result<Head, ChainBreak> {
+    let mut head = start.clone();
+    for e in entries {
+        let fail = |problem: String| ChainBreak {
+            seq: e.seq,
+            problem,
+        };
+        if e.seq != head.seq + 1 {
+            return Err(fail(format!(
+                "expected sequence number {}, found {} (an entry is missing or out of order)",
+                head.seq + 1,
+                e.seq
+            )));
+        }
+        if e.prev_hash != head.hash {
+            return Err(fail(
+                "prev_hash does not match the previous entry's hash".into(),
+            ));
+        }
+        if link_hash(&e.prev_hash, e.entry.as_bytes()) != e.hash {
+            return Err(fail(
+                "hash does not match the entry bytes (entry altered)".into(),
+            ));
+        }
+        let body: Value = serde_json::from_str(&e.entry)
+            .map_err(|err| fail(format!("entry is not JSON: {err}")))?;
+        if body["seq"].as_i64() != Some(e.seq) {
+            return Err(fail("the entry's own seq differs from its position".into()));
+        }
+        head = Head {
+            seq: e.seq,
+            hash: e.hash.clone(),
+        };
+    }
+    Ok(head)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +170,15 @@ mod tests {
         .unwrap();
         assert_eq!(b.prev_hash, a.hash);
         assert_ne!(b.hash, a.hash);
+        assert_eq!(verify_links(&Head::genesis(), [&a, &b]).unwrap().seq, 2);
+        assert_eq!(verify_links(&Head::genesis(), [&b]).unwrap_err().seq, 2);
+        let mut bad = b.clone();
+        bad.entry = bad.entry.replace("\"x\":1", "\"x\":2");
+        assert!(
+            verify_links(&Head::genesis(), [&a, &bad])
+                .unwrap_err()
+                .problem
+                .contains("altered")
+        );
     }
 }
