@@ -2,6 +2,7 @@
 //! a real SQLite file, and the real binary.
 #![allow(dead_code)]
 
+pub mod proc;
 pub mod store_suite;
 
 use countersign::domain::policy::Policy;

@@ -1,0 +1,170 @@
+//! The real binary on 127.0.0.1 with a temporary SQLite file, driven by
+//! `countersign submit --wait` and reqwest.
+
+mod common;
+
+use common::proc::{ServeProcess, create_token, run};
+use common::{alert, proposal};
+use serde_json::Value;
+use std::path::Path;
+
+fn write(dir: &Path, name: &str, v: &Value) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_vec(v).unwrap()).unwrap();
+    p.display().to_string()
+}
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn submit_wait_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, common::TEST_POLICY).unwrap();
+    let token = create_token(&db, "soar-bot", "agent");
+    let server = ServeProcess::start(&db, &["--policy", policy.to_str().unwrap()]).await;
+    let submit = |file: &str, extra: &[&str]| {
+        let mut args = vec!["submit", file, "--server", &server.url, "--token", &token];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+
+    // Approved by policy: exit 0, and the decision is printed.
+    let f = write(
+        dir.path(),
+        "auto.json",
+        &alert("cli-auto", vec![proposal("block_indicator", "low")]),
+    );
+    let out = submit(&f, &["--wait", "--timeout", "20"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        code(&out),
+        0,
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("approved by policy rule"), "{stdout}");
+
+    // Expires: exit 3.
+    let mut p = proposal("isolate_host", "medium");
+    p["expires_in_secs"] = 1.into();
+    let f = write(dir.path(), "expire.json", &alert("cli-expire", vec![p]));
+    let out = submit(&f, &["--wait", "--timeout", "30"]);
+    assert_eq!(code(&out), 3, "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("expired by deadline"));
+
+    // Nobody decides within the timeout: exit 4.
+    let f = write(
+        dir.path(),
+        "slow.json",
+        &alert("cli-slow", vec![proposal("isolate_host", "medium")]),
+    );
+    let out = submit(&f, &["--wait", "--timeout", "2"]);
+    assert_eq!(code(&out), 4);
+
+    // Without --wait: exit 0 once accepted; an idempotent retry too.
+    assert_eq!(code(&submit(&f, &[])), 0);
+
+    // --json prints one JSON object per line.
+    let out = submit(&f, &["--json"]);
+    let line: Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(line["event"], "submitted");
+
+    // Errors: exit 1 with a message a person can act on.
+    let out = run(&["submit", &f, "--server", &server.url, "--token", "cs_bogus"]);
+    assert_eq!(code(&out), 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown or revoked token"));
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{not json").unwrap();
+    let out = run(&[
+        "submit",
+        bad.to_str().unwrap(),
+        "--server",
+        &server.url,
+        "--token",
+        &token,
+    ]);
+    assert_eq!(code(&out), 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not valid JSON"));
+    let mut wrong = alert("cli-wrong", vec![proposal("isolate_host", "medium")]);
+    wrong["severity"] = "apocalyptic".into();
+    let f = write(dir.path(), "wrong.json", &wrong);
+    let out = submit(&f, &[]);
+    assert_eq!(code(&out), 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("severity") && err.contains("apocalyptic"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn dead_server_is_an_error_after_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "a.json",
+        &alert("dead", vec![proposal("isolate_host", "medium")]),
+    );
+    let port = common::free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = run(&[
+        "submit",
+        &f,
+        "--server",
+        &url,
+        "--token",
+        "cs_x",
+        "--timeout",
+        "2",
+    ]);
+    assert_eq!(code(&out), 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot reach") && err.contains("retrying"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_policy_stops_the_server_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.toml");
+    std::fs::write(
+        &policy,
+        "[defaults]\napprovals = 1\n\n[[rules]]\nrisk = \"critical\"\nauto = true\n",
+    )
+    .unwrap();
+    let db = format!("sqlite:{}", dir.path().join("c.db").display());
+    let out = run(&[
+        "serve",
+        "--db",
+        &db,
+        "--listen",
+        "127.0.0.1:0",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 4") && err.contains("auto"), "{err}");
+}
+
+#[test]
+fn bad_config_and_db_url_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, "[server]\nlisten = 8750\n").unwrap();
+    let out = run(&["--config", cfg.to_str().unwrap(), "token", "list"]);
+    assert_eq!(code(&out), 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2") && err.contains("config"), "{err}");
+
+    let out = run(&["token", "list", "--db", "mysql://h/db"]);
+    assert_eq!(code(&out), 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite:PATH"));
+}

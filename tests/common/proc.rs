@@ -1,0 +1,90 @@
+//! The real binary as a child process on loopback.
+
+use super::{binary, free_port};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct ServeProcess {
+    pub child: Child,
+    pub url: String,
+}
+
+impl ServeProcess {
+    /// Starts `countersign serve` on a free port and waits for /healthz.
+    pub async fn start(db: &Path, extra: &[&str]) -> Self {
+        let port = free_port();
+        let child = Command::new(binary())
+            .args(["serve", "--db"])
+            .arg(format!("sqlite:{}", db.display()))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .env_remove("COUNTERSIGN_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn serve");
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = http.get(format!("{url}/healthz")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "server did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        ServeProcess { child, url }
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn run(args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .env_remove("COUNTERSIGN_CONFIG")
+        .env_remove("COUNTERSIGN_TOKEN")
+        .env_remove("COUNTERSIGN_SERVER")
+        .output()
+        .expect("run countersign")
+}
+
+/// `countersign token create`, returning the token printed on stdout.
+pub fn create_token(db: &Path, name: &str, role: &str) -> String {
+    let out = run(&[
+        "token",
+        "create",
+        "--name",
+        name,
+        "--role",
+        role,
+        "--db",
+        &format!("sqlite:{}", db.display()),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "token create prints the token alone: {text:?}"
+    );
+    lines[0].to_owned()
+}
