@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// external_id -> (alert id, proposal ids)
+type Acked = BTreeMap<String, (String, Vec<String>)>;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_proposals_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
@@ -21,7 +24,7 @@ async fn acknowledged_proposals_survive_kill_9() {
     let mut server = ServeProcess::start(&db, &[]).await;
 
     // external_id -> (alert id, proposal ids) for every 2xx answer.
-    let acked: Arc<Mutex<BTreeMap<String, (String, Vec<String>)>>> = Default::default();
+    let acked: Arc<Mutex<Acked>> = Default::default();
     let mut agents = Vec::new();
     for a in 0..16 {
         let client = ApiClient::new(&server.url, Some(agent_token.clone())).unwrap();
