@@ -28,6 +28,8 @@ pub struct Metrics {
     pub submissions: Family<StatusLabels, Counter>,
     pub time_to_decision: Histogram,
     pub audit_head: Gauge,
+    pub db_commits: Gauge,
+    pub db_writes: Gauge,
 }
 
 impl Default for Metrics {
@@ -72,7 +74,13 @@ impl Metrics {
             "Sequence number of the audit log head",
             audit_head.clone(),
         );
+        let db_commits = Gauge::default();
+        registry.register("db_commits", "Durable database commits since start (one fsync each)", db_commits.clone());
+        let db_writes = Gauge::default();
+        registry.register("db_writes", "Write requests carried by those commits (group commit)", db_writes.clone());
         Metrics {
+            db_commits,
+            db_writes,
             registry,
             requests,
             proposals,

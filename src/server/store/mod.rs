@@ -218,6 +218,18 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_token(&self, name: &str, now: Millis) -> Result<usize, StoreError>;
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<ChangeSet>>;
+
+    /// Durable commits and the writes they carried, since start: their
+    /// ratio is the group-commit batch size.
+    fn write_stats(&self) -> WriteStats {
+        WriteStats::default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    pub commits: u64,
+    pub writes: u64,
 }
 
 /// Query parameters and paging shared by the backends' queue queries.

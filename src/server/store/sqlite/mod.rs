@@ -10,7 +10,7 @@
 mod rows;
 
 use super::{
-    ChangeSet, DecideCommand, DecideOutcome, ExecutionCommand, QueryParts, QueuePage, QueueQuery,
+    ChangeSet, DecideCommand, WriteStats, DecideOutcome, ExecutionCommand, QueryParts, QueuePage, QueueQuery,
     Store, StoreError, SubmitCommand, SubmitOutcome, SubmitStatus, logic,
 };
 use crate::audit::chain::{Head, NewEntry};
@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use tokio::sync::{broadcast, oneshot};
 
@@ -36,6 +37,13 @@ pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
     changes: broadcast::Sender<Arc<ChangeSet>>,
+    stats: Arc<Counters>,
+}
+
+#[derive(Default)]
+struct Counters {
+    commits: AtomicU64,
+    writes: AtomicU64,
 }
 
 fn migrations() -> Migrations<'static> {
@@ -67,6 +75,9 @@ impl SqliteStore {
             )));
         }
         writer.pragma_update(None, "synchronous", "FULL")?;
+        // Savepoint sub-journals in memory: they only matter until commit.
+        writer.pragma_update(None, "temp_store", "MEMORY")?;
+        writer.pragma_update(None, "cache_size", -64_000)?;
         migrations()
             .to_latest(&mut writer)
             .map_err(|e| StoreError::Unavailable(format!("migrating {}: {e}", path.display())))?;
@@ -74,15 +85,18 @@ impl SqliteStore {
         let (jobs, rx) = mpsc::channel::<Job>();
         let (changes, _) = broadcast::channel(1024);
         let notify = changes.clone();
+        let stats = Arc::new(Counters::default());
+        let counters = stats.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx, notify))
+            .spawn(move || writer_loop(writer, rx, notify, &counters))
             .map_err(|e| StoreError::Internal(format!("cannot start writer thread: {e}")))?;
         Ok(SqliteStore {
             path: path.to_owned(),
             jobs,
             readers: Mutex::new(Vec::new()),
             changes,
+            stats,
         })
     }
 
@@ -156,6 +170,7 @@ fn writer_loop(
     mut conn: Connection,
     rx: mpsc::Receiver<Job>,
     notify: broadcast::Sender<Arc<ChangeSet>>,
+    stats: &Counters,
 ) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -168,22 +183,29 @@ fn writer_loop(
         let mut finishes = Vec::with_capacity(batch.len());
         let mut changed = Vec::new();
         let outcome = (|| -> rusqlite::Result<()> {
-            let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Savepoints through cached statements: rusqlite's `savepoint()`
+            // re-parses SQL for every job, which showed in profiles.
             for job in batch.drain(..) {
-                let mut sp = tx.savepoint()?;
+                tx.prepare_cached("SAVEPOINT job")?.execute([])?;
                 let mut mine = Vec::new();
-                let (ok, finish) = job(&sp, &mut mine);
+                let (ok, finish) = job(&tx, &mut mine);
                 if ok {
-                    sp.commit()?;
+                    tx.prepare_cached("RELEASE job")?.execute([])?;
                     changed.extend(mine);
                 } else {
-                    sp.rollback()?;
+                    tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
+                    tx.prepare_cached("RELEASE job")?.execute([])?;
                 }
                 finishes.push(finish);
             }
             tx.commit()
         })();
         let committed = outcome.map_err(|e| e.to_string());
+        if committed.is_ok() {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+            stats.writes.fetch_add(finishes.len() as u64, Ordering::Relaxed);
+        }
         // Jobs never reached (BEGIN failed) are dropped with the batch; their
         // callers see the writer's channel closed and report it.
         for finish in finishes {
@@ -489,5 +511,12 @@ impl Store for SqliteStore {
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<ChangeSet>> {
         self.changes.subscribe()
+    }
+
+    fn write_stats(&self) -> WriteStats {
+        WriteStats {
+            commits: self.stats.commits.load(Ordering::Relaxed),
+            writes: self.stats.writes.load(Ordering::Relaxed),
+        }
     }
 }

@@ -1,0 +1,168 @@
+//! Durable ingest and wake-up latency, printed as figures (not a timed test).
+//!
+//! `cargo bench --bench ingest` (options via env: BENCH_SECS, BENCH_AGENTS).
+//!
+//! 1. Baseline: one SQLite commit per row, WAL, `synchronous=FULL`, on the
+//!    same disk: what an fsync-per-request server could do.
+//! 2. countersign's durable ingest over loopback HTTP with 64 concurrent
+//!    agents, each request acknowledged only after its group commit.
+//! 3. Decision-to-agent wake-up latency with 100 agents long-polling.
+
+use countersign::client::ApiClient;
+use countersign::domain::machine::Actor;
+use countersign::domain::policy::Policy;
+use countersign::domain::time::now_millis;
+use countersign::domain::types::{Role, TokenRole, Verdict};
+use countersign::server::auth::new_token;
+use countersign::server::serve::{ServerConfig, start};
+use countersign::server::state::Limits;
+use countersign::server::store::sqlite::SqliteStore;
+use countersign::server::store::{DecideCommand, Store};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn alert(ext: &str) -> Value {
+    json!({
+        "external_id": ext,
+        "source": "edr",
+        "severity": "high",
+        "title": format!("Suspicious PowerShell on {ext}"),
+        "entity": {"kind": "host", "id": ext},
+        "summary": {"text": "Encoded PowerShell spawned by winword.exe contacting a new domain. ".repeat(8), "model": "triage-v3", "confidence": 0.77},
+        "evidence": [{"kind": "log", "title": "process start", "body": "powershell.exe -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAIABOAGUAdAAuAFcAZQBiAEMAbABpAGUAbgB0ACkA ".repeat(10)}],
+        "proposals": [{"action": "isolate_host", "target": ext, "risk": "medium", "rationale": "contain the host before lateral movement"}],
+    })
+}
+
+fn baseline(dir: &std::path::Path, secs: u64) -> f64 {
+    let conn = rusqlite::Connection::open(dir.join("baseline.db")).unwrap();
+    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)).unwrap();
+    conn.pragma_update(None, "synchronous", "FULL").unwrap();
+    conn.execute("CREATE TABLE rows (id INTEGER PRIMARY KEY, body TEXT NOT NULL)", []).unwrap();
+    let body = serde_json::to_string(&alert("baseline")).unwrap();
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_secs(secs) {
+        conn.execute("INSERT INTO rows (body) VALUES (?1)", [&body]).unwrap();
+        n += 1;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+fn main() {
+    let secs = env_num("BENCH_SECS", 5);
+    let agents = env_num("BENCH_AGENTS", 64);
+    // Same disk as the default data dir: a directory under the working tree.
+    let dir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
+    println!("countersign ingest benchmark ({} cores, {secs} s per phase)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+
+    let base = baseline(dir.path(), secs);
+    println!("baseline: one commit per row, synchronous=FULL     {base:>9.0} rows/s");
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("countersign.db")).unwrap());
+        let (token, hash) = new_token();
+        store.create_token("bench-agent".into(), TokenRole::Agent, hash, 0).await.unwrap();
+        let policy = Policy::builtin();
+        let server = start(store.clone(), ServerConfig { listen: "127.0.0.1:0".into(), policy: policy.clone(), limits: Limits::default() }).await.unwrap();
+        let url = server.url();
+
+        // Phase 2: durable ingest.
+        let done = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let until = Instant::now() + Duration::from_secs(secs);
+        let started = Instant::now();
+        let before = store.write_stats();
+        let mut tasks = Vec::new();
+        for a in 0..agents {
+            let client = ApiClient::new(&url, Some(token.clone())).unwrap();
+            let (done, failed) = (done.clone(), failed.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut i = 0;
+                while Instant::now() < until {
+                    match client.submit_alert(&alert(&format!("ingest-{a}-{i}"))).await {
+                        Ok(_) => done.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                    i += 1;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let rate = done.load(Ordering::Relaxed) as f64 / elapsed;
+        let after = store.write_stats();
+        let commits = after.commits - before.commits;
+        let writes = after.writes - before.writes;
+        println!(
+            "durable ingest over HTTP, {agents} agents              {rate:>9.0} proposals/s  ({:.1}x baseline, {} errors)",
+            rate / base,
+            failed.load(Ordering::Relaxed)
+        );
+        println!(
+            "  group commit: {:.0} commits/s carrying {:.1} writes each (one fsync per commit)",
+            commits as f64 / elapsed,
+            writes as f64 / commits.max(1) as f64
+        );
+
+        // Phase 3: wake-up latency with 100 agents long-polling.
+        let policy = Arc::new(policy);
+        let client = ApiClient::new(&url, Some(token.clone())).unwrap();
+        let mut waiting = Vec::new();
+        for i in 0..100 {
+            let r = client.submit_alert(&alert(&format!("wake-{i}"))).await.unwrap();
+            let p = r.proposals[0].clone();
+            let c = client.clone();
+            let id = p.id.clone();
+            let handle = tokio::spawn(async move {
+                let v = c.decision(&id, 120).await.unwrap();
+                assert!(v.decided);
+                Instant::now()
+            });
+            waiting.push((p, handle));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut lat = Vec::new();
+        for (p, handle) in waiting {
+            let cmd = DecideCommand {
+                proposal_id: p.id.clone(),
+                actor: Actor::Person { principal: "alice".into(), role: Role::Analyst },
+                verdict: Verdict::Approve,
+                reason: String::new(),
+                digest: p.digest.clone(),
+                policy: policy.clone(),
+                now: now_millis(),
+                signed: None,
+            };
+            store.decide(cmd).await.unwrap();
+            let decided = Instant::now();
+            let woke = handle.await.unwrap();
+            lat.push(woke.saturating_duration_since(decided).as_secs_f64() * 1000.0);
+        }
+        lat.sort_by(f64::total_cmp);
+        println!(
+            "decision -> agent wake-up, 100 long-polls          p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99),
+            lat.last().copied().unwrap_or(f64::NAN)
+        );
+        server.stop().await.unwrap();
+    });
+}
