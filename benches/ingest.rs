@@ -24,7 +24,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn alert(ext: &str) -> Value {
@@ -42,14 +45,20 @@ fn alert(ext: &str) -> Value {
 
 fn baseline(dir: &std::path::Path, secs: u64) -> f64 {
     let conn = rusqlite::Connection::open(dir.join("baseline.db")).unwrap();
-    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)).unwrap();
+    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+        .unwrap();
     conn.pragma_update(None, "synchronous", "FULL").unwrap();
-    conn.execute("CREATE TABLE rows (id INTEGER PRIMARY KEY, body TEXT NOT NULL)", []).unwrap();
+    conn.execute(
+        "CREATE TABLE rows (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",
+        [],
+    )
+    .unwrap();
     let body = serde_json::to_string(&alert("baseline")).unwrap();
     let start = Instant::now();
     let mut n = 0u64;
     while start.elapsed() < Duration::from_secs(secs) {
-        conn.execute("INSERT INTO rows (body) VALUES (?1)", [&body]).unwrap();
+        conn.execute("INSERT INTO rows (body) VALUES (?1)", [&body])
+            .unwrap();
         n += 1;
     }
     n as f64 / start.elapsed().as_secs_f64()
@@ -68,12 +77,18 @@ fn main() {
     let agents = env_num("BENCH_AGENTS", 64);
     // Same disk as the default data dir: a directory under the working tree.
     let dir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
-    println!("countersign ingest benchmark ({} cores, {secs} s per phase)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "countersign ingest benchmark ({} cores, {secs} s per phase)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
 
     let base = baseline(dir.path(), secs);
     println!("baseline: one commit per row, synchronous=FULL     {base:>9.0} rows/s");
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("countersign.db")).unwrap());
         let (token, hash) = new_token();

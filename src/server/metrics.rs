@@ -75,9 +75,17 @@ impl Metrics {
             audit_head.clone(),
         );
         let db_commits = Gauge::default();
-        registry.register("db_commits", "Durable database commits since start (one fsync each)", db_commits.clone());
+        registry.register(
+            "db_commits",
+            "Durable database commits since start (one fsync each)",
+            db_commits.clone(),
+        );
         let db_writes = Gauge::default();
-        registry.register("db_writes", "Write requests carried by those commits (group commit)", db_writes.clone());
+        registry.register(
+            "db_writes",
+            "Write requests carried by those commits (group commit)",
+            db_writes.clone(),
+        );
         Metrics {
             db_commits,
             db_writes,

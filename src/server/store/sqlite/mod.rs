@@ -10,8 +10,8 @@
 mod rows;
 
 use super::{
-    ChangeSet, DecideCommand, WriteStats, DecideOutcome, ExecutionCommand, QueryParts, QueuePage, QueueQuery,
-    Store, StoreError, SubmitCommand, SubmitOutcome, SubmitStatus, logic,
+    ChangeSet, DecideCommand, DecideOutcome, ExecutionCommand, QueryParts, QueuePage, QueueQuery,
+    Store, StoreError, SubmitCommand, SubmitOutcome, SubmitStatus, WriteStats, logic,
 };
 use crate::audit::chain::{Head, NewEntry};
 use crate::domain::machine::Millis;
@@ -204,7 +204,9 @@ fn writer_loop(
         let committed = outcome.map_err(|e| e.to_string());
         if committed.is_ok() {
             stats.commits.fetch_add(1, Ordering::Relaxed);
-            stats.writes.fetch_add(finishes.len() as u64, Ordering::Relaxed);
+            stats
+                .writes
+                .fetch_add(finishes.len() as u64, Ordering::Relaxed);
         }
         // Jobs never reached (BEGIN failed) are dropped with the batch; their
         // callers see the writer's channel closed and report it.
