@@ -9,3 +9,4 @@ pub mod client;
 pub mod config;
 pub mod domain;
 pub mod server;
+pub mod signing;
