@@ -22,6 +22,8 @@ pub struct ServerSection {
     pub listen: Option<String>,
     pub policy: Option<PathBuf>,
     pub max_body: Option<usize>,
+    pub signers: Option<PathBuf>,
+    pub server_key: Option<PathBuf>,
 }
 
 /// `[client]`: what `submit` and the console use.
@@ -55,6 +57,11 @@ fn dirs() -> Option<directories::ProjectDirs> {
 
 pub fn default_config_path() -> Option<PathBuf> {
     dirs().map(|d| d.config_dir().join("config.toml"))
+}
+
+/// `$XDG_CONFIG_HOME/countersign`.
+pub fn config_dir() -> PathBuf {
+    dirs().map_or_else(|| PathBuf::from("."), |d| d.config_dir().to_owned())
 }
 
 /// `$XDG_DATA_HOME/countersign`: the default database lives here.

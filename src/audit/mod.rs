@@ -1,3 +1,4 @@
 //! The tamper-evident audit log.
 
 pub mod chain;
+pub mod checkpoint;

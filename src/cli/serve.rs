@@ -3,7 +3,9 @@
 use crate::config::{self, FileConfig};
 use crate::domain::policy::Policy;
 use crate::server::serve::{self, DbUrl, ServerConfig};
-use crate::server::state::Limits;
+use crate::server::server_key;
+use crate::server::state::{Identity, Limits};
+use crate::signing::allowed_signers::AllowedSigners;
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
@@ -23,6 +25,15 @@ pub struct ServeArgs {
     /// Largest request body in bytes
     #[arg(long, env = "COUNTERSIGN_MAX_BODY")]
     pub max_body: Option<usize>,
+    /// OpenSSH allowed_signers file: who may sign (default: $XDG_CONFIG_HOME/countersign/allowed_signers)
+    #[arg(long, env = "COUNTERSIGN_SIGNERS")]
+    pub signers: Option<PathBuf>,
+    /// The server's own SSH key for checkpoints; created if absent (default: $XDG_DATA_HOME/countersign/server_key)
+    #[arg(long, env = "COUNTERSIGN_SERVER_KEY")]
+    pub server_key: Option<PathBuf>,
+    /// Name of this server in login challenges and checkpoints
+    #[arg(long, env = "COUNTERSIGN_NAME")]
+    pub name: Option<String>,
 }
 
 pub fn db_url(flag: Option<String>, file: &FileConfig) -> anyhow::Result<DbUrl> {
@@ -34,7 +45,7 @@ pub fn db_url(flag: Option<String>, file: &FileConfig) -> anyhow::Result<DbUrl> 
 
 pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {
     let db = db_url(args.db, file)?;
-    let policy = match args.policy.or_else(|| file.server.policy.clone()) {
+    let policy = match args.policy.clone().or_else(|| file.server.policy.clone()) {
         Some(path) => Policy::load(&path)?,
         None => Policy::builtin(),
     };
@@ -46,13 +57,40 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
     if let Some(n) = args.max_body.or(file.server.max_body) {
         limits.max_body = n;
     }
+    let policy_file = args.policy.clone().or_else(|| file.server.policy.clone());
+    let explicit_signers = args.signers.or_else(|| file.server.signers.clone());
+    let signers_file = explicit_signers
+        .clone()
+        .unwrap_or_else(|| config::config_dir().join("allowed_signers"));
+    let signers = if signers_file.exists() || explicit_signers.is_some() {
+        AllowedSigners::load(&signers_file)?
+    } else {
+        eprintln!(
+            "countersign: warning: no allowed_signers at {}; nobody can log in or sign until it exists (it is watched)",
+            signers_file.display()
+        );
+        AllowedSigners::default()
+    };
+    let key_path = args
+        .server_key
+        .or_else(|| file.server.server_key.clone())
+        .unwrap_or_else(|| config::data_dir().join("server_key"));
+    let server_key = server_key::load_or_create(&key_path)?;
+    let name = args.name.unwrap_or_else(|| format!("countersign@{listen}"));
     let store = serve::open_store(&db).await?;
     let server = serve::start(
         store,
         ServerConfig {
             listen,
             policy,
+            identity: Identity {
+                signers,
+                server_key,
+                server_name: name,
+            },
             limits,
+            policy_file,
+            signers_file: Some(signers_file),
         },
     )
     .await?;

@@ -1,12 +1,17 @@
 //! A typed client for the v1 API (reqwest, rustls). Used by `submit`, the
 //! console and the demo's agent.
 
+use crate::audit::checkpoint::Checkpoint;
 use crate::domain::records::AuditEntry;
 use crate::server::handlers::alerts::{AlertDetail, SubmitResponse};
 use crate::server::handlers::audit::AuditPage;
+use crate::server::handlers::decisions::DecisionAccepted;
 use crate::server::handlers::proposals::DecisionView;
 use crate::server::handlers::queue::QueueResponse;
+use crate::server::handlers::session::{ChallengeResponse, LoginResponse};
 use crate::server::store::{ExecutionReport, View};
+use crate::signing::payload::SignedDecision;
+use crate::signing::signer::Signer;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -51,6 +56,14 @@ impl ClientError {
             _ => None,
         }
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error(transparent)]
+    Api(#[from] ClientError),
+    #[error(transparent)]
+    Sign(#[from] crate::signing::signer::SignerError),
 }
 
 #[derive(Clone)]
@@ -196,6 +209,47 @@ impl ApiClient {
         let query = [("after", after.to_string()), ("limit", limit.to_string())];
         self.call(Method::GET, "/v1/audit", &query, None, Self::SHORT)
             .await
+    }
+
+    pub async fn checkpoint(&self) -> Result<Checkpoint, ClientError> {
+        self.call(Method::GET, "/v1/audit/checkpoint", &[], None, Self::SHORT)
+            .await
+    }
+
+    pub async fn post_decision(&self, d: &SignedDecision) -> Result<DecisionAccepted, ClientError> {
+        let body = serde_json::to_value(d).map_err(|e| ClientError::Decode(e.to_string()))?;
+        self.call(Method::POST, "/v1/decisions", &[], Some(&body), Self::SHORT)
+            .await
+    }
+
+    /// Challenge/response login with the person's key; on success the
+    /// client uses the session token from then on.
+    pub async fn login(
+        &mut self,
+        principal: &str,
+        signer: &Signer,
+    ) -> Result<LoginResponse, LoginError> {
+        let body = serde_json::json!({ "principal": principal });
+        let ch: ChallengeResponse = self
+            .call(
+                Method::POST,
+                "/v1/session/challenge",
+                &[],
+                Some(&body),
+                Self::SHORT,
+            )
+            .await?;
+        let signature = signer.sign(crate::signing::NS_LOGIN, ch.challenge.as_bytes())?;
+        let body = serde_json::json!({
+            "principal": principal,
+            "challenge": ch.challenge,
+            "signature": signature,
+        });
+        let resp: LoginResponse = self
+            .call(Method::POST, "/v1/session", &[], Some(&body), Self::SHORT)
+            .await?;
+        self.token = Some(resp.token.clone());
+        Ok(resp)
     }
 
     /// Every audit entry after `after`, page by page.

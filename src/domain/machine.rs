@@ -110,6 +110,8 @@ pub enum Refusal {
     WindowClosed,
     #[error("only the agent that proposed it reports its execution")]
     NotProposer,
+    #[error("{0} proposed this action and cannot decide it")]
+    SelfApproval(String),
 }
 
 /// A successful transition.

@@ -184,3 +184,17 @@ pub struct TokenRecord {
     #[serde(with = "rfc3339_opt")]
     pub revoked_at: Option<Millis>,
 }
+
+/// A signed note on an alert (false positive, needs info, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnotationRecord {
+    pub id: String,
+    pub alert_id: String,
+    pub principal: String,
+    pub note: String,
+    pub labels: Vec<super::types::Label>,
+    pub digest: String,
+    #[serde(with = "rfc3339")]
+    pub created_at: Millis,
+    pub seq: i64,
+}

@@ -11,12 +11,19 @@ use sha2::{Digest, Sha256};
 
 /// Prefix of every API token, so a leaked one is easy to grep for.
 pub const TOKEN_PREFIX: &str = "cs_";
+/// Prefix of console session tokens.
+pub const SESSION_PREFIX: &str = "css_";
 
 /// A new random token (256 bits) and the hash to store.
 pub fn new_token() -> (String, String) {
+    new_secret(TOKEN_PREFIX)
+}
+
+/// A new random secret with a prefix, and its hash.
+pub fn new_secret(prefix: &str) -> (String, String) {
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
-    let token = format!("{TOKEN_PREFIX}{}", hex::encode(raw));
+    let token = format!("{prefix}{}", hex::encode(raw));
     let hash = hash_token(&token);
     (token, hash)
 }
@@ -35,8 +42,10 @@ pub struct Caller {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallerKind {
     Agent,
-    /// Read-only: dashboards, and the console before it logs in.
+    /// Read-only: dashboards.
     Reviewer,
+    /// A person logged in with their SSH key: may sign decisions.
+    Person,
 }
 
 impl Caller {
@@ -52,10 +61,25 @@ impl Caller {
 
     pub fn require_reviewer(&self) -> Result<(), ApiError> {
         match self.kind {
-            CallerKind::Reviewer => Ok(()),
+            CallerKind::Reviewer | CallerKind::Person => Ok(()),
             CallerKind::Agent => Err(ApiError::forbidden(
                 "reviewer_only",
                 "agent tokens cannot read the review queue",
+            )),
+        }
+    }
+
+    /// Signed decisions need a logged-in person.
+    pub fn require_person(&self) -> Result<(), ApiError> {
+        match self.kind {
+            CallerKind::Person => Ok(()),
+            CallerKind::Agent => Err(ApiError::forbidden(
+                "agent_cannot_decide",
+                "an agent can never approve, reject, escalate, halt or annotate",
+            )),
+            CallerKind::Reviewer => Err(ApiError::forbidden(
+                "login_required",
+                "reviewer tokens are read-only; log in with your SSH key (POST /v1/session) to decide",
             )),
         }
     }
@@ -82,6 +106,20 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
             })?;
+        if token.starts_with(SESSION_PREFIX) {
+            let now = crate::domain::time::now_millis();
+            let principal = state
+                .store
+                .session_principal(&hash_token(token), now)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::unauthorized("session expired or unknown; log in again")
+                })?;
+            return Ok(Caller {
+                name: principal,
+                kind: CallerKind::Person,
+            });
+        }
         let record = state
             .store
             .token_by_hash(&hash_token(token))

@@ -84,6 +84,7 @@ impl From<Refusal> for ApiError {
             Refusal::RoleRequired { .. } => ApiError::forbidden("role_required", message),
             Refusal::LeadRequired => ApiError::forbidden("lead_required", message),
             Refusal::NotProposer => ApiError::forbidden("not_proposer", message),
+            Refusal::SelfApproval(_) => ApiError::forbidden("self_approval", message),
         }
     }
 }
@@ -99,6 +100,7 @@ impl From<StoreError> for ApiError {
                     .with_detail(json!({"current_digest": current}))
             }
             StoreError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            StoreError::Replay(_) => ApiError::new(StatusCode::CONFLICT, "replay", message),
             StoreError::Forbidden(_) => ApiError::forbidden("forbidden", message),
             StoreError::Unavailable(_) => {
                 tracing::error!(%message, "storage unavailable");

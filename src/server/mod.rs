@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod metrics;
 pub mod router;
 pub mod serve;
+pub mod server_key;
 pub mod state;
 pub mod store;
 

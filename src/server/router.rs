@@ -1,7 +1,7 @@
 //! `router(state) -> Router`, apart from serving, so tests drive it with
 //! `tower::ServiceExt::oneshot`.
 
-use super::handlers::{alerts, audit, ops, proposals, queue};
+use super::handlers::{alerts, audit, decisions, ops, proposals, queue, session};
 use super::metrics::RequestLabels;
 use super::state::AppState;
 use axum::Router;
@@ -17,7 +17,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/proposals/{id}/decision", get(proposals::decision))
         .route("/v1/proposals/{id}/execution", post(proposals::execution))
         .route("/v1/queue", get(queue::queue))
+        .route("/v1/decisions", post(decisions::post))
+        .route("/v1/session/challenge", post(session::challenge))
+        .route("/v1/session", post(session::login))
         .route("/v1/audit", get(audit::entries))
+        .route("/v1/audit/checkpoint", get(audit::checkpoint))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .fallback(not_found)

@@ -2,13 +2,14 @@
 //! until shutdown. Used by `countersign serve`, the demo, tests and benches.
 
 use super::router;
-use super::state::{AppState, Limits};
+use super::state::{AppState, Identity, Limits};
 use super::store::Store;
 use super::store::sqlite::SqliteStore;
 use crate::domain::policy::Policy;
 use crate::domain::time::now_millis;
+use crate::signing::allowed_signers::AllowedSigners;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -83,7 +84,11 @@ pub async fn open_store(db: &DbUrl) -> Result<Arc<dyn Store>, ServeError> {
 pub struct ServerConfig {
     pub listen: String,
     pub policy: Policy,
+    pub identity: Identity,
     pub limits: Limits,
+    /// Reloaded on SIGHUP or when the file changes.
+    pub policy_file: Option<PathBuf>,
+    pub signers_file: Option<PathBuf>,
 }
 
 /// A server running in this process.
@@ -133,8 +138,16 @@ pub async fn start(
             source,
         })?;
     let addr = listener.local_addr()?;
-    let state = AppState::new(store.clone(), config.policy, config.limits);
+    let state = AppState::new(store.clone(), config.policy, config.identity, config.limits);
     let (shutdown, mut stop_rx) = watch::channel(false);
+    if config.policy_file.is_some() || config.signers_file.is_some() {
+        tokio::spawn(reload_loop(
+            state.clone(),
+            config.policy_file,
+            config.signers_file,
+            stop_rx.clone(),
+        ));
+    }
 
     let mut deadline_stop = stop_rx.clone();
     tokio::spawn(async move {
@@ -165,6 +178,75 @@ pub async fn start(
         shutdown,
         task,
     })
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Reloads the policy and allowed signers on SIGHUP or when a file changes.
+/// A bad new file is logged and the old one stays in force.
+async fn reload_loop(
+    state: AppState,
+    policy_file: Option<PathBuf>,
+    signers_file: Option<PathBuf>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut seen = (
+        policy_file.as_deref().and_then(modified),
+        signers_file.as_deref().and_then(modified),
+    );
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let hup_fired = async {
+            match hup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hup_fired = std::future::pending::<()>();
+        let forced = tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => false,
+            _ = hup_fired => true,
+        };
+        let now = (
+            policy_file.as_deref().and_then(modified),
+            signers_file.as_deref().and_then(modified),
+        );
+        if let Some(path) = &policy_file
+            && (forced || now.0 != seen.0)
+        {
+            match Policy::load(path) {
+                Ok(p) => {
+                    state.set_policy(p);
+                    tracing::info!(path = %path.display(), "policy reloaded");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "policy not reloaded; the old one stays in force")
+                }
+            }
+        }
+        if let Some(path) = &signers_file
+            && (forced || now.1 != seen.1)
+        {
+            match AllowedSigners::load(path) {
+                Ok(s) => {
+                    state.set_signers(s);
+                    tracing::info!(path = %path.display(), "allowed signers reloaded");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "allowed signers not reloaded; the old ones stay in force")
+                }
+            }
+        }
+        seen = now;
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 use super::metrics::Metrics;
 use super::store::Store;
 use crate::domain::policy::Policy;
+use crate::signing::allowed_signers::AllowedSigners;
+use ssh_key::PrivateKey;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -12,6 +14,10 @@ pub struct Limits {
     pub max_body: usize,
     /// Longest long-poll a client may ask for.
     pub max_wait: Duration,
+    /// How long a console session lasts.
+    pub session_ttl: Duration,
+    /// How long a login challenge may be answered.
+    pub challenge_ttl: Duration,
 }
 
 impl Default for Limits {
@@ -19,23 +25,63 @@ impl Default for Limits {
         Limits {
             max_body: 1024 * 1024,
             max_wait: Duration::from_secs(300),
+            session_ttl: Duration::from_secs(12 * 3600),
+            challenge_ttl: Duration::from_secs(120),
         }
+    }
+}
+
+/// Who may sign, and the server's own key.
+pub struct Identity {
+    pub signers: AllowedSigners,
+    pub server_key: PrivateKey,
+    /// Names this server in login challenges and checkpoints.
+    pub server_name: String,
+}
+
+/// A value replaced whole on reload (policy, allowed signers).
+pub struct Swap<T>(RwLock<Arc<T>>);
+
+impl<T> Swap<T> {
+    pub fn new(v: T) -> Self {
+        Swap(RwLock::new(Arc::new(v)))
+    }
+
+    pub fn get(&self) -> Arc<T> {
+        match self.0.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn set(&self, v: T) {
+        let mut slot = match self.0.write() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *slot = Arc::new(v);
     }
 }
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    policy: Arc<RwLock<Arc<Policy>>>,
+    policy: Arc<Swap<Policy>>,
+    signers: Arc<Swap<AllowedSigners>>,
+    pub server_key: Arc<PrivateKey>,
+    pub server_name: Arc<str>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, policy: Policy, limits: Limits) -> Self {
+    pub fn new(store: Arc<dyn Store>, policy: Policy, identity: Identity, limits: Limits) -> Self {
         AppState {
             store,
-            policy: Arc::new(RwLock::new(Arc::new(policy))),
+            policy: Arc::new(Swap::new(policy)),
+            signers: Arc::new(Swap::new(identity.signers)),
+            server_key: Arc::new(identity.server_key),
+            server_name: identity.server_name.into(),
             metrics: Arc::new(Metrics::new()),
             limits,
         }
@@ -43,17 +89,19 @@ impl AppState {
 
     /// The policy in force now.
     pub fn policy(&self) -> Arc<Policy> {
-        match self.policy.read() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.policy.get()
     }
 
     pub fn set_policy(&self, policy: Policy) {
-        let mut slot = match self.policy.write() {
-            Ok(p) => p,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *slot = Arc::new(policy);
+        self.policy.set(policy);
+    }
+
+    /// The allowed signers in force now.
+    pub fn signers(&self) -> Arc<AllowedSigners> {
+        self.signers.get()
+    }
+
+    pub fn set_signers(&self, signers: AllowedSigners) {
+        self.signers.set(signers);
     }
 }

@@ -138,7 +138,10 @@ pub fn parse_time(s: &str) -> Option<Millis> {
     let ms = if utc {
         Utc.from_utc_datetime(&naive).timestamp_millis()
     } else {
-        Local.from_local_datetime(&naive).earliest()?.timestamp_millis()
+        Local
+            .from_local_datetime(&naive)
+            .earliest()?
+            .timestamp_millis()
     };
     Some(ms)
 }
@@ -238,7 +241,10 @@ impl AllowedSigners {
             };
             for opt in options.map(comma_list).unwrap_or_default() {
                 let (name, value) = match opt.split_once('=') {
-                    Some((n, v)) => (n.trim().to_ascii_lowercase(), Some(unquote(v.trim()).to_owned())),
+                    Some((n, v)) => (
+                        n.trim().to_ascii_lowercase(),
+                        Some(unquote(v.trim()).to_owned()),
+                    ),
                     None => (opt.trim().to_ascii_lowercase(), None),
                 };
                 match (name.as_str(), value) {
@@ -246,12 +252,16 @@ impl AllowedSigners {
                         entry.namespaces = Some(v.split(',').map(|s| s.trim().to_owned()).collect())
                     }
                     ("valid-after", Some(v)) => {
-                        entry.valid_after =
-                            Some(parse_time(&v).ok_or_else(|| err(format!("bad valid-after time `{v}`")))?)
+                        entry.valid_after = Some(
+                            parse_time(&v)
+                                .ok_or_else(|| err(format!("bad valid-after time `{v}`")))?,
+                        )
                     }
                     ("valid-before", Some(v)) => {
-                        entry.valid_before =
-                            Some(parse_time(&v).ok_or_else(|| err(format!("bad valid-before time `{v}`")))?)
+                        entry.valid_before = Some(
+                            parse_time(&v)
+                                .ok_or_else(|| err(format!("bad valid-before time `{v}`")))?,
+                        )
                     }
                     ("cert-authority", None) => {
                         return Err(err("cert-authority keys are not supported".into()));
@@ -295,7 +305,11 @@ impl AllowedSigners {
         namespace: &str,
         at: Millis,
     ) -> Result<&Entry, KeyProblem> {
-        let with_key: Vec<&Entry> = self.entries.iter().filter(|e| e.key.key_data() == key).collect();
+        let with_key: Vec<&Entry> = self
+            .entries
+            .iter()
+            .filter(|e| e.key.key_data() == key)
+            .collect();
         if with_key.is_empty() {
             return Err(KeyProblem::UnknownKey);
         }
@@ -328,8 +342,10 @@ impl AllowedSigners {
 mod tests {
     use super::*;
 
-    const K1: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGIOGI1y/u+gCs8F+kAvN1lmuv5EnGDKcg7oLt0gR5FK";
-    const K2: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE8A0HC4sxTW7ACFXeglJEZqvrV4uJLxpKlA8CFa6huD";
+    const K1: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGIOGI1y/u+gCs8F+kAvN1lmuv5EnGDKcg7oLt0gR5FK";
+    const K2: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE8A0HC4sxTW7ACFXeglJEZqvrV4uJLxpKlA8CFa6huD";
 
     fn key(k: &str) -> KeyData {
         PublicKey::from_openssh(k).unwrap().key_data().clone()
@@ -346,30 +362,53 @@ mod tests {
         let now = parse_time("20260601Z").unwrap();
         assert!(s.check("alice", &key(K1), "countersign-login", now).is_ok());
         assert!(s.check("alice@example.org", &key(K1), "x", now).is_ok());
-        assert_eq!(s.check("carol", &key(K1), "x", now).unwrap_err(), KeyProblem::WrongPrincipal("carol".into()));
-        assert!(s.check("carol", &key(K2), "countersign-decision", now).is_ok());
         assert_eq!(
-            s.check("carol", &key(K2), "countersign-login", now).unwrap_err(),
+            s.check("carol", &key(K1), "x", now).unwrap_err(),
+            KeyProblem::WrongPrincipal("carol".into())
+        );
+        assert!(
+            s.check("carol", &key(K2), "countersign-decision", now)
+                .is_ok()
+        );
+        assert_eq!(
+            s.check("carol", &key(K2), "countersign-login", now)
+                .unwrap_err(),
             KeyProblem::NamespaceNotAllowed("countersign-login".into())
         );
         let later = parse_time("20300102Z").unwrap();
-        assert_eq!(s.check("carol", &key(K2), "countersign-decision", later).unwrap_err(), KeyProblem::Expired);
+        assert_eq!(
+            s.check("carol", &key(K2), "countersign-decision", later)
+                .unwrap_err(),
+            KeyProblem::Expired
+        );
         let earlier = parse_time("20190101").unwrap();
-        assert_eq!(s.check("carol", &key(K2), "countersign-decision", earlier).unwrap_err(), KeyProblem::NotYetValid);
-        let other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOq15eCKQYm3WEz30PFfKVdTeoje7HQzbK7ytijiUmz6";
-        assert_eq!(s.check("alice", &key(other), "x", now).unwrap_err(), KeyProblem::UnknownKey);
+        assert_eq!(
+            s.check("carol", &key(K2), "countersign-decision", earlier)
+                .unwrap_err(),
+            KeyProblem::NotYetValid
+        );
+        let other =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOq15eCKQYm3WEz30PFfKVdTeoje7HQzbK7ytijiUmz6";
+        assert_eq!(
+            s.check("alice", &key(other), "x", now).unwrap_err(),
+            KeyProblem::UnknownKey
+        );
     }
 
     #[test]
     fn patterns_and_errors() {
-        let s = AllowedSigners::parse(&format!("*@soc.example,!mallory@soc.example {K1}\n"), "t").unwrap();
+        let s = AllowedSigners::parse(&format!("*@soc.example,!mallory@soc.example {K1}\n"), "t")
+            .unwrap();
         assert!(s.check("bob@soc.example", &key(K1), "x", 0).is_ok());
         assert!(s.check("mallory@soc.example", &key(K1), "x", 0).is_err());
         assert!(s.check("bob@elsewhere", &key(K1), "x", 0).is_err());
         for (bad, needle) in [
             ("alice\n", "missing key"),
             (&format!("alice bogus=1 {K1}\n") as &str, "unknown option"),
-            (&format!("alice valid-before=\"2027\" {K1}\n"), "valid-before"),
+            (
+                &format!("alice valid-before=\"2027\" {K1}\n"),
+                "valid-before",
+            ),
             ("alice ssh-ed25519 AAAAnotbase64\n", "unreadable"),
             (&format!("alice cert-authority {K1}\n"), "cert-authority"),
         ] {
@@ -381,8 +420,14 @@ mod tests {
     #[test]
     fn times() {
         assert_eq!(parse_time("20260101Z"), Some(1_767_225_600_000));
-        assert_eq!(parse_time("202601011230Z"), Some(1_767_225_600_000 + 45_000_000));
-        assert_eq!(parse_time("20260101123001Z"), Some(1_767_225_600_000 + 45_001_000));
+        assert_eq!(
+            parse_time("202601011230Z"),
+            Some(1_767_225_600_000 + 45_000_000)
+        );
+        assert_eq!(
+            parse_time("20260101123001Z"),
+            Some(1_767_225_600_000 + 45_001_000)
+        );
         assert_eq!(parse_time("2026010"), None);
         assert_eq!(parse_time("20261301Z"), None);
     }

@@ -36,7 +36,8 @@ pub fn verify(armored: &str, msg: &[u8], namespace: &str) -> Result<PublicKey, S
         });
     }
     let key = PublicKey::from(sig.public_key().clone());
-    key.verify(namespace, msg, &sig).map_err(|_| SigError::Invalid)?;
+    key.verify(namespace, msg, &sig)
+        .map_err(|_| SigError::Invalid)?;
     Ok(key)
 }
 

@@ -78,7 +78,9 @@ pub fn new_nonce() -> String {
 }
 
 pub fn nonce_ok(n: &str) -> bool {
-    n.len() == 32 && n.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    n.len() == 32
+        && n.chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
 }
 
 /// What the console decides, before it is signed.

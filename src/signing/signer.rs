@@ -52,7 +52,8 @@ impl Signer {
         let text = std::fs::read_to_string(path).map_err(|e| read_err(e.to_string()))?;
         let key = PrivateKey::from_openssh(&text).map_err(|e| read_err(e.to_string()))?;
         let key = if key.is_encrypted() {
-            let pass = passphrase().ok_or_else(|| SignerError::NeedsPassphrase(path.display().to_string()))?;
+            let pass = passphrase()
+                .ok_or_else(|| SignerError::NeedsPassphrase(path.display().to_string()))?;
             key.decrypt(pass.as_bytes())
                 .map_err(|_| SignerError::BadPassphrase(path.display().to_string()))?
         } else {
@@ -68,8 +69,9 @@ impl Signer {
     /// Uses the ssh-agent at `socket` and the identity whose public key is
     /// `public` (e.g. the `.pub` beside a hardware key's handle).
     pub fn from_agent(socket: &Path, public: PublicKey) -> Result<Self, SignerError> {
-        let mut client = ssh_agent_client_rs::Client::connect(socket)
-            .map_err(|e| SignerError::Agent(format!("cannot connect to {}: {e}", socket.display())))?;
+        let mut client = ssh_agent_client_rs::Client::connect(socket).map_err(|e| {
+            SignerError::Agent(format!("cannot connect to {}: {e}", socket.display()))
+        })?;
         let ids = client
             .list_all_identities()
             .map_err(|e| SignerError::Agent(e.to_string()))?;
@@ -114,7 +116,9 @@ impl Signer {
             } => {
                 let data = SshSig::signed_data(namespace, HashAlg::Sha512, msg)
                     .map_err(|e| SignerError::Sign(e.to_string()))?;
-                let mut guard = client.lock().map_err(|_| SignerError::Agent("agent lock poisoned".into()))?;
+                let mut guard = client
+                    .lock()
+                    .map_err(|_| SignerError::Agent("agent lock poisoned".into()))?;
                 if guard.is_none() {
                     *guard = Some(
                         ssh_agent_client_rs::Client::connect(socket)
@@ -132,8 +136,13 @@ impl Signer {
                         return Err(SignerError::Agent(e.to_string()));
                     }
                 };
-                SshSig::new(public.key_data().clone(), namespace, HashAlg::Sha512, signature)
-                    .map_err(|e| SignerError::Sign(e.to_string()))?
+                SshSig::new(
+                    public.key_data().clone(),
+                    namespace,
+                    HashAlg::Sha512,
+                    signature,
+                )
+                .map_err(|e| SignerError::Sign(e.to_string()))?
             }
         };
         armor(&sig).map_err(|e| SignerError::Sign(e.to_string()))

@@ -5,14 +5,23 @@
 pub mod proc;
 pub mod store_suite;
 
+use countersign::client::ApiClient;
 use countersign::domain::policy::Policy;
 use countersign::domain::types::{Role, TokenRole, Verdict};
 use countersign::server::auth::new_token;
 use countersign::server::serve::{RunningServer, ServerConfig, start};
-use countersign::server::state::Limits;
+use countersign::server::state::{Identity, Limits};
 use countersign::server::store::sqlite::SqliteStore;
 use countersign::server::store::{DecideCommand, DecideOutcome, Store, StoreError};
+use countersign::signing::allowed_signers::AllowedSigners;
+use countersign::signing::payload::{
+    DecisionDraft, PayloadVerdict, Review, SignedDecision, Target,
+};
+use countersign::signing::signer::Signer;
 use serde_json::{Value, json};
+use ssh_key::{Algorithm, PrivateKey};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tempfile::TempDir;
 
@@ -108,12 +117,30 @@ pub fn sqlite_store(dir: &TempDir) -> Arc<dyn Store> {
     Arc::new(SqliteStore::open(&dir.path().join("countersign.db")).expect("open sqlite"))
 }
 
+/// The people of the test SOC: alice and bob are analysts, carol and dave
+/// leads (TEST_POLICY), mallory has a key but is not in allowed_signers.
+pub const PEOPLE: [&str; 4] = ["alice", "bob", "carol", "dave"];
+
+pub fn new_key() -> PrivateKey {
+    PrivateKey::random(&mut ssh_key::rand_core::OsRng, Algorithm::Ed25519).expect("key")
+}
+
+/// allowed_signers text for keys by principal.
+pub fn allowed_signers_text(keys: &BTreeMap<String, PrivateKey>) -> String {
+    keys.iter()
+        .map(|(name, k)| format!("{name} {}\n", k.public_key().to_openssh().expect("openssh")))
+        .collect()
+}
+
 pub struct TestServer {
     pub server: RunningServer,
     pub store: Arc<dyn Store>,
     pub agent_token: String,
     pub other_agent_token: String,
     pub reviewer_token: String,
+    pub keys: BTreeMap<String, PrivateKey>,
+    pub signers_file: PathBuf,
+    pub server_key: PrivateKey,
     pub dir: TempDir,
 }
 
@@ -139,12 +166,24 @@ impl TestServer {
             tokens.push(token);
         }
         let policy = Policy::from_toml(TEST_POLICY, "test").expect("policy");
+        let keys: BTreeMap<String, PrivateKey> =
+            PEOPLE.iter().map(|p| (p.to_string(), new_key())).collect();
+        let signers_file = dir.path().join("allowed_signers");
+        std::fs::write(&signers_file, allowed_signers_text(&keys)).expect("write signers");
+        let server_key = new_key();
         let server = start(
             store.clone(),
             ServerConfig {
                 listen: "127.0.0.1:0".into(),
                 policy,
+                identity: Identity {
+                    signers: AllowedSigners::load(&signers_file).expect("signers"),
+                    server_key: server_key.clone(),
+                    server_name: "countersign-test".into(),
+                },
                 limits,
+                policy_file: None,
+                signers_file: Some(signers_file.clone()),
             },
         )
         .await
@@ -152,6 +191,9 @@ impl TestServer {
         TestServer {
             server,
             store,
+            keys,
+            signers_file,
+            server_key,
             reviewer_token: tokens.pop().expect("token"),
             other_agent_token: tokens.pop().expect("token"),
             agent_token: tokens.pop().expect("token"),
@@ -162,6 +204,45 @@ impl TestServer {
     pub fn url(&self) -> String {
         self.server.url()
     }
+
+    pub fn signer(&self, who: &str) -> Signer {
+        Signer::from_key(self.keys[who].clone())
+    }
+
+    /// A console client logged in as `who`.
+    pub async fn login(&self, who: &str) -> ApiClient {
+        let mut c = ApiClient::new(&self.url(), None).expect("client");
+        c.login(who, &self.signer(who)).await.expect("login");
+        c
+    }
+
+    pub fn agent(&self) -> ApiClient {
+        ApiClient::new(&self.url(), Some(self.agent_token.clone())).expect("client")
+    }
+}
+
+/// A signed verdict on a proposal, as the console makes it.
+pub fn signed(
+    signer: &Signer,
+    who: &str,
+    proposal: &str,
+    digest: &str,
+    verdict: PayloadVerdict,
+    reason: &str,
+) -> SignedDecision {
+    DecisionDraft {
+        target: Target::Proposal(proposal.into()),
+        digest: digest.into(),
+        verdict,
+        reason: reason.into(),
+        labels: vec![],
+        review: Review {
+            seconds: 12.5,
+            panes: vec!["summary".into(), "diff".into()],
+        },
+    }
+    .sign(who, countersign::domain::time::now_millis(), signer)
+    .expect("sign")
 }
 
 pub fn binary() -> &'static str {

@@ -99,6 +99,10 @@ pub async fn submit(
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AlertDetail {
     pub alert: AlertRecord,
+    /// What an annotation signs: digest of `{"alert": document}`.
+    pub digest: String,
+    /// Signed notes and labels, oldest first.
+    pub notes: Vec<crate::domain::records::AnnotationRecord>,
     pub proposals: Vec<ProposalRecord>,
     /// The alert's audit entries, oldest first, parsed.
     pub history: Vec<HistoryEntry>,
@@ -135,8 +139,13 @@ pub async fn get(
             hash: e.hash,
         })
         .collect();
+    let notes = state.store.annotations(&id).await?;
+    let digest = crate::domain::digest::alert_digest(&alert.document)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     Ok(Json(AlertDetail {
         alert,
+        digest,
+        notes,
         proposals,
         history,
     }))

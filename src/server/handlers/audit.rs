@@ -33,3 +33,27 @@ pub async fn entries(
     let entries = state.store.audit_after(p.after.max(0), limit, None).await?;
     Ok(Json(AuditPage { entries, head_seq }))
 }
+
+/// `GET /v1/audit/checkpoint`: the head, signed by the server's key.
+pub async fn checkpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<crate::audit::checkpoint::Checkpoint>, ApiError> {
+    caller.require_reviewer()?;
+    let head = state.store.audit_head().await?;
+    let cp = crate::audit::checkpoint::sign(
+        &state.server_key,
+        &state.server_name,
+        head.seq,
+        &head.hash,
+        crate::domain::time::now_millis(),
+    )
+    .map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        )
+    })?;
+    Ok(Json(cp))
+}

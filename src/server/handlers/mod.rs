@@ -2,7 +2,9 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod decisions;
 pub mod ops;
 pub mod proposals;
 pub mod queue;
+pub mod session;
 mod wait;

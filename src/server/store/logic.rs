@@ -2,9 +2,13 @@
 //! returns the records to write and the audit entries that record why; the
 //! backend writes both in one transaction or neither.
 
-use super::{DecideCommand, ExecutionCommand, ExecutionReport, StoreError, SubmitCommand};
+use super::{
+    AnnotateCommand, DecideCommand, ExecutionCommand, ExecutionReport, StoreError, SubmitCommand,
+};
 use crate::audit::chain::{NewEntry, actor_agent, actor_deadline, actor_person, actor_policy};
+use crate::domain::digest;
 use crate::domain::machine::{self, Event, Millis, Transition};
+use crate::domain::records::AnnotationRecord;
 use crate::domain::records::{AlertRecord, DecidedBy, ProposalRecord};
 use crate::domain::revision::Plan;
 use crate::domain::submission::ValidProposal;
@@ -261,6 +265,9 @@ pub fn decide(
             current: next.digest.clone(),
         });
     }
+    if cmd.actor.name() == next.proposed_by {
+        return Err(machine::Refusal::SelfApproval(next.proposed_by.clone()).into());
+    }
     let rule = cmd.policy.rule_for(next.action, next.risk);
     let t = machine::decide(
         &next.state(),
@@ -339,4 +346,41 @@ pub fn execution(
         json!({"detail": detail, "digest": next.digest}),
     ));
     Ok((next, entries))
+}
+
+/// A signed note on an alert, checked against the alert's current digest.
+pub fn annotate(
+    alert: &AlertRecord,
+    cmd: &AnnotateCommand,
+) -> Result<(AnnotationRecord, NewEntry), StoreError> {
+    let current = digest::alert_digest(&alert.document)?;
+    if cmd.digest != current {
+        return Err(StoreError::StaleDigest { current });
+    }
+    let note = AnnotationRecord {
+        id: new_id(),
+        alert_id: alert.id.clone(),
+        principal: cmd.principal.clone(),
+        note: cmd.note.clone(),
+        labels: cmd.labels.clone(),
+        digest: current,
+        created_at: cmd.now,
+        seq: 0,
+    };
+    let e = entry(
+        cmd.now,
+        "annotated",
+        &alert.id,
+        None,
+        actor_person(&cmd.principal),
+        json!({
+            "note": note.note,
+            "labels": note.labels,
+            "digest": note.digest,
+            "payload": cmd.signed.payload,
+            "signature": cmd.signed.signature,
+            "nonce": cmd.signed.nonce,
+        }),
+    );
+    Ok((note, e))
 }

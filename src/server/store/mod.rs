@@ -8,8 +8,11 @@ pub mod sqlite;
 use crate::audit::chain::Head;
 use crate::domain::machine::{Actor, Event, Millis, Refusal};
 use crate::domain::policy::Policy;
-use crate::domain::records::{AlertRecord, AuditEntry, ProposalRecord, QueueItem, TokenRecord};
+use crate::domain::records::{
+    AlertRecord, AnnotationRecord, AuditEntry, ProposalRecord, QueueItem, TokenRecord,
+};
 use crate::domain::submission::ValidSubmission;
+use crate::domain::types::Label;
 use crate::domain::types::{ProposalStatus, TokenRole, Verdict};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -26,6 +29,8 @@ pub enum StoreError {
     StaleDigest { current: String },
     #[error("{0}")]
     Conflict(String),
+    #[error("this signed payload was already accepted (nonce {0}); a replay changes nothing")]
+    Replay(String),
     #[error("{0}")]
     Forbidden(String),
     /// The database cannot be reached or written (disk full, locked, down).
@@ -81,6 +86,23 @@ pub struct SignedBlob {
     pub payload: String,
     pub signature: String,
     pub nonce: String,
+}
+
+pub struct AnnotateCommand {
+    pub alert_id: String,
+    pub principal: String,
+    pub note: String,
+    pub labels: Vec<Label>,
+    /// The alert digest the person saw.
+    pub digest: String,
+    pub now: Millis,
+    pub signed: SignedBlob,
+}
+
+#[derive(Debug, Clone)]
+pub struct AnnotateOutcome {
+    pub annotation: AnnotationRecord,
+    pub audit: AuditEntry,
 }
 
 pub struct DecideCommand {
@@ -216,6 +238,35 @@ pub trait Store: Send + Sync + 'static {
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
     /// Revokes every active token with this name; returns how many.
     async fn revoke_token(&self, name: &str, now: Millis) -> Result<usize, StoreError>;
+
+    /// A signed note on an alert; same digest, nonce and audit rules as a
+    /// decision.
+    async fn annotate(&self, cmd: AnnotateCommand) -> Result<AnnotateOutcome, StoreError>;
+    async fn annotations(&self, alert_id: &str) -> Result<Vec<AnnotationRecord>, StoreError>;
+
+    /// Records a login challenge until `expires_at`.
+    async fn create_challenge(
+        &self,
+        challenge: String,
+        principal: String,
+        expires_at: Millis,
+    ) -> Result<(), StoreError>;
+    /// Removes and returns a challenge (single use): (principal, expires_at).
+    async fn take_challenge(&self, challenge: &str)
+    -> Result<Option<(String, Millis)>, StoreError>;
+    async fn create_session(
+        &self,
+        hash: String,
+        principal: String,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<(), StoreError>;
+    /// The principal of a live session.
+    async fn session_principal(
+        &self,
+        hash: &str,
+        now: Millis,
+    ) -> Result<Option<String>, StoreError>;
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<ChangeSet>>;
 

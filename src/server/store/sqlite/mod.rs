@@ -10,12 +10,15 @@
 mod rows;
 
 use super::{
-    ChangeSet, DecideCommand, DecideOutcome, ExecutionCommand, QueryParts, QueuePage, QueueQuery,
-    Store, StoreError, SubmitCommand, SubmitOutcome, SubmitStatus, WriteStats, logic,
+    AnnotateCommand, AnnotateOutcome, ChangeSet, DecideCommand, DecideOutcome, ExecutionCommand,
+    QueryParts, QueuePage, QueueQuery, Store, StoreError, SubmitCommand, SubmitOutcome,
+    SubmitStatus, WriteStats, logic,
 };
 use crate::audit::chain::{Head, NewEntry};
 use crate::domain::machine::Millis;
-use crate::domain::records::{AlertRecord, AuditEntry, ProposalRecord, TokenRecord};
+use crate::domain::records::{
+    AlertRecord, AnnotationRecord, AuditEntry, ProposalRecord, TokenRecord,
+};
 use crate::domain::revision::{self, Plan};
 use crate::domain::types::{ProposalStatus, TokenRole};
 use async_trait::async_trait;
@@ -47,7 +50,10 @@ struct Counters {
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("schema.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("schema.sql")),
+        M::up(include_str!("schema_2.sql")),
+    ])
 }
 
 fn configure(c: &Connection) -> rusqlite::Result<()> {
@@ -293,11 +299,17 @@ impl Store for SqliteStore {
 
     async fn decide(&self, cmd: DecideCommand) -> Result<DecideOutcome, StoreError> {
         self.write(move |c, changed| {
+            if let Some(signed) = &cmd.signed {
+                rows::check_nonce(c, &signed.nonce)?;
+            }
             let p = load_proposal(c, &cmd.proposal_id)?;
             let (next, entries, event) = logic::decide(&p, &cmd)?;
             let mut touched = [next];
             let audit = persist(c, changed, &mut touched, &entries)?
                 .ok_or_else(|| StoreError::Internal("decision wrote no audit entry".into()))?;
+            if let Some(signed) = &cmd.signed {
+                rows::record_nonce(c, &signed.nonce, audit.seq)?;
+            }
             let [proposal] = touched;
             Ok(DecideOutcome {
                 proposal,
@@ -507,6 +519,114 @@ impl Store for SqliteStore {
                 "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
             )?
             .execute(params![name, now])?)
+        })
+        .await
+    }
+
+    async fn annotate(&self, cmd: AnnotateCommand) -> Result<AnnotateOutcome, StoreError> {
+        self.write(move |c, _changed| {
+            rows::check_nonce(c, &cmd.signed.nonce)?;
+            let alert = rows::alert_by_id(c, &cmd.alert_id)?
+                .ok_or_else(|| StoreError::NotFound(format!("alert {}", cmd.alert_id)))?;
+            let (mut note, entry) = logic::annotate(&alert, &cmd)?;
+            let audit = rows::append(c, std::slice::from_ref(&entry))?
+                .ok_or_else(|| StoreError::Internal("annotation wrote no audit entry".into()))?;
+            note.seq = audit.seq;
+            rows::insert_annotation(c, &note)?;
+            rows::record_nonce(c, &cmd.signed.nonce, audit.seq)?;
+            Ok(AnnotateOutcome {
+                annotation: note,
+                audit,
+            })
+        })
+        .await
+    }
+
+    async fn annotations(&self, alert_id: &str) -> Result<Vec<AnnotationRecord>, StoreError> {
+        let alert_id = alert_id.to_owned();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, alert_id, principal, note, labels, digest, created_at, seq \
+                 FROM annotations WHERE alert_id = ?1 ORDER BY seq",
+            )?;
+            let rows = stmt
+                .query_map([alert_id], rows::annotation_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn create_challenge(
+        &self,
+        challenge: String,
+        principal: String,
+        expires_at: Millis,
+    ) -> Result<(), StoreError> {
+        self.write(move |c, _| {
+            c.prepare_cached("DELETE FROM challenges WHERE expires_at < ?1")?
+                .execute([expires_at - 3_600_000])?;
+            c.prepare_cached(
+                "INSERT INTO challenges (challenge, principal, expires_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![challenge, principal, expires_at])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_challenge(
+        &self,
+        challenge: &str,
+    ) -> Result<Option<(String, Millis)>, StoreError> {
+        let challenge = challenge.to_owned();
+        self.write(move |c, _| {
+            use rusqlite::OptionalExtension;
+            let found = c
+                .prepare_cached(
+                    "SELECT principal, expires_at FROM challenges WHERE challenge = ?1",
+                )?
+                .query_row([&challenge], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            c.prepare_cached("DELETE FROM challenges WHERE challenge = ?1")?
+                .execute([&challenge])?;
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn create_session(
+        &self,
+        hash: String,
+        principal: String,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<(), StoreError> {
+        self.write(move |c, _| {
+            c.prepare_cached("DELETE FROM sessions WHERE expires_at < ?1")?
+                .execute([now])?;
+            c.prepare_cached(
+                "INSERT INTO sessions (hash, principal, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![hash, principal, now, expires_at])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session_principal(
+        &self,
+        hash: &str,
+        now: Millis,
+    ) -> Result<Option<String>, StoreError> {
+        let hash = hash.to_owned();
+        self.read(move |c| {
+            use rusqlite::OptionalExtension;
+            Ok(c.prepare_cached(
+                "SELECT principal FROM sessions WHERE hash = ?1 AND expires_at > ?2",
+            )?
+            .query_row(params![hash, now], |r| r.get(0))
+            .optional()?)
         })
         .await
     }

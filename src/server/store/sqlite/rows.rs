@@ -3,7 +3,8 @@
 
 use crate::audit::chain::{self, Head, NewEntry};
 use crate::domain::records::{
-    AlertRecord, AuditEntry, ProposalRecord, ProposalSummary, QueueItem, TokenRecord,
+    AlertRecord, AnnotationRecord, AuditEntry, ProposalRecord, ProposalSummary, QueueItem,
+    TokenRecord,
 };
 use crate::server::store::StoreError;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -297,4 +298,53 @@ pub fn alert_by_id(c: &Connection, id: &str) -> Result<Option<AlertRecord>, Stor
     Ok(c.prepare_cached(&sql)?
         .query_row([id], alert_row)
         .optional()?)
+}
+
+/// Refuses a nonce already used by an accepted payload.
+pub fn check_nonce(c: &Connection, nonce: &str) -> Result<(), StoreError> {
+    let seen = c
+        .prepare_cached("SELECT 1 FROM nonces WHERE nonce = ?1")?
+        .query_row([nonce], |_| Ok(()))
+        .optional()?;
+    match seen {
+        Some(()) => Err(StoreError::Replay(nonce.to_owned())),
+        None => Ok(()),
+    }
+}
+
+pub fn record_nonce(c: &Connection, nonce: &str, seq: i64) -> Result<(), StoreError> {
+    c.prepare_cached("INSERT INTO nonces (nonce, seq) VALUES (?1, ?2)")?
+        .execute(params![nonce, seq])?;
+    Ok(())
+}
+
+pub fn insert_annotation(c: &Connection, a: &AnnotationRecord) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO annotations (id, alert_id, principal, note, labels, digest, created_at, seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        a.id,
+        a.alert_id,
+        a.principal,
+        a.note,
+        serde_json::to_string(&a.labels)?,
+        a.digest,
+        a.created_at,
+        a.seq
+    ])?;
+    Ok(())
+}
+
+pub fn annotation_row(r: &Row<'_>) -> rusqlite::Result<AnnotationRecord> {
+    Ok(AnnotationRecord {
+        id: r.get(0)?,
+        alert_id: r.get(1)?,
+        principal: r.get(2)?,
+        note: r.get(3)?,
+        labels: json(r.get(4)?, "labels")?,
+        digest: r.get(5)?,
+        created_at: r.get(6)?,
+        seq: r.get(7)?,
+    })
 }

@@ -1,0 +1,189 @@
+//! `POST /v1/decisions`: a signed decision or annotation.
+//!
+//! The payload's exact bytes are verified and stored; the principal in it
+//! must be the session's and the signer's; the digest must be current; the
+//! nonce must be new; then the state machine and policy decide.
+
+use super::proposals::DecisionView;
+use crate::domain::machine::{self, Actor, Event};
+use crate::domain::records::AuditEntry;
+use crate::domain::time::{now_millis, parse_rfc3339};
+use crate::server::auth::Caller;
+use crate::server::body::{JsonBody, typed};
+use crate::server::error::ApiError;
+use crate::server::state::AppState;
+use crate::server::store::{AnnotateCommand, DecideCommand, SignedBlob};
+use crate::signing::allowed_signers::KeyProblem;
+use crate::signing::payload::{DecisionPayload, SignedDecision, nonce_ok};
+use crate::signing::{self, NS_DECISION, SigError};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+/// How far in the future `signed_at` may be (clock skew).
+const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
+/// How old a signed decision may be when it arrives (an outbox that waited
+/// out an outage); stale digests and nonces still guard it.
+const MAX_AGE_MS: i64 = 7 * 24 * 3600 * 1000;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecisionAccepted {
+    /// The audit entry that records it.
+    pub audit: AuditEntry,
+    /// For proposal verdicts, the proposal as it is now.
+    pub proposal: Option<DecisionView>,
+    /// The state-machine event (`approved`, `approval_counted`, …) or
+    /// `annotated`.
+    pub event: String,
+}
+
+fn key_error(p: KeyProblem) -> ApiError {
+    let message = p.to_string();
+    match p {
+        KeyProblem::UnknownKey => ApiError::forbidden("unknown_key", message),
+        KeyProblem::WrongPrincipal(_) => ApiError::forbidden("principal_mismatch", message),
+        KeyProblem::NamespaceNotAllowed(_) => ApiError::forbidden("namespace_not_allowed", message),
+        KeyProblem::NotYetValid => ApiError::forbidden("key_not_yet_valid", message),
+        KeyProblem::Expired => ApiError::forbidden("key_expired", message),
+    }
+}
+
+fn sig_error(e: SigError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        SigError::WrongNamespace { .. } => ApiError::bad_request("wrong_namespace", message),
+        SigError::Malformed(_) | SigError::Invalid => {
+            ApiError::bad_request("bad_signature", message)
+        }
+    }
+}
+
+pub async fn post(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<DecisionAccepted>), ApiError> {
+    caller.require_person()?;
+    let signed: SignedDecision = typed(body)?;
+    let p: DecisionPayload = serde_json::from_str(&signed.payload)
+        .map_err(|e| ApiError::bad_request("invalid_payload", format!("payload: {e}")))?;
+    if p.v != 1 || p.kind != "decision" {
+        return Err(ApiError::bad_request(
+            "invalid_payload",
+            "payload: expected v = 1, kind = \"decision\"",
+        ));
+    }
+    if p.principal != caller.name {
+        return Err(ApiError::forbidden(
+            "principal_mismatch",
+            format!(
+                "the payload is signed as `{}` but the session is `{}`",
+                p.principal, caller.name
+            ),
+        ));
+    }
+    let now = now_millis();
+    let key = signing::verify(&signed.signature, signed.payload.as_bytes(), NS_DECISION)
+        .map_err(sig_error)?;
+    state
+        .signers()
+        .check(&p.principal, key.key_data(), NS_DECISION, now)
+        .map_err(key_error)?;
+    if !nonce_ok(&p.nonce) {
+        return Err(ApiError::bad_request(
+            "invalid_payload",
+            "nonce: 32 lowercase hex digits (128 bits)",
+        ));
+    }
+    let signed_at = parse_rfc3339(&p.signed_at).ok_or_else(|| {
+        ApiError::bad_request("invalid_payload", "signed_at: not an RFC 3339 time")
+    })?;
+    if signed_at > now + MAX_FUTURE_MS || signed_at < now - MAX_AGE_MS {
+        return Err(ApiError::bad_request(
+            "clock_skew",
+            "signed_at is more than 5 minutes ahead of the server or older than 7 days; check the clock",
+        ));
+    }
+    if p.reason.len() > 16 * 1024 || p.review.panes.len() > 16 {
+        return Err(ApiError::bad_request(
+            "invalid_payload",
+            "reason or review too long",
+        ));
+    }
+    let blob = SignedBlob {
+        payload: signed.payload.clone(),
+        signature: signed.signature.clone(),
+        nonce: p.nonce.clone(),
+    };
+    let accepted = match (p.verdict.as_verdict(), &p.proposal_id, &p.alert_id) {
+        (Some(verdict), Some(proposal_id), None) => {
+            let role = state.policy().role_of(&p.principal);
+            let out = state
+                .store
+                .decide(DecideCommand {
+                    proposal_id: proposal_id.clone(),
+                    actor: Actor::Person {
+                        principal: p.principal.clone(),
+                        role,
+                    },
+                    verdict,
+                    reason: p.reason.clone(),
+                    digest: p.digest.clone(),
+                    policy: state.policy(),
+                    now,
+                    signed: Some(blob),
+                })
+                .await?;
+            if matches!(
+                out.event,
+                Event::Approved | Event::Rejected | Event::Escalated
+            ) {
+                state.metrics.observe_decision(out.proposal.created_at, now);
+            }
+            DecisionAccepted {
+                audit: out.audit,
+                proposal: Some((&out.proposal).into()),
+                event: out.event.as_str().to_owned(),
+            }
+        }
+        (None, None, Some(alert_id)) => {
+            if !machine::reason_ok(&p.reason) && p.labels.is_empty() {
+                return Err(ApiError::bad_request(
+                    "reason_required",
+                    "an annotation needs a note of at least two characters or a label",
+                ));
+            }
+            let out = state
+                .store
+                .annotate(AnnotateCommand {
+                    alert_id: alert_id.clone(),
+                    principal: p.principal.clone(),
+                    note: p.reason.clone(),
+                    labels: p.labels.clone(),
+                    digest: p.digest.clone(),
+                    now,
+                    signed: blob,
+                })
+                .await?;
+            DecisionAccepted {
+                audit: out.audit,
+                proposal: None,
+                event: "annotated".into(),
+            }
+        }
+        (Some(_), _, _) => {
+            return Err(ApiError::bad_request(
+                "invalid_payload",
+                "a verdict on a proposal needs proposal_id and no alert_id",
+            ));
+        }
+        (None, _, _) => {
+            return Err(ApiError::bad_request(
+                "invalid_payload",
+                "annotate needs alert_id and no proposal_id",
+            ));
+        }
+    };
+    Ok((StatusCode::CREATED, Json(accepted)))
+}

@@ -1,0 +1,127 @@
+//! Console login by challenge/response: the server makes a single-use
+//! challenge naming itself, the principal, a nonce and the expiry; the
+//! console signs exactly its bytes (namespace `countersign-login`); the
+//! server checks the signature against allowed_signers and opens a session.
+
+use crate::domain::time::{now_millis, rfc3339, to_rfc3339};
+use crate::domain::types::Role;
+use crate::server::auth::{SESSION_PREFIX, new_secret};
+use crate::server::body::{JsonBody, typed};
+use crate::server::error::ApiError;
+use crate::server::state::AppState;
+use crate::signing::payload::new_nonce;
+use crate::signing::{self, NS_LOGIN};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRequest {
+    pub principal: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChallengeResponse {
+    pub challenge: String,
+    #[serde(with = "rfc3339")]
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub principal: String,
+    pub challenge: String,
+    pub signature: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub token: String,
+    #[serde(with = "rfc3339")]
+    pub expires_at: i64,
+    pub roles: Vec<Role>,
+    pub principal: String,
+    pub fingerprint: String,
+}
+
+fn principal_ok(p: &str) -> bool {
+    !p.is_empty() && p.len() <= 256 && !p.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
+pub async fn challenge(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<ChallengeResponse>), ApiError> {
+    let req: ChallengeRequest = typed(body)?;
+    if !principal_ok(&req.principal) {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "principal: 1-256 characters, no spaces or controls",
+        ));
+    }
+    let expires_at = now_millis() + state.limits.challenge_ttl.as_millis() as i64;
+    let challenge = format!(
+        "countersign-login v1\nserver: {}\nprincipal: {}\nnonce: {}\nexpires: {}\n",
+        state.server_name,
+        req.principal,
+        new_nonce(),
+        to_rfc3339(expires_at)
+    );
+    state
+        .store
+        .create_challenge(challenge.clone(), req.principal, expires_at)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ChallengeResponse {
+            challenge,
+            expires_at,
+        }),
+    ))
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
+    let req: LoginRequest = typed(body)?;
+    let denied = |m: &str| ApiError::unauthorized(format!("login refused: {m}"));
+    let now = now_millis();
+    let (principal, expires_at) = state
+        .store
+        .take_challenge(&req.challenge)
+        .await?
+        .ok_or_else(|| denied("unknown or already used challenge; ask for a new one"))?;
+    if principal != req.principal {
+        return Err(denied("the challenge was issued to another principal"));
+    }
+    if now > expires_at {
+        return Err(denied("the challenge expired; ask for a new one"));
+    }
+    let key = signing::verify(&req.signature, req.challenge.as_bytes(), NS_LOGIN)
+        .map_err(|e| denied(&e.to_string()))?;
+    state
+        .signers()
+        .check(&principal, key.key_data(), NS_LOGIN, now)
+        .map_err(|e| denied(&e.to_string()))?;
+    let (token, hash) = new_secret(SESSION_PREFIX);
+    let session_end = now + state.limits.session_ttl.as_millis() as i64;
+    state
+        .store
+        .create_session(hash, principal.clone(), now, session_end)
+        .await?;
+    let role = state.policy().role_of(&principal);
+    Ok((
+        StatusCode::CREATED,
+        Json(LoginResponse {
+            token,
+            expires_at: session_end,
+            roles: vec![role],
+            principal,
+            fingerprint: signing::fingerprint(&key),
+        }),
+    ))
+}
