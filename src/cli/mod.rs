@@ -1,6 +1,7 @@
 //! The command line (clap). Each subcommand lives in its own file; `main`
 //! only parses and dispatches.
 
+mod audit;
 mod serve;
 mod submit;
 mod token;
@@ -34,6 +35,9 @@ pub enum Command {
     Token(token::TokenCommand),
     /// Submit an alert with proposals (the agent side); --wait for the decision.
     Submit(submit::SubmitArgs),
+    /// Export and verify the hash-chained audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Runs a parsed command line. Errors are printed by `main`.
@@ -43,5 +47,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args, &file).await,
         Command::Token(cmd) => token::run(cmd, &file).await,
         Command::Submit(args) => submit::run(args, &file).await,
+        Command::Audit(cmd) => audit::run(cmd, &file).await,
     }
 }

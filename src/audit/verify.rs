@@ -1,0 +1,227 @@
+//! Offline verification of an exported log: the hash chain, every signed
+//! decision (against allowed_signers, at the time it was recorded), that
+//! each entry says what its signed payload says, and the server's signed
+//! checkpoints. The first problem is named by sequence number.
+
+use super::chain::{ChainBreak, Head, link_hash};
+use super::checkpoint::{self, Checkpoint};
+use crate::domain::records::AuditEntry;
+use crate::domain::time::parse_rfc3339;
+use crate::signing::allowed_signers::AllowedSigners;
+use crate::signing::payload::DecisionPayload;
+use crate::signing::{self, NS_DECISION};
+use serde_json::Value;
+use ssh_key::PublicKey;
+
+/// One line of an exported log (JSON Lines): an entry, or a checkpoint.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum ExportLine {
+    Checkpoint { checkpoint: Checkpoint },
+    Entry(AuditEntry),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub entries: usize,
+    pub signed: usize,
+    pub head: Head,
+    /// Highest checkpoint sequence number verified.
+    pub checkpoint_seq: Option<i64>,
+}
+
+/// Entry kinds a person causes: each must carry a verified signature.
+const PERSON_KINDS: &[&str] = &[
+    "approval_counted",
+    "approved",
+    "rejected",
+    "escalated",
+    "halted",
+    "annotated",
+];
+
+fn fail(seq: i64, problem: impl Into<String>) -> ChainBreak {
+    ChainBreak {
+        seq,
+        problem: problem.into(),
+    }
+}
+
+/// Checks one signed entry: signature, key, and agreement with the entry.
+fn check_signed(
+    e: &AuditEntry,
+    body: &Value,
+    signers: &AllowedSigners,
+) -> Result<bool, ChainBreak> {
+    let kind = body["kind"].as_str().unwrap_or_default();
+    let data = &body["data"];
+    let Some(payload) = data["payload"].as_str() else {
+        if PERSON_KINDS.contains(&kind) && body["actor"]["kind"] == "person" {
+            return Err(fail(
+                e.seq,
+                format!("`{kind}` by a person carries no signed payload"),
+            ));
+        }
+        return Ok(false);
+    };
+    let signature = data["signature"].as_str().unwrap_or_default();
+    let key = signing::verify(signature, payload.as_bytes(), NS_DECISION)
+        .map_err(|err| fail(e.seq, format!("decision signature: {err}")))?;
+    let p: DecisionPayload = serde_json::from_str(payload)
+        .map_err(|err| fail(e.seq, format!("signed payload is unreadable: {err}")))?;
+    let at = body["at"]
+        .as_str()
+        .and_then(parse_rfc3339)
+        .ok_or_else(|| fail(e.seq, "entry has no readable time"))?;
+    signers
+        .check(&p.principal, key.key_data(), NS_DECISION, at)
+        .map_err(|err| fail(e.seq, format!("signer {}: {err}", p.principal)))?;
+    let mismatch = |what: &str| {
+        fail(
+            e.seq,
+            format!("entry disagrees with its signed payload: {what}"),
+        )
+    };
+    if body["actor"]["principal"].as_str() != Some(p.principal.as_str()) {
+        return Err(mismatch("principal"));
+    }
+    if data["digest"].as_str() != Some(p.digest.as_str()) {
+        return Err(mismatch("digest"));
+    }
+    if data["nonce"].as_str() != Some(p.nonce.as_str()) {
+        return Err(mismatch("nonce"));
+    }
+    if kind == "annotated" {
+        if body["alert_id"].as_str() != p.alert_id.as_deref()
+            || data["note"].as_str() != Some(p.reason.as_str())
+        {
+            return Err(mismatch("alert or note"));
+        }
+    } else {
+        let verdict = serde_json::to_value(p.verdict).unwrap_or_default();
+        if data["verdict"] != verdict {
+            return Err(mismatch("verdict"));
+        }
+        if body["proposal_id"].as_str() != p.proposal_id.as_deref() {
+            return Err(mismatch("proposal"));
+        }
+        if data["reason"].as_str() != Some(p.reason.as_str()) {
+            return Err(mismatch("reason"));
+        }
+    }
+    Ok(true)
+}
+
+/// Verifies a whole log from genesis. `checkpoints` are the ones in the
+/// export plus any saved earlier; each must be signed by `server_key` and
+/// match the entry at its sequence number.
+pub fn verify_log(
+    entries: &[AuditEntry],
+    checkpoints: &[Checkpoint],
+    signers: &AllowedSigners,
+    server_key: &PublicKey,
+) -> Result<Report, ChainBreak> {
+    let mut head = Head::genesis();
+    let mut signed = 0;
+    for e in entries {
+        if e.seq != head.seq + 1 {
+            return Err(fail(
+                e.seq,
+                format!(
+                    "expected sequence number {}, found {} (an entry is missing or out of order)",
+                    head.seq + 1,
+                    e.seq
+                ),
+            ));
+        }
+        if e.prev_hash != head.hash {
+            return Err(fail(
+                e.seq,
+                "prev_hash does not match the previous entry's hash",
+            ));
+        }
+        if link_hash(&e.prev_hash, e.entry.as_bytes()) != e.hash {
+            return Err(fail(
+                e.seq,
+                "hash does not match the entry bytes (entry altered)",
+            ));
+        }
+        let body: Value = serde_json::from_str(&e.entry)
+            .map_err(|err| fail(e.seq, format!("entry is not JSON: {err}")))?;
+        if body["seq"].as_i64() != Some(e.seq) {
+            return Err(fail(e.seq, "the entry's own seq differs from its position"));
+        }
+        if check_signed(e, &body, signers)? {
+            signed += 1;
+        }
+        head = Head {
+            seq: e.seq,
+            hash: e.hash.clone(),
+        };
+    }
+    let mut checkpoint_seq = None;
+    for cp in checkpoints {
+        let body =
+            checkpoint::verify(cp, server_key).map_err(|err| fail(head.seq, err.to_string()))?;
+        if body.seq > head.seq {
+            return Err(fail(
+                head.seq + 1,
+                format!(
+                    "log truncated: it ends at entry {} but a signed checkpoint covers up to {}",
+                    head.seq, body.seq
+                ),
+            ));
+        }
+        if body.seq > 0 {
+            let at = entries
+                .get((body.seq - 1) as usize)
+                .ok_or_else(|| fail(body.seq, "checkpointed entry missing"))?;
+            if at.hash != body.head {
+                return Err(fail(
+                    body.seq,
+                    "hash differs from the server's signed checkpoint (log rewritten)",
+                ));
+            }
+        }
+        checkpoint_seq = checkpoint_seq.max(Some(body.seq));
+    }
+    Ok(Report {
+        entries: entries.len(),
+        signed,
+        head,
+        checkpoint_seq,
+    })
+}
+
+/// Reads an export (JSON Lines), naming the line of a malformed one.
+pub fn parse_export(text: &str) -> Result<(Vec<AuditEntry>, Vec<Checkpoint>), String> {
+    let mut entries = Vec::new();
+    let mut checkpoints = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<ExportLine>(line) {
+            Ok(ExportLine::Entry(e)) => entries.push(e),
+            Ok(ExportLine::Checkpoint { checkpoint }) => checkpoints.push(checkpoint),
+            Err(e) => {
+                return Err(format!(
+                    "line {}: not an audit entry or checkpoint: {e}",
+                    i + 1
+                ));
+            }
+        }
+    }
+    Ok((entries, checkpoints))
+}
+
+/// Reads a saved checkpoint: bare, or as an export line.
+pub fn parse_checkpoint(text: &str) -> Result<Checkpoint, String> {
+    let text = text.trim();
+    serde_json::from_str::<Checkpoint>(text)
+        .or_else(|_| match serde_json::from_str::<ExportLine>(text) {
+            Ok(ExportLine::Checkpoint { checkpoint }) => Ok(checkpoint),
+            _ => Err(()),
+        })
+        .map_err(|()| "not a countersign checkpoint (payload, signature, public_key)".to_owned())
+}

@@ -1,0 +1,196 @@
+//! `countersign audit export | verify | checkpoint`.
+
+use super::serve::db_url;
+use crate::audit::checkpoint;
+use crate::audit::verify::{ExportLine, parse_checkpoint, parse_export, verify_log};
+use crate::client::ApiClient;
+use crate::config::{self, FileConfig};
+use crate::domain::time::now_millis;
+use crate::server::serve::open_store;
+use crate::server::server_key;
+use crate::signing::allowed_signers::AllowedSigners;
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write the whole log as JSON Lines, ending with a signed checkpoint.
+    Export(ExportArgs),
+    /// Re-check the hash chain, every signature and the checkpoints offline.
+    /// Exit 0 intact, 1 broken (naming the first bad entry).
+    Verify(VerifyArgs),
+    /// Save the server's current signed checkpoint (JSON), to catch a later
+    /// truncation or rewrite with `verify --checkpoint`.
+    Checkpoint(RemoteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// Server URL
+    #[arg(long, env = "COUNTERSIGN_SERVER")]
+    pub server: Option<String>,
+    /// Reviewer token (or a session token)
+    #[arg(long, env = "COUNTERSIGN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Read the database directly instead of a server
+    #[arg(long, env = "COUNTERSIGN_DB", conflicts_with = "server")]
+    pub db: Option<String>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// With --db: the server key that signs the closing checkpoint
+    #[arg(long, env = "COUNTERSIGN_SERVER_KEY")]
+    pub server_key: Option<PathBuf>,
+    /// Write here instead of standard output
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// An export made by `audit export`
+    pub file: PathBuf,
+    /// allowed_signers file the decisions were signed under
+    #[arg(long)]
+    pub signers: PathBuf,
+    /// The server's public key (.pub) or private key file
+    #[arg(long)]
+    pub server_key: PathBuf,
+    /// A checkpoint saved earlier (`audit checkpoint`); may repeat
+    #[arg(long)]
+    pub checkpoint: Vec<PathBuf>,
+}
+
+pub async fn run(cmd: AuditCommand, file: &FileConfig) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AuditCommand::Export(args) => export(args, file).await,
+        AuditCommand::Verify(args) => verify(args),
+        AuditCommand::Checkpoint(args) => {
+            let cp = remote(&args, file)?.checkpoint().await?;
+            println!("{}", serde_json::to_string(&cp)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn remote(args: &RemoteArgs, file: &FileConfig) -> anyhow::Result<ApiClient> {
+    let server = args
+        .server
+        .clone()
+        .or_else(|| file.client.server.clone())
+        .unwrap_or_else(|| config::DEFAULT_SERVER.to_owned());
+    let token = args.token.clone().or_else(|| file.client.token.clone());
+    Ok(ApiClient::new(&server, token)?)
+}
+
+async fn export(args: ExportArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {
+    let (entries, cp) =
+        if args.db.is_some() || args.remote.server.is_none() && file.client.server.is_none() {
+            let store = open_store(&db_url(args.db.clone(), file)?).await?;
+            let mut entries = Vec::new();
+            loop {
+                let after = entries
+                    .last()
+                    .map_or(0, |e: &crate::domain::records::AuditEntry| e.seq);
+                let page = store.audit_after(after, 10_000, None).await?;
+                if page.is_empty() {
+                    break;
+                }
+                entries.extend(page);
+            }
+            let key_path = args
+                .server_key
+                .or_else(|| file.server.server_key.clone())
+                .unwrap_or_else(|| config::data_dir().join("server_key"));
+            let cp = if key_path.exists() {
+                let key = server_key::load_or_create(&key_path)?;
+                let (seq, hash) = entries
+                    .last()
+                    .map_or((0, crate::audit::chain::GENESIS.to_owned()), |e| {
+                        (e.seq, e.hash.clone())
+                    });
+                Some(checkpoint::sign(
+                    &key,
+                    "countersign-export",
+                    seq,
+                    &hash,
+                    now_millis(),
+                )?)
+            } else {
+                eprintln!(
+                    "countersign: no server key at {}; exporting without a checkpoint",
+                    key_path.display()
+                );
+                None
+            };
+            (entries, cp)
+        } else {
+            let client = remote(&args.remote, file)?;
+            // Checkpoint first: everything up to it must be in what follows.
+            let cp = client.checkpoint().await?;
+            (client.audit_all(0).await?, Some(cp))
+        };
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    for e in entries {
+        serde_json::to_writer(&mut out, &ExportLine::Entry(e))?;
+        out.write_all(b"\n")?;
+    }
+    if let Some(checkpoint) = cp {
+        serde_json::to_writer(&mut out, &ExportLine::Checkpoint { checkpoint })?;
+        out.write_all(b"\n")?;
+    }
+    out.flush().context("cannot write the export")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let signers = AllowedSigners::load(&args.signers)?;
+    let server_key = server_key::read_public(&args.server_key)?;
+    let (entries, mut checkpoints) = match parse_export(&text) {
+        Ok(x) => x,
+        Err(e) => {
+            println!("BROKEN: {}: {e}", args.file.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    for path in &args.checkpoint {
+        let t = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        match parse_checkpoint(&t) {
+            Ok(cp) => checkpoints.push(cp),
+            Err(e) => bail!("{}: {e}", path.display()),
+        }
+    }
+    match verify_log(&entries, &checkpoints, &signers, &server_key) {
+        Ok(r) => {
+            println!(
+                "intact: {} entries, {} signed decisions verified, head {} at seq {}{}",
+                r.entries,
+                r.signed,
+                &r.head.hash[..16],
+                r.head.seq,
+                r.checkpoint_seq
+                    .map(|s| format!(", server checkpoint at seq {s} verified"))
+                    .unwrap_or_else(|| ", no checkpoint".into())
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(b) => {
+            println!("BROKEN at entry {}: {}", b.seq, b.problem);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! `audit export` and `audit verify` with the real binary: an intact log
+//! verifies; a flipped byte, a deleted entry, swapped entries, a truncated
+//! tail (against a checkpoint saved earlier) and a rewritten database row
+//! are each caught, naming the entry.
+
+mod common;
+
+use common::proc::run;
+use common::{TestServer, alert, proposal, signed};
+use countersign::signing::payload::PayloadVerdict;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+struct Fixture {
+    t: TestServer,
+    export: PathBuf,
+    server_pub: PathBuf,
+    early_checkpoint: PathBuf,
+    /// seq of a signed decision entry
+    decision_seq: i64,
+}
+
+async fn fixture() -> Fixture {
+    let t = TestServer::start().await;
+    let (alice, carol, bob) = (
+        t.login("alice").await,
+        t.login("carol").await,
+        t.login("bob").await,
+    );
+    let mut decision_seq = 0;
+    for i in 0..3 {
+        let r = t
+            .agent()
+            .submit_alert(&alert(
+                &format!("a-{i}"),
+                vec![proposal("isolate_host", "high")],
+            ))
+            .await
+            .unwrap();
+        let (id, d) = (&r.proposals[0].id, &r.proposals[0].digest);
+        let a = alice
+            .post_decision(&signed(
+                &t.signer("alice"),
+                "alice",
+                id,
+                d,
+                PayloadVerdict::Approve,
+                "",
+            ))
+            .await
+            .unwrap();
+        decision_seq = a.audit.seq;
+        if i == 1 {
+            bob.post_decision(&signed(
+                &t.signer("bob"),
+                "bob",
+                id,
+                d,
+                PayloadVerdict::Reject,
+                "benign",
+            ))
+            .await
+            .unwrap();
+        } else {
+            carol
+                .post_decision(&signed(
+                    &t.signer("carol"),
+                    "carol",
+                    id,
+                    d,
+                    PayloadVerdict::Approve,
+                    "ok",
+                ))
+                .await
+                .unwrap();
+        }
+    }
+    let dir = t.dir.path().to_owned();
+    let server_pub = dir.join("server_key.pub");
+    std::fs::write(&server_pub, t.server_key.public_key().to_openssh().unwrap()).unwrap();
+    // An auditor saves a checkpoint now...
+    let early_checkpoint = dir.join("checkpoint.json");
+    let out = run(&[
+        "audit",
+        "checkpoint",
+        "--server",
+        &t.url(),
+        "--token",
+        &t.reviewer_token,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&early_checkpoint, &out.stdout).unwrap();
+    // ...and the log grows after it.
+    let r = t
+        .agent()
+        .submit_alert(&alert(
+            "a-late",
+            vec![proposal("disable_account", "medium")],
+        ))
+        .await
+        .unwrap();
+    alice
+        .post_decision(&signed(
+            &t.signer("alice"),
+            "alice",
+            &r.proposals[0].id,
+            &r.proposals[0].digest,
+            PayloadVerdict::Approve,
+            "",
+        ))
+        .await
+        .unwrap();
+    let export = dir.join("audit.jsonl");
+    let out = run(&[
+        "audit",
+        "export",
+        "--server",
+        &t.url(),
+        "--token",
+        &t.reviewer_token,
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Fixture {
+        t,
+        export,
+        server_pub,
+        early_checkpoint,
+        decision_seq,
+    }
+}
+
+fn verify(f: &Fixture, file: &Path, extra: &[&str]) -> (i32, String) {
+    let mut args = vec![
+        "audit",
+        "verify",
+        file.to_str().unwrap(),
+        "--signers",
+        f.t.signers_file.to_str().unwrap(),
+        "--server-key",
+        f.server_pub.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn lines(f: &Fixture) -> Vec<String> {
+    std::fs::read_to_string(&f.export)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn write_variant(f: &Fixture, name: &str, lines: &[String]) -> PathBuf {
+    let p = f.export.with_file_name(name);
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intact_log_verifies() {
+    let f = fixture().await;
+    let cp = f.early_checkpoint.to_str().unwrap().to_owned();
+    let (code, out) = verify(&f, &f.export, &["--checkpoint", &cp]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("intact") && out.contains("7 signed decisions verified"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_is_named() {
+    let f = fixture().await;
+    let orig = lines(&f);
+    let seq = f.decision_seq as usize;
+
+    // A flipped byte inside a signed payload.
+    let mut flipped = orig.clone();
+    flipped[seq - 1] = flipped[seq - 1].replacen("approve", "apprOve", 1);
+    let (code, out) = verify(&f, &write_variant(&f, "flip.jsonl", &flipped), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("BROKEN at entry {seq}")), "{out}");
+
+    // The same flip with the chain re-hashed after it: the signature and the
+    // server's checkpoint still catch it, at that entry.
+    let (code, out) = verify(
+        &f,
+        &write_variant(&f, "rehash.jsonl", &rehash_from(&flipped, seq)),
+        &[],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("BROKEN at entry {seq}")), "{out}");
+
+    // A deleted entry.
+    let mut deleted = orig.clone();
+    deleted.remove(3);
+    let (code, out) = verify(&f, &write_variant(&f, "deleted.jsonl", &deleted), &[]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("BROKEN at entry 5") && out.contains("missing"),
+        "{out}"
+    );
+
+    // Two entries swapped.
+    let mut swapped = orig.clone();
+    swapped.swap(4, 5);
+    let (code, out) = verify(&f, &write_variant(&f, "swapped.jsonl", &swapped), &[]);
+    assert_eq!(code, 1);
+    assert!(out.contains("BROKEN at entry 6"), "{out}");
+
+    // A truncated tail, with the export's own checkpoint dropped too: the
+    // checkpoint the auditor saved earlier catches it.
+    let truncated: Vec<String> = orig[..orig.len() - 6].to_vec();
+    let file = write_variant(&f, "truncated.jsonl", &truncated);
+    let (code, _) = verify(&f, &file, &[]);
+    assert_eq!(code, 0, "without a checkpoint a clean prefix looks intact");
+    let cp = f.early_checkpoint.to_str().unwrap().to_owned();
+    let (code, out) = verify(&f, &file, &["--checkpoint", &cp]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("truncated"), "{out}");
+
+    // A checkpoint signed by another key is refused.
+    let other = f.export.with_file_name("other.pub");
+    std::fs::write(&other, common::new_key().public_key().to_openssh().unwrap()).unwrap();
+    let out = run(&[
+        "audit",
+        "verify",
+        f.export.to_str().unwrap(),
+        "--signers",
+        f.t.signers_file.to_str().unwrap(),
+        "--server-key",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not the server key"));
+}
+
+/// Recomputes hashes from `from` on, as an attacker with the file would.
+fn rehash_from(lines: &[String], from: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut prev = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        let mut v: Value = serde_json::from_str(l).unwrap();
+        if v.get("entry").is_some() {
+            if i + 1 >= from {
+                v["prev_hash"] = prev.clone().into();
+                let h = countersign::audit::chain::link_hash(
+                    &prev,
+                    v["entry"].as_str().unwrap().as_bytes(),
+                );
+                v["hash"] = h.into();
+            }
+            prev = v["hash"].as_str().unwrap().to_owned();
+        }
+        out.push(v.to_string());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_tampering_is_named() {
+    let f = fixture().await;
+    let db = f.t.dir.path().join("countersign.db");
+    // Someone with database access rewrites a stored reason.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    // The entry after alice's last approval in the fixture is carol's "ok".
+    let seq = f.decision_seq + 1;
+    let n = conn
+        .execute(
+            "UPDATE audit SET entry = replace(entry, '\"reason\":\"ok\"', '\"reason\":\"OK\"') \
+             WHERE seq = ?1 AND instr(entry, '\"reason\":\"ok\"') > 0",
+            [seq],
+        )
+        .unwrap();
+    assert_eq!(n, 1, "the fixture's entry {seq} holds carol's reason");
+    let out_file = f.export.with_file_name("from-db.jsonl");
+    let key = f.t.dir.path().join("server_key");
+    f.t.server_key
+        .write_openssh_file(&key, ssh_key::LineEnding::LF)
+        .unwrap();
+    let out = run(&[
+        "audit",
+        "export",
+        "--db",
+        &format!("sqlite:{}", db.display()),
+        "--server-key",
+        key.to_str().unwrap(),
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, out) = verify(&f, &out_file, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("BROKEN at entry {seq}")), "{out}");
+}
