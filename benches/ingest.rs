@@ -19,58 +19,16 @@ use countersign::server::state::{Identity, Limits};
 use countersign::server::store::sqlite::SqliteStore;
 use countersign::server::store::{DecideCommand, Store};
 use countersign::signing::allowed_signers::AllowedSigners;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::{baseline, env_num, percentile};
 
 fn alert(ext: &str) -> Value {
-    json!({
-        "external_id": ext,
-        "source": "edr",
-        "severity": "high",
-        "title": format!("Suspicious PowerShell on {ext}"),
-        "entity": {"kind": "host", "id": ext},
-        "summary": {"text": "Encoded PowerShell spawned by winword.exe contacting a new domain. ".repeat(8), "model": "triage-v3", "confidence": 0.77},
-        "evidence": [{"kind": "log", "title": "process start", "body": "powershell.exe -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAIABOAGUAdAAuAFcAZQBiAEMAbABpAGUAbgB0ACkA ".repeat(10)}],
-        "proposals": [{"action": "isolate_host", "target": ext, "risk": "medium", "rationale": "contain the host before lateral movement"}],
-    })
-}
-
-fn baseline(dir: &std::path::Path, secs: u64) -> f64 {
-    let conn = rusqlite::Connection::open(dir.join("baseline.db")).unwrap();
-    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
-        .unwrap();
-    conn.pragma_update(None, "synchronous", "FULL").unwrap();
-    conn.execute(
-        "CREATE TABLE rows (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",
-        [],
-    )
-    .unwrap();
-    let body = serde_json::to_string(&alert("baseline")).unwrap();
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < Duration::from_secs(secs) {
-        conn.execute("INSERT INTO rows (body) VALUES (?1)", [&body])
-            .unwrap();
-        n += 1;
-    }
-    n as f64 / start.elapsed().as_secs_f64()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
+    common::alert(ext, 1)
 }
 
 fn main() {

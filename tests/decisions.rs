@@ -745,3 +745,69 @@ async fn interop_with_ssh_keygen_both_ways() {
 fn rand_name() -> String {
     countersign::signing::payload::new_nonce()
 }
+
+#[tokio::test]
+async fn signing_through_a_running_ssh_agent() {
+    let t = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("hw");
+    assert!(
+        ssh_keygen(
+            &["-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()],
+            None
+        )
+        .status
+        .success()
+    );
+    let sock = dir.path().join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .args(["-D", "-a", sock.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent");
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let added = Command::new("ssh-add")
+        .arg(&key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let public = ssh_key::PublicKey::read_openssh_file(&key.with_extension("pub")).unwrap();
+    std::fs::write(
+        &t.signers_file,
+        format!("erin {}\n", public.to_openssh().unwrap()),
+    )
+    .unwrap();
+    t.server
+        .state
+        .set_signers(AllowedSigners::load(&t.signers_file).unwrap());
+
+    let signer = Signer::from_agent(&sock, public).unwrap();
+    let mut erin = ApiClient::new(&t.url(), None).unwrap();
+    erin.login("erin", &signer).await.unwrap();
+    let (id, digest) = submit(&t, "agent-1", "medium").await;
+    let r = erin
+        .post_decision(&signed(
+            &signer,
+            "erin",
+            &id,
+            &digest,
+            PayloadVerdict::Approve,
+            "",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.event, "approved");
+    let _ = agent.kill();
+    let _ = agent.wait();
+}

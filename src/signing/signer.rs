@@ -5,7 +5,6 @@
 use super::armor;
 use ssh_key::{HashAlg, PrivateKey, PublicKey, SshSig};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignerError {
@@ -25,10 +24,11 @@ pub enum Signer {
     File {
         key: Box<PrivateKey>,
     },
+    /// One connection per signature: the agent client is not `Send`, and a
+    /// Unix-socket connect costs little next to a human decision.
     Agent {
         socket: PathBuf,
         public: PublicKey,
-        client: Mutex<Option<ssh_agent_client_rs::Client>>,
     },
 }
 
@@ -88,7 +88,6 @@ impl Signer {
         Ok(Signer::Agent {
             socket: socket.to_owned(),
             public,
-            client: Mutex::new(Some(client)),
         })
     }
 
@@ -109,33 +108,15 @@ impl Signer {
             Signer::File { key } => key
                 .sign(namespace, HashAlg::Sha512, msg)
                 .map_err(|e| SignerError::Sign(e.to_string()))?,
-            Signer::Agent {
-                socket,
-                public,
-                client,
-            } => {
+            Signer::Agent { socket, public } => {
                 let data = SshSig::signed_data(namespace, HashAlg::Sha512, msg)
                     .map_err(|e| SignerError::Sign(e.to_string()))?;
-                let mut guard = client
-                    .lock()
-                    .map_err(|_| SignerError::Agent("agent lock poisoned".into()))?;
-                if guard.is_none() {
-                    *guard = Some(
-                        ssh_agent_client_rs::Client::connect(socket)
-                            .map_err(|e| SignerError::Agent(e.to_string()))?,
-                    );
-                }
-                let result = guard
-                    .as_mut()
-                    .map(|c| c.sign(public.clone(), &data))
-                    .ok_or_else(|| SignerError::Agent("not connected".into()))?;
-                let signature = match result {
-                    Ok(s) => s,
-                    Err(e) => {
-                        *guard = None; // reconnect next time
-                        return Err(SignerError::Agent(e.to_string()));
-                    }
-                };
+                let mut client = ssh_agent_client_rs::Client::connect(socket).map_err(|e| {
+                    SignerError::Agent(format!("cannot connect to {}: {e}", socket.display()))
+                })?;
+                let signature = client
+                    .sign(public.clone(), &data)
+                    .map_err(|e| SignerError::Agent(e.to_string()))?;
                 SshSig::new(
                     public.key_data().clone(),
                     namespace,

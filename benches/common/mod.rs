@@ -1,0 +1,58 @@
+//! Shared by the benchmark binaries.
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+pub fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn alert(ext: &str, proposals: usize) -> Value {
+    let ps: Vec<Value> = (0..proposals)
+        .map(|i| json!({"action": "isolate_host", "target": format!("{ext}-{i}"), "risk": "medium", "rationale": "contain the host before lateral movement"}))
+        .collect();
+    json!({
+        "external_id": ext,
+        "source": "edr",
+        "severity": "high",
+        "title": format!("Suspicious PowerShell on {ext}"),
+        "entity": {"kind": "host", "id": ext},
+        "summary": {"text": "Encoded PowerShell spawned by winword.exe contacting a new domain. ".repeat(8), "model": "triage-v3", "confidence": 0.77},
+        "evidence": [{"kind": "log", "title": "process start", "body": "powershell.exe -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAIABOAGUAdAAuAFcAZQBiAEMAbABpAGUAbgB0ACkA ".repeat(10)}],
+        "proposals": ps,
+    })
+}
+
+/// One SQLite commit per row, WAL, synchronous=FULL, in `dir`: what a
+/// server paying one fsync per request could do at best.
+pub fn baseline(dir: &std::path::Path, secs: u64) -> f64 {
+    let conn = rusqlite::Connection::open(dir.join("baseline.db")).unwrap();
+    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+        .unwrap();
+    conn.pragma_update(None, "synchronous", "FULL").unwrap();
+    conn.execute(
+        "CREATE TABLE rows (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",
+        [],
+    )
+    .unwrap();
+    let body = serde_json::to_string(&alert("baseline", 1)).unwrap();
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_secs(secs) {
+        conn.execute("INSERT INTO rows (body) VALUES (?1)", [&body])
+            .unwrap();
+        n += 1;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}

@@ -1,0 +1,220 @@
+//! Signed decisions and offline audit verification, printed as figures.
+//!
+//! `cargo bench --bench decisions` (env: BENCH_SECS, BENCH_CLIENTS,
+//! BENCH_VERIFY_ENTRIES).
+//!
+//! 1. Baseline: one SQLite commit per row, `synchronous=FULL`, same disk.
+//! 2. Durable signed decisions over loopback HTTP, 32 concurrent clients
+//!    (each a different person): sign, verify, state machine, chain append
+//!    and fsync before the 201.
+//! 3. `audit verify` (parse + chain + every signature) over 100,000 entries.
+
+use countersign::audit::chain::{Head, NewEntry, actor_person, append};
+use countersign::audit::verify::{ExportLine, parse_export, verify_log};
+use countersign::client::ApiClient;
+use countersign::domain::policy::Policy;
+use countersign::domain::time::now_millis;
+use countersign::domain::types::TokenRole;
+use countersign::server::auth::new_token;
+use countersign::server::serve::{ServerConfig, start};
+use countersign::server::state::{Identity, Limits};
+use countersign::server::store::Store;
+use countersign::server::store::sqlite::SqliteStore;
+use countersign::signing::allowed_signers::AllowedSigners;
+use countersign::signing::payload::{DecisionDraft, PayloadVerdict, Review, Target};
+use countersign::signing::signer::Signer;
+use serde_json::json;
+use ssh_key::{Algorithm, PrivateKey};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+mod common;
+use common::{baseline, env_num};
+
+fn key() -> PrivateKey {
+    PrivateKey::random(&mut ssh_key::rand_core::OsRng, Algorithm::Ed25519).unwrap()
+}
+
+fn main() {
+    let secs = env_num("BENCH_SECS", 5);
+    let clients = env_num("BENCH_CLIENTS", 32) as usize;
+    let verify_n = env_num("BENCH_VERIFY_ENTRIES", 100_000) as usize;
+    let dir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
+    println!(
+        "countersign decision benchmark ({} cores, {secs} s per phase)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let base = baseline(dir.path(), secs);
+    println!("baseline: one commit per row, synchronous=FULL     {base:>9.0} rows/s");
+
+    let keys: Vec<(String, PrivateKey)> = (0..clients)
+        .map(|i| (format!("analyst{i}"), key()))
+        .collect();
+    let signers_text: String = keys
+        .iter()
+        .map(|(n, k)| format!("{n} {}\n", k.public_key().to_openssh().unwrap()))
+        .collect();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("countersign.db")).unwrap());
+        let (token, hash) = new_token();
+        store.create_token("bench-agent".into(), TokenRole::Agent, hash, 0).await.unwrap();
+        let identity = Identity {
+            signers: AllowedSigners::parse(&signers_text, "bench").unwrap(),
+            server_key: key(),
+            server_name: "bench".into(),
+        };
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            policy: Policy::builtin(),
+            identity,
+            limits: Limits::default(),
+            policy_file: None,
+            signers_file: None,
+        };
+        let server = start(store.clone(), config).await.unwrap();
+        let url = server.url();
+
+        // Enough pending proposals for every client: 32 per alert.
+        let per_client = env_num("BENCH_PER_CLIENT", 2_000) as usize;
+        let agent = ApiClient::new(&url, Some(token)).unwrap();
+        let mut work: Vec<Vec<(String, String)>> = vec![Vec::new(); clients];
+        let mut n = 0usize;
+        let mut a = 0;
+        while n < clients * per_client {
+            let r = agent.submit_alert(&common::alert(&format!("d-{a}"), 32)).await.unwrap();
+            for p in r.proposals {
+                work[n % clients].push((p.id, p.digest));
+                n += 1;
+            }
+            a += 1;
+        }
+
+        let done = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let before = store.write_stats();
+        let until = Instant::now() + Duration::from_secs(secs);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for ((name, k), items) in keys.iter().cloned().zip(work) {
+            let (done, failed, url) = (done.clone(), failed.clone(), url.clone());
+            tasks.push(tokio::spawn(async move {
+                let signer = Signer::from_key(k);
+                let mut c = ApiClient::new(&url, None).unwrap();
+                c.login(&name, &signer).await.unwrap();
+                for (id, digest) in items {
+                    if Instant::now() >= until {
+                        break;
+                    }
+                    let d = DecisionDraft {
+                        target: Target::Proposal(id),
+                        digest,
+                        verdict: PayloadVerdict::Approve,
+                        reason: String::new(),
+                        labels: vec![],
+                        review: Review { seconds: 30.0, panes: vec!["summary".into()] },
+                    }
+                    .sign(&name, now_millis(), &signer)
+                    .unwrap();
+                    match c.post_decision(&d).await {
+                        Ok(_) => done.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let rate = done.load(Ordering::Relaxed) as f64 / elapsed;
+        let after = store.write_stats();
+        println!(
+            "signed decisions over HTTP, {clients} clients                {rate:>9.0} decisions/s  ({:.1}x baseline, {} errors)",
+            rate / base,
+            failed.load(Ordering::Relaxed)
+        );
+        println!(
+            "  group commit: {:.0} commits/s carrying {:.1} writes each",
+            (after.commits - before.commits) as f64 / elapsed,
+            (after.writes - before.writes) as f64 / (after.commits - before.commits).max(1) as f64
+        );
+        server.stop().await.unwrap();
+    });
+
+    // Phase 3: a 100,000-entry log, half received proposals with documents,
+    // half signed approvals, written as an export file.
+    let signers = AllowedSigners::parse(&signers_text, "bench").unwrap();
+    let server_key = key();
+    let doc = common::alert("v", 1);
+    let mut head = Head::genesis();
+    let mut text = String::new();
+    let now = now_millis();
+    for i in 0..verify_n {
+        let (kind, actor, data) = if i % 2 == 0 {
+            (
+                "alert_received",
+                json!({"kind": "agent", "name": "bench-agent"}),
+                json!({"document": doc}),
+            )
+        } else {
+            let (name, k) = &keys[i % keys.len()];
+            let d = DecisionDraft {
+                target: Target::Proposal(format!("p-{i}")),
+                digest: "sha256:00".into(),
+                verdict: PayloadVerdict::Approve,
+                reason: String::new(),
+                labels: vec![],
+                review: Review::default(),
+            };
+            let s = d.sign(name, now, &Signer::from_key(k.clone())).unwrap();
+            let p: countersign::signing::payload::DecisionPayload =
+                serde_json::from_str(&s.payload).unwrap();
+            (
+                "approved",
+                actor_person(name),
+                json!({"verdict": "approve", "reason": "", "digest": "sha256:00", "nonce": p.nonce, "payload": s.payload, "signature": s.signature}),
+            )
+        };
+        let e = append(
+            &head,
+            &NewEntry {
+                at: now,
+                kind,
+                alert_id: Some("a".into()),
+                proposal_id: (i % 2 == 1).then(|| format!("p-{i}")),
+                actor,
+                data,
+            },
+        )
+        .unwrap();
+        head = Head {
+            seq: e.seq,
+            hash: e.hash.clone(),
+        };
+        text.push_str(&serde_json::to_string(&ExportLine::Entry(e)).unwrap());
+        text.push('\n');
+    }
+    let cp = countersign::audit::checkpoint::sign(&server_key, "bench", head.seq, &head.hash, now)
+        .unwrap();
+    text.push_str(&serde_json::to_string(&ExportLine::Checkpoint { checkpoint: cp }).unwrap());
+    let file = dir.path().join("audit.jsonl");
+    std::fs::write(&file, &text).unwrap();
+
+    let started = Instant::now();
+    let read = std::fs::read_to_string(&file).unwrap();
+    let (entries, cps) = parse_export(&read).unwrap();
+    let report = verify_log(&entries, &cps, &signers, server_key.public_key()).unwrap();
+    let took = started.elapsed().as_secs_f64();
+    println!(
+        "audit verify: {} entries ({} signatures), {:.1} MB       {took:>9.2} s  (target <= 10 s)",
+        report.entries,
+        report.signed,
+        read.len() as f64 / 1e6
+    );
+}
