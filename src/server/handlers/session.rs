@@ -63,8 +63,9 @@ pub async fn challenge(
         ));
     }
     let expires_at = now_millis() + state.limits.challenge_ttl.as_millis() as i64;
+    // No trailing newline: shell users take it with $(…), which strips one.
     let challenge = format!(
-        "countersign-login v1\nserver: {}\nprincipal: {}\nnonce: {}\nexpires: {}\n",
+        "countersign-login v1\nserver: {}\nprincipal: {}\nnonce: {}\nexpires: {}",
         state.server_name,
         req.principal,
         new_nonce(),
