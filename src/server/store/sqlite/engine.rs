@@ -1,0 +1,197 @@
+//! The SQLite engine: opening and migrating, the group-commit writer
+//! thread, and the pool of read connections.
+
+use super::{Counters, SqliteStore, rows};
+use crate::server::store::{ChangeSet, StoreError};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite_migration::{M, Migrations};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, mpsc};
+use tokio::sync::{broadcast, oneshot};
+
+/// Most requests one group commit takes.
+const MAX_BATCH: usize = 512;
+
+pub(super) type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
+pub(super) type Job = Box<dyn FnOnce(&Connection, &mut Vec<String>) -> (bool, Finish) + Send>;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![
+        M::up(include_str!("schema.sql")),
+        M::up(include_str!("schema_2.sql")),
+    ])
+}
+
+fn configure(c: &Connection) -> rusqlite::Result<()> {
+    c.busy_timeout(std::time::Duration::from_secs(10))?;
+    c.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let mut writer = Connection::open(path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        configure(&writer)?;
+        let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Unavailable(format!(
+                "{} cannot use WAL mode (got {mode})",
+                path.display()
+            )));
+        }
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        // Savepoint sub-journals in memory: they only matter until commit.
+        writer.pragma_update(None, "temp_store", "MEMORY")?;
+        writer.pragma_update(None, "cache_size", -64_000)?;
+        migrations()
+            .to_latest(&mut writer)
+            .map_err(|e| StoreError::Unavailable(format!("migrating {}: {e}", path.display())))?;
+
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let (changes, _) = broadcast::channel(1024);
+        let notify = changes.clone();
+        let stats = Arc::new(Counters::default());
+        let counters = stats.clone();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(writer, rx, notify, &counters))
+            .map_err(|e| StoreError::Internal(format!("cannot start writer thread: {e}")))?;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            jobs,
+            readers: Mutex::new(Vec::new()),
+            changes,
+            stats,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` inside the next group commit; resolves after the commit.
+    pub(super) async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection, &mut Vec<String>) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
+        let job: Job = Box::new(move |conn, changed| match f(conn, changed) {
+            Ok(value) => (
+                true,
+                Box::new(move |committed: Result<(), String>| {
+                    let _ = tx.send(committed.map(|()| value).map_err(StoreError::Unavailable));
+                }),
+            ),
+            Err(e) => (
+                false,
+                Box::new(move |_| {
+                    let _ = tx.send(Err(e));
+                }),
+            ),
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
+        rx.await.map_err(|_| {
+            StoreError::Unavailable("the database could not start a write transaction".into())
+        })?
+    }
+
+    /// Runs `f` on a pooled read connection off the async runtime.
+    pub(super) async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let pooled = self.readers.lock().ok().and_then(|mut v| v.pop());
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                configure(&c)?;
+                c
+            }
+        };
+        let (result, conn) = tokio::task::spawn_blocking(move || {
+            let r = f(&mut conn);
+            (r, conn)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("reader task failed: {e}")))?;
+        if let Ok(mut v) = self.readers.lock()
+            && v.len() < 16
+        {
+            v.push(conn);
+        }
+        result
+    }
+}
+
+fn writer_loop(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    notify: broadcast::Sender<Arc<ChangeSet>>,
+    stats: &Counters,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut finishes = Vec::with_capacity(batch.len());
+        let mut changed = Vec::new();
+        let outcome = (|| -> rusqlite::Result<()> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Savepoints through cached statements: rusqlite's `savepoint()`
+            // re-parses SQL for every job, which showed in profiles.
+            for job in batch.drain(..) {
+                tx.prepare_cached("SAVEPOINT job")?.execute([])?;
+                let mut mine = Vec::new();
+                let (ok, finish) = job(&tx, &mut mine);
+                if ok {
+                    tx.prepare_cached("RELEASE job")?.execute([])?;
+                    changed.extend(mine);
+                } else {
+                    tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
+                    tx.prepare_cached("RELEASE job")?.execute([])?;
+                }
+                finishes.push(finish);
+            }
+            tx.commit()
+        })();
+        let committed = outcome.map_err(|e| e.to_string());
+        if committed.is_ok() {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+            stats
+                .writes
+                .fetch_add(finishes.len() as u64, Ordering::Relaxed);
+        }
+        // Jobs never reached (BEGIN failed) are dropped with the batch; their
+        // callers see the writer's channel closed and report it.
+        for finish in finishes {
+            finish(committed.clone());
+        }
+        if committed.is_ok() && !changed.is_empty() {
+            let head_seq = rows::head(&conn).map(|h| h.seq).unwrap_or_default();
+            let _ = notify.send(Arc::new(ChangeSet {
+                head_seq,
+                proposals: changed,
+            }));
+        }
+    }
+}
