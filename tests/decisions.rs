@@ -811,3 +811,54 @@ async fn signing_through_a_running_ssh_agent() {
     let _ = agent.kill();
     let _ = agent.wait();
 }
+
+#[tokio::test]
+async fn claims_are_leases_released_by_decisions() {
+    let t = TestServer::start().await;
+    let (alice, bob) = (t.login("alice").await, t.login("bob").await);
+    let (id, digest) = submit(&t, "c-1", "medium").await;
+    let c = alice.claim(&id, false).await.unwrap();
+    assert_eq!(c.claimed_by.as_deref(), Some("alice"));
+    let err = bob.claim(&id, false).await.unwrap_err();
+    assert_eq!(code(&err).0, 409);
+    assert!(
+        err.to_string()
+            .contains("alice is working on this proposal"),
+        "{err}"
+    );
+    // Others see the holder in the queue; the holder sees it under "mine".
+    let q = bob
+        .queue(countersign::server::store::View::Pending, 0, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        q.page.items[0].proposal.claimed_by.as_deref(),
+        Some("alice")
+    );
+    let mine = alice
+        .queue(countersign::server::store::View::Mine, 0, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(mine.page.items.len(), 1);
+    // Renewing is fine; a decision releases it.
+    alice.claim(&id, false).await.unwrap();
+    alice
+        .post_decision(&signed(
+            &t.signer("alice"),
+            "alice",
+            &id,
+            &digest,
+            PayloadVerdict::Approve,
+            "",
+        ))
+        .await
+        .unwrap();
+    let p = t.store.proposal(&id).await.unwrap().unwrap();
+    assert_eq!((p.status, p.claimed_by), (ProposalStatus::Approved, None));
+    // Claiming something decided is refused; agents cannot claim.
+    assert_eq!(
+        code(&bob.claim(&id, false).await.unwrap_err()),
+        (409, "wrong_state")
+    );
+    assert_eq!(code(&t.agent().claim(&id, false).await.unwrap_err()).0, 403);
+}

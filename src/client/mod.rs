@@ -211,6 +211,17 @@ impl ApiClient {
             .await
     }
 
+    pub async fn claim(
+        &self,
+        proposal: &str,
+        release: bool,
+    ) -> Result<crate::server::handlers::proposals::ClaimView, ClientError> {
+        let path = format!("/v1/proposals/{proposal}/claim");
+        let body = serde_json::json!({ "release": release });
+        self.call(Method::POST, &path, &[], Some(&body), Self::SHORT)
+            .await
+    }
+
     pub async fn checkpoint(&self) -> Result<Checkpoint, ClientError> {
         self.call(Method::GET, "/v1/audit/checkpoint", &[], None, Self::SHORT)
             .await

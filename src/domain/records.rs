@@ -78,6 +78,10 @@ pub struct ProposalRecord {
     pub execute_by: Option<Millis>,
     #[serde(with = "rfc3339_opt")]
     pub decided_at: Option<Millis>,
+    /// Who is working on it, until when (a lease; see `claim`).
+    pub claimed_by: Option<String>,
+    #[serde(with = "rfc3339_opt")]
+    pub claim_until: Option<Millis>,
     /// Audit sequence number of the last change: the queue cursor.
     pub change_seq: i64,
 }
@@ -138,6 +142,9 @@ pub struct ProposalSummary {
     pub expires_at: Millis,
     #[serde(with = "rfc3339_opt")]
     pub execute_by: Option<Millis>,
+    pub claimed_by: Option<String>,
+    #[serde(with = "rfc3339_opt")]
+    pub claim_until: Option<Millis>,
     pub change_seq: i64,
 }
 
@@ -159,6 +166,8 @@ impl From<&ProposalRecord> for ProposalSummary {
             created_at: p.created_at,
             expires_at: p.expires_at,
             execute_by: p.execute_by,
+            claimed_by: p.claimed_by.clone(),
+            claim_until: p.claim_until,
             change_seq: p.change_seq,
         }
     }

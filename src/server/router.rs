@@ -16,6 +16,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/alerts/{id}", get(alerts::get))
         .route("/v1/proposals/{id}/decision", get(proposals::decision))
         .route("/v1/proposals/{id}/execution", post(proposals::execution))
+        .route("/v1/proposals/{id}/claim", post(proposals::claim))
         .route("/v1/queue", get(queue::queue))
         .route("/v1/decisions", post(decisions::post))
         .route("/v1/session/challenge", post(session::challenge))

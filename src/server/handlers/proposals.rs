@@ -97,6 +97,51 @@ pub async fn decision(
     }
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRequest {
+    #[serde(default)]
+    pub release: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimView {
+    pub proposal_id: String,
+    pub claimed_by: Option<String>,
+    #[serde(with = "rfc3339_opt")]
+    pub claim_until: Option<i64>,
+}
+
+/// How long a claim lasts unless renewed.
+pub const CLAIM_TTL_MS: i64 = 10 * 60 * 1000;
+
+/// `POST /v1/proposals/{id}/claim` (`{"release": true}` to give it up):
+/// tells other analysts who is working on it. A decision releases it.
+pub async fn claim(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<ClaimView>, ApiError> {
+    caller.require_person()?;
+    let req: ClaimRequest = typed(body)?;
+    let p = state
+        .store
+        .claim(crate::server::store::ClaimCommand {
+            proposal_id: id,
+            principal: caller.name,
+            release: req.release,
+            ttl_ms: CLAIM_TTL_MS,
+            now: now_millis(),
+        })
+        .await?;
+    Ok(Json(ClaimView {
+        proposal_id: p.id,
+        claimed_by: p.claimed_by,
+        claim_until: p.claim_until,
+    }))
+}
+
 /// `POST /v1/proposals/{id}/execution` with `{"state": "started"}`, then
 /// `{"state": "executed"|"failed", "detail": "..."}`.
 pub async fn execution(

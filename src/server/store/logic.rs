@@ -3,7 +3,8 @@
 //! backend writes both in one transaction or neither.
 
 use super::{
-    AnnotateCommand, DecideCommand, ExecutionCommand, ExecutionReport, StoreError, SubmitCommand,
+    AnnotateCommand, ClaimCommand, DecideCommand, ExecutionCommand, ExecutionReport, StoreError,
+    SubmitCommand,
 };
 use crate::audit::chain::{NewEntry, actor_agent, actor_deadline, actor_person, actor_policy};
 use crate::domain::digest;
@@ -94,6 +95,8 @@ fn new_proposal(
         escalate_at: state.escalate_at,
         execute_by: state.execute_by,
         decided_at: None,
+        claimed_by: None,
+        claim_until: None,
         change_seq: 0,
     };
     let auto = (event == Event::ApprovedByPolicy).then(|| {
@@ -280,6 +283,9 @@ pub fn decide(
     let event = t.event;
     let from = next.status;
     let principal = cmd.actor.name().to_owned();
+    // A decision releases the claim.
+    next.claimed_by = None;
+    next.claim_until = None;
     record(
         &mut next,
         t,
@@ -383,4 +389,55 @@ pub fn annotate(
         }),
     );
     Ok((note, e))
+}
+
+/// Claims (or renews, or releases) the lease on an open proposal, so two
+/// analysts do not work the same one.
+pub fn claim(
+    p: &ProposalRecord,
+    cmd: &ClaimCommand,
+) -> Result<(ProposalRecord, NewEntry), StoreError> {
+    if !p.status.is_open() {
+        return Err(machine::Refusal::WrongState {
+            verb: "claim",
+            status: p.status,
+        }
+        .into());
+    }
+    let held_by_other = p
+        .claimed_by
+        .as_deref()
+        .is_some_and(|who| who != cmd.principal && p.claim_until.is_some_and(|t| t > cmd.now));
+    if held_by_other {
+        return Err(StoreError::Conflict(format!(
+            "{} is working on this proposal (claim until {})",
+            p.claimed_by.as_deref().unwrap_or_default(),
+            crate::domain::time::to_rfc3339(p.claim_until.unwrap_or_default())
+        )));
+    }
+    let mut next = p.clone();
+    let kind = if cmd.release {
+        if p.claimed_by.as_deref() != Some(cmd.principal.as_str()) {
+            return Err(StoreError::Conflict(
+                "you hold no claim on this proposal".into(),
+            ));
+        }
+        next.claimed_by = None;
+        next.claim_until = None;
+        "released"
+    } else {
+        next.claimed_by = Some(cmd.principal.clone());
+        next.claim_until = Some(cmd.now + cmd.ttl_ms);
+        "claimed"
+    };
+    next.updated_at = cmd.now;
+    let e = entry(
+        cmd.now,
+        kind,
+        &p.alert_id,
+        Some(&p.id),
+        actor_person(&cmd.principal),
+        json!({"claim_until": next.claim_until.map(crate::domain::time::to_rfc3339)}),
+    );
+    Ok((next, e))
 }

@@ -105,6 +105,15 @@ pub struct AnnotateOutcome {
     pub audit: AuditEntry,
 }
 
+pub struct ClaimCommand {
+    pub proposal_id: String,
+    pub principal: String,
+    /// Give the claim up instead of taking or renewing it.
+    pub release: bool,
+    pub ttl_ms: i64,
+    pub now: Millis,
+}
+
 pub struct DecideCommand {
     pub proposal_id: String,
     pub actor: Actor,
@@ -243,6 +252,7 @@ pub trait Store: Send + Sync + 'static {
     /// decision.
     async fn annotate(&self, cmd: AnnotateCommand) -> Result<AnnotateOutcome, StoreError>;
     async fn annotations(&self, alert_id: &str) -> Result<Vec<AnnotationRecord>, StoreError>;
+    async fn claim(&self, cmd: ClaimCommand) -> Result<ProposalRecord, StoreError>;
 
     /// Records a login challenge until `expires_at`.
     async fn create_challenge(

@@ -20,6 +20,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("schema.sql")),
         M::up(include_str!("schema_2.sql")),
+        M::up(include_str!("schema_3.sql")),
     ])
 }
 

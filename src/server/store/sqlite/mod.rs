@@ -11,9 +11,9 @@ mod engine;
 mod rows;
 
 use super::{
-    AnnotateCommand, AnnotateOutcome, ChangeSet, DecideCommand, DecideOutcome, ExecutionCommand,
-    QueryParts, QueuePage, QueueQuery, Store, StoreError, SubmitCommand, SubmitOutcome,
-    SubmitStatus, WriteStats, logic,
+    AnnotateCommand, AnnotateOutcome, ChangeSet, ClaimCommand, DecideCommand, DecideOutcome,
+    ExecutionCommand, QueryParts, QueuePage, QueueQuery, Store, StoreError, SubmitCommand,
+    SubmitOutcome, SubmitStatus, WriteStats, logic,
 };
 use crate::audit::chain::{Head, NewEntry};
 use crate::domain::machine::Millis;
@@ -230,7 +230,7 @@ impl Store for SqliteStore {
                         parts.fetch,
                         parts.include_gone
                     ],
-                    |r| Ok((rows::queue_row(r)?, r.get::<_, bool>(22)?)),
+                    |r| Ok((rows::queue_row(r)?, r.get::<_, bool>(24)?)),
                 )?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(parts.page(rows, head))
@@ -353,6 +353,18 @@ impl Store for SqliteStore {
                 annotation: note,
                 audit,
             })
+        })
+        .await
+    }
+
+    async fn claim(&self, cmd: ClaimCommand) -> Result<ProposalRecord, StoreError> {
+        self.write(move |c, changed| {
+            let p = load_proposal(c, &cmd.proposal_id)?;
+            let (next, entry) = logic::claim(&p, &cmd)?;
+            let mut touched = [next];
+            persist(c, changed, &mut touched, std::slice::from_ref(&entry))?;
+            let [proposal] = touched;
+            Ok(proposal)
         })
         .await
     }

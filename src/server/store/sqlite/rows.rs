@@ -57,7 +57,7 @@ pub fn alert_row(r: &Row<'_>) -> rusqlite::Result<AlertRecord> {
 pub const PROPOSAL_COLS: &str = "p.id, p.alert_id, p.idx, p.action, p.target, p.risk, p.status, \
      p.digest, p.document, p.proposed_by, p.rule, p.approvals, p.escalated_by, p.decided_by, \
      p.reason, p.created_at, p.updated_at, p.expires_at, p.escalate_at, p.execute_by, \
-     p.decided_at, p.change_seq";
+     p.decided_at, p.change_seq, p.claimed_by, p.claim_until";
 
 pub fn proposal_row(r: &Row<'_>) -> rusqlite::Result<ProposalRecord> {
     let decided_by: Option<String> = r.get(13)?;
@@ -84,6 +84,8 @@ pub fn proposal_row(r: &Row<'_>) -> rusqlite::Result<ProposalRecord> {
         execute_by: r.get(19)?,
         decided_at: r.get(20)?,
         change_seq: r.get(21)?,
+        claimed_by: r.get(22)?,
+        claim_until: r.get(23)?,
     })
 }
 
@@ -91,7 +93,7 @@ pub fn proposal_row(r: &Row<'_>) -> rusqlite::Result<ProposalRecord> {
 pub const QUEUE_COLS: &str = "p.id, p.alert_id, p.action, p.target, p.risk, p.status, p.digest, \
      p.proposed_by, p.approvals, p.escalated_by, p.decided_by, p.reason, p.created_at, \
      p.expires_at, p.execute_by, p.change_seq, a.title, a.severity, a.source, a.entity_kind, \
-     a.entity_id, a.confidence";
+     a.entity_id, a.confidence, p.claimed_by, p.claim_until";
 
 pub fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueItem> {
     let decided_by: Option<String> = r.get(10)?;
@@ -112,6 +114,8 @@ pub fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueItem> {
             created_at: r.get(12)?,
             expires_at: r.get(13)?,
             execute_by: r.get(14)?,
+            claimed_by: r.get(22)?,
+            claim_until: r.get(23)?,
             change_seq: r.get(15)?,
         },
         alert_title: r.get(16)?,
@@ -173,13 +177,13 @@ pub fn upsert_proposal(c: &Connection, p: &ProposalRecord) -> Result<(), StoreEr
     c.prepare_cached(
         "INSERT INTO proposals (id, alert_id, idx, action, target, risk, status, digest, document, \
          proposed_by, rule, approvals, escalated_by, decided_by, reason, created_at, updated_at, \
-         expires_at, escalate_at, execute_by, decided_at, change_seq) \
+         expires_at, escalate_at, execute_by, decided_at, change_seq, claimed_by, claim_until) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-         ?19, ?20, ?21, ?22) \
+         ?19, ?20, ?21, ?22, ?23, ?24) \
          ON CONFLICT (id) DO UPDATE SET action = ?4, target = ?5, risk = ?6, status = ?7, \
          digest = ?8, document = ?9, rule = ?11, approvals = ?12, escalated_by = ?13, \
          decided_by = ?14, reason = ?15, updated_at = ?17, expires_at = ?18, escalate_at = ?19, \
-         execute_by = ?20, decided_at = ?21, change_seq = ?22",
+         execute_by = ?20, decided_at = ?21, change_seq = ?22, claimed_by = ?23, claim_until = ?24",
     )?
     .execute(params![
         p.id,
@@ -207,9 +211,12 @@ pub fn upsert_proposal(c: &Connection, p: &ProposalRecord) -> Result<(), StoreEr
         p.execute_by,
         p.decided_at,
         p.change_seq,
+        p.claimed_by,
+        p.claim_until,
     ])?;
     let mut people: Vec<&str> = p.approvals.iter().map(|a| a.principal.as_str()).collect();
     people.extend(p.escalated_by.as_deref());
+    people.extend(p.claimed_by.as_deref());
     if let Some(crate::domain::records::DecidedBy::Person { principal }) = &p.decided_by {
         people.push(principal);
     }

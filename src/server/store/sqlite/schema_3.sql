@@ -1,0 +1,3 @@
+-- Claims: who is working on a proposal (a renewable lease).
+ALTER TABLE proposals ADD COLUMN claimed_by TEXT;
+ALTER TABLE proposals ADD COLUMN claim_until INTEGER;
