@@ -12,6 +12,37 @@ pub struct FileConfig {
     pub server: ServerSection,
     #[serde(default)]
     pub client: ClientSection,
+    #[serde(default)]
+    pub tui: TuiSection,
+}
+
+/// `[tui]`: the console's look and keys.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuiSection {
+    /// dark, light, high-contrast, or a path to a theme .toml
+    pub theme: Option<String>,
+    /// A theme file whose slots override the chosen theme's.
+    pub theme_overrides: Option<PathBuf>,
+    /// action = "key" or ["key", "key"]
+    #[serde(default)]
+    pub keys: std::collections::BTreeMap<String, KeyList>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum KeyList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeyList {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            KeyList::One(k) => vec![k.clone()],
+            KeyList::Many(v) => v.clone(),
+        }
+    }
 }
 
 /// `[server]`: what `countersign serve` and `token` use.

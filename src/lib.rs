@@ -10,3 +10,4 @@ pub mod config;
 pub mod domain;
 pub mod server;
 pub mod signing;
+pub mod tui;

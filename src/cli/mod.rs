@@ -5,6 +5,7 @@ mod audit;
 mod serve;
 mod submit;
 mod token;
+mod tui;
 
 use crate::config::FileConfig;
 use clap::{Parser, Subcommand};
@@ -35,6 +36,8 @@ pub enum Command {
     Token(token::TokenCommand),
     /// Submit an alert with proposals (the agent side); --wait for the decision.
     Submit(submit::SubmitArgs),
+    /// The review console for analysts and leads.
+    Tui(tui::TuiArgs),
     /// Export and verify the hash-chained audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -48,5 +51,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(cmd) => token::run(cmd, &file).await,
         Command::Submit(args) => submit::run(args, &file).await,
         Command::Audit(cmd) => audit::run(cmd, &file).await,
+        Command::Tui(args) => tui::run_tui(args, &file).await,
     }
 }

@@ -84,7 +84,7 @@ pub fn nonce_ok(n: &str) -> bool {
 }
 
 /// What the console decides, before it is signed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DecisionDraft {
     pub target: Target,
     pub digest: String,

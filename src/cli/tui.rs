@@ -1,0 +1,120 @@
+//! `countersign tui`: the review console.
+
+use crate::config::{self, FileConfig};
+use crate::signing::signer::Signer;
+use crate::tui::keymap::Keymap;
+use crate::tui::theme::Theme;
+use crate::tui::{ConsoleConfig, run};
+use anyhow::{Context, bail};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// Server URL
+    #[arg(long, env = "COUNTERSIGN_SERVER")]
+    pub server: Option<String>,
+    /// Your principal, as named in the server's allowed_signers
+    #[arg(long, env = "COUNTERSIGN_PRINCIPAL")]
+    pub principal: Option<String>,
+    /// Your OpenSSH private key (default ~/.ssh/id_ed25519); with --agent, its .pub
+    #[arg(long, env = "COUNTERSIGN_KEY")]
+    pub key: Option<PathBuf>,
+    /// Sign through the running ssh-agent (SSH_AUTH_SOCK) with the key whose
+    /// public half is --key (hardware-backed keys work)
+    #[arg(long)]
+    pub agent: bool,
+    /// Theme: dark, light, high-contrast or a .toml path
+    #[arg(long, env = "COUNTERSIGN_THEME")]
+    pub theme: Option<String>,
+}
+
+/// Loads the signer before the terminal goes raw, so a passphrase prompt
+/// works.
+pub fn load_signer(key: &Path, agent: bool) -> anyhow::Result<Signer> {
+    if agent {
+        let sock = std::env::var_os("SSH_AUTH_SOCK")
+            .context("--agent needs SSH_AUTH_SOCK (a running ssh-agent)")?;
+        let pub_path = if key.extension().is_some_and(|e| e == "pub") {
+            key.to_owned()
+        } else {
+            key.with_extension("pub")
+        };
+        let public = ssh_key::PublicKey::read_openssh_file(&pub_path)
+            .with_context(|| format!("cannot read public key {}", pub_path.display()))?;
+        return Ok(Signer::from_agent(Path::new(&sock), public)?);
+    }
+    let signer = Signer::from_file(key, || {
+        if let Ok(p) = std::env::var("COUNTERSIGN_KEY_PASSPHRASE") {
+            return Some(p);
+        }
+        rpassword::prompt_password(format!("passphrase for {}: ", key.display())).ok()
+    })?;
+    Ok(signer)
+}
+
+pub async fn run_tui(args: TuiArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {
+    let server = args
+        .server
+        .or_else(|| file.client.server.clone())
+        .unwrap_or_else(|| config::DEFAULT_SERVER.to_owned());
+    let Some(principal) = args.principal.or_else(|| file.client.principal.clone()) else {
+        bail!(
+            "no principal: pass --principal NAME (as in the server's allowed_signers), set COUNTERSIGN_PRINCIPAL, or [client] principal in the config file"
+        );
+    };
+    let key = args
+        .key
+        .or_else(|| file.client.key.clone())
+        .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().join(".ssh/id_ed25519")))
+        .context("no key: pass --key FILE")?;
+    let signer = load_signer(&key, args.agent)?;
+    let theme_name = args
+        .theme
+        .or_else(|| file.tui.theme.clone())
+        .unwrap_or_else(|| "dark".into());
+    let overrides = match &file.tui.theme_overrides {
+        Some(p) => Some((
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read theme overrides {}", p.display()))?,
+            p.display().to_string(),
+        )),
+        None => None,
+    };
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let theme = Theme::load(
+        &theme_name,
+        overrides.as_ref().map(|(t, o)| (t.as_str(), o.as_str())),
+        no_color,
+    )?;
+    let keys = file
+        .tui
+        .keys
+        .iter()
+        .map(|(a, k)| (a.clone(), k.to_vec()))
+        .collect();
+    let keymap = Keymap::with_overrides(&keys)?;
+    let safe: String = principal
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let outbox = config::state_dir().join(format!("outbox-{safe}.jsonl"));
+    run(ConsoleConfig {
+        server,
+        principal,
+        signer: Arc::new(signer),
+        theme,
+        keymap,
+        outbox,
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,377 @@
+//! The effects runner: every network call and signature happens here, in
+//! tokio tasks, and comes back as a [`Msg`]. The queue long-poll restarts
+//! when the view changes (latest wins). Signed decisions go through the
+//! on-disk outbox and one delivery task, so each is delivered exactly once.
+
+use super::event::{Msg, SendFailure, client_error_text};
+use super::outbox::{Outbox, Pending};
+use super::update::Effect;
+use crate::client::{ApiClient, ClientError, LoginError};
+use crate::domain::time::now_millis;
+use crate::server::store::View;
+use crate::signing::payload::{DecisionDraft, PayloadVerdict, Target};
+use crate::signing::signer::Signer;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+
+const LONG_POLL_SECS: u64 = 20;
+
+pub struct Runner {
+    client: Arc<RwLock<ApiClient>>,
+    signer: Arc<Signer>,
+    principal: String,
+    tx: UnboundedSender<Msg>,
+    poll: Option<JoinHandle<()>>,
+    outbox: Arc<Mutex<Outbox>>,
+    wake_delivery: Arc<Notify>,
+}
+
+fn client_of(c: &Arc<RwLock<ApiClient>>) -> ApiClient {
+    match c.read() {
+        Ok(g) => g.clone(),
+        Err(p) => p.into_inner().clone(),
+    }
+}
+
+fn verdict_name(v: PayloadVerdict) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+impl Runner {
+    pub fn new(
+        client: ApiClient,
+        signer: Arc<Signer>,
+        principal: String,
+        outbox: Outbox,
+        tx: UnboundedSender<Msg>,
+    ) -> Self {
+        let _ = tx.send(Msg::Outbox(outbox.len()));
+        let r = Runner {
+            client: Arc::new(RwLock::new(client)),
+            signer,
+            principal,
+            tx,
+            poll: None,
+            outbox: Arc::new(Mutex::new(outbox)),
+            wake_delivery: Arc::new(Notify::new()),
+        };
+        r.spawn_delivery();
+        r.spawn_ticks();
+        r
+    }
+
+    pub fn run(&mut self, e: Effect) {
+        match e {
+            Effect::Login => self.login(),
+            Effect::Poll { view, after } => self.restart_poll(view, after),
+            Effect::FetchAlert(id) => {
+                let c = client_of(&self.client);
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = c
+                        .alert(&id)
+                        .await
+                        .map(Arc::new)
+                        .map_err(|e| client_error_text(&e));
+                    let _ = tx.send(Msg::Detail {
+                        alert_id: id,
+                        result,
+                    });
+                });
+            }
+            Effect::Claim {
+                proposal_id,
+                release,
+            } => {
+                let c = client_of(&self.client);
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let r = c
+                        .claim(&proposal_id, release)
+                        .await
+                        .map_err(|e| client_error_text(&e));
+                    let _ = tx.send(Msg::Claimed(r));
+                });
+            }
+            Effect::Send(draft) => self.sign_and_queue(draft),
+        }
+    }
+
+    /// Logs in, retrying while the server is unreachable. A refusal (the key
+    /// is not allowed) is reported and not retried.
+    fn login(&self) {
+        let (client, signer, principal, tx) = (
+            self.client.clone(),
+            self.signer.clone(),
+            self.principal.clone(),
+            self.tx.clone(),
+        );
+        let wake = self.wake_delivery.clone();
+        tokio::spawn(async move {
+            let mut delay = Duration::from_millis(250);
+            loop {
+                let mut c = client_of(&client);
+                let s = signer.clone();
+                let p = principal.clone();
+                let result = c.login(&p, &s).await;
+                match result {
+                    Ok(resp) => {
+                        if let Ok(mut g) = client.write() {
+                            *g = c;
+                        }
+                        let _ = tx.send(Msg::LoggedIn(Ok(resp)));
+                        wake.notify_one();
+                        return;
+                    }
+                    Err(LoginError::Api(e)) if e.is_transient() => {
+                        let _ = tx.send(Msg::Offline(client_error_text(&e)));
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Msg::LoggedIn(Err(match e {
+                            LoginError::Api(e) => client_error_text(&e),
+                            other => other.to_string(),
+                        })));
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    fn restart_poll(&mut self, view: View, after: i64) {
+        if let Some(h) = self.poll.take() {
+            h.abort();
+        }
+        let (client, tx) = (self.client.clone(), self.tx.clone());
+        let relogin = (self.signer.clone(), self.principal.clone());
+        self.poll = Some(tokio::spawn(async move {
+            let mut after = after;
+            let mut delay = Duration::from_millis(250);
+            loop {
+                let c = client_of(&client);
+                let wait = if after == 0 { 0 } else { LONG_POLL_SECS };
+                match c.queue(view, after, wait, 1000).await {
+                    Ok(resp) => {
+                        delay = Duration::from_millis(250);
+                        let next = resp.page.cursor;
+                        let more = resp.page.more;
+                        let _ = tx.send(Msg::Queue {
+                            view,
+                            after,
+                            result: Ok(resp),
+                            now: now_millis(),
+                        });
+                        after = next;
+                        if more {
+                            continue;
+                        }
+                    }
+                    Err(e) => {
+                        if let ClientError::Api { status, .. } = &e
+                            && status.as_u16() == 401
+                        {
+                            // The session ran out: log in again, quietly.
+                            let mut fresh = c.clone();
+                            if fresh.login(&relogin.1, &relogin.0).await.is_ok()
+                                && let Ok(mut g) = client.write()
+                            {
+                                *g = fresh;
+                                continue;
+                            }
+                        }
+                        let _ = tx.send(Msg::Queue {
+                            view,
+                            after,
+                            result: Err(client_error_text(&e)),
+                            now: now_millis(),
+                        });
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }));
+    }
+
+    /// Signs off the async runtime (an agent or a passphrase-less key; no
+    /// prompt here), stores in the outbox, and wakes the delivery task.
+    fn sign_and_queue(&self, draft: DecisionDraft) {
+        let (signer, principal, tx) =
+            (self.signer.clone(), self.principal.clone(), self.tx.clone());
+        let (outbox, wake) = (self.outbox.clone(), self.wake_delivery.clone());
+        tokio::spawn(async move {
+            let proposal_id = match &draft.target {
+                Target::Proposal(id) => Some(id.clone()),
+                Target::Alert(_) => None,
+            };
+            let verdict = verdict_name(draft.verdict);
+            let signed =
+                tokio::task::spawn_blocking(move || draft.sign(&principal, now_millis(), &signer))
+                    .await;
+            let decision = match signed {
+                Ok(Ok(d)) => d,
+                Ok(Err(e)) => {
+                    let _ = tx.send(Msg::Decision {
+                        proposal_id,
+                        verdict,
+                        result: Err(SendFailure::Unsigned(e.to_string())),
+                    });
+                    return;
+                }
+                Err(e) => {
+                    let _ = tx.send(Msg::Decision {
+                        proposal_id,
+                        verdict,
+                        result: Err(SendFailure::Unsigned(e.to_string())),
+                    });
+                    return;
+                }
+            };
+            let nonce =
+                serde_json::from_str::<crate::signing::payload::DecisionPayload>(&decision.payload)
+                    .map(|p| p.nonce)
+                    .unwrap_or_default();
+            let pending = Pending {
+                decision,
+                proposal_id: proposal_id.clone(),
+                verdict: verdict.clone(),
+                nonce,
+                attempts: 0,
+            };
+            let saved = outbox
+                .lock()
+                .map_err(|_| "outbox lock poisoned".to_owned())
+                .and_then(|mut o| {
+                    o.push(pending)
+                        .map_err(|e| format!("cannot write the outbox: {e}"))?;
+                    Ok(o.len())
+                });
+            match saved {
+                Ok(n) => {
+                    let _ = tx.send(Msg::Outbox(n));
+                    wake.notify_one();
+                }
+                Err(e) => {
+                    let _ = tx.send(Msg::Decision {
+                        proposal_id,
+                        verdict,
+                        result: Err(SendFailure::Unsigned(e)),
+                    });
+                }
+            }
+        });
+    }
+
+    /// Delivers the outbox in order, once each; waits out outages.
+    fn spawn_delivery(&self) {
+        let (client, outbox, wake, tx) = (
+            self.client.clone(),
+            self.outbox.clone(),
+            self.wake_delivery.clone(),
+            self.tx.clone(),
+        );
+        tokio::spawn(async move {
+            let mut delay = Duration::from_millis(500);
+            loop {
+                let next = outbox.lock().ok().and_then(|o| o.items().first().cloned());
+                let Some(item) = next else {
+                    wake.notified().await;
+                    continue;
+                };
+                let c = client_of(&client);
+                let result = c.post_decision(&item.decision).await;
+                let first = item.attempts == 0;
+                let done = match result {
+                    Ok(acc) => {
+                        let seq = acc.audit.seq;
+                        let msg = if first {
+                            Msg::Decision {
+                                proposal_id: item.proposal_id.clone(),
+                                verdict: item.verdict.clone(),
+                                result: Ok(Box::new(acc)),
+                            }
+                        } else {
+                            Msg::Delivered {
+                                verdict: item.verdict.clone(),
+                                seq,
+                            }
+                        };
+                        let _ = tx.send(msg);
+                        true
+                    }
+                    Err(e) if e.code() == Some("replay") => true, // the server has it already
+                    Err(e)
+                        if e.is_transient()
+                            || matches!(&e, ClientError::Api { status, .. } if status.as_u16() == 401) =>
+                    {
+                        if let Ok(mut o) = outbox.lock() {
+                            o.bump(&item.nonce);
+                        }
+                        if first {
+                            let _ = tx.send(Msg::Decision {
+                                proposal_id: item.proposal_id.clone(),
+                                verdict: item.verdict.clone(),
+                                result: Err(SendFailure::Queued(client_error_text(&e))),
+                            });
+                        }
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => {}
+                            _ = wake.notified() => {}
+                        }
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                        false
+                    }
+                    Err(e) => {
+                        let (status, code, message) = match &e {
+                            ClientError::Api {
+                                status,
+                                code,
+                                message,
+                                ..
+                            } => (status.as_u16(), code.clone(), message.clone()),
+                            other => (0, "error".to_owned(), other.to_string()),
+                        };
+                        let _ = tx.send(Msg::Decision {
+                            proposal_id: item.proposal_id.clone(),
+                            verdict: item.verdict.clone(),
+                            result: Err(SendFailure::Refused {
+                                status,
+                                code,
+                                message,
+                            }),
+                        });
+                        true
+                    }
+                };
+                if done {
+                    delay = Duration::from_millis(500);
+                    if let Ok(mut o) = outbox.lock() {
+                        let _ = o.remove(&item.nonce);
+                        let _ = tx.send(Msg::Outbox(o.len()));
+                    }
+                }
+            }
+        });
+    }
+
+    fn spawn_ticks(&self) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if tx.send(Msg::Tick(now_millis())).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}

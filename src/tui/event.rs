@@ -1,0 +1,101 @@
+//! One event channel: keys, resizes, timer ticks and every network result
+//! arrive as a [`Msg`]. Input is read on its own thread so nothing can block
+//! it.
+
+use crate::client::ClientError;
+use crate::server::handlers::alerts::AlertDetail;
+use crate::server::handlers::decisions::DecisionAccepted;
+use crate::server::handlers::proposals::ClaimView;
+use crate::server::handlers::queue::QueueResponse;
+use crate::server::handlers::session::LoginResponse;
+use crate::server::store::View;
+use crossterm::event::{Event as CtEvent, KeyEvent, KeyEventKind};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Why a decision was not (yet) accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFailure {
+    /// Unreachable or 5xx: it waits in the outbox.
+    Queued(String),
+    /// The server refused it: code and message.
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// Could not be signed (key, agent).
+    Unsigned(String),
+}
+
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Resize(u16, u16),
+    Tick(i64),
+    LoggedIn(Result<LoginResponse, String>),
+    Queue {
+        view: View,
+        after: i64,
+        result: Result<QueueResponse, String>,
+        now: i64,
+    },
+    Detail {
+        alert_id: String,
+        result: Result<Arc<AlertDetail>, String>,
+    },
+    Decision {
+        proposal_id: Option<String>,
+        verdict: String,
+        result: Result<Box<DecisionAccepted>, SendFailure>,
+    },
+    Claimed(Result<ClaimView, String>),
+    /// The server could not be reached (login or poll).
+    Offline(String),
+    /// SIGTERM / SIGHUP: leave cleanly.
+    Terminate,
+    Outbox(usize),
+    /// A delivery from the outbox after an outage.
+    Delivered {
+        verdict: String,
+        seq: i64,
+    },
+}
+
+pub fn client_error_text(e: &ClientError) -> String {
+    match e {
+        ClientError::Api { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Reads terminal input on a dedicated thread and forwards it.
+pub fn spawn_input(tx: UnboundedSender<Msg>) {
+    std::thread::Builder::new()
+        .name("tui-input".into())
+        .spawn(move || {
+            loop {
+                match crossterm::event::poll(Duration::from_millis(250)) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        if tx.is_closed() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Err(_) => return,
+                }
+                let msg = match crossterm::event::read() {
+                    Ok(CtEvent::Key(k)) if k.kind != KeyEventKind::Release => Msg::Key(k),
+                    Ok(CtEvent::Resize(w, h)) => Msg::Resize(w, h),
+                    Ok(_) => continue,
+                    Err(_) => return,
+                };
+                if tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        })
+        .ok();
+}

@@ -1,0 +1,109 @@
+//! The review console: a full-screen, keyboard-first terminal UI.
+//!
+//! Shape (STYLE.md): one input thread and one event channel ([`event`]);
+//! a pure `update(&mut State, Msg) -> Vec<Effect>` ([`update`]); an effects
+//! runner doing all IO in tasks ([`effects`]); views that only read state
+//! ([`views`]). Frames are drawn when something changed, with bursts of
+//! messages merged into one redraw.
+
+pub mod action;
+pub mod diff;
+pub mod effects;
+pub mod event;
+pub mod keymap;
+pub mod outbox;
+pub mod sanitize;
+pub mod state;
+pub mod terminal;
+pub mod theme;
+pub mod update;
+pub mod views;
+
+use crate::client::ApiClient;
+use crate::domain::time::now_millis;
+use crate::signing::signer::Signer;
+use event::Msg;
+use keymap::Keymap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use theme::Theme;
+
+pub struct ConsoleConfig {
+    pub server: String,
+    pub principal: String,
+    pub signer: Arc<Signer>,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    pub outbox: PathBuf,
+}
+
+/// Runs the console until the person quits (or SIGTERM). The terminal is
+/// restored on every way out, panics included.
+pub async fn run(cfg: ConsoleConfig) -> anyhow::Result<()> {
+    let outbox = outbox::Outbox::load(&cfg.outbox).map_err(anyhow::Error::msg)?;
+    let client = ApiClient::new(&cfg.server, None)?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
+    let mut state = state::State::new(
+        cfg.principal.clone(),
+        cfg.signer.fingerprint(),
+        cfg.server.clone(),
+        now_millis(),
+    );
+    let mut runner = effects::Runner::new(
+        client,
+        cfg.signer.clone(),
+        cfg.principal.clone(),
+        outbox,
+        tx.clone(),
+    );
+
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        for kind in [SignalKind::terminate(), SignalKind::hangup()] {
+            if let Ok(mut sig) = signal(kind) {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    sig.recv().await;
+                    let _ = tx.send(Msg::Terminate);
+                });
+            }
+        }
+    }
+
+    let mut terminal = terminal::init();
+    let result = async {
+        let size = terminal.size()?;
+        state.size = (size.width, size.height);
+        event::spawn_input(tx.clone());
+        runner.run(update::Effect::Login);
+        loop {
+            // One frame per batch of messages: nothing redraws on a timer
+            // except the one-second tick that ages the clocks on screen.
+            terminal.draw(|f| views::render(f, &state, &cfg.theme, &cfg.keymap))?;
+            let Some(msg) = rx.recv().await else { break };
+            let mut effects = update::update(&mut state, msg, &cfg.keymap);
+            // Merge whatever else is queued into this one redraw.
+            while let Ok(more) = rx.try_recv() {
+                effects.extend(update::update(&mut state, more, &cfg.keymap));
+            }
+            for e in effects {
+                runner.run(e);
+            }
+            if state.quit {
+                break;
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    terminal::restore();
+    if state.outbox > 0 {
+        eprintln!(
+            "countersign: {} signed decision(s) are still waiting in the outbox ({}); they are sent the next time the console connects",
+            state.outbox,
+            cfg.outbox.display()
+        );
+    }
+    result
+}

@@ -1,0 +1,415 @@
+//! The detail pane: what the agent proposes and why, with tabs for the AI
+//! summary, the permission diff, the evidence, the source's context and the
+//! history. Every string from the alert is untrusted and sanitised.
+
+use super::{short_duration, styled_marks, untrusted};
+use crate::domain::records::{DecidedBy, ProposalRecord};
+use crate::server::handlers::alerts::AlertDetail;
+use crate::tui::sanitize;
+use crate::tui::state::{State, TABS, Tab};
+use crate::tui::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use serde_json::Value;
+
+fn s_str<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or("")
+}
+
+pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.border_focus);
+    let Some(item) = s.selected_item() else {
+        f.render_widget(Paragraph::new("").block(block), area);
+        return;
+    };
+    let loaded = s
+        .detail
+        .as_ref()
+        .and_then(|d| d.data.as_ref().map(|x| (d, x)));
+    let Some((detail, data)) = loaded else {
+        let text = match s.detail.as_ref().and_then(|d| d.error.as_deref()) {
+            Some(e) => format!("cannot load the alert: {}", sanitize::line(e)),
+            None => "loading…".to_owned(),
+        };
+        f.render_widget(
+            Paragraph::new(text)
+                .style(t.muted)
+                .block(block.title(untrusted(&item.alert_title, t.text, t))),
+            area,
+        );
+        return;
+    };
+    let Some(p) = data.proposals.iter().find(|p| p.id == item.proposal.id) else {
+        f.render_widget(
+            Paragraph::new("proposal not found in its alert").block(block),
+            area,
+        );
+        return;
+    };
+    let title = untrusted(&data.alert.title, t.text.add_modifier(Modifier::BOLD), t);
+    let block = block.title(title);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+
+    let digest_ok = detail.digest_ok.get(&p.id).copied().unwrap_or(false);
+    let head = header(s, t, data, p, digest_ok);
+    let parts = Layout::vertical([
+        Constraint::Length(head.len() as u16),
+        Constraint::Length(1),
+        Constraint::Min(1),
+    ])
+    .split(inner);
+    f.render_widget(Paragraph::new(head), parts[0]);
+    let tabs: Vec<Span> = TABS
+        .iter()
+        .enumerate()
+        .flat_map(|(i, tab)| {
+            let seen = s.review.panes.contains(tab);
+            let label = format!(" {}:{}{} ", i + 1, tab.name(), if seen { "" } else { "·" });
+            let style = if *tab == s.tab {
+                t.accent.add_modifier(Modifier::REVERSED)
+            } else {
+                t.muted
+            };
+            [Span::styled(label, style), Span::raw(" ")]
+        })
+        .collect();
+    f.render_widget(Paragraph::new(Line::from(tabs)), parts[1]);
+    let body = parts[2];
+    match s.tab {
+        Tab::Summary => f.render_widget(scrolled(summary(t, data, p), s.scroll), body),
+        Tab::Diff => super::diff::render(f, body, s, t, p),
+        Tab::Evidence => evidence(f, body, s, t, &data.alert.document),
+        Tab::Context => {
+            let ctx = data.alert.document.get("context");
+            let text = match ctx {
+                Some(c) => serde_json::to_string_pretty(c).unwrap_or_default(),
+                None => "(the source sent no context)".to_owned(),
+            };
+            f.render_widget(scrolled(lines(&text, t.text, t), s.scroll), body);
+        }
+        Tab::History => f.render_widget(scrolled(history(t, data), s.scroll), body),
+    }
+}
+
+fn scrolled(lines: Vec<Line<'static>>, scroll: u16) -> Paragraph<'static> {
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .scroll((scroll, 0))
+}
+
+fn lines(text: &str, style: Style, t: &Theme) -> Vec<Line<'static>> {
+    sanitize::lines(text)
+        .iter()
+        .map(|l| styled_marks(l, style, t))
+        .collect()
+}
+
+fn kv(t: &Theme, k: &str, v: Line<'static>) -> Line<'static> {
+    let mut spans = vec![Span::styled(format!("{k:<9}"), t.muted)];
+    spans.extend(v.spans);
+    Line::from(spans)
+}
+
+fn header(
+    s: &State,
+    t: &Theme,
+    d: &AlertDetail,
+    p: &ProposalRecord,
+    digest_ok: bool,
+) -> Vec<Line<'static>> {
+    let a = &d.alert;
+    let mut out = vec![
+        kv(t, "alert", {
+            let mut spans = vec![
+                Span::styled(a.severity.as_str().to_uppercase(), t.severity(a.severity)),
+                Span::styled(format!(" · {} ", a.entity_kind), t.muted),
+            ];
+            spans.extend(untrusted(&a.entity_id, t.text, t).spans);
+            spans.push(Span::styled(
+                format!(
+                    " · from {} · {} ago",
+                    sanitize::line(&a.source),
+                    short_duration(s.now_ms - a.created_at)
+                ),
+                t.muted,
+            ));
+            Line::from(spans)
+        }),
+        kv(
+            t,
+            "action",
+            Line::from(
+                vec![
+                    Span::styled(p.action.as_str().to_owned(), t.accent),
+                    Span::styled(" → ", t.muted),
+                ]
+                .into_iter()
+                .chain(untrusted(&p.target, t.text, t).spans)
+                .collect::<Vec<_>>(),
+            ),
+        ),
+        kv(
+            t,
+            "risk",
+            Line::from(vec![
+                Span::styled(p.risk.as_str().to_uppercase(), t.risk(p.risk)),
+                Span::styled(
+                    format!(" · {} · rule \"{}\"", p.status, sanitize::line(&p.rule)),
+                    t.text,
+                ),
+            ]),
+        ),
+    ];
+    let mut state = Vec::new();
+    if p.status.is_open() {
+        let due = p.expires_at - s.now_ms;
+        state.push(Span::styled(
+            if due > 0 {
+                format!("expires in {}", short_duration(due))
+            } else {
+                "expiring now".into()
+            },
+            if due < 15 * 60_000 {
+                t.status_warn
+            } else {
+                t.muted
+            },
+        ));
+    }
+    if !p.approvals.is_empty() {
+        let who: Vec<String> = p
+            .approvals
+            .iter()
+            .map(|a| format!("{} ({})", a.principal, a.role))
+            .collect();
+        state.push(Span::styled(
+            format!(" · approved by {}", sanitize::line(&who.join(", "))),
+            t.status_ok,
+        ));
+    }
+    if let Some(e) = &p.escalated_by {
+        state.push(Span::styled(
+            format!(" · escalated by {}", sanitize::line(e)),
+            t.status_warn,
+        ));
+    }
+    if let Some(c) = p
+        .claimed_by
+        .as_deref()
+        .filter(|_| p.claim_until.is_some_and(|u| u > s.now_ms))
+    {
+        state.push(Span::styled(
+            format!(" · {} is working on it", sanitize::line(c)),
+            t.status_warn,
+        ));
+    }
+    if let Some(by) = &p.decided_by {
+        let who = match by {
+            DecidedBy::Person { principal } => principal.clone(),
+            DecidedBy::Policy { rule } => format!("policy \"{rule}\""),
+            DecidedBy::Deadline => "deadline".into(),
+            DecidedBy::Agent { name } => name.clone(),
+        };
+        let reason = p
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        state.push(Span::styled(
+            format!(
+                " · {} by {}{}",
+                p.status,
+                sanitize::line(&who),
+                sanitize::line(&reason)
+            ),
+            t.text,
+        ));
+    }
+    if !state.is_empty() {
+        out.push(kv(t, "state", Line::from(state)));
+    }
+    let short: String = p.digest.chars().take(23).collect();
+    out.push(kv(
+        t,
+        "digest",
+        Line::from(if digest_ok {
+            vec![
+                Span::styled(format!("{short}… "), t.muted),
+                Span::styled("✓ matches what is shown", t.status_ok),
+            ]
+        } else {
+            vec![
+                Span::styled(format!("{short}… "), t.muted),
+                Span::styled("✗ MISMATCH — will not sign", t.status_error),
+            ]
+        }),
+    ));
+    out
+}
+
+fn summary(t: &Theme, d: &AlertDetail, p: &ProposalRecord) -> Vec<Line<'static>> {
+    let doc = &d.alert.document;
+    let sum = doc.get("summary").cloned().unwrap_or(Value::Null);
+    let conf = sum.get("confidence").and_then(Value::as_f64).unwrap_or(0.0);
+    let mut out = vec![Line::from(vec![
+        Span::styled("AI summary ", t.accent),
+        Span::styled(
+            format!(
+                "({}, confidence {:.0}%)",
+                sanitize::line(s_str(&sum, "model")),
+                conf * 100.0
+            ),
+            t.muted,
+        ),
+    ])];
+    out.extend(lines(s_str(&sum, "text"), t.text, t));
+    out.push(Line::default());
+    out.push(Line::from(Span::styled("Rationale", t.accent)));
+    out.extend(lines(s_str(&p.document, "rationale"), t.text, t));
+    if let Some(pc) = p.document.get("permission_change") {
+        out.push(Line::default());
+        out.push(Line::from(vec![
+            Span::styled("Permission change ", t.accent),
+            Span::styled(
+                format!(
+                    "({}) — open the diff tab (2)",
+                    sanitize::line(s_str(pc, "format"))
+                ),
+                t.muted,
+            ),
+        ]));
+    }
+    let others: Vec<&ProposalRecord> = d.proposals.iter().filter(|o| o.id != p.id).collect();
+    if !others.is_empty() {
+        out.push(Line::default());
+        out.push(Line::from(Span::styled(
+            "Other proposals on this alert (p to jump)",
+            t.accent,
+        )));
+        for o in others {
+            let mut spans = vec![Span::styled(
+                format!("  {} {} → ", o.status, o.action),
+                t.muted,
+            )];
+            spans.extend(untrusted(&o.target, t.text, t).spans);
+            out.push(Line::from(spans));
+        }
+    }
+    if !d.notes.is_empty() {
+        out.push(Line::default());
+        out.push(Line::from(Span::styled("Notes", t.accent)));
+        for n in &d.notes {
+            let labels: Vec<&str> = n.labels.iter().map(|l| l.as_str()).collect();
+            let mut spans = vec![Span::styled(
+                format!(
+                    "  {} [{}] ",
+                    sanitize::line(&n.principal),
+                    labels.join(", ")
+                ),
+                t.muted,
+            )];
+            spans.extend(untrusted(&n.note, t.text, t).spans);
+            out.push(Line::from(spans));
+        }
+    }
+    out
+}
+
+fn evidence(f: &mut Frame, area: Rect, s: &State, t: &Theme, doc: &Value) {
+    let items = doc
+        .get("evidence")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if items.is_empty() {
+        f.render_widget(
+            Paragraph::new("(no evidence attached)").style(t.muted),
+            area,
+        );
+        return;
+    }
+    let idx = s.evidence_index.min(items.len() - 1);
+    let tabs: Vec<Span> = items
+        .iter()
+        .enumerate()
+        .flat_map(|(i, e)| {
+            let label = format!(
+                " {}:{} ",
+                i + 1,
+                sanitize::line(s_str(e, "title"))
+                    .chars()
+                    .take(24)
+                    .collect::<String>()
+            );
+            let style = if i == idx {
+                t.accent.add_modifier(Modifier::REVERSED)
+            } else {
+                t.muted
+            };
+            [Span::styled(label, style), Span::raw(" ")]
+        })
+        .collect();
+    let parts = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(1),
+    ])
+    .split(area);
+    f.render_widget(Paragraph::new(Line::from(tabs)), parts[0]);
+    let item = &items[idx];
+    let kind = s_str(item, "kind");
+    f.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(format!("{} ", sanitize::line(kind)), t.muted),
+            Span::styled("[ ] switch items · J/K scroll", t.muted),
+        ])),
+        parts[1],
+    );
+    let body = s_str(item, "body");
+    let text = if kind == "raw_json" {
+        serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or_else(|| body.to_owned())
+    } else {
+        body.to_owned()
+    };
+    f.render_widget(scrolled(lines(&text, t.text, t), s.scroll), parts[2]);
+}
+
+fn history(t: &Theme, d: &AlertDetail) -> Vec<Line<'static>> {
+    d.history
+        .iter()
+        .map(|h| {
+            let e = &h.entry;
+            let actor = e.get("actor").cloned().unwrap_or(Value::Null);
+            let who = match s_str(&actor, "kind") {
+                "person" => s_str(&actor, "principal").to_owned(),
+                "agent" => format!("agent {}", s_str(&actor, "name")),
+                "policy" => format!("policy \"{}\"", s_str(&actor, "rule")),
+                other => other.to_owned(),
+            };
+            let reason = e
+                .get("data")
+                .map(|d| s_str(d, "reason").to_owned())
+                .filter(|r| !r.is_empty());
+            let at = s_str(e, "at").get(..19).unwrap_or("").replace('T', " ");
+            let mut spans = vec![
+                Span::styled(format!("#{:<6} {at} ", h.seq), t.muted),
+                Span::styled(format!("{:<18} ", s_str(e, "kind")), t.text),
+                Span::styled(sanitize::line(&who), t.accent),
+            ];
+            if let Some(r) = reason {
+                spans.push(Span::styled(": ", t.muted));
+                spans.extend(untrusted(&r, t.text, t).spans);
+            }
+            Line::from(spans)
+        })
+        .collect()
+}

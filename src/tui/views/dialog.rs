@@ -1,0 +1,189 @@
+//! Dialogs over the main screen: reason and note editors (tui-textarea),
+//! the deliberate confirmation for high and critical approvals, and help.
+
+use crate::domain::types::Label;
+use crate::tui::keymap::Keymap;
+use crate::tui::sanitize;
+use crate::tui::state::{Dialog, State};
+use crate::tui::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width.saturating_sub(2));
+    let h = h.min(area.height.saturating_sub(2));
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
+    let Some(d) = &s.dialog else { return };
+    match d {
+        Dialog::Help => {
+            let r = centered(area, 76, 34);
+            let mut lines = vec![
+                Line::from(Span::styled(
+                    "Keys (from the keymap in force; change them in config.toml [keys])",
+                    t.accent,
+                )),
+                Line::default(),
+            ];
+            for (k, desc) in keys.help() {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{k:<18}"), t.accent),
+                    Span::styled(desc, t.text),
+                ]));
+            }
+            lines.push(Line::default());
+            lines.push(Line::from(Span::styled(
+                "1-5 jump to a detail tab · any key closes this",
+                t.muted,
+            )));
+            f.render_widget(Clear, r);
+            f.render_widget(
+                Paragraph::new(lines).block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .border_style(t.border_focus)
+                        .title(" help "),
+                ),
+                r,
+            );
+        }
+        Dialog::Reason {
+            verdict,
+            editor,
+            error,
+            ..
+        } => {
+            let r = centered(area, 70, 9);
+            f.render_widget(Clear, r);
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .border_style(t.border_focus)
+                .title(Span::styled(
+                    format!(" {verdict}: why? (signed with your key) "),
+                    t.accent,
+                ));
+            let inner = block.inner(r);
+            f.render_widget(block, r);
+            let parts = Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).split(inner);
+            f.render_widget(editor, parts[0]);
+            let foot = match error {
+                Some(e) => Span::styled(e.clone(), t.status_error),
+                None => Span::styled("Enter sign & send · Esc cancel", t.muted),
+            };
+            f.render_widget(Paragraph::new(foot), parts[1]);
+        }
+        Dialog::Annotate {
+            editor,
+            labels,
+            error,
+            ..
+        } => {
+            let r = centered(area, 70, 11);
+            f.render_widget(Clear, r);
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .border_style(t.border_focus)
+                .title(Span::styled(" annotate the alert (signed) ", t.accent));
+            let inner = block.inner(r);
+            f.render_widget(block, r);
+            let parts = Layout::vertical([
+                Constraint::Min(3),
+                Constraint::Length(1),
+                Constraint::Length(1),
+            ])
+            .split(inner);
+            f.render_widget(editor, parts[0]);
+            let mark = |l: Label, key: &str| {
+                let on = labels.contains(&l);
+                Span::styled(
+                    format!("[{}] {} (^{key})  ", if on { "x" } else { " " }, l.as_str()),
+                    if on { t.accent } else { t.muted },
+                )
+            };
+            f.render_widget(
+                Paragraph::new(Line::from(vec![
+                    mark(Label::FalsePositive, "F"),
+                    mark(Label::TruePositive, "T"),
+                    mark(Label::Benign, "B"),
+                    mark(Label::NeedsInfo, "N"),
+                ])),
+                parts[1],
+            );
+            let foot = match error {
+                Some(e) => Span::styled(e.clone(), t.status_error),
+                None => Span::styled("Enter sign & send · Esc cancel", t.muted),
+            };
+            f.render_widget(Paragraph::new(foot), parts[2]);
+        }
+        Dialog::Confirm {
+            proposal_id,
+            typed,
+            unviewed,
+        } => {
+            let Some(item) = s.items.get(proposal_id) else {
+                return;
+            };
+            let p = &item.proposal;
+            let r = centered(area, 72, 12 + unviewed.len() as u16);
+            f.render_widget(Clear, r);
+            let mut lines = vec![
+                Line::from(vec![
+                    Span::styled("You are approving a ", t.text),
+                    Span::styled(
+                        format!("{} risk", p.risk.as_str().to_uppercase()),
+                        t.risk(p.risk).add_modifier(Modifier::BOLD),
+                    ),
+                    Span::styled(" action:", t.text),
+                ]),
+                Line::default(),
+                Line::from(vec![
+                    Span::styled("  action  ", t.muted),
+                    Span::styled(p.action.as_str(), t.accent),
+                ]),
+                Line::from(vec![
+                    Span::styled("  target  ", t.muted),
+                    Span::styled(sanitize::line(&p.target), t.text),
+                ]),
+                Line::from(vec![
+                    Span::styled("  digest  ", t.muted),
+                    Span::styled(p.digest.clone(), t.muted),
+                ]),
+                Line::default(),
+            ];
+            for tab in unviewed {
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "⚠ you have not opened the {} — review it first?",
+                        tab.name()
+                    ),
+                    t.status_warn,
+                )));
+            }
+            lines.push(Line::from(vec![
+                Span::styled("Type ", t.text),
+                Span::styled("yes", t.accent),
+                Span::styled(" and Enter to sign, Esc to go back: ", t.text),
+                Span::styled(format!("{}▏", sanitize::line(typed)), t.accent),
+            ]));
+            f.render_widget(
+                Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .border_style(t.risk(p.risk))
+                        .title(Span::styled(" confirm approval ", t.risk(p.risk))),
+                ),
+                r,
+            );
+        }
+    }
+}

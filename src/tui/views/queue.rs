@@ -1,0 +1,182 @@
+//! The queue: one row per proposal. Only the visible rows are built, so a
+//! queue of 100,000 costs the same per frame as one of 20.
+
+use super::{short_duration, untrusted};
+use crate::domain::records::QueueItem;
+use crate::domain::types::ProposalStatus;
+use crate::tui::state::{State, VIEWS, view_name};
+use crate::tui::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
+
+/// Index of the first visible row, keeping the selection in view.
+pub fn first_visible(selected: usize, len: usize, height: usize) -> usize {
+    if height == 0 || len <= height {
+        return 0;
+    }
+    let half = height / 2;
+    selected.saturating_sub(half).min(len - height)
+}
+
+fn marker(i: &QueueItem, s: &State) -> &'static str {
+    if s.sent.contains(&i.proposal.id) {
+        "✓"
+    } else if i.proposal.claimed_by.as_deref() == Some(s.me.principal.as_str()) {
+        "◆"
+    } else if i.proposal.claimed_by.is_some()
+        && i.proposal.claim_until.is_some_and(|t| t > s.now_ms)
+    {
+        "◇"
+    } else {
+        " "
+    }
+}
+
+fn status_short(st: ProposalStatus) -> &'static str {
+    match st {
+        ProposalStatus::Pending => "pend",
+        ProposalStatus::AwaitingSecond => "2nd",
+        ProposalStatus::Escalated => "esc",
+        ProposalStatus::Approved => "appr",
+        ProposalStatus::Rejected => "rej",
+        ProposalStatus::Expired => "exp",
+        ProposalStatus::Halted => "halt",
+        ProposalStatus::Lapsed => "laps",
+        ProposalStatus::Executing => "run",
+        ProposalStatus::Executed => "done",
+        ProposalStatus::Failed => "fail",
+    }
+}
+
+pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
+    let tabs: Vec<Span> = VIEWS
+        .iter()
+        .flat_map(|v| {
+            let style = if *v == s.view {
+                t.accent.add_modifier(Modifier::REVERSED)
+            } else {
+                t.muted
+            };
+            [
+                Span::styled(format!(" {} ", view_name(*v)), style),
+                Span::raw(" "),
+            ]
+        })
+        .collect();
+    let title = Line::from(tabs);
+    let filter = if s.filter.is_empty() {
+        String::new()
+    } else {
+        format!(" /{}", crate::tui::sanitize::line(&s.filter))
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.border)
+        .title(title)
+        .title_bottom(Line::from(Span::styled(
+            format!(
+                " {} of {} · sort {}{filter} ",
+                s.rows.len().min(s.selected + 1),
+                s.rows.len(),
+                s.sort.name()
+            ),
+            t.muted,
+        )));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    if s.rows.is_empty() {
+        let msg = match &s.conn {
+            crate::tui::state::Conn::Connecting => "loading…",
+            _ if !s.filter.is_empty() => "nothing matches the filter",
+            _ => "nothing here — the queue is clear",
+        };
+        f.render_widget(Paragraph::new(msg).style(t.muted), inner);
+        return;
+    }
+    let height = inner.height.saturating_sub(1) as usize;
+    let first = first_visible(s.selected, s.rows.len(), height);
+    let rows: Vec<Row> = s.rows[first..(first + height).min(s.rows.len())]
+        .iter()
+        .enumerate()
+        .filter_map(|(off, id)| s.items.get(id).map(|i| (first + off, i)))
+        .map(|(idx, i)| {
+            let p = &i.proposal;
+            let due = p.expires_at - s.now_ms;
+            let due_text = if p.status.is_open() {
+                if due <= 0 {
+                    "due".to_owned()
+                } else {
+                    short_duration(due)
+                }
+            } else {
+                status_short(p.status).to_owned()
+            };
+            let row = Row::new(vec![
+                Cell::from(marker(i, s)),
+                Cell::from(Span::styled(
+                    i.severity.as_str().chars().take(4).collect::<String>(),
+                    t.severity(i.severity),
+                )),
+                Cell::from(Span::styled(
+                    p.risk.as_str().chars().take(4).collect::<String>(),
+                    t.risk(p.risk),
+                )),
+                Cell::from(Span::styled(p.action.as_str(), t.text)),
+                Cell::from(untrusted(&p.target, t.text, t)),
+                Cell::from(Span::styled(
+                    short_duration(s.now_ms - p.created_at),
+                    t.muted,
+                )),
+                Cell::from(Span::styled(
+                    due_text,
+                    if p.status.is_open() && due < 15 * 60_000 {
+                        t.status_warn
+                    } else {
+                        t.muted
+                    },
+                )),
+                Cell::from(Span::styled(
+                    format!("{:>3.0}%", i.confidence * 100.0),
+                    t.muted,
+                )),
+            ]);
+            if idx == s.selected {
+                row.style(t.selection)
+            } else {
+                row
+            }
+        })
+        .collect();
+    let header = Row::new(["", "sev", "risk", "action", "target", "age", "due", "conf"])
+        .style(t.muted.add_modifier(Modifier::BOLD));
+    let widths = [
+        Constraint::Length(1),
+        Constraint::Length(4),
+        Constraint::Length(4),
+        Constraint::Length(15),
+        Constraint::Min(8),
+        Constraint::Length(4),
+        Constraint::Length(4),
+        Constraint::Length(4),
+    ];
+    f.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(1),
+        inner,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_visible;
+
+    #[test]
+    fn selection_stays_visible() {
+        assert_eq!(first_visible(0, 10, 20), 0);
+        assert_eq!(first_visible(50, 100, 20), 40);
+        assert_eq!(first_visible(99, 100, 20), 80);
+        assert_eq!(first_visible(3, 100, 20), 0);
+    }
+}

@@ -1,0 +1,103 @@
+//! The status bar (who, which key, which server, connection, counts) and
+//! the bottom line (flash message or key hints).
+
+use super::short_duration;
+use crate::domain::types::ProposalStatus;
+use crate::tui::action::Action;
+use crate::tui::keymap::Keymap;
+use crate::tui::state::{Conn, Level, State};
+use crate::tui::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+pub fn render_top(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
+    let role = s.me.role.map(|r| format!(" ({r})")).unwrap_or_default();
+    let fp: String = s.me.fingerprint.chars().take(19).collect();
+    let conn = match &s.conn {
+        Conn::Connecting => Span::styled("◌ connecting", t.status_warn),
+        Conn::Online => {
+            let age = s
+                .last_update_ms
+                .map(|u| short_duration(s.now_ms - u))
+                .unwrap_or_default();
+            Span::styled(format!("● online {age}"), t.status_ok)
+        }
+        Conn::Offline { .. } => Span::styled("✖ DISCONNECTED", t.status_error),
+    };
+    let mut spans = vec![
+        Span::styled("countersign ", t.accent),
+        Span::styled(format!("{}{role} ", s.me.principal), t.text),
+        Span::styled(format!("{fp} "), t.muted),
+        Span::styled(format!("{} ", s.server), t.muted),
+        conn,
+        Span::styled(
+            format!(
+                "  pending {} · escalated {} · 2nd {} ",
+                s.count(ProposalStatus::Pending) + s.count(ProposalStatus::AwaitingSecond),
+                s.count(ProposalStatus::Escalated),
+                s.count(ProposalStatus::AwaitingSecond)
+            ),
+            t.text,
+        ),
+    ];
+    let unsent_style = if s.outbox > 0 { t.status_warn } else { t.muted };
+    spans.push(Span::styled(format!("· unsent {}", s.outbox), unsent_style));
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+pub fn render_bottom(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
+    if let Conn::Offline { error } = &s.conn
+        && s.flash.is_none()
+    {
+        let text = format!(
+            "server unreachable — showing the last data; retrying. Decisions wait in the outbox. ({error})"
+        );
+        f.render_widget(
+            Paragraph::new(crate::tui::sanitize::line(&text)).style(t.status_error),
+            area,
+        );
+        return;
+    }
+    if let Some(fl) = &s.flash {
+        let style = match fl.level {
+            Level::Info => t.text,
+            Level::Ok => t.status_ok,
+            Level::Warn => t.status_warn,
+            Level::Error => t.status_error,
+        };
+        f.render_widget(
+            Paragraph::new(crate::tui::sanitize::line(&fl.text)).style(style),
+            area,
+        );
+        return;
+    }
+    if s.filtering {
+        f.render_widget(
+            Paragraph::new(format!(
+                "filter: {}▏  (Enter keep, Esc clear)",
+                crate::tui::sanitize::line(&s.filter)
+            ))
+            .style(t.accent),
+            area,
+        );
+        return;
+    }
+    let hint = |a: Action, label: &str| format!("{} {label}", keys.first_key(a));
+    let text = [
+        hint(Action::Approve, "approve"),
+        hint(Action::Reject, "reject"),
+        hint(Action::Escalate, "escalate"),
+        hint(Action::Annotate, "note"),
+        hint(Action::Halt, "halt"),
+        hint(Action::Claim, "claim"),
+        hint(Action::NextTab, "tab"),
+        hint(Action::NextView, "view"),
+        hint(Action::Filter, "filter"),
+        hint(Action::Help, "help"),
+        hint(Action::Quit, "quit"),
+    ]
+    .join(" · ");
+    f.render_widget(Paragraph::new(text).style(t.muted), area);
+}
