@@ -7,6 +7,7 @@ pub mod audit;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod server;
 pub mod signing;

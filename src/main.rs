@@ -1,17 +1,36 @@
 use clap::Parser;
-use countersign::cli::{Cli, run};
+use countersign::cli::{Cli, Command, run};
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("COUNTERSIGN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("COUNTERSIGN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Full-screen commands log to a file: stderr is the screen.
+    if matches!(cli.command, Command::Tui(_) | Command::Demo(_)) {
+        let dir = countersign::config::state_dir();
+        let file = std::fs::create_dir_all(&dir).and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("countersign.log"))
+        });
+        if let Ok(f) = file {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(Mutex::new(f))
+                .with_ansi(false)
+                .init();
+        }
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    match run(cli).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("countersign: {e:#}");

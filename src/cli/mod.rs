@@ -2,6 +2,7 @@
 //! only parses and dispatches.
 
 mod audit;
+mod demo;
 mod serve;
 mod submit;
 mod token;
@@ -29,6 +30,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The whole loop on an embedded default: server, simulated agent, console.
+    Demo(demo::DemoArgs),
     /// Run the backend queue server.
     Serve(serve::ServeArgs),
     /// Manage agent and reviewer API tokens.
@@ -52,5 +55,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Submit(args) => submit::run(args, &file).await,
         Command::Audit(cmd) => audit::run(cmd, &file).await,
         Command::Tui(args) => tui::run_tui(args, &file).await,
+        Command::Demo(args) => demo::run_demo(args, &file).await,
     }
 }

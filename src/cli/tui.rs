@@ -71,8 +71,38 @@ pub async fn run_tui(args: TuiArgs, file: &FileConfig) -> anyhow::Result<ExitCod
         .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().join(".ssh/id_ed25519")))
         .context("no key: pass --key FILE")?;
     let signer = load_signer(&key, args.agent)?;
-    let theme_name = args
-        .theme
+    let (theme, keymap) = load_theme_and_keys(args.theme, file)?;
+    let safe: String = principal
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let outbox = config::state_dir().join(format!("outbox-{safe}.jsonl"));
+    run(ConsoleConfig {
+        server,
+        principal,
+        signer: Arc::new(signer),
+        theme,
+        keymap,
+        outbox,
+        initial_view: crate::server::store::View::Pending,
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The theme (flag, then config, then dark; NO_COLOR honoured) and the
+/// keymap with the config's overrides. Bad files are errors, not panics.
+pub fn load_theme_and_keys(
+    flag: Option<String>,
+    file: &FileConfig,
+) -> anyhow::Result<(Theme, Keymap)> {
+    let theme_name = flag
         .or_else(|| file.tui.theme.clone())
         .unwrap_or_else(|| "dark".into());
     let overrides = match &file.tui.theme_overrides {
@@ -95,26 +125,5 @@ pub async fn run_tui(args: TuiArgs, file: &FileConfig) -> anyhow::Result<ExitCod
         .iter()
         .map(|(a, k)| (a.clone(), k.to_vec()))
         .collect();
-    let keymap = Keymap::with_overrides(&keys)?;
-    let safe: String = principal
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.@".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let outbox = config::state_dir().join(format!("outbox-{safe}.jsonl"));
-    run(ConsoleConfig {
-        server,
-        principal,
-        signer: Arc::new(signer),
-        theme,
-        keymap,
-        outbox,
-    })
-    .await?;
-    Ok(ExitCode::SUCCESS)
+    Ok((theme, Keymap::with_overrides(&keys)?))
 }

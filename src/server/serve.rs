@@ -138,8 +138,14 @@ pub async fn start(
             source,
         })?;
     let addr = listener.local_addr()?;
-    let state = AppState::new(store.clone(), config.policy, config.identity, config.limits);
     let (shutdown, mut stop_rx) = watch::channel(false);
+    let state = AppState::new(
+        store.clone(),
+        config.policy,
+        config.identity,
+        config.limits,
+        stop_rx.clone(),
+    );
     if config.policy_file.is_some() || config.signers_file.is_some() {
         tokio::spawn(reload_loop(
             state.clone(),

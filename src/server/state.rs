@@ -72,10 +72,18 @@ pub struct AppState {
     pub server_name: Arc<str>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
+    /// Flips to true when the server stops: long-polls answer at once.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, policy: Policy, identity: Identity, limits: Limits) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        policy: Policy,
+        identity: Identity,
+        limits: Limits,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
         AppState {
             store,
             policy: Arc::new(Swap::new(policy)),
@@ -84,6 +92,7 @@ impl AppState {
             server_name: identity.server_name.into(),
             metrics: Arc::new(Metrics::new()),
             limits,
+            shutdown,
         }
     }
 

@@ -35,6 +35,8 @@ pub struct ConsoleConfig {
     pub theme: Theme,
     pub keymap: Keymap,
     pub outbox: PathBuf,
+    /// The queue view shown first (leads start on escalations).
+    pub initial_view: crate::server::store::View,
 }
 
 /// Runs the console until the person quits (or SIGTERM). The terminal is
@@ -49,6 +51,7 @@ pub async fn run(cfg: ConsoleConfig) -> anyhow::Result<()> {
         cfg.server.clone(),
         now_millis(),
     );
+    state.view = cfg.initial_view;
     let mut runner = effects::Runner::new(
         client,
         cfg.signer.clone(),

@@ -87,7 +87,7 @@ pub async fn decision(
         if !p.status.is_open() {
             return Ok(Json((&p).into()));
         }
-        let touched = wait::changed(&mut rx, deadline, |cs| {
+        let touched = wait::changed(&mut rx, deadline, &state.shutdown, |cs| {
             cs.proposals.iter().any(|c| c == &id)
         });
         if !touched.await {

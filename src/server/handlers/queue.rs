@@ -48,7 +48,7 @@ pub async fn queue(
             break page;
         }
         let after = q.after.max(page.cursor);
-        if !wait::changed(&mut rx, deadline, |cs| cs.head_seq > after).await {
+        if !wait::changed(&mut rx, deadline, &state.shutdown, |cs| cs.head_seq > after).await {
             break state.store.queue(q.clone()).await?;
         }
     };

@@ -4,17 +4,25 @@
 use crate::server::store::ChangeSet;
 use std::sync::Arc;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
+use tokio::sync::watch;
 use tokio::time::{Instant, timeout_at};
 
 /// Waits for a change set that `relevant` accepts. Returns `false` on
-/// timeout. A lagged receiver counts as relevant: the caller re-reads.
+/// timeout or server shutdown. A lagged receiver counts as relevant: the
+/// caller re-reads.
 pub async fn changed(
     rx: &mut Receiver<Arc<ChangeSet>>,
     deadline: Instant,
+    shutdown: &watch::Receiver<bool>,
     relevant: impl Fn(&ChangeSet) -> bool,
 ) -> bool {
+    let mut shutdown = shutdown.clone();
     loop {
-        match timeout_at(deadline, rx.recv()).await {
+        let next = tokio::select! {
+            r = timeout_at(deadline, rx.recv()) => r,
+            _ = shutdown.wait_for(|s| *s) => return false,
+        };
+        match next {
             Err(_) => return false,
             Ok(Ok(cs)) if relevant(&cs) => return true,
             Ok(Ok(_)) => continue,

@@ -105,14 +105,20 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
         .map(|(idx, i)| {
             let p = &i.proposal;
             let due = p.expires_at - s.now_ms;
-            let due_text = if p.status.is_open() {
-                if due <= 0 {
-                    "due".to_owned()
-                } else {
-                    short_duration(due)
-                }
+            let due_text = if !p.status.is_open() {
+                "-".to_owned()
+            } else if due <= 0 {
+                "due".to_owned()
             } else {
-                status_short(p.status).to_owned()
+                short_duration(due)
+            };
+            let status_style = match p.status {
+                ProposalStatus::Escalated | ProposalStatus::AwaitingSecond => t.status_warn,
+                ProposalStatus::Approved | ProposalStatus::Executing | ProposalStatus::Executed => {
+                    t.status_ok
+                }
+                ProposalStatus::Pending => t.muted,
+                _ => t.status_error,
             };
             let row = Row::new(vec![
                 Cell::from(marker(i, s)),
@@ -124,6 +130,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
                     p.risk.as_str().chars().take(4).collect::<String>(),
                     t.risk(p.risk),
                 )),
+                Cell::from(Span::styled(status_short(p.status), status_style)),
                 Cell::from(Span::styled(p.action.as_str(), t.text)),
                 Cell::from(untrusted(&p.target, t.text, t)),
                 Cell::from(Span::styled(
@@ -150,10 +157,13 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
             }
         })
         .collect();
-    let header = Row::new(["", "sev", "risk", "action", "target", "age", "due", "conf"])
-        .style(t.muted.add_modifier(Modifier::BOLD));
+    let header = Row::new([
+        "", "sev", "risk", "st", "action", "target", "age", "due", "conf",
+    ])
+    .style(t.muted.add_modifier(Modifier::BOLD));
     let widths = [
         Constraint::Length(1),
+        Constraint::Length(4),
         Constraint::Length(4),
         Constraint::Length(4),
         Constraint::Length(15),

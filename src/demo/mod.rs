@@ -1,0 +1,282 @@
+//! `countersign demo`: the whole loop on an embedded default. The server
+//! runs in-process on a loopback port with SQLite in a temporary directory
+//! (kept after exit so the log can be verified; `--data DIR` to choose it),
+//! demo keys and allowed_signers are made for an analyst (alice), a lead
+//! (carol) and a night-shift analyst (bob) whose signed decisions give the
+//! lead a queue, the simulated agent keeps proposing, and the console opens.
+
+pub mod agent;
+pub mod seed;
+
+use crate::audit::checkpoint;
+use crate::audit::verify::ExportLine;
+use crate::client::ApiClient;
+use crate::domain::policy::Policy;
+use crate::domain::time::now_millis;
+use crate::domain::types::TokenRole;
+use crate::server::auth::new_token;
+use crate::server::serve::{ServerConfig, start};
+use crate::server::server_key;
+use crate::server::state::{Identity, Limits};
+use crate::server::store::sqlite::SqliteStore;
+use crate::server::store::{Store, View};
+use crate::signing::allowed_signers::AllowedSigners;
+use crate::signing::payload::{DecisionDraft, PayloadVerdict, Review, Target};
+use crate::signing::signer::Signer;
+use crate::tui::keymap::Keymap;
+use crate::tui::theme::Theme;
+use anyhow::Context;
+use ssh_key::{Algorithm, LineEnding, PrivateKey};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const ANALYST: &str = "alice";
+pub const LEAD: &str = "carol";
+pub const NIGHT_SHIFT: &str = "bob";
+
+pub struct DemoOptions {
+    pub data: Option<PathBuf>,
+    pub lead: bool,
+    pub rate: Duration,
+    pub theme: Theme,
+    pub keymap: Keymap,
+}
+
+fn key_for(dir: &Path, name: &str) -> anyhow::Result<PrivateKey> {
+    let path = dir.join("keys").join(name);
+    if path.exists() {
+        return PrivateKey::read_openssh_file(&path)
+            .with_context(|| format!("reading {}", path.display()));
+    }
+    std::fs::create_dir_all(dir.join("keys"))?;
+    let key = PrivateKey::random(&mut ssh_key::rand_core::OsRng, Algorithm::Ed25519)?;
+    key.write_openssh_file(&path, LineEnding::LF)?;
+    std::fs::write(
+        path.with_extension("pub"),
+        format!("{} {name}@demo\n", key.public_key().to_openssh()?),
+    )?;
+    Ok(key)
+}
+
+/// The demo's data directory: chosen, or a new one under the system's
+/// temporary directory.
+fn data_dir(chosen: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let dir = match chosen {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!(
+            "countersign-demo-{}",
+            chrono::Utc::now().format("%Y%m%d-%H%M%S")
+        )),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// The night shift's signed decisions: escalations and first approvals for
+/// the lead, through the public API like any console.
+async fn night_shift(url: &str, bob: &Signer) -> anyhow::Result<()> {
+    let mut c = ApiClient::new(url, None)?;
+    c.login(NIGHT_SHIFT, bob).await?;
+    let q = c
+        .queue(crate::server::store::View::Pending, 0, 0, 1000)
+        .await?;
+    let mut escalated = 0;
+    let mut approved = 0;
+    for item in q.page.items {
+        let p = &item.proposal;
+        let (verdict, reason) = match p.risk {
+            crate::domain::types::Risk::High | crate::domain::types::Risk::Critical
+                if approved < 3 && p.action.as_str() != "modify_policy" =>
+            {
+                approved += 1;
+                (
+                    PayloadVerdict::Approve,
+                    "checked the process tree and the C2 indicators; needs a lead's second approval",
+                )
+            }
+            crate::domain::types::Risk::Medium
+                if escalated < 2 && item.entity_kind.as_str() == "user" =>
+            {
+                escalated += 1;
+                (
+                    PayloadVerdict::Escalate,
+                    "VIP user: a lead should decide whether to disable the account",
+                )
+            }
+            _ => continue,
+        };
+        let d = DecisionDraft {
+            target: Target::Proposal(p.id.clone()),
+            digest: p.digest.clone(),
+            verdict,
+            reason: reason.into(),
+            labels: vec![],
+            review: Review {
+                seconds: 95.0,
+                panes: vec!["summary".into(), "evidence".into()],
+            },
+        };
+        c.post_decision(&d.sign(NIGHT_SHIFT, now_millis(), bob)?)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
+    let dir = data_dir(opts.data)?;
+    let keys: Vec<(&str, PrivateKey)> = [ANALYST, LEAD, NIGHT_SHIFT]
+        .into_iter()
+        .map(|n| key_for(&dir, n).map(|k| (n, k)))
+        .collect::<anyhow::Result<_>>()?;
+    let signers_path = dir.join("allowed_signers");
+    let mut signers_text = String::new();
+    for (name, k) in &keys {
+        signers_text.push_str(&format!("{name} {}\n", k.public_key().to_openssh()?));
+    }
+    std::fs::write(&signers_path, &signers_text)?;
+    let server_key_path = dir.join("server_key");
+    let server_key = server_key::load_or_create(&server_key_path)?;
+    let db = dir.join("countersign.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db)?);
+    let fresh = store.audit_head().await?.seq == 0;
+    let (token, hash) = new_token();
+    store
+        .create_token("soar-bot".into(), TokenRole::Agent, hash, now_millis())
+        .await?;
+    let server = start(
+        store.clone(),
+        ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            policy: Policy::builtin().with_leads([LEAD.to_owned()]),
+            identity: Identity {
+                signers: AllowedSigners::load(&signers_path)?,
+                server_key: server_key.clone(),
+                server_name: "countersign-demo".into(),
+            },
+            limits: Limits::default(),
+            policy_file: None,
+            signers_file: Some(signers_path.clone()),
+        },
+    )
+    .await?;
+    let url = server.url();
+    let agent = ApiClient::new(&url, Some(token))?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if fresh {
+        for a in seed::alerts() {
+            agent::submit_and_follow(&agent, &a, &stop_rx).await;
+        }
+        let bob = Signer::from_key(keys[2].1.clone());
+        if let Err(e) = night_shift(&url, &bob).await {
+            tracing::warn!(error = %e, "demo: night shift decisions failed");
+        }
+    }
+    tokio::spawn(agent::stream(agent.clone(), opts.rate, stop_rx.clone()));
+
+    let (who, key) = if opts.lead {
+        (LEAD, &keys[1].1)
+    } else {
+        (ANALYST, &keys[0].1)
+    };
+    let console = crate::tui::run(crate::tui::ConsoleConfig {
+        server: url.clone(),
+        principal: who.to_owned(),
+        signer: Arc::new(Signer::from_key(key.clone())),
+        theme: opts.theme,
+        keymap: opts.keymap,
+        outbox: dir.join(format!("outbox-{who}.jsonl")),
+        initial_view: if opts.lead {
+            View::Escalated
+        } else {
+            View::Pending
+        },
+    })
+    .await;
+    let _ = stop_tx.send(true);
+    let exported = export(&*store, &server_key, &dir).await;
+    server.stop().await?;
+    console?;
+    let (entries, last) = exported?;
+    print_summary(&dir, entries, last.as_deref())?;
+    Ok(())
+}
+
+/// Writes `audit.jsonl` (with a signed checkpoint) and the last decision's
+/// payload and signature as files for `ssh-keygen -Y verify`.
+async fn export(
+    store: &dyn Store,
+    key: &PrivateKey,
+    dir: &Path,
+) -> anyhow::Result<(usize, Option<String>)> {
+    let mut entries = Vec::new();
+    loop {
+        let after = entries
+            .last()
+            .map_or(0, |e: &crate::domain::records::AuditEntry| e.seq);
+        let page = store.audit_after(after, 10_000, None).await?;
+        if page.is_empty() {
+            break;
+        }
+        entries.extend(page);
+    }
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("audit.jsonl"))?);
+    let mut last_decision = None;
+    for e in &entries {
+        let body: serde_json::Value = serde_json::from_str(&e.entry)?;
+        if let (Some(p), Some(s), Some(who)) = (
+            body["data"]["payload"].as_str(),
+            body["data"]["signature"].as_str(),
+            body["actor"]["principal"].as_str(),
+        ) {
+            last_decision = Some((p.to_owned(), s.to_owned(), who.to_owned()));
+        }
+        serde_json::to_writer(&mut out, &ExportLine::Entry(e.clone()))?;
+        out.write_all(b"\n")?;
+    }
+    let head = entries
+        .last()
+        .map_or((0, crate::audit::chain::GENESIS.to_owned()), |e| {
+            (e.seq, e.hash.clone())
+        });
+    let cp = checkpoint::sign(key, "countersign-demo", head.0, &head.1, now_millis())?;
+    serde_json::to_writer(&mut out, &ExportLine::Checkpoint { checkpoint: cp })?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    let who = match last_decision {
+        Some((p, s, who)) => {
+            std::fs::write(dir.join("last-decision.payload"), p)?;
+            std::fs::write(dir.join("last-decision.sig"), s)?;
+            Some(who)
+        }
+        None => None,
+    };
+    Ok((entries.len(), who))
+}
+
+fn print_summary(dir: &Path, entries: usize, last_signer: Option<&str>) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()
+        .map_or_else(|_| "countersign".to_owned(), |p| p.display().to_string());
+    let d = dir.display();
+    println!("countersign demo finished. Everything is kept in {d}");
+    println!("  audit log     {d}/audit.jsonl ({entries} entries, with a signed checkpoint)");
+    println!("  database      {d}/countersign.db");
+    println!("  signers       {d}/allowed_signers");
+    println!("  server key    {d}/server_key.pub");
+    println!();
+    println!("Verify the whole log offline (chain, every signature, the checkpoint):");
+    println!(
+        "  {exe} audit verify {d}/audit.jsonl --signers {d}/allowed_signers --server-key {d}/server_key.pub"
+    );
+    if let Some(who) = last_signer {
+        println!();
+        println!("Verify the last signed decision with OpenSSH alone:");
+        println!(
+            "  ssh-keygen -Y verify -f {d}/allowed_signers -I {who} -n countersign-decision -s {d}/last-decision.sig < {d}/last-decision.payload"
+        );
+    }
+    println!();
+    println!("Continue with the same data: {exe} demo --data {d}");
+    Ok(())
+}
