@@ -877,4 +877,4 @@ fn on_dialog_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

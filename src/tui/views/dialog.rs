@@ -27,34 +27,55 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
     let Some(d) = &s.dialog else { return };
     match d {
         Dialog::Help => {
-            let r = centered(area, 76, 34);
-            let mut lines = vec![
-                Line::from(Span::styled(
-                    "Keys (from the keymap in force; change them in config.toml [keys])",
+            let entries = keys.help();
+            let r = centered(area, 100, entries.len() as u16 + 6);
+            f.render_widget(Clear, r);
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .border_style(t.border_focus)
+                .title(" help ");
+            let inner = block.inner(r);
+            f.render_widget(block, r);
+            let parts = Layout::vertical([
+                Constraint::Length(2),
+                Constraint::Min(1),
+                Constraint::Length(1),
+            ])
+            .split(inner);
+            f.render_widget(
+                Paragraph::new(Span::styled(
+                    "Keys from the keymap in force (change them in config.toml [tui.keys])",
                     t.accent,
                 )),
-                Line::default(),
-            ];
-            for (k, desc) in keys.help() {
-                lines.push(Line::from(vec![
-                    Span::styled(format!("{k:<18}"), t.accent),
-                    Span::styled(desc, t.text),
-                ]));
+                parts[0],
+            );
+            // Two columns when one does not fit.
+            let cols = if (parts[1].height as usize) < entries.len() {
+                2
+            } else {
+                1
+            };
+            let per = entries.len().div_ceil(cols);
+            let areas =
+                Layout::horizontal(vec![Constraint::Ratio(1, cols as u32); cols]).split(parts[1]);
+            for (c, chunk) in entries.chunks(per.max(1)).enumerate() {
+                let lines: Vec<Line> = chunk
+                    .iter()
+                    .map(|(k, desc)| {
+                        Line::from(vec![
+                            Span::styled(format!("{k:<13}"), t.accent),
+                            Span::styled(*desc, t.text),
+                        ])
+                    })
+                    .collect();
+                f.render_widget(Paragraph::new(lines), areas[c]);
             }
-            lines.push(Line::default());
-            lines.push(Line::from(Span::styled(
-                "1-5 jump to a detail tab · any key closes this",
-                t.muted,
-            )));
-            f.render_widget(Clear, r);
             f.render_widget(
-                Paragraph::new(lines).block(
-                    Block::default()
-                        .borders(Borders::ALL)
-                        .border_style(t.border_focus)
-                        .title(" help "),
-                ),
-                r,
+                Paragraph::new(Span::styled(
+                    "1-5 jump to a detail tab · any key closes this",
+                    t.muted,
+                )),
+                parts[2],
             );
         }
         Dialog::Reason {

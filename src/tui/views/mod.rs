@@ -6,6 +6,8 @@ mod dialog;
 mod diff;
 mod queue;
 mod status;
+#[cfg(test)]
+mod tests;
 
 use super::keymap::Keymap;
 use super::state::State;

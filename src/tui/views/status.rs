@@ -26,24 +26,23 @@ pub fn render_top(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
         }
         Conn::Offline { .. } => Span::styled("✖ DISCONNECTED", t.status_error),
     };
-    let mut spans = vec![
-        Span::styled("countersign ", t.accent),
-        Span::styled(format!("{}{role} ", s.me.principal), t.text),
-        Span::styled(format!("{fp} "), t.muted),
-        Span::styled(format!("{} ", s.server), t.muted),
+    // Most important first: a narrow terminal cuts from the right.
+    let unsent_style = if s.outbox > 0 { t.status_warn } else { t.muted };
+    let spans = vec![
+        Span::styled(format!("{}{role} ", s.me.principal), t.accent),
         conn,
         Span::styled(
             format!(
-                "  pending {} · escalated {} · 2nd {} ",
-                s.count(ProposalStatus::Pending) + s.count(ProposalStatus::AwaitingSecond),
+                " │ pend {} · esc {} · 2nd {} · ",
+                s.count(ProposalStatus::Pending),
                 s.count(ProposalStatus::Escalated),
                 s.count(ProposalStatus::AwaitingSecond)
             ),
             t.text,
         ),
+        Span::styled(format!("unsent {}", s.outbox), unsent_style),
+        Span::styled(format!(" │ {fp} {} ", s.server), t.muted),
     ];
-    let unsent_style = if s.outbox > 0 { t.status_warn } else { t.muted };
-    spans.push(Span::styled(format!("· unsent {}", s.outbox), unsent_style));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 

@@ -1,0 +1,116 @@
+//! Snapshots of every view, the diff pane and the dialogs, at 80×24 and
+//! 200×50, rendered with ratatui's TestBackend.
+
+use super::render;
+use crate::domain::types::{ProposalStatus, Risk, Severity};
+use crate::tui::event::Msg;
+use crate::tui::keymap::Keymap;
+use crate::tui::state::{Conn, State};
+use crate::tui::theme::Theme;
+use crate::tui::update::tests::{NOW, detail, item, loaded, queue_msg, record};
+use crate::tui::update::update;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn draw(s: &State, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    let theme = Theme::load("dark", None, true).unwrap();
+    t.draw(|f| render(f, s, &theme, &Keymap::default()))
+        .unwrap();
+    t.backend().to_string()
+}
+
+fn keys(s: &mut State, k: &Keymap, text: &str) {
+    for c in text.chars() {
+        update(
+            s,
+            Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)),
+            k,
+        );
+    }
+}
+
+macro_rules! both_sizes {
+    ($name:literal, $state:expr) => {
+        insta::assert_snapshot!(concat!($name, "_80x24"), draw(&$state, 80, 24));
+        insta::assert_snapshot!(concat!($name, "_200x50"), draw(&$state, 200, 50));
+    };
+}
+
+#[test]
+fn queue_and_summary() {
+    let (s, _) = loaded();
+    both_sizes!("summary", s);
+}
+
+#[test]
+fn diff_pane() {
+    let (mut s, k) = loaded();
+    keys(&mut s, &k, "2");
+    both_sizes!("diff", s);
+}
+
+#[test]
+fn evidence_context_history() {
+    let (mut s, k) = loaded();
+    keys(&mut s, &k, "3");
+    both_sizes!("evidence", s);
+    keys(&mut s, &k, "4");
+    insta::assert_snapshot!("context_80x24", draw(&s, 80, 24));
+}
+
+#[test]
+fn dialogs() {
+    let (mut s, k) = loaded();
+    keys(&mut s, &k, "a");
+    both_sizes!("confirm", s);
+    let (mut s, k) = loaded();
+    keys(&mut s, &k, "rnot ours");
+    both_sizes!("reason", s);
+    let (mut s, k) = loaded();
+    keys(&mut s, &k, "nscheduled scan");
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::CONTROL)),
+        &k,
+    );
+    both_sizes!("annotate", s);
+    let (mut s, k) = loaded();
+    keys(&mut s, &k, "?");
+    both_sizes!("help", s);
+}
+
+#[test]
+fn offline_empty_and_too_small() {
+    let (mut s, k) = loaded();
+    update(&mut s, Msg::Offline("connection refused".into()), &k);
+    insta::assert_snapshot!("offline_80x24", draw(&s, 80, 24));
+    let mut empty = State::new("carol".into(), "SHA256:y".into(), "http://srv".into(), NOW);
+    empty.conn = Conn::Online;
+    insta::assert_snapshot!("empty_80x24", draw(&empty, 80, 24));
+    insta::assert_snapshot!("too_small", draw(&s, 50, 10));
+}
+
+#[test]
+fn untrusted_text_is_shown_as_marks() {
+    let k = Keymap::default();
+    let mut s = State::new("alice".into(), "f".into(), "u".into(), NOW);
+    let mut r = record(7, Risk::High, ProposalStatus::Pending, false);
+    r.target = "prt\u{1b}]52;c;ZXZpbA==\u{7}\u{202e}fdp.exe".into();
+    update(&mut s, queue_msg(vec![item(&r, Severity::High)], 0), &k);
+    update(
+        &mut s,
+        Msg::Detail {
+            alert_id: "a-7".into(),
+            result: Ok(detail(7, &r)),
+        },
+        &k,
+    );
+    let screen = draw(&s, 200, 50);
+    assert!(
+        screen.contains("prt^[]52;c;ZXZpbA==^G<U+202E>fdp.exe"),
+        "{screen}"
+    );
+    assert!(!screen.contains('\u{1b}') && !screen.contains('\u{202e}'));
+}
