@@ -28,18 +28,26 @@ pub async fn submit_and_follow(client: &ApiClient, alert: &Value, stop: &watch::
             return;
         }
     };
-    for p in resp.proposals {
+    let targets: Vec<String> = alert["proposals"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| p["target"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    for (p, target) in resp.proposals.into_iter().zip(targets) {
         let (c, mut stop) = (client.clone(), stop.clone());
         tokio::spawn(async move {
             tokio::select! {
-                _ = follow(&c, &p.id) => {}
+                _ = follow(&c, &p.id, &target) => {}
                 _ = stop.wait_for(|s| *s) => {}
             }
         });
     }
 }
 
-async fn follow(c: &ApiClient, id: &str) {
+async fn follow(c: &ApiClient, id: &str, target: &str) {
     let decided = loop {
         match c.decision(id, 30).await {
             Ok(v) if v.decided => break v,
@@ -60,7 +68,7 @@ async fn follow(c: &ApiClient, id: &str) {
         return; // halted or lapsed meanwhile: the hand-off refused
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let report = if fails(id) {
+    let report = if fails(target) {
         ExecutionReport::Failed {
             detail: "EDR API answered 503: sensor offline; will not retry automatically".into(),
         }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod proc;
+pub mod pty;
 pub mod store_suite;
 
 use countersign::client::ApiClient;

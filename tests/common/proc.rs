@@ -13,7 +13,11 @@ pub struct ServeProcess {
 impl ServeProcess {
     /// Starts `countersign serve` on a free port and waits for /healthz.
     pub async fn start(db: &Path, extra: &[&str]) -> Self {
-        let port = free_port();
+        Self::start_on(db, free_port(), extra).await
+    }
+
+    /// The same on a given port (a restart keeps the address).
+    pub async fn start_on(db: &Path, port: u16, extra: &[&str]) -> Self {
         let child = Command::new(binary())
             .args(["serve", "--db"])
             .arg(format!("sqlite:{}", db.display()))

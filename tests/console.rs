@@ -1,0 +1,344 @@
+//! The real console in a pseudo-terminal against a real server on
+//! loopback: log in, approve (and `ssh-keygen -Y verify` the stored
+//! decision), reject with a reason, escalate and have a lead approve,
+//! annotate as false positive; decide while the server is down and see the
+//! decision delivered exactly once; and hostile alert text never reaching
+//! the terminal.
+
+mod common;
+
+use common::proc::{ServeProcess, create_token};
+use common::pty::Pty;
+use common::{alert, free_port, proposal};
+use countersign::client::ApiClient;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+
+struct Soc {
+    dir: tempfile::TempDir,
+    server: Option<ServeProcess>,
+    port: u16,
+    agent: ApiClient,
+    reviewer: ApiClient,
+}
+
+fn keygen(path: &std::path::Path, who: &str) -> String {
+    let out = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            who,
+            "-f",
+            path.to_str().unwrap(),
+        ])
+        .output()
+        .expect("ssh-keygen");
+    assert!(out.status.success());
+    std::fs::read_to_string(path.with_extension("pub")).unwrap()
+}
+
+impl Soc {
+    async fn start() -> Soc {
+        let dir = tempfile::tempdir().unwrap();
+        let mut signers = String::new();
+        for who in ["alice", "carol"] {
+            let public = keygen(&dir.path().join(who), who);
+            signers.push_str(&format!("{who} {public}"));
+        }
+        std::fs::write(dir.path().join("allowed_signers"), signers).unwrap();
+        std::fs::write(dir.path().join("policy.toml"), common::TEST_POLICY).unwrap();
+        let db = dir.path().join("c.db");
+        let agent_token = create_token(&db, "soar-bot", "agent");
+        let reviewer_token = create_token(&db, "auditor", "reviewer");
+        let port = free_port();
+        let mut soc = Soc {
+            server: None,
+            port,
+            agent: ApiClient::new(&format!("http://127.0.0.1:{port}"), Some(agent_token)).unwrap(),
+            reviewer: ApiClient::new(&format!("http://127.0.0.1:{port}"), Some(reviewer_token))
+                .unwrap(),
+            dir,
+        };
+        soc.restart().await;
+        soc
+    }
+
+    async fn restart(&mut self) {
+        let p = |f: &str| self.dir.path().join(f).display().to_string();
+        let server = ServeProcess::start_on(
+            &self.dir.path().join("c.db"),
+            self.port,
+            &[
+                "--signers",
+                &p("allowed_signers"),
+                "--policy",
+                &p("policy.toml"),
+                "--server-key",
+                &p("server_key"),
+            ],
+        )
+        .await;
+        self.server = Some(server);
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn submit(&self, target: &str, risk: &str) -> String {
+        let mut p = proposal("isolate_host", risk);
+        p["target"] = target.into();
+        let r = self
+            .agent
+            .submit_alert(&alert(&format!("ext-{target}"), vec![p]))
+            .await
+            .unwrap();
+        r.proposals[0].id.clone()
+    }
+
+    fn console(&self, who: &str) -> Pty {
+        let key = self.dir.path().join(who).display().to_string();
+        let state: PathBuf = self.dir.path().join(format!("state-{who}"));
+        Pty::spawn(
+            &[
+                "tui",
+                "--server",
+                &self.url(),
+                "--principal",
+                who,
+                "--key",
+                &key,
+            ],
+            &[("XDG_STATE_HOME", state.display().to_string())],
+            140,
+            40,
+        )
+    }
+
+    async fn status(&self, id: &str) -> String {
+        self.agent.decision(id, 0).await.unwrap().status.to_string()
+    }
+}
+
+/// Filters the queue down to one target and waits for its detail.
+fn select(c: &mut Pty, target: &str) {
+    c.send("/");
+    c.send("\x1b"); // clear any previous filter
+    c.send("/");
+    c.type_text(target);
+    c.send("\r");
+    c.wait_for(&format!("→ {target}"), 15);
+    c.wait_for("✓ matches what is shown", 15);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyst_and_lead_work_the_queue() {
+    let soc = Soc::start().await;
+    let approve = soc.submit("host-approve", "medium").await;
+    let reject = soc.submit("host-reject", "medium").await;
+    let escalate = soc.submit("host-escalate", "medium").await;
+    let note = soc.submit("host-note", "medium").await;
+
+    let mut alice = soc.console("alice");
+    alice.wait_for("online", 20);
+    alice.wait_for("alice (analyst)", 5);
+
+    select(&mut alice, "host-approve");
+    alice.send("a");
+    alice.wait_for("approve signed and recorded → approved", 15);
+
+    select(&mut alice, "host-reject");
+    alice.send("r");
+    alice.wait_for("reject: why?", 5);
+    alice.type_text("benign backup job");
+    alice.send("\r");
+    alice.wait_for("reject signed and recorded → rejected", 15);
+
+    select(&mut alice, "host-escalate");
+    alice.send("e");
+    alice.type_text("VIP laptop, lead decides");
+    alice.send("\r");
+    alice.wait_for("escalate signed and recorded → escalated", 15);
+
+    select(&mut alice, "host-note");
+    alice.send("n");
+    alice.send("\x06"); // Ctrl-F: false positive
+    alice.type_text("scanner window moved");
+    alice.send("\r");
+    alice.wait_for("annotate signed and recorded", 15);
+    alice.send("q");
+    assert_eq!(alice.wait_exit(10), 0);
+
+    // The lead approves the escalation from the escalated view.
+    let mut carol = soc.console("carol");
+    carol.wait_for("carol (lead)", 20);
+    carol.send("v");
+    carol.wait_for("host-escalate", 15);
+    carol.wait_for("✓ matches what is shown", 15);
+    carol.send("a");
+    carol.wait_for("approve signed and recorded → approved", 15);
+    carol.send("q");
+    assert_eq!(carol.wait_exit(10), 0);
+
+    assert_eq!(soc.status(&approve).await, "approved");
+    assert_eq!(soc.status(&reject).await, "rejected");
+    assert_eq!(soc.status(&escalate).await, "approved");
+    let v = soc.agent.decision(&reject, 0).await.unwrap();
+    assert_eq!(v.reason.as_deref(), Some("benign backup job"));
+    let note_alert = soc.agent.decision(&note, 0).await.unwrap().alert_id;
+    let detail = soc.reviewer.alert(&note_alert).await.unwrap();
+    assert_eq!(
+        detail.notes[0].labels,
+        vec![countersign::domain::types::Label::FalsePositive]
+    );
+
+    // Every signed decision the console made verifies with ssh-keygen.
+    let signers = soc.dir.path().join("allowed_signers");
+    let mut verified = 0;
+    for e in soc.reviewer.audit_all(0).await.unwrap() {
+        let entry: Value = serde_json::from_str(&e.entry).unwrap();
+        let Some(payload) = entry["data"]["payload"].as_str() else {
+            continue;
+        };
+        let sig = soc.dir.path().join(format!("{}.sig", e.seq));
+        std::fs::write(&sig, entry["data"]["signature"].as_str().unwrap()).unwrap();
+        let who = entry["actor"]["principal"].as_str().unwrap();
+        let mut child = Command::new("ssh-keygen")
+            .args([
+                "-Y",
+                "verify",
+                "-f",
+                signers.to_str().unwrap(),
+                "-I",
+                who,
+                "-n",
+                "countersign-decision",
+                "-s",
+                sig.to_str().unwrap(),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(payload.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "entry {}: {}",
+            e.seq,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        verified += 1;
+    }
+    assert_eq!(
+        verified, 5,
+        "approve, reject, escalate, annotate, lead approve"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decision_made_offline_is_delivered_exactly_once() {
+    let mut soc = Soc::start().await;
+    let id = soc.submit("host-offline", "medium").await;
+    let mut alice = soc.console("alice");
+    alice.wait_for("online", 20);
+    select(&mut alice, "host-offline");
+
+    soc.server.take(); // kill -9
+    alice.wait_for("DISCONNECTED", 30);
+    alice.send("a");
+    alice.wait_for("unsent 1", 10);
+
+    soc.restart().await;
+    alice.wait_for("delivered from the outbox", 30);
+    alice.wait_for("unsent 0", 10);
+    alice.send("q");
+    assert_eq!(alice.wait_exit(10), 0);
+
+    assert_eq!(soc.status(&id).await, "approved");
+    let approvals = soc
+        .reviewer
+        .audit_all(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| {
+            let v: Value = serde_json::from_str(&e.entry).unwrap();
+            v["proposal_id"] == id.as_str() && v["data"]["payload"].is_string()
+        })
+        .count();
+    assert_eq!(approvals, 1, "delivered once");
+    // The outbox file is empty again.
+    let outbox = soc
+        .dir
+        .path()
+        .join("state-alice/countersign/outbox-alice.jsonl");
+    assert_eq!(
+        std::fs::read_to_string(outbox).unwrap_or_default().trim(),
+        ""
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_alert_text_never_reaches_the_terminal() {
+    let soc = Soc::start().await;
+    let mut doc = alert("evil-1", vec![proposal("isolate_host", "medium")]);
+    doc["title"] = "Printer \u{1b}]0;pwned title\u{7} \u{1b}]52;c;ZXZpbCBjbGlwYm9hcmQ=\u{7} \u{1b}[7A\u{1b}[2K moved \u{202e}fdp.exe".into();
+    doc["entity"]["id"] = "prt-\u{1b}[31mred\u{2066}x\u{2069}".into();
+    doc["proposals"][0]["target"] = "prt-\u{1b}]52;c;c3RlYWw=\u{7}lobby".into();
+    doc["summary"]["text"] = "line one\r\u{1b}[1;1Hoverwritten \u{9b}31m C1 CSI".into();
+    doc["evidence"][0]["body"] = "\u{1b}P+q544e\u{1b}\\ DCS, then \u{1b}]8;;http://evil\u{1b}\\link\u{1b}]8;;\u{1b}\\ 日本語 🚀 مرحبا".into();
+    soc.agent.submit_alert(&doc).await.unwrap();
+
+    let mut c = soc.console("alice");
+    c.wait_for("online", 20);
+    c.wait_for("✓ matches what is shown", 15);
+    c.send("3"); // evidence
+    c.wait_for("DCS, then", 10);
+    let screen = c.screen();
+    c.send("q");
+    c.wait_exit(10);
+
+    let raw = c.raw();
+    let hostile: [&[u8]; 9] = [
+        b"\x1b]0;pwned",
+        b"\x1b]52;",
+        b"\x1b[7A",
+        b"\x1b[31mred",
+        b"\x1b[1;1Hoverwritten",
+        b"\x1bP+q",
+        b"\x1b]8;;",
+        "\u{202e}".as_bytes(),
+        "\u{2066}".as_bytes(),
+    ];
+    for h in hostile {
+        assert!(
+            !raw.windows(h.len()).any(|w| w == h),
+            "the terminal received {:?}",
+            String::from_utf8_lossy(h)
+        );
+    }
+    assert!(
+        !raw.windows(2).any(|w| w == "\u{9b}".as_bytes()),
+        "C1 CSI reached the terminal"
+    );
+    // Shown as data instead, and real text intact.
+    assert!(screen.contains("^[]52;c;"), "{screen}");
+    assert!(
+        screen.contains("prt-^[[31mred<U+2066>x<U+2069>"),
+        "{screen}"
+    );
+    assert!(screen.contains("日本語 🚀 مرحبا"), "{screen}");
+}
