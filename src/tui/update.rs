@@ -154,6 +154,11 @@ fn on_queue(
         s.items.insert(item.proposal.id.clone(), item);
     }
     s.counts = resp.counts;
+    // While more pages follow at once, sort only after the last one (a
+    // first load of 100,000 items would otherwise sort 100 times).
+    if resp.page.more && !s.rows.is_empty() {
+        return vec![];
+    }
     let before = s.rows.get(s.selected).cloned();
     rebuild_rows(s);
     reselect(s, before)
@@ -168,25 +173,35 @@ pub fn rebuild_rows(s: &mut State) {
         .values()
         .filter(|i| needle.is_empty() || matches_filter(i, &needle))
         .collect();
-    let key_id = |i: &QueueItem| i.proposal.id.clone();
+    // Comparisons borrow; nothing is allocated per comparison.
     match s.sort {
-        SortKey::Priority => rows.sort_by_key(|i| {
+        SortKey::Priority => rows.sort_by(|a, b| {
             (
-                Reverse(i.proposal.risk),
-                Reverse(i.severity),
-                i.proposal.expires_at,
-                key_id(i),
+                Reverse(a.proposal.risk),
+                Reverse(a.severity),
+                a.proposal.expires_at,
+                &a.proposal.id,
             )
+                .cmp(&(
+                    Reverse(b.proposal.risk),
+                    Reverse(b.severity),
+                    b.proposal.expires_at,
+                    &b.proposal.id,
+                ))
         }),
-        SortKey::Deadline => rows.sort_by_key(|i| (i.proposal.expires_at, key_id(i))),
-        SortKey::Oldest => rows.sort_by_key(|i| (i.proposal.created_at, key_id(i))),
+        SortKey::Deadline => rows.sort_by(|a, b| {
+            (a.proposal.expires_at, &a.proposal.id).cmp(&(b.proposal.expires_at, &b.proposal.id))
+        }),
+        SortKey::Oldest => rows.sort_by(|a, b| {
+            (a.proposal.created_at, &a.proposal.id).cmp(&(b.proposal.created_at, &b.proposal.id))
+        }),
         SortKey::Confidence => rows.sort_by(|a, b| {
             b.confidence
                 .total_cmp(&a.confidence)
                 .then_with(|| a.proposal.id.cmp(&b.proposal.id))
         }),
     }
-    s.rows = rows.into_iter().map(key_id).collect();
+    s.rows = rows.into_iter().map(|i| i.proposal.id.clone()).collect();
 }
 
 fn matches_filter(i: &QueueItem, needle: &str) -> bool {
