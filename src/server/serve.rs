@@ -27,8 +27,6 @@ pub enum DbUrl {
 pub enum ServeError {
     #[error("bad --db `{0}`: use sqlite:PATH or postgres://USER@HOST/DB")]
     BadDbUrl(String),
-    #[error("PostgreSQL is not supported by this build yet; use sqlite:PATH")]
-    PostgresUnsupported,
     #[error(transparent)]
     Store(#[from] super::store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
@@ -77,7 +75,7 @@ pub async fn open_store(db: &DbUrl) -> Result<Arc<dyn Store>, ServeError> {
                 .map_err(|e| std::io::Error::other(e.to_string()))??;
             Ok(Arc::new(store))
         }
-        DbUrl::Postgres(_) => Err(ServeError::PostgresUnsupported),
+        DbUrl::Postgres(url) => Ok(Arc::new(super::store::postgres::PgStore::open(url).await?)),
     }
 }
 

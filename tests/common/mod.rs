@@ -152,7 +152,14 @@ impl TestServer {
 
     pub async fn start_with(limits: Limits) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = sqlite_store(&dir);
+        // COUNTERSIGN_TEST_STORE=postgres runs the same API suites on
+        // PostgreSQL (.ci/run does both).
+        let store = match std::env::var("COUNTERSIGN_TEST_STORE").as_deref() {
+            Ok("postgres") => pg_store()
+                .await
+                .expect("COUNTERSIGN_TEST_STORE=postgres needs COUNTERSIGN_TEST_PG_URL"),
+            _ => sqlite_store(&dir),
+        };
         let mut tokens = Vec::new();
         for (name, role) in [
             ("soar-bot", TokenRole::Agent),
@@ -256,4 +263,46 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+/// The PostgreSQL server the tests may use (`.ci/run` starts one).
+pub fn pg_url() -> Option<String> {
+    match std::env::var("COUNTERSIGN_TEST_PG_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            // Straight to the process's stderr: the test harness would hide
+            // an eprintln! from a passing test.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "skipped: no PostgreSQL (set COUNTERSIGN_TEST_PG_URL; .ci/run starts one)"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh database on that server; returns its URL.
+pub async fn pg_fresh_db(admin_url: &str) -> String {
+    let (client, conn) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to PostgreSQL");
+    tokio::spawn(conn);
+    let name = format!("cs_test_{}", countersign::signing::payload::new_nonce());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
+    format!("{base}/{name}")
+}
+
+pub async fn pg_store() -> Option<Arc<dyn Store>> {
+    let admin = pg_url()?;
+    let url = pg_fresh_db(&admin).await;
+    Some(Arc::new(
+        countersign::server::store::postgres::PgStore::open(&url)
+            .await
+            .expect("open PgStore"),
+    ))
 }

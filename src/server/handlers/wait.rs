@@ -24,7 +24,7 @@ pub async fn changed(
         };
         match next {
             Err(_) => return false,
-            Ok(Ok(cs)) if relevant(&cs) => return true,
+            Ok(Ok(cs)) if cs.reset || relevant(&cs) => return true,
             Ok(Ok(_)) => continue,
             Ok(Err(RecvError::Lagged(_))) => return true,
             // The store is gone (shutdown): stop waiting.

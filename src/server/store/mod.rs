@@ -3,6 +3,7 @@
 //! them and writes the result and its audit entries in one transaction.
 
 pub mod logic;
+pub mod postgres;
 pub mod sqlite;
 
 use crate::audit::chain::Head;
@@ -43,6 +44,23 @@ pub enum StoreError {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Unavailable(e.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        // Name the database's own message, not just "db error".
+        let text = match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        };
+        StoreError::Unavailable(format!("PostgreSQL: {text}"))
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        StoreError::Unavailable(format!("PostgreSQL is unreachable: {e}"))
     }
 }
 
@@ -209,6 +227,9 @@ pub struct QueuePage {
 pub struct ChangeSet {
     pub head_seq: i64,
     pub proposals: Vec<String>,
+    /// Something may have been missed (a notification channel reconnected):
+    /// every waiter re-reads.
+    pub reset: bool,
 }
 
 #[async_trait]

@@ -192,6 +192,7 @@ fn writer_loop(
             let _ = notify.send(Arc::new(ChangeSet {
                 head_seq,
                 proposals: changed,
+                reset: false,
             }));
         }
     }
