@@ -18,9 +18,13 @@ impl ServeProcess {
 
     /// The same on a given port (a restart keeps the address).
     pub async fn start_on(db: &Path, port: u16, extra: &[&str]) -> Self {
+        Self::start_url(&format!("sqlite:{}", db.display()), port, extra).await
+    }
+
+    /// Any `--db` URL (PostgreSQL replicas).
+    pub async fn start_url(db: &str, port: u16, extra: &[&str]) -> Self {
         let child = Command::new(binary())
-            .args(["serve", "--db"])
-            .arg(format!("sqlite:{}", db.display()))
+            .args(["serve", "--db", db])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(extra)
             .env_remove("COUNTERSIGN_CONFIG")
@@ -68,15 +72,12 @@ pub fn run(args: &[&str]) -> Output {
 
 /// `countersign token create`, returning the token printed on stdout.
 pub fn create_token(db: &Path, name: &str, role: &str) -> String {
+    create_token_url(&format!("sqlite:{}", db.display()), name, role)
+}
+
+pub fn create_token_url(db: &str, name: &str, role: &str) -> String {
     let out = run(&[
-        "token",
-        "create",
-        "--name",
-        name,
-        "--role",
-        role,
-        "--db",
-        &format!("sqlite:{}", db.display()),
+        "token", "create", "--name", name, "--role", role, "--db", db,
     ]);
     assert!(
         out.status.success(),
