@@ -119,6 +119,13 @@ impl RunningServer {
         Ok(())
     }
 
+    /// Drops the listener and every connection at once, as a crash would
+    /// (benchmarks of a replica dying).
+    pub fn abort(self) {
+        self.task.abort();
+        let _ = self.shutdown.send(true);
+    }
+
     pub fn shutdown_handle(&self) -> watch::Sender<bool> {
         self.shutdown.clone()
     }

@@ -1,0 +1,264 @@
+//! SQLite next to PostgreSQL with one and with two replicas, in one run:
+//! durable ingest (64 agents) and signed decisions (32 clients), and the
+//! error window a client sees when one of two replicas dies.
+//!
+//! `COUNTERSIGN_TEST_PG_URL=postgres://… cargo bench --bench replicas`
+//! (`bash .ci/pg-start DIR PORT` starts a throwaway server). Without it,
+//! only SQLite is measured. Env: BENCH_SECS.
+
+use countersign::client::ApiClient;
+use countersign::domain::policy::Policy;
+use countersign::domain::time::now_millis;
+use countersign::domain::types::TokenRole;
+use countersign::server::auth::new_token;
+use countersign::server::serve::{RunningServer, ServerConfig, start};
+use countersign::server::state::{Identity, Limits};
+use countersign::server::store::Store;
+use countersign::server::store::postgres::PgStore;
+use countersign::server::store::sqlite::SqliteStore;
+use countersign::signing::allowed_signers::AllowedSigners;
+use countersign::signing::payload::{DecisionDraft, PayloadVerdict, Review, Target};
+use countersign::signing::signer::Signer;
+use ssh_key::{Algorithm, PrivateKey};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+mod common;
+use common::env_num;
+
+const CLIENTS: usize = 32;
+const AGENTS: usize = 64;
+
+fn key() -> PrivateKey {
+    PrivateKey::random(&mut ssh_key::rand_core::OsRng, Algorithm::Ed25519).unwrap()
+}
+
+struct Setup {
+    servers: Vec<RunningServer>,
+    token: String,
+    keys: Vec<(String, PrivateKey)>,
+}
+
+async fn setup(stores: Vec<Arc<dyn Store>>, keys: &[(String, PrivateKey)]) -> Setup {
+    let signers: String = keys
+        .iter()
+        .map(|(n, k)| format!("{n} {}\n", k.public_key().to_openssh().unwrap()))
+        .collect();
+    let (token, hash) = new_token();
+    stores[0]
+        .create_token("bench".into(), TokenRole::Agent, hash, now_millis())
+        .await
+        .unwrap();
+    let server_key = key();
+    let mut servers = Vec::new();
+    for s in stores {
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            policy: Policy::builtin(),
+            identity: Identity {
+                signers: AllowedSigners::parse(&signers, "bench").unwrap(),
+                server_key: server_key.clone(),
+                server_name: "bench".into(),
+            },
+            limits: Limits::default(),
+            policy_file: None,
+            signers_file: None,
+        };
+        servers.push(start(s, config).await.unwrap());
+    }
+    Setup {
+        servers,
+        token,
+        keys: keys.to_vec(),
+    }
+}
+
+/// Proposals per second submitted by 64 agents spread over the replicas.
+async fn ingest(s: &Setup, secs: u64, tag: &str) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let until = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for a in 0..AGENTS {
+        let c =
+            ApiClient::new(&s.servers[a % s.servers.len()].url(), Some(s.token.clone())).unwrap();
+        let (done, tag) = (done.clone(), tag.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0;
+            while Instant::now() < until {
+                if c.submit_alert(&common::alert(&format!("{tag}-{a}-{i}"), 1))
+                    .await
+                    .is_ok()
+                {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                i += 1;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Signed decisions per second from 32 clients spread over the replicas.
+async fn decisions(s: &Setup, secs: u64, tag: &str) -> f64 {
+    let agent = ApiClient::new(&s.servers[0].url(), Some(s.token.clone())).unwrap();
+    let mut work: Vec<Vec<(String, String)>> = vec![Vec::new(); CLIENTS];
+    let mut n = 0;
+    let mut a = 0;
+    while n < CLIENTS * 400 {
+        let r = agent
+            .submit_alert(&common::alert(&format!("{tag}-d-{a}"), 32))
+            .await
+            .unwrap();
+        for p in r.proposals {
+            work[n % CLIENTS].push((p.id, p.digest));
+            n += 1;
+        }
+        a += 1;
+    }
+    let done = Arc::new(AtomicU64::new(0));
+    let until = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, ((name, k), items)) in s.keys.iter().cloned().zip(work).enumerate() {
+        let url = s.servers[i % s.servers.len()].url();
+        let done = done.clone();
+        tasks.push(tokio::spawn(async move {
+            let signer = Signer::from_key(k);
+            let mut c = ApiClient::new(&url, None).unwrap();
+            c.login(&name, &signer).await.unwrap();
+            for (id, digest) in items {
+                if Instant::now() >= until {
+                    break;
+                }
+                let d = DecisionDraft {
+                    target: Target::Proposal(id),
+                    digest,
+                    verdict: PayloadVerdict::Approve,
+                    reason: String::new(),
+                    labels: vec![],
+                    review: Review::default(),
+                }
+                .sign(&name, now_millis(), &signer)
+                .unwrap();
+                if c.post_decision(&d).await.is_ok() {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// A fresh database on the server; returns its URL.
+async fn fresh_pg(admin: &str) -> String {
+    let (client, conn) = tokio_postgres::connect(admin, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let name = format!("cs_bench_{}", countersign::signing::payload::new_nonce());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+    format!("{base}/{name}")
+}
+
+async fn replica(url: &str) -> Arc<dyn Store> {
+    Arc::new(PgStore::open(url).await.unwrap())
+}
+
+/// One client round-robins over two replicas (as a load balancer would),
+/// retrying on the other after a failure; one replica dies mid-run. The
+/// window is first failure to first success after it.
+async fn error_window(s: Setup) -> Option<Duration> {
+    let urls: Vec<String> = s.servers.iter().map(|r| r.url()).collect();
+    let clients: Vec<ApiClient> = urls
+        .iter()
+        .map(|u| ApiClient::new(u, Some(s.token.clone())).unwrap())
+        .collect();
+    let mut servers = s.servers;
+    let victim = servers.pop().unwrap();
+    let killer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        victim.abort();
+    });
+    let mut first_fail: Option<Instant> = None;
+    let mut window = None;
+    let until = Instant::now() + Duration::from_secs(2);
+    let mut i = 0;
+    while Instant::now() < until {
+        let c = &clients[i % 2];
+        let doc = common::alert(&format!("win-{i}"), 1);
+        match c.submit_alert(&doc).await {
+            Ok(_) => {
+                if let (Some(f), None) = (first_fail, window) {
+                    window = Some(f.elapsed());
+                }
+            }
+            Err(_) => {
+                first_fail.get_or_insert_with(Instant::now);
+                if clients[(i + 1) % 2].submit_alert(&doc).await.is_ok()
+                    && let (Some(f), None) = (first_fail, window)
+                {
+                    window = Some(f.elapsed());
+                }
+            }
+        }
+        i += 1;
+    }
+    killer.await.unwrap();
+    window
+}
+
+fn main() {
+    let secs = env_num("BENCH_SECS", 5);
+    let keys: Vec<(String, PrivateKey)> = (0..CLIENTS)
+        .map(|i| (format!("analyst{i}"), key()))
+        .collect();
+    let dir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "countersign replicas benchmark ({} cores, {secs} s per phase, {AGENTS} agents / {CLIENTS} deciding clients)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    rt.block_on(async {
+        let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("c.db")).unwrap());
+        let s = setup(vec![sqlite], &keys).await;
+        let (i, d) = (ingest(&s, secs, "sq").await, decisions(&s, secs, "sq").await);
+        println!("SQLite, one server              ingest {i:>7.0} proposals/s   decisions {d:>7.0}/s");
+        for srv in s.servers {
+            srv.stop().await.unwrap();
+        }
+        let Some(admin) = std::env::var("COUNTERSIGN_TEST_PG_URL").ok().filter(|u| !u.is_empty()) else {
+            println!("skipped: no PostgreSQL (set COUNTERSIGN_TEST_PG_URL)");
+            return;
+        };
+        let one = setup(vec![replica(&fresh_pg(&admin).await).await], &keys).await;
+        let (i1, d1) = (ingest(&one, secs, "p1").await, decisions(&one, secs, "p1").await);
+        println!("PostgreSQL, one replica         ingest {i1:>7.0} proposals/s   decisions {d1:>7.0}/s");
+        for srv in one.servers {
+            srv.stop().await.unwrap();
+        }
+        // Two replicas: each its own pool, listener and deadline sweep, on one database.
+        let url = fresh_pg(&admin).await;
+        let two = setup(vec![replica(&url).await, replica(&url).await], &keys).await;
+        let (i2, d2) = (ingest(&two, secs, "p2").await, decisions(&two, secs, "p2").await);
+        println!("PostgreSQL, two replicas        ingest {i2:>7.0} proposals/s   decisions {d2:>7.0}/s   ({:.2}x one replica's decisions; target >= 0.9x)", d2 / d1);
+        match error_window(two).await {
+            Some(w) => println!("one of two replicas dies: error window seen by a retrying client {:.0} ms (target <= 1000 ms)", w.as_secs_f64() * 1000.0),
+            None => println!("one of two replicas dies: no request failed"),
+        }
+    });
+}
