@@ -249,3 +249,145 @@ async fn killing_one_replica_loses_nothing() {
     countersign::audit::chain::verify_links(&countersign::audit::chain::Head::genesis(), &entries)
         .expect("one unbroken chain");
 }
+
+/// A loopback TCP proxy in front of PostgreSQL that the test can cut (every
+/// connection dropped, new ones refused) and restore.
+struct Proxy {
+    port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    generation: Arc<AtomicU64>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let generation = Arc::new(AtomicU64::new(0));
+        let (u, g) = (up.clone(), generation.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if !u.load(Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let (target, g2, born) = (target.clone(), g.clone(), g.load(Ordering::SeqCst));
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+                    let cut = async {
+                        while g2.load(Ordering::SeqCst) == born {
+                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        }
+                    };
+                    tokio::select! { _ = copy => {}, _ = cut => {} }
+                });
+            }
+        });
+        Proxy {
+            port,
+            up,
+            generation,
+        }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn losing_the_database_is_503_then_recovers() {
+    let Some(admin) = common::pg_url() else {
+        return;
+    };
+    let direct = common::pg_fresh_db(&admin).await;
+    // postgres://user@127.0.0.1:PORT/DB -> the same through the proxy.
+    let (before_port, rest) = direct.split_once("127.0.0.1:").unwrap();
+    let (pg_port, db) = rest.split_once('/').unwrap();
+    let proxy = Proxy::start(format!("127.0.0.1:{pg_port}")).await;
+    let via_proxy = format!("{before_port}127.0.0.1:{}/{db}", proxy.port);
+    let token = create_token_url(&direct, "soar-bot", "agent");
+    let port = free_port();
+    let server = ServeProcess::start_url(&via_proxy, port, &[]).await;
+    let agent = ApiClient::new(&format!("http://127.0.0.1:{port}"), Some(token)).unwrap();
+    let ok = agent
+        .submit_alert(&alert("before", vec![proposal("isolate_host", "medium")]))
+        .await
+        .unwrap();
+
+    proxy.cut();
+    let err = agent
+        .submit_alert(&alert("during", vec![proposal("isolate_host", "medium")]))
+        .await
+        .expect_err("the database is gone");
+    match &err {
+        countersign::client::ClientError::Api {
+            status,
+            code,
+            message,
+            ..
+        } => {
+            assert_eq!(
+                (status.as_u16(), code.as_str()),
+                (503, "storage_unavailable"),
+                "{message}"
+            );
+            assert!(message.contains("PostgreSQL"), "{message}");
+        }
+        other => panic!("{other}"),
+    }
+    // Health says so too.
+    let health = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 503);
+
+    proxy.restore();
+    let mut recovered = None;
+    for _ in 0..50 {
+        match agent
+            .submit_alert(&alert("after", vec![proposal("isolate_host", "medium")]))
+            .await
+        {
+            Ok(r) => {
+                recovered = Some(r);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
+    assert!(recovered.is_some(), "the server reconnects by itself");
+    // Nothing acknowledged was lost; nothing of the failed request was written.
+    assert_eq!(
+        agent
+            .decision(&ok.proposals[0].id, 0)
+            .await
+            .unwrap()
+            .proposal_id,
+        ok.proposals[0].id
+    );
+    let (client, conn) = tokio_postgres::connect(&direct, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let during: i64 = client
+        .query_one(
+            "SELECT COUNT(*) FROM alerts WHERE external_id = 'during'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(during, 0);
+    drop(server);
+}
