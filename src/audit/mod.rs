@@ -2,4 +2,5 @@
 
 pub mod chain;
 pub mod checkpoint;
+pub mod export;
 pub mod verify;

@@ -2,7 +2,7 @@
 
 use super::serve::db_url;
 use crate::audit::checkpoint;
-use crate::audit::verify::{ExportLine, parse_checkpoint, parse_export, verify_log};
+use crate::audit::verify::{parse_checkpoint, parse_export, verify_log};
 use crate::client::ApiClient;
 use crate::config::{self, FileConfig};
 use crate::domain::time::now_millis;
@@ -142,15 +142,7 @@ async fn export(args: ExportArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    for e in entries {
-        serde_json::to_writer(&mut out, &ExportLine::Entry(e))?;
-        out.write_all(b"\n")?;
-    }
-    if let Some(checkpoint) = cp {
-        serde_json::to_writer(&mut out, &ExportLine::Checkpoint { checkpoint })?;
-        out.write_all(b"\n")?;
-    }
-    out.flush().context("cannot write the export")?;
+    crate::audit::export::write_jsonl(&mut out, &entries, cp).context("cannot write the export")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -9,7 +9,6 @@ pub mod agent;
 pub mod seed;
 
 use crate::audit::checkpoint;
-use crate::audit::verify::ExportLine;
 use crate::client::ApiClient;
 use crate::domain::policy::Policy;
 use crate::domain::time::now_millis;
@@ -27,7 +26,6 @@ use crate::tui::keymap::Keymap;
 use crate::tui::theme::Theme;
 use anyhow::Context;
 use ssh_key::{Algorithm, LineEnding, PrivateKey};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -210,41 +208,25 @@ async fn export(
     key: &PrivateKey,
     dir: &Path,
 ) -> anyhow::Result<(usize, Option<String>)> {
-    let mut entries = Vec::new();
-    loop {
-        let after = entries
-            .last()
-            .map_or(0, |e: &crate::domain::records::AuditEntry| e.seq);
-        let page = store.audit_after(after, 10_000, None).await?;
-        if page.is_empty() {
-            break;
-        }
-        entries.extend(page);
-    }
-    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("audit.jsonl"))?);
-    let mut last_decision = None;
-    for e in &entries {
-        let body: serde_json::Value = serde_json::from_str(&e.entry)?;
-        if let (Some(p), Some(s), Some(who)) = (
-            body["data"]["payload"].as_str(),
-            body["data"]["signature"].as_str(),
-            body["actor"]["principal"].as_str(),
-        ) {
-            last_decision = Some((p.to_owned(), s.to_owned(), who.to_owned()));
-        }
-        serde_json::to_writer(&mut out, &ExportLine::Entry(e.clone()))?;
-        out.write_all(b"\n")?;
-    }
+    let entries = crate::audit::export::all_entries(store).await?;
     let head = entries
         .last()
         .map_or((0, crate::audit::chain::GENESIS.to_owned()), |e| {
             (e.seq, e.hash.clone())
         });
     let cp = checkpoint::sign(key, "countersign-demo", head.0, &head.1, now_millis())?;
-    serde_json::to_writer(&mut out, &ExportLine::Checkpoint { checkpoint: cp })?;
-    out.write_all(b"\n")?;
-    out.flush()?;
-    let who = match last_decision {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("audit.jsonl"))?);
+    crate::audit::export::write_jsonl(&mut out, &entries, Some(cp))?;
+    // The last signed decision as files, for `ssh-keygen -Y verify`.
+    let last = entries.iter().rev().find_map(|e| {
+        let body: serde_json::Value = serde_json::from_str(&e.entry).ok()?;
+        Some((
+            body["data"]["payload"].as_str()?.to_owned(),
+            body["data"]["signature"].as_str()?.to_owned(),
+            body["actor"]["principal"].as_str()?.to_owned(),
+        ))
+    });
+    let who = match last {
         Some((p, s, who)) => {
             std::fs::write(dir.join("last-decision.payload"), p)?;
             std::fs::write(dir.join("last-decision.sig"), s)?;
