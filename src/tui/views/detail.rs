@@ -193,7 +193,11 @@ fn header(
             t.status_ok,
         ));
     }
-    if let Some(e) = &p.escalated_by {
+    // When the escalation is the latest decision, its line below names the
+    // escalator with the reason; otherwise name them here.
+    let escalation_is_latest = p.status == crate::domain::types::ProposalStatus::Escalated
+        && matches!(&p.decided_by, Some(DecidedBy::Person { .. }));
+    if let Some(e) = p.escalated_by.as_ref().filter(|_| !escalation_is_latest) {
         state.push(Span::styled(
             format!(" · escalated by {}", sanitize::line(e)),
             t.status_warn,
