@@ -168,3 +168,15 @@ fn bad_config_and_db_url_are_clear_errors() {
     assert_eq!(code(&out), 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite:PATH"));
 }
+
+#[test]
+fn no_subcommand_without_a_server_explains_itself() {
+    let out = std::process::Command::new(common::binary())
+        .env_remove("COUNTERSIGN_SERVER")
+        .env_remove("COUNTERSIGN_CONFIG")
+        .env("XDG_CONFIG_HOME", tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("countersign demo"));
+}

@@ -24,8 +24,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "COUNTERSIGN_CONFIG")]
     pub config: Option<PathBuf>,
 
+    /// Without a subcommand: the console, if a server is configured.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,7 +50,20 @@ pub enum Command {
 /// Runs a parsed command line. Errors are printed by `main`.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let file = FileConfig::load(cli.config.as_deref())?;
-    match cli.command {
+    let Some(command) = cli.command else {
+        let configured =
+            file.client.server.is_some() || std::env::var_os("COUNTERSIGN_SERVER").is_some();
+        if !configured {
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            eprintln!(
+                "\n\nTry `countersign demo`. With a server configured ([client] server in the config file, or COUNTERSIGN_SERVER), `countersign` alone opens the console."
+            );
+            return Ok(ExitCode::from(2));
+        }
+        return tui::run_tui(tui::TuiArgs::from_env(), &file).await;
+    };
+    match command {
         Command::Serve(args) => serve::run(args, &file).await,
         Command::Token(cmd) => token::run(cmd, &file).await,
         Command::Submit(args) => submit::run(args, &file).await,

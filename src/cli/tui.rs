@@ -31,6 +31,21 @@ pub struct TuiArgs {
     pub theme: Option<String>,
 }
 
+impl TuiArgs {
+    /// The arguments as the environment gives them (no flags): for
+    /// `countersign` run without a subcommand.
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        TuiArgs {
+            server: var("COUNTERSIGN_SERVER"),
+            principal: var("COUNTERSIGN_PRINCIPAL"),
+            key: var("COUNTERSIGN_KEY").map(PathBuf::from),
+            agent: false,
+            theme: var("COUNTERSIGN_THEME"),
+        }
+    }
+}
+
 /// Loads the signer before the terminal goes raw, so a passphrase prompt
 /// works.
 pub fn load_signer(key: &Path, agent: bool) -> anyhow::Result<Signer> {
