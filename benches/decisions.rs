@@ -12,19 +12,16 @@
 use countersign::audit::chain::{Head, NewEntry, actor_person, append};
 use countersign::audit::verify::{ExportLine, parse_export, verify_log};
 use countersign::client::ApiClient;
-use countersign::domain::policy::Policy;
 use countersign::domain::time::now_millis;
 use countersign::domain::types::TokenRole;
 use countersign::server::auth::new_token;
-use countersign::server::serve::{ServerConfig, start};
-use countersign::server::state::{Identity, Limits};
 use countersign::server::store::Store;
 use countersign::server::store::sqlite::SqliteStore;
 use countersign::signing::allowed_signers::AllowedSigners;
 use countersign::signing::payload::{DecisionDraft, PayloadVerdict, Review, Target};
 use countersign::signing::signer::Signer;
 use serde_json::json;
-use ssh_key::{Algorithm, PrivateKey};
+use ssh_key::PrivateKey;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -32,9 +29,7 @@ use std::time::{Duration, Instant};
 mod common;
 use common::{baseline, env_num};
 
-fn key() -> PrivateKey {
-    PrivateKey::random(&mut ssh_key::rand_core::OsRng, Algorithm::Ed25519).unwrap()
-}
+use common::key;
 
 fn main() {
     let secs = env_num("BENCH_SECS", 5);
@@ -64,20 +59,7 @@ fn main() {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("countersign.db")).unwrap());
         let (token, hash) = new_token();
         store.create_token("bench-agent".into(), TokenRole::Agent, hash, 0).await.unwrap();
-        let identity = Identity {
-            signers: AllowedSigners::parse(&signers_text, "bench").unwrap(),
-            server_key: key(),
-            server_name: "bench".into(),
-        };
-        let config = ServerConfig {
-            listen: "127.0.0.1:0".into(),
-            policy: Policy::builtin(),
-            identity,
-            limits: Limits::default(),
-            policy_file: None,
-            signers_file: None,
-        };
-        let server = start(store.clone(), config).await.unwrap();
+        let server = common::serve(store.clone(), &signers_text, key()).await;
         let url = server.url();
 
         // Enough pending proposals for every client: 32 per alert.

@@ -14,11 +14,8 @@ use countersign::domain::policy::Policy;
 use countersign::domain::time::now_millis;
 use countersign::domain::types::{Role, TokenRole, Verdict};
 use countersign::server::auth::new_token;
-use countersign::server::serve::{ServerConfig, start};
-use countersign::server::state::{Identity, Limits};
 use countersign::server::store::sqlite::SqliteStore;
 use countersign::server::store::{DecideCommand, Store};
-use countersign::signing::allowed_signers::AllowedSigners;
 use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,17 +50,7 @@ fn main() {
         let (token, hash) = new_token();
         store.create_token("bench-agent".into(), TokenRole::Agent, hash, 0).await.unwrap();
         let policy = Policy::builtin();
-        let server_key = ssh_key::PrivateKey::random(&mut ssh_key::rand_core::OsRng, ssh_key::Algorithm::Ed25519).unwrap();
-        let identity = Identity { signers: AllowedSigners::default(), server_key, server_name: "bench".into() };
-        let config = ServerConfig {
-            listen: "127.0.0.1:0".into(),
-            policy: policy.clone(),
-            identity,
-            limits: Limits::default(),
-            policy_file: None,
-            signers_file: None,
-        };
-        let server = start(store.clone(), config).await.unwrap();
+        let server = common::serve(store.clone(), "", common::key()).await;
         let url = server.url();
 
         // Phase 2: durable ingest.

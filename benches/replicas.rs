@@ -7,19 +7,16 @@
 //! only SQLite is measured. Env: BENCH_SECS.
 
 use countersign::client::ApiClient;
-use countersign::domain::policy::Policy;
 use countersign::domain::time::now_millis;
 use countersign::domain::types::TokenRole;
 use countersign::server::auth::new_token;
-use countersign::server::serve::{RunningServer, ServerConfig, start};
-use countersign::server::state::{Identity, Limits};
+use countersign::server::serve::RunningServer;
 use countersign::server::store::Store;
 use countersign::server::store::postgres::PgStore;
 use countersign::server::store::sqlite::SqliteStore;
-use countersign::signing::allowed_signers::AllowedSigners;
 use countersign::signing::payload::{DecisionDraft, PayloadVerdict, Review, Target};
 use countersign::signing::signer::Signer;
-use ssh_key::{Algorithm, PrivateKey};
+use ssh_key::PrivateKey;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -30,9 +27,7 @@ use common::env_num;
 const CLIENTS: usize = 32;
 const AGENTS: usize = 64;
 
-fn key() -> PrivateKey {
-    PrivateKey::random(&mut ssh_key::rand_core::OsRng, Algorithm::Ed25519).unwrap()
-}
+use common::key;
 
 struct Setup {
     servers: Vec<RunningServer>,
@@ -53,19 +48,7 @@ async fn setup(stores: Vec<Arc<dyn Store>>, keys: &[(String, PrivateKey)]) -> Se
     let server_key = key();
     let mut servers = Vec::new();
     for s in stores {
-        let config = ServerConfig {
-            listen: "127.0.0.1:0".into(),
-            policy: Policy::builtin(),
-            identity: Identity {
-                signers: AllowedSigners::parse(&signers, "bench").unwrap(),
-                server_key: server_key.clone(),
-                server_name: "bench".into(),
-            },
-            limits: Limits::default(),
-            policy_file: None,
-            signers_file: None,
-        };
-        servers.push(start(s, config).await.unwrap());
+        servers.push(common::serve(s, &signers, server_key.clone()).await);
     }
     Setup {
         servers,

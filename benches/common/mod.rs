@@ -56,3 +56,34 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
+
+/// A new ed25519 key.
+pub fn key() -> ssh_key::PrivateKey {
+    ssh_key::PrivateKey::random(&mut ssh_key::rand_core::OsRng, ssh_key::Algorithm::Ed25519)
+        .unwrap()
+}
+
+/// A server on a loopback port over `store`, with the built-in policy and
+/// these allowed_signers lines; `server_key` signs its checkpoints.
+pub async fn serve(
+    store: std::sync::Arc<dyn countersign::server::store::Store>,
+    signers: &str,
+    server_key: ssh_key::PrivateKey,
+) -> countersign::server::serve::RunningServer {
+    use countersign::server::serve::{ServerConfig, start};
+    use countersign::server::state::{Identity, Limits};
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".into(),
+        policy: countersign::domain::policy::Policy::builtin(),
+        identity: Identity {
+            signers: countersign::signing::allowed_signers::AllowedSigners::parse(signers, "bench")
+                .unwrap(),
+            server_key,
+            server_name: "bench".into(),
+        },
+        limits: Limits::default(),
+        policy_file: None,
+        signers_file: None,
+    };
+    start(store, config).await.unwrap()
+}

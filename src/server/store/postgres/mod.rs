@@ -82,6 +82,19 @@ impl PgStore {
         Ok(tx)
     }
 
+    /// A read-only snapshot: several reads that agree with each other.
+    async fn snapshot(
+        client: &mut deadpool_postgres::Object,
+    ) -> Result<Transaction<'_>, StoreError> {
+        let pg: &mut tokio_postgres::Client = client;
+        Ok(pg
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?)
+    }
+
     /// Notifies every replica (delivered on commit), commits, and tells this
     /// replica's waiters at once.
     async fn commit(&self, tx: Transaction<'_>, changed: Vec<String>) -> Result<(), StoreError> {
@@ -246,13 +259,7 @@ impl Store for PgStore {
         id: &str,
     ) -> Result<Option<(AlertRecord, Vec<ProposalRecord>)>, StoreError> {
         let mut client = self.pool.get().await?;
-        let pg: &mut tokio_postgres::Client = &mut client;
-        let tx = pg
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
+        let tx = Self::snapshot(&mut client).await?;
         let Some(alert) = rows::alert_by_id(&tx, id).await? else {
             return Ok(None);
         };
@@ -263,13 +270,7 @@ impl Store for PgStore {
 
     async fn queue(&self, q: QueueQuery) -> Result<QueuePage, StoreError> {
         let mut client = self.pool.get().await?;
-        let pg: &mut tokio_postgres::Client = &mut client;
-        let tx = pg
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
+        let tx = Self::snapshot(&mut client).await?;
         let head = rows::head(&tx).await?.seq;
         let parts = QueryParts::new(&q);
         let statuses: Option<Vec<String>> = q
