@@ -23,7 +23,6 @@ use countersign::signing::signer::Signer;
 use serde_json::json;
 use ssh_key::PrivateKey;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -77,49 +76,28 @@ fn main() {
             a += 1;
         }
 
-        let done = Arc::new(AtomicU64::new(0));
-        let failed = Arc::new(AtomicU64::new(0));
         let before = store.write_stats();
         let until = Instant::now() + Duration::from_secs(secs);
         let started = Instant::now();
-        let mut tasks = Vec::new();
-        for ((name, k), items) in keys.iter().cloned().zip(work) {
-            let (done, failed, url) = (done.clone(), failed.clone(), url.clone());
-            tasks.push(tokio::spawn(async move {
-                let signer = Signer::from_key(k);
-                let mut c = ApiClient::new(&url, None).unwrap();
-                c.login(&name, &signer).await.unwrap();
-                for (id, digest) in items {
-                    if Instant::now() >= until {
-                        break;
-                    }
-                    let d = DecisionDraft {
-                        target: Target::Proposal(id),
-                        digest,
-                        verdict: PayloadVerdict::Approve,
-                        reason: String::new(),
-                        labels: vec![],
-                        review: Review { seconds: 30.0, panes: vec!["summary".into()] },
-                    }
-                    .sign(&name, now_millis(), &signer)
-                    .unwrap();
-                    match c.post_decision(&d).await {
-                        Ok(_) => done.fetch_add(1, Ordering::Relaxed),
-                        Err(_) => failed.fetch_add(1, Ordering::Relaxed),
-                    };
-                }
-            }));
-        }
+        let tasks: Vec<_> = keys
+            .iter()
+            .cloned()
+            .zip(work)
+            .map(|((name, k), items)| tokio::spawn(common::approve_until(url.clone(), name, k, items, until)))
+            .collect();
+        let (mut done, mut failed) = (0, 0);
         for t in tasks {
-            t.await.unwrap();
+            let (ok, bad) = t.await.unwrap();
+            done += ok;
+            failed += bad;
         }
         let elapsed = started.elapsed().as_secs_f64();
-        let rate = done.load(Ordering::Relaxed) as f64 / elapsed;
+        let rate = done as f64 / elapsed;
         let after = store.write_stats();
         println!(
             "signed decisions over HTTP, {clients} clients                {rate:>9.0} decisions/s  ({:.1}x baseline, {} errors)",
             rate / base,
-            failed.load(Ordering::Relaxed)
+            failed
         );
         println!(
             "  group commit: {:.0} commits/s carrying {:.1} writes each",

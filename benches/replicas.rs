@@ -14,8 +14,6 @@ use countersign::server::serve::RunningServer;
 use countersign::server::store::Store;
 use countersign::server::store::postgres::PgStore;
 use countersign::server::store::sqlite::SqliteStore;
-use countersign::signing::payload::{DecisionDraft, PayloadVerdict, Review, Target};
-use countersign::signing::signer::Signer;
 use ssh_key::PrivateKey;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,41 +101,24 @@ async fn decisions(s: &Setup, secs: u64, tag: &str) -> f64 {
         }
         a += 1;
     }
-    let done = Arc::new(AtomicU64::new(0));
     let until = Instant::now() + Duration::from_secs(secs);
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for (i, ((name, k), items)) in s.keys.iter().cloned().zip(work).enumerate() {
-        let url = s.servers[i % s.servers.len()].url();
-        let done = done.clone();
-        tasks.push(tokio::spawn(async move {
-            let signer = Signer::from_key(k);
-            let mut c = ApiClient::new(&url, None).unwrap();
-            c.login(&name, &signer).await.unwrap();
-            for (id, digest) in items {
-                if Instant::now() >= until {
-                    break;
-                }
-                let d = DecisionDraft {
-                    target: Target::Proposal(id),
-                    digest,
-                    verdict: PayloadVerdict::Approve,
-                    reason: String::new(),
-                    labels: vec![],
-                    review: Review::default(),
-                }
-                .sign(&name, now_millis(), &signer)
-                .unwrap();
-                if c.post_decision(&d).await.is_ok() {
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
+    let tasks: Vec<_> = s
+        .keys
+        .iter()
+        .cloned()
+        .zip(work)
+        .enumerate()
+        .map(|(i, ((name, k), items))| {
+            let url = s.servers[i % s.servers.len()].url();
+            tokio::spawn(common::approve_until(url, name, k, items, until))
+        })
+        .collect();
+    let mut done = 0;
     for t in tasks {
-        t.await.unwrap();
+        done += t.await.unwrap().0;
     }
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    done as f64 / started.elapsed().as_secs_f64()
 }
 
 /// A fresh database on the server; returns its URL.

@@ -9,7 +9,7 @@ mod common;
 
 use common::proc::{ServeProcess, create_token};
 use common::pty::Pty;
-use common::{alert, free_port, proposal};
+use common::{alert, free_port, keygen, proposal};
 use countersign::client::ApiClient;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -21,25 +21,6 @@ struct Soc {
     port: u16,
     agent: ApiClient,
     reviewer: ApiClient,
-}
-
-fn keygen(path: &std::path::Path, who: &str) -> String {
-    let out = Command::new("ssh-keygen")
-        .args([
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            who,
-            "-f",
-            path.to_str().unwrap(),
-        ])
-        .output()
-        .expect("ssh-keygen");
-    assert!(out.status.success());
-    std::fs::read_to_string(path.with_extension("pub")).unwrap()
 }
 
 impl Soc {

@@ -586,26 +586,7 @@ async fn interop_with_ssh_keygen_both_ways() {
     let mut signers = String::new();
     for who in ["alice", "carol"] {
         let key = dir.path().join(who);
-        let out = ssh_keygen(
-            &[
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                who,
-                "-f",
-                key.to_str().unwrap(),
-            ],
-            None,
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let public = common::keygen(&key, who);
         signers.push_str(&format!(
             "{who} namespaces=\"countersign-decision,countersign-login\" {public}"
         ));
@@ -751,14 +732,7 @@ async fn signing_through_a_running_ssh_agent() {
     let t = TestServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("hw");
-    assert!(
-        ssh_keygen(
-            &["-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()],
-            None
-        )
-        .status
-        .success()
-    );
+    common::keygen(&key, "hw");
     let sock = dir.path().join("agent.sock");
     let mut agent = Command::new("ssh-agent")
         .args(["-D", "-a", sock.to_str().unwrap()])

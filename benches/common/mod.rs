@@ -87,3 +87,42 @@ pub async fn serve(
     };
     start(store, config).await.unwrap()
 }
+
+/// One person: logs in at `url`, then signs and posts an approval of each
+/// of `items` (proposal id, digest) until `until`. Returns (accepted, failed).
+pub async fn approve_until(
+    url: String,
+    name: String,
+    key: ssh_key::PrivateKey,
+    items: Vec<(String, String)>,
+    until: Instant,
+) -> (u64, u64) {
+    use countersign::signing::payload::{DecisionDraft, PayloadVerdict, Review, Target};
+    let signer = countersign::signing::signer::Signer::from_key(key);
+    let mut c = countersign::client::ApiClient::new(&url, None).unwrap();
+    c.login(&name, &signer).await.unwrap();
+    let (mut ok, mut failed) = (0, 0);
+    for (id, digest) in items {
+        if Instant::now() >= until {
+            break;
+        }
+        let d = DecisionDraft {
+            target: Target::Proposal(id),
+            digest,
+            verdict: PayloadVerdict::Approve,
+            reason: String::new(),
+            labels: vec![],
+            review: Review {
+                seconds: 30.0,
+                panes: vec!["summary".into()],
+            },
+        }
+        .sign(&name, countersign::domain::time::now_millis(), &signer)
+        .unwrap();
+        match c.post_decision(&d).await {
+            Ok(_) => ok += 1,
+            Err(_) => failed += 1,
+        }
+    }
+    (ok, failed)
+}

@@ -306,3 +306,19 @@ pub async fn pg_store() -> Option<Arc<dyn Store>> {
             .expect("open PgStore"),
     ))
 }
+
+/// A new ed25519 key made by `ssh-keygen` itself at `path` (no passphrase);
+/// returns the public key line.
+pub fn keygen(path: &std::path::Path, comment: &str) -> String {
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+        .arg(path)
+        .output()
+        .expect("ssh-keygen is installed (openssh-client)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(path.with_extension("pub")).expect("public key")
+}
