@@ -5,12 +5,12 @@
 //!
 //! `cargo bench --bench console` (env: BENCH_ITEMS, BENCH_DIFF_LINES, BENCH_FRAMES).
 
+use countersign::api::AlertDetail;
+use countersign::api::QueueResponse;
 use countersign::domain::digest;
 use countersign::domain::machine::Approval;
 use countersign::domain::records::{AlertRecord, ProposalRecord, ProposalSummary, QueueItem};
 use countersign::domain::types::{ActionKind, EntityKind, ProposalStatus, Risk, Severity};
-use countersign::server::handlers::alerts::AlertDetail;
-use countersign::server::handlers::queue::QueueResponse;
 use countersign::server::store::{QueuePage, View};
 use countersign::tui::event::Msg;
 use countersign::tui::keymap::Keymap;

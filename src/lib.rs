@@ -3,6 +3,7 @@
 //! The crate is one binary (`src/main.rs`) and this library, so tests and
 //! benchmarks reach every part.
 
+pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod client;

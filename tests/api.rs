@@ -372,7 +372,7 @@ async fn queue_long_poll_returns_new_items() {
     let reviewer = ApiClient::new(&t.url(), Some(t.reviewer_token.clone())).unwrap();
     let agent = ApiClient::new(&t.url(), Some(t.agent_token.clone())).unwrap();
     let first = reviewer
-        .queue(countersign::server::store::View::Pending, 0, 0, 1000)
+        .queue(countersign::api::View::Pending, 0, 0, 1000)
         .await
         .unwrap();
     assert!(first.page.items.is_empty());
@@ -381,7 +381,7 @@ async fn queue_long_poll_returns_new_items() {
         let after = first.page.cursor;
         async move {
             reviewer
-                .queue(countersign::server::store::View::Pending, after, 30, 1000)
+                .queue(countersign::api::View::Pending, after, 30, 1000)
                 .await
         }
     });

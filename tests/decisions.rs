@@ -110,7 +110,7 @@ async fn dual_control_escalation_halt_and_annotation() {
     assert_eq!(h.proposal.unwrap().status, ProposalStatus::Halted);
     let start = t
         .agent()
-        .report_execution(&id, &countersign::server::store::ExecutionReport::Started)
+        .report_execution(&id, &countersign::api::ExecutionReport::Started)
         .await;
     assert_eq!(code(&start.unwrap_err()), (409, "already_final"));
 
@@ -130,7 +130,7 @@ async fn dual_control_escalation_halt_and_annotation() {
     let esc = t
         .store
         .queue(countersign::server::store::QueueQuery {
-            view: countersign::server::store::View::Escalated,
+            view: countersign::api::View::Escalated,
             after: 0,
             limit: 100,
             principal: None,
@@ -802,7 +802,7 @@ async fn claims_are_leases_released_by_decisions() {
     );
     // Others see the holder in the queue; the holder sees it under "mine".
     let q = bob
-        .queue(countersign::server::store::View::Pending, 0, 0, 100)
+        .queue(countersign::api::View::Pending, 0, 0, 100)
         .await
         .unwrap();
     assert_eq!(
@@ -810,7 +810,7 @@ async fn claims_are_leases_released_by_decisions() {
         Some("alice")
     );
     let mine = alice
-        .queue(countersign::server::store::View::Mine, 0, 0, 100)
+        .queue(countersign::api::View::Mine, 0, 0, 100)
         .await
         .unwrap();
     assert_eq!(mine.page.items.len(), 1);

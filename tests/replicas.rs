@@ -130,7 +130,13 @@ async fn conflicting_decisions_on_two_replicas() {
                         // The loser gets 409: already_final, or wrong_state
                         // when rejecting what the other side approved.
                         assert!(
-                            matches!(e.code(), Some("already_final" | "wrong_state")),
+                            matches!(
+                                e.code(),
+                                Some(
+                                    countersign::api::ErrorCode::AlreadyFinal
+                                        | countersign::api::ErrorCode::WrongState
+                                )
+                            ),
                             "unexpected refusal: {e}"
                         );
                         conflicts += 1;

@@ -4,11 +4,11 @@
 //! rejected or halted, 3 one expired or lapsed, 4 `--timeout` passed first,
 //! 1 any error.
 
+use crate::api::DecisionView;
 use crate::client::{ApiClient, ClientError};
 use crate::config::{self, FileConfig};
 use crate::domain::records::DecidedBy;
 use crate::domain::types::ProposalStatus;
-use crate::server::handlers::proposals::DecisionView;
 use anyhow::{Context, bail};
 use clap::Args;
 use std::io::Read;

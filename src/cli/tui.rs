@@ -105,7 +105,7 @@ pub async fn run_tui(args: TuiArgs, file: &FileConfig) -> anyhow::Result<ExitCod
         theme,
         keymap,
         outbox,
-        initial_view: crate::server::store::View::Pending,
+        initial_view: crate::api::View::Pending,
     })
     .await?;
     Ok(ExitCode::SUCCESS)

@@ -1,15 +1,12 @@
 //! A typed client for the v1 API (reqwest, rustls). Used by `submit`, the
 //! console and the demo's agent.
 
+use crate::api::{
+    AlertDetail, AuditPage, ChallengeResponse, ClaimView, DecisionAccepted, DecisionView,
+    ErrorCode, ExecutionReport, LoginResponse, QueueResponse, SubmitResponse, View,
+};
 use crate::audit::checkpoint::Checkpoint;
 use crate::domain::records::AuditEntry;
-use crate::server::handlers::alerts::{AlertDetail, SubmitResponse};
-use crate::server::handlers::audit::AuditPage;
-use crate::server::handlers::decisions::DecisionAccepted;
-use crate::server::handlers::proposals::DecisionView;
-use crate::server::handlers::queue::QueueResponse;
-use crate::server::handlers::session::{ChallengeResponse, LoginResponse};
-use crate::server::store::{ExecutionReport, View};
 use crate::signing::payload::SignedDecision;
 use crate::signing::signer::Signer;
 use reqwest::{Method, StatusCode};
@@ -26,7 +23,7 @@ pub enum ClientError {
     #[error("{status} {code}: {message}")]
     Api {
         status: StatusCode,
-        code: String,
+        code: ErrorCode,
         message: String,
         body: Value,
     },
@@ -50,9 +47,9 @@ impl ClientError {
         }
     }
 
-    pub fn code(&self) -> Option<&str> {
+    pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            ClientError::Api { code, .. } => Some(code),
+            ClientError::Api { code, .. } => Some(*code),
             _ => None,
         }
     }
@@ -128,7 +125,9 @@ impl ApiClient {
             let err = &body["error"];
             return Err(ClientError::Api {
                 status,
-                code: err["code"].as_str().unwrap_or("http_error").to_owned(),
+                code: err["code"]
+                    .as_str()
+                    .map_or(ErrorCode::Unknown, ErrorCode::parse),
                 message: err["message"]
                     .as_str()
                     .map(str::to_owned)
@@ -180,12 +179,8 @@ impl ApiClient {
         wait: u64,
         limit: u32,
     ) -> Result<QueueResponse, ClientError> {
-        let view = serde_json::to_value(view)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
         let query = [
-            ("view", view),
+            ("view", view.as_str().to_owned()),
             ("after", after.to_string()),
             ("wait", wait.to_string()),
             ("limit", limit.to_string()),
@@ -211,11 +206,7 @@ impl ApiClient {
             .await
     }
 
-    pub async fn claim(
-        &self,
-        proposal: &str,
-        release: bool,
-    ) -> Result<crate::server::handlers::proposals::ClaimView, ClientError> {
+    pub async fn claim(&self, proposal: &str, release: bool) -> Result<ClaimView, ClientError> {
         let path = format!("/v1/proposals/{proposal}/claim");
         let body = serde_json::json!({ "release": release });
         self.call(Method::POST, &path, &[], Some(&body), Self::SHORT)

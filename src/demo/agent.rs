@@ -3,9 +3,9 @@
 //! executions fail, as real ones do), and never acts on what expired,
 //! was rejected, halted or lapsed.
 
+use crate::api::ExecutionReport;
 use crate::client::ApiClient;
 use crate::domain::types::ProposalStatus;
-use crate::server::store::ExecutionReport;
 use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::watch;

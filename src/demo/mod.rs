@@ -8,18 +8,11 @@
 pub mod agent;
 pub mod seed;
 
-use crate::audit::checkpoint;
+use crate::api::View;
 use crate::client::ApiClient;
 use crate::domain::policy::Policy;
 use crate::domain::time::now_millis;
-use crate::domain::types::TokenRole;
-use crate::server::auth::new_token;
-use crate::server::serve::{ServerConfig, start};
-use crate::server::server_key;
-use crate::server::state::{Identity, Limits};
-use crate::server::store::sqlite::SqliteStore;
-use crate::server::store::{Store, View};
-use crate::signing::allowed_signers::AllowedSigners;
+use crate::server::serve::start_embedded;
 use crate::signing::payload::{DecisionDraft, PayloadVerdict, Review, Target};
 use crate::signing::signer::Signer;
 use crate::tui::keymap::Keymap;
@@ -77,9 +70,7 @@ fn data_dir(chosen: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 async fn night_shift(url: &str, bob: &Signer) -> anyhow::Result<()> {
     let mut c = ApiClient::new(url, None)?;
     c.login(NIGHT_SHIFT, bob).await?;
-    let q = c
-        .queue(crate::server::store::View::Pending, 0, 0, 1000)
-        .await?;
+    let q = c.queue(View::Pending, 0, 0, 1000).await?;
     let mut escalated = 0;
     let mut approved = 0;
     for item in q.page.items {
@@ -134,35 +125,18 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         signers_text.push_str(&format!("{name} {}\n", k.public_key().to_openssh()?));
     }
     std::fs::write(&signers_path, &signers_text)?;
-    let server_key_path = dir.join("server_key");
-    let server_key = server_key::load_or_create(&server_key_path)?;
-    let db = dir.join("countersign.db");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db)?);
-    let fresh = store.audit_head().await?.seq == 0;
-    let (token, hash) = new_token();
-    store
-        .create_token("soar-bot".into(), TokenRole::Agent, hash, now_millis())
-        .await?;
-    let server = start(
-        store.clone(),
-        ServerConfig {
-            listen: "127.0.0.1:0".into(),
-            policy: Policy::builtin().with_leads([LEAD.to_owned()]),
-            identity: Identity {
-                signers: AllowedSigners::load(&signers_path)?,
-                server_key: server_key.clone(),
-                server_name: "countersign-demo".into(),
-            },
-            limits: Limits::default(),
-            policy_file: None,
-            signers_file: Some(signers_path.clone()),
-        },
+    let embedded = start_embedded(
+        &dir,
+        Policy::builtin().with_leads([LEAD.to_owned()]),
+        &signers_path,
+        "soar-bot",
+        "countersign-demo",
     )
     .await?;
-    let url = server.url();
-    let agent = ApiClient::new(&url, Some(token))?;
+    let url = embedded.server.url();
+    let agent = ApiClient::new(&url, Some(embedded.agent_token.clone()))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    if fresh {
+    if embedded.fresh {
         for a in seed::alerts() {
             agent::submit_and_follow(&agent, &a, &stop_rx).await;
         }
@@ -193,8 +167,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     })
     .await;
     let _ = stop_tx.send(true);
-    let exported = export(&*store, &server_key, &dir).await;
-    server.stop().await?;
+    let auditor = ApiClient::new(&url, Some(embedded.reviewer_token.clone()))?;
+    let exported = export(&auditor, &dir).await;
+    embedded.server.stop().await?;
     console?;
     let (entries, last) = exported?;
     print_summary(&dir, entries, last.as_deref())?;
@@ -203,18 +178,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
 
 /// Writes `audit.jsonl` (with a signed checkpoint) and the last decision's
 /// payload and signature as files for `ssh-keygen -Y verify`.
-async fn export(
-    store: &dyn Store,
-    key: &PrivateKey,
-    dir: &Path,
-) -> anyhow::Result<(usize, Option<String>)> {
-    let entries = crate::audit::export::all_entries(store).await?;
-    let head = entries
-        .last()
-        .map_or((0, crate::audit::chain::GENESIS.to_owned()), |e| {
-            (e.seq, e.hash.clone())
-        });
-    let cp = checkpoint::sign(key, "countersign-demo", head.0, &head.1, now_millis())?;
+async fn export(auditor: &ApiClient, dir: &Path) -> anyhow::Result<(usize, Option<String>)> {
+    // The checkpoint first: every entry it covers is then in the export.
+    let cp = auditor.checkpoint().await?;
+    let entries = auditor.audit_all(0).await?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("audit.jsonl"))?);
     crate::audit::export::write_jsonl(&mut out, &entries, Some(cp))?;
     // The last signed decision as files, for `ssh-keygen -Y verify`.

@@ -2,6 +2,7 @@
 
 use super::error::ApiError;
 use super::state::AppState;
+use crate::api::ErrorCode;
 use crate::domain::types::TokenRole;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -52,8 +53,8 @@ impl Caller {
     pub fn require_agent(&self) -> Result<(), ApiError> {
         match self.kind {
             CallerKind::Agent => Ok(()),
-            _ => Err(ApiError::forbidden(
-                "agent_only",
+            _ => Err(ApiError::new(
+                ErrorCode::AgentOnly,
                 "only agent tokens may do this",
             )),
         }
@@ -62,8 +63,8 @@ impl Caller {
     pub fn require_reviewer(&self) -> Result<(), ApiError> {
         match self.kind {
             CallerKind::Reviewer | CallerKind::Person => Ok(()),
-            CallerKind::Agent => Err(ApiError::forbidden(
-                "reviewer_only",
+            CallerKind::Agent => Err(ApiError::new(
+                ErrorCode::ReviewerOnly,
                 "agent tokens cannot read the review queue",
             )),
         }
@@ -73,12 +74,12 @@ impl Caller {
     pub fn require_person(&self) -> Result<(), ApiError> {
         match self.kind {
             CallerKind::Person => Ok(()),
-            CallerKind::Agent => Err(ApiError::forbidden(
-                "agent_cannot_decide",
+            CallerKind::Agent => Err(ApiError::new(
+                ErrorCode::AgentCannotDecide,
                 "an agent can never approve, reject, escalate, halt or annotate",
             )),
-            CallerKind::Reviewer => Err(ApiError::forbidden(
-                "login_required",
+            CallerKind::Reviewer => Err(ApiError::new(
+                ErrorCode::LoginRequired,
                 "reviewer tokens are read-only; log in with your SSH key (POST /v1/session) to decide",
             )),
         }

@@ -2,6 +2,7 @@
 //! size limit, 400 naming line and column for malformed JSON.
 
 use super::error::ApiError;
+use crate::api::ErrorCode;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
@@ -16,19 +17,19 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         let limit_hint = "the body is larger than the server's limit (--max-body)";
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", limit_hint)
+                ApiError::new(ErrorCode::BodyTooLarge, limit_hint)
             } else {
-                ApiError::bad_request("unreadable_body", e.body_text())
+                ApiError::new(ErrorCode::UnreadableBody, e.body_text())
             }
         })?;
         if bytes.is_empty() {
-            return Err(ApiError::bad_request(
-                "empty_body",
+            return Err(ApiError::new(
+                ErrorCode::EmptyBody,
                 "the request body is empty; send a JSON object",
             ));
         }
         let value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::bad_request("malformed_json", format!("malformed JSON: {e}")))?;
+            .map_err(|e| ApiError::new(ErrorCode::MalformedJson, format!("malformed JSON: {e}")))?;
         Ok(JsonBody(value))
     }
 }
@@ -37,6 +38,9 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 pub fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        ApiError::bad_request("invalid_field", format!("{path}: {}", e.into_inner()))
+        ApiError::new(
+            ErrorCode::InvalidField,
+            format!("{path}: {}", e.into_inner()),
+        )
     })
 }

@@ -5,6 +5,7 @@ pub mod body;
 pub mod error;
 pub mod handlers;
 pub mod metrics;
+mod reload;
 pub mod router;
 pub mod serve;
 pub mod server_key;

@@ -7,6 +7,7 @@ use super::store::Store;
 use super::store::sqlite::SqliteStore;
 use crate::domain::policy::Policy;
 use crate::domain::time::now_millis;
+use crate::domain::types::TokenRole;
 use crate::signing::allowed_signers::AllowedSigners;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -131,6 +132,66 @@ impl RunningServer {
     }
 }
 
+/// A server on a loopback port over SQLite in one directory, with an
+/// agent token and a reviewer token: the demo's embedded default.
+pub struct Embedded {
+    pub server: RunningServer,
+    pub agent_token: String,
+    /// Read-only: the audit export at the end of the demo.
+    pub reviewer_token: String,
+    /// The database held no entries when it opened.
+    pub fresh: bool,
+}
+
+/// Opens (or reopens) `dir/countersign.db` and `dir/server_key`, creates the
+/// tokens, and serves on 127.0.0.1 with the signers file reloaded on change.
+pub async fn start_embedded(
+    dir: &Path,
+    policy: Policy,
+    signers_file: &Path,
+    agent: &str,
+    server_name: &str,
+) -> Result<Embedded, ServeError> {
+    let server_key = super::server_key::load_or_create(&dir.join("server_key"))
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let store = open_store(&DbUrl::Sqlite(dir.join("countersign.db"))).await?;
+    let fresh = store.audit_head().await?.seq == 0;
+    let agent_token = issue_token(&*store, agent, TokenRole::Agent).await?;
+    let reviewer_token = issue_token(&*store, "demo-auditor", TokenRole::Reviewer).await?;
+    let signers =
+        AllowedSigners::load(signers_file).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let server = start(
+        store,
+        ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            policy,
+            identity: Identity {
+                signers,
+                server_key,
+                server_name: server_name.to_owned(),
+            },
+            limits: Limits::default(),
+            policy_file: None,
+            signers_file: Some(signers_file.to_owned()),
+        },
+    )
+    .await?;
+    Ok(Embedded {
+        server,
+        agent_token,
+        reviewer_token,
+        fresh,
+    })
+}
+
+async fn issue_token(store: &dyn Store, name: &str, role: TokenRole) -> Result<String, ServeError> {
+    let (token, hash) = super::auth::new_token();
+    store
+        .create_token(name.to_owned(), role, hash, now_millis())
+        .await?;
+    Ok(token)
+}
+
 /// Binds and serves in the background; returns once listening.
 pub async fn start(
     store: Arc<dyn Store>,
@@ -152,7 +213,7 @@ pub async fn start(
         stop_rx.clone(),
     );
     if config.policy_file.is_some() || config.signers_file.is_some() {
-        tokio::spawn(reload_loop(
+        tokio::spawn(super::reload::reload_loop(
             state.clone(),
             config.policy_file,
             config.signers_file,
@@ -189,75 +250,6 @@ pub async fn start(
         shutdown,
         task,
     })
-}
-
-fn modified(path: &Path) -> Option<std::time::SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-/// Reloads the policy and allowed signers on SIGHUP or when a file changes.
-/// A bad new file is logged and the old one stays in force.
-async fn reload_loop(
-    state: AppState,
-    policy_file: Option<PathBuf>,
-    signers_file: Option<PathBuf>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut seen = (
-        policy_file.as_deref().and_then(modified),
-        signers_file.as_deref().and_then(modified),
-    );
-    #[cfg(unix)]
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    loop {
-        #[cfg(unix)]
-        let hup_fired = async {
-            match hup.as_mut() {
-                Some(h) => {
-                    h.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let hup_fired = std::future::pending::<()>();
-        let forced = tokio::select! {
-            _ = stop.changed() => return,
-            _ = tokio::time::sleep(Duration::from_secs(2)) => false,
-            _ = hup_fired => true,
-        };
-        let now = (
-            policy_file.as_deref().and_then(modified),
-            signers_file.as_deref().and_then(modified),
-        );
-        if let Some(path) = &policy_file
-            && (forced || now.0 != seen.0)
-        {
-            match Policy::load(path) {
-                Ok(p) => {
-                    state.set_policy(p);
-                    tracing::info!(path = %path.display(), "policy reloaded");
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "policy not reloaded; the old one stays in force")
-                }
-            }
-        }
-        if let Some(path) = &signers_file
-            && (forced || now.1 != seen.1)
-        {
-            match AllowedSigners::load(path) {
-                Ok(s) => {
-                    state.set_signers(s);
-                    tracing::info!(path = %path.display(), "allowed signers reloaded");
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "allowed signers not reloaded; the old ones stay in force")
-                }
-            }
-        }
-        seen = now;
-    }
 }
 
 #[cfg(test)]

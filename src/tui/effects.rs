@@ -6,9 +6,9 @@
 use super::event::{Msg, SendFailure, client_error_text};
 use super::outbox::{Outbox, Pending};
 use super::update::Effect;
+use crate::api::{ErrorCode, View};
 use crate::client::{ApiClient, ClientError, LoginError};
 use crate::domain::time::now_millis;
-use crate::server::store::View;
 use crate::signing::payload::{DecisionDraft, PayloadVerdict, Target};
 use crate::signing::signer::Signer;
 use std::sync::{Arc, Mutex, RwLock};
@@ -307,7 +307,7 @@ impl Runner {
                         let _ = tx.send(msg);
                         true
                     }
-                    Err(e) if e.code() == Some("replay") => true, // the server has it already
+                    Err(e) if e.code() == Some(ErrorCode::Replay) => true, // the server has it already
                     Err(e)
                         if e.is_transient()
                             || matches!(&e, ClientError::Api { status, .. } if status.as_u16() == 401) =>
@@ -330,23 +330,14 @@ impl Runner {
                         false
                     }
                     Err(e) => {
-                        let (status, code, message) = match &e {
-                            ClientError::Api {
-                                status,
-                                code,
-                                message,
-                                ..
-                            } => (status.as_u16(), code.clone(), message.clone()),
-                            other => (0, "error".to_owned(), other.to_string()),
+                        let (code, message) = match &e {
+                            ClientError::Api { code, message, .. } => (*code, message.clone()),
+                            other => (ErrorCode::Unknown, other.to_string()),
                         };
                         let _ = tx.send(Msg::Decision {
                             proposal_id: item.proposal_id.clone(),
                             verdict: item.verdict.clone(),
-                            result: Err(SendFailure::Refused {
-                                status,
-                                code,
-                                message,
-                            }),
+                            result: Err(SendFailure::Refused { code, message }),
                         });
                         true
                     }

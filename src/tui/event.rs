@@ -2,13 +2,10 @@
 //! arrive as a [`Msg`]. Input is read on its own thread so nothing can block
 //! it.
 
+use crate::api::{
+    AlertDetail, ClaimView, DecisionAccepted, ErrorCode, LoginResponse, QueueResponse, View,
+};
 use crate::client::ClientError;
-use crate::server::handlers::alerts::AlertDetail;
-use crate::server::handlers::decisions::DecisionAccepted;
-use crate::server::handlers::proposals::ClaimView;
-use crate::server::handlers::queue::QueueResponse;
-use crate::server::handlers::session::LoginResponse;
-use crate::server::store::View;
 use crossterm::event::{Event as CtEvent, KeyEvent, KeyEventKind};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,11 +17,7 @@ pub enum SendFailure {
     /// Unreachable or 5xx: it waits in the outbox.
     Queued(String),
     /// The server refused it: code and message.
-    Refused {
-        status: u16,
-        code: String,
-        message: String,
-    },
+    Refused { code: ErrorCode, message: String },
     /// Could not be signed (key, agent).
     Unsigned(String),
 }

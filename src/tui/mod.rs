@@ -36,7 +36,7 @@ pub struct ConsoleConfig {
     pub keymap: Keymap,
     pub outbox: PathBuf,
     /// The queue view shown first (leads start on escalations).
-    pub initial_view: crate::server::store::View,
+    pub initial_view: crate::api::View,
 }
 
 /// Runs the console until the person quits (or SIGTERM). The terminal is

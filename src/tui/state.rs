@@ -2,10 +2,10 @@
 //! `update::update`; read by the views.
 
 use super::diff::DiffModel;
+use crate::api::AlertDetail;
+use crate::api::View;
 use crate::domain::records::QueueItem;
 use crate::domain::types::{Label, ProposalStatus, Role, Verdict};
-use crate::server::handlers::alerts::AlertDetail;
-use crate::server::store::View;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tui_textarea::TextArea;

@@ -8,10 +8,10 @@ use super::keymap::Keymap;
 use super::state::{
     Conn, Detail, Dialog, Flash, Level, ReviewTrack, SortKey, State, TABS, Tab, VIEWS,
 };
+use crate::api::{ErrorCode, View};
 use crate::domain::digest;
 use crate::domain::records::QueueItem;
 use crate::domain::types::Verdict;
-use crate::server::store::View;
 use crate::signing::payload::DecisionDraft;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::cmp::Reverse;
@@ -127,7 +127,7 @@ fn on_queue(
     s: &mut State,
     view: View,
     after: i64,
-    result: Result<crate::server::handlers::queue::QueueResponse, String>,
+    result: Result<crate::api::QueueResponse, String>,
     now: i64,
 ) -> Vec<Effect> {
     if view != s.view {
@@ -265,7 +265,7 @@ fn on_selection(s: &mut State) -> Vec<Effect> {
 fn on_detail(
     s: &mut State,
     alert_id: String,
-    result: Result<std::sync::Arc<crate::server::handlers::alerts::AlertDetail>, String>,
+    result: Result<std::sync::Arc<crate::api::AlertDetail>, String>,
 ) {
     let Some(d) = s.detail.as_mut().filter(|d| d.alert_id == alert_id) else {
         return; // the selection moved on
@@ -311,7 +311,7 @@ fn on_decision(
     s: &mut State,
     proposal_id: Option<String>,
     verdict: &str,
-    result: Result<Box<crate::server::handlers::decisions::DecisionAccepted>, SendFailure>,
+    result: Result<Box<crate::api::DecisionAccepted>, SendFailure>,
 ) -> Vec<Effect> {
     match result {
         Ok(acc) => {
@@ -351,16 +351,12 @@ fn on_decision(
             flash(s, Level::Error, format!("not signed: {e}"));
             vec![]
         }
-        Err(SendFailure::Refused {
-            status,
-            code,
-            message,
-        }) => {
+        Err(SendFailure::Refused { code, message }) => {
             if let Some(id) = &proposal_id {
                 s.sent.remove(id);
             }
-            let text = match (status, code.as_str()) {
-                (409, "stale_digest") => format!(
+            let text = match (code.status(), code) {
+                (_, ErrorCode::StaleDigest) => format!(
                     "not recorded: the proposal changed since you saw it ({message}); reloaded — review it again"
                 ),
                 (409, _) => format!("not recorded: {message}"),

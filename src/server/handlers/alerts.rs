@@ -1,55 +1,19 @@
 //! `POST /v1/alerts` and `GET /v1/alerts/{id}`.
 
-use crate::domain::records::{AlertRecord, ProposalRecord};
+use crate::api::ErrorCode;
+use crate::api::{AlertDetail, HistoryEntry, SubmitResponse, SubmitStatus};
 use crate::domain::submission;
-use crate::domain::time::{now_millis, rfc3339_opt};
+use crate::domain::time::now_millis;
 use crate::server::auth::Caller;
 use crate::server::body::JsonBody;
 use crate::server::error::ApiError;
 use crate::server::metrics::StatusLabels;
 use crate::server::state::AppState;
-use crate::server::store::{SubmitCommand, SubmitStatus};
+use crate::server::store::SubmitCommand;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SubmitResponse {
-    pub status: SubmitStatus,
-    pub alert_id: String,
-    pub revision: u32,
-    pub proposals: Vec<SubmittedProposal>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SubmittedProposal {
-    pub id: String,
-    pub index: u32,
-    pub digest: String,
-    pub status: crate::domain::types::ProposalStatus,
-    #[serde(with = "crate::domain::time::rfc3339")]
-    pub expires_at: i64,
-    #[serde(with = "rfc3339_opt")]
-    pub escalate_at: Option<i64>,
-    #[serde(with = "rfc3339_opt")]
-    pub execute_by: Option<i64>,
-}
-
-impl From<&ProposalRecord> for SubmittedProposal {
-    fn from(p: &ProposalRecord) -> Self {
-        SubmittedProposal {
-            id: p.id.clone(),
-            index: p.index,
-            digest: p.digest.clone(),
-            status: p.status,
-            expires_at: p.expires_at,
-            escalate_at: p.escalate_at,
-            execute_by: p.execute_by,
-        }
-    }
-}
 
 pub async fn submit(
     State(state): State<AppState>,
@@ -95,26 +59,6 @@ pub async fn submit(
     ))
 }
 
-/// Everything the console shows for one alert.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AlertDetail {
-    pub alert: AlertRecord,
-    /// What an annotation signs: digest of `{"alert": document}`.
-    pub digest: String,
-    /// Signed notes and labels, oldest first.
-    pub notes: Vec<crate::domain::records::AnnotationRecord>,
-    pub proposals: Vec<ProposalRecord>,
-    /// The alert's audit entries, oldest first, parsed.
-    pub history: Vec<HistoryEntry>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HistoryEntry {
-    pub seq: i64,
-    pub hash: String,
-    pub entry: Value,
-}
-
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -141,7 +85,7 @@ pub async fn get(
         .collect();
     let notes = state.store.annotations(&id).await?;
     let digest = crate::domain::digest::alert_digest(&alert.document)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     Ok(Json(AlertDetail {
         alert,
         digest,

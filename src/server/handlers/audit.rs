@@ -1,26 +1,12 @@
 //! `GET /v1/audit?after=SEQ`: the raw chain, for auditors and `audit export`.
 
-use crate::domain::records::AuditEntry;
+use crate::api::ErrorCode;
+use crate::api::{AuditPage, AuditParams};
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
 use axum::Json;
 use axum::extract::{Query, State};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Deserialize)]
-pub struct AuditParams {
-    #[serde(default)]
-    pub after: i64,
-    pub limit: Option<u32>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AuditPage {
-    pub entries: Vec<AuditEntry>,
-    /// Sequence number of the chain's head when this page was read.
-    pub head_seq: i64,
-}
 
 pub async fn entries(
     State(state): State<AppState>,
@@ -48,12 +34,6 @@ pub async fn checkpoint(
         &head.hash,
         crate::domain::time::now_millis(),
     )
-    .map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            e.to_string(),
-        )
-    })?;
+    .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     Ok(Json(cp))
 }

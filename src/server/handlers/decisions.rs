@@ -4,9 +4,9 @@
 //! must be the session's and the signer's; the digest must be current; the
 //! nonce must be new; then the state machine and policy decide.
 
-use super::proposals::DecisionView;
+use crate::api::DecisionAccepted;
+use crate::api::ErrorCode;
 use crate::domain::machine::{self, Actor, Event};
-use crate::domain::records::AuditEntry;
 use crate::domain::time::{now_millis, parse_rfc3339};
 use crate::server::auth::Caller;
 use crate::server::body::{JsonBody, typed};
@@ -19,7 +19,6 @@ use crate::signing::{self, NS_DECISION, SigError};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
 
 /// How far in the future `signed_at` may be (clock skew).
 const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
@@ -27,34 +26,25 @@ const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
 /// out an outage); stale digests and nonces still guard it.
 const MAX_AGE_MS: i64 = 7 * 24 * 3600 * 1000;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DecisionAccepted {
-    /// The audit entry that records it.
-    pub audit: AuditEntry,
-    /// For proposal verdicts, the proposal as it is now.
-    pub proposal: Option<DecisionView>,
-    /// The state-machine event (`approved`, `approval_counted`, …) or
-    /// `annotated`.
-    pub event: String,
-}
-
 fn key_error(p: KeyProblem) -> ApiError {
     let message = p.to_string();
     match p {
-        KeyProblem::UnknownKey => ApiError::forbidden("unknown_key", message),
-        KeyProblem::WrongPrincipal(_) => ApiError::forbidden("principal_mismatch", message),
-        KeyProblem::NamespaceNotAllowed(_) => ApiError::forbidden("namespace_not_allowed", message),
-        KeyProblem::NotYetValid => ApiError::forbidden("key_not_yet_valid", message),
-        KeyProblem::Expired => ApiError::forbidden("key_expired", message),
+        KeyProblem::UnknownKey => ApiError::new(ErrorCode::UnknownKey, message),
+        KeyProblem::WrongPrincipal(_) => ApiError::new(ErrorCode::PrincipalMismatch, message),
+        KeyProblem::NamespaceNotAllowed(_) => {
+            ApiError::new(ErrorCode::NamespaceNotAllowed, message)
+        }
+        KeyProblem::NotYetValid => ApiError::new(ErrorCode::KeyNotYetValid, message),
+        KeyProblem::Expired => ApiError::new(ErrorCode::KeyExpired, message),
     }
 }
 
 fn sig_error(e: SigError) -> ApiError {
     let message = e.to_string();
     match e {
-        SigError::WrongNamespace { .. } => ApiError::bad_request("wrong_namespace", message),
+        SigError::WrongNamespace { .. } => ApiError::new(ErrorCode::WrongNamespace, message),
         SigError::Malformed(_) | SigError::Invalid => {
-            ApiError::bad_request("bad_signature", message)
+            ApiError::new(ErrorCode::BadSignature, message)
         }
     }
 }
@@ -67,16 +57,16 @@ pub async fn post(
     caller.require_person()?;
     let signed: SignedDecision = typed(body)?;
     let p: DecisionPayload = serde_json::from_str(&signed.payload)
-        .map_err(|e| ApiError::bad_request("invalid_payload", format!("payload: {e}")))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidPayload, format!("payload: {e}")))?;
     if p.v != 1 || p.kind != "decision" {
-        return Err(ApiError::bad_request(
-            "invalid_payload",
+        return Err(ApiError::new(
+            ErrorCode::InvalidPayload,
             "payload: expected v = 1, kind = \"decision\"",
         ));
     }
     if p.principal != caller.name {
-        return Err(ApiError::forbidden(
-            "principal_mismatch",
+        return Err(ApiError::new(
+            ErrorCode::PrincipalMismatch,
             format!(
                 "the payload is signed as `{}` but the session is `{}`",
                 p.principal, caller.name
@@ -91,23 +81,23 @@ pub async fn post(
         .check(&p.principal, key.key_data(), NS_DECISION, now)
         .map_err(key_error)?;
     if !nonce_ok(&p.nonce) {
-        return Err(ApiError::bad_request(
-            "invalid_payload",
+        return Err(ApiError::new(
+            ErrorCode::InvalidPayload,
             "nonce: 32 lowercase hex digits (128 bits)",
         ));
     }
     let signed_at = parse_rfc3339(&p.signed_at).ok_or_else(|| {
-        ApiError::bad_request("invalid_payload", "signed_at: not an RFC 3339 time")
+        ApiError::new(ErrorCode::InvalidPayload, "signed_at: not an RFC 3339 time")
     })?;
     if signed_at > now + MAX_FUTURE_MS || signed_at < now - MAX_AGE_MS {
-        return Err(ApiError::bad_request(
-            "clock_skew",
+        return Err(ApiError::new(
+            ErrorCode::ClockSkew,
             "signed_at is more than 5 minutes ahead of the server or older than 7 days; check the clock",
         ));
     }
     if p.reason.len() > 16 * 1024 || p.review.panes.len() > 16 {
-        return Err(ApiError::bad_request(
-            "invalid_payload",
+        return Err(ApiError::new(
+            ErrorCode::InvalidPayload,
             "reason or review too long",
         ));
     }
@@ -149,8 +139,8 @@ pub async fn post(
         }
         (None, None, Some(alert_id)) => {
             if !machine::reason_ok(&p.reason) && p.labels.is_empty() {
-                return Err(ApiError::bad_request(
-                    "reason_required",
+                return Err(ApiError::new(
+                    ErrorCode::ReasonRequired,
                     "an annotation needs a note of at least two characters or a label",
                 ));
             }
@@ -173,14 +163,14 @@ pub async fn post(
             }
         }
         (Some(_), _, _) => {
-            return Err(ApiError::bad_request(
-                "invalid_payload",
+            return Err(ApiError::new(
+                ErrorCode::InvalidPayload,
                 "a verdict on a proposal needs proposal_id and no alert_id",
             ));
         }
         (None, _, _) => {
-            return Err(ApiError::bad_request(
-                "invalid_payload",
+            return Err(ApiError::new(
+                ErrorCode::InvalidPayload,
                 "annotate needs alert_id and no proposal_id",
             ));
         }

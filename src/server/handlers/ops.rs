@@ -1,10 +1,11 @@
 //! `/healthz` and `/metrics`: unauthenticated, content-free.
 
+use crate::api::ErrorCode;
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
@@ -21,13 +22,10 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         .metrics
         .audit_head
         .set(state.store.audit_head().await?.seq);
-    let body = state.metrics.encode().map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "cannot encode metrics",
-        )
-    })?;
+    let body = state
+        .metrics
+        .encode()
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "cannot encode metrics"))?;
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -1,63 +1,17 @@
 //! The agent's side of a proposal: wait for the decision, report execution.
 
 use super::wait;
-use crate::domain::machine::Approval;
-use crate::domain::records::{DecidedBy, ProposalRecord};
-use crate::domain::time::{now_millis, rfc3339_opt};
-use crate::domain::types::ProposalStatus;
+use crate::api::ErrorCode;
+use crate::api::{CLAIM_TTL_MS, ClaimRequest, ClaimView, DecisionView, ExecutionReport, WaitQuery};
+use crate::domain::records::ProposalRecord;
+use crate::domain::time::now_millis;
 use crate::server::auth::Caller;
 use crate::server::body::{JsonBody, typed};
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
-use crate::server::store::{ExecutionCommand, ExecutionReport};
+use crate::server::store::ExecutionCommand;
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Deserialize)]
-pub struct WaitQuery {
-    pub wait: Option<f64>,
-}
-
-/// What an agent needs to act, or not.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DecisionView {
-    pub proposal_id: String,
-    pub alert_id: String,
-    pub status: ProposalStatus,
-    /// No longer waiting for a person or the clock.
-    pub decided: bool,
-    /// Nothing will change any more.
-    #[serde(rename = "final")]
-    pub is_final: bool,
-    pub decided_by: Option<DecidedBy>,
-    pub reason: Option<String>,
-    #[serde(with = "rfc3339_opt")]
-    pub decided_at: Option<i64>,
-    /// Report `started` before this, or the approval lapses.
-    #[serde(with = "rfc3339_opt")]
-    pub execute_by: Option<i64>,
-    pub approvals: Vec<Approval>,
-    pub digest: String,
-}
-
-impl From<&ProposalRecord> for DecisionView {
-    fn from(p: &ProposalRecord) -> Self {
-        DecisionView {
-            proposal_id: p.id.clone(),
-            alert_id: p.alert_id.clone(),
-            status: p.status,
-            decided: !p.status.is_open(),
-            is_final: p.status.is_final(),
-            decided_by: p.decided_by.clone(),
-            reason: p.reason.clone(),
-            decided_at: p.decided_at,
-            execute_by: p.execute_by,
-            approvals: p.approvals.clone(),
-            digest: p.digest.clone(),
-        }
-    }
-}
 
 async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ProposalRecord, ApiError> {
     let not_found = || ApiError::not_found(format!("proposal {id} not found"));
@@ -96,24 +50,6 @@ pub async fn decision(
         }
     }
 }
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClaimRequest {
-    #[serde(default)]
-    pub release: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ClaimView {
-    pub proposal_id: String,
-    pub claimed_by: Option<String>,
-    #[serde(with = "rfc3339_opt")]
-    pub claim_until: Option<i64>,
-}
-
-/// How long a claim lasts unless renewed.
-pub const CLAIM_TTL_MS: i64 = 10 * 60 * 1000;
 
 /// `POST /v1/proposals/{id}/claim` (`{"release": true}` to give it up):
 /// tells other analysts who is working on it. A decision releases it.
@@ -155,8 +91,8 @@ pub async fn execution(
     if let ExecutionReport::Executed { detail } | ExecutionReport::Failed { detail } = &report
         && detail.len() > 64 * 1024
     {
-        return Err(ApiError::bad_request(
-            "invalid_field",
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
             "detail: longer than 64 KiB",
         ));
     }

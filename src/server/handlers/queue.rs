@@ -1,32 +1,13 @@
 //! `GET /v1/queue`: what changed since a cursor, long-polled.
 
 use super::wait;
-use crate::domain::types::ProposalStatus;
+use crate::api::{QueueParams, QueueResponse, View};
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
-use crate::server::store::{QueuePage, QueueQuery, View};
+use crate::server::store::QueueQuery;
 use axum::Json;
 use axum::extract::{Query, State};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-
-#[derive(Debug, Deserialize)]
-pub struct QueueParams {
-    pub view: Option<View>,
-    #[serde(default)]
-    pub after: i64,
-    pub wait: Option<f64>,
-    pub limit: Option<u32>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct QueueResponse {
-    #[serde(flatten)]
-    pub page: QueuePage,
-    /// Proposals by status, across the whole queue.
-    pub counts: BTreeMap<ProposalStatus, i64>,
-}
 
 pub async fn queue(
     State(state): State<AppState>,

@@ -3,8 +3,9 @@
 //! console signs exactly its bytes (namespace `countersign-login`); the
 //! server checks the signature against allowed_signers and opens a session.
 
-use crate::domain::time::{now_millis, rfc3339, to_rfc3339};
-use crate::domain::types::Role;
+use crate::api::ErrorCode;
+use crate::api::{ChallengeRequest, ChallengeResponse, LoginRequest, LoginResponse};
+use crate::domain::time::{now_millis, to_rfc3339};
 use crate::server::auth::{SESSION_PREFIX, new_secret};
 use crate::server::body::{JsonBody, typed};
 use crate::server::error::ApiError;
@@ -14,38 +15,6 @@ use crate::signing::{self, NS_LOGIN};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChallengeRequest {
-    pub principal: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ChallengeResponse {
-    pub challenge: String,
-    #[serde(with = "rfc3339")]
-    pub expires_at: i64,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    pub principal: String,
-    pub challenge: String,
-    pub signature: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LoginResponse {
-    pub token: String,
-    #[serde(with = "rfc3339")]
-    pub expires_at: i64,
-    pub roles: Vec<Role>,
-    pub principal: String,
-    pub fingerprint: String,
-}
 
 fn principal_ok(p: &str) -> bool {
     !p.is_empty() && p.len() <= 256 && !p.chars().any(|c| c.is_control() || c.is_whitespace())
@@ -57,8 +26,8 @@ pub async fn challenge(
 ) -> Result<(StatusCode, Json<ChallengeResponse>), ApiError> {
     let req: ChallengeRequest = typed(body)?;
     if !principal_ok(&req.principal) {
-        return Err(ApiError::bad_request(
-            "invalid_field",
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
             "principal: 1-256 characters, no spaces or controls",
         ));
     }

@@ -6,6 +6,7 @@ pub mod logic;
 pub mod postgres;
 pub mod sqlite;
 
+pub use crate::api::{ExecutionReport, QueuePage, SubmitStatus, View};
 use crate::audit::chain::Head;
 use crate::domain::machine::{Actor, Event, Millis, Refusal};
 use crate::domain::policy::Policy;
@@ -83,14 +84,6 @@ pub struct SubmitCommand {
     pub now: Millis,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SubmitStatus {
-    Created,
-    Unchanged,
-    Revised,
-}
-
 #[derive(Debug, Clone)]
 pub struct SubmitOutcome {
     pub status: SubmitStatus,
@@ -151,20 +144,6 @@ pub struct DecideOutcome {
     pub audit: AuditEntry,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum ExecutionReport {
-    Started,
-    Executed {
-        #[serde(default)]
-        detail: String,
-    },
-    Failed {
-        #[serde(default)]
-        detail: String,
-    },
-}
-
 pub struct ExecutionCommand {
     pub proposal_id: String,
     pub agent: String,
@@ -172,54 +151,14 @@ pub struct ExecutionCommand {
     pub now: Millis,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum View {
-    /// Waiting for a first or second approval.
-    Pending,
-    Escalated,
-    AwaitingSecond,
-    /// Proposals the principal approved, escalated or decided.
-    Mine,
-    /// Decided: approved and everything after.
-    History,
-    All,
-}
-
-impl View {
-    pub fn statuses(self) -> Option<&'static [ProposalStatus]> {
-        use ProposalStatus::*;
-        match self {
-            View::Pending => Some(&[Pending, AwaitingSecond]),
-            View::Escalated => Some(&[Escalated]),
-            View::AwaitingSecond => Some(&[AwaitingSecond]),
-            View::History => Some(&[
-                Approved, Rejected, Expired, Halted, Lapsed, Executing, Executed, Failed,
-            ]),
-            View::Mine | View::All => None,
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct QueueQuery {
     pub view: View,
     pub after: i64,
     pub limit: u32,
-    /// For `mine`; also the agent filter for agent tokens.
+    /// Whose `mine` view this is.
     pub principal: Option<String>,
     pub agent: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct QueuePage {
-    pub items: Vec<QueueItem>,
-    /// Ids changed since `after` that are not (or no longer) in the view.
-    pub gone: Vec<String>,
-    /// Pass as `after` next time.
-    pub cursor: i64,
-    /// More items wait past this page.
-    pub more: bool,
 }
 
 /// Sent to subscribers after every commit.

@@ -1,13 +1,11 @@
 //! Tables of message -> state and effects. No IO, no terminal.
 
 use super::*;
+use crate::api::{AlertDetail, ErrorCode, QueuePage, QueueResponse};
 use crate::domain::machine::Approval;
 use crate::domain::records::{AlertRecord, ProposalRecord, ProposalSummary};
 use crate::domain::types::{ActionKind, EntityKind, Role, Severity};
 use crate::domain::types::{Label, ProposalStatus, Risk};
-use crate::server::handlers::alerts::AlertDetail;
-use crate::server::handlers::queue::QueueResponse;
-use crate::server::store::QueuePage;
 use crate::signing::payload::{PayloadVerdict, Target};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::json;
@@ -365,8 +363,7 @@ fn decision_results() {
         proposal_id: Some("p-3".into()),
         verdict: "approve".into(),
         result: Err(SendFailure::Refused {
-            status: 409,
-            code: "stale_digest".into(),
+            code: ErrorCode::StaleDigest,
             message: "changed".into(),
         }),
     };
@@ -395,8 +392,7 @@ fn decision_results() {
         proposal_id: Some("p-3".into()),
         verdict: "approve".into(),
         result: Err(SendFailure::Refused {
-            status: 403,
-            code: "role_required".into(),
+            code: ErrorCode::RoleRequired,
             message: "rule \"x\" needs a lead".into(),
         }),
     };

@@ -3,8 +3,8 @@
 //! history. Every string from the alert is untrusted and sanitised.
 
 use super::{short_duration, styled_marks, untrusted};
+use crate::api::AlertDetail;
 use crate::domain::records::{DecidedBy, ProposalRecord};
-use crate::server::handlers::alerts::AlertDetail;
 use crate::tui::sanitize;
 use crate::tui::state::{State, TABS, Tab};
 use crate::tui::theme::Theme;

@@ -1,0 +1,75 @@
+//! `POST /v1/alerts` and `GET /v1/alerts/{id}`.
+
+use crate::domain::records::{AlertRecord, AnnotationRecord, ProposalRecord};
+use crate::domain::time::{rfc3339, rfc3339_opt};
+use crate::domain::types::ProposalStatus;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What a submission did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmitStatus {
+    /// A new alert (201).
+    Created,
+    /// The same external id with the same content: the same ids (200).
+    Unchanged,
+    /// The same external id with new content: open proposals revised (200).
+    Revised,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubmitResponse {
+    pub status: SubmitStatus,
+    pub alert_id: String,
+    pub revision: u32,
+    pub proposals: Vec<SubmittedProposal>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubmittedProposal {
+    pub id: String,
+    pub index: u32,
+    pub digest: String,
+    pub status: ProposalStatus,
+    #[serde(with = "rfc3339")]
+    pub expires_at: i64,
+    #[serde(with = "rfc3339_opt")]
+    pub escalate_at: Option<i64>,
+    #[serde(with = "rfc3339_opt")]
+    pub execute_by: Option<i64>,
+}
+
+impl From<&ProposalRecord> for SubmittedProposal {
+    fn from(p: &ProposalRecord) -> Self {
+        SubmittedProposal {
+            id: p.id.clone(),
+            index: p.index,
+            digest: p.digest.clone(),
+            status: p.status,
+            expires_at: p.expires_at,
+            escalate_at: p.escalate_at,
+            execute_by: p.execute_by,
+        }
+    }
+}
+
+/// Everything the console shows for one alert.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlertDetail {
+    pub alert: AlertRecord,
+    /// What an annotation signs: digest of `{"alert": document}`.
+    pub digest: String,
+    /// Signed notes and labels, oldest first.
+    pub notes: Vec<AnnotationRecord>,
+    pub proposals: Vec<ProposalRecord>,
+    /// The alert's audit entries, oldest first, parsed.
+    pub history: Vec<HistoryEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub seq: i64,
+    pub hash: String,
+    pub entry: Value,
+}

@@ -1,0 +1,178 @@
+//! Every error code the API answers, one enum for server and client.
+//!
+//! The server's `ApiError` carries one of these; the client's
+//! `ClientError::Api` parses it back, so neither side matches on strings.
+//! A code this build does not know (a newer server) reads as `Unknown`.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+macro_rules! error_codes {
+    ($($(#[$meta:meta])* $variant:ident => ($text:literal, $status:literal)),+ $(,)?) => {
+        /// An API error code and the HTTP status it always comes with.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$meta])* $variant,)+
+            /// A code this build does not know (only ever parsed, never sent).
+            Unknown,
+        }
+
+        impl ErrorCode {
+            /// Every code the server can send.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $text,)+
+                    ErrorCode::Unknown => "unknown",
+                }
+            }
+
+            /// The HTTP status this code is sent with.
+            pub fn status(self) -> u16 {
+                match self {
+                    $(ErrorCode::$variant => $status,)+
+                    ErrorCode::Unknown => 500,
+                }
+            }
+
+            /// Parses a wire code; unknown text becomes `Unknown`.
+            pub fn parse(s: &str) -> ErrorCode {
+                match s {
+                    $($text => ErrorCode::$variant,)+
+                    _ => ErrorCode::Unknown,
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    // 400: the request itself is wrong.
+    /// The body is not JSON.
+    MalformedJson => ("malformed_json", 400),
+    /// The body is empty.
+    EmptyBody => ("empty_body", 400),
+    /// The body could not be read.
+    UnreadableBody => ("unreadable_body", 400),
+    /// The same member name twice in one JSON object.
+    DuplicateMember => ("duplicate_member", 400),
+    /// JSON that I-JSON (RFC 7493) forbids: numbers beyond a double's exact
+    /// range, lone surrogates.
+    NotIJson => ("not_i_json", 400),
+    /// A field is missing, of the wrong type or out of range; `field` names it.
+    InvalidField => ("invalid_field", 400),
+    /// A query-string parameter is wrong.
+    InvalidQuery => ("invalid_query", 400),
+    /// A signed payload is not a valid decision.
+    InvalidPayload => ("invalid_payload", 400),
+    /// The signature does not verify or is not an SSHSIG.
+    BadSignature => ("bad_signature", 400),
+    /// Signed in another namespace.
+    WrongNamespace => ("wrong_namespace", 400),
+    /// Reject, escalate, halt and flag need a reason of two characters or more.
+    ReasonRequired => ("reason_required", 400),
+    /// `signed_at` is too far from the server's clock.
+    ClockSkew => ("clock_skew", 400),
+    // 401
+    /// No, or no valid, bearer token.
+    Unauthorized => ("unauthorized", 401),
+    // 403: who you are may not do this.
+    Forbidden => ("forbidden", 403),
+    AgentOnly => ("agent_only", 403),
+    ReviewerOnly => ("reviewer_only", 403),
+    AgentCannotDecide => ("agent_cannot_decide", 403),
+    LoginRequired => ("login_required", 403),
+    UnknownKey => ("unknown_key", 403),
+    PrincipalMismatch => ("principal_mismatch", 403),
+    NamespaceNotAllowed => ("namespace_not_allowed", 403),
+    KeyNotYetValid => ("key_not_yet_valid", 403),
+    KeyExpired => ("key_expired", 403),
+    /// The same principal may not count twice.
+    SamePrincipal => ("same_principal", 403),
+    /// The same key may not count twice, whatever name it signs under.
+    SameKey => ("same_key", 403),
+    RoleRequired => ("role_required", 403),
+    LeadRequired => ("lead_required", 403),
+    NotProposer => ("not_proposer", 403),
+    SelfApproval => ("self_approval", 403),
+    // 404, 405
+    NotFound => ("not_found", 404),
+    MethodNotAllowed => ("method_not_allowed", 405),
+    // 409: the state of things does not allow it.
+    AlreadyFinal => ("already_final", 409),
+    WrongState => ("wrong_state", 409),
+    Lapsed => ("lapsed", 409),
+    Conflict => ("conflict", 409),
+    Replay => ("replay", 409),
+    StaleDigest => ("stale_digest", 409),
+    // 413, 429
+    BodyTooLarge => ("body_too_large", 413),
+    RateLimited => ("rate_limited", 429),
+    // 5xx
+    Internal => ("internal", 500),
+    StorageUnavailable => ("storage_unavailable", 503),
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(ErrorCode::parse(&s))
+    }
+}
+
+/// The error object every non-2xx answer carries: `{"error": {...}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorObject,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorObject {
+    pub code: ErrorCode,
+    /// What went wrong, for a person to act on.
+    pub message: String,
+    /// Extra members by code: `field` (invalid_field), `current_digest`
+    /// (stale_digest), `retry_after` (rate_limited).
+    #[serde(flatten)]
+    pub detail: serde_json::Map<String, serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_unknown_is_kept_apart() {
+        for c in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(c.as_str()), *c);
+            let json = serde_json::to_string(c).unwrap();
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), *c);
+            assert!((400..600).contains(&c.status()), "{c}");
+        }
+        assert_eq!(
+            serde_json::from_str::<ErrorCode>("\"from_the_future\"").unwrap(),
+            ErrorCode::Unknown
+        );
+    }
+
+    #[test]
+    fn codes_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for c in ErrorCode::ALL {
+            assert!(seen.insert(c.as_str()), "{c} twice");
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The agent's side of a proposal (decision long-poll, execution report)
+//! and the console's claim.
+
+use crate::domain::machine::Approval;
+use crate::domain::records::{DecidedBy, ProposalRecord};
+use crate::domain::time::rfc3339_opt;
+use crate::domain::types::ProposalStatus;
+use serde::{Deserialize, Serialize};
+
+/// `?wait=SECS` on long-polls.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WaitQuery {
+    /// Seconds to wait for a change (capped by the server).
+    pub wait: Option<f64>,
+}
+
+/// What an agent needs to act, or not.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecisionView {
+    pub proposal_id: String,
+    pub alert_id: String,
+    pub status: ProposalStatus,
+    /// No longer waiting for a person or the clock.
+    pub decided: bool,
+    /// Nothing will change any more.
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    pub decided_by: Option<DecidedBy>,
+    pub reason: Option<String>,
+    #[serde(with = "rfc3339_opt")]
+    pub decided_at: Option<i64>,
+    /// Report `started` before this, or the approval lapses.
+    #[serde(with = "rfc3339_opt")]
+    pub execute_by: Option<i64>,
+    pub approvals: Vec<Approval>,
+    pub digest: String,
+}
+
+impl From<&ProposalRecord> for DecisionView {
+    fn from(p: &ProposalRecord) -> Self {
+        DecisionView {
+            proposal_id: p.id.clone(),
+            alert_id: p.alert_id.clone(),
+            status: p.status,
+            decided: !p.status.is_open(),
+            is_final: p.status.is_final(),
+            decided_by: p.decided_by.clone(),
+            reason: p.reason.clone(),
+            decided_at: p.decided_at,
+            execute_by: p.execute_by,
+            approvals: p.approvals.clone(),
+            digest: p.digest.clone(),
+        }
+    }
+}
+
+/// `POST /v1/proposals/{id}/claim`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRequest {
+    /// Give the claim up instead of taking or renewing it.
+    #[serde(default)]
+    pub release: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimView {
+    pub proposal_id: String,
+    pub claimed_by: Option<String>,
+    #[serde(with = "rfc3339_opt")]
+    pub claim_until: Option<i64>,
+}
+
+/// How long a claim lasts unless renewed.
+pub const CLAIM_TTL_MS: i64 = 10 * 60 * 1000;
+
+/// `POST /v1/proposals/{id}/execution`: `{"state": "started"}`, then
+/// `{"state": "executed"|"failed", "detail": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ExecutionReport {
+    Started,
+    Executed {
+        #[serde(default)]
+        detail: String,
+    },
+    Failed {
+        #[serde(default)]
+        detail: String,
+    },
+}

@@ -1,0 +1,100 @@
+//! `GET /v1/queue?view=…&after=CURSOR&wait=SECS&limit=N`.
+
+use crate::domain::records::QueueItem;
+use crate::domain::types::ProposalStatus;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Which proposals a queue page lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    /// Waiting for a first or second approval.
+    Pending,
+    Escalated,
+    AwaitingSecond,
+    /// Proposals the principal approved, escalated, claimed or decided.
+    Mine,
+    /// Decided: approved and everything after.
+    History,
+    All,
+}
+
+impl View {
+    /// The statuses a view lists; `None` for every status.
+    pub fn statuses(self) -> Option<&'static [ProposalStatus]> {
+        use ProposalStatus::*;
+        match self {
+            View::Pending => Some(&[Pending, AwaitingSecond]),
+            View::Escalated => Some(&[Escalated]),
+            View::AwaitingSecond => Some(&[AwaitingSecond]),
+            View::History => Some(&[
+                Approved, Rejected, Expired, Halted, Lapsed, Executing, Executed, Failed,
+            ]),
+            View::Mine | View::All => None,
+        }
+    }
+
+    /// The wire name (`pending`, `awaiting_second`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::Pending => "pending",
+            View::Escalated => "escalated",
+            View::AwaitingSecond => "awaiting_second",
+            View::Mine => "mine",
+            View::History => "history",
+            View::All => "all",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QueueParams {
+    /// Default `pending`.
+    pub view: Option<View>,
+    /// The cursor from the last page; 0 for everything.
+    #[serde(default)]
+    pub after: i64,
+    /// Seconds to long-poll when nothing changed (capped by the server).
+    pub wait: Option<f64>,
+    /// Page size, 100 to 5,000.
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueuePage {
+    pub items: Vec<QueueItem>,
+    /// Ids changed since `after` that are not (or no longer) in the view.
+    pub gone: Vec<String>,
+    /// Pass as `after` next time.
+    pub cursor: i64,
+    /// More items wait past this page.
+    pub more: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueueResponse {
+    #[serde(flatten)]
+    pub page: QueuePage,
+    /// Proposals by status, across the whole queue.
+    pub counts: BTreeMap<ProposalStatus, i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_names_are_the_serde_names() {
+        for v in [
+            View::Pending,
+            View::Escalated,
+            View::AwaitingSecond,
+            View::Mine,
+            View::History,
+            View::All,
+        ] {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
+        }
+    }
+}

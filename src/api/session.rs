@@ -1,0 +1,41 @@
+//! Console login by challenge/response.
+
+use crate::domain::time::rfc3339;
+use crate::domain::types::Role;
+use serde::{Deserialize, Serialize};
+
+/// `POST /v1/session/challenge`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRequest {
+    pub principal: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChallengeResponse {
+    /// Sign exactly these UTF-8 bytes, namespace `countersign-login`.
+    pub challenge: String,
+    #[serde(with = "rfc3339")]
+    pub expires_at: i64,
+}
+
+/// `POST /v1/session`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub principal: String,
+    pub challenge: String,
+    /// Armored SSHSIG over the challenge.
+    pub signature: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub token: String,
+    #[serde(with = "rfc3339")]
+    pub expires_at: i64,
+    pub roles: Vec<Role>,
+    pub principal: String,
+    /// SHA256 fingerprint of the key that signed the challenge.
+    pub fingerprint: String,
+}
