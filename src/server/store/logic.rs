@@ -1,19 +1,113 @@
-//! The rules every backend applies, as functions over loaded records. Each
-//! returns the records to write and the audit entries that record why; the
-//! backend writes both in one transaction or neither.
+//! The rules every backend applies, as pure functions over loaded records.
+//! Each returns what to write ([`Writes`]: records and the audit entries
+//! that record why); `ops` writes all of it in one transaction or nothing.
 
 use super::{
     AnnotateCommand, ClaimCommand, DecideCommand, ExecutionCommand, ExecutionReport, StoreError,
-    SubmitCommand,
+    SubmitCommand, SubmitOutcome, SubmitStatus,
 };
 use crate::audit::chain::{NewEntry, actor_agent, actor_deadline, actor_person, actor_policy};
 use crate::domain::digest;
 use crate::domain::machine::{self, Event, Millis, Transition};
 use crate::domain::records::AnnotationRecord;
 use crate::domain::records::{AlertRecord, DecidedBy, ProposalRecord};
-use crate::domain::revision::Plan;
+use crate::domain::revision::{self, Plan};
 use crate::domain::submission::ValidProposal;
 use serde_json::{Value, json};
+
+/// What one request changes. `ops::apply` writes it: entries chained on
+/// the head, proposals stamped with the last sequence number.
+#[derive(Debug, Default)]
+pub struct Writes {
+    pub alert: Option<AlertRecord>,
+    pub proposals: Vec<ProposalRecord>,
+    pub entries: Vec<NewEntry>,
+    pub annotation: Option<AnnotationRecord>,
+    /// The nonce of the signed payload this change records.
+    pub nonce: Option<String>,
+}
+
+/// Everyone who took part in a proposal: its "mine" view.
+pub fn participants(p: &ProposalRecord) -> Vec<&str> {
+    let mut people: Vec<&str> = p.approvals.iter().map(|a| a.principal.as_str()).collect();
+    people.extend(p.escalated_by.as_deref());
+    people.extend(p.claimed_by.as_deref());
+    if let Some(DecidedBy::Person { principal }) = &p.decided_by {
+        people.push(principal);
+    }
+    people
+}
+
+/// A submission's plan: what it did and what to write.
+pub struct SubmitPlan {
+    pub status: SubmitStatus,
+    pub alert: AlertRecord,
+    /// The alert's proposals as stored before this submission.
+    pub stored: Vec<ProposalRecord>,
+    pub writes: Writes,
+}
+
+impl SubmitPlan {
+    /// The answer, once the writes are written (and stamped).
+    pub fn outcome(self) -> SubmitOutcome {
+        let mut proposals = self.stored;
+        for p in self.writes.proposals {
+            match proposals.iter_mut().find(|s| s.id == p.id) {
+                Some(slot) => *slot = p,
+                None => proposals.push(p),
+            }
+        }
+        SubmitOutcome {
+            status: self.status,
+            alert: self.alert,
+            proposals,
+        }
+    }
+}
+
+/// A submission against what is stored under its external id (the alert
+/// and its proposals, or nothing): create, keep (idempotent retry) or revise.
+pub fn submit(
+    cmd: &SubmitCommand,
+    old: Option<(AlertRecord, Vec<ProposalRecord>)>,
+) -> Result<SubmitPlan, StoreError> {
+    let Some((old, stored)) = old else {
+        let (alert, proposals, entries) = create(cmd);
+        return Ok(SubmitPlan {
+            status: SubmitStatus::Created,
+            alert: alert.clone(),
+            stored: Vec::new(),
+            writes: Writes {
+                alert: Some(alert),
+                proposals,
+                entries,
+                ..Writes::default()
+            },
+        });
+    };
+    let plan = revision::plan(&stored, &cmd.submission)
+        .map_err(|e| StoreError::Conflict(e.to_string()))?;
+    if plan == Plan::Unchanged {
+        return Ok(SubmitPlan {
+            status: SubmitStatus::Unchanged,
+            alert: old,
+            stored,
+            writes: Writes::default(),
+        });
+    }
+    let (alert, updated, added, entries) = revise(cmd, &old, &stored, &plan);
+    Ok(SubmitPlan {
+        status: SubmitStatus::Revised,
+        alert: alert.clone(),
+        stored,
+        writes: Writes {
+            alert: Some(alert),
+            proposals: updated.into_iter().chain(added).collect(),
+            entries,
+            ..Writes::default()
+        },
+    })
+}
 
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
@@ -117,7 +211,7 @@ fn new_proposal(
 }
 
 /// A first submission: the alert, its proposals, and the entries.
-pub fn create(cmd: &SubmitCommand) -> (AlertRecord, Vec<ProposalRecord>, Vec<NewEntry>) {
+fn create(cmd: &SubmitCommand) -> (AlertRecord, Vec<ProposalRecord>, Vec<NewEntry>) {
     let alert = alert_record(cmd, new_id(), 1, cmd.now);
     let mut proposals = Vec::new();
     let mut autos = Vec::new();
@@ -145,7 +239,7 @@ pub fn create(cmd: &SubmitCommand) -> (AlertRecord, Vec<ProposalRecord>, Vec<New
 
 /// A revision: changed open proposals get the new documents and digests and
 /// lose their approvals; new proposals are added.
-pub fn revise(
+fn revise(
     cmd: &SubmitCommand,
     old: &AlertRecord,
     stored: &[ProposalRecord],

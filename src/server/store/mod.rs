@@ -1,10 +1,16 @@
-//! Storage behind one trait, one file per backend. The rules live in
-//! [`logic`] (pure functions over loaded records); a backend loads, calls
-//! them and writes the result and its audit entries in one transaction.
+//! Storage behind one trait, one folder per backend. The rules live in
+//! [`logic`] (pure functions over loaded records); [`ops`] runs every
+//! operation once over the [`tx::Tx`] trait (load, apply the rules, write
+//! the result and its audit entries in one transaction) with the SQL of
+//! [`sql`]; a backend only implements `Tx` and how transactions begin and
+//! commit.
 
 pub mod logic;
+pub mod ops;
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
+pub mod tx;
 
 pub use crate::api::{ExecutionReport, QueuePage, SubmitStatus, View};
 use crate::audit::chain::Head;

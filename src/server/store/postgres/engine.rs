@@ -1,11 +1,8 @@
-//! Migrations and the write helpers every `Store` method shares.
+//! Migrations, applied once however many replicas start together.
 
-use super::{MIGRATION_LOCK, MIGRATIONS, rows};
-use crate::audit::chain::NewEntry;
-use crate::domain::records::{AuditEntry, ProposalRecord};
+use super::{MIGRATION_LOCK, MIGRATIONS};
 use crate::server::store::StoreError;
 use deadpool_postgres::Pool;
-use tokio_postgres::Transaction;
 
 pub(super) async fn migrate(pool: &Pool) -> Result<(), StoreError> {
     let mut client = pool.get().await?;
@@ -41,31 +38,4 @@ pub(super) async fn migrate(pool: &Pool) -> Result<(), StoreError> {
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .await?;
     result
-}
-
-/// Appends, stamps and writes, as the SQLite backend's `persist`.
-pub(super) async fn persist(
-    tx: &Transaction<'_>,
-    changed: &mut Vec<String>,
-    proposals: &mut [ProposalRecord],
-    entries: &[NewEntry],
-) -> Result<Option<AuditEntry>, StoreError> {
-    let last = rows::append(tx, entries).await?;
-    for p in proposals.iter_mut() {
-        if let Some(a) = &last {
-            p.change_seq = a.seq;
-        }
-        rows::upsert_proposal(tx, p).await?;
-        changed.push(p.id.clone());
-    }
-    Ok(last)
-}
-
-pub(super) async fn load_locked(
-    tx: &Transaction<'_>,
-    id: &str,
-) -> Result<ProposalRecord, StoreError> {
-    rows::proposal_by_id(tx, id, true)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("proposal {id}")))
 }

@@ -11,21 +11,20 @@
 
 mod engine;
 mod listen;
-mod rows;
+mod tx;
 
-use engine::{load_locked, migrate, persist};
+use engine::migrate;
+use tx::PgTx;
 
 use super::{
     AnnotateCommand, AnnotateOutcome, ChangeSet, ClaimCommand, DecideCommand, DecideOutcome,
-    ExecutionCommand, QueryParts, QueuePage, QueueQuery, Store, StoreError, SubmitCommand,
-    SubmitOutcome, SubmitStatus, logic,
+    ExecutionCommand, QueuePage, QueueQuery, Store, StoreError, SubmitCommand, SubmitOutcome, ops,
 };
 use crate::audit::chain::Head;
 use crate::domain::machine::Millis;
 use crate::domain::records::{
     AlertRecord, AnnotationRecord, AuditEntry, ProposalRecord, TokenRecord,
 };
-use crate::domain::revision::{self, Plan};
 use crate::domain::types::{ProposalStatus, TokenRole};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -98,7 +97,7 @@ impl PgStore {
     /// Notifies every replica (delivered on commit), commits, and tells this
     /// replica's waiters at once.
     async fn commit(&self, tx: Transaction<'_>, changed: Vec<String>) -> Result<(), StoreError> {
-        let head = rows::head(&tx).await?.seq;
+        let head = ops::head(&mut PgTx(&tx)).await?.seq;
         if !changed.is_empty() {
             tx.execute(
                 "SELECT pg_notify($1, $2)",
@@ -124,108 +123,33 @@ impl Store for PgStore {
         let mut client = self.pool.get().await?;
         let tx = Self::begin(&mut client).await?;
         let mut changed = Vec::new();
-        let a = &cmd.submission.alert;
-        let outcome = match rows::alert_by_external(&tx, &cmd.agent, &a.external_id).await? {
-            None => {
-                let (alert, mut proposals, entries) = logic::create(&cmd);
-                rows::insert_alert(&tx, &alert).await?;
-                persist(&tx, &mut changed, &mut proposals, &entries).await?;
-                SubmitOutcome {
-                    status: SubmitStatus::Created,
-                    alert,
-                    proposals,
-                }
-            }
-            Some(old) => {
-                let stored = rows::proposals_of(&tx, &old.id).await?;
-                let plan = revision::plan(&stored, &cmd.submission)
-                    .map_err(|e| StoreError::Conflict(e.to_string()))?;
-                if plan == Plan::Unchanged {
-                    SubmitOutcome {
-                        status: SubmitStatus::Unchanged,
-                        alert: old,
-                        proposals: stored,
-                    }
-                } else {
-                    let (alert, updated, added, entries) =
-                        logic::revise(&cmd, &old, &stored, &plan);
-                    rows::insert_alert(&tx, &alert).await?;
-                    let mut touched: Vec<ProposalRecord> =
-                        updated.into_iter().chain(added).collect();
-                    persist(&tx, &mut changed, &mut touched, &entries).await?;
-                    let mut proposals = stored;
-                    for p in touched {
-                        match proposals.iter_mut().find(|s| s.id == p.id) {
-                            Some(slot) => *slot = p,
-                            None => proposals.push(p),
-                        }
-                    }
-                    SubmitOutcome {
-                        status: SubmitStatus::Revised,
-                        alert,
-                        proposals,
-                    }
-                }
-            }
-        };
+        let out = ops::submit(&mut PgTx(&tx), &cmd, &mut changed).await?;
         self.commit(tx, changed).await?;
-        Ok(outcome)
+        Ok(out)
     }
 
     async fn decide(&self, cmd: DecideCommand) -> Result<DecideOutcome, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = Self::begin(&mut client).await?;
-        if let Some(signed) = &cmd.signed {
-            rows::check_nonce(&tx, &signed.nonce).await?;
-        }
-        let p = load_locked(&tx, &cmd.proposal_id).await?;
-        let (next, entries, event) = logic::decide(&p, &cmd)?;
         let mut changed = Vec::new();
-        let mut touched = [next];
-        let audit = persist(&tx, &mut changed, &mut touched, &entries)
-            .await?
-            .ok_or_else(|| StoreError::Internal("decision wrote no audit entry".into()))?;
-        if let Some(signed) = &cmd.signed {
-            rows::record_nonce(&tx, &signed.nonce, audit.seq).await?;
-        }
+        let out = ops::decide(&mut PgTx(&tx), &cmd, &mut changed).await?;
         self.commit(tx, changed).await?;
-        let [proposal] = touched;
-        Ok(DecideOutcome {
-            proposal,
-            event,
-            audit,
-        })
+        Ok(out)
     }
 
     async fn report_execution(&self, cmd: ExecutionCommand) -> Result<ProposalRecord, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = Self::begin(&mut client).await?;
-        let p = load_locked(&tx, &cmd.proposal_id).await?;
-        let (next, entries) = logic::execution(&p, &cmd)?;
         let mut changed = Vec::new();
-        let mut touched = [next];
-        persist(&tx, &mut changed, &mut touched, &entries).await?;
+        let out = ops::report_execution(&mut PgTx(&tx), &cmd, &mut changed).await?;
         self.commit(tx, changed).await?;
-        let [proposal] = touched;
-        Ok(proposal)
+        Ok(out)
     }
 
     async fn run_deadlines(&self, now: Millis) -> Result<usize, StoreError> {
-        let due: Vec<String> = {
+        let due = {
             let client = self.pool.get().await?;
-            client
-                .query(
-                    "SELECT id FROM proposals WHERE status IN ('pending', 'awaiting_second', 'escalated') \
-                     AND expires_at <= $1 \
-                     UNION SELECT id FROM proposals WHERE status = 'pending' AND escalate_at <= $1 \
-                     UNION SELECT id FROM proposals WHERE status = 'approved' AND execute_by <= $1 \
-                     LIMIT 1000",
-                    &[&now],
-                )
-                .await?
-                .iter()
-                .map(|r| r.get(0))
-                .collect()
+            ops::due(&mut PgTx(&**client), now).await?
         };
         if due.is_empty() {
             return Ok(0);
@@ -233,25 +157,14 @@ impl Store for PgStore {
         let mut client = self.pool.get().await?;
         let tx = Self::begin(&mut client).await?;
         let mut changed = Vec::new();
-        let mut moved = 0;
-        for id in due {
-            // Re-read under the lock: another replica may have acted first.
-            let Some(mut p) = rows::proposal_by_id(&tx, &id, true).await? else {
-                continue;
-            };
-            let entries = logic::settle(&mut p, now);
-            if !entries.is_empty() {
-                persist(&tx, &mut changed, std::slice::from_mut(&mut p), &entries).await?;
-                moved += 1;
-            }
-        }
+        let moved = ops::settle(&mut PgTx(&tx), &due, now, &mut changed).await?;
         self.commit(tx, changed).await?;
         Ok(moved)
     }
 
     async fn proposal(&self, id: &str) -> Result<Option<ProposalRecord>, StoreError> {
         let client = self.pool.get().await?;
-        rows::proposal_by_id(&**client, id, false).await
+        ops::proposal(&mut PgTx(&**client), id).await
     }
 
     async fn alert(
@@ -260,68 +173,22 @@ impl Store for PgStore {
     ) -> Result<Option<(AlertRecord, Vec<ProposalRecord>)>, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = Self::snapshot(&mut client).await?;
-        let Some(alert) = rows::alert_by_id(&tx, id).await? else {
-            return Ok(None);
-        };
-        let proposals = rows::proposals_of(&tx, id).await?;
+        let found = ops::alert(&mut PgTx(&tx), id).await?;
         tx.commit().await?;
-        Ok(Some((alert, proposals)))
+        Ok(found)
     }
 
     async fn queue(&self, q: QueueQuery) -> Result<QueuePage, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = Self::snapshot(&mut client).await?;
-        let head = rows::head(&tx).await?.seq;
-        let parts = QueryParts::new(&q);
-        let statuses: Option<Vec<String>> = q
-            .view
-            .statuses()
-            .map(|s| s.iter().map(|s| s.as_str().to_owned()).collect());
-        let sql = format!(
-            "SELECT * FROM (SELECT {}, \
-             (($2::text[] IS NULL OR p.status = ANY($2::text[])) \
-              AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM participants pa \
-                   WHERE pa.proposal_id = p.id AND pa.principal = $3::text))) AS in_view \
-             FROM proposals p JOIN alerts a ON a.id = p.alert_id \
-             WHERE p.change_seq > $1 AND ($4::text IS NULL OR p.proposed_by = $4::text)) t \
-             WHERE in_view OR $6 ORDER BY change_seq LIMIT $5",
-            rows::QUEUE_COLS
-        );
-        let found = tx
-            .query(
-                &sql,
-                &[
-                    &q.after,
-                    &statuses,
-                    &parts.mine,
-                    &q.agent,
-                    &parts.fetch,
-                    &parts.include_gone,
-                ],
-            )
-            .await?
-            .iter()
-            .map(rows::queue_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let page = ops::queue(&mut PgTx(&tx), &q).await?;
         tx.commit().await?;
-        Ok(parts.page(found, head))
+        Ok(page)
     }
 
     async fn status_counts(&self) -> Result<Vec<(ProposalStatus, i64)>, StoreError> {
         let client = self.pool.get().await?;
-        let found = client
-            .query(
-                "SELECT status, COUNT(*) FROM proposals GROUP BY status",
-                &[],
-            )
-            .await?;
-        Ok(found
-            .iter()
-            .filter_map(|r| {
-                let s: String = r.get(0);
-                s.parse().ok().map(|s| (s, r.get::<_, i64>(1)))
-            })
-            .collect())
+        ops::status_counts(&mut PgTx(&**client)).await
     }
 
     async fn audit_after(
@@ -331,21 +198,12 @@ impl Store for PgStore {
         alert_id: Option<String>,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let client = self.pool.get().await?;
-        client
-            .query(
-                "SELECT seq, entry, prev_hash, hash FROM audit \
-                 WHERE seq > $1 AND ($2::text IS NULL OR alert_id = $2::text) ORDER BY seq LIMIT $3",
-                &[&after, &alert_id, &(limit as i64)],
-            )
-            .await?
-            .iter()
-            .map(rows::audit_row)
-            .collect()
+        ops::audit_after(&mut PgTx(&**client), after, limit, alert_id).await
     }
 
     async fn audit_head(&self) -> Result<Head, StoreError> {
         let client = self.pool.get().await?;
-        rows::head(&**client).await
+        ops::head(&mut PgTx(&**client)).await
     }
 
     async fn create_token(
@@ -356,115 +214,44 @@ impl Store for PgStore {
         now: Millis,
     ) -> Result<TokenRecord, StoreError> {
         let client = self.pool.get().await?;
-        let rec = TokenRecord {
-            id: logic::new_id(),
-            name,
-            role,
-            created_at: now,
-            revoked_at: None,
-        };
-        client
-            .execute(
-                "INSERT INTO tokens (id, name, role, hash, created_at) VALUES ($1, $2, $3, $4, $5)",
-                &[&rec.id, &rec.name, &rec.role.as_str(), &hash, &now],
-            )
-            .await?;
-        Ok(rec)
+        ops::create_token(&mut PgTx(&**client), name, role, hash, now).await
     }
 
     async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
         let client = self.pool.get().await?;
-        client
-            .query_opt(
-                "SELECT id, name, role, created_at, revoked_at FROM tokens WHERE hash = $1 AND revoked_at IS NULL",
-                &[&hash],
-            )
-            .await?
-            .as_ref()
-            .map(rows::token_row)
-            .transpose()
+        ops::token_by_hash(&mut PgTx(&**client), hash).await
     }
 
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         let client = self.pool.get().await?;
-        client
-            .query(
-                "SELECT id, name, role, created_at, revoked_at FROM tokens ORDER BY created_at",
-                &[],
-            )
-            .await?
-            .iter()
-            .map(rows::token_row)
-            .collect()
+        ops::list_tokens(&mut PgTx(&**client)).await
     }
 
     async fn revoke_token(&self, name: &str, now: Millis) -> Result<usize, StoreError> {
         let client = self.pool.get().await?;
-        Ok(client
-            .execute(
-                "UPDATE tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
-                &[&name, &now],
-            )
-            .await? as usize)
+        ops::revoke_token(&mut PgTx(&**client), name, now).await
     }
 
     async fn annotate(&self, cmd: AnnotateCommand) -> Result<AnnotateOutcome, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = Self::begin(&mut client).await?;
-        rows::check_nonce(&tx, &cmd.signed.nonce).await?;
-        let alert = rows::alert_by_id(&tx, &cmd.alert_id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("alert {}", cmd.alert_id)))?;
-        let (mut note, entry) = logic::annotate(&alert, &cmd)?;
-        let audit = rows::append(&tx, std::slice::from_ref(&entry))
-            .await?
-            .ok_or_else(|| StoreError::Internal("annotation wrote no audit entry".into()))?;
-        note.seq = audit.seq;
-        tx.execute(
-            "INSERT INTO annotations (id, alert_id, principal, note, labels, digest, created_at, seq) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[&note.id, &note.alert_id, &note.principal, &note.note, &serde_json::to_string(&note.labels)?, &note.digest, &note.created_at, &note.seq],
-        )
-        .await?;
-        rows::record_nonce(&tx, &cmd.signed.nonce, audit.seq).await?;
+        let out = ops::annotate(&mut PgTx(&tx), &cmd).await?;
         self.commit(tx, Vec::new()).await?;
-        Ok(AnnotateOutcome {
-            annotation: note,
-            audit,
-        })
+        Ok(out)
     }
 
     async fn annotations(&self, alert_id: &str) -> Result<Vec<AnnotationRecord>, StoreError> {
         let client = self.pool.get().await?;
-        client
-            .query(
-                "SELECT id, alert_id, principal, note, labels, digest, created_at, seq \
-                 FROM annotations WHERE alert_id = $1 ORDER BY seq",
-                &[&alert_id],
-            )
-            .await?
-            .iter()
-            .map(rows::annotation_row)
-            .collect()
+        ops::annotations(&mut PgTx(&**client), alert_id).await
     }
 
     async fn claim(&self, cmd: ClaimCommand) -> Result<ProposalRecord, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = Self::begin(&mut client).await?;
-        let p = load_locked(&tx, &cmd.proposal_id).await?;
-        let (next, entry) = logic::claim(&p, &cmd)?;
         let mut changed = Vec::new();
-        let mut touched = [next];
-        persist(
-            &tx,
-            &mut changed,
-            &mut touched,
-            std::slice::from_ref(&entry),
-        )
-        .await?;
+        let out = ops::claim(&mut PgTx(&tx), &cmd, &mut changed).await?;
         self.commit(tx, changed).await?;
-        let [proposal] = touched;
-        Ok(proposal)
+        Ok(out)
     }
 
     async fn create_challenge(
@@ -474,19 +261,7 @@ impl Store for PgStore {
         expires_at: Millis,
     ) -> Result<(), StoreError> {
         let client = self.pool.get().await?;
-        client
-            .execute(
-                "DELETE FROM challenges WHERE expires_at < $1",
-                &[&(expires_at - 3_600_000)],
-            )
-            .await?;
-        client
-            .execute(
-                "INSERT INTO challenges (challenge, principal, expires_at) VALUES ($1, $2, $3)",
-                &[&challenge, &principal, &expires_at],
-            )
-            .await?;
-        Ok(())
+        ops::create_challenge(&mut PgTx(&**client), challenge, principal, expires_at).await
     }
 
     async fn take_challenge(
@@ -494,14 +269,7 @@ impl Store for PgStore {
         challenge: &str,
     ) -> Result<Option<(String, Millis)>, StoreError> {
         let client = self.pool.get().await?;
-        // DELETE … RETURNING: single use even when two replicas race.
-        Ok(client
-            .query_opt(
-                "DELETE FROM challenges WHERE challenge = $1 RETURNING principal, expires_at",
-                &[&challenge],
-            )
-            .await?
-            .map(|r| (r.get(0), r.get(1))))
+        ops::take_challenge(&mut PgTx(&**client), challenge).await
     }
 
     async fn create_session(
@@ -512,16 +280,7 @@ impl Store for PgStore {
         expires_at: Millis,
     ) -> Result<(), StoreError> {
         let client = self.pool.get().await?;
-        client
-            .execute("DELETE FROM sessions WHERE expires_at < $1", &[&now])
-            .await?;
-        client
-            .execute(
-                "INSERT INTO sessions (hash, principal, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-                &[&hash, &principal, &now, &expires_at],
-            )
-            .await?;
-        Ok(())
+        ops::create_session(&mut PgTx(&**client), hash, principal, now, expires_at).await
     }
 
     async fn session_principal(
@@ -530,13 +289,7 @@ impl Store for PgStore {
         now: Millis,
     ) -> Result<Option<String>, StoreError> {
         let client = self.pool.get().await?;
-        Ok(client
-            .query_opt(
-                "SELECT principal FROM sessions WHERE hash = $1 AND expires_at > $2",
-                &[&hash, &now],
-            )
-            .await?
-            .map(|r| r.get(0)))
+        ops::session_principal(&mut PgTx(&**client), hash, now).await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<ChangeSet>> {

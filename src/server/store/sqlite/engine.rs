@@ -1,7 +1,10 @@
 //! The SQLite engine: opening and migrating, the group-commit writer
 //! thread, and the pool of read connections.
 
-use super::{Counters, SqliteStore, rows};
+use super::tx::SqliteTx;
+use super::{Counters, SqliteStore};
+use crate::server::store::ops;
+use crate::server::store::tx::block_now;
 use crate::server::store::{ChangeSet, StoreError};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
@@ -182,13 +185,16 @@ fn writer_loop(
                 .writes
                 .fetch_add(finishes.len() as u64, Ordering::Relaxed);
         }
-        // Jobs never reached (BEGIN failed) are dropped with the batch; their
-        // callers see the writer's channel closed and report it.
+        // Jobs never reached (BEGIN failed) are dropped with the batch: their
+        // callers' reply channels close, and they report that the database
+        // could not start a write transaction.
         for finish in finishes {
             finish(committed.clone());
         }
         if committed.is_ok() && !changed.is_empty() {
-            let head_seq = rows::head(&conn).map(|h| h.seq).unwrap_or_default();
+            let head_seq = block_now(ops::head(&mut SqliteTx(&conn)))
+                .map(|h| h.seq)
+                .unwrap_or_default();
             let _ = notify.send(Arc::new(ChangeSet {
                 head_seq,
                 proposals: changed,

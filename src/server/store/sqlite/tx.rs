@@ -1,0 +1,77 @@
+//! [`Tx`] over a rusqlite connection: cached prepared statements, rows read
+//! by column name.
+
+use crate::server::store::StoreError;
+use crate::server::store::sql::{Dialect, Param, SqlRow, bad_column};
+use crate::server::store::tx::{RowMap, Tx};
+use rusqlite::types::{ToSqlOutput, Value};
+use rusqlite::{Connection, Row, ToSql};
+
+impl ToSql for Param {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Param::Text(s) => ToSqlOutput::from(s.as_str()),
+            Param::OptText(s) => match s {
+                Some(s) => ToSqlOutput::from(s.as_str()),
+                None => ToSqlOutput::Owned(Value::Null),
+            },
+            Param::Int(v) => ToSqlOutput::from(*v),
+            Param::OptInt(v) => ToSqlOutput::Owned(v.map_or(Value::Null, Value::Integer)),
+            Param::Real(v) => ToSqlOutput::from(*v),
+            Param::Bool(v) => ToSqlOutput::from(*v),
+        })
+    }
+}
+
+impl SqlRow for Row<'_> {
+    fn text(&self, col: &str) -> Result<String, StoreError> {
+        self.get(col).map_err(|e| bad_column(col, e))
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        self.get(col).map_err(|e| bad_column(col, e))
+    }
+    fn int(&self, col: &str) -> Result<i64, StoreError> {
+        self.get(col).map_err(|e| bad_column(col, e))
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        self.get(col).map_err(|e| bad_column(col, e))
+    }
+    fn real(&self, col: &str) -> Result<f64, StoreError> {
+        self.get(col).map_err(|e| bad_column(col, e))
+    }
+    fn flag(&self, col: &str) -> Result<bool, StoreError> {
+        self.get(col).map_err(|e| bad_column(col, e))
+    }
+}
+
+/// A connection inside the writer's transaction, or a reader's snapshot.
+pub struct SqliteTx<'c>(pub &'c Connection);
+
+impl Tx for SqliteTx<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    async fn query<T>(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+        map: RowMap<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(map(r)?);
+        }
+        Ok(out)
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
+        let n = self
+            .0
+            .prepare_cached(sql)?
+            .execute(rusqlite::params_from_iter(params))?;
+        Ok(n as u64)
+    }
+}

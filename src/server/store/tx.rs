@@ -1,0 +1,50 @@
+//! What a backend provides: run a statement, run a query and map its rows.
+//! Everything else — which rows to load, the rules, what to write — is
+//! written once over this trait (`ops`), so the backends cannot drift.
+//!
+//! SQLite's implementation is synchronous underneath: its futures are ready
+//! at their first poll, and [`block_now`] runs them on the writer thread.
+
+use super::StoreError;
+use super::sql::{Dialect, Param, SqlRow};
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+
+/// Maps one row; a plain function so the trait stays simple.
+pub type RowMap<T> = fn(&dyn SqlRow) -> Result<T, StoreError>;
+
+#[allow(async_fn_in_trait)] // implemented and called only inside this crate
+pub trait Tx {
+    fn dialect(&self) -> Dialect;
+
+    async fn query<T>(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+        map: RowMap<T>,
+    ) -> Result<Vec<T>, StoreError>;
+
+    /// Runs a statement; returns the rows it changed.
+    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError>;
+
+    async fn query_opt<T>(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+        map: RowMap<T>,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self.query(sql, params, map).await?.into_iter().next())
+    }
+}
+
+/// Runs a future that never waits (a SQLite `Tx` call chain) to its end on
+/// this thread. One that does wait is an error, not a hang.
+pub fn block_now<R>(f: impl Future<Output = Result<R, StoreError>>) -> Result<R, StoreError> {
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(r) => r,
+        Poll::Pending => Err(StoreError::Internal(
+            "a synchronous store operation tried to wait".into(),
+        )),
+    }
+}
