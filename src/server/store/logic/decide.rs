@@ -1,0 +1,248 @@
+//! Decisions, deadlines, execution reports, annotations and claims.
+
+use super::{entry, new_id};
+use crate::audit::chain::{NewEntry, actor_agent, actor_deadline, actor_person};
+use crate::domain::digest;
+use crate::domain::machine::{self, Event, Millis, Transition};
+use crate::domain::records::AnnotationRecord;
+use crate::domain::records::{AlertRecord, DecidedBy, ProposalRecord};
+use crate::server::store::{
+    AnnotateCommand, ClaimCommand, DecideCommand, ExecutionCommand, ExecutionReport, StoreError,
+};
+use serde_json::json;
+
+fn record(
+    p: &mut ProposalRecord,
+    t: Transition,
+    now: Millis,
+    by: Option<DecidedBy>,
+    reason: Option<&str>,
+) {
+    let status_changed = p.status != t.state.status;
+    p.set_state(t.state);
+    p.updated_at = now;
+    let decisive = matches!(
+        t.event,
+        Event::Approved
+            | Event::Rejected
+            | Event::Escalated
+            | Event::AutoEscalated
+            | Event::Halted
+            | Event::Expired
+            | Event::Lapsed
+    );
+    if decisive && status_changed {
+        p.decided_by = by;
+        p.decided_at = Some(now);
+        p.reason = reason.filter(|r| !r.is_empty()).map(str::to_owned);
+    }
+}
+
+/// Applies every deadline due at `now`, in order (pending may escalate and
+/// then expire in one go).
+pub fn settle(p: &mut ProposalRecord, now: Millis) -> Vec<NewEntry> {
+    let mut entries = Vec::new();
+    while let Some(t) = machine::due(&p.state(), now) {
+        let event = t.event;
+        let from = p.status;
+        record(p, t, now, Some(DecidedBy::Deadline), None);
+        entries.push(entry(
+            now,
+            event.as_str(),
+            &p.alert_id,
+            Some(&p.id),
+            actor_deadline(),
+            json!({"from": from, "to": p.status, "digest": p.digest}),
+        ));
+    }
+    entries
+}
+
+/// A human verdict: deadlines first, then the digest, then the rules.
+pub fn decide(
+    p: &ProposalRecord,
+    cmd: &DecideCommand,
+) -> Result<(ProposalRecord, Vec<NewEntry>, Event), StoreError> {
+    let mut next = p.clone();
+    let mut entries = settle(&mut next, cmd.now);
+    if next.status.is_final() {
+        return Err(machine::Refusal::Final(next.status).into());
+    }
+    if cmd.digest != next.digest {
+        return Err(StoreError::StaleDigest {
+            current: next.digest.clone(),
+        });
+    }
+    if cmd.actor.name() == next.proposed_by {
+        return Err(machine::Refusal::SelfApproval(next.proposed_by.clone()).into());
+    }
+    let rule = cmd.policy.rule_for(next.action, next.risk);
+    let t = machine::decide(
+        &next.state(),
+        rule,
+        &cmd.actor,
+        cmd.verdict,
+        &cmd.reason,
+        cmd.now,
+    )?;
+    let event = t.event;
+    let from = next.status;
+    let principal = cmd.actor.name().to_owned();
+    // A decision releases the claim.
+    next.claimed_by = None;
+    next.claim_until = None;
+    record(
+        &mut next,
+        t,
+        cmd.now,
+        Some(DecidedBy::Person {
+            principal: principal.clone(),
+        }),
+        Some(&cmd.reason),
+    );
+    let mut data = json!({
+        "verdict": cmd.verdict,
+        "reason": cmd.reason,
+        "digest": cmd.digest,
+        "from": from,
+        "to": next.status,
+        "rule": rule.name,
+    });
+    if let Some(signed) = &cmd.signed {
+        data["payload"] = json!(signed.payload);
+        data["signature"] = json!(signed.signature);
+        data["nonce"] = json!(signed.nonce);
+    }
+    entries.push(entry(
+        cmd.now,
+        event.as_str(),
+        &next.alert_id,
+        Some(&next.id),
+        actor_person(&principal),
+        data,
+    ));
+    Ok((next, entries, event))
+}
+
+/// An agent's execution report on its own proposal.
+pub fn execution(
+    p: &ProposalRecord,
+    cmd: &ExecutionCommand,
+) -> Result<(ProposalRecord, Vec<NewEntry>), StoreError> {
+    if p.proposed_by != cmd.agent {
+        return Err(StoreError::NotFound(format!("proposal {}", p.id)));
+    }
+    let mut next = p.clone();
+    let mut entries = settle(&mut next, cmd.now);
+    let (t, detail) = match &cmd.report {
+        ExecutionReport::Started => (machine::start_execution(&next.state(), cmd.now), ""),
+        ExecutionReport::Executed { detail } => (
+            machine::finish_execution(&next.state(), true),
+            detail.as_str(),
+        ),
+        ExecutionReport::Failed { detail } => (
+            machine::finish_execution(&next.state(), false),
+            detail.as_str(),
+        ),
+    };
+    let t = t?;
+    let event = t.event;
+    record(&mut next, t, cmd.now, None, None);
+    entries.push(entry(
+        cmd.now,
+        event.as_str(),
+        &next.alert_id,
+        Some(&next.id),
+        actor_agent(&cmd.agent),
+        json!({"detail": detail, "digest": next.digest}),
+    ));
+    Ok((next, entries))
+}
+
+/// A signed note on an alert, checked against the alert's current digest.
+pub fn annotate(
+    alert: &AlertRecord,
+    cmd: &AnnotateCommand,
+) -> Result<(AnnotationRecord, NewEntry), StoreError> {
+    let current = digest::alert_digest(&alert.document)?;
+    if cmd.digest != current {
+        return Err(StoreError::StaleDigest { current });
+    }
+    let note = AnnotationRecord {
+        id: new_id(),
+        alert_id: alert.id.clone(),
+        principal: cmd.principal.clone(),
+        note: cmd.note.clone(),
+        labels: cmd.labels.clone(),
+        digest: current,
+        created_at: cmd.now,
+        seq: 0,
+    };
+    let e = entry(
+        cmd.now,
+        "annotated",
+        &alert.id,
+        None,
+        actor_person(&cmd.principal),
+        json!({
+            "note": note.note,
+            "labels": note.labels,
+            "digest": note.digest,
+            "payload": cmd.signed.payload,
+            "signature": cmd.signed.signature,
+            "nonce": cmd.signed.nonce,
+        }),
+    );
+    Ok((note, e))
+}
+
+/// Claims (or renews, or releases) the lease on an open proposal, so two
+/// analysts do not work the same one.
+pub fn claim(
+    p: &ProposalRecord,
+    cmd: &ClaimCommand,
+) -> Result<(ProposalRecord, NewEntry), StoreError> {
+    if !p.status.is_open() {
+        return Err(machine::Refusal::WrongState {
+            verb: "claim",
+            status: p.status,
+        }
+        .into());
+    }
+    let held_by_other = p
+        .claimed_by
+        .as_deref()
+        .is_some_and(|who| who != cmd.principal && p.claim_until.is_some_and(|t| t > cmd.now));
+    if held_by_other {
+        return Err(StoreError::Conflict(format!(
+            "{} is working on this proposal (claim until {})",
+            p.claimed_by.as_deref().unwrap_or_default(),
+            crate::domain::time::to_rfc3339(p.claim_until.unwrap_or_default())
+        )));
+    }
+    let mut next = p.clone();
+    let kind = if cmd.release {
+        if p.claimed_by.as_deref() != Some(cmd.principal.as_str()) {
+            return Err(StoreError::Conflict(
+                "you hold no claim on this proposal".into(),
+            ));
+        }
+        next.claimed_by = None;
+        next.claim_until = None;
+        "released"
+    } else {
+        next.claimed_by = Some(cmd.principal.clone());
+        next.claim_until = Some(cmd.now + cmd.ttl_ms);
+        "claimed"
+    };
+    next.updated_at = cmd.now;
+    let e = entry(
+        cmd.now,
+        kind,
+        &p.alert_id,
+        Some(&p.id),
+        actor_person(&cmd.principal),
+        json!({"claim_until": next.claim_until.map(crate::domain::time::to_rfc3339)}),
+    );
+    Ok((next, e))
+}

@@ -1,0 +1,155 @@
+//! Every store operation, written once over [`Tx`]: load what the rules
+//! (`logic`) ask for, let them decide, write what they return. A backend
+//! only says how a statement runs and how a transaction begins and ends.
+
+use crate::audit::chain::{self, Head};
+use crate::domain::records::{AlertRecord, AuditEntry, ProposalRecord};
+use crate::server::store::StoreError;
+use crate::server::store::logic::{self, Writes};
+use crate::server::store::sql::{self, params};
+use crate::server::store::tx::Tx;
+
+mod reads;
+mod writes;
+
+pub use reads::*;
+pub use writes::*;
+
+// ---- loads ----
+
+pub async fn head<T: Tx>(tx: &mut T) -> Result<Head, StoreError> {
+    let found = tx
+        .query_opt(sql::HEAD, &[], |r| {
+            Ok(Head {
+                seq: r.int("seq")?,
+                hash: r.text("hash")?,
+            })
+        })
+        .await?;
+    Ok(found.unwrap_or_else(Head::genesis))
+}
+
+pub async fn proposal<T: Tx>(tx: &mut T, id: &str) -> Result<Option<ProposalRecord>, StoreError> {
+    tx.query_opt(
+        &sql::proposal_by_id_sql(""),
+        &[id.into()],
+        sql::proposal_row,
+    )
+    .await
+}
+
+/// A proposal about to change: locked against other replicas.
+async fn proposal_for_update<T: Tx>(tx: &mut T, id: &str) -> Result<ProposalRecord, StoreError> {
+    let lock = tx.dialect().for_update();
+    tx.query_opt(
+        &sql::proposal_by_id_sql(lock),
+        &[id.into()],
+        sql::proposal_row,
+    )
+    .await?
+    .ok_or_else(|| StoreError::NotFound(format!("proposal {id}")))
+}
+
+async fn proposals_of<T: Tx>(
+    tx: &mut T,
+    alert_id: &str,
+) -> Result<Vec<ProposalRecord>, StoreError> {
+    tx.query(
+        &sql::proposals_of_sql(),
+        &[alert_id.into()],
+        sql::proposal_row,
+    )
+    .await
+}
+
+async fn alert_by_id<T: Tx>(tx: &mut T, id: &str) -> Result<Option<AlertRecord>, StoreError> {
+    tx.query_opt(&sql::alert_by_id_sql(), &[id.into()], sql::alert_row)
+        .await
+}
+
+/// Refuses a nonce already used by an accepted payload.
+async fn check_nonce<T: Tx>(tx: &mut T, nonce: &str) -> Result<(), StoreError> {
+    let seen = tx
+        .query_opt(sql::NONCE_SEEN, &[nonce.into()], |r| r.text("nonce"))
+        .await?;
+    match seen {
+        Some(_) => Err(StoreError::Replay(nonce.to_owned())),
+        None => Ok(()),
+    }
+}
+
+// ---- the one write path ----
+
+/// Writes what a rule returned: the alert, the audit entries (chained on
+/// the current head), the proposals stamped with the last sequence number
+/// and their participants, the annotation and the nonce. Returns the last
+/// audit entry; the ids of changed proposals go to `changed`.
+pub async fn apply<T: Tx>(
+    tx: &mut T,
+    w: &mut Writes,
+    changed: &mut Vec<String>,
+) -> Result<Option<AuditEntry>, StoreError> {
+    if let Some(a) = &w.alert {
+        tx.execute(sql::UPSERT_ALERT, &sql::alert_params(a)?)
+            .await?;
+    }
+    let mut at = head(tx).await?;
+    let mut last: Option<AuditEntry> = None;
+    for e in &w.entries {
+        let a = chain::append(&at, e)?;
+        let row = params([
+            a.seq.into(),
+            e.at.into(),
+            e.kind.into(),
+            e.alert_id.clone().into(),
+            e.proposal_id.clone().into(),
+            (&a.entry).into(),
+            (&a.prev_hash).into(),
+            (&a.hash).into(),
+        ]);
+        tx.execute(sql::APPEND, &row).await?;
+        at = Head {
+            seq: a.seq,
+            hash: a.hash.clone(),
+        };
+        last = Some(a);
+    }
+    let seq = last.as_ref().map(|a| a.seq);
+    for p in &mut w.proposals {
+        if let Some(seq) = seq {
+            p.change_seq = seq;
+        }
+        tx.execute(sql::UPSERT_PROPOSAL, &sql::proposal_params(p)?)
+            .await?;
+        for who in logic::participants(p) {
+            tx.execute(sql::ADD_PARTICIPANT, &[who.into(), (&p.id).into()])
+                .await?;
+        }
+        changed.push(p.id.clone());
+    }
+    if w.annotation.is_some() || w.nonce.is_some() {
+        let seq = seq.ok_or_else(|| {
+            StoreError::Internal("a signed payload must be recorded in the audit log".into())
+        })?;
+        if let Some(note) = &mut w.annotation {
+            note.seq = seq;
+            tx.execute(sql::ADD_ANNOTATION, &sql::annotation_params(note)?)
+                .await?;
+        }
+        if let Some(nonce) = &w.nonce {
+            tx.execute(sql::ADD_NONCE, &[nonce.into(), seq.into()])
+                .await?;
+        }
+    }
+    Ok(last)
+}
+
+fn recorded(audit: Option<AuditEntry>) -> Result<AuditEntry, StoreError> {
+    audit.ok_or_else(|| StoreError::Internal("the change wrote no audit entry".into()))
+}
+
+fn only(mut proposals: Vec<ProposalRecord>) -> Result<ProposalRecord, StoreError> {
+    proposals
+        .pop()
+        .ok_or_else(|| StoreError::Internal("the change wrote no proposal".into()))
+}

@@ -1,0 +1,170 @@
+//! Reads, and the writes outside the audit log (tokens, challenges, sessions).
+
+use super::*;
+use crate::domain::machine::Millis;
+use crate::domain::records::{
+    AlertRecord, AnnotationRecord, AuditEntry, ProposalRecord, TokenRecord,
+};
+use crate::domain::types::{ProposalStatus, TokenRole};
+use crate::server::store::logic::{self};
+use crate::server::store::sql::{self, params};
+use crate::server::store::tx::Tx;
+use crate::server::store::{QueryParts, QueuePage, QueueQuery, StoreError};
+
+/// Call inside one snapshot: the alert and its proposals agree.
+pub async fn alert<T: Tx>(
+    tx: &mut T,
+    id: &str,
+) -> Result<Option<(AlertRecord, Vec<ProposalRecord>)>, StoreError> {
+    let Some(alert) = alert_by_id(tx, id).await? else {
+        return Ok(None);
+    };
+    let proposals = proposals_of(tx, id).await?;
+    Ok(Some((alert, proposals)))
+}
+
+/// Call inside one snapshot: the head and the rows agree.
+pub async fn queue<T: Tx>(tx: &mut T, q: &QueueQuery) -> Result<QueuePage, StoreError> {
+    let head = head(tx).await?.seq;
+    let parts = QueryParts::new(q);
+    let args = params([
+        parts.statuses_json.clone().into(),
+        parts.mine.clone().into(),
+        q.after.into(),
+        q.agent.clone().into(),
+        parts.include_gone.into(),
+        parts.fetch.into(),
+    ]);
+    let rows = tx
+        .query(&sql::queue_sql(tx.dialect()), &args, sql::queue_row)
+        .await?;
+    Ok(parts.page(rows, head))
+}
+
+pub async fn status_counts<T: Tx>(tx: &mut T) -> Result<Vec<(ProposalStatus, i64)>, StoreError> {
+    let rows = tx
+        .query(sql::STATUS_COUNTS, &[], |r| {
+            Ok((r.text("status")?, r.int("n")?))
+        })
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(s, n)| s.parse().ok().map(|s| (s, n)))
+        .collect())
+}
+
+pub async fn audit_after<T: Tx>(
+    tx: &mut T,
+    after: i64,
+    limit: u32,
+    alert_id: Option<String>,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let args = params([after.into(), alert_id.into(), limit.into()]);
+    tx.query(sql::AUDIT_AFTER, &args, sql::audit_row).await
+}
+
+pub async fn annotations<T: Tx>(
+    tx: &mut T,
+    alert_id: &str,
+) -> Result<Vec<AnnotationRecord>, StoreError> {
+    tx.query(
+        &sql::annotations_of_sql(),
+        &[alert_id.into()],
+        sql::annotation_row,
+    )
+    .await
+}
+
+// ---- tokens, challenges, sessions (not in the audit log) ----
+
+pub async fn create_token<T: Tx>(
+    tx: &mut T,
+    name: String,
+    role: TokenRole,
+    hash: String,
+    now: Millis,
+) -> Result<TokenRecord, StoreError> {
+    let rec = TokenRecord {
+        id: logic::new_id(),
+        name,
+        role,
+        created_at: now,
+        revoked_at: None,
+    };
+    let args = params([
+        (&rec.id).into(),
+        (&rec.name).into(),
+        rec.role.as_str().into(),
+        hash.into(),
+        now.into(),
+    ]);
+    tx.execute(sql::ADD_TOKEN, &args).await?;
+    Ok(rec)
+}
+
+pub async fn token_by_hash<T: Tx>(
+    tx: &mut T,
+    hash: &str,
+) -> Result<Option<TokenRecord>, StoreError> {
+    tx.query_opt(&sql::token_by_hash_sql(), &[hash.into()], sql::token_row)
+        .await
+}
+
+pub async fn list_tokens<T: Tx>(tx: &mut T) -> Result<Vec<TokenRecord>, StoreError> {
+    tx.query(&sql::tokens_sql(), &[], sql::token_row).await
+}
+
+pub async fn revoke_token<T: Tx>(tx: &mut T, name: &str, now: Millis) -> Result<usize, StoreError> {
+    let n = tx
+        .execute(sql::REVOKE_TOKEN, &[now.into(), name.into()])
+        .await?;
+    Ok(n as usize)
+}
+
+/// Records a challenge and sweeps those that expired an hour ago or more.
+pub async fn create_challenge<T: Tx>(
+    tx: &mut T,
+    challenge: String,
+    principal: String,
+    expires_at: Millis,
+) -> Result<(), StoreError> {
+    tx.execute(sql::SWEEP_CHALLENGES, &[(expires_at - 3_600_000).into()])
+        .await?;
+    let args = params([challenge.into(), principal.into(), expires_at.into()]);
+    tx.execute(sql::ADD_CHALLENGE, &args).await?;
+    Ok(())
+}
+
+pub async fn take_challenge<T: Tx>(
+    tx: &mut T,
+    challenge: &str,
+) -> Result<Option<(String, Millis)>, StoreError> {
+    tx.query_opt(sql::TAKE_CHALLENGE, &[challenge.into()], |r| {
+        Ok((r.text("principal")?, r.int("expires_at")?))
+    })
+    .await
+}
+
+pub async fn create_session<T: Tx>(
+    tx: &mut T,
+    hash: String,
+    principal: String,
+    now: Millis,
+    expires_at: Millis,
+) -> Result<(), StoreError> {
+    tx.execute(sql::SWEEP_SESSIONS, &[now.into()]).await?;
+    let args = params([hash.into(), principal.into(), now.into(), expires_at.into()]);
+    tx.execute(sql::ADD_SESSION, &args).await?;
+    Ok(())
+}
+
+pub async fn session_principal<T: Tx>(
+    tx: &mut T,
+    hash: &str,
+    now: Millis,
+) -> Result<Option<String>, StoreError> {
+    tx.query_opt(sql::SESSION_PRINCIPAL, &[hash.into(), now.into()], |r| {
+        r.text("principal")
+    })
+    .await
+}

@@ -1,0 +1,153 @@
+//! Writes the audit log records: each loads, lets `logic` decide, applies.
+
+use super::*;
+use crate::domain::machine::Millis;
+use crate::domain::records::ProposalRecord;
+use crate::server::store::logic::{self, Writes};
+use crate::server::store::sql::{self, Param};
+use crate::server::store::tx::Tx;
+use crate::server::store::{
+    AnnotateCommand, AnnotateOutcome, ClaimCommand, DecideCommand, DecideOutcome, ExecutionCommand,
+    StoreError, SubmitCommand, SubmitOutcome,
+};
+
+pub async fn submit<T: Tx>(
+    tx: &mut T,
+    cmd: &SubmitCommand,
+    changed: &mut Vec<String>,
+) -> Result<SubmitOutcome, StoreError> {
+    let lock = tx.dialect().for_update();
+    let key = [
+        Param::from(&cmd.agent),
+        Param::from(&cmd.submission.alert.external_id),
+    ];
+    let old = tx
+        .query_opt(&sql::alert_by_external_sql(lock), &key, sql::alert_row)
+        .await?;
+    let old = match old {
+        Some(alert) => {
+            let stored = proposals_of(tx, &alert.id).await?;
+            Some((alert, stored))
+        }
+        None => None,
+    };
+    let mut plan = logic::submit(cmd, old)?;
+    apply(tx, &mut plan.writes, changed).await?;
+    Ok(plan.outcome())
+}
+
+pub async fn decide<T: Tx>(
+    tx: &mut T,
+    cmd: &DecideCommand,
+    changed: &mut Vec<String>,
+) -> Result<DecideOutcome, StoreError> {
+    if let Some(signed) = &cmd.signed {
+        check_nonce(tx, &signed.nonce).await?;
+    }
+    let p = proposal_for_update(tx, &cmd.proposal_id).await?;
+    let (next, entries, event) = logic::decide(&p, cmd)?;
+    let mut w = Writes {
+        proposals: vec![next],
+        entries,
+        nonce: cmd.signed.as_ref().map(|s| s.nonce.clone()),
+        ..Writes::default()
+    };
+    let audit = recorded(apply(tx, &mut w, changed).await?)?;
+    Ok(DecideOutcome {
+        proposal: only(w.proposals)?,
+        event,
+        audit,
+    })
+}
+
+pub async fn report_execution<T: Tx>(
+    tx: &mut T,
+    cmd: &ExecutionCommand,
+    changed: &mut Vec<String>,
+) -> Result<ProposalRecord, StoreError> {
+    let p = proposal_for_update(tx, &cmd.proposal_id).await?;
+    let (next, entries) = logic::execution(&p, cmd)?;
+    let mut w = Writes {
+        proposals: vec![next],
+        entries,
+        ..Writes::default()
+    };
+    apply(tx, &mut w, changed).await?;
+    only(w.proposals)
+}
+
+pub async fn claim<T: Tx>(
+    tx: &mut T,
+    cmd: &ClaimCommand,
+    changed: &mut Vec<String>,
+) -> Result<ProposalRecord, StoreError> {
+    let p = proposal_for_update(tx, &cmd.proposal_id).await?;
+    let (next, entry) = logic::claim(&p, cmd)?;
+    let mut w = Writes {
+        proposals: vec![next],
+        entries: vec![entry],
+        ..Writes::default()
+    };
+    apply(tx, &mut w, changed).await?;
+    only(w.proposals)
+}
+
+pub async fn annotate<T: Tx>(
+    tx: &mut T,
+    cmd: &AnnotateCommand,
+) -> Result<AnnotateOutcome, StoreError> {
+    check_nonce(tx, &cmd.signed.nonce).await?;
+    let alert = alert_by_id(tx, &cmd.alert_id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("alert {}", cmd.alert_id)))?;
+    let (note, entry) = logic::annotate(&alert, cmd)?;
+    let mut w = Writes {
+        entries: vec![entry],
+        annotation: Some(note),
+        nonce: Some(cmd.signed.nonce.clone()),
+        ..Writes::default()
+    };
+    let audit = recorded(apply(tx, &mut w, &mut Vec::new()).await?)?;
+    let annotation = w
+        .annotation
+        .ok_or_else(|| StoreError::Internal("the annotation was not written".into()))?;
+    Ok(AnnotateOutcome { annotation, audit })
+}
+
+/// Ids of proposals with a deadline due at `now` (read outside the write).
+pub async fn due<T: Tx>(tx: &mut T, now: Millis) -> Result<Vec<String>, StoreError> {
+    tx.query(sql::DUE, &[now.into()], |r| r.text("id")).await
+}
+
+/// Applies the deadlines of `ids`, re-read under the lock: another replica
+/// may have acted first. Returns how many moved.
+pub async fn settle<T: Tx>(
+    tx: &mut T,
+    ids: &[String],
+    now: Millis,
+    changed: &mut Vec<String>,
+) -> Result<usize, StoreError> {
+    let lock = tx.dialect().for_update();
+    let mut moved = 0;
+    for id in ids {
+        let found = tx
+            .query_opt(
+                &sql::proposal_by_id_sql(lock),
+                &[id.into()],
+                sql::proposal_row,
+            )
+            .await?;
+        let Some(mut p) = found else { continue };
+        let entries = logic::settle(&mut p, now);
+        if !entries.is_empty() {
+            let mut w = Writes {
+                proposals: vec![p],
+                entries,
+                ..Writes::default()
+            };
+            apply(tx, &mut w, changed).await?;
+            moved += 1;
+        }
+    }
+    Ok(moved)
+}

@@ -1,0 +1,44 @@
+//! Tokens, login challenges and sessions (not in the audit log).
+
+use super::*;
+use crate::domain::records::TokenRecord;
+use crate::server::store::StoreError;
+
+pub const TOKEN_COLS: &str = "id, name, role, created_at, revoked_at";
+
+pub const ADD_TOKEN: &str =
+    "INSERT INTO tokens (id, name, role, hash, created_at) VALUES ($1, $2, $3, $4, $5)";
+
+pub fn token_by_hash_sql() -> String {
+    format!("SELECT {TOKEN_COLS} FROM tokens WHERE hash = $1 AND revoked_at IS NULL")
+}
+
+pub fn tokens_sql() -> String {
+    format!("SELECT {TOKEN_COLS} FROM tokens ORDER BY created_at")
+}
+
+pub const REVOKE_TOKEN: &str =
+    "UPDATE tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL";
+
+pub fn token_row(r: &dyn SqlRow) -> Result<TokenRecord, StoreError> {
+    Ok(TokenRecord {
+        id: r.text("id")?,
+        name: r.text("name")?,
+        role: parsed(r, "role")?,
+        created_at: r.int("created_at")?,
+        revoked_at: r.opt_int("revoked_at")?,
+    })
+}
+
+pub const SWEEP_CHALLENGES: &str = "DELETE FROM challenges WHERE expires_at < $1";
+pub const ADD_CHALLENGE: &str =
+    "INSERT INTO challenges (challenge, principal, expires_at) VALUES ($1, $2, $3)";
+/// Single use, even when two replicas race.
+pub const TAKE_CHALLENGE: &str =
+    "DELETE FROM challenges WHERE challenge = $1 RETURNING principal, expires_at";
+
+pub const SWEEP_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at < $1";
+pub const ADD_SESSION: &str =
+    "INSERT INTO sessions (hash, principal, created_at, expires_at) VALUES ($1, $2, $3, $4)";
+pub const SESSION_PRINCIPAL: &str =
+    "SELECT principal FROM sessions WHERE hash = $1 AND expires_at > $2";

@@ -1,0 +1,62 @@
+//! The audit chain and the signed payloads it records (nonces, annotations).
+
+use super::*;
+use crate::domain::records::{AnnotationRecord, AuditEntry};
+use crate::server::store::StoreError;
+
+pub const HEAD: &str = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
+
+pub const APPEND: &str = "INSERT INTO audit (seq, at, kind, alert_id, proposal_id, entry, \
+     prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+pub const AUDIT_AFTER: &str = "SELECT seq, entry, prev_hash, hash FROM audit \
+     WHERE seq > $1 AND (CAST($2 AS TEXT) IS NULL OR alert_id = $2) ORDER BY seq LIMIT $3";
+
+pub fn audit_row(r: &dyn SqlRow) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        seq: r.int("seq")?,
+        entry: r.text("entry")?,
+        prev_hash: r.text("prev_hash")?,
+        hash: r.text("hash")?,
+    })
+}
+
+// ---- signed payloads ----
+
+pub const NONCE_SEEN: &str = "SELECT nonce FROM nonces WHERE nonce = $1";
+pub const ADD_NONCE: &str = "INSERT INTO nonces (nonce, seq) VALUES ($1, $2)";
+
+pub const ANNOTATION_COLS: &str = "id, alert_id, principal, note, labels, digest, created_at, seq";
+
+pub const ADD_ANNOTATION: &str = "INSERT INTO annotations (id, alert_id, principal, note, \
+     labels, digest, created_at, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+pub fn annotations_of_sql() -> String {
+    format!("SELECT {ANNOTATION_COLS} FROM annotations WHERE alert_id = $1 ORDER BY seq")
+}
+
+pub fn annotation_params(a: &AnnotationRecord) -> Result<Vec<Param>, StoreError> {
+    Ok(params([
+        (&a.id).into(),
+        (&a.alert_id).into(),
+        (&a.principal).into(),
+        (&a.note).into(),
+        to_json(&a.labels)?,
+        (&a.digest).into(),
+        a.created_at.into(),
+        a.seq.into(),
+    ]))
+}
+
+pub fn annotation_row(r: &dyn SqlRow) -> Result<AnnotationRecord, StoreError> {
+    Ok(AnnotationRecord {
+        id: r.text("id")?,
+        alert_id: r.text("alert_id")?,
+        principal: r.text("principal")?,
+        note: r.text("note")?,
+        labels: json(r, "labels")?,
+        digest: r.text("digest")?,
+        created_at: r.int("created_at")?,
+        seq: r.int("seq")?,
+    })
+}

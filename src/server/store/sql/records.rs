@@ -1,0 +1,222 @@
+//! Alerts, proposals and the queue.
+
+use super::*;
+use crate::domain::records::{AlertRecord, ProposalRecord, ProposalSummary, QueueItem};
+use crate::server::store::StoreError;
+
+pub const ALERT_COLS: &str = "id, agent, external_id, source, severity, title, entity_kind, \
+     entity_id, confidence, revision, created_at, updated_at, document";
+
+pub fn alert_row(r: &dyn SqlRow) -> Result<AlertRecord, StoreError> {
+    Ok(AlertRecord {
+        id: r.text("id")?,
+        agent: r.text("agent")?,
+        external_id: r.text("external_id")?,
+        source: r.text("source")?,
+        severity: parsed(r, "severity")?,
+        title: r.text("title")?,
+        entity_kind: parsed(r, "entity_kind")?,
+        entity_id: r.text("entity_id")?,
+        confidence: r.real("confidence")?,
+        revision: small(r, "revision")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+        document: json(r, "document")?,
+    })
+}
+
+pub const UPSERT_ALERT: &str = "INSERT INTO alerts (id, agent, external_id, source, severity, \
+     title, entity_kind, entity_id, confidence, revision, created_at, updated_at, document) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+     ON CONFLICT (id) DO UPDATE SET source = $4, severity = $5, title = $6, \
+     entity_kind = $7, entity_id = $8, confidence = $9, revision = $10, updated_at = $12, \
+     document = $13";
+
+pub fn alert_params(a: &AlertRecord) -> Result<Vec<Param>, StoreError> {
+    Ok(params([
+        (&a.id).into(),
+        (&a.agent).into(),
+        (&a.external_id).into(),
+        (&a.source).into(),
+        a.severity.as_str().into(),
+        (&a.title).into(),
+        a.entity_kind.as_str().into(),
+        (&a.entity_id).into(),
+        a.confidence.into(),
+        a.revision.into(),
+        a.created_at.into(),
+        a.updated_at.into(),
+        to_json(&a.document)?,
+    ]))
+}
+
+pub fn alert_by_id_sql() -> String {
+    format!("SELECT {ALERT_COLS} FROM alerts WHERE id = $1")
+}
+
+/// `lock` is `" FOR UPDATE"` on PostgreSQL (see [`Dialect::for_update`]).
+pub fn alert_by_external_sql(lock: &str) -> String {
+    format!("SELECT {ALERT_COLS} FROM alerts WHERE agent = $1 AND external_id = $2{lock}")
+}
+
+// ---- proposals ----
+
+pub const PROPOSAL_COLS: &str = "p.id, p.alert_id, p.idx, p.action, p.target, p.risk, p.status, \
+     p.digest, p.document, p.proposed_by, p.rule, p.approvals, p.escalated_by, p.decided_by, \
+     p.reason, p.created_at, p.updated_at, p.expires_at, p.escalate_at, p.execute_by, \
+     p.decided_at, p.change_seq, p.claimed_by, p.claim_until";
+
+pub fn proposal_row(r: &dyn SqlRow) -> Result<ProposalRecord, StoreError> {
+    Ok(ProposalRecord {
+        id: r.text("id")?,
+        alert_id: r.text("alert_id")?,
+        index: small(r, "idx")?,
+        action: parsed(r, "action")?,
+        target: r.text("target")?,
+        risk: parsed(r, "risk")?,
+        status: parsed(r, "status")?,
+        digest: r.text("digest")?,
+        document: json(r, "document")?,
+        proposed_by: r.text("proposed_by")?,
+        rule: r.text("rule")?,
+        approvals: json(r, "approvals")?,
+        escalated_by: r.opt_text("escalated_by")?,
+        decided_by: opt_json(r, "decided_by")?,
+        reason: r.opt_text("reason")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+        expires_at: r.int("expires_at")?,
+        escalate_at: r.opt_int("escalate_at")?,
+        execute_by: r.opt_int("execute_by")?,
+        decided_at: r.opt_int("decided_at")?,
+        change_seq: r.int("change_seq")?,
+        claimed_by: r.opt_text("claimed_by")?,
+        claim_until: r.opt_int("claim_until")?,
+    })
+}
+
+pub const UPSERT_PROPOSAL: &str = "INSERT INTO proposals (id, alert_id, idx, action, target, \
+     risk, status, digest, document, proposed_by, rule, approvals, escalated_by, decided_by, \
+     reason, created_at, updated_at, expires_at, escalate_at, execute_by, decided_at, change_seq, \
+     claimed_by, claim_until) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+     $19, $20, $21, $22, $23, $24) \
+     ON CONFLICT (id) DO UPDATE SET action = $4, target = $5, risk = $6, status = $7, \
+     digest = $8, document = $9, rule = $11, approvals = $12, escalated_by = $13, \
+     decided_by = $14, reason = $15, updated_at = $17, expires_at = $18, escalate_at = $19, \
+     execute_by = $20, decided_at = $21, change_seq = $22, claimed_by = $23, claim_until = $24";
+
+pub fn proposal_params(p: &ProposalRecord) -> Result<Vec<Param>, StoreError> {
+    Ok(params([
+        (&p.id).into(),
+        (&p.alert_id).into(),
+        p.index.into(),
+        p.action.as_str().into(),
+        (&p.target).into(),
+        p.risk.as_str().into(),
+        p.status.as_str().into(),
+        (&p.digest).into(),
+        to_json(&p.document)?,
+        (&p.proposed_by).into(),
+        (&p.rule).into(),
+        to_json(&p.approvals)?,
+        (&p.escalated_by).into(),
+        p.decided_by
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?
+            .into(),
+        (&p.reason).into(),
+        p.created_at.into(),
+        p.updated_at.into(),
+        p.expires_at.into(),
+        p.escalate_at.into(),
+        p.execute_by.into(),
+        p.decided_at.into(),
+        p.change_seq.into(),
+        (&p.claimed_by).into(),
+        p.claim_until.into(),
+    ]))
+}
+
+pub fn proposal_by_id_sql(lock: &str) -> String {
+    format!("SELECT {PROPOSAL_COLS} FROM proposals p WHERE p.id = $1{lock}")
+}
+
+pub fn proposals_of_sql() -> String {
+    format!("SELECT {PROPOSAL_COLS} FROM proposals p WHERE p.alert_id = $1 ORDER BY p.idx")
+}
+
+/// Who took part in a proposal: the "mine" view.
+pub const ADD_PARTICIPANT: &str = "INSERT INTO participants (principal, proposal_id) \
+     VALUES ($1, $2) ON CONFLICT DO NOTHING";
+
+/// Proposals with a deadline due at `$1` (expiry, auto-escalation, lapse).
+pub const DUE: &str = "SELECT id FROM proposals WHERE status IN ('pending', 'awaiting_second', \
+     'escalated') AND expires_at <= $1 \
+     UNION SELECT id FROM proposals WHERE status = 'pending' AND escalate_at <= $1 \
+     UNION SELECT id FROM proposals WHERE status = 'approved' AND execute_by <= $1 \
+     LIMIT 1000";
+
+pub const STATUS_COUNTS: &str = "SELECT status, COUNT(*) AS n FROM proposals GROUP BY status";
+
+// ---- the queue ----
+
+/// Queue rows: the proposal without its document, and the alert's columns.
+pub const QUEUE_COLS: &str = "p.id, p.alert_id, p.action, p.target, p.risk, p.status, p.digest, \
+     p.proposed_by, p.approvals, p.escalated_by, p.decided_by, p.reason, p.created_at, \
+     p.expires_at, p.execute_by, p.change_seq, a.title, a.severity, a.source, a.entity_kind, \
+     a.entity_id, a.confidence, p.claimed_by, p.claim_until";
+
+/// A queue row and whether it is in the view (`in_view`).
+pub fn queue_row(r: &dyn SqlRow) -> Result<(QueueItem, bool), StoreError> {
+    let item = QueueItem {
+        proposal: ProposalSummary {
+            id: r.text("id")?,
+            alert_id: r.text("alert_id")?,
+            action: parsed(r, "action")?,
+            target: r.text("target")?,
+            risk: parsed(r, "risk")?,
+            status: parsed(r, "status")?,
+            digest: r.text("digest")?,
+            proposed_by: r.text("proposed_by")?,
+            approvals: json(r, "approvals")?,
+            escalated_by: r.opt_text("escalated_by")?,
+            decided_by: opt_json(r, "decided_by")?,
+            reason: r.opt_text("reason")?,
+            created_at: r.int("created_at")?,
+            expires_at: r.int("expires_at")?,
+            execute_by: r.opt_int("execute_by")?,
+            claimed_by: r.opt_text("claimed_by")?,
+            claim_until: r.opt_int("claim_until")?,
+            change_seq: r.int("change_seq")?,
+        },
+        alert_title: r.text("title")?,
+        severity: parsed(r, "severity")?,
+        source: r.text("source")?,
+        entity_kind: parsed(r, "entity_kind")?,
+        entity_id: r.text("entity_id")?,
+        confidence: r.real("confidence")?,
+    };
+    Ok((item, r.flag("in_view")?))
+}
+
+/// The queue query. Parameters: `$1` statuses as a JSON array (or NULL for
+/// all), `$2` the principal for `mine` (or NULL), `$3` the cursor, `$4` the
+/// agent filter (or NULL), `$5` include rows that left the view, `$6` rows
+/// to fetch. The dialects differ only in how a JSON array is unnested.
+pub fn queue_sql(dialect: Dialect) -> String {
+    let statuses = match dialect {
+        Dialect::Sqlite => "SELECT value FROM json_each($1)",
+        Dialect::Postgres => "SELECT jsonb_array_elements_text(CAST($1 AS jsonb))",
+    };
+    format!(
+        "SELECT * FROM (SELECT {QUEUE_COLS}, \
+         ((CAST($1 AS TEXT) IS NULL OR p.status IN ({statuses})) \
+          AND (CAST($2 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM participants pa \
+               WHERE pa.proposal_id = p.id AND pa.principal = $2))) AS in_view \
+         FROM proposals p JOIN alerts a ON a.id = p.alert_id \
+         WHERE p.change_seq > $3 AND (CAST($4 AS TEXT) IS NULL OR p.proposed_by = $4)) t \
+         WHERE in_view OR $5 ORDER BY change_seq LIMIT $6"
+    )
+}
