@@ -144,8 +144,8 @@ fn main() {
     println!("resident memory with the queue loaded: {:.0} MB", rss_mb());
 
     // The selected proposal carries the big diff; its alert is "loaded".
-    let sel = s.rows[0].clone();
-    let sel_item = s.items[&sel].clone();
+    let sel = s.queue.rows[0].clone();
+    let sel_item = s.queue.items[&sel].clone();
     let document = json!({"action": "modify_policy", "target": "role", "risk": "critical", "rationale": "r",
         "permission_change": {"format": "json", "before": policy(diff_lines, false), "after": policy(diff_lines, true)}});
     let record = ProposalRecord {
@@ -208,7 +208,7 @@ fn main() {
         "diff of {diff_lines} lines computed once on load (similar)        {:>8.1} ms",
         t0.elapsed().as_secs_f64() * 1000.0
     );
-    let diff_rows = s.diffs.values().next().map_or(0, |d| d.rows.len());
+    let diff_rows = s.detail.diffs.values().next().map_or(0, |d| d.rows.len());
 
     let theme = Theme::default();
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
@@ -245,7 +245,7 @@ fn main() {
     println!(
         "key press -> frame (update + draw)                   mean {mean:.2} ms  p50 {p50:.2} ms  p99 {p99:.2} ms  (target <= 16 ms)"
     );
-    let diffs_after = s.diffs.len();
+    let diffs_after = s.detail.diffs.len();
 
     // A bare ratatui List of the same rows, built per frame as a simple app would.
     let mut list_ms = Vec::new();
@@ -255,9 +255,10 @@ fn main() {
         let t = Instant::now();
         term.draw(|f| {
             let rows: Vec<ListItem> = s
+                .queue
                 .rows
                 .iter()
-                .filter_map(|id| s.items.get(id))
+                .filter_map(|id| s.queue.items.get(id))
                 .map(|i| {
                     ListItem::new(format!(
                         "{} {} {} {}",

@@ -5,7 +5,7 @@
 //! 1 any error.
 
 use crate::api::DecisionView;
-use crate::client::{ApiClient, ClientError};
+use crate::client::{ApiClient, Backoff, ClientError};
 use crate::config::{self, FileConfig};
 use crate::domain::records::DecidedBy;
 use crate::domain::types::ProposalStatus;
@@ -92,13 +92,14 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ClientError>>,
 {
-    let mut delay = Duration::from_millis(200);
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    let mut delay = backoff.next_delay();
     loop {
         match f().await {
             Err(e) if e.is_transient() && deadline.is_none_or(|d| Instant::now() + delay < d) => {
                 eprintln!("countersign: {e}; retrying in {delay:?}");
                 sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+                delay = backoff.next_delay();
             }
             other => return other,
         }

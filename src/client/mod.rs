@@ -9,6 +9,9 @@ use crate::audit::checkpoint::Checkpoint;
 use crate::domain::records::AuditEntry;
 use crate::signing::payload::SignedDecision;
 use crate::signing::signer::Signer;
+pub mod backoff;
+
+pub use backoff::Backoff;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;

@@ -1,6 +1,20 @@
-//! Named actions: what a key does. Keys are bound to these in the keymap.
+//! Named actions: what a key does. Keys are bound to these in the keymap,
+//! each action in the mode where it is read.
 
+use crate::domain::types::Label;
 use serde::{Deserialize, Serialize};
+
+/// Where a key is read. A key may mean one thing in the queue and another
+/// in a dialog; within one mode it means one thing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Mode {
+    /// The queue and the detail.
+    Main,
+    /// Typing a filter (other keys are typed into it).
+    Filter,
+    /// A reason, note or confirmation dialog (other keys are typed).
+    Dialog,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -31,9 +45,73 @@ pub enum Action {
     Filter,
     Sort,
     Refresh,
+    TabSummary,
+    TabDiff,
+    TabEvidence,
+    TabContext,
+    TabHistory,
+    /// Clear the message line.
+    Dismiss,
+    /// Filter: keep the filter and go back to the queue.
+    FilterDone,
+    /// Filter: clear it and go back.
+    FilterClear,
+    /// Dialog: sign what was typed (or confirm).
+    Submit,
+    /// Dialog: close without signing.
+    Cancel,
+    LabelFalsePositive,
+    LabelTruePositive,
+    LabelBenign,
+    LabelNeedsInfo,
 }
 
 impl Action {
+    pub fn mode(self) -> Mode {
+        match self {
+            Action::FilterDone | Action::FilterClear => Mode::Filter,
+            Action::Submit
+            | Action::Cancel
+            | Action::LabelFalsePositive
+            | Action::LabelTruePositive
+            | Action::LabelBenign
+            | Action::LabelNeedsInfo => Mode::Dialog,
+            _ => Mode::Main,
+        }
+    }
+
+    /// The label a note-editor action toggles.
+    pub fn label(self) -> Option<Label> {
+        match self {
+            Action::LabelFalsePositive => Some(Label::FalsePositive),
+            Action::LabelTruePositive => Some(Label::TruePositive),
+            Action::LabelBenign => Some(Label::Benign),
+            Action::LabelNeedsInfo => Some(Label::NeedsInfo),
+            _ => None,
+        }
+    }
+
+    /// A word for the compact help lines (tab jumps, filter, dialogs);
+    /// `None` for actions that get a line of their own.
+    pub fn short(self) -> Option<&'static str> {
+        Some(match self {
+            Action::TabSummary => "summary",
+            Action::TabDiff => "diff",
+            Action::TabEvidence => "evidence",
+            Action::TabContext => "context",
+            Action::TabHistory => "history",
+            Action::FilterDone => "keep",
+            Action::FilterClear => "clear",
+            Action::Submit => "sign",
+            Action::Cancel => "cancel",
+            Action::LabelFalsePositive => "false_positive",
+            Action::LabelTruePositive => "true_positive",
+            Action::LabelBenign => "benign",
+            Action::LabelNeedsInfo => "needs_info",
+            _ => return None,
+        })
+    }
+
     /// One line for the help screen.
     pub fn describe(self) -> &'static str {
         match self {
@@ -63,6 +141,20 @@ impl Action {
             Action::Filter => "filter the queue",
             Action::Sort => "change sort order",
             Action::Refresh => "reload from the server",
+            Action::TabSummary => "summary tab",
+            Action::TabDiff => "permission diff tab",
+            Action::TabEvidence => "evidence tab",
+            Action::TabContext => "context tab",
+            Action::TabHistory => "history tab",
+            Action::Dismiss => "clear the message line",
+            Action::FilterDone => "filter: keep it, back to the queue",
+            Action::FilterClear => "filter: clear it, back to the queue",
+            Action::Submit => "dialog: sign (or confirm)",
+            Action::Cancel => "dialog: close without signing",
+            Action::LabelFalsePositive => "note: toggle false_positive",
+            Action::LabelTruePositive => "note: toggle true_positive",
+            Action::LabelBenign => "note: toggle benign",
+            Action::LabelNeedsInfo => "note: toggle needs_info",
         }
     }
 }

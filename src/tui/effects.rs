@@ -1,13 +1,15 @@
 //! The effects runner: every network call and signature happens here, in
 //! tokio tasks, and comes back as a [`Msg`]. The queue long-poll restarts
-//! when the view changes (latest wins). Signed decisions go through the
-//! on-disk outbox and one delivery task, so each is delivered exactly once.
+//! when the view changes and an alert fetch replaces the one before it
+//! (latest wins). Signed decisions go through the on-disk outbox and one
+//! delivery task: delivery is at least once, and the server accepts each
+//! signed payload once (by its nonce), so a decision takes effect once.
 
 use super::event::{Msg, SendFailure, client_error_text};
 use super::outbox::{Outbox, Pending};
 use super::update::Effect;
 use crate::api::{ErrorCode, View};
-use crate::client::{ApiClient, ClientError, LoginError};
+use crate::client::{ApiClient, Backoff, ClientError, LoginError};
 use crate::domain::time::now_millis;
 use crate::signing::payload::{DecisionDraft, PayloadVerdict, Target};
 use crate::signing::signer::Signer;
@@ -18,6 +20,13 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
 const LONG_POLL_SECS: u64 = 20;
+/// An alert is fetched once the selection rests this long: moving quickly
+/// through the queue fetches only where it stops.
+const FETCH_SETTLE: Duration = Duration::from_millis(60);
+
+fn retry() -> Backoff {
+    Backoff::new(Duration::from_millis(250), Duration::from_secs(5))
+}
 
 pub struct Runner {
     client: Arc<RwLock<ApiClient>>,
@@ -25,6 +34,7 @@ pub struct Runner {
     principal: String,
     tx: UnboundedSender<Msg>,
     poll: Option<JoinHandle<()>>,
+    fetch: Option<JoinHandle<()>>,
     outbox: Arc<Mutex<Outbox>>,
     wake_delivery: Arc<Notify>,
 }
@@ -58,6 +68,7 @@ impl Runner {
             principal,
             tx,
             poll: None,
+            fetch: None,
             outbox: Arc::new(Mutex::new(outbox)),
             wake_delivery: Arc::new(Notify::new()),
         };
@@ -71,9 +82,13 @@ impl Runner {
             Effect::Login => self.login(),
             Effect::Poll { view, after } => self.restart_poll(view, after),
             Effect::FetchAlert(id) => {
+                if let Some(h) = self.fetch.take() {
+                    h.abort();
+                }
                 let c = client_of(&self.client);
                 let tx = self.tx.clone();
-                tokio::spawn(async move {
+                self.fetch = Some(tokio::spawn(async move {
+                    tokio::time::sleep(FETCH_SETTLE).await;
                     let result = c
                         .alert(&id)
                         .await
@@ -83,7 +98,7 @@ impl Runner {
                         alert_id: id,
                         result,
                     });
-                });
+                }));
             }
             Effect::Claim {
                 proposal_id,
@@ -114,7 +129,7 @@ impl Runner {
         );
         let wake = self.wake_delivery.clone();
         tokio::spawn(async move {
-            let mut delay = Duration::from_millis(250);
+            let mut backoff = retry();
             loop {
                 let mut c = client_of(&client);
                 let s = signer.clone();
@@ -131,8 +146,7 @@ impl Runner {
                     }
                     Err(LoginError::Api(e)) if e.is_transient() => {
                         let _ = tx.send(Msg::Offline(client_error_text(&e)));
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(5));
+                        tokio::time::sleep(backoff.next_delay()).await;
                     }
                     Err(e) => {
                         let _ = tx.send(Msg::LoggedIn(Err(match e {
@@ -154,13 +168,13 @@ impl Runner {
         let relogin = (self.signer.clone(), self.principal.clone());
         self.poll = Some(tokio::spawn(async move {
             let mut after = after;
-            let mut delay = Duration::from_millis(250);
+            let mut backoff = retry();
             loop {
                 let c = client_of(&client);
                 let wait = if after == 0 { 0 } else { LONG_POLL_SECS };
                 match c.queue(view, after, wait, 1000).await {
                     Ok(resp) => {
-                        delay = Duration::from_millis(250);
+                        backoff.reset();
                         let next = resp.page.cursor;
                         let more = resp.page.more;
                         let _ = tx.send(Msg::Queue {
@@ -193,8 +207,7 @@ impl Runner {
                             result: Err(client_error_text(&e)),
                             now: now_millis(),
                         });
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(5));
+                        tokio::time::sleep(backoff.next_delay()).await;
                     }
                 }
             }
@@ -279,7 +292,7 @@ impl Runner {
             self.tx.clone(),
         );
         tokio::spawn(async move {
-            let mut delay = Duration::from_millis(500);
+            let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(5));
             loop {
                 let next = outbox.lock().ok().and_then(|o| o.items().first().cloned());
                 let Some(item) = next else {
@@ -323,10 +336,9 @@ impl Runner {
                             });
                         }
                         tokio::select! {
-                            _ = tokio::time::sleep(delay) => {}
+                            _ = tokio::time::sleep(backoff.next_delay()) => {}
                             _ = wake.notified() => {}
                         }
-                        delay = (delay * 2).min(Duration::from_secs(5));
                         false
                     }
                     Err(e) => {
@@ -343,7 +355,7 @@ impl Runner {
                     }
                 };
                 if done {
-                    delay = Duration::from_millis(500);
+                    backoff.reset();
                     if let Ok(mut o) = outbox.lock() {
                         let _ = o.remove(&item.nonce);
                         let _ = tx.send(Msg::Outbox(o.len()));

@@ -2,7 +2,7 @@
 //! config file's `[keys]` table (`approve = "a"` or `approve = ["a", "y"]`).
 //! The help screen is generated from the keymap in force.
 
-use super::action::Action;
+use super::action::{Action, Mode};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::BTreeMap;
 
@@ -42,7 +42,7 @@ pub enum KeymapError {
         "[keys] {action}: cannot read key `{key}` (examples: a, A, ctrl-c, enter, esc, tab, shift-tab, up, pgdn, f1)"
     )]
     BadKey { action: String, key: String },
-    #[error("[keys]: `{key}` is bound to both {a} and {b}")]
+    #[error("[keys]: `{key}` is bound to both {a} and {b}, which are read at the same time")]
     Clash { key: String, a: String, b: String },
 }
 
@@ -186,11 +186,25 @@ const DEFAULTS: &[(Action, &[&str])] = &[
     (Action::Filter, &["/"]),
     (Action::Sort, &["s"]),
     (Action::Refresh, &["R", "ctrl-r"]),
+    (Action::TabSummary, &["1"]),
+    (Action::TabDiff, &["2"]),
+    (Action::TabEvidence, &["3"]),
+    (Action::TabContext, &["4"]),
+    (Action::TabHistory, &["5"]),
+    (Action::Dismiss, &["esc"]),
+    (Action::FilterDone, &["enter"]),
+    (Action::FilterClear, &["esc"]),
+    (Action::Submit, &["enter"]),
+    (Action::Cancel, &["esc"]),
+    (Action::LabelFalsePositive, &["ctrl-f"]),
+    (Action::LabelTruePositive, &["ctrl-t"]),
+    (Action::LabelBenign, &["ctrl-b"]),
+    (Action::LabelNeedsInfo, &["ctrl-n"]),
 ];
 
 #[derive(Debug, Clone)]
 pub struct Keymap {
-    keys: BTreeMap<Key, Action>,
+    keys: BTreeMap<(Mode, Key), Action>,
     /// Each action's keys in the order configured (first = shown in hints).
     order: BTreeMap<Action, Vec<Key>>,
 }
@@ -223,7 +237,7 @@ impl Keymap {
                     key: k.clone(),
                 })?;
                 order.entry(*action).or_default().push(key);
-                if let Some(other) = keys.insert(key, *action)
+                if let Some(other) = keys.insert((action.mode(), key), *action)
                     && other != *action
                 {
                     return Err(KeymapError::Clash {
@@ -237,8 +251,9 @@ impl Keymap {
         Ok(Keymap { keys, order })
     }
 
-    pub fn action(&self, e: &KeyEvent) -> Option<Action> {
-        self.keys.get(&Key::from_event(e)?).copied()
+    /// What a key does in a mode, if anything.
+    pub fn action(&self, mode: Mode, e: &KeyEvent) -> Option<Action> {
+        self.keys.get(&(mode, Key::from_event(e)?)).copied()
     }
 
     /// Keys bound to an action, in configured order, e.g. ["q", "Ctrl-c"].
@@ -262,13 +277,37 @@ impl Keymap {
         self.keys_list(action).join(", ")
     }
 
-    /// (keys, description) for every action, in a stable order.
+    /// (keys, description) for every action of the queue and detail, in a
+    /// stable order; tab jumps, the filter and dialogs are in [`Self::help_short`].
     pub fn help(&self) -> Vec<(String, &'static str)> {
         DEFAULTS
             .iter()
+            .filter(|(a, _)| a.mode() == Mode::Main && a.short().is_none())
             .map(|(a, _)| (self.keys_for(*a), a.describe()))
             .filter(|(k, _)| !k.is_empty())
             .collect()
+    }
+
+    /// One line per group of small actions: "tabs: 1 summary · 2 diff …".
+    pub fn help_short(&self) -> Vec<String> {
+        let group = |title: &str, pick: &dyn Fn(Action) -> bool| {
+            let parts: Vec<String> = DEFAULTS
+                .iter()
+                .filter(|(a, _)| pick(*a))
+                .filter_map(|(a, _)| {
+                    let keys = self.keys_list(*a).join("/");
+                    (!keys.is_empty()).then(|| format!("{keys} {}", a.short().unwrap_or_default()))
+                })
+                .collect();
+            format!("{title}: {}", parts.join(" · "))
+        };
+        vec![
+            group("detail tabs", &|a| {
+                a.mode() == Mode::Main && a.short().is_some()
+            }),
+            group("typing a filter", &|a| a.mode() == Mode::Filter),
+            group("in a dialog", &|a| a.mode() == Mode::Dialog),
+        ]
     }
 }
 
@@ -284,29 +323,61 @@ mod tests {
     fn defaults_and_overrides() {
         let k = Keymap::default();
         assert_eq!(
-            k.action(&ev(KeyCode::Char('a'), KeyModifiers::NONE)),
+            k.action(Mode::Main, &ev(KeyCode::Char('a'), KeyModifiers::NONE)),
             Some(Action::Approve)
         );
         assert_eq!(
-            k.action(&ev(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            k.action(Mode::Main, &ev(KeyCode::Char('c'), KeyModifiers::CONTROL)),
             Some(Action::Quit)
         );
         assert_eq!(
-            k.action(&ev(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+            k.action(Mode::Main, &ev(KeyCode::Char('G'), KeyModifiers::SHIFT)),
             Some(Action::Bottom)
         );
         let mut o = BTreeMap::new();
         o.insert("approve".to_owned(), vec!["y".to_owned()]);
         let k = Keymap::with_overrides(&o).unwrap();
         assert_eq!(
-            k.action(&ev(KeyCode::Char('y'), KeyModifiers::NONE)),
+            k.action(Mode::Main, &ev(KeyCode::Char('y'), KeyModifiers::NONE)),
             Some(Action::Approve)
         );
-        assert_eq!(k.action(&ev(KeyCode::Char('a'), KeyModifiers::NONE)), None);
+        assert_eq!(
+            k.action(Mode::Main, &ev(KeyCode::Char('a'), KeyModifiers::NONE)),
+            None
+        );
         assert!(
             k.help()
                 .iter()
                 .any(|(keys, d)| keys == "y" && d.starts_with("approve"))
+        );
+        // Modes: Esc dismisses in the queue, cancels in a dialog; a label
+        // key is read only in the note editor, and can be rebound.
+        let k = Keymap::default();
+        let esc = ev(KeyCode::Esc, KeyModifiers::NONE);
+        assert_eq!(k.action(Mode::Main, &esc), Some(Action::Dismiss));
+        assert_eq!(k.action(Mode::Dialog, &esc), Some(Action::Cancel));
+        assert_eq!(k.action(Mode::Filter, &esc), Some(Action::FilterClear));
+        let ctrl_f = ev(KeyCode::Char('f'), KeyModifiers::CONTROL);
+        assert_eq!(k.action(Mode::Main, &ctrl_f), None);
+        assert_eq!(
+            k.action(Mode::Dialog, &ctrl_f),
+            Some(Action::LabelFalsePositive)
+        );
+        let mut o = BTreeMap::new();
+        o.insert("label_benign".to_owned(), vec!["ctrl-y".to_owned()]);
+        o.insert("tab_diff".to_owned(), vec!["d".to_owned()]);
+        let k = Keymap::with_overrides(&o).unwrap();
+        let ctrl_y = ev(KeyCode::Char('y'), KeyModifiers::CONTROL);
+        assert_eq!(k.action(Mode::Dialog, &ctrl_y), Some(Action::LabelBenign));
+        assert_eq!(
+            k.action(Mode::Main, &ev(KeyCode::Char('d'), KeyModifiers::NONE)),
+            Some(Action::TabDiff)
+        );
+        let short = k.help_short();
+        assert!(short.iter().any(|l| l.contains("d diff")), "{short:?}");
+        assert!(
+            short.iter().any(|l| l.contains("Ctrl-y benign")),
+            "{short:?}"
         );
     }
 

@@ -51,7 +51,7 @@ pub async fn run(cfg: ConsoleConfig) -> anyhow::Result<()> {
         cfg.server.clone(),
         now_millis(),
     );
-    state.view = cfg.initial_view;
+    state.queue.view = cfg.initial_view;
     let mut runner = effects::Runner::new(
         client,
         cfg.signer.clone(),
@@ -77,7 +77,7 @@ pub async fn run(cfg: ConsoleConfig) -> anyhow::Result<()> {
     let mut terminal = terminal::init();
     let result = async {
         let size = terminal.size()?;
-        state.size = (size.width, size.height);
+        state.session.size = (size.width, size.height);
         event::spawn_input(tx.clone());
         runner.run(update::Effect::Login);
         loop {
@@ -93,7 +93,7 @@ pub async fn run(cfg: ConsoleConfig) -> anyhow::Result<()> {
             for e in effects {
                 runner.run(e);
             }
-            if state.quit {
+            if state.session.quit {
                 break;
             }
         }
@@ -101,10 +101,10 @@ pub async fn run(cfg: ConsoleConfig) -> anyhow::Result<()> {
     }
     .await;
     terminal::restore();
-    if state.outbox > 0 {
+    if state.session.outbox > 0 {
         eprintln!(
             "countersign: {} signed decision(s) are still waiting in the outbox ({}); they are sent the next time the console connects",
-            state.outbox,
+            state.session.outbox,
             cfg.outbox.display()
         );
     }

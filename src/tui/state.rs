@@ -172,13 +172,24 @@ pub struct Me {
     pub role: Option<Role>,
 }
 
+/// Who is signed in, where, and how the connection is.
 #[derive(Debug)]
-pub struct State {
+pub struct Session {
     pub me: Me,
     pub server: String,
     pub conn: Conn,
     pub now_ms: i64,
     pub last_update_ms: Option<i64>,
+    /// Decisions signed and not yet accepted by the server.
+    pub outbox: usize,
+    pub flash: Option<Flash>,
+    pub quit: bool,
+    pub size: (u16, u16),
+}
+
+/// The queue on the left: what the server listed, filtered and sorted.
+#[derive(Debug)]
+pub struct Queue {
     pub view: View,
     pub items: HashMap<String, QueueItem>,
     /// Ids of `items` after filter and sort: what the queue lists.
@@ -188,72 +199,87 @@ pub struct State {
     pub filter: String,
     pub filtering: bool,
     pub sort: SortKey,
-    pub detail: Option<Detail>,
+    /// Proposals decided here, awaiting the server's confirmation.
+    pub sent: BTreeSet<String>,
+}
+
+/// The detail on the right: the selected proposal's alert and how the
+/// person is looking at it.
+#[derive(Debug)]
+pub struct DetailPane {
+    pub current: Option<Detail>,
     pub tab: Tab,
     pub scroll: u16,
     pub evidence_index: usize,
-    pub dialog: Option<Dialog>,
     pub review: ReviewTrack,
     /// Permission diffs by proposal digest: computed once.
     pub diffs: HashMap<String, Arc<DiffModel>>,
-    /// Decisions signed and not yet accepted by the server.
-    pub outbox: usize,
-    /// Proposals decided here, awaiting the server's confirmation.
-    pub sent: BTreeSet<String>,
-    pub flash: Option<Flash>,
-    pub quit: bool,
-    pub size: (u16, u16),
+}
+
+#[derive(Debug)]
+pub struct State {
+    pub session: Session,
+    pub queue: Queue,
+    pub detail: DetailPane,
+    pub dialog: Option<Dialog>,
 }
 
 impl State {
     pub fn new(principal: String, fingerprint: String, server: String, now_ms: i64) -> Self {
         State {
-            me: Me {
-                principal,
-                fingerprint,
-                role: None,
+            session: Session {
+                me: Me {
+                    principal,
+                    fingerprint,
+                    role: None,
+                },
+                server,
+                conn: Conn::Connecting,
+                now_ms,
+                last_update_ms: None,
+                outbox: 0,
+                flash: None,
+                quit: false,
+                size: (80, 24),
             },
-            server,
-            conn: Conn::Connecting,
-            now_ms,
-            last_update_ms: None,
-            view: View::Pending,
-            items: HashMap::new(),
-            rows: Vec::new(),
-            counts: BTreeMap::new(),
-            selected: 0,
-            filter: String::new(),
-            filtering: false,
-            sort: SortKey::Priority,
-            detail: None,
-            tab: Tab::Summary,
-            scroll: 0,
-            evidence_index: 0,
+            queue: Queue {
+                view: View::Pending,
+                items: HashMap::new(),
+                rows: Vec::new(),
+                counts: BTreeMap::new(),
+                selected: 0,
+                filter: String::new(),
+                filtering: false,
+                sort: SortKey::Priority,
+                sent: BTreeSet::new(),
+            },
+            detail: DetailPane {
+                current: None,
+                tab: Tab::Summary,
+                scroll: 0,
+                evidence_index: 0,
+                review: ReviewTrack::default(),
+                diffs: HashMap::new(),
+            },
             dialog: None,
-            review: ReviewTrack::default(),
-            diffs: HashMap::new(),
-            outbox: 0,
-            sent: BTreeSet::new(),
-            flash: None,
-            quit: false,
-            size: (80, 24),
         }
     }
 
     pub fn selected_item(&self) -> Option<&QueueItem> {
-        self.rows
-            .get(self.selected)
-            .and_then(|id| self.items.get(id))
+        self.queue
+            .rows
+            .get(self.queue.selected)
+            .and_then(|id| self.queue.items.get(id))
     }
 
     /// The selected proposal's full record, once its alert is loaded.
     pub fn selected_proposal(&self) -> Option<&crate::domain::records::ProposalRecord> {
-        let id = self.rows.get(self.selected)?;
-        let d = self.detail.as_ref()?.data.as_ref()?;
+        let id = self.queue.rows.get(self.queue.selected)?;
+        let d = self.detail.current.as_ref()?.data.as_ref()?;
         d.proposals.iter().find(|p| &p.id == id)
     }
 
     pub fn count(&self, s: ProposalStatus) -> i64 {
-        self.counts.get(&s).copied().unwrap_or(0)
+        self.queue.counts.get(&s).copied().unwrap_or(0)
     }
 }

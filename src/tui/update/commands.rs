@@ -4,6 +4,8 @@
 use super::{Effect, flash};
 use crate::domain::types::{Label, ProposalStatus, Risk, Verdict};
 use crate::signing::payload::{DecisionDraft, PayloadVerdict, Review, Target};
+use crate::tui::action::{Action, Mode};
+use crate::tui::keymap::Keymap;
 use crate::tui::state::{Dialog, Level, State, Tab};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tui_textarea::TextArea;
@@ -23,7 +25,7 @@ fn signable(s: &mut State, verdict: Verdict) -> Option<String> {
     };
     let id = item.proposal.id.clone();
     let status = item.proposal.status;
-    if s.sent.contains(&id) {
+    if s.queue.sent.contains(&id) {
         flash(
             s,
             Level::Warn,
@@ -31,7 +33,7 @@ fn signable(s: &mut State, verdict: Verdict) -> Option<String> {
         );
         return None;
     }
-    let Some(d) = s.detail.as_ref().filter(|d| d.data.is_some()) else {
+    let Some(d) = s.detail.current.as_ref().filter(|d| d.data.is_some()) else {
         flash(s, Level::Warn, "the proposal is still loading");
         return None;
     };
@@ -78,17 +80,19 @@ fn unviewed(s: &State) -> Vec<Tab> {
         return vec![];
     };
     let mut out = Vec::new();
-    if p.document.get("permission_change").is_some() && !s.review.panes.contains(&Tab::Diff) {
+    if p.document.get("permission_change").is_some() && !s.detail.review.panes.contains(&Tab::Diff)
+    {
         out.push(Tab::Diff);
     }
     let has_evidence = s
         .detail
+        .current
         .as_ref()
         .and_then(|d| d.data.as_ref())
         .and_then(|d| d.alert.document.get("evidence"))
         .and_then(|e| e.as_array())
         .is_some_and(|a| !a.is_empty());
-    if has_evidence && !s.review.panes.contains(&Tab::Evidence) {
+    if has_evidence && !s.detail.review.panes.contains(&Tab::Evidence) {
         out.push(Tab::Evidence);
     }
     out
@@ -138,6 +142,7 @@ fn sign(
             .map(|p| p.digest.clone()),
         Target::Alert(_) => s
             .detail
+            .current
             .as_ref()
             .and_then(|d| d.data.as_ref())
             .map(|d| d.digest.clone()),
@@ -151,11 +156,19 @@ fn sign(
         return vec![];
     };
     let review = Review {
-        seconds: ((s.now_ms - s.review.opened_ms).max(0) as f64 / 1000.0 * 10.0).round() / 10.0,
-        panes: s.review.panes.iter().map(|t| t.name().to_owned()).collect(),
+        seconds: ((s.session.now_ms - s.detail.review.opened_ms).max(0) as f64 / 1000.0 * 10.0)
+            .round()
+            / 10.0,
+        panes: s
+            .detail
+            .review
+            .panes
+            .iter()
+            .map(|t| t.name().to_owned())
+            .collect(),
     };
     if let Target::Proposal(id) = &target {
-        s.sent.insert(id.clone());
+        s.queue.sent.insert(id.clone());
     }
     vec![Effect::Send(DecisionDraft {
         target,
@@ -167,163 +180,98 @@ fn sign(
     })]
 }
 
-pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
-    let Some(dialog) = s.dialog.take() else {
+/// A key while a dialog is open. The dialog is edited where it is; it is
+/// closed (set to `None`) only when it is done.
+pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Effect> {
+    let action = keys.action(Mode::Dialog, &k);
+    let Some(dialog) = s.dialog.as_mut() else {
         return vec![];
     };
-    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+    if matches!(dialog, Dialog::Help) || action == Some(Action::Cancel) {
+        // Any key closes help.
+        s.dialog = None;
+        return vec![];
+    }
     match dialog {
-        Dialog::Help => {
-            // Any key closes help.
-            vec![]
-        }
+        Dialog::Help => vec![],
         Dialog::Reason {
             verdict,
             proposal_id,
-            mut editor,
-            ..
-        } => match k.code {
-            KeyCode::Esc => vec![],
-            KeyCode::Enter if !k.modifiers.contains(KeyModifiers::ALT) => {
-                let reason = editor.lines().join("\n").trim().to_owned();
-                if !crate::domain::machine::reason_ok(&reason) {
-                    s.dialog = Some(Dialog::Reason {
-                        verdict,
-                        proposal_id,
-                        editor,
-                        error: Some("a reason of at least two characters is required".into()),
-                    });
-                    return vec![];
-                }
-                let pv = match verdict {
-                    Verdict::Reject => PayloadVerdict::Reject,
-                    Verdict::Escalate => PayloadVerdict::Escalate,
-                    Verdict::Halt => PayloadVerdict::Halt,
-                    Verdict::Approve => PayloadVerdict::Approve,
-                };
-                sign(s, pv, Target::Proposal(proposal_id), reason, vec![])
-            }
-            _ => {
+            editor,
+            error,
+        } => {
+            if action != Some(Action::Submit) {
                 editor.input(k);
-                s.dialog = Some(Dialog::Reason {
-                    verdict,
-                    proposal_id,
-                    editor,
-                    error: None,
-                });
-                vec![]
+                *error = None;
+                return vec![];
             }
-        },
+            let reason = editor.lines().join("\n").trim().to_owned();
+            if !crate::domain::machine::reason_ok(&reason) {
+                *error = Some("a reason of at least two characters is required".into());
+                return vec![];
+            }
+            let pv = match verdict {
+                Verdict::Reject => PayloadVerdict::Reject,
+                Verdict::Escalate => PayloadVerdict::Escalate,
+                Verdict::Halt => PayloadVerdict::Halt,
+                Verdict::Approve => PayloadVerdict::Approve,
+            };
+            let target = Target::Proposal(proposal_id.clone());
+            s.dialog = None;
+            sign(s, pv, target, reason, vec![])
+        }
         Dialog::Annotate {
             alert_id,
-            mut editor,
-            mut labels,
-            ..
+            editor,
+            labels,
+            error,
         } => {
-            let toggle = match k.code {
-                KeyCode::Char('f') if ctrl => Some(Label::FalsePositive),
-                KeyCode::Char('t') if ctrl => Some(Label::TruePositive),
-                KeyCode::Char('b') if ctrl => Some(Label::Benign),
-                KeyCode::Char('n') if ctrl => Some(Label::NeedsInfo),
-                _ => None,
-            };
-            if let Some(l) = toggle {
+            if let Some(l) = action.and_then(Action::label) {
                 if !labels.remove(&l) {
                     labels.insert(l);
                 }
-                s.dialog = Some(Dialog::Annotate {
-                    alert_id,
-                    editor,
-                    labels,
-                    error: None,
-                });
+                *error = None;
                 return vec![];
             }
-            match k.code {
-                KeyCode::Esc => vec![],
-                KeyCode::Enter if !k.modifiers.contains(KeyModifiers::ALT) => {
-                    let note = editor.lines().join("\n").trim().to_owned();
-                    if !crate::domain::machine::reason_ok(&note) && labels.is_empty() {
-                        s.dialog = Some(Dialog::Annotate {
-                            alert_id,
-                            editor,
-                            labels,
-                            error: Some("write a note or pick a label".into()),
-                        });
-                        return vec![];
-                    }
-                    sign(
-                        s,
-                        PayloadVerdict::Annotate,
-                        Target::Alert(alert_id),
-                        note,
-                        labels.into_iter().collect(),
-                    )
-                }
-                _ => {
-                    editor.input(k);
-                    s.dialog = Some(Dialog::Annotate {
-                        alert_id,
-                        editor,
-                        labels,
-                        error: None,
-                    });
-                    vec![]
-                }
+            if action != Some(Action::Submit) {
+                editor.input(k);
+                *error = None;
+                return vec![];
             }
+            let note = editor.lines().join("\n").trim().to_owned();
+            if !crate::domain::machine::reason_ok(&note) && labels.is_empty() {
+                *error = Some("write a note or pick a label".into());
+                return vec![];
+            }
+            let target = Target::Alert(alert_id.clone());
+            let labels = std::mem::take(labels).into_iter().collect();
+            s.dialog = None;
+            sign(s, PayloadVerdict::Annotate, target, note, labels)
         }
         Dialog::Confirm {
-            proposal_id,
-            mut typed,
-            unviewed,
-        } => match k.code {
-            KeyCode::Esc => vec![],
-            KeyCode::Enter => {
-                if typed.trim().eq_ignore_ascii_case("yes") {
-                    sign(
-                        s,
-                        PayloadVerdict::Approve,
-                        Target::Proposal(proposal_id),
-                        String::new(),
-                        vec![],
-                    )
-                } else {
-                    s.dialog = Some(Dialog::Confirm {
-                        proposal_id,
-                        typed: String::new(),
-                        unviewed,
-                    });
-                    vec![]
+            proposal_id, typed, ..
+        } => {
+            if action == Some(Action::Submit) {
+                if !typed.trim().eq_ignore_ascii_case("yes") {
+                    typed.clear();
+                    return vec![];
                 }
+                let target = Target::Proposal(proposal_id.clone());
+                s.dialog = None;
+                return sign(s, PayloadVerdict::Approve, target, String::new(), vec![]);
             }
-            KeyCode::Backspace => {
-                typed.pop();
-                s.dialog = Some(Dialog::Confirm {
-                    proposal_id,
-                    typed,
-                    unviewed,
-                });
-                vec![]
-            }
-            KeyCode::Char(c) if !ctrl => {
-                if typed.len() < 8 {
+            match k.code {
+                KeyCode::Backspace => {
+                    typed.pop();
+                }
+                KeyCode::Char(c)
+                    if !k.modifiers.contains(KeyModifiers::CONTROL) && typed.len() < 8 =>
+                {
                     typed.push(c);
                 }
-                s.dialog = Some(Dialog::Confirm {
-                    proposal_id,
-                    typed,
-                    unviewed,
-                });
-                vec![]
+                _ => {}
             }
-            _ => {
-                s.dialog = Some(Dialog::Confirm {
-                    proposal_id,
-                    typed,
-                    unviewed,
-                });
-                vec![]
-            }
-        },
+            vec![]
+        }
     }
 }

@@ -29,10 +29,11 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     };
     let loaded = s
         .detail
+        .current
         .as_ref()
         .and_then(|d| d.data.as_ref().map(|x| (d, x)));
     let Some((detail, data)) = loaded else {
-        let text = match s.detail.as_ref().and_then(|d| d.error.as_deref()) {
+        let text = match s.detail.current.as_ref().and_then(|d| d.error.as_deref()) {
             Some(e) => format!("cannot load the alert: {}", sanitize::line(e)),
             None => "loading…".to_owned(),
         };
@@ -69,9 +70,9 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
         .iter()
         .enumerate()
         .flat_map(|(i, tab)| {
-            let seen = s.review.panes.contains(tab);
+            let seen = s.detail.review.panes.contains(tab);
             let label = format!(" {}:{}{} ", i + 1, tab.name(), if seen { "" } else { "·" });
-            let style = if *tab == s.tab {
+            let style = if *tab == s.detail.tab {
                 t.accent.add_modifier(Modifier::REVERSED)
             } else {
                 t.muted
@@ -81,8 +82,8 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
         .collect();
     f.render_widget(Paragraph::new(Line::from(tabs)), parts[1]);
     let body = parts[2];
-    match s.tab {
-        Tab::Summary => f.render_widget(scrolled(summary(t, data, p), s.scroll), body),
+    match s.detail.tab {
+        Tab::Summary => f.render_widget(scrolled(summary(t, data, p), s.detail.scroll), body),
         Tab::Diff => super::diff::render(f, body, s, t, p),
         Tab::Evidence => evidence(f, body, s, t, &data.alert.document),
         Tab::Context => {
@@ -91,9 +92,9 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
                 Some(c) => serde_json::to_string_pretty(c).unwrap_or_default(),
                 None => "(the source sent no context)".to_owned(),
             };
-            f.render_widget(scrolled(lines(&text, t.text, t), s.scroll), body);
+            f.render_widget(scrolled(lines(&text, t.text, t), s.detail.scroll), body);
         }
-        Tab::History => f.render_widget(scrolled(history(t, data), s.scroll), body),
+        Tab::History => f.render_widget(scrolled(history(t, data), s.detail.scroll), body),
     }
 }
 
@@ -135,7 +136,7 @@ fn header(
                 format!(
                     " · from {} · {} ago",
                     sanitize::line(&a.source),
-                    short_duration(s.now_ms - a.created_at)
+                    short_duration(s.session.now_ms - a.created_at)
                 ),
                 t.muted,
             ));
@@ -168,7 +169,7 @@ fn header(
     ];
     let mut state = Vec::new();
     if p.status.is_open() {
-        let due = p.expires_at - s.now_ms;
+        let due = p.expires_at - s.session.now_ms;
         state.push(Span::styled(
             if due > 0 {
                 format!("expires in {}", short_duration(due))
@@ -206,7 +207,7 @@ fn header(
     if let Some(c) = p
         .claimed_by
         .as_deref()
-        .filter(|_| p.claim_until.is_some_and(|u| u > s.now_ms))
+        .filter(|_| p.claim_until.is_some_and(|u| u > s.session.now_ms))
     {
         state.push(Span::styled(
             format!(" · {} is working on it", sanitize::line(c)),
@@ -338,7 +339,7 @@ fn evidence(f: &mut Frame, area: Rect, s: &State, t: &Theme, doc: &Value) {
         );
         return;
     }
-    let idx = s.evidence_index.min(items.len() - 1);
+    let idx = s.detail.evidence_index.min(items.len() - 1);
     let tabs: Vec<Span> = items
         .iter()
         .enumerate()
@@ -384,7 +385,7 @@ fn evidence(f: &mut Frame, area: Rect, s: &State, t: &Theme, doc: &Value) {
     } else {
         body.to_owned()
     };
-    f.render_widget(scrolled(lines(&text, t.text, t), s.scroll), parts[2]);
+    f.render_widget(scrolled(lines(&text, t.text, t), s.detail.scroll), parts[2]);
 }
 
 fn history(t: &Theme, d: &AlertDetail) -> Vec<Line<'static>> {

@@ -28,7 +28,14 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
     match d {
         Dialog::Help => {
             let entries = keys.help();
-            let r = centered(area, 100, entries.len() as u16 + 6);
+            let short = keys.help_short();
+            // The compact lines wrap on a narrow screen.
+            let width = usize::from(area.width.min(100).saturating_sub(2).max(1));
+            let short_rows: usize = short
+                .iter()
+                .map(|l| l.chars().count().div_ceil(width).max(1))
+                .sum();
+            let r = centered(area, 100, (entries.len() + short_rows) as u16 + 4);
             f.render_widget(Clear, r);
             let block = Block::default()
                 .borders(Borders::ALL)
@@ -37,8 +44,9 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
             let inner = block.inner(r);
             f.render_widget(block, r);
             let parts = Layout::vertical([
-                Constraint::Length(2),
+                Constraint::Length(1),
                 Constraint::Min(1),
+                Constraint::Length(short_rows as u16),
                 Constraint::Length(1),
             ])
             .split(inner);
@@ -49,12 +57,11 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
                 )),
                 parts[0],
             );
-            // Two columns when one does not fit.
-            let cols = if (parts[1].height as usize) < entries.len() {
-                2
-            } else {
-                1
-            };
+            // More columns (up to three) when one does not fit.
+            let cols = entries
+                .len()
+                .div_ceil(usize::from(parts[1].height.max(1)))
+                .clamp(1, 3);
             let per = entries.len().div_ceil(cols);
             let areas =
                 Layout::horizontal(vec![Constraint::Ratio(1, cols as u32); cols]).split(parts[1]);
@@ -70,12 +77,17 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
                     .collect();
                 f.render_widget(Paragraph::new(lines), areas[c]);
             }
+            let short: Vec<Line> = short
+                .iter()
+                .map(|l| Line::from(Span::styled(l.as_str(), t.text)))
+                .collect();
             f.render_widget(
-                Paragraph::new(Span::styled(
-                    "1-5 jump to a detail tab · any key closes this",
-                    t.muted,
-                )),
+                Paragraph::new(short).wrap(ratatui::widgets::Wrap { trim: true }),
                 parts[2],
+            );
+            f.render_widget(
+                Paragraph::new(Span::styled("any key closes this", t.muted)),
+                parts[3],
             );
         }
         Dialog::Reason {
@@ -151,7 +163,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
             typed,
             unviewed,
         } => {
-            let Some(item) = s.items.get(proposal_id) else {
+            let Some(item) = s.queue.items.get(proposal_id) else {
                 return;
             };
             let p = &item.proposal;

@@ -51,7 +51,7 @@ fn side_line(t: &Theme, side: Option<&Side>, width: usize) -> Line<'static> {
 }
 
 pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, p: &ProposalRecord) {
-    let Some(model) = s.diffs.get(&p.digest) else {
+    let Some(model) = s.detail.diffs.get(&p.digest) else {
         f.render_widget(
             Paragraph::new("This proposal changes no permission document.").style(t.muted),
             area,
@@ -69,7 +69,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, p: &ProposalRecor
     );
     let body = parts[1];
     let height = body.height as usize;
-    let start = (s.scroll as usize).min(model.rows.len().saturating_sub(1));
+    let start = (s.detail.scroll as usize).min(model.rows.len().saturating_sub(1));
     if body.width >= SIDE_BY_SIDE_MIN {
         side_by_side(f, body, t, model, start, height);
     } else {

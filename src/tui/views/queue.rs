@@ -22,12 +22,12 @@ pub fn first_visible(selected: usize, len: usize, height: usize) -> usize {
 }
 
 fn marker(i: &QueueItem, s: &State) -> &'static str {
-    if s.sent.contains(&i.proposal.id) {
+    if s.queue.sent.contains(&i.proposal.id) {
         "✓"
-    } else if i.proposal.claimed_by.as_deref() == Some(s.me.principal.as_str()) {
+    } else if i.proposal.claimed_by.as_deref() == Some(s.session.me.principal.as_str()) {
         "◆"
     } else if i.proposal.claimed_by.is_some()
-        && i.proposal.claim_until.is_some_and(|t| t > s.now_ms)
+        && i.proposal.claim_until.is_some_and(|t| t > s.session.now_ms)
     {
         "◇"
     } else {
@@ -55,7 +55,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     let tabs: Vec<Span> = VIEWS
         .iter()
         .flat_map(|v| {
-            let style = if *v == s.view {
+            let style = if *v == s.queue.view {
                 t.accent.add_modifier(Modifier::REVERSED)
             } else {
                 t.muted
@@ -67,10 +67,10 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
         })
         .collect();
     let title = Line::from(tabs);
-    let filter = if s.filter.is_empty() {
+    let filter = if s.queue.filter.is_empty() {
         String::new()
     } else {
-        format!(" /{}", crate::tui::sanitize::line(&s.filter))
+        format!(" /{}", crate::tui::sanitize::line(&s.queue.filter))
     };
     let block = Block::default()
         .borders(Borders::ALL)
@@ -79,32 +79,32 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
         .title_bottom(Line::from(Span::styled(
             format!(
                 " {} of {} · sort {}{filter} ",
-                s.rows.len().min(s.selected + 1),
-                s.rows.len(),
-                s.sort.name()
+                s.queue.rows.len().min(s.queue.selected + 1),
+                s.queue.rows.len(),
+                s.queue.sort.name()
             ),
             t.muted,
         )));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    if s.rows.is_empty() {
-        let msg = match &s.conn {
+    if s.queue.rows.is_empty() {
+        let msg = match &s.session.conn {
             crate::tui::state::Conn::Connecting => "loading…",
-            _ if !s.filter.is_empty() => "nothing matches the filter",
+            _ if !s.queue.filter.is_empty() => "nothing matches the filter",
             _ => "nothing here — the queue is clear",
         };
         f.render_widget(Paragraph::new(msg).style(t.muted), inner);
         return;
     }
     let height = inner.height.saturating_sub(1) as usize;
-    let first = first_visible(s.selected, s.rows.len(), height);
-    let rows: Vec<Row> = s.rows[first..(first + height).min(s.rows.len())]
+    let first = first_visible(s.queue.selected, s.queue.rows.len(), height);
+    let rows: Vec<Row> = s.queue.rows[first..(first + height).min(s.queue.rows.len())]
         .iter()
         .enumerate()
-        .filter_map(|(off, id)| s.items.get(id).map(|i| (first + off, i)))
+        .filter_map(|(off, id)| s.queue.items.get(id).map(|i| (first + off, i)))
         .map(|(idx, i)| {
             let p = &i.proposal;
-            let due = p.expires_at - s.now_ms;
+            let due = p.expires_at - s.session.now_ms;
             let due_text = if !p.status.is_open() {
                 "-".to_owned()
             } else if due <= 0 {
@@ -134,7 +134,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
                 Cell::from(Span::styled(p.action.as_str(), t.text)),
                 Cell::from(untrusted(&p.target, t.text, t)),
                 Cell::from(Span::styled(
-                    short_duration(s.now_ms - p.created_at),
+                    short_duration(s.session.now_ms - p.created_at),
                     t.muted,
                 )),
                 Cell::from(Span::styled(
@@ -150,7 +150,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
                     t.muted,
                 )),
             ]);
-            if idx == s.selected {
+            if idx == s.queue.selected {
                 row.style(t.selection)
             } else {
                 row

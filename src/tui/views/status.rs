@@ -13,23 +13,33 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 pub fn render_top(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
-    let role = s.me.role.map(|r| format!(" ({r})")).unwrap_or_default();
-    let fp: String = s.me.fingerprint.chars().take(19).collect();
-    let conn = match &s.conn {
+    let role = s
+        .session
+        .me
+        .role
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    let fp: String = s.session.me.fingerprint.chars().take(19).collect();
+    let conn = match &s.session.conn {
         Conn::Connecting => Span::styled("◌ connecting", t.status_warn),
         Conn::Online => {
             let age = s
+                .session
                 .last_update_ms
-                .map(|u| short_duration(s.now_ms - u))
+                .map(|u| short_duration(s.session.now_ms - u))
                 .unwrap_or_default();
             Span::styled(format!("● online {age}"), t.status_ok)
         }
         Conn::Offline { .. } => Span::styled("✖ DISCONNECTED", t.status_error),
     };
     // Most important first: a narrow terminal cuts from the right.
-    let unsent_style = if s.outbox > 0 { t.status_warn } else { t.muted };
+    let unsent_style = if s.session.outbox > 0 {
+        t.status_warn
+    } else {
+        t.muted
+    };
     let spans = vec![
-        Span::styled(format!("{}{role} ", s.me.principal), t.accent),
+        Span::styled(format!("{}{role} ", s.session.me.principal), t.accent),
         conn,
         Span::styled(
             format!(
@@ -40,15 +50,15 @@ pub fn render_top(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
             ),
             t.text,
         ),
-        Span::styled(format!("unsent {}", s.outbox), unsent_style),
-        Span::styled(format!(" │ {fp} {} ", s.server), t.muted),
+        Span::styled(format!("unsent {}", s.session.outbox), unsent_style),
+        Span::styled(format!(" │ {fp} {} ", s.session.server), t.muted),
     ];
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
 pub fn render_bottom(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
-    if let Conn::Offline { error } = &s.conn
-        && s.flash.is_none()
+    if let Conn::Offline { error } = &s.session.conn
+        && s.session.flash.is_none()
     {
         let text = format!(
             "server unreachable — showing the last data; retrying. Decisions wait in the outbox. ({error})"
@@ -59,7 +69,7 @@ pub fn render_bottom(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Key
         );
         return;
     }
-    if let Some(fl) = &s.flash {
+    if let Some(fl) = &s.session.flash {
         let style = match fl.level {
             Level::Info => t.text,
             Level::Ok => t.status_ok,
@@ -72,11 +82,11 @@ pub fn render_bottom(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Key
         );
         return;
     }
-    if s.filtering {
+    if s.queue.filtering {
         f.render_widget(
             Paragraph::new(format!(
                 "filter: {}▏  (Enter keep, Esc clear)",
-                crate::tui::sanitize::line(&s.filter)
+                crate::tui::sanitize::line(&s.queue.filter)
             ))
             .style(t.accent),
             area,

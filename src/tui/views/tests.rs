@@ -87,7 +87,7 @@ fn offline_empty_and_too_small() {
     update(&mut s, Msg::Offline("connection refused".into()), &k);
     insta::assert_snapshot!("offline_80x24", draw(&s, 80, 24));
     let mut empty = State::new("carol".into(), "SHA256:y".into(), "http://srv".into(), NOW);
-    empty.conn = Conn::Online;
+    empty.session.conn = Conn::Online;
     insta::assert_snapshot!("empty_80x24", draw(&empty, 80, 24));
     insta::assert_snapshot!("too_small", draw(&s, 50, 10));
 }

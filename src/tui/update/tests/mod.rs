@@ -1,12 +1,18 @@
 //! Tables of message -> state and effects. No IO, no terminal.
 
 use super::*;
+use crate::api::View;
 use crate::api::{AlertDetail, ErrorCode, QueuePage, QueueResponse};
+use crate::domain::digest;
 use crate::domain::machine::Approval;
+use crate::domain::records::QueueItem;
 use crate::domain::records::{AlertRecord, ProposalRecord, ProposalSummary};
+use crate::domain::types::Verdict;
 use crate::domain::types::{ActionKind, EntityKind, Role, Severity};
 use crate::domain::types::{Label, ProposalStatus, Risk};
 use crate::signing::payload::{PayloadVerdict, Target};
+use crate::tui::event::SendFailure;
+use crate::tui::state::{Conn, Dialog, SortKey, Tab};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::json;
 use std::sync::Arc;
@@ -121,11 +127,11 @@ pub(crate) fn queue_msg(items: Vec<QueueItem>, after: i64) -> Msg {
     }
 }
 
-fn key(c: char) -> Msg {
+pub(crate) fn key(c: char) -> Msg {
     Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
 }
 
-fn code(c: KeyCode) -> Msg {
+pub(crate) fn code(c: KeyCode) -> Msg {
     Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
 }
 
@@ -145,7 +151,7 @@ pub(crate) fn loaded() -> (State, Keymap) {
         &keys,
     );
     // Critical first: the critical proposal is selected and its alert fetched.
-    assert_eq!(s.rows, ["p-3", "p-2", "p-1"]);
+    assert_eq!(s.queue.rows, ["p-3", "p-2", "p-1"]);
     assert_eq!(fx, vec![Effect::FetchAlert("a-3".into())]);
     update(
         &mut s,
@@ -161,9 +167,11 @@ pub(crate) fn loaded() -> (State, Keymap) {
 #[test]
 fn queue_merge_gone_and_selection() {
     let (mut s, keys) = loaded();
-    assert!(s.detail.as_ref().unwrap().digest_ok["p-3"]);
+    assert!(s.detail.current.as_ref().unwrap().digest_ok["p-3"]);
     assert!(
-        s.diffs.contains_key(&s.selected_proposal().unwrap().digest),
+        s.detail
+            .diffs
+            .contains_key(&s.selected_proposal().unwrap().digest),
         "diff computed once on load"
     );
     // Moving selects and fetches the next alert.
@@ -171,7 +179,7 @@ fn queue_merge_gone_and_selection() {
         update(&mut s, key('j'), &keys),
         vec![Effect::FetchAlert("a-2".into())]
     );
-    assert_eq!(s.rows[s.selected], "p-2");
+    assert_eq!(s.queue.rows[s.queue.selected], "p-2");
     // A delta removes p-3 (decided elsewhere): selection stays on p-2.
     let gone = Msg::Queue {
         view: View::Pending,
@@ -188,8 +196,8 @@ fn queue_merge_gone_and_selection() {
         now: NOW,
     };
     update(&mut s, gone, &keys);
-    assert_eq!(s.rows, ["p-2", "p-1"]);
-    assert_eq!(s.rows[s.selected], "p-2");
+    assert_eq!(s.queue.rows, ["p-2", "p-1"]);
+    assert_eq!(s.queue.rows[s.queue.selected], "p-2");
     // A poll for another view is ignored (latest wins).
     let stale = Msg::Queue {
         view: View::History,
@@ -206,7 +214,7 @@ fn queue_merge_gone_and_selection() {
         now: NOW,
     };
     update(&mut s, stale, &keys);
-    assert_eq!(s.rows.len(), 2);
+    assert_eq!(s.queue.rows.len(), 2);
 }
 
 #[test]
@@ -226,178 +234,7 @@ fn critical_first_even_in_a_burst_of_low_risk() {
         Severity::Critical,
     ));
     update(&mut s, queue_msg(items, 0), &keys);
-    assert_eq!(s.rows[0], "p-99");
-}
-
-#[test]
-fn approve_low_signs_at_once_with_review_depth() {
-    let (mut s, keys) = loaded();
-    update(&mut s, key('j'), &keys);
-    update(&mut s, key('j'), &keys);
-    let p1 = record(1, Risk::Low, ProposalStatus::Pending, false);
-    update(
-        &mut s,
-        Msg::Detail {
-            alert_id: "a-1".into(),
-            result: Ok(detail(1, &p1)),
-        },
-        &keys,
-    );
-    update(&mut s, Msg::Tick(NOW + 12_000), &keys);
-    let fx = update(&mut s, key('a'), &keys);
-    let [Effect::Send(d)] = fx.as_slice() else {
-        panic!("{fx:?}")
-    };
-    assert_eq!(d.verdict, PayloadVerdict::Approve);
-    assert_eq!(d.target, Target::Proposal("p-1".into()));
-    assert_eq!(d.digest, p1.digest);
-    assert_eq!(d.review.seconds, 12.0);
-    assert_eq!(d.review.panes, ["summary"]);
-    // Pressing again while it is in flight signs nothing twice.
-    assert!(update(&mut s, key('a'), &keys).is_empty());
-}
-
-#[test]
-fn critical_approval_needs_typed_yes_and_warns_about_unopened_panes() {
-    let (mut s, keys) = loaded();
-    assert!(update(&mut s, key('a'), &keys).is_empty());
-    let Some(Dialog::Confirm { unviewed, .. }) = &s.dialog else {
-        panic!("{:?}", s.dialog)
-    };
-    assert_eq!(unviewed, &[Tab::Diff, Tab::Evidence]);
-    // Enter without "yes" signs nothing.
-    assert!(update(&mut s, code(KeyCode::Enter), &keys).is_empty());
-    assert!(s.dialog.is_some());
-    for c in "yes".chars() {
-        update(&mut s, key(c), &keys);
-    }
-    let fx = update(&mut s, code(KeyCode::Enter), &keys);
-    assert!(matches!(fx.as_slice(), [Effect::Send(d)] if d.verdict == PayloadVerdict::Approve));
-    assert!(s.dialog.is_none());
-}
-
-#[test]
-fn reject_needs_a_reason_typed_in_the_editor() {
-    let (mut s, keys) = loaded();
-    update(&mut s, key('r'), &keys);
-    assert!(matches!(
-        s.dialog,
-        Some(Dialog::Reason {
-            verdict: Verdict::Reject,
-            ..
-        })
-    ));
-    update(&mut s, key('x'), &keys);
-    assert!(
-        update(&mut s, code(KeyCode::Enter), &keys).is_empty(),
-        "one character is not a reason"
-    );
-    assert!(matches!(
-        &s.dialog,
-        Some(Dialog::Reason { error: Some(_), .. })
-    ));
-    for c in "-ray of a backup job".chars() {
-        update(&mut s, key(c), &keys);
-    }
-    let fx = update(&mut s, code(KeyCode::Enter), &keys);
-    let [Effect::Send(d)] = fx.as_slice() else {
-        panic!("{fx:?}")
-    };
-    assert_eq!(
-        (d.verdict, d.reason.as_str()),
-        (PayloadVerdict::Reject, "x-ray of a backup job")
-    );
-    // Esc cancels a dialog without signing.
-    let (mut s, keys) = loaded();
-    update(&mut s, key('e'), &keys);
-    assert!(update(&mut s, code(KeyCode::Esc), &keys).is_empty());
-    assert!(s.dialog.is_none());
-}
-
-#[test]
-fn annotate_with_labels() {
-    let (mut s, keys) = loaded();
-    update(&mut s, key('n'), &keys);
-    update(
-        &mut s,
-        Msg::Key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::CONTROL)),
-        &keys,
-    );
-    let fx = update(&mut s, code(KeyCode::Enter), &keys);
-    let [Effect::Send(d)] = fx.as_slice() else {
-        panic!("{fx:?}")
-    };
-    assert_eq!(d.verdict, PayloadVerdict::Annotate);
-    assert_eq!(d.labels, vec![Label::FalsePositive]);
-    assert_eq!(d.target, Target::Alert("a-3".into()));
-}
-
-#[test]
-fn refuses_to_sign_on_digest_mismatch_or_wrong_state() {
-    let (mut s, keys) = loaded();
-    // The server served a digest that does not match the document.
-    let mut p3 = record(3, Risk::Critical, ProposalStatus::Pending, true);
-    p3.digest = "sha256:00".into();
-    update(
-        &mut s,
-        Msg::Detail {
-            alert_id: "a-3".into(),
-            result: Ok(detail(3, &p3)),
-        },
-        &keys,
-    );
-    assert!(update(&mut s, key('a'), &keys).is_empty());
-    assert!(s.dialog.is_none());
-    assert!(s.flash.as_ref().unwrap().text.contains("does not match"));
-    // Halt needs an approved proposal.
-    let (mut s, keys) = loaded();
-    assert!(update(&mut s, key('h'), &keys).is_empty());
-    assert!(s.flash.as_ref().unwrap().text.contains("cannot halt"));
-}
-
-#[test]
-fn decision_results() {
-    let (mut s, keys) = loaded();
-    s.sent.insert("p-3".into());
-    let refused = Msg::Decision {
-        proposal_id: Some("p-3".into()),
-        verdict: "approve".into(),
-        result: Err(SendFailure::Refused {
-            code: ErrorCode::StaleDigest,
-            message: "changed".into(),
-        }),
-    };
-    let fx = update(&mut s, refused, &keys);
-    assert_eq!(
-        fx,
-        vec![Effect::FetchAlert("a-3".into())],
-        "reloads what is shown"
-    );
-    assert!(
-        s.flash
-            .as_ref()
-            .unwrap()
-            .text
-            .contains("changed since you saw it")
-    );
-    assert!(!s.sent.contains("p-3"), "can be decided again after review");
-    let queued = Msg::Decision {
-        proposal_id: Some("p-3".into()),
-        verdict: "approve".into(),
-        result: Err(SendFailure::Queued("down".into())),
-    };
-    update(&mut s, queued, &keys);
-    assert!(s.flash.as_ref().unwrap().text.contains("outbox"));
-    let forbidden = Msg::Decision {
-        proposal_id: Some("p-3".into()),
-        verdict: "approve".into(),
-        result: Err(SendFailure::Refused {
-            code: ErrorCode::RoleRequired,
-            message: "rule \"x\" needs a lead".into(),
-        }),
-    };
-    update(&mut s, forbidden, &keys);
-    assert!(s.flash.as_ref().unwrap().text.contains("needs a lead"));
+    assert_eq!(s.queue.rows[0], "p-99");
 }
 
 #[test]
@@ -410,19 +247,19 @@ fn views_filter_sort_and_offline() {
             after: 0
         }]
     );
-    assert!(s.rows.is_empty());
+    assert!(s.queue.rows.is_empty());
     let (mut s, keys) = loaded();
     update(&mut s, key('/'), &keys);
     for c in "ws-2".chars() {
         update(&mut s, key(c), &keys);
     }
     update(&mut s, code(KeyCode::Enter), &keys);
-    assert_eq!(s.rows, ["p-2"]);
+    assert_eq!(s.queue.rows, ["p-2"]);
     update(&mut s, key('s'), &keys);
-    assert_eq!(s.sort, SortKey::Deadline);
+    assert_eq!(s.queue.sort, SortKey::Deadline);
     update(&mut s, Msg::Offline("connection refused".into()), &keys);
-    assert!(matches!(s.conn, Conn::Offline { .. }));
-    assert_eq!(s.rows, ["p-2"], "the last data stays on screen");
+    assert!(matches!(s.session.conn, Conn::Offline { .. }));
+    assert_eq!(s.queue.rows, ["p-2"], "the last data stays on screen");
     let _ = Role::Lead;
 }
 
@@ -430,8 +267,11 @@ fn views_filter_sort_and_offline() {
 fn quit_and_terminate() {
     let (mut s, keys) = loaded();
     update(&mut s, key('q'), &keys);
-    assert!(s.quit);
+    assert!(s.session.quit);
     let (mut s, keys) = loaded();
     update(&mut s, Msg::Terminate, &keys);
-    assert!(s.quit);
+    assert!(s.session.quit);
 }
+
+mod dialogs;
+mod keys;

@@ -1,0 +1,128 @@
+//! `update(&mut State, Msg) -> Vec<Effect>`: every change to the console's
+//! state, with no IO and no async. The effects runner does the IO.
+//!
+//! This file dispatches; `queue` merges, filters and sorts what the server
+//! lists, `results` takes the answers of the network, `keys` reads keys in
+//! the queue and the filter, `commands` runs the signing commands and their
+//! dialogs.
+
+mod commands;
+mod keys;
+mod queue;
+mod results;
+#[cfg(test)]
+pub(crate) mod tests;
+
+use super::event::Msg;
+use super::keymap::Keymap;
+use super::state::{Conn, Flash, Level, State};
+use crate::api::{CLAIM_TTL_MS, View};
+use crate::signing::payload::DecisionDraft;
+
+pub use queue::rebuild_rows;
+
+/// What the runner must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Login,
+    /// (Re)start the queue long-poll for a view from a cursor.
+    Poll {
+        view: View,
+        after: i64,
+    },
+    FetchAlert(String),
+    /// Sign (with the person's key), keep in the outbox, send.
+    Send(DecisionDraft),
+    Claim {
+        proposal_id: String,
+        release: bool,
+    },
+}
+
+const FLASH_MS: i64 = 6_000;
+
+pub(super) fn flash(s: &mut State, level: Level, text: impl Into<String>) {
+    s.session.flash = Some(Flash {
+        text: text.into(),
+        level,
+        until_ms: s.session.now_ms + FLASH_MS,
+    });
+}
+
+pub fn update(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
+    match msg {
+        Msg::Tick(now) => {
+            s.session.now_ms = now;
+            if s.session.flash.as_ref().is_some_and(|f| f.until_ms <= now) {
+                s.session.flash = None;
+            }
+            vec![]
+        }
+        Msg::Resize(w, h) => {
+            s.session.size = (w, h);
+            vec![]
+        }
+        Msg::LoggedIn(Ok(login)) => {
+            s.session.me.role = login.roles.first().copied();
+            s.session.me.fingerprint = login.fingerprint;
+            s.session.conn = Conn::Connecting;
+            vec![Effect::Poll {
+                view: s.queue.view,
+                after: 0,
+            }]
+        }
+        Msg::LoggedIn(Err(e)) => {
+            s.session.conn = Conn::Offline { error: e.clone() };
+            flash(s, Level::Error, format!("login failed: {e}"));
+            vec![]
+        }
+        Msg::Queue {
+            view,
+            after,
+            result,
+            now,
+        } => queue::on_queue(s, view, after, result, now),
+        Msg::Detail { alert_id, result } => {
+            results::on_detail(s, alert_id, result);
+            vec![]
+        }
+        Msg::Decision {
+            proposal_id,
+            verdict,
+            result,
+        } => results::on_decision(s, proposal_id, &verdict, result),
+        Msg::Claimed(Ok(c)) => {
+            let text = match &c.claimed_by {
+                Some(who) => format!("claimed by {who} for {} minutes", CLAIM_TTL_MS / 60_000),
+                None => "claim released".to_owned(),
+            };
+            flash(s, Level::Ok, text);
+            vec![]
+        }
+        Msg::Claimed(Err(e)) => {
+            flash(s, Level::Warn, e);
+            vec![]
+        }
+        Msg::Offline(e) => {
+            s.session.conn = Conn::Offline { error: e };
+            vec![]
+        }
+        Msg::Terminate => {
+            s.session.quit = true;
+            vec![]
+        }
+        Msg::Outbox(n) => {
+            s.session.outbox = n;
+            vec![]
+        }
+        Msg::Delivered { verdict, seq } => {
+            flash(
+                s,
+                Level::Ok,
+                format!("{verdict} delivered from the outbox · audit #{seq}"),
+            );
+            vec![]
+        }
+        Msg::Key(k) => keys::on_key(s, k, keys),
+    }
+}

@@ -1,0 +1,119 @@
+//! Answers from the network: an alert's detail, a decision's fate.
+
+use super::queue::on_selection;
+use super::{Effect, flash};
+use crate::api::{AlertDetail, DecisionAccepted, ErrorCode};
+use crate::domain::digest;
+use crate::tui::diff::DiffModel;
+use crate::tui::event::SendFailure;
+use crate::tui::state::{Level, State};
+use std::sync::Arc;
+
+pub(super) fn on_detail(s: &mut State, alert_id: String, result: Result<Arc<AlertDetail>, String>) {
+    let Some(d) = s.detail.current.as_mut().filter(|d| d.alert_id == alert_id) else {
+        return; // the selection moved on
+    };
+    match result {
+        Ok(data) => {
+            // Recompute every digest from the served documents; a mismatch
+            // means what is shown is not what would be signed.
+            d.digest_ok = data
+                .proposals
+                .iter()
+                .map(|p| {
+                    let ok = digest::proposal_digest(&data.alert.document, &p.document)
+                        .is_ok_and(|dg| dg == p.digest);
+                    (p.id.clone(), ok)
+                })
+                .collect();
+            d.alert_digest_ok =
+                digest::alert_digest(&data.alert.document).is_ok_and(|dg| dg == data.digest);
+            for p in &data.proposals {
+                if let Some(pc) = p.document.get("permission_change")
+                    && !s.detail.diffs.contains_key(&p.digest)
+                {
+                    let text = |k: &str| pc.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+                    let model = DiffModel::compute(text("format"), text("before"), text("after"));
+                    s.detail.diffs.insert(p.digest.clone(), Arc::new(model));
+                }
+            }
+            // Keep the queue row's view of the proposal fresh too.
+            for p in &data.proposals {
+                if let Some(item) = s.queue.items.get_mut(&p.id) {
+                    item.proposal = p.into();
+                }
+            }
+            d.data = Some(data);
+            d.error = None;
+        }
+        Err(e) => d.error = Some(e),
+    }
+}
+
+pub(super) fn on_decision(
+    s: &mut State,
+    proposal_id: Option<String>,
+    verdict: &str,
+    result: Result<Box<DecisionAccepted>, SendFailure>,
+) -> Vec<Effect> {
+    match result {
+        Ok(acc) => {
+            let status = acc
+                .proposal
+                .as_ref()
+                .map(|p| format!(" → {}", p.status))
+                .unwrap_or_default();
+            flash(
+                s,
+                Level::Ok,
+                format!(
+                    "{verdict} signed and recorded{status} · audit #{}",
+                    acc.audit.seq
+                ),
+            );
+            let mut fx = Vec::new();
+            if let Some(d) = &s.detail.current {
+                fx.push(Effect::FetchAlert(d.alert_id.clone()));
+                s.detail.current = None;
+            }
+            fx.extend(on_selection(s));
+            fx
+        }
+        Err(SendFailure::Queued(e)) => {
+            flash(
+                s,
+                Level::Warn,
+                format!("{verdict} signed, waiting in the outbox: {e}"),
+            );
+            vec![]
+        }
+        Err(SendFailure::Unsigned(e)) => {
+            if let Some(id) = &proposal_id {
+                s.queue.sent.remove(id);
+            }
+            flash(s, Level::Error, format!("not signed: {e}"));
+            vec![]
+        }
+        Err(SendFailure::Refused { code, message }) => {
+            if let Some(id) = &proposal_id {
+                s.queue.sent.remove(id);
+            }
+            let text = match (code.status(), code) {
+                (_, ErrorCode::StaleDigest) => format!(
+                    "not recorded: the proposal changed since you saw it ({message}); reloaded — review it again"
+                ),
+                (409, _) => format!("not recorded: {message}"),
+                (403, _) => format!("refused by policy: {message}"),
+                _ => format!("refused ({code}): {message}"),
+            };
+            flash(s, Level::Error, text);
+            // Reload what is shown so the person sees what changed.
+            let mut fx = Vec::new();
+            if let Some(d) = s.detail.current.as_mut() {
+                d.data = None;
+                fx.push(Effect::FetchAlert(d.alert_id.clone()));
+            }
+            fx
+        }
+    }
+}
