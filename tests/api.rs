@@ -341,7 +341,7 @@ async fn decision_long_poll_wakes_on_decision() {
         let id = p.id.clone();
         async move { agent.decision(&id, 30).await }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    t.until_waiting(1).await;
     let now = countersign::domain::time::now_millis();
     common::decide(
         &*t.store,
@@ -385,7 +385,7 @@ async fn queue_long_poll_returns_new_items() {
                 .await
         }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    t.until_waiting(1).await;
     agent
         .submit_alert(&alert("lp-2", vec![proposal("disable_account", "medium")]))
         .await

@@ -109,7 +109,7 @@ impl Soc {
 /// Filters the queue down to one target and waits for its detail.
 fn select(c: &mut Pty, target: &str) {
     c.send("/");
-    c.send("\x1b"); // clear any previous filter
+    c.esc(); // clear any previous filter
     c.send("/");
     c.type_text(target);
     c.send("\r");

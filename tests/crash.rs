@@ -49,7 +49,16 @@ async fn acknowledged_proposals_survive_kill_9() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill once enough is acknowledged, however fast this machine is.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() <= 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} acknowledged in 60 s",
+            acked.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     server.kill();
     for a in agents {
         let _ = tokio::time::timeout(Duration::from_secs(30), a).await;

@@ -30,12 +30,12 @@ fn demo_end_to_end() {
     d.wait_for("✓ matches what is shown", 15);
     d.send("a");
     d.wait_for("approve signed and recorded → approved", 15);
-    // In "mine" the agent's execution shows up.
-    d.send("\x1b");
+    // In "mine" (the filter still on) the agent's execution shows up on
+    // that item's own row.
     for _ in 0..3 {
         d.send("v");
     }
-    d.wait_for("done", 30);
+    d.wait_for_line(&["done", "Q3-forecast"], 30);
     d.send("q");
     assert_eq!(d.wait_exit(30), 0);
 

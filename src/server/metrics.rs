@@ -30,6 +30,17 @@ pub struct Metrics {
     pub audit_head: Gauge,
     pub db_commits: Gauge,
     pub db_writes: Gauge,
+    /// Long-polls (decision, queue) waiting for a change right now.
+    pub long_polls: Gauge,
+}
+
+/// Counts one waiting long-poll while it lives.
+pub struct Waiting(Gauge);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Default for Metrics {
@@ -86,7 +97,14 @@ impl Metrics {
             "Write requests carried by those commits (group commit)",
             db_writes.clone(),
         );
+        let long_polls = Gauge::default();
+        registry.register(
+            "long_polls_waiting",
+            "Long-polls (decision, queue) waiting for a change",
+            long_polls.clone(),
+        );
         Metrics {
+            long_polls,
             db_commits,
             db_writes,
             registry,
@@ -114,6 +132,12 @@ impl Metrics {
     pub fn observe_decision(&self, created_at_ms: i64, now_ms: i64) {
         let secs = (now_ms - created_at_ms).max(0) as f64 / 1000.0;
         self.time_to_decision.observe(secs);
+    }
+
+    /// Marks a long-poll as waiting until the guard is dropped.
+    pub fn waiting(&self) -> Waiting {
+        self.long_polls.inc();
+        Waiting(self.long_polls.clone())
     }
 
     pub fn encode(&self) -> Result<String, std::fmt::Error> {

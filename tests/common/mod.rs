@@ -227,6 +227,33 @@ impl TestServer {
     pub fn agent(&self) -> ApiClient {
         ApiClient::new(&self.url(), Some(self.agent_token.clone())).expect("client")
     }
+
+    /// Waits until `n` long-polls wait on the server (its own gauge), so a
+    /// test acts while they are waiting, not before.
+    pub async fn until_waiting(&self, n: i64) {
+        until_long_polls(&self.url(), n).await
+    }
+}
+
+/// Polls `/metrics` until `countersign_long_polls_waiting` reads `n`.
+pub async fn until_long_polls(url: &str, n: i64) {
+    let want = format!("countersign_long_polls_waiting {n}\n");
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = match http.get(format!("{url}/metrics")).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text.contains(&want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never saw {n} waiting long-polls:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 /// A signed verdict on a proposal, as the console makes it.
@@ -269,6 +296,11 @@ pub fn free_port() -> u16 {
 pub fn pg_url() -> Option<String> {
     match std::env::var("COUNTERSIGN_TEST_PG_URL") {
         Ok(u) if !u.is_empty() => Some(u),
+        _ if std::env::var_os("COUNTERSIGN_REQUIRE_PG").is_some_and(|v| v == "1") => {
+            panic!(
+                "COUNTERSIGN_REQUIRE_PG=1 but COUNTERSIGN_TEST_PG_URL is not set: PostgreSQL did not start"
+            )
+        }
         _ => {
             // Straight to the process's stderr: the test harness would hide
             // an eprintln! from a passing test.

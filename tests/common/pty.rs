@@ -64,6 +64,14 @@ impl Pty {
         std::thread::sleep(Duration::from_millis(60));
     }
 
+    /// Esc alone. A terminal tells Esc from Alt+key only by timing (Esc
+    /// then a key in one read is Alt+key), so nothing follows it for a
+    /// while.
+    pub fn esc(&mut self) {
+        self.send("\x1b");
+        std::thread::sleep(Duration::from_millis(400));
+    }
+
     /// Types text one key at a time, as a person would.
     pub fn type_text(&mut self, s: &str) {
         for c in s.chars() {
@@ -90,6 +98,23 @@ impl Pty {
             assert!(
                 Instant::now() < deadline,
                 "timed out waiting for {needle:?}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until one screen line contains every needle (a queue row's
+    /// own state, not the same word elsewhere on screen).
+    pub fn wait_for_line(&self, needles: &[&str], secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if let Some(line) = s.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for a line with {needles:?}; screen:\n{s}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -36,6 +36,7 @@ pub async fn decision(
     let deadline = wait::deadline(q.wait, state.limits.max_wait);
     // Subscribe before reading, so a decision between the two is not missed.
     let mut rx = state.store.subscribe();
+    let _waiting = state.metrics.waiting();
     loop {
         let p = load(&state, &caller, &id).await?;
         if !p.status.is_open() {

@@ -23,6 +23,7 @@ pub async fn queue(
     };
     let deadline = wait::deadline(params.wait, state.limits.max_wait);
     let mut rx = state.store.subscribe();
+    let _waiting = state.metrics.waiting();
     let page = loop {
         let page = state.store.queue(q.clone()).await?;
         if !page.items.is_empty() || !page.gone.is_empty() || page.more {

@@ -114,3 +114,48 @@ fn untrusted_text_is_shown_as_marks() {
     );
     assert!(!screen.contains('\u{1b}') && !screen.contains('\u{202e}'));
 }
+
+/// Renders with colour (the other snapshots run as NO_COLOR) and returns
+/// the buffer, styles included.
+fn draw_coloured(s: &State, theme: &Theme, w: u16, h: u16) -> ratatui::buffer::Buffer {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| render(f, s, theme, &Keymap::default())).unwrap();
+    t.backend().buffer().clone()
+}
+
+/// The style of the first cell of the first place `needle` is on screen.
+fn style_at(buf: &ratatui::buffer::Buffer, needle: &str) -> ratatui::style::Style {
+    let area = buf.area;
+    for y in 0..area.height {
+        let row: String = (0..area.width)
+            .map(|x| buf[(x, y)].symbol().to_owned())
+            .collect();
+        if let Some(i) = row.find(needle) {
+            let x = row[..i].chars().count() as u16;
+            return buf[(x, y)].style();
+        }
+    }
+    panic!("{needle:?} not on screen")
+}
+
+#[test]
+fn colours_come_from_the_right_theme_slots() {
+    let theme = Theme::load("dark", None, false).unwrap();
+    let (mut s, k) = loaded();
+    let buf = draw_coloured(&s, &theme, 80, 24);
+    // Risk cells in the queue use the severity slots of their tier.
+    assert_eq!(style_at(&buf, "crit").fg, theme.severity_critical.fg);
+    assert_eq!(style_at(&buf, "medi").fg, theme.severity_medium.fg);
+    insta::assert_debug_snapshot!("colour_summary_80x24", buf);
+    // The diff pane: added lines in diff_added, removed in diff_removed.
+    keys(&mut s, &k, "2");
+    let buf = draw_coloured(&s, &theme, 200, 50);
+    insta::assert_debug_snapshot!("colour_diff_200x50", buf);
+    let added = theme.diff_added.fg.expect("dark theme colours diff_added");
+    assert!(buf.content.iter().any(|c| c.fg == added));
+    // A theme with other colours changes exactly those cells.
+    let light = Theme::load("light", None, false).unwrap();
+    assert_ne!(light.severity_critical.fg, theme.severity_critical.fg);
+    let buf = draw_coloured(&s, &light, 200, 50);
+    assert_eq!(style_at(&buf, "crit").fg, light.severity_critical.fg);
+}

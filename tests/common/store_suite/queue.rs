@@ -1,0 +1,137 @@
+//! Queue views and cursors, tokens, concurrent writers.
+
+use super::super::{alert, decide, proposal};
+use super::*;
+use countersign::domain::types::{ProposalStatus, TokenRole, Verdict};
+use countersign::server::store::{QueueQuery, Store, View};
+use std::sync::Arc;
+
+pub async fn queue_views_and_cursor(store: Arc<dyn Store>) {
+    let s = &*store;
+    let mut ids = Vec::new();
+    for i in 0..150 {
+        let o = submit(
+            s,
+            "bot",
+            alert(&format!("q-{i}"), vec![proposal("isolate_host", "medium")]),
+            T0 + i,
+        )
+        .await
+        .unwrap();
+        ids.push((o.proposals[0].id.clone(), o.proposals[0].digest.clone()));
+    }
+    let q = |view, after, principal: Option<&str>| QueueQuery {
+        view,
+        after,
+        limit: 100,
+        principal: principal.map(str::to_owned),
+        agent: None,
+    };
+    // Paging: 150 pending items over two pages, in change order.
+    let p1 = s.queue(q(View::Pending, 0, None)).await.unwrap();
+    assert!(p1.more);
+    assert_eq!(p1.items.len(), 100);
+    let p2 = s.queue(q(View::Pending, p1.cursor, None)).await.unwrap();
+    assert!(!p2.more);
+    assert_eq!(p2.items.len(), 50);
+    let head = p2.cursor;
+    // Nothing new since the head.
+    let empty = s.queue(q(View::Pending, head, None)).await.unwrap();
+    assert!(empty.items.is_empty() && empty.gone.is_empty());
+    // alice decides one: it is gone from pending, present in mine and history.
+    let (id, digest) = &ids[7];
+    decide(
+        s,
+        id,
+        digest,
+        "alice",
+        Verdict::Reject,
+        "duplicate of q-6",
+        T0 + 500,
+    )
+    .await
+    .unwrap();
+    let delta = s.queue(q(View::Pending, head, None)).await.unwrap();
+    assert!(delta.items.is_empty());
+    assert_eq!(delta.gone, vec![id.clone()]);
+    let mine = s.queue(q(View::Mine, 0, Some("alice"))).await.unwrap();
+    assert_eq!(mine.items.len(), 1);
+    assert_eq!(
+        mine.items[0].proposal.reason.as_deref(),
+        Some("duplicate of q-6")
+    );
+    assert!(
+        s.queue(q(View::Mine, 0, Some("bob")))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let history = s.queue(q(View::History, 0, None)).await.unwrap();
+    assert_eq!(history.items.len(), 1);
+    // Agent filter.
+    let mut theirs = q(View::All, 0, None);
+    theirs.agent = Some("someone-else".into());
+    assert!(s.queue(theirs).await.unwrap().items.is_empty());
+    let counts = s.status_counts().await.unwrap();
+    assert!(counts.contains(&(ProposalStatus::Pending, 149)));
+    assert!(counts.contains(&(ProposalStatus::Rejected, 1)));
+}
+
+pub async fn tokens(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = s
+        .create_token("soar".into(), TokenRole::Agent, "h1".into(), T0)
+        .await
+        .unwrap();
+    assert_eq!(s.token_by_hash("h1").await.unwrap().unwrap().id, t.id);
+    assert!(s.token_by_hash("h2").await.unwrap().is_none());
+    assert_eq!(s.revoke_token("soar", T0 + 1).await.unwrap(), 1);
+    assert!(s.token_by_hash("h1").await.unwrap().is_none());
+    assert_eq!(s.list_tokens().await.unwrap()[0].revoked_at, Some(T0 + 1));
+}
+
+/// Many concurrent writers: every submission lands once, the chain stays
+/// one line, decisions on one proposal race to exactly one outcome.
+pub async fn concurrent_writers(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            submit(
+                &*s,
+                "bot",
+                alert(&format!("c-{i}"), vec![proposal("isolate_host", "medium")]),
+                T0 + i,
+            )
+            .await
+        }));
+    }
+    let mut proposals = Vec::new();
+    for t in tasks {
+        proposals.push(t.await.unwrap().unwrap().proposals[0].clone());
+    }
+    // Racing reject vs approve on the same proposal: exactly one wins.
+    let p = proposals[0].clone();
+    let mut racers = Vec::new();
+    for (who, v) in [
+        ("alice", Verdict::Approve),
+        ("bob", Verdict::Reject),
+        ("carol", Verdict::Reject),
+    ] {
+        let s = store.clone();
+        let (id, digest) = (p.id.clone(), p.digest.clone());
+        racers.push(tokio::spawn(async move {
+            decide(&*s, &id, &digest, who, v, "racing", T0 + 100).await
+        }));
+    }
+    let mut wins = 0;
+    for r in racers {
+        if r.await.unwrap().is_ok() {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+    let seq = chain_ok(&*store).await;
+    assert_eq!(seq, 64 + 1);
+}

@@ -1,0 +1,145 @@
+//! Deadlines, expiry, lapse, auto-escalation and execution reports.
+
+use super::super::{alert, decide, proposal};
+use super::*;
+use countersign::domain::types::{ProposalStatus, Verdict};
+use countersign::server::store::{ExecutionCommand, ExecutionReport, Store, StoreError};
+use std::sync::Arc;
+
+pub async fn deadlines_and_execution(store: Arc<dyn Store>) {
+    let s = &*store;
+    let mut short = proposal("isolate_host", "medium");
+    short["expires_in_secs"] = 60.into();
+    let o = submit(
+        s,
+        "bot",
+        alert(
+            "edr-3",
+            vec![
+                short,
+                proposal("disable_account", "medium"),
+                proposal("revoke_token", "medium"),
+            ],
+        ),
+        T0,
+    )
+    .await
+    .unwrap();
+    let [a, b, c] = [&o.proposals[0], &o.proposals[1], &o.proposals[2]];
+    assert_eq!(a.expires_at, T0 + 60_000);
+    // b: approved, then run to completion.
+    decide(s, &b.id, &b.digest, "alice", Verdict::Approve, "", T0 + 1)
+        .await
+        .unwrap();
+    // c: approved but never started: lapses after the 600 s window.
+    decide(s, &c.id, &c.digest, "alice", Verdict::Approve, "", T0 + 1)
+        .await
+        .unwrap();
+    let exec = |id: &str, report: ExecutionReport, agent: &str, now: i64| {
+        s.report_execution(ExecutionCommand {
+            proposal_id: id.into(),
+            agent: agent.into(),
+            report,
+            now,
+        })
+    };
+    assert!(matches!(
+        exec(&b.id, ExecutionReport::Started, "other", T0 + 2).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        exec(&b.id, ExecutionReport::Started, "bot", T0 + 2)
+            .await
+            .unwrap()
+            .status,
+        ProposalStatus::Executing
+    );
+    let done = exec(
+        &b.id,
+        ExecutionReport::Failed {
+            detail: "EDR API 500".into(),
+        },
+        "bot",
+        T0 + 3,
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.status, ProposalStatus::Failed);
+    // Expiry: a is never executable, and a late approval is refused.
+    assert_eq!(s.run_deadlines(T0 + 59_999).await.unwrap(), 0);
+    assert_eq!(s.run_deadlines(T0 + 60_000).await.unwrap(), 1);
+    let a_now = s.proposal(&a.id).await.unwrap().unwrap();
+    assert_eq!(a_now.status, ProposalStatus::Expired);
+    assert!(matches!(
+        decide(
+            s,
+            &a.id,
+            &a.digest,
+            "alice",
+            Verdict::Approve,
+            "",
+            T0 + 61_000
+        )
+        .await,
+        Err(StoreError::Refused(_))
+    ));
+    assert!(
+        exec(&a.id, ExecutionReport::Started, "bot", T0 + 61_000)
+            .await
+            .is_err()
+    );
+    // Lapse, even before the sweep runs: start is refused past the window.
+    assert!(
+        exec(&c.id, ExecutionReport::Started, "bot", T0 + 1 + 600_000)
+            .await
+            .is_err()
+    );
+    assert_eq!(s.run_deadlines(T0 + 1 + 600_000).await.unwrap(), 1);
+    assert_eq!(
+        s.proposal(&c.id).await.unwrap().unwrap().status,
+        ProposalStatus::Lapsed
+    );
+    chain_ok(s).await;
+}
+
+pub async fn auto_escalation(store: Arc<dyn Store>) {
+    let s = &*store;
+    let o = submit(
+        s,
+        "bot",
+        alert("edr-4", vec![proposal("isolate_host", "medium")]),
+        T0,
+    )
+    .await
+    .unwrap();
+    let p = &o.proposals[0];
+    assert_eq!(s.run_deadlines(T0 + 1_800_000).await.unwrap(), 1);
+    let now = s.proposal(&p.id).await.unwrap().unwrap();
+    assert_eq!(now.status, ProposalStatus::Escalated);
+    // An analyst cannot decide an escalated proposal; a lead can.
+    assert!(
+        decide(
+            s,
+            &p.id,
+            &p.digest,
+            "alice",
+            Verdict::Approve,
+            "",
+            T0 + 1_800_001
+        )
+        .await
+        .is_err()
+    );
+    let ok = decide(
+        s,
+        &p.id,
+        &p.digest,
+        "carol",
+        Verdict::Approve,
+        "",
+        T0 + 1_800_002,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.proposal.status, ProposalStatus::Approved);
+}
