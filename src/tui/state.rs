@@ -279,6 +279,17 @@ impl State {
         d.proposals.iter().find(|p| &p.id == id)
     }
 
+    /// Evidence items of the loaded alert.
+    pub fn evidence_count(&self) -> usize {
+        self.detail
+            .current
+            .as_ref()
+            .and_then(|d| d.data.as_ref())
+            .and_then(|d| d.alert.document.get("evidence"))
+            .and_then(|e| e.as_array())
+            .map_or(0, Vec::len)
+    }
+
     pub fn count(&self, s: ProposalStatus) -> i64 {
         self.queue.counts.get(&s).copied().unwrap_or(0)
     }

@@ -84,15 +84,7 @@ fn unviewed(s: &State) -> Vec<Tab> {
     {
         out.push(Tab::Diff);
     }
-    let has_evidence = s
-        .detail
-        .current
-        .as_ref()
-        .and_then(|d| d.data.as_ref())
-        .and_then(|d| d.alert.document.get("evidence"))
-        .and_then(|e| e.as_array())
-        .is_some_and(|a| !a.is_empty());
-    if has_evidence && !s.detail.review.panes.contains(&Tab::Evidence) {
+    if s.evidence_count() > 0 && !s.detail.review.panes.contains(&Tab::Evidence) {
         out.push(Tab::Evidence);
     }
     out

@@ -66,14 +66,7 @@ pub(super) fn on_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Effect> {
             vec![]
         }
         Action::NextEvidence | Action::PrevEvidence => {
-            let n = s
-                .detail
-                .current
-                .as_ref()
-                .and_then(|d| d.data.as_ref())
-                .and_then(|d| d.alert.document.get("evidence"))
-                .and_then(|e| e.as_array())
-                .map_or(0, Vec::len);
+            let n = s.evidence_count();
             if n > 0 {
                 s.detail.evidence_index = if action == Action::NextEvidence {
                     (s.detail.evidence_index + 1) % n
