@@ -71,7 +71,7 @@ mod model {
                     let now = store_suite::T0 + 1 + i as i64;
                     let reason = if with_reason { "because" } else { "" };
                     let name = WHO[who];
-                    let actor = Actor::Person { principal: name.into(), role: policy.role_of(name) };
+                    let actor = Actor::Person { principal: name.into(), role: policy.role_of(name), key: None };
                     // The proposer (an agent's name) never decides its own proposal.
                     let expected = if name == "edgar-bot" {
                         Err(machine::Refusal::SelfApproval(name.into()))

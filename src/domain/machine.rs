@@ -15,6 +15,10 @@ pub struct Approval {
     pub principal: String,
     pub role: Role,
     pub at: Millis,
+    /// Fingerprint of the key that signed it: one key is one person,
+    /// whatever name it signs under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// Everything the rules look at.
@@ -24,6 +28,9 @@ pub struct ProposalState {
     /// Approvals counted towards the current digest.
     pub approvals: Vec<Approval>,
     pub escalated_by: Option<String>,
+    /// Fingerprint of the escalator's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated_by_key: Option<String>,
     pub expires_at: Millis,
     pub escalate_at: Option<Millis>,
     /// Set on approval: the agent must report `started` before this.
@@ -33,8 +40,16 @@ pub struct ProposalState {
 /// Who asks for a transition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
-    Person { principal: String, role: Role },
-    Agent { name: String },
+    Person {
+        principal: String,
+        role: Role,
+        /// Fingerprint of the signing key (`None` only where nothing was
+        /// signed: tests and benchmarks of the rules).
+        key: Option<String>,
+    },
+    Agent {
+        name: String,
+    },
 }
 
 impl Actor {
@@ -100,6 +115,10 @@ pub enum Refusal {
         "{0} has already approved or escalated this proposal; the same person never counts twice"
     )]
     SamePrincipal(String),
+    #[error(
+        "the key {0} has already approved or escalated this proposal under another name; one key is one person"
+    )]
+    SameKey(String),
     #[error("rule \"{rule}\" needs a {role} for this approval")]
     RoleRequired { rule: String, role: Role },
     #[error("an escalated proposal is decided by a lead")]
@@ -133,6 +152,7 @@ pub fn initial(rule: &Rule, now: Millis, expires_in_secs: Option<u64>) -> Transi
         status: ProposalStatus::Pending,
         approvals: Vec::new(),
         escalated_by: None,
+        escalated_by_key: None,
         expires_at: now.saturating_add(secs(lifetime)),
         escalate_at: rule
             .escalate_after_secs
@@ -205,7 +225,12 @@ pub fn decide(
     reason: &str,
     now: Millis,
 ) -> Result<Transition, Refusal> {
-    let Actor::Person { principal, role } = actor else {
+    let Actor::Person {
+        principal,
+        role,
+        key,
+    } = actor
+    else {
         return Err(Refusal::AgentCannotDecide);
     };
     if state.status.is_final() {
@@ -232,10 +257,18 @@ pub fn decide(
             if seen {
                 return Err(Refusal::SamePrincipal(principal.clone()));
             }
+            if let Some(k) = key {
+                let same_key = state.approvals.iter().any(|a| a.key.as_ref() == Some(k))
+                    || state.escalated_by_key.as_ref() == Some(k);
+                if same_key {
+                    return Err(Refusal::SameKey(k.clone()));
+                }
+            }
             next.approvals.push(Approval {
                 principal: principal.clone(),
                 role: *role,
                 at: now,
+                key: key.clone(),
             });
             if next.approvals.len() as u32 >= rule.approvals {
                 if !next.approvals.iter().any(|a| satisfies(a.role, rule.role)) {
@@ -268,6 +301,7 @@ pub fn decide(
             }
             next.status = ProposalStatus::Escalated;
             next.escalated_by = Some(principal.clone());
+            next.escalated_by_key = key.clone();
             next.escalate_at = None;
             Event::Escalated
         }

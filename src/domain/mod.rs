@@ -1,10 +1,12 @@
 //! Pure types and rules shared by client and server. No IO here.
 
 pub mod digest;
+pub mod json;
 pub mod machine;
 pub mod policy;
 pub mod records;
 pub mod revision;
 pub mod submission;
+pub mod text;
 pub mod time;
 pub mod types;

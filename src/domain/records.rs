@@ -64,6 +64,9 @@ pub struct ProposalRecord {
     pub rule: String,
     pub approvals: Vec<Approval>,
     pub escalated_by: Option<String>,
+    /// Fingerprint of the escalator's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated_by_key: Option<String>,
     pub decided_by: Option<DecidedBy>,
     pub reason: Option<String>,
     #[serde(with = "rfc3339")]
@@ -92,6 +95,7 @@ impl ProposalRecord {
             status: self.status,
             approvals: self.approvals.clone(),
             escalated_by: self.escalated_by.clone(),
+            escalated_by_key: self.escalated_by_key.clone(),
             expires_at: self.expires_at,
             escalate_at: self.escalate_at,
             execute_by: self.execute_by,
@@ -102,6 +106,7 @@ impl ProposalRecord {
         self.status = s.status;
         self.approvals = s.approvals;
         self.escalated_by = s.escalated_by;
+        self.escalated_by_key = s.escalated_by_key;
         self.expires_at = s.expires_at;
         self.escalate_at = s.escalate_at;
         self.execute_by = s.execute_by;

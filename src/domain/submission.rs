@@ -183,9 +183,19 @@ fn text(field: &str, value: &str, max: usize, required: bool) -> Result<(), Fiel
     Ok(())
 }
 
+/// A machine-read identifier: visible text only.
+fn identifier(field: &str, value: &str) -> Result<(), FieldError> {
+    match super::text::identifier_problem(value) {
+        Some(problem) => Err(FieldError::new(field, problem)),
+        None => Ok(()),
+    }
+}
+
 fn validate(a: &AlertSubmission) -> Result<(), FieldError> {
     use limits::*;
     text("external_id", &a.external_id, SHORT_TEXT, true)?;
+    identifier("external_id", &a.external_id)?;
+    identifier("entity.id", &a.entity.id)?;
     text("source", &a.source, SHORT_TEXT, true)?;
     text("title", &a.title, TITLE, true)?;
     text("entity.id", &a.entity.id, SHORT_TEXT, true)?;
@@ -230,6 +240,7 @@ fn validate(a: &AlertSubmission) -> Result<(), FieldError> {
     for (i, p) in a.proposals.iter().enumerate() {
         let at = |f: &str| format!("proposals[{i}].{f}");
         text(&at("target"), &p.target, TITLE, true)?;
+        identifier(&at("target"), &p.target)?;
         text(&at("rationale"), &p.rationale, LONG_TEXT, true)?;
         if let Some(pc) = &p.permission_change {
             text(

@@ -3,6 +3,7 @@
 
 use super::error::ApiError;
 use crate::api::ErrorCode;
+use crate::domain::json::{self, JsonProblem};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
@@ -28,10 +29,39 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 "the request body is empty; send a JSON object",
             ));
         }
+        // The strict walk first: it names what serde_json would only call
+        // malformed (a lone surrogate) or silently accept (a duplicate).
+        strict(&bytes)?;
         let value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::new(ErrorCode::MalformedJson, format!("malformed JSON: {e}")))?;
         Ok(JsonBody(value))
     }
+}
+
+/// One document, one meaning: no member name twice, nothing a double
+/// cannot hold (see `domain::json`). Nothing is stored from a body that
+/// fails this.
+/// A syntax error passes here: serde_json, which reads the body next,
+/// names it with line and column.
+pub fn strict(bytes: &[u8]) -> Result<(), ApiError> {
+    json::check(bytes)
+        .or_else(|p| match p {
+            JsonProblem::Syntax(_) => Ok(()),
+            p => Err(p),
+        })
+        .map_err(|p| {
+            let code = match p {
+                JsonProblem::Duplicate { .. } => ErrorCode::DuplicateMember,
+                JsonProblem::NotIJson { .. } => ErrorCode::NotIJson,
+                JsonProblem::Syntax(_) => ErrorCode::MalformedJson,
+            };
+            let field = p.path().map(str::to_owned);
+            let e = ApiError::new(code, p.to_string());
+            match field {
+                Some(f) => e.with_detail(serde_json::json!({ "field": f })),
+                None => e,
+            }
+        })
 }
 
 /// Parses a body into a typed request, naming the bad field.

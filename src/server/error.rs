@@ -79,6 +79,7 @@ impl From<Refusal> for ApiError {
             Refusal::ReasonRequired(_) => ErrorCode::ReasonRequired,
             Refusal::AgentCannotDecide => ErrorCode::AgentCannotDecide,
             Refusal::SamePrincipal(_) => ErrorCode::SamePrincipal,
+            Refusal::SameKey(_) => ErrorCode::SameKey,
             Refusal::RoleRequired { .. } => ErrorCode::RoleRequired,
             Refusal::LeadRequired => ErrorCode::LeadRequired,
             Refusal::NotProposer => ErrorCode::NotProposer,

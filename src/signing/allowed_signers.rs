@@ -296,6 +296,19 @@ impl AllowedSigners {
         out
     }
 
+    /// Could anyone sign in `namespace` as `principal` at time `at`: is some
+    /// key listed for that name, namespace and time?
+    pub fn may_sign(&self, principal: &str, namespace: &str, at: Millis) -> bool {
+        self.entries.iter().any(|e| {
+            e.matches_principal(principal)
+                && e.namespaces
+                    .as_ref()
+                    .is_none_or(|ns| ns.iter().any(|n| glob(n, namespace)))
+                && e.valid_after.is_none_or(|t| at >= t)
+                && e.valid_before.is_none_or(|t| at <= t)
+        })
+    }
+
     /// May `key` sign in `namespace` for `principal` at time `at`? The most
     /// telling problem is returned when no line allows it.
     pub fn check(

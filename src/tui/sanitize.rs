@@ -4,13 +4,7 @@
 //! overrides and invisible format characters become printable marks.
 //! Wide characters, emoji and right-to-left scripts pass through intact.
 
-/// Bidi controls and invisible format characters shown as `<U+XXXX>`.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c,
-        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' |
-        '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' |
-        '\u{FFF9}'..='\u{FFFB}' | '\u{E0000}'..='\u{E007F}')
-}
+use crate::domain::text::is_invisible_format;
 
 fn push_char(out: &mut String, c: char, keep_newlines: bool) {
     match c {

@@ -82,6 +82,7 @@ pub fn person(name: &str) -> countersign::domain::machine::Actor {
     countersign::domain::machine::Actor::Person {
         principal: name.into(),
         role,
+        key: Some(format!("SHA256:test-key-of-{name}")),
     }
 }
 

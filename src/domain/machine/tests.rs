@@ -20,6 +20,16 @@ fn person(name: &str, role: Role) -> Actor {
     Actor::Person {
         principal: name.into(),
         role,
+        key: Some(format!("SHA256:key-of-{name}")),
+    }
+}
+
+/// Another name signed with someone else's key.
+fn wearing(name: &str, role: Role, key_of: &str) -> Actor {
+    Actor::Person {
+        principal: name.into(),
+        role,
+        key: Some(format!("SHA256:key-of-{key_of}")),
     }
 }
 
@@ -300,4 +310,35 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn one_key_is_one_person_whatever_the_name() {
+    let r = rule(2, Role::Analyst);
+    let s = start(&r);
+    let t = decide(&s, &r, &alice(), Verdict::Approve, "", 1).unwrap();
+    assert_eq!(t.event, Event::ApprovalCounted);
+    // Alice's key under the name "dave": the same person.
+    let dave = wearing("dave", Role::Analyst, "alice");
+    assert_eq!(
+        decide(&t.state, &r, &dave, Verdict::Approve, "", 2),
+        Err(Refusal::SameKey("SHA256:key-of-alice".into()))
+    );
+    // The escalator's key cannot approve the escalation under a lead's name.
+    let esc = decide(&s, &r, &alice(), Verdict::Escalate, "for a lead", 1).unwrap();
+    let carol_with_alices_key = wearing("carol", Role::Lead, "alice");
+    assert!(matches!(
+        decide(
+            &esc.state,
+            &r,
+            &carol_with_alices_key,
+            Verdict::Approve,
+            "",
+            2
+        ),
+        Err(Refusal::SameKey(_))
+    ));
+    // Another person's own key counts.
+    let t2 = decide(&t.state, &r, &bob(), Verdict::Approve, "", 2).unwrap();
+    assert_eq!(t2.event, Event::Approved);
 }

@@ -9,7 +9,7 @@ use crate::api::ErrorCode;
 use crate::domain::machine::{self, Actor, Event};
 use crate::domain::time::{now_millis, parse_rfc3339};
 use crate::server::auth::Caller;
-use crate::server::body::{JsonBody, typed};
+use crate::server::body::{JsonBody, strict, typed};
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
 use crate::server::store::{AnnotateCommand, DecideCommand, SignedBlob};
@@ -56,6 +56,10 @@ pub async fn post(
 ) -> Result<(StatusCode, Json<DecisionAccepted>), ApiError> {
     caller.require_person()?;
     let signed: SignedDecision = typed(body)?;
+    strict(signed.payload.as_bytes()).map_err(|e| ApiError {
+        message: format!("payload: {}", e.message),
+        ..e
+    })?;
     let p: DecisionPayload = serde_json::from_str(&signed.payload)
         .map_err(|e| ApiError::new(ErrorCode::InvalidPayload, format!("payload: {e}")))?;
     if p.v != 1 || p.kind != "decision" {
@@ -116,6 +120,7 @@ pub async fn post(
                     actor: Actor::Person {
                         principal: p.principal.clone(),
                         role,
+                        key: Some(signing::fingerprint(&key)),
                     },
                     verdict,
                     reason: p.reason.clone(),

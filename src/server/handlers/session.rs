@@ -5,6 +5,7 @@
 
 use crate::api::ErrorCode;
 use crate::api::{ChallengeRequest, ChallengeResponse, LoginRequest, LoginResponse};
+use crate::domain::text::principal_problem;
 use crate::domain::time::{now_millis, to_rfc3339};
 use crate::server::auth::{SESSION_PREFIX, new_secret};
 use crate::server::body::{JsonBody, typed};
@@ -16,22 +17,19 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-fn principal_ok(p: &str) -> bool {
-    !p.is_empty() && p.len() <= 256 && !p.chars().any(|c| c.is_control() || c.is_whitespace())
-}
-
 pub async fn challenge(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<ChallengeResponse>), ApiError> {
     let req: ChallengeRequest = typed(body)?;
-    if !principal_ok(&req.principal) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidField,
-            "principal: 1-256 characters, no spaces or controls",
-        ));
+    if let Some(problem) = principal_problem(&req.principal) {
+        return Err(
+            ApiError::new(ErrorCode::InvalidField, format!("principal: {problem}"))
+                .with_detail(serde_json::json!({"field": "principal"})),
+        );
     }
-    let expires_at = now_millis() + state.limits.challenge_ttl.as_millis() as i64;
+    let now = now_millis();
+    let expires_at = now + state.limits.challenge_ttl.as_millis() as i64;
     // No trailing newline: shell users take it with $(…), which strips one.
     let challenge = format!(
         "countersign-login v1\nserver: {}\nprincipal: {}\nnonce: {}\nexpires: {}",
@@ -40,10 +38,15 @@ pub async fn challenge(
         new_nonce(),
         to_rfc3339(expires_at)
     );
-    state
-        .store
-        .create_challenge(challenge.clone(), req.principal, expires_at)
-        .await?;
+    // Only a principal some key may sign for gets a stored challenge; the
+    // others get an answer of the same shape that no signature can redeem,
+    // so the names in allowed_signers cannot be enumerated.
+    if state.signers().may_sign(&req.principal, NS_LOGIN, now) {
+        state
+            .store
+            .create_challenge(challenge.clone(), req.principal, expires_at)
+            .await?;
+    }
     Ok((
         StatusCode::CREATED,
         Json(ChallengeResponse {

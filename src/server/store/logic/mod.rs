@@ -181,6 +181,7 @@ fn new_proposal(
         rule: rule.name.clone(),
         approvals: Vec::new(),
         escalated_by: None,
+        escalated_by_key: None,
         decided_by: None,
         reason: None,
         created_at: cmd.now,

@@ -37,7 +37,10 @@ use tokio_postgres::{Config, NoTls, Transaction};
 const CHAIN_LOCK: i64 = 0x0063_6f75_6e74_6572; // "counter" in ASCII
 const MIGRATION_LOCK: i64 = 0x0063_6f75_6e74_6573;
 
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("schema_1.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("schema_1.sql")),
+    (2, include_str!("schema_2.sql")),
+];
 
 pub struct PgStore {
     pool: Pool,

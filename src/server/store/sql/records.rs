@@ -64,7 +64,7 @@ pub fn alert_by_external_sql(lock: &str) -> String {
 pub const PROPOSAL_COLS: &str = "p.id, p.alert_id, p.idx, p.action, p.target, p.risk, p.status, \
      p.digest, p.document, p.proposed_by, p.rule, p.approvals, p.escalated_by, p.decided_by, \
      p.reason, p.created_at, p.updated_at, p.expires_at, p.escalate_at, p.execute_by, \
-     p.decided_at, p.change_seq, p.claimed_by, p.claim_until";
+     p.decided_at, p.change_seq, p.claimed_by, p.claim_until, p.escalated_by_key";
 
 pub fn proposal_row(r: &dyn SqlRow) -> Result<ProposalRecord, StoreError> {
     Ok(ProposalRecord {
@@ -92,19 +92,20 @@ pub fn proposal_row(r: &dyn SqlRow) -> Result<ProposalRecord, StoreError> {
         change_seq: r.int("change_seq")?,
         claimed_by: r.opt_text("claimed_by")?,
         claim_until: r.opt_int("claim_until")?,
+        escalated_by_key: r.opt_text("escalated_by_key")?,
     })
 }
 
 pub const UPSERT_PROPOSAL: &str = "INSERT INTO proposals (id, alert_id, idx, action, target, \
      risk, status, digest, document, proposed_by, rule, approvals, escalated_by, decided_by, \
      reason, created_at, updated_at, expires_at, escalate_at, execute_by, decided_at, change_seq, \
-     claimed_by, claim_until) \
+     claimed_by, claim_until, escalated_by_key) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19, $20, $21, $22, $23, $24) \
+     $19, $20, $21, $22, $23, $24, $25) \
      ON CONFLICT (id) DO UPDATE SET action = $4, target = $5, risk = $6, status = $7, \
      digest = $8, document = $9, rule = $11, approvals = $12, escalated_by = $13, \
      decided_by = $14, reason = $15, updated_at = $17, expires_at = $18, escalate_at = $19, \
-     execute_by = $20, decided_at = $21, change_seq = $22, claimed_by = $23, claim_until = $24";
+     execute_by = $20, decided_at = $21, change_seq = $22, claimed_by = $23, claim_until = $24, escalated_by_key = $25";
 
 pub fn proposal_params(p: &ProposalRecord) -> Result<Vec<Param>, StoreError> {
     Ok(params([
@@ -136,6 +137,7 @@ pub fn proposal_params(p: &ProposalRecord) -> Result<Vec<Param>, StoreError> {
         p.change_seq.into(),
         (&p.claimed_by).into(),
         p.claim_until.into(),
+        (&p.escalated_by_key).into(),
     ]))
 }
 

@@ -59,6 +59,7 @@ pub(crate) fn record(
         rule: "defaults".into(),
         approvals: Vec::<Approval>::new(),
         escalated_by: None,
+        escalated_by_key: None,
         decided_by: None,
         reason: None,
         created_at: NOW - 60_000,

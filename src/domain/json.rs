@@ -1,0 +1,475 @@
+//! One document, one meaning: the checks every JSON body passes before it
+//! is read. serde_json keeps the last of two members with the same name,
+//! and a double cannot tell `1` from `1.0000000000000000001`; an executor
+//! that keeps the first name, or reads numbers exactly, would then act on
+//! something other than what the gate judged and the digest covers.
+//!
+//! [`check`] walks the raw bytes (already known to be valid JSON) and
+//! refuses, naming the path (`proposals[0].action`):
+//! - a member name twice in one object (after unescaping: `"a"` and
+//!   `"\u0061"` are the same name);
+//! - what I-JSON (RFC 7493), which RFC 8785 assumes, forbids: integers
+//!   outside ±(2^53−1), numbers with more precision or range than a double
+//!   (their text is not the double's shortest form, read as a decimal), and
+//!   lone surrogates in `\u` escapes.
+
+use std::collections::HashSet;
+
+/// The largest integer a double holds exactly, and its neighbours.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonProblem {
+    #[error("{path}: the member name `{name}` appears twice; a document must have one meaning")]
+    Duplicate { path: String, name: String },
+    #[error("{path}: {message}")]
+    NotIJson { path: String, message: String },
+    #[error("not valid JSON at byte {0}")]
+    Syntax(usize),
+}
+
+impl JsonProblem {
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            JsonProblem::Duplicate { path, .. } | JsonProblem::NotIJson { path, .. } => Some(path),
+            JsonProblem::Syntax(_) => None,
+        }
+    }
+}
+
+/// Deeper nesting is a syntax error here (serde_json stops at 128 too).
+pub const MAX_DEPTH: usize = 128;
+
+/// Checks a JSON text (see the module docs). Anything that is not JSON is a
+/// [`JsonProblem::Syntax`]; so is nesting deeper than [`MAX_DEPTH`], which
+/// also bounds this walk's stack.
+pub fn check(bytes: &[u8]) -> Result<(), JsonProblem> {
+    let mut s = Scanner {
+        b: bytes,
+        i: 0,
+        path: Vec::new(),
+    };
+    s.ws();
+    s.value()?;
+    s.ws();
+    if s.i != s.b.len() {
+        return Err(JsonProblem::Syntax(s.i));
+    }
+    Ok(())
+}
+
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+    path: Vec<Seg>,
+}
+
+impl Scanner<'_> {
+    fn path(&self) -> String {
+        let mut out = String::new();
+        for seg in &self.path {
+            match seg {
+                Seg::Key(k) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.extend(k.escape_debug());
+                }
+                Seg::Index(i) => out.push_str(&format!("[{i}]")),
+            }
+        }
+        if out.is_empty() {
+            "(body)".to_owned()
+        } else {
+            out
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    fn expect(&mut self, c: u8) -> Result<(), JsonProblem> {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(JsonProblem::Syntax(self.i))
+        }
+    }
+
+    fn value(&mut self) -> Result<(), JsonProblem> {
+        if self.path.len() > MAX_DEPTH {
+            return Err(JsonProblem::Syntax(self.i));
+        }
+        match self.peek() {
+            Some(b'{') => self.object(),
+            Some(b'[') => self.array(),
+            Some(b'"') => self.string().map(|_| ()),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => Err(JsonProblem::Syntax(self.i)),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), JsonProblem> {
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            Err(JsonProblem::Syntax(self.i))
+        }
+    }
+
+    fn object(&mut self) -> Result<(), JsonProblem> {
+        self.expect(b'{')?;
+        let mut seen = HashSet::new();
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            let name = self.string()?;
+            self.ws();
+            self.expect(b':')?;
+            self.ws();
+            if !seen.insert(name.clone()) {
+                return Err(JsonProblem::Duplicate {
+                    path: {
+                        self.path.push(Seg::Key(name.clone()));
+                        let p = self.path();
+                        self.path.pop();
+                        p
+                    },
+                    name: name.escape_debug().to_string(),
+                });
+            }
+            self.path.push(Seg::Key(name));
+            self.value()?;
+            self.path.pop();
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(JsonProblem::Syntax(self.i)),
+            }
+        }
+    }
+
+    fn array(&mut self) -> Result<(), JsonProblem> {
+        self.expect(b'[')?;
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return Ok(());
+        }
+        let mut index = 0;
+        loop {
+            self.ws();
+            self.path.push(Seg::Index(index));
+            self.value()?;
+            self.path.pop();
+            index += 1;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(JsonProblem::Syntax(self.i)),
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u16, JsonProblem> {
+        let digits = self
+            .b
+            .get(self.i..self.i + 4)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u16::from_str_radix(h, 16).ok())
+            .ok_or(JsonProblem::Syntax(self.i))?;
+        self.i += 4;
+        Ok(digits)
+    }
+
+    fn lone_surrogate(&self, unit: u16) -> JsonProblem {
+        JsonProblem::NotIJson {
+            path: self.path(),
+            message: format!(
+                "the escape \\u{unit:04x} is half of a surrogate pair with no other half (I-JSON forbids it)"
+            ),
+        }
+    }
+
+    /// A string, unescaped.
+    fn string(&mut self) -> Result<String, JsonProblem> {
+        self.expect(b'"')?;
+        let mut out: Vec<u8> = Vec::new();
+        loop {
+            let c = self.peek().ok_or(JsonProblem::Syntax(self.i))?;
+            self.i += 1;
+            match c {
+                b'"' => break,
+                b'\\' => {
+                    let e = self.peek().ok_or(JsonProblem::Syntax(self.i))?;
+                    self.i += 1;
+                    let simple = match e {
+                        b'"' => Some(b'"'),
+                        b'\\' => Some(b'\\'),
+                        b'/' => Some(b'/'),
+                        b'b' => Some(0x08),
+                        b'f' => Some(0x0c),
+                        b'n' => Some(b'\n'),
+                        b'r' => Some(b'\r'),
+                        b't' => Some(b'\t'),
+                        b'u' => None,
+                        _ => return Err(JsonProblem::Syntax(self.i)),
+                    };
+                    if let Some(byte) = simple {
+                        out.push(byte);
+                        continue;
+                    }
+                    let unit = self.hex4()?;
+                    let ch = match unit {
+                        0xD800..=0xDBFF => {
+                            if !self.b[self.i..].starts_with(b"\\u") {
+                                return Err(self.lone_surrogate(unit));
+                            }
+                            self.i += 2;
+                            let low = self.hex4()?;
+                            if !(0xDC00..=0xDFFF).contains(&low) {
+                                return Err(self.lone_surrogate(unit));
+                            }
+                            let code = 0x10000
+                                + ((u32::from(unit) - 0xD800) << 10)
+                                + (u32::from(low) - 0xDC00);
+                            char::from_u32(code).ok_or_else(|| self.lone_surrogate(unit))?
+                        }
+                        0xDC00..=0xDFFF => return Err(self.lone_surrogate(unit)),
+                        _ => char::from_u32(u32::from(unit)).ok_or(JsonProblem::Syntax(self.i))?,
+                    };
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                }
+                _ => out.push(c),
+            }
+        }
+        String::from_utf8(out).map_err(|_| JsonProblem::Syntax(self.i))
+    }
+
+    fn number(&mut self) -> Result<(), JsonProblem> {
+        let start = self.i;
+        while matches!(
+            self.peek(),
+            Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+        ) {
+            self.i += 1;
+        }
+        let text =
+            std::str::from_utf8(&self.b[start..self.i]).map_err(|_| JsonProblem::Syntax(start))?;
+        number_problem(text).map_or(Ok(()), |message| {
+            Err(JsonProblem::NotIJson {
+                path: self.path(),
+                message,
+            })
+        })
+    }
+}
+
+/// Why a JSON number's text is not I-JSON, if it is not.
+pub fn number_problem(text: &str) -> Option<String> {
+    let integral = !text.contains(['.', 'e', 'E']);
+    if integral {
+        let digits = text.trim_start_matches('-');
+        let fits = digits.len() <= 16 && digits.parse::<u64>().is_ok_and(|n| n <= MAX_SAFE_INTEGER);
+        return (!fits).then(|| {
+            format!("the integer {text} is outside ±(2^53−1), which a double cannot hold exactly (I-JSON)")
+        });
+    }
+    let Ok(value) = text.parse::<f64>() else {
+        return Some(format!("{text} is not a number"));
+    };
+    if !value.is_finite() {
+        return Some(format!("{text} is beyond the range of a double (I-JSON)"));
+    }
+    // Rust prints a double in its shortest round-trip form; a text that is
+    // a different decimal carries precision the double (and the digest)
+    // does not see.
+    if decimal(text) != decimal(&value.to_string()) {
+        return Some(format!(
+            "{text} has more precision than a double; it would be read as {value} (I-JSON)"
+        ));
+    }
+    None
+}
+
+/// A decimal number's value as (negative, significant digits, exponent of
+/// the last digit); zero is (false, "0", 0).
+fn decimal(text: &str) -> (bool, String, i64) {
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exp) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], body[i + 1..].parse::<i64>().unwrap_or(0)),
+        None => (body, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut digits: String = format!("{int}{frac}");
+    let mut exp = exp - frac.len() as i64;
+    let trimmed = digits.trim_start_matches('0').to_owned();
+    digits = trimmed;
+    while digits.ends_with('0') {
+        digits.pop();
+        exp += 1;
+    }
+    if digits.is_empty() {
+        return (false, "0".to_owned(), 0);
+    }
+    (negative, digits, exp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(s: &str) -> Option<JsonProblem> {
+        serde_json::from_str::<serde_json::Value>(s).expect("valid JSON");
+        check(s.as_bytes()).err()
+    }
+
+    #[test]
+    fn duplicates_are_found_at_any_depth_with_their_path() {
+        let p =
+            problem(r#"{"proposals":[{"action":"disable_account","action":"block_indicator"}]}"#);
+        assert_eq!(
+            p,
+            Some(JsonProblem::Duplicate {
+                path: "proposals[0].action".into(),
+                name: "action".into()
+            })
+        );
+        assert!(matches!(
+            problem(r#"{"a":{"b":1,"\u0062":2}}"#),
+            Some(JsonProblem::Duplicate { path, .. }) if path == "a.b"
+        ));
+        assert_eq!(
+            problem(r#"{"a":1,"b":{"a":1},"c":[{"a":1},{"a":2}]}"#),
+            None
+        );
+        assert!(
+            problem(r#"{"x":1,"x":1}"#).is_some(),
+            "even with the same value"
+        );
+    }
+
+    #[test]
+    fn numbers_beyond_a_double_are_refused() {
+        for ok in [
+            "0",
+            "-0",
+            "1",
+            "9007199254740991",
+            "-9007199254740991",
+            "0.1",
+            "1.5e3",
+            "1e20",
+            "0.30000000000000004",
+            "1E-7",
+            "2.5",
+            "100.0",
+            "1.0",
+        ] {
+            assert_eq!(number_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "9007199254740992",
+            "-9007199254740993",
+            "123456789012345678901234567890",
+            "1.00000000000000000001",
+            "0.1000000000000000055511151231257827",
+            "1e400",
+            "-1e400",
+        ] {
+            assert!(number_problem(bad).is_some(), "{bad}");
+        }
+        assert!(matches!(
+            problem(r#"{"proposals":[{"expires_in_secs":9007199254740993}]}"#),
+            Some(JsonProblem::NotIJson { path, .. }) if path == "proposals[0].expires_in_secs"
+        ));
+    }
+
+    #[test]
+    fn deep_nesting_is_a_syntax_error_not_a_stack_overflow() {
+        let deep = "[".repeat(1_000_000);
+        assert!(matches!(
+            check(deep.as_bytes()),
+            Err(JsonProblem::Syntax(_))
+        ));
+        let ok = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert_eq!(check(ok.as_bytes()), Ok(()));
+    }
+
+    #[test]
+    fn lone_surrogates_are_refused_pairs_are_fine() {
+        assert_eq!(problem(r#"{"t":"\ud83d\ude80 ok"}"#), None);
+        for bad in [
+            r#"{"t":"\ud800"}"#,
+            r#"{"t":"\udc00x"}"#,
+            r#"{"t":"\ud800\u0041"}"#,
+        ] {
+            // serde_json may refuse these itself; if it reads them, we do.
+            if serde_json::from_str::<serde_json::Value>(bad).is_ok() {
+                assert!(
+                    matches!(check(bad.as_bytes()), Err(JsonProblem::NotIJson { .. })),
+                    "{bad}"
+                );
+            }
+        }
+        assert!(matches!(
+            check(br#"{"t":"\ud800"}"#),
+            Err(JsonProblem::NotIJson { .. })
+        ));
+    }
+
+    proptest::proptest! {
+        /// Whatever serde_json writes (no duplicates possible in a Value,
+        /// integers in range) passes; the walk agrees with serde_json on
+        /// what is a document.
+        #[test]
+        fn what_serde_json_writes_passes(
+            keys in proptest::collection::vec("[a-z\u{e9}\u{1F680}\"\\\\]{0,6}", 0..6),
+            n in -9007199254740991i64..=9007199254740991,
+            f in proptest::num::f64::NORMAL,
+            text in "\\PC{0,20}",
+        ) {
+            let mut m = serde_json::Map::new();
+            for (i, k) in keys.iter().enumerate() {
+                m.insert(k.clone(), serde_json::json!([i, n, f, text, {"n": null, "b": true}]));
+            }
+            let doc = serde_json::to_string(&serde_json::Value::Object(m)).unwrap();
+            proptest::prop_assert_eq!(check(doc.as_bytes()), Ok(()));
+            let pretty = serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&doc).unwrap()).unwrap();
+            proptest::prop_assert_eq!(check(pretty.as_bytes()), Ok(()));
+        }
+    }
+}
