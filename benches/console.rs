@@ -101,7 +101,6 @@ fn main() {
             proposed_by: "bot".into(),
             approvals: vec![],
             escalated_by: None,
-            escalated_by_key: None,
             decided_by: None,
             reason: None,
             created_at: NOW - (i as i64) * 1000,
