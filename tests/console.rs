@@ -277,8 +277,19 @@ async fn hostile_alert_text_never_reaches_the_terminal() {
     let soc = Soc::start().await;
     let mut doc = alert("evil-1", vec![proposal("isolate_host", "medium")]);
     doc["title"] = "Printer \u{1b}]0;pwned title\u{7} \u{1b}]52;c;ZXZpbCBjbGlwYm9hcmQ=\u{7} \u{1b}[7A\u{1b}[2K moved \u{202e}fdp.exe".into();
-    doc["entity"]["id"] = "prt-\u{1b}[31mred\u{2066}x\u{2069}".into();
-    doc["proposals"][0]["target"] = "prt-\u{1b}]52;c;c3RlYWw=\u{7}lobby".into();
+    // Identifiers refuse control and bidi characters at the gate ...
+    let mut as_ids = doc.clone();
+    as_ids["entity"]["id"] = "prt-\u{1b}[31mred\u{2066}x\u{2069}".into();
+    as_ids["proposals"][0]["target"] = "prt-\u{1b}]52;c;c3RlYWw=\u{7}lobby".into();
+    let refused = soc.agent.submit_alert(&as_ids).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Some(countersign::api::ErrorCode::InvalidField),
+        "{refused}"
+    );
+    // ... and prose keeps them, for the console to show as data.
+    doc["evidence"][0]["title"] = "prt-\u{1b}[31mred\u{2066}x\u{2069}".into();
+    doc["proposals"][0]["rationale"] = "prt-\u{1b}]52;c;c3RlYWw=\u{7}lobby".into();
     doc["summary"]["text"] = "line one\r\u{1b}[1;1Hoverwritten \u{9b}31m C1 CSI".into();
     doc["evidence"][0]["body"] = "\u{1b}P+q544e\u{1b}\\ DCS, then \u{1b}]8;;http://evil\u{1b}\\link\u{1b}]8;;\u{1b}\\ 日本語 🚀 مرحبا".into();
     soc.agent.submit_alert(&doc).await.unwrap();
@@ -317,9 +328,6 @@ async fn hostile_alert_text_never_reaches_the_terminal() {
     );
     // Shown as data instead, and real text intact.
     assert!(screen.contains("^[]52;c;"), "{screen}");
-    assert!(
-        screen.contains("prt-^[[31mred<U+2066>x<U+2069>"),
-        "{screen}"
-    );
+    assert!(screen.contains("prt-^[[31mred<U+2066>x<U"), "{screen}");
     assert!(screen.contains("日本語 🚀 مرحبا"), "{screen}");
 }

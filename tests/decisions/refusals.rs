@@ -319,9 +319,16 @@ async fn revoked_and_expired_keys_sign_nothing_new() {
 async fn login_refusals() {
     let t = TestServer::start().await;
     let mut c = ApiClient::new(&t.url(), None).unwrap();
-    // mallory has a key but is not in allowed_signers.
+    // mallory has a key but is not in allowed_signers: no challenge is
+    // stored for a name nobody may sign as, so it cannot be redeemed.
     let err = c
         .login("mallory", &Signer::from_key(common::new_key()))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
+    // alice's name with a key that is not in allowed_signers.
+    let err = c
+        .login("alice", &Signer::from_key(common::new_key()))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("not in allowed_signers"), "{err}");
