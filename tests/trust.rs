@@ -462,3 +462,81 @@ async fn a_session_is_for_one_concrete_principal() {
     // A key for the pattern logs in under a concrete name within it.
     g.login("x@soc.example", "team").await;
 }
+
+/// A request by hand: method, path, token and the scheme word to use.
+async fn raw(g: &Gate, method: &str, path: &str, auth: Option<String>) -> (u16, String, Value) {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = reqwest::Client::new().request(m, format!("{}{path}", g.server.url));
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, ctype, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn every_refusal_is_one_json_error_shape() {
+    let g = Gate::start().await;
+    let reviewer_token = create_token(&g.db, "dash", "reviewer");
+    let bearer = Some(format!("Bearer {reviewer_token}"));
+    for (method, path, status, code) in [
+        ("GET", "/v1/queue?wait=abc", 400, "invalid_query"),
+        ("GET", "/v1/queue?view=bogus", 400, "invalid_query"),
+        ("GET", "/v1/queue?limit=-1", 400, "invalid_query"),
+        ("GET", "/v1/audit?after=x", 400, "invalid_query"),
+        ("GET", "/v1/proposals/p/decision?wait=soon", 400, "invalid_query"),
+        ("GET", "/v1/nope", 404, "not_found"),
+        ("GET", "/v1/decisions", 405, "method_not_allowed"),
+        ("DELETE", "/v1/alerts", 405, "method_not_allowed"),
+    ] {
+        let (s, ctype, e) = raw(&g, method, path, bearer.clone()).await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{method} {path}: {e}"
+        );
+        assert!(ctype.starts_with("application/json"), "{method} {path}: {ctype}");
+        assert!(e["error"]["message"].as_str().is_some_and(|m| m.len() > 5));
+    }
+    // The bearer scheme is case-insensitive (RFC 7235).
+    let (s, _, _) = raw(&g, "GET", "/v1/queue", Some(format!("bearer {reviewer_token}"))).await;
+    assert_eq!(s, 200);
+    // Agents do not read the review queue.
+    let (s, _, e) = raw(&g, "GET", "/v1/queue", Some(format!("Bearer {}", g.agent_token))).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (403, Some("reviewer_only")));
+}
+
+#[tokio::test]
+async fn made_up_methods_do_not_grow_the_metrics() {
+    let g = Gate::start().await;
+    let size = || async {
+        reqwest::get(format!("{}/metrics", g.server.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = size().await;
+    for i in 0..300 {
+        let (s, _, _) = raw(&g, &format!("BREW{i}"), &format!("/v1/x{i}"), None).await;
+        assert!(s == 404 || s == 405, "{s}");
+    }
+    let after = size().await;
+    assert!(after.contains("method=\"other\""), "{after}");
+    assert!(!after.contains("BREW"), "made-up methods are not labels");
+    assert!(!after.contains("/v1/x1"), "paths only as route templates");
+    assert!(
+        after.len() < before.len() + 2_000,
+        "{} -> {} bytes",
+        before.len(),
+        after.len()
+    );
+}

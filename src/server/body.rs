@@ -74,3 +74,31 @@ pub fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiError
         )
     })
 }
+
+/// A query string whose rejections are our JSON errors (`?wait=abc`,
+/// `?view=bogus`, `?limit=-1`), naming what is wrong.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
+            let field = e.path().to_string();
+            ApiError::new(
+                ErrorCode::InvalidQuery,
+                format!("query parameter {field}: {}", e.into_inner()),
+            )
+            .with_detail(serde_json::json!({ "field": field }))
+        })
+    }
+}

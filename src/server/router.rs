@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.limits.max_body))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -43,13 +44,31 @@ async fn not_found(req: Request) -> Response {
     .into_response()
 }
 
+async fn method_not_allowed(req: Request) -> Response {
+    super::error::ApiError::new(
+        crate::api::ErrorCode::MethodNotAllowed,
+        format!(
+            "{} is not allowed on {}",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+    .into_response()
+}
+
 async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", |m| m.as_str())
         .to_owned();
-    let method = req.method().as_str().to_owned();
+    // Known methods by name, anything else `other`: a label per made-up
+    // method would grow /metrics for good.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_owned();
     let response = next.run(req).await;
     state
         .metrics

@@ -3,15 +3,16 @@
 use crate::api::ErrorCode;
 use crate::api::{AuditPage, AuditParams};
 use crate::server::auth::Caller;
+use crate::server::body::ApiQuery;
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 
 pub async fn entries(
     State(state): State<AppState>,
     caller: Caller,
-    Query(p): Query<AuditParams>,
+    ApiQuery(p): ApiQuery<AuditParams>,
 ) -> Result<Json<AuditPage>, ApiError> {
     caller.require_reviewer()?;
     let head_seq = state.store.audit_head().await?.seq;

@@ -6,12 +6,12 @@ use crate::api::{CLAIM_TTL_MS, ClaimRequest, ClaimView, DecisionView, ExecutionR
 use crate::domain::records::ProposalRecord;
 use crate::domain::time::now_millis;
 use crate::server::auth::Caller;
-use crate::server::body::{JsonBody, typed};
+use crate::server::body::{ApiQuery, JsonBody, typed};
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
 use crate::server::store::ExecutionCommand;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 
 async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ProposalRecord, ApiError> {
     let not_found = || ApiError::not_found(format!("proposal {id} not found"));
@@ -31,7 +31,7 @@ pub async fn decision(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(q): Query<WaitQuery>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Json<DecisionView>, ApiError> {
     let deadline = wait::deadline(q.wait, state.limits.max_wait);
     // Subscribe before reading, so a decision between the two is not missed.

@@ -3,17 +3,19 @@
 use super::wait;
 use crate::api::{QueueParams, QueueResponse, View};
 use crate::server::auth::Caller;
+use crate::server::body::ApiQuery;
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
 use crate::server::store::QueueQuery;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 
 pub async fn queue(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<QueueParams>,
+    ApiQuery(params): ApiQuery<QueueParams>,
 ) -> Result<Json<QueueResponse>, ApiError> {
+    caller.require_reviewer()?;
     let q = QueueQuery {
         view: params.view.unwrap_or(View::Pending),
         after: params.after.max(0),
