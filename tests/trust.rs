@@ -6,136 +6,12 @@
 
 mod common;
 
-use common::proc::{ServeProcess, create_token};
-use common::{keygen, signed};
+use common::gate::{Gate, raw};
+use common::proc::create_token;
+use common::signed;
 use countersign::client::ApiClient;
-use countersign::domain::records::AuditEntry;
 use countersign::signing::payload::PayloadVerdict;
-use countersign::signing::signer::Signer;
 use serde_json::{Value, json};
-use ssh_key::PrivateKey;
-use std::path::{Path, PathBuf};
-
-struct Gate {
-    _dir: tempfile::TempDir,
-    db: PathBuf,
-    server: ServeProcess,
-    agent_token: String,
-    reviewer: ApiClient,
-    keys: PathBuf,
-}
-
-impl Gate {
-    /// A server whose allowed_signers has alice and bob, one key listed for
-    /// both dave and erin, and a pattern for anyone @soc.example.
-    async fn start() -> Gate {
-        let dir = tempfile::tempdir().unwrap();
-        let keys = dir.path().join("keys");
-        std::fs::create_dir_all(&keys).unwrap();
-        let mut signers = String::new();
-        for (names, file) in [
-            ("alice", "alice"),
-            ("bob", "bob"),
-            ("dave,erin", "shared"),
-            ("*@soc.example", "team"),
-        ] {
-            let public = keygen(&keys.join(file), file);
-            signers.push_str(&format!("{names} {public}"));
-        }
-        let signers_file = dir.path().join("allowed_signers");
-        std::fs::write(&signers_file, signers).unwrap();
-        let db = dir.path().join("gate.db");
-        let agent_token = create_token(&db, "soar-bot", "agent");
-        let reviewer_token = create_token(&db, "auditor", "reviewer");
-        let server = ServeProcess::start(&db, &["--signers", signers_file.to_str().unwrap()]).await;
-        let reviewer = ApiClient::new(&server.url, Some(reviewer_token)).unwrap();
-        Gate {
-            _dir: dir,
-            db,
-            server,
-            agent_token,
-            reviewer,
-            keys,
-        }
-    }
-
-    fn signer(&self, file: &str) -> Signer {
-        Signer::from_key(PrivateKey::read_openssh_file(&self.keys.join(file)).unwrap())
-    }
-
-    async fn login(&self, who: &str, file: &str) -> ApiClient {
-        let mut c = ApiClient::new(&self.server.url, None).unwrap();
-        c.login(who, &self.signer(file)).await.expect("login");
-        c
-    }
-
-    /// Everything that could change: the whole chain and every table's rows.
-    async fn snapshot(&self) -> (Vec<AuditEntry>, Vec<String>) {
-        let chain = self.reviewer.audit_all(0).await.unwrap();
-        (chain, table_rows(&self.db))
-    }
-
-    /// A raw POST, so the body is exactly the bytes given.
-    async fn post(&self, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
-        let mut req = reqwest::Client::new()
-            .post(format!("{}{path}", self.server.url))
-            .header("content-type", "application/json")
-            .body(body.to_owned());
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Posts and expects a refusal with `code` naming `field`; nothing changes.
-    async fn refused(&self, path: &str, token: Option<&str>, body: &str, code: &str, field: &str) {
-        let before = self.snapshot().await;
-        let (status, e) = self.post(path, token, body).await;
-        assert_eq!(
-            (status, e["error"]["code"].as_str()),
-            (400, Some(code)),
-            "{body}\n{e}"
-        );
-        assert_eq!(e["error"]["field"].as_str(), Some(field), "{e}");
-        assert_eq!(self.snapshot().await, before, "nothing stored for {body}");
-    }
-}
-
-/// Every row of every table, as text (the SQLite file, read-only).
-fn table_rows(db: &Path) -> Vec<String> {
-    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .unwrap();
-    let mut out = Vec::new();
-    for table in [
-        "alerts",
-        "proposals",
-        "participants",
-        "audit",
-        "nonces",
-        "annotations",
-        "challenges",
-    ] {
-        let mut stmt = c.prepare(&format!("SELECT * FROM {table}")).unwrap();
-        let n = stmt.column_count();
-        let rows = stmt
-            .query_map([], |r| {
-                let cells: Vec<String> = (0..n)
-                    .map(|i| match r.get_ref(i).unwrap() {
-                        rusqlite::types::ValueRef::Text(t) => {
-                            String::from_utf8_lossy(t).into_owned()
-                        }
-                        other => format!("{other:?}"),
-                    })
-                    .collect();
-                Ok(format!("{table}: {}", cells.join(" | ")))
-            })
-            .unwrap();
-        out.extend(rows.map(Result::unwrap));
-    }
-    out
-}
 
 fn submission(ext: &str, action: &str, risk: &str) -> Value {
     common::alert(ext, vec![common::proposal(action, risk)])
@@ -246,8 +122,14 @@ async fn one_document_one_meaning() {
     let text = doc
         .to_string()
         .replacen(r#""title":""#, r#""title":"\ud800"#, 1);
-    g.refused("/v1/alerts", agent, &text, "not_i_json", "evidence[0].title")
-        .await;
+    g.refused(
+        "/v1/alerts",
+        agent,
+        &text,
+        "not_i_json",
+        "evidence[0].title",
+    )
+    .await;
 
     // Identifiers are visible text; prose keeps what it holds.
     for (field, value) in [
@@ -463,24 +345,6 @@ async fn a_session_is_for_one_concrete_principal() {
     g.login("x@soc.example", "team").await;
 }
 
-/// A request by hand: method, path, token and the scheme word to use.
-async fn raw(g: &Gate, method: &str, path: &str, auth: Option<String>) -> (u16, String, Value) {
-    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut req = reqwest::Client::new().request(m, format!("{}{path}", g.server.url));
-    if let Some(a) = auth {
-        req = req.header("authorization", a);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let ctype = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    (status, ctype, resp.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn every_refusal_is_one_json_error_shape() {
     let g = Gate::start().await;
@@ -491,7 +355,12 @@ async fn every_refusal_is_one_json_error_shape() {
         ("GET", "/v1/queue?view=bogus", 400, "invalid_query"),
         ("GET", "/v1/queue?limit=-1", 400, "invalid_query"),
         ("GET", "/v1/audit?after=x", 400, "invalid_query"),
-        ("GET", "/v1/proposals/p/decision?wait=soon", 400, "invalid_query"),
+        (
+            "GET",
+            "/v1/proposals/p/decision?wait=soon",
+            400,
+            "invalid_query",
+        ),
         ("GET", "/v1/nope", 404, "not_found"),
         ("GET", "/v1/decisions", 405, "method_not_allowed"),
         ("DELETE", "/v1/alerts", 405, "method_not_allowed"),
@@ -502,15 +371,33 @@ async fn every_refusal_is_one_json_error_shape() {
             (status, Some(code)),
             "{method} {path}: {e}"
         );
-        assert!(ctype.starts_with("application/json"), "{method} {path}: {ctype}");
+        assert!(
+            ctype.starts_with("application/json"),
+            "{method} {path}: {ctype}"
+        );
         assert!(e["error"]["message"].as_str().is_some_and(|m| m.len() > 5));
     }
     // The bearer scheme is case-insensitive (RFC 7235).
-    let (s, _, _) = raw(&g, "GET", "/v1/queue", Some(format!("bearer {reviewer_token}"))).await;
+    let (s, _, _) = raw(
+        &g,
+        "GET",
+        "/v1/queue",
+        Some(format!("bearer {reviewer_token}")),
+    )
+    .await;
     assert_eq!(s, 200);
     // Agents do not read the review queue.
-    let (s, _, e) = raw(&g, "GET", "/v1/queue", Some(format!("Bearer {}", g.agent_token))).await;
-    assert_eq!((s, e["error"]["code"].as_str()), (403, Some("reviewer_only")));
+    let (s, _, e) = raw(
+        &g,
+        "GET",
+        "/v1/queue",
+        Some(format!("Bearer {}", g.agent_token)),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (403, Some("reviewer_only"))
+    );
 }
 
 #[tokio::test]

@@ -92,13 +92,15 @@ where
     ) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
-            let field = e.path().to_string();
-            ApiError::new(
-                ErrorCode::InvalidQuery,
-                format!("query parameter {field}: {}", e.into_inner()),
-            )
-            .with_detail(serde_json::json!({ "field": field }))
-        })
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let field = e.path().to_string();
+                ApiError::new(
+                    ErrorCode::InvalidQuery,
+                    format!("query parameter {field}: {}", e.into_inner()),
+                )
+                .with_detail(serde_json::json!({ "field": field }))
+            })
     }
 }

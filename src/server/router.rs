@@ -47,11 +47,7 @@ async fn not_found(req: Request) -> Response {
 async fn method_not_allowed(req: Request) -> Response {
     super::error::ApiError::new(
         crate::api::ErrorCode::MethodNotAllowed,
-        format!(
-            "{} is not allowed on {}",
-            req.method(),
-            req.uri().path()
-        ),
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
     )
     .into_response()
 }

@@ -2,6 +2,7 @@
 //! a real SQLite file, and the real binary.
 #![allow(dead_code)]
 
+pub mod gate;
 pub mod proc;
 pub mod pty;
 pub mod store_suite;

@@ -11,10 +11,16 @@ use rusqlite_migration::{M, Migrations};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 use tokio::sync::{broadcast, oneshot};
 
 /// Most requests one group commit takes.
 const MAX_BATCH: usize = 512;
+/// Most read connections (and reads at once). WAL lets them run beside
+/// the writer; more than the cores gains nothing.
+pub(super) const MAX_READERS: usize = 8;
+/// A read connection idle this long is closed.
+const READER_IDLE: Duration = Duration::from_secs(60);
 
 pub(super) type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
 pub(super) type Job = Box<dyn FnOnce(&Connection, &mut Vec<String>) -> (bool, Finish) + Send>;
@@ -73,6 +79,7 @@ impl SqliteStore {
             path: path.to_owned(),
             jobs,
             readers: Mutex::new(Vec::new()),
+            read_slots: tokio::sync::Semaphore::new(MAX_READERS),
             changes,
             stats,
         })
@@ -117,7 +124,16 @@ impl SqliteStore {
         R: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
     {
-        let pooled = self.readers.lock().ok().and_then(|mut v| v.pop());
+        let _slot = self
+            .read_slots
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closing".into()))?;
+        let pooled = self.readers.lock().ok().and_then(|mut v| {
+            // Close what sat idle too long; take the most recently used.
+            v.retain(|(_, used)| used.elapsed() < READER_IDLE);
+            v.pop().map(|(c, _)| c)
+        });
         let mut conn = match pooled {
             Some(c) => c,
             None => {
@@ -136,9 +152,9 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Internal(format!("reader task failed: {e}")))?;
         if let Ok(mut v) = self.readers.lock()
-            && v.len() < 16
+            && v.len() < MAX_READERS
         {
-            v.push(conn);
+            v.push((conn, std::time::Instant::now()));
         }
         result
     }

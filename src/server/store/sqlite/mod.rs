@@ -34,7 +34,12 @@ use tx::SqliteTx;
 pub struct SqliteStore {
     path: PathBuf,
     jobs: mpsc::Sender<Job>,
-    readers: Mutex<Vec<Connection>>,
+    /// Idle read connections, each with when it was last used.
+    readers: Mutex<Vec<(Connection, std::time::Instant)>>,
+    /// At most this many reads at once (and so at most this many read
+    /// connections and blocking threads): a burst queues, it does not
+    /// open a file per request.
+    read_slots: tokio::sync::Semaphore,
     changes: broadcast::Sender<Arc<ChangeSet>>,
     stats: Arc<Counters>,
 }
