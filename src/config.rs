@@ -55,6 +55,14 @@ pub struct ServerSection {
     pub max_body: Option<usize>,
     pub signers: Option<PathBuf>,
     pub server_key: Option<PathBuf>,
+    /// Submissions per second one agent may sustain (token bucket).
+    pub agent_rate: Option<u32>,
+    /// Submissions one agent may send at once.
+    pub agent_burst: Option<u32>,
+    /// Login challenges per minute from one client address.
+    pub login_rate_per_addr: Option<u32>,
+    /// Login challenges per minute for one principal.
+    pub login_rate_per_principal: Option<u32>,
 }
 
 /// `[client]`: what `submit` and the console use.

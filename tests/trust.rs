@@ -427,3 +427,58 @@ async fn made_up_methods_do_not_grow_the_metrics() {
         after.len()
     );
 }
+
+#[tokio::test]
+async fn a_flooding_agent_and_a_login_storm_get_429_with_retry_after() {
+    let g = Gate::start_with(&["--agent-rate", "1", "--agent-burst", "3"]).await;
+    let agent = Some(g.agent_token.as_str());
+    for i in 0..3 {
+        let (s, e) = g
+            .post(
+                "/v1/alerts",
+                agent,
+                &submission(&format!("flood-{i}"), "isolate_host", "low").to_string(),
+            )
+            .await;
+        assert_eq!(s, 201, "{e}");
+    }
+    let before = g.snapshot().await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/alerts", g.server.url))
+        .bearer_auth(&g.agent_token)
+        .json(&submission("flood-4", "isolate_host", "low"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    let e: Value = resp.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "rate_limited");
+    assert_eq!(g.snapshot().await, before, "nothing stored");
+    // Another agent is not held back by this one's flood.
+    let other = create_token(&g.db, "other-bot", "agent");
+    let (s, _) = g
+        .post(
+            "/v1/alerts",
+            Some(&other),
+            &submission("other-1", "isolate_host", "low").to_string(),
+        )
+        .await;
+    assert_eq!(s, 201);
+
+    // Login challenges: at most 20 a minute for one principal.
+    let mut statuses = Vec::new();
+    for _ in 0..21 {
+        let (s, _) = g
+            .post("/v1/session/challenge", None, r#"{"principal":"alice"}"#)
+            .await;
+        statuses.push(s);
+    }
+    assert!(statuses[..20].iter().all(|s| *s == 201), "{statuses:?}");
+    assert_eq!(statuses[20], 429);
+}

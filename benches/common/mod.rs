@@ -81,7 +81,10 @@ pub async fn serve(
             server_key,
             server_name: "bench".into(),
         },
-        limits: Limits::default(),
+        limits: Limits {
+            rates: countersign::server::limits::Rates::unlimited_agents(),
+            ..Limits::default()
+        },
         policy_file: None,
         signers_file: None,
     };

@@ -34,6 +34,12 @@ pub struct ServeArgs {
     /// Name of this server in login challenges and checkpoints
     #[arg(long, env = "COUNTERSIGN_NAME")]
     pub name: Option<String>,
+    /// Submissions per second one agent may sustain (default 50); past it, 429
+    #[arg(long, env = "COUNTERSIGN_AGENT_RATE")]
+    pub agent_rate: Option<u32>,
+    /// Submissions one agent may send in a burst (default 500)
+    #[arg(long, env = "COUNTERSIGN_AGENT_BURST")]
+    pub agent_burst: Option<u32>,
 }
 
 pub fn db_url(flag: Option<String>, file: &FileConfig) -> anyhow::Result<DbUrl> {
@@ -56,6 +62,30 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
     let mut limits = Limits::default();
     if let Some(n) = args.max_body.or(file.server.max_body) {
         limits.max_body = n;
+    }
+    let rates = &mut limits.rates;
+    for (value, slot) in [
+        (
+            args.agent_rate.or(file.server.agent_rate),
+            &mut rates.agent_per_sec,
+        ),
+        (
+            args.agent_burst.or(file.server.agent_burst),
+            &mut rates.agent_burst,
+        ),
+        (
+            file.server.login_rate_per_addr,
+            &mut rates.login_per_addr_per_min,
+        ),
+        (
+            file.server.login_rate_per_principal,
+            &mut rates.login_per_principal_per_min,
+        ),
+    ] {
+        if let Some(n) = value {
+            anyhow::ensure!(n > 0, "rate limits must be at least 1 (got 0)");
+            *slot = n;
+        }
     }
     let policy_file = args.policy.clone().or_else(|| file.server.policy.clone());
     let explicit_signers = args.signers.or_else(|| file.server.signers.clone());

@@ -60,7 +60,18 @@ impl IntoResponse for ApiError {
         {
             obj.extend(extra);
         }
-        (status, Json(json!({ "error": error }))).into_response()
+        let retry_after = (self.code == ErrorCode::RateLimited)
+            .then(|| error["retry_after"].as_u64())
+            .flatten();
+        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        if let Some(secs) = retry_after
+            && let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, v);
+        }
+        response
     }
 }
 

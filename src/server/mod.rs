@@ -4,6 +4,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod handlers;
+pub mod limits;
 pub mod metrics;
 mod reload;
 pub mod router;

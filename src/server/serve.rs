@@ -222,7 +222,9 @@ pub async fn start(
     }
 
     let mut deadline_stop = stop_rx.clone();
+    let sweeper = state.clone();
     tokio::spawn(async move {
+        let mut last_sweep = tokio::time::Instant::now();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -233,16 +235,28 @@ pub async fn start(
             if let Err(e) = store.run_deadlines(now_millis()).await {
                 tracing::warn!(error = %e, "deadline sweep failed; will retry");
             }
+            // Once a minute: expired challenges and sessions, and rate
+            // limiter keys that are idle again.
+            if last_sweep.elapsed() >= Duration::from_secs(60) {
+                last_sweep = tokio::time::Instant::now();
+                if let Err(e) = store.sweep_expired(now_millis()).await {
+                    tracing::warn!(error = %e, "sweeping expired logins failed; will retry");
+                }
+                sweeper.rate_limits.sweep();
+            }
         }
     });
 
     let app = router::router(state.clone());
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|s| *s).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        })
+        .await
     });
     Ok(RunningServer {
         addr,

@@ -18,6 +18,8 @@ pub struct Limits {
     pub session_ttl: Duration,
     /// How long a login challenge may be answered.
     pub challenge_ttl: Duration,
+    /// Login and submission rates.
+    pub rates: super::limits::Rates,
 }
 
 impl Default for Limits {
@@ -27,6 +29,7 @@ impl Default for Limits {
             max_wait: Duration::from_secs(300),
             session_ttl: Duration::from_secs(12 * 3600),
             challenge_ttl: Duration::from_secs(120),
+            rates: super::limits::Rates::default(),
         }
     }
 }
@@ -72,6 +75,7 @@ pub struct AppState {
     pub server_name: Arc<str>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
+    pub rate_limits: Arc<super::limits::RateLimits>,
     /// Flips to true when the server stops: long-polls answer at once.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -91,6 +95,7 @@ impl AppState {
             server_key: Arc::new(identity.server_key),
             server_name: identity.server_name.into(),
             metrics: Arc::new(Metrics::new()),
+            rate_limits: Arc::new(super::limits::RateLimits::new(limits.rates)),
             limits,
             shutdown,
         }

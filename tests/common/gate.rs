@@ -24,6 +24,11 @@ impl Gate {
     /// A server whose allowed_signers has alice and bob, one key listed for
     /// both dave and erin, and a pattern for anyone @soc.example.
     pub async fn start() -> Gate {
+        Self::start_with(&[]).await
+    }
+
+    /// With more `serve` flags.
+    pub async fn start_with(extra: &[&str]) -> Gate {
         let dir = tempfile::tempdir().unwrap();
         let keys = dir.path().join("keys");
         std::fs::create_dir_all(&keys).unwrap();
@@ -42,7 +47,9 @@ impl Gate {
         let db = dir.path().join("gate.db");
         let agent_token = create_token(&db, "soar-bot", "agent");
         let reviewer_token = create_token(&db, "auditor", "reviewer");
-        let server = ServeProcess::start(&db, &["--signers", signers_file.to_str().unwrap()]).await;
+        let mut args = vec!["--signers", signers_file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let server = ServeProcess::start(&db, &args).await;
         let reviewer = ApiClient::new(&server.url, Some(reviewer_token)).unwrap();
         Gate {
             _dir: dir,

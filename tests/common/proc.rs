@@ -21,11 +21,18 @@ impl ServeProcess {
         Self::start_url(&format!("sqlite:{}", db.display()), port, extra).await
     }
 
-    /// Any `--db` URL (PostgreSQL replicas).
+    /// Any `--db` URL (PostgreSQL replicas). Load tests flood from one
+    /// agent, so the agent rate limit is lifted unless `extra` sets it.
     pub async fn start_url(db: &str, port: u16, extra: &[&str]) -> Self {
+        let unlimited: &[&str] = if extra.contains(&"--agent-rate") {
+            &[]
+        } else {
+            &["--agent-rate", "1000000", "--agent-burst", "1000000"]
+        };
         let child = Command::new(binary())
             .args(["serve", "--db", db])
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(unlimited)
             .args(extra)
             .env_remove("COUNTERSIGN_CONFIG")
             .stdout(Stdio::null())

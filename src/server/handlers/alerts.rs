@@ -21,6 +21,7 @@ pub async fn submit(
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<SubmitResponse>), ApiError> {
     caller.require_agent()?;
+    state.rate_limits.submit(&caller.name)?;
     let valid = submission::parse(body)?;
     let outcome = state
         .store

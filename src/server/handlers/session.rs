@@ -7,7 +7,7 @@ use crate::api::ErrorCode;
 use crate::api::{ChallengeRequest, ChallengeResponse, LoginRequest, LoginResponse};
 use crate::domain::text::principal_problem;
 use crate::domain::time::{now_millis, to_rfc3339};
-use crate::server::auth::{SESSION_PREFIX, new_secret};
+use crate::server::auth::{ClientIp, SESSION_PREFIX, new_secret};
 use crate::server::body::{JsonBody, typed};
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
@@ -19,6 +19,7 @@ use axum::http::StatusCode;
 
 pub async fn challenge(
     State(state): State<AppState>,
+    ClientIp(addr): ClientIp,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<ChallengeResponse>), ApiError> {
     let req: ChallengeRequest = typed(body)?;
@@ -28,6 +29,7 @@ pub async fn challenge(
                 .with_detail(serde_json::json!({"field": "principal"})),
         );
     }
+    state.rate_limits.login(addr, &req.principal)?;
     let now = now_millis();
     let expires_at = now + state.limits.challenge_ttl.as_millis() as i64;
     // No trailing newline: shell users take it with $(…), which strips one.

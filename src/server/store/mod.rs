@@ -230,6 +230,8 @@ pub trait Store: Send + Sync + 'static {
     /// Removes and returns a challenge (single use): (principal, expires_at).
     async fn take_challenge(&self, challenge: &str)
     -> Result<Option<(String, Millis)>, StoreError>;
+    /// Deletes expired login challenges and sessions; returns how many.
+    async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError>;
     async fn create_session(
         &self,
         hash: String,

@@ -145,6 +145,12 @@ pub async fn take_challenge<T: Tx>(
     .await
 }
 
+pub async fn sweep_expired<T: Tx>(tx: &mut T, now: Millis) -> Result<usize, StoreError> {
+    let a = tx.execute(sql::SWEEP_CHALLENGES, &[now.into()]).await?;
+    let b = tx.execute(sql::SWEEP_SESSIONS, &[now.into()]).await?;
+    Ok((a + b) as usize)
+}
+
 pub async fn create_session<T: Tx>(
     tx: &mut T,
     hash: String,

@@ -275,6 +275,11 @@ impl Store for PgStore {
         ops::take_challenge(&mut PgTx(&**client), challenge).await
     }
 
+    async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
+        let client = self.pool.get().await?;
+        ops::sweep_expired(&mut PgTx(&**client), now).await
+    }
+
     async fn create_session(
         &self,
         hash: String,

@@ -197,6 +197,11 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
+        self.write(move |c, _| block_now(ops::sweep_expired(&mut SqliteTx(c), now)))
+            .await
+    }
+
     async fn create_session(
         &self,
         hash: String,
