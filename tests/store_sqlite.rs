@@ -45,7 +45,7 @@ mod model {
     //! Random decision sequences from several principals through the real
     //! store agree, step by step, with the pure model of the rules.
     use super::common::{self, store_suite};
-    use countersign::domain::machine::{self, Actor};
+    use countersign::domain::machine;
     use countersign::domain::types::{ActionKind, Risk, Verdict};
     use proptest::prelude::*;
 
@@ -71,7 +71,7 @@ mod model {
                     let now = store_suite::T0 + 1 + i as i64;
                     let reason = if with_reason { "because" } else { "" };
                     let name = WHO[who];
-                    let actor = Actor::Person { principal: name.into(), role: policy.role_of(name), key: None };
+                    let actor = common::person(name);
                     // The proposer (an agent's name) never decides its own proposal.
                     let expected = if name == "edgar-bot" {
                         Err(machine::Refusal::SelfApproval(name.into()))
