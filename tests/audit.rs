@@ -140,12 +140,16 @@ async fn fixture() -> Fixture {
 }
 
 fn verify(f: &Fixture, file: &Path, extra: &[&str]) -> (i32, String) {
+    verify_with(f, file, &f.t.signers_file, extra)
+}
+
+fn verify_with(f: &Fixture, file: &Path, signers: &Path, extra: &[&str]) -> (i32, String) {
     let mut args = vec![
         "audit",
         "verify",
         file.to_str().unwrap(),
         "--signers",
-        f.t.signers_file.to_str().unwrap(),
+        signers.to_str().unwrap(),
         "--server-key",
         f.server_pub.to_str().unwrap(),
     ];
@@ -314,4 +318,73 @@ async fn database_tampering_is_named() {
     let (code, out) = verify(&f, &out_file, &[]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains(&format!("BROKEN at entry {seq}")), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_signer_is_not_a_broken_chain() {
+    let f = fixture().await;
+    let all = std::fs::read_to_string(&f.t.signers_file).unwrap();
+    // alice's key removed from the file (revoked): her decisions are intact
+    // records by a key this file no longer trusts. Exit 2, not 1.
+    let without_alice: String = all
+        .lines()
+        .filter(|l| !l.starts_with("alice "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(without_alice, all);
+    let revoked = f.export.with_file_name("signers-revoked");
+    std::fs::write(&revoked, without_alice).unwrap();
+    let (code, out) = verify_with(&f, &f.export, &revoked, &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("UNTRUSTED SIGNERS") && out.contains("alice with SHA256:"), "{out}");
+    assert!(!out.contains("BROKEN"), "{out}");
+    // The auditor's way to keep old decisions verifying: mark the key with
+    // valid-before instead of deleting it. Signed before then: trusted.
+    let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
+    let valid_before: String = all
+        .lines()
+        .map(|l| match l.strip_prefix("alice ") {
+            Some(rest) => format!(
+                "alice valid-before=\"{}\" {rest}\n",
+                tomorrow.format("%Y%m%d%H%M%SZ")
+            ),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    let expiring = f.export.with_file_name("signers-valid-before");
+    std::fs::write(&expiring, valid_before).unwrap();
+    let (code, out) = verify_with(&f, &f.export, &expiring, &[]);
+    assert_eq!(code, 0, "{out}");
+    // A tampered entry is still BROKEN (exit 1), whatever the signers.
+    let mut flipped = lines(&f);
+    let seq = f.decision_seq as usize;
+    flipped[seq - 1] = flipped[seq - 1].replacen("approve", "apprOve", 1);
+    let (code, out) = verify_with(&f, &write_variant(&f, "flip2.jsonl", &flipped), &revoked, &[]);
+    assert_eq!(code, 1, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_from_the_database_never_signs_with_a_new_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    drop(countersign::server::store::sqlite::SqliteStore::open(&db).unwrap());
+    let data_home = dir.path().join("data");
+    let out = std::process::Command::new(common::binary())
+        .args(["audit", "export", "--db", &format!("sqlite:{}", db.display())])
+        .env("XDG_DATA_HOME", &data_home)
+        .env_remove("COUNTERSIGN_SERVER_KEY")
+        .env_remove("COUNTERSIGN_CONFIG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--server-key") && err.contains("--no-checkpoint"), "{err}");
+    assert!(!data_home.exists(), "no key was created");
+    let out = std::process::Command::new(common::binary())
+        .args(["audit", "export", "--no-checkpoint", "--db", &format!("sqlite:{}", db.display())])
+        .env("XDG_DATA_HOME", &data_home)
+        .env_remove("COUNTERSIGN_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -24,10 +24,34 @@ pub enum ExportLine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub entries: usize,
+    /// Signed decisions whose signature verifies and whose key the given
+    /// allowed_signers trusts for that principal at that time.
     pub signed: usize,
     pub head: Head,
     /// Highest checkpoint sequence number verified.
     pub checkpoint_seq: Option<i64>,
+    /// Signed decisions that are intact (the signature verifies with the
+    /// key inside it, and agrees with the entry) but whose key the given
+    /// allowed_signers does not trust for that principal then: a key
+    /// revoked since, or an older or other file. Not a broken chain.
+    pub untrusted: Vec<Untrusted>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Untrusted {
+    pub seq: i64,
+    pub principal: String,
+    pub fingerprint: String,
+    /// What allowed_signers says about it.
+    pub problem: String,
+}
+
+/// What one entry's signature check found.
+enum Signed {
+    /// No signed payload (agent, policy or deadline entries).
+    None,
+    Trusted,
+    Untrusted(Untrusted),
 }
 
 /// Entry kinds a person causes: each must carry a verified signature.
@@ -52,7 +76,7 @@ fn check_signed(
     e: &AuditEntry,
     body: &Value,
     signers: &AllowedSigners,
-) -> Result<bool, ChainBreak> {
+) -> Result<Signed, ChainBreak> {
     let kind = body["kind"].as_str().unwrap_or_default();
     let data = &body["data"];
     let Some(payload) = data["payload"].as_str() else {
@@ -62,7 +86,7 @@ fn check_signed(
                 format!("`{kind}` by a person carries no signed payload"),
             ));
         }
-        return Ok(false);
+        return Ok(Signed::None);
     };
     let signature = data["signature"].as_str().unwrap_or_default();
     let key = signing::verify(signature, payload.as_bytes(), NS_DECISION)
@@ -73,9 +97,18 @@ fn check_signed(
         .as_str()
         .and_then(parse_rfc3339)
         .ok_or_else(|| fail(e.seq, "entry has no readable time"))?;
-    signers
-        .check(&p.principal, key.key_data(), NS_DECISION, at)
-        .map_err(|err| fail(e.seq, format!("signer {}: {err}", p.principal)))?;
+    // The signature is checked with the key it carries; whether that key
+    // is trusted for the principal is the signers file's word, and a key
+    // revoked since is not a broken record.
+    let trust = match signers.check(&p.principal, key.key_data(), NS_DECISION, at) {
+        Ok(_) => Signed::Trusted,
+        Err(problem) => Signed::Untrusted(Untrusted {
+            seq: e.seq,
+            principal: p.principal.clone(),
+            fingerprint: signing::fingerprint(&key),
+            problem: problem.to_string(),
+        }),
+    };
     let mismatch = |what: &str| {
         fail(
             e.seq,
@@ -109,7 +142,7 @@ fn check_signed(
             return Err(mismatch("reason"));
         }
     }
-    Ok(true)
+    Ok(trust)
 }
 
 /// Verifies a whole log from genesis. `checkpoints` are the ones in the
@@ -123,6 +156,7 @@ pub fn verify_log(
 ) -> Result<Report, ChainBreak> {
     let mut head = Head::genesis();
     let mut signed = 0;
+    let mut untrusted = Vec::new();
     for e in entries {
         if e.seq != head.seq + 1 {
             return Err(fail(
@@ -151,8 +185,10 @@ pub fn verify_log(
         if body["seq"].as_i64() != Some(e.seq) {
             return Err(fail(e.seq, "the entry's own seq differs from its position"));
         }
-        if check_signed(e, &body, signers)? {
-            signed += 1;
+        match check_signed(e, &body, signers)? {
+            Signed::Trusted => signed += 1,
+            Signed::Untrusted(u) => untrusted.push(u),
+            Signed::None => {}
         }
         head = Head {
             seq: e.seq,
@@ -190,6 +226,7 @@ pub fn verify_log(
         signed,
         head,
         checkpoint_seq,
+        untrusted,
     })
 }
 

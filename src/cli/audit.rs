@@ -20,7 +20,8 @@ pub enum AuditCommand {
     /// Write the whole log as JSON Lines, ending with a signed checkpoint.
     Export(ExportArgs),
     /// Re-check the hash chain, every signature and the checkpoints offline.
-    /// Exit 0 intact, 1 broken (naming the first bad entry).
+    /// Exit 0 intact, 1 broken (naming the first bad entry), 2 intact but
+    /// some signers not trusted by this allowed_signers (revoked since).
     Verify(VerifyArgs),
     /// Save the server's current signed checkpoint (JSON), to catch a later
     /// truncation or rewrite with `verify --checkpoint`.
@@ -44,9 +45,13 @@ pub struct ExportArgs {
     pub db: Option<String>,
     #[command(flatten)]
     pub remote: RemoteArgs,
-    /// With --db: the server key that signs the closing checkpoint
+    /// With --db: the server key that signs the closing checkpoint (the key
+    /// `serve` uses: --server-key, [server] server_key, or its default)
     #[arg(long, env = "COUNTERSIGN_SERVER_KEY")]
     pub server_key: Option<PathBuf>,
+    /// With --db: export without a closing checkpoint
+    #[arg(long, conflicts_with = "server_key")]
+    pub no_checkpoint: bool,
     /// Write here instead of standard output
     #[arg(long, short)]
     pub out: Option<PathBuf>,
@@ -104,12 +109,25 @@ async fn export(args: ExportArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
                 }
                 entries.extend(page);
             }
-            let key_path = args
-                .server_key
-                .or_else(|| file.server.server_key.clone())
-                .unwrap_or_else(|| config::data_dir().join("server_key"));
-            let cp = if key_path.exists() {
-                let key = server_key::load_or_create(&key_path)?;
+            // The key `serve` signs checkpoints with, never a new one: a
+            // checkpoint signed by another key would not verify against
+            // the server's.
+            let configured = args.server_key.or_else(|| file.server.server_key.clone());
+            let default_key = config::data_dir().join("server_key");
+            let key_path = match configured {
+                _ if args.no_checkpoint => None,
+                Some(p) => Some(p),
+                None if default_key.exists() => Some(default_key),
+                None => bail!(
+                    "no server key to sign the closing checkpoint: pass --server-key FILE (the key `countersign serve` uses) or --no-checkpoint"
+                ),
+            };
+            let cp = if let Some(key_path) = key_path {
+                let key = server_key::load(&key_path)?;
+                eprintln!(
+                    "countersign: closing checkpoint signed with {}",
+                    key_path.display()
+                );
                 let (seq, hash) = entries
                     .last()
                     .map_or((0, crate::audit::chain::GENESIS.to_owned()), |e| {
@@ -123,10 +141,6 @@ async fn export(args: ExportArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
                     now_millis(),
                 )?)
             } else {
-                eprintln!(
-                    "countersign: no server key at {}; exporting without a checkpoint",
-                    key_path.display()
-                );
                 None
             };
             (entries, cp)
@@ -178,7 +192,24 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                     .map(|s| format!(", server checkpoint at seq {s} verified"))
                     .unwrap_or_else(|| ", no checkpoint".into())
             );
-            Ok(ExitCode::SUCCESS)
+            if r.untrusted.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "UNTRUSTED SIGNERS: {} signed decisions are intact but their keys are not trusted by {} (revoked since, or an older file):",
+                r.untrusted.len(),
+                args.signers.display()
+            );
+            for u in r.untrusted.iter().take(20) {
+                println!(
+                    "  entry {}: {} with {}: {}",
+                    u.seq, u.principal, u.fingerprint, u.problem
+                );
+            }
+            if r.untrusted.len() > 20 {
+                println!("  … and {} more", r.untrusted.len() - 20);
+            }
+            Ok(ExitCode::from(2))
         }
         Err(b) => {
             println!("BROKEN at entry {}: {}", b.seq, b.problem);

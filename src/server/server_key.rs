@@ -10,6 +10,17 @@ pub enum ServerKeyError {
     Key { path: String, message: String },
 }
 
+/// Reads an existing key; never creates one.
+pub fn load(path: &Path) -> Result<PrivateKey, ServerKeyError> {
+    if !path.exists() {
+        return Err(ServerKeyError::Key {
+            path: path.display().to_string(),
+            message: "does not exist".into(),
+        });
+    }
+    load_or_create(path)
+}
+
 pub fn load_or_create(path: &Path) -> Result<PrivateKey, ServerKeyError> {
     let err = |message: String| ServerKeyError::Key {
         path: path.display().to_string(),
