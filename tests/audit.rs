@@ -336,7 +336,10 @@ async fn a_revoked_signer_is_not_a_broken_chain() {
     std::fs::write(&revoked, without_alice).unwrap();
     let (code, out) = verify_with(&f, &f.export, &revoked, &[]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("UNTRUSTED SIGNERS") && out.contains("alice with SHA256:"), "{out}");
+    assert!(
+        out.contains("UNTRUSTED SIGNERS") && out.contains("alice with SHA256:"),
+        "{out}"
+    );
     assert!(!out.contains("BROKEN"), "{out}");
     // The auditor's way to keep old decisions verifying: mark the key with
     // valid-before instead of deleting it. Signed before then: trusted.
@@ -359,7 +362,12 @@ async fn a_revoked_signer_is_not_a_broken_chain() {
     let mut flipped = lines(&f);
     let seq = f.decision_seq as usize;
     flipped[seq - 1] = flipped[seq - 1].replacen("approve", "apprOve", 1);
-    let (code, out) = verify_with(&f, &write_variant(&f, "flip2.jsonl", &flipped), &revoked, &[]);
+    let (code, out) = verify_with(
+        &f,
+        &write_variant(&f, "flip2.jsonl", &flipped),
+        &revoked,
+        &[],
+    );
     assert_eq!(code, 1, "{out}");
 }
 
@@ -370,7 +378,12 @@ async fn export_from_the_database_never_signs_with_a_new_key() {
     drop(countersign::server::store::sqlite::SqliteStore::open(&db).unwrap());
     let data_home = dir.path().join("data");
     let out = std::process::Command::new(common::binary())
-        .args(["audit", "export", "--db", &format!("sqlite:{}", db.display())])
+        .args([
+            "audit",
+            "export",
+            "--db",
+            &format!("sqlite:{}", db.display()),
+        ])
         .env("XDG_DATA_HOME", &data_home)
         .env_remove("COUNTERSIGN_SERVER_KEY")
         .env_remove("COUNTERSIGN_CONFIG")
@@ -378,13 +391,26 @@ async fn export_from_the_database_never_signs_with_a_new_key() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("--server-key") && err.contains("--no-checkpoint"), "{err}");
+    assert!(
+        err.contains("--server-key") && err.contains("--no-checkpoint"),
+        "{err}"
+    );
     assert!(!data_home.exists(), "no key was created");
     let out = std::process::Command::new(common::binary())
-        .args(["audit", "export", "--no-checkpoint", "--db", &format!("sqlite:{}", db.display())])
+        .args([
+            "audit",
+            "export",
+            "--no-checkpoint",
+            "--db",
+            &format!("sqlite:{}", db.display()),
+        ])
         .env("XDG_DATA_HOME", &data_home)
         .env_remove("COUNTERSIGN_CONFIG")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

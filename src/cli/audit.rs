@@ -95,61 +95,62 @@ fn remote(args: &RemoteArgs, file: &FileConfig) -> anyhow::Result<ApiClient> {
 }
 
 async fn export(args: ExportArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {
-    let (entries, cp) =
-        if args.db.is_some() || args.remote.server.is_none() && file.client.server.is_none() {
-            let store = open_store(&db_url(args.db.clone(), file)?).await?;
-            let mut entries = Vec::new();
-            loop {
-                let after = entries
-                    .last()
-                    .map_or(0, |e: &crate::domain::records::AuditEntry| e.seq);
-                let page = store.audit_after(after, 10_000, None).await?;
-                if page.is_empty() {
-                    break;
-                }
-                entries.extend(page);
+    let (entries, cp) = if args.db.is_some()
+        || args.remote.server.is_none() && file.client.server.is_none()
+    {
+        let store = open_store(&db_url(args.db.clone(), file)?).await?;
+        let mut entries = Vec::new();
+        loop {
+            let after = entries
+                .last()
+                .map_or(0, |e: &crate::domain::records::AuditEntry| e.seq);
+            let page = store.audit_after(after, 10_000, None).await?;
+            if page.is_empty() {
+                break;
             }
-            // The key `serve` signs checkpoints with, never a new one: a
-            // checkpoint signed by another key would not verify against
-            // the server's.
-            let configured = args.server_key.or_else(|| file.server.server_key.clone());
-            let default_key = config::data_dir().join("server_key");
-            let key_path = match configured {
-                _ if args.no_checkpoint => None,
-                Some(p) => Some(p),
-                None if default_key.exists() => Some(default_key),
-                None => bail!(
-                    "no server key to sign the closing checkpoint: pass --server-key FILE (the key `countersign serve` uses) or --no-checkpoint"
-                ),
-            };
-            let cp = if let Some(key_path) = key_path {
-                let key = server_key::load(&key_path)?;
-                eprintln!(
-                    "countersign: closing checkpoint signed with {}",
-                    key_path.display()
-                );
-                let (seq, hash) = entries
-                    .last()
-                    .map_or((0, crate::audit::chain::GENESIS.to_owned()), |e| {
-                        (e.seq, e.hash.clone())
-                    });
-                Some(checkpoint::sign(
-                    &key,
-                    "countersign-export",
-                    seq,
-                    &hash,
-                    now_millis(),
-                )?)
-            } else {
-                None
-            };
-            (entries, cp)
-        } else {
-            let client = remote(&args.remote, file)?;
-            // Checkpoint first: everything up to it must be in what follows.
-            let cp = client.checkpoint().await?;
-            (client.audit_all(0).await?, Some(cp))
+            entries.extend(page);
+        }
+        // The key `serve` signs checkpoints with, never a new one: a
+        // checkpoint signed by another key would not verify against
+        // the server's.
+        let configured = args.server_key.or_else(|| file.server.server_key.clone());
+        let default_key = config::data_dir().join("server_key");
+        let key_path = match configured {
+            _ if args.no_checkpoint => None,
+            Some(p) => Some(p),
+            None if default_key.exists() => Some(default_key),
+            None => bail!(
+                "no server key to sign the closing checkpoint: pass --server-key FILE (the key `countersign serve` uses) or --no-checkpoint"
+            ),
         };
+        let cp = if let Some(key_path) = key_path {
+            let key = server_key::load(&key_path)?;
+            eprintln!(
+                "countersign: closing checkpoint signed with {}",
+                key_path.display()
+            );
+            let (seq, hash) = entries
+                .last()
+                .map_or((0, crate::audit::chain::GENESIS.to_owned()), |e| {
+                    (e.seq, e.hash.clone())
+                });
+            Some(checkpoint::sign(
+                &key,
+                "countersign-export",
+                seq,
+                &hash,
+                now_millis(),
+            )?)
+        } else {
+            None
+        };
+        (entries, cp)
+    } else {
+        let client = remote(&args.remote, file)?;
+        // Checkpoint first: everything up to it must be in what follows.
+        let cp = client.checkpoint().await?;
+        (client.audit_all(0).await?, Some(cp))
+    };
     let mut out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,

@@ -259,14 +259,19 @@ impl Runner {
                 nonce,
                 attempts: 0,
             };
-            let saved = outbox
-                .lock()
-                .map_err(|_| "outbox lock poisoned".to_owned())
-                .and_then(|mut o| {
-                    o.push(pending)
-                        .map_err(|e| format!("cannot write the outbox: {e}"))?;
-                    Ok(o.len())
-                });
+            // The save fsyncs: off the async runtime.
+            let saved = tokio::task::spawn_blocking(move || {
+                outbox
+                    .lock()
+                    .map_err(|_| "outbox lock poisoned".to_owned())
+                    .and_then(|mut o| {
+                        o.push(pending)
+                            .map_err(|e| format!("cannot write the outbox: {e}"))?;
+                        Ok(o.len())
+                    })
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("outbox task failed: {e}")));
             match saved {
                 Ok(n) => {
                     let _ = tx.send(Msg::Outbox(n));
@@ -313,14 +318,23 @@ impl Runner {
                             }
                         } else {
                             Msg::Delivered {
+                                proposal_id: item.proposal_id.clone(),
                                 verdict: item.verdict.clone(),
-                                seq,
+                                seq: Some(seq),
                             }
                         };
                         let _ = tx.send(msg);
                         true
                     }
-                    Err(e) if e.code() == Some(ErrorCode::Replay) => true, // the server has it already
+                    Err(e) if e.code() == Some(ErrorCode::Replay) => {
+                        // Accepted on an earlier try whose answer was lost.
+                        let _ = tx.send(Msg::Delivered {
+                            proposal_id: item.proposal_id.clone(),
+                            verdict: item.verdict.clone(),
+                            seq: None,
+                        });
+                        true
+                    }
                     Err(e)
                         if e.is_transient()
                             || matches!(&e, ClientError::Api { status, .. } if status.as_u16() == 401) =>
@@ -356,10 +370,16 @@ impl Runner {
                 };
                 if done {
                     backoff.reset();
-                    if let Ok(mut o) = outbox.lock() {
-                        let _ = o.remove(&item.nonce);
-                        let _ = tx.send(Msg::Outbox(o.len()));
-                    }
+                    let (outbox, tx, nonce) = (outbox.clone(), tx.clone(), item.nonce.clone());
+                    let _ = tokio::task::spawn_blocking(move || {
+                        if let Ok(mut o) = outbox.lock() {
+                            if let Err(e) = o.remove(&nonce) {
+                                tracing::warn!(error = %e, "outbox: delivered decision not removed; a retry will be a replay");
+                            }
+                            let _ = tx.send(Msg::Outbox(o.len()));
+                        }
+                    })
+                    .await;
                 }
             }
         });

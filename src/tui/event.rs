@@ -51,8 +51,11 @@ pub enum Msg {
     Outbox(usize),
     /// A delivery from the outbox after an outage.
     Delivered {
+        proposal_id: Option<String>,
         verdict: String,
-        seq: i64,
+        /// The audit entry, or `None` when the server answered `replay`:
+        /// an earlier try was accepted and its answer lost.
+        seq: Option<i64>,
     },
 }
 

@@ -60,14 +60,28 @@ impl Outbox {
         self.items.is_empty()
     }
 
+    /// Saves the decision, then makes it visible to delivery: one that
+    /// could not be saved is never sent.
     pub fn push(&mut self, p: Pending) -> std::io::Result<()> {
-        self.items.push(p);
-        self.save()
+        let mut next = self.items.clone();
+        next.push(p);
+        write(&self.path, &next)?;
+        self.items = next;
+        Ok(())
     }
 
+    /// Drops a delivered decision, on disk first. If that fails it stays
+    /// (a later delivery is answered `replay`: already delivered).
     pub fn remove(&mut self, nonce: &str) -> std::io::Result<()> {
-        self.items.retain(|p| p.nonce != nonce);
-        self.save()
+        let next: Vec<Pending> = self
+            .items
+            .iter()
+            .filter(|p| p.nonce != nonce)
+            .cloned()
+            .collect();
+        write(&self.path, &next)?;
+        self.items = next;
+        Ok(())
     }
 
     pub fn bump(&mut self, nonce: &str) {
@@ -75,23 +89,24 @@ impl Outbox {
             p.attempts += 1;
         }
     }
+}
 
-    /// Write-then-rename with fsync: the file is always whole.
-    fn save(&self) -> std::io::Result<()> {
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = self.path.with_extension("tmp");
-        {
-            let mut f = std::fs::File::create(&tmp)?;
-            for p in &self.items {
-                serde_json::to_writer(&mut f, p)?;
-                f.write_all(b"\n")?;
-            }
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, &self.path)
+/// Write-then-rename with fsync: the file is always whole. Blocking: the
+/// console calls it off the async runtime.
+fn write(path: &Path, items: &[Pending]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
     }
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        for p in items {
+            serde_json::to_writer(&mut f, p)?;
+            f.write_all(b"\n")?;
+        }
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
@@ -120,5 +135,26 @@ mod tests {
         assert_eq!(again.items(), &[p("b")]);
         std::fs::write(&path, "{not json\n").unwrap();
         assert!(Outbox::load(&path).unwrap_err().contains("line 1"));
+    }
+
+    #[test]
+    fn a_decision_that_cannot_be_saved_is_never_visible_to_delivery() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let mut o = Outbox::load(&state.join("outbox.jsonl")).unwrap();
+        // Then the outbox's directory turns out to be a file: saves fail.
+        std::fs::write(&state, "not a directory").unwrap();
+        let p = Pending {
+            decision: SignedDecision {
+                payload: "{}".into(),
+                signature: "sig".into(),
+            },
+            proposal_id: None,
+            verdict: "approve".into(),
+            nonce: "n".into(),
+            attempts: 0,
+        };
+        assert!(o.push(p).is_err());
+        assert!(o.is_empty(), "nothing to deliver that was not saved");
     }
 }

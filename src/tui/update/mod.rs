@@ -115,12 +115,19 @@ pub fn update(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
             s.session.outbox = n;
             vec![]
         }
-        Msg::Delivered { verdict, seq } => {
-            flash(
-                s,
-                Level::Ok,
-                format!("{verdict} delivered from the outbox · audit #{seq}"),
-            );
+        Msg::Delivered {
+            proposal_id,
+            verdict,
+            seq,
+        } => {
+            let text = match seq {
+                Some(seq) => format!("{verdict} delivered from the outbox · audit #{seq}"),
+                None => format!("{verdict} already delivered: the server had it"),
+            };
+            flash(s, Level::Ok, text);
+            if let Some(id) = proposal_id {
+                s.queue.sent.remove(&id);
+            }
             vec![]
         }
         Msg::Key(k) => keys::on_key(s, k, keys),

@@ -197,3 +197,31 @@ fn decision_results() {
             .contains("needs a lead")
     );
 }
+
+#[test]
+fn a_replayed_delivery_shows_as_already_delivered() {
+    let (mut s, keys) = loaded();
+    s.queue.sent.insert("p-3".into());
+    update(
+        &mut s,
+        Msg::Delivered {
+            proposal_id: Some("p-3".into()),
+            verdict: "approve".into(),
+            seq: None,
+        },
+        &keys,
+    );
+    let f = s.session.flash.as_ref().unwrap();
+    assert!(f.text.contains("already delivered"), "{}", f.text);
+    assert!(!s.queue.sent.contains("p-3"));
+    update(
+        &mut s,
+        Msg::Delivered {
+            proposal_id: None,
+            verdict: "annotate".into(),
+            seq: Some(42),
+        },
+        &keys,
+    );
+    assert!(s.session.flash.as_ref().unwrap().text.contains("audit #42"));
+}
