@@ -63,6 +63,10 @@ pub struct ServerSection {
     pub login_rate_per_addr: Option<u32>,
     /// Login challenges per minute for one principal.
     pub login_rate_per_principal: Option<u32>,
+    /// Serve HTTPS with this certificate chain (PEM) ...
+    pub tls_cert: Option<PathBuf>,
+    /// ... and its key.
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `[client]`: what `submit` and the console use.
@@ -73,6 +77,9 @@ pub struct ClientSection {
     pub token: Option<String>,
     pub principal: Option<String>,
     pub key: Option<PathBuf>,
+    /// Trust this CA certificate (PEM) for the server, besides the
+    /// system's roots.
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]

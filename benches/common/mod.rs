@@ -87,6 +87,7 @@ pub async fn serve(
         },
         policy_file: None,
         signers_file: None,
+        tls: None,
     };
     start(store, config).await.unwrap()
 }

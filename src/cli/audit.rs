@@ -36,6 +36,9 @@ pub struct RemoteArgs {
     /// Reviewer token (or a session token)
     #[arg(long, env = "COUNTERSIGN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Trust this CA certificate (PEM) for an https:// server, besides the system's roots
+    #[arg(long, env = "COUNTERSIGN_CA")]
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -91,7 +94,8 @@ fn remote(args: &RemoteArgs, file: &FileConfig) -> anyhow::Result<ApiClient> {
         .or_else(|| file.client.server.clone())
         .unwrap_or_else(|| config::DEFAULT_SERVER.to_owned());
     let token = args.token.clone().or_else(|| file.client.token.clone());
-    Ok(ApiClient::new(&server, token)?)
+    let ca = args.ca.clone().or_else(|| file.client.ca.clone());
+    Ok(ApiClient::with_ca(&server, token, ca.as_deref())?)
 }
 
 async fn export(args: ExportArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {

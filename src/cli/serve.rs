@@ -2,7 +2,7 @@
 
 use crate::config::{self, FileConfig};
 use crate::domain::policy::Policy;
-use crate::server::serve::{self, DbUrl, ServerConfig};
+use crate::server::serve::{self, DbUrl, ServerConfig, TlsFiles};
 use crate::server::server_key;
 use crate::server::state::{Identity, Limits};
 use crate::signing::allowed_signers::AllowedSigners;
@@ -40,6 +40,12 @@ pub struct ServeArgs {
     /// Submissions one agent may send in a burst (default 500)
     #[arg(long, env = "COUNTERSIGN_AGENT_BURST")]
     pub agent_burst: Option<u32>,
+    /// Serve HTTPS: certificate chain (PEM); reloaded on SIGHUP or change
+    #[arg(long, env = "COUNTERSIGN_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM)
+    #[arg(long, env = "COUNTERSIGN_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 pub fn db_url(flag: Option<String>, file: &FileConfig) -> anyhow::Result<DbUrl> {
@@ -107,6 +113,14 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
         .unwrap_or_else(|| config::data_dir().join("server_key"));
     let server_key = server_key::load_or_create(&key_path)?;
     let name = args.name.unwrap_or_else(|| format!("countersign@{listen}"));
+    let tls = match (
+        args.tls_cert.or_else(|| file.server.tls_cert.clone()),
+        args.tls_key.or_else(|| file.server.tls_key.clone()),
+    ) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => anyhow::bail!("TLS needs both a certificate (--tls-cert) and its key (--tls-key)"),
+    };
     let store = serve::open_store(&db).await?;
     let server = serve::start(
         store,
@@ -121,6 +135,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
             limits,
             policy_file,
             signers_file: Some(signers_file),
+            tls,
         },
     )
     .await?;

@@ -42,6 +42,9 @@ pub struct SubmitArgs {
     /// Print JSON lines instead of text
     #[arg(long)]
     pub json: bool,
+    /// Trust this CA certificate (PEM) for an https:// server, besides the system's roots
+    #[arg(long, env = "COUNTERSIGN_CA")]
+    pub ca: Option<PathBuf>,
 }
 
 fn read_input(path: &PathBuf) -> anyhow::Result<serde_json::Value> {
@@ -117,7 +120,8 @@ pub async fn run(args: SubmitArgs, file: &FileConfig) -> anyhow::Result<ExitCode
         );
     };
     let body = read_input(&args.file)?;
-    let client = ApiClient::new(&server, Some(token))?;
+    let ca = args.ca.clone().or_else(|| file.client.ca.clone());
+    let client = ApiClient::with_ca(&server, Some(token), ca.as_deref())?;
     let deadline = args
         .timeout
         .map(|s| Instant::now() + Duration::from_secs(s));

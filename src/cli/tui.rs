@@ -29,6 +29,9 @@ pub struct TuiArgs {
     /// Theme: dark, light, high-contrast or a .toml path
     #[arg(long, env = "COUNTERSIGN_THEME")]
     pub theme: Option<String>,
+    /// Trust this CA certificate (PEM) for an https:// server, besides the system's roots
+    #[arg(long, env = "COUNTERSIGN_CA")]
+    pub ca: Option<PathBuf>,
 }
 
 impl TuiArgs {
@@ -42,6 +45,7 @@ impl TuiArgs {
             key: var("COUNTERSIGN_KEY").map(PathBuf::from),
             agent: false,
             theme: var("COUNTERSIGN_THEME"),
+            ca: var("COUNTERSIGN_CA").map(PathBuf::from),
         }
     }
 }
@@ -106,6 +110,7 @@ pub async fn run_tui(args: TuiArgs, file: &FileConfig) -> anyhow::Result<ExitCod
         keymap,
         outbox,
         initial_view: crate::api::View::Pending,
+        ca: args.ca.or_else(|| file.client.ca.clone()),
     })
     .await?;
     Ok(ExitCode::SUCCESS)

@@ -34,6 +34,14 @@ pub enum ClientError {
     Decode(String),
     #[error("bad server URL `{0}`")]
     BadUrl(String),
+    /// The server's certificate is not trusted (wrong CA, wrong name,
+    /// expired). Retrying does not help; `--ca` might.
+    #[error(
+        "{url}: the server's TLS certificate is not trusted: {message} (pass --ca FILE to trust a private CA)"
+    )]
+    Tls { url: String, message: String },
+    #[error("CA certificate {path}: {message}")]
+    BadCa { path: String, message: String },
 }
 
 impl ClientError {
@@ -75,12 +83,35 @@ pub struct ApiClient {
 
 impl ApiClient {
     pub fn new(base: &str, token: Option<String>) -> Result<Self, ClientError> {
+        Self::with_ca(base, token, None)
+    }
+
+    /// A client that verifies an `https://` server with the system's roots
+    /// and, if given, this CA certificate (PEM) as well.
+    pub fn with_ca(
+        base: &str,
+        token: Option<String>,
+        ca: Option<&std::path::Path>,
+    ) -> Result<Self, ClientError> {
         let base = base.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::BadUrl(base));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
+        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
+        if let Some(path) = ca {
+            let bad = |message: String| ClientError::BadCa {
+                path: path.display().to_string(),
+                message,
+            };
+            let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| bad(format!("not a PEM certificate: {e}")))?;
+            if certs.is_empty() {
+                return Err(bad("holds no certificate".into()));
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder
             .build()
             .map_err(|e| ClientError::BadUrl(format!("{base}: {e}")))?;
         Ok(ApiClient { http, base, token })
@@ -114,10 +145,7 @@ impl ApiClient {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.map_err(|e| ClientError::Unreachable {
-            url: url.clone(),
-            message: error_chain(&e),
-        })?;
+        let resp = req.send().await.map_err(|e| send_error(&url, &e))?;
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(|e| ClientError::Unreachable {
             url: url.clone(),
@@ -267,6 +295,24 @@ impl ApiClient {
             };
             after = last.seq;
             all.extend(page.entries);
+        }
+    }
+}
+
+/// A failed send: a certificate the client does not trust is not an
+/// outage (no retry helps), anything else is. reqwest does not type the
+/// TLS cause, so it is told by the chain's text ("invalid peer certificate").
+fn send_error(url: &str, e: &reqwest::Error) -> ClientError {
+    let message = error_chain(e);
+    if message.contains("certificate") {
+        ClientError::Tls {
+            url: url.to_owned(),
+            message,
+        }
+    } else {
+        ClientError::Unreachable {
+            url: url.to_owned(),
+            message,
         }
     }
 }

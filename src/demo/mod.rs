@@ -159,6 +159,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         theme: opts.theme,
         keymap: opts.keymap,
         outbox: dir.join(format!("outbox-{who}.jsonl")),
+        ca: None,
         initial_view: if opts.lead {
             View::Escalated
         } else {

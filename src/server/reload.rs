@@ -1,75 +1,90 @@
-//! Reloads the policy and allowed signers on SIGHUP or when a file changes.
+//! Reloads the policy, the allowed signers and the TLS certificate on
+//! SIGHUP or when a file changes. A bad new file is logged and the old one
+//! stays in force.
 
+use super::serve::TlsFiles;
 use super::state::AppState;
 use crate::domain::policy::Policy;
 use crate::signing::allowed_signers::AllowedSigners;
+use axum_server::tls_rustls::RustlsConfig;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
-fn modified(path: &Path) -> Option<std::time::SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+/// What is watched.
+pub(super) struct Watched {
+    pub policy: Option<PathBuf>,
+    pub signers: Option<PathBuf>,
+    pub tls: Option<(RustlsConfig, TlsFiles)>,
 }
 
-/// Reloads the policy and allowed signers on SIGHUP or when a file changes.
-/// A bad new file is logged and the old one stays in force.
-pub(super) async fn reload_loop(
-    state: AppState,
-    policy_file: Option<PathBuf>,
-    signers_file: Option<PathBuf>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut seen = (
-        policy_file.as_deref().and_then(modified),
-        signers_file.as_deref().and_then(modified),
-    );
-    #[cfg(unix)]
+fn modified(path: Option<&Path>) -> Option<SystemTime> {
+    std::fs::metadata(path?).and_then(|m| m.modified()).ok()
+}
+
+impl Watched {
+    fn stamps(&self) -> [Option<SystemTime>; 4] {
+        let tls = self.tls.as_ref().map(|(_, f)| f);
+        [
+            modified(self.policy.as_deref()),
+            modified(self.signers.as_deref()),
+            modified(tls.map(|f| f.cert.as_path())),
+            modified(tls.map(|f| f.key.as_path())),
+        ]
+    }
+}
+
+async fn hangup(hup: &mut Option<tokio::signal::unix::Signal>) {
+    match hup.as_mut() {
+        Some(h) => {
+            h.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+fn kept(what: &str, e: impl std::fmt::Display) {
+    tracing::error!(error = %e, "{what} not reloaded; the old one stays in force");
+}
+
+pub(super) async fn reload_loop(state: AppState, w: Watched, mut stop: watch::Receiver<bool>) {
+    let mut seen = w.stamps();
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
-        #[cfg(unix)]
-        let hup_fired = async {
-            match hup.as_mut() {
-                Some(h) => {
-                    h.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let hup_fired = std::future::pending::<()>();
         let forced = tokio::select! {
             _ = stop.changed() => return,
             _ = tokio::time::sleep(Duration::from_secs(2)) => false,
-            _ = hup_fired => true,
+            _ = hangup(&mut hup) => true,
         };
-        let now = (
-            policy_file.as_deref().and_then(modified),
-            signers_file.as_deref().and_then(modified),
-        );
-        if let Some(path) = &policy_file
-            && (forced || now.0 != seen.0)
+        let now = w.stamps();
+        if let Some(path) = &w.policy
+            && (forced || now[0] != seen[0])
         {
             match Policy::load(path) {
                 Ok(p) => {
                     state.set_policy(p);
                     tracing::info!(path = %path.display(), "policy reloaded");
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "policy not reloaded; the old one stays in force")
-                }
+                Err(e) => kept("policy", e),
             }
         }
-        if let Some(path) = &signers_file
-            && (forced || now.1 != seen.1)
+        if let Some(path) = &w.signers
+            && (forced || now[1] != seen[1])
         {
             match AllowedSigners::load(path) {
                 Ok(s) => {
                     state.set_signers(s);
                     tracing::info!(path = %path.display(), "allowed signers reloaded");
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "allowed signers not reloaded; the old ones stay in force")
-                }
+                Err(e) => kept("allowed signers", e),
+            }
+        }
+        if let Some((config, files)) = &w.tls
+            && (forced || now[2] != seen[2] || now[3] != seen[3])
+        {
+            match config.reload_from_pem_file(&files.cert, &files.key).await {
+                Ok(()) => tracing::info!(cert = %files.cert.display(), "TLS certificate reloaded"),
+                Err(e) => kept("TLS certificate", e),
             }
         }
         seen = now;

@@ -9,6 +9,7 @@ use crate::domain::policy::Policy;
 use crate::domain::time::now_millis;
 use crate::domain::types::TokenRole;
 use crate::signing::allowed_signers::AllowedSigners;
+use axum_server::tls_rustls::RustlsConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub enum ServeError {
     },
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 impl std::str::FromStr for DbUrl {
@@ -88,11 +91,35 @@ pub struct ServerConfig {
     /// Reloaded on SIGHUP or when the file changes.
     pub policy_file: Option<PathBuf>,
     pub signers_file: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain and key (PEM); both are
+    /// reloaded on SIGHUP or when they change.
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    pub async fn load(&self) -> Result<RustlsConfig, ServeError> {
+        RustlsConfig::from_pem_file(&self.cert, &self.key)
+            .await
+            .map_err(|e| {
+                ServeError::Tls(format!(
+                    "cannot use certificate {} with key {}: {e}",
+                    self.cert.display(),
+                    self.key.display()
+                ))
+            })
+    }
 }
 
 /// A server running in this process.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    tls: bool,
     pub state: AppState,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<(), std::io::Error>>,
@@ -100,7 +127,8 @@ pub struct RunningServer {
 
 impl RunningServer {
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting, lets requests in flight finish, and waits.
@@ -173,6 +201,7 @@ pub async fn start_embedded(
             limits: Limits::default(),
             policy_file: None,
             signers_file: Some(signers_file.to_owned()),
+            tls: None,
         },
     )
     .await?;
@@ -212,11 +241,18 @@ pub async fn start(
         config.limits,
         stop_rx.clone(),
     );
-    if config.policy_file.is_some() || config.signers_file.is_some() {
+    let tls = match &config.tls {
+        Some(files) => Some((files.load().await?, files.clone())),
+        None => None,
+    };
+    if config.policy_file.is_some() || config.signers_file.is_some() || tls.is_some() {
         tokio::spawn(super::reload::reload_loop(
             state.clone(),
-            config.policy_file,
-            config.signers_file,
+            super::reload::Watched {
+                policy: config.policy_file,
+                signers: config.signers_file,
+                tls: tls.clone(),
+            },
             stop_rx.clone(),
         ));
     }
@@ -248,17 +284,36 @@ pub async fn start(
     });
 
     let app = router::router(state.clone());
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stop_rx.wait_for(|s| *s).await;
-        })
-        .await
-    });
+    let is_tls = tls.is_some();
+    let task = match tls {
+        None => tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            })
+            .await
+        }),
+        Some((rustls, _)) => {
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+                stopper.graceful_shutdown(Some(Duration::from_secs(10)));
+            });
+            let listener = listener.into_std()?;
+            let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle);
+            tokio::spawn(async move {
+                server
+                    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                    .await
+            })
+        }
+    };
     Ok(RunningServer {
+        tls: is_tls,
         addr,
         state,
         shutdown,

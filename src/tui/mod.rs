@@ -37,13 +37,15 @@ pub struct ConsoleConfig {
     pub outbox: PathBuf,
     /// The queue view shown first (leads start on escalations).
     pub initial_view: crate::api::View,
+    /// A CA certificate to trust for an `https://` server.
+    pub ca: Option<PathBuf>,
 }
 
 /// Runs the console until the person quits (or SIGTERM). The terminal is
 /// restored on every way out, panics included.
 pub async fn run(cfg: ConsoleConfig) -> anyhow::Result<()> {
     let outbox = outbox::Outbox::load(&cfg.outbox).map_err(anyhow::Error::msg)?;
-    let client = ApiClient::new(&cfg.server, None)?;
+    let client = ApiClient::with_ca(&cfg.server, None, cfg.ca.as_deref())?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
     let mut state = state::State::new(
         cfg.principal.clone(),

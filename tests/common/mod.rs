@@ -194,6 +194,7 @@ impl TestServer {
                 limits,
                 policy_file: None,
                 signers_file: Some(signers_file.clone()),
+                tls: None,
             },
         )
         .await
