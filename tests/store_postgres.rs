@@ -60,3 +60,127 @@ async fn unreachable_database_is_unavailable_not_a_panic() {
         "{err}"
     );
 }
+
+/// Writes `text` as a file the PostgreSQL server owns, mode 0600 as it
+/// wants for a key (COPY TO PROGRAM runs as the server's user).
+async fn server_file(admin: &tokio_postgres::Client, path: &str, text: &str) {
+    let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let sql = format!("COPY (SELECT unnest($1::text[])) TO PROGRAM 'umask 077 && cat > {path}'");
+    // COPY takes no parameters: inline the array as a literal.
+    let literal = format!(
+        "ARRAY[{}]",
+        lines
+            .iter()
+            .map(|l| format!("'{}'", l.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    admin
+        .batch_execute(&sql.replace("$1::text[]", &literal))
+        .await
+        .expect("write a file on the server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_postgresql_verifies_the_server() {
+    let Some(admin_url) = common::pg_url() else {
+        return;
+    };
+    let (admin, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    // A CA and a server certificate for 127.0.0.1, made here.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca).unwrap();
+    let data_dir: String = admin
+        .query_one("SHOW data_directory", &[])
+        .await
+        .unwrap()
+        .get(0);
+    server_file(&admin, &format!("{data_dir}/cs-test.crt"), &cert.pem()).await;
+    server_file(
+        &admin,
+        &format!("{data_dir}/cs-test.key"),
+        &key.serialize_pem(),
+    )
+    .await;
+    // One statement at a time: ALTER SYSTEM refuses a transaction block.
+    for sql in [
+        "ALTER SYSTEM SET ssl_cert_file = 'cs-test.crt'",
+        "ALTER SYSTEM SET ssl_key_file = 'cs-test.key'",
+        "ALTER SYSTEM SET ssl = on",
+        "SELECT pg_reload_conf()",
+    ] {
+        admin.batch_execute(sql).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let db = common::pg_fresh_db(&admin_url).await;
+    let db_name = db.rsplit('/').next().unwrap().to_owned();
+    let tls_url = format!("{db}?sslmode=verify-full&sslrootcert={}", ca_file.display());
+    // The reload takes a moment to reach new connections.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let store = loop {
+        match countersign::server::store::postgres::PgStore::open(&tls_url).await {
+            Ok(s) => break s,
+            Err(e) => {
+                assert!(std::time::Instant::now() < deadline, "{e}");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let store: std::sync::Arc<dyn countersign::server::store::Store> = std::sync::Arc::new(store);
+    suite::tokens(store.clone()).await;
+    let encrypted: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE s.ssl AND a.datname = $1",
+            &[&db_name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(encrypted > 0, "the store's connections are encrypted");
+    // A CA that did not sign the server's certificate: refused, clearly.
+    let other_ca = rcgen::CertifiedIssuer::self_signed(
+        {
+            let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            p
+        },
+        rcgen::KeyPair::generate().unwrap(),
+    )
+    .unwrap();
+    let wrong = dir.path().join("wrong-ca.pem");
+    std::fs::write(&wrong, other_ca.pem()).unwrap();
+    let err = countersign::server::store::postgres::PgStore::open(&format!(
+        "{db}?sslmode=verify-full&sslrootcert={}",
+        wrong.display()
+    ))
+    .await
+    .err()
+    .expect("a wrong CA is refused");
+    let text = err.to_string().to_lowercase();
+    assert!(
+        text.contains("certificate"),
+        "names the certificate: {text}"
+    );
+    for sql in [
+        "ALTER SYSTEM RESET ssl",
+        "ALTER SYSTEM RESET ssl_cert_file",
+        "ALTER SYSTEM RESET ssl_key_file",
+        "SELECT pg_reload_conf()",
+    ] {
+        admin.batch_execute(sql).await.unwrap();
+    }
+}

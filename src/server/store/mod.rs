@@ -67,7 +67,19 @@ impl From<tokio_postgres::Error> for StoreError {
 
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        StoreError::Unavailable(format!("PostgreSQL is unreachable: {e}"))
+        // With its causes: "error performing TLS handshake: invalid peer
+        // certificate: UnknownIssuer" says what to fix.
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            let more = s.to_string();
+            if !text.contains(&more) {
+                text.push_str(": ");
+                text.push_str(&more);
+            }
+            source = s.source();
+        }
+        StoreError::Unavailable(format!("PostgreSQL is unreachable: {text}"))
     }
 }
 

@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
-use tokio_postgres::{AsyncMessage, Config, NoTls};
+use tokio_postgres::{AsyncMessage, Config};
 
 pub const CHANNEL: &str = "countersign_changes";
 /// NOTIFY payloads must stay under 8,000 bytes.
@@ -45,11 +45,15 @@ pub fn parse(payload: &str) -> ChangeSet {
     }
 }
 
-pub fn spawn(config: Config, tx: broadcast::Sender<Arc<ChangeSet>>) {
+pub fn spawn(
+    config: Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    tx: broadcast::Sender<Arc<ChangeSet>>,
+) {
     tokio::spawn(async move {
         let mut first = true;
         loop {
-            match config.connect(NoTls).await {
+            match config.connect(tls.clone()).await {
                 Ok((client, mut connection)) => {
                     let mut messages =
                         futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

@@ -11,6 +11,7 @@
 
 mod engine;
 mod listen;
+mod tls;
 mod tx;
 
 use engine::migrate;
@@ -28,10 +29,9 @@ use crate::domain::records::{
 use crate::domain::types::{ProposalStatus, TokenRole};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use std::str::FromStr;
 use std::sync::Arc;
 use tokio::sync::broadcast;
-use tokio_postgres::{Config, NoTls, Transaction};
+use tokio_postgres::Transaction;
 
 /// The advisory lock that serialises writers (and migrations).
 const CHAIN_LOCK: i64 = 0x0063_6f75_6e74_6572; // "counter" in ASCII
@@ -51,11 +51,10 @@ impl PgStore {
     /// Connects, applies migrations (safe when replicas start together) and
     /// starts the change listener.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let config = Config::from_str(url)
-            .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+        let tls::Target { config, tls } = tls::target(url)?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -69,7 +68,7 @@ impl PgStore {
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         migrate(&pool).await?;
         let (changes, _) = broadcast::channel(1024);
-        listen::spawn(config, changes.clone());
+        listen::spawn(config, tls, changes.clone());
         Ok(PgStore { pool, changes })
     }
 
