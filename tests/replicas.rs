@@ -276,6 +276,8 @@ struct Proxy {
     port: u16,
     up: Arc<std::sync::atomic::AtomicBool>,
     generation: Arc<AtomicU64>,
+    /// Proxied connections alive now.
+    live: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -284,7 +286,8 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let generation = Arc::new(AtomicU64::new(0));
-        let (u, g) = (up.clone(), generation.clone());
+        let live = Arc::new(AtomicU64::new(0));
+        let (u, g, l) = (up.clone(), generation.clone(), live.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((mut inbound, _)) = listener.accept().await else {
@@ -294,7 +297,16 @@ impl Proxy {
                     continue; // dropped: refused
                 }
                 let (target, g2, born) = (target.clone(), g.clone(), g.load(Ordering::SeqCst));
+                let l2 = l.clone();
+                l2.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
+                    struct Alive(Arc<AtomicU64>);
+                    impl Drop for Alive {
+                        fn drop(&mut self) {
+                            self.0.fetch_sub(1, Ordering::SeqCst);
+                        }
+                    }
+                    let _alive = Alive(l2);
                     let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
                         return;
                     };
@@ -312,12 +324,20 @@ impl Proxy {
             port,
             up,
             generation,
+            live,
         }
     }
 
-    fn cut(&self) {
+    /// Drops every connection and refuses new ones; returns once none is
+    /// left alive.
+    async fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
         self.generation.fetch_add(1, Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.live.load(Ordering::SeqCst) > 0 {
+            assert!(std::time::Instant::now() < deadline, "connections did not close");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     fn restore(&self) {
@@ -345,7 +365,7 @@ async fn losing_the_database_is_503_then_recovers() {
         .await
         .unwrap();
 
-    proxy.cut();
+    proxy.cut().await;
     let err = agent
         .submit_alert(&alert("during", vec![proposal("isolate_host", "medium")]))
         .await
