@@ -249,20 +249,65 @@ impl Policy {
         self
     }
 
-    /// The most specific rule for an action and risk tier.
-    pub fn rule_for(&self, action: ActionKind, risk: Risk) -> &Rule {
-        let specificity = |r: &Rule| match (r.action, r.risk) {
-            (Some(_), Some(_)) => 3,
-            (Some(_), None) => 2,
-            (None, Some(_)) => 1,
-            (None, None) => 0,
-        };
+    /// Every rule that matches an action at a risk tier, in file order.
+    pub fn matching(&self, action: ActionKind, risk: Risk) -> Vec<&Rule> {
         self.rules
             .iter()
             .filter(|r| r.action.is_none_or(|a| a == action) && r.risk.is_none_or(|k| k == risk))
-            .max_by_key(|r| specificity(r))
-            .unwrap_or(&self.defaults)
+            .collect()
     }
+
+    /// What an action at a risk tier requires. Every matching rule applies,
+    /// `[defaults]` included (it matches everything), and each field takes
+    /// its strictest value: the most approvals, `lead` over `analyst`, the
+    /// shortest expiry, escalation and execution window. Policy approves
+    /// alone only if there are matching rules and every one says `auto`
+    /// (`auto` rules exist only for low risk; `[defaults]` never blocks it).
+    /// A team can add a rule; it can never weaken another by accident.
+    pub fn rule_for(&self, action: ActionKind, risk: Risk) -> Rule {
+        let matching = self.matching(action, risk);
+        if matching.is_empty() {
+            return self.defaults.clone();
+        }
+        combine(&matching, &self.defaults, action, risk)
+    }
+}
+
+/// The strictest of the matching rules and the defaults, field by field.
+fn combine(matching: &[&Rule], defaults: &Rule, action: ActionKind, risk: Risk) -> Rule {
+    let auto = matching.iter().all(|r| r.auto);
+    let rules: Vec<&Rule> = matching.iter().copied().chain([defaults]).collect();
+    let demanding = || rules.iter().filter(|r| !r.auto);
+    Rule {
+        name: matching
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" + "),
+        action: Some(action),
+        risk: Some(risk),
+        approvals: if auto {
+            0
+        } else {
+            demanding().map(|r| r.approvals).max().unwrap_or(1)
+        },
+        role: if !auto && demanding().any(|r| r.role == Role::Lead) {
+            Role::Lead
+        } else {
+            Role::Analyst
+        },
+        auto,
+        expiry_secs: rules.iter().map(|r| r.expiry_secs).min().unwrap_or(1),
+        escalate_after_secs: rules.iter().filter_map(|r| r.escalate_after_secs).min(),
+        execution_window_secs: rules
+            .iter()
+            .map(|r| r.execution_window_secs)
+            .min()
+            .unwrap_or(1),
+    }
+}
+
+impl Policy {
 }
 
 fn check_rule(rule: &Rule) -> Result<(), String> {
@@ -288,16 +333,99 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builtin_resolves_most_specific_rule() {
+    fn every_matching_rule_applies_strictest_field_wins() {
         let p = Policy::builtin();
         let r = p.rule_for(ActionKind::BlockIndicator, Risk::Low);
         assert!(r.auto && r.approvals == 0);
+        // The case from the issue: a critical policy change matches both
+        // "critical: ... one a lead, short fuse" and "policy changes", and
+        // needs the lead and the short fuse of the first.
         let r = p.rule_for(ActionKind::ModifyPolicy, Risk::Critical);
-        assert_eq!(r.name, "policy changes: always two people");
+        assert_eq!(
+            r.name,
+            "critical: two people, one a lead, short fuse + policy changes: always two people"
+        );
+        assert_eq!(
+            (r.approvals, r.role, r.expiry_secs, r.escalate_after_secs, r.execution_window_secs),
+            (2, Role::Lead, 3600, Some(900), 600)
+        );
+        assert!(!r.auto);
         let r = p.rule_for(ActionKind::IsolateHost, Risk::Critical);
         assert_eq!((r.approvals, r.role, r.expiry_secs), (2, Role::Lead, 3600));
         let r = p.rule_for(ActionKind::IsolateHost, Risk::Low);
         assert_eq!(r.name, "defaults");
+    }
+
+    /// A table: rules, the proposal, and the requirement that results.
+    #[test]
+    fn combination_table() {
+        let text = r#"
+[defaults]
+approvals = 1
+expiry_secs = 7200
+execution_window_secs = 900
+
+[[rules]]
+name = "low blocks by policy"
+action = "block_indicator"
+risk = "low"
+auto = true
+
+[[rules]]
+name = "blocks get a lead"
+action = "block_indicator"
+role = "lead"
+
+[[rules]]
+name = "low: long fuse"
+risk = "low"
+expiry_secs = 86400
+escalate_after_secs = 600
+
+[[rules]]
+name = "isolations: three people, quick"
+action = "isolate_host"
+approvals = 3
+execution_window_secs = 60
+"#;
+        let p = Policy::from_toml(text, "t").unwrap();
+        type Want = (u32, Role, bool, u64, Option<u64>, u64);
+        let table: [(ActionKind, Risk, Want); 5] = [
+            // An auto rule and a demanding one: not auto; a lead.
+            (ActionKind::BlockIndicator, Risk::Low, (1, Role::Lead, false, 7200, Some(600), 900)),
+            (ActionKind::BlockIndicator, Risk::High, (1, Role::Lead, false, 7200, None, 900)),
+            (ActionKind::IsolateHost, Risk::Low, (3, Role::Analyst, false, 7200, Some(600), 60)),
+            (ActionKind::IsolateHost, Risk::Medium, (3, Role::Analyst, false, 7200, None, 60)),
+            // Nothing matches: [defaults].
+            (ActionKind::RevokeToken, Risk::Medium, (1, Role::Analyst, false, 7200, None, 900)),
+        ];
+        for (action, risk, want) in table {
+            let r = p.rule_for(action, risk);
+            let got = (
+                r.approvals,
+                r.role,
+                r.auto,
+                r.expiry_secs,
+                r.escalate_after_secs,
+                r.execution_window_secs,
+            );
+            assert_eq!(got, want, "{action} {risk}: {}", r.name);
+        }
+        // Adding a rule never weakens: every field is at least as strict.
+        let base = Policy::builtin();
+        let more = Policy::from_toml(
+            &format!("{DEFAULT_POLICY}\n[[rules]]\nname = \"x\"\nrisk = \"medium\"\napprovals = 1\nexpiry_secs = 999999\n"),
+            "t",
+        )
+        .unwrap();
+        for &a in ActionKind::ALL {
+            for &k in Risk::ALL {
+                let (b, m) = (base.rule_for(a, k), more.rule_for(a, k));
+                assert!(m.approvals >= b.approvals && m.expiry_secs <= b.expiry_secs, "{a} {k}");
+                assert!(m.role >= b.role || b.role == Role::Analyst, "{a} {k}");
+                assert!(!m.auto || b.auto, "{a} {k}");
+            }
+        }
     }
 
     #[test]

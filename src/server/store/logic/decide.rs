@@ -79,7 +79,7 @@ pub fn decide(
     let rule = cmd.policy.rule_for(next.action, next.risk);
     let t = machine::decide(
         &next.state(),
-        rule,
+        &rule,
         &cmd.actor,
         cmd.verdict,
         &cmd.reason,

@@ -166,7 +166,7 @@ fn new_proposal(
 ) -> (ProposalRecord, Option<NewEntry>) {
     let f = &vp.fields;
     let rule = cmd.policy.rule_for(f.action, f.risk);
-    let Transition { state, event } = machine::initial(rule, cmd.now, f.expires_in_secs);
+    let Transition { state, event } = machine::initial(&rule, cmd.now, f.expires_in_secs);
     let mut p = ProposalRecord {
         id: new_id(),
         alert_id: alert_id.to_owned(),
