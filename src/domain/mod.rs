@@ -6,6 +6,7 @@ pub mod machine;
 pub mod policy;
 pub mod records;
 pub mod revision;
+pub mod risk;
 pub mod submission;
 pub mod text;
 pub mod time;

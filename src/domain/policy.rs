@@ -19,6 +19,31 @@ pub struct Policy {
     analysts: BTreeSet<String>,
     defaults: Rule,
     rules: Vec<Rule>,
+    pub assets: Assets,
+}
+
+/// `[assets]`: what the gate knows about the organisation, for risk floors.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Assets {
+    /// Target patterns (`*`, `?`) whose actions are always critical.
+    pub critical: Vec<String>,
+    /// The organisation's own address ranges: blocking them is high risk.
+    pub own_ranges: Vec<ipnet::IpNet>,
+    /// Blocking a network wider than this (a shorter prefix) is high risk.
+    pub min_prefix_v4: u8,
+    pub min_prefix_v6: u8,
+}
+
+impl Default for Assets {
+    fn default() -> Self {
+        Assets {
+            critical: Vec::new(),
+            own_ranges: Vec::new(),
+            min_prefix_v4: 24,
+            min_prefix_v6: 48,
+        }
+    }
 }
 
 /// A resolved rule: every field set.
@@ -61,6 +86,8 @@ struct RawPolicy {
     roles: RawRoles,
     #[serde(default)]
     rules: Vec<Spanned<RawRule>>,
+    #[serde(default)]
+    assets: Assets,
 }
 
 #[derive(Deserialize, Default)]
@@ -223,6 +250,7 @@ impl Policy {
             analysts,
             defaults,
             rules,
+            assets: raw.assets,
         })
     }
 
