@@ -155,6 +155,8 @@ fn main() {
         action: ActionKind::ModifyPolicy,
         target: "role".into(),
         risk: sel_item.proposal.risk,
+        declared_risk: sel_item.proposal.risk,
+        assessment: None,
         status: ProposalStatus::Pending,
         digest: digest::proposal_digest(&alert_doc, &document).unwrap(),
         document,

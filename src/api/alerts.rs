@@ -2,7 +2,7 @@
 
 use crate::domain::records::{AlertRecord, AnnotationRecord, ProposalRecord};
 use crate::domain::time::{rfc3339, rfc3339_opt};
-use crate::domain::types::ProposalStatus;
+use crate::domain::types::{ProposalStatus, Risk};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -32,6 +32,11 @@ pub struct SubmittedProposal {
     pub index: u32,
     pub digest: String,
     pub status: ProposalStatus,
+    /// The effective risk the policy ran on.
+    pub risk: Risk,
+    /// The agent's label, when the gate raised it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_risk: Option<Risk>,
     #[serde(with = "rfc3339")]
     pub expires_at: i64,
     #[serde(with = "rfc3339_opt")]
@@ -47,6 +52,8 @@ impl From<&ProposalRecord> for SubmittedProposal {
             index: p.index,
             digest: p.digest.clone(),
             status: p.status,
+            risk: p.risk,
+            declared_risk: (p.declared_risk != p.risk).then_some(p.declared_risk),
             expires_at: p.expires_at,
             escalate_at: p.escalate_at,
             execute_by: p.execute_by,

@@ -54,7 +54,14 @@ pub struct ProposalRecord {
     pub index: u32,
     pub action: ActionKind,
     pub target: String,
+    /// The effective risk the policy ran on: the higher of the agent's
+    /// label and the gate's floor.
     pub risk: Risk,
+    /// What the agent said.
+    pub declared_risk: Risk,
+    /// The gate's own judgement (floor and findings); `None` for proposals
+    /// stored before the gate judged risk.
+    pub assessment: Option<super::risk::Assessment>,
     pub status: ProposalStatus,
     pub digest: String,
     /// The proposal object exactly as submitted.

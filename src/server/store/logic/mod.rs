@@ -7,6 +7,7 @@ use crate::domain::machine::{self, Event, Millis, Transition};
 use crate::domain::records::AnnotationRecord;
 use crate::domain::records::{AlertRecord, DecidedBy, ProposalRecord};
 use crate::domain::revision::{self, Plan};
+use crate::domain::risk;
 use crate::domain::submission::ValidProposal;
 use crate::server::store::{StoreError, SubmitCommand, SubmitOutcome, SubmitStatus};
 use serde_json::{Value, json};
@@ -134,7 +135,8 @@ fn entry(
 fn proposal_summary(p: &ProposalRecord) -> Value {
     json!({
         "id": p.id, "index": p.index, "digest": p.digest, "document": p.document,
-        "status": p.status, "rule": p.rule,
+        "status": p.status, "rule": p.rule, "risk": p.risk, "declared_risk": p.declared_risk,
+        "assessment": p.assessment,
     })
 }
 
@@ -165,7 +167,9 @@ fn new_proposal(
     vp: &ValidProposal,
 ) -> (ProposalRecord, Option<NewEntry>) {
     let f = &vp.fields;
-    let rule = cmd.policy.rule_for(f.action, f.risk);
+    let assessment = risk::assess(f, &cmd.policy.assets);
+    let risk = assessment.effective(f.risk);
+    let rule = cmd.policy.rule_for(f.action, risk);
     let Transition { state, event } = machine::initial(&rule, cmd.now, f.expires_in_secs);
     let mut p = ProposalRecord {
         id: new_id(),
@@ -173,7 +177,9 @@ fn new_proposal(
         index: index as u32,
         action: f.action,
         target: f.target.clone(),
-        risk: f.risk,
+        risk,
+        declared_risk: f.risk,
+        assessment: Some(assessment),
         status: state.status,
         digest: vp.digest.clone(),
         document: vp.document.clone(),
@@ -262,10 +268,13 @@ fn revise(
         let mut p = stored[i].clone();
         let (state, dismissed) = machine::revise(&p.state());
         p.set_state(state);
-        let rule = cmd.policy.rule_for(vp.fields.action, vp.fields.risk);
+        let assessment = risk::assess(&vp.fields, &cmd.policy.assets);
+        p.risk = assessment.effective(vp.fields.risk);
+        p.declared_risk = vp.fields.risk;
+        let rule = cmd.policy.rule_for(vp.fields.action, p.risk);
+        p.assessment = Some(assessment);
         p.action = vp.fields.action;
         p.target = vp.fields.target.clone();
-        p.risk = vp.fields.risk;
         p.rule = rule.name.clone();
         p.document = vp.document.clone();
         p.digest = vp.digest.clone();

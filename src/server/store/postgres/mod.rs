@@ -40,6 +40,7 @@ const MIGRATION_LOCK: i64 = 0x0063_6f75_6e74_6573;
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("schema_1.sql")),
     (2, include_str!("schema_2.sql")),
+    (3, include_str!("schema_3.sql")),
 ];
 
 pub struct PgStore {

@@ -64,7 +64,8 @@ pub fn alert_by_external_sql(lock: &str) -> String {
 pub const PROPOSAL_COLS: &str = "p.id, p.alert_id, p.idx, p.action, p.target, p.risk, p.status, \
      p.digest, p.document, p.proposed_by, p.rule, p.approvals, p.escalated_by, p.decided_by, \
      p.reason, p.created_at, p.updated_at, p.expires_at, p.escalate_at, p.execute_by, \
-     p.decided_at, p.change_seq, p.claimed_by, p.claim_until, p.escalated_by_key";
+     p.decided_at, p.change_seq, p.claimed_by, p.claim_until, p.escalated_by_key, \
+     p.declared_risk, p.assessment";
 
 pub fn proposal_row(r: &dyn SqlRow) -> Result<ProposalRecord, StoreError> {
     Ok(ProposalRecord {
@@ -93,19 +94,26 @@ pub fn proposal_row(r: &dyn SqlRow) -> Result<ProposalRecord, StoreError> {
         claimed_by: r.opt_text("claimed_by")?,
         claim_until: r.opt_int("claim_until")?,
         escalated_by_key: r.opt_text("escalated_by_key")?,
+        // Rows from before the gate judged risk: the label was the risk.
+        declared_risk: match r.opt_text("declared_risk")? {
+            Some(t) => t.parse().map_err(|e| bad_column("declared_risk", e))?,
+            None => parsed(r, "risk")?,
+        },
+        assessment: opt_json(r, "assessment")?,
     })
 }
 
 pub const UPSERT_PROPOSAL: &str = "INSERT INTO proposals (id, alert_id, idx, action, target, \
      risk, status, digest, document, proposed_by, rule, approvals, escalated_by, decided_by, \
      reason, created_at, updated_at, expires_at, escalate_at, execute_by, decided_at, change_seq, \
-     claimed_by, claim_until, escalated_by_key) \
+     claimed_by, claim_until, escalated_by_key, declared_risk, assessment) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19, $20, $21, $22, $23, $24, $25) \
+     $19, $20, $21, $22, $23, $24, $25, $26, $27) \
      ON CONFLICT (id) DO UPDATE SET action = $4, target = $5, risk = $6, status = $7, \
      digest = $8, document = $9, rule = $11, approvals = $12, escalated_by = $13, \
      decided_by = $14, reason = $15, updated_at = $17, expires_at = $18, escalate_at = $19, \
-     execute_by = $20, decided_at = $21, change_seq = $22, claimed_by = $23, claim_until = $24, escalated_by_key = $25";
+     execute_by = $20, decided_at = $21, change_seq = $22, claimed_by = $23, claim_until = $24, escalated_by_key = $25, declared_risk = $26, \
+     assessment = $27";
 
 pub fn proposal_params(p: &ProposalRecord) -> Result<Vec<Param>, StoreError> {
     Ok(params([
@@ -138,6 +146,12 @@ pub fn proposal_params(p: &ProposalRecord) -> Result<Vec<Param>, StoreError> {
         (&p.claimed_by).into(),
         p.claim_until.into(),
         (&p.escalated_by_key).into(),
+        p.declared_risk.as_str().into(),
+        p.assessment
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?
+            .into(),
     ]))
 }
 

@@ -52,6 +52,8 @@ pub(crate) fn record(
         action: ActionKind::IsolateHost,
         target: format!("ws-{i}"),
         risk,
+        declared_risk: risk,
+        assessment: None,
         status,
         digest,
         document,
