@@ -155,17 +155,7 @@ fn header(
                 .collect::<Vec<_>>(),
             ),
         ),
-        kv(
-            t,
-            "risk",
-            Line::from(vec![
-                Span::styled(p.risk.as_str().to_uppercase(), t.risk(p.risk)),
-                Span::styled(
-                    format!(" · {} · rule \"{}\"", p.status, sanitize::line(&p.rule)),
-                    t.text,
-                ),
-            ]),
-        ),
+        kv(t, "risk", risk_line(p, t)),
     ];
     let mut state = Vec::new();
     if p.status.is_open() {
@@ -417,4 +407,28 @@ fn history(t: &Theme, d: &AlertDetail) -> Vec<Line<'static>> {
             Line::from(spans)
         })
         .collect()
+}
+
+/// "CRITICAL — agent said low; raised: … · pending · rule …": the gate's
+/// judgement first, then what the agent claimed, then why.
+fn risk_line<'a>(p: &crate::domain::records::ProposalRecord, t: &Theme) -> Line<'a> {
+    let mut spans = vec![Span::styled(p.risk.as_str().to_uppercase(), t.risk(p.risk))];
+    if p.declared_risk != p.risk {
+        let why = p
+            .assessment
+            .as_ref()
+            .map(|a| a.reason())
+            .filter(|r| !r.is_empty())
+            .map(|r| format!("; raised: {}", sanitize::line(&r)))
+            .unwrap_or_default();
+        spans.push(Span::styled(
+            format!(" — agent said {}{why}", p.declared_risk),
+            t.status_warn,
+        ));
+    }
+    spans.push(Span::styled(
+        format!(" · {} · rule \"{}\"", p.status, sanitize::line(&p.rule)),
+        t.text,
+    ));
+    Line::from(spans)
 }

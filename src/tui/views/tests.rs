@@ -159,3 +159,28 @@ fn colours_come_from_the_right_theme_slots() {
     let buf = draw_coloured(&s, &light, 200, 50);
     assert_eq!(style_at(&buf, "crit").fg, light.severity_critical.fg);
 }
+
+#[test]
+fn the_risk_line_says_when_the_gate_raised_the_agents_label() {
+    let (mut s, _) = loaded();
+    let d = s.detail.current.as_mut().unwrap();
+    let mut data = (**d.data.as_ref().unwrap()).clone();
+    let p = &mut data.proposals[0];
+    p.declared_risk = Risk::Low;
+    p.risk = Risk::High;
+    p.assessment = Some(crate::domain::risk::Assessment {
+        expands_access: None,
+        floor: Risk::High,
+        findings: vec![crate::domain::risk::Finding {
+            class: "broad_indicator".into(),
+            detail: "blocks 0.0.0.0/0 (4294967296 addresses)".into(),
+            floor: Risk::High,
+        }],
+    });
+    d.data = Some(std::sync::Arc::new(data));
+    let screen = draw(&s, 200, 50);
+    assert!(
+        screen.contains("HIGH — agent said low; raised: blocks 0.0.0.0/0"),
+        "{screen}"
+    );
+}
