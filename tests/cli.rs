@@ -180,3 +180,42 @@ fn no_subcommand_without_a_server_explains_itself() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("countersign demo"));
 }
+
+#[test]
+fn policy_check_and_explain() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[defaults]\napprovals = 1\n\n[[rules]]\nrisk = \"high\"\nauto = true\n",
+    )
+    .unwrap();
+    let out = run(&["policy", "check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("line 4") && text.contains("auto"), "{text}");
+    let out = run(&["policy", "check", "policy/default.toml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let mut doc = common::alert("x-1", vec![common::proposal("block_indicator", "low")]);
+    doc["proposals"][0]["target"] = serde_json::json!("0.0.0.0/0");
+    let file = dir.path().join("alert.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let out = run(&["policy", "explain", file.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("risk:       high (the agent said low)"),
+        "{text}"
+    );
+    assert!(text.contains("broad_indicator"), "{text}");
+    assert!(text.contains("at least one lead"), "{text}");
+}

@@ -335,7 +335,10 @@ impl Proxy {
         self.generation.fetch_add(1, Ordering::SeqCst);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while self.live.load(Ordering::SeqCst) > 0 {
-            assert!(std::time::Instant::now() < deadline, "connections did not close");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "connections did not close"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }

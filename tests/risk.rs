@@ -34,18 +34,29 @@ async fn the_agents_label_cannot_talk_the_gate_down() {
     let agent = ApiClient::new(&g.server.url, Some(g.agent_token.clone())).unwrap();
 
     // A narrow block labelled low: the built-in policy approves it alone.
-    let ok: SubmitResponse = agent.submit_alert(&block("r-1", "203.0.113.7")).await.unwrap();
+    let ok: SubmitResponse = agent
+        .submit_alert(&block("r-1", "203.0.113.7"))
+        .await
+        .unwrap();
     assert_eq!(ok.proposals[0].status, ProposalStatus::Approved);
     assert_eq!(ok.proposals[0].risk, Risk::Low);
     assert_eq!(ok.proposals[0].declared_risk, None);
 
     // The whole internet, our own range, a bare TLD: labelled low, judged high,
     // held for people.
-    for (ext, target) in [("r-2", "0.0.0.0/0"), ("r-3", "198.51.100.20"), ("r-4", "com")] {
+    for (ext, target) in [
+        ("r-2", "0.0.0.0/0"),
+        ("r-3", "198.51.100.20"),
+        ("r-4", "com"),
+    ] {
         let r = agent.submit_alert(&block(ext, target)).await.unwrap();
         let p = &r.proposals[0];
         assert_eq!(p.status, ProposalStatus::Pending, "{target}");
-        assert_eq!((p.risk, p.declared_risk), (Risk::High, Some(Risk::Low)), "{target}");
+        assert_eq!(
+            (p.risk, p.declared_risk),
+            (Risk::High, Some(Risk::Low)),
+            "{target}"
+        );
         let detail = g.reviewer.alert(&r.alert_id).await.unwrap();
         let rec = &detail.proposals[0];
         assert_eq!((rec.risk, rec.declared_risk), (Risk::High, Risk::Low));
@@ -53,10 +64,8 @@ async fn the_agents_label_cannot_talk_the_gate_down() {
         assert_eq!(a.floor, Risk::High);
         assert!(!a.findings.is_empty(), "{a:?}");
         // The audit entry that records the proposal says the same.
-        let entry: serde_json::Value = serde_json::from_str(
-            &detail.history.first().unwrap().entry.to_string(),
-        )
-        .unwrap();
+        let entry: serde_json::Value =
+            serde_json::from_str(&detail.history.first().unwrap().entry.to_string()).unwrap();
         let summary = &entry["data"]["proposals"][0];
         assert_eq!(summary["risk"], "high", "{entry}");
         assert_eq!(summary["declared_risk"], "low");
@@ -70,5 +79,9 @@ async fn the_agents_label_cannot_talk_the_gate_down() {
     let r = agent.submit_alert(&doc).await.unwrap();
     assert_eq!(r.proposals[0].risk, Risk::Critical);
     let detail = g.reviewer.alert(&r.alert_id).await.unwrap();
-    assert!(detail.proposals[0].rule.contains("critical"), "{}", detail.proposals[0].rule);
+    assert!(
+        detail.proposals[0].rule.contains("critical"),
+        "{}",
+        detail.proposals[0].rule
+    );
 }

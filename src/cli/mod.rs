@@ -3,6 +3,7 @@
 
 mod audit;
 mod demo;
+mod policy;
 mod serve;
 mod submit;
 mod token;
@@ -45,6 +46,9 @@ pub enum Command {
     /// Export and verify the hash-chained audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Validate a policy; explain what it requires for a submission.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 /// Runs a parsed command line. Errors are printed by `main`.
@@ -70,5 +74,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => audit::run(cmd, &file).await,
         Command::Tui(args) => tui::run_tui(args, &file).await,
         Command::Demo(args) => demo::run_demo(args, &file).await,
+        Command::Policy(cmd) => policy::run(cmd),
     }
 }

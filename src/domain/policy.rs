@@ -263,6 +263,10 @@ impl Policy {
         }
     }
 
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
     pub fn leads(&self) -> impl Iterator<Item = &str> {
         self.leads.iter().map(String::as_str)
     }
@@ -335,8 +339,7 @@ fn combine(matching: &[&Rule], defaults: &Rule, action: ActionKind, risk: Risk) 
     }
 }
 
-impl Policy {
-}
+impl Policy {}
 
 fn check_rule(rule: &Rule) -> Result<(), String> {
     if !rule.auto && !(1..=MAX_APPROVALS).contains(&rule.approvals) {
@@ -374,7 +377,13 @@ mod tests {
             "critical: two people, one a lead, short fuse + policy changes: always two people"
         );
         assert_eq!(
-            (r.approvals, r.role, r.expiry_secs, r.escalate_after_secs, r.execution_window_secs),
+            (
+                r.approvals,
+                r.role,
+                r.expiry_secs,
+                r.escalate_after_secs,
+                r.execution_window_secs
+            ),
             (2, Role::Lead, 3600, Some(900), 600)
         );
         assert!(!r.auto);
@@ -420,12 +429,32 @@ execution_window_secs = 60
         type Want = (u32, Role, bool, u64, Option<u64>, u64);
         let table: [(ActionKind, Risk, Want); 5] = [
             // An auto rule and a demanding one: not auto; a lead.
-            (ActionKind::BlockIndicator, Risk::Low, (1, Role::Lead, false, 7200, Some(600), 900)),
-            (ActionKind::BlockIndicator, Risk::High, (1, Role::Lead, false, 7200, None, 900)),
-            (ActionKind::IsolateHost, Risk::Low, (3, Role::Analyst, false, 7200, Some(600), 60)),
-            (ActionKind::IsolateHost, Risk::Medium, (3, Role::Analyst, false, 7200, None, 60)),
+            (
+                ActionKind::BlockIndicator,
+                Risk::Low,
+                (1, Role::Lead, false, 7200, Some(600), 900),
+            ),
+            (
+                ActionKind::BlockIndicator,
+                Risk::High,
+                (1, Role::Lead, false, 7200, None, 900),
+            ),
+            (
+                ActionKind::IsolateHost,
+                Risk::Low,
+                (3, Role::Analyst, false, 7200, Some(600), 60),
+            ),
+            (
+                ActionKind::IsolateHost,
+                Risk::Medium,
+                (3, Role::Analyst, false, 7200, None, 60),
+            ),
             // Nothing matches: [defaults].
-            (ActionKind::RevokeToken, Risk::Medium, (1, Role::Analyst, false, 7200, None, 900)),
+            (
+                ActionKind::RevokeToken,
+                Risk::Medium,
+                (1, Role::Analyst, false, 7200, None, 900),
+            ),
         ];
         for (action, risk, want) in table {
             let r = p.rule_for(action, risk);
@@ -449,7 +478,10 @@ execution_window_secs = 60
         for &a in ActionKind::ALL {
             for &k in Risk::ALL {
                 let (b, m) = (base.rule_for(a, k), more.rule_for(a, k));
-                assert!(m.approvals >= b.approvals && m.expiry_secs <= b.expiry_secs, "{a} {k}");
+                assert!(
+                    m.approvals >= b.approvals && m.expiry_secs <= b.expiry_secs,
+                    "{a} {k}"
+                );
                 assert!(m.role >= b.role || b.role == Role::Analyst, "{a} {k}");
                 assert!(!m.auto || b.auto, "{a} {k}");
             }

@@ -136,10 +136,18 @@ fn network(net: IpNet, assets: &Assets) -> Vec<Finding> {
         _ => None,
     };
     if let Some(kind) = special {
-        out.push(internal(format!("blocks {net}: a {kind} range, likely our own")));
+        out.push(internal(format!(
+            "blocks {net}: a {kind} range, likely our own"
+        )));
     }
-    if let Some(own) = assets.own_ranges.iter().find(|r| r.contains(&addr) || net.contains(&r.network())) {
-        out.push(internal(format!("blocks {net}: overlaps the organisation's range {own}")));
+    if let Some(own) = assets
+        .own_ranges
+        .iter()
+        .find(|r| r.contains(&addr) || net.contains(&r.network()))
+    {
+        out.push(internal(format!(
+            "blocks {net}: overlaps the organisation's range {own}"
+        )));
     }
     out
 }
@@ -149,7 +157,9 @@ fn domain(t: &str) -> Vec<Finding> {
     if name.contains('*') {
         return vec![broad(format!("blocks the wildcard `{name}`"))];
     }
-    if !name.contains('.') || psl::domain_str(&name).is_none() && psl::suffix_str(&name) == Some(name.as_str()) {
+    if !name.contains('.')
+        || psl::domain_str(&name).is_none() && psl::suffix_str(&name) == Some(name.as_str())
+    {
         return vec![broad(format!(
             "blocks `{name}`, a top-level or public suffix: every domain under it"
         ))];
