@@ -3,6 +3,7 @@
 pub mod digest;
 pub mod json;
 pub mod machine;
+pub mod permissions;
 pub mod policy;
 pub mod records;
 pub mod revision;

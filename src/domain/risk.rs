@@ -2,12 +2,15 @@
 //! effective risk of a proposal is the higher of the agent's label and the
 //! floor computed here; the policy runs on the effective risk.
 //!
-//! Floors today: indicator blocks that are too broad (short CIDR prefixes;
+//! Floors: indicator blocks that are too broad (short CIDR prefixes;
 //! private, loopback, link-local or the organisation's own ranges;
-//! wildcards and bare public suffixes), crown-jewel targets named in the
-//! policy's `[assets]`, and permission changes (held for people at high
-//! until their effective access is analysed: never read as "no new access").
+//! wildcards and bare public suffixes) → high; crown-jewel targets named in
+//! the policy's `[assets]` → critical; permission changes by what they
+//! really grant (`permissions`): new access → high, new access of an
+//! escalation, credential or public/cross-account class → critical, "may
+//! grant" or "not analysed" → high. No new access sets no floor.
 
+use super::permissions::{self, Analysis, Verdict};
 use super::policy::Assets;
 use super::submission::ProposalSubmission;
 use super::types::{ActionKind, Risk};
@@ -34,6 +37,10 @@ pub struct Assessment {
     pub expands_access: Option<bool>,
     pub floor: Risk,
     pub findings: Vec<Finding>,
+    /// What the permission change grants, in full (for the record and the
+    /// console's diff tab).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
 }
 
 impl Assessment {
@@ -66,18 +73,66 @@ pub fn assess(p: &ProposalSubmission, assets: &Assets) -> Assessment {
             floor: Risk::Critical,
         });
     }
-    if p.permission_change.is_some() {
-        findings.push(Finding {
-            class: "permission_change".into(),
-            detail: "a permission change the gate has not analysed: held for people as if it may grant new access".into(),
-            floor: Risk::High,
-        });
+    let analysis = p
+        .permission_change
+        .as_ref()
+        .map(|pc| permissions::analyse(&pc.format, &pc.before, &pc.after));
+    if let Some(a) = &analysis {
+        findings.push(permission_finding(a));
     }
     let floor = findings.iter().map(|f| f.floor).max().unwrap_or(Risk::Low);
     Assessment {
-        expands_access: None,
+        expands_access: analysis.as_ref().and_then(|a| match a.verdict {
+            Verdict::NoNewAccess => Some(false),
+            Verdict::GrantsNewAccess | Verdict::MayGrantNewAccess => Some(true),
+            Verdict::NotAnalysed => None,
+        }),
         floor,
         findings,
+        analysis,
+    }
+}
+
+/// The floor a permission change sets, and why.
+fn permission_finding(a: &Analysis) -> Finding {
+    let first = a.new_grants.first().map(|g| g.describe());
+    let more = match a.new_grants.len() {
+        0 | 1 => String::new(),
+        n => format!(" and {} more", n - 1),
+    };
+    let (floor, class, detail) = match a.verdict {
+        Verdict::NoNewAccess => (
+            Risk::Low,
+            "no_new_access",
+            "the change grants no new access".to_owned(),
+        ),
+        Verdict::NotAnalysed => (
+            Risk::High,
+            "not_analysed",
+            format!(
+                "a `{}` change the gate cannot analyse: held as if it may grant new access",
+                a.format
+            ),
+        ),
+        Verdict::MayGrantNewAccess => (
+            Risk::High,
+            "may_grant_new_access",
+            format!("may grant new access: {}{more}", first.unwrap_or_default()),
+        ),
+        Verdict::GrantsNewAccess => {
+            let severe = a.worst().is_some_and(|c| c.is_severe());
+            let detail = match first {
+                Some(g) => format!("{g}{more}"),
+                None => format!("removes a Deny: {}", a.removed_denies.join("; ")),
+            };
+            let floor = if severe { Risk::Critical } else { Risk::High };
+            (floor, "grants_new_access", detail)
+        }
+    };
+    Finding {
+        class: class.into(),
+        detail,
+        floor,
     }
 }
 
@@ -263,8 +318,34 @@ mod tests {
             before: "{}".into(),
             after: "{}".into(),
         });
+        // "{}" is no IAM document: not analysed, held at high.
         let got = assess(&p, &a);
         assert_eq!((got.floor, got.expands_access), (Risk::High, None));
+        // A real change that grants iam:PassRole: critical.
+        let iam = |s: &str| format!(r#"{{"Version":"2012-10-17","Statement":[{s}]}}"#);
+        p.permission_change = Some(crate::domain::submission::PermissionChange {
+            format: "json".into(),
+            before: iam(r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}"#),
+            after: iam(
+                r#"{"Effect":"Allow","Action":["s3:GetObject","iam:PassRole"],"Resource":"*"}"#,
+            ),
+        });
+        let got = assess(&p, &a);
+        assert_eq!(
+            (got.floor, got.expands_access),
+            (Risk::Critical, Some(true))
+        );
+        assert!(got.reason().contains("iam:passrole"), "{}", got.reason());
+        // A quarantine Deny: no new access, no floor.
+        p.permission_change = Some(crate::domain::submission::PermissionChange {
+            format: "json".into(),
+            before: iam(r#"{"Effect":"Allow","Action":"s3:*","Resource":"*"}"#),
+            after: iam(
+                r#"{"Effect":"Allow","Action":"s3:*","Resource":"*"},{"Effect":"Deny","Action":"*","Resource":"*"}"#,
+            ),
+        });
+        let got = assess(&p, &a);
+        assert_eq!((got.floor, got.expands_access), (Risk::Low, Some(false)));
         // The label can only raise, never lower.
         assert_eq!(got.effective(Risk::Critical), Risk::Critical);
     }

@@ -176,6 +176,7 @@ fn the_risk_line_says_when_the_gate_raised_the_agents_label() {
             detail: "blocks 0.0.0.0/0 (4294967296 addresses)".into(),
             floor: Risk::High,
         }],
+        analysis: None,
     });
     d.data = Some(std::sync::Arc::new(data));
     let screen = draw(&s, 200, 50);

@@ -1,0 +1,125 @@
+//! Wildcard patterns (`*` any run, `?` one character), as IAM reads action
+//! names and ARNs: is every string pattern A matches also matched by B?
+//!
+//! The answer must never be a wrong "yes" (that would hide new access). A
+//! dynamic programme over both patterns: B's `*` may absorb any run of A,
+//! A's own `*` and `?` included; A's `*` is contained only by B's `*`.
+//! (parliament's glob test is overlap, not containment: not copied.)
+
+/// Does every string `a` matches also match `b`?
+pub fn contains(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // memo[i][j]: a[i..] within b[j..]
+    let mut memo = vec![vec![None; b.len() + 1]; a.len() + 1];
+    within(&a, &b, 0, 0, &mut memo)
+}
+
+fn within(a: &[char], b: &[char], i: usize, j: usize, memo: &mut Vec<Vec<Option<bool>>>) -> bool {
+    if let Some(v) = memo[i][j] {
+        return v;
+    }
+    let v = if j == b.len() {
+        i == a.len()
+    } else if b[j] == '*' {
+        // B's star matches nothing more, or absorbs A's next symbol.
+        within(a, b, i, j + 1, memo) || (i < a.len() && within(a, b, i + 1, j, memo))
+    } else if i == a.len() {
+        false
+    } else {
+        match (a[i], b[j]) {
+            // A's star matches strings B's literal or `?` cannot all match.
+            ('*', _) => false,
+            ('?', '?') => within(a, b, i + 1, j + 1, memo),
+            ('?', _) => false,
+            (_, '?') => within(a, b, i + 1, j + 1, memo),
+            (x, y) => x == y && within(a, b, i + 1, j + 1, memo),
+        }
+    };
+    memo[i][j] = Some(v);
+    v
+}
+
+/// Does the pattern match this exact string?
+pub fn matches(pattern: &str, text: &str) -> bool {
+    // A literal text is a pattern with no wildcards, unless it holds them;
+    // escape-free matching: walk with the standard glob algorithm.
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn examples() {
+        assert!(contains("s3:GetObject", "s3:Get*"));
+        assert!(contains("s3:Get*", "s3:*"));
+        assert!(!contains("s3:*", "s3:Get*"));
+        assert!(contains("*", "*"));
+        assert!(!contains("*", "a*"));
+        assert!(contains("a*b", "a*"));
+        assert!(contains("a?c", "a*"));
+        assert!(!contains("a*", "a?"));
+        assert!(contains("arn:aws:iam::*:role/x", "arn:aws:iam::*:role/*"));
+        assert!(!contains(
+            "arn:aws:iam::*:role/*",
+            "arn:aws:iam::111:role/*"
+        ));
+    }
+
+    /// Every string over {a, b} up to `n` long.
+    fn strings(n: usize) -> Vec<String> {
+        let mut out = vec![String::new()];
+        let mut frontier = vec![String::new()];
+        for _ in 0..n {
+            let next: Vec<String> = frontier
+                .iter()
+                .flat_map(|s| ["a", "b"].map(|c| format!("{s}{c}")))
+                .collect();
+            out.extend(next.iter().cloned());
+            frontier = next;
+        }
+        out
+    }
+
+    proptest! {
+        /// Containment agrees with brute force: a "yes" is never wrong, and
+        /// over short patterns a "no" has a witness string.
+        #[test]
+        fn agrees_with_brute_force(a in "[ab*?]{0,4}", b in "[ab*?]{0,4}") {
+            let all = strings(7);
+            let brute = all.iter().all(|s| !matches(&a, s) || matches(&b, s));
+            let ours = contains(&a, &b);
+            if ours {
+                prop_assert!(brute, "{a} within {b} but a witness escapes");
+            }
+            if brute && !ours {
+                // Strings longer than 7 could still escape; only patterns
+                // without `*` in A are fully decided by the sample.
+                prop_assert!(a.contains('*'), "{a} within {b} missed");
+            }
+        }
+    }
+}
