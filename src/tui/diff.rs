@@ -1,10 +1,12 @@
 //! The permission diff, computed once per proposal (cached by digest), never
-//! per frame. Line-level alignment and word-level emphasis come from
-//! `similar`; JSON documents are pretty-printed first so a one-line policy
-//! still diffs line by line. Added lines that grant broad privileges are
-//! marked as risk.
+//! per frame: what the change really grants (`domain::permissions`, the same
+//! analysis the server's risk floor uses) and, below it, the text diff.
+//! Line-level alignment and word-level emphasis come from `similar`; JSON
+//! documents are pretty-printed first so a one-line policy still diffs line
+//! by line. Added lines that carry a new grant are marked.
 
 use super::sanitize;
+use crate::domain::permissions::{self, Analysis};
 use similar::{ChangeTag, TextDiff};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,41 +37,33 @@ pub struct Row {
     pub right: Option<Side>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiffModel {
+    /// What the change grants, by access, not by text.
+    pub analysis: Analysis,
     pub rows: Vec<Row>,
-    /// Permission lines added and removed (structural lines not counted).
+    /// Lines added and removed (structural lines not counted).
     pub added: usize,
     pub removed: usize,
-    /// Added lines that grant broad privileges.
+    /// Added lines that carry a new grant.
     pub risky: usize,
 }
-
-/// Words that make an added permission line risky.
-const RISKY: &[&str] = &[
-    "*",
-    "admin",
-    "passrole",
-    "escalate",
-    "impersonate",
-    "bind",
-    "fullaccess",
-    "owner",
-    "assumerole",
-    "putrolepolicy",
-    "attach",
-    "createaccesskey",
-    "secrets",
-    "0.0.0.0/0",
-];
 
 fn is_permission_line(s: &str) -> bool {
     s.chars().any(|c| c.is_alphanumeric() || c == '*')
 }
 
-fn is_risky(s: &str) -> bool {
-    let lower = s.to_ascii_lowercase();
-    RISKY.iter().any(|w| lower.contains(w))
+/// Does an added line carry one of the analysis's new grants?
+fn carries_grant(line: &str, a: &Analysis) -> bool {
+    let lower = line.to_ascii_lowercase();
+    a.new_grants.iter().any(|g| {
+        let action = g.action.to_ascii_lowercase();
+        (action.len() > 1 && lower.contains(&action))
+            || g.principal
+                .as_deref()
+                .and_then(|p| p.split_once(':').map(|(_, rest)| rest))
+                .is_some_and(|p| p.len() > 1 && line.contains(p))
+    })
 }
 
 /// Pretty-prints JSON documents; anything else is used as is.
@@ -85,10 +79,17 @@ fn normalise(format: &str, text: &str) -> String {
 
 impl DiffModel {
     pub fn compute(format: &str, before: &str, after: &str) -> DiffModel {
+        let analysis = permissions::analyse(format, before, after);
         let before = sanitize::text(&normalise(format, before));
         let after = sanitize::text(&normalise(format, after));
         let diff = TextDiff::from_lines(&before, &after);
-        let mut model = DiffModel::default();
+        let mut model = DiffModel {
+            analysis,
+            rows: Vec::new(),
+            added: 0,
+            removed: 0,
+            risky: 0,
+        };
         for op in diff.ops() {
             let mut left = Vec::new();
             let mut right = Vec::new();
@@ -125,7 +126,7 @@ impl DiffModel {
                     }
                     ChangeTag::Insert => {
                         let perm = is_permission_line(&text);
-                        let risk = perm && is_risky(&text);
+                        let risk = perm && carries_grant(&text, &model.analysis);
                         model.added += perm as usize;
                         model.risky += risk as usize;
                         right.push(Side {
@@ -150,16 +151,32 @@ impl DiffModel {
         model
     }
 
-    /// `+N −M permissions` (and how many look risky).
+    /// The one-line verdict: "grants new access: 2 privilege escalation,
+    /// 1 read · 1 grant removed · +1 deny · text +3 −1 lines".
     pub fn summary(&self) -> String {
-        let mut s = format!("+{} −{} permissions", self.added, self.removed);
-        if self.risky > 0 {
-            s.push_str(&format!(
-                ", {} broad grant{} added",
-                self.risky,
-                if self.risky == 1 { "" } else { "s" }
-            ));
+        let a = &self.analysis;
+        let mut s = a.verdict.text().to_owned();
+        let mut by_class = std::collections::BTreeMap::new();
+        for g in &a.new_grants {
+            *by_class.entry(g.class).or_insert(0usize) += 1;
         }
+        if !by_class.is_empty() {
+            let parts: Vec<String> = by_class
+                .iter()
+                .map(|(c, n)| format!("{n} {}", c.text()))
+                .collect();
+            s.push_str(&format!(": {}", parts.join(", ")));
+        }
+        if !a.removed.is_empty() {
+            s.push_str(&format!(" · {} grant(s) removed", a.removed.len()));
+        }
+        if !a.added_denies.is_empty() {
+            s.push_str(&format!(" · +{} deny", a.added_denies.len()));
+        }
+        if !a.removed_denies.is_empty() {
+            s.push_str(&format!(" · −{} deny", a.removed_denies.len()));
+        }
+        s.push_str(&format!(" · text +{} −{} lines", self.added, self.removed));
         s
     }
 }
@@ -169,7 +186,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn broadened_policy_is_flagged() {
+    fn broadened_policy_is_flagged_by_what_it_grants() {
         let before = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject"],"Resource":"arn:aws:s3:::builds/*"}]}"#;
         let after = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","iam:PassRole"],"Resource":"arn:aws:s3:::builds/*"},{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#;
         let d = DiffModel::compute("json", before, after);
@@ -177,8 +194,15 @@ mod tests {
         assert!(d.risky >= 2, "{d:?}");
         assert!(
             d.summary()
-                .starts_with(&format!("+{} −{} permissions", d.added, d.removed))
+                .starts_with("grants new access: 2 privilege escalation"),
+            "{}",
+            d.summary()
         );
+        // A quarantine Deny adds lines but no access: nothing is marked.
+        let quarantine = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject"],"Resource":"arn:aws:s3:::builds/*"},{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+        let q = DiffModel::compute("json", before, quarantine);
+        assert_eq!(q.risky, 0, "{q:?}");
+        assert!(q.summary().starts_with("no new access · +1 deny"), "{}", q.summary());
         let passrole = d
             .rows
             .iter()
@@ -208,7 +232,7 @@ mod tests {
                 .any(|(e, s)| *e && s.contains("cluster-admin"))
         );
         assert_eq!(d.rows[1].left.as_ref().unwrap().kind, Kind::Equal);
-        assert_eq!((d.added, d.removed, d.risky), (1, 1, 1));
+        assert_eq!((d.added, d.removed), (1, 1));
     }
 
     #[test]

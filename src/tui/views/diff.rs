@@ -1,9 +1,11 @@
-//! The permission diff: before | after side by side with word-level
-//! emphasis, added broad grants marked `!`, and a `+N −M permissions`
-//! line; a unified view when the pane is narrow.
+//! The permission diff: first what the change really grants (the verdict,
+//! new grants by class, removed grants, added and removed denies), then the
+//! text, before | after side by side with word-level emphasis and the lines
+//! that carry a new grant marked `!`; unified when the pane is narrow.
 
 use crate::domain::records::ProposalRecord;
 use crate::tui::diff::{DiffModel, Kind, Side};
+use crate::tui::sanitize;
 use crate::tui::state::State;
 use crate::tui::theme::Theme;
 use ratatui::Frame;
@@ -58,15 +60,12 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, p: &ProposalRecor
         );
         return;
     };
-    let parts = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).split(area);
-    let summary_style = if model.risky > 0 { t.diff_risk } else { t.text };
-    f.render_widget(
-        Paragraph::new(Line::from(vec![
-            Span::styled(model.summary(), summary_style),
-            Span::styled("   ! = broad grant added", t.muted),
-        ])),
-        parts[0],
-    );
+    let analysis = analysis_lines(t, model);
+    let room = (area.height / 3).max(1) as usize;
+    let shown = analysis.len().min(room);
+    let parts =
+        Layout::vertical([Constraint::Length(shown as u16), Constraint::Min(1)]).split(area);
+    f.render_widget(Paragraph::new(analysis[..shown].to_vec()), parts[0]);
     let body = parts[1];
     let height = body.height as usize;
     let start = (s.detail.scroll as usize).min(model.rows.len().saturating_sub(1));
@@ -125,4 +124,54 @@ fn unified(f: &mut Frame, area: Rect, t: &Theme, m: &DiffModel, start: usize, he
         }
     }
     f.render_widget(Paragraph::new(out), area);
+}
+
+/// The analysis, most severe first; what does not fit is counted.
+fn analysis_lines(t: &Theme, m: &DiffModel) -> Vec<Line<'static>> {
+    use crate::domain::permissions::Verdict;
+    let a = &m.analysis;
+    let head = match a.verdict {
+        Verdict::NoNewAccess => t.status_ok,
+        _ => t.diff_risk,
+    };
+    let mut out = vec![Line::from(vec![
+        Span::styled(m.summary(), head),
+        Span::styled("   ! = carries a new grant", t.muted),
+    ])];
+    for g in &a.new_grants {
+        let mut text = format!(
+            "  {} {}: {} on {}",
+            if g.certain { "!" } else { "?" },
+            g.class.text(),
+            g.action,
+            g.resource
+        );
+        if let Some(p) = &g.principal {
+            text.push_str(&format!(" to {p}"));
+        }
+        if !g.why.is_empty() {
+            text.push_str(&format!(" ({})", g.why));
+        }
+        let style = if g.class.is_severe() { t.diff_risk } else { t.diff_added };
+        out.push(Line::from(Span::styled(sanitize::line(&text), style)));
+    }
+    for d in &a.removed_denies {
+        out.push(Line::from(Span::styled(
+            sanitize::line(&format!("  ! deny removed: {d}")),
+            t.diff_risk,
+        )));
+    }
+    for d in &a.added_denies {
+        out.push(Line::from(Span::styled(
+            sanitize::line(&format!("  + deny added: {d}")),
+            t.text,
+        )));
+    }
+    for r in &a.removed {
+        out.push(Line::from(Span::styled(
+            sanitize::line(&format!("  − no longer granted: {r}")),
+            t.diff_removed,
+        )));
+    }
+    out
 }

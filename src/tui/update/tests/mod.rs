@@ -32,7 +32,9 @@ pub(crate) fn proposal_doc(risk: Risk, with_diff: bool) -> serde_json::Value {
     let mut p = json!({"action": "isolate_host", "target": "ws-1", "risk": risk, "rationale": "r"});
     if with_diff {
         p["permission_change"] =
-            json!({"format": "json", "before": "{\"a\":1}", "after": "{\"a\":1,\"b\":\"*\"}"});
+            json!({"format": "json",
+                "before": r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::builds/*"}]}"#,
+                "after": r#"{"Statement":[{"Effect":"Allow","Action":["s3:GetObject","iam:PassRole"],"Resource":"arn:aws:s3:::builds/*"}]}"#});
     }
     p
 }
