@@ -212,11 +212,17 @@ fn domain(t: &str) -> Vec<Finding> {
     if name.contains('*') {
         return vec![broad(format!("blocks the wildcard `{name}`"))];
     }
-    if !name.contains('.')
-        || psl::domain_str(&name).is_none() && psl::suffix_str(&name) == Some(name.as_str())
-    {
+    if name == "localhost" || name.ends_with(".localhost") {
+        return vec![internal(format!("blocks `{name}`: this machine"))];
+    }
+    // A name that is itself a known public suffix (`com`, `co.uk`,
+    // `github.io`): every domain under it. Unknown single labels (internal
+    // host names) are not suffixes.
+    let is_suffix = psl::suffix(name.as_bytes())
+        .is_some_and(|s| s.is_known() && s.as_bytes() == name.as_bytes());
+    if is_suffix {
         return vec![broad(format!(
-            "blocks `{name}`, a top-level or public suffix: every domain under it"
+            "blocks `{name}`, a public suffix: every domain under it"
         ))];
     }
     Vec::new()
@@ -289,6 +295,8 @@ mod tests {
             ("co.uk", Risk::High),
             ("*.example.com", Risk::High),
             ("localhost", Risk::High),
+            ("ws-0412", Risk::Low),
+            ("github.io", Risk::High),
         ] {
             let got = assess(&block(target, "low"), &a);
             assert_eq!(got.floor, floor, "{target}: {:?}", got.findings);

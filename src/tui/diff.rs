@@ -202,7 +202,11 @@ mod tests {
         let quarantine = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject"],"Resource":"arn:aws:s3:::builds/*"},{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
         let q = DiffModel::compute("json", before, quarantine);
         assert_eq!(q.risky, 0, "{q:?}");
-        assert!(q.summary().starts_with("no new access · +1 deny"), "{}", q.summary());
+        assert!(
+            q.summary().starts_with("no new access · +1 deny"),
+            "{}",
+            q.summary()
+        );
         let passrole = d
             .rows
             .iter()

@@ -219,26 +219,33 @@ fn classify(action: &str, principal: &str, known_accounts: &[String]) -> (Class,
 /// Compares two IAM policy documents; `None` if either is not one.
 pub fn analyse(before: &Value, after: &Value) -> Option<Analysis> {
     let old = statements(before)?;
-    let new = statements(after)?;
+    // New-side patterns widened once: policy variables may be anything.
+    let new: Vec<Stmt> = statements(after)?
+        .into_iter()
+        .map(|mut s| {
+            s.actions = s.actions.iter().map(|p| widen(p)).collect();
+            s.resources = s.resources.iter().map(|p| widen(p)).collect();
+            s
+        })
+        .collect();
     let known = accounts(&old);
     let mut a = Analysis::new("aws-iam");
     let exact_old: Vec<&Stmt> = old
         .iter()
         .filter(|s| s.allow && !s.negated && s.condition.is_none())
         .collect();
+    let index = ServiceIndex::new(&exact_old);
     // Old statements read inexactly (Not*): covering by one of them is
     // "maybe". A conditional old statement covers nothing: dropping its
     // Condition is new access.
     let inexact_old: Vec<&Stmt> = old.iter().filter(|s| s.allow && s.negated).collect();
     for s in new.iter().filter(|s| s.allow) {
         for action in &s.actions {
-            let action = widen(action);
             for resource in &s.resources {
-                let resource = widen(resource);
                 for principal in &s.principals {
-                    if exact_old
-                        .iter()
-                        .any(|o| covers(o, &action, &resource, principal))
+                    if index
+                        .candidates(action)
+                        .any(|o| covers(o, action, resource, principal))
                     {
                         continue;
                     }
@@ -247,8 +254,8 @@ pub fn analyse(before: &Value, after: &Value) -> Option<Analysis> {
                     let unsure = s.negated
                         || inexact_old
                             .iter()
-                            .any(|o| covers(o, &action, &resource, principal));
-                    let (class, why) = classify(&action, principal, &known);
+                            .any(|o| covers(o, action, resource, principal));
+                    let (class, why) = classify(action, principal, &known);
                     a.grant(Grant {
                         action: action.clone(),
                         resource: resource.clone(),
@@ -293,8 +300,8 @@ pub fn analyse(before: &Value, after: &Value) -> Option<Analysis> {
         for action in &o.actions {
             for resource in &o.resources {
                 let still = new.iter().filter(|s| s.allow).any(|s| {
-                    s.actions.iter().any(|x| contains(action, &widen(x)))
-                        && s.resources.iter().any(|r| contains(resource, &widen(r)))
+                    s.actions.iter().any(|x| contains(action, x))
+                        && s.resources.iter().any(|r| contains(resource, r))
                 });
                 if !still {
                     a.removed.push(format!("{action} on {resource}"));
@@ -304,6 +311,58 @@ pub fn analyse(before: &Value, after: &Value) -> Option<Analysis> {
     }
     a.settle();
     Some(a)
+}
+
+/// Old statements by the service of their actions (`s3` of `s3:Get*`), so
+/// a new unit is checked only against statements that could hold it.
+struct ServiceIndex<'a> {
+    by_service: std::collections::HashMap<&'a str, Vec<&'a Stmt>>,
+    /// Statements with an action whose service part is a wildcard.
+    anywhere: Vec<&'a Stmt>,
+}
+
+fn service(action: &str) -> Option<&str> {
+    let svc = action.split(':').next()?;
+    (!svc.contains(['*', '?']) && action.contains(':')).then_some(svc)
+}
+
+impl<'a> ServiceIndex<'a> {
+    fn new(stmts: &[&'a Stmt]) -> Self {
+        let mut by_service: std::collections::HashMap<&str, Vec<&Stmt>> = Default::default();
+        let mut anywhere = Vec::new();
+        for s in stmts {
+            let mut services: Vec<&str> = Vec::new();
+            for a in &s.actions {
+                match service(a) {
+                    Some(svc) if !services.contains(&svc) => services.push(svc),
+                    Some(_) => {}
+                    None => {
+                        anywhere.push(*s);
+                        services.clear();
+                        break;
+                    }
+                }
+            }
+            for svc in services {
+                by_service.entry(svc).or_default().push(*s);
+            }
+        }
+        ServiceIndex {
+            by_service,
+            anywhere,
+        }
+    }
+
+    /// Statements that could hold `action`: those of its service and those
+    /// with a wildcard service. An action with a wildcard service could be
+    /// held only by the latter.
+    fn candidates(&self, action: &str) -> impl Iterator<Item = &&'a Stmt> {
+        let same = service(action)
+            .and_then(|svc| self.by_service.get(svc))
+            .into_iter()
+            .flatten();
+        same.chain(self.anywhere.iter())
+    }
 }
 
 fn covers_deny(n: &Stmt, action: &str, resource: &str, principal: &str) -> bool {

@@ -6,8 +6,30 @@
 //! A's own `*` and `?` included; A's `*` is contained only by B's `*`.
 //! (parliament's glob test is overlap, not containment: not copied.)
 
+fn wild(c: char) -> bool {
+    c == '*' || c == '?'
+}
+
 /// Does every string `a` matches also match `b`?
 pub fn contains(a: &str, b: &str) -> bool {
+    // Fast answers for the common shapes; the full programme below for the
+    // rest. Each is exact, so none can say "yes" wrongly.
+    if b == "*" || a == b {
+        return true;
+    }
+    if !b.contains(wild) {
+        // A literal B holds only itself.
+        return false;
+    }
+    // B's literal prefix must start A's literal text (`s3:Get*` cannot hold
+    // `ec2:…`): most pairs in a large policy part here.
+    // (If A's own wildcard came first, it matches strings without B's
+    // prefix: not contained either.)
+    let b_lit = &b[..b.find(wild).unwrap_or(b.len())];
+    let a_lit = &a[..a.find(wild).unwrap_or(a.len())];
+    if !a_lit.starts_with(b_lit) {
+        return false;
+    }
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
     // memo[i][j]: a[i..] within b[j..]
     let mut memo = vec![vec![None; b.len() + 1]; a.len() + 1];

@@ -152,7 +152,11 @@ fn analysis_lines(t: &Theme, m: &DiffModel) -> Vec<Line<'static>> {
         if !g.why.is_empty() {
             text.push_str(&format!(" ({})", g.why));
         }
-        let style = if g.class.is_severe() { t.diff_risk } else { t.diff_added };
+        let style = if g.class.is_severe() {
+            t.diff_risk
+        } else {
+            t.diff_added
+        };
         out.push(Line::from(Span::styled(sanitize::line(&text), style)));
     }
     for d in &a.removed_denies {

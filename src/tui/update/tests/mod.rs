@@ -31,8 +31,7 @@ pub(crate) fn alert_doc(i: usize) -> serde_json::Value {
 pub(crate) fn proposal_doc(risk: Risk, with_diff: bool) -> serde_json::Value {
     let mut p = json!({"action": "isolate_host", "target": "ws-1", "risk": risk, "rationale": "r"});
     if with_diff {
-        p["permission_change"] =
-            json!({"format": "json",
+        p["permission_change"] = json!({"format": "json",
                 "before": r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::builds/*"}]}"#,
                 "after": r#"{"Statement":[{"Effect":"Allow","Action":["s3:GetObject","iam:PassRole"],"Resource":"arn:aws:s3:::builds/*"}]}"#});
     }
