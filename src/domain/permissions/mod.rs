@@ -2,10 +2,11 @@
 //! access between the `before` and `after` documents, not their text. Pure
 //! code, shared by the server (risk floors) and the console (the diff tab).
 //!
-//! Formats analysed: AWS IAM policy documents (`iam`), plain entitlement
-//! lists (`format: "text"`, one per line: set difference). Anything else is
-//! "not analysed" — never "no new access".
+//! Formats analysed: AWS IAM policy documents, GCP-shaped IAM bindings,
+//! plain entitlement lists (`format: "text"`, one per line: set
+//! difference). Anything else is "not analysed" — never "no new access".
 
+pub mod gcp;
 pub mod iam;
 pub mod pattern;
 
@@ -165,6 +166,12 @@ pub fn analyse(format: &str, before: &str, after: &str) -> Analysis {
     {
         return iam::analyse(&b, &a)
             .unwrap_or_else(|| Analysis::not_analysed("aws-iam (unreadable)"));
+    }
+    if let (Some(b), Some(a)) = (parse(before), parse(after))
+        && (a.get("bindings").is_some() || b.get("bindings").is_some())
+    {
+        return gcp::analyse(&b, &a)
+            .unwrap_or_else(|| Analysis::not_analysed("gcp-iam (unreadable)"));
     }
     Analysis::not_analysed(&f)
 }

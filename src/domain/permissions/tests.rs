@@ -128,6 +128,35 @@ fn trust_and_resource_policies() {
 }
 
 #[test]
+fn gcp_bindings() {
+    let p = |b: Value| json!({"bindings": b, "etag": "x"}).to_string();
+    let base =
+        json!([{"role": "roles/storage.objectViewer", "members": ["user:ana@acme.example"]}]);
+    let a = analyse("json", &p(base.clone()), &p(base.clone()));
+    assert_eq!(a.verdict, Verdict::NoNewAccess);
+    let public = json!([{"role": "roles/storage.objectViewer", "members": ["user:ana@acme.example", "allUsers"]}]);
+    let a = analyse("json", &p(base.clone()), &p(public));
+    assert_eq!(a.worst(), Some(Class::PublicOrCrossAccount));
+    let owner = json!([{"role": "roles/storage.objectViewer", "members": ["user:ana@acme.example"]},
+        {"role": "roles/owner", "members": ["serviceAccount:ci@p.iam.gserviceaccount.com"]}]);
+    assert_eq!(
+        analyse("json", &p(base.clone()), &p(owner)).worst(),
+        Some(Class::PrivilegeEscalation)
+    );
+    // A dropped condition is new access; an added one narrows.
+    let conditional = json!([{"role": "roles/storage.objectViewer", "members": ["user:ana@acme.example"],
+        "condition": {"title": "office hours", "expression": "request.time.getHours('UTC') < 18"}}]);
+    assert_eq!(
+        analyse("json", &p(conditional.clone()), &p(base.clone())).verdict,
+        Verdict::GrantsNewAccess
+    );
+    assert_eq!(
+        analyse("json", &p(base), &p(conditional)).verdict,
+        Verdict::NoNewAccess
+    );
+}
+
+#[test]
 fn lists_and_unknown_formats() {
     let a = analyse(
         "text",
