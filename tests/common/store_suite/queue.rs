@@ -89,6 +89,33 @@ pub async fn tokens(store: Arc<dyn Store>) {
     assert_eq!(s.revoke_token("soar", T0 + 1).await.unwrap(), 1);
     assert!(s.token_by_hash("h1").await.unwrap().is_none());
     assert_eq!(s.list_tokens().await.unwrap()[0].revoked_at, Some(T0 + 1));
+    // Login challenges and sessions: expired ones are swept, live ones kept.
+    s.create_challenge("old".into(), "alice".into(), T0 + 10)
+        .await
+        .unwrap();
+    s.create_challenge("live".into(), "alice".into(), T0 + 1_000)
+        .await
+        .unwrap();
+    s.create_session("sess-old".into(), "alice".into(), T0, T0 + 10)
+        .await
+        .unwrap();
+    s.create_session("sess-live".into(), "alice".into(), T0, T0 + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(s.sweep_expired(T0 + 100).await.unwrap(), 2);
+    assert!(s.take_challenge("old").await.unwrap().is_none());
+    assert_eq!(
+        s.take_challenge("live").await.unwrap(),
+        Some(("alice".to_owned(), T0 + 1_000))
+    );
+    assert!(s.session_principal("sess-old", T0).await.unwrap().is_none());
+    assert_eq!(
+        s.session_principal("sess-live", T0 + 100)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("alice")
+    );
 }
 
 /// Many concurrent writers: every submission lands once, the chain stays
