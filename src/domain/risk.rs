@@ -10,7 +10,7 @@
 //! escalation, credential or public/cross-account class → critical, "may
 //! grant" or "not analysed" → high. No new access sets no floor.
 
-use super::permissions::{self, Analysis, Verdict};
+use super::permissions::{self, Analysis, Verdict, pattern};
 use super::policy::Assets;
 use super::submission::ProposalSubmission;
 use super::types::{ActionKind, Risk};
@@ -66,7 +66,11 @@ pub fn assess(p: &ProposalSubmission, assets: &Assets) -> Assessment {
     if p.action == ActionKind::BlockIndicator {
         findings.extend(indicator(&p.target, assets));
     }
-    if let Some(pattern) = assets.critical.iter().find(|pat| glob(pat, &p.target)) {
+    if let Some(pattern) = assets
+        .critical
+        .iter()
+        .find(|pat| pattern::matches(pat, &p.target))
+    {
         findings.push(Finding {
             class: "crown_jewel".into(),
             detail: format!("target matches the critical asset pattern `{pattern}`"),
@@ -226,32 +230,6 @@ fn domain(t: &str) -> Vec<Finding> {
         ))];
     }
     Vec::new()
-}
-
-/// `*` and `?` glob (case-sensitive), for asset patterns.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
 }
 
 #[cfg(test)]

@@ -61,10 +61,9 @@ fn within(a: &[char], b: &[char], i: usize, j: usize, memo: &mut Vec<Vec<Option<
     v
 }
 
-/// Does the pattern match this exact string?
+/// Does the pattern match this exact string? (Also OpenSSH's
+/// allowed_signers patterns and the policy's asset patterns.)
 pub fn matches(pattern: &str, text: &str) -> bool {
-    // A literal text is a pattern with no wildcards, unless it holds them;
-    // escape-free matching: walk with the standard glob algorithm.
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
