@@ -3,12 +3,14 @@
 //! code, shared by the server (risk floors) and the console (the diff tab).
 //!
 //! Formats analysed: AWS IAM policy documents, GCP-shaped IAM bindings,
-//! plain entitlement lists (`format: "text"`, one per line: set
-//! difference). Anything else is "not analysed" — never "no new access".
+//! Kubernetes RBAC roles and bindings (JSON or YAML), plain entitlement
+//! lists (`format: "text"`, one per line: set difference). Anything else is
+//! "not analysed" — never "no new access".
 
 pub mod gcp;
 pub mod iam;
 pub mod pattern;
+pub mod rbac;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -172,6 +174,9 @@ pub fn analyse(format: &str, before: &str, after: &str) -> Analysis {
     {
         return gcp::analyse(&b, &a)
             .unwrap_or_else(|| Analysis::not_analysed("gcp-iam (unreadable)"));
+    }
+    if let Some(a) = rbac::analyse(before, after) {
+        return a;
     }
     Analysis::not_analysed(&f)
 }

@@ -157,6 +157,61 @@ fn gcp_bindings() {
 }
 
 #[test]
+fn kubernetes_rbac() {
+    let role = |rules: &str| {
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: deployer\n  namespace: payments\nrules:\n{rules}"
+        )
+    };
+    let base = role(
+        "- apiGroups: [\"apps\"]\n  resources: [\"deployments\"]\n  verbs: [\"get\", \"list\", \"update\"]\n",
+    );
+    assert_eq!(analyse("yaml", &base, &base).verdict, Verdict::NoNewAccess);
+    // Fewer verbs: nothing new.
+    let narrower =
+        role("- apiGroups: [\"apps\"]\n  resources: [\"deployments\"]\n  verbs: [\"get\"]\n");
+    assert_eq!(
+        analyse("yaml", &base, &narrower).verdict,
+        Verdict::NoNewAccess
+    );
+    // escalate on roles: privilege escalation.
+    let escalate = role(
+        "- apiGroups: [\"apps\"]\n  resources: [\"deployments\"]\n  verbs: [\"get\", \"list\", \"update\"]\n- apiGroups: [\"rbac.authorization.k8s.io\"]\n  resources: [\"roles\"]\n  verbs: [\"escalate\"]\n",
+    );
+    let a = analyse("yaml", &base, &escalate);
+    assert_eq!(a.worst(), Some(Class::PrivilegeEscalation), "{a:?}");
+    // Reading secrets: credential exposure.
+    let secrets = role("- apiGroups: [\"\"]\n  resources: [\"secrets\"]\n  verbs: [\"get\"]\n");
+    assert_eq!(
+        analyse("yaml", &base, &secrets).worst(),
+        Some(Class::CredentialExposure)
+    );
+    // A named resource is within the same rule without names.
+    let named = role(
+        "- apiGroups: [\"apps\"]\n  resources: [\"deployments\"]\n  resourceNames: [\"web\"]\n  verbs: [\"update\"]\n",
+    );
+    assert_eq!(analyse("yaml", &base, &named).verdict, Verdict::NoNewAccess);
+    assert_eq!(
+        analyse("yaml", &named, &base).verdict,
+        Verdict::GrantsNewAccess
+    );
+    // A binding widened to a ClusterRoleBinding of cluster-admin for everyone.
+    let before = "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: ci\n  namespace: payments\nsubjects:\n- kind: ServiceAccount\n  name: ci\n  namespace: ci\nroleRef:\n  kind: Role\n  name: deployer\n  apiGroup: rbac.authorization.k8s.io\n";
+    let after = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: ci\nsubjects:\n- kind: ServiceAccount\n  name: ci\n  namespace: ci\n- kind: Group\n  name: system:authenticated\nroleRef:\n  kind: ClusterRole\n  name: cluster-admin\n  apiGroup: rbac.authorization.k8s.io\n";
+    let a = analyse("yaml", before, after);
+    assert_eq!(a.verdict, Verdict::GrantsNewAccess);
+    assert_eq!(a.worst(), Some(Class::PrivilegeEscalation), "{a:?}");
+    assert!(
+        a.new_grants
+            .iter()
+            .any(|g| g.class == Class::PublicOrCrossAccount)
+    );
+    // Hostile YAML is an answer, not a crash: not analysed.
+    let bomb = "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n";
+    assert_eq!(analyse("yaml", bomb, bomb).verdict, Verdict::NotAnalysed);
+}
+
+#[test]
 fn lists_and_unknown_formats() {
     let a = analyse(
         "text",
