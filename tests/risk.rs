@@ -84,4 +84,33 @@ async fn the_agents_label_cannot_talk_the_gate_down() {
         "{}",
         detail.proposals[0].rule
     );
+
+    // An escalation labelled low: critical, never approved by policy, and
+    // the assessment says what it grants.
+    let iam = |s: &str| format!(r#"{{"Version":"2012-10-17","Statement":[{s}]}}"#);
+    let mut doc = common::alert("r-6", vec![common::proposal("modify_policy", "low")]);
+    doc["proposals"][0]["target"] = json!("arn:aws:iam::111122223333:role/ci");
+    doc["proposals"][0]["permission_change"] = json!({
+        "format": "json",
+        "before": iam(r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}"#),
+        "after": iam(r#"{"Effect":"Allow","Action":["s3:GetObject","iam:PassRole"],"Resource":"arn:aws:iam::*:role/*"}"#),
+    });
+    let r = agent.submit_alert(&doc).await.unwrap();
+    assert_eq!(r.proposals[0].status, ProposalStatus::Pending);
+    assert_eq!(
+        (r.proposals[0].risk, r.proposals[0].declared_risk),
+        (Risk::Critical, Some(Risk::Low))
+    );
+    let detail = g.reviewer.alert(&r.alert_id).await.unwrap();
+    let a = detail.proposals[0].assessment.as_ref().unwrap();
+    assert_eq!(a.expands_access, Some(true));
+    assert!(
+        a.findings.iter().any(|f| f.detail.contains("iam:passrole")),
+        "{a:?}"
+    );
+    assert!(
+        detail.proposals[0].rule.contains("critical"),
+        "{}",
+        detail.proposals[0].rule
+    );
 }
