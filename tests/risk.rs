@@ -113,4 +113,13 @@ async fn the_agents_label_cannot_talk_the_gate_down() {
         "{}",
         detail.proposals[0].rule
     );
+
+    // An action kind the policy does not know: at least medium, never auto.
+    let mut doc = common::alert("r-7", vec![common::proposal("run_command", "low")]);
+    doc["proposals"][0]["target"] = json!("rm-rf-tmp");
+    let r = agent.submit_alert(&doc).await.unwrap();
+    assert_eq!(
+        (r.proposals[0].risk, r.proposals[0].status),
+        (Risk::Medium, ProposalStatus::Pending)
+    );
 }

@@ -65,7 +65,7 @@ mod model {
                 let doc = common::alert("m-1", vec![common::proposal("isolate_host", risk)]);
                 let p = store_suite::submit(&*store, "edgar-bot", doc, store_suite::T0).await.unwrap().proposals[0].clone();
                 let policy = common::policy();
-                let rule = policy.rule_for(ActionKind::IsolateHost, risk.parse::<Risk>().unwrap()).clone();
+                let rule = policy.rule_for(&ActionKind::IsolateHost, risk.parse::<Risk>().unwrap()).clone();
                 let mut model = p.state();
                 for (i, (who, verdict, with_reason)) in steps.into_iter().enumerate() {
                     let now = store_suite::T0 + 1 + i as i64;

@@ -83,7 +83,7 @@ fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         submission::parse(value).map_err(|e| anyhow::anyhow!("{}: {e}", args.alert.display()))?;
     for (i, vp) in valid.proposals.iter().enumerate() {
         let f = &vp.fields;
-        let a = risk::assess(f, &policy.assets);
+        let a = risk::assess(f, &policy);
         let effective = a.effective(f.risk);
         println!("proposals[{i}]: {} → {}", f.action, f.target.escape_debug());
         match a.expands_access {
@@ -107,7 +107,7 @@ fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
                 String::new()
             }
         );
-        let matching = policy.matching(f.action, effective);
+        let matching = policy.matching(&f.action, effective);
         if matching.is_empty() {
             println!("  rules:      [defaults] (no rule matches)");
         }
@@ -116,7 +116,7 @@ fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         }
         println!(
             "  requires:   {}",
-            requirement(&policy.rule_for(f.action, effective))
+            requirement(&policy.rule_for(&f.action, effective))
         );
     }
     Ok(ExitCode::SUCCESS)

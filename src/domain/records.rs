@@ -165,7 +165,7 @@ impl From<&ProposalRecord> for ProposalSummary {
         Self {
             id: p.id.clone(),
             alert_id: p.alert_id.clone(),
-            action: p.action,
+            action: p.action.clone(),
             target: p.target.clone(),
             risk: p.risk,
             status: p.status,

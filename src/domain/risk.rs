@@ -11,7 +11,7 @@
 //! grant" or "not analysed" → high. No new access sets no floor.
 
 use super::permissions::{self, Analysis, Verdict, pattern};
-use super::policy::Assets;
+use super::policy::{Assets, Policy};
 use super::submission::ProposalSubmission;
 use super::types::{ActionKind, Risk};
 use ipnet::IpNet;
@@ -60,9 +60,26 @@ impl Assessment {
     }
 }
 
-/// Judges a proposal against the policy's assets.
-pub fn assess(p: &ProposalSubmission, assets: &Assets) -> Assessment {
+/// Judges a proposal against the policy (its assets, and the action kinds
+/// it knows).
+pub fn assess(p: &ProposalSubmission, policy: &Policy) -> Assessment {
+    let assets = &policy.assets;
     let mut findings = Vec::new();
+    let known = p.action.is_builtin()
+        || policy
+            .rules()
+            .iter()
+            .any(|r| r.action.as_ref() == Some(&p.action));
+    if !known {
+        findings.push(Finding {
+            class: "unknown_action".into(),
+            detail: format!(
+                "the action `{}` is not one the policy knows: held for people",
+                p.action
+            ),
+            floor: Risk::Medium,
+        });
+    }
     if p.action == ActionKind::BlockIndicator {
         findings.extend(indicator(&p.target, assets));
     }
@@ -243,12 +260,31 @@ mod tests {
         .unwrap()
     }
 
-    fn assets() -> Assets {
-        Assets {
+    fn assets() -> Policy {
+        let mut p = Policy::builtin();
+        p.assets = Assets {
             critical: vec!["srv-pay-*".into(), "dc-??".into()],
             own_ranges: vec!["198.51.100.0/24".parse().unwrap()],
             ..Assets::default()
-        }
+        };
+        p
+    }
+
+    #[test]
+    fn action_kinds_the_policy_does_not_know_are_at_least_medium() {
+        let mut p = block("ws-1", "low");
+        p.action = ActionKind::Other("run_command".into());
+        let got = assess(&p, &assets());
+        assert_eq!(got.floor, Risk::Medium, "{:?}", got.findings);
+        assert_eq!(got.effective(Risk::Low), Risk::Medium);
+        // A policy that names the kind knows it.
+        let text = format!(
+            "{}\n[[rules]]\nname = \"shell\"\naction = \"run_command\"\napprovals = 2\n",
+            crate::domain::policy::DEFAULT_POLICY
+        );
+        let named = Policy::from_toml(&text, "t").unwrap();
+        assert_eq!(assess(&p, &named).floor, Risk::Low);
+        assert_eq!(named.rule_for(&p.action, Risk::Low).approvals, 2);
     }
 
     #[test]

@@ -318,7 +318,7 @@ mod tests {
         type Mutation = Box<dyn Fn(&mut Value)>;
         let cases: Vec<(Mutation, &str)> = vec![
             (
-                Box::new(|v| v["proposals"][0]["action"] = json!("nuke")),
+                Box::new(|v| v["proposals"][0]["action"] = json!("nuke everything!")),
                 "proposals[0].action",
             ),
             (

@@ -74,20 +74,115 @@ wire_enum!(
     }
 );
 
-wire_enum!(
-    /// What the agent wants done.
-    ActionKind {
-        IsolateHost => "isolate_host",
-        DisableAccount => "disable_account",
-        RevokeToken => "revoke_token",
-        RotateSecret => "rotate_secret",
-        ModifyPolicy => "modify_policy",
-        BlockIndicator => "block_indicator",
-        QuarantineFile => "quarantine_file",
-        KillProcess => "kill_process",
-        ResetCredentials => "reset_credentials",
+/// What the agent wants done: a built-in kind, or another one the agent
+/// names (a runtime's tool, `run_command`). A policy may name either; a
+/// kind the policy does not know is held at medium risk at least.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ActionKind {
+    IsolateHost,
+    DisableAccount,
+    RevokeToken,
+    RotateSecret,
+    ModifyPolicy,
+    BlockIndicator,
+    QuarantineFile,
+    KillProcess,
+    ResetCredentials,
+    /// Any other name: letters, digits, `_ . : -`, at most 128 bytes.
+    Other(String),
+}
+
+const BUILTIN_ACTIONS: [(ActionKind, &str); 9] = [
+    (ActionKind::IsolateHost, "isolate_host"),
+    (ActionKind::DisableAccount, "disable_account"),
+    (ActionKind::RevokeToken, "revoke_token"),
+    (ActionKind::RotateSecret, "rotate_secret"),
+    (ActionKind::ModifyPolicy, "modify_policy"),
+    (ActionKind::BlockIndicator, "block_indicator"),
+    (ActionKind::QuarantineFile, "quarantine_file"),
+    (ActionKind::KillProcess, "kill_process"),
+    (ActionKind::ResetCredentials, "reset_credentials"),
+];
+
+impl ActionKind {
+    /// The built-in kinds.
+    pub const ALL: &'static [ActionKind] = &[
+        ActionKind::IsolateHost,
+        ActionKind::DisableAccount,
+        ActionKind::RevokeToken,
+        ActionKind::RotateSecret,
+        ActionKind::ModifyPolicy,
+        ActionKind::BlockIndicator,
+        ActionKind::QuarantineFile,
+        ActionKind::KillProcess,
+        ActionKind::ResetCredentials,
+    ];
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            ActionKind::Other(name) => name,
+            builtin => BUILTIN_ACTIONS
+                .iter()
+                .find(|(k, _)| k == builtin)
+                .map_or("", |(_, n)| n),
+        }
     }
-);
+
+    pub fn is_builtin(&self) -> bool {
+        !matches!(self, ActionKind::Other(_))
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ActionKind {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        if let Some((k, _)) = BUILTIN_ACTIONS.iter().find(|(_, n)| *n == s) {
+            return Ok(k.clone());
+        }
+        let ok = (1..=128).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
+        if ok {
+            Ok(ActionKind::Other(s.to_owned()))
+        } else {
+            Err(UnknownName {
+                what: "ActionKind",
+                got: s.to_owned(),
+                expected: &[
+                    "isolate_host",
+                    "disable_account",
+                    "revoke_token",
+                    "rotate_secret",
+                    "modify_policy",
+                    "block_indicator",
+                    "quarantine_file",
+                    "kill_process",
+                    "reset_credentials",
+                    "or another name of letters, digits and _ . : - (at most 128)",
+                ],
+            })
+        }
+    }
+}
+
+impl Serialize for ActionKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ActionKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
 
 wire_enum!(
     /// Where a proposal is in its life. See DESIGN.md, "Proposal state machine".
@@ -197,8 +292,16 @@ mod tests {
             assert_eq!(s.as_str().parse::<ProposalStatus>().unwrap(), *s);
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
-        let err = "explode".parse::<ActionKind>().unwrap_err();
+        let err = "explode now!".parse::<ActionKind>().unwrap_err();
         assert!(err.to_string().contains("isolate_host"), "{err}");
+        assert_eq!(
+            "run_command".parse::<ActionKind>().unwrap(),
+            ActionKind::Other("run_command".into())
+        );
+        for a in ActionKind::ALL {
+            assert_eq!(a.as_str().parse::<ActionKind>().unwrap(), *a);
+            assert!(a.is_builtin());
+        }
     }
 
     #[test]

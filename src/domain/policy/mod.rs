@@ -183,7 +183,7 @@ impl Policy {
             let auto = r.auto.unwrap_or(false);
             let rule = Rule {
                 name: r.name.clone().unwrap_or_else(|| format!("rules[{i}]")),
-                action: r.action,
+                action: r.action.clone(),
                 risk: r.risk,
                 approvals: if auto {
                     0
@@ -208,12 +208,24 @@ impl Policy {
                 ));
             }
             check_rule(&rule).map_err(|m| invalid(span.clone(), m))?;
-            if !seen.insert((rule.action, rule.risk)) {
+            if let Some(ActionKind::Other(name)) = &rule.action
+                && let Some(near) = ActionKind::ALL
+                    .iter()
+                    .find(|k| edit_distance(k.as_str(), name) <= 2)
+            {
+                return Err(invalid(
+                    span,
+                    format!(
+                        "action `{name}`: did you mean `{near}`? (other action names are allowed, but this one looks like a typo of a built-in)"
+                    ),
+                ));
+            }
+            if !seen.insert((rule.action.clone(), rule.risk)) {
                 return Err(invalid(
                     span,
                     format!(
                         "another rule already matches action = {}, risk = {}",
-                        rule.action.map_or("any", ActionKind::as_str),
+                        rule.action.as_ref().map_or("any", ActionKind::as_str),
                         rule.risk.map_or("any", Risk::as_str)
                     ),
                 ));
@@ -282,10 +294,12 @@ impl Policy {
     }
 
     /// Every rule that matches an action at a risk tier, in file order.
-    pub fn matching(&self, action: ActionKind, risk: Risk) -> Vec<&Rule> {
+    pub fn matching(&self, action: &ActionKind, risk: Risk) -> Vec<&Rule> {
         self.rules
             .iter()
-            .filter(|r| r.action.is_none_or(|a| a == action) && r.risk.is_none_or(|k| k == risk))
+            .filter(|r| {
+                r.action.as_ref().is_none_or(|a| a == action) && r.risk.is_none_or(|k| k == risk)
+            })
             .collect()
     }
 
@@ -296,7 +310,7 @@ impl Policy {
     /// alone only if there are matching rules and every one says `auto`
     /// (`auto` rules exist only for low risk; `[defaults]` never blocks it).
     /// A team can add a rule; it can never weaken another by accident.
-    pub fn rule_for(&self, action: ActionKind, risk: Risk) -> Rule {
+    pub fn rule_for(&self, action: &ActionKind, risk: Risk) -> Rule {
         let matching = self.matching(action, risk);
         if matching.is_empty() {
             return self.defaults.clone();
@@ -306,7 +320,7 @@ impl Policy {
 }
 
 /// The strictest of the matching rules and the defaults, field by field.
-fn combine(matching: &[&Rule], defaults: &Rule, action: ActionKind, risk: Risk) -> Rule {
+fn combine(matching: &[&Rule], defaults: &Rule, action: &ActionKind, risk: Risk) -> Rule {
     let auto = matching.iter().all(|r| r.auto);
     let rules: Vec<&Rule> = matching.iter().copied().chain([defaults]).collect();
     let demanding = || rules.iter().filter(|r| !r.auto);
@@ -316,7 +330,7 @@ fn combine(matching: &[&Rule], defaults: &Rule, action: ActionKind, risk: Risk) 
             .map(|r| r.name.as_str())
             .collect::<Vec<_>>()
             .join(" + "),
-        action: Some(action),
+        action: Some(action.clone()),
         risk: Some(risk),
         approvals: if auto {
             0
@@ -340,6 +354,22 @@ fn combine(matching: &[&Rule], defaults: &Rule, action: ActionKind, risk: Risk) 
 }
 
 impl Policy {}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
 
 fn check_rule(rule: &Rule) -> Result<(), String> {
     if !rule.auto && !(1..=MAX_APPROVALS).contains(&rule.approvals) {

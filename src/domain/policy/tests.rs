@@ -3,12 +3,12 @@ use super::*;
 #[test]
 fn every_matching_rule_applies_strictest_field_wins() {
     let p = Policy::builtin();
-    let r = p.rule_for(ActionKind::BlockIndicator, Risk::Low);
+    let r = p.rule_for(&ActionKind::BlockIndicator, Risk::Low);
     assert!(r.auto && r.approvals == 0);
     // The case from the issue: a critical policy change matches both
     // "critical: ... one a lead, short fuse" and "policy changes", and
     // needs the lead and the short fuse of the first.
-    let r = p.rule_for(ActionKind::ModifyPolicy, Risk::Critical);
+    let r = p.rule_for(&ActionKind::ModifyPolicy, Risk::Critical);
     assert_eq!(
         r.name,
         "critical: two people, one a lead, short fuse + policy changes: always two people"
@@ -24,9 +24,9 @@ fn every_matching_rule_applies_strictest_field_wins() {
         (2, Role::Lead, 3600, Some(900), 600)
     );
     assert!(!r.auto);
-    let r = p.rule_for(ActionKind::IsolateHost, Risk::Critical);
+    let r = p.rule_for(&ActionKind::IsolateHost, Risk::Critical);
     assert_eq!((r.approvals, r.role, r.expiry_secs), (2, Role::Lead, 3600));
-    let r = p.rule_for(ActionKind::IsolateHost, Risk::Low);
+    let r = p.rule_for(&ActionKind::IsolateHost, Risk::Low);
     assert_eq!(r.name, "defaults");
 }
 
@@ -94,7 +94,7 @@ execution_window_secs = 60
         ),
     ];
     for (action, risk, want) in table {
-        let r = p.rule_for(action, risk);
+        let r = p.rule_for(&action, risk);
         let got = (
             r.approvals,
             r.role,
@@ -112,7 +112,7 @@ execution_window_secs = 60
         "t",
     )
     .unwrap();
-    for &a in ActionKind::ALL {
+    for a in ActionKind::ALL {
         for &k in Risk::ALL {
             let (b, m) = (base.rule_for(a, k), more.rule_for(a, k));
             assert!(
@@ -138,6 +138,18 @@ fn errors_name_the_line() {
     let text = "[defaults]\n[[rules]]\nrisk = \"low\"\n[[rules]]\nrisk = \"low\"\n";
     let err = Policy::from_toml(text, "p.toml").unwrap_err().to_string();
     assert!(err.contains("line 4") && err.contains("already"), "{err}");
+
+    let text = "[defaults]\n\n[[rules]]\naction = \"isolate_hots\"\napprovals = 2\n";
+    let err = Policy::from_toml(text, "p.toml").unwrap_err().to_string();
+    assert!(
+        err.contains("line 3") && err.contains("isolate_host"),
+        "{err}"
+    );
+    let text = "[defaults]\n\n[[rules]]\naction = \"run_command\"\napprovals = 2\n";
+    assert!(
+        Policy::from_toml(text, "p.toml").is_ok(),
+        "custom actions are allowed"
+    );
 
     let text = "[defaults]\napprovals = 0\n";
     let err = Policy::from_toml(text, "p.toml").unwrap_err().to_string();

@@ -76,7 +76,7 @@ pub fn decide(
     if cmd.actor.name() == next.proposed_by {
         return Err(machine::Refusal::SelfApproval(next.proposed_by.clone()).into());
     }
-    let rule = cmd.policy.rule_for(next.action, next.risk);
+    let rule = cmd.policy.rule_for(&next.action, next.risk);
     let t = machine::decide(
         &next.state(),
         &rule,

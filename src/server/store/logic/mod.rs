@@ -167,15 +167,15 @@ fn new_proposal(
     vp: &ValidProposal,
 ) -> (ProposalRecord, Option<NewEntry>) {
     let f = &vp.fields;
-    let assessment = risk::assess(f, &cmd.policy.assets);
+    let assessment = risk::assess(f, &cmd.policy);
     let risk = assessment.effective(f.risk);
-    let rule = cmd.policy.rule_for(f.action, risk);
+    let rule = cmd.policy.rule_for(&f.action, risk);
     let Transition { state, event } = machine::initial(&rule, cmd.now, f.expires_in_secs);
     let mut p = ProposalRecord {
         id: new_id(),
         alert_id: alert_id.to_owned(),
         index: index as u32,
-        action: f.action,
+        action: f.action.clone(),
         target: f.target.clone(),
         risk,
         declared_risk: f.risk,
@@ -268,12 +268,12 @@ fn revise(
         let mut p = stored[i].clone();
         let (state, dismissed) = machine::revise(&p.state());
         p.set_state(state);
-        let assessment = risk::assess(&vp.fields, &cmd.policy.assets);
+        let assessment = risk::assess(&vp.fields, &cmd.policy);
         p.risk = assessment.effective(vp.fields.risk);
         p.declared_risk = vp.fields.risk;
-        let rule = cmd.policy.rule_for(vp.fields.action, p.risk);
+        let rule = cmd.policy.rule_for(&vp.fields.action, p.risk);
         p.assessment = Some(assessment);
-        p.action = vp.fields.action;
+        p.action = vp.fields.action.clone();
         p.target = vp.fields.target.clone();
         p.rule = rule.name.clone();
         p.document = vp.document.clone();
