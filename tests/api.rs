@@ -127,7 +127,7 @@ async fn bad_input_is_a_clear_error_and_stores_nothing() {
         (
             bytes(&{
                 let mut a = alert("x", vec![proposal("isolate_host", "high")]);
-                a["proposals"][0]["action"] = "nuke".into();
+                a["proposals"][0]["action"] = "nuke it all!".into();
                 a
             }),
             StatusCode::BAD_REQUEST,
