@@ -3,6 +3,7 @@
 pub mod digest;
 pub mod json;
 pub mod machine;
+pub mod ocsf;
 pub mod permissions;
 pub mod policy;
 pub mod records;

@@ -126,7 +126,24 @@ impl From<DigestError> for FieldError {
 
 /// Parses and validates a submitted JSON value. Nothing about a submission
 /// with one bad proposal is accepted.
+///
+/// An OCSF envelope (`{"ocsf": FINDING, "proposals": [...]}`) is first made
+/// into the native alert document (`domain::ocsf`); an error in a field that
+/// came from the finding names the OCSF field.
 pub fn parse(value: Value) -> Result<ValidSubmission, FieldError> {
+    if super::ocsf::is_envelope(&value) {
+        let (alert, origins) = super::ocsf::normalise(value)?;
+        return parse_native(alert).map_err(|mut e| {
+            if let Some(field) = origins.rename(&e.field) {
+                e.field = field;
+            }
+            e
+        });
+    }
+    parse_native(value)
+}
+
+fn parse_native(value: Value) -> Result<ValidSubmission, FieldError> {
     if !value.is_object() {
         return Err(FieldError::new("(body)", "expected a JSON object"));
     }
