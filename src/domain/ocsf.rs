@@ -362,25 +362,23 @@ mod tests {
 
     #[test]
     fn missing_fields_are_named_as_ocsf_fields() {
-        let cases: [(&str, Box<dyn Fn(&mut Value)>); 5] = [
-            ("ocsf.class_uid", Box::new(|f| f["class_uid"] = json!(2001))),
+        type Mutation = fn(&mut Value);
+        let cases: [(&str, Mutation); 5] = [
+            ("ocsf.class_uid", (|f| f["class_uid"] = json!(2001))),
             (
                 "ocsf.finding_info.title",
-                Box::new(|f| f["finding_info"]["title"] = json!("  ")),
+                (|f| f["finding_info"]["title"] = json!("  ")),
             ),
-            (
-                "ocsf.severity_id",
-                Box::new(|f| f["severity_id"] = json!(0)),
-            ),
+            ("ocsf.severity_id", (|f| f["severity_id"] = json!(0))),
             (
                 "ocsf.finding_info.uid",
-                Box::new(|f| {
+                (|f| {
                     f["finding_info"].as_object_mut().unwrap().remove("uid");
                 }),
             ),
             (
                 "ocsf.resources",
-                Box::new(|f| {
+                (|f| {
                     f.as_object_mut().unwrap().remove("device");
                 }),
             ),
