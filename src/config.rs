@@ -53,6 +53,8 @@ pub struct ServerSection {
     pub listen: Option<String>,
     pub policy: Option<PathBuf>,
     pub max_body: Option<usize>,
+    /// Longest long-poll (`?wait=`) in seconds; default 300.
+    pub max_wait: Option<u64>,
     pub signers: Option<PathBuf>,
     pub server_key: Option<PathBuf>,
     /// Submissions per second one agent may sustain (token bucket).

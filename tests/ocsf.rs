@@ -183,12 +183,9 @@ async fn a_finding_that_lacks_what_an_alert_needs_names_the_ocsf_field() {
             "ocsf.resources",
         ),
         (
-            |f| {
-                f.as_object_mut().unwrap().remove("message");
-                f["finding_info"].as_object_mut().unwrap().remove("desc");
-            },
+            |f| f["resources"] = json!([{"type": "AWS::S3::Bucket", "region": "eu-west-1"}]),
             "invalid_field",
-            "ocsf.message",
+            "ocsf.resources[0].uid",
         ),
         (
             |f| f["device"]["hostname"] = json!("ws-0412\u{202e}"),

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// What a submission did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SubmitStatus {
     /// A new alert (201).
@@ -18,7 +18,7 @@ pub enum SubmitStatus {
     Revised,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubmitResponse {
     pub status: SubmitStatus,
     pub alert_id: String,
@@ -26,7 +26,7 @@ pub struct SubmitResponse {
     pub proposals: Vec<SubmittedProposal>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubmittedProposal {
     pub id: String,
     pub index: u32,
@@ -38,10 +38,13 @@ pub struct SubmittedProposal {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declared_risk: Option<Risk>,
     #[serde(with = "rfc3339")]
+    #[schema(schema_with = crate::api::schema::timestamp)]
     pub expires_at: i64,
     #[serde(with = "rfc3339_opt")]
+    #[schema(schema_with = crate::api::schema::timestamp_opt)]
     pub escalate_at: Option<i64>,
     #[serde(with = "rfc3339_opt")]
+    #[schema(schema_with = crate::api::schema::timestamp_opt)]
     pub execute_by: Option<i64>,
 }
 
@@ -62,7 +65,7 @@ impl From<&ProposalRecord> for SubmittedProposal {
 }
 
 /// Everything the console shows for one alert.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertDetail {
     pub alert: AlertRecord,
     /// What an annotation signs: digest of `{"alert": document}`.
@@ -74,7 +77,7 @@ pub struct AlertDetail {
     pub history: Vec<HistoryEntry>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub seq: i64,
     pub hash: String,

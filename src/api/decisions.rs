@@ -4,7 +4,7 @@ use super::proposals::DecisionView;
 use crate::domain::records::AuditEntry;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecisionAccepted {
     /// The audit entry that records it.
     pub audit: AuditEntry,

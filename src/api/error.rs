@@ -133,13 +133,36 @@ impl<'de> Deserialize<'de> for ErrorCode {
     }
 }
 
+/// A string: one of the codes the server sends.
+impl utoipa::PartialSchema for ErrorCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+        let described: Vec<String> = ErrorCode::ALL
+            .iter()
+            .map(|c| format!("`{c}` ({})", c.status()))
+            .collect();
+        utoipa::openapi::RefOr::T(Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(ErrorCode::ALL.iter().map(|c| c.as_str())))
+                .description(Some(format!(
+                    "Each code always comes with the same HTTP status: {}. A client should read a code it does not know as an error of that status.",
+                    described.join(", ")
+                )))
+                .build(),
+        ))
+    }
+}
+
+impl utoipa::ToSchema for ErrorCode {}
+
 /// The error object every non-2xx answer carries: `{"error": {...}}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorObject,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorObject {
     pub code: ErrorCode,
     /// What went wrong, for a person to act on.
@@ -147,6 +170,7 @@ pub struct ErrorObject {
     /// Extra members by code: `field` (invalid_field), `current_digest`
     /// (stale_digest), `retry_after` (rate_limited).
     #[serde(flatten)]
+    #[schema(ignore)]
     pub detail: serde_json::Map<String, serde_json::Value>,
 }
 

@@ -12,6 +12,7 @@ pub mod decisions;
 pub mod error;
 pub mod proposals;
 pub mod queue;
+pub mod schema;
 pub mod session;
 
 pub use crate::signing::payload::SignedDecision;

@@ -8,14 +8,15 @@ use crate::domain::types::ProposalStatus;
 use serde::{Deserialize, Serialize};
 
 /// `?wait=SECS` on long-polls.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WaitQuery {
     /// Seconds to wait for a change (capped by the server).
     pub wait: Option<f64>,
 }
 
 /// What an agent needs to act, or not.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecisionView {
     pub proposal_id: String,
     pub alert_id: String,
@@ -28,9 +29,11 @@ pub struct DecisionView {
     pub decided_by: Option<DecidedBy>,
     pub reason: Option<String>,
     #[serde(with = "rfc3339_opt")]
+    #[schema(schema_with = crate::api::schema::timestamp_opt)]
     pub decided_at: Option<i64>,
     /// Report `started` before this, or the approval lapses.
     #[serde(with = "rfc3339_opt")]
+    #[schema(schema_with = crate::api::schema::timestamp_opt)]
     pub execute_by: Option<i64>,
     pub approvals: Vec<Approval>,
     pub digest: String,
@@ -55,7 +58,7 @@ impl From<&ProposalRecord> for DecisionView {
 }
 
 /// `POST /v1/proposals/{id}/claim`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimRequest {
     /// Give the claim up instead of taking or renewing it.
@@ -63,11 +66,12 @@ pub struct ClaimRequest {
     pub release: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimView {
     pub proposal_id: String,
     pub claimed_by: Option<String>,
     #[serde(with = "rfc3339_opt")]
+    #[schema(schema_with = crate::api::schema::timestamp_opt)]
     pub claim_until: Option<i64>,
 }
 
@@ -77,7 +81,7 @@ pub const CLAIM_TTL_MS: i64 = 10 * 60 * 1000;
 /// `POST /v1/proposals/{id}/execution`: `{"state": "started"}`, then
 /// `{"state": "executed"|"failed", "detail": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[serde(tag = "state", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ExecutionReport {
     Started,
     Executed {
@@ -89,3 +93,30 @@ pub enum ExecutionReport {
         detail: String,
     },
 }
+
+/// Closed objects: `{"state": "started"}`, `{"state": "executed"|"failed",
+/// "detail"?: "..."}`.
+impl utoipa::PartialSchema for ExecutionReport {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::schema::from_json(execution_report_json())
+    }
+}
+
+pub(crate) fn execution_report_json() -> serde_json::Value {
+    {
+        let state = |s: &str, detail: bool| {
+            let mut properties = serde_json::json!({"state": {"type": "string", "enum": [s]}});
+            if detail {
+                properties["detail"] = serde_json::json!({"type": "string", "description": "What happened, for the record."});
+            }
+            serde_json::json!({"type": "object", "additionalProperties": false,
+                "required": ["state"], "properties": properties})
+        };
+        serde_json::json!({
+            "description": "Report `started` before `execute_by`, then `executed` or `failed`.",
+            "oneOf": [state("started", false), state("executed", true), state("failed", true)]
+        })
+    }
+}
+
+impl utoipa::ToSchema for ExecutionReport {}

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Which proposals a queue page lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum View {
     /// Waiting for a first or second approval.
@@ -48,7 +48,8 @@ impl View {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QueueParams {
     /// Default `pending`.
     pub view: Option<View>,
@@ -57,11 +58,12 @@ pub struct QueueParams {
     pub after: i64,
     /// Seconds to long-poll when nothing changed (capped by the server).
     pub wait: Option<f64>,
-    /// Page size, 100 to 5,000.
+    /// Page size, at most 5,000 (default 1,000; fewer than 100 reads as 100).
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueuePage {
     pub items: Vec<QueueItem>,
     /// Ids changed since `after` that are not (or no longer) in the view.
@@ -72,7 +74,7 @@ pub struct QueuePage {
     pub more: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueueResponse {
     #[serde(flatten)]
     pub page: QueuePage,

@@ -7,7 +7,7 @@ use crate::signing::{self, NS_CHECKPOINT};
 use serde::{Deserialize, Serialize};
 use ssh_key::{HashAlg, PrivateKey, PublicKey};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CheckpointBody {
     pub v: u32,
     pub kind: String,
@@ -18,7 +18,7 @@ pub struct CheckpointBody {
 }
 
 /// As served by `GET /v1/audit/checkpoint` and written by `audit export`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Checkpoint {
     /// Exact signed bytes (JSON of [`CheckpointBody`]).
     pub payload: String,

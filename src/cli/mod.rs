@@ -3,6 +3,7 @@
 
 mod audit;
 mod demo;
+mod hook;
 mod policy;
 mod serve;
 mod submit;
@@ -41,6 +42,8 @@ pub enum Command {
     Token(token::TokenCommand),
     /// Submit an alert with proposals (the agent side); --wait for the decision.
     Submit(submit::SubmitArgs),
+    /// A pre-tool-use hook for Claude Code, Codex or Gemini CLI: only an approved call runs.
+    Hook(hook::HookArgs),
     /// The review console for analysts and leads.
     Tui(tui::TuiArgs),
     /// Export and verify the hash-chained audit log.
@@ -53,6 +56,16 @@ pub enum Command {
 
 /// Runs a parsed command line. Errors are printed by `main`.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // A hook that fails must still deny: even a bad config file.
+    if let Some(Command::Hook(args)) = cli.command {
+        return match FileConfig::load(cli.config.as_deref()) {
+            Ok(file) => hook::run(args, &file).await,
+            Err(e) => Ok(ExitCode::from(hook::emit(
+                args.runtime,
+                &hook::Answer::Deny(format!("countersign: {e:#}; denied (fail closed)")),
+            ))),
+        };
+    }
     let file = FileConfig::load(cli.config.as_deref())?;
     let Some(command) = cli.command else {
         let configured =
@@ -71,6 +84,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args, &file).await,
         Command::Token(cmd) => token::run(cmd, &file).await,
         Command::Submit(args) => submit::run(args, &file).await,
+        Command::Hook(args) => hook::run(args, &file).await,
         Command::Audit(cmd) => audit::run(cmd, &file).await,
         Command::Tui(args) => tui::run_tui(args, &file).await,
         Command::Demo(args) => demo::run_demo(args, &file).await,

@@ -25,6 +25,9 @@ pub struct ServeArgs {
     /// Largest request body in bytes
     #[arg(long, env = "COUNTERSIGN_MAX_BODY")]
     pub max_body: Option<usize>,
+    /// Longest long-poll in seconds (`?wait=` is capped to it; default 300)
+    #[arg(long, env = "COUNTERSIGN_MAX_WAIT")]
+    pub max_wait: Option<u64>,
     /// OpenSSH allowed_signers file: who may sign (default: $XDG_CONFIG_HOME/countersign/allowed_signers)
     #[arg(long, env = "COUNTERSIGN_SIGNERS")]
     pub signers: Option<PathBuf>,
@@ -68,6 +71,9 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
     let mut limits = Limits::default();
     if let Some(n) = args.max_body.or(file.server.max_body) {
         limits.max_body = n;
+    }
+    if let Some(secs) = args.max_wait.or(file.server.max_wait) {
+        limits.max_wait = std::time::Duration::from_secs(secs);
     }
     let rates = &mut limits.rates;
     for (value, slot) in [

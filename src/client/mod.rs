@@ -9,6 +9,7 @@ use crate::audit::checkpoint::Checkpoint;
 use crate::domain::records::AuditEntry;
 use crate::signing::payload::SignedDecision;
 use crate::signing::signer::Signer;
+pub mod agent;
 pub mod backoff;
 
 pub use backoff::Backoff;

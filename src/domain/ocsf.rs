@@ -55,51 +55,64 @@ pub fn normalise(body: Value) -> Result<(Value, Origins), FieldError> {
         ));
     }
     let finding = envelope.remove("ocsf").unwrap_or(Value::Null);
-    let Value::Object(f) = &finding else {
-        return Err(FieldError::new(
-            "ocsf",
-            "expected an OCSF Detection Finding object",
-        ));
-    };
+    let f = Finding::new(&finding)?;
     let mut origins = Vec::new();
-    match f.get("class_uid").and_then(Value::as_i64) {
+    match f.int(&["class_uid"])? {
         Some(DETECTION_FINDING) => {}
         Some(other) => {
-            return Err(FieldError::new(
-                "ocsf.class_uid",
+            return Err(f.error(
+                &["class_uid"],
                 format!("is {other}; only Detection Findings (2004) are accepted"),
             ));
         }
         None => {
-            return Err(FieldError::new(
-                "ocsf.class_uid",
+            return Err(f.error(
+                &["class_uid"],
                 "missing: a Detection Finding has class_uid 2004",
             ));
         }
     }
+    let uid = f.required(&["finding_info", "uid"])?;
     let external_id = match envelope.remove("external_id") {
         Some(id) => id,
         None => {
             origins.push(("external_id".into(), "finding_info.uid".into()));
-            Value::String(required_str(f, &["finding_info", "uid"])?.to_owned())
+            Value::String(uid.to_owned())
         }
     };
-    let title = required_str(f, &["finding_info", "title"])?;
+    let title = f.required(&["finding_info", "title"])?;
     origins.push(("title".into(), "finding_info.title".into()));
-    let severity = severity(f)?;
-    let source = source(f)?;
+    let severity = severity(&f)?;
+    let source = f.required(&["metadata", "product", "name"])?;
+    for key in ["name", "vendor_name"] {
+        let path = ["metadata", "product", key];
+        if f.text(&path)?.is_some_and(|v| v.chars().count() > 255) {
+            return Err(f.error(&path, "is longer than 255 characters"));
+        }
+    }
+    let source = match f.text(&["metadata", "product", "vendor_name"])? {
+        Some(vendor) if !source.starts_with(vendor) => format!("{vendor} {source}"),
+        _ => source.to_owned(),
+    };
     origins.push(("source".into(), "metadata.product".into()));
-    let (entity, entity_origin) = entity(f)?;
+    let (entity, entity_origin) = entity(&f)?;
     origins.push(("entity".into(), entity_origin));
+    // What the finding says it found: its message, else its description,
+    // else its title.
+    let (text, origin) = match (f.text(&["message"])?, f.text(&["finding_info", "desc"])?) {
+        (Some(m), _) => (m, "message"),
+        (None, Some(d)) => (d, "finding_info.desc"),
+        (None, None) => (title, "finding_info.title"),
+    };
+    let confidence = confidence(&f)?;
     let summary = match envelope.remove("summary") {
         Some(s) => s,
         None => {
-            let (text, origin) = summary_text(f)?;
-            origins.push(("summary".into(), origin));
-            json!({"text": text, "model": source, "confidence": confidence(f)})
+            origins.push(("summary".into(), origin.into()));
+            json!({"text": text, "model": source, "confidence": confidence})
         }
     };
-    let evidence = evidence(f)?;
+    let evidence = evidence(&f)?;
     origins.push(("evidence".into(), "evidences".into()));
 
     let mut alert = Map::new();
@@ -119,96 +132,177 @@ pub fn normalise(body: Value) -> Result<(Value, Origins), FieldError> {
     Ok((Value::Object(alert), Origins(origins)))
 }
 
-fn get<'a>(f: &'a Map<String, Value>, path: &[&str]) -> Option<&'a Value> {
-    let (first, rest) = path.split_first()?;
-    rest.iter().try_fold(f.get(*first)?, |v, k| v.get(k))
-}
+/// Typed reads of a finding. A member we read is either absent or of its
+/// OCSF type: a number where a string belongs is refused, not skipped, so
+/// the OpenAPI document can say exactly what is accepted.
+struct Finding<'a>(&'a Map<String, Value>);
 
-fn non_empty_str<'a>(f: &'a Map<String, Value>, path: &[&str]) -> Option<&'a str> {
-    get(f, path)
-        .and_then(Value::as_str)
-        .filter(|s| !s.trim().is_empty())
-}
+impl<'a> Finding<'a> {
+    fn new(v: &'a Value) -> Result<Self, FieldError> {
+        match v {
+            Value::Object(f) => Ok(Finding(f)),
+            _ => Err(FieldError::new(
+                "ocsf",
+                "expected an OCSF Detection Finding object",
+            )),
+        }
+    }
 
-fn required_str<'a>(f: &'a Map<String, Value>, path: &[&str]) -> Result<&'a str, FieldError> {
-    non_empty_str(f, path).ok_or_else(|| {
-        FieldError::new(
-            format!("ocsf.{}", path.join(".")),
-            "missing or empty: an alert needs it",
-        )
-    })
+    fn error(&self, path: &[&str], message: impl Into<String>) -> FieldError {
+        FieldError::new(format!("ocsf.{}", path.join(".")), message)
+    }
+
+    /// The member at `path`, if there; every step before it an object.
+    fn get(&self, path: &[&str]) -> Result<Option<&'a Value>, FieldError> {
+        let mut here = self.0;
+        for (i, key) in path.iter().enumerate() {
+            let Some(v) = here.get(*key) else {
+                return Ok(None);
+            };
+            if i + 1 == path.len() {
+                return Ok(Some(v));
+            }
+            here = v
+                .as_object()
+                .ok_or_else(|| self.error(&path[..=i], "expected an object"))?;
+        }
+        Ok(None)
+    }
+
+    /// A string member; `None` when absent or blank.
+    fn text(&self, path: &[&str]) -> Result<Option<&'a str>, FieldError> {
+        match self.get(path)? {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str()).filter(|s| !s.trim().is_empty())),
+            Some(_) => Err(self.error(path, "expected a string")),
+        }
+    }
+
+    fn required(&self, path: &[&str]) -> Result<&'a str, FieldError> {
+        self.text(path)?
+            .ok_or_else(|| self.error(path, "missing or blank: an alert needs it"))
+    }
+
+    fn int(&self, path: &[&str]) -> Result<Option<i64>, FieldError> {
+        match self.get(path)? {
+            None => Ok(None),
+            // `4.0` is the integer 4 to JSON Schema and to I-JSON.
+            Some(v) => v
+                .as_i64()
+                .or_else(|| {
+                    v.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_991.0)
+                        .map(|f| f as i64)
+                })
+                .map(Some)
+                .ok_or_else(|| self.error(path, "expected an integer")),
+        }
+    }
 }
 
 /// OCSF `severity_id`: 1 Informational … 5 Critical, 6 Fatal.
-fn severity(f: &Map<String, Value>) -> Result<&'static str, FieldError> {
-    let field = "ocsf.severity_id";
-    match f.get("severity_id").and_then(Value::as_i64) {
+fn severity(f: &Finding) -> Result<&'static str, FieldError> {
+    let path = ["severity_id"];
+    match f.int(&path)? {
         Some(1) => Ok("info"),
         Some(2) => Ok("low"),
         Some(3) => Ok("medium"),
         Some(4) => Ok("high"),
         Some(5 | 6) => Ok("critical"),
-        Some(n) => Err(FieldError::new(
-            field,
+        Some(n) => Err(f.error(
+            &path,
             format!("is {n}; give 1 (informational) to 6 (fatal), not unknown or other"),
         )),
-        None => Err(FieldError::new(field, "missing: an alert needs a severity")),
+        None => Err(f.error(&path, "missing: an alert needs a severity")),
     }
 }
 
-/// The product that found it: `metadata.product.vendor_name` and `name`.
-fn source(f: &Map<String, Value>) -> Result<String, FieldError> {
-    let vendor = non_empty_str(f, &["metadata", "product", "vendor_name"]);
-    let name = non_empty_str(f, &["metadata", "product", "name"]);
-    match (vendor, name) {
-        (Some(v), Some(n)) if n.starts_with(v) => Ok(n.to_owned()),
-        (Some(v), Some(n)) => Ok(format!("{v} {n}")),
-        (Some(one), None) | (None, Some(one)) => Ok(one.to_owned()),
-        (None, None) => Err(FieldError::new(
-            "ocsf.metadata.product.name",
-            "missing: name the product (or vendor_name) that made the finding",
-        )),
-    }
-}
+/// Where the entity may come from, in order: the first resource (every
+/// resource needs a uid or name), the device, the acting user. Every candidate present must
+/// be visible text of at most 512 characters, chosen or not.
+const RESOURCE_KEYS: [&str; 2] = ["uid", "name"];
+const DEVICE_KEYS: [&str; 4] = ["hostname", "name", "uid", "ip"];
+const USER_KEYS: [&str; 3] = ["name", "uid", "email_addr"];
 
-/// What the alert is about: the first resource, else the device, else the
-/// acting user.
-fn entity(f: &Map<String, Value>) -> Result<(Value, String), FieldError> {
-    let first_of = |path: &[&str], keys: &[&str]| {
-        keys.iter().find_map(|k| {
-            let mut p = path.to_vec();
-            p.push(k);
-            non_empty_str(f, &p).map(|s| (s.to_owned(), format!("{}.{k}", path.join("."))))
-        })
-    };
-    if let Some(Value::Array(resources)) = f.get("resources")
-        && let Some(Value::Object(r)) = resources.first()
-    {
-        let Some((id, key)) = ["uid", "name"]
-            .iter()
-            .find_map(|k| non_empty_str(r, &[k]).map(|s| (s.to_owned(), *k)))
-        else {
-            return Err(FieldError::new(
-                "ocsf.resources[0].uid",
-                "missing: a resource needs a uid or a name",
-            ));
-        };
-        let kind = resource_kind(r.get("type").and_then(Value::as_str).unwrap_or(""));
-        return Ok((
-            json!({"kind": kind, "id": id}),
-            format!("resources[0].{key}"),
-        ));
+fn entity(f: &Finding) -> Result<(Value, String), FieldError> {
+    let mut holders: Vec<(String, &'static str, Finding, &[&str])> = Vec::new();
+    match f.get(&["resources"])? {
+        None => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let label = format!("resources[{i}]");
+                let Value::Object(r) = item else {
+                    return Err(FieldError::new(
+                        format!("ocsf.{label}"),
+                        "expected an object",
+                    ));
+                };
+                let kind = match r.get("type") {
+                    None => "cloud_resource",
+                    Some(Value::String(t)) => resource_kind(t),
+                    Some(_) => {
+                        return Err(FieldError::new(
+                            format!("ocsf.{label}.type"),
+                            "expected a string",
+                        ));
+                    }
+                };
+                let has_id = RESOURCE_KEYS.iter().any(|k| {
+                    r.get(*k)
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| !v.trim().is_empty())
+                });
+                if !has_id {
+                    return Err(FieldError::new(
+                        format!("ocsf.{label}.uid"),
+                        "missing: a resource needs a uid or a name",
+                    ));
+                }
+                holders.push((label, kind, Finding(r), &RESOURCE_KEYS));
+            }
+        }
+        Some(_) => return Err(f.error(&["resources"], "expected an array")),
     }
-    if let Some((id, origin)) = first_of(&["device"], &["hostname", "name", "uid", "ip"]) {
-        return Ok((json!({"kind": "host", "id": id}), origin));
+    for (path, kind, keys) in [
+        (&["device"][..], "host", &DEVICE_KEYS[..]),
+        (&["actor", "user"][..], "user", &USER_KEYS[..]),
+    ] {
+        match f.get(path)? {
+            None => {}
+            Some(Value::Object(o)) => holders.push((path.join("."), kind, Finding(o), keys)),
+            Some(_) => return Err(f.error(path, "expected an object")),
+        }
     }
-    if let Some((id, origin)) = first_of(&["actor", "user"], &["name", "uid", "email_addr"]) {
-        return Ok((json!({"kind": "user", "id": id}), origin));
+    let mut chosen = None;
+    for (label, kind, holder, keys) in &holders {
+        for key in *keys {
+            let field = format!("{label}.{key}");
+            let value = holder
+                .text(&[key])
+                .map_err(|e| FieldError::new(format!("ocsf.{field}"), e.message))?;
+            let raw = holder.0.get(*key).and_then(Value::as_str).unwrap_or("");
+            if let Some(problem) = super::text::identifier_problem(raw) {
+                return Err(FieldError::new(format!("ocsf.{field}"), problem));
+            }
+            if raw.chars().count() > super::submission::limits::SHORT_TEXT {
+                return Err(FieldError::new(
+                    format!("ocsf.{field}"),
+                    "is longer than 512 characters",
+                ));
+            }
+            if let Some(value) = value
+                && chosen.is_none()
+            {
+                chosen = Some((json!({"kind": kind, "id": value}), field));
+            }
+        }
     }
-    Err(FieldError::new(
-        "ocsf.resources",
-        "missing: an alert needs an entity (resources[0].uid, device.hostname or actor.user.name)",
-    ))
+    chosen.ok_or_else(|| {
+        f.error(
+            &["resources"],
+            "missing: an alert needs an entity (resources[].uid, device.hostname or actor.user.name)",
+        )
+    })
 }
 
 /// An entity kind from an OCSF resource `type` (`AWS::IAM::Role`,
@@ -228,55 +322,42 @@ fn resource_kind(resource_type: &str) -> &'static str {
     }
 }
 
-fn summary_text(f: &Map<String, Value>) -> Result<(String, String), FieldError> {
-    if let Some(m) = non_empty_str(f, &["message"]) {
-        return Ok((m.to_owned(), "message".into()));
-    }
-    if let Some(d) = non_empty_str(f, &["finding_info", "desc"]) {
-        return Ok((d.to_owned(), "finding_info.desc".into()));
-    }
-    Err(FieldError::new(
-        "ocsf.message",
-        "missing: an alert needs a summary (message or finding_info.desc)",
-    ))
-}
-
 /// The detector's own confidence: `confidence_score` (0–100), else
 /// `confidence_id` (1 low, 2 medium, 3 high), else 0: none given.
-fn confidence(f: &Map<String, Value>) -> f64 {
-    if let Some(score) = f.get("confidence_score").and_then(Value::as_f64) {
-        return (score / 100.0).clamp(0.0, 1.0);
+fn confidence(f: &Finding) -> Result<f64, FieldError> {
+    if let Some(v) = f.get(&["confidence_score"])? {
+        let score = v
+            .as_f64()
+            .ok_or_else(|| f.error(&["confidence_score"], "expected a number"))?;
+        return Ok((score / 100.0).clamp(0.0, 1.0));
     }
-    match f.get("confidence_id").and_then(Value::as_i64) {
+    Ok(match f.int(&["confidence_id"])? {
         Some(1) => 0.33,
         Some(2) => 0.66,
         Some(3) => 1.0,
         _ => 0.0,
-    }
+    })
 }
 
 /// One evidence item per OCSF Evidence Artifacts object, its JSON verbatim
 /// (pretty-printed) as the body.
-fn evidence(f: &Map<String, Value>) -> Result<Vec<Value>, FieldError> {
-    let Some(items) = f.get("evidences") else {
-        return Ok(Vec::new());
-    };
-    let Value::Array(items) = items else {
-        return Err(FieldError::new("ocsf.evidences", "expected an array"));
+fn evidence(f: &Finding) -> Result<Vec<Value>, FieldError> {
+    let items = match f.get(&["evidences"])? {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(f.error(&["evidences"], "expected an array")),
     };
     items
         .iter()
         .enumerate()
         .map(|(i, item)| {
+            let at = format!("ocsf.evidences[{i}]");
             let Value::Object(e) = item else {
-                return Err(FieldError::new(
-                    format!("ocsf.evidences[{i}]"),
-                    "expected an object",
-                ));
+                return Err(FieldError::new(at, "expected an object"));
             };
             let (kind, title) = evidence_heading(e, i);
             let body = serde_json::to_string_pretty(item)
-                .map_err(|err| FieldError::new(format!("ocsf.evidences[{i}]"), err.to_string()))?;
+                .map_err(|err| FieldError::new(at, err.to_string()))?;
             Ok(json!({"kind": kind, "title": title, "body": body}))
         })
         .collect()
@@ -286,30 +367,38 @@ fn evidence_heading(e: &Map<String, Value>, i: usize) -> (&'static str, String) 
     let named = |key: &str, fields: &[&str]| {
         fields
             .iter()
-            .find_map(|k| non_empty_str(e, &[key, k]))
-            .map(str::to_owned)
+            .find_map(|k| {
+                e.get(key)?
+                    .get(k)?
+                    .as_str()
+                    .filter(|s| !s.trim().is_empty())
+            })
+            .map(|s| s.chars().take(200).collect::<String>())
+    };
+    let heading = |what: &str, name: Option<String>| match name {
+        Some(n) => format!("{what} {n}"),
+        None => what.to_owned(),
     };
     if e.contains_key("process") {
-        let name = named("process", &["cmd_line", "name", "path"]).unwrap_or_default();
         return (
             "process_tree",
-            format!("process {name}").trim_end().to_owned(),
+            heading("process", named("process", &["cmd_line", "name", "path"])),
         );
     }
     if e.contains_key("file") {
-        let name = named("file", &["path", "name"]).unwrap_or_default();
-        return ("file", format!("file {name}").trim_end().to_owned());
+        return ("file", heading("file", named("file", &["path", "name"])));
     }
     if e.contains_key("dst_endpoint") || e.contains_key("connection_info") {
-        let to = named("dst_endpoint", &["hostname", "domain", "ip"]).unwrap_or_default();
         return (
             "network_flow",
-            format!("connection {to}").trim_end().to_owned(),
+            heading(
+                "connection",
+                named("dst_endpoint", &["hostname", "domain", "ip"]),
+            ),
         );
     }
     if e.contains_key("api") {
-        let op = named("api", &["operation"]).unwrap_or_default();
-        return ("log", format!("API call {op}").trim_end().to_owned());
+        return ("log", heading("API call", named("api", &["operation"])));
     }
     if e.contains_key("url") || e.contains_key("query") {
         return ("indicator", "indicator".into());

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Who made a proposal reach its current status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DecidedBy {
     Person {
@@ -27,7 +27,7 @@ pub enum DecidedBy {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertRecord {
     pub id: String,
     pub external_id: String,
@@ -40,14 +40,16 @@ pub struct AlertRecord {
     pub confidence: f64,
     pub revision: u32,
     #[serde(with = "rfc3339")]
+    #[schema(schema_with = crate::api::schema::timestamp)]
     pub created_at: Millis,
     #[serde(with = "rfc3339")]
+    #[schema(schema_with = crate::api::schema::timestamp)]
     pub updated_at: Millis,
     /// The alert object exactly as submitted, without `proposals`.
     pub document: Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProposalRecord {
     pub id: String,
     pub alert_id: String,
@@ -77,20 +79,27 @@ pub struct ProposalRecord {
     pub decided_by: Option<DecidedBy>,
     pub reason: Option<String>,
     #[serde(with = "rfc3339")]
+    #[schema(schema_with = crate::api::schema::timestamp)]
     pub created_at: Millis,
     #[serde(with = "rfc3339")]
+    #[schema(schema_with = crate::api::schema::timestamp)]
     pub updated_at: Millis,
     #[serde(with = "rfc3339")]
+    #[schema(schema_with = crate::api::schema::timestamp)]
     pub expires_at: Millis,
     #[serde(with = "rfc3339_opt")]
+    #[schema(schema_with = crate::api::schema::timestamp_opt)]
     pub escalate_at: Option<Millis>,
     #[serde(with = "rfc3339_opt")]
+    #[schema(schema_with = crate::api::schema::timestamp_opt)]
     pub execute_by: Option<Millis>,
     #[serde(with = "rfc3339_opt")]
+    #[schema(schema_with = crate::api::schema::timestamp_opt)]
     pub decided_at: Option<Millis>,
     /// Who is working on it, until when (a lease; see `claim`).
     pub claimed_by: Option<String>,
     #[serde(with = "rfc3339_opt")]
+    #[schema(schema_with = crate::api::schema::timestamp_opt)]
     pub claim_until: Option<Millis>,
     /// Audit sequence number of the last change: the queue cursor.
     pub change_seq: i64,
@@ -122,7 +131,7 @@ impl ProposalRecord {
 
 /// A queue row: the proposal without its document, with what the console
 /// lists from its alert.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueueItem {
     #[serde(flatten)]
     pub proposal: ProposalSummary,
@@ -134,7 +143,7 @@ pub struct QueueItem {
     pub confidence: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProposalSummary {
     pub id: String,
     pub alert_id: String,
@@ -149,13 +158,17 @@ pub struct ProposalSummary {
     pub decided_by: Option<DecidedBy>,
     pub reason: Option<String>,
     #[serde(with = "rfc3339")]
+    #[schema(schema_with = crate::api::schema::timestamp)]
     pub created_at: Millis,
     #[serde(with = "rfc3339")]
+    #[schema(schema_with = crate::api::schema::timestamp)]
     pub expires_at: Millis,
     #[serde(with = "rfc3339_opt")]
+    #[schema(schema_with = crate::api::schema::timestamp_opt)]
     pub execute_by: Option<Millis>,
     pub claimed_by: Option<String>,
     #[serde(with = "rfc3339_opt")]
+    #[schema(schema_with = crate::api::schema::timestamp_opt)]
     pub claim_until: Option<Millis>,
     pub change_seq: i64,
 }
@@ -187,7 +200,7 @@ impl From<&ProposalRecord> for ProposalSummary {
 
 /// One entry of the hash-chained audit log. `entry` is the exact bytes that
 /// were hashed: `hash = SHA-256(prev_hash ‖ entry)`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub seq: i64,
     pub entry: String,
@@ -195,19 +208,21 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenRecord {
     pub id: String,
     pub name: String,
     pub role: TokenRole,
     #[serde(with = "rfc3339")]
+    #[schema(schema_with = crate::api::schema::timestamp)]
     pub created_at: Millis,
     #[serde(with = "rfc3339_opt")]
+    #[schema(schema_with = crate::api::schema::timestamp_opt)]
     pub revoked_at: Option<Millis>,
 }
 
 /// A signed note on an alert (false positive, needs info, …).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AnnotationRecord {
     pub id: String,
     pub alert_id: String,
@@ -216,6 +231,7 @@ pub struct AnnotationRecord {
     pub labels: Vec<super::types::Label>,
     pub digest: String,
     #[serde(with = "rfc3339")]
+    #[schema(schema_with = crate::api::schema::timestamp)]
     pub created_at: Millis,
     pub seq: i64,
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 /// Why the floor is what it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Finding {
     /// `broad_indicator`, `internal_indicator`, `crown_jewel`,
     /// `permission_change`, …
@@ -30,7 +30,7 @@ pub struct Finding {
 }
 
 /// The gate's own judgement of a proposal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Assessment {
     /// Does the permission change grant access the old document did not?
     /// `null` when there is no change or it was not analysed.
@@ -40,6 +40,7 @@ pub struct Assessment {
     /// What the permission change grants, in full (for the record and the
     /// console's diff tab).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub analysis: Option<Analysis>,
 }
 

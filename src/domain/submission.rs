@@ -23,64 +23,99 @@ pub mod limits {
     pub const MAX_EXPIRES_IN_SECS: u64 = 30 * 24 * 3600;
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertSubmission {
+    #[schema(schema_with = crate::api::schema::external_id)]
     pub external_id: String,
+    #[schema(schema_with = crate::api::schema::short_text)]
     pub source: String,
     pub severity: Severity,
+    #[schema(schema_with = crate::api::schema::title)]
     pub title: String,
     pub entity: Entity,
     pub summary: Summary,
     #[serde(default)]
+    #[schema(max_items = 64)]
     pub evidence: Vec<Evidence>,
     #[serde(default)]
+    #[schema(schema_with = crate::api::schema::context)]
     pub context: Option<Map<String, Value>>,
+    #[schema(min_items = 1, max_items = 32)]
     pub proposals: Vec<ProposalSubmission>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Entity {
     pub kind: EntityKind,
+    #[schema(schema_with = crate::api::schema::entity_id)]
     pub id: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Summary {
+    #[schema(schema_with = crate::api::schema::long_text)]
     pub text: String,
+    #[schema(schema_with = crate::api::schema::short_text)]
     pub model: String,
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub confidence: f64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Evidence {
     pub kind: EvidenceKind,
+    #[schema(schema_with = crate::api::schema::title)]
     pub title: String,
+    #[schema(schema_with = crate::api::schema::evidence_body)]
     pub body: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProposalSubmission {
     pub action: ActionKind,
+    #[schema(schema_with = crate::api::schema::target)]
     pub target: String,
+    /// The agent's label; the gate may raise it, never lower it.
     pub risk: Risk,
+    #[schema(schema_with = crate::api::schema::long_text)]
     pub rationale: String,
     #[serde(default)]
     pub permission_change: Option<PermissionChange>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 2592000)]
     pub expires_in_secs: Option<u64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PermissionChange {
+    #[schema(schema_with = crate::api::schema::short_text)]
     pub format: String,
+    #[schema(schema_with = crate::api::schema::permission_doc)]
     pub before: String,
+    #[schema(schema_with = crate::api::schema::permission_doc)]
     pub after: String,
+}
+
+/// A whole number, also when written `3600.0`: JSON Schema's `integer`
+/// (and I-JSON's one number type) make no difference between the two.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    n.as_u64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(f))
+                .map(|f| f as u64)
+        })
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {n}")))
 }
 
 /// A submission that parsed and validated, with its documents and digests.
@@ -191,10 +226,11 @@ fn text(field: &str, value: &str, max: usize, required: bool) -> Result<(), Fiel
     if required && value.trim().is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
     }
-    if value.len() > max {
+    let chars = value.chars().count();
+    if chars > max {
         return Err(FieldError::new(
             field,
-            format!("is {} bytes, the limit is {max}", value.len()),
+            format!("is {chars} characters, the limit is {max}"),
         ));
     }
     Ok(())

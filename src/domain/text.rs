@@ -36,8 +36,8 @@ const PATTERN_CHARS: [char; 4] = ['*', '?', '!', ','];
 /// Why a principal name cannot open a session, if it cannot: one concrete
 /// name, not a pattern or a list, nothing invisible.
 pub fn principal_problem(s: &str) -> Option<String> {
-    if s.is_empty() || s.len() > 256 {
-        return Some("must be 1 to 256 bytes".into());
+    if s.is_empty() || s.chars().count() > 256 {
+        return Some("must be 1 to 256 characters".into());
     }
     if let Some(p) = identifier_problem(s) {
         return Some(p);

@@ -11,7 +11,7 @@ use std::str::FromStr;
 macro_rules! wire_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 
@@ -170,6 +170,28 @@ impl FromStr for ActionKind {
         }
     }
 }
+
+/// A string: a built-in kind or another name of letters, digits and
+/// `_ . : -`.
+impl utoipa::PartialSchema for ActionKind {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+        let builtins: Vec<&str> = BUILTIN_ACTIONS.iter().map(|(_, n)| *n).collect();
+        utoipa::openapi::RefOr::T(Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[A-Za-z0-9_.:-]{1,128}$"))
+                .examples(["isolate_host", "run_command"])
+                .description(Some(format!(
+                    "Built-in kinds: {}. Any other name (a runtime's tool, `run_command`) is held at medium risk at least unless the policy names it.",
+                    builtins.join(", ")
+                )))
+                .build(),
+        ))
+    }
+}
+
+impl utoipa::ToSchema for ActionKind {}
 
 impl Serialize for ActionKind {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -104,3 +104,17 @@ where
             })
     }
 }
+
+/// A `limit` query parameter within `1..=max` (the range the OpenAPI
+/// document gives), else 400 `invalid_query`.
+pub fn page_limit(limit: Option<u32>, max: u32, default: u32) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("query parameter limit: {n} is not from 1 to {max}"),
+        )
+        .with_detail(serde_json::json!({ "field": "limit" }))),
+    }
+}

@@ -6,6 +6,7 @@ pub mod error;
 pub mod handlers;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 mod reload;
 pub mod router;
 pub mod serve;

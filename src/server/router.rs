@@ -3,29 +3,39 @@
 
 use super::handlers::{alerts, audit, decisions, ops, proposals, queue, session};
 use super::metrics::RequestLabels;
+use super::openapi::{self, ApiDoc};
 use super::state::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Every route with its OpenAPI description: registering a handler here is
+/// what puts it in `/v1/openapi.json`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(alerts::submit))
+        .routes(routes!(alerts::get))
+        .routes(routes!(proposals::decision))
+        .routes(routes!(proposals::execution))
+        .routes(routes!(proposals::claim))
+        .routes(routes!(queue::queue))
+        .routes(routes!(decisions::post))
+        .routes(routes!(session::challenge))
+        .routes(routes!(session::login))
+        .routes(routes!(audit::entries))
+        .routes(routes!(audit::checkpoint))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(openapi::serve))
+}
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/alerts", post(alerts::submit))
-        .route("/v1/alerts/{id}", get(alerts::get))
-        .route("/v1/proposals/{id}/decision", get(proposals::decision))
-        .route("/v1/proposals/{id}/execution", post(proposals::execution))
-        .route("/v1/proposals/{id}/claim", post(proposals::claim))
-        .route("/v1/queue", get(queue::queue))
-        .route("/v1/decisions", post(decisions::post))
-        .route("/v1/session/challenge", post(session::challenge))
-        .route("/v1/session", post(session::login))
-        .route("/v1/audit", get(audit::entries))
-        .route("/v1/audit/checkpoint", get(audit::checkpoint))
-        .route("/healthz", get(ops::healthz))
-        .route("/metrics", get(ops::metrics))
-        .fallback(not_found)
+    let (api, _) = routes().split_for_parts();
+    api.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.limits.max_body))
         .layer(middleware::from_fn_with_state(

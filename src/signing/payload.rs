@@ -64,7 +64,8 @@ pub struct DecisionPayload {
 }
 
 /// A payload and its signature, as posted to `POST /v1/decisions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SignedDecision {
     pub payload: String,
     pub signature: String,

@@ -8,10 +8,11 @@
 //! refuses, naming the path (`proposals[0].action`):
 //! - a member name twice in one object (after unescaping: `"a"` and
 //!   `"\u0061"` are the same name);
-//! - what I-JSON (RFC 7493), which RFC 8785 assumes, forbids: integers
-//!   outside ±(2^53−1), numbers with more precision or range than a double
-//!   (their text is not the double's shortest form, read as a decimal), and
-//!   lone surrogates in `\u` escapes.
+//! - what I-JSON (RFC 7493), which RFC 8785 assumes, forbids: numbers
+//!   outside ±(2^53−1) however written (past 2^53 a double is always a whole
+//!   number, and not every whole number is a double), numbers with more
+//!   precision than a double (their text is not the double's shortest form,
+//!   read as a decimal), and lone surrogates in `\u` escapes.
 
 use std::collections::HashSet;
 
@@ -311,10 +312,21 @@ pub fn number_problem(text: &str) -> Option<String> {
     if !value.is_finite() {
         return Some(format!("{text} is beyond the range of a double (I-JSON)"));
     }
+    // Past 2^53 every double is a whole number, and not every whole number
+    // is a double: one range for every number, however it is written
+    // (`1e20` is the integer 10^20 to JSON Schema and to most parsers).
+    if value.abs() > MAX_SAFE_INTEGER as f64 {
+        return Some(format!(
+            "{text} is outside ±(2^53−1), where a double holds every whole number (I-JSON)"
+        ));
+    }
     // Rust prints a double in its shortest round-trip form; a text that is
     // a different decimal carries precision the double (and the digest)
     // does not see.
-    if decimal(text) != decimal(&value.to_string()) {
+    // Two texts of the same length can both be shortest (ryu and Rust's
+    // formatter may break a tie differently): what is refused is a text
+    // with more significant digits than the shortest.
+    if decimal(text).1.len() > decimal(&value.to_string()).1.len() {
         return Some(format!(
             "{text} has more precision than a double; it would be read as {value} (I-JSON)"
         ));

@@ -39,7 +39,7 @@ fn numbers_beyond_a_double_are_refused() {
         "-9007199254740991",
         "0.1",
         "1.5e3",
-        "1e20",
+        "1e15",
         "0.30000000000000004",
         "1E-7",
         "2.5",
@@ -56,6 +56,8 @@ fn numbers_beyond_a_double_are_refused() {
         "0.1000000000000000055511151231257827",
         "1e400",
         "-1e400",
+        "1e20",
+        "-9.1e15",
     ] {
         assert!(number_problem(bad).is_some(), "{bad}");
     }
@@ -100,13 +102,13 @@ fn lone_surrogates_are_refused_pairs_are_fine() {
 
 proptest::proptest! {
     /// Whatever serde_json writes (no duplicates possible in a Value,
-    /// integers in range) passes; the walk agrees with serde_json on
+    /// numbers in ±(2^53−1)) passes; the walk agrees with serde_json on
     /// what is a document.
     #[test]
     fn what_serde_json_writes_passes(
         keys in proptest::collection::vec("[a-z\u{e9}\u{1F680}\"\\\\]{0,6}", 0..6),
         n in -9007199254740991i64..=9007199254740991,
-        f in proptest::num::f64::NORMAL,
+        f in -9.007199254740991e15..9.007199254740991e15_f64,
         text in "\\PC{0,20}",
     ) {
         let mut m = serde_json::Map::new();

@@ -15,6 +15,21 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::Value;
 
+#[utoipa::path(
+    post,
+    operation_id = "submit_alert",
+    path = "/v1/alerts",
+    tag = "agents",
+    summary = "Submit an alert (or an OCSF finding) with proposed actions",
+    description = "Agent tokens only. Idempotent on `external_id`: the same content again answers 200 `unchanged` with the same ids; new content revises open proposals (200 `revised`). Then wait on each proposal's decision.",
+    request_body(content = crate::api::schema::AlertOrFinding, content_type = "application/json"),
+    responses(
+        (status = 201, description = "A new alert: its proposals, their digests, status and deadlines", body = crate::api::SubmitResponse),
+        (status = 200, description = "An alert with this external id already exists: unchanged or revised", body = crate::api::SubmitResponse),
+        (status = "default", description = "An error. `error.code` names it and always comes with the same HTTP status (see ErrorCode).", body = crate::api::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
@@ -60,6 +75,19 @@ pub async fn submit(
     ))
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "get_alert",
+    path = "/v1/alerts/{id}",
+    tag = "console",
+    summary = "An alert with its proposals, signed notes and audit history",
+    params(("id" = String, Path, description = "The alert id")),
+    responses(
+        (status = 200, description = "The alert, exactly as submitted, and everything about it", body = crate::api::AlertDetail),
+        (status = "default", description = "An error. `error.code` names it and always comes with the same HTTP status (see ErrorCode).", body = crate::api::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,

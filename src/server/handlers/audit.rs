@@ -9,6 +9,19 @@ use crate::server::state::AppState;
 use axum::Json;
 use axum::extract::State;
 
+#[utoipa::path(
+    get,
+    operation_id = "audit_entries",
+    path = "/v1/audit",
+    tag = "audit",
+    summary = "Audit entries after a sequence number: the hash chain, as stored",
+    params(crate::api::AuditParams),
+    responses(
+        (status = 200, description = "Entries in order and the chain's head", body = crate::api::AuditPage),
+        (status = "default", description = "An error. `error.code` names it and always comes with the same HTTP status (see ErrorCode).", body = crate::api::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn entries(
     State(state): State<AppState>,
     caller: Caller,
@@ -16,12 +29,24 @@ pub async fn entries(
 ) -> Result<Json<AuditPage>, ApiError> {
     caller.require_reviewer()?;
     let head_seq = state.store.audit_head().await?.seq;
-    let limit = p.limit.unwrap_or(1000).clamp(1, 10_000);
+    let limit = crate::server::body::page_limit(p.limit, 10_000, 1000)?;
     let entries = state.store.audit_after(p.after.max(0), limit, None).await?;
     Ok(Json(AuditPage { entries, head_seq }))
 }
 
 /// `GET /v1/audit/checkpoint`: the head, signed by the server's key.
+#[utoipa::path(
+    get,
+    operation_id = "audit_checkpoint",
+    path = "/v1/audit/checkpoint",
+    tag = "audit",
+    summary = "The chain's head signed by the server's key",
+    responses(
+        (status = 200, description = "A signed checkpoint", body = crate::audit::checkpoint::Checkpoint),
+        (status = "default", description = "An error. `error.code` names it and always comes with the same HTTP status (see ErrorCode).", body = crate::api::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn checkpoint(
     State(state): State<AppState>,
     caller: Caller,

@@ -49,6 +49,20 @@ fn sig_error(e: SigError) -> ApiError {
     }
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "post_decision",
+    path = "/v1/decisions",
+    tag = "console",
+    summary = "A decision signed with the person's SSH key (SSHSIG, namespace countersign-decision)",
+    description = "The payload is the exact JSON text that was signed: its digest must be the proposal's current digest. Person sessions only.",
+    request_body(content = crate::api::SignedDecision, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Recorded: the audit entry and the proposal as it is now", body = crate::api::DecisionAccepted),
+        (status = "default", description = "An error. `error.code` names it and always comes with the same HTTP status (see ErrorCode).", body = crate::api::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn post(
     State(state): State<AppState>,
     caller: Caller,

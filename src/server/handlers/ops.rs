@@ -10,11 +10,35 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 /// Live and able to read the database.
+#[utoipa::path(
+    get,
+    operation_id = "healthz",
+    path = "/healthz",
+    tag = "ops",
+    summary = "Live and able to read the database",
+    responses(
+        (status = 200, description = "Healthy, with the audit chain's head", body = crate::server::openapi::Health),
+        (status = "default", description = "An error. `error.code` names it and always comes with the same HTTP status (see ErrorCode).", body = crate::api::ErrorBody)
+    ),
+    security(())
+)]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let head = state.store.audit_head().await?;
     Ok(Json(json!({"status": "ok", "audit_head_seq": head.seq})))
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "metrics",
+    path = "/metrics",
+    tag = "ops",
+    summary = "Prometheus metrics (OpenMetrics text)",
+    responses(
+        (status = 200, description = "Counters and gauges", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = "default", description = "An error. `error.code` names it and always comes with the same HTTP status (see ErrorCode).", body = crate::api::ErrorBody)
+    ),
+    security(())
+)]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let counts = state.store.status_counts().await?;
     state.metrics.set_counts(&counts);

@@ -27,6 +27,20 @@ async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ProposalRec
 
 /// `GET /v1/proposals/{id}/decision?wait=SECS`: returns at once when the
 /// proposal is decided, else when it is or the wait runs out.
+#[utoipa::path(
+    get,
+    operation_id = "wait_for_decision",
+    path = "/v1/proposals/{id}/decision",
+    tag = "agents",
+    summary = "Wait for a proposal's decision (long-poll)",
+    description = "Answers at once when the proposal is decided, else when it changes or `wait` runs out. Act only when `status` is `approved`; report `started` before `execute_by`.",
+    params(("id" = String, Path, description = "The proposal id"), crate::api::WaitQuery),
+    responses(
+        (status = 200, description = "Where the proposal is now", body = crate::api::DecisionView),
+        (status = "default", description = "An error. `error.code` names it and always comes with the same HTTP status (see ErrorCode).", body = crate::api::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn decision(
     State(state): State<AppState>,
     caller: Caller,
@@ -54,6 +68,20 @@ pub async fn decision(
 
 /// `POST /v1/proposals/{id}/claim` (`{"release": true}` to give it up):
 /// tells other analysts who is working on it. A decision releases it.
+#[utoipa::path(
+    post,
+    operation_id = "claim_proposal",
+    path = "/v1/proposals/{id}/claim",
+    tag = "console",
+    summary = "Tell other analysts you are working on a proposal (a lease)",
+    params(("id" = String, Path, description = "The proposal id")),
+    request_body(content = crate::api::ClaimRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Who holds the claim, until when", body = crate::api::ClaimView),
+        (status = "default", description = "An error. `error.code` names it and always comes with the same HTTP status (see ErrorCode).", body = crate::api::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn claim(
     State(state): State<AppState>,
     caller: Caller,
@@ -81,6 +109,20 @@ pub async fn claim(
 
 /// `POST /v1/proposals/{id}/execution` with `{"state": "started"}`, then
 /// `{"state": "executed"|"failed", "detail": "..."}`.
+#[utoipa::path(
+    post,
+    operation_id = "report_execution",
+    path = "/v1/proposals/{id}/execution",
+    tag = "agents",
+    summary = "Report execution of an approved proposal: started, then executed or failed",
+    params(("id" = String, Path, description = "The proposal id")),
+    request_body(content = crate::api::ExecutionReport, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The proposal after the report", body = crate::api::DecisionView),
+        (status = "default", description = "An error. `error.code` names it and always comes with the same HTTP status (see ErrorCode).", body = crate::api::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn execution(
     State(state): State<AppState>,
     caller: Caller,

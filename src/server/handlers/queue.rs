@@ -10,6 +10,19 @@ use crate::server::store::QueueQuery;
 use axum::Json;
 use axum::extract::State;
 
+#[utoipa::path(
+    get,
+    operation_id = "queue",
+    path = "/v1/queue",
+    tag = "console",
+    summary = "Proposals in a view, changed since a cursor (long-poll with `wait`)",
+    params(crate::api::QueueParams),
+    responses(
+        (status = 200, description = "A page of the view and counts by status", body = crate::api::QueueResponse),
+        (status = "default", description = "An error. `error.code` names it and always comes with the same HTTP status (see ErrorCode).", body = crate::api::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn queue(
     State(state): State<AppState>,
     caller: Caller,
@@ -19,7 +32,11 @@ pub async fn queue(
     let q = QueueQuery {
         view: params.view.unwrap_or(View::Pending),
         after: params.after.max(0),
-        limit: params.limit.unwrap_or(1000),
+        limit: crate::server::body::page_limit(
+            params.limit,
+            crate::server::store::QUEUE_PAGE_MAX,
+            1000,
+        )?,
         principal: Some(caller.name.clone()),
         agent: caller.agent_filter(),
     };

@@ -17,6 +17,19 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
+#[utoipa::path(
+    post,
+    operation_id = "login_challenge",
+    path = "/v1/session/challenge",
+    tag = "session",
+    summary = "A login challenge for a principal, to sign with their SSH key",
+    request_body(content = crate::api::ChallengeRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Sign exactly these bytes (namespace countersign-login)", body = crate::api::ChallengeResponse),
+        (status = "default", description = "An error. `error.code` names it and always comes with the same HTTP status (see ErrorCode).", body = crate::api::ErrorBody)
+    ),
+    security(())
+)]
 pub async fn challenge(
     State(state): State<AppState>,
     ClientIp(addr): ClientIp,
@@ -58,6 +71,19 @@ pub async fn challenge(
     ))
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "login",
+    path = "/v1/session",
+    tag = "session",
+    summary = "Trade a signed challenge for a session token",
+    request_body(content = crate::api::LoginRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "A session for the principal, with their roles and key", body = crate::api::LoginResponse),
+        (status = "default", description = "An error. `error.code` names it and always comes with the same HTTP status (see ErrorCode).", body = crate::api::ErrorBody)
+    ),
+    security(())
+)]
 pub async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,

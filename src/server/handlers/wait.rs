@@ -35,10 +35,10 @@ pub async fn changed(
 
 /// `wait=SECS` capped by the server's limit.
 pub fn deadline(wait_secs: Option<f64>, max: std::time::Duration) -> Instant {
+    // Capped before the conversion: `from_secs_f64` panics on 1e300.
     let wait = wait_secs
         .filter(|w| w.is_finite() && *w > 0.0)
-        .map(std::time::Duration::from_secs_f64)
-        .unwrap_or_default()
-        .min(max);
+        .map(|w| std::time::Duration::from_secs_f64(w.min(max.as_secs_f64())))
+        .unwrap_or_default();
     Instant::now() + wait
 }

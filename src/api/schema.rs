@@ -1,0 +1,397 @@
+//! Schemas for fields whose JSON shape is not their Rust type's: the
+//! RFC 3339 timestamps kept as milliseconds, and text with the limits
+//! `domain::submission` enforces, so the OpenAPI document says exactly what
+//! the server accepts (Schemathesis checks both directions).
+
+use crate::domain::submission::limits;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::{RefOr, Schema};
+
+/// The characters an identifier may not hold (`domain::text`): C0 and C1
+/// controls, bidi controls and invisible format characters. A test checks
+/// this list against `domain::text` for every code point.
+const INVISIBLE_RANGES: &[(u32, u32)] = &[
+    (0x00, 0x1f),
+    (0x7f, 0x9f),
+    (0xad, 0xad),
+    (0x34f, 0x34f),
+    (0x61c, 0x61c),
+    (0x115f, 0x1160),
+    (0x17b4, 0x17b5),
+    (0x180b, 0x180f),
+    (0x200b, 0x200f),
+    (0x202a, 0x202e),
+    (0x2060, 0x2064),
+    (0x2066, 0x206f),
+    (0x3164, 0x3164),
+    (0xfe00, 0xfe0f),
+    (0xfeff, 0xfeff),
+    (0xffa0, 0xffa0),
+    (0xfff9, 0xfffb),
+    (0x1d173, 0x1d17a),
+    (0xe0000, 0xe0fff),
+];
+
+/// The ranges as the inside of a regex character class: `\uXXXX` escapes
+/// in the Basic Multilingual Plane, the characters themselves beyond it
+/// (ECMA-262 with the `u` flag and Python's `re` both read a literal
+/// supplementary character as one code point; neither reads the other's
+/// escape for it).
+fn invisible_class() -> String {
+    let one = |c: u32| {
+        if c <= 0xffff {
+            format!("\\u{c:04x}")
+        } else {
+            char::from_u32(c).map(String::from).unwrap_or_default()
+        }
+    };
+    INVISIBLE_RANGES
+        .iter()
+        .map(|&(a, b)| {
+            if a == b {
+                one(a)
+            } else {
+                format!("{}-{}", one(a), one(b))
+            }
+        })
+        .collect()
+}
+
+/// Every number in a body is within ±(2^53−1) (`domain::json`).
+const SAFE: i64 = 9_007_199_254_740_991;
+
+fn string(max: usize, pattern: Option<String>, description: &str) -> RefOr<Schema> {
+    let mut b = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(max))
+        .description(Some(description));
+    if let Some(p) = pattern {
+        b = b.pattern(Some(p));
+    }
+    RefOr::T(Schema::Object(b.build()))
+}
+
+/// Text that must hold something besides white space.
+fn required(max: usize, description: &str) -> RefOr<Schema> {
+    string(max, Some("\\S".into()), description)
+}
+
+fn identifier(max: usize, description: &str) -> RefOr<Schema> {
+    let bad = invisible_class();
+    string(
+        max,
+        Some(format!("^[^{bad}]*[^\\s{bad}][^{bad}]*$")),
+        description,
+    )
+}
+
+pub fn external_id() -> RefOr<Schema> {
+    identifier(
+        limits::SHORT_TEXT,
+        "The source's own id for the alert: resubmitting it is idempotent. Visible text only.",
+    )
+}
+
+pub fn entity_id() -> RefOr<Schema> {
+    identifier(limits::SHORT_TEXT, "Visible text only.")
+}
+
+pub fn target() -> RefOr<Schema> {
+    identifier(
+        limits::TITLE,
+        "What the action acts on (host, account, indicator, command). Visible text only.",
+    )
+}
+
+/// A person's name as allowed_signers lists it: one concrete name.
+pub fn principal() -> RefOr<Schema> {
+    string(
+        256,
+        Some(format!("^[^\\s*?!,{}]+$", invisible_class())),
+        "One concrete principal (no spaces, no allowed_signers pattern characters * ? ! ,).",
+    )
+}
+
+/// Any JSON that I-JSON (RFC 7493) allows: integers within ±(2^53−1).
+/// The server refuses bigger ones anywhere in a body (`not_i_json`).
+pub fn i_json_value() -> RefOr<Schema> {
+    from_json(i_json_value_json())
+}
+
+fn i_json_value_json() -> serde_json::Value {
+    serde_json::json!({
+        "description": "Any JSON value whose numbers a double holds exactly (I-JSON, RFC 7493).",
+        "anyOf": [
+            {"type": ["string", "boolean", "null"]},
+            {"type": "number", "minimum": -SAFE, "maximum": SAFE},
+            {"type": "array", "items": {"$ref": "#/components/schemas/IJsonValue"}},
+            {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/IJsonValue"}}
+        ]
+    })
+}
+
+/// `context`: free-form, kept verbatim.
+pub fn context() -> RefOr<Schema> {
+    from_json(context_json())
+}
+
+fn context_json() -> serde_json::Value {
+    serde_json::json!({
+        "type": ["object", "null"],
+        "description": "Free-form context, kept verbatim and covered by the digest.",
+        "additionalProperties": {"$ref": "#/components/schemas/IJsonValue"}
+    })
+}
+
+pub fn short_text() -> RefOr<Schema> {
+    required(limits::SHORT_TEXT, "Not blank.")
+}
+
+pub fn title() -> RefOr<Schema> {
+    required(limits::TITLE, "Not blank.")
+}
+
+pub fn long_text() -> RefOr<Schema> {
+    required(
+        limits::LONG_TEXT,
+        "Not blank; shown verbatim, escapes made visible.",
+    )
+}
+
+pub fn evidence_body() -> RefOr<Schema> {
+    string(
+        limits::EVIDENCE_BODY,
+        None,
+        "Shown verbatim, escapes made visible.",
+    )
+}
+
+pub fn permission_doc() -> RefOr<Schema> {
+    string(
+        limits::PERMISSION_DOC,
+        None,
+        "The document as text (JSON, YAML or a list of grants).",
+    )
+}
+
+fn date_time(nullable: bool) -> RefOr<Schema> {
+    let ty = if nullable {
+        utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        utoipa::openapi::schema::SchemaType::Type(Type::String)
+    };
+    RefOr::T(Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(ty)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .build(),
+    ))
+}
+
+/// An RFC 3339 timestamp (stored as milliseconds).
+pub fn timestamp() -> RefOr<Schema> {
+    date_time(false)
+}
+
+/// An RFC 3339 timestamp or `null`.
+pub fn timestamp_opt() -> RefOr<Schema> {
+    date_time(true)
+}
+
+pub(crate) fn from_json(v: serde_json::Value) -> RefOr<Schema> {
+    // The literals below are schemas by construction; a test parses them.
+    serde_json::from_value(v).unwrap_or_else(|e| {
+        RefOr::T(Schema::Object(
+            ObjectBuilder::new()
+                .description(Some(format!("schema error: {e}")))
+                .build(),
+        ))
+    })
+}
+
+/// `POST /v1/alerts` with an OCSF Detection Finding (`domain::ocsf`).
+pub struct OcsfSubmission;
+
+impl utoipa::PartialSchema for OcsfSubmission {
+    fn schema() -> RefOr<Schema> {
+        from_json(ocsf_submission_json())
+    }
+}
+
+fn ocsf_submission_json() -> serde_json::Value {
+    {
+        use serde_json::json;
+        let visible = format!("^[^{}]*$", invisible_class());
+        let candidate =
+            json!({"type": "string", "maxLength": limits::SHORT_TEXT, "pattern": visible});
+        let present = |keys: &[&str]| {
+            json!({"anyOf": keys.iter()
+                .map(|k| json!({"type": "object", "required": [k], "properties": {*k: {"type": "string", "pattern": "\\S"}}}))
+                .collect::<Vec<_>>()})
+        };
+        let base = json!({
+            "type": "object",
+            "additionalProperties": {"$ref": "#/components/schemas/IJsonValue"},
+            "description": "An OCSF Detection Finding (class_uid 2004), kept verbatim as the alert's context.ocsf. Read from it: finding_info.uid (the default external_id), finding_info.title, severity_id (1 informational to 6 fatal), metadata.product, the entity (the first resource, else device, else actor.user; every resource needs a uid or name), message (else finding_info.desc, else the title), evidences, confidence_score.",
+            "required": ["class_uid", "severity_id", "finding_info", "metadata"],
+            "properties": {
+                "class_uid": {"type": "integer", "enum": [2004]},
+                "severity_id": {"type": "integer", "enum": [1, 2, 3, 4, 5, 6]},
+                "message": {"type": "string", "maxLength": limits::LONG_TEXT},
+                "confidence_score": {"type": "number", "minimum": -SAFE, "maximum": SAFE},
+                "confidence_id": {"type": "integer", "minimum": -SAFE, "maximum": SAFE},
+                "finding_info": {
+                    "type": "object", "additionalProperties": {"$ref": "#/components/schemas/IJsonValue"},
+                    "required": ["uid", "title"],
+                    "properties": {
+                        "uid": external_id(),
+                        "title": title(),
+                        "desc": {"type": "string", "maxLength": limits::LONG_TEXT}
+                    }
+                },
+                "metadata": {
+                    "type": "object", "additionalProperties": {"$ref": "#/components/schemas/IJsonValue"},
+                    "required": ["product"],
+                    "properties": {"product": {
+                        "type": "object", "additionalProperties": {"$ref": "#/components/schemas/IJsonValue"},
+                        "required": ["name"],
+                        "properties": {
+                            "name": {"type": "string", "maxLength": 255, "pattern": "\\S"},
+                            "vendor_name": {"type": "string", "maxLength": 255}
+                        }
+                    }}
+                },
+                "resources": {"type": "array", "items": {"allOf": [
+                    {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/IJsonValue"},
+                     "properties": {"uid": candidate, "name": candidate, "type": {"type": "string"}}},
+                    present(&["uid", "name"])
+                ]}},
+                "device": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/IJsonValue"}, "properties": {
+                    "hostname": candidate, "name": candidate, "uid": candidate, "ip": candidate
+                }},
+                "actor": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/IJsonValue"}, "properties": {"user": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/IJsonValue"}, "properties": {
+                    "name": candidate, "uid": candidate, "email_addr": candidate
+                }}}},
+                "evidences": {"type": "array", "maxItems": limits::EVIDENCE_ITEMS, "items": {
+                    "type": "object", "additionalProperties": {"$ref": "#/components/schemas/IJsonValue"}
+                }}
+            }
+        });
+        let finding = json!({"allOf": [base, {"anyOf": [
+                {"type": "object", "required": ["resources"], "properties": {"resources": {"type": "array", "items": {"type": "object"}, "minItems": 1}}},
+                {"type": "object", "required": ["device"], "properties": {"device": present(&["hostname", "name", "uid", "ip"])}},
+                {"type": "object", "required": ["actor"], "properties": {"actor": {"type": "object", "required": ["user"], "properties": {
+                    "user": present(&["name", "uid", "email_addr"])
+                }}}}
+        ]}]});
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["ocsf", "proposals"],
+            "properties": {
+                "ocsf": finding,
+                "proposals": {
+                    "type": "array", "minItems": 1, "maxItems": limits::PROPOSALS,
+                    "items": {"$ref": "#/components/schemas/ProposalSubmission"}
+                },
+                "external_id": external_id(),
+                "summary": {"$ref": "#/components/schemas/Summary"}
+            },
+            "examples": [{
+                "ocsf": {
+                    "class_uid": 2004, "activity_id": 1, "type_uid": 200401, "severity_id": 5,
+                    "time": 1763870400000_i64,
+                    "message": "procdump64.exe read lsass.exe memory",
+                    "metadata": {"version": "1.3.0", "product": {"name": "Falcon Insight", "vendor_name": "CrowdStrike"}},
+                    "finding_info": {"uid": "ldt:4f1c9e0a2b:77310", "title": "Credential Dumping via LSASS"},
+                    "device": {"hostname": "ws-0412", "ip": "10.20.4.12"},
+                    "evidences": [{"process": {"pid": 4411, "name": "procdump64.exe"}}]
+                },
+                "proposals": [{"action": "isolate_host", "target": "ws-0412", "risk": "high",
+                               "rationale": "contain before the dump leaves the host"}]
+            }]
+        })
+    }
+}
+
+impl utoipa::ToSchema for OcsfSubmission {}
+
+/// The schema component `IJsonValue` (see [`i_json_value`]).
+pub struct IJsonValue;
+
+impl utoipa::PartialSchema for IJsonValue {
+    fn schema() -> RefOr<Schema> {
+        i_json_value()
+    }
+}
+
+impl utoipa::ToSchema for IJsonValue {}
+
+/// The body of `POST /v1/alerts`: an alert, or an OCSF finding with
+/// proposals (told apart by the `ocsf` member).
+pub struct AlertOrFinding;
+
+impl utoipa::PartialSchema for AlertOrFinding {
+    fn schema() -> RefOr<Schema> {
+        from_json(alert_or_finding_json())
+    }
+}
+
+fn alert_or_finding_json() -> serde_json::Value {
+    serde_json::json!({"oneOf": [
+        {"$ref": "#/components/schemas/AlertSubmission"},
+        {"$ref": "#/components/schemas/OcsfSubmission"}
+    ]})
+}
+
+impl utoipa::ToSchema for AlertOrFinding {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        use utoipa::PartialSchema;
+        schemas.push((
+            "AlertSubmission".into(),
+            crate::domain::submission::AlertSubmission::schema(),
+        ));
+        <crate::domain::submission::AlertSubmission as utoipa::ToSchema>::schemas(schemas);
+        schemas.push(("OcsfSubmission".into(), OcsfSubmission::schema()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::PartialSchema;
+
+    #[test]
+    fn the_invisible_ranges_are_what_identifiers_refuse() {
+        for c in (0..=0x10ffff_u32).filter_map(char::from_u32) {
+            let listed = INVISIBLE_RANGES
+                .iter()
+                .any(|&(a, b)| (a..=b).contains(&(c as u32)));
+            let refused = crate::domain::text::identifier_problem(&c.to_string()).is_some();
+            assert_eq!(listed, refused, "U+{:04X}", c as u32);
+        }
+    }
+
+    /// utoipa's schema model drops keywords it has no field for (`anyOf`
+    /// next to `type`, `minItems` without `type: array`): every hand-written
+    /// schema must come back from it unchanged.
+    #[test]
+    fn hand_written_schemas_survive_the_model() {
+        for (name, json) in [
+            ("OcsfSubmission", ocsf_submission_json()),
+            ("IJsonValue", i_json_value_json()),
+            ("context", context_json()),
+            ("AlertOrFinding", alert_or_finding_json()),
+            (
+                "ExecutionReport",
+                crate::api::proposals::execution_report_json(),
+            ),
+        ] {
+            let schema: RefOr<Schema> =
+                serde_json::from_value(json.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(serde_json::to_value(&schema).unwrap(), json, "{name}");
+        }
+        let s = serde_json::to_value(OcsfSubmission::schema()).unwrap();
+        assert_eq!(s["required"], serde_json::json!(["ocsf", "proposals"]));
+    }
+}

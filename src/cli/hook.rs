@@ -1,0 +1,399 @@
+//! `countersign hook --runtime claude-code|codex|gemini`: the pre-tool-use
+//! hook of a coding or ops agent. Reads the runtime's hook input on stdin,
+//! submits the tool call as a proposal, waits for a person, and answers in
+//! the runtime's own format.
+//!
+//! Fail closed, in every runtime: only `approved` allows. Rejected, halted,
+//! expired, lapsed, no decision in time, a dead server, bad input, even a
+//! panic: deny, with exit code 2 and the reason on stderr — the one
+//! "block" every runtime honours (an exit code other than 0 or 2, or a hook
+//! the runtime kills for running too long, lets the tool run in Codex and
+//! Gemini CLI). The default `--timeout` stays below the runtimes' own hook
+//! timeouts (60 s by default in Claude Code and Gemini CLI).
+
+use crate::client::ApiClient;
+use crate::client::agent::{self, Outcome};
+use crate::config::{self, FileConfig};
+use crate::domain::text::{is_control, is_invisible_format};
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Runtime {
+    /// Claude Code (`PreToolUse`).
+    ClaudeCode,
+    /// OpenAI Codex CLI (`PreToolUse`).
+    Codex,
+    /// Gemini CLI (`BeforeTool`).
+    Gemini,
+}
+
+impl Runtime {
+    fn name(self) -> &'static str {
+        match self {
+            Runtime::ClaudeCode => "claude-code",
+            Runtime::Codex => "codex",
+            Runtime::Gemini => "gemini",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    /// Which runtime calls the hook (its input and output formats)
+    #[arg(long, value_enum)]
+    pub runtime: Runtime,
+    /// Server URL
+    #[arg(long, env = "COUNTERSIGN_SERVER")]
+    pub server: Option<String>,
+    /// Agent token (from `countersign token create --role agent`)
+    #[arg(long, env = "COUNTERSIGN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Seconds to wait for a person before denying; keep it below the
+    /// runtime's own hook timeout
+    #[arg(long, default_value_t = 50)]
+    pub timeout: u64,
+    /// The risk the hook declares for each call (the gate may raise it)
+    #[arg(long, default_value = "medium")]
+    pub risk: String,
+    /// Trust this CA certificate (PEM) for an https:// server
+    #[arg(long, env = "COUNTERSIGN_CA")]
+    pub ca: Option<PathBuf>,
+}
+
+/// The most a hook input may be (a tool input can hold a whole file).
+const MAX_INPUT: u64 = 4 * 1024 * 1024;
+
+/// What the hook answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Allow(String),
+    Deny(String),
+}
+
+pub async fn run(args: HookArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {
+    let runtime = args.runtime;
+    // A panic anywhere below still denies, in the runtime's format.
+    std::panic::set_hook(Box::new(move |info| {
+        let reason = format!("countersign hook failed ({info}); denied (fail closed)");
+        emit(runtime, &Answer::Deny(reason));
+        std::process::exit(2);
+    }));
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let answer = match tokio::time::timeout_at(deadline, decide(&args, file, deadline)).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => Answer::Deny(format!(
+            "countersign: no decision ({e:#}); denied (fail closed)"
+        )),
+        Err(_) => Answer::Deny(format!(
+            "countersign: no decision within {} s; denied (fail closed). The proposal waits in the countersign console until it expires.",
+            args.timeout
+        )),
+    };
+    Ok(ExitCode::from(emit(runtime, &answer)))
+}
+
+async fn decide(args: &HookArgs, file: &FileConfig, deadline: Instant) -> anyhow::Result<Answer> {
+    let mut raw = String::new();
+    std::io::stdin()
+        .take(MAX_INPUT + 1)
+        .read_to_string(&mut raw)?;
+    if raw.len() as u64 > MAX_INPUT {
+        anyhow::bail!("the hook input is larger than {MAX_INPUT} bytes");
+    }
+    let input: Value = serde_json::from_str(&raw)
+        .map_err(|e| anyhow::anyhow!("the hook input is not JSON: {e}"))?;
+    let alert = proposal_for(args.runtime, &input, &args.risk, args.timeout)?;
+    let server = args
+        .server
+        .clone()
+        .or_else(|| file.client.server.clone())
+        .unwrap_or_else(|| config::DEFAULT_SERVER.to_owned());
+    let Some(token) = args.token.clone().or_else(|| file.client.token.clone()) else {
+        anyhow::bail!("no agent token: pass --token or set COUNTERSIGN_TOKEN");
+    };
+    let ca = args.ca.clone().or_else(|| file.client.ca.clone());
+    let client = ApiClient::with_ca(&server, Some(token), ca.as_deref())?;
+    let submitted = agent::submit(&client, &alert, deadline).await?;
+    let Some(p) = submitted.proposals.first() else {
+        anyhow::bail!("the server answered without a proposal");
+    };
+    let view = agent::wait_for_decision(&client, &p.id, deadline).await?;
+    Ok(match agent::Outcome::of(&view) {
+        Outcome::Approved { .. } => {
+            // Tell the gate the call runs now, so the approval does not
+            // lapse; if it cannot be told, the call does not run.
+            if view.status == crate::domain::types::ProposalStatus::Approved {
+                client
+                    .report_execution(&p.id, &crate::api::ExecutionReport::Started)
+                    .await?;
+            }
+            Answer::Allow(format!(
+                "countersign: {}",
+                agent::Outcome::of(&view).describe()
+            ))
+        }
+        o @ Outcome::Denied { .. } => Answer::Deny(format!("countersign: {}", o.describe())),
+        o @ Outcome::Pending { .. } => Answer::Deny(format!(
+            "countersign: {}; denied (fail closed)",
+            o.describe()
+        )),
+    })
+}
+
+fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// Tools that run a shell command, by runtime.
+fn is_shell(tool: &str) -> bool {
+    matches!(
+        tool,
+        "Bash" | "shell" | "local_shell" | "exec_command" | "container.exec" | "run_shell_command"
+    )
+}
+
+/// Text a person reads in one line: controls and invisible characters as
+/// visible escapes, at most `max` characters.
+fn one_line(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if is_control(c) || is_invisible_format(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    let trimmed = out.trim();
+    if trimmed.chars().count() > max {
+        let mut cut: String = trimmed.chars().take(max - 1).collect();
+        cut.push('…');
+        cut
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// The tool name as an action kind (letters, digits, `_ . : -`).
+fn action_for(tool: &str) -> String {
+    if is_shell(tool) {
+        return "run_command".into();
+    }
+    let name: String = tool
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(128)
+        .collect();
+    if name.is_empty() {
+        "tool_call".into()
+    } else {
+        name
+    }
+}
+
+/// The alert + proposal for one tool call. The tool input is kept verbatim
+/// as evidence; the target is the command (or path) in one visible line.
+pub fn proposal_for(
+    runtime: Runtime,
+    input: &Value,
+    risk: &str,
+    timeout: u64,
+) -> anyhow::Result<Value> {
+    let tool = str_at(input, "tool_name")
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| anyhow::anyhow!("the hook input has no tool_name"))?;
+    let tool_input = input.get("tool_input").cloned().unwrap_or(Value::Null);
+    let session = str_at(input, "session_id").unwrap_or("unknown-session");
+    let cwd = str_at(input, "cwd").unwrap_or("");
+    // One proposal per tool call: a retry of the same call is the same
+    // alert. Claude Code and Codex name the call; Gemini CLI does not, so
+    // its event time and the input stand in for it.
+    let call = match runtime {
+        Runtime::ClaudeCode | Runtime::Codex => str_at(input, "tool_use_id")
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("the hook input has no tool_use_id"))?,
+        Runtime::Gemini => {
+            let stamp = str_at(input, "timestamp").unwrap_or("");
+            let digest = Sha256::digest(format!("{tool}\n{stamp}\n{tool_input}").as_bytes());
+            format!("{stamp}:{}", &hex::encode(digest)[..16])
+        }
+    };
+    let target_text = [
+        "command",
+        "cmd",
+        "file_path",
+        "path",
+        "absolute_path",
+        "url",
+    ]
+    .iter()
+    .find_map(|k| match tool_input.get(*k) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Array(parts)) => Some(
+            parts
+                .iter()
+                .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        _ => None,
+    })
+    .unwrap_or_else(|| tool.to_owned());
+    let target = one_line(&target_text, 1000);
+    let target = if target.is_empty() {
+        tool.to_owned()
+    } else {
+        target
+    };
+    let runtime_name = runtime.name();
+    let external_id = one_line(&format!("{runtime_name}:{session}:{call}"), 512);
+    let session_id = one_line(session, 512);
+    let session_id = if session_id.is_empty() {
+        "unknown-session".to_owned()
+    } else {
+        session_id
+    };
+    let body = serde_json::to_string_pretty(&tool_input)?;
+    let rationale = format!(
+        "{runtime_name} wants to call {tool} in {} (session {session_id})",
+        if cwd.is_empty() {
+            "an unknown directory"
+        } else {
+            cwd
+        }
+    );
+    Ok(json!({
+        "external_id": external_id,
+        "source": runtime_name,
+        "severity": "medium",
+        "title": one_line(&format!("{runtime_name}: {tool} {target}"), 200),
+        "entity": {"kind": "service", "id": session_id},
+        "summary": {
+            "text": format!("{rationale}. The tool input is shown verbatim under evidence."),
+            "model": runtime_name,
+            "confidence": 1.0
+        },
+        "evidence": [{"kind": "raw_json", "title": format!("{tool} input"), "body": body}],
+        "context": {
+            "runtime": runtime_name,
+            "tool_name": tool,
+            "session_id": session,
+            "call": call,
+            "cwd": cwd,
+        },
+        "proposals": [{
+            "action": action_for(tool),
+            "target": target,
+            "risk": risk,
+            "rationale": rationale,
+            // Nobody acts on it once the hook has stopped waiting.
+            "expires_in_secs": timeout.max(1) + 10
+        }]
+    }))
+}
+
+/// Writes the answer in the runtime's format; returns the exit code.
+pub fn emit(runtime: Runtime, answer: &Answer) -> u8 {
+    let (stdout, code) = render(runtime, answer);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{stdout}");
+    let _ = out.flush();
+    if let Answer::Deny(reason) = answer {
+        eprintln!("{reason}");
+    }
+    code
+}
+
+/// The runtime's JSON and the exit code: 0 to allow, 2 to deny.
+pub fn render(runtime: Runtime, answer: &Answer) -> (Value, u8) {
+    match (runtime, answer) {
+        (Runtime::ClaudeCode | Runtime::Codex, Answer::Allow(reason)) => (
+            json!({"hookSpecificOutput": {
+                "hookEventName": "PreToolUse",
+                "permissionDecision": "allow",
+                "permissionDecisionReason": reason
+            }}),
+            0,
+        ),
+        (Runtime::ClaudeCode | Runtime::Codex, Answer::Deny(reason)) => (
+            json!({"hookSpecificOutput": {
+                "hookEventName": "PreToolUse",
+                "permissionDecision": "deny",
+                "permissionDecisionReason": reason
+            }}),
+            2,
+        ),
+        (Runtime::Gemini, Answer::Allow(reason)) => {
+            (json!({"decision": "allow", "reason": reason}), 0)
+        }
+        (Runtime::Gemini, Answer::Deny(reason)) => {
+            (json!({"decision": "deny", "reason": reason}), 2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shell_call_becomes_run_command_with_the_command_as_target() {
+        let input = json!({
+            "session_id": "s-1", "cwd": "/srv/app", "hook_event_name": "PreToolUse",
+            "tool_name": "Bash", "tool_use_id": "toolu_01",
+            "tool_input": {"command": "iptables -F\necho done", "description": "flush"}
+        });
+        let a = proposal_for(Runtime::ClaudeCode, &input, "high", 50).unwrap();
+        assert_eq!(a["external_id"], "claude-code:s-1:toolu_01");
+        assert_eq!(a["proposals"][0]["action"], "run_command");
+        assert_eq!(a["proposals"][0]["target"], "iptables -F\\necho done");
+        assert_eq!(a["proposals"][0]["risk"], "high");
+        assert!(
+            a["evidence"][0]["body"]
+                .as_str()
+                .unwrap()
+                .contains("iptables -F\\necho done")
+        );
+        crate::domain::submission::parse(a).expect("a valid submission");
+    }
+
+    #[test]
+    fn gemini_calls_are_told_apart_by_time_and_input() {
+        let call = |stamp: &str, cmd: &str| {
+            proposal_for(
+                Runtime::Gemini,
+                &json!({"session_id": "g", "timestamp": stamp, "tool_name": "run_shell_command",
+                        "tool_input": {"command": cmd}}),
+                "medium",
+                50,
+            )
+            .unwrap()["external_id"]
+                .clone()
+        };
+        assert_eq!(call("t1", "ls"), call("t1", "ls"));
+        assert_ne!(call("t1", "ls"), call("t2", "ls"));
+        assert_ne!(call("t1", "ls"), call("t1", "rm"));
+    }
+
+    #[test]
+    fn deny_is_exit_two_in_every_runtime() {
+        for r in [Runtime::ClaudeCode, Runtime::Codex, Runtime::Gemini] {
+            assert_eq!(render(r, &Answer::Deny("no".into())).1, 2);
+            assert_eq!(render(r, &Answer::Allow("yes".into())).1, 0);
+        }
+        assert!(proposal_for(Runtime::Codex, &json!({"tool_name": "Bash"}), "low", 5).is_err());
+    }
+}
