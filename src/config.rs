@@ -55,6 +55,8 @@ pub struct ServerSection {
     pub max_body: Option<usize>,
     /// Longest long-poll (`?wait=`) in seconds; default 300.
     pub max_wait: Option<u64>,
+    /// Host names (or host:port) `/mcp` answers besides loopback.
+    pub mcp_allowed_hosts: Option<Vec<String>>,
     pub signers: Option<PathBuf>,
     pub server_key: Option<PathBuf>,
     /// Submissions per second one agent may sustain (token bucket).

@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod mcp;
 pub mod server;
 pub mod signing;
 pub mod tui;

@@ -4,6 +4,7 @@
 mod audit;
 mod demo;
 mod hook;
+mod mcp;
 mod policy;
 mod serve;
 mod submit;
@@ -44,6 +45,8 @@ pub enum Command {
     Submit(submit::SubmitArgs),
     /// A pre-tool-use hook for Claude Code, Codex or Gemini CLI: only an approved call runs.
     Hook(hook::HookArgs),
+    /// The gate's MCP tools over stdio, for agents that call tools over MCP.
+    Mcp(mcp::McpArgs),
     /// The review console for analysts and leads.
     Tui(tui::TuiArgs),
     /// Export and verify the hash-chained audit log.
@@ -85,6 +88,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(cmd) => token::run(cmd, &file).await,
         Command::Submit(args) => submit::run(args, &file).await,
         Command::Hook(args) => hook::run(args, &file).await,
+        Command::Mcp(args) => mcp::run(args, &file).await,
         Command::Audit(cmd) => audit::run(cmd, &file).await,
         Command::Tui(args) => tui::run_tui(args, &file).await,
         Command::Demo(args) => demo::run_demo(args, &file).await,

@@ -28,6 +28,9 @@ pub struct ServeArgs {
     /// Longest long-poll in seconds (`?wait=` is capped to it; default 300)
     #[arg(long, env = "COUNTERSIGN_MAX_WAIT")]
     pub max_wait: Option<u64>,
+    /// A host name (or host:port) the /mcp endpoint answers besides loopback (repeatable)
+    #[arg(long = "mcp-allowed-host")]
+    pub mcp_allowed_hosts: Vec<String>,
     /// OpenSSH allowed_signers file: who may sign (default: $XDG_CONFIG_HOME/countersign/allowed_signers)
     #[arg(long, env = "COUNTERSIGN_SIGNERS")]
     pub signers: Option<PathBuf>,
@@ -75,6 +78,12 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
     if let Some(secs) = args.max_wait.or(file.server.max_wait) {
         limits.max_wait = std::time::Duration::from_secs(secs);
     }
+    limits
+        .mcp_allowed_hosts
+        .extend(file.server.mcp_allowed_hosts.iter().flatten().cloned());
+    limits
+        .mcp_allowed_hosts
+        .extend(args.mcp_allowed_hosts.iter().cloned());
     let rates = &mut limits.rates;
     for (value, slot) in [
         (

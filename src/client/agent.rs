@@ -3,11 +3,47 @@
 //! `approved` ever means "go".
 
 use super::{ApiClient, Backoff, ClientError};
-use crate::api::DecisionView;
+use crate::api::{DecisionView, ExecutionReport, SubmitResponse};
 use crate::domain::records::DecidedBy;
 use crate::domain::types::ProposalStatus;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// The three calls an agent makes, over any transport: HTTP (`ApiClient`)
+/// or, inside the server, its own router (the MCP endpoint), so both go
+/// through the same handlers.
+#[async_trait::async_trait]
+pub trait Gateway: Send + Sync {
+    async fn submit(&self, body: &serde_json::Value) -> Result<SubmitResponse, ClientError>;
+    async fn decision(&self, proposal: &str, wait: u64) -> Result<DecisionView, ClientError>;
+    async fn report(
+        &self,
+        proposal: &str,
+        report: &ExecutionReport,
+    ) -> Result<DecisionView, ClientError>;
+    /// Where the calls go, for messages.
+    fn describe(&self) -> String;
+}
+
+#[async_trait::async_trait]
+impl Gateway for ApiClient {
+    async fn submit(&self, body: &serde_json::Value) -> Result<SubmitResponse, ClientError> {
+        self.submit_alert(body).await
+    }
+    async fn decision(&self, proposal: &str, wait: u64) -> Result<DecisionView, ClientError> {
+        ApiClient::decision(self, proposal, wait).await
+    }
+    async fn report(
+        &self,
+        proposal: &str,
+        report: &ExecutionReport,
+    ) -> Result<DecisionView, ClientError> {
+        self.report_execution(proposal, report).await
+    }
+    fn describe(&self) -> String {
+        self.base().to_owned()
+    }
+}
 
 /// What an agent may do with a proposal now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,14 +107,14 @@ fn describe_decider(d: Option<&DecidedBy>) -> String {
 /// 503, 429) until `deadline`. Safe to retry: submissions are idempotent
 /// on `external_id`.
 pub async fn submit(
-    client: &ApiClient,
+    client: &(impl Gateway + ?Sized),
     body: &serde_json::Value,
     deadline: Instant,
-) -> Result<crate::api::SubmitResponse, ClientError> {
+) -> Result<SubmitResponse, ClientError> {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let attempt = tokio::time::timeout(left, client.submit_alert(body)).await;
+        let attempt = tokio::time::timeout(left, client.submit(body)).await;
         match attempt {
             Ok(Ok(r)) => return Ok(r),
             Ok(Err(e))
@@ -91,7 +127,7 @@ pub async fn submit(
             Ok(Err(e)) => return Err(e),
             Err(_) => {
                 return Err(ClientError::Unreachable {
-                    url: client.base().to_owned(),
+                    url: client.describe(),
                     message: "no answer before the deadline".into(),
                 });
             }
@@ -103,7 +139,7 @@ pub async fn submit(
 /// out a restarting server (transient errors are retried with backoff).
 /// Returns the last view read; `Pending` when time ran out.
 pub async fn wait_for_decision(
-    client: &ApiClient,
+    client: &(impl Gateway + ?Sized),
     proposal: &str,
     deadline: Instant,
 ) -> Result<DecisionView, ClientError> {
@@ -115,7 +151,7 @@ pub async fn wait_for_decision(
             return match last {
                 Ok(Some(view)) => Ok(view),
                 Ok(None) => Err(ClientError::Unreachable {
-                    url: client.base().to_owned(),
+                    url: client.describe(),
                     message: "no answer before the deadline".into(),
                 }),
                 Err(e) => Err(e),

@@ -67,6 +67,31 @@ impl ClientError {
     }
 }
 
+/// An answer of the v1 API: the body as `T` on success, else the error
+/// object as `ClientError::Api`. Shared by every transport.
+pub fn decode<T: DeserializeOwned>(
+    path: &str,
+    status: StatusCode,
+    bytes: &[u8],
+) -> Result<T, ClientError> {
+    if !status.is_success() {
+        let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+        let err = &body["error"];
+        return Err(ClientError::Api {
+            status,
+            code: err["code"]
+                .as_str()
+                .map_or(ErrorCode::Unknown, ErrorCode::parse),
+            message: err["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| String::from_utf8_lossy(bytes).chars().take(300).collect()),
+            body,
+        });
+    }
+    serde_json::from_slice(bytes).map_err(|e| ClientError::Decode(format!("{path}: {e}")))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     #[error(transparent)]
@@ -152,22 +177,7 @@ impl ApiClient {
             url: url.clone(),
             message: error_chain(&e),
         })?;
-        if !status.is_success() {
-            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let err = &body["error"];
-            return Err(ClientError::Api {
-                status,
-                code: err["code"]
-                    .as_str()
-                    .map_or(ErrorCode::Unknown, ErrorCode::parse),
-                message: err["message"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(300).collect()),
-                body,
-            });
-        }
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(format!("{path}: {e}")))
+        decode(path, status, &bytes)
     }
 
     const SHORT: Duration = Duration::from_secs(30);

@@ -5,6 +5,7 @@ pub mod body;
 pub mod error;
 pub mod handlers;
 pub mod limits;
+pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 mod reload;

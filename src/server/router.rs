@@ -35,14 +35,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 pub fn router(state: AppState) -> Router {
     let (api, _) = routes().split_for_parts();
-    api.fallback(not_found)
+    let api = api
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.limits.max_body))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
         ))
-        .with_state(state)
+        .with_state(state.clone());
+    super::mcp::with_mcp(api, state)
 }
 
 async fn not_found(req: Request) -> Response {

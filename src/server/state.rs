@@ -20,6 +20,8 @@ pub struct Limits {
     pub challenge_ttl: Duration,
     /// Login and submission rates.
     pub rates: super::limits::Rates,
+    /// `Host` values `/mcp` answers (DNS-rebinding protection).
+    pub mcp_allowed_hosts: Vec<String>,
 }
 
 impl Default for Limits {
@@ -30,6 +32,7 @@ impl Default for Limits {
             session_ttl: Duration::from_secs(12 * 3600),
             challenge_ttl: Duration::from_secs(120),
             rates: super::limits::Rates::default(),
+            mcp_allowed_hosts: ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec(),
         }
     }
 }

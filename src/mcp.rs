@@ -1,0 +1,400 @@
+//! The gate as MCP tools (the Model Context Protocol, with the official
+//! SDK `rmcp`): `request_approval`, `wait_for_decision`, `report_execution`,
+//! `get_proposal`. Served over stdio by `countersign mcp` (calls go to the
+//! server over HTTP) and over streamable HTTP at `/mcp` by `serve` (calls go
+//! through the server's own router with the caller's token). Either way the
+//! agent is who its token says.
+//!
+//! Fail closed: a tool answers `"act": true` only for an approved proposal;
+//! pending, rejected, expired, an error or a timeout say `"act": false` and
+//! tell the model not to act, in words and in the structured result.
+//! `wait_for_decision` blocks at most 50 s: MCP clients cut tool calls off
+//! after about a minute, and a human's whole deadline is far longer.
+
+use crate::api::{DecisionView, ExecutionReport, SubmitResponse};
+use crate::client::ClientError;
+use crate::client::agent::{self, Gateway, Outcome};
+use crate::domain::time::to_rfc3339;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
+    Implementation, InitializeResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
+    Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, ServerHandler};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The longest a `wait_for_decision` call blocks.
+pub const MAX_WAIT_SECS: u64 = 50;
+
+/// How a tool call reaches the API: one gateway for stdio, one per caller
+/// (its token) for `/mcp`.
+pub trait Connect: Send + Sync + 'static {
+    fn gateway(&self, context: &RequestContext<RoleServer>) -> Result<Arc<dyn Gateway>, String>;
+}
+
+/// The stdio server's one connection.
+pub struct Fixed(pub Arc<dyn Gateway>);
+
+impl Connect for Fixed {
+    fn gateway(&self, _: &RequestContext<RoleServer>) -> Result<Arc<dyn Gateway>, String> {
+        Ok(self.0.clone())
+    }
+}
+
+pub struct Tools<C> {
+    connect: Arc<C>,
+    tools: Arc<Vec<Tool>>,
+}
+
+impl<C> Clone for Tools<C> {
+    fn clone(&self) -> Self {
+        Tools {
+            connect: self.connect.clone(),
+            tools: self.tools.clone(),
+        }
+    }
+}
+
+impl<C: Connect> Tools<C> {
+    pub fn new(connect: C) -> Self {
+        Tools {
+            connect: Arc::new(connect),
+            tools: Arc::new(tool_list()),
+        }
+    }
+}
+
+const ACT_RULE: &str = "Act on a proposal only when wait_for_decision or get_proposal returns \"act\": true (status approved). Anything else, including an error, a timeout or \"pending\", means do not act.";
+
+fn object(v: Value) -> Arc<Map<String, Value>> {
+    match v {
+        Value::Object(m) => Arc::new(m),
+        _ => Arc::new(Map::new()),
+    }
+}
+
+fn proposal_id_schema() -> Value {
+    json!({"type": "string", "pattern": "^[A-Za-z0-9-]{1,64}$",
+           "description": "A proposal id from request_approval"})
+}
+
+/// `request_approval`'s input: `{"alert": ...}`, the alert being exactly
+/// the body of `POST /v1/alerts` (an alert with proposals, or an OCSF
+/// finding with proposals), its schema taken from the OpenAPI components.
+pub fn request_approval_schema() -> Value {
+    use utoipa::ToSchema;
+    let mut components = Vec::new();
+    crate::api::schema::AlertOrFinding::schemas(&mut components);
+    components.push(("IJsonValue".into(), crate::api::schema::i_json_value()));
+    let mut defs = Map::new();
+    for (name, schema) in components {
+        defs.insert(name, serde_json::to_value(schema).unwrap_or(Value::Null));
+    }
+    let alert = json!({"oneOf": [
+        {"$ref": "#/$defs/AlertSubmission"},
+        {"$ref": "#/$defs/OcsfSubmission"}
+    ], "description": "The body of POST /v1/alerts: an alert with its proposed actions, or {\"ocsf\": <an OCSF Detection Finding>, \"proposals\": [...]}"});
+    let text = json!({
+        "type": "object",
+        "required": ["alert"],
+        "properties": {"alert": alert},
+        "$defs": defs
+    })
+    .to_string()
+    .replace("#/components/schemas/", "#/$defs/");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+fn tool_list() -> Vec<Tool> {
+    vec![
+        Tool::new(
+            "request_approval",
+            format!(
+                "Ask a person to approve proposed security actions before you take them. Submit an alert with its proposals (the same body as POST /v1/alerts); returns each proposal's id, digest, status and deadlines. Resubmitting the same external_id is safe. Then call wait_for_decision for each proposal id. {ACT_RULE}"
+            ),
+            object(request_approval_schema()),
+        ),
+        Tool::new(
+            "wait_for_decision",
+            format!(
+                "Wait up to wait_seconds (at most {MAX_WAIT_SECS}) for a person to decide a proposal. Returns status and \"act\". If status is still pending, call again; a person may take minutes or hours. {ACT_RULE}"
+            ),
+            object(json!({
+                "type": "object",
+                "required": ["proposal_id"],
+                "properties": {
+                    "proposal_id": proposal_id_schema(),
+                    "wait_seconds": {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECS,
+                                     "description": "How long to wait for a decision (default 50)"}
+                }
+            })),
+        ),
+        Tool::new(
+            "report_execution",
+            "Report on an approved proposal: \"started\" before its execute_by deadline (or the approval lapses), then \"executed\" or \"failed\" with a detail. Only for proposals wait_for_decision returned with act: true.",
+            object(json!({
+                "type": "object",
+                "required": ["proposal_id", "state"],
+                "properties": {
+                    "proposal_id": proposal_id_schema(),
+                    "state": {"type": "string", "enum": ["started", "executed", "failed"]},
+                    "detail": {"type": "string", "maxLength": 65536,
+                               "description": "What happened (executed or failed)"}
+                }
+            })),
+        ),
+        Tool::new(
+            "get_proposal",
+            format!("Where a proposal is now, without waiting. {ACT_RULE}"),
+            object(json!({
+                "type": "object",
+                "required": ["proposal_id"],
+                "properties": {"proposal_id": proposal_id_schema()}
+            })),
+        ),
+    ]
+}
+
+/// A refusal the model reads: `isError`, `act: false`, and why.
+fn not_approved(message: String) -> CallToolResult {
+    let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
+        "NOT APPROVED — do not act. {message}"
+    ))]);
+    r.structured_content = Some(json!({"act": false, "error": message}));
+    r
+}
+
+fn client_error(e: &ClientError) -> String {
+    match e {
+        ClientError::Api { code, message, .. } => format!("the gate refused: {code}: {message}"),
+        other => format!("the gate could not be reached: {other}"),
+    }
+}
+
+fn decision_result(view: &DecisionView) -> CallToolResult {
+    let outcome = Outcome::of(view);
+    let act = matches!(outcome, Outcome::Approved { .. });
+    let verdict = match outcome {
+        Outcome::Approved { .. } => "approved",
+        Outcome::Denied { .. } => "denied",
+        Outcome::Pending { .. } => "pending",
+    };
+    let text = match &outcome {
+        Outcome::Approved { .. } => format!(
+            "APPROVED — you may act on proposal {}: {}. Report started{} and then executed or failed with report_execution.",
+            view.proposal_id,
+            outcome.describe(),
+            view.execute_by
+                .map(|t| format!(" before {}", to_rfc3339(t)))
+                .unwrap_or_default()
+        ),
+        Outcome::Denied { .. } => format!(
+            "NOT APPROVED — do not act. Proposal {} is {}.",
+            view.proposal_id,
+            outcome.describe()
+        ),
+        Outcome::Pending { .. } => format!(
+            "PENDING — not approved yet; do not act. Proposal {} is {}. Call wait_for_decision again.",
+            view.proposal_id,
+            outcome.describe()
+        ),
+    };
+    let mut structured = serde_json::to_value(view).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut structured {
+        m.insert("act".into(), Value::Bool(act));
+        m.insert("verdict".into(), Value::String(verdict.into()));
+    }
+    let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
+    r.structured_content = Some(structured);
+    r
+}
+
+fn submitted_result(s: &SubmitResponse) -> CallToolResult {
+    let ids: Vec<String> = s
+        .proposals
+        .iter()
+        .map(|p| format!("{} ({}, {})", p.id, p.status, p.risk))
+        .collect();
+    let mut structured = serde_json::to_value(s).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut structured {
+        m.insert("act".into(), Value::Bool(false));
+    }
+    let mut r = CallToolResult::success(vec![ContentBlock::text(format!(
+        "Submitted alert {} ({:?}). Proposals: {}. Do not act yet: call wait_for_decision with each proposal id.",
+        s.alert_id,
+        s.status,
+        ids.join(", ")
+    ))]);
+    r.structured_content = Some(structured);
+    r
+}
+
+fn arg_str<'a>(args: &'a Map<String, Value>, key: &str) -> Result<&'a str, String> {
+    args.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("`{key}` is required (a string)"))
+}
+
+fn proposal_id(args: &Map<String, Value>) -> Result<&str, String> {
+    let id = arg_str(args, "proposal_id")?;
+    let ok =
+        (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if ok {
+        Ok(id)
+    } else {
+        Err("`proposal_id` is not a proposal id".into())
+    }
+}
+
+impl<C: Connect> Tools<C> {
+    async fn call(
+        &self,
+        gateway: &dyn Gateway,
+        name: &str,
+        args: Map<String, Value>,
+    ) -> CallToolResult {
+        match name {
+            "request_approval" => {
+                let Some(alert) = args.get("alert") else {
+                    return not_approved("`alert` is required: the body of POST /v1/alerts".into());
+                };
+                // A restarting server is waited out, within one tool call.
+                let deadline = Instant::now() + Duration::from_secs(20);
+                match agent::submit(gateway, alert, deadline).await {
+                    Ok(s) => submitted_result(&s),
+                    Err(e) => not_approved(client_error(&e)),
+                }
+            }
+            "wait_for_decision" | "get_proposal" => {
+                let id = match proposal_id(&args) {
+                    Ok(id) => id,
+                    Err(m) => return not_approved(m),
+                };
+                let wait = if name == "get_proposal" {
+                    0
+                } else {
+                    args.get("wait_seconds")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(MAX_WAIT_SECS)
+                        .min(MAX_WAIT_SECS)
+                };
+                let answer = if wait == 0 {
+                    gateway.decision(id, 0).await
+                } else {
+                    let deadline = Instant::now() + Duration::from_secs(wait);
+                    agent::wait_for_decision(gateway, id, deadline).await
+                };
+                match answer {
+                    Ok(view) => decision_result(&view),
+                    Err(e) => not_approved(client_error(&e)),
+                }
+            }
+            "report_execution" => {
+                let id = match proposal_id(&args) {
+                    Ok(id) => id,
+                    Err(m) => return not_approved(m),
+                };
+                let detail = args
+                    .get("detail")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                let report = match args.get("state").and_then(Value::as_str) {
+                    Some("started") => ExecutionReport::Started,
+                    Some("executed") => ExecutionReport::Executed { detail },
+                    Some("failed") => ExecutionReport::Failed { detail },
+                    _ => return not_approved("`state` is started, executed or failed".into()),
+                };
+                match gateway.report(id, &report).await {
+                    Ok(view) => decision_result(&view),
+                    Err(e) => not_approved(client_error(&e)),
+                }
+            }
+            other => not_approved(format!("no tool named `{other}`")),
+        }
+    }
+}
+
+impl<C: Connect> ServerHandler for Tools<C> {
+    fn get_info(&self) -> InitializeResult {
+        let mut info = InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
+            .with_instructions(format!(
+                "countersign is a human approval gate for security actions. Submit what you want to do with request_approval, then wait_for_decision. {ACT_RULE}"
+            ));
+        info.server_info = Implementation::new("countersign", env!("CARGO_PKG_VERSION"));
+        info
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let gateway = match self.connect.gateway(&context) {
+            Ok(g) => g,
+            Err(m) => return Ok(not_approved(m).into()),
+        };
+        let args = request.arguments.unwrap_or_default();
+        Ok(self
+            .call(gateway.as_ref(), &request.name, args)
+            .await
+            .into())
+    }
+}
+
+/// `countersign mcp`: the tools on stdin/stdout until the client leaves.
+pub async fn serve_stdio(gateway: Arc<dyn Gateway>) -> anyhow::Result<()> {
+    use rmcp::ServiceExt;
+    let service = Tools::new(Fixed(gateway))
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| anyhow::anyhow!("MCP initialisation failed: {e}"))?;
+    service
+        .waiting()
+        .await
+        .map_err(|e| anyhow::anyhow!("MCP session ended with an error: {e}"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_approval_takes_the_alerts_body_and_resolves_every_ref() {
+        let s = request_approval_schema();
+        assert_eq!(s["type"], "object");
+        let text = s.to_string();
+        assert!(!text.contains("#/components/"));
+        for name in [
+            "AlertSubmission",
+            "OcsfSubmission",
+            "ProposalSubmission",
+            "ActionKind",
+            "IJsonValue",
+            "Summary",
+        ] {
+            assert!(s["$defs"][name].is_object(), "{name} is defined");
+        }
+        let refs: std::collections::BTreeSet<&str> = text
+            .split("\"#/$defs/")
+            .skip(1)
+            .filter_map(|t| t.split('"').next())
+            .collect();
+        for r in refs {
+            assert!(s["$defs"][r].is_object(), "{r} is defined");
+        }
+    }
+}
