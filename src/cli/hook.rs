@@ -86,20 +86,32 @@ pub async fn run(args: HookArgs, file: &FileConfig) -> anyhow::Result<ExitCode> 
         std::process::exit(2);
     }));
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    let answer = match tokio::time::timeout_at(deadline, decide(&args, file, deadline)).await {
+    let submitted = std::sync::atomic::AtomicBool::new(false);
+    let answer = match tokio::time::timeout_at(deadline, decide(&args, file, deadline, &submitted))
+        .await
+    {
         Ok(Ok(answer)) => answer,
         Ok(Err(e)) => Answer::Deny(format!(
             "countersign: no decision ({e:#}); denied (fail closed)"
         )),
-        Err(_) => Answer::Deny(format!(
+        Err(_) if submitted.load(std::sync::atomic::Ordering::SeqCst) => Answer::Deny(format!(
             "countersign: no decision within {} s; denied (fail closed). The proposal waits in the countersign console until it expires.",
+            args.timeout
+        )),
+        Err(_) => Answer::Deny(format!(
+            "countersign: the server did not take the proposal within {} s (down or unreachable); denied (fail closed)",
             args.timeout
         )),
     };
     Ok(ExitCode::from(emit(runtime, &answer)))
 }
 
-async fn decide(args: &HookArgs, file: &FileConfig, deadline: Instant) -> anyhow::Result<Answer> {
+async fn decide(
+    args: &HookArgs,
+    file: &FileConfig,
+    deadline: Instant,
+    submitted: &std::sync::atomic::AtomicBool,
+) -> anyhow::Result<Answer> {
     let mut raw = String::new();
     std::io::stdin()
         .take(MAX_INPUT + 1)
@@ -120,8 +132,9 @@ async fn decide(args: &HookArgs, file: &FileConfig, deadline: Instant) -> anyhow
     };
     let ca = args.ca.clone().or_else(|| file.client.ca.clone());
     let client = ApiClient::with_ca(&server, Some(token), ca.as_deref())?;
-    let submitted = agent::submit(&client, &alert, deadline).await?;
-    let Some(p) = submitted.proposals.first() else {
+    let response = agent::submit(&client, &alert, deadline).await?;
+    submitted.store(true, std::sync::atomic::Ordering::SeqCst);
+    let Some(p) = response.proposals.first() else {
         anyhow::bail!("the server answered without a proposal");
     };
     let view = agent::wait_for_decision(&client, &p.id, deadline).await?;
