@@ -88,6 +88,7 @@ pub async fn serve(
         policy_file: None,
         signers_file: None,
         tls: None,
+        notify: Default::default(),
     };
     start(store, config).await.unwrap()
 }

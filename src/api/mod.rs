@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod audit;
 pub mod decisions;
 pub mod error;
+pub mod events;
 pub mod proposals;
 pub mod queue;
 pub mod schema;

@@ -14,7 +14,7 @@
 use crate::client::ApiClient;
 use crate::client::agent::{self, Outcome};
 use crate::config::{self, FileConfig};
-use crate::domain::text::{is_control, is_invisible_format};
+use crate::domain::text::{truncate, visible};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -175,22 +175,7 @@ fn is_shell(tool: &str) -> bool {
 /// Text a person reads in one line: controls and invisible characters as
 /// visible escapes, at most `max` characters.
 fn one_line(s: &str, max: usize) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if is_control(c) || is_invisible_format(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    let trimmed = out.trim();
-    if trimmed.chars().count() > max {
-        let mut cut: String = trimmed.chars().take(max - 1).collect();
-        cut.push('…');
-        cut
-    } else {
-        trimmed.to_owned()
-    }
+    truncate(visible(s).trim(), max)
 }
 
 /// The tool name as an action kind (letters, digits, `_ . : -`).

@@ -5,6 +5,7 @@ mod audit;
 mod demo;
 mod hook;
 mod mcp;
+mod notify;
 mod policy;
 mod serve;
 mod submit;
@@ -52,6 +53,9 @@ pub enum Command {
     /// Export and verify the hash-chained audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Notification sinks: list them, send a test event.
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
     /// Validate a policy; explain what it requires for a submission.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -93,5 +97,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tui(args) => tui::run_tui(args, &file).await,
         Command::Demo(args) => demo::run_demo(args, &file).await,
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Notify(cmd) => notify::run(cmd, &file).await,
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::config::{self, FileConfig};
 use crate::domain::policy::Policy;
-use crate::server::serve::{self, DbUrl, ServerConfig, TlsFiles};
+use crate::server::serve::{self, DbUrl, NotifySettings, ServerConfig, TlsFiles};
 use crate::server::server_key;
 use crate::server::state::{Identity, Limits};
 use crate::signing::allowed_signers::AllowedSigners;
@@ -151,6 +151,10 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
             policy_file,
             signers_file: Some(signers_file),
             tls,
+            notify: NotifySettings {
+                sinks: file.notify.clone(),
+                remind_at: file.server.remind_at.unwrap_or(0.75),
+            },
         },
     )
     .await?;

@@ -30,6 +30,31 @@ pub fn identifier_problem(s: &str) -> Option<String> {
     ))
 }
 
+/// `s` with every control and invisible character written as a visible
+/// escape (`\n`, `\u{202e}`): for one-line text that leaves the gate
+/// (hook targets, chat messages).
+pub fn visible(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if is_control(c) || is_invisible_format(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// At most `max` characters, an ellipsis marking a cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut cut: String = s.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
 /// Characters allowed_signers reads as a pattern or a list.
 const PATTERN_CHARS: [char; 4] = ['*', '?', '!', ','];
 

@@ -21,8 +21,34 @@ pub struct StatusLabels {
     pub status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkStateLabels {
+    pub sink: String,
+    /// `sent`, `failed`, `pending` (not yet delivered: waiting or retrying),
+    /// `disabled`.
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkLabels {
+    pub sink: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkOutcomeLabels {
+    pub sink: String,
+    /// `sent`, `retry`, `failed`.
+    pub outcome: String,
+}
+
 pub struct Metrics {
     registry: Registry,
+    /// Deliveries by sink and state (from the database: every replica's).
+    pub notify_deliveries: Family<SinkStateLabels, Gauge>,
+    /// Age of the oldest undelivered delivery per sink, seconds.
+    pub notify_oldest_pending: Family<SinkLabels, Gauge>,
+    /// Delivery attempts by this replica.
+    pub notify_attempts: Family<SinkOutcomeLabels, Counter>,
     pub requests: Family<RequestLabels, Counter>,
     pub proposals: Family<StatusLabels, Gauge>,
     pub submissions: Family<StatusLabels, Counter>,
@@ -103,7 +129,28 @@ impl Metrics {
             "Long-polls (decision, queue) waiting for a change",
             long_polls.clone(),
         );
+        let notify_deliveries = Family::<SinkStateLabels, Gauge>::default();
+        registry.register(
+            "notify_deliveries",
+            "Notification deliveries by sink and state (sent, failed, pending, disabled)",
+            notify_deliveries.clone(),
+        );
+        let notify_oldest_pending = Family::<SinkLabels, Gauge>::default();
+        registry.register(
+            "notify_oldest_pending_seconds",
+            "Age of the oldest undelivered notification per sink",
+            notify_oldest_pending.clone(),
+        );
+        let notify_attempts = Family::<SinkOutcomeLabels, Counter>::default();
+        registry.register(
+            "notify_attempts",
+            "Notification delivery attempts by this server, by sink and outcome",
+            notify_attempts.clone(),
+        );
         Metrics {
+            notify_deliveries,
+            notify_oldest_pending,
+            notify_attempts,
             long_polls,
             db_commits,
             db_writes,
@@ -126,6 +173,38 @@ impl Metrics {
                     status: s.as_str().to_owned(),
                 })
                 .set(n);
+        }
+    }
+
+    /// Sets the delivery gauges for every configured sink (zero where the
+    /// database has none, so a drained sink reads 0).
+    pub fn set_deliveries(
+        &self,
+        sinks: &[String],
+        counts: &[crate::server::store::DeliveryCount],
+        now_ms: i64,
+    ) {
+        for sink in sinks {
+            for state in ["sent", "failed", "pending", "disabled"] {
+                let n = counts
+                    .iter()
+                    .find(|c| &c.sink == sink && c.state == state)
+                    .map_or(0, |c| c.n);
+                self.notify_deliveries
+                    .get_or_create(&SinkStateLabels {
+                        sink: sink.clone(),
+                        state: state.into(),
+                    })
+                    .set(n);
+            }
+            let oldest = counts
+                .iter()
+                .find(|c| &c.sink == sink && c.state == "pending")
+                .and_then(|c| c.oldest)
+                .map_or(0, |t| (now_ms - t).max(0) / 1000);
+            self.notify_oldest_pending
+                .get_or_create(&SinkLabels { sink: sink.clone() })
+                .set(oldest);
         }
     }
 

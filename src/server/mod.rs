@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod limits;
 pub mod mcp;
 pub mod metrics;
+pub mod notify;
 pub mod openapi;
 mod reload;
 pub mod router;

@@ -94,6 +94,24 @@ pub struct ServerConfig {
     /// Serve HTTPS with this certificate chain and key (PEM); both are
     /// reloaded on SIGHUP or when they change.
     pub tls: Option<TlsFiles>,
+    /// `[[notify]]` sinks and when to remind.
+    pub notify: NotifySettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct NotifySettings {
+    pub sinks: Vec<crate::config::NotifyConfig>,
+    /// Share of the time to decide after which `proposal.expiring` is sent.
+    pub remind_at: f64,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings {
+            sinks: Vec::new(),
+            remind_at: 0.75,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -202,6 +220,7 @@ pub async fn start_embedded(
             policy_file: None,
             signers_file: Some(signers_file.to_owned()),
             tls: None,
+            notify: NotifySettings::default(),
         },
     )
     .await?;
@@ -234,7 +253,7 @@ pub async fn start(
         })?;
     let addr = listener.local_addr()?;
     let (shutdown, mut stop_rx) = watch::channel(false);
-    let state = AppState::new(
+    let mut state = AppState::new(
         store.clone(),
         config.policy,
         config.identity,
@@ -256,6 +275,15 @@ pub async fn start(
             stop_rx.clone(),
         ));
     }
+
+    let notifier = Arc::new(super::notify::Notifier::new(
+        store.clone(),
+        config.notify.sinks,
+        state.metrics.clone(),
+        config.notify.remind_at,
+    ));
+    state.notify_sinks = Arc::new(notifier.sink_names());
+    notifier.spawn(stop_rx.clone());
 
     let mut deadline_stop = stop_rx.clone();
     let sweeper = state.clone();

@@ -81,6 +81,8 @@ pub struct AppState {
     pub rate_limits: Arc<super::limits::RateLimits>,
     /// Flips to true when the server stops: long-polls answer at once.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The `[[notify]]` sinks, by name (for /metrics).
+    pub notify_sinks: Arc<Vec<String>>,
 }
 
 impl AppState {
@@ -101,6 +103,7 @@ impl AppState {
             rate_limits: Arc::new(super::limits::RateLimits::new(limits.rates)),
             limits,
             shutdown,
+            notify_sinks: Arc::new(Vec::new()),
         }
     }
 

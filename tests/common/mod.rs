@@ -195,6 +195,7 @@ impl TestServer {
                 policy_file: None,
                 signers_file: Some(signers_file.clone()),
                 tls: None,
+                notify: Default::default(),
             },
         )
         .await

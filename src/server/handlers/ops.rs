@@ -46,6 +46,12 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         .metrics
         .audit_head
         .set(state.store.audit_head().await?.seq);
+    let deliveries = state.store.outbox_stats().await?;
+    state.metrics.set_deliveries(
+        &state.notify_sinks,
+        &deliveries,
+        crate::domain::time::now_millis(),
+    );
     let body = state
         .metrics
         .encode()

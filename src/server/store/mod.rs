@@ -23,6 +23,7 @@ use crate::domain::submission::ValidSubmission;
 use crate::domain::types::Label;
 use crate::domain::types::{ProposalStatus, TokenRole, Verdict};
 use async_trait::async_trait;
+pub use ops::notify::{Claimed, DeliveryCount, Finish, SinkRoute};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -259,6 +260,37 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<String>, StoreError>;
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<ChangeSet>>;
+
+    // ---- notifications (`ops::notify`) ----
+    /// Gives new outbox events to the sinks that route them.
+    async fn outbox_fan_out(
+        &self,
+        routes: Arc<Vec<SinkRoute>>,
+        now: Millis,
+    ) -> Result<usize, StoreError>;
+    /// Leases due deliveries to this dispatcher.
+    async fn outbox_claim(
+        &self,
+        now: Millis,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Claimed>, StoreError>;
+    async fn outbox_finish(
+        &self,
+        claimed: Claimed,
+        how: Finish,
+        now: Millis,
+    ) -> Result<(), StoreError>;
+    async fn outbox_disable_sink(
+        &self,
+        sink: String,
+        reason: String,
+        now: Millis,
+    ) -> Result<u64, StoreError>;
+    /// Writes `proposal.expiring` reminders.
+    async fn outbox_remind(&self, now: Millis, share: f64) -> Result<usize, StoreError>;
+    async fn outbox_stats(&self) -> Result<Vec<DeliveryCount>, StoreError>;
+    async fn outbox_prune(&self, before: Millis) -> Result<u64, StoreError>;
 
     /// Durable commits and the writes they carried, since start: their
     /// ratio is the group-commit batch size.

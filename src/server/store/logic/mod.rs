@@ -13,6 +13,7 @@ use crate::server::store::{StoreError, SubmitCommand, SubmitOutcome, SubmitStatu
 use serde_json::{Value, json};
 
 mod decide;
+pub mod notify;
 
 pub use decide::{annotate, claim, decide, execution, settle};
 

@@ -9,6 +9,7 @@ use crate::server::store::logic::{self, Writes};
 use crate::server::store::sql::{self, params};
 use crate::server::store::tx::Tx;
 
+pub mod notify;
 mod reads;
 mod writes;
 
@@ -127,6 +128,9 @@ pub async fn apply<T: Tx>(
         }
         changed.push(p.id.clone());
     }
+    for event in logic::notify::events(w) {
+        add_outbox(tx, &event).await?;
+    }
     if w.annotation.is_some() || w.nonce.is_some() {
         let seq = seq.ok_or_else(|| {
             StoreError::Internal("a signed payload must be recorded in the audit log".into())
@@ -142,6 +146,26 @@ pub async fn apply<T: Tx>(
         }
     }
     Ok(last)
+}
+
+/// One event into the outbox, in the caller's transaction.
+pub async fn add_outbox<T: Tx>(
+    tx: &mut T,
+    e: &logic::notify::OutboxEvent,
+) -> Result<(), StoreError> {
+    tx.execute(
+        sql::ADD_OUTBOX,
+        &params([
+            (&e.id).into(),
+            e.kind.as_str().into(),
+            e.at.into(),
+            (&e.proposal_id).into(),
+            (&e.alert_id).into(),
+            e.data.to_string().into(),
+        ]),
+    )
+    .await?;
+    Ok(())
 }
 
 fn recorded(audit: Option<AuditEntry>) -> Result<AuditEntry, StoreError> {

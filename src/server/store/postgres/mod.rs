@@ -17,9 +17,11 @@ mod tx;
 use engine::migrate;
 use tx::PgTx;
 
+use super::ops::notify;
 use super::{
-    AnnotateCommand, AnnotateOutcome, ChangeSet, ClaimCommand, DecideCommand, DecideOutcome,
-    ExecutionCommand, QueuePage, QueueQuery, Store, StoreError, SubmitCommand, SubmitOutcome, ops,
+    AnnotateCommand, AnnotateOutcome, ChangeSet, ClaimCommand, Claimed, DecideCommand,
+    DecideOutcome, DeliveryCount, ExecutionCommand, Finish, QueuePage, QueueQuery, SinkRoute,
+    Store, StoreError, SubmitCommand, SubmitOutcome, ops,
 };
 use crate::audit::chain::Head;
 use crate::domain::machine::Millis;
@@ -41,6 +43,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("schema_1.sql")),
     (2, include_str!("schema_2.sql")),
     (3, include_str!("schema_3.sql")),
+    (4, include_str!("schema_4.sql")),
 ];
 
 pub struct PgStore {
@@ -120,8 +123,72 @@ impl PgStore {
     }
 }
 
+/// `$body` in a transaction of its own, without the chain lock: the
+/// outbox's rows are taken with `SKIP LOCKED`, not in chain order.
+macro_rules! plain_tx {
+    ($self:ident, |$t:ident| $body:expr) => {{
+        let mut client = $self.pool.get().await?;
+        let pg: &mut tokio_postgres::Client = &mut client;
+        let tx = pg.transaction().await?;
+        let out = {
+            let $t = &mut PgTx(&tx);
+            $body.await?
+        };
+        tx.commit().await?;
+        Ok(out)
+    }};
+}
+
 #[async_trait]
 impl Store for PgStore {
+    async fn outbox_fan_out(
+        &self,
+        routes: Arc<Vec<SinkRoute>>,
+        now: Millis,
+    ) -> Result<usize, StoreError> {
+        plain_tx!(self, |t| notify::fan_out(t, &routes, now))
+    }
+
+    async fn outbox_claim(
+        &self,
+        now: Millis,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        plain_tx!(self, |t| notify::claim(t, now, lease_ms, limit))
+    }
+
+    async fn outbox_finish(
+        &self,
+        claimed: Claimed,
+        how: Finish,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        plain_tx!(self, |t| notify::finish(t, &claimed, &how, now))
+    }
+
+    async fn outbox_disable_sink(
+        &self,
+        sink: String,
+        reason: String,
+        now: Millis,
+    ) -> Result<u64, StoreError> {
+        plain_tx!(self, |t| notify::disable_sink(t, &sink, &reason, now))
+    }
+
+    async fn outbox_remind(&self, now: Millis, share: f64) -> Result<usize, StoreError> {
+        plain_tx!(self, |t| notify::remind(t, now, share))
+    }
+
+    async fn outbox_stats(&self) -> Result<Vec<DeliveryCount>, StoreError> {
+        let client = self.pool.get().await?;
+        notify::stats(&mut PgTx(&**client)).await
+    }
+
+    async fn outbox_prune(&self, before: Millis) -> Result<u64, StoreError> {
+        plain_tx!(self, |t| notify::prune(t, before))
+    }
+
     async fn submit(&self, cmd: SubmitCommand) -> Result<SubmitOutcome, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = Self::begin(&mut client).await?;

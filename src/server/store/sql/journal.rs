@@ -60,3 +60,7 @@ pub fn annotation_row(r: &dyn SqlRow) -> Result<AnnotationRecord, StoreError> {
         seq: r.int("seq")?,
     })
 }
+
+/// An event in the outbox; a reminder already written stays as it is.
+pub const ADD_OUTBOX: &str = "INSERT INTO outbox (id, type, at, proposal_id, alert_id, data) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";

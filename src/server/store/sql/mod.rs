@@ -11,10 +11,12 @@ use std::str::FromStr;
 
 mod access;
 mod journal;
+mod outbox;
 mod records;
 
 pub use access::*;
 pub use journal::*;
+pub use outbox::*;
 pub use records::*;
 
 /// One bound value.
@@ -154,6 +156,15 @@ impl Dialect {
             Dialect::Postgres => " FOR UPDATE",
         }
     }
+
+    /// Rows another replica's dispatcher holds are skipped, not waited for.
+    pub fn skip_locked(self, of: &str) -> String {
+        match self {
+            Dialect::Sqlite => String::new(),
+            Dialect::Postgres if of.is_empty() => " FOR UPDATE SKIP LOCKED".into(),
+            Dialect::Postgres => format!(" FOR UPDATE OF {of} SKIP LOCKED"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -212,6 +223,17 @@ mod tests {
             SWEEP_SESSIONS.to_owned(),
             ADD_SESSION.to_owned(),
             SESSION_PRINCIPAL.to_owned(),
+            ADD_OUTBOX.to_owned(),
+            outbox_unfanned_sql(""),
+            MARK_FANNED.to_owned(),
+            ADD_DELIVERY.to_owned(),
+            deliveries_due_sql(""),
+            LEASE_DELIVERY.to_owned(),
+            FINISH_DELIVERY.to_owned(),
+            DISABLE_SINK.to_owned(),
+            expiring_sql(PROPOSAL_COLS),
+            PRUNE_DELIVERIES.to_owned(),
+            PRUNE_OUTBOX.to_owned(),
         ];
         for sql in all {
             assert!(first_appearances_in_order(&sql), "{sql}");

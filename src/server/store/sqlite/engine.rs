@@ -32,6 +32,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_3.sql")),
         M::up(include_str!("schema_4.sql")),
         M::up(include_str!("schema_5.sql")),
+        M::up(include_str!("schema_6.sql")),
     ])
 }
 

@@ -10,11 +10,12 @@
 mod engine;
 mod tx;
 
+use super::ops::notify;
 use super::tx::block_now;
 use super::{
-    AnnotateCommand, AnnotateOutcome, ChangeSet, ClaimCommand, DecideCommand, DecideOutcome,
-    ExecutionCommand, QueuePage, QueueQuery, Store, StoreError, SubmitCommand, SubmitOutcome,
-    WriteStats, ops,
+    AnnotateCommand, AnnotateOutcome, ChangeSet, ClaimCommand, Claimed, DecideCommand,
+    DecideOutcome, DeliveryCount, ExecutionCommand, Finish, QueuePage, QueueQuery, SinkRoute,
+    Store, StoreError, SubmitCommand, SubmitOutcome, WriteStats, ops,
 };
 use crate::audit::chain::Head;
 use crate::domain::machine::Millis;
@@ -228,6 +229,62 @@ impl Store for SqliteStore {
     ) -> Result<Option<String>, StoreError> {
         let hash = hash.to_owned();
         self.read(move |c| block_now(ops::session_principal(&mut SqliteTx(c), &hash, now)))
+            .await
+    }
+
+    async fn outbox_fan_out(
+        &self,
+        routes: Arc<Vec<SinkRoute>>,
+        now: Millis,
+    ) -> Result<usize, StoreError> {
+        self.write(move |c, _| block_now(notify::fan_out(&mut SqliteTx(c), &routes, now)))
+            .await
+    }
+
+    async fn outbox_claim(
+        &self,
+        now: Millis,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        self.write(move |c, _| block_now(notify::claim(&mut SqliteTx(c), now, lease_ms, limit)))
+            .await
+    }
+
+    async fn outbox_finish(
+        &self,
+        claimed: Claimed,
+        how: Finish,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.write(move |c, _| block_now(notify::finish(&mut SqliteTx(c), &claimed, &how, now)))
+            .await
+    }
+
+    async fn outbox_disable_sink(
+        &self,
+        sink: String,
+        reason: String,
+        now: Millis,
+    ) -> Result<u64, StoreError> {
+        self.write(move |c, _| {
+            block_now(notify::disable_sink(&mut SqliteTx(c), &sink, &reason, now))
+        })
+        .await
+    }
+
+    async fn outbox_remind(&self, now: Millis, share: f64) -> Result<usize, StoreError> {
+        self.write(move |c, _| block_now(notify::remind(&mut SqliteTx(c), now, share)))
+            .await
+    }
+
+    async fn outbox_stats(&self) -> Result<Vec<DeliveryCount>, StoreError> {
+        self.read(|c| block_now(notify::stats(&mut SqliteTx(c))))
+            .await
+    }
+
+    async fn outbox_prune(&self, before: Millis) -> Result<u64, StoreError> {
+        self.write(move |c, _| block_now(notify::prune(&mut SqliteTx(c), before)))
             .await
     }
 

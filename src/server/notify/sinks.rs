@@ -1,0 +1,259 @@
+//! What each sink sends, and what its answer means. Pure: a request body
+//! and headers in, a verdict on the status out; the dispatcher does IO.
+
+use crate::api::events::EventType;
+use crate::config::{NotifyConfig, SinkKind};
+use crate::domain::text::{truncate, visible};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+/// One HTTP request to make.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub body: String,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// What a receiver's status says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    /// Try again later (5xx, 408, 429, no answer).
+    Retry,
+    /// Will not get better by retrying (other 4xx).
+    Refused,
+    /// 410 from a webhook receiver: stop sending to this sink.
+    Gone,
+}
+
+pub fn verdict(kind: SinkKind, status: u16) -> Verdict {
+    match status {
+        200..=299 => Verdict::Delivered,
+        410 if kind == SinkKind::Webhook => Verdict::Gone,
+        408 | 425 | 429 | 500..=599 => Verdict::Retry,
+        _ => Verdict::Refused,
+    }
+}
+
+/// Slack's own markup in attacker-controlled text (`<!channel>`,
+/// `<http://x|y>`, entities) is escaped, and invisible characters made
+/// visible.
+pub fn slack_escape(s: &str) -> String {
+    visible(s)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn secret_key(secret: &str) -> Vec<u8> {
+    use base64::Engine;
+    // Checked when the config was read.
+    base64::engine::general_purpose::STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .unwrap_or_default()
+}
+
+/// `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` (Standard Webhooks).
+pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
+    use base64::Engine;
+    // HMAC takes a key of any length; the error cannot happen.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&secret_key(secret)) else {
+        return "v1,".into();
+    };
+    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+    let tag = mac.finalize().into_bytes();
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(tag)
+    )
+}
+
+fn headline(kind: EventType) -> &'static str {
+    match kind {
+        EventType::Pending => "waits for a person",
+        EventType::Escalated => "was escalated to a lead",
+        EventType::AwaitingSecond => "needs a second approval",
+        EventType::Expiring => "expires soon, undecided",
+        EventType::Decided => "was decided",
+        EventType::AutoApproved => "was approved by policy",
+        EventType::Expired => "expired undecided",
+        EventType::Lapsed => "lapsed: approved but not started in time",
+        EventType::ExecutionFailed => "failed when executed",
+    }
+}
+
+fn s<'a>(d: &'a Value, k: &str) -> &'a str {
+    d[k].as_str().unwrap_or("")
+}
+
+/// Who decided, in words.
+fn decided_by(d: &Value) -> Option<String> {
+    let by = &d["decided_by"];
+    let who = match by["kind"].as_str()? {
+        "person" => by["principal"].as_str()?.to_owned(),
+        "policy" => format!("policy rule {}", by["rule"].as_str()?),
+        "deadline" => "its deadline".to_owned(),
+        "agent" => format!("agent {}", by["name"].as_str()?),
+        _ => return None,
+    };
+    Some(who)
+}
+
+/// The body and headers for one delivery. `data` is the event's data with
+/// the alert added (and text, if the sink opted in).
+pub fn render(
+    sink: &NotifyConfig,
+    event_id: &str,
+    kind: EventType,
+    at_rfc3339: &str,
+    data: &Value,
+    now_secs: i64,
+) -> Outgoing {
+    match sink.kind {
+        SinkKind::Webhook => {
+            let body =
+                json!({"type": kind.as_str(), "timestamp": at_rfc3339, "data": data}).to_string();
+            let signature = sign(
+                sink.secret.as_deref().unwrap_or(""),
+                event_id,
+                now_secs,
+                &body,
+            );
+            Outgoing {
+                headers: vec![
+                    ("webhook-id", event_id.to_owned()),
+                    ("webhook-timestamp", now_secs.to_string()),
+                    ("webhook-signature", signature),
+                ],
+                body,
+            }
+        }
+        SinkKind::Slack => Outgoing {
+            body: slack(sink, kind, data).to_string(),
+            headers: Vec::new(),
+        },
+        SinkKind::Pagerduty => Outgoing {
+            body: pagerduty(sink, kind, data).to_string(),
+            headers: Vec::new(),
+        },
+    }
+}
+
+fn slack(sink: &NotifyConfig, kind: EventType, d: &Value) -> Value {
+    let risk = s(d, "risk").to_uppercase();
+    let action = slack_escape(s(d, "action"));
+    let target = slack_escape(&truncate(s(d, "target"), 300));
+    let title = slack_escape(&truncate(d["alert"]["title"].as_str().unwrap_or(""), 300));
+    let text = format!("[{risk}] {action} → {target} {}", headline(kind));
+    let mut fields = vec![
+        json!({"type": "plain_text", "text": format!("Risk: {risk}")}),
+        json!({"type": "plain_text", "text": format!("Action: {action}")}),
+        json!({"type": "plain_text", "text": format!("Target: {target}")}),
+        json!({"type": "plain_text", "text": format!("Status: {}", slack_escape(s(d, "status")))}),
+        json!({"type": "plain_text", "text": format!("Deadline: {}", slack_escape(s(d, "expires_at")))}),
+    ];
+    if let Some(who) = decided_by(d) {
+        fields.push(
+            json!({"type": "plain_text", "text": format!("Decided by: {}", slack_escape(&who))}),
+        );
+    }
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text",
+               "text": truncate(&format!("{risk} {action} {}", headline(kind)), 150)}}),
+        json!({"type": "section", "text": {"type": "plain_text", "text": format!("Alert: {title}")},
+               "fields": fields}),
+    ];
+    if let Some(reason) = d["reason"].as_str().filter(|r| !r.is_empty()) {
+        blocks.push(json!({"type": "section", "text": {"type": "plain_text",
+            "text": format!("Reason: {}", slack_escape(&truncate(reason, 1000)))}}));
+    }
+    if let Some(summary) = d["summary"].as_str() {
+        blocks.push(json!({"type": "section", "text": {"type": "plain_text",
+            "text": format!("Summary: {}", slack_escape(&truncate(summary, 1500)))}}));
+    }
+    blocks.push(
+        json!({"type": "context", "elements": [{"type": "plain_text",
+        "text": format!("proposal {} · countersign", slack_escape(s(d, "proposal_id")))}]}),
+    );
+    // A link to the review, never an approval: decisions are signed in the
+    // console with the person's key.
+    if let Some(base) = &sink.review_url {
+        let sep = if base.contains('?') { '&' } else { '?' };
+        blocks.push(json!({"type": "actions", "elements": [{"type": "button",
+            "text": {"type": "plain_text", "text": "Review in countersign"},
+            "url": format!("{base}{sep}proposal={}", s(d, "proposal_id"))}]}));
+    }
+    json!({"text": text, "blocks": blocks})
+}
+
+fn pagerduty(sink: &NotifyConfig, kind: EventType, d: &Value) -> Value {
+    let routing_key = sink.routing_key.as_deref().unwrap_or("");
+    let dedup_key = s(d, "proposal_id");
+    let resolve = matches!(
+        kind,
+        EventType::Decided | EventType::AutoApproved | EventType::Expired | EventType::Lapsed
+    );
+    if resolve {
+        return json!({"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key});
+    }
+    let severity = match s(d, "risk") {
+        "critical" => "critical",
+        "high" => "error",
+        "medium" => "warning",
+        _ => "info",
+    };
+    let summary = truncate(
+        &visible(&format!(
+            "countersign: {} {} → {} {} ({})",
+            s(d, "risk"),
+            s(d, "action"),
+            s(d, "target"),
+            headline(kind),
+            d["alert"]["title"].as_str().unwrap_or("")
+        )),
+        1024,
+    );
+    let mut body = json!({
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": dedup_key,
+        "payload": {
+            "summary": summary,
+            "source": "countersign",
+            "severity": severity,
+            "component": s(d, "action"),
+            "class": kind.as_str(),
+            "custom_details": d,
+        }
+    });
+    if let Some(base) = &sink.review_url {
+        let sep = if base.contains('?') { '&' } else { '?' };
+        body["links"] = json!([{"href": format!("{base}{sep}proposal={dedup_key}"),
+                                "text": "Review in countersign"}]);
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_markup_in_attacker_text_is_escaped() {
+        assert_eq!(
+            slack_escape("<!channel> <http://evil|click> & co\u{202e}"),
+            "&lt;!channel&gt; &lt;http://evil|click&gt; &amp; co\\u{202e}"
+        );
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(verdict(SinkKind::Webhook, 204), Verdict::Delivered);
+        assert_eq!(verdict(SinkKind::Webhook, 410), Verdict::Gone);
+        assert_eq!(verdict(SinkKind::Slack, 410), Verdict::Refused);
+        assert_eq!(verdict(SinkKind::Pagerduty, 429), Verdict::Retry);
+        assert_eq!(verdict(SinkKind::Webhook, 503), Verdict::Retry);
+        assert_eq!(verdict(SinkKind::Pagerduty, 400), Verdict::Refused);
+    }
+}

@@ -1,0 +1,221 @@
+//! The notification outbox, over [`Tx`]: events are written by `apply` in
+//! the transaction of their change; these hand them to sinks (fan-out),
+//! lease due deliveries to one dispatcher (PostgreSQL: `SKIP LOCKED`, so
+//! replicas never send the same delivery at once), record how each went,
+//! write the "expiring soon" reminders, and count for /metrics.
+
+use crate::api::events::EventType;
+use crate::domain::machine::Millis;
+use crate::domain::types::Risk;
+use crate::server::store::StoreError;
+use crate::server::store::logic::notify;
+use crate::server::store::sql::{self, Param, params};
+use crate::server::store::tx::Tx;
+use serde_json::Value;
+
+/// What a sink wants to hear about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkRoute {
+    pub name: String,
+    /// Empty: every event type.
+    pub events: Vec<EventType>,
+    pub min_risk: Risk,
+    /// Empty: every action kind.
+    pub actions: Vec<String>,
+}
+
+impl SinkRoute {
+    pub fn wants(&self, kind: EventType, data: &Value) -> bool {
+        let risk = data["risk"]
+            .as_str()
+            .and_then(|r| r.parse::<Risk>().ok())
+            .unwrap_or(Risk::Critical);
+        let action = data["action"].as_str().unwrap_or("");
+        (self.events.is_empty() || self.events.contains(&kind))
+            && risk >= self.min_risk
+            && (self.actions.is_empty() || self.actions.iter().any(|a| a == action))
+    }
+}
+
+/// A delivery leased to this dispatcher.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub event_id: String,
+    pub sink: String,
+    pub attempts: i64,
+    pub created_at: Millis,
+    pub kind: EventType,
+    pub at: Millis,
+    pub data: Value,
+}
+
+/// How a delivery went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finish {
+    Sent,
+    Retry {
+        next_at: Millis,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
+    /// Not sent: the sink is disabled (its receiver said 410 Gone).
+    Disabled {
+        reason: String,
+    },
+}
+
+/// Deliveries by sink and state, for /metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryCount {
+    pub sink: String,
+    pub state: String,
+    pub n: i64,
+    pub oldest: Option<Millis>,
+}
+
+/// Gives up to 200 new events to the sinks that route them.
+pub async fn fan_out<T: Tx>(
+    tx: &mut T,
+    routes: &[SinkRoute],
+    now: Millis,
+) -> Result<usize, StoreError> {
+    let lock = tx.dialect().skip_locked("");
+    let rows = tx
+        .query(&sql::outbox_unfanned_sql(&lock), &[200_i64.into()], |r| {
+            Ok((r.text("id")?, r.text("type")?, r.text("data")?))
+        })
+        .await?;
+    for (id, kind, data) in &rows {
+        let kind: EventType = kind.parse().map_err(StoreError::Internal)?;
+        let data: Value = serde_json::from_str(data)?;
+        for route in routes.iter().filter(|r| r.wants(kind, &data)) {
+            tx.execute(
+                sql::ADD_DELIVERY,
+                &params([id.into(), (&route.name).into(), now.into()]),
+            )
+            .await?;
+        }
+        tx.execute(sql::MARK_FANNED, &[id.into()]).await?;
+    }
+    Ok(rows.len())
+}
+
+/// Leases up to `limit` due deliveries for `lease_ms`.
+pub async fn claim<T: Tx>(
+    tx: &mut T,
+    now: Millis,
+    lease_ms: i64,
+    limit: u32,
+) -> Result<Vec<Claimed>, StoreError> {
+    let lock = tx.dialect().skip_locked("d");
+    let rows = tx
+        .query(
+            &sql::deliveries_due_sql(&lock),
+            &[now.into(), limit.into()],
+            |r| {
+                Ok(Claimed {
+                    event_id: r.text("event_id")?,
+                    sink: r.text("sink")?,
+                    attempts: r.int("attempts")?,
+                    created_at: r.int("created_at")?,
+                    kind: r.text("type")?.parse().map_err(StoreError::Internal)?,
+                    at: r.int("at")?,
+                    data: serde_json::from_str(&r.text("data")?)?,
+                })
+            },
+        )
+        .await?;
+    for c in &rows {
+        tx.execute(
+            sql::LEASE_DELIVERY,
+            &params([
+                (now + lease_ms).into(),
+                (&c.event_id).into(),
+                (&c.sink).into(),
+            ]),
+        )
+        .await?;
+    }
+    Ok(rows)
+}
+
+pub async fn finish<T: Tx>(
+    tx: &mut T,
+    c: &Claimed,
+    how: &Finish,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let attempts = c.attempts + 1;
+    let (state, next_at, done_at, error): (&str, Millis, Option<Millis>, Option<String>) = match how
+    {
+        Finish::Sent => ("sent", now, Some(now), None),
+        Finish::Retry { next_at, error } => ("pending", *next_at, None, Some(error.clone())),
+        Finish::Failed { error } => ("failed", now, Some(now), Some(error.clone())),
+        Finish::Disabled { reason } => ("disabled", now, Some(now), Some(reason.clone())),
+    };
+    tx.execute(
+        sql::FINISH_DELIVERY,
+        &params([
+            state.into(),
+            attempts.into(),
+            next_at.into(),
+            done_at.into(),
+            error.into(),
+            (&c.event_id).into(),
+            (&c.sink).into(),
+        ]),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A sink the receiver says is gone (410): nothing more is sent to it.
+pub async fn disable_sink<T: Tx>(
+    tx: &mut T,
+    sink: &str,
+    reason: &str,
+    now: Millis,
+) -> Result<u64, StoreError> {
+    tx.execute(
+        sql::DISABLE_SINK,
+        &params([now.into(), reason.into(), sink.into()]),
+    )
+    .await
+}
+
+/// Writes `proposal.expiring` for open proposals past `share` of their
+/// time to decide; each at most once per deadline.
+pub async fn remind<T: Tx>(tx: &mut T, now: Millis, share: f64) -> Result<usize, StoreError> {
+    let due = tx
+        .query(
+            &sql::expiring_sql(sql::PROPOSAL_COLS),
+            &[now.into(), Param::Real(share)],
+            sql::proposal_row,
+        )
+        .await?;
+    for p in &due {
+        super::add_outbox(tx, &notify::expiring(p, now)).await?;
+    }
+    Ok(due.len())
+}
+
+pub async fn stats<T: Tx>(tx: &mut T) -> Result<Vec<DeliveryCount>, StoreError> {
+    tx.query(sql::DELIVERY_STATS, &[], |r| {
+        Ok(DeliveryCount {
+            sink: r.text("sink")?,
+            state: r.text("state")?,
+            n: r.int("n")?,
+            oldest: r.opt_int("oldest")?,
+        })
+    })
+    .await
+}
+
+/// Forgets deliveries finished before `before`, then events with none left.
+pub async fn prune<T: Tx>(tx: &mut T, before: Millis) -> Result<u64, StoreError> {
+    let d = tx.execute(sql::PRUNE_DELIVERIES, &[before.into()]).await?;
+    let o = tx.execute(sql::PRUNE_OUTBOX, &[before.into()]).await?;
+    Ok(d + o)
+}
