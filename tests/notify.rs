@@ -358,3 +358,201 @@ timeout_secs = 1
     assert_eq!(ids.len(), 1, "{:?}", seen.got);
     assert_eq!(seen.got[0].1["type"], "proposal.pending");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_postgres_replicas_deliver_each_event_once() {
+    let Some(admin) = common::pg_url() else {
+        return;
+    };
+    let db = common::pg_fresh_db(&admin).await;
+    let hook = Arc::new(Mutex::new(Seen::default()));
+    let url = receiver(hook.clone()).await;
+    let s = setup(&format!(
+        "[[notify]]\nname = \"soc\"\nkind = \"webhook\"\nurl = \"{url}/hook\"\nsecret = \"{SECRET}\"\n"
+    ));
+    let args = [
+        "--signers",
+        s.signers.to_str().unwrap(),
+        "--config",
+        s.config.to_str().unwrap(),
+    ];
+    let (a, b) = tokio::join!(
+        ServeProcess::start_url(&db, common::free_port(), &args),
+        ServeProcess::start_url(&db, common::free_port(), &args)
+    );
+    let token = common::proc::create_token_url(&db, "soar-bot", "agent");
+    // 40 alerts through both replicas at once: 40 pending events, each
+    // dispatched by whichever replica leased it first.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let url = if i % 2 == 0 {
+            a.url.clone()
+        } else {
+            b.url.clone()
+        };
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            let c = ApiClient::new(&url, Some(token)).unwrap();
+            c.submit_alert(&hostile(&format!("pg-{i}"), "medium"))
+                .await
+                .unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    until(&hook, 30, "40 deliveries", |s| s.got.len() >= 40).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let seen = hook.lock().unwrap();
+    let ids: std::collections::BTreeSet<&str> =
+        seen.got.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids.len(), 40);
+    assert_eq!(seen.got.len(), 40, "no event delivered twice");
+    assert_eq!(seen.forged, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_undecided_proposal_is_reminded_once_before_it_expires() {
+    let hook = Arc::new(Mutex::new(Seen::default()));
+    let url = receiver(hook.clone()).await;
+    let s = setup(&format!(
+        "[server]\nremind_at = 0.5\n\n[[notify]]\nname = \"soc\"\nkind = \"webhook\"\nurl = \"{url}/hook\"\nsecret = \"{SECRET}\"\nevents = [\"proposal.expiring\", \"proposal.expired\"]\n"
+    ));
+    let server = serve(&s, common::free_port()).await;
+    let agent = ApiClient::new(&server.url, Some(s.agent.clone())).unwrap();
+    let mut a = hostile("e-1", "medium");
+    a["proposals"][0]["expires_in_secs"] = json!(8);
+    agent.submit_alert(&a).await.unwrap();
+    until(&hook, 20, "the reminder", |s| !s.got.is_empty()).await;
+    until(&hook, 20, "the expiry", |s| s.got.len() >= 2).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let seen = hook.lock().unwrap();
+    let types: Vec<&str> = seen
+        .got
+        .iter()
+        .map(|(_, b)| b["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["proposal.expiring", "proposal.expired"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policy_approvals_second_approvals_and_failed_executions_are_events() {
+    let hook = Arc::new(Mutex::new(Seen::default()));
+    let url = receiver(hook.clone()).await;
+    let s = setup(&format!(
+        "[[notify]]\nname = \"soc\"\nkind = \"webhook\"\nurl = \"{url}/hook\"\nsecret = \"{SECRET}\"\nevents = [\"proposal.auto_approved\", \"proposal.awaiting_second\", \"execution.failed\"]\n"
+    ));
+    let policy = s.db.with_file_name("policy.toml");
+    std::fs::write(
+        &policy,
+        "[defaults]\napprovals = 1\n\n[[rules]]\nrisk = \"medium\"\napprovals = 2\n\n[[rules]]\naction = \"block_indicator\"\nrisk = \"low\"\nauto = true\n",
+    )
+    .unwrap();
+    let server = ServeProcess::start(
+        &s.db,
+        &[
+            "--signers",
+            s.signers.to_str().unwrap(),
+            "--config",
+            s.config.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let agent = ApiClient::new(&server.url, Some(s.agent.clone())).unwrap();
+    let mut block = common::proposal("block_indicator", "low");
+    block["target"] = json!("203.0.113.7");
+    let r = agent
+        .submit_alert(&common::alert(
+            "ev-1",
+            vec![block, common::proposal("kill_process", "medium")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.proposals[0].status.as_str(), "approved", "{r:?}");
+    let mut alice = ApiClient::new(&server.url, None).unwrap();
+    alice.login("alice", &s.alice).await.unwrap();
+    let p1 = &r.proposals[1];
+    alice
+        .post_decision(&signed(
+            &s.alice,
+            "alice",
+            &p1.id,
+            &p1.digest,
+            PayloadVerdict::Approve,
+            "",
+        ))
+        .await
+        .unwrap();
+    let p0 = &r.proposals[0].id;
+    agent
+        .report_execution(p0, &countersign::api::ExecutionReport::Started)
+        .await
+        .unwrap();
+    agent
+        .report_execution(
+            p0,
+            &countersign::api::ExecutionReport::Failed {
+                detail: "firewall API timed out".into(),
+            },
+        )
+        .await
+        .unwrap();
+    until(&hook, 20, "three events", |s| s.got.len() >= 3).await;
+    let seen = hook.lock().unwrap();
+    let mut types: Vec<&str> = seen
+        .got
+        .iter()
+        .map(|(_, b)| b["type"].as_str().unwrap())
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "execution.failed",
+            "proposal.auto_approved",
+            "proposal.awaiting_second"
+        ]
+    );
+    let auto = seen
+        .got
+        .iter()
+        .find(|(_, b)| b["type"] == "proposal.auto_approved")
+        .unwrap();
+    assert_eq!(auto.1["data"]["decided_by"]["kind"], "policy");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notify_test_sends_one_signed_test_event() {
+    let hook = Arc::new(Mutex::new(Seen::default()));
+    let url = receiver(hook.clone()).await;
+    let s = setup(&format!(
+        "[[notify]]\nname = \"soc\"\nkind = \"webhook\"\nurl = \"{url}/hook\"\nsecret = \"{SECRET}\"\n"
+    ));
+    let config = s.config.to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        common::proc::run(&["--config", &config, "notify", "test", "soc"])
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("soc: delivered"));
+    {
+        let seen = hook.lock().unwrap();
+        assert_eq!(seen.got.len(), 1);
+        assert_eq!(seen.got[0].1["data"]["test"], true);
+    }
+    let config = s.config.to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        common::proc::run(&["--config", &config, "notify", "test", "nope"])
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("configured: soc"));
+}
