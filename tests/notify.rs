@@ -98,6 +98,24 @@ async fn until<F: Fn(&Seen) -> bool>(seen: &Shared, secs: u64, what: &str, f: F)
     }
 }
 
+/// /metrics once it shows `line` (or fails after 10 s).
+async fn metrics_until(url: &str, line: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = reqwest::get(format!("{url}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains(line) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "never saw {line}:\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 struct Setup {
     _dir: tempfile::TempDir,
     db: std::path::PathBuf,
@@ -251,17 +269,12 @@ min_risk = "high"
         assert_eq!(t["routing_key"], "R0UT1NGKEY");
         assert_eq!(t["payload"]["severity"], "error");
     }
-    // /metrics counts per sink.
-    let metrics = reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains(r#"countersign_notify_deliveries{sink="soc",state="sent"} 3"#),
-        "{metrics}"
-    );
+    // /metrics counts per sink (outcomes are recorded a round later).
+    let metrics = metrics_until(
+        &server.url,
+        r#"countersign_notify_deliveries{sink="soc",state="sent"} 3"#,
+    )
+    .await;
     assert!(metrics.contains(r#"countersign_notify_oldest_pending_seconds{sink="soc"} 0"#));
 }
 
@@ -303,12 +316,11 @@ secret = "{SECRET}"
     until(&flaky, 20, "the second event", |s| s.got.len() == 2).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(gone.lock().unwrap().requests, 1, "nothing more after 410");
-    let metrics = reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_until(
+        &server.url,
+        r#"countersign_notify_deliveries{sink="gone",state="disabled"} 1"#,
+    )
+    .await;
     assert!(
         metrics.contains(r#"countersign_notify_deliveries{sink="gone",state="failed"} 1"#),
         "{metrics}"

@@ -70,6 +70,16 @@ pub async fn serve(
     signers: &str,
     server_key: ssh_key::PrivateKey,
 ) -> countersign::server::serve::RunningServer {
+    serve_notifying(store, signers, server_key, Default::default()).await
+}
+
+/// The same, delivering notifications to `notify`'s sinks.
+pub async fn serve_notifying(
+    store: std::sync::Arc<dyn countersign::server::store::Store>,
+    signers: &str,
+    server_key: ssh_key::PrivateKey,
+    notify: countersign::server::serve::NotifySettings,
+) -> countersign::server::serve::RunningServer {
     use countersign::server::serve::{ServerConfig, start};
     use countersign::server::state::{Identity, Limits};
     let config = ServerConfig {
@@ -88,7 +98,7 @@ pub async fn serve(
         policy_file: None,
         signers_file: None,
         tls: None,
-        notify: Default::default(),
+        notify,
     };
     start(store, config).await.unwrap()
 }

@@ -24,12 +24,19 @@ use sinks::Verdict;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
 /// Deliveries in flight at once.
-const IN_FLIGHT: usize = 16;
+const IN_FLIGHT: usize = 32;
 /// Delivered and given-up notifications are kept this long.
 const RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// An alert as sinks describe it.
+struct AlertFacts {
+    header: Value,
+    summary: Value,
+    rationales: Vec<(String, Value)>,
+}
 
 pub struct Notifier {
     store: Arc<dyn Store>,
@@ -39,6 +46,7 @@ pub struct Notifier {
     metrics: Arc<Metrics>,
     remind_at: f64,
     disabled: Mutex<HashSet<String>>,
+    alerts: Mutex<std::collections::HashMap<String, (Millis, Arc<AlertFacts>)>>,
     in_flight: Arc<Semaphore>,
     /// How long a leased delivery is this dispatcher's before another may
     /// try: longer than any attempt may take.
@@ -80,6 +88,7 @@ impl Notifier {
             metrics,
             remind_at,
             disabled: Mutex::new(HashSet::new()),
+            alerts: Mutex::new(std::collections::HashMap::new()),
             in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
             lease_ms,
         }
@@ -93,6 +102,7 @@ impl Notifier {
     pub fn spawn(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         tokio::spawn(async move {
             let mut changes = self.store.subscribe();
+            let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Claimed, Finish)>();
             let mut last_remind: Millis = 0;
             let mut last_prune: Millis = 0;
             loop {
@@ -100,23 +110,43 @@ impl Notifier {
                     break;
                 }
                 let now = now_millis();
+                // Outcomes recorded together: one transaction per round,
+                // not one per delivery.
+                let mut done = Vec::new();
+                while let Ok(d) = done_rx.try_recv() {
+                    done.push(d);
+                }
+                if !done.is_empty()
+                    && let Err(e) = self.store.outbox_finish(done, now).await
+                {
+                    tracing::warn!(error = %e, "recording deliveries failed; their leases will run out and they are sent again");
+                }
                 if now - last_remind >= 5_000 {
                     last_remind = now;
                     if let Err(e) = self.store.outbox_remind(now, self.remind_at).await {
                         tracing::warn!(error = %e, "writing expiry reminders failed; will retry");
                     }
                 }
-                if let Err(e) = self.round(now).await {
-                    tracing::warn!(error = %e, "notification dispatch failed; will retry");
-                }
+                let started = match self.round(now, &done_tx).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "notification dispatch failed; will retry");
+                        0
+                    }
+                };
                 if now - last_prune >= 3_600_000 {
                     last_prune = now;
                     if let Err(e) = self.store.outbox_prune(now - RETENTION_MS).await {
                         tracing::warn!(error = %e, "pruning old notifications failed");
                     }
                 }
+                // A pause between rounds however busy the gate is (the
+                // dispatcher must not crowd out the writes it reports),
+                // shorter while there is a backlog to work through.
+                let pause = if started > 0 { 25 } else { 100 };
+                tokio::time::sleep(Duration::from_millis(pause)).await;
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = tokio::time::sleep(Duration::from_millis(400)) => {}
                     _ = changes.recv() => {}
                     _ = stop.changed() => {}
                 }
@@ -125,47 +155,83 @@ impl Notifier {
     }
 
     /// Fans new events out and starts every due delivery.
-    async fn round(self: &Arc<Self>, now: Millis) -> Result<(), crate::server::store::StoreError> {
+    async fn round(
+        self: &Arc<Self>,
+        now: Millis,
+        done: &mpsc::UnboundedSender<(Claimed, Finish)>,
+    ) -> Result<usize, crate::server::store::StoreError> {
         while self.store.outbox_fan_out(self.routes.clone(), now).await? >= 200 {}
+        // Only what can start now is leased: a lease must not run out
+        // while its delivery waits for a free slot.
         let free = self.in_flight.available_permits() as u32;
         if free == 0 {
-            return Ok(());
+            return Ok(0);
         }
-        for c in self.store.outbox_claim(now, self.lease_ms, free).await? {
+        let claimed = self.store.outbox_claim(now, self.lease_ms, free).await?;
+        let started = claimed.len();
+        for c in claimed {
             let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
-                return Ok(());
+                return Ok(started);
             };
             let me = self.clone();
+            let done = done.clone();
             tokio::spawn(async move {
                 let how = me.deliver(&c).await;
-                if let Err(e) = me.store.outbox_finish(c, how, now_millis()).await {
-                    tracing::warn!(error = %e, "recording a delivery failed; its lease will run out and it is sent again");
-                }
+                let _ = done.send((c, how));
                 drop(permit);
             });
         }
-        Ok(())
+        Ok(started)
     }
 
     /// The event's data with its alert (and, if the sink opted in, text).
     async fn enrich(&self, c: &Claimed, include_text: bool) -> Value {
         let mut data = c.data.clone();
         let alert_id = c.data["alert_id"].as_str().unwrap_or("");
-        if let Ok(Some((alert, proposals))) = self.store.alert(alert_id).await {
-            data["alert"] = json!({
-                "id": alert.id, "title": alert.title, "source": alert.source,
-                "severity": alert.severity, "entity": {"kind": alert.entity_kind, "id": alert.entity_id},
-                "agent": alert.agent,
-            });
-            if include_text {
-                data["summary"] = alert.document["summary"]["text"].clone();
-                let pid = c.data["proposal_id"].as_str().unwrap_or("");
-                if let Some(p) = proposals.iter().find(|p| p.id == pid) {
-                    data["rationale"] = p.document["rationale"].clone();
-                }
+        let Some(about) = self.alert_facts(alert_id).await else {
+            return data;
+        };
+        data["alert"] = about.header.clone();
+        if include_text {
+            data["summary"] = about.summary.clone();
+            let pid = c.data["proposal_id"].as_str().unwrap_or("");
+            if let Some((_, r)) = about.rationales.iter().find(|(id, _)| id == pid) {
+                data["rationale"] = r.clone();
             }
         }
         data
+    }
+
+    /// What sinks say about an alert, read once a minute at most per alert:
+    /// a burst of events about one alert reads it once.
+    async fn alert_facts(&self, alert_id: &str) -> Option<Arc<AlertFacts>> {
+        let now = now_millis();
+        if let Ok(cache) = self.alerts.lock()
+            && let Some((at, facts)) = cache.get(alert_id)
+            && now - at < 60_000
+        {
+            return Some(facts.clone());
+        }
+        let (alert, proposals) = self.store.alert(alert_id).await.ok()??;
+        let facts = Arc::new(AlertFacts {
+            header: json!({
+                "id": alert.id, "title": alert.title, "source": alert.source,
+                "severity": alert.severity, "entity": {"kind": alert.entity_kind, "id": alert.entity_id},
+                "agent": alert.agent,
+            }),
+            summary: alert.document["summary"]["text"].clone(),
+            rationales: proposals
+                .iter()
+                .map(|p| (p.id.clone(), p.document["rationale"].clone()))
+                .collect(),
+        });
+        if let Ok(mut cache) = self.alerts.lock() {
+            if cache.len() >= 4096 {
+                cache.clear();
+            }
+            cache.insert(alert_id.to_owned(), (now, facts.clone()));
+        }
+        Some(facts)
     }
 
     /// One attempt at one delivery.

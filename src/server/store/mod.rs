@@ -275,10 +275,10 @@ pub trait Store: Send + Sync + 'static {
         lease_ms: i64,
         limit: u32,
     ) -> Result<Vec<Claimed>, StoreError>;
+    /// Records how deliveries went, in one transaction.
     async fn outbox_finish(
         &self,
-        claimed: Claimed,
-        how: Finish,
+        done: Vec<(Claimed, Finish)>,
         now: Millis,
     ) -> Result<(), StoreError>;
     async fn outbox_disable_sink(

@@ -143,31 +143,34 @@ pub async fn claim<T: Tx>(
 
 pub async fn finish<T: Tx>(
     tx: &mut T,
-    c: &Claimed,
-    how: &Finish,
+    done: &[(Claimed, Finish)],
     now: Millis,
 ) -> Result<(), StoreError> {
-    let attempts = c.attempts + 1;
-    let (state, next_at, done_at, error): (&str, Millis, Option<Millis>, Option<String>) = match how
-    {
-        Finish::Sent => ("sent", now, Some(now), None),
-        Finish::Retry { next_at, error } => ("pending", *next_at, None, Some(error.clone())),
-        Finish::Failed { error } => ("failed", now, Some(now), Some(error.clone())),
-        Finish::Disabled { reason } => ("disabled", now, Some(now), Some(reason.clone())),
-    };
-    tx.execute(
-        sql::FINISH_DELIVERY,
-        &params([
-            state.into(),
-            attempts.into(),
-            next_at.into(),
-            done_at.into(),
-            error.into(),
-            (&c.event_id).into(),
-            (&c.sink).into(),
-        ]),
-    )
-    .await?;
+    for (c, how) in done {
+        let attempts = c.attempts + 1;
+        let (state, next_at, done_at, error): (&str, Millis, Option<Millis>, Option<String>) =
+            match how {
+                Finish::Sent => ("sent", now, Some(now), None),
+                Finish::Retry { next_at, error } => {
+                    ("pending", *next_at, None, Some(error.clone()))
+                }
+                Finish::Failed { error } => ("failed", now, Some(now), Some(error.clone())),
+                Finish::Disabled { reason } => ("disabled", now, Some(now), Some(reason.clone())),
+            };
+        tx.execute(
+            sql::FINISH_DELIVERY,
+            &params([
+                state.into(),
+                attempts.into(),
+                next_at.into(),
+                done_at.into(),
+                error.into(),
+                (&c.event_id).into(),
+                (&c.sink).into(),
+            ]),
+        )
+        .await?;
+    }
     Ok(())
 }
 

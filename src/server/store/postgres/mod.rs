@@ -160,11 +160,10 @@ impl Store for PgStore {
 
     async fn outbox_finish(
         &self,
-        claimed: Claimed,
-        how: Finish,
+        done: Vec<(Claimed, Finish)>,
         now: Millis,
     ) -> Result<(), StoreError> {
-        plain_tx!(self, |t| notify::finish(t, &claimed, &how, now))
+        plain_tx!(self, |t| notify::finish(t, &done, now))
     }
 
     async fn outbox_disable_sink(

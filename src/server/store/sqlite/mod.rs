@@ -253,11 +253,10 @@ impl Store for SqliteStore {
 
     async fn outbox_finish(
         &self,
-        claimed: Claimed,
-        how: Finish,
+        done: Vec<(Claimed, Finish)>,
         now: Millis,
     ) -> Result<(), StoreError> {
-        self.write(move |c, _| block_now(notify::finish(&mut SqliteTx(c), &claimed, &how, now)))
+        self.write(move |c, _| block_now(notify::finish(&mut SqliteTx(c), &done, now)))
             .await
     }
 
