@@ -248,6 +248,40 @@ mod tests {
     }
 
     #[test]
+    fn pagerduty_triggers_then_resolves_by_proposal() {
+        let text = "[[notify]]\nkind = \"pagerduty\"\nrouting_key = \"K\"\n";
+        let sink = crate::config::FileConfig::parse(text, "t")
+            .unwrap()
+            .notify
+            .remove(0);
+        let d = json!({"proposal_id": "p1", "risk": "critical", "action": "isolate_host",
+                       "target": "dc-01\u{202e}", "alert": {"title": "t"}});
+        let t: Value =
+            serde_json::from_str(&render(&sink, "e1", EventType::Escalated, "", &d, 0).body)
+                .unwrap();
+        assert_eq!(
+            (
+                &t["event_action"],
+                &t["dedup_key"],
+                &t["payload"]["severity"]
+            ),
+            (&json!("trigger"), &json!("p1"), &json!("critical"))
+        );
+        assert!(
+            t["payload"]["summary"]
+                .as_str()
+                .unwrap()
+                .contains("dc-01\\u{202e}")
+        );
+        let r: Value =
+            serde_json::from_str(&render(&sink, "e2", EventType::Decided, "", &d, 0).body).unwrap();
+        assert_eq!(
+            r,
+            json!({"routing_key": "K", "event_action": "resolve", "dedup_key": "p1"})
+        );
+    }
+
+    #[test]
     fn statuses() {
         assert_eq!(verdict(SinkKind::Webhook, 204), Verdict::Delivered);
         assert_eq!(verdict(SinkKind::Webhook, 410), Verdict::Gone);
