@@ -11,15 +11,13 @@
 //! Gemini CLI). The default `--timeout` stays below the runtimes' own hook
 //! timeouts (60 s by default in Claude Code and Gemini CLI).
 
-use crate::client::ApiClient;
 use crate::client::agent::{self, Outcome};
-use crate::config::{self, FileConfig};
+use crate::config::FileConfig;
 use crate::domain::text::{truncate, visible};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -49,12 +47,8 @@ pub struct HookArgs {
     /// Which runtime calls the hook (its input and output formats)
     #[arg(long, value_enum)]
     pub runtime: Runtime,
-    /// Server URL
-    #[arg(long, env = "COUNTERSIGN_SERVER")]
-    pub server: Option<String>,
-    /// Agent token (from `countersign token create --role agent`)
-    #[arg(long, env = "COUNTERSIGN_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub connection: super::AgentConnection,
     /// Seconds to wait for a person before denying; keep it below the
     /// runtime's own hook timeout
     #[arg(long, default_value_t = 50)]
@@ -62,9 +56,6 @@ pub struct HookArgs {
     /// The risk the hook declares for each call (the gate may raise it)
     #[arg(long, default_value = "medium")]
     pub risk: String,
-    /// Trust this CA certificate (PEM) for an https:// server
-    #[arg(long, env = "COUNTERSIGN_CA")]
-    pub ca: Option<PathBuf>,
 }
 
 /// The most a hook input may be (a tool input can hold a whole file).
@@ -122,16 +113,7 @@ async fn decide(
     let input: Value = serde_json::from_str(&raw)
         .map_err(|e| anyhow::anyhow!("the hook input is not JSON: {e}"))?;
     let alert = proposal_for(args.runtime, &input, &args.risk, args.timeout)?;
-    let server = args
-        .server
-        .clone()
-        .or_else(|| file.client.server.clone())
-        .unwrap_or_else(|| config::DEFAULT_SERVER.to_owned());
-    let Some(token) = args.token.clone().or_else(|| file.client.token.clone()) else {
-        anyhow::bail!("no agent token: pass --token or set COUNTERSIGN_TOKEN");
-    };
-    let ca = args.ca.clone().or_else(|| file.client.ca.clone());
-    let client = ApiClient::with_ca(&server, Some(token), ca.as_deref())?;
+    let client = args.connection.client(file)?;
     let response = agent::submit(&client, &alert, deadline).await?;
     submitted.store(true, std::sync::atomic::Ordering::SeqCst);
     let Some(p) = response.proposals.first() else {

@@ -61,6 +61,40 @@ pub enum Command {
     Policy(policy::PolicyCommand),
 }
 
+/// How an agent-side command (`hook`, `mcp`) reaches the server: flags,
+/// then `COUNTERSIGN_*`, then `[client]` in the config file.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AgentConnection {
+    /// Server URL
+    #[arg(long, env = "COUNTERSIGN_SERVER")]
+    pub server: Option<String>,
+    /// Agent token (from `countersign token create --role agent`)
+    #[arg(long, env = "COUNTERSIGN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Trust this CA certificate (PEM) for an https:// server
+    #[arg(long, env = "COUNTERSIGN_CA")]
+    pub ca: Option<PathBuf>,
+}
+
+impl AgentConnection {
+    pub fn client(&self, file: &FileConfig) -> anyhow::Result<crate::client::ApiClient> {
+        let server = self
+            .server
+            .clone()
+            .or_else(|| file.client.server.clone())
+            .unwrap_or_else(|| crate::config::DEFAULT_SERVER.to_owned());
+        let Some(token) = self.token.clone().or_else(|| file.client.token.clone()) else {
+            anyhow::bail!("no agent token: pass --token or set COUNTERSIGN_TOKEN");
+        };
+        let ca = self.ca.clone().or_else(|| file.client.ca.clone());
+        Ok(crate::client::ApiClient::with_ca(
+            &server,
+            Some(token),
+            ca.as_deref(),
+        )?)
+    }
+}
+
 /// Runs a parsed command line. Errors are printed by `main`.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // A hook that fails must still deny: even a bad config file.
