@@ -1,6 +1,10 @@
 //! SQLite next to PostgreSQL with one and with two replicas, in one run:
-//! durable ingest (64 agents) and signed decisions (32 clients), and the
-//! error window a client sees when one of two replicas dies.
+//! durable ingest (64 agents) and signed decisions (32 clients); two
+//! replicas again while CPU-burning processes (one per core, this binary
+//! re-run as a burner) compete for the machine; how long an agent waiting
+//! on one replica takes to wake after a decision is accepted on the other,
+//! during the decision load; and the error window a client sees when one
+//! of two replicas dies.
 //!
 //! `COUNTERSIGN_TEST_PG_URL=postgres://… cargo bench --bench replicas`
 //! (`bash .ci/pg-start DIR PORT` starts a throwaway server). Without it,
@@ -27,15 +31,34 @@ const AGENTS: usize = 64;
 
 use common::key;
 
+/// Set by the parent on the CPU burners it starts: seconds to burn.
+const BURN_ENV: &str = "COUNTERSIGN_BENCH_BURN_SECS";
+/// The person whose decisions the wake-up probe times.
+const PROBE: &str = "probe";
+
 struct Setup {
     servers: Vec<RunningServer>,
+    stores: Vec<Arc<dyn Store>>,
     token: String,
     keys: Vec<(String, PrivateKey)>,
+    probe: PrivateKey,
+}
+
+impl Setup {
+    /// (commits, writes) over every replica so far.
+    fn writes(&self) -> (u64, u64) {
+        self.stores.iter().fold((0, 0), |(c, w), s| {
+            let now = s.write_stats();
+            (c + now.commits, w + now.writes)
+        })
+    }
 }
 
 async fn setup(stores: Vec<Arc<dyn Store>>, keys: &[(String, PrivateKey)]) -> Setup {
+    let probe = key();
     let signers: String = keys
         .iter()
+        .chain([&(PROBE.to_owned(), probe.clone())])
         .map(|(n, k)| format!("{n} {}\n", k.public_key().to_openssh().unwrap()))
         .collect();
     let (token, hash) = new_token();
@@ -45,13 +68,15 @@ async fn setup(stores: Vec<Arc<dyn Store>>, keys: &[(String, PrivateKey)]) -> Se
         .unwrap();
     let server_key = key();
     let mut servers = Vec::new();
-    for s in stores {
-        servers.push(common::serve(s, &signers, server_key.clone()).await);
+    for s in &stores {
+        servers.push(common::serve(s.clone(), &signers, server_key.clone()).await);
     }
     Setup {
         servers,
+        stores,
         token,
         keys: keys.to_vec(),
+        probe,
     }
 }
 
@@ -84,8 +109,9 @@ async fn ingest(s: &Setup, secs: u64, tag: &str) -> f64 {
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
-/// Signed decisions per second from 32 clients spread over the replicas.
-async fn decisions(s: &Setup, secs: u64, tag: &str) -> f64 {
+/// Signed decisions per second from 32 clients spread over the replicas,
+/// and the wake-up probe's latencies (ms) taken meanwhile.
+async fn decisions(s: &Setup, secs: u64, tag: &str) -> (f64, Vec<f64>) {
     let agent = ApiClient::new(&s.servers[0].url(), Some(s.token.clone())).unwrap();
     let mut work: Vec<Vec<(String, String)>> = vec![Vec::new(); CLIENTS];
     let mut n = 0;
@@ -114,11 +140,117 @@ async fn decisions(s: &Setup, secs: u64, tag: &str) -> f64 {
             tokio::spawn(common::approve_until(url, name, k, items, until))
         })
         .collect();
+    let probe = tokio::spawn(wake_ups(s.probe_parts(), tag.to_owned(), until));
     let mut done = 0;
     for t in tasks {
         done += t.await.unwrap().0;
     }
-    done as f64 / started.elapsed().as_secs_f64()
+    let rate = done as f64 / started.elapsed().as_secs_f64();
+    (rate, probe.await.unwrap())
+}
+
+struct ProbeParts {
+    submit_at: String,
+    wait_at: String,
+    token: String,
+    key: PrivateKey,
+}
+
+impl Setup {
+    /// The agent submits and the person decides on the first replica; the
+    /// agent waits on the last (the other one, when there are two).
+    fn probe_parts(&self) -> ProbeParts {
+        ProbeParts {
+            submit_at: self.servers[0].url(),
+            wait_at: self.servers[self.servers.len() - 1].url(),
+            token: self.token.clone(),
+            key: self.probe.clone(),
+        }
+    }
+}
+
+/// Until `until`, every ~50 ms: an agent submits one proposal and waits for
+/// its decision on `wait_at`; once the wait is under way a person approves
+/// it on `submit_at`. Each sample is the time from the approval's 201 to
+/// the waiting agent's answer (0 when the answer came first).
+async fn wake_ups(p: ProbeParts, tag: String, until: Instant) -> Vec<f64> {
+    let signer = countersign::signing::signer::Signer::from_key(p.key);
+    let agent = ApiClient::new(&p.submit_at, Some(p.token.clone())).unwrap();
+    let waiter = ApiClient::new(&p.wait_at, Some(p.token)).unwrap();
+    let mut person = ApiClient::new(&p.submit_at, None).unwrap();
+    person.login(PROBE, &signer).await.unwrap();
+    let mut samples = Vec::new();
+    let mut i = 0;
+    while Instant::now() + Duration::from_millis(500) < until {
+        i += 1;
+        let Ok(r) = agent
+            .submit_alert(&common::alert(&format!("{tag}-probe-{i}"), 1))
+            .await
+        else {
+            continue;
+        };
+        let p = &r.proposals[0];
+        let (id, digest) = (p.id.clone(), p.digest.clone());
+        let w = waiter.clone();
+        let wait_id = id.clone();
+        let woke = tokio::spawn(async move {
+            let answer = w.decision(&wait_id, 30).await;
+            (Instant::now(), answer.is_ok())
+        });
+        // Long enough for the wait to be registered on the other replica.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let decided = common::approval(PROBE, id, digest, &signer);
+        if person.post_decision(&decided).await.is_err() {
+            continue;
+        }
+        let acked = Instant::now();
+        let (at, ok) = woke.await.unwrap();
+        if ok {
+            samples.push(at.saturating_duration_since(acked).as_secs_f64() * 1000.0);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    samples
+}
+
+/// Starts one CPU-burning process per core (this binary, re-run), each
+/// stopping by itself after `secs` should this one die first.
+fn burners(secs: u64) -> Vec<std::process::Child> {
+    let me = std::env::current_exe().unwrap();
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (0..cores)
+        .map(|_| {
+            std::process::Command::new(&me)
+                .env(BURN_ENV, secs.to_string())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect()
+}
+
+fn burn(secs: u64) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    let mut x: u64 = 1;
+    while Instant::now() < until {
+        for _ in 0..1_000_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+        }
+        std::hint::black_box(x);
+    }
+}
+
+fn wake_line(label: &str, samples: &mut [f64]) {
+    samples.sort_by(f64::total_cmp);
+    println!(
+        "decision -> agent wake-up across replicas, {label}: p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  ({} samples; target p99 <= 50 ms)",
+        common::percentile(samples, 0.5),
+        common::percentile(samples, 0.99),
+        samples.last().copied().unwrap_or(f64::NAN),
+        samples.len()
+    );
 }
 
 /// A fresh database on the server; returns its URL.
@@ -184,6 +316,9 @@ async fn error_window(s: Setup) -> Option<Duration> {
 }
 
 fn main() {
+    if let Some(secs) = std::env::var(BURN_ENV).ok().and_then(|v| v.parse().ok()) {
+        return burn(secs);
+    }
     let secs = env_num("BENCH_SECS", 5);
     let keys: Vec<(String, PrivateKey)> = (0..CLIENTS)
         .map(|i| (format!("analyst{i}"), key()))
@@ -200,7 +335,7 @@ fn main() {
     rt.block_on(async {
         let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("c.db")).unwrap());
         let s = setup(vec![sqlite], &keys).await;
-        let (i, d) = (ingest(&s, secs, "sq").await, decisions(&s, secs, "sq").await);
+        let (i, (d, _)) = (ingest(&s, secs, "sq").await, decisions(&s, secs, "sq").await);
         println!("SQLite, one server              ingest {i:>7.0} proposals/s   decisions {d:>7.0}/s");
         for srv in s.servers {
             srv.stop().await.unwrap();
@@ -210,19 +345,47 @@ fn main() {
             return;
         };
         let one = setup(vec![replica(&fresh_pg(&admin).await).await], &keys).await;
-        let (i1, d1) = (ingest(&one, secs, "p1").await, decisions(&one, secs, "p1").await);
-        println!("PostgreSQL, one replica         ingest {i1:>7.0} proposals/s   decisions {d1:>7.0}/s");
+        let (i1, (d1, _)) = (ingest(&one, secs, "p1").await, decisions(&one, secs, "p1").await);
+        println!(
+            "PostgreSQL, one replica         ingest {i1:>7.0} proposals/s   decisions {d1:>7.0}/s   ({:.2}x / {:.2}x SQLite; target >= 0.5x){}",
+            i1 / i, d1 / d, per_commit(&one)
+        );
         for srv in one.servers {
             srv.stop().await.unwrap();
         }
-        // Two replicas: each its own pool, listener and deadline sweep, on one database.
+        // Two replicas: each its own pool, writer, listener and deadline
+        // sweep, on one database.
         let url = fresh_pg(&admin).await;
         let two = setup(vec![replica(&url).await, replica(&url).await], &keys).await;
-        let (i2, d2) = (ingest(&two, secs, "p2").await, decisions(&two, secs, "p2").await);
-        println!("PostgreSQL, two replicas        ingest {i2:>7.0} proposals/s   decisions {d2:>7.0}/s   ({:.2}x one replica's decisions; target >= 0.9x)", d2 / d1);
+        let (i2, (d2, mut quiet)) = (ingest(&two, secs, "p2").await, decisions(&two, secs, "p2").await);
+        println!(
+            "PostgreSQL, two replicas        ingest {i2:>7.0} proposals/s   decisions {d2:>7.0}/s   ({:.2}x / {:.2}x one replica; target >= 1.0x){}",
+            i2 / i1, d2 / d1, per_commit(&two)
+        );
+        let mut burning = burners(3 * secs + 30);
+        let (ic, (dc, mut busy)) = (ingest(&two, secs, "c2").await, decisions(&two, secs, "c2").await);
+        for b in &mut burning {
+            let _ = b.kill();
+            let _ = b.wait();
+        }
+        println!(
+            "PostgreSQL, two replicas, with {} CPU burners beside   ingest {ic:>7.0} proposals/s   decisions {dc:>7.0}/s   ({:.2}x / {:.2}x quiet; target >= 0.5x)",
+            burning.len(), ic / i2, dc / d2
+        );
+        wake_line("quiet", &mut quiet);
+        wake_line("CPU burners beside", &mut busy);
         match error_window(two).await {
             Some(w) => println!("one of two replicas dies: error window seen by a retrying client {:.0} ms (target <= 1000 ms)", w.as_secs_f64() * 1000.0),
             None => println!("one of two replicas dies: no request failed"),
         }
     });
+}
+
+/// How many writes each PostgreSQL transaction carried, so far.
+fn per_commit(s: &Setup) -> String {
+    let (commits, writes) = s.writes();
+    format!(
+        "   [{:.1} writes per commit]",
+        writes as f64 / commits.max(1) as f64
+    )
 }

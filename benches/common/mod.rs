@@ -103,6 +103,29 @@ pub async fn serve_notifying(
     start(store, config).await.unwrap()
 }
 
+/// A signed approval of proposal `id` as shown with `digest`.
+pub fn approval(
+    name: &str,
+    id: String,
+    digest: String,
+    signer: &countersign::signing::signer::Signer,
+) -> countersign::api::SignedDecision {
+    use countersign::signing::payload::{DecisionDraft, PayloadVerdict, Review, Target};
+    DecisionDraft {
+        target: Target::Proposal(id),
+        digest,
+        verdict: PayloadVerdict::Approve,
+        reason: String::new(),
+        labels: vec![],
+        review: Review {
+            seconds: 30.0,
+            panes: vec!["summary".into()],
+        },
+    }
+    .sign(name, countersign::domain::time::now_millis(), signer)
+    .unwrap()
+}
+
 /// One person: logs in at `url`, then signs and posts an approval of each
 /// of `items` (proposal id, digest) until `until`. Returns (accepted, failed).
 pub async fn approve_until(
@@ -112,7 +135,6 @@ pub async fn approve_until(
     items: Vec<(String, String)>,
     until: Instant,
 ) -> (u64, u64) {
-    use countersign::signing::payload::{DecisionDraft, PayloadVerdict, Review, Target};
     let signer = countersign::signing::signer::Signer::from_key(key);
     let mut c = countersign::client::ApiClient::new(&url, None).unwrap();
     c.login(&name, &signer).await.unwrap();
@@ -121,20 +143,7 @@ pub async fn approve_until(
         if Instant::now() >= until {
             break;
         }
-        let d = DecisionDraft {
-            target: Target::Proposal(id),
-            digest,
-            verdict: PayloadVerdict::Approve,
-            reason: String::new(),
-            labels: vec![],
-            review: Review {
-                seconds: 30.0,
-                panes: vec!["summary".into()],
-            },
-        }
-        .sign(&name, countersign::domain::time::now_millis(), &signer)
-        .unwrap();
-        match c.post_decision(&d).await {
+        match c.post_decision(&approval(&name, id, digest, &signer)).await {
             Ok(_) => ok += 1,
             Err(_) => failed += 1,
         }

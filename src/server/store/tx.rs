@@ -7,6 +7,7 @@
 
 use super::StoreError;
 use super::sql::{Dialect, Param, SqlRow};
+use crate::audit::chain::Head;
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
@@ -26,6 +27,36 @@ pub trait Tx {
 
     /// Runs a statement; returns the rows it changed.
     async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError>;
+
+    /// Runs statements in order, stopping at the first error. A backend
+    /// that can send them all before reading an answer does so.
+    async fn execute_all(&mut self, batch: &[(&str, Vec<Param>)]) -> Result<(), StoreError> {
+        for (sql, params) in batch {
+            self.execute(sql, params).await?;
+        }
+        Ok(())
+    }
+
+    /// Two independent queries; a backend that can pipeline sends both
+    /// before reading either answer.
+    async fn query_pair<A, B>(
+        &mut self,
+        a: (&str, &[Param], RowMap<A>),
+        b: (&str, &[Param], RowMap<B>),
+    ) -> Result<(Vec<A>, Vec<B>), StoreError> {
+        let first = self.query(a.0, a.1, a.2).await?;
+        Ok((first, self.query(b.0, b.1, b.2).await?))
+    }
+
+    /// The audit chain's head when this transaction knows it without asking:
+    /// a writer that holds the chain lock across several writes.
+    fn known_head(&self) -> Option<Head> {
+        None
+    }
+
+    /// The head after this transaction's own appends (ignored unless the
+    /// backend keeps it).
+    fn set_head(&mut self, _head: &Head) {}
 
     async fn query_opt<T>(
         &mut self,

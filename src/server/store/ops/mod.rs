@@ -6,7 +6,7 @@ use crate::audit::chain::{self, Head};
 use crate::domain::records::{AlertRecord, AuditEntry, ProposalRecord};
 use crate::server::store::StoreError;
 use crate::server::store::logic::{self, Writes};
-use crate::server::store::sql::{self, params};
+use crate::server::store::sql::{self, Param, params};
 use crate::server::store::tx::Tx;
 
 pub mod notify;
@@ -19,6 +19,9 @@ pub use writes::*;
 // ---- loads ----
 
 pub async fn head<T: Tx>(tx: &mut T) -> Result<Head, StoreError> {
+    if let Some(known) = tx.known_head() {
+        return Ok(known);
+    }
     let found = tx
         .query_opt(sql::HEAD, &[], |r| {
             Ok(Head {
@@ -73,26 +76,56 @@ async fn check_nonce<T: Tx>(tx: &mut T, nonce: &str) -> Result<(), StoreError> {
     let seen = tx
         .query_opt(sql::NONCE_SEEN, &[nonce.into()], |r| r.text("nonce"))
         .await?;
+    refuse_replay(nonce, seen.is_some())
+}
+
+fn refuse_replay(nonce: &str, seen: bool) -> Result<(), StoreError> {
     match seen {
-        Some(_) => Err(StoreError::Replay(nonce.to_owned())),
-        None => Ok(()),
+        true => Err(StoreError::Replay(nonce.to_owned())),
+        false => Ok(()),
     }
+}
+
+/// [`check_nonce`] then [`proposal_for_update`], in one flight.
+async fn fresh_nonce_and_proposal<T: Tx>(
+    tx: &mut T,
+    nonce: &str,
+    id: &str,
+) -> Result<ProposalRecord, StoreError> {
+    let lock = tx.dialect().for_update();
+    let (seen, found) = tx
+        .query_pair(
+            (sql::NONCE_SEEN, &[nonce.into()], |r| r.text("nonce")),
+            (
+                &sql::proposal_by_id_sql(lock),
+                &[id.into()],
+                sql::proposal_row,
+            ),
+        )
+        .await?;
+    refuse_replay(nonce, !seen.is_empty())?;
+    found
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::NotFound(format!("proposal {id}")))
 }
 
 // ---- the one write path ----
 
 /// Writes what a rule returned: the alert, the audit entries (chained on
 /// the current head), the proposals stamped with the last sequence number
-/// and their participants, the annotation and the nonce. Returns the last
-/// audit entry; the ids of changed proposals go to `changed`.
+/// and their participants, the outbox events, the annotation and the
+/// nonce — one batch after reading the head (pipelined on PostgreSQL).
+/// Returns the last audit entry; the ids of changed proposals go to
+/// `changed`.
 pub async fn apply<T: Tx>(
     tx: &mut T,
     w: &mut Writes,
     changed: &mut Vec<String>,
 ) -> Result<Option<AuditEntry>, StoreError> {
+    let mut batch: Vec<(&str, Vec<Param>)> = Vec::new();
     if let Some(a) = &w.alert {
-        tx.execute(sql::UPSERT_ALERT, &sql::alert_params(a)?)
-            .await?;
+        batch.push((sql::UPSERT_ALERT, sql::alert_params(a)?));
     }
     let mut at = head(tx).await?;
     let mut last: Option<AuditEntry> = None;
@@ -108,7 +141,7 @@ pub async fn apply<T: Tx>(
             (&a.prev_hash).into(),
             (&a.hash).into(),
         ]);
-        tx.execute(sql::APPEND, &row).await?;
+        batch.push((sql::APPEND, row));
         at = Head {
             seq: a.seq,
             hash: a.hash.clone(),
@@ -120,16 +153,13 @@ pub async fn apply<T: Tx>(
         if let Some(seq) = seq {
             p.change_seq = seq;
         }
-        tx.execute(sql::UPSERT_PROPOSAL, &sql::proposal_params(p)?)
-            .await?;
+        batch.push((sql::UPSERT_PROPOSAL, sql::proposal_params(p)?));
         for who in logic::participants(p) {
-            tx.execute(sql::ADD_PARTICIPANT, &[who.into(), (&p.id).into()])
-                .await?;
+            batch.push((sql::ADD_PARTICIPANT, params([who.into(), (&p.id).into()])));
         }
-        changed.push(p.id.clone());
     }
     for event in logic::notify::events(w) {
-        add_outbox(tx, &event).await?;
+        batch.push((sql::ADD_OUTBOX, outbox_params(&event)));
     }
     if w.annotation.is_some() || w.nonce.is_some() {
         let seq = seq.ok_or_else(|| {
@@ -137,15 +167,27 @@ pub async fn apply<T: Tx>(
         })?;
         if let Some(note) = &mut w.annotation {
             note.seq = seq;
-            tx.execute(sql::ADD_ANNOTATION, &sql::annotation_params(note)?)
-                .await?;
+            batch.push((sql::ADD_ANNOTATION, sql::annotation_params(note)?));
         }
         if let Some(nonce) = &w.nonce {
-            tx.execute(sql::ADD_NONCE, &[nonce.into(), seq.into()])
-                .await?;
+            batch.push((sql::ADD_NONCE, params([nonce.into(), seq.into()])));
         }
     }
+    tx.execute_all(&batch).await?;
+    tx.set_head(&at);
+    changed.extend(w.proposals.iter().map(|p| p.id.clone()));
     Ok(last)
+}
+
+fn outbox_params(e: &logic::notify::OutboxEvent) -> Vec<Param> {
+    params([
+        (&e.id).into(),
+        e.kind.as_str().into(),
+        e.at.into(),
+        (&e.proposal_id).into(),
+        (&e.alert_id).into(),
+        e.data.to_string().into(),
+    ])
 }
 
 /// One event into the outbox, in the caller's transaction.
@@ -153,18 +195,7 @@ pub async fn add_outbox<T: Tx>(
     tx: &mut T,
     e: &logic::notify::OutboxEvent,
 ) -> Result<(), StoreError> {
-    tx.execute(
-        sql::ADD_OUTBOX,
-        &params([
-            (&e.id).into(),
-            e.kind.as_str().into(),
-            e.at.into(),
-            (&e.proposal_id).into(),
-            (&e.alert_id).into(),
-            e.data.to_string().into(),
-        ]),
-    )
-    .await?;
+    tx.execute(sql::ADD_OUTBOX, &outbox_params(e)).await?;
     Ok(())
 }
 

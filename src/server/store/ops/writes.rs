@@ -21,16 +21,14 @@ pub async fn submit<T: Tx>(
         Param::from(&cmd.agent),
         Param::from(&cmd.submission.alert.external_id),
     ];
-    let old = tx
-        .query_opt(&sql::alert_by_external_sql(lock), &key, sql::alert_row)
+    // The alert (locked) and its proposals, in one flight.
+    let (alert, stored) = tx
+        .query_pair(
+            (&sql::alert_by_external_sql(lock), &key, sql::alert_row),
+            (&sql::proposals_by_external_sql(), &key, sql::proposal_row),
+        )
         .await?;
-    let old = match old {
-        Some(alert) => {
-            let stored = proposals_of(tx, &alert.id).await?;
-            Some((alert, stored))
-        }
-        None => None,
-    };
+    let old = alert.into_iter().next().map(|a| (a, stored));
     let mut plan = logic::submit(cmd, old)?;
     apply(tx, &mut plan.writes, changed).await?;
     Ok(plan.outcome())
@@ -41,10 +39,10 @@ pub async fn decide<T: Tx>(
     cmd: &DecideCommand,
     changed: &mut Vec<String>,
 ) -> Result<DecideOutcome, StoreError> {
-    if let Some(signed) = &cmd.signed {
-        check_nonce(tx, &signed.nonce).await?;
-    }
-    let p = proposal_for_update(tx, &cmd.proposal_id).await?;
+    let p = match &cmd.signed {
+        Some(signed) => fresh_nonce_and_proposal(tx, &signed.nonce, &cmd.proposal_id).await?,
+        None => proposal_for_update(tx, &cmd.proposal_id).await?,
+    };
     let (next, entries, event) = logic::decide(&p, cmd)?;
     let mut w = Writes {
         proposals: vec![next],

@@ -4,7 +4,8 @@
 //! one transaction-scoped advisory lock, so the audit chain stays a single
 //! line with no fork or gap, and rows are re-read `FOR UPDATE` inside it, so
 //! two analysts deciding the same proposal on two replicas get exactly one
-//! winner. Deadline sweeps run on every replica and act once (they re-check
+//! winner. Each replica's writes go through one group-commit writer
+//! (`writer`): the lock is taken once per batch, not per request. Deadline sweeps run on every replica and act once (they re-check
 //! under the lock). Commits NOTIFY, and every replica LISTENs, so long-polls
 //! wake wherever they wait. Losing the database is a 503; the pool
 //! reconnects by itself.
@@ -13,15 +14,17 @@ mod engine;
 mod listen;
 mod tls;
 mod tx;
+mod writer;
 
 use engine::migrate;
 use tx::PgTx;
+use writer::{Counters, Write, Writer};
 
 use super::ops::notify;
 use super::{
     AnnotateCommand, AnnotateOutcome, ChangeSet, ClaimCommand, Claimed, DecideCommand,
     DecideOutcome, DeliveryCount, ExecutionCommand, Finish, QueuePage, QueueQuery, SinkRoute,
-    Store, StoreError, SubmitCommand, SubmitOutcome, ops,
+    Store, StoreError, SubmitCommand, SubmitOutcome, WriteStats, ops,
 };
 use crate::audit::chain::Head;
 use crate::domain::machine::Millis;
@@ -30,10 +33,11 @@ use crate::domain::records::{
 };
 use crate::domain::types::{ProposalStatus, TokenRole};
 use async_trait::async_trait;
+use deadpool_postgres::Transaction;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio::sync::broadcast;
-use tokio_postgres::Transaction;
 
 /// The advisory lock that serialises writers (and migrations).
 const CHAIN_LOCK: i64 = 0x0063_6f75_6e74_6572; // "counter" in ASCII
@@ -49,6 +53,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
 pub struct PgStore {
     pool: Pool,
     changes: broadcast::Sender<Arc<ChangeSet>>,
+    writer: Writer,
+    counters: Arc<Counters>,
 }
 
 impl PgStore {
@@ -56,71 +62,62 @@ impl PgStore {
     /// starts the change listener.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let tls::Target { config, tls } = tls::target(url)?;
-        let manager = Manager::from_config(
-            config.clone(),
-            tls.clone(),
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(16)
-            .wait_timeout(Some(std::time::Duration::from_secs(5)))
-            .create_timeout(Some(std::time::Duration::from_secs(5)))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .build()
-            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let pool = pool(&config, &tls, 16)?;
         migrate(&pool).await?;
         let (changes, _) = broadcast::channel(1024);
-        listen::spawn(config, tls, changes.clone());
-        Ok(PgStore { pool, changes })
-    }
-
-    /// A write transaction holding the chain lock.
-    async fn begin<'a>(
-        client: &'a mut deadpool_postgres::Object,
-    ) -> Result<Transaction<'a>, StoreError> {
-        let pg: &'a mut tokio_postgres::Client = client;
-        let tx = pg.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHAIN_LOCK])
-            .await?;
-        Ok(tx)
+        listen::spawn(config.clone(), tls.clone(), changes.clone());
+        let counters = Arc::new(Counters::default());
+        let writer_pool = move || pool_of_one(&config, &tls);
+        let writer = Writer::spawn(writer_pool, changes.clone(), counters.clone())?;
+        Ok(PgStore {
+            pool,
+            changes,
+            writer,
+            counters,
+        })
     }
 
     /// A read-only snapshot: several reads that agree with each other.
     async fn snapshot(
         client: &mut deadpool_postgres::Object,
     ) -> Result<Transaction<'_>, StoreError> {
-        let pg: &mut tokio_postgres::Client = client;
-        Ok(pg
+        Ok(client
             .build_transaction()
             .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()
             .await?)
     }
+}
 
-    /// Notifies every replica (delivered on commit), commits, and tells this
-    /// replica's waiters at once.
-    async fn commit(&self, tx: Transaction<'_>, changed: Vec<String>) -> Result<(), StoreError> {
-        let head = ops::head(&mut PgTx(&tx)).await?.seq;
-        if !changed.is_empty() {
-            tx.execute(
-                "SELECT pg_notify($1, $2)",
-                &[&listen::CHANNEL, &listen::payload(head, &changed)],
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        if !changed.is_empty() {
-            let _ = self.changes.send(Arc::new(ChangeSet {
-                head_seq: head,
-                proposals: changed,
-                reset: false,
-            }));
-        }
-        Ok(())
-    }
+/// Connections to the database, opened as needed up to `size`.
+fn pool(
+    config: &tokio_postgres::Config,
+    tls: &tokio_postgres_rustls::MakeRustlsConnect,
+    size: usize,
+) -> Result<Pool, StoreError> {
+    let manager = Manager::from_config(
+        config.clone(),
+        tls.clone(),
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(std::time::Duration::from_secs(5)))
+        .create_timeout(Some(std::time::Duration::from_secs(5)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+/// The writer's own connection (reopened when lost).
+fn pool_of_one(
+    config: &tokio_postgres::Config,
+    tls: &tokio_postgres_rustls::MakeRustlsConnect,
+) -> Result<Pool, StoreError> {
+    pool(config, tls, 1)
 }
 
 /// `$body` in a transaction of its own, without the chain lock: the
@@ -128,10 +125,9 @@ impl PgStore {
 macro_rules! plain_tx {
     ($self:ident, |$t:ident| $body:expr) => {{
         let mut client = $self.pool.get().await?;
-        let pg: &mut tokio_postgres::Client = &mut client;
-        let tx = pg.transaction().await?;
+        let tx = client.transaction().await?;
         let out = {
-            let $t = &mut PgTx(&tx);
+            let $t = &mut PgTx::new(&tx);
             $body.await?
         };
         tx.commit().await?;
@@ -181,7 +177,7 @@ impl Store for PgStore {
 
     async fn outbox_stats(&self) -> Result<Vec<DeliveryCount>, StoreError> {
         let client = self.pool.get().await?;
-        notify::stats(&mut PgTx(&**client)).await
+        notify::stats(&mut PgTx::new(&client)).await
     }
 
     async fn outbox_prune(&self, before: Millis) -> Result<u64, StoreError> {
@@ -189,51 +185,31 @@ impl Store for PgStore {
     }
 
     async fn submit(&self, cmd: SubmitCommand) -> Result<SubmitOutcome, StoreError> {
-        let mut client = self.pool.get().await?;
-        let tx = Self::begin(&mut client).await?;
-        let mut changed = Vec::new();
-        let out = ops::submit(&mut PgTx(&tx), &cmd, &mut changed).await?;
-        self.commit(tx, changed).await?;
-        Ok(out)
+        self.writer.call(|r| Write::Submit(cmd, r)).await
     }
 
     async fn decide(&self, cmd: DecideCommand) -> Result<DecideOutcome, StoreError> {
-        let mut client = self.pool.get().await?;
-        let tx = Self::begin(&mut client).await?;
-        let mut changed = Vec::new();
-        let out = ops::decide(&mut PgTx(&tx), &cmd, &mut changed).await?;
-        self.commit(tx, changed).await?;
-        Ok(out)
+        self.writer.call(|r| Write::Decide(cmd, r)).await
     }
 
     async fn report_execution(&self, cmd: ExecutionCommand) -> Result<ProposalRecord, StoreError> {
-        let mut client = self.pool.get().await?;
-        let tx = Self::begin(&mut client).await?;
-        let mut changed = Vec::new();
-        let out = ops::report_execution(&mut PgTx(&tx), &cmd, &mut changed).await?;
-        self.commit(tx, changed).await?;
-        Ok(out)
+        self.writer.call(|r| Write::Execution(cmd, r)).await
     }
 
     async fn run_deadlines(&self, now: Millis) -> Result<usize, StoreError> {
         let due = {
             let client = self.pool.get().await?;
-            ops::due(&mut PgTx(&**client), now).await?
+            ops::due(&mut PgTx::new(&client), now).await?
         };
         if due.is_empty() {
             return Ok(0);
         }
-        let mut client = self.pool.get().await?;
-        let tx = Self::begin(&mut client).await?;
-        let mut changed = Vec::new();
-        let moved = ops::settle(&mut PgTx(&tx), &due, now, &mut changed).await?;
-        self.commit(tx, changed).await?;
-        Ok(moved)
+        self.writer.call(|r| Write::Settle(due, now, r)).await
     }
 
     async fn proposal(&self, id: &str) -> Result<Option<ProposalRecord>, StoreError> {
         let client = self.pool.get().await?;
-        ops::proposal(&mut PgTx(&**client), id).await
+        ops::proposal(&mut PgTx::new(&client), id).await
     }
 
     async fn alert(
@@ -242,7 +218,7 @@ impl Store for PgStore {
     ) -> Result<Option<(AlertRecord, Vec<ProposalRecord>)>, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = Self::snapshot(&mut client).await?;
-        let found = ops::alert(&mut PgTx(&tx), id).await?;
+        let found = ops::alert(&mut PgTx::new(&tx), id).await?;
         tx.commit().await?;
         Ok(found)
     }
@@ -250,14 +226,14 @@ impl Store for PgStore {
     async fn queue(&self, q: QueueQuery) -> Result<QueuePage, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = Self::snapshot(&mut client).await?;
-        let page = ops::queue(&mut PgTx(&tx), &q).await?;
+        let page = ops::queue(&mut PgTx::new(&tx), &q).await?;
         tx.commit().await?;
         Ok(page)
     }
 
     async fn status_counts(&self) -> Result<Vec<(ProposalStatus, i64)>, StoreError> {
         let client = self.pool.get().await?;
-        ops::status_counts(&mut PgTx(&**client)).await
+        ops::status_counts(&mut PgTx::new(&client)).await
     }
 
     async fn audit_after(
@@ -267,12 +243,12 @@ impl Store for PgStore {
         alert_id: Option<String>,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let client = self.pool.get().await?;
-        ops::audit_after(&mut PgTx(&**client), after, limit, alert_id).await
+        ops::audit_after(&mut PgTx::new(&client), after, limit, alert_id).await
     }
 
     async fn audit_head(&self) -> Result<Head, StoreError> {
         let client = self.pool.get().await?;
-        ops::head(&mut PgTx(&**client)).await
+        ops::head(&mut PgTx::new(&client)).await
     }
 
     async fn create_token(
@@ -283,44 +259,35 @@ impl Store for PgStore {
         now: Millis,
     ) -> Result<TokenRecord, StoreError> {
         let client = self.pool.get().await?;
-        ops::create_token(&mut PgTx(&**client), name, role, hash, now).await
+        ops::create_token(&mut PgTx::new(&client), name, role, hash, now).await
     }
 
     async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
         let client = self.pool.get().await?;
-        ops::token_by_hash(&mut PgTx(&**client), hash).await
+        ops::token_by_hash(&mut PgTx::new(&client), hash).await
     }
 
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         let client = self.pool.get().await?;
-        ops::list_tokens(&mut PgTx(&**client)).await
+        ops::list_tokens(&mut PgTx::new(&client)).await
     }
 
     async fn revoke_token(&self, name: &str, now: Millis) -> Result<usize, StoreError> {
         let client = self.pool.get().await?;
-        ops::revoke_token(&mut PgTx(&**client), name, now).await
+        ops::revoke_token(&mut PgTx::new(&client), name, now).await
     }
 
     async fn annotate(&self, cmd: AnnotateCommand) -> Result<AnnotateOutcome, StoreError> {
-        let mut client = self.pool.get().await?;
-        let tx = Self::begin(&mut client).await?;
-        let out = ops::annotate(&mut PgTx(&tx), &cmd).await?;
-        self.commit(tx, Vec::new()).await?;
-        Ok(out)
+        self.writer.call(|r| Write::Annotate(cmd, r)).await
     }
 
     async fn annotations(&self, alert_id: &str) -> Result<Vec<AnnotationRecord>, StoreError> {
         let client = self.pool.get().await?;
-        ops::annotations(&mut PgTx(&**client), alert_id).await
+        ops::annotations(&mut PgTx::new(&client), alert_id).await
     }
 
     async fn claim(&self, cmd: ClaimCommand) -> Result<ProposalRecord, StoreError> {
-        let mut client = self.pool.get().await?;
-        let tx = Self::begin(&mut client).await?;
-        let mut changed = Vec::new();
-        let out = ops::claim(&mut PgTx(&tx), &cmd, &mut changed).await?;
-        self.commit(tx, changed).await?;
-        Ok(out)
+        self.writer.call(|r| Write::Claim(cmd, r)).await
     }
 
     async fn create_challenge(
@@ -330,7 +297,7 @@ impl Store for PgStore {
         expires_at: Millis,
     ) -> Result<(), StoreError> {
         let client = self.pool.get().await?;
-        ops::create_challenge(&mut PgTx(&**client), challenge, principal, expires_at).await
+        ops::create_challenge(&mut PgTx::new(&client), challenge, principal, expires_at).await
     }
 
     async fn take_challenge(
@@ -338,12 +305,12 @@ impl Store for PgStore {
         challenge: &str,
     ) -> Result<Option<(String, Millis)>, StoreError> {
         let client = self.pool.get().await?;
-        ops::take_challenge(&mut PgTx(&**client), challenge).await
+        ops::take_challenge(&mut PgTx::new(&client), challenge).await
     }
 
     async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
         let client = self.pool.get().await?;
-        ops::sweep_expired(&mut PgTx(&**client), now).await
+        ops::sweep_expired(&mut PgTx::new(&client), now).await
     }
 
     async fn create_session(
@@ -354,7 +321,7 @@ impl Store for PgStore {
         expires_at: Millis,
     ) -> Result<(), StoreError> {
         let client = self.pool.get().await?;
-        ops::create_session(&mut PgTx(&**client), hash, principal, now, expires_at).await
+        ops::create_session(&mut PgTx::new(&client), hash, principal, now, expires_at).await
     }
 
     async fn session_principal(
@@ -363,10 +330,17 @@ impl Store for PgStore {
         now: Millis,
     ) -> Result<Option<String>, StoreError> {
         let client = self.pool.get().await?;
-        ops::session_principal(&mut PgTx(&**client), hash, now).await
+        ops::session_principal(&mut PgTx::new(&client), hash, now).await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<ChangeSet>> {
         self.changes.subscribe()
+    }
+
+    fn write_stats(&self) -> WriteStats {
+        WriteStats {
+            commits: self.counters.commits.load(Ordering::Relaxed),
+            writes: self.counters.writes.load(Ordering::Relaxed),
+        }
     }
 }

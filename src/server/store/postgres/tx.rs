@@ -1,14 +1,18 @@
-//! [`Tx`] over a tokio-postgres client or transaction. Rows are read by
-//! column name with the fallible accessor, never `Row::get` (which panics
-//! on a type mismatch).
+//! [`Tx`] over a pooled client or transaction. Rows are read by column
+//! name with the fallible accessor, never `Row::get` (which panics on a
+//! type mismatch). Statements are prepared once per connection (the SQL
+//! text is a closed set: `format!` only splices constant column lists), so
+//! each runs in one round trip, and a batch of writes is pipelined.
 
+use crate::audit::chain::Head;
 use crate::server::store::StoreError;
 use crate::server::store::sql::{Dialect, Param, SqlRow, bad_column};
 use crate::server::store::tx::{RowMap, Tx};
 use bytes::BytesMut;
+use deadpool_postgres::GenericClient;
 use std::error::Error;
+use tokio_postgres::Row;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use tokio_postgres::{GenericClient, Row};
 
 type SqlResult = Result<IsNull, Box<dyn Error + Sync + Send>>;
 
@@ -75,8 +79,108 @@ impl SqlRow for Row {
     }
 }
 
-/// A pooled client (reads) or a transaction (writes, snapshots).
-pub struct PgTx<'a, C>(pub &'a C);
+/// A pooled client (reads) or a transaction (writes, snapshots). The
+/// group-commit writer sets a `prefix` (its savepoint commands), sent in
+/// the same flight as the next statement instead of a round trip of its
+/// own.
+pub struct PgTx<'a, C> {
+    client: &'a C,
+    prefix: Option<&'static str>,
+    /// The prefix failed: the transaction is unusable, not just this job.
+    pub broken: bool,
+    /// The chain head, kept by the writer while it holds the chain lock
+    /// (`None` otherwise: asked for each time).
+    pub head: Option<Head>,
+    keeps_head: bool,
+}
+
+impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
+    pub fn new(client: &'a C) -> Self {
+        PgTx {
+            client,
+            prefix: None,
+            broken: false,
+            head: None,
+            keeps_head: false,
+        }
+    }
+
+    /// For a writer holding the chain lock for the whole transaction: the
+    /// head is read once, then followed through this transaction's appends.
+    pub fn holding_chain_lock(client: &'a C) -> Self {
+        PgTx {
+            keeps_head: true,
+            ..Self::new(client)
+        }
+    }
+
+    /// Commands (simple protocol, no parameters) to run before the next
+    /// statement. If earlier ones were never sent (nothing ran since), they
+    /// stay instead: the transaction is still where they expect it.
+    pub fn before_next(&mut self, sql: &'static str) {
+        self.prefix.get_or_insert(sql);
+    }
+
+    async fn pipelined<T>(
+        &mut self,
+        next: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, StoreError> {
+        let Some(prefix) = self.prefix.take() else {
+            return Ok(next.await?);
+        };
+        // `join` polls the prefix first, so it is written first.
+        let (before, out) =
+            futures_util::future::join(self.client.batch_execute(prefix), next).await;
+        if let Err(e) = before {
+            self.broken = true;
+            return Err(e.into());
+        }
+        Ok(out?)
+    }
+}
+
+/// Most statements merged into one (and so the most shapes kept prepared
+/// per connection: writes come in a handful of shapes this small).
+const MERGE_MAX: usize = 8;
+
+/// `WITH w0 AS (s0), w1 AS (s1), … sN`, each statement's `$n` moved past
+/// the parameters of the ones before it. Data-modifying CTEs all run, in
+/// one snapshot: fine for these inserts, none of which reads what another
+/// writes (foreign keys are checked at the end of the statement).
+fn merged<'p>(batch: &'p [(&str, Vec<Param>)]) -> (String, Vec<&'p (dyn ToSql + Sync)>) {
+    let mut parts = Vec::with_capacity(batch.len());
+    let mut params = Vec::new();
+    for (statement, values) in batch {
+        parts.push(shift_placeholders(statement, params.len()));
+        params.extend(refs(values));
+    }
+    let last = parts.pop().unwrap_or_default();
+    let ctes: Vec<String> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| format!("w{i} AS ({part})"))
+        .collect();
+    (format!("WITH {} {last}", ctes.join(", ")), params)
+}
+
+/// `$n` becomes `$(n + by)`. Our statements hold no `$` but placeholders
+/// (checked by a test over every write statement).
+fn shift_placeholders(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + by).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
 
 fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
@@ -93,11 +197,147 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
         params: &[Param],
         map: RowMap<T>,
     ) -> Result<Vec<T>, StoreError> {
-        let rows = self.0.query(sql, &refs(params)).await?;
+        let client = self.client;
+        let rows = self
+            .pipelined(async move {
+                let statement = client.prepare_cached(sql).await?;
+                client.query(&statement, &refs(params)).await
+            })
+            .await?;
         rows.iter().map(|r| map(r)).collect()
     }
 
     async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
-        Ok(self.0.execute(sql, &refs(params)).await?)
+        let client = self.client;
+        self.pipelined(async move {
+            let statement = client.prepare_cached(sql).await?;
+            client.execute(&statement, &refs(params)).await
+        })
+        .await
+    }
+
+    async fn query_pair<A, B>(
+        &mut self,
+        a: (&str, &[Param], RowMap<A>),
+        b: (&str, &[Param], RowMap<B>),
+    ) -> Result<(Vec<A>, Vec<B>), StoreError> {
+        let client = self.client;
+        let (first, second) = self
+            .pipelined(async move {
+                let (sa, sb) = futures_util::future::try_join(
+                    client.prepare_cached(a.0),
+                    client.prepare_cached(b.0),
+                )
+                .await?;
+                let (pa, pb) = (refs(a.1), refs(b.1));
+                futures_util::future::try_join(client.query(&sa, &pa), client.query(&sb, &pb)).await
+            })
+            .await?;
+        let first = first.iter().map(|r| (a.2)(r)).collect::<Result<_, _>>()?;
+        let second = second.iter().map(|r| (b.2)(r)).collect::<Result<_, _>>()?;
+        Ok((first, second))
+    }
+
+    fn known_head(&self) -> Option<Head> {
+        self.head.clone()
+    }
+
+    fn set_head(&mut self, head: &Head) {
+        if self.keeps_head {
+            self.head = Some(head.clone());
+        }
+    }
+
+    /// One statement when the batch is small (the hot paths: a decision,
+    /// a one-proposal alert): the inserts become data-modifying CTEs of a
+    /// single statement, so the server parses, plans and answers once.
+    /// Bigger batches (their shapes vary too much to keep prepared) are
+    /// pipelined instead: all sent before the first answer is read, since
+    /// tokio-postgres writes a request when its future is first polled.
+    /// Either way the server runs them in order, and one failure fails the
+    /// batch.
+    async fn execute_all(&mut self, batch: &[(&str, Vec<Param>)]) -> Result<(), StoreError> {
+        let client = self.client;
+        if (2..=MERGE_MAX).contains(&batch.len()) {
+            let (sql, params) = merged(batch);
+            return self
+                .pipelined(async move {
+                    let statement = client.prepare_cached(&sql).await?;
+                    client.execute(&statement, &params).await
+                })
+                .await
+                .map(drop);
+        }
+        self.pipelined(async move {
+            let mut statements = Vec::with_capacity(batch.len());
+            for (sql, _) in batch {
+                statements.push(client.prepare_cached(sql).await?);
+            }
+            let runs = statements
+                .iter()
+                .zip(batch)
+                .map(|(statement, (_, params))| async move {
+                    client.execute(statement, &refs(params)).await
+                });
+            futures_util::future::try_join_all(runs).await?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::store::sql;
+
+    #[test]
+    fn placeholders_move_past_the_statements_before() {
+        assert_eq!(
+            shift_placeholders("VALUES ($1, $2) ON CONFLICT DO UPDATE SET a = $2", 10),
+            "VALUES ($11, $12) ON CONFLICT DO UPDATE SET a = $12"
+        );
+        assert_eq!(shift_placeholders("no params", 3), "no params");
+        let batch = [
+            (
+                "INSERT INTO a (x, y) VALUES ($1, $2)",
+                vec![Param::from("n"), Param::Int(1)],
+            ),
+            ("INSERT INTO b (z) VALUES ($1)", vec![Param::Int(2)]),
+            (
+                "INSERT INTO c (u, v) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                vec![Param::from("p"), Param::from("id")],
+            ),
+        ];
+        let (text, params) = merged(&batch);
+        assert_eq!(params.len(), 5);
+        assert_eq!(
+            text,
+            "WITH w0 AS (INSERT INTO a (x, y) VALUES ($1, $2)), \
+             w1 AS (INSERT INTO b (z) VALUES ($3)) \
+             INSERT INTO c (u, v) VALUES ($4, $5) ON CONFLICT DO NOTHING"
+        );
+    }
+
+    #[test]
+    fn write_statements_hold_no_dollar_but_placeholders() {
+        for statement in [
+            sql::UPSERT_ALERT,
+            sql::APPEND,
+            sql::UPSERT_PROPOSAL,
+            sql::ADD_PARTICIPANT,
+            sql::ADD_OUTBOX,
+            sql::ADD_ANNOTATION,
+            sql::ADD_NONCE,
+        ] {
+            for (i, _) in statement.match_indices('$') {
+                let next = statement[i + 1..].chars().next();
+                assert!(next.is_some_and(|c| c.is_ascii_digit()), "{statement}");
+            }
+            assert!(
+                !statement.contains('\''),
+                "a literal could hide a '$': {statement}"
+            );
+        }
     }
 }

@@ -204,6 +204,7 @@ mod tests {
             UPSERT_PROPOSAL.to_owned(),
             proposal_by_id_sql(lock),
             proposals_of_sql(),
+            proposals_by_external_sql(),
             ADD_PARTICIPANT.to_owned(),
             DUE.to_owned(),
             queue_sql(Dialect::Sqlite),

@@ -163,6 +163,14 @@ pub fn proposals_of_sql() -> String {
     format!("SELECT {PROPOSAL_COLS} FROM proposals p WHERE p.alert_id = $1 ORDER BY p.idx")
 }
 
+/// The proposals of the alert `$1` (agent) calls `$2` (external id).
+pub fn proposals_by_external_sql() -> String {
+    format!(
+        "SELECT {PROPOSAL_COLS} FROM proposals p JOIN alerts a ON a.id = p.alert_id \
+         WHERE a.agent = $1 AND a.external_id = $2 ORDER BY p.idx"
+    )
+}
+
 /// Who took part in a proposal: the "mine" view.
 pub const ADD_PARTICIPANT: &str = "INSERT INTO participants (principal, proposal_id) \
      VALUES ($1, $2) ON CONFLICT DO NOTHING";
