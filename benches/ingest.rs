@@ -121,6 +121,7 @@ fn main() {
                 policy: policy.clone(),
                 now: now_millis(),
                 signed: None,
+                group: None,
             };
             store.decide(cmd).await.unwrap();
             let decided = Instant::now();

@@ -120,6 +120,7 @@ pub fn approval(
         review: Review {
             seconds: 30.0,
             panes: vec!["summary".into()],
+            group: None,
         },
     }
     .sign(name, countersign::domain::time::now_millis(), signer)

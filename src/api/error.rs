@@ -106,6 +106,10 @@ error_codes! {
     Conflict => ("conflict", 409),
     Replay => ("replay", 409),
     StaleDigest => ("stale_digest", 409),
+    /// Confirm or flag on a proposal that was not drawn for sampled review.
+    NotSampled => ("not_sampled", 409),
+    /// A sampled approval already reviewed, or past its review window.
+    SampleClosed => ("sample_closed", 409),
     // 413, 429
     BodyTooLarge => ("body_too_large", 413),
     RateLimited => ("rate_limited", 429),

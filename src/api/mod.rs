@@ -11,6 +11,7 @@ pub mod audit;
 pub mod decisions;
 pub mod error;
 pub mod events;
+pub mod oversight;
 pub mod proposals;
 pub mod queue;
 pub mod schema;

@@ -17,6 +17,8 @@ pub enum View {
     Mine,
     /// Decided: approved and everything after.
     History,
+    /// Policy approvals drawn for a person's review, not reviewed yet.
+    Sampled,
     All,
 }
 
@@ -31,7 +33,7 @@ impl View {
             View::History => Some(&[
                 Approved, Rejected, Expired, Halted, Lapsed, Executing, Executed, Failed,
             ]),
-            View::Mine | View::All => None,
+            View::Mine | View::Sampled | View::All => None,
         }
     }
 
@@ -43,6 +45,7 @@ impl View {
             View::AwaitingSecond => "awaiting_second",
             View::Mine => "mine",
             View::History => "history",
+            View::Sampled => "sampled",
             View::All => "all",
         }
     }
@@ -94,6 +97,7 @@ mod tests {
             View::AwaitingSecond,
             View::Mine,
             View::History,
+            View::Sampled,
             View::All,
         ] {
             assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());

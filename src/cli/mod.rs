@@ -6,6 +6,7 @@ mod demo;
 mod hook;
 mod mcp;
 mod notify;
+mod oversight;
 mod policy;
 mod serve;
 mod submit;
@@ -56,6 +57,8 @@ pub enum Command {
     /// Notification sinks: list them, send a test event.
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
+    /// The lead's oversight report: analysts, agents and auto rules over a window.
+    Oversight(oversight::OversightArgs),
     /// Validate a policy; explain what it requires for a submission.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -132,5 +135,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run_demo(args, &file).await,
         Command::Policy(cmd) => policy::run(cmd),
         Command::Notify(cmd) => notify::run(cmd, &file).await,
+        Command::Oversight(args) => oversight::run(args, &file).await,
     }
 }

@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-#[derive(Debug, Args)]
-pub struct TuiArgs {
+/// Who a person is and where their server is: the console's and the
+/// oversight report's flags, then `COUNTERSIGN_*`, then `[client]`.
+#[derive(Debug, Clone, Args)]
+pub struct PersonConnection {
     /// Server URL
     #[arg(long, env = "COUNTERSIGN_SERVER")]
     pub server: Option<String>,
@@ -26,12 +28,52 @@ pub struct TuiArgs {
     /// public half is --key (hardware-backed keys work)
     #[arg(long)]
     pub agent: bool,
-    /// Theme: dark, light, high-contrast or a .toml path
-    #[arg(long, env = "COUNTERSIGN_THEME")]
-    pub theme: Option<String>,
     /// Trust this CA certificate (PEM) for an https:// server, besides the system's roots
     #[arg(long, env = "COUNTERSIGN_CA")]
     pub ca: Option<PathBuf>,
+}
+
+/// A [`PersonConnection`] with the config file applied and the key loaded.
+pub struct Person {
+    pub server: String,
+    pub principal: String,
+    pub signer: Signer,
+    pub ca: Option<PathBuf>,
+}
+
+impl PersonConnection {
+    pub fn resolve(self, file: &FileConfig) -> anyhow::Result<Person> {
+        let server = self
+            .server
+            .or_else(|| file.client.server.clone())
+            .unwrap_or_else(|| config::DEFAULT_SERVER.to_owned());
+        let Some(principal) = self.principal.or_else(|| file.client.principal.clone()) else {
+            bail!(
+                "no principal: pass --principal NAME (as in the server's allowed_signers), set COUNTERSIGN_PRINCIPAL, or [client] principal in the config file"
+            );
+        };
+        let key = self
+            .key
+            .or_else(|| file.client.key.clone())
+            .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().join(".ssh/id_ed25519")))
+            .context("no key: pass --key FILE")?;
+        let signer = load_signer(&key, self.agent)?;
+        Ok(Person {
+            server,
+            principal,
+            signer,
+            ca: self.ca.or_else(|| file.client.ca.clone()),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    #[command(flatten)]
+    pub person: PersonConnection,
+    /// Theme: dark, light, high-contrast or a .toml path
+    #[arg(long, env = "COUNTERSIGN_THEME")]
+    pub theme: Option<String>,
 }
 
 impl TuiArgs {
@@ -40,12 +82,14 @@ impl TuiArgs {
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         TuiArgs {
-            server: var("COUNTERSIGN_SERVER"),
-            principal: var("COUNTERSIGN_PRINCIPAL"),
-            key: var("COUNTERSIGN_KEY").map(PathBuf::from),
-            agent: false,
+            person: PersonConnection {
+                server: var("COUNTERSIGN_SERVER"),
+                principal: var("COUNTERSIGN_PRINCIPAL"),
+                key: var("COUNTERSIGN_KEY").map(PathBuf::from),
+                agent: false,
+                ca: var("COUNTERSIGN_CA").map(PathBuf::from),
+            },
             theme: var("COUNTERSIGN_THEME"),
-            ca: var("COUNTERSIGN_CA").map(PathBuf::from),
         }
     }
 }
@@ -75,21 +119,12 @@ pub fn load_signer(key: &Path, agent: bool) -> anyhow::Result<Signer> {
 }
 
 pub async fn run_tui(args: TuiArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {
-    let server = args
-        .server
-        .or_else(|| file.client.server.clone())
-        .unwrap_or_else(|| config::DEFAULT_SERVER.to_owned());
-    let Some(principal) = args.principal.or_else(|| file.client.principal.clone()) else {
-        bail!(
-            "no principal: pass --principal NAME (as in the server's allowed_signers), set COUNTERSIGN_PRINCIPAL, or [client] principal in the config file"
-        );
-    };
-    let key = args
-        .key
-        .or_else(|| file.client.key.clone())
-        .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().join(".ssh/id_ed25519")))
-        .context("no key: pass --key FILE")?;
-    let signer = load_signer(&key, args.agent)?;
+    let Person {
+        server,
+        principal,
+        signer,
+        ca,
+    } = args.person.resolve(file)?;
     let (theme, keymap) = load_theme_and_keys(args.theme, file)?;
     let safe: String = principal
         .chars()
@@ -110,7 +145,7 @@ pub async fn run_tui(args: TuiArgs, file: &FileConfig) -> anyhow::Result<ExitCod
         keymap,
         outbox,
         initial_view: crate::api::View::Pending,
-        ca: args.ca.or_else(|| file.client.ca.clone()),
+        ca,
     })
     .await?;
     Ok(ExitCode::SUCCESS)

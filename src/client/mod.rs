@@ -255,6 +255,18 @@ impl ApiClient {
             .await
     }
 
+    /// The lead's oversight figures; `since`/`until` as the API takes them.
+    pub async fn oversight(
+        &self,
+        since: &str,
+        until: Option<&str>,
+    ) -> Result<crate::api::oversight::Oversight, ClientError> {
+        let mut query = vec![("since", since.to_owned())];
+        query.extend(until.map(|u| ("until", u.to_owned())));
+        self.call(Method::GET, "/v1/oversight", &query, None, Self::SHORT)
+            .await
+    }
+
     pub async fn checkpoint(&self) -> Result<Checkpoint, ClientError> {
         self.call(Method::GET, "/v1/audit/checkpoint", &[], None, Self::SHORT)
             .await

@@ -105,6 +105,7 @@ async fn night_shift(url: &str, bob: &Signer) -> anyhow::Result<()> {
             review: Review {
                 seconds: 95.0,
                 panes: vec!["summary".into(), "evidence".into()],
+                group: None,
             },
         };
         c.post_decision(&d.sign(NIGHT_SHIFT, now_millis(), bob)?)

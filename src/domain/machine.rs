@@ -78,6 +78,10 @@ pub enum Event {
     ExecutionStarted,
     Executed,
     ExecutionFailed,
+    /// Sampled review of a policy approval (see `domain::sample`).
+    SampleConfirmed,
+    SampleFlagged,
+    SampleUnreviewed,
 }
 
 impl Event {
@@ -95,6 +99,9 @@ impl Event {
             Event::ExecutionStarted => "execution_started",
             Event::Executed => "executed",
             Event::ExecutionFailed => "execution_failed",
+            Event::SampleConfirmed => "sample_confirmed",
+            Event::SampleFlagged => "sample_flagged",
+            Event::SampleUnreviewed => "sample_unreviewed",
         }
     }
 }
@@ -131,6 +138,12 @@ pub enum Refusal {
     NotProposer,
     #[error("{0} proposed this action and cannot decide it")]
     SelfApproval(String),
+    #[error(
+        "confirm and flag apply to policy approvals drawn for sampled review; this one was not"
+    )]
+    NotSampled,
+    #[error("this sampled approval is closed: {0}")]
+    SampleClosed(&'static str),
 }
 
 /// A successful transition.
@@ -312,6 +325,8 @@ pub fn decide(
             next.status = ProposalStatus::Halted;
             Event::Halted
         }
+        // Reviews of what policy approved: see `sample::review`.
+        Verdict::Confirm | Verdict::Flag => return Err(Refusal::NotSampled),
     };
     Ok(Transition { state: next, event })
 }

@@ -64,6 +64,10 @@ pub struct ProposalRecord {
     /// The gate's own judgement (floor and findings); `None` for proposals
     /// stored before the gate judged risk.
     pub assessment: Option<super::risk::Assessment>,
+    /// Drawn for sampled review when policy approved it (see
+    /// `domain::sample`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<super::sample::Sample>,
     pub status: ProposalStatus,
     pub digest: String,
     /// The proposal object exactly as submitted.
@@ -171,6 +175,16 @@ pub struct ProposalSummary {
     #[schema(schema_with = crate::api::schema::timestamp_opt)]
     pub claim_until: Option<Millis>,
     pub change_seq: i64,
+    /// The policy rule(s) that govern it.
+    #[serde(default)]
+    pub rule: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<super::sample::Sample>,
+    /// The server's word that it may be decided as one of a group (pending
+    /// a first approval, below high risk, its rule wants one person).
+    /// Absent means no.
+    #[serde(default)]
+    pub groupable: bool,
 }
 
 impl From<&ProposalRecord> for ProposalSummary {
@@ -194,6 +208,9 @@ impl From<&ProposalRecord> for ProposalSummary {
             claimed_by: p.claimed_by.clone(),
             claim_until: p.claim_until,
             change_seq: p.change_seq,
+            rule: p.rule.clone(),
+            sample: p.sample.clone(),
+            groupable: false,
         }
     }
 }

@@ -19,6 +19,24 @@ pub fn parse_rfc3339(s: &str) -> Option<Millis> {
         .map(|d| d.timestamp_millis())
 }
 
+/// A point in time as a person types it: RFC 3339, or a span back from
+/// `now` (`90s`, `30m`, `24h`, `7d`).
+pub fn parse_when(s: &str, now: Millis) -> Option<Millis> {
+    let s = s.trim();
+    if let Some(t) = parse_rfc3339(s) {
+        return Some(t);
+    }
+    let unit = match s.chars().last()? {
+        's' => 1_000,
+        'm' => 60_000,
+        'h' => 3_600_000,
+        'd' => 86_400_000,
+        _ => return None,
+    };
+    let n: i64 = s[..s.len() - 1].parse().ok().filter(|n| *n >= 0)?;
+    Some(now.saturating_sub(n.checked_mul(unit)?))
+}
+
 /// `#[serde(with = "rfc3339")]` for a `Millis` field.
 pub mod rfc3339 {
     use super::*;

@@ -260,12 +260,15 @@ wire_enum!(
 );
 
 wire_enum!(
-    /// A human verdict on a proposal.
+    /// A human verdict on a proposal. `confirm` and `flag` are the
+    /// sampled review of a policy approval (see `domain::sample`).
     Verdict {
         Approve => "approve",
         Reject => "reject",
         Escalate => "escalate",
         Halt => "halt",
+        Confirm => "confirm",
+        Flag => "flag",
     }
 );
 

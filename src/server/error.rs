@@ -95,6 +95,8 @@ impl From<Refusal> for ApiError {
             Refusal::LeadRequired => ErrorCode::LeadRequired,
             Refusal::NotProposer => ErrorCode::NotProposer,
             Refusal::SelfApproval(_) => ErrorCode::SelfApproval,
+            Refusal::NotSampled => ErrorCode::NotSampled,
+            Refusal::SampleClosed(_) => ErrorCode::SampleClosed,
         };
         ApiError::new(code, r.to_string())
     }

@@ -1,7 +1,7 @@
 //! `router(state) -> Router`, apart from serving, so tests drive it with
 //! `tower::ServiceExt::oneshot`.
 
-use super::handlers::{alerts, audit, decisions, ops, proposals, queue, session};
+use super::handlers::{alerts, audit, decisions, ops, oversight, proposals, queue, session};
 use super::metrics::RequestLabels;
 use super::openapi::{self, ApiDoc};
 use super::state::AppState;
@@ -23,6 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(proposals::execution))
         .routes(routes!(proposals::claim))
         .routes(routes!(queue::queue))
+        .routes(routes!(oversight::oversight))
         .routes(routes!(decisions::post))
         .routes(routes!(session::challenge))
         .routes(routes!(session::login))

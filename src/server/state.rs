@@ -83,6 +83,8 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// The `[[notify]]` sinks, by name (for /metrics).
     pub notify_sinks: Arc<Vec<String>>,
+    /// Draws the policy approvals that go to sampled review.
+    pub sampler: Arc<crate::domain::sample::Sampler>,
 }
 
 impl AppState {
@@ -100,6 +102,7 @@ impl AppState {
             server_key: Arc::new(identity.server_key),
             server_name: identity.server_name.into(),
             metrics: Arc::new(Metrics::new()),
+            sampler: Arc::new(crate::domain::sample::Sampler::from_os()),
             rate_limits: Arc::new(super::limits::RateLimits::new(limits.rates)),
             limits,
             shutdown,

@@ -15,6 +15,9 @@ pub enum PayloadVerdict {
     Escalate,
     Halt,
     Annotate,
+    /// Sampled review of a policy approval.
+    Confirm,
+    Flag,
 }
 
 impl PayloadVerdict {
@@ -25,7 +28,23 @@ impl PayloadVerdict {
             PayloadVerdict::Reject => Some(Verdict::Reject),
             PayloadVerdict::Escalate => Some(Verdict::Escalate),
             PayloadVerdict::Halt => Some(Verdict::Halt),
+            PayloadVerdict::Confirm => Some(Verdict::Confirm),
+            PayloadVerdict::Flag => Some(Verdict::Flag),
             PayloadVerdict::Annotate => None,
+        }
+    }
+}
+
+impl From<crate::domain::types::Verdict> for PayloadVerdict {
+    fn from(v: crate::domain::types::Verdict) -> Self {
+        use crate::domain::types::Verdict;
+        match v {
+            Verdict::Approve => PayloadVerdict::Approve,
+            Verdict::Reject => PayloadVerdict::Reject,
+            Verdict::Escalate => PayloadVerdict::Escalate,
+            Verdict::Halt => PayloadVerdict::Halt,
+            Verdict::Confirm => PayloadVerdict::Confirm,
+            Verdict::Flag => PayloadVerdict::Flag,
         }
     }
 }
@@ -39,6 +58,17 @@ pub struct Review {
     /// Panes viewed: `summary`, `diff`, `evidence`, `context`.
     #[serde(default)]
     pub panes: Vec<String>,
+    /// Decided as one of a group of like proposals (same action, rule,
+    /// risk and agent), each signed over its own digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupReview>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupReview {
+    /// How many proposals were decided together.
+    pub size: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,12 +10,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tui_textarea::TextArea;
 
-pub const VIEWS: [View; 5] = [
+pub const VIEWS: [View; 6] = [
     View::Pending,
     View::Escalated,
     View::AwaitingSecond,
     View::Mine,
     View::History,
+    View::Sampled,
 ];
 
 pub fn view_name(v: View) -> &'static str {
@@ -25,6 +26,7 @@ pub fn view_name(v: View) -> &'static str {
         View::AwaitingSecond => "awaiting 2nd",
         View::Mine => "mine",
         View::History => "history",
+        View::Sampled => "sampled",
         View::All => "all",
     }
 }

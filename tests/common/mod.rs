@@ -51,7 +51,8 @@ pub fn proposal(action: &str, risk: &str) -> Value {
 }
 
 /// A policy for tests: carol and dave are leads; medium needs one analyst,
-/// high two people with a lead, low indicator blocks are automatic.
+/// high two people with a lead, low indicator blocks are automatic and
+/// every one of them goes to sampled review.
 pub const TEST_POLICY: &str = r#"
 [defaults]
 approvals = 1
@@ -72,6 +73,7 @@ role = "lead"
 action = "block_indicator"
 risk = "low"
 auto = true
+sample = 1.0
 "#;
 
 pub fn policy() -> Arc<Policy> {
@@ -112,6 +114,7 @@ pub async fn decide(
             policy: policy(),
             now,
             signed: None,
+            group: None,
         })
         .await
 }
@@ -278,6 +281,7 @@ pub fn signed(
         review: Review {
             seconds: 12.5,
             panes: vec!["summary".into(), "diff".into()],
+            group: None,
         },
     }
     .sign(who, countersign::domain::time::now_millis(), signer)

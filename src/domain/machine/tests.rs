@@ -13,6 +13,8 @@ fn rule(approvals: u32, role: Role) -> Rule {
         expiry_secs: 100,
         escalate_after_secs: Some(50),
         execution_window_secs: 10,
+        sample: 0.0,
+        sample_window_secs: 60,
     }
 }
 
@@ -240,6 +242,8 @@ fn any_rule() -> impl Strategy<Value = Rule> {
             expiry_secs: expiry,
             escalate_after_secs: esc,
             execution_window_secs: window,
+            sample: 0.0,
+            sample_window_secs: 60,
         })
 }
 

@@ -47,7 +47,7 @@ impl Default for Assets {
 }
 
 /// A resolved rule: every field set.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     pub name: String,
     pub action: Option<ActionKind>,
@@ -59,7 +59,16 @@ pub struct Rule {
     pub expiry_secs: u64,
     pub escalate_after_secs: Option<u64>,
     pub execution_window_secs: u64,
+    /// Share of this rule's policy approvals drawn for a person to review
+    /// afterwards (human on the loop); 0 when not `auto` or not sampled.
+    pub sample: f64,
+    /// How long a sampled approval waits for its review before it counts
+    /// as unreviewed.
+    pub sample_window_secs: u64,
 }
+
+/// Default time a sampled approval waits for review: a working day.
+pub const DEFAULT_SAMPLE_WINDOW_SECS: u64 = 24 * 3600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
@@ -111,6 +120,8 @@ struct RawRule {
     expiry_secs: Option<u64>,
     escalate_after_secs: Option<u64>,
     execution_window_secs: Option<u64>,
+    sample: Option<f64>,
+    sample_window_secs: Option<u64>,
 }
 
 fn line_of(text: &str, span: Range<usize>) -> usize {
@@ -166,11 +177,13 @@ impl Policy {
             expiry_secs: d.expiry_secs.unwrap_or(4 * 3600),
             escalate_after_secs: d.escalate_after_secs,
             execution_window_secs: d.execution_window_secs.unwrap_or(900),
+            sample: 0.0,
+            sample_window_secs: d.sample_window_secs.unwrap_or(DEFAULT_SAMPLE_WINDOW_SECS),
         };
-        if d.action.is_some() || d.risk.is_some() || d.auto.is_some() {
+        if d.action.is_some() || d.risk.is_some() || d.auto.is_some() || d.sample.is_some() {
             return Err(invalid(
                 defaults_span,
-                "[defaults] takes no `action`, `risk` or `auto`".into(),
+                "[defaults] takes no `action`, `risk`, `auto` or `sample`".into(),
             ));
         }
         check_rule(&defaults).map_err(|m| invalid(defaults_span.clone(), m))?;
@@ -197,7 +210,21 @@ impl Policy {
                 execution_window_secs: r
                     .execution_window_secs
                     .unwrap_or(defaults.execution_window_secs),
+                sample: r.sample.unwrap_or(0.0),
+                sample_window_secs: r.sample_window_secs.unwrap_or(defaults.sample_window_secs),
             };
+            if r.sample.is_some() && !auto {
+                return Err(invalid(
+                    span,
+                    "`sample` applies to `auto` rules only (what a person approves is already reviewed)".into(),
+                ));
+            }
+            if !(0.0..=1.0).contains(&rule.sample) {
+                return Err(invalid(
+                    span,
+                    "`sample` is a share from 0 to 1 (0.1 = one policy approval in ten)".into(),
+                ));
+            }
             if auto && r.approvals.is_some_and(|n| n > 0) {
                 return Err(invalid(span, "an `auto` rule takes no approvals".into()));
             }
@@ -350,10 +377,19 @@ fn combine(matching: &[&Rule], defaults: &Rule, action: &ActionKind, risk: Risk)
             .map(|r| r.execution_window_secs)
             .min()
             .unwrap_or(1),
+        // The most any matching rule samples; the shortest window.
+        sample: if auto {
+            matching.iter().map(|r| r.sample).fold(0.0, f64::max)
+        } else {
+            0.0
+        },
+        sample_window_secs: rules
+            .iter()
+            .map(|r| r.sample_window_secs)
+            .min()
+            .unwrap_or(DEFAULT_SAMPLE_WINDOW_SECS),
     }
 }
-
-impl Policy {}
 
 /// Levenshtein distance, for "did you mean".
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -382,6 +418,9 @@ fn check_rule(rule: &Rule) -> Result<(), String> {
     }
     if rule.execution_window_secs == 0 {
         return Err("execution_window_secs must be positive".into());
+    }
+    if rule.sample_window_secs == 0 {
+        return Err("sample_window_secs must be positive".into());
     }
     if rule.escalate_after_secs == Some(0) {
         return Err("escalate_after_secs must be positive (leave it out to never escalate)".into());

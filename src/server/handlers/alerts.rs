@@ -45,6 +45,7 @@ pub async fn submit(
             submission: valid,
             policy: state.policy(),
             now: now_millis(),
+            sampler: state.sampler.clone(),
         })
         .await?;
     let label = match outcome.status {

@@ -20,6 +20,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
+/// The largest group a console may decide at once.
+pub const MAX_GROUP: u32 = 500;
 /// How far in the future `signed_at` may be (clock skew).
 const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
 /// How old a signed decision may be when it arrives (an outbox that waited
@@ -113,6 +115,15 @@ pub async fn post(
             "signed_at is more than 5 minutes ahead of the server or older than 7 days; check the clock",
         ));
     }
+    if p.review
+        .group
+        .is_some_and(|g| !(2..=MAX_GROUP).contains(&g.size))
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidPayload,
+            format!("review.group.size: from 2 to {MAX_GROUP}"),
+        ));
+    }
     if p.reason.len() > 16 * 1024 || p.review.panes.len() > 16 {
         return Err(ApiError::new(
             ErrorCode::InvalidPayload,
@@ -142,6 +153,7 @@ pub async fn post(
                     policy: state.policy(),
                     now,
                     signed: Some(blob),
+                    group: p.review.group.map(|g| g.size),
                 })
                 .await?;
             if matches!(

@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod audit;
 pub mod decisions;
 pub mod ops;
+pub mod oversight;
 pub mod proposals;
 pub mod queue;
 pub mod session;

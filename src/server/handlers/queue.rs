@@ -2,11 +2,13 @@
 
 use super::wait;
 use crate::api::{QueueParams, QueueResponse, View};
+use crate::domain::types::ProposalStatus;
 use crate::server::auth::Caller;
 use crate::server::body::ApiQuery;
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
 use crate::server::store::QueueQuery;
+use crate::server::store::logic::group_refused;
 use axum::Json;
 use axum::extract::State;
 
@@ -43,7 +45,7 @@ pub async fn queue(
     let deadline = wait::deadline(params.wait, state.limits.max_wait);
     let mut rx = state.store.subscribe();
     let _waiting = state.metrics.waiting();
-    let page = loop {
+    let mut page = loop {
         let page = state.store.queue(q.clone()).await?;
         if !page.items.is_empty() || !page.gone.is_empty() || page.more {
             break page;
@@ -53,6 +55,13 @@ pub async fn queue(
             break state.store.queue(q.clone()).await?;
         }
     };
+    // Which rows the console may offer as a group: the policy decides.
+    let policy = state.policy();
+    for item in &mut page.items {
+        let p = &mut item.proposal;
+        p.groupable = p.status == ProposalStatus::Pending
+            && group_refused(p.risk, &policy.rule_for(&p.action, p.risk)).is_none();
+    }
     let counts = state.store.status_counts().await?.into_iter().collect();
     Ok(Json(QueueResponse { page, counts }))
 }

@@ -19,6 +19,7 @@ use crate::domain::policy::Policy;
 use crate::domain::records::{
     AlertRecord, AnnotationRecord, AuditEntry, ProposalRecord, QueueItem, TokenRecord,
 };
+use crate::domain::sample::Sampler;
 use crate::domain::submission::ValidSubmission;
 use crate::domain::types::Label;
 use crate::domain::types::{ProposalStatus, TokenRole, Verdict};
@@ -101,6 +102,8 @@ pub struct SubmitCommand {
     pub submission: ValidSubmission,
     pub policy: Arc<Policy>,
     pub now: Millis,
+    /// Draws which policy approvals go to sampled review.
+    pub sampler: Arc<Sampler>,
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +157,9 @@ pub struct DecideCommand {
     pub policy: Arc<Policy>,
     pub now: Millis,
     pub signed: Option<SignedBlob>,
+    /// The size of the group it was decided in, if it was (the signed
+    /// `review.group`).
+    pub group: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -213,6 +219,12 @@ pub trait Store: Send + Sync + 'static {
         alert_id: Option<String>,
     ) -> Result<Vec<AuditEntry>, StoreError>;
     async fn audit_head(&self) -> Result<Head, StoreError>;
+    /// The lead's oversight figures over `[since, until)`, from the log.
+    async fn oversight(
+        &self,
+        since: Millis,
+        until: Millis,
+    ) -> Result<crate::api::oversight::Oversight, StoreError>;
 
     async fn create_token(
         &self,
@@ -310,6 +322,8 @@ pub(crate) struct QueryParts {
     /// JSON array of statuses, or `None` for every status.
     pub statuses_json: Option<String>,
     pub mine: Option<String>,
+    /// Only sampled policy approvals waiting for review.
+    pub sampled: bool,
     /// Rows to fetch: one more than the page, to know whether more wait.
     pub fetch: i64,
     /// With a cursor, changed rows outside the view come back as `gone`.
@@ -334,6 +348,7 @@ impl QueryParts {
                 View::Mine => Some(q.principal.clone().unwrap_or_default()),
                 _ => None,
             },
+            sampled: q.view == View::Sampled,
             fetch: limit as i64 + 1,
             include_gone: q.after > 0,
             limit,

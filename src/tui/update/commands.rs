@@ -158,6 +158,7 @@ fn sign(
             .iter()
             .map(|t| t.name().to_owned())
             .collect(),
+        group: None,
     };
     if let Target::Proposal(id) = &target {
         s.queue.sent.insert(id.clone());
@@ -202,12 +203,7 @@ pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Ef
                 *error = Some("a reason of at least two characters is required".into());
                 return vec![];
             }
-            let pv = match verdict {
-                Verdict::Reject => PayloadVerdict::Reject,
-                Verdict::Escalate => PayloadVerdict::Escalate,
-                Verdict::Halt => PayloadVerdict::Halt,
-                Verdict::Approve => PayloadVerdict::Approve,
-            };
+            let pv = PayloadVerdict::from(*verdict);
             let target = Target::Proposal(proposal_id.clone());
             s.dialog = None;
             sign(s, pv, target, reason, vec![])

@@ -33,6 +33,7 @@ pub async fn submit(
             submission: submission::parse(doc).expect("valid submission"),
             policy: policy(),
             now,
+            sampler: std::sync::Arc::new(countersign::domain::sample::Sampler::seeded(7)),
         })
         .await
 }

@@ -4,10 +4,15 @@ use super::{entry, new_id};
 use crate::audit::chain::{NewEntry, actor_agent, actor_deadline, actor_person};
 use crate::domain::digest;
 use crate::domain::machine::{self, Event, Millis, Transition};
+use crate::domain::policy::Rule;
 use crate::domain::records::AnnotationRecord;
 use crate::domain::records::{AlertRecord, DecidedBy, ProposalRecord};
+use crate::domain::sample;
+use crate::domain::time::to_rfc3339;
+use crate::domain::types::{Risk, Verdict};
 use crate::server::store::{
-    AnnotateCommand, ClaimCommand, DecideCommand, ExecutionCommand, ExecutionReport, StoreError,
+    AnnotateCommand, ClaimCommand, DecideCommand, ExecutionCommand, ExecutionReport, SignedBlob,
+    StoreError,
 };
 use serde_json::json;
 
@@ -39,9 +44,22 @@ fn record(
 }
 
 /// Applies every deadline due at `now`, in order (pending may escalate and
-/// then expire in one go).
+/// then expire in one go), and closes a sampled review whose window passed
+/// as unreviewed.
 pub fn settle(p: &mut ProposalRecord, now: Millis) -> Vec<NewEntry> {
     let mut entries = Vec::new();
+    if let Some(closed) = p.sample.as_ref().and_then(|s| sample::due(s, now)) {
+        entries.push(entry(
+            now,
+            Event::SampleUnreviewed.as_str(),
+            &p.alert_id,
+            Some(&p.id),
+            actor_deadline(),
+            json!({"rule": p.rule, "digest": p.digest, "review_by": to_rfc3339(closed.review_by)}),
+        ));
+        p.sample = Some(closed);
+        p.updated_at = now;
+    }
     while let Some(t) = machine::due(&p.state(), now) {
         let event = t.event;
         let from = p.status;
@@ -58,11 +76,22 @@ pub fn settle(p: &mut ProposalRecord, now: Millis) -> Vec<NewEntry> {
     entries
 }
 
+/// The signed payload, verbatim, in an entry's data: the record carries
+/// what the person signed.
+fn signed_into(data: &mut serde_json::Value, signed: &SignedBlob) {
+    data["payload"] = json!(signed.payload);
+    data["signature"] = json!(signed.signature);
+    data["nonce"] = json!(signed.nonce);
+}
+
 /// A human verdict: deadlines first, then the digest, then the rules.
 pub fn decide(
     p: &ProposalRecord,
     cmd: &DecideCommand,
 ) -> Result<(ProposalRecord, Vec<NewEntry>, Event), StoreError> {
+    if matches!(cmd.verdict, Verdict::Confirm | Verdict::Flag) {
+        return review_sample(p, cmd);
+    }
     let mut next = p.clone();
     let mut entries = settle(&mut next, cmd.now);
     if next.status.is_final() {
@@ -77,6 +106,11 @@ pub fn decide(
         return Err(machine::Refusal::SelfApproval(next.proposed_by.clone()).into());
     }
     let rule = cmd.policy.rule_for(&next.action, next.risk);
+    if cmd.group.is_some()
+        && let Some(why) = group_refused(next.risk, &rule)
+    {
+        return Err(StoreError::Forbidden(why));
+    }
     let t = machine::decide(
         &next.state(),
         &rule,
@@ -109,9 +143,7 @@ pub fn decide(
         "rule": rule.name,
     });
     if let Some(signed) = &cmd.signed {
-        data["payload"] = json!(signed.payload);
-        data["signature"] = json!(signed.signature);
-        data["nonce"] = json!(signed.nonce);
+        signed_into(&mut data, signed);
     }
     entries.push(entry(
         cmd.now,
@@ -122,6 +154,76 @@ pub fn decide(
         data,
     ));
     Ok((next, entries, event))
+}
+
+/// `confirm` or `flag` on a policy approval drawn for sampled review. The
+/// proposal's status is untouched, whatever it is now (a flag never undoes
+/// what ran): the outcome is a finding on the rule.
+fn review_sample(
+    p: &ProposalRecord,
+    cmd: &DecideCommand,
+) -> Result<(ProposalRecord, Vec<NewEntry>, Event), StoreError> {
+    let mut next = p.clone();
+    let mut entries = settle(&mut next, cmd.now);
+    if cmd.digest != next.digest {
+        return Err(StoreError::StaleDigest {
+            current: next.digest.clone(),
+        });
+    }
+    let principal = cmd.actor.name().to_owned();
+    if !matches!(cmd.actor, machine::Actor::Person { .. }) {
+        return Err(machine::Refusal::AgentCannotDecide.into());
+    }
+    let reviewed = sample::review(
+        next.sample.as_ref(),
+        cmd.verdict,
+        &principal,
+        &cmd.reason,
+        cmd.now,
+    )?;
+    next.sample = Some(reviewed);
+    next.updated_at = cmd.now;
+    let event = match cmd.verdict {
+        Verdict::Flag => Event::SampleFlagged,
+        _ => Event::SampleConfirmed,
+    };
+    let mut data = json!({
+        "verdict": cmd.verdict,
+        "reason": cmd.reason,
+        "digest": cmd.digest,
+        "status": next.status,
+        "rule": next.rule,
+    });
+    if let Some(signed) = &cmd.signed {
+        signed_into(&mut data, signed);
+    }
+    entries.push(entry(
+        cmd.now,
+        event.as_str(),
+        &next.alert_id,
+        Some(&next.id),
+        actor_person(&principal),
+        data,
+    ));
+    Ok((next, entries, event))
+}
+
+/// Why a proposal cannot be decided as one of a group, if it cannot: high
+/// and critical risk, and whatever a rule wants two people for, are
+/// reviewed one by one.
+pub fn group_refused(risk: Risk, rule: &Rule) -> Option<String> {
+    if risk >= Risk::High {
+        return Some(format!(
+            "a {risk}-risk proposal is decided on its own, not in a group"
+        ));
+    }
+    if rule.approvals >= 2 {
+        return Some(format!(
+            "rule \"{}\" needs two people: each proposal is reviewed on its own, not in a group",
+            rule.name
+        ));
+    }
+    None
 }
 
 /// An agent's execution report on its own proposal.
@@ -178,20 +280,19 @@ pub fn annotate(
         created_at: cmd.now,
         seq: 0,
     };
+    let mut data = json!({
+        "note": note.note,
+        "labels": note.labels,
+        "digest": note.digest,
+    });
+    signed_into(&mut data, &cmd.signed);
     let e = entry(
         cmd.now,
         "annotated",
         &alert.id,
         None,
         actor_person(&cmd.principal),
-        json!({
-            "note": note.note,
-            "labels": note.labels,
-            "digest": note.digest,
-            "payload": cmd.signed.payload,
-            "signature": cmd.signed.signature,
-            "nonce": cmd.signed.nonce,
-        }),
+        data,
     );
     Ok((note, e))
 }

@@ -8,14 +8,16 @@ use crate::domain::records::AnnotationRecord;
 use crate::domain::records::{AlertRecord, DecidedBy, ProposalRecord};
 use crate::domain::revision::{self, Plan};
 use crate::domain::risk;
+use crate::domain::sample;
 use crate::domain::submission::ValidProposal;
+use crate::domain::time::to_rfc3339;
 use crate::server::store::{StoreError, SubmitCommand, SubmitOutcome, SubmitStatus};
 use serde_json::{Value, json};
 
 mod decide;
 pub mod notify;
 
-pub use decide::{annotate, claim, decide, execution, settle};
+pub use decide::{annotate, claim, decide, execution, group_refused, settle};
 
 /// What one request changes. `ops::apply` writes it: entries chained on
 /// the head, proposals stamped with the last sequence number.
@@ -200,19 +202,31 @@ fn new_proposal(
         claimed_by: None,
         claim_until: None,
         change_seq: 0,
+        sample: None,
     };
     let auto = (event == Event::ApprovedByPolicy).then(|| {
         p.decided_by = Some(DecidedBy::Policy {
             rule: rule.name.clone(),
         });
         p.decided_at = Some(cmd.now);
+        let mut data = json!({"digest": p.digest, "execute_by": p.execute_by});
+        if rule.sample > 0.0 {
+            // Drawn now, and the draw is in the entry: which approvals
+            // went to review is part of the signed record.
+            data["sample_rate"] = json!(rule.sample);
+            if cmd.sampler.draw(rule.sample) {
+                let s = sample::drawn(rule.sample, cmd.now, rule.sample_window_secs);
+                data["sampled"] = json!({"review_by": to_rfc3339(s.review_by)});
+                p.sample = Some(s);
+            }
+        }
         entry(
             cmd.now,
             event.as_str(),
             alert_id,
             Some(&p.id),
             actor_policy(&rule.name),
-            json!({"digest": p.digest, "execute_by": p.execute_by}),
+            data,
         )
     });
     (p, auto)

@@ -1,6 +1,7 @@
 //! Reads, and the writes outside the audit log (tokens, challenges, sessions).
 
 use super::*;
+use crate::api::oversight::Oversight;
 use crate::domain::machine::Millis;
 use crate::domain::records::{
     AlertRecord, AnnotationRecord, AuditEntry, ProposalRecord, TokenRecord,
@@ -30,6 +31,7 @@ pub async fn queue<T: Tx>(tx: &mut T, q: &QueueQuery) -> Result<QueuePage, Store
     let args = params([
         parts.statuses_json.clone().into(),
         parts.mine.clone().into(),
+        parts.sampled.into(),
         q.after.into(),
         q.agent.clone().into(),
         parts.include_gone.into(),
@@ -61,6 +63,26 @@ pub async fn audit_after<T: Tx>(
 ) -> Result<Vec<AuditEntry>, StoreError> {
     let args = params([after.into(), alert_id.into(), limit.into()]);
     tx.query(sql::AUDIT_AFTER, &args, sql::audit_row).await
+}
+
+/// The oversight figures over `[since, until)`: call inside one snapshot.
+pub async fn oversight<T: Tx>(
+    tx: &mut T,
+    since: Millis,
+    until: Millis,
+) -> Result<Oversight, StoreError> {
+    let window = params([since.into(), until.into()]);
+    let rows = tx
+        .query(&sql::oversight_sql(), &window, sql::oversight_row)
+        .await?;
+    let proposals = tx
+        .query(sql::PROPOSALS_BY_AGENT, &window, |r| {
+            Ok((r.text("proposed_by")?, r.int("n")?.max(0) as u64))
+        })
+        .await?;
+    Ok(crate::domain::oversight::compute(
+        &rows, &proposals, since, until,
+    ))
 }
 
 pub async fn annotations<T: Tx>(

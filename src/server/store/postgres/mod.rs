@@ -48,6 +48,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (2, include_str!("schema_2.sql")),
     (3, include_str!("schema_3.sql")),
     (4, include_str!("schema_4.sql")),
+    (5, include_str!("schema_5.sql")),
 ];
 
 pub struct PgStore {
@@ -249,6 +250,18 @@ impl Store for PgStore {
     async fn audit_head(&self) -> Result<Head, StoreError> {
         let client = self.pool.get().await?;
         ops::head(&mut PgTx::new(&client)).await
+    }
+
+    async fn oversight(
+        &self,
+        since: Millis,
+        until: Millis,
+    ) -> Result<crate::api::oversight::Oversight, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = Self::snapshot(&mut client).await?;
+        let out = ops::oversight(&mut PgTx::new(&tx), since, until).await?;
+        tx.commit().await?;
+        Ok(out)
     }
 
     async fn create_token(

@@ -64,3 +64,39 @@ pub fn annotation_row(r: &dyn SqlRow) -> Result<AnnotationRecord, StoreError> {
 /// An event in the outbox; a reminder already written stays as it is.
 pub const ADD_OUTBOX: &str = "INSERT INTO outbox (id, type, at, proposal_id, alert_id, data) \
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
+
+/// The oversight view's entries in `[$1, $2)`, with what is known of their
+/// proposal and alert (kinds: `domain::oversight::KINDS`).
+pub fn oversight_sql() -> String {
+    let kinds = crate::domain::oversight::KINDS
+        .iter()
+        .map(|k| format!("'{k}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT e.at, e.kind, e.proposal_id, e.entry, p.risk, p.proposed_by, p.rule, \
+         al.agent FROM audit e LEFT JOIN proposals p ON p.id = e.proposal_id \
+         LEFT JOIN alerts al ON al.id = e.alert_id \
+         WHERE e.at >= $1 AND e.at < $2 AND e.kind IN ({kinds}) ORDER BY e.seq"
+    )
+}
+
+pub fn oversight_row(r: &dyn SqlRow) -> Result<crate::domain::oversight::Row, StoreError> {
+    Ok(crate::domain::oversight::Row {
+        at: r.int("at")?,
+        kind: r.text("kind")?,
+        proposal_id: r.opt_text("proposal_id")?,
+        entry: r.text("entry")?,
+        risk: r
+            .opt_text("risk")?
+            .map(|t| t.parse().map_err(|e| bad_column("risk", e)))
+            .transpose()?,
+        proposal_agent: r.opt_text("proposed_by")?,
+        rule: r.opt_text("rule")?,
+        alert_agent: r.opt_text("agent")?,
+    })
+}
+
+/// Proposals each agent submitted in `[$1, $2)`.
+pub const PROPOSALS_BY_AGENT: &str = "SELECT proposed_by, COUNT(*) AS n FROM proposals \
+     WHERE created_at >= $1 AND created_at < $2 GROUP BY proposed_by";

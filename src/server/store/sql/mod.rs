@@ -211,6 +211,8 @@ mod tests {
             queue_sql(Dialect::Postgres),
             APPEND.to_owned(),
             AUDIT_AFTER.to_owned(),
+            oversight_sql(),
+            PROPOSALS_BY_AGENT.to_owned(),
             NONCE_SEEN.to_owned(),
             ADD_NONCE.to_owned(),
             ADD_ANNOTATION.to_owned(),

@@ -65,7 +65,7 @@ pub const PROPOSAL_COLS: &str = "p.id, p.alert_id, p.idx, p.action, p.target, p.
      p.digest, p.document, p.proposed_by, p.rule, p.approvals, p.escalated_by, p.decided_by, \
      p.reason, p.created_at, p.updated_at, p.expires_at, p.escalate_at, p.execute_by, \
      p.decided_at, p.change_seq, p.claimed_by, p.claim_until, p.escalated_by_key, \
-     p.declared_risk, p.assessment";
+     p.declared_risk, p.assessment, p.sample";
 
 pub fn proposal_row(r: &dyn SqlRow) -> Result<ProposalRecord, StoreError> {
     Ok(ProposalRecord {
@@ -100,20 +100,21 @@ pub fn proposal_row(r: &dyn SqlRow) -> Result<ProposalRecord, StoreError> {
             None => parsed(r, "risk")?,
         },
         assessment: opt_json(r, "assessment")?,
+        sample: opt_json(r, "sample")?,
     })
 }
 
 pub const UPSERT_PROPOSAL: &str = "INSERT INTO proposals (id, alert_id, idx, action, target, \
      risk, status, digest, document, proposed_by, rule, approvals, escalated_by, decided_by, \
      reason, created_at, updated_at, expires_at, escalate_at, execute_by, decided_at, change_seq, \
-     claimed_by, claim_until, escalated_by_key, declared_risk, assessment) \
+     claimed_by, claim_until, escalated_by_key, declared_risk, assessment, sample, sample_due) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19, $20, $21, $22, $23, $24, $25, $26, $27) \
+     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) \
      ON CONFLICT (id) DO UPDATE SET action = $4, target = $5, risk = $6, status = $7, \
      digest = $8, document = $9, rule = $11, approvals = $12, escalated_by = $13, \
      decided_by = $14, reason = $15, updated_at = $17, expires_at = $18, escalate_at = $19, \
      execute_by = $20, decided_at = $21, change_seq = $22, claimed_by = $23, claim_until = $24, escalated_by_key = $25, declared_risk = $26, \
-     assessment = $27";
+     assessment = $27, sample = $28, sample_due = $29";
 
 pub fn proposal_params(p: &ProposalRecord) -> Result<Vec<Param>, StoreError> {
     Ok(params([
@@ -152,6 +153,12 @@ pub fn proposal_params(p: &ProposalRecord) -> Result<Vec<Param>, StoreError> {
             .map(serde_json::to_string)
             .transpose()?
             .into(),
+        p.sample
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?
+            .into(),
+        p.sample.as_ref().and_then(|s| s.due()).into(),
     ]))
 }
 
@@ -180,6 +187,7 @@ pub const DUE: &str = "SELECT id FROM proposals WHERE status IN ('pending', 'awa
      'escalated') AND expires_at <= $1 \
      UNION SELECT id FROM proposals WHERE status = 'pending' AND escalate_at <= $1 \
      UNION SELECT id FROM proposals WHERE status = 'approved' AND execute_by <= $1 \
+     UNION SELECT id FROM proposals WHERE sample_due <= $1 \
      LIMIT 1000";
 
 pub const STATUS_COUNTS: &str = "SELECT status, COUNT(*) AS n FROM proposals GROUP BY status";
@@ -190,7 +198,7 @@ pub const STATUS_COUNTS: &str = "SELECT status, COUNT(*) AS n FROM proposals GRO
 pub const QUEUE_COLS: &str = "p.id, p.alert_id, p.action, p.target, p.risk, p.status, p.digest, \
      p.proposed_by, p.approvals, p.escalated_by, p.decided_by, p.reason, p.created_at, \
      p.expires_at, p.execute_by, p.change_seq, a.title, a.severity, a.source, a.entity_kind, \
-     a.entity_id, a.confidence, p.claimed_by, p.claim_until";
+     a.entity_id, a.confidence, p.claimed_by, p.claim_until, p.rule, p.sample";
 
 /// A queue row and whether it is in the view (`in_view`).
 pub fn queue_row(r: &dyn SqlRow) -> Result<(QueueItem, bool), StoreError> {
@@ -214,6 +222,9 @@ pub fn queue_row(r: &dyn SqlRow) -> Result<(QueueItem, bool), StoreError> {
             claimed_by: r.opt_text("claimed_by")?,
             claim_until: r.opt_int("claim_until")?,
             change_seq: r.int("change_seq")?,
+            rule: r.text("rule")?,
+            sample: opt_json(r, "sample")?,
+            groupable: false,
         },
         alert_title: r.text("title")?,
         severity: parsed(r, "severity")?,
@@ -226,9 +237,9 @@ pub fn queue_row(r: &dyn SqlRow) -> Result<(QueueItem, bool), StoreError> {
 }
 
 /// The queue query. Parameters: `$1` statuses as a JSON array (or NULL for
-/// all), `$2` the principal for `mine` (or NULL), `$3` the cursor, `$4` the
-/// agent filter (or NULL), `$5` include rows that left the view, `$6` rows
-/// to fetch. The dialects differ only in how a JSON array is unnested.
+/// all), `$2` the principal for `mine` (or NULL), `$3` only sampled
+/// approvals waiting for review, `$4` the cursor, `$5` the agent filter (or
+/// NULL), `$6` include rows that left the view, `$7` rows to fetch. The dialects differ only in how a JSON array is unnested.
 pub fn queue_sql(dialect: Dialect) -> String {
     let statuses = match dialect {
         Dialect::Sqlite => "SELECT value FROM json_each($1)",
@@ -238,9 +249,10 @@ pub fn queue_sql(dialect: Dialect) -> String {
         "SELECT * FROM (SELECT {QUEUE_COLS}, \
          ((CAST($1 AS TEXT) IS NULL OR p.status IN ({statuses})) \
           AND (CAST($2 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM participants pa \
-               WHERE pa.proposal_id = p.id AND pa.principal = $2))) AS in_view \
+               WHERE pa.proposal_id = p.id AND pa.principal = $2)) \
+          AND (NOT $3 OR p.sample_due IS NOT NULL)) AS in_view \
          FROM proposals p JOIN alerts a ON a.id = p.alert_id \
-         WHERE p.change_seq > $3 AND (CAST($4 AS TEXT) IS NULL OR p.proposed_by = $4)) t \
-         WHERE in_view OR $5 ORDER BY change_seq LIMIT $6"
+         WHERE p.change_seq > $4 AND (CAST($5 AS TEXT) IS NULL OR p.proposed_by = $5)) t \
+         WHERE in_view OR $6 ORDER BY change_seq LIMIT $7"
     )
 }

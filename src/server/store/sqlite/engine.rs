@@ -33,6 +33,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_4.sql")),
         M::up(include_str!("schema_5.sql")),
         M::up(include_str!("schema_6.sql")),
+        M::up(include_str!("schema_7.sql")),
     ])
 }
 

@@ -126,6 +126,18 @@ impl Store for SqliteStore {
         self.read(|c| block_now(ops::head(&mut SqliteTx(c)))).await
     }
 
+    async fn oversight(
+        &self,
+        since: Millis,
+        until: Millis,
+    ) -> Result<crate::api::oversight::Oversight, StoreError> {
+        self.read(move |c| {
+            let snapshot = c.transaction()?;
+            block_now(ops::oversight(&mut SqliteTx(&snapshot), since, until))
+        })
+        .await
+    }
+
     async fn create_token(
         &self,
         name: String,

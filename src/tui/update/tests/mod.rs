@@ -74,6 +74,7 @@ pub(crate) fn record(
         claimed_by: None,
         claim_until: None,
         change_seq: i as i64 + 1,
+        sample: None,
     }
 }
 
