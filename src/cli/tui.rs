@@ -94,6 +94,15 @@ impl TuiArgs {
     }
 }
 
+/// `[tui] burst_count` / `burst_secs` over the defaults.
+pub fn burst_rule(file: &FileConfig) -> crate::tui::state::BurstRule {
+    let d = crate::tui::state::BurstRule::default();
+    crate::tui::state::BurstRule {
+        count: file.tui.burst_count.unwrap_or(d.count),
+        secs: file.tui.burst_secs.unwrap_or(d.secs).max(1),
+    }
+}
+
 /// Loads the signer before the terminal goes raw, so a passphrase prompt
 /// works.
 pub fn load_signer(key: &Path, agent: bool) -> anyhow::Result<Signer> {
@@ -146,6 +155,7 @@ pub async fn run_tui(args: TuiArgs, file: &FileConfig) -> anyhow::Result<ExitCod
         outbox,
         initial_view: crate::api::View::Pending,
         ca,
+        burst: burst_rule(file),
     })
     .await?;
     Ok(ExitCode::SUCCESS)

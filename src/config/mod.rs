@@ -30,6 +30,10 @@ pub struct TuiSection {
     /// action = "key" or ["key", "key"]
     #[serde(default)]
     pub keys: std::collections::BTreeMap<String, KeyList>,
+    /// A burst banner shows when one agent sends more than `burst_count`
+    /// proposals within `burst_secs` (default 20 in 60).
+    pub burst_count: Option<usize>,
+    pub burst_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -161,6 +161,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         keymap: opts.keymap,
         outbox: dir.join(format!("outbox-{who}.jsonl")),
         ca: None,
+        burst: Default::default(),
         initial_view: if opts.lead {
             View::Escalated
         } else {

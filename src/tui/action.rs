@@ -42,6 +42,14 @@ pub enum Action {
     Annotate,
     Halt,
     Claim,
+    /// Sampled view: what policy approved was right (signed).
+    ConfirmSample,
+    /// Sampled view: policy should not have approved it alone (signed, reason).
+    FlagSample,
+    /// Collapse like proposals into group rows, or list them one by one.
+    ToggleGroups,
+    /// Go to the group of the agent in a burst.
+    GotoBurst,
     Filter,
     Sort,
     Refresh,
@@ -138,6 +146,10 @@ impl Action {
             Action::Annotate => "note + labels on alert (signed)",
             Action::Halt => "halt before it runs (signed)",
             Action::Claim => "claim / release the item",
+            Action::ConfirmSample => "sampled: confirm what policy approved (signed)",
+            Action::FlagSample => "sampled: flag it, with a reason (signed)",
+            Action::ToggleGroups => "group alike proposals / list one by one",
+            Action::GotoBurst => "go to the bursting agent's group",
             Action::Filter => "filter the queue",
             Action::Sort => "change sort order",
             Action::Refresh => "reload from the server",

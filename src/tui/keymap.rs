@@ -183,6 +183,10 @@ const DEFAULTS: &[(Action, &[&str])] = &[
     (Action::Annotate, &["n"]),
     (Action::Halt, &["h"]),
     (Action::Claim, &["c"]),
+    (Action::ConfirmSample, &["y"]),
+    (Action::FlagSample, &["f"]),
+    (Action::ToggleGroups, &["z"]),
+    (Action::GotoBurst, &["b"]),
     (Action::Filter, &["/"]),
     (Action::Sort, &["s"]),
     (Action::Refresh, &["R", "ctrl-r"]),
@@ -335,10 +339,10 @@ mod tests {
             Some(Action::Bottom)
         );
         let mut o = BTreeMap::new();
-        o.insert("approve".to_owned(), vec!["y".to_owned()]);
+        o.insert("approve".to_owned(), vec!["A".to_owned()]);
         let k = Keymap::with_overrides(&o).unwrap();
         assert_eq!(
-            k.action(Mode::Main, &ev(KeyCode::Char('y'), KeyModifiers::NONE)),
+            k.action(Mode::Main, &ev(KeyCode::Char('A'), KeyModifiers::SHIFT)),
             Some(Action::Approve)
         );
         assert_eq!(
@@ -348,7 +352,7 @@ mod tests {
         assert!(
             k.help()
                 .iter()
-                .any(|(keys, d)| keys == "y" && d.starts_with("approve"))
+                .any(|(keys, d)| keys == "A" && d.starts_with("approve"))
         );
         // Modes: Esc dismisses in the queue, cancels in a dialog; a label
         // key is read only in the note editor, and can be rebound.

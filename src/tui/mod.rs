@@ -39,6 +39,8 @@ pub struct ConsoleConfig {
     pub initial_view: crate::api::View,
     /// A CA certificate to trust for an `https://` server.
     pub ca: Option<PathBuf>,
+    /// When the queue shows a burst banner.
+    pub burst: state::BurstRule,
 }
 
 /// Runs the console until the person quits (or SIGTERM). The terminal is
@@ -54,6 +56,7 @@ pub async fn run(cfg: ConsoleConfig) -> anyhow::Result<()> {
         now_millis(),
     );
     state.queue.view = cfg.initial_view;
+    state.queue.burst_rule = cfg.burst;
     let mut runner = effects::Runner::new(
         client,
         cfg.signer.clone(),

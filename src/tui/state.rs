@@ -5,7 +5,7 @@ use super::diff::DiffModel;
 use crate::api::AlertDetail;
 use crate::api::View;
 use crate::domain::records::QueueItem;
-use crate::domain::types::{Label, ProposalStatus, Role, Verdict};
+use crate::domain::types::{ActionKind, Label, ProposalStatus, Risk, Role, Verdict};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tui_textarea::TextArea;
@@ -153,6 +153,17 @@ pub enum Dialog {
         /// Panes with content that were never opened.
         unviewed: Vec<Tab>,
     },
+    /// Approve or reject every member of a group shown in the sheet, one
+    /// signature each; reject needs a reason.
+    Group {
+        verdict: Verdict,
+        /// (proposal id, digest) of the members on screen when it opened.
+        members: Vec<(String, String)>,
+        /// How long the sheet had been open.
+        opened_ms: i64,
+        editor: TextArea<'static>,
+        error: Option<String>,
+    },
     Help,
 }
 
@@ -162,6 +173,9 @@ impl std::fmt::Debug for Dialog {
             Dialog::Reason { verdict, .. } => write!(f, "Reason({verdict})"),
             Dialog::Annotate { labels, .. } => write!(f, "Annotate({labels:?})"),
             Dialog::Confirm { typed, .. } => write!(f, "Confirm({typed:?})"),
+            Dialog::Group {
+                verdict, members, ..
+            } => write!(f, "Group({verdict}, {})", members.len()),
             Dialog::Help => f.write_str("Help"),
         }
     }
@@ -189,6 +203,44 @@ pub struct Session {
     pub size: (u16, u16),
 }
 
+/// Like proposals collapsed into one queue row: same action, rule, risk
+/// and agent, each one the server called groupable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub action: ActionKind,
+    pub agent: String,
+    pub risk: Risk,
+    pub rule: String,
+    /// Member ids in queue order.
+    pub members: Vec<String>,
+}
+
+/// Row ids of groups start with this (proposal ids are UUIDs).
+pub const GROUP_ROW: &str = "group:";
+
+/// More than `count` proposals from one agent within `secs` is a burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BurstRule {
+    pub count: usize,
+    pub secs: u64,
+}
+
+impl Default for BurstRule {
+    fn default() -> Self {
+        BurstRule {
+            count: 20,
+            secs: 60,
+        }
+    }
+}
+
+/// A burst seen in the queue: the agent and how many in the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Burst {
+    pub agent: String,
+    pub count: usize,
+}
+
 /// The queue on the left: what the server listed, filtered and sorted.
 #[derive(Debug)]
 pub struct Queue {
@@ -203,6 +255,15 @@ pub struct Queue {
     pub sort: SortKey,
     /// Proposals decided here, awaiting the server's confirmation.
     pub sent: BTreeSet<String>,
+    /// Collapse like proposals into group rows.
+    pub grouped: bool,
+    /// Group rows of `rows`, by row id.
+    pub groups: HashMap<String, Group>,
+    /// The first `pinned` rows: open high and critical proposals, most
+    /// urgent first, whatever the sort.
+    pub pinned: usize,
+    pub burst_rule: BurstRule,
+    pub burst: Option<Burst>,
 }
 
 /// The detail on the right: the selected proposal's alert and how the
@@ -254,6 +315,11 @@ impl State {
                 filtering: false,
                 sort: SortKey::Priority,
                 sent: BTreeSet::new(),
+                grouped: true,
+                groups: HashMap::new(),
+                pinned: 0,
+                burst_rule: BurstRule::default(),
+                burst: None,
             },
             detail: DetailPane {
                 current: None,
@@ -265,6 +331,14 @@ impl State {
             },
             dialog: None,
         }
+    }
+
+    /// The selected group row, if a group is selected.
+    pub fn selected_group(&self) -> Option<&Group> {
+        self.queue
+            .rows
+            .get(self.queue.selected)
+            .and_then(|id| self.queue.groups.get(id))
     }
 
     pub fn selected_item(&self) -> Option<&QueueItem> {

@@ -3,7 +3,7 @@
 
 use super::{Effect, flash};
 use crate::domain::types::{Label, ProposalStatus, Risk, Verdict};
-use crate::signing::payload::{DecisionDraft, PayloadVerdict, Review, Target};
+use crate::signing::payload::{DecisionDraft, GroupReview, PayloadVerdict, Review, Target};
 use crate::tui::action::{Action, Mode};
 use crate::tui::keymap::Keymap;
 use crate::tui::state::{Dialog, Level, State, Tab};
@@ -45,11 +45,21 @@ fn signable(s: &mut State, verdict: Verdict) -> Option<String> {
         );
         return None;
     }
+    let waiting = item.proposal.sample.as_ref().map(|x| x.outcome.is_none());
     let ok = match verdict {
         Verdict::Halt => status == ProposalStatus::Approved,
         Verdict::Escalate => status == ProposalStatus::Pending,
+        Verdict::Confirm | Verdict::Flag => waiting == Some(true),
         _ => status.is_open(),
     };
+    if matches!(verdict, Verdict::Confirm | Verdict::Flag) && !ok {
+        flash(
+            s,
+            Level::Warn,
+            "confirm and flag are for policy approvals drawn for review (the sampled view)",
+        );
+        return None;
+    }
     if !ok {
         flash(
             s,
@@ -72,6 +82,106 @@ pub(super) fn start_reason(s: &mut State, verdict: Verdict) -> Vec<Effect> {
         error: None,
     });
     vec![]
+}
+
+/// Sampled review: confirm what policy approved, signed at once.
+pub(super) fn confirm_sample(s: &mut State) -> Vec<Effect> {
+    let Some(id) = signable(s, Verdict::Confirm) else {
+        return vec![];
+    };
+    sign(
+        s,
+        PayloadVerdict::Confirm,
+        Target::Proposal(id),
+        String::new(),
+        vec![],
+    )
+}
+
+/// Opens the group dialog over the members the sheet shows now.
+pub(super) fn start_group(s: &mut State, verdict: Verdict) -> Vec<Effect> {
+    let Some(g) = s.selected_group() else {
+        return vec![];
+    };
+    let members: Vec<(String, String)> = crate::tui::views::group::shown(s, g)
+        .iter()
+        .filter_map(|id| s.queue.items.get(id))
+        .map(|i| (i.proposal.id.clone(), i.proposal.digest.clone()))
+        .collect();
+    if members.is_empty() {
+        flash(s, Level::Warn, "no member of the group is on screen");
+        return vec![];
+    }
+    let placeholder = match verdict {
+        Verdict::Approve => "Enter signs one approval per member shown · Esc cancels",
+        _ => "reason for every member (Enter to sign, Esc to cancel)",
+    };
+    s.dialog = Some(Dialog::Group {
+        verdict,
+        members,
+        opened_ms: s.detail.review.opened_ms,
+        editor: editor(placeholder),
+        error: None,
+    });
+    vec![]
+}
+
+/// Signs the group decision: one payload per member still as it was shown
+/// (same digest, still pending, not already decided here); the rest drop
+/// out with a note.
+fn sign_group(
+    s: &mut State,
+    verdict: Verdict,
+    members: Vec<(String, String)>,
+    opened_ms: i64,
+    reason: String,
+) -> Vec<Effect> {
+    let (keep, dropped): (Vec<_>, Vec<_>) = members.into_iter().partition(|(id, digest)| {
+        s.queue.items.get(id).is_some_and(|i| {
+            &i.proposal.digest == digest
+                && i.proposal.status == ProposalStatus::Pending
+                && i.proposal.groupable
+        }) && !s.queue.sent.contains(id)
+    });
+    if keep.is_empty() {
+        flash(
+            s,
+            Level::Warn,
+            "every member changed since it was shown; nothing signed",
+        );
+        return vec![];
+    }
+    let size = keep.len() as u32;
+    let seconds = ((s.session.now_ms - opened_ms).max(0) as f64 / 100.0).round() / 10.0;
+    let mut fx = Vec::new();
+    for (id, digest) in keep {
+        s.queue.sent.insert(id.clone());
+        fx.push(Effect::Send(DecisionDraft {
+            target: Target::Proposal(id),
+            digest,
+            verdict: PayloadVerdict::from(verdict),
+            reason: reason.clone(),
+            labels: vec![],
+            review: Review {
+                seconds,
+                panes: vec!["group".into()],
+                group: Some(GroupReview { size }),
+            },
+        }));
+    }
+    let note = if dropped.is_empty() {
+        format!("{verdict}: {size} signed, one per proposal")
+    } else {
+        format!(
+            "{verdict}: {size} signed; {} left out (changed since shown or already decided)",
+            dropped.len()
+        )
+    };
+    flash(s, Level::Ok, note);
+    let before = s.queue.rows.get(s.queue.selected).cloned();
+    super::queue::rebuild_rows(s);
+    fx.extend(super::queue::reselect(s, before));
+    fx
 }
 
 /// Panes with something in them that the person never opened.
@@ -207,6 +317,35 @@ pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Ef
             let target = Target::Proposal(proposal_id.clone());
             s.dialog = None;
             sign(s, pv, target, reason, vec![])
+        }
+        Dialog::Group {
+            verdict,
+            editor,
+            error,
+            ..
+        } => {
+            if action != Some(Action::Submit) {
+                if *verdict != Verdict::Approve {
+                    editor.input(k);
+                    *error = None;
+                }
+                return vec![];
+            }
+            let reason = editor.lines().join("\n").trim().to_owned();
+            if *verdict != Verdict::Approve && !crate::domain::machine::reason_ok(&reason) {
+                *error = Some("a reason of at least two characters is required".into());
+                return vec![];
+            }
+            let Some(Dialog::Group {
+                verdict,
+                members,
+                opened_ms,
+                ..
+            }) = s.dialog.take()
+            else {
+                return vec![];
+            };
+            sign_group(s, verdict, members, opened_ms, reason)
         }
         Dialog::Annotate {
             alert_id,

@@ -1,6 +1,8 @@
 //! Keys in the queue and the detail, and while typing a filter.
 
-use super::commands::{editor, on_dialog_key, start_approve, start_reason};
+use super::commands::{
+    confirm_sample, editor, on_dialog_key, start_approve, start_group, start_reason,
+};
 use super::queue::{move_to, rebuild_rows, reselect, switch_view};
 use super::{Effect, flash};
 use crate::domain::types::Verdict;
@@ -127,8 +129,50 @@ pub(super) fn on_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Effect> {
                 release,
             }]
         }
+        Action::Approve if s.selected_group().is_some() => start_group(s, Verdict::Approve),
+        Action::Reject if s.selected_group().is_some() => start_group(s, Verdict::Reject),
         Action::Approve => start_approve(s),
         Action::Reject => start_reason(s, Verdict::Reject),
+        Action::ConfirmSample => confirm_sample(s),
+        Action::FlagSample => start_reason(s, Verdict::Flag),
+        Action::ToggleGroups => {
+            s.queue.grouped = !s.queue.grouped;
+            let before = s.queue.rows.get(s.queue.selected).cloned();
+            rebuild_rows(s);
+            let how = if s.queue.grouped {
+                "alike proposals grouped"
+            } else {
+                "one row per proposal"
+            };
+            flash(s, Level::Info, how);
+            reselect(s, before)
+        }
+        Action::GotoBurst => {
+            let Some(b) = s.queue.burst.clone() else {
+                flash(s, Level::Info, "no burst right now");
+                return vec![];
+            };
+            let biggest = s
+                .queue
+                .rows
+                .iter()
+                .enumerate()
+                .filter_map(|(i, id)| s.queue.groups.get(id).map(|g| (i, g)))
+                .filter(|(_, g)| g.agent == b.agent)
+                .max_by_key(|(_, g)| g.members.len())
+                .map(|(i, _)| i);
+            match biggest {
+                Some(i) => move_to(s, i),
+                None => {
+                    flash(
+                        s,
+                        Level::Info,
+                        "nothing from that agent can be decided as a group",
+                    );
+                    vec![]
+                }
+            }
+        }
         Action::Escalate => start_reason(s, Verdict::Escalate),
         Action::Halt => start_reason(s, Verdict::Halt),
         Action::TabSummary => tab(s, Tab::Summary),

@@ -4,9 +4,12 @@
 use super::Effect;
 use crate::api::{QueueResponse, View};
 use crate::domain::records::QueueItem;
-use crate::tui::state::{Conn, Detail, ReviewTrack, SortKey, State, Tab};
+use crate::domain::types::{ActionKind, Risk};
+use crate::tui::state::{
+    Burst, BurstRule, Conn, Detail, GROUP_ROW, Group, ReviewTrack, SortKey, State, Tab,
+};
 use std::cmp::Reverse;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 pub(super) fn on_queue(
     s: &mut State,
@@ -48,17 +51,31 @@ pub(super) fn on_queue(
     reselect(s, before)
 }
 
-/// Filter and sort `items` into `rows`. Critical-first unless the person
-/// picked another order. Filtering compares in place: no string is made per
-/// item.
+/// Filter and sort `items` into `rows`: first the pinned section (open
+/// high and critical proposals, by risk then time left, whatever the sort),
+/// then the rest in the person's order, like groupable proposals collapsed
+/// into one group row where its first member would be. Filtering compares
+/// in place: no string is made per item.
 pub fn rebuild_rows(s: &mut State) {
     let needle = s.queue.filter.to_lowercase();
-    let mut rows: Vec<&QueueItem> = s
+    let (mut pinned, mut rows): (Vec<&QueueItem>, Vec<&QueueItem>) = s
         .queue
         .items
         .values()
         .filter(|i| needle.is_empty() || matches_filter(i, &needle))
-        .collect();
+        .partition(|i| i.proposal.status.is_open() && i.proposal.risk >= Risk::High);
+    pinned.sort_by(|a, b| {
+        (
+            Reverse(a.proposal.risk),
+            a.proposal.expires_at,
+            &a.proposal.id,
+        )
+            .cmp(&(
+                Reverse(b.proposal.risk),
+                b.proposal.expires_at,
+                &b.proposal.id,
+            ))
+    });
     // Comparisons borrow; nothing is allocated per comparison.
     match s.queue.sort {
         SortKey::Priority => rows.sort_by(|a, b| {
@@ -87,7 +104,83 @@ pub fn rebuild_rows(s: &mut State) {
                 .then_with(|| a.proposal.id.cmp(&b.proposal.id))
         }),
     }
-    s.queue.rows = rows.into_iter().map(|i| i.proposal.id.clone()).collect();
+    s.queue.burst = burst(s.queue.items.values(), s.queue.burst_rule, s.session.now_ms);
+    let groups = if s.queue.grouped {
+        group(&rows, &s.queue.sent)
+    } else {
+        HashMap::new()
+    };
+    let mut out: Vec<String> = pinned.iter().map(|i| i.proposal.id.clone()).collect();
+    s.queue.pinned = out.len();
+    let row_of: HashMap<&str, &String> = groups
+        .iter()
+        .flat_map(|(row, g)| g.members.iter().map(move |m| (m.as_str(), row)))
+        .collect();
+    let mut placed = HashSet::new();
+    for i in rows {
+        match row_of.get(i.proposal.id.as_str()) {
+            Some(row) if placed.insert(*row) => out.push((*row).clone()),
+            Some(_) => {}
+            None => out.push(i.proposal.id.clone()),
+        }
+    }
+    s.queue.rows = out;
+    s.queue.groups = groups;
+}
+
+/// The key that makes proposals alike.
+fn group_key(i: &QueueItem) -> (&ActionKind, &str, Risk, &str) {
+    let p = &i.proposal;
+    (&p.action, p.proposed_by.as_str(), p.risk, p.rule.as_str())
+}
+
+/// Group rows for every key shared by two or more groupable proposals
+/// not already decided here; members in `rows` order.
+fn group(rows: &[&QueueItem], sent: &BTreeSet<String>) -> HashMap<String, Group> {
+    let mut by_key: BTreeMap<(&ActionKind, &str, Risk, &str), Vec<&QueueItem>> = BTreeMap::new();
+    for i in rows
+        .iter()
+        .filter(|i| i.proposal.groupable && !sent.contains(&i.proposal.id))
+    {
+        by_key.entry(group_key(i)).or_default().push(i);
+    }
+    by_key
+        .into_iter()
+        .filter(|(_, m)| m.len() >= 2)
+        .map(|((action, agent, risk, rule), members)| {
+            let row = format!("{GROUP_ROW}{action}/{agent}/{risk}/{rule}");
+            let g = Group {
+                action: action.clone(),
+                agent: agent.to_owned(),
+                risk,
+                rule: rule.to_owned(),
+                members: members.iter().map(|i| i.proposal.id.clone()).collect(),
+            };
+            (row, g)
+        })
+        .collect()
+}
+
+/// The agent with the most open proposals made in the last `rule.secs`,
+/// if more than `rule.count`.
+fn burst<'a>(
+    items: impl Iterator<Item = &'a QueueItem>,
+    rule: BurstRule,
+    now: i64,
+) -> Option<Burst> {
+    let since = now - (rule.secs as i64).saturating_mul(1000);
+    let mut by_agent: HashMap<&str, usize> = HashMap::new();
+    for i in items.filter(|i| i.proposal.status.is_open() && i.proposal.created_at >= since) {
+        *by_agent.entry(i.proposal.proposed_by.as_str()).or_default() += 1;
+    }
+    by_agent
+        .into_iter()
+        .filter(|(_, n)| *n > rule.count)
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
+        .map(|(agent, count)| Burst {
+            agent: agent.to_owned(),
+            count,
+        })
 }
 
 fn matches_filter(i: &QueueItem, needle: &str) -> bool {
@@ -132,6 +225,20 @@ pub(super) fn reselect(s: &mut State, before: Option<String>) -> Vec<Effect> {
 /// After the selection moved: load its alert if not loaded, start review
 /// tracking for the proposal.
 pub(super) fn on_selection(s: &mut State) -> Vec<Effect> {
+    if s.selected_group().is_some() {
+        // The sheet: its review clock starts when it is first shown.
+        let row = s.queue.rows[s.queue.selected].clone();
+        if s.detail.review.proposal_id != row {
+            s.detail.review = ReviewTrack {
+                proposal_id: row,
+                opened_ms: s.session.now_ms,
+                panes: BTreeSet::new(),
+            };
+            s.detail.scroll = 0;
+        }
+        s.detail.current = None;
+        return vec![];
+    }
     let Some(item) = s.selected_item() else {
         s.detail.current = None;
         return vec![];

@@ -23,6 +23,9 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(t.border_focus);
+    if let Some(g) = s.selected_group() {
+        return super::group::render(f, area, s, g, t);
+    }
     let Some(item) = s.selected_item() else {
         f.render_widget(Paragraph::new("").block(block), area);
         return;

@@ -115,6 +115,50 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
             };
             f.render_widget(Paragraph::new(foot), parts[1]);
         }
+        Dialog::Group {
+            verdict,
+            members,
+            editor,
+            error,
+            ..
+        } => {
+            let reject = *verdict != crate::domain::types::Verdict::Approve;
+            let r = centered(area, 72, if reject { 10 } else { 7 });
+            f.render_widget(Clear, r);
+            let style = if reject { t.status_warn } else { t.accent };
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .border_style(style)
+                .title(Span::styled(
+                    format!(" {verdict} {} proposals of the group ", members.len()),
+                    style,
+                ));
+            let inner = block.inner(r);
+            f.render_widget(block, r);
+            let parts = Layout::vertical([
+                Constraint::Length(2),
+                Constraint::Min(if reject { 3 } else { 0 }),
+                Constraint::Length(1),
+            ])
+            .split(inner);
+            f.render_widget(
+                Paragraph::new(format!(
+                    "One decision per proposal, each signed over its own digest: the {} shown in the sheet. A member that changed since drops out.",
+                    members.len()
+                ))
+                .style(t.text)
+                .wrap(Wrap { trim: true }),
+                parts[0],
+            );
+            if reject {
+                f.render_widget(editor, parts[1]);
+            }
+            let foot = match error {
+                Some(e) => Span::styled(e.clone(), t.status_error),
+                None => Span::styled("Enter sign & send · Esc cancel", t.muted),
+            };
+            f.render_widget(Paragraph::new(foot), parts[2]);
+        }
         Dialog::Annotate {
             editor,
             labels,

@@ -4,6 +4,7 @@
 mod detail;
 mod dialog;
 mod diff;
+pub mod group;
 mod queue;
 mod status;
 #[cfg(test)]
@@ -50,7 +51,7 @@ pub fn render(f: &mut Frame, s: &State, theme: &Theme, keys: &Keymap) {
 }
 
 /// Side by side on wide terminals, stacked on narrow ones.
-fn split_main(area: Rect) -> (Rect, Rect) {
+pub(crate) fn split_main(area: Rect) -> (Rect, Rect) {
     if area.width >= 110 {
         let c = Layout::horizontal([Constraint::Percentage(42), Constraint::Percentage(58)])
             .split(area);

@@ -4,7 +4,7 @@
 use super::{short_duration, untrusted};
 use crate::domain::records::QueueItem;
 use crate::domain::types::ProposalStatus;
-use crate::tui::state::{State, VIEWS, view_name};
+use crate::tui::state::{Group, State, VIEWS, view_name};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -21,7 +21,7 @@ pub fn first_visible(selected: usize, len: usize, height: usize) -> usize {
     selected.saturating_sub(half).min(len - height)
 }
 
-fn marker(i: &QueueItem, s: &State) -> &'static str {
+fn marker(idx: usize, i: &QueueItem, s: &State) -> &'static str {
     if s.queue.sent.contains(&i.proposal.id) {
         "✓"
     } else if i.proposal.claimed_by.as_deref() == Some(s.session.me.principal.as_str()) {
@@ -30,6 +30,9 @@ fn marker(i: &QueueItem, s: &State) -> &'static str {
         && i.proposal.claim_until.is_some_and(|t| t > s.session.now_ms)
     {
         "◇"
+    } else if idx < s.queue.pinned {
+        // The pinned section: urgent whatever the sort.
+        "▲"
     } else {
         " "
     }
@@ -96,65 +99,48 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
         f.render_widget(Paragraph::new(msg).style(t.muted), inner);
         return;
     }
+    let inner = match &s.queue.burst {
+        Some(b) => {
+            let banner = Line::from(vec![
+                Span::styled(" burst ", t.status_warn.add_modifier(Modifier::REVERSED)),
+                Span::styled(
+                    format!(
+                        " {} sent {} proposals in {}s — alike ones are grouped below",
+                        crate::tui::sanitize::line(&b.agent),
+                        b.count,
+                        s.queue.burst_rule.secs
+                    ),
+                    t.status_warn,
+                ),
+            ]);
+            let parts =
+                ratatui::layout::Layout::vertical([Constraint::Length(1), Constraint::Min(1)])
+                    .split(inner);
+            f.render_widget(Paragraph::new(banner), parts[0]);
+            parts[1]
+        }
+        None => inner,
+    };
     let height = inner.height.saturating_sub(1) as usize;
     let first = first_visible(s.queue.selected, s.queue.rows.len(), height);
     let rows: Vec<Row> = s.queue.rows[first..(first + height).min(s.queue.rows.len())]
         .iter()
         .enumerate()
-        .filter_map(|(off, id)| s.queue.items.get(id).map(|i| (first + off, i)))
-        .map(|(idx, i)| {
-            let p = &i.proposal;
-            let due = p.expires_at - s.session.now_ms;
-            let due_text = if !p.status.is_open() {
-                "-".to_owned()
-            } else if due <= 0 {
-                "due".to_owned()
-            } else {
-                short_duration(due)
-            };
-            let status_style = match p.status {
-                ProposalStatus::Escalated | ProposalStatus::AwaitingSecond => t.status_warn,
-                ProposalStatus::Approved | ProposalStatus::Executing | ProposalStatus::Executed => {
-                    t.status_ok
-                }
-                ProposalStatus::Pending => t.muted,
-                _ => t.status_error,
-            };
-            let row = Row::new(vec![
-                Cell::from(marker(i, s)),
-                Cell::from(Span::styled(
-                    i.severity.as_str().chars().take(4).collect::<String>(),
-                    t.severity(i.severity),
-                )),
-                Cell::from(Span::styled(
-                    p.risk.as_str().chars().take(4).collect::<String>(),
-                    t.risk(p.risk),
-                )),
-                Cell::from(Span::styled(status_short(p.status), status_style)),
-                Cell::from(Span::styled(p.action.as_str(), t.text)),
-                Cell::from(untrusted(&p.target, t.text, t)),
-                Cell::from(Span::styled(
-                    short_duration(s.session.now_ms - p.created_at),
-                    t.muted,
-                )),
-                Cell::from(Span::styled(
-                    due_text,
-                    if p.status.is_open() && due < 15 * 60_000 {
-                        t.status_warn
-                    } else {
-                        t.muted
-                    },
-                )),
-                Cell::from(Span::styled(
-                    format!("{:>3.0}%", i.confidence * 100.0),
-                    t.muted,
-                )),
-            ]);
-            if idx == s.queue.selected {
-                row.style(t.selection)
-            } else {
-                row
+        .filter_map(|(off, id)| {
+            let idx = first + off;
+            if let Some(g) = s.queue.groups.get(id) {
+                let row = group_row(g, t);
+                return Some(if idx == s.queue.selected {
+                    row.style(t.selection)
+                } else {
+                    row
+                });
             }
+            s.queue
+                .items
+                .get(id)
+                .map(|i| (idx, i))
+                .map(|(idx, i)| item_row(s, idx, i, t))
         })
         .collect();
     let header = Row::new([
@@ -176,6 +162,86 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
         Table::new(rows, widths).header(header).column_spacing(1),
         inner,
     );
+}
+
+/// "14 × soar-bot · rule" in the target column; the count in the marker.
+fn group_row<'a>(g: &Group, t: &Theme) -> Row<'a> {
+    Row::new(vec![
+        Cell::from(Span::styled("▤", t.accent)),
+        Cell::from(Span::styled("", t.muted)),
+        Cell::from(Span::styled(
+            g.risk.as_str().chars().take(4).collect::<String>(),
+            t.risk(g.risk),
+        )),
+        Cell::from(Span::styled("grp", t.accent)),
+        Cell::from(Span::styled(g.action.as_str().to_owned(), t.text)),
+        Cell::from(Span::styled(
+            format!(
+                "{} × {}",
+                g.members.len(),
+                crate::tui::sanitize::line(&g.agent)
+            ),
+            t.accent,
+        )),
+        Cell::from(""),
+        Cell::from(""),
+        Cell::from(""),
+    ])
+}
+
+fn item_row<'a>(s: &State, idx: usize, i: &'a QueueItem, t: &Theme) -> Row<'a> {
+    let p = &i.proposal;
+    let due = p.expires_at - s.session.now_ms;
+    let due_text = if !p.status.is_open() {
+        "-".to_owned()
+    } else if due <= 0 {
+        "due".to_owned()
+    } else {
+        short_duration(due)
+    };
+    let status_style = match p.status {
+        ProposalStatus::Escalated | ProposalStatus::AwaitingSecond => t.status_warn,
+        ProposalStatus::Approved | ProposalStatus::Executing | ProposalStatus::Executed => {
+            t.status_ok
+        }
+        ProposalStatus::Pending => t.muted,
+        _ => t.status_error,
+    };
+    let row = Row::new(vec![
+        Cell::from(marker(idx, i, s)),
+        Cell::from(Span::styled(
+            i.severity.as_str().chars().take(4).collect::<String>(),
+            t.severity(i.severity),
+        )),
+        Cell::from(Span::styled(
+            p.risk.as_str().chars().take(4).collect::<String>(),
+            t.risk(p.risk),
+        )),
+        Cell::from(Span::styled(status_short(p.status), status_style)),
+        Cell::from(Span::styled(p.action.as_str(), t.text)),
+        Cell::from(untrusted(&p.target, t.text, t)),
+        Cell::from(Span::styled(
+            short_duration(s.session.now_ms - p.created_at),
+            t.muted,
+        )),
+        Cell::from(Span::styled(
+            due_text,
+            if p.status.is_open() && due < 15 * 60_000 {
+                t.status_warn
+            } else {
+                t.muted
+            },
+        )),
+        Cell::from(Span::styled(
+            format!("{:>3.0}%", i.confidence * 100.0),
+            t.muted,
+        )),
+    ]);
+    if idx == s.queue.selected {
+        row.style(t.selection)
+    } else {
+        row
+    }
 }
 
 #[cfg(test)]

@@ -185,3 +185,27 @@ fn the_risk_line_says_when_the_gate_raised_the_agents_label() {
         "{screen}"
     );
 }
+
+#[test]
+fn group_rows_the_group_sheet_and_the_burst_banner() {
+    use crate::tui::update::tests::groups::blocks;
+    let k = Keymap::default();
+    let mut s = State::new("alice".into(), "SHA256:x".into(), "http://srv".into(), NOW);
+    let mut items = blocks(10..35, "soar-bot", 10_000);
+    items.extend(blocks(50..52, "edr-bot", 600_000));
+    items.push(item(
+        &record(99, Risk::Critical, ProposalStatus::Pending, false),
+        Severity::Critical,
+    ));
+    update(&mut s, queue_msg(items, 0), &k);
+    s.session.conn = Conn::Online;
+    keys(&mut s, &k, "b");
+    // The sheet shows (and a group decision signs) as many members as the
+    // terminal the state knows of has room for.
+    s.session.size = (80, 24);
+    insta::assert_snapshot!("group_sheet_80x24", draw(&s, 80, 24));
+    s.session.size = (200, 50);
+    insta::assert_snapshot!("group_sheet_200x50", draw(&s, 200, 50));
+    keys(&mut s, &k, "r");
+    insta::assert_snapshot!("group_reject_200x50", draw(&s, 200, 50));
+}

@@ -279,4 +279,5 @@ fn quit_and_terminate() {
 }
 
 mod dialogs;
+pub(crate) mod groups;
 mod keys;

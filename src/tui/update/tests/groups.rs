@@ -1,0 +1,209 @@
+//! Group rows, the pinned section, the burst banner, group signing and
+//! sampled review, as tables of message -> state and effects.
+
+use super::*;
+use crate::domain::sample::Sample;
+use crate::tui::state::GROUP_ROW;
+
+/// `n` groupable low-risk blocks from one agent, made `age_ms` ago.
+pub(crate) fn blocks(range: std::ops::Range<usize>, agent: &str, age_ms: i64) -> Vec<QueueItem> {
+    range
+        .map(|i| {
+            let mut r = record(i, Risk::Low, ProposalStatus::Pending, false);
+            r.action = ActionKind::BlockIndicator;
+            r.target = format!("198.51.100.{i}");
+            r.proposed_by = agent.into();
+            r.created_at = NOW - age_ms;
+            let mut it = item(&r, Severity::Low);
+            it.proposal.groupable = true;
+            it
+        })
+        .collect()
+}
+
+fn sorted_by(s: &mut State, keys: &Keymap, want: SortKey) {
+    while s.queue.sort != want {
+        update(s, key('s'), keys);
+    }
+}
+
+#[test]
+fn alike_proposals_collapse_into_one_group_row_and_critical_stays_pinned() {
+    let keys = Keymap::default();
+    let mut s = State::new("alice".into(), "f".into(), "u".into(), NOW);
+    let mut items = blocks(10..24, "soar-bot", 600_000);
+    items.extend(blocks(30..32, "edr-bot", 600_000));
+    // Not groupable (the server said so): listed on its own.
+    let mut lone = blocks(40..41, "soar-bot", 600_000);
+    lone[0].proposal.groupable = false;
+    items.extend(lone);
+    let mut crit = record(99, Risk::Critical, ProposalStatus::Pending, false);
+    crit.created_at = NOW - 10 * 86_400_000; // oldest of all
+    crit.expires_at = NOW + 86_400_000; // and not due first
+    items.push(item(&crit, Severity::Critical));
+    update(&mut s, queue_msg(items, 0), &keys);
+
+    // Whatever the sort, the critical one is first (pinned).
+    for sort in [
+        SortKey::Priority,
+        SortKey::Deadline,
+        SortKey::Oldest,
+        SortKey::Confidence,
+    ] {
+        sorted_by(&mut s, &keys, sort);
+        assert_eq!(s.queue.rows[0], "p-99", "{sort:?}");
+        assert_eq!(s.queue.pinned, 1);
+    }
+    assert_eq!(s.queue.rows.len(), 1 + 2 + 1, "{:?}", s.queue.rows);
+    let group = s
+        .queue
+        .groups
+        .values()
+        .find(|g| g.agent == "soar-bot")
+        .expect("group");
+    assert_eq!(group.members.len(), 14);
+    assert!(!group.members.contains(&"p-40".to_owned()));
+    // Ungrouped: one row per proposal.
+    update(&mut s, key('z'), &keys);
+    assert_eq!(s.queue.rows.len(), 1 + 14 + 2 + 1);
+    assert!(s.queue.groups.is_empty());
+}
+
+#[test]
+fn a_burst_shows_a_banner_and_b_goes_to_its_group() {
+    let keys = Keymap::default();
+    let mut s = State::new("alice".into(), "f".into(), "u".into(), NOW);
+    let mut items = blocks(10..35, "soar-bot", 10_000); // 25 in the last minute
+    items.extend(blocks(50..55, "edr-bot", 10_000));
+    items.push(item(
+        &record(99, Risk::Critical, ProposalStatus::Pending, false),
+        Severity::Critical,
+    ));
+    update(&mut s, queue_msg(items, 0), &keys);
+    let burst = s.queue.burst.clone().expect("burst");
+    assert_eq!((burst.agent.as_str(), burst.count), ("soar-bot", 25));
+    assert_eq!(s.queue.rows[0], "p-99");
+    update(&mut s, key('b'), &keys);
+    let g = s.selected_group().expect("the burst's group is selected");
+    assert_eq!((g.agent.as_str(), g.members.len()), ("soar-bot", 25));
+    // Old proposals are no burst.
+    let mut calm = State::new("alice".into(), "f".into(), "u".into(), NOW);
+    update(
+        &mut calm,
+        queue_msg(blocks(10..35, "soar-bot", 120_000), 0),
+        &keys,
+    );
+    assert!(calm.queue.burst.is_none());
+}
+
+#[test]
+fn a_group_approval_signs_each_shown_member_on_its_own_digest() {
+    let keys = Keymap::default();
+    let mut s = State::new("alice".into(), "f".into(), "u".into(), NOW);
+    s.session.size = (200, 60);
+    update(
+        &mut s,
+        queue_msg(blocks(10..30, "soar-bot", 600_000), 0),
+        &keys,
+    );
+    assert!(s.queue.rows[0].starts_with(GROUP_ROW));
+    assert!(s.selected_group().is_some());
+    update(&mut s, Msg::Tick(NOW + 42_000), &keys);
+    assert!(update(&mut s, key('a'), &keys).is_empty());
+    let Some(Dialog::Group { members, .. }) = &s.dialog else {
+        panic!("group dialog: {:?}", s.dialog);
+    };
+    assert_eq!(members.len(), 20, "all 20 fit on a 60-line terminal");
+    // One member changes (revised) before Enter: it drops out.
+    let mut changed = s.queue.items["p-12"].clone();
+    changed.proposal.digest = "sha256:new".into();
+    update(&mut s, queue_msg(vec![changed], 10), &keys);
+    let fx = update(&mut s, code(KeyCode::Enter), &keys);
+    assert_eq!(
+        fx.iter().filter(|e| matches!(e, Effect::Send(_))).count(),
+        19
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for e in &fx {
+        let Effect::Send(d) = e else { continue };
+        let Target::Proposal(id) = &d.target else {
+            panic!("proposal")
+        };
+        assert_eq!(d.digest, s.queue.items[id].proposal.digest, "own digest");
+        assert_eq!(d.verdict, PayloadVerdict::Approve);
+        assert_eq!(d.review.group.map(|g| g.size), Some(19));
+        assert_eq!(d.review.seconds, 42.0);
+        assert!(seen.insert(id.clone()));
+        assert_ne!(id, "p-12");
+    }
+    assert!(
+        s.session
+            .flash
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("1 left out")
+    );
+}
+
+#[test]
+fn a_small_terminal_signs_only_the_members_on_screen_and_reject_needs_a_reason() {
+    let keys = Keymap::default();
+    let mut s = State::new("alice".into(), "f".into(), "u".into(), NOW);
+    s.session.size = (120, 24);
+    update(
+        &mut s,
+        queue_msg(blocks(10..40, "soar-bot", 600_000), 0),
+        &keys,
+    );
+    let visible = crate::tui::views::group::visible_members(s.session.size);
+    assert!(visible > 0 && visible < 30, "{visible}");
+    update(&mut s, key('r'), &keys);
+    let fx = update(&mut s, code(KeyCode::Enter), &keys);
+    assert!(fx.is_empty(), "no reason, nothing signed");
+    for c in "dup of INC-7".chars() {
+        update(&mut s, key(c), &keys);
+    }
+    let fx = update(&mut s, code(KeyCode::Enter), &keys);
+    assert_eq!(
+        fx.iter().filter(|e| matches!(e, Effect::Send(_))).count(),
+        visible
+    );
+    assert!(fx.iter().all(|e| match e {
+        Effect::Send(d) => d.verdict == PayloadVerdict::Reject && d.reason == "dup of INC-7",
+        _ => true,
+    }));
+}
+
+#[test]
+fn sampled_items_are_confirmed_or_flagged() {
+    let (mut s, keys) = loaded();
+    // p-3 (loaded, critical, pending) was not sampled: refused.
+    assert!(update(&mut s, key('y'), &keys).is_empty());
+    assert!(
+        s.session
+            .flash
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("sampled view")
+    );
+    // Drawn for review: confirm signs at once, flag asks why.
+    let sample = Sample {
+        rate: 0.1,
+        review_by: NOW + 3_600_000,
+        outcome: None,
+    };
+    s.queue.items.get_mut("p-3").unwrap().proposal.sample = Some(sample);
+    let fx = update(&mut s, key('y'), &keys);
+    assert!(matches!(&fx[..], [Effect::Send(d)] if d.verdict == PayloadVerdict::Confirm));
+    s.queue.sent.clear();
+    update(&mut s, key('f'), &keys);
+    assert!(matches!(
+        s.dialog,
+        Some(Dialog::Reason {
+            verdict: Verdict::Flag,
+            ..
+        })
+    ));
+}
