@@ -3,7 +3,8 @@
 //! decision), reject with a reason, escalate and have a lead approve,
 //! annotate as false positive; decide while the server is down and see the
 //! decision delivered exactly once; and hostile alert text never reaching
-//! the terminal.
+//! the terminal; and a group of 20 approved in one go, as 20 signatures
+//! that each verify over their own digest.
 
 mod common;
 
@@ -117,6 +118,111 @@ fn select(c: &mut Pty, target: &str) {
     c.wait_for("✓ matches what is shown", 15);
 }
 
+/// Verifies every signed payload in the audit log with `ssh-keygen -Y
+/// verify` against the allowed_signers file; returns the payloads.
+async fn verify_all(soc: &Soc) -> Vec<Value> {
+    let signers = soc.dir.path().join("allowed_signers");
+    let mut payloads = Vec::new();
+    for e in soc.reviewer.audit_all(0).await.unwrap() {
+        let entry: Value = serde_json::from_str(&e.entry).unwrap();
+        let Some(payload) = entry["data"]["payload"].as_str() else {
+            continue;
+        };
+        let sig = soc.dir.path().join(format!("{}.sig", e.seq));
+        std::fs::write(&sig, entry["data"]["signature"].as_str().unwrap()).unwrap();
+        let who = entry["actor"]["principal"].as_str().unwrap();
+        let mut child = Command::new("ssh-keygen")
+            .args([
+                "-Y",
+                "verify",
+                "-f",
+                signers.to_str().unwrap(),
+                "-I",
+                who,
+                "-n",
+                "countersign-decision",
+                "-s",
+                sig.to_str().unwrap(),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(payload.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "entry {}: {}",
+            e.seq,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        payloads.push(serde_json::from_str(payload).unwrap());
+    }
+    payloads
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_twenty_is_approved_with_twenty_signatures() {
+    let soc = Soc::start().await;
+    let mut digests = std::collections::BTreeMap::new();
+    for i in 0..20 {
+        let mut p = proposal("isolate_host", "medium");
+        p["target"] = format!("kiosk-{i:02}").into();
+        let r = soc
+            .agent
+            .submit_alert(&alert(&format!("grp-{i}"), vec![p]))
+            .await
+            .unwrap();
+        digests.insert(r.proposals[0].id.clone(), r.proposals[0].digest.clone());
+    }
+    let mut alice = soc.console("alice");
+    alice.wait_for("online", 20);
+    alice.wait_for("20 × isolate_host · soar-bot · medium", 15);
+    alice.wait_for("members 1–20 of 20 shown", 5);
+    alice.wait_for("kiosk-19", 5);
+    alice.send("a");
+    alice.wait_for("approve 20 proposals of the group", 5);
+    alice.send("\r");
+    alice.wait_for("approve: 20 signed, one per proposal", 15);
+    for id in digests.keys() {
+        let mut status = String::new();
+        for _ in 0..100 {
+            status = soc.status(id).await;
+            if status == "approved" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, "approved", "{id}");
+    }
+    alice.send("q");
+    assert_eq!(alice.wait_exit(10), 0);
+
+    // Twenty decisions, each verifying with ssh-keygen over its own
+    // proposal's digest, each saying it was one of a group of 20.
+    let payloads = verify_all(&soc).await;
+    assert_eq!(payloads.len(), 20);
+    let mut seen = std::collections::BTreeSet::new();
+    for p in &payloads {
+        let id = p["proposal_id"].as_str().unwrap();
+        assert_eq!(
+            p["digest"].as_str(),
+            digests.get(id).map(String::as_str),
+            "{id}"
+        );
+        assert_eq!(p["verdict"], "approve");
+        assert_eq!(p["review"]["group"]["size"], 20);
+        assert!(seen.insert(id.to_owned()), "one decision per proposal");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analyst_and_lead_work_the_queue() {
     let soc = Soc::start().await;
@@ -179,50 +285,7 @@ async fn analyst_and_lead_work_the_queue() {
     );
 
     // Every signed decision the console made verifies with ssh-keygen.
-    let signers = soc.dir.path().join("allowed_signers");
-    let mut verified = 0;
-    for e in soc.reviewer.audit_all(0).await.unwrap() {
-        let entry: Value = serde_json::from_str(&e.entry).unwrap();
-        let Some(payload) = entry["data"]["payload"].as_str() else {
-            continue;
-        };
-        let sig = soc.dir.path().join(format!("{}.sig", e.seq));
-        std::fs::write(&sig, entry["data"]["signature"].as_str().unwrap()).unwrap();
-        let who = entry["actor"]["principal"].as_str().unwrap();
-        let mut child = Command::new("ssh-keygen")
-            .args([
-                "-Y",
-                "verify",
-                "-f",
-                signers.to_str().unwrap(),
-                "-I",
-                who,
-                "-n",
-                "countersign-decision",
-                "-s",
-                sig.to_str().unwrap(),
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(payload.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "entry {}: {}",
-            e.seq,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        verified += 1;
-    }
+    let verified = verify_all(&soc).await.len();
     assert_eq!(
         verified, 5,
         "approve, reject, escalate, annotate, lead approve"
