@@ -302,4 +302,90 @@ fn main() {
         rss_mb(),
         rss_mb() - base_rss
     );
+    groups(n, frames, w, h, ours, &make, &keys);
+}
+
+/// The same number of items, all groupable, from 500 agents: 500 group
+/// rows. Load, frame and key press against the one-row-per-item figures.
+fn groups(
+    n: usize,
+    frames: usize,
+    w: u16,
+    h: u16,
+    ungrouped_frame: f64,
+    make: &dyn Fn(usize) -> QueueItem,
+    keys: &Keymap,
+) {
+    const GROUPS: usize = 500;
+    let mut s = State::new(
+        "alice".into(),
+        "SHA256:bench".into(),
+        "http://bench".into(),
+        NOW,
+    );
+    s.session.size = (w, h);
+    let started = Instant::now();
+    for start in (0..n).step_by(1000) {
+        let page: Vec<QueueItem> = (start..(start + 1000).min(n))
+            .map(|i| {
+                let mut it = make(i);
+                it.proposal.risk = Risk::Low;
+                it.proposal.action = ActionKind::BlockIndicator;
+                it.proposal.proposed_by = format!("bot-{:03}", i % GROUPS);
+                it.proposal.groupable = true;
+                it
+            })
+            .collect();
+        let msg = Msg::Queue {
+            view: View::Pending,
+            after: 1,
+            result: Ok(QueueResponse {
+                page: QueuePage {
+                    items: page,
+                    gone: vec![],
+                    cursor: 0,
+                    more: start + 1000 < n,
+                },
+                counts: Default::default(),
+            }),
+            now: NOW,
+        };
+        update(&mut s, msg, keys);
+    }
+    println!(
+        "\n{n} items in {} groups: initial load (one sort + grouping) {:>8.0} ms",
+        s.queue.groups.len(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    let key = |c: char| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    let t = Instant::now();
+    update(&mut s, key('s'), keys);
+    println!(
+        "re-sort of the grouped queue (key s)                 {:>8.1} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    let theme = Theme::default();
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    let mut frame_ms = Vec::new();
+    for _ in 0..frames {
+        let t = Instant::now();
+        term.draw(|f| render(f, &s, &theme, keys)).unwrap();
+        frame_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let (mean, _, p99) = stats(frame_ms);
+    println!(
+        "frame render, group sheet open ({} members)          mean {mean:.2} ms  p99 {p99:.2} ms  (target <= 4 ms; one row per item: {ungrouped_frame:.2} ms)",
+        s.selected_group().map_or(0, |g| g.members.len())
+    );
+    let mut kp = Vec::new();
+    for i in 0..frames {
+        let t = Instant::now();
+        update(&mut s, key(if i % 2 == 0 { 'j' } else { 'k' }), keys);
+        term.draw(|f| render(f, &s, &theme, keys)).unwrap();
+        kp.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let (mean, _, p99) = stats(kp);
+    println!(
+        "key press -> frame across group rows                 mean {mean:.2} ms  p99 {p99:.2} ms  (target <= 16 ms)"
+    );
 }
