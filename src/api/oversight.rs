@@ -2,7 +2,10 @@
 //! used, computed from the signed record (the audit log) over a window.
 
 use crate::domain::machine::Millis;
+use crate::domain::text::visible;
+use crate::domain::time::to_rfc3339;
 use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -97,4 +100,95 @@ pub struct Finding {
     #[serde(with = "crate::domain::time::rfc3339")]
     #[schema(schema_with = crate::api::schema::timestamp)]
     pub at: Millis,
+}
+
+fn opt(v: Option<f64>, scale: f64, suffix: &str) -> String {
+    v.map_or_else(|| "-".into(), |x| format!("{:.1}{suffix}", x * scale))
+}
+
+impl Oversight {
+    /// The report as text: three tables and the latest findings. Names come
+    /// from agents and the policy file: control and invisible characters are
+    /// written as escapes. `countersign oversight` prints it; the console
+    /// shows it to leads.
+    pub fn report(&self) -> String {
+        let o = self;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "oversight {} .. {}\n",
+            to_rfc3339(o.since),
+            to_rfc3339(o.until)
+        );
+        let _ = writeln!(
+            out,
+            "ANALYST              DECISIONS  APPROVED  REJECTED  IN GROUPS  MEDIAN REVIEW  HIGH UNEXAMINED  HALTED/FAILED  OVERTURNED  DISAGREED"
+        );
+        for a in &o.analysts {
+            let _ = writeln!(
+                out,
+                "{:<20} {:>9}  {:>8}  {:>8}  {:>9}  {:>13}  {:>15}  {:>13}  {:>10}  {:>9}",
+                visible(&a.principal),
+                a.decisions,
+                a.approvals,
+                a.rejections,
+                a.in_groups,
+                opt(a.median_review_secs, 1.0, " s"),
+                a.unexamined_high_approvals,
+                a.approvals_halted_or_failed,
+                a.overturned_by_second,
+                a.disagreed_as_second
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nAGENT                PROPOSALS  APPROVED  REJECTED  EXPIRED  APPROVAL RATE  REJECTION RATE  FALSE POSITIVES"
+        );
+        for a in &o.agents {
+            let _ = writeln!(
+                out,
+                "{:<20} {:>9}  {:>8}  {:>8}  {:>7}  {:>13}  {:>14}  {:>15}",
+                visible(&a.agent),
+                a.proposals,
+                a.approved,
+                a.rejected,
+                a.expired,
+                opt(a.approval_rate, 100.0, " %"),
+                opt(a.rejection_rate, 100.0, " %"),
+                a.false_positives
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nRULE (approves alone)                     AUTO  SAMPLED  CONFIRMED  FLAGGED  UNREVIEWED  FLAG RATE"
+        );
+        for r in &o.rules {
+            let _ = writeln!(
+                out,
+                "{:<40} {:>5}  {:>7}  {:>9}  {:>7}  {:>10}  {:>9}",
+                visible(&r.rule),
+                r.auto_approved,
+                r.sampled,
+                r.confirmed,
+                r.flagged,
+                r.unreviewed,
+                opt(r.flag_rate, 100.0, " %")
+            );
+        }
+        if !o.findings.is_empty() {
+            let _ = writeln!(out, "\nFLAGGED BY SAMPLED REVIEW (newest first)");
+            for f in &o.findings {
+                let _ = writeln!(
+                    out,
+                    "{}  {}  {}  {}: {}",
+                    to_rfc3339(f.at),
+                    visible(&f.rule),
+                    f.proposal_id,
+                    visible(&f.principal),
+                    visible(&f.reason)
+                );
+            }
+        }
+        out
+    }
 }

@@ -50,6 +50,8 @@ pub enum Action {
     ToggleGroups,
     /// Go to the group of the agent in a burst.
     GotoBurst,
+    /// Leads: the oversight report of the last day.
+    Oversight,
     Filter,
     Sort,
     Refresh,
@@ -150,6 +152,7 @@ impl Action {
             Action::FlagSample => "sampled: flag it, with a reason (signed)",
             Action::ToggleGroups => "group alike proposals / list one by one",
             Action::GotoBurst => "go to the bursting agent's group",
+            Action::Oversight => "leads: oversight of the last 24 h",
             Action::Filter => "filter the queue",
             Action::Sort => "change sort order",
             Action::Refresh => "reload from the server",

@@ -115,6 +115,17 @@ impl Runner {
                 });
             }
             Effect::Send(draft) => self.sign_and_queue(draft),
+            Effect::FetchOversight(since) => {
+                let c = client_of(&self.client);
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let r = c
+                        .oversight(&since, None)
+                        .await
+                        .map_err(|e| client_error_text(&e));
+                    let _ = tx.send(Msg::Oversight(r));
+                });
+            }
         }
     }
 

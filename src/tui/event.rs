@@ -44,6 +44,8 @@ pub enum Msg {
         result: Result<Box<DecisionAccepted>, SendFailure>,
     },
     Claimed(Result<ClaimView, String>),
+    /// The oversight figures a lead asked for.
+    Oversight(Result<crate::api::oversight::Oversight, String>),
     /// The server could not be reached (login or poll).
     Offline(String),
     /// SIGTERM / SIGHUP: leave cleanly.

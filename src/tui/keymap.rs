@@ -187,6 +187,7 @@ const DEFAULTS: &[(Action, &[&str])] = &[
     (Action::FlagSample, &["f"]),
     (Action::ToggleGroups, &["z"]),
     (Action::GotoBurst, &["b"]),
+    (Action::Oversight, &["O"]),
     (Action::Filter, &["/"]),
     (Action::Sort, &["s"]),
     (Action::Refresh, &["R", "ctrl-r"]),

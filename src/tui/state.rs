@@ -164,6 +164,11 @@ pub enum Dialog {
         editor: TextArea<'static>,
         error: Option<String>,
     },
+    /// A lead's oversight report (or why it could not be had).
+    Oversight {
+        report: Result<String, String>,
+        scroll: u16,
+    },
     Help,
 }
 
@@ -176,6 +181,7 @@ impl std::fmt::Debug for Dialog {
             Dialog::Group {
                 verdict, members, ..
             } => write!(f, "Group({verdict}, {})", members.len()),
+            Dialog::Oversight { .. } => f.write_str("Oversight"),
             Dialog::Help => f.write_str("Help"),
         }
     }

@@ -297,6 +297,17 @@ pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Ef
     }
     match dialog {
         Dialog::Help => vec![],
+        // j/k (and the arrows) scroll; any other key closes it.
+        Dialog::Oversight { scroll, .. } => {
+            match k.code {
+                KeyCode::Char('j') | KeyCode::Down => *scroll = scroll.saturating_add(1),
+                KeyCode::Char('k') | KeyCode::Up => *scroll = scroll.saturating_sub(1),
+                KeyCode::PageDown | KeyCode::Char(' ') => *scroll = scroll.saturating_add(10),
+                KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+                _ => s.dialog = None,
+            }
+            vec![]
+        }
         Dialog::Reason {
             verdict,
             proposal_id,

@@ -134,6 +134,14 @@ pub(super) fn on_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Effect> {
         Action::Approve => start_approve(s),
         Action::Reject => start_reason(s, Verdict::Reject),
         Action::ConfirmSample => confirm_sample(s),
+        Action::Oversight => {
+            if s.session.me.role != Some(crate::domain::types::Role::Lead) {
+                flash(s, Level::Warn, "the oversight view is for leads");
+                return vec![];
+            }
+            flash(s, Level::Info, "loading the oversight of the last 24 h…");
+            vec![Effect::FetchOversight("24h".into())]
+        }
         Action::FlagSample => start_reason(s, Verdict::Flag),
         Action::ToggleGroups => {
             s.queue.grouped = !s.queue.grouped;

@@ -15,7 +15,7 @@ pub(crate) mod tests;
 
 use super::event::Msg;
 use super::keymap::Keymap;
-use super::state::{Conn, Flash, Level, State};
+use super::state::{Conn, Dialog, Flash, Level, State};
 use crate::api::{CLAIM_TTL_MS, View};
 use crate::signing::payload::DecisionDraft;
 
@@ -37,6 +37,8 @@ pub enum Effect {
         proposal_id: String,
         release: bool,
     },
+    /// The lead's oversight figures since a time (`24h`, RFC 3339).
+    FetchOversight(String),
 }
 
 const FLASH_MS: i64 = 6_000;
@@ -128,6 +130,13 @@ pub fn update(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
             if let Some(id) = proposal_id {
                 s.queue.sent.remove(&id);
             }
+            vec![]
+        }
+        Msg::Oversight(result) => {
+            s.dialog = Some(Dialog::Oversight {
+                report: result.map(|o| o.report()),
+                scroll: 0,
+            });
             vec![]
         }
         Msg::Key(k) => keys::on_key(s, k, keys),

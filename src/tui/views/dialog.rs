@@ -26,6 +26,40 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
     let Some(d) = &s.dialog else { return };
     match d {
+        Dialog::Oversight { report, scroll } => {
+            let r = centered(
+                area,
+                area.width.saturating_sub(4),
+                area.height.saturating_sub(2),
+            );
+            f.render_widget(Clear, r);
+            let (text, style) = match report {
+                Ok(text) => (sanitize::text(text), t.text),
+                Err(e) => (
+                    format!("cannot load the oversight view: {}", sanitize::line(e)),
+                    t.status_error,
+                ),
+            };
+            f.render_widget(
+                Paragraph::new(text)
+                    .style(style)
+                    .scroll((*scroll, 0))
+                    .block(
+                        Block::default()
+                            .borders(Borders::ALL)
+                            .border_style(t.border_focus)
+                            .title(Span::styled(
+                                " oversight · last 24 h · from the signed record ",
+                                t.accent,
+                            ))
+                            .title_bottom(Span::styled(
+                                " j/k scroll · any other key closes ",
+                                t.muted,
+                            )),
+                    ),
+                r,
+            );
+        }
         Dialog::Help => {
             let entries = keys.help();
             let short = keys.help_short();

@@ -209,3 +209,14 @@ fn group_rows_the_group_sheet_and_the_burst_banner() {
     keys(&mut s, &k, "r");
     insta::assert_snapshot!("group_reject_200x50", draw(&s, 200, 50));
 }
+
+#[test]
+fn the_oversight_overlay() {
+    let (mut s, k) = loaded();
+    update(
+        &mut s,
+        Msg::Oversight(Ok(crate::tui::update::tests::groups::known_oversight())),
+        &k,
+    );
+    insta::assert_snapshot!("oversight_200x50", draw(&s, 200, 50));
+}

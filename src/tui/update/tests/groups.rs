@@ -207,3 +207,72 @@ fn sampled_items_are_confirmed_or_flagged() {
         })
     ));
 }
+
+pub(crate) fn known_oversight() -> crate::api::oversight::Oversight {
+    use crate::api::oversight::*;
+    Oversight {
+        since: NOW - 86_400_000,
+        until: NOW,
+        analysts: vec![AnalystRow {
+            principal: "alice".into(),
+            decisions: 12,
+            approvals: 10,
+            rejections: 2,
+            in_groups: 6,
+            median_review_secs: Some(14.5),
+            unexamined_high_approvals: 1,
+            approvals_halted_or_failed: 1,
+            overturned_by_second: 0,
+            disagreed_as_second: 0,
+        }],
+        agents: vec![AgentRow {
+            agent: "soar-bot\u{1b}[2J".into(),
+            proposals: 40,
+            approved: 30,
+            rejected: 5,
+            expired: 5,
+            approval_rate: Some(0.75),
+            rejection_rate: Some(0.125),
+            false_positives: 3,
+        }],
+        rules: vec![RuleRow {
+            rule: "low-risk indicator blocks run by policy".into(),
+            auto_approved: 100,
+            sampled: 10,
+            confirmed: 7,
+            flagged: 1,
+            unreviewed: 2,
+            flag_rate: Some(0.125),
+        }],
+        findings: vec![Finding {
+            rule: "low-risk indicator blocks run by policy".into(),
+            proposal_id: "p-7".into(),
+            principal: "bob".into(),
+            reason: "blocks a CDN range".into(),
+            at: NOW - 3_600_000,
+        }],
+    }
+}
+
+#[test]
+fn oversight_is_for_leads_and_opens_as_an_overlay() {
+    let (mut s, keys) = loaded();
+    assert!(update(&mut s, key('O'), &keys).is_empty());
+    assert!(s.session.flash.as_ref().unwrap().text.contains("for leads"));
+    s.session.me.role = Some(Role::Lead);
+    assert_eq!(
+        update(&mut s, key('O'), &keys),
+        vec![Effect::FetchOversight("24h".into())]
+    );
+    update(&mut s, Msg::Oversight(Ok(known_oversight())), &keys);
+    assert!(
+        matches!(&s.dialog, Some(Dialog::Oversight { report: Ok(r), .. }) if r.contains("alice"))
+    );
+    update(&mut s, key('j'), &keys);
+    assert!(matches!(
+        s.dialog,
+        Some(Dialog::Oversight { scroll: 1, .. })
+    ));
+    update(&mut s, key('x'), &keys);
+    assert!(s.dialog.is_none());
+}
