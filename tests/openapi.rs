@@ -65,6 +65,12 @@ async fn the_document_is_served_without_a_token_and_is_complete() {
         }
     }
     assert_eq!(paths.len(), 15, "no route undocumented, none extra");
+    // Two types with one schema name would silently share one component
+    // (utoipa keeps the last): the risk findings and the oversight ones
+    // must both be what they say.
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["Finding"]["properties"]["class"].is_object());
+    assert!(schemas["SampleFinding"]["properties"]["reason"].is_object());
     // Every path the document names is a route: an unknown id is a JSON
     // 401/404, never the router's "no route".
     for path in paths.keys() {

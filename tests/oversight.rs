@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use countersign::api::ErrorCode;
-use countersign::api::oversight::{AgentRow, AnalystRow, Finding, RuleRow};
+use countersign::api::oversight::{AgentRow, AnalystRow, RuleRow, SampleFinding};
 use countersign::api::{ExecutionReport, View};
 use countersign::client::ApiClient;
 use countersign::domain::digest::alert_digest;
@@ -534,7 +534,7 @@ async fn oversight_figures_from_a_known_history() {
             .collect::<Vec<_>>(),
         vec![(&p5, &"bob".to_owned(), &"blocks a CDN range".to_owned())]
     );
-    let _: &[Finding] = &o.findings;
+    let _: &[SampleFinding] = &o.findings;
 
     // A window before all of it is empty.
     let before = who("carol")

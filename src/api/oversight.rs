@@ -32,7 +32,7 @@ pub struct Oversight {
     /// One row per policy rule that approved alone, by name.
     pub rules: Vec<RuleRow>,
     /// The latest flags from sampled review (at most 50), newest first.
-    pub findings: Vec<Finding>,
+    pub findings: Vec<SampleFinding>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -92,7 +92,7 @@ pub struct RuleRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Finding {
+pub struct SampleFinding {
     pub rule: String,
     pub proposal_id: String,
     pub principal: String,

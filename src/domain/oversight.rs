@@ -7,7 +7,7 @@
 
 use super::machine::Millis;
 use super::types::{Label, Risk};
-use crate::api::oversight::{AgentRow, AnalystRow, Finding, Oversight, RuleRow};
+use crate::api::oversight::{AgentRow, AnalystRow, Oversight, RuleRow, SampleFinding};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -144,7 +144,7 @@ pub fn compute(
             "sample_confirmed" => rules.entry(rule_name.clone()).or_default().confirmed += 1,
             "sample_flagged" => {
                 rules.entry(rule_name.clone()).or_default().flagged += 1;
-                findings.push(Finding {
+                findings.push(SampleFinding {
                     rule: rule_name.clone(),
                     proposal_id: pid.to_owned(),
                     principal: e.actor.principal.clone().unwrap_or_default(),

@@ -244,7 +244,7 @@ pub(crate) fn known_oversight() -> crate::api::oversight::Oversight {
             unreviewed: 2,
             flag_rate: Some(0.125),
         }],
-        findings: vec![Finding {
+        findings: vec![SampleFinding {
             rule: "low-risk indicator blocks run by policy".into(),
             proposal_id: "p-7".into(),
             principal: "bob".into(),
