@@ -445,6 +445,8 @@ async fn oversight_figures_from_a_known_history() {
     // Leads only.
     let e = who("alice").oversight("24h", None).await.unwrap_err();
     assert_eq!(code(e), ErrorCode::LeadRequired);
+    let e = agent.oversight("24h", None).await.unwrap_err();
+    assert_eq!(code(e), ErrorCode::Forbidden);
     let e = who("carol").oversight("yesterday", None).await.unwrap_err();
     assert_eq!(code(e), ErrorCode::InvalidQuery);
 

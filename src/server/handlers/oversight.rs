@@ -4,7 +4,7 @@ use crate::api::ErrorCode;
 use crate::api::oversight::{Oversight, OversightParams};
 use crate::domain::time::{now_millis, parse_when};
 use crate::domain::types::Role;
-use crate::server::auth::Caller;
+use crate::server::auth::{Caller, CallerKind};
 use crate::server::body::ApiQuery;
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
@@ -33,7 +33,21 @@ pub async fn oversight(
     caller: Caller,
     ApiQuery(params): ApiQuery<OversightParams>,
 ) -> Result<Json<Oversight>, ApiError> {
-    caller.require_person()?;
+    match caller.kind {
+        CallerKind::Person => {}
+        CallerKind::Agent => {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "the oversight view is for leads; agent tokens cannot read it",
+            ));
+        }
+        CallerKind::Reviewer => {
+            return Err(ApiError::new(
+                ErrorCode::LoginRequired,
+                "the oversight view is for leads: log in with your SSH key (POST /v1/session)",
+            ));
+        }
+    }
     if state.policy().role_of(&caller.name) != Role::Lead {
         return Err(ApiError::new(
             ErrorCode::LeadRequired,
