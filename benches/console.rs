@@ -63,6 +63,29 @@ fn policy(lines: usize, extra: bool) -> String {
     .unwrap()
 }
 
+/// Feeds `n` items made by `make` in pages of 1,000 as the server sends
+/// them (`more` on all but the last).
+fn load(s: &mut State, n: usize, make: &dyn Fn(usize) -> QueueItem, keys: &Keymap) {
+    for start in (0..n).step_by(1000) {
+        let page: Vec<QueueItem> = (start..(start + 1000).min(n)).map(make).collect();
+        let msg = Msg::Queue {
+            view: View::Pending,
+            after: 1,
+            result: Ok(QueueResponse {
+                page: QueuePage {
+                    items: page,
+                    gone: vec![],
+                    cursor: 0,
+                    more: start + 1000 < n,
+                },
+                counts: Default::default(),
+            }),
+            now: NOW,
+        };
+        update(s, msg, keys);
+    }
+}
+
 fn stats(mut ms: Vec<f64>) -> (f64, f64, f64) {
     ms.sort_by(f64::total_cmp);
     let mean = ms.iter().sum::<f64>() / ms.len() as f64;
@@ -122,24 +145,7 @@ fn main() {
     };
     // Pages of 1,000 as the server sends them; `more` on all but the last.
     let started = Instant::now();
-    for start in (0..n).step_by(1000) {
-        let page: Vec<QueueItem> = (start..(start + 1000).min(n)).map(make).collect();
-        let msg = Msg::Queue {
-            view: View::Pending,
-            after: 1,
-            result: Ok(QueueResponse {
-                page: QueuePage {
-                    items: page,
-                    gone: vec![],
-                    cursor: 0,
-                    more: start + 1000 < n,
-                },
-                counts: Default::default(),
-            }),
-            now: NOW,
-        };
-        update(&mut s, msg, &keys);
-    }
+    load(&mut s, n, &make, &keys);
     println!(
         "initial load of {n} items in 1,000-item pages (one sort)    {:>8.0} ms",
         started.elapsed().as_secs_f64() * 1000.0
@@ -325,33 +331,19 @@ fn groups(
     );
     s.session.size = (w, h);
     let started = Instant::now();
-    for start in (0..n).step_by(1000) {
-        let page: Vec<QueueItem> = (start..(start + 1000).min(n))
-            .map(|i| {
-                let mut it = make(i);
-                it.proposal.risk = Risk::Low;
-                it.proposal.action = ActionKind::BlockIndicator;
-                it.proposal.proposed_by = format!("bot-{:03}", i % GROUPS);
-                it.proposal.groupable = true;
-                it
-            })
-            .collect();
-        let msg = Msg::Queue {
-            view: View::Pending,
-            after: 1,
-            result: Ok(QueueResponse {
-                page: QueuePage {
-                    items: page,
-                    gone: vec![],
-                    cursor: 0,
-                    more: start + 1000 < n,
-                },
-                counts: Default::default(),
-            }),
-            now: NOW,
-        };
-        update(&mut s, msg, keys);
-    }
+    load(
+        &mut s,
+        n,
+        &|i| {
+            let mut it = make(i);
+            it.proposal.risk = Risk::Low;
+            it.proposal.action = ActionKind::BlockIndicator;
+            it.proposal.proposed_by = format!("bot-{:03}", i % GROUPS);
+            it.proposal.groupable = true;
+            it
+        },
+        keys,
+    );
     println!(
         "\n{n} items in {} groups: initial load (one sort + grouping) {:>8.0} ms",
         s.queue.groups.len(),

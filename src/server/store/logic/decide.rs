@@ -84,6 +84,27 @@ fn signed_into(data: &mut serde_json::Value, signed: &SignedBlob) {
     data["nonce"] = json!(signed.nonce);
 }
 
+/// The audit entry of a person's verdict on `p`: `data`, and what they
+/// signed.
+fn verdict_entry(
+    cmd: &DecideCommand,
+    p: &ProposalRecord,
+    event: Event,
+    mut data: serde_json::Value,
+) -> NewEntry {
+    if let Some(signed) = &cmd.signed {
+        signed_into(&mut data, signed);
+    }
+    entry(
+        cmd.now,
+        event.as_str(),
+        &p.alert_id,
+        Some(&p.id),
+        actor_person(cmd.actor.name()),
+        data,
+    )
+}
+
 /// A human verdict: deadlines first, then the digest, then the rules.
 pub fn decide(
     p: &ProposalRecord,
@@ -134,7 +155,7 @@ pub fn decide(
         }),
         Some(&cmd.reason),
     );
-    let mut data = json!({
+    let data = json!({
         "verdict": cmd.verdict,
         "reason": cmd.reason,
         "digest": cmd.digest,
@@ -142,17 +163,7 @@ pub fn decide(
         "to": next.status,
         "rule": rule.name,
     });
-    if let Some(signed) = &cmd.signed {
-        signed_into(&mut data, signed);
-    }
-    entries.push(entry(
-        cmd.now,
-        event.as_str(),
-        &next.alert_id,
-        Some(&next.id),
-        actor_person(&principal),
-        data,
-    ));
+    entries.push(verdict_entry(cmd, &next, event, data));
     Ok((next, entries, event))
 }
 
@@ -187,24 +198,14 @@ fn review_sample(
         Verdict::Flag => Event::SampleFlagged,
         _ => Event::SampleConfirmed,
     };
-    let mut data = json!({
+    let data = json!({
         "verdict": cmd.verdict,
         "reason": cmd.reason,
         "digest": cmd.digest,
         "status": next.status,
         "rule": next.rule,
     });
-    if let Some(signed) = &cmd.signed {
-        signed_into(&mut data, signed);
-    }
-    entries.push(entry(
-        cmd.now,
-        event.as_str(),
-        &next.alert_id,
-        Some(&next.id),
-        actor_person(&principal),
-        data,
-    ));
+    entries.push(verdict_entry(cmd, &next, event, data));
     Ok((next, entries, event))
 }
 
