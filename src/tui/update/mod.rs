@@ -55,6 +55,10 @@ pub fn update(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
     match msg {
         Msg::Tick(now) => {
             s.session.now_ms = now;
+            // A burst ends with time, not only with a poll.
+            if s.queue.burst.is_some() {
+                s.queue.burst = queue::burst(s.queue.items.values(), s.queue.burst_rule, now);
+            }
             if s.session.flash.as_ref().is_some_and(|f| f.until_ms <= now) {
                 s.session.flash = None;
             }

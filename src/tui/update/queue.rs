@@ -163,7 +163,7 @@ fn group(rows: &[&QueueItem], sent: &BTreeSet<String>) -> HashMap<String, Group>
 
 /// The agent with the most open proposals made in the last `rule.secs`,
 /// if more than `rule.count`.
-fn burst<'a>(
+pub(super) fn burst<'a>(
     items: impl Iterator<Item = &'a QueueItem>,
     rule: BurstRule,
     now: i64,

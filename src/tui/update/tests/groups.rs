@@ -86,6 +86,9 @@ fn a_burst_shows_a_banner_and_b_goes_to_its_group() {
     update(&mut s, key('b'), &keys);
     let g = s.selected_group().expect("the burst's group is selected");
     assert_eq!((g.agent.as_str(), g.members.len()), ("soar-bot", 25));
+    // A minute later the banner is gone, poll or not.
+    update(&mut s, Msg::Tick(NOW + 60_000), &keys);
+    assert!(s.queue.burst.is_none());
     // Old proposals are no burst.
     let mut calm = State::new("alice".into(), "f".into(), "u".into(), NOW);
     update(
