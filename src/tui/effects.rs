@@ -103,30 +103,32 @@ impl Runner {
             Effect::Claim {
                 proposal_id,
                 release,
-            } => {
-                let c = client_of(&self.client);
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let r = c
-                        .claim(&proposal_id, release)
-                        .await
-                        .map_err(|e| client_error_text(&e));
-                    let _ = tx.send(Msg::Claimed(r));
-                });
-            }
+            } => self.spawn_call(
+                move |c| async move { c.claim(&proposal_id, release).await },
+                Msg::Claimed,
+            ),
             Effect::Send(draft) => self.sign_and_queue(draft),
-            Effect::FetchOversight(since) => {
-                let c = client_of(&self.client);
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let r = c
-                        .oversight(&since, None)
-                        .await
-                        .map_err(|e| client_error_text(&e));
-                    let _ = tx.send(Msg::Oversight(r));
-                });
-            }
+            Effect::FetchOversight(since) => self.spawn_call(
+                move |c| async move { c.oversight(&since, None).await },
+                Msg::Oversight,
+            ),
         }
+    }
+
+    /// One API call off the render loop; its answer (or the error's text)
+    /// comes back as a message.
+    fn spawn_call<T, F, Fut>(&self, call: F, msg: fn(Result<T, String>) -> Msg)
+    where
+        T: Send + 'static,
+        F: FnOnce(ApiClient) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, ClientError>> + Send + 'static,
+    {
+        let c = client_of(&self.client);
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let r = call(c).await.map_err(|e| client_error_text(&e));
+            let _ = tx.send(msg(r));
+        });
     }
 
     /// Logs in, retrying while the server is unreachable. A refusal (the key
