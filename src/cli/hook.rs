@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -77,18 +78,22 @@ pub async fn run(args: HookArgs, file: &FileConfig) -> anyhow::Result<ExitCode> 
         std::process::exit(2);
     }));
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    let submitted = std::sync::atomic::AtomicBool::new(false);
+    let submitted = AtomicBool::new(false);
     let answer = match tokio::time::timeout_at(deadline, decide(&args, file, deadline, &submitted))
         .await
     {
         Ok(Ok(answer)) => answer,
+        // The wait gave up at the deadline (before the timer above did):
+        // the same answer as the timer's, whichever came first.
+        Ok(Err(_)) if submitted.load(Ordering::SeqCst) && Instant::now() >= deadline => {
+            Answer::Deny(no_decision_within(args.timeout))
+        }
         Ok(Err(e)) => Answer::Deny(format!(
             "countersign: no decision ({e:#}); denied (fail closed)"
         )),
-        Err(_) if submitted.load(std::sync::atomic::Ordering::SeqCst) => Answer::Deny(format!(
-            "countersign: no decision within {} s; denied (fail closed). The proposal waits in the countersign console until it expires.",
-            args.timeout
-        )),
+        Err(_) if submitted.load(Ordering::SeqCst) => {
+            Answer::Deny(no_decision_within(args.timeout))
+        }
         Err(_) => Answer::Deny(format!(
             "countersign: the server did not take the proposal within {} s (down or unreachable); denied (fail closed)",
             args.timeout
@@ -101,7 +106,7 @@ async fn decide(
     args: &HookArgs,
     file: &FileConfig,
     deadline: Instant,
-    submitted: &std::sync::atomic::AtomicBool,
+    submitted: &AtomicBool,
 ) -> anyhow::Result<Answer> {
     let mut raw = String::new();
     std::io::stdin()
@@ -115,7 +120,7 @@ async fn decide(
     let alert = proposal_for(args.runtime, &input, &args.risk, args.timeout)?;
     let client = args.connection.client(file)?;
     let response = agent::submit(&client, &alert, deadline).await?;
-    submitted.store(true, std::sync::atomic::Ordering::SeqCst);
+    submitted.store(true, Ordering::SeqCst);
     let Some(p) = response.proposals.first() else {
         anyhow::bail!("the server answered without a proposal");
     };
@@ -135,11 +140,15 @@ async fn decide(
             ))
         }
         o @ Outcome::Denied { .. } => Answer::Deny(format!("countersign: {}", o.describe())),
-        o @ Outcome::Pending { .. } => Answer::Deny(format!(
-            "countersign: {}; denied (fail closed)",
-            o.describe()
-        )),
+        // Still waiting at the deadline.
+        Outcome::Pending { .. } => Answer::Deny(no_decision_within(args.timeout)),
     })
+}
+
+fn no_decision_within(timeout: u64) -> String {
+    format!(
+        "countersign: no decision within {timeout} s; denied (fail closed). The proposal waits in the countersign console until it expires."
+    )
 }
 
 fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
