@@ -190,7 +190,10 @@ async fn a_group_of_twenty_is_approved_with_twenty_signatures() {
     alice.send("a");
     alice.wait_for("approve 20 proposals of the group", 5);
     alice.send("\r");
-    alice.wait_for("approve: 20 signed, one per proposal", 15);
+    alice.wait_for(
+        "approve: 20 signed, one per proposal · 20 of 20 recorded",
+        15,
+    );
     for id in digests.keys() {
         let mut status = String::new();
         for _ in 0..100 {

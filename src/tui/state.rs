@@ -270,6 +270,24 @@ pub struct Queue {
     pub pinned: usize,
     pub burst_rule: BurstRule,
     pub burst: Option<Burst>,
+    /// The last group signed here, while its members' answers come back.
+    pub group_send: Option<GroupSend>,
+}
+
+/// A group's decisions on their way: one summary instead of a message per
+/// member, each answer counted into it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GroupSend {
+    /// What was signed ("approve: 20 signed, one per proposal").
+    pub summary: String,
+    pub size: usize,
+    /// Members not answered yet.
+    pub waiting: BTreeSet<String>,
+    pub recorded: usize,
+    pub queued: usize,
+    pub refused: usize,
+    /// The last refusal's message.
+    pub last_refusal: Option<String>,
 }
 
 /// The detail on the right: the selected proposal's alert and how the
@@ -326,6 +344,7 @@ impl State {
                 pinned: 0,
                 burst_rule: BurstRule::default(),
                 burst: None,
+                group_send: None,
             },
             detail: DetailPane {
                 current: None,

@@ -6,7 +6,7 @@ use crate::domain::types::{Label, ProposalStatus, Risk, Verdict};
 use crate::signing::payload::{DecisionDraft, GroupReview, PayloadVerdict, Review, Target};
 use crate::tui::action::{Action, Mode};
 use crate::tui::keymap::Keymap;
-use crate::tui::state::{Dialog, Level, State, Tab};
+use crate::tui::state::{Dialog, GroupSend, Level, State, Tab};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tui_textarea::TextArea;
 
@@ -152,6 +152,7 @@ fn sign_group(
         return vec![];
     }
     let size = keep.len() as u32;
+    let waiting = keep.iter().map(|(id, _)| id.clone()).collect();
     let seconds = ((s.session.now_ms - opened_ms).max(0) as f64 / 100.0).round() / 10.0;
     let mut fx = Vec::new();
     for (id, digest) in keep {
@@ -177,7 +178,13 @@ fn sign_group(
             dropped.len()
         )
     };
-    flash(s, Level::Ok, note);
+    flash(s, Level::Ok, note.clone());
+    s.queue.group_send = Some(GroupSend {
+        summary: note,
+        size: size as usize,
+        waiting,
+        ..GroupSend::default()
+    });
     let before = s.queue.rows.get(s.queue.selected).cloned();
     super::queue::rebuild_rows(s);
     fx.extend(super::queue::reselect(s, before));

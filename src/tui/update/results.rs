@@ -56,6 +56,68 @@ pub(super) fn on_decision(
     verdict: &str,
     result: Result<Box<DecisionAccepted>, SendFailure>,
 ) -> Vec<Effect> {
+    let answered = match &result {
+        Ok(_) => Answered::Recorded,
+        Err(SendFailure::Queued(_)) => Answered::Queued,
+        Err(_) => Answered::Refused,
+    };
+    let fx = on_one_decision(s, proposal_id.as_deref(), verdict, result);
+    if let Some(id) = &proposal_id {
+        count_into_group(s, id, answered);
+    }
+    fx
+}
+
+enum Answered {
+    Recorded,
+    Queued,
+    Refused,
+}
+
+/// A member of the group signed last: its answer is counted into the
+/// group's one message (which replaces the member's own).
+fn count_into_group(s: &mut State, id: &str, answered: Answered) {
+    let Some(g) = s.queue.group_send.as_mut() else {
+        return;
+    };
+    if !g.waiting.remove(id) {
+        return;
+    }
+    match answered {
+        Answered::Recorded => g.recorded += 1,
+        Answered::Queued => g.queued += 1,
+        Answered::Refused => {
+            g.refused += 1;
+            g.last_refusal = s.session.flash.as_ref().map(|f| f.text.clone());
+        }
+    }
+    let mut text = format!("{} · {} of {} recorded", g.summary, g.recorded, g.size);
+    if g.queued > 0 {
+        text.push_str(&format!(", {} waiting in the outbox", g.queued));
+    }
+    if g.refused > 0 {
+        text.push_str(&format!(", {} refused", g.refused));
+        if let Some(why) = &g.last_refusal {
+            text.push_str(&format!(" (last: {why})"));
+        }
+    }
+    let level = match (g.refused, g.queued) {
+        (0, 0) => Level::Ok,
+        (0, _) => Level::Warn,
+        _ => Level::Error,
+    };
+    if g.waiting.is_empty() {
+        s.queue.group_send = None;
+    }
+    flash(s, level, text);
+}
+
+fn on_one_decision(
+    s: &mut State,
+    proposal_id: Option<&str>,
+    verdict: &str,
+    result: Result<Box<DecisionAccepted>, SendFailure>,
+) -> Vec<Effect> {
     match result {
         Ok(acc) => {
             let status = acc
@@ -88,14 +150,14 @@ pub(super) fn on_decision(
             vec![]
         }
         Err(SendFailure::Unsigned(e)) => {
-            if let Some(id) = &proposal_id {
+            if let Some(id) = proposal_id {
                 s.queue.sent.remove(id);
             }
             flash(s, Level::Error, format!("not signed: {e}"));
             vec![]
         }
         Err(SendFailure::Refused { code, message }) => {
-            if let Some(id) = &proposal_id {
+            if let Some(id) = proposal_id {
                 s.queue.sent.remove(id);
             }
             let text = match (code.status(), code) {

@@ -147,6 +147,74 @@ fn a_group_approval_signs_each_shown_member_on_its_own_digest() {
             .text
             .contains("1 left out")
     );
+    // The members' answers are counted into the group's one message, not
+    // shown one by one (each would replace the summary).
+    let ids: Vec<String> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send(d) => match &d.target {
+                Target::Proposal(id) => Some(id.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let answer = |id: &str, result| Msg::Decision {
+        proposal_id: Some(id.to_owned()),
+        verdict: "approve".into(),
+        result,
+    };
+    let accepted = |seq| {
+        Ok(Box::new(crate::api::DecisionAccepted {
+            audit: crate::domain::records::AuditEntry {
+                seq,
+                entry: "{}".into(),
+                prev_hash: "h".into(),
+                hash: "h".into(),
+            },
+            proposal: None,
+            event: "approved".into(),
+        }))
+    };
+    update(&mut s, answer(&ids[0], accepted(1)), &keys);
+    let text = |s: &State| s.session.flash.as_ref().unwrap().text.clone();
+    assert!(text(&s).ends_with("· 1 of 19 recorded"), "{}", text(&s));
+    update(
+        &mut s,
+        answer(
+            &ids[1],
+            Err(SendFailure::Refused {
+                code: crate::api::ErrorCode::StaleDigest,
+                message: "changed".into(),
+            }),
+        ),
+        &keys,
+    );
+    update(
+        &mut s,
+        answer(&ids[2], Err(SendFailure::Queued("down".into()))),
+        &keys,
+    );
+    for (i, id) in ids.iter().enumerate().skip(3) {
+        update(&mut s, answer(id, accepted(i as i64)), &keys);
+    }
+    let last = s.session.flash.as_ref().unwrap();
+    assert!(
+        last.text.starts_with("approve: 19 signed; 1 left out"),
+        "{}",
+        last.text
+    );
+    assert!(
+        last.text
+            .contains("17 of 19 recorded, 1 waiting in the outbox, 1 refused (last: not recorded: the proposal changed"),
+        "{}",
+        last.text
+    );
+    assert_eq!(last.level, Level::Error);
+    assert!(s.queue.group_send.is_none(), "every member answered");
+    // A decision outside the group speaks for itself again.
+    update(&mut s, answer("p-99", accepted(99)), &keys);
+    assert!(text(&s).starts_with("approve signed and recorded"));
 }
 
 #[test]
