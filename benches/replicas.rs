@@ -45,11 +45,11 @@ struct Setup {
 }
 
 impl Setup {
-    /// (commits, writes) over every replica so far.
-    fn writes(&self) -> (u64, u64) {
-        self.stores.iter().fold((0, 0), |(c, w), s| {
+    /// (commits, writes, batches replayed) over every replica so far.
+    fn writes(&self) -> (u64, u64, u64) {
+        self.stores.iter().fold((0, 0, 0), |(c, w, r), s| {
             let now = s.write_stats();
-            (c + now.commits, w + now.writes)
+            (c + now.commits, w + now.writes, r + now.replays)
         })
     }
 }
@@ -383,9 +383,9 @@ fn main() {
 
 /// How many writes each PostgreSQL transaction carried, so far.
 fn per_commit(s: &Setup) -> String {
-    let (commits, writes) = s.writes();
+    let (commits, writes, replays) = s.writes();
     format!(
-        "   [{:.1} writes per commit]",
+        "   [{:.1} writes per commit, {replays} batches replayed]",
         writes as f64 / commits.max(1) as f64
     )
 }

@@ -4,6 +4,9 @@
 mod common;
 
 use common::store_suite as suite;
+use countersign::server::store::Store;
+use countersign::server::store::postgres::PgStore;
+use std::sync::Arc;
 
 macro_rules! pg_tests {
     ($($name:ident),+ $(,)?) => {$(
@@ -23,6 +26,7 @@ pg_tests!(
     queue_views_and_cursor,
     tokens,
     concurrent_writers,
+    same_names_in_one_batch,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,4 +187,68 @@ async fn tls_to_postgresql_verifies_the_server() {
     ] {
         admin.batch_execute(sql).await.unwrap();
     }
+}
+
+/// A statement PostgreSQL refuses (here a trigger, as a constraint or a
+/// full disk would) in the middle of a batch: whose it was is not known
+/// when the batch's writes travel together, so the batch is rolled back
+/// and run again one write at a time. Only the refused write fails;
+/// every other is committed, once, on an intact chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_statement_fails_only_its_own_write() {
+    let Some(admin) = common::pg_url() else {
+        return;
+    };
+    let url = common::pg_fresh_db(&admin).await;
+    let store = Arc::new(PgStore::open(&url).await.expect("open"));
+    let (db, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    db.batch_execute(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'refused by a test trigger'; END $$; \
+         CREATE TRIGGER refuse BEFORE INSERT ON alerts FOR EACH ROW \
+         WHEN (NEW.external_id = 'refused') EXECUTE FUNCTION refuse();",
+    )
+    .await
+    .expect("trigger");
+    let writes: Vec<_> = (0..41)
+        .map(|i| {
+            let s = store.clone();
+            let name = if i == 20 {
+                "refused".to_owned()
+            } else {
+                format!("ok-{i}")
+            };
+            tokio::spawn(async move {
+                let doc = common::alert(&name, vec![common::proposal("isolate_host", "medium")]);
+                (name, suite::submit(&*s, "bot", doc, suite::T0 + i).await)
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for w in writes {
+        let (name, result) = w.await.unwrap();
+        match (name.as_str(), result) {
+            ("refused", Err(_)) => {}
+            ("refused", Ok(_)) => panic!("the refused write was committed"),
+            (_, Ok(_)) => ok += 1,
+            (name, Err(e)) => panic!("{name} failed with the refused one: {e}"),
+        }
+    }
+    assert_eq!(ok, 40);
+    assert!(
+        store.write_stats().replays >= 1,
+        "{:?}",
+        store.write_stats()
+    );
+    // 40 alerts, one entry each, nothing twice.
+    let stored: i64 = db
+        .query_one("SELECT count(*) FROM alerts", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 40);
+    assert_eq!(suite::chain_ok(&*store).await, 40);
 }

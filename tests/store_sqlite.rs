@@ -22,6 +22,7 @@ sqlite_tests!(
     queue_views_and_cursor,
     tokens,
     concurrent_writers,
+    same_names_in_one_batch,
 );
 
 #[tokio::test]

@@ -56,6 +56,7 @@ pub struct Metrics {
     pub audit_head: Gauge,
     pub db_commits: Gauge,
     pub db_writes: Gauge,
+    pub db_replays: Gauge,
     /// Long-polls (decision, queue) waiting for a change right now.
     pub long_polls: Gauge,
 }
@@ -123,6 +124,12 @@ impl Metrics {
             "Write requests carried by those commits (group commit)",
             db_writes.clone(),
         );
+        let db_replays = Gauge::default();
+        registry.register(
+            "db_write_replays",
+            "Batches rolled back after a statement failed and run again one write at a time",
+            db_replays.clone(),
+        );
         let long_polls = Gauge::default();
         registry.register(
             "long_polls_waiting",
@@ -154,6 +161,7 @@ impl Metrics {
             long_polls,
             db_commits,
             db_writes,
+            db_replays,
             registry,
             requests,
             proposals,
@@ -161,6 +169,14 @@ impl Metrics {
             time_to_decision,
             audit_head,
         }
+    }
+
+    /// Sets the group-commit gauges from the store's counters.
+    pub fn set_writes(&self, stats: crate::server::store::WriteStats) {
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.db_commits.set(gauge(stats.commits));
+        self.db_writes.set(gauge(stats.writes));
+        self.db_replays.set(gauge(stats.replays));
     }
 
     /// Sets the queue-depth gauges from fresh counts (every status listed,

@@ -46,6 +46,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         .metrics
         .audit_head
         .set(state.store.audit_head().await?.seq);
+    state.metrics.set_writes(state.store.write_stats());
     let deliveries = state.store.outbox_stats().await?;
     state.metrics.set_deliveries(
         &state.notify_sinks,

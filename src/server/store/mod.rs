@@ -315,6 +315,9 @@ pub trait Store: Send + Sync + 'static {
 pub struct WriteStats {
     pub commits: u64,
     pub writes: u64,
+    /// Batches rolled back after a statement failed, then run again one
+    /// write at a time (PostgreSQL).
+    pub replays: u64,
 }
 
 /// Query parameters and paging shared by the backends' queue queries.

@@ -162,3 +162,87 @@ pub async fn concurrent_writers(store: Arc<dyn Store>) {
     let seq = chain_ok(&*store).await;
     assert_eq!(seq, 64 + 1);
 }
+
+/// Writes about the same things arriving together: on PostgreSQL they
+/// land in one batch whose reads are taken ahead, and a write that names
+/// what an earlier one in the batch names must read again after it. The
+/// outcome is what one-at-a-time would give.
+pub async fn same_names_in_one_batch(store: Arc<dyn Store>) {
+    // Eight copies of one new alert at once: one creates it.
+    let copies: Vec<_> = (0..8)
+        .map(|_| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                let doc = alert("dup", vec![proposal("isolate_host", "medium")]);
+                submit(&*s, "bot", doc, T0).await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    let mut ids = std::collections::BTreeSet::new();
+    for c in copies {
+        let o = c.await.unwrap().unwrap();
+        created += usize::from(o.status == SubmitStatus::Created);
+        ids.insert(o.proposals[0].id.clone());
+    }
+    assert_eq!((created, ids.len()), (1, 1), "one alert, one proposal");
+
+    // A revision racing a decision on the proposal it revises, ten times
+    // over, with decisions on other proposals of the same alerts: exactly
+    // one of each pair wins (approved, then never revised; or revised,
+    // then the old digest is stale), and every other decision lands.
+    let mut pairs = Vec::new();
+    for i in 0..10 {
+        let doc = alert(
+            &format!("race-{i}"),
+            vec![
+                proposal("isolate_host", "medium"),
+                proposal("block_ip", "medium"),
+            ],
+        );
+        let o = submit(&*store, "bot", doc, T0 + 1).await.unwrap();
+        pairs.push((i, o.proposals[0].clone(), o.proposals[1].clone()));
+    }
+    let mut tasks = Vec::new();
+    for (i, first, second) in pairs {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut revised = alert(
+                &format!("race-{i}"),
+                vec![
+                    proposal("isolate_host", "medium"),
+                    proposal("block_ip", "medium"),
+                ],
+            );
+            revised["proposals"][0]["target"] = "ws-9999".into();
+            let (revision, decision, other) = tokio::join!(
+                submit(&*s, "bot", revised, T0 + 2),
+                decide(
+                    &*s,
+                    &first.id,
+                    &first.digest,
+                    "alice",
+                    Verdict::Approve,
+                    "go",
+                    T0 + 2
+                ),
+                decide(
+                    &*s,
+                    &second.id,
+                    &second.digest,
+                    "bob",
+                    Verdict::Approve,
+                    "go",
+                    T0 + 2
+                ),
+            );
+            (revision.is_ok(), decision.is_ok(), other.is_ok())
+        }));
+    }
+    for t in tasks {
+        let (revision, decision, other) = t.await.unwrap();
+        assert!(revision != decision, "exactly one of the pair wins");
+        assert!(other, "a decision on another proposal is not in the way");
+    }
+    chain_ok(&*store).await;
+}

@@ -6,8 +6,8 @@ use crate::audit::chain::{self, Head};
 use crate::domain::records::{AlertRecord, AuditEntry, ProposalRecord};
 use crate::server::store::StoreError;
 use crate::server::store::logic::{self, Writes};
-use crate::server::store::sql::{self, Param, params};
-use crate::server::store::tx::Tx;
+use crate::server::store::sql::{self, Dialect, Param, SqlRow, params};
+use crate::server::store::tx::{RowMap, Tx};
 
 pub mod notify;
 mod reads;
@@ -22,15 +22,19 @@ pub async fn head<T: Tx>(tx: &mut T) -> Result<Head, StoreError> {
     if let Some(known) = tx.known_head() {
         return Ok(known);
     }
-    let found = tx
-        .query_opt(sql::HEAD, &[], |r| {
-            Ok(Head {
-                seq: r.int("seq")?,
-                hash: r.text("hash")?,
-            })
-        })
-        .await?;
-    Ok(found.unwrap_or_else(Head::genesis))
+    Ok(head_of(tx.query(sql::HEAD, &[], head_row).await?))
+}
+
+/// [`sql::HEAD`]'s rows as the head (the genesis head of an empty log).
+pub fn head_of(rows: Vec<Head>) -> Head {
+    rows.into_iter().next().unwrap_or_else(Head::genesis)
+}
+
+pub fn head_row(r: &dyn SqlRow) -> Result<Head, StoreError> {
+    Ok(Head {
+        seq: r.int("seq")?,
+        hash: r.text("hash")?,
+    })
 }
 
 pub async fn proposal<T: Tx>(tx: &mut T, id: &str) -> Result<Option<ProposalRecord>, StoreError> {
@@ -42,16 +46,114 @@ pub async fn proposal<T: Tx>(tx: &mut T, id: &str) -> Result<Option<ProposalReco
     .await
 }
 
-/// A proposal about to change: locked against other replicas.
+/// A query a write starts with. Each write names its reads ([`reads_of`])
+/// and runs exactly those, so a writer may run the reads of many writes
+/// in one flight ahead of them and hand each its rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Read {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+impl Read {
+    fn new(sql: impl Into<String>, params: Vec<Param>) -> Self {
+        Read {
+            sql: sql.into(),
+            params,
+        }
+    }
+
+    /// A proposal about to change: locked against other replicas.
+    fn proposal(d: Dialect, id: &str) -> Self {
+        Read::new(sql::proposal_by_id_sql(d.for_update()), vec![id.into()])
+    }
+
+    fn nonce(nonce: &str) -> Self {
+        Read::new(sql::NONCE_SEEN, vec![nonce.into()])
+    }
+
+    async fn run<T: Tx, R>(&self, tx: &mut T, map: RowMap<R>) -> Result<Vec<R>, StoreError> {
+        tx.query(&self.sql, &self.params, map).await
+    }
+
+    /// This read and `other`, in one flight where the backend can.
+    async fn run_pair<T: Tx, A, B>(
+        &self,
+        other: &Read,
+        tx: &mut T,
+        maps: (RowMap<A>, RowMap<B>),
+    ) -> Result<(Vec<A>, Vec<B>), StoreError> {
+        tx.query_pair(
+            (&self.sql, &self.params, maps.0),
+            (&other.sql, &other.params, maps.1),
+        )
+        .await
+    }
+}
+
+/// What each write reads first, in the order it reads them.
+pub mod reads_of {
+    use super::Read;
+    use crate::server::store::sql::{self, Dialect, Param};
+    use crate::server::store::{AnnotateCommand, DecideCommand, SubmitCommand};
+
+    /// The audit chain's head (a writer holding the chain lock reads it
+    /// once per transaction).
+    pub fn head() -> Read {
+        Read::new(sql::HEAD, Vec::new())
+    }
+
+    /// The alert under its external id (locked), and its proposals.
+    pub fn submit(d: Dialect, cmd: &SubmitCommand) -> [Read; 2] {
+        let key: Vec<Param> = vec![
+            (&cmd.agent).into(),
+            (&cmd.submission.alert.external_id).into(),
+        ];
+        [
+            Read::new(sql::alert_by_external_sql(d.for_update()), key.clone()),
+            Read::new(sql::proposals_by_external_sql(), key),
+        ]
+    }
+
+    /// A decision: its nonce unused (when signed), and the proposal (locked).
+    pub fn decide(d: Dialect, cmd: &DecideCommand) -> (Option<Read>, Read) {
+        let nonce = cmd.signed.as_ref().map(|s| Read::nonce(&s.nonce));
+        (nonce, Read::proposal(d, &cmd.proposal_id))
+    }
+
+    /// A claim or an execution report: the proposal (locked).
+    pub fn proposal(d: Dialect, id: &str) -> Read {
+        Read::proposal(d, id)
+    }
+
+    /// A note: its nonce unused, and the alert.
+    pub fn annotate(cmd: &AnnotateCommand) -> [Read; 2] {
+        [
+            Read::nonce(&cmd.signed.nonce),
+            Read::new(sql::alert_by_id_sql(), vec![(&cmd.alert_id).into()]),
+        ]
+    }
+
+    /// Deadlines: each proposal, re-read under the lock.
+    pub fn settle(d: Dialect, ids: &[String]) -> Vec<Read> {
+        ids.iter().map(|id| Read::proposal(d, id)).collect()
+    }
+}
+
+/// A proposal about to change (see [`reads_of::proposal`]).
 async fn proposal_for_update<T: Tx>(tx: &mut T, id: &str) -> Result<ProposalRecord, StoreError> {
-    let lock = tx.dialect().for_update();
-    tx.query_opt(
-        &sql::proposal_by_id_sql(lock),
-        &[id.into()],
-        sql::proposal_row,
+    found_proposal(
+        reads_of::proposal(tx.dialect(), id)
+            .run(tx, sql::proposal_row)
+            .await?,
+        id,
     )
-    .await?
-    .ok_or_else(|| StoreError::NotFound(format!("proposal {id}")))
+}
+
+fn found_proposal(rows: Vec<ProposalRecord>, id: &str) -> Result<ProposalRecord, StoreError> {
+    rows.into_iter()
+        .next()
+        .ok_or_else(|| StoreError::NotFound(format!("proposal {id}")))
 }
 
 async fn proposals_of<T: Tx>(
@@ -71,43 +173,17 @@ async fn alert_by_id<T: Tx>(tx: &mut T, id: &str) -> Result<Option<AlertRecord>,
         .await
 }
 
-/// Refuses a nonce already used by an accepted payload.
-async fn check_nonce<T: Tx>(tx: &mut T, nonce: &str) -> Result<(), StoreError> {
-    let seen = tx
-        .query_opt(sql::NONCE_SEEN, &[nonce.into()], |r| r.text("nonce"))
-        .await?;
-    refuse_replay(nonce, seen.is_some())
+fn nonce_row(r: &dyn SqlRow) -> Result<String, StoreError> {
+    r.text("nonce")
 }
 
-fn refuse_replay(nonce: &str, seen: bool) -> Result<(), StoreError> {
-    match seen {
-        true => Err(StoreError::Replay(nonce.to_owned())),
-        false => Ok(()),
+/// Refuses a nonce already used by an accepted payload: `seen` are the
+/// rows [`Read::nonce`] found.
+fn unused(seen: Vec<String>) -> Result<(), StoreError> {
+    match seen.into_iter().next() {
+        Some(nonce) => Err(StoreError::Replay(nonce)),
+        None => Ok(()),
     }
-}
-
-/// [`check_nonce`] then [`proposal_for_update`], in one flight.
-async fn fresh_nonce_and_proposal<T: Tx>(
-    tx: &mut T,
-    nonce: &str,
-    id: &str,
-) -> Result<ProposalRecord, StoreError> {
-    let lock = tx.dialect().for_update();
-    let (seen, found) = tx
-        .query_pair(
-            (sql::NONCE_SEEN, &[nonce.into()], |r| r.text("nonce")),
-            (
-                &sql::proposal_by_id_sql(lock),
-                &[id.into()],
-                sql::proposal_row,
-            ),
-        )
-        .await?;
-    refuse_replay(nonce, !seen.is_empty())?;
-    found
-        .into_iter()
-        .next()
-        .ok_or_else(|| StoreError::NotFound(format!("proposal {id}")))
 }
 
 // ---- the one write path ----

@@ -4,7 +4,7 @@ use super::*;
 use crate::domain::machine::Millis;
 use crate::domain::records::ProposalRecord;
 use crate::server::store::logic::{self, Writes};
-use crate::server::store::sql::{self, Param};
+use crate::server::store::sql;
 use crate::server::store::tx::Tx;
 use crate::server::store::{
     AnnotateCommand, AnnotateOutcome, ClaimCommand, DecideCommand, DecideOutcome, ExecutionCommand,
@@ -16,17 +16,10 @@ pub async fn submit<T: Tx>(
     cmd: &SubmitCommand,
     changed: &mut Vec<String>,
 ) -> Result<SubmitOutcome, StoreError> {
-    let lock = tx.dialect().for_update();
-    let key = [
-        Param::from(&cmd.agent),
-        Param::from(&cmd.submission.alert.external_id),
-    ];
     // The alert (locked) and its proposals, in one flight.
-    let (alert, stored) = tx
-        .query_pair(
-            (&sql::alert_by_external_sql(lock), &key, sql::alert_row),
-            (&sql::proposals_by_external_sql(), &key, sql::proposal_row),
-        )
+    let [alert, proposals] = reads_of::submit(tx.dialect(), cmd);
+    let (alert, stored) = alert
+        .run_pair(&proposals, tx, (sql::alert_row, sql::proposal_row))
         .await?;
     let old = alert.into_iter().next().map(|a| (a, stored));
     let mut plan = logic::submit(cmd, old)?;
@@ -39,10 +32,18 @@ pub async fn decide<T: Tx>(
     cmd: &DecideCommand,
     changed: &mut Vec<String>,
 ) -> Result<DecideOutcome, StoreError> {
-    let p = match &cmd.signed {
-        Some(signed) => fresh_nonce_and_proposal(tx, &signed.nonce, &cmd.proposal_id).await?,
-        None => proposal_for_update(tx, &cmd.proposal_id).await?,
+    let (nonce, proposal) = reads_of::decide(tx.dialect(), cmd);
+    let found = match &nonce {
+        Some(nonce) => {
+            let (seen, found) = nonce
+                .run_pair(&proposal, tx, (nonce_row, sql::proposal_row))
+                .await?;
+            unused(seen)?;
+            found
+        }
+        None => proposal.run(tx, sql::proposal_row).await?,
     };
+    let p = found_proposal(found, &cmd.proposal_id)?;
     let (next, entries, event) = logic::decide(&p, cmd)?;
     let mut w = Writes {
         proposals: vec![next],
@@ -94,9 +95,14 @@ pub async fn annotate<T: Tx>(
     tx: &mut T,
     cmd: &AnnotateCommand,
 ) -> Result<AnnotateOutcome, StoreError> {
-    check_nonce(tx, &cmd.signed.nonce).await?;
-    let alert = alert_by_id(tx, &cmd.alert_id)
-        .await?
+    let [nonce, alert] = reads_of::annotate(cmd);
+    let (seen, alert) = nonce
+        .run_pair(&alert, tx, (nonce_row, sql::alert_row))
+        .await?;
+    unused(seen)?;
+    let alert = alert
+        .into_iter()
+        .next()
         .ok_or_else(|| StoreError::NotFound(format!("alert {}", cmd.alert_id)))?;
     let (note, entry) = logic::annotate(&alert, cmd)?;
     let mut w = Writes {
@@ -125,16 +131,9 @@ pub async fn settle<T: Tx>(
     now: Millis,
     changed: &mut Vec<String>,
 ) -> Result<usize, StoreError> {
-    let lock = tx.dialect().for_update();
     let mut moved = 0;
-    for id in ids {
-        let found = tx
-            .query_opt(
-                &sql::proposal_by_id_sql(lock),
-                &[id.into()],
-                sql::proposal_row,
-            )
-            .await?;
+    for read in reads_of::settle(tx.dialect(), ids) {
+        let found = read.run(tx, sql::proposal_row).await?.into_iter().next();
         let Some(mut p) = found else { continue };
         let entries = logic::settle(&mut p, now);
         if !entries.is_empty() {

@@ -18,7 +18,7 @@ mod writer;
 
 use engine::migrate;
 use tx::PgTx;
-use writer::{Counters, Write, Writer};
+use writer::{Counters, Settle, Writer};
 
 use super::ops::notify;
 use super::{
@@ -186,15 +186,15 @@ impl Store for PgStore {
     }
 
     async fn submit(&self, cmd: SubmitCommand) -> Result<SubmitOutcome, StoreError> {
-        self.writer.call(|r| Write::Submit(cmd, r)).await
+        self.writer.call(cmd).await
     }
 
     async fn decide(&self, cmd: DecideCommand) -> Result<DecideOutcome, StoreError> {
-        self.writer.call(|r| Write::Decide(cmd, r)).await
+        self.writer.call(cmd).await
     }
 
     async fn report_execution(&self, cmd: ExecutionCommand) -> Result<ProposalRecord, StoreError> {
-        self.writer.call(|r| Write::Execution(cmd, r)).await
+        self.writer.call(cmd).await
     }
 
     async fn run_deadlines(&self, now: Millis) -> Result<usize, StoreError> {
@@ -205,7 +205,7 @@ impl Store for PgStore {
         if due.is_empty() {
             return Ok(0);
         }
-        self.writer.call(|r| Write::Settle(due, now, r)).await
+        self.writer.call(Settle { ids: due, now }).await
     }
 
     async fn proposal(&self, id: &str) -> Result<Option<ProposalRecord>, StoreError> {
@@ -291,7 +291,7 @@ impl Store for PgStore {
     }
 
     async fn annotate(&self, cmd: AnnotateCommand) -> Result<AnnotateOutcome, StoreError> {
-        self.writer.call(|r| Write::Annotate(cmd, r)).await
+        self.writer.call(cmd).await
     }
 
     async fn annotations(&self, alert_id: &str) -> Result<Vec<AnnotationRecord>, StoreError> {
@@ -300,7 +300,7 @@ impl Store for PgStore {
     }
 
     async fn claim(&self, cmd: ClaimCommand) -> Result<ProposalRecord, StoreError> {
-        self.writer.call(|r| Write::Claim(cmd, r)).await
+        self.writer.call(cmd).await
     }
 
     async fn create_challenge(
@@ -354,6 +354,7 @@ impl Store for PgStore {
         WriteStats {
             commits: self.counters.commits.load(Ordering::Relaxed),
             writes: self.counters.writes.load(Ordering::Relaxed),
+            replays: self.counters.replays.load(Ordering::Relaxed),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::audit::chain::Head;
 use crate::server::store::StoreError;
+use crate::server::store::ops::Read;
 use crate::server::store::sql::{Dialect, Param, SqlRow, bad_column};
 use crate::server::store::tx::{RowMap, Tx};
 use bytes::BytesMut;
@@ -79,19 +80,32 @@ impl SqlRow for Row {
     }
 }
 
-/// A pooled client (reads) or a transaction (writes, snapshots). The
-/// group-commit writer sets a `prefix` (its savepoint commands), sent in
-/// the same flight as the next statement instead of a round trip of its
-/// own.
+/// A pooled client (reads) or a transaction (writes, snapshots).
+///
+/// The group-commit writer uses three more things. A `prefix` (its
+/// transaction and savepoint commands), sent in the same flight as the
+/// next statement instead of a round trip of its own. Held writes: with
+/// [`PgTx::hold_writes`], `execute_all` queues its statements to travel
+/// with the next flight (reads that must see them, or the COMMIT), so a
+/// write costs no round trip of its own. And rows read ahead: the reads of
+/// a whole batch run in one flight ([`PgTx::read_ahead`]); the rows of the
+/// write running now are set in `ahead` and served, once each, in place of
+/// the same query.
 pub struct PgTx<'a, C> {
     client: &'a C,
     prefix: Option<&'static str>,
-    /// The prefix failed: the transaction is unusable, not just this job.
+    /// A statement failed where no savepoint can undo it alone (the
+    /// prefix, or anything while writes are held): the transaction is
+    /// unusable, not just the write that ran it.
     pub broken: bool,
     /// The chain head, kept by the writer while it holds the chain lock
     /// (`None` otherwise: asked for each time).
     pub head: Option<Head>,
     keeps_head: bool,
+    /// Rows read ahead for the write running now.
+    pub ahead: Vec<(Read, Vec<Row>)>,
+    /// Statements not yet sent (`None`: each is sent when asked for).
+    held: Option<Vec<(String, Vec<Param>)>>,
 }
 
 impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
@@ -102,6 +116,8 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
             broken: false,
             head: None,
             keeps_head: false,
+            ahead: Vec::new(),
+            held: None,
         }
     }
 
@@ -114,6 +130,24 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
         }
     }
 
+    /// From now on `execute_all` holds its statements for the next flight.
+    pub fn hold_writes(&mut self) {
+        self.held.get_or_insert_with(Vec::new);
+    }
+
+    /// How many statements are held: a mark to [`PgTx::drop_held`] back to.
+    pub fn held(&self) -> usize {
+        self.held.as_ref().map_or(0, Vec::len)
+    }
+
+    /// Forgets the statements held since `mark` (a write that was refused
+    /// after queuing some).
+    pub fn drop_held(&mut self, mark: usize) {
+        if let Some(held) = &mut self.held {
+            held.truncate(mark);
+        }
+    }
+
     /// Commands (simple protocol, no parameters) to run before the next
     /// statement. If earlier ones were never sent (nothing ran since), they
     /// stay instead: the transaction is still where they expect it.
@@ -121,21 +155,113 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
         self.prefix.get_or_insert(sql);
     }
 
-    async fn pipelined<T>(
+    /// Sends the prefix, then the held statements, then `next`'s, before
+    /// reading any answer. All the requests of the first two are written
+    /// at their first poll, and `join` polls them before `next`, so the
+    /// server runs them in that order.
+    async fn flight<T>(
         &mut self,
         next: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, StoreError> {
-        let Some(prefix) = self.prefix.take() else {
-            return Ok(next.await?);
+        let client = self.client;
+        let prefix = self.prefix.take();
+        let held = self.held.as_mut().map(std::mem::take).unwrap_or_default();
+        let holding = self.held.is_some();
+        if prefix.is_none() && held.is_empty() {
+            let out = next.await;
+            self.broken |= holding && out.is_err();
+            return Ok(out?);
+        }
+        // Prepared first (a round trip only the first time a shape is
+        // seen), so that nothing waits once the flight is under way.
+        let statements = match futures_util::future::try_join_all(
+            held.iter().map(|(sql, _)| client.prepare_cached(sql)),
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                self.broken = true;
+                return Err(e.into());
+            }
         };
-        // `join` polls the prefix first, so it is written first.
+        let prefix = async move {
+            match prefix {
+                Some(p) => client.batch_execute(p).await,
+                None => Ok(()),
+            }
+        };
+        let writes = futures_util::future::try_join_all(
+            statements
+                .iter()
+                .zip(&held)
+                .map(|(statement, (_, params))| async move {
+                    client.execute(statement, &refs(params)).await
+                }),
+        );
         let (before, out) =
-            futures_util::future::join(self.client.batch_execute(prefix), next).await;
+            futures_util::future::join(futures_util::future::try_join(prefix, writes), next).await;
         if let Err(e) = before {
             self.broken = true;
             return Err(e.into());
         }
+        self.broken |= holding && out.is_err();
         Ok(out?)
+    }
+
+    /// Runs `reads` in one flight (after the prefix and the held writes);
+    /// their rows, in order.
+    pub async fn read_ahead(&mut self, reads: &[Read]) -> Result<Vec<Vec<Row>>, StoreError> {
+        let client = self.client;
+        self.flight(async move {
+            let statements = futures_util::future::try_join_all(
+                reads.iter().map(|r| client.prepare_cached(&r.sql)),
+            )
+            .await?;
+            let runs = statements
+                .iter()
+                .zip(reads)
+                .map(|(statement, read)| async move {
+                    client.query(statement, &refs(&read.params)).await
+                });
+            futures_util::future::try_join_all(runs).await
+        })
+        .await
+    }
+
+    /// Sends the held writes, `pg_notify(channel, payload)` when there is
+    /// one, and COMMIT, in one flight. Only an `Ok` means every one of them
+    /// succeeded (after a failed statement PostgreSQL answers COMMIT by
+    /// rolling back).
+    pub async fn commit(&mut self, notify: Option<(&str, String)>) -> Result<(), StoreError> {
+        let client = self.client;
+        self.flight(async move {
+            let notify = async move {
+                match &notify {
+                    Some((channel, payload)) => {
+                        let params: [&(dyn ToSql + Sync); 2] = [channel, payload];
+                        client
+                            .execute("SELECT pg_notify($1, $2)", &params)
+                            .await
+                            .map(drop)
+                    }
+                    None => Ok(()),
+                }
+            };
+            futures_util::future::try_join(notify, client.batch_execute("COMMIT"))
+                .await
+                .map(drop)
+        })
+        .await
+    }
+
+    /// The rows read ahead for exactly this query, if any (served once).
+    fn take_ahead(&mut self, sql: &str, params: &[Param]) -> Option<Vec<Row>> {
+        let at = self
+            .ahead
+            .iter()
+            .position(|(r, _)| r.sql == sql && r.params == params)?;
+        Some(self.ahead.swap_remove(at).1)
     }
 }
 
@@ -147,12 +273,12 @@ const MERGE_MAX: usize = 8;
 /// the parameters of the ones before it. Data-modifying CTEs all run, in
 /// one snapshot: fine for these inserts, none of which reads what another
 /// writes (foreign keys are checked at the end of the statement).
-fn merged<'p>(batch: &'p [(&str, Vec<Param>)]) -> (String, Vec<&'p (dyn ToSql + Sync)>) {
+fn merged(batch: &[(&str, Vec<Param>)]) -> (String, Vec<Param>) {
     let mut parts = Vec::with_capacity(batch.len());
     let mut params = Vec::new();
     for (statement, values) in batch {
         parts.push(shift_placeholders(statement, params.len()));
-        params.extend(refs(values));
+        params.extend(values.iter().cloned());
     }
     let last = parts.pop().unwrap_or_default();
     let ctes: Vec<String> = parts
@@ -197,19 +323,25 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
         params: &[Param],
         map: RowMap<T>,
     ) -> Result<Vec<T>, StoreError> {
-        let client = self.client;
-        let rows = self
-            .pipelined(async move {
-                let statement = client.prepare_cached(sql).await?;
-                client.query(&statement, &refs(params)).await
-            })
-            .await?;
+        let rows = match self.take_ahead(sql, params) {
+            Some(rows) => rows,
+            None => {
+                let client = self.client;
+                self.flight(async move {
+                    let statement = client.prepare_cached(sql).await?;
+                    client.query(&statement, &refs(params)).await
+                })
+                .await?
+            }
+        };
         rows.iter().map(|r| map(r)).collect()
     }
 
+    /// Always sent at once (its caller wants the count), after anything
+    /// held.
     async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
         let client = self.client;
-        self.pipelined(async move {
+        self.flight(async move {
             let statement = client.prepare_cached(sql).await?;
             client.execute(&statement, &refs(params)).await
         })
@@ -221,18 +353,23 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
         a: (&str, &[Param], RowMap<A>),
         b: (&str, &[Param], RowMap<B>),
     ) -> Result<(Vec<A>, Vec<B>), StoreError> {
-        let client = self.client;
-        let (first, second) = self
-            .pipelined(async move {
-                let (sa, sb) = futures_util::future::try_join(
-                    client.prepare_cached(a.0),
-                    client.prepare_cached(b.0),
-                )
-                .await?;
-                let (pa, pb) = (refs(a.1), refs(b.1));
-                futures_util::future::try_join(client.query(&sa, &pa), client.query(&sb, &pb)).await
-            })
-            .await?;
+        let (first, second) = match (self.take_ahead(a.0, a.1), self.take_ahead(b.0, b.1)) {
+            (Some(first), Some(second)) => (first, second),
+            _ => {
+                let client = self.client;
+                self.flight(async move {
+                    let (sa, sb) = futures_util::future::try_join(
+                        client.prepare_cached(a.0),
+                        client.prepare_cached(b.0),
+                    )
+                    .await?;
+                    let (pa, pb) = (refs(a.1), refs(b.1));
+                    futures_util::future::try_join(client.query(&sa, &pa), client.query(&sb, &pb))
+                        .await
+                })
+                .await?
+            }
+        };
         let first = first.iter().map(|r| (a.2)(r)).collect::<Result<_, _>>()?;
         let second = second.iter().map(|r| (b.2)(r)).collect::<Result<_, _>>()?;
         Ok((first, second))
@@ -252,33 +389,34 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
     /// a one-proposal alert): the inserts become data-modifying CTEs of a
     /// single statement, so the server parses, plans and answers once.
     /// Bigger batches (their shapes vary too much to keep prepared) are
-    /// pipelined instead: all sent before the first answer is read, since
-    /// tokio-postgres writes a request when its future is first polled.
-    /// Either way the server runs them in order, and one failure fails the
-    /// batch.
+    /// pipelined instead. Held ([`PgTx::hold_writes`]) or sent now; either
+    /// way the server runs them in order, and one failure fails the batch.
     async fn execute_all(&mut self, batch: &[(&str, Vec<Param>)]) -> Result<(), StoreError> {
-        let client = self.client;
-        if (2..=MERGE_MAX).contains(&batch.len()) {
-            let (sql, params) = merged(batch);
-            return self
-                .pipelined(async move {
-                    let statement = client.prepare_cached(&sql).await?;
-                    client.execute(&statement, &params).await
-                })
-                .await
-                .map(drop);
-        }
-        self.pipelined(async move {
-            let mut statements = Vec::with_capacity(batch.len());
-            for (sql, _) in batch {
-                statements.push(client.prepare_cached(sql).await?);
-            }
-            let runs = statements
+        let statements: Vec<(String, Vec<Param>)> = if (2..=MERGE_MAX).contains(&batch.len()) {
+            vec![merged(batch)]
+        } else {
+            batch
                 .iter()
-                .zip(batch)
-                .map(|(statement, (_, params))| async move {
-                    client.execute(statement, &refs(params)).await
-                });
+                .map(|(sql, params)| ((*sql).to_owned(), params.clone()))
+                .collect()
+        };
+        if let Some(held) = &mut self.held {
+            held.extend(statements);
+            return Ok(());
+        }
+        let client = self.client;
+        self.flight(async move {
+            let mut prepared = Vec::with_capacity(statements.len());
+            for (sql, _) in &statements {
+                prepared.push(client.prepare_cached(sql).await?);
+            }
+            let runs =
+                prepared
+                    .iter()
+                    .zip(&statements)
+                    .map(|(statement, (_, params))| async move {
+                        client.execute(statement, &refs(params)).await
+                    });
             futures_util::future::try_join_all(runs).await?;
             Ok(())
         })

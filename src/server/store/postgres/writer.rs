@@ -1,106 +1,258 @@
-//! Group commit, one writer task per replica (as the SQLite engine does):
-//! the writes that arrive while a transaction is in flight go into the
-//! next one, which takes the chain lock once. Each write runs under a
-//! savepoint, so a refusal rolls back only itself; the savepoint commands
-//! travel with the next statement, and a write's own statements are
-//! pipelined (`PgTx`), so the lock is held for a few round trips per
-//! write, not for a transaction each. Every caller is answered after
-//! COMMIT, with the commit's outcome.
+//! Group commit, one writer per replica (as the SQLite engine does): the
+//! writes that arrive while a transaction is in flight go into the next
+//! one, which takes the chain lock once.
+//!
+//! Under the lock a batch costs two round trips, not a few per write: the
+//! reads of every write in it go in one flight (with BEGIN and the lock),
+//! each write then runs on its rows in memory, its statements held back;
+//! they all go with the COMMIT in the second flight. A write whose reads
+//! name something an earlier write of the batch also names (the same
+//! proposal, alert, external id or nonce) reads again instead, after the
+//! earlier writes. A refusal writes nothing. Should a statement fail, it is
+//! not known whose it was: the transaction is rolled back and the batch
+//! runs again one write at a time, each under a savepoint, so a failure
+//! fails only its own write. Every caller is answered after COMMIT, with
+//! the commit's outcome.
 
 use super::tx::PgTx;
 use super::{CHAIN_LOCK, listen};
 use crate::domain::machine::Millis;
 use crate::domain::records::ProposalRecord;
+use crate::server::store::ops::{self, Read, reads_of};
+use crate::server::store::sql::Dialect;
 use crate::server::store::{
     AnnotateCommand, AnnotateOutcome, ChangeSet, ClaimCommand, DecideCommand, DecideOutcome,
-    ExecutionCommand, StoreError, SubmitCommand, SubmitOutcome, ops,
+    ExecutionCommand, StoreError, SubmitCommand, SubmitOutcome,
 };
-use deadpool_postgres::{GenericClient, Pool};
+use deadpool_postgres::{Object, Pool};
+use futures_util::FutureExt;
+use futures_util::future::LocalBoxFuture;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tokio_postgres::types::ToSql;
 
-/// Most writes in one transaction. PostgreSQL keeps 64 subtransaction ids
-/// per backend in shared memory; past that every other session's
-/// snapshots look them up on disk, so a batch stays within it.
+/// Most writes in one transaction. Replayed one by one, each takes a
+/// savepoint; PostgreSQL keeps 64 subtransaction ids per backend in shared
+/// memory, past that every other session's snapshots look them up on disk.
 const MAX_BATCH: usize = 64;
 /// Writes waiting for the writer; past this, callers wait to enqueue.
 const QUEUE: usize = 4096;
+const PG: Dialect = Dialect::Postgres;
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
-/// Answers one caller once the batch's COMMIT has succeeded or failed.
-type Answer = Box<dyn FnOnce(Result<(), String>) + Send>;
 
-/// One write, as the caller asked for it.
-pub(super) enum Write {
-    Submit(SubmitCommand, Reply<SubmitOutcome>),
-    Decide(DecideCommand, Reply<DecideOutcome>),
-    Execution(ExecutionCommand, Reply<ProposalRecord>),
-    Claim(ClaimCommand, Reply<ProposalRecord>),
-    Annotate(AnnotateCommand, Reply<AnnotateOutcome>),
-    Settle(Vec<String>, Millis, Reply<usize>),
+/// One kind of write: what it reads first, what it is about, how it runs.
+pub(super) trait Op: Send + 'static {
+    type Out: Send + 'static;
+
+    /// The reads it starts with ([`reads_of`]), in order.
+    fn reads(&self) -> Vec<Read>;
+
+    /// What it is about, beyond the ids in the rows it reads: two writes
+    /// of a batch that share a key or an id are not run on rows read
+    /// before either ran.
+    fn keys(&self) -> Vec<String>;
+
+    fn run<'a>(
+        &'a self,
+        tx: &'a mut PgTx<'_, Object>,
+        changed: &'a mut Vec<String>,
+    ) -> impl Future<Output = Result<Self::Out, StoreError>> + 'a;
 }
 
-impl Write {
-    /// Runs the write in the open transaction; says whether it succeeded
-    /// and how to answer its caller after the commit.
-    async fn run<C: GenericClient + Sync>(
-        self,
-        tx: &mut PgTx<'_, C>,
-        changed: &mut Vec<String>,
-    ) -> (bool, Answer) {
-        match self {
-            Write::Submit(cmd, r) => answer(ops::submit(tx, &cmd, changed).await, r),
-            Write::Decide(cmd, r) => answer(ops::decide(tx, &cmd, changed).await, r),
-            Write::Execution(cmd, r) => answer(ops::report_execution(tx, &cmd, changed).await, r),
-            Write::Claim(cmd, r) => answer(ops::claim(tx, &cmd, changed).await, r),
-            Write::Annotate(cmd, r) => answer(ops::annotate(tx, &cmd).await, r),
-            Write::Settle(ids, now, r) => answer(ops::settle(tx, &ids, now, changed).await, r),
-        }
-    }
+fn id_key(id: &str) -> String {
+    format!("id\0{id}")
+}
 
-    /// Answers a write that never ran.
-    fn fail(self, why: &str) {
-        let e = || StoreError::Unavailable(why.to_owned());
+fn nonce_key(nonce: &str) -> String {
+    format!("nonce\0{nonce}")
+}
+
+impl Op for SubmitCommand {
+    type Out = SubmitOutcome;
+    fn reads(&self) -> Vec<Read> {
+        reads_of::submit(PG, self).into()
+    }
+    fn keys(&self) -> Vec<String> {
+        let external = &self.submission.alert.external_id;
+        vec![format!("alert\0{}\0{external}", self.agent)]
+    }
+    fn run<'a>(
+        &'a self,
+        tx: &'a mut PgTx<'_, Object>,
+        changed: &'a mut Vec<String>,
+    ) -> impl Future<Output = Result<SubmitOutcome, StoreError>> + 'a {
+        ops::submit(tx, self, changed)
+    }
+}
+
+impl Op for DecideCommand {
+    type Out = DecideOutcome;
+    fn reads(&self) -> Vec<Read> {
+        let (nonce, proposal) = reads_of::decide(PG, self);
+        nonce.into_iter().chain([proposal]).collect()
+    }
+    fn keys(&self) -> Vec<String> {
+        let nonce = self.signed.as_ref().map(|s| nonce_key(&s.nonce));
+        nonce
+            .into_iter()
+            .chain([id_key(&self.proposal_id)])
+            .collect()
+    }
+    fn run<'a>(
+        &'a self,
+        tx: &'a mut PgTx<'_, Object>,
+        changed: &'a mut Vec<String>,
+    ) -> impl Future<Output = Result<DecideOutcome, StoreError>> + 'a {
+        ops::decide(tx, self, changed)
+    }
+}
+
+impl Op for ExecutionCommand {
+    type Out = ProposalRecord;
+    fn reads(&self) -> Vec<Read> {
+        vec![reads_of::proposal(PG, &self.proposal_id)]
+    }
+    fn keys(&self) -> Vec<String> {
+        vec![id_key(&self.proposal_id)]
+    }
+    fn run<'a>(
+        &'a self,
+        tx: &'a mut PgTx<'_, Object>,
+        changed: &'a mut Vec<String>,
+    ) -> impl Future<Output = Result<ProposalRecord, StoreError>> + 'a {
+        ops::report_execution(tx, self, changed)
+    }
+}
+
+impl Op for ClaimCommand {
+    type Out = ProposalRecord;
+    fn reads(&self) -> Vec<Read> {
+        vec![reads_of::proposal(PG, &self.proposal_id)]
+    }
+    fn keys(&self) -> Vec<String> {
+        vec![id_key(&self.proposal_id)]
+    }
+    fn run<'a>(
+        &'a self,
+        tx: &'a mut PgTx<'_, Object>,
+        changed: &'a mut Vec<String>,
+    ) -> impl Future<Output = Result<ProposalRecord, StoreError>> + 'a {
+        ops::claim(tx, self, changed)
+    }
+}
+
+impl Op for AnnotateCommand {
+    type Out = AnnotateOutcome;
+    fn reads(&self) -> Vec<Read> {
+        reads_of::annotate(self).into()
+    }
+    fn keys(&self) -> Vec<String> {
+        vec![id_key(&self.alert_id), nonce_key(&self.signed.nonce)]
+    }
+    fn run<'a>(
+        &'a self,
+        tx: &'a mut PgTx<'_, Object>,
+        _: &'a mut Vec<String>,
+    ) -> impl Future<Output = Result<AnnotateOutcome, StoreError>> + 'a {
+        ops::annotate(tx, self)
+    }
+}
+
+/// The deadlines of these proposals, due at `now`.
+pub(super) struct Settle {
+    pub ids: Vec<String>,
+    pub now: Millis,
+}
+
+impl Op for Settle {
+    type Out = usize;
+    fn reads(&self) -> Vec<Read> {
+        reads_of::settle(PG, &self.ids)
+    }
+    fn keys(&self) -> Vec<String> {
+        self.ids.iter().map(|id| id_key(id)).collect()
+    }
+    fn run<'a>(
+        &'a self,
+        tx: &'a mut PgTx<'_, Object>,
+        changed: &'a mut Vec<String>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + 'a {
+        ops::settle(tx, &self.ids, self.now, changed)
+    }
+}
+
+/// A write waiting in a batch, with its caller and (once run) its result.
+trait Job: Send {
+    fn reads(&self) -> Vec<Read>;
+    fn keys(&self) -> Vec<String>;
+    /// Runs the write in the open transaction; says whether it succeeded.
+    fn run<'a>(
+        &'a mut self,
+        tx: &'a mut PgTx<'_, Object>,
+        changed: &'a mut Vec<String>,
+    ) -> LocalBoxFuture<'a, bool>;
+    /// Forgets the result of a transaction that was rolled back.
+    fn forget(&mut self);
+    /// Answers the caller, once the batch's COMMIT succeeded or failed.
+    fn answer(self: Box<Self>, committed: &Result<(), String>);
+}
+
+struct Pending<O: Op> {
+    op: O,
+    result: Option<Result<O::Out, StoreError>>,
+    reply: Reply<O::Out>,
+}
+
+impl<O: Op> Job for Pending<O> {
+    fn reads(&self) -> Vec<Read> {
+        self.op.reads()
+    }
+    fn keys(&self) -> Vec<String> {
+        self.op.keys()
+    }
+    fn run<'a>(
+        &'a mut self,
+        tx: &'a mut PgTx<'_, Object>,
+        changed: &'a mut Vec<String>,
+    ) -> LocalBoxFuture<'a, bool> {
+        Box::pin(async move {
+            let result = self.op.run(tx, changed).await;
+            let ok = result.is_ok();
+            self.result = Some(result);
+            ok
+        })
+    }
+    fn forget(&mut self) {
+        self.result = None;
+    }
+    fn answer(self: Box<Self>, committed: &Result<(), String>) {
+        let out = match (self.result, committed) {
+            // A refusal stands whatever became of the others.
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (_, Err(why)) => Err(StoreError::Unavailable(why.clone())),
+            (None, Ok(())) => Err(StoreError::Unavailable(
+                "the write was not run; try again".into(),
+            )),
+        };
         // A caller that stopped waiting needs no answer.
-        match self {
-            Write::Submit(_, r) => drop(r.send(Err(e()))),
-            Write::Decide(_, r) => drop(r.send(Err(e()))),
-            Write::Execution(_, r) => drop(r.send(Err(e()))),
-            Write::Claim(_, r) => drop(r.send(Err(e()))),
-            Write::Annotate(_, r) => drop(r.send(Err(e()))),
-            Write::Settle(_, _, r) => drop(r.send(Err(e()))),
-        }
+        let _ = self.reply.send(out);
     }
 }
 
-fn answer<T: Send + 'static>(result: Result<T, StoreError>, reply: Reply<T>) -> (bool, Answer) {
-    match result {
-        Ok(value) => (
-            true,
-            Box::new(move |committed| {
-                let _ = reply.send(committed.map(|()| value).map_err(StoreError::Unavailable));
-            }),
-        ),
-        Err(e) => (
-            false,
-            Box::new(move |_| {
-                let _ = reply.send(Err(e));
-            }),
-        ),
-    }
-}
-
-/// Transactions and writes committed, for `/metrics` and the benchmark.
+/// Transactions and writes committed, and batches replayed one write at a
+/// time after a statement failed, for `/metrics` and the benchmark.
 #[derive(Default)]
 pub(super) struct Counters {
     pub commits: AtomicU64,
     pub writes: AtomicU64,
+    pub replays: AtomicU64,
 }
 
 pub(super) struct Writer {
-    jobs: mpsc::Sender<Write>,
+    jobs: mpsc::Sender<Box<dyn Job>>,
 }
 
 impl Writer {
@@ -135,13 +287,15 @@ impl Writer {
     }
 
     /// Queues a write and waits for its answer (after COMMIT).
-    pub(super) async fn call<T>(
-        &self,
-        make: impl FnOnce(Reply<T>) -> Write,
-    ) -> Result<T, StoreError> {
+    pub(super) async fn call<O: Op>(&self, op: O) -> Result<O::Out, StoreError> {
         let (reply, answer) = oneshot::channel();
+        let job = Box::new(Pending {
+            op,
+            result: None,
+            reply,
+        });
         self.jobs
-            .send(make(reply))
+            .send(job)
             .await
             .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
         answer.await.map_err(|_| {
@@ -150,88 +304,81 @@ impl Writer {
     }
 }
 
+fn fail_all(jobs: Vec<Box<dyn Job>>, why: &str) {
+    let why = Err(why.to_owned());
+    jobs.into_iter().for_each(|j| j.answer(&why));
+}
+
 /// Without a pool (its configuration was refused) every write is refused.
-async fn refuse_all(mut rx: mpsc::Receiver<Write>, why: &str) {
+async fn refuse_all(mut rx: mpsc::Receiver<Box<dyn Job>>, why: &str) {
     while let Some(job) = rx.recv().await {
-        job.fail(why);
+        fail_all(vec![job], why);
     }
 }
 
 async fn writer_loop(
     pool: Pool,
-    mut rx: mpsc::Receiver<Write>,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
     changes: broadcast::Sender<Arc<ChangeSet>>,
     counters: Arc<Counters>,
 ) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let jobs = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
-        // A task of its own: a panic in one write fails its batch (the
-        // callers' channels close), not the writer.
-        let run = tokio::spawn(group(pool.clone(), jobs, changes.clone(), counters.clone()));
-        if let Err(e) = run.await {
-            tracing::error!("a PostgreSQL write batch failed: {e}");
+    let mut first = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut first, MAX_BATCH).await > 0 {
+        let jobs = std::mem::replace(&mut first, Vec::with_capacity(MAX_BATCH));
+        // A panic in one write fails its batch (the callers' channels
+        // close), not the writer.
+        let run = std::panic::AssertUnwindSafe(group(&pool, jobs, &mut rx, &changes, &counters));
+        if run.catch_unwind().await.is_err() {
+            tracing::error!("a PostgreSQL write batch panicked; its callers were refused");
+            // Its connection may be mid-transaction, holding the chain
+            // lock: closed (PostgreSQL rolls back), not pooled again.
+            if let Ok(client) = pool.get().await {
+                drop(Object::take(client));
+            }
         }
     }
 }
 
-/// BEGIN, the chain lock and the first savepoint, sent with the first
-/// write's first statement.
-static BEGIN: LazyLock<String> =
-    LazyLock::new(|| format!("BEGIN; SELECT pg_advisory_xact_lock({CHAIN_LOCK}); SAVEPOINT w"));
+/// BEGIN and the chain lock, sent with the first reads.
+static LOCK: LazyLock<String> =
+    LazyLock::new(|| format!("BEGIN; SELECT pg_advisory_xact_lock({CHAIN_LOCK})"));
+/// The same and a first savepoint, for a batch replayed one by one.
+static LOCK_AND_SAVEPOINT: LazyLock<String> = LazyLock::new(|| format!("{}; SAVEPOINT w", *LOCK));
 /// A savepoint nested in the last: releasing it would be a command more
 /// for nothing (COMMIT releases them all; a batch stays within 64).
 const NEXT: &str = "SAVEPOINT w";
 const UNDO: &str = "ROLLBACK TO w";
 
+/// One transaction: the jobs taken, then every job that arrived while it
+/// was open (waiting for the chain lock, most of all, when another replica
+/// holds it), up to [`MAX_BATCH`].
 async fn group(
-    pool: Pool,
-    jobs: Vec<Write>,
-    changes: broadcast::Sender<Arc<ChangeSet>>,
-    counters: Arc<Counters>,
+    pool: &Pool,
+    mut jobs: Vec<Box<dyn Job>>,
+    rx: &mut mpsc::Receiver<Box<dyn Job>>,
+    changes: &broadcast::Sender<Arc<ChangeSet>>,
+    counters: &Counters,
 ) {
     let client = match pool.get().await {
         Ok(c) => c,
-        Err(e) => {
-            let why = StoreError::from(e).to_string();
-            return jobs.into_iter().for_each(|j| j.fail(&why));
-        }
+        Err(e) => return fail_all(jobs, &StoreError::from(e).to_string()),
     };
-    let mut tx = PgTx::holding_chain_lock(&client);
-    tx.before_next(BEGIN.as_str());
-    let mut answers = Vec::with_capacity(jobs.len());
     let mut changed = Vec::new();
-    let mut jobs = jobs.into_iter();
-    for job in jobs.by_ref() {
-        let mut mine = Vec::new();
-        let head = tx.head.clone();
-        let (ok, answer) = job.run(&mut tx, &mut mine).await;
-        answers.push(answer);
-        if tx.broken {
-            break;
-        }
-        if ok {
-            changed.extend(mine);
-            tx.before_next(NEXT);
-        } else {
-            // Its appends are rolled back, and so is the head it left.
-            tx.head = head;
-            tx.before_next(UNDO);
-        }
+    let mut committed = read_ahead(&client, &mut jobs, rx, &mut changed).await;
+    if committed.is_err() {
+        // Whose statement failed is not known: the same writes again, each
+        // under a savepoint of its own.
+        let _ = client.batch_execute("ROLLBACK").await;
+        counters.replays.fetch_add(1, Ordering::Relaxed);
+        changed.clear();
+        committed = one_by_one(&client, &mut jobs, &mut changed).await;
     }
-    let committed = if tx.broken {
-        Err("PostgreSQL: the write transaction failed".to_owned())
-    } else {
-        commit(&client, &mut tx, &changed)
-            .await
-            .map_err(|e| e.to_string())
-    };
     match &committed {
         Ok(head) => {
             counters.commits.fetch_add(1, Ordering::Relaxed);
             counters
                 .writes
-                .fetch_add(answers.len() as u64, Ordering::Relaxed);
+                .fetch_add(jobs.len() as u64, Ordering::Relaxed);
             if !changed.is_empty() {
                 let _ = changes.send(Arc::new(ChangeSet {
                     head_seq: *head,
@@ -245,29 +392,124 @@ async fn group(
             let _ = client.batch_execute("ROLLBACK").await;
         }
     }
-    let outcome = committed.map(|_| ());
-    for answer in answers {
-        answer(outcome.clone());
+    let outcome = committed.map(drop).map_err(|e| e.to_string());
+    for job in jobs {
+        job.answer(&outcome);
     }
-    let why = outcome.err().unwrap_or_default();
-    jobs.for_each(|j| j.fail(&why));
+}
+
+/// The batch in two flights: every write's reads, then every write's
+/// statements and COMMIT. Jobs that arrive meanwhile join, their reads a
+/// flight of their own. Returns the head committed.
+async fn read_ahead(
+    client: &Object,
+    jobs: &mut Vec<Box<dyn Job>>,
+    rx: &mut mpsc::Receiver<Box<dyn Job>>,
+    changed: &mut Vec<String>,
+) -> Result<i64, StoreError> {
+    let mut tx = PgTx::holding_chain_lock(client);
+    tx.hold_writes();
+    tx.before_next(LOCK.as_str());
+    let mut from = 0;
+    while from < jobs.len() {
+        let mut reads = Vec::new();
+        if tx.head.is_none() {
+            reads.push(reads_of::head());
+        }
+        let counts: Vec<usize> = jobs[from..]
+            .iter()
+            .map(|job| {
+                let mine = job.reads();
+                let n = mine.len();
+                reads.extend(mine);
+                n
+            })
+            .collect();
+        let rows = tx.read_ahead(&reads).await?;
+        let mut fetched = reads.into_iter().zip(rows);
+        if tx.head.is_none() {
+            let rows = fetched.next().map(|(_, rows)| rows).unwrap_or_default();
+            let heads = rows.iter().map(|r| ops::head_row(r));
+            tx.head = Some(ops::head_of(heads.collect::<Result<_, _>>()?));
+        }
+        // Keys and ids of the writes before, in this flight's batch.
+        let mut named = HashSet::new();
+        for (job, n) in jobs[from..].iter_mut().zip(counts) {
+            let ahead: Vec<_> = fetched.by_ref().take(n).collect();
+            let mut keys = job.keys();
+            for row in ahead.iter().flat_map(|(_, rows)| rows) {
+                if let Ok(id) = row.try_get::<_, String>("id") {
+                    keys.push(id_key(&id));
+                }
+            }
+            let alone = keys.iter().all(|k| !named.contains(k));
+            named.extend(keys);
+            // Otherwise it reads again, after the writes before it.
+            tx.ahead = if alone { ahead } else { Vec::new() };
+            let (mark, head) = (tx.held(), tx.head.clone());
+            let mut mine = Vec::new();
+            let ok = job.run(&mut tx, &mut mine).await;
+            tx.ahead.clear();
+            if tx.broken {
+                return Err(StoreError::Unavailable(
+                    "PostgreSQL: a statement of a batched write failed".into(),
+                ));
+            }
+            if ok {
+                changed.extend(mine);
+            } else {
+                // A refusal writes nothing, and leaves the head as it was.
+                tx.drop_held(mark);
+                tx.head = head;
+            }
+        }
+        from = jobs.len();
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+    }
+    commit(&mut tx, changed).await
+}
+
+/// The batch one write at a time, each under a savepoint, so that a
+/// statement that fails rolls back only its own write.
+async fn one_by_one(
+    client: &Object,
+    jobs: &mut [Box<dyn Job>],
+    changed: &mut Vec<String>,
+) -> Result<i64, StoreError> {
+    let mut tx = PgTx::holding_chain_lock(client);
+    tx.before_next(LOCK_AND_SAVEPOINT.as_str());
+    jobs.iter_mut().for_each(|j| j.forget());
+    for job in jobs.iter_mut() {
+        let mut mine = Vec::new();
+        let head = tx.head.clone();
+        let ok = job.run(&mut tx, &mut mine).await;
+        if tx.broken {
+            return Err(StoreError::Unavailable(
+                "PostgreSQL: the write transaction failed".into(),
+            ));
+        }
+        if ok {
+            changed.extend(mine);
+            tx.before_next(NEXT);
+        } else {
+            // Its appends are rolled back, and so is the head it left.
+            tx.head = head;
+            tx.before_next(UNDO);
+        }
+    }
+    commit(&mut tx, changed).await
 }
 
 /// Notifies every replica (delivered on commit) and commits; returns the
 /// head committed.
-async fn commit<C: GenericClient + Sync>(
-    client: &C,
-    tx: &mut PgTx<'_, C>,
-    changed: &[String],
-) -> Result<i64, StoreError> {
+async fn commit(tx: &mut PgTx<'_, Object>, changed: &[String]) -> Result<i64, StoreError> {
     let head = ops::head(tx).await?.seq;
-    if changed.is_empty() {
-        client.batch_execute("COMMIT").await?;
-    } else {
-        let payload = listen::payload(head, changed);
-        let params: [&(dyn ToSql + Sync); 2] = [&listen::CHANNEL, &payload];
-        let notify = client.execute("SELECT pg_notify($1, $2)", &params);
-        futures_util::future::try_join(notify, client.batch_execute("COMMIT")).await?;
-    }
+    let notify = (!changed.is_empty()).then(|| (listen::CHANNEL, listen::payload(head, changed)));
+    tx.commit(notify).await?;
     Ok(head)
 }

@@ -307,6 +307,7 @@ impl Store for SqliteStore {
         WriteStats {
             commits: self.stats.commits.load(Ordering::Relaxed),
             writes: self.stats.writes.load(Ordering::Relaxed),
+            replays: 0,
         }
     }
 }
