@@ -87,18 +87,25 @@ pub async fn fan_out<T: Tx>(
             Ok((r.text("id")?, r.text("type")?, r.text("data")?))
         })
         .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    // One flight: every delivery, then one statement marking them all.
+    let mut batch = Vec::new();
     for (id, kind, data) in &rows {
         let kind: EventType = kind.parse().map_err(StoreError::Internal)?;
         let data: Value = serde_json::from_str(data)?;
         for route in routes.iter().filter(|r| r.wants(kind, &data)) {
-            tx.execute(
+            batch.push((
                 sql::ADD_DELIVERY,
-                &params([id.into(), (&route.name).into(), now.into()]),
-            )
-            .await?;
+                params([id.into(), (&route.name).into(), now.into()]),
+            ));
         }
-        tx.execute(sql::MARK_FANNED, &[id.into()]).await?;
     }
+    let ids: Vec<&str> = rows.iter().map(|(id, _, _)| id.as_str()).collect();
+    let mark = sql::mark_fanned_sql(tx.dialect());
+    batch.push((&mark, vec![serde_json::to_string(&ids)?.into()]));
+    tx.execute_all(&batch).await?;
     Ok(rows.len())
 }
 

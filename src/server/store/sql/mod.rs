@@ -157,6 +157,21 @@ impl Dialect {
         }
     }
 
+    /// The strings of the JSON array bound to `placeholder`, as rows
+    /// (for `IN (…)`): one statement for a list of any length.
+    pub fn json_texts(self, placeholder: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("SELECT value FROM json_each({placeholder})"),
+            Dialect::Postgres => {
+                // Bound as text, then parsed: a parameter typed jsonb
+                // would want jsonb's binary format.
+                format!(
+                    "SELECT jsonb_array_elements_text(CAST(CAST({placeholder} AS text) AS jsonb))"
+                )
+            }
+        }
+    }
+
     /// Rows another replica's dispatcher holds are skipped, not waited for.
     pub fn skip_locked(self, of: &str) -> String {
         match self {
@@ -228,7 +243,8 @@ mod tests {
             SESSION_PRINCIPAL.to_owned(),
             ADD_OUTBOX.to_owned(),
             outbox_unfanned_sql(""),
-            MARK_FANNED.to_owned(),
+            mark_fanned_sql(Dialect::Sqlite),
+            mark_fanned_sql(Dialect::Postgres),
             ADD_DELIVERY.to_owned(),
             deliveries_due_sql(""),
             LEASE_DELIVERY.to_owned(),

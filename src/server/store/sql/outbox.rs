@@ -5,7 +5,13 @@ pub fn outbox_unfanned_sql(lock: &str) -> String {
     format!("SELECT id, type, data FROM outbox WHERE fanned_out = 0 ORDER BY id LIMIT $1{lock}")
 }
 
-pub const MARK_FANNED: &str = "UPDATE outbox SET fanned_out = 1 WHERE id = $1";
+/// Marks the events whose ids are in the JSON array `$1`.
+pub fn mark_fanned_sql(d: super::Dialect) -> String {
+    format!(
+        "UPDATE outbox SET fanned_out = 1 WHERE id IN ({})",
+        d.json_texts("$1")
+    )
+}
 
 pub const ADD_DELIVERY: &str = "INSERT INTO deliveries (event_id, sink, state, attempts, \
      created_at, next_at) VALUES ($1, $2, 'pending', 0, $3, $3) \

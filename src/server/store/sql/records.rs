@@ -241,10 +241,7 @@ pub fn queue_row(r: &dyn SqlRow) -> Result<(QueueItem, bool), StoreError> {
 /// approvals waiting for review, `$4` the cursor, `$5` the agent filter (or
 /// NULL), `$6` include rows that left the view, `$7` rows to fetch. The dialects differ only in how a JSON array is unnested.
 pub fn queue_sql(dialect: Dialect) -> String {
-    let statuses = match dialect {
-        Dialect::Sqlite => "SELECT value FROM json_each($1)",
-        Dialect::Postgres => "SELECT jsonb_array_elements_text(CAST($1 AS jsonb))",
-    };
+    let statuses = dialect.json_texts("$1");
     format!(
         "SELECT * FROM (SELECT {QUEUE_COLS}, \
          ((CAST($1 AS TEXT) IS NULL OR p.status IN ({statuses})) \
