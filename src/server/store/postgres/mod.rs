@@ -12,6 +12,7 @@
 
 mod engine;
 mod listen;
+mod rows;
 mod tls;
 mod tx;
 mod writer;

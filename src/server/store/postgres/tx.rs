@@ -4,6 +4,7 @@
 //! text is a closed set: `format!` only splices constant column lists), so
 //! each runs in one round trip, and a batch of writes is pipelined.
 
+use super::rows;
 use crate::audit::chain::Head;
 use crate::server::store::StoreError;
 use crate::server::store::ops::Read;
@@ -165,7 +166,7 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
     ) -> Result<T, StoreError> {
         let client = self.client;
         let prefix = self.prefix.take();
-        let held = self.held.as_mut().map(std::mem::take).unwrap_or_default();
+        let held = rows::per_table(self.held.as_mut().map(std::mem::take).unwrap_or_default());
         let holding = self.held.is_some();
         if prefix.is_none() && held.is_empty() {
             let out = next.await;
@@ -191,14 +192,9 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
                 None => Ok(()),
             }
         };
-        let writes = futures_util::future::try_join_all(
-            statements
-                .iter()
-                .zip(&held)
-                .map(|(statement, (_, params))| async move {
-                    client.execute(statement, &refs(params)).await
-                }),
-        );
+        let writes = futures_util::future::try_join_all(statements.iter().zip(&held).map(
+            |(statement, (_, bound))| async move { client.execute(statement, &bound.refs()).await },
+        ));
         let (before, out) =
             futures_util::future::join(futures_util::future::try_join(prefix, writes), next).await;
         if let Err(e) = before {
@@ -392,6 +388,11 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
     /// pipelined instead. Held ([`PgTx::hold_writes`]) or sent now; either
     /// way the server runs them in order, and one failure fails the batch.
     async fn execute_all(&mut self, batch: &[(&str, Vec<Param>)]) -> Result<(), StoreError> {
+        if let Some(held) = &mut self.held {
+            // Sent with the batch's others, one statement per table.
+            held.extend(batch.iter().map(|(sql, p)| ((*sql).to_owned(), p.clone())));
+            return Ok(());
+        }
         let statements: Vec<(String, Vec<Param>)> = if (2..=MERGE_MAX).contains(&batch.len()) {
             vec![merged(batch)]
         } else {
@@ -400,10 +401,6 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
                 .map(|(sql, params)| ((*sql).to_owned(), params.clone()))
                 .collect()
         };
-        if let Some(held) = &mut self.held {
-            held.extend(statements);
-            return Ok(());
-        }
         let client = self.client;
         self.flight(async move {
             let mut prepared = Vec::with_capacity(statements.len());
