@@ -11,6 +11,7 @@
 //! reconnects by itself.
 
 mod engine;
+mod jobs;
 mod listen;
 mod rows;
 mod tls;
@@ -18,8 +19,9 @@ mod tx;
 mod writer;
 
 use engine::migrate;
+use jobs::Settle;
 use tx::PgTx;
-use writer::{Counters, Settle, Writer};
+use writer::{Counters, Writer};
 
 use super::ops::notify;
 use super::{

@@ -1,4 +1,6 @@
-//! The held writes of a batch as one statement per table. Every write of a
+//! Statement shapes. A write's statements sent at once are merged into one
+//! (`merged`: data-modifying CTEs). The held writes of a batch go as one
+//! statement per table. Every write of a
 //! batch inserts into the same few tables with the same statements; sent
 //! one by one, PostgreSQL plans, starts and ends each (most of its time per
 //! write). Here each table's rows go as columns of arrays through
@@ -236,6 +238,49 @@ fn excluded(tail: &str, names: &[&str]) -> Option<String> {
     Some(out)
 }
 
+/// Most statements merged into one (and so the most shapes kept prepared
+/// per connection: writes come in a handful of shapes this small).
+pub const MERGE_MAX: usize = 8;
+
+/// `WITH w0 AS (s0), w1 AS (s1), … sN`, each statement's `$n` moved past
+/// the parameters of the ones before it. Data-modifying CTEs all run, in
+/// one snapshot: fine for these inserts, none of which reads what another
+/// writes (foreign keys are checked at the end of the statement).
+pub fn merged(batch: &[(&str, Vec<Param>)]) -> (String, Vec<Param>) {
+    let mut parts = Vec::with_capacity(batch.len());
+    let mut params = Vec::new();
+    for (statement, values) in batch {
+        parts.push(shift_placeholders(statement, params.len()));
+        params.extend(values.iter().cloned());
+    }
+    let last = parts.pop().unwrap_or_default();
+    let ctes: Vec<String> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| format!("w{i} AS ({part})"))
+        .collect();
+    (format!("WITH {} {last}", ctes.join(", ")), params)
+}
+
+/// `$n` becomes `$(n + by)`. Our statements hold no `$` but placeholders
+/// (checked by a test over every write statement).
+fn shift_placeholders(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + by).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,6 +383,50 @@ mod tests {
                 .0;
             let first: Vec<Param> = names.split(',').map(|_| Param::from("v")).collect();
             assert!(unnest_sql(statement, &first).is_some(), "{statement}");
+        }
+    }
+
+    #[test]
+    fn placeholders_move_past_the_statements_before() {
+        assert_eq!(
+            shift_placeholders("VALUES ($1, $2) ON CONFLICT DO UPDATE SET a = $2", 10),
+            "VALUES ($11, $12) ON CONFLICT DO UPDATE SET a = $12"
+        );
+        assert_eq!(shift_placeholders("no params", 3), "no params");
+        let batch = [
+            (
+                "INSERT INTO a (x, y) VALUES ($1, $2)",
+                vec![Param::from("n"), Param::Int(1)],
+            ),
+            ("INSERT INTO b (z) VALUES ($1)", vec![Param::Int(2)]),
+            (
+                "INSERT INTO c (u, v) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                vec![Param::from("p"), Param::from("id")],
+            ),
+        ];
+        let (text, params) = merged(&batch);
+        assert_eq!(params.len(), 5);
+        assert_eq!(
+            text,
+            "WITH w0 AS (INSERT INTO a (x, y) VALUES ($1, $2)), \
+             w1 AS (INSERT INTO b (z) VALUES ($3)) \
+             INSERT INTO c (u, v) VALUES ($4, $5) ON CONFLICT DO NOTHING"
+        );
+    }
+
+    #[test]
+    fn write_statements_hold_no_dollar_but_placeholders() {
+        let fan_out = sql::mark_fanned_sql(sql::Dialect::Postgres);
+        let others = [sql::ADD_DELIVERY, fan_out.as_str()];
+        for statement in ORDER.into_iter().chain(others) {
+            for (i, _) in statement.match_indices('$') {
+                let next = statement[i + 1..].chars().next();
+                assert!(next.is_some_and(|c| c.is_ascii_digit()), "{statement}");
+            }
+            let literals = statement.split('\'').skip(1).step_by(2);
+            for literal in literals {
+                assert!(!literal.contains('$'), "a literal holds a '$': {statement}");
+            }
         }
     }
 }

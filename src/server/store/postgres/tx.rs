@@ -4,7 +4,7 @@
 //! text is a closed set: `format!` only splices constant column lists), so
 //! each runs in one round trip, and a batch of writes is pipelined.
 
-use super::rows;
+use super::rows::{self, MERGE_MAX, merged};
 use crate::audit::chain::Head;
 use crate::server::store::StoreError;
 use crate::server::store::ops::Read;
@@ -261,49 +261,6 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
     }
 }
 
-/// Most statements merged into one (and so the most shapes kept prepared
-/// per connection: writes come in a handful of shapes this small).
-const MERGE_MAX: usize = 8;
-
-/// `WITH w0 AS (s0), w1 AS (s1), … sN`, each statement's `$n` moved past
-/// the parameters of the ones before it. Data-modifying CTEs all run, in
-/// one snapshot: fine for these inserts, none of which reads what another
-/// writes (foreign keys are checked at the end of the statement).
-fn merged(batch: &[(&str, Vec<Param>)]) -> (String, Vec<Param>) {
-    let mut parts = Vec::with_capacity(batch.len());
-    let mut params = Vec::new();
-    for (statement, values) in batch {
-        parts.push(shift_placeholders(statement, params.len()));
-        params.extend(values.iter().cloned());
-    }
-    let last = parts.pop().unwrap_or_default();
-    let ctes: Vec<String> = parts
-        .iter()
-        .enumerate()
-        .map(|(i, part)| format!("w{i} AS ({part})"))
-        .collect();
-    (format!("WITH {} {last}", ctes.join(", ")), params)
-}
-
-/// `$n` becomes `$(n + by)`. Our statements hold no `$` but placeholders
-/// (checked by a test over every write statement).
-fn shift_placeholders(sql: &str, by: usize) -> String {
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut rest = sql;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..=at]);
-        rest = &rest[at + 1..];
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        match rest[..digits].parse::<usize>() {
-            Ok(n) => out.push_str(&(n + by).to_string()),
-            Err(_) => out.push_str(&rest[..digits]),
-        }
-        rest = &rest[digits..];
-    }
-    out.push_str(rest);
-    out
-}
-
 fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }
@@ -418,63 +375,5 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
             Ok(())
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::server::store::sql;
-
-    #[test]
-    fn placeholders_move_past_the_statements_before() {
-        assert_eq!(
-            shift_placeholders("VALUES ($1, $2) ON CONFLICT DO UPDATE SET a = $2", 10),
-            "VALUES ($11, $12) ON CONFLICT DO UPDATE SET a = $12"
-        );
-        assert_eq!(shift_placeholders("no params", 3), "no params");
-        let batch = [
-            (
-                "INSERT INTO a (x, y) VALUES ($1, $2)",
-                vec![Param::from("n"), Param::Int(1)],
-            ),
-            ("INSERT INTO b (z) VALUES ($1)", vec![Param::Int(2)]),
-            (
-                "INSERT INTO c (u, v) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                vec![Param::from("p"), Param::from("id")],
-            ),
-        ];
-        let (text, params) = merged(&batch);
-        assert_eq!(params.len(), 5);
-        assert_eq!(
-            text,
-            "WITH w0 AS (INSERT INTO a (x, y) VALUES ($1, $2)), \
-             w1 AS (INSERT INTO b (z) VALUES ($3)) \
-             INSERT INTO c (u, v) VALUES ($4, $5) ON CONFLICT DO NOTHING"
-        );
-    }
-
-    #[test]
-    fn write_statements_hold_no_dollar_but_placeholders() {
-        for statement in [
-            sql::UPSERT_ALERT,
-            sql::APPEND,
-            sql::UPSERT_PROPOSAL,
-            sql::ADD_PARTICIPANT,
-            sql::ADD_OUTBOX,
-            sql::ADD_ANNOTATION,
-            sql::ADD_NONCE,
-            sql::ADD_DELIVERY,
-            &sql::mark_fanned_sql(sql::Dialect::Postgres),
-        ] {
-            for (i, _) in statement.match_indices('$') {
-                let next = statement[i + 1..].chars().next();
-                assert!(next.is_some_and(|c| c.is_ascii_digit()), "{statement}");
-            }
-            let literals = statement.split('\'').skip(1).step_by(2);
-            for literal in literals {
-                assert!(!literal.contains('$'), "a literal holds a '$': {statement}");
-            }
-        }
     }
 }
