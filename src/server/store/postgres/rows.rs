@@ -1,11 +1,11 @@
 //! Statement shapes. A write's statements sent at once are merged into one
 //! (`merged`: data-modifying CTEs). The held writes of a batch go as one
-//! statement per table. Every write of a
-//! batch inserts into the same few tables with the same statements; sent
-//! one by one, PostgreSQL plans, starts and ends each (most of its time per
-//! write). Here each table's rows go as columns of arrays through
-//! `unnest`, so the statement text does not depend on how many rows there
-//! are (it stays prepared), and the server starts one statement per table.
+//! statement per table: every write of a batch inserts into the same few
+//! tables with the same statements, and sent one by one, PostgreSQL plans,
+//! starts and ends each (most of its time per write). Each table's rows go
+//! as columns of arrays through `unnest`, so the statement text does not
+//! depend on how many rows there are (it stays prepared), and the server
+//! starts one statement per table.
 //!
 //! `INSERT INTO t (c1, …, ck) VALUES ($1, …, $k) tail` becomes
 //! `INSERT INTO t (c1, …, ck) SELECT * FROM unnest($1::T1[], …) tail`, with
