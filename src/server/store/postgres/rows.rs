@@ -180,11 +180,20 @@ fn many(statement: &str, rows: Vec<Vec<Param>>) -> Result<(String, Bound), Vec<V
 
 /// The last row for each first value (the id), in first-seen order.
 fn last_per_key(rows: Vec<Vec<Param>>) -> Vec<Vec<Param>> {
+    // Ids are text; an alert of many proposals puts hundreds in a batch.
+    let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut out: Vec<Vec<Param>> = Vec::with_capacity(rows.len());
     for row in rows {
-        match out.iter_mut().find(|r| r.first() == row.first()) {
-            Some(slot) => *slot = row,
-            None => out.push(row),
+        let key = match row.first() {
+            Some(Param::Text(id)) => id.clone(),
+            other => format!("{other:?}"),
+        };
+        match at.get(&key) {
+            Some(&i) => out[i] = row,
+            None => {
+                at.insert(key, out.len());
+                out.push(row);
+            }
         }
     }
     out
