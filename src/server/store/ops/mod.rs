@@ -53,6 +53,18 @@ pub async fn proposal<T: Tx>(tx: &mut T, id: &str) -> Result<Option<ProposalReco
 pub struct Read {
     pub sql: String,
     pub params: Vec<Param>,
+    /// The same read for many keys in one statement, where the backend
+    /// has one (PostgreSQL: its parameters as arrays).
+    pub many: Option<Many>,
+}
+
+/// A read's form for many keys: its SQL takes one array per parameter of
+/// the read, and each row it returns names, in the `keys` columns, the
+/// parameters (text) of the read it answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Many {
+    pub sql: String,
+    pub keys: &'static [&'static str],
 }
 
 impl Read {
@@ -60,16 +72,39 @@ impl Read {
         Read {
             sql: sql.into(),
             params,
+            many: None,
         }
+    }
+
+    /// With its form for many keys, on the backend that has it.
+    fn or_many(
+        mut self,
+        d: Dialect,
+        sql: impl FnOnce() -> String,
+        keys: &'static [&'static str],
+    ) -> Self {
+        if d == Dialect::Postgres {
+            self.many = Some(Many { sql: sql(), keys });
+        }
+        self
     }
 
     /// A proposal about to change: locked against other replicas.
     fn proposal(d: Dialect, id: &str) -> Self {
-        Read::new(sql::proposal_by_id_sql(d.for_update()), vec![id.into()])
+        let lock = d.for_update();
+        Read::new(sql::proposal_by_id_sql(lock), vec![id.into()]).or_many(
+            d,
+            || sql::proposals_by_ids_sql(lock),
+            &["id"],
+        )
     }
 
-    fn nonce(nonce: &str) -> Self {
-        Read::new(sql::NONCE_SEEN, vec![nonce.into()])
+    fn nonce(d: Dialect, nonce: &str) -> Self {
+        Read::new(sql::NONCE_SEEN, vec![nonce.into()]).or_many(
+            d,
+            || sql::NONCES_SEEN.to_owned(),
+            &["nonce"],
+        )
     }
 
     async fn run<T: Tx, R>(&self, tx: &mut T, map: RowMap<R>) -> Result<Vec<R>, StoreError> {
@@ -109,15 +144,24 @@ pub mod reads_of {
             (&cmd.agent).into(),
             (&cmd.submission.alert.external_id).into(),
         ];
+        let lock = d.for_update();
         [
-            Read::new(sql::alert_by_external_sql(d.for_update()), key.clone()),
-            Read::new(sql::proposals_by_external_sql(), key),
+            Read::new(sql::alert_by_external_sql(lock), key.clone()).or_many(
+                d,
+                || sql::alerts_by_externals_sql(lock),
+                &["agent", "external_id"],
+            ),
+            Read::new(sql::proposals_by_external_sql(), key).or_many(
+                d,
+                sql::proposals_by_externals_sql,
+                &["of_agent", "of_external"],
+            ),
         ]
     }
 
     /// A decision: its nonce unused (when signed), and the proposal (locked).
     pub fn decide(d: Dialect, cmd: &DecideCommand) -> (Option<Read>, Read) {
-        let nonce = cmd.signed.as_ref().map(|s| Read::nonce(&s.nonce));
+        let nonce = cmd.signed.as_ref().map(|s| Read::nonce(d, &s.nonce));
         (nonce, Read::proposal(d, &cmd.proposal_id))
     }
 
@@ -127,10 +171,14 @@ pub mod reads_of {
     }
 
     /// A note: its nonce unused, and the alert.
-    pub fn annotate(cmd: &AnnotateCommand) -> [Read; 2] {
+    pub fn annotate(d: Dialect, cmd: &AnnotateCommand) -> [Read; 2] {
         [
-            Read::nonce(&cmd.signed.nonce),
-            Read::new(sql::alert_by_id_sql(), vec![(&cmd.alert_id).into()]),
+            Read::nonce(d, &cmd.signed.nonce),
+            Read::new(sql::alert_by_id_sql(), vec![(&cmd.alert_id).into()]).or_many(
+                d,
+                sql::alerts_by_ids_sql,
+                &["id"],
+            ),
         ]
     }
 

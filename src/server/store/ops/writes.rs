@@ -95,7 +95,7 @@ pub async fn annotate<T: Tx>(
     tx: &mut T,
     cmd: &AnnotateCommand,
 ) -> Result<AnnotateOutcome, StoreError> {
-    let [nonce, alert] = reads_of::annotate(cmd);
+    let [nonce, alert] = reads_of::annotate(tx.dialect(), cmd);
     let (seen, alert) = nonce
         .run_pair(&alert, tx, (nonce_row, sql::alert_row))
         .await?;

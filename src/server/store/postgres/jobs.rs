@@ -124,7 +124,7 @@ impl Op for ClaimCommand {
 impl Op for AnnotateCommand {
     type Out = AnnotateOutcome;
     fn reads(&self) -> Vec<Read> {
-        reads_of::annotate(self).into()
+        reads_of::annotate(PG, self).into()
     }
     fn keys(&self) -> Vec<String> {
         vec![id_key(&self.alert_id), nonce_key(&self.signed.nonce)]

@@ -11,6 +11,7 @@
 //! reconnects by itself.
 
 mod engine;
+mod gather;
 mod jobs;
 mod listen;
 mod rows;

@@ -4,6 +4,7 @@
 //! text is a closed set: `format!` only splices constant column lists), so
 //! each runs in one round trip, and a batch of writes is pipelined.
 
+use super::gather;
 use super::rows::{self, MERGE_MAX, merged};
 use crate::audit::chain::Head;
 use crate::server::store::StoreError;
@@ -205,24 +206,33 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
         Ok(out?)
     }
 
-    /// Runs `reads` in one flight (after the prefix and the held writes);
-    /// their rows, in order.
-    pub async fn read_ahead(&mut self, reads: &[Read]) -> Result<Vec<Vec<Row>>, StoreError> {
+    /// Runs `reads` in one flight (after the prefix and the held writes),
+    /// those of one shape as one statement ([`gather`]); their rows, in
+    /// order (`None`: not read ahead, to run when asked).
+    pub async fn read_ahead(
+        &mut self,
+        reads: &[Read],
+    ) -> Result<Vec<Option<Vec<Row>>>, StoreError> {
         let client = self.client;
-        self.flight(async move {
-            let statements = futures_util::future::try_join_all(
-                reads.iter().map(|r| client.prepare_cached(&r.sql)),
-            )
+        let gathered = gather::gather(reads);
+        let statements = &gathered.statements;
+        let results = self
+            .flight(async move {
+                let prepared = futures_util::future::try_join_all(
+                    statements.iter().map(|(sql, _)| client.prepare_cached(sql)),
+                )
+                .await?;
+                let runs =
+                    prepared
+                        .iter()
+                        .zip(statements)
+                        .map(|(statement, (_, bound))| async move {
+                            client.query(statement, &bound.refs()).await
+                        });
+                futures_util::future::try_join_all(runs).await
+            })
             .await?;
-            let runs = statements
-                .iter()
-                .zip(reads)
-                .map(|(statement, read)| async move {
-                    client.query(statement, &refs(&read.params)).await
-                });
-            futures_util::future::try_join_all(runs).await
-        })
-        .await
+        gather::scatter(gathered, results)
     }
 
     /// Sends the held writes, `pg_notify(channel, payload)` when there is

@@ -218,14 +218,21 @@ async fn read_ahead(
         let rows = tx.read_ahead(&reads).await?;
         let mut fetched = reads.into_iter().zip(rows);
         if tx.head.is_none() {
-            let rows = fetched.next().map(|(_, rows)| rows).unwrap_or_default();
+            let rows = fetched
+                .next()
+                .and_then(|(_, rows)| rows)
+                .unwrap_or_default();
             let heads = rows.iter().map(|r| ops::head_row(r));
             tx.head = Some(ops::head_of(heads.collect::<Result<_, _>>()?));
         }
         // Keys and ids of the writes before, in this flight's batch.
         let mut named = HashSet::new();
         for (job, n) in jobs[from..].iter_mut().zip(counts) {
-            let ahead: Vec<_> = fetched.by_ref().take(n).collect();
+            let ahead: Vec<_> = fetched
+                .by_ref()
+                .take(n)
+                .filter_map(|(read, rows)| Some((read, rows?)))
+                .collect();
             let mut keys = job.keys();
             for row in ahead.iter().flat_map(|(_, rows)| rows) {
                 if let Ok(id) = row.try_get::<_, String>("id") {

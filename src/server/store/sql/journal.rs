@@ -24,6 +24,10 @@ pub fn audit_row(r: &dyn SqlRow) -> Result<AuditEntry, StoreError> {
 // ---- signed payloads ----
 
 pub const NONCE_SEEN: &str = "SELECT nonce FROM nonces WHERE nonce = $1";
+/// [`NONCE_SEEN`] for the nonces in the array `$1` (PostgreSQL).
+/// (See the forms for many keys in `records.rs`.)
+pub const NONCES_SEEN: &str = "SELECT n.nonce FROM unnest($1::text[]) AS k(k1) \
+     CROSS JOIN LATERAL (SELECT nonce FROM nonces WHERE nonce = k.k1 OFFSET 0) n";
 pub const ADD_NONCE: &str = "INSERT INTO nonces (nonce, seq) VALUES ($1, $2)";
 
 pub const ANNOTATION_COLS: &str = "id, alert_id, principal, note, labels, digest, created_at, seq";

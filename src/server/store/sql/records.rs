@@ -59,6 +59,30 @@ pub fn alert_by_external_sql(lock: &str) -> String {
     format!("SELECT {ALERT_COLS} FROM alerts WHERE agent = $1 AND external_id = $2{lock}")
 }
 
+// The forms for many keys (PostgreSQL) take one array per key column.
+// Each key is looked up on its own (a lateral subquery, `OFFSET 0` so it
+// is not flattened): joined as a set, the plan PostgreSQL picks on a young
+// table (a hash join over a sequential scan) is kept in the statement's
+// cache as the table grows.
+
+/// [`alert_by_id_sql`] for the ids in the array `$1`.
+pub fn alerts_by_ids_sql() -> String {
+    format!(
+        "SELECT {ALERT_COLS} FROM unnest($1::text[]) AS k(k1) \
+         CROSS JOIN LATERAL (SELECT * FROM alerts WHERE id = k.k1 OFFSET 0) a"
+    )
+}
+
+/// [`alert_by_external_sql`] for the (agent, external id) pairs in the
+/// arrays `$1` and `$2`.
+pub fn alerts_by_externals_sql(lock: &str) -> String {
+    format!(
+        "SELECT {ALERT_COLS} FROM unnest($1::text[], $2::text[]) AS k(k1, k2) \
+         CROSS JOIN LATERAL (SELECT * FROM alerts \
+         WHERE agent = k.k1 AND external_id = k.k2 OFFSET 0{lock}) a"
+    )
+}
+
 // ---- proposals ----
 
 pub const PROPOSAL_COLS: &str = "p.id, p.alert_id, p.idx, p.action, p.target, p.risk, p.status, \
@@ -166,6 +190,14 @@ pub fn proposal_by_id_sql(lock: &str) -> String {
     format!("SELECT {PROPOSAL_COLS} FROM proposals p WHERE p.id = $1{lock}")
 }
 
+/// [`proposal_by_id_sql`] for the ids in the array `$1` (PostgreSQL).
+pub fn proposals_by_ids_sql(lock: &str) -> String {
+    format!(
+        "SELECT {PROPOSAL_COLS} FROM unnest($1::text[]) AS k(k1) \
+         CROSS JOIN LATERAL (SELECT * FROM proposals WHERE id = k.k1 OFFSET 0{lock}) p"
+    )
+}
+
 pub fn proposals_of_sql() -> String {
     format!("SELECT {PROPOSAL_COLS} FROM proposals p WHERE p.alert_id = $1 ORDER BY p.idx")
 }
@@ -175,6 +207,20 @@ pub fn proposals_by_external_sql() -> String {
     format!(
         "SELECT {PROPOSAL_COLS} FROM proposals p JOIN alerts a ON a.id = p.alert_id \
          WHERE a.agent = $1 AND a.external_id = $2 ORDER BY p.idx"
+    )
+}
+
+/// [`proposals_by_external_sql`] for the (agent, external id) pairs in the
+/// arrays `$1` and `$2` (PostgreSQL); each row names its pair in
+/// `of_agent` and `of_external`.
+pub fn proposals_by_externals_sql() -> String {
+    format!(
+        "SELECT {PROPOSAL_COLS}, k.k1 AS of_agent, k.k2 AS of_external \
+         FROM unnest($1::text[], $2::text[]) AS k(k1, k2) \
+         CROSS JOIN LATERAL (SELECT id FROM alerts \
+         WHERE agent = k.k1 AND external_id = k.k2 OFFSET 0) a \
+         CROSS JOIN LATERAL (SELECT * FROM proposals WHERE alert_id = a.id OFFSET 0) p \
+         ORDER BY p.idx"
     )
 }
 
