@@ -15,9 +15,10 @@
 //! the commit's outcome.
 
 use super::jobs::{Job, Op, Pending, id_key};
-use super::tx::PgTx;
+use super::tx::{PgTx, Reads};
 use super::{CHAIN_LOCK, listen};
-use crate::server::store::ops::{self, reads_of};
+use crate::audit::chain::Head;
+use crate::server::store::ops::{self, Read, reads_of};
 use crate::server::store::{ChangeSet, StoreError};
 use deadpool_postgres::{Object, Pool};
 use futures_util::FutureExt;
@@ -25,6 +26,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_postgres::Row;
 
 /// Most writes in one transaction. Replayed one by one, each takes a
 /// savepoint; PostgreSQL keeps 64 subtransaction ids per backend in shared
@@ -115,18 +117,35 @@ async fn writer_loop(
     let mut first = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut first, MAX_BATCH).await > 0 {
         let jobs = std::mem::replace(&mut first, Vec::with_capacity(MAX_BATCH));
+        let client = match pool.get().await {
+            Ok(c) => c,
+            Err(e) => {
+                fail_all(jobs, &StoreError::from(e).to_string());
+                continue;
+            }
+        };
+        let ends = Ends {
+            client: &client,
+            changes: &changes,
+            counters: &counters,
+        };
         // A panic in one write fails its batch (the callers' channels
         // close), not the writer.
-        let run = std::panic::AssertUnwindSafe(group(&pool, jobs, &mut rx, &changes, &counters));
+        let run = std::panic::AssertUnwindSafe(group(&ends, jobs, &mut rx));
         if run.catch_unwind().await.is_err() {
             tracing::error!("a PostgreSQL write batch panicked; its callers were refused");
             // Its connection may be mid-transaction, holding the chain
             // lock: closed (PostgreSQL rolls back), not pooled again.
-            if let Ok(client) = pool.get().await {
-                drop(Object::take(client));
-            }
+            drop(Object::take(client));
         }
     }
+}
+
+/// What a batch is answered through.
+struct Ends<'a> {
+    client: &'a Object,
+    changes: &'a broadcast::Sender<Arc<ChangeSet>>,
+    counters: &'a Counters,
 }
 
 /// BEGIN and the chain lock, sent with the first reads.
@@ -140,144 +159,197 @@ const NEXT: &str = "SAVEPOINT w";
 const UNDO: &str = "ROLLBACK TO w";
 
 /// One transaction: the jobs taken, then every job that arrived while it
-/// was open (waiting for the chain lock, most of all, when another replica
-/// holds it), up to [`MAX_BATCH`].
-async fn group(
-    pool: &Pool,
-    mut jobs: Vec<Box<dyn Job>>,
-    rx: &mut mpsc::Receiver<Box<dyn Job>>,
-    changes: &broadcast::Sender<Arc<ChangeSet>>,
-    counters: &Counters,
-) {
-    let client = match pool.get().await {
-        Ok(c) => c,
-        Err(e) => return fail_all(jobs, &StoreError::from(e).to_string()),
-    };
+/// was open, up to [`MAX_BATCH`]. Its reads (with BEGIN, the chain lock
+/// and the head) go in one flight; each write runs on its rows; its
+/// writes, the notification and COMMIT go in a second flight.
+async fn group(ends: &Ends<'_>, jobs: Vec<Box<dyn Job>>, rx: &mut mpsc::Receiver<Box<dyn Job>>) {
+    let client = ends.client;
+    let mut batch = Batch::of(jobs, true);
+    let mut tx = PgTx::holding_chain_lock(client);
+    tx.hold_writes();
     let mut changed = Vec::new();
-    let mut committed = read_ahead(&client, &mut jobs, rx, &mut changed).await;
-    if committed.is_err() {
-        // Whose statement failed is not known: the same writes again, each
-        // under a savepoint of its own.
-        let _ = client.batch_execute("ROLLBACK").await;
-        counters.replays.fetch_add(1, Ordering::Relaxed);
-        changed.clear();
-        committed = one_by_one(&client, &mut jobs, &mut changed).await;
+    let ran = async {
+        let reads = Reads::prepare(client, &batch.reads).await?;
+        let rows = reads.send(client, LOCK.as_str()).await?;
+        run_ahead(&mut tx, &mut batch, rows, &mut changed).await?;
+        join_the_open(&mut tx, &mut batch, rx, &mut changed).await?;
+        let notify = notification(&tx, &changed);
+        tx.commit(notify).await
     }
-    match &committed {
-        Ok(head) => {
-            counters.commits.fetch_add(1, Ordering::Relaxed);
-            counters
-                .writes
-                .fetch_add(jobs.len() as u64, Ordering::Relaxed);
-            if !changed.is_empty() {
-                let _ = changes.send(Arc::new(ChangeSet {
-                    head_seq: *head,
-                    proposals: changed,
-                    reset: false,
-                }));
-            }
-        }
-        Err(_) => {
-            // Leaves the connection clean for the pool (or it is dropped).
-            let _ = client.batch_execute("ROLLBACK").await;
-        }
-    }
-    let outcome = committed.map(drop).map_err(|e| e.to_string());
-    for job in jobs {
-        job.answer(&outcome);
+    .await;
+    match ran {
+        Ok(()) => finish(ends, batch.jobs, changed, tx.head.as_ref()),
+        Err(_) => replay(ends, batch.jobs).await,
     }
 }
 
-/// The batch in two flights: every write's reads, then every write's
-/// statements and COMMIT. Jobs that arrive meanwhile join, their reads a
-/// flight of their own. Returns the head committed.
-async fn read_ahead(
-    client: &Object,
-    jobs: &mut Vec<Box<dyn Job>>,
-    rx: &mut mpsc::Receiver<Box<dyn Job>>,
-    changed: &mut Vec<String>,
-) -> Result<i64, StoreError> {
-    let mut tx = PgTx::holding_chain_lock(client);
-    tx.hold_writes();
-    tx.before_next(LOCK.as_str());
-    let mut from = 0;
-    while from < jobs.len() {
+/// The writes of one transaction, and what they read first: the chain
+/// head (in a first flight), then each write's reads (`counts[i]` of them
+/// for write `i`).
+struct Batch {
+    jobs: Vec<Box<dyn Job>>,
+    reads: Vec<Read>,
+    counts: Vec<usize>,
+}
+
+impl Batch {
+    fn of(jobs: Vec<Box<dyn Job>>, first: bool) -> Self {
         let mut reads = Vec::new();
-        if tx.head.is_none() {
+        if first {
             reads.push(reads_of::head());
         }
-        let counts: Vec<usize> = jobs[from..]
-            .iter()
-            .map(|job| {
-                let mine = job.reads();
-                let n = mine.len();
-                reads.extend(mine);
-                n
-            })
+        let mut counts = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            let mine = job.reads();
+            counts.push(mine.len());
+            reads.extend(mine);
+        }
+        Batch {
+            jobs,
+            reads,
+            counts,
+        }
+    }
+}
+
+/// Runs each write of the batch on its rows read ahead. A write whose
+/// reads name something a write before it in the batch names reads again,
+/// after the writes before it. Fails if a statement failed.
+async fn run_ahead(
+    tx: &mut PgTx<'_, Object>,
+    batch: &mut Batch,
+    rows: Vec<Option<Vec<Row>>>,
+    changed: &mut Vec<String>,
+) -> Result<(), StoreError> {
+    let mut fetched = std::mem::take(&mut batch.reads).into_iter().zip(rows);
+    if tx.head.is_none() {
+        let heads = fetched
+            .next()
+            .and_then(|(_, rows)| rows)
+            .unwrap_or_default();
+        let heads = heads.iter().map(|r| ops::head_row(r));
+        tx.head = Some(ops::head_of(heads.collect::<Result<_, _>>()?));
+    }
+    // Keys and ids of the writes before.
+    let mut named = HashSet::new();
+    for (job, &n) in batch.jobs.iter_mut().zip(&batch.counts) {
+        let ahead: Vec<_> = fetched
+            .by_ref()
+            .take(n)
+            .filter_map(|(read, rows)| Some((read, rows?)))
             .collect();
-        let rows = tx.read_ahead(&reads).await?;
-        let mut fetched = reads.into_iter().zip(rows);
-        if tx.head.is_none() {
-            let rows = fetched
-                .next()
-                .and_then(|(_, rows)| rows)
-                .unwrap_or_default();
-            let heads = rows.iter().map(|r| ops::head_row(r));
-            tx.head = Some(ops::head_of(heads.collect::<Result<_, _>>()?));
-        }
-        // Keys and ids of the writes before, in this flight's batch.
-        let mut named = HashSet::new();
-        for (job, n) in jobs[from..].iter_mut().zip(counts) {
-            let ahead: Vec<_> = fetched
-                .by_ref()
-                .take(n)
-                .filter_map(|(read, rows)| Some((read, rows?)))
-                .collect();
-            let mut keys = job.keys();
-            for row in ahead.iter().flat_map(|(_, rows)| rows) {
-                if let Ok(id) = row.try_get::<_, String>("id") {
-                    keys.push(id_key(&id));
-                }
-            }
-            let alone = keys.iter().all(|k| !named.contains(k));
-            named.extend(keys);
-            // Otherwise it reads again, after the writes before it.
-            tx.ahead = if alone { ahead } else { Vec::new() };
-            let (mark, head) = (tx.held(), tx.head.clone());
-            let mut mine = Vec::new();
-            let ok = job.run(&mut tx, &mut mine).await;
-            tx.ahead.clear();
-            if tx.broken {
-                return Err(StoreError::Unavailable(
-                    "PostgreSQL: a statement of a batched write failed".into(),
-                ));
-            }
-            if ok {
-                changed.extend(mine);
-            } else {
-                // A refusal writes nothing, and leaves the head as it was.
-                tx.drop_held(mark);
-                tx.head = head;
+        let mut keys = job.keys();
+        for row in ahead.iter().flat_map(|(_, rows)| rows) {
+            if let Ok(id) = row.try_get::<_, String>("id") {
+                keys.push(id_key(&id));
             }
         }
-        from = jobs.len();
-        while jobs.len() < MAX_BATCH {
+        let alone = keys.iter().all(|k| !named.contains(k));
+        named.extend(keys);
+        // Otherwise it reads again, after the writes before it.
+        tx.ahead = if alone { ahead } else { Vec::new() };
+        let (mark, head) = (tx.held(), tx.head.clone());
+        let mut mine = Vec::new();
+        let ok = job.run(tx, &mut mine).await;
+        tx.ahead.clear();
+        if tx.broken {
+            return Err(StoreError::Unavailable(
+                "PostgreSQL: a statement of a batched write failed".into(),
+            ));
+        }
+        if ok {
+            changed.extend(mine);
+        } else {
+            // A refusal writes nothing, and leaves the head as it was.
+            tx.drop_held(mark);
+            tx.head = head;
+        }
+    }
+    Ok(())
+}
+
+/// Writes that arrived while the transaction was open (waiting for the
+/// chain lock, most of all, while another replica held it) join it, up to
+/// [`MAX_BATCH`]: their reads a flight of their own, with the writes held
+/// so far.
+async fn join_the_open(
+    tx: &mut PgTx<'_, Object>,
+    batch: &mut Batch,
+    rx: &mut mpsc::Receiver<Box<dyn Job>>,
+    changed: &mut Vec<String>,
+) -> Result<(), StoreError> {
+    loop {
+        let mut more = Vec::new();
+        while batch.jobs.len() + more.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => jobs.push(job),
+                Ok(job) => more.push(job),
                 Err(_) => break,
             }
         }
+        if more.is_empty() {
+            return Ok(());
+        }
+        let mut joining = Batch::of(more, false);
+        let ran = match tx.read_ahead(&joining.reads).await {
+            Ok(rows) => run_ahead(tx, &mut joining, rows, changed).await,
+            Err(e) => Err(e),
+        };
+        // Answered with the batch, or replayed with it.
+        batch.jobs.append(&mut joining.jobs);
+        ran?;
     }
-    commit(&mut tx, changed).await
+}
+
+/// The notification of a batch's changes (delivered on commit).
+fn notification(tx: &PgTx<'_, Object>, changed: &[String]) -> Option<(&'static str, String)> {
+    let head = tx.head.as_ref().map_or(0, |h| h.seq);
+    (!changed.is_empty()).then(|| (listen::CHANNEL, listen::payload(head, changed)))
+}
+
+/// Answers a committed batch, and tells this replica's waiters.
+fn finish(ends: &Ends<'_>, jobs: Vec<Box<dyn Job>>, changed: Vec<String>, head: Option<&Head>) {
+    let counters = ends.counters;
+    counters.commits.fetch_add(1, Ordering::Relaxed);
+    counters
+        .writes
+        .fetch_add(jobs.len() as u64, Ordering::Relaxed);
+    if !changed.is_empty() {
+        let _ = ends.changes.send(Arc::new(ChangeSet {
+            head_seq: head.map_or(0, |h| h.seq),
+            proposals: changed,
+            reset: false,
+        }));
+    }
+    let committed = Ok(());
+    jobs.into_iter().for_each(|j| j.answer(&committed));
+}
+
+/// After a failure: whose statement failed is not known, so the batch runs
+/// again one write at a time, each under a savepoint of its own, and is
+/// answered.
+async fn replay(ends: &Ends<'_>, mut jobs: Vec<Box<dyn Job>>) {
+    let client = ends.client;
+    let _ = client.batch_execute("ROLLBACK").await;
+    ends.counters.replays.fetch_add(1, Ordering::Relaxed);
+    let mut changed = Vec::new();
+    match one_by_one(client, &mut jobs, &mut changed).await {
+        Ok(head) => finish(ends, jobs, changed, Some(&head)),
+        Err(e) => {
+            // Leaves the connection clean for the pool (or it is dropped).
+            let _ = client.batch_execute("ROLLBACK").await;
+            fail_all(jobs, &e.to_string());
+        }
+    }
 }
 
 /// The batch one write at a time, each under a savepoint, so that a
-/// statement that fails rolls back only its own write.
+/// statement that fails rolls back only its own write. Returns the head
+/// committed.
 async fn one_by_one(
     client: &Object,
     jobs: &mut [Box<dyn Job>],
     changed: &mut Vec<String>,
-) -> Result<i64, StoreError> {
+) -> Result<Head, StoreError> {
     let mut tx = PgTx::holding_chain_lock(client);
     tx.before_next(LOCK_AND_SAVEPOINT.as_str());
     jobs.iter_mut().for_each(|j| j.forget());
@@ -299,14 +371,9 @@ async fn one_by_one(
             tx.before_next(UNDO);
         }
     }
-    commit(&mut tx, changed).await
-}
-
-/// Notifies every replica (delivered on commit) and commits; returns the
-/// head committed.
-async fn commit(tx: &mut PgTx<'_, Object>, changed: &[String]) -> Result<i64, StoreError> {
-    let head = ops::head(tx).await?.seq;
-    let notify = (!changed.is_empty()).then(|| (listen::CHANNEL, listen::payload(head, changed)));
+    let head = ops::head(&mut tx).await?;
+    let notify =
+        (!changed.is_empty()).then(|| (listen::CHANNEL, listen::payload(head.seq, changed)));
     tx.commit(notify).await?;
     Ok(head)
 }
