@@ -87,7 +87,7 @@ fn main() {
             .collect();
         let (mut done, mut failed) = (0, 0);
         for t in tasks {
-            let (ok, bad) = t.await.unwrap();
+            let (ok, bad, _) = t.await.unwrap();
             done += ok;
             failed += bad;
         }

@@ -6,9 +6,14 @@
 //! during the decision load; and the error window a client sees when one
 //! of two replicas dies.
 //!
+//! The figures compared are taken in turn: each is measured in four
+//! slices, a round holding one slice of each (the order reversed every
+//! other round), so that this shared machine's drift over the run weighs
+//! on all of them alike instead of on whichever ran last.
+//!
 //! `COUNTERSIGN_TEST_PG_URL=postgres://… cargo bench --bench replicas`
 //! (`bash .ci/pg-start DIR PORT` starts a throwaway server). Without it,
-//! only SQLite is measured. Env: BENCH_SECS.
+//! only SQLite is measured. Env: BENCH_SECS (per figure).
 
 use countersign::client::ApiClient;
 use countersign::domain::time::now_millis;
@@ -18,6 +23,7 @@ use countersign::server::serve::RunningServer;
 use countersign::server::store::Store;
 use countersign::server::store::postgres::PgStore;
 use countersign::server::store::sqlite::SqliteStore;
+use countersign::signing::signer::Signer;
 use ssh_key::PrivateKey;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +34,9 @@ use common::env_num;
 
 const CLIENTS: usize = 32;
 const AGENTS: usize = 64;
+/// Each figure is measured in this many slices, taken in turn with the
+/// others'.
+const ROUNDS: usize = 4;
 
 use common::key;
 
@@ -41,7 +50,10 @@ struct Setup {
     stores: Vec<Arc<dyn Store>>,
     token: String,
     keys: Vec<(String, PrivateKey)>,
+    /// The deciding clients, logged in once (logins are rate-limited).
+    people: Vec<ApiClient>,
     probe: PrivateKey,
+    prober: ApiClient,
 }
 
 impl Setup {
@@ -71,19 +83,33 @@ async fn setup(stores: Vec<Arc<dyn Store>>, keys: &[(String, PrivateKey)]) -> Se
     for s in &stores {
         servers.push(common::serve(s.clone(), &signers, server_key.clone()).await);
     }
+    let login = |url: String, name: String, key: PrivateKey| async move {
+        let mut c = ApiClient::new(&url, None).unwrap();
+        c.login(&name, &Signer::from_key(key)).await.unwrap();
+        c
+    };
+    let mut people = Vec::new();
+    for (i, (name, k)) in keys.iter().enumerate() {
+        let url = servers[i % servers.len()].url();
+        people.push(login(url, name.clone(), k.clone()).await);
+    }
+    let prober = login(servers[0].url(), PROBE.to_owned(), probe.clone()).await;
     Setup {
         servers,
         stores,
         token,
         keys: keys.to_vec(),
+        people,
         probe,
+        prober,
     }
 }
 
-/// Proposals per second submitted by 64 agents spread over the replicas.
-async fn ingest(s: &Setup, secs: u64, tag: &str) -> f64 {
+/// Proposals submitted by 64 agents spread over the replicas for `slice`,
+/// and the time it took.
+async fn ingest(s: &Setup, slice: Duration, tag: &str) -> Tally {
     let done = Arc::new(AtomicU64::new(0));
-    let until = Instant::now() + Duration::from_secs(secs);
+    let until = Instant::now() + slice;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for a in 0..AGENTS {
@@ -106,17 +132,19 @@ async fn ingest(s: &Setup, secs: u64, tag: &str) -> f64 {
     for t in tasks {
         t.await.unwrap();
     }
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    Tally {
+        done: done.load(Ordering::Relaxed),
+        took: started.elapsed(),
+    }
 }
 
-/// Signed decisions per second from 32 clients spread over the replicas,
-/// and the wake-up probe's latencies (ms) taken meanwhile.
-async fn decisions(s: &Setup, secs: u64, tag: &str) -> (f64, Vec<f64>) {
+/// Proposals to approve, per deciding client: enough for `secs` at 5,000
+/// decisions a second.
+async fn work_for(s: &Setup, secs: u64, tag: &str) -> Vec<Vec<(String, String)>> {
     let agent = ApiClient::new(&s.servers[0].url(), Some(s.token.clone())).unwrap();
     let mut work: Vec<Vec<(String, String)>> = vec![Vec::new(); CLIENTS];
-    let mut n = 0;
-    let mut a = 0;
-    while n < CLIENTS * 400 {
+    let (mut n, mut a) = (0, 0);
+    while n < 5_000 * secs as usize {
         let r = agent
             .submit_alert(&common::alert(&format!("{tag}-d-{a}"), 32))
             .await
@@ -127,26 +155,57 @@ async fn decisions(s: &Setup, secs: u64, tag: &str) -> (f64, Vec<f64>) {
         }
         a += 1;
     }
-    let until = Instant::now() + Duration::from_secs(secs);
+    work
+}
+
+/// Signed decisions from 32 clients spread over the replicas for `slice`
+/// (each taking from its share of `work`), and the wake-up probe's
+/// latencies (ms) taken meanwhile.
+async fn decisions(
+    s: &Setup,
+    work: &mut [Vec<(String, String)>],
+    slice: Duration,
+    tag: &str,
+) -> (Tally, Vec<f64>) {
+    let until = Instant::now() + slice;
     let started = Instant::now();
     let tasks: Vec<_> = s
         .keys
         .iter()
         .cloned()
-        .zip(work)
-        .enumerate()
-        .map(|(i, ((name, k), items))| {
-            let url = s.servers[i % s.servers.len()].url();
-            tokio::spawn(common::approve_until(url, name, k, items, until))
+        .zip(work.iter_mut().map(std::mem::take))
+        .zip(&s.people)
+        .map(|(((name, k), items), c)| {
+            tokio::spawn(common::approve_as(c.clone(), name, k, items, until))
         })
         .collect();
     let probe = tokio::spawn(wake_ups(s.probe_parts(), tag.to_owned(), until));
     let mut done = 0;
-    for t in tasks {
-        done += t.await.unwrap().0;
+    for (t, rest) in tasks.into_iter().zip(work.iter_mut()) {
+        let (ok, _, left) = t.await.unwrap();
+        done += ok;
+        *rest = left;
     }
-    let rate = done as f64 / started.elapsed().as_secs_f64();
-    (rate, probe.await.unwrap())
+    let took = started.elapsed();
+    (Tally { done, took }, probe.await.unwrap())
+}
+
+/// Writes done over time taken, summed over slices.
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    done: u64,
+    took: Duration,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.done += other.done;
+        self.took += other.took;
+    }
+
+    fn rate(&self) -> f64 {
+        self.done as f64 / self.took.as_secs_f64().max(1e-9)
+    }
 }
 
 struct ProbeParts {
@@ -154,6 +213,8 @@ struct ProbeParts {
     wait_at: String,
     token: String,
     key: PrivateKey,
+    /// The person, logged in on `submit_at`.
+    person: ApiClient,
 }
 
 impl Setup {
@@ -165,6 +226,7 @@ impl Setup {
             wait_at: self.servers[self.servers.len() - 1].url(),
             token: self.token.clone(),
             key: self.probe.clone(),
+            person: self.prober.clone(),
         }
     }
 }
@@ -174,14 +236,13 @@ impl Setup {
 /// it on `submit_at`. Each sample is the time from the approval's 201 to
 /// the waiting agent's answer (0 when the answer came first).
 async fn wake_ups(p: ProbeParts, tag: String, until: Instant) -> Vec<f64> {
-    let signer = countersign::signing::signer::Signer::from_key(p.key);
+    let signer = Signer::from_key(p.key);
     let agent = ApiClient::new(&p.submit_at, Some(p.token.clone())).unwrap();
     let waiter = ApiClient::new(&p.wait_at, Some(p.token)).unwrap();
-    let mut person = ApiClient::new(&p.submit_at, None).unwrap();
-    person.login(PROBE, &signer).await.unwrap();
+    let person = p.person;
     let mut samples = Vec::new();
     let mut i = 0;
-    while Instant::now() + Duration::from_millis(500) < until {
+    while Instant::now() + Duration::from_millis(150) < until {
         i += 1;
         let Ok(r) = agent
             .submit_alert(&common::alert(&format!("{tag}-probe-{i}"), 1))
@@ -217,8 +278,7 @@ async fn wake_ups(p: ProbeParts, tag: String, until: Instant) -> Vec<f64> {
 /// stopping by itself after `secs` should this one die first.
 fn burners(secs: u64) -> Vec<std::process::Child> {
     let me = std::env::current_exe().unwrap();
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (0..cores)
+    (0..cores())
         .map(|_| {
             std::process::Command::new(&me)
                 .env(BURN_ENV, secs.to_string())
@@ -227,6 +287,18 @@ fn burners(secs: u64) -> Vec<std::process::Child> {
                 .unwrap()
         })
         .collect()
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+fn stop(burners: &mut Vec<std::process::Child>) {
+    for b in burners.iter_mut() {
+        let _ = b.kill();
+        let _ = b.wait();
+    }
+    burners.clear();
 }
 
 fn burn(secs: u64) {
@@ -329,51 +401,92 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "countersign replicas benchmark ({} cores, {secs} s per phase, {AGENTS} agents / {CLIENTS} deciding clients)",
+        "countersign replicas benchmark ({} cores, {secs} s per figure in {ROUNDS} interleaved slices, {AGENTS} agents / {CLIENTS} deciding clients)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     rt.block_on(async {
         let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("c.db")).unwrap());
-        let s = setup(vec![sqlite], &keys).await;
-        let (i, (d, _)) = (ingest(&s, secs, "sq").await, decisions(&s, secs, "sq").await);
-        println!("SQLite, one server              ingest {i:>7.0} proposals/s   decisions {d:>7.0}/s");
-        for srv in s.servers {
-            srv.stop().await.unwrap();
+        let mut setups = vec![setup(vec![sqlite], &keys).await];
+        let admin = std::env::var("COUNTERSIGN_TEST_PG_URL").ok().filter(|u| !u.is_empty());
+        if let Some(admin) = &admin {
+            setups.push(setup(vec![replica(&fresh_pg(admin).await).await], &keys).await);
+            // Two replicas: each its own pool, writer, listener and
+            // deadline sweep, on one database.
+            let url = fresh_pg(admin).await;
+            setups.push(setup(vec![replica(&url).await, replica(&url).await], &keys).await);
         }
-        let Some(admin) = std::env::var("COUNTERSIGN_TEST_PG_URL").ok().filter(|u| !u.is_empty()) else {
+        // What is measured, in turn within each round (the order reversed
+        // every other round), so that the machine's drift over the run
+        // weighs on every figure alike: each setup, and the two replicas
+        // again beside CPU burners (the last entry).
+        let runs = setups.len() + usize::from(setups.len() == 3);
+        let burning = |k: usize| k == 3;
+        let on = |k: usize| k.min(setups.len() - 1);
+        let slice = Duration::from_secs_f64(secs as f64 / ROUNDS as f64);
+        let order = |round: usize| -> Vec<usize> {
+            let mut o: Vec<usize> = (0..runs).collect();
+            if round % 2 == 1 {
+                o.reverse();
+            }
+            o
+        };
+        let mut ingested = vec![Tally::default(); runs];
+        for round in 0..ROUNDS {
+            for k in order(round) {
+                let mut burners = if burning(k) { burners(secs + 30) } else { Vec::new() };
+                ingested[k].add(ingest(&setups[on(k)], slice, &format!("i{k}-{round}")).await);
+                stop(&mut burners);
+            }
+        }
+        let mut work = Vec::new();
+        for (k, s) in setups.iter().enumerate() {
+            work.push(work_for(s, secs * (1 + u64::from(k == 2)), &format!("w{k}")).await);
+        }
+        let mut decided = vec![Tally::default(); runs];
+        let (mut quiet, mut busy) = (Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            for k in order(round) {
+                let mut burners = if burning(k) { burners(secs + 30) } else { Vec::new() };
+                let (tally, samples) =
+                    decisions(&setups[on(k)], &mut work[on(k)], slice, &format!("d{k}-{round}")).await;
+                stop(&mut burners);
+                decided[k].add(tally);
+                match k {
+                    2 => quiet.extend(samples),
+                    3 => busy.extend(samples),
+                    _ => {}
+                }
+            }
+        }
+        let (i, d) = (ingested[0].rate(), decided[0].rate());
+        println!("SQLite, one server              ingest {i:>7.0} proposals/s   decisions {d:>7.0}/s");
+        if admin.is_none() {
             println!("skipped: no PostgreSQL (set COUNTERSIGN_TEST_PG_URL)");
             return;
-        };
-        let one = setup(vec![replica(&fresh_pg(&admin).await).await], &keys).await;
-        let (i1, (d1, _)) = (ingest(&one, secs, "p1").await, decisions(&one, secs, "p1").await);
+        }
+        let (i1, d1) = (ingested[1].rate(), decided[1].rate());
         println!(
             "PostgreSQL, one replica         ingest {i1:>7.0} proposals/s   decisions {d1:>7.0}/s   ({:.2}x / {:.2}x SQLite; target >= 0.5x){}",
-            i1 / i, d1 / d, per_commit(&one)
+            i1 / i, d1 / d, per_commit(&setups[1])
         );
-        for srv in one.servers {
-            srv.stop().await.unwrap();
-        }
-        // Two replicas: each its own pool, writer, listener and deadline
-        // sweep, on one database.
-        let url = fresh_pg(&admin).await;
-        let two = setup(vec![replica(&url).await, replica(&url).await], &keys).await;
-        let (i2, (d2, mut quiet)) = (ingest(&two, secs, "p2").await, decisions(&two, secs, "p2").await);
+        let (i2, d2) = (ingested[2].rate(), decided[2].rate());
         println!(
             "PostgreSQL, two replicas        ingest {i2:>7.0} proposals/s   decisions {d2:>7.0}/s   ({:.2}x / {:.2}x one replica; target >= 1.0x){}",
-            i2 / i1, d2 / d1, per_commit(&two)
+            i2 / i1, d2 / d1, per_commit(&setups[2])
         );
-        let mut burning = burners(3 * secs + 30);
-        let (ic, (dc, mut busy)) = (ingest(&two, secs, "c2").await, decisions(&two, secs, "c2").await);
-        for b in &mut burning {
-            let _ = b.kill();
-            let _ = b.wait();
-        }
+        let (ic, dc) = (ingested[3].rate(), decided[3].rate());
         println!(
             "PostgreSQL, two replicas, with {} CPU burners beside   ingest {ic:>7.0} proposals/s   decisions {dc:>7.0}/s   ({:.2}x / {:.2}x quiet; target >= 0.5x)",
-            burning.len(), ic / i2, dc / d2
+            cores(), ic / i2, dc / d2
         );
         wake_line("quiet", &mut quiet);
         wake_line("CPU burners beside", &mut busy);
+        let two = setups.pop().unwrap();
+        for s in setups {
+            for srv in s.servers {
+                srv.stop().await.unwrap();
+            }
+        }
         match error_window(two).await {
             Some(w) => println!("one of two replicas dies: error window seen by a retrying client {:.0} ms (target <= 1000 ms)", w.as_secs_f64() * 1000.0),
             None => println!("one of two replicas dies: no request failed"),

@@ -128,26 +128,40 @@ pub fn approval(
 }
 
 /// One person: logs in at `url`, then signs and posts an approval of each
-/// of `items` (proposal id, digest) until `until`. Returns (accepted, failed).
+/// of `items` (proposal id, digest) until `until`. Returns (accepted,
+/// failed, the items not reached).
 pub async fn approve_until(
     url: String,
     name: String,
     key: ssh_key::PrivateKey,
     items: Vec<(String, String)>,
     until: Instant,
-) -> (u64, u64) {
-    let signer = countersign::signing::signer::Signer::from_key(key);
+) -> (u64, u64, Vec<(String, String)>) {
+    let signer = countersign::signing::signer::Signer::from_key(key.clone());
     let mut c = countersign::client::ApiClient::new(&url, None).unwrap();
     c.login(&name, &signer).await.unwrap();
+    approve_as(c, name, key, items, until).await
+}
+
+/// [`approve_until`] for a person logged in already.
+pub async fn approve_as(
+    c: countersign::client::ApiClient,
+    name: String,
+    key: ssh_key::PrivateKey,
+    items: Vec<(String, String)>,
+    until: Instant,
+) -> (u64, u64, Vec<(String, String)>) {
+    let signer = countersign::signing::signer::Signer::from_key(key);
     let (mut ok, mut failed) = (0, 0);
-    for (id, digest) in items {
-        if Instant::now() >= until {
+    let mut items = items.into_iter();
+    while Instant::now() < until {
+        let Some((id, digest)) = items.next() else {
             break;
-        }
+        };
         match c.post_decision(&approval(&name, id, digest, &signer)).await {
             Ok(_) => ok += 1,
             Err(_) => failed += 1,
         }
     }
-    (ok, failed)
+    (ok, failed, items.collect())
 }
