@@ -11,6 +11,7 @@
 //! reconnects by itself.
 
 mod engine;
+mod flight;
 mod gather;
 mod jobs;
 mod listen;

@@ -4,8 +4,9 @@
 //! text is a closed set: `format!` only splices constant column lists), so
 //! each runs in one round trip, and a batch of writes is pipelined.
 
+use super::flight::{Commit, Reads};
 use super::gather;
-use super::rows::{self, Bound, MERGE_MAX, merged};
+use super::rows::{self, MERGE_MAX, merged};
 use crate::audit::chain::Head;
 use crate::server::store::StoreError;
 use crate::server::store::ops::Read;
@@ -14,8 +15,8 @@ use crate::server::store::tx::{RowMap, Tx};
 use bytes::BytesMut;
 use deadpool_postgres::GenericClient;
 use std::error::Error;
+use tokio_postgres::Row;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use tokio_postgres::{Row, Statement};
 
 type SqlResult = Result<IsNull, Box<dyn Error + Sync + Send>>;
 
@@ -206,41 +207,16 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
         Ok(out?)
     }
 
-    /// The held writes (one statement per table), `pg_notify(channel,
-    /// payload)` when there is one, and COMMIT, prepared: [`Commit::send`]
-    /// sends them all at its first poll.
-    async fn prepare_commit(
-        &mut self,
-        notify: Option<(&'static str, String)>,
-    ) -> Result<Commit, StoreError> {
-        let client = self.client;
-        let held = rows::per_table(self.held.as_mut().map(std::mem::take).unwrap_or_default());
-        let mut writes = Vec::with_capacity(held.len());
-        for (sql, bound) in held {
-            writes.push((client.prepare_cached(&sql).await?, bound));
-        }
-        let notify = match notify {
-            Some((channel, payload)) => {
-                Some((client.prepare_cached(NOTIFY).await?, channel, payload))
-            }
-            None => None,
-        };
-        Ok(Commit {
-            prefix: self.prefix.take(),
-            writes,
-            notify,
-        })
-    }
-
-    /// Sends the held writes, the notification and COMMIT in one flight.
-    /// Only an `Ok` means every one of them succeeded (after a failed
-    /// statement PostgreSQL answers COMMIT by rolling back).
+    /// Sends the held writes (one statement per table), `pg_notify(channel,
+    /// payload)` when there is one, and COMMIT, in one flight prepared
+    /// whole first. Only an `Ok` means every one of them succeeded (after a
+    /// failed statement PostgreSQL answers COMMIT by rolling back).
     pub async fn commit(
         &mut self,
         notify: Option<(&'static str, String)>,
     ) -> Result<(), StoreError> {
-        let ready = self.prepare_commit(notify).await;
-        let out = match ready {
+        let held = rows::per_table(self.held.as_mut().map(std::mem::take).unwrap_or_default());
+        let out = match Commit::prepare(self.client, self.prefix.take(), held, notify).await {
             Ok(commit) => commit.send(self.client).await,
             Err(e) => Err(e),
         };
@@ -273,100 +249,6 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
             .iter()
             .position(|(r, _)| r.sql == sql && r.params == params)?;
         Some(self.ahead.swap_remove(at).1)
-    }
-}
-
-/// Notifies the replicas; prepared, so that it runs in the flight of the
-/// COMMIT and inside the transaction (unprepared, it waited for its own
-/// parse to be answered and ran after the COMMIT, on its own).
-const NOTIFY: &str = "SELECT pg_notify($1, $2)";
-
-/// A transaction's last flight, its statements prepared.
-struct Commit {
-    prefix: Option<&'static str>,
-    writes: Vec<(Statement, Bound)>,
-    notify: Option<(Statement, &'static str, String)>,
-}
-
-impl Commit {
-    /// Writes every request at the first poll (nothing is left to
-    /// prepare), in order, then reads the answers.
-    async fn send<C: GenericClient + Sync>(self, client: &C) -> Result<(), StoreError> {
-        let Commit {
-            prefix,
-            writes,
-            notify,
-        } = self;
-        let prefix = async move {
-            match prefix {
-                Some(p) => client.batch_execute(p).await,
-                None => Ok(()),
-            }
-        };
-        let writes = futures_util::future::try_join_all(writes.iter().map(
-            |(statement, bound)| async move { client.execute(statement, &bound.refs()).await },
-        ));
-        let notify = async {
-            match &notify {
-                Some((statement, channel, payload)) => {
-                    let params: [&(dyn ToSql + Sync); 2] = [channel, payload];
-                    client.execute(statement, &params).await.map(drop)
-                }
-                None => Ok(()),
-            }
-        };
-        futures_util::future::try_join4(prefix, writes, notify, client.batch_execute("COMMIT"))
-            .await?;
-        Ok(())
-    }
-}
-
-/// A batch's reads, gathered ([`gather`]) and prepared.
-pub struct Reads {
-    gathered: gather::Gathered,
-    statements: Vec<Statement>,
-}
-
-impl Reads {
-    pub async fn prepare<C: GenericClient + Sync>(
-        client: &C,
-        reads: &[Read],
-    ) -> Result<Self, StoreError> {
-        let gathered = gather::gather(reads);
-        let mut statements = Vec::with_capacity(gathered.statements.len());
-        for (sql, _) in &gathered.statements {
-            statements.push(client.prepare_cached(sql).await?);
-        }
-        Ok(Reads {
-            gathered,
-            statements,
-        })
-    }
-
-    /// `prefix` (simple protocol: BEGIN and the lock), then the reads, all
-    /// written at the first poll; each read's rows, in order (`None`: not
-    /// read ahead).
-    pub async fn send<C: GenericClient + Sync>(
-        self,
-        client: &C,
-        prefix: &'static str,
-    ) -> Result<Vec<Option<Vec<Row>>>, StoreError> {
-        let (_, rows) =
-            futures_util::future::try_join(client.batch_execute(prefix), self.rows(client))
-                .await
-                .map_err(StoreError::from)?;
-        gather::scatter(self.gathered, rows)
-    }
-
-    /// The statements' rows (written at the first poll).
-    async fn rows<C: GenericClient + Sync>(
-        &self,
-        client: &C,
-    ) -> Result<Vec<Vec<Row>>, tokio_postgres::Error> {
-        futures_util::future::try_join_all(self.statements.iter().zip(&self.gathered.statements).map(
-            |(statement, (_, bound))| async move { client.query(statement, &bound.refs()).await },
-        ))
-        .await
     }
 }
 

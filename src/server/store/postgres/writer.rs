@@ -14,8 +14,9 @@
 //! fails only its own write. Every caller is answered after COMMIT, with
 //! the commit's outcome.
 
+use super::flight::Reads;
 use super::jobs::{Job, Op, Pending, id_key};
-use super::tx::{PgTx, Reads};
+use super::tx::PgTx;
 use super::{CHAIN_LOCK, listen};
 use crate::audit::chain::Head;
 use crate::server::store::ops::{self, Read, reads_of};
