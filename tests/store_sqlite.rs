@@ -19,6 +19,7 @@ sqlite_tests!(
     decisions_follow_the_rules,
     deadlines_and_execution,
     auto_escalation,
+    reminders_for_short_and_long_lifetimes,
     queue_views_and_cursor,
     tokens,
     concurrent_writers,

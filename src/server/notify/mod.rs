@@ -94,6 +94,13 @@ impl Notifier {
         }
     }
 
+    /// Whether any sink takes `proposal.expiring` reminders.
+    fn reminds(&self) -> bool {
+        self.routes
+            .iter()
+            .any(|r| r.events.is_empty() || r.events.contains(&EventType::Expiring))
+    }
+
     pub fn sink_names(&self) -> Vec<String> {
         self.sinks.iter().map(|s| s.name.clone()).collect()
     }
@@ -121,7 +128,9 @@ impl Notifier {
                 {
                     tracing::warn!(error = %e, "recording deliveries failed; their leases will run out and they are sent again");
                 }
-                if now - last_remind >= 5_000 {
+                // Reminders are events for sinks: with none that takes
+                // them, the search for proposals near expiry is not made.
+                if self.reminds() && now - last_remind >= 5_000 {
                     last_remind = now;
                     if let Err(e) = self.store.outbox_remind(now, self.remind_at).await {
                         tracing::warn!(error = %e, "writing expiry reminders failed; will retry");

@@ -143,3 +143,33 @@ pub async fn auto_escalation(store: Arc<dyn Store>) {
     .unwrap();
     assert_eq!(ok.proposal.status, ProposalStatus::Approved);
 }
+
+/// A reminder is due once `share` of a proposal's own lifetime has passed,
+/// whatever the lifetimes of the others: the search looks ahead by the
+/// longest open lifetime, so a long-lived proposal is found as surely as a
+/// short-lived one.
+pub async fn reminders_for_short_and_long_lifetimes(store: Arc<dyn Store>) {
+    let s = &*store;
+    let mut short = proposal("isolate_host", "medium");
+    short["expires_in_secs"] = 100.into();
+    let mut long = proposal("disable_account", "medium");
+    long["expires_in_secs"] = 1000.into();
+    submit(s, "bot", alert("edr-remind", vec![short, long]), T0)
+        .await
+        .unwrap();
+    let at = |secs: i64| T0 + secs * 1000;
+    assert_eq!(s.outbox_remind(at(40), 0.5).await.unwrap(), 0);
+    assert_eq!(
+        s.outbox_remind(at(60), 0.5).await.unwrap(),
+        1,
+        "the short one"
+    );
+    assert_eq!(s.outbox_remind(at(61), 0.5).await.unwrap(), 0, "once");
+    assert_eq!(s.outbox_remind(at(499), 0.5).await.unwrap(), 0);
+    assert_eq!(
+        s.outbox_remind(at(510), 0.5).await.unwrap(),
+        1,
+        "the long one"
+    );
+    assert_eq!(s.outbox_remind(at(999), 0.5).await.unwrap(), 0);
+}

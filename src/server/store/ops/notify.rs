@@ -200,7 +200,7 @@ pub async fn disable_sink<T: Tx>(
 pub async fn remind<T: Tx>(tx: &mut T, now: Millis, share: f64) -> Result<usize, StoreError> {
     let due = tx
         .query(
-            &sql::expiring_sql(sql::PROPOSAL_COLS),
+            &sql::expiring_sql(tx.dialect(), sql::PROPOSAL_COLS),
             &[now.into(), Param::Real(share)],
             sql::proposal_row,
         )

@@ -118,9 +118,14 @@ pub async fn annotate<T: Tx>(
     Ok(AnnotateOutcome { annotation, audit })
 }
 
-/// Ids of proposals with a deadline due at `now` (read outside the write).
+/// Ids of proposals with a deadline due at `now` (read outside the write),
+/// each once.
 pub async fn due<T: Tx>(tx: &mut T, now: Millis) -> Result<Vec<String>, StoreError> {
-    tx.query(sql::DUE, &[now.into()], |r| r.text("id")).await
+    let sql = sql::due_sql(tx.dialect());
+    let mut ids = tx.query(&sql, &[now.into()], |r| r.text("id")).await?;
+    let mut seen = std::collections::HashSet::new();
+    ids.retain(|id| seen.insert(id.clone()));
+    Ok(ids)
 }
 
 /// Applies the deadlines of `ids`, re-read under the lock: another replica

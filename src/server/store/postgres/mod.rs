@@ -54,6 +54,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, include_str!("schema_3.sql")),
     (4, include_str!("schema_4.sql")),
     (5, include_str!("schema_5.sql")),
+    (6, include_str!("schema_6.sql")),
 ];
 
 pub struct PgStore {

@@ -172,6 +172,16 @@ impl Dialect {
         }
     }
 
+    /// SQLite plans without statistics and prefers an equality on `status`
+    /// (most rows) to a range on a deadline (few): where that matters the
+    /// index is named. PostgreSQL plans by its statistics.
+    pub fn indexed_by(self, index: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!(" INDEXED BY {index}"),
+            Dialect::Postgres => String::new(),
+        }
+    }
+
     /// Rows another replica's dispatcher holds are skipped, not waited for.
     pub fn skip_locked(self, of: &str) -> String {
         match self {
@@ -221,7 +231,8 @@ mod tests {
             proposals_of_sql(),
             proposals_by_external_sql(),
             ADD_PARTICIPANT.to_owned(),
-            DUE.to_owned(),
+            due_sql(Dialect::Sqlite),
+            due_sql(Dialect::Postgres),
             queue_sql(Dialect::Sqlite),
             queue_sql(Dialect::Postgres),
             APPEND.to_owned(),
@@ -255,7 +266,8 @@ mod tests {
             LEASE_DELIVERY.to_owned(),
             FINISH_DELIVERY.to_owned(),
             DISABLE_SINK.to_owned(),
-            expiring_sql(PROPOSAL_COLS),
+            expiring_sql(Dialect::Sqlite, PROPOSAL_COLS),
+            expiring_sql(Dialect::Postgres, PROPOSAL_COLS),
             PRUNE_DELIVERIES.to_owned(),
             PRUNE_OUTBOX.to_owned(),
         ];

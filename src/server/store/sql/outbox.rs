@@ -37,17 +37,29 @@ pub const FINISH_DELIVERY: &str = "UPDATE deliveries SET state = $1, attempts = 
 pub const DISABLE_SINK: &str = "UPDATE deliveries SET state = 'disabled', done_at = $1, \
      last_error = $2 WHERE sink = $3 AND state = 'pending'";
 
-/// Open proposals past `share` of their time, with no reminder yet.
-pub fn expiring_sql(cols: &str) -> String {
+/// Open proposals past `share` (`$2`) of their time at `$1`, with no
+/// reminder yet. One is due once `expires_at - $1 <= lifetime * (1 -
+/// share)`, so only those expiring within the longest open lifetime times
+/// `1 - share` are looked at (found by index): scanning every open
+/// proposal for the few due took 50-170 ms with a backlog of 100,000, on
+/// every replica every 5 seconds.
+pub fn expiring_sql(d: super::Dialect, cols: &str) -> String {
+    const OPEN: &str = "('pending', 'awaiting_second', 'escalated')";
     format!(
-        "SELECT {cols} FROM proposals p \
-         WHERE p.status IN ('pending', 'awaiting_second', 'escalated') \
+        "SELECT {cols} FROM proposals p{by_expiry} \
+         WHERE p.status IN {OPEN} \
          AND p.expires_at > CAST($1 AS BIGINT) \
+         AND p.expires_at <= CAST($1 AS BIGINT) + CAST( \
+             (SELECT MAX(l.expires_at - l.created_at) FROM proposals l{by_lifetime} \
+              WHERE l.status IN {OPEN}) \
+             * (1 - CAST($2 AS DOUBLE PRECISION)) AS BIGINT) + 1 \
          AND p.created_at + (p.expires_at - p.created_at) * CAST($2 AS DOUBLE PRECISION) \
              <= CAST($1 AS BIGINT) \
          AND NOT EXISTS (SELECT 1 FROM outbox o \
              WHERE o.id = 'expiring-' || p.id || '-' || CAST(p.expires_at AS TEXT)) \
-         ORDER BY p.expires_at LIMIT 200"
+         ORDER BY p.expires_at LIMIT 200",
+        by_expiry = d.indexed_by("proposals_expiry"),
+        by_lifetime = d.indexed_by("proposals_lifetime"),
     )
 }
 

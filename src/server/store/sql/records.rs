@@ -228,13 +228,44 @@ pub fn proposals_by_externals_sql() -> String {
 pub const ADD_PARTICIPANT: &str = "INSERT INTO participants (principal, proposal_id) \
      VALUES ($1, $2) ON CONFLICT DO NOTHING";
 
-/// Proposals with a deadline due at `$1` (expiry, auto-escalation, lapse).
-pub const DUE: &str = "SELECT id FROM proposals WHERE status IN ('pending', 'awaiting_second', \
-     'escalated') AND expires_at <= $1 \
-     UNION SELECT id FROM proposals WHERE status = 'pending' AND escalate_at <= $1 \
-     UNION SELECT id FROM proposals WHERE status = 'approved' AND execute_by <= $1 \
-     UNION SELECT id FROM proposals WHERE sample_due <= $1 \
-     LIMIT 1000";
+/// Proposals with a deadline due at `$1` (expiry, auto-escalation, lapse,
+/// a sample's review), earliest first, each kind by its own partial index.
+/// `UNION ALL` (the caller drops an id named twice): a `UNION` planned
+/// generically (on a prepared statement, not knowing `$1`) hashed as if a
+/// third of the table were due, a millisecond on every sweep, four a
+/// second per replica; and each kind in deadline order with a limit, so
+/// that no plan reads more rows than it returns. SQLite is told each
+/// index: without statistics it picked the status index and read every
+/// pending proposal on every sweep.
+pub fn due_sql(d: Dialect) -> String {
+    let kind = |index: &str, column: &str, status: &str| {
+        format!(
+            "SELECT id FROM (SELECT id FROM proposals{} WHERE {status}{column} <= $1 \
+             ORDER BY {column} LIMIT 1000) {column}",
+            d.indexed_by(index)
+        )
+    };
+    [
+        kind(
+            "proposals_expiry",
+            "expires_at",
+            "status IN ('pending', 'awaiting_second', 'escalated') AND ",
+        ),
+        kind(
+            "proposals_escalate",
+            "escalate_at",
+            "status = 'pending' AND ",
+        ),
+        kind(
+            "proposals_execute",
+            "execute_by",
+            "status = 'approved' AND ",
+        ),
+        kind("proposals_sample_due", "sample_due", ""),
+    ]
+    .join(" UNION ALL ")
+        + " LIMIT 1000"
+}
 
 pub const STATUS_COUNTS: &str = "SELECT status, COUNT(*) AS n FROM proposals GROUP BY status";
 
