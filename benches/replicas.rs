@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 mod common;
+use common::cpu::{self, Ticks};
 use common::env_num;
 
 const CLIENTS: usize = 32;
@@ -407,12 +408,16 @@ fn main() {
     rt.block_on(async {
         let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("c.db")).unwrap());
         let mut setups = vec![setup(vec![sqlite], &keys).await];
+        let mut dbs = vec![String::new()];
         let admin = std::env::var("COUNTERSIGN_TEST_PG_URL").ok().filter(|u| !u.is_empty());
         if let Some(admin) = &admin {
-            setups.push(setup(vec![replica(&fresh_pg(admin).await).await], &keys).await);
+            let url = fresh_pg(admin).await;
+            dbs.push(db_of(&url));
+            setups.push(setup(vec![replica(&url).await], &keys).await);
             // Two replicas: each its own pool, writer, listener and
             // deadline sweep, on one database.
             let url = fresh_pg(admin).await;
+            dbs.push(db_of(&url));
             setups.push(setup(vec![replica(&url).await, replica(&url).await], &keys).await);
         }
         // What is measured, in turn within each round (the order reversed
@@ -431,10 +436,13 @@ fn main() {
             o
         };
         let mut ingested = vec![Tally::default(); runs];
+        let mut ingest_cpu = vec![Ticks::default(); runs];
         for round in 0..ROUNDS {
             for k in order(round) {
                 let mut burners = if burning(k) { burners(secs + 30) } else { Vec::new() };
+                let before = cpu::sample();
                 ingested[k].add(ingest(&setups[on(k)], slice, &format!("i{k}-{round}")).await);
+                ingest_cpu[k] += &cpu::sample().since(&before);
                 stop(&mut burners);
             }
         }
@@ -443,12 +451,15 @@ fn main() {
             work.push(work_for(s, secs * (1 + u64::from(k == 2)), &format!("w{k}")).await);
         }
         let mut decided = vec![Tally::default(); runs];
+        let mut decide_cpu = vec![Ticks::default(); runs];
         let (mut quiet, mut busy) = (Vec::new(), Vec::new());
         for round in 0..ROUNDS {
             for k in order(round) {
                 let mut burners = if burning(k) { burners(secs + 30) } else { Vec::new() };
+                let before = cpu::sample();
                 let (tally, samples) =
                     decisions(&setups[on(k)], &mut work[on(k)], slice, &format!("d{k}-{round}")).await;
+                decide_cpu[k] += &cpu::sample().since(&before);
                 stop(&mut burners);
                 decided[k].add(tally);
                 match k {
@@ -479,6 +490,12 @@ fn main() {
             "PostgreSQL, two replicas, with {} CPU burners beside   ingest {ic:>7.0} proposals/s   decisions {dc:>7.0}/s   ({:.2}x / {:.2}x quiet; target >= 0.5x)",
             cores(), ic / i2, dc / d2
         );
+        let names = ["SQLite", "one replica", "two replicas", "two replicas, burners"];
+        for (k, name) in names.iter().enumerate() {
+            let db = &dbs[on(k)];
+            cpu_line(&format!("{name}, ingest"), &ingest_cpu[k], ingested[k].done, db);
+            cpu_line(&format!("{name}, decisions"), &decide_cpu[k], decided[k].done, db);
+        }
         wake_line("quiet", &mut quiet);
         wake_line("CPU burners beside", &mut busy);
         let two = setups.pop().unwrap();
@@ -492,6 +509,41 @@ fn main() {
             None => println!("one of two replicas dies: no request failed"),
         }
     });
+}
+
+/// The database's name in a URL.
+fn db_of(url: &str) -> String {
+    url.rsplit_once('/').map_or("", |(_, d)| d).to_owned()
+}
+
+/// CPU per write over a figure's slices, by what spent it.
+fn cpu_line(label: &str, t: &Ticks, writes: u64, db: &str) {
+    // /proc counts in USER_HZ, 100 a second on Linux.
+    let per = |n: i64| n as f64 * 10_000.0 / writes.max(1) as f64;
+    let busy = t.get("busy");
+    let all = busy + t.get("idle");
+    let this: i64 =
+        t.0.iter()
+            .filter(|(k, _)| k.starts_with("this: "))
+            .map(|(_, v)| v)
+            .sum();
+    let writer = t.get("this: postgres-writer");
+    let backends = t.get(&format!("postgres: {db}"));
+    let pg_all: i64 =
+        t.0.iter()
+            .filter(|(k, _)| k.starts_with("postgres"))
+            .map(|(_, v)| v)
+            .sum();
+    println!(
+        "CPU per write, {label}: {:.0} us busy = bench and HTTP threads {:.0} + writers {:.0} + PostgreSQL on this database {:.0} + other PostgreSQL {:.0} + the rest {:.0}; idle {:.0} %",
+        per(busy),
+        per(this - writer),
+        per(writer),
+        per(backends),
+        per(pg_all - backends),
+        per(busy - this - pg_all),
+        100.0 * t.get("idle") as f64 / all.max(1) as f64,
+    );
 }
 
 /// How many writes each PostgreSQL transaction carried, so far.

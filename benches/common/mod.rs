@@ -165,3 +165,4 @@ pub async fn approve_as(
     }
     (ok, failed, items.collect())
 }
+pub mod cpu;
