@@ -24,6 +24,7 @@ pg_tests!(
     deadlines_and_execution,
     auto_escalation,
     reminders_for_short_and_long_lifetimes,
+    events_handed_over_as_written,
     queue_views_and_cursor,
     tokens,
     concurrent_writers,
@@ -370,7 +371,7 @@ async fn sweeps_stay_on_their_indexes_when_statistics_lag() {
                 .await
                 .expect("prepare");
             // Planned now, on the small table (the generic plan is kept).
-            run(mode, *name, args.clone()).await;
+            run(mode, name, args.clone()).await;
         }
     }
     db.batch_execute(&format!(
@@ -382,7 +383,7 @@ async fn sweeps_stay_on_their_indexes_when_statistics_lag() {
     .expect("grow");
     for (name, _, _, args) in &forms {
         for mode in modes {
-            let plan = run(mode, *name, args.clone()).await;
+            let plan = run(mode, name, args.clone()).await;
             let json: serde_json::Value = serde_json::from_str(&plan).expect("plan json");
             let top = &json[0]["Plan"];
             let blocks = top["Shared Hit Blocks"].as_i64().unwrap_or(0)

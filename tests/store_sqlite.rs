@@ -20,6 +20,7 @@ sqlite_tests!(
     deadlines_and_execution,
     auto_escalation,
     reminders_for_short_and_long_lifetimes,
+    events_handed_over_as_written,
     queue_views_and_cursor,
     tokens,
     concurrent_writers,

@@ -107,6 +107,10 @@ impl Notifier {
 
     /// Runs until `stop` turns true.
     pub fn spawn(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        // Events are handed to the sinks as they are written; the rounds
+        // below hand over any written before (or by a process without
+        // sinks' routes).
+        self.store.route_events(self.routes.clone());
         tokio::spawn(async move {
             let mut changes = self.store.subscribe();
             let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Claimed, Finish)>();

@@ -274,6 +274,11 @@ pub trait Store: Send + Sync + 'static {
     fn subscribe(&self) -> broadcast::Receiver<Arc<ChangeSet>>;
 
     // ---- notifications (`ops::notify`) ----
+    /// From now on, each write hands its events to the sinks that route
+    /// them in its own transaction (the dispatcher calls this as it
+    /// starts). Before, or in a process that never calls it, events wait
+    /// for `outbox_fan_out`.
+    fn route_events(&self, routes: Arc<Vec<SinkRoute>>);
     /// Gives new outbox events to the sinks that route them.
     async fn outbox_fan_out(
         &self,
@@ -391,5 +396,23 @@ impl QueryParts {
             cursor,
             more,
         }
+    }
+}
+
+/// The sinks' routes a store's writes hand their events to, once the
+/// dispatcher has set them (shared with the store's writer).
+#[derive(Default, Clone)]
+pub struct Routes(Arc<std::sync::RwLock<Option<Arc<Vec<SinkRoute>>>>>);
+
+impl Routes {
+    pub fn set(&self, routes: Arc<Vec<SinkRoute>>) {
+        if let Ok(mut now) = self.0.write() {
+            *now = Some(routes);
+        }
+    }
+
+    /// `None` until set (events are then handed over by the dispatcher).
+    pub fn get(&self) -> Option<Arc<Vec<SinkRoute>>> {
+        self.0.read().ok().and_then(|r| r.clone())
     }
 }

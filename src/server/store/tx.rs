@@ -6,6 +6,7 @@
 //! at their first poll, and [`block_now`] runs them on the writer thread.
 
 use super::StoreError;
+use super::ops::notify::SinkRoute;
 use super::sql::{Dialect, Param, SqlRow};
 use crate::audit::chain::Head;
 use std::future::Future;
@@ -57,6 +58,13 @@ pub trait Tx {
     /// The head after this transaction's own appends (ignored unless the
     /// backend keeps it).
     fn set_head(&mut self, _head: &Head) {}
+
+    /// The sinks' routes, when the server running this transaction has
+    /// given them: its notifiable events are then handed to the sinks in
+    /// the same transaction. `None`: the dispatcher hands them over later.
+    fn routes(&self) -> Option<&[SinkRoute]> {
+        None
+    }
 
     async fn query_opt<T>(
         &mut self,

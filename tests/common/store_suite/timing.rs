@@ -173,3 +173,96 @@ pub async fn reminders_for_short_and_long_lifetimes(store: Arc<dyn Store>) {
     );
     assert_eq!(s.outbox_remind(at(999), 0.5).await.unwrap(), 0);
 }
+
+/// Events reach the sinks that route them. Written before the store has
+/// the routes, an event waits for the dispatcher's fan-out; written after,
+/// its deliveries are written in its own transaction (nothing is left to
+/// fan out), only for the sinks whose routes take it, reminders too.
+pub async fn events_handed_over_as_written(store: Arc<dyn Store>) {
+    use countersign::api::events::EventType;
+    use countersign::domain::types::Risk;
+    use countersign::server::store::SinkRoute;
+    let s = &*store;
+    let route = |name: &str, events: Vec<EventType>| SinkRoute {
+        name: name.into(),
+        events,
+        min_risk: Risk::Low,
+        actions: vec![],
+    };
+    let routes = Arc::new(vec![
+        route("pending", vec![EventType::Pending]),
+        route("decided", vec![EventType::Decided]),
+        route("expiring", vec![EventType::Expiring]),
+    ]);
+    // Sinks and event kinds of the deliveries leased at `now`.
+    let leased = |now: i64| async move {
+        let mut got: Vec<(String, EventType, String)> = s
+            .outbox_claim(now, 3_600_000, 100)
+            .await
+            .expect("claim")
+            .into_iter()
+            .map(|c| {
+                (
+                    c.sink,
+                    c.kind,
+                    c.data["proposal_id"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        got.sort_by(|a, b| (&a.0, &a.2).cmp(&(&b.0, &b.2)));
+        got
+    };
+    let mut early = proposal("isolate_host", "medium");
+    early["expires_in_secs"] = 100.into();
+    let before = submit(s, "bot", alert("edr-early", vec![early]), T0)
+        .await
+        .unwrap();
+    let early_id = before.proposals[0].id.clone();
+    assert!(leased(T0).await.is_empty(), "nothing handed over yet");
+    assert_eq!(s.outbox_fan_out(routes.clone(), T0).await.unwrap(), 1);
+    assert_eq!(
+        leased(T0).await,
+        vec![("pending".into(), EventType::Pending, early_id.clone())]
+    );
+
+    s.route_events(routes.clone());
+    let after = submit(
+        s,
+        "bot",
+        alert("edr-late", vec![proposal("disable_account", "medium")]),
+        T0 + 1,
+    )
+    .await
+    .unwrap();
+    let late = &after.proposals[0];
+    assert_eq!(
+        leased(T0 + 1).await,
+        vec![("pending".into(), EventType::Pending, late.id.clone())],
+        "handed over with the write, to the pending sink only"
+    );
+    decide(
+        s,
+        &late.id,
+        &late.digest,
+        "alice",
+        Verdict::Reject,
+        "no",
+        T0 + 2,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        leased(T0 + 2).await,
+        vec![("decided".into(), EventType::Decided, late.id.clone())]
+    );
+    assert_eq!(s.outbox_remind(T0 + 60_000, 0.5).await.unwrap(), 1);
+    assert_eq!(
+        leased(T0 + 60_000).await,
+        vec![("expiring".into(), EventType::Expiring, early_id)]
+    );
+    assert_eq!(
+        s.outbox_fan_out(routes, T0 + 60_000).await.unwrap(),
+        0,
+        "nothing was left to fan out"
+    );
+}

@@ -283,7 +283,7 @@ pub async fn apply<T: Tx>(
         }
     }
     for event in logic::notify::events(w) {
-        batch.push((sql::ADD_OUTBOX, outbox_params(&event)));
+        batch.extend(notify::event_rows(tx.routes(), &event));
     }
     if w.annotation.is_some() || w.nonce.is_some() {
         let seq = seq.ok_or_else(|| {
@@ -303,24 +303,13 @@ pub async fn apply<T: Tx>(
     Ok(last)
 }
 
-fn outbox_params(e: &logic::notify::OutboxEvent) -> Vec<Param> {
-    params([
-        (&e.id).into(),
-        e.kind.as_str().into(),
-        e.at.into(),
-        (&e.proposal_id).into(),
-        (&e.alert_id).into(),
-        e.data.to_string().into(),
-    ])
-}
-
 /// One event into the outbox, in the caller's transaction.
 pub async fn add_outbox<T: Tx>(
     tx: &mut T,
     e: &logic::notify::OutboxEvent,
 ) -> Result<(), StoreError> {
-    tx.execute(sql::ADD_OUTBOX, &outbox_params(e)).await?;
-    Ok(())
+    let rows = notify::event_rows(tx.routes(), e);
+    tx.execute_all(&rows).await
 }
 
 fn recorded(audit: Option<AuditEntry>) -> Result<AuditEntry, StoreError> {

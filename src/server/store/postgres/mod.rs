@@ -28,8 +28,8 @@ use writer::{Counters, Writer};
 use super::ops::notify;
 use super::{
     AnnotateCommand, AnnotateOutcome, ChangeSet, ClaimCommand, Claimed, DecideCommand,
-    DecideOutcome, DeliveryCount, ExecutionCommand, Finish, QueuePage, QueueQuery, SinkRoute,
-    Store, StoreError, SubmitCommand, SubmitOutcome, WriteStats, ops,
+    DecideOutcome, DeliveryCount, ExecutionCommand, Finish, QueuePage, QueueQuery, Routes,
+    SinkRoute, Store, StoreError, SubmitCommand, SubmitOutcome, WriteStats, ops,
 };
 use crate::audit::chain::Head;
 use crate::domain::machine::Millis;
@@ -55,6 +55,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (4, include_str!("schema_4.sql")),
     (5, include_str!("schema_5.sql")),
     (6, include_str!("schema_6.sql")),
+    (7, include_str!("schema_7.sql")),
 ];
 
 pub struct PgStore {
@@ -62,6 +63,7 @@ pub struct PgStore {
     changes: broadcast::Sender<Arc<ChangeSet>>,
     writer: Writer,
     counters: Arc<Counters>,
+    routes: Routes,
 }
 
 impl PgStore {
@@ -75,12 +77,19 @@ impl PgStore {
         listen::spawn(config.clone(), tls.clone(), changes.clone());
         let counters = Arc::new(Counters::default());
         let writer_pool = move || pool_of_one(&config, &tls);
-        let writer = Writer::spawn(writer_pool, changes.clone(), counters.clone())?;
+        let routes = Routes::default();
+        let writer = Writer::spawn(
+            writer_pool,
+            changes.clone(),
+            counters.clone(),
+            routes.clone(),
+        )?;
         Ok(PgStore {
             pool,
             changes,
             writer,
             counters,
+            routes,
         })
     }
 
@@ -150,6 +159,7 @@ macro_rules! plain_tx {
         let tx = client.transaction().await?;
         let out = {
             let $t = &mut PgTx::new(&tx);
+            $t.routes = $self.routes.get();
             if let Some(settings) = $settings {
                 $t.before_next(settings);
             }
@@ -162,6 +172,10 @@ macro_rules! plain_tx {
 
 #[async_trait]
 impl Store for PgStore {
+    fn route_events(&self, routes: Arc<Vec<SinkRoute>>) {
+        self.routes.set(routes);
+    }
+
     async fn outbox_fan_out(
         &self,
         routes: Arc<Vec<SinkRoute>>,

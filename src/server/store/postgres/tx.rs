@@ -10,11 +10,13 @@ use super::rows::{self, MERGE_MAX, merged};
 use crate::audit::chain::Head;
 use crate::server::store::StoreError;
 use crate::server::store::ops::Read;
+use crate::server::store::ops::notify::SinkRoute;
 use crate::server::store::sql::{Dialect, Param, SqlRow, bad_column};
 use crate::server::store::tx::{RowMap, Tx};
 use bytes::BytesMut;
 use deadpool_postgres::GenericClient;
 use std::error::Error;
+use std::sync::Arc;
 use tokio_postgres::Row;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
@@ -109,6 +111,8 @@ pub struct PgTx<'a, C> {
     pub ahead: Vec<(Read, Vec<Row>)>,
     /// Statements not yet sent (`None`: each is sent when asked for).
     held: Option<Vec<(String, Vec<Param>)>>,
+    /// Where this transaction's events go ([`Tx::routes`]).
+    pub routes: Option<Arc<Vec<SinkRoute>>>,
 }
 
 impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
@@ -121,6 +125,7 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
             keeps_head: false,
             ahead: Vec::new(),
             held: None,
+            routes: None,
         }
     }
 
@@ -327,6 +332,10 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
         if self.keeps_head {
             self.head = Some(head.clone());
         }
+    }
+
+    fn routes(&self) -> Option<&[SinkRoute]> {
+        self.routes.as_deref().map(Vec::as_slice)
     }
 
     /// One statement when the batch is small (the hot paths: a decision,

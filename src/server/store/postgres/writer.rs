@@ -20,7 +20,7 @@ use super::tx::PgTx;
 use super::{CHAIN_LOCK, listen};
 use crate::audit::chain::Head;
 use crate::server::store::ops::{self, Read, reads_of};
-use crate::server::store::{ChangeSet, StoreError};
+use crate::server::store::{ChangeSet, Routes, SinkRoute, StoreError};
 use deadpool_postgres::{Object, Pool};
 use futures_util::FutureExt;
 use std::collections::HashSet;
@@ -59,6 +59,7 @@ impl Writer {
         connect: impl FnOnce() -> Result<Pool, StoreError> + Send + 'static,
         changes: broadcast::Sender<Arc<ChangeSet>>,
         counters: Arc<Counters>,
+        routes: Routes,
     ) -> Result<Self, StoreError> {
         let (jobs, rx) = mpsc::channel(QUEUE);
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -70,7 +71,7 @@ impl Writer {
             .spawn(move || {
                 runtime.block_on(async move {
                     match connect() {
-                        Ok(pool) => writer_loop(pool, rx, changes, counters).await,
+                        Ok(pool) => writer_loop(pool, rx, changes, counters, routes).await,
                         Err(e) => refuse_all(rx, &e.to_string()).await,
                     }
                 })
@@ -114,6 +115,7 @@ async fn writer_loop(
     mut rx: mpsc::Receiver<Box<dyn Job>>,
     changes: broadcast::Sender<Arc<ChangeSet>>,
     counters: Arc<Counters>,
+    routes: Routes,
 ) {
     let mut first = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut first, MAX_BATCH).await > 0 {
@@ -129,6 +131,7 @@ async fn writer_loop(
             client: &client,
             changes: &changes,
             counters: &counters,
+            routes: routes.get(),
         };
         // A panic in one write fails its batch (the callers' channels
         // close), not the writer.
@@ -147,6 +150,8 @@ struct Ends<'a> {
     client: &'a Object,
     changes: &'a broadcast::Sender<Arc<ChangeSet>>,
     counters: &'a Counters,
+    /// Where the batch's events go.
+    routes: Option<Arc<Vec<SinkRoute>>>,
 }
 
 /// BEGIN and the chain lock, sent with the first reads.
@@ -167,6 +172,7 @@ async fn group(ends: &Ends<'_>, jobs: Vec<Box<dyn Job>>, rx: &mut mpsc::Receiver
     let client = ends.client;
     let mut batch = Batch::of(jobs, true);
     let mut tx = PgTx::holding_chain_lock(client);
+    tx.routes = ends.routes.clone();
     tx.hold_writes();
     let mut changed = Vec::new();
     let ran = async {
@@ -333,7 +339,7 @@ async fn replay(ends: &Ends<'_>, mut jobs: Vec<Box<dyn Job>>) {
     let _ = client.batch_execute("ROLLBACK").await;
     ends.counters.replays.fetch_add(1, Ordering::Relaxed);
     let mut changed = Vec::new();
-    match one_by_one(client, &mut jobs, &mut changed).await {
+    match one_by_one(client, ends.routes.clone(), &mut jobs, &mut changed).await {
         Ok(head) => finish(ends, jobs, changed, Some(&head)),
         Err(e) => {
             // Leaves the connection clean for the pool (or it is dropped).
@@ -348,10 +354,12 @@ async fn replay(ends: &Ends<'_>, mut jobs: Vec<Box<dyn Job>>) {
 /// committed.
 async fn one_by_one(
     client: &Object,
+    routes: Option<Arc<Vec<SinkRoute>>>,
     jobs: &mut [Box<dyn Job>],
     changed: &mut Vec<String>,
 ) -> Result<Head, StoreError> {
     let mut tx = PgTx::holding_chain_lock(client);
+    tx.routes = routes;
     tx.before_next(LOCK_AND_SAVEPOINT.as_str());
     jobs.iter_mut().for_each(|j| j.forget());
     for job in jobs.iter_mut() {

@@ -65,9 +65,10 @@ pub fn annotation_row(r: &dyn SqlRow) -> Result<AnnotationRecord, StoreError> {
     })
 }
 
-/// An event in the outbox; a reminder already written stays as it is.
-pub const ADD_OUTBOX: &str = "INSERT INTO outbox (id, type, at, proposal_id, alert_id, data) \
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
+/// An event in the outbox (`fanned_out` 1 when its deliveries are written
+/// beside it); a reminder already written stays as it is.
+pub const ADD_OUTBOX: &str = "INSERT INTO outbox (id, type, at, proposal_id, alert_id, data, \
+     fanned_out) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING";
 
 /// The oversight view's entries in `[$1, $2)`, with what is known of their
 /// proposal and alert (kinds: `domain::oversight::KINDS`).

@@ -13,8 +13,10 @@ pub fn mark_fanned_sql(d: super::Dialect) -> String {
     )
 }
 
+/// A delivery of an event to a sink (see `ops::notify::delivery_params`).
+/// Plain `VALUES ($1, …)`, so that a batch's go as one statement.
 pub const ADD_DELIVERY: &str = "INSERT INTO deliveries (event_id, sink, state, attempts, \
-     created_at, next_at) VALUES ($1, $2, 'pending', 0, $3, $3) \
+     created_at, next_at) VALUES ($1, $2, $3, $4, $5, $6) \
      ON CONFLICT (event_id, sink) DO NOTHING";
 
 /// Deliveries due and not leased to another dispatcher, with their event.

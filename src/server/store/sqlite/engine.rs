@@ -35,6 +35,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_6.sql")),
         M::up(include_str!("schema_7.sql")),
         M::up(include_str!("schema_8.sql")),
+        M::up(include_str!("schema_9.sql")),
     ])
 }
 
@@ -86,6 +87,7 @@ impl SqliteStore {
             read_slots: tokio::sync::Semaphore::new(MAX_READERS),
             changes,
             stats,
+            routes: Default::default(),
         })
     }
 
@@ -94,26 +96,32 @@ impl SqliteStore {
     }
 
     /// Runs `f` inside the next group commit; resolves after the commit.
+    /// Its events go to the sinks' routes as they are now.
     pub(super) async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection, &mut Vec<String>) -> Result<R, StoreError> + Send + 'static,
+        F: FnOnce(&mut SqliteTx<'_>, &mut Vec<String>) -> Result<R, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
-        let job: Job = Box::new(move |conn, changed| match f(conn, changed) {
-            Ok(value) => (
-                true,
-                Box::new(move |committed: Result<(), String>| {
-                    let _ = tx.send(committed.map(|()| value).map_err(StoreError::Unavailable));
-                }),
-            ),
-            Err(e) => (
-                false,
-                Box::new(move |_| {
-                    let _ = tx.send(Err(e));
-                }),
-            ),
-        });
+        let routes = self.routes.get();
+        let job: Job =
+            Box::new(
+                move |conn, changed| match f(&mut SqliteTx::routing(conn, routes), changed) {
+                    Ok(value) => (
+                        true,
+                        Box::new(move |committed: Result<(), String>| {
+                            let _ =
+                                tx.send(committed.map(|()| value).map_err(StoreError::Unavailable));
+                        }),
+                    ),
+                    Err(e) => (
+                        false,
+                        Box::new(move |_| {
+                            let _ = tx.send(Err(e));
+                        }),
+                    ),
+                },
+            );
         self.jobs
             .send(job)
             .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
@@ -213,7 +221,7 @@ fn writer_loop(
             finish(committed.clone());
         }
         if committed.is_ok() && !changed.is_empty() {
-            let head_seq = block_now(ops::head(&mut SqliteTx(&conn)))
+            let head_seq = block_now(ops::head(&mut SqliteTx::new(&conn)))
                 .map(|h| h.seq)
                 .unwrap_or_default();
             let _ = notify.send(Arc::new(ChangeSet {

@@ -14,8 +14,8 @@ use super::ops::notify;
 use super::tx::block_now;
 use super::{
     AnnotateCommand, AnnotateOutcome, ChangeSet, ClaimCommand, Claimed, DecideCommand,
-    DecideOutcome, DeliveryCount, ExecutionCommand, Finish, QueuePage, QueueQuery, SinkRoute,
-    Store, StoreError, SubmitCommand, SubmitOutcome, WriteStats, ops,
+    DecideOutcome, DeliveryCount, ExecutionCommand, Finish, QueuePage, QueueQuery, Routes,
+    SinkRoute, Store, StoreError, SubmitCommand, SubmitOutcome, WriteStats, ops,
 };
 use crate::audit::chain::Head;
 use crate::domain::machine::Millis;
@@ -43,6 +43,8 @@ pub struct SqliteStore {
     read_slots: tokio::sync::Semaphore,
     changes: broadcast::Sender<Arc<ChangeSet>>,
     stats: Arc<Counters>,
+    /// Where writes hand their events ([`Store::route_events`]).
+    routes: Routes,
 }
 
 #[derive(Default)]
@@ -53,37 +55,39 @@ struct Counters {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn route_events(&self, routes: Arc<Vec<SinkRoute>>) {
+        self.routes.set(routes);
+    }
+
     async fn submit(&self, cmd: SubmitCommand) -> Result<SubmitOutcome, StoreError> {
-        self.write(move |c, changed| block_now(ops::submit(&mut SqliteTx(c), &cmd, changed)))
+        self.write(move |t, changed| block_now(ops::submit(t, &cmd, changed)))
             .await
     }
 
     async fn decide(&self, cmd: DecideCommand) -> Result<DecideOutcome, StoreError> {
-        self.write(move |c, changed| block_now(ops::decide(&mut SqliteTx(c), &cmd, changed)))
+        self.write(move |t, changed| block_now(ops::decide(t, &cmd, changed)))
             .await
     }
 
     async fn report_execution(&self, cmd: ExecutionCommand) -> Result<ProposalRecord, StoreError> {
-        self.write(move |c, changed| {
-            block_now(ops::report_execution(&mut SqliteTx(c), &cmd, changed))
-        })
-        .await
+        self.write(move |t, changed| block_now(ops::report_execution(t, &cmd, changed)))
+            .await
     }
 
     async fn run_deadlines(&self, now: Millis) -> Result<usize, StoreError> {
         let due = self
-            .read(move |c| block_now(ops::due(&mut SqliteTx(c), now)))
+            .read(move |c| block_now(ops::due(&mut SqliteTx::new(c), now)))
             .await?;
         if due.is_empty() {
             return Ok(0);
         }
-        self.write(move |c, changed| block_now(ops::settle(&mut SqliteTx(c), &due, now, changed)))
+        self.write(move |t, changed| block_now(ops::settle(t, &due, now, changed)))
             .await
     }
 
     async fn proposal(&self, id: &str) -> Result<Option<ProposalRecord>, StoreError> {
         let id = id.to_owned();
-        self.read(move |c| block_now(ops::proposal(&mut SqliteTx(c), &id)))
+        self.read(move |c| block_now(ops::proposal(&mut SqliteTx::new(c), &id)))
             .await
     }
 
@@ -94,7 +98,7 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         self.read(move |c| {
             let snapshot = c.transaction()?;
-            block_now(ops::alert(&mut SqliteTx(&snapshot), &id))
+            block_now(ops::alert(&mut SqliteTx::new(&snapshot), &id))
         })
         .await
     }
@@ -102,13 +106,13 @@ impl Store for SqliteStore {
     async fn queue(&self, q: QueueQuery) -> Result<QueuePage, StoreError> {
         self.read(move |c| {
             let snapshot = c.transaction()?;
-            block_now(ops::queue(&mut SqliteTx(&snapshot), &q))
+            block_now(ops::queue(&mut SqliteTx::new(&snapshot), &q))
         })
         .await
     }
 
     async fn status_counts(&self) -> Result<Vec<(ProposalStatus, i64)>, StoreError> {
-        self.read(|c| block_now(ops::status_counts(&mut SqliteTx(c))))
+        self.read(|c| block_now(ops::status_counts(&mut SqliteTx::new(c))))
             .await
     }
 
@@ -118,12 +122,20 @@ impl Store for SqliteStore {
         limit: u32,
         alert_id: Option<String>,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        self.read(move |c| block_now(ops::audit_after(&mut SqliteTx(c), after, limit, alert_id)))
-            .await
+        self.read(move |c| {
+            block_now(ops::audit_after(
+                &mut SqliteTx::new(c),
+                after,
+                limit,
+                alert_id,
+            ))
+        })
+        .await
     }
 
     async fn audit_head(&self) -> Result<Head, StoreError> {
-        self.read(|c| block_now(ops::head(&mut SqliteTx(c)))).await
+        self.read(|c| block_now(ops::head(&mut SqliteTx::new(c))))
+            .await
     }
 
     async fn oversight(
@@ -133,7 +145,7 @@ impl Store for SqliteStore {
     ) -> Result<crate::api::oversight::Oversight, StoreError> {
         self.read(move |c| {
             let snapshot = c.transaction()?;
-            block_now(ops::oversight(&mut SqliteTx(&snapshot), since, until))
+            block_now(ops::oversight(&mut SqliteTx::new(&snapshot), since, until))
         })
         .await
     }
@@ -145,42 +157,40 @@ impl Store for SqliteStore {
         hash: String,
         now: Millis,
     ) -> Result<TokenRecord, StoreError> {
-        self.write(move |c, _| {
-            block_now(ops::create_token(&mut SqliteTx(c), name, role, hash, now))
-        })
-        .await
+        self.write(move |t, _| block_now(ops::create_token(t, name, role, hash, now)))
+            .await
     }
 
     async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
         let hash = hash.to_owned();
-        self.read(move |c| block_now(ops::token_by_hash(&mut SqliteTx(c), &hash)))
+        self.read(move |c| block_now(ops::token_by_hash(&mut SqliteTx::new(c), &hash)))
             .await
     }
 
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        self.read(|c| block_now(ops::list_tokens(&mut SqliteTx(c))))
+        self.read(|c| block_now(ops::list_tokens(&mut SqliteTx::new(c))))
             .await
     }
 
     async fn revoke_token(&self, name: &str, now: Millis) -> Result<usize, StoreError> {
         let name = name.to_owned();
-        self.write(move |c, _| block_now(ops::revoke_token(&mut SqliteTx(c), &name, now)))
+        self.write(move |t, _| block_now(ops::revoke_token(t, &name, now)))
             .await
     }
 
     async fn annotate(&self, cmd: AnnotateCommand) -> Result<AnnotateOutcome, StoreError> {
-        self.write(move |c, _| block_now(ops::annotate(&mut SqliteTx(c), &cmd)))
+        self.write(move |t, _| block_now(ops::annotate(t, &cmd)))
             .await
     }
 
     async fn claim(&self, cmd: ClaimCommand) -> Result<ProposalRecord, StoreError> {
-        self.write(move |c, changed| block_now(ops::claim(&mut SqliteTx(c), &cmd, changed)))
+        self.write(move |t, changed| block_now(ops::claim(t, &cmd, changed)))
             .await
     }
 
     async fn annotations(&self, alert_id: &str) -> Result<Vec<AnnotationRecord>, StoreError> {
         let alert_id = alert_id.to_owned();
-        self.read(move |c| block_now(ops::annotations(&mut SqliteTx(c), &alert_id)))
+        self.read(move |c| block_now(ops::annotations(&mut SqliteTx::new(c), &alert_id)))
             .await
     }
 
@@ -190,13 +200,8 @@ impl Store for SqliteStore {
         principal: String,
         expires_at: Millis,
     ) -> Result<(), StoreError> {
-        self.write(move |c, _| {
-            block_now(ops::create_challenge(
-                &mut SqliteTx(c),
-                challenge,
-                principal,
-                expires_at,
-            ))
+        self.write(move |t, _| {
+            block_now(ops::create_challenge(t, challenge, principal, expires_at))
         })
         .await
     }
@@ -206,12 +211,12 @@ impl Store for SqliteStore {
         challenge: &str,
     ) -> Result<Option<(String, Millis)>, StoreError> {
         let challenge = challenge.to_owned();
-        self.write(move |c, _| block_now(ops::take_challenge(&mut SqliteTx(c), &challenge)))
+        self.write(move |t, _| block_now(ops::take_challenge(t, &challenge)))
             .await
     }
 
     async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
-        self.write(move |c, _| block_now(ops::sweep_expired(&mut SqliteTx(c), now)))
+        self.write(move |t, _| block_now(ops::sweep_expired(t, now)))
             .await
     }
 
@@ -222,16 +227,8 @@ impl Store for SqliteStore {
         now: Millis,
         expires_at: Millis,
     ) -> Result<(), StoreError> {
-        self.write(move |c, _| {
-            block_now(ops::create_session(
-                &mut SqliteTx(c),
-                hash,
-                principal,
-                now,
-                expires_at,
-            ))
-        })
-        .await
+        self.write(move |t, _| block_now(ops::create_session(t, hash, principal, now, expires_at)))
+            .await
     }
 
     async fn session_principal(
@@ -240,7 +237,7 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<Option<String>, StoreError> {
         let hash = hash.to_owned();
-        self.read(move |c| block_now(ops::session_principal(&mut SqliteTx(c), &hash, now)))
+        self.read(move |c| block_now(ops::session_principal(&mut SqliteTx::new(c), &hash, now)))
             .await
     }
 
@@ -249,7 +246,7 @@ impl Store for SqliteStore {
         routes: Arc<Vec<SinkRoute>>,
         now: Millis,
     ) -> Result<usize, StoreError> {
-        self.write(move |c, _| block_now(notify::fan_out(&mut SqliteTx(c), &routes, now)))
+        self.write(move |t, _| block_now(notify::fan_out(t, &routes, now)))
             .await
     }
 
@@ -259,7 +256,7 @@ impl Store for SqliteStore {
         lease_ms: i64,
         limit: u32,
     ) -> Result<Vec<Claimed>, StoreError> {
-        self.write(move |c, _| block_now(notify::claim(&mut SqliteTx(c), now, lease_ms, limit)))
+        self.write(move |t, _| block_now(notify::claim(t, now, lease_ms, limit)))
             .await
     }
 
@@ -268,7 +265,7 @@ impl Store for SqliteStore {
         done: Vec<(Claimed, Finish)>,
         now: Millis,
     ) -> Result<(), StoreError> {
-        self.write(move |c, _| block_now(notify::finish(&mut SqliteTx(c), &done, now)))
+        self.write(move |t, _| block_now(notify::finish(t, &done, now)))
             .await
     }
 
@@ -278,24 +275,22 @@ impl Store for SqliteStore {
         reason: String,
         now: Millis,
     ) -> Result<u64, StoreError> {
-        self.write(move |c, _| {
-            block_now(notify::disable_sink(&mut SqliteTx(c), &sink, &reason, now))
-        })
-        .await
+        self.write(move |t, _| block_now(notify::disable_sink(t, &sink, &reason, now)))
+            .await
     }
 
     async fn outbox_remind(&self, now: Millis, share: f64) -> Result<usize, StoreError> {
-        self.write(move |c, _| block_now(notify::remind(&mut SqliteTx(c), now, share)))
+        self.write(move |t, _| block_now(notify::remind(t, now, share)))
             .await
     }
 
     async fn outbox_stats(&self) -> Result<Vec<DeliveryCount>, StoreError> {
-        self.read(|c| block_now(notify::stats(&mut SqliteTx(c))))
+        self.read(|c| block_now(notify::stats(&mut SqliteTx::new(c))))
             .await
     }
 
     async fn outbox_prune(&self, before: Millis) -> Result<u64, StoreError> {
-        self.write(move |c, _| block_now(notify::prune(&mut SqliteTx(c), before)))
+        self.write(move |t, _| block_now(notify::prune(t, before)))
             .await
     }
 

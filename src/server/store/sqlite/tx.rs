@@ -2,10 +2,12 @@
 //! by column name.
 
 use crate::server::store::StoreError;
+use crate::server::store::ops::notify::SinkRoute;
 use crate::server::store::sql::{Dialect, Param, SqlRow, bad_column};
 use crate::server::store::tx::{RowMap, Tx};
 use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, Row, ToSql};
+use std::sync::Arc;
 
 impl ToSql for Param {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -45,11 +47,30 @@ impl SqlRow for Row<'_> {
 }
 
 /// A connection inside the writer's transaction, or a reader's snapshot.
-pub struct SqliteTx<'c>(pub &'c Connection);
+pub struct SqliteTx<'c> {
+    conn: &'c Connection,
+    /// Where this transaction's events go ([`Tx::routes`]).
+    routes: Option<Arc<Vec<SinkRoute>>>,
+}
+
+impl<'c> SqliteTx<'c> {
+    pub fn new(conn: &'c Connection) -> Self {
+        SqliteTx { conn, routes: None }
+    }
+
+    /// A write handing its events to the sinks of `routes`.
+    pub fn routing(conn: &'c Connection, routes: Option<Arc<Vec<SinkRoute>>>) -> Self {
+        SqliteTx { conn, routes }
+    }
+}
 
 impl Tx for SqliteTx<'_> {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
+    }
+
+    fn routes(&self) -> Option<&[SinkRoute]> {
+        self.routes.as_deref().map(Vec::as_slice)
     }
 
     async fn query<T>(
@@ -58,7 +79,7 @@ impl Tx for SqliteTx<'_> {
         params: &[Param],
         map: RowMap<T>,
     ) -> Result<Vec<T>, StoreError> {
-        let mut stmt = self.0.prepare_cached(sql)?;
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
@@ -69,7 +90,7 @@ impl Tx for SqliteTx<'_> {
 
     async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
         let n = self
-            .0
+            .conn
             .prepare_cached(sql)?
             .execute(rusqlite::params_from_iter(params))?;
         Ok(n as u64)
