@@ -6,11 +6,11 @@
 //! request of a flight is written at its first poll, in order.
 
 use super::gather;
-use super::rows::Bound;
+use super::rows::{self, Bound};
 use crate::server::store::StoreError;
 use crate::server::store::ops::Read;
+use crate::server::store::sql::Param;
 use deadpool_postgres::GenericClient;
-use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
 /// Notifies the replicas; prepared, so that it runs in the flight of the
@@ -22,43 +22,37 @@ const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 pub(super) struct Commit {
     prefix: Option<&'static str>,
     writes: Vec<(Statement, Bound)>,
-    notify: Option<(Statement, &'static str, String)>,
 }
 
 impl Commit {
-    /// `prefix` (simple protocol), `writes`, `pg_notify(channel, payload)`
-    /// when there is one, and COMMIT, prepared.
+    /// `prefix` (simple protocol), `writes` (one statement per table) and
+    /// `pg_notify(channel, payload)` when there is one, folded into one
+    /// statement where they can be, and COMMIT, prepared.
     pub async fn prepare<C: GenericClient + Sync>(
         client: &C,
         prefix: Option<&'static str>,
         writes: Vec<(String, Bound)>,
         notify: Option<(&'static str, String)>,
     ) -> Result<Self, StoreError> {
+        let notify = notify.map(|(channel, payload)| {
+            let values = vec![Param::from(channel), Param::Text(payload)];
+            (NOTIFY.to_owned(), Bound::One(values))
+        });
+        let writes = rows::fold(writes, notify);
         let mut prepared = Vec::with_capacity(writes.len());
         for (sql, bound) in writes {
             prepared.push((client.prepare_cached(&sql).await?, bound));
         }
-        let notify = match notify {
-            Some((channel, payload)) => {
-                Some((client.prepare_cached(NOTIFY).await?, channel, payload))
-            }
-            None => None,
-        };
         Ok(Commit {
             prefix,
             writes: prepared,
-            notify,
         })
     }
 
     /// Writes every request at the first poll (nothing is left to
     /// prepare), in order, then reads the answers.
     pub async fn send<C: GenericClient + Sync>(self, client: &C) -> Result<(), StoreError> {
-        let Commit {
-            prefix,
-            writes,
-            notify,
-        } = self;
+        let Commit { prefix, writes } = self;
         let prefix = async move {
             match prefix {
                 Some(p) => client.batch_execute(p).await,
@@ -68,17 +62,7 @@ impl Commit {
         let writes = futures_util::future::try_join_all(writes.iter().map(
             |(statement, bound)| async move { client.execute(statement, &bound.refs()).await },
         ));
-        let notify = async {
-            match &notify {
-                Some((statement, channel, payload)) => {
-                    let params: [&(dyn ToSql + Sync); 2] = [channel, payload];
-                    client.execute(statement, &params).await.map(drop)
-                }
-                None => Ok(()),
-            }
-        };
-        futures_util::future::try_join4(prefix, writes, notify, client.batch_execute("COMMIT"))
-            .await?;
+        futures_util::future::try_join3(prefix, writes, client.batch_execute("COMMIT")).await?;
         Ok(())
     }
 }

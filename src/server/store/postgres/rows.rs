@@ -99,18 +99,35 @@ impl ToSql for Column {
     to_sql_checked!();
 }
 
-/// A statement ready to send: its values one per placeholder, or one
-/// array per column.
+/// A statement ready to send: its values one per placeholder, one array
+/// per column, or the values of statements folded into one, in order.
 pub enum Bound {
     One(Vec<Param>),
     Many(Vec<Column>),
+    All(Vec<Bound>),
 }
 
 impl Bound {
     pub fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut out = Vec::with_capacity(self.len());
+        self.push_refs(&mut out);
+        out
+    }
+
+    fn push_refs<'a>(&'a self, out: &mut Vec<&'a (dyn ToSql + Sync)>) {
         match self {
-            Bound::One(values) => values.iter().map(|p| p as &(dyn ToSql + Sync)).collect(),
-            Bound::Many(columns) => columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect(),
+            Bound::One(values) => out.extend(values.iter().map(|p| p as &(dyn ToSql + Sync))),
+            Bound::Many(columns) => out.extend(columns.iter().map(|c| c as &(dyn ToSql + Sync))),
+            Bound::All(parts) => parts.iter().for_each(|b| b.push_refs(out)),
+        }
+    }
+
+    /// How many placeholders it fills.
+    fn len(&self) -> usize {
+        match self {
+            Bound::One(values) => values.len(),
+            Bound::Many(columns) => columns.len(),
+            Bound::All(parts) => parts.iter().map(Bound::len).sum(),
         }
     }
 }
@@ -130,22 +147,42 @@ pub fn per_table(held: Vec<(String, Vec<Param>)>) -> Vec<(String, Bound)> {
     }
     let mut out = Vec::new();
     for (statement, rows) in ORDER.iter().zip(tables) {
-        match rows.len() {
-            0 => {}
-            1 => out.extend(
+        // Arrays for one row too: the statement a batch folds into then
+        // depends only on which tables it writes, a handful of shapes.
+        if rows.is_empty() {
+            continue;
+        }
+        match many(statement, rows) {
+            Ok(done) => out.push(done),
+            Err(rows) => out.extend(
                 rows.into_iter()
                     .map(|r| ((*statement).to_owned(), Bound::One(r))),
             ),
-            _ => match many(statement, rows) {
-                Ok(done) => out.push(done),
-                Err(rows) => out.extend(
-                    rows.into_iter()
-                        .map(|r| ((*statement).to_owned(), Bound::One(r))),
-                ),
-            },
         }
     }
     out
+}
+
+/// `statements` (inserts) and then `main` as one statement: `WITH w0 AS
+/// (s0), … main`. PostgreSQL parses, binds, starts and answers a batch's
+/// writes once instead of once per table: that per-statement cost is
+/// paid per transaction, and two replicas on one database make more,
+/// smaller transactions. Anything but inserts before `main` is left as it
+/// is (a data-modifying CTE runs whether or not it is read; a plain
+/// `SELECT` one would not).
+pub fn fold(
+    mut statements: Vec<(String, Bound)>,
+    main: Option<(String, Bound)>,
+) -> Vec<(String, Bound)> {
+    let inserts = statements.iter().all(|(sql, _)| sql.starts_with("INSERT "));
+    statements.extend(main);
+    if statements.len() < 2 || statements.len() > MERGE_MAX || !inserts {
+        return statements;
+    }
+    let shapes = statements.iter().map(|(sql, b)| (sql.as_str(), b.len()));
+    let text = with_ctes(shapes);
+    let bounds = statements.into_iter().map(|(_, b)| b).collect();
+    vec![(text, Bound::All(bounds))]
 }
 
 fn as_they_are(held: Vec<(String, Vec<Param>)>) -> Vec<(String, Bound)> {
@@ -249,19 +286,28 @@ fn excluded(tail: &str, names: &[&str]) -> Option<String> {
 }
 
 /// Most statements merged into one (and so the most shapes kept prepared
-/// per connection: writes come in a handful of shapes this small).
-pub const MERGE_MAX: usize = 8;
+/// per connection: writes come in a handful of shapes this small). A batch
+/// writes at most every table of [`ORDER`] and notifies.
+pub const MERGE_MAX: usize = ORDER.len() + 1;
 
 /// `WITH w0 AS (s0), w1 AS (s1), … sN`, each statement's `$n` moved past
 /// the parameters of the ones before it. Data-modifying CTEs all run, in
 /// one snapshot: fine for these inserts, none of which reads what another
 /// writes (foreign keys are checked at the end of the statement).
 pub fn merged(batch: &[(&str, Vec<Param>)]) -> (String, Vec<Param>) {
-    let mut parts = Vec::with_capacity(batch.len());
-    let mut params = Vec::new();
-    for (statement, values) in batch {
-        parts.push(shift_placeholders(statement, params.len()));
-        params.extend(values.iter().cloned());
+    let text = with_ctes(batch.iter().map(|(sql, values)| (*sql, values.len())));
+    let params = batch.iter().flat_map(|(_, v)| v.iter().cloned()).collect();
+    (text, params)
+}
+
+/// `WITH w0 AS (s0), … sN` from statements and how many placeholders
+/// each has.
+fn with_ctes<'a>(statements: impl Iterator<Item = (&'a str, usize)>) -> String {
+    let mut parts = Vec::new();
+    let mut before = 0;
+    for (statement, placeholders) in statements {
+        parts.push(shift_placeholders(statement, before));
+        before += placeholders;
     }
     let last = parts.pop().unwrap_or_default();
     let ctes: Vec<String> = parts
@@ -269,7 +315,7 @@ pub fn merged(batch: &[(&str, Vec<Param>)]) -> (String, Vec<Param>) {
         .enumerate()
         .map(|(i, part)| format!("w{i} AS ({part})"))
         .collect();
-    (format!("WITH {} {last}", ctes.join(", ")), params)
+    format!("WITH {} {last}", ctes.join(", "))
 }
 
 /// `$n` becomes `$(n + by)`. Our statements hold no `$` but placeholders
@@ -379,6 +425,45 @@ mod tests {
                 vec![Param::from("p2"), Param::Int(1)]
             ]
         );
+    }
+
+    #[test]
+    fn a_batch_folds_into_one_statement_its_notification_last() {
+        let held = vec![
+            (
+                sql::ADD_NONCE.to_owned(),
+                vec![Param::from("n"), Param::Int(1)],
+            ),
+            (
+                sql::ADD_PARTICIPANT.to_owned(),
+                vec![Param::from("alice"), Param::from("p1")],
+            ),
+        ];
+        let notify = (
+            "SELECT pg_notify($1, $2)".to_owned(),
+            Bound::One(vec![Param::from("c"), Param::from("7;p1")]),
+        );
+        let out = fold(per_table(held), Some(notify));
+        assert_eq!(out.len(), 1);
+        let (text, bound) = &out[0];
+        assert_eq!(
+            text,
+            "WITH w0 AS (INSERT INTO participants (principal, proposal_id) \
+             SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING), \
+             w1 AS (INSERT INTO nonces (nonce, seq) SELECT * FROM unnest($3::text[], $4::int8[])) \
+             SELECT pg_notify($5, $6)"
+        );
+        assert_eq!(bound.refs().len(), 6);
+        // Not inserts: left as they are.
+        let update = (
+            "UPDATE x SET a = $1".to_owned(),
+            Bound::One(vec![Param::Int(1)]),
+        );
+        let nonce = (
+            sql::ADD_NONCE.to_owned(),
+            Bound::One(vec![Param::from("n"), Param::Int(1)]),
+        );
+        assert_eq!(fold(vec![update, nonce], None).len(), 2);
     }
 
     #[test]

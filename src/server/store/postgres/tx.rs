@@ -173,7 +173,8 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
     ) -> Result<T, StoreError> {
         let client = self.client;
         let prefix = self.prefix.take();
-        let held = rows::per_table(self.held.as_mut().map(std::mem::take).unwrap_or_default());
+        let held = self.held.as_mut().map(std::mem::take).unwrap_or_default();
+        let held = rows::fold(rows::per_table(held), None);
         let holding = self.held.is_some();
         if prefix.is_none() && held.is_empty() {
             let out = next.await;
