@@ -309,15 +309,9 @@ async fn sweeps_use_indexes_and_do_not_hash() {
 #[tokio::test]
 async fn sweeps_stay_on_their_indexes_when_statistics_lag() {
     use countersign::server::store::sql::{self, Dialect};
-    let Some(admin) = common::pg_url() else {
+    let Some((_store, db)) = migrated_db().await else {
         return;
     };
-    let url = common::pg_fresh_db(&admin).await;
-    let _store = PgStore::open(&url).await.expect("open (migrates)");
-    let (db, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(conn);
     let now = countersign::domain::time::now_millis();
     let hour = 3_600_000_i64;
     // Statistics and plans from a small table of pending proposals.
@@ -397,6 +391,19 @@ async fn sweeps_stay_on_their_indexes_when_statistics_lag() {
     }
 }
 
+/// A fresh database migrated by a store, and a plain connection to it
+/// (`None` without PostgreSQL).
+async fn migrated_db() -> Option<(PgStore, tokio_postgres::Client)> {
+    let admin = common::pg_url()?;
+    let url = common::pg_fresh_db(&admin).await;
+    let store = PgStore::open(&url).await.expect("open (migrates)");
+    let (db, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    Some((store, db))
+}
+
 /// Proposals `from..to` of alert `a`, in `status`, created `now` and
 /// expiring in a `lifetime` (approved ones executable for as long).
 fn insert_proposals(from: u32, to: u32, status: &str, now: i64, lifetime: i64) -> String {
@@ -423,15 +430,9 @@ async fn generic_plans_use_indexes(
     forms: &[(String, String, String, bool)],
     settings: Option<&str>,
 ) {
-    let Some(admin) = common::pg_url() else {
+    let Some((_store, db)) = migrated_db().await else {
         return;
     };
-    let url = common::pg_fresh_db(&admin).await;
-    let _store = PgStore::open(&url).await.expect("open (migrates)");
-    let (db, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(conn);
     db.batch_execute("SET plan_cache_mode = force_generic_plan")
         .await
         .expect("generic plans");

@@ -5,8 +5,9 @@
 //! the fly ran after the COMMIT it was sent before). Prepared first, every
 //! request of a flight is written at its first poll, in order.
 
+use super::ctes;
 use super::gather;
-use super::rows::{self, Bound};
+use super::rows::Bound;
 use crate::server::store::StoreError;
 use crate::server::store::ops::Read;
 use crate::server::store::sql::Param;
@@ -38,7 +39,7 @@ impl Commit {
             let values = vec![Param::from(channel), Param::Text(payload)];
             (NOTIFY.to_owned(), Bound::One(values))
         });
-        let writes = rows::fold(writes, notify);
+        let writes = ctes::fold(writes, notify);
         let mut prepared = Vec::with_capacity(writes.len());
         for (sql, bound) in writes {
             prepared.push((client.prepare_cached(&sql).await?, bound));

@@ -10,6 +10,7 @@
 //! wake wherever they wait. Losing the database is a 503; the pool
 //! reconnects by itself.
 
+mod ctes;
 mod engine;
 mod flight;
 mod gather;

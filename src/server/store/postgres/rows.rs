@@ -1,11 +1,10 @@
-//! Statement shapes. A write's statements sent at once are merged into one
-//! (`merged`: data-modifying CTEs). The held writes of a batch go as one
-//! statement per table: every write of a batch inserts into the same few
-//! tables with the same statements, and sent one by one, PostgreSQL plans,
-//! starts and ends each (most of its time per write). Each table's rows go
-//! as columns of arrays through `unnest`, so the statement text does not
-//! depend on how many rows there are (it stays prepared), and the server
-//! starts one statement per table.
+//! Statement shapes. The held writes of a batch go as one statement per
+//! table: every write of a batch inserts into the same few tables with the
+//! same statements, and sent one by one, PostgreSQL plans, starts and ends
+//! each (most of its time per write). Each table's rows go as columns of
+//! arrays through `unnest`, so the statement text does not depend on how
+//! many rows there are (it stays prepared); `ctes` then folds the tables'
+//! statements into one.
 //!
 //! `INSERT INTO t (c1, …, ck) VALUES ($1, …, $k) tail` becomes
 //! `INSERT INTO t (c1, …, ck) SELECT * FROM unnest($1::T1[], …) tail`, with
@@ -23,7 +22,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 /// Tables in the order their rows must go (a row's foreign keys point to
 /// tables before it).
-const ORDER: [&str; 8] = [
+pub(super) const ORDER: [&str; 8] = [
     sql::UPSERT_ALERT,
     sql::APPEND,
     sql::UPSERT_PROPOSAL,
@@ -123,7 +122,7 @@ impl Bound {
     }
 
     /// How many placeholders it fills.
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         match self {
             Bound::One(values) => values.len(),
             Bound::Many(columns) => columns.len(),
@@ -161,28 +160,6 @@ pub fn per_table(held: Vec<(String, Vec<Param>)>) -> Vec<(String, Bound)> {
         }
     }
     out
-}
-
-/// `statements` (inserts) and then `main` as one statement: `WITH w0 AS
-/// (s0), … main`. PostgreSQL parses, binds, starts and answers a batch's
-/// writes once instead of once per table: that per-statement cost is
-/// paid per transaction, and two replicas on one database make more,
-/// smaller transactions. Anything but inserts before `main` is left as it
-/// is (a data-modifying CTE runs whether or not it is read; a plain
-/// `SELECT` one would not).
-pub fn fold(
-    mut statements: Vec<(String, Bound)>,
-    main: Option<(String, Bound)>,
-) -> Vec<(String, Bound)> {
-    let inserts = statements.iter().all(|(sql, _)| sql.starts_with("INSERT "));
-    statements.extend(main);
-    if statements.len() < 2 || statements.len() > MERGE_MAX || !inserts {
-        return statements;
-    }
-    let shapes = statements.iter().map(|(sql, b)| (sql.as_str(), b.len()));
-    let text = with_ctes(shapes);
-    let bounds = statements.into_iter().map(|(_, b)| b).collect();
-    vec![(text, Bound::All(bounds))]
 }
 
 fn as_they_are(held: Vec<(String, Vec<Param>)>) -> Vec<(String, Bound)> {
@@ -285,58 +262,6 @@ fn excluded(tail: &str, names: &[&str]) -> Option<String> {
     Some(out)
 }
 
-/// Most statements merged into one (and so the most shapes kept prepared
-/// per connection: writes come in a handful of shapes this small). A batch
-/// writes at most every table of [`ORDER`] and notifies.
-pub const MERGE_MAX: usize = ORDER.len() + 1;
-
-/// `WITH w0 AS (s0), w1 AS (s1), … sN`, each statement's `$n` moved past
-/// the parameters of the ones before it. Data-modifying CTEs all run, in
-/// one snapshot: fine for these inserts, none of which reads what another
-/// writes (foreign keys are checked at the end of the statement).
-pub fn merged(batch: &[(&str, Vec<Param>)]) -> (String, Vec<Param>) {
-    let text = with_ctes(batch.iter().map(|(sql, values)| (*sql, values.len())));
-    let params = batch.iter().flat_map(|(_, v)| v.iter().cloned()).collect();
-    (text, params)
-}
-
-/// `WITH w0 AS (s0), … sN` from statements and how many placeholders
-/// each has.
-fn with_ctes<'a>(statements: impl Iterator<Item = (&'a str, usize)>) -> String {
-    let mut parts = Vec::new();
-    let mut before = 0;
-    for (statement, placeholders) in statements {
-        parts.push(shift_placeholders(statement, before));
-        before += placeholders;
-    }
-    let last = parts.pop().unwrap_or_default();
-    let ctes: Vec<String> = parts
-        .iter()
-        .enumerate()
-        .map(|(i, part)| format!("w{i} AS ({part})"))
-        .collect();
-    format!("WITH {} {last}", ctes.join(", "))
-}
-
-/// `$n` becomes `$(n + by)`. Our statements hold no `$` but placeholders
-/// (checked by a test over every write statement).
-fn shift_placeholders(sql: &str, by: usize) -> String {
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut rest = sql;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..=at]);
-        rest = &rest[at + 1..];
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        match rest[..digits].parse::<usize>() {
-            Ok(n) => out.push_str(&(n + by).to_string()),
-            Err(_) => out.push_str(&rest[..digits]),
-        }
-        rest = &rest[digits..];
-    }
-    out.push_str(rest);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,45 +353,6 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_folds_into_one_statement_its_notification_last() {
-        let held = vec![
-            (
-                sql::ADD_NONCE.to_owned(),
-                vec![Param::from("n"), Param::Int(1)],
-            ),
-            (
-                sql::ADD_PARTICIPANT.to_owned(),
-                vec![Param::from("alice"), Param::from("p1")],
-            ),
-        ];
-        let notify = (
-            "SELECT pg_notify($1, $2)".to_owned(),
-            Bound::One(vec![Param::from("c"), Param::from("7;p1")]),
-        );
-        let out = fold(per_table(held), Some(notify));
-        assert_eq!(out.len(), 1);
-        let (text, bound) = &out[0];
-        assert_eq!(
-            text,
-            "WITH w0 AS (INSERT INTO participants (principal, proposal_id) \
-             SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING), \
-             w1 AS (INSERT INTO nonces (nonce, seq) SELECT * FROM unnest($3::text[], $4::int8[])) \
-             SELECT pg_notify($5, $6)"
-        );
-        assert_eq!(bound.refs().len(), 6);
-        // Not inserts: left as they are.
-        let update = (
-            "UPDATE x SET a = $1".to_owned(),
-            Bound::One(vec![Param::Int(1)]),
-        );
-        let nonce = (
-            sql::ADD_NONCE.to_owned(),
-            Bound::One(vec![Param::from("n"), Param::Int(1)]),
-        );
-        assert_eq!(fold(vec![update, nonce], None).len(), 2);
-    }
-
-    #[test]
     fn every_write_statement_of_a_batch_has_the_shape() {
         for statement in ORDER {
             let names = statement
@@ -479,34 +365,6 @@ mod tests {
             let first: Vec<Param> = names.split(',').map(|_| Param::from("v")).collect();
             assert!(unnest_sql(statement, &first).is_some(), "{statement}");
         }
-    }
-
-    #[test]
-    fn placeholders_move_past_the_statements_before() {
-        assert_eq!(
-            shift_placeholders("VALUES ($1, $2) ON CONFLICT DO UPDATE SET a = $2", 10),
-            "VALUES ($11, $12) ON CONFLICT DO UPDATE SET a = $12"
-        );
-        assert_eq!(shift_placeholders("no params", 3), "no params");
-        let batch = [
-            (
-                "INSERT INTO a (x, y) VALUES ($1, $2)",
-                vec![Param::from("n"), Param::Int(1)],
-            ),
-            ("INSERT INTO b (z) VALUES ($1)", vec![Param::Int(2)]),
-            (
-                "INSERT INTO c (u, v) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                vec![Param::from("p"), Param::from("id")],
-            ),
-        ];
-        let (text, params) = merged(&batch);
-        assert_eq!(params.len(), 5);
-        assert_eq!(
-            text,
-            "WITH w0 AS (INSERT INTO a (x, y) VALUES ($1, $2)), \
-             w1 AS (INSERT INTO b (z) VALUES ($3)) \
-             INSERT INTO c (u, v) VALUES ($4, $5) ON CONFLICT DO NOTHING"
-        );
     }
 
     #[test]

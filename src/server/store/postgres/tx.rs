@@ -4,9 +4,10 @@
 //! text is a closed set: `format!` only splices constant column lists), so
 //! each runs in one round trip, and a batch of writes is pipelined.
 
+use super::ctes::{self, MERGE_MAX, merged};
 use super::flight::{Commit, Reads};
 use super::gather;
-use super::rows::{self, MERGE_MAX, merged};
+use super::rows;
 use crate::audit::chain::Head;
 use crate::server::store::StoreError;
 use crate::server::store::ops::Read;
@@ -174,7 +175,7 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
         let client = self.client;
         let prefix = self.prefix.take();
         let held = self.held.as_mut().map(std::mem::take).unwrap_or_default();
-        let held = rows::fold(rows::per_table(held), None);
+        let held = ctes::fold(rows::per_table(held), None);
         let holding = self.held.is_some();
         if prefix.is_none() && held.is_empty() {
             let out = next.await;
