@@ -167,7 +167,7 @@ macro_rules! plain_tx {
             $body.await?
         };
         tx.commit().await?;
-        Ok(out)
+        Ok::<_, StoreError>(out)
     }};
 }
 
@@ -237,9 +237,7 @@ impl Store for PgStore {
     }
 
     async fn run_deadlines(&self, now: Millis) -> Result<usize, StoreError> {
-        let due: Result<Vec<String>, StoreError> =
-            plain_tx!(self, Some(BY_INDEX), |t| ops::due(t, now));
-        let due = due?;
+        let due = plain_tx!(self, Some(BY_INDEX), |t| ops::due(t, now))?;
         if due.is_empty() {
             return Ok(0);
         }

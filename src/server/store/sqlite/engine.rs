@@ -39,6 +39,29 @@ fn migrations() -> Migrations<'static> {
     ])
 }
 
+/// Whether a write succeeded (so its savepoint is kept), and how its caller
+/// is answered once the transaction ends: a refusal with its own error, a
+/// success with the commit's outcome.
+fn answer_after_commit<R: Send + 'static>(
+    out: Result<R, StoreError>,
+    tx: oneshot::Sender<Result<R, StoreError>>,
+) -> (bool, Finish) {
+    match out {
+        Ok(value) => (
+            true,
+            Box::new(move |committed: Result<(), String>| {
+                let _ = tx.send(committed.map(|()| value).map_err(StoreError::Unavailable));
+            }),
+        ),
+        Err(e) => (
+            false,
+            Box::new(move |_| {
+                let _ = tx.send(Err(e));
+            }),
+        ),
+    }
+}
+
 fn configure(c: &Connection) -> rusqlite::Result<()> {
     c.busy_timeout(std::time::Duration::from_secs(10))?;
     c.pragma_update(None, "foreign_keys", "ON")?;
@@ -104,24 +127,10 @@ impl SqliteStore {
     {
         let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
         let routes = self.routes.get();
-        let job: Job =
-            Box::new(
-                move |conn, changed| match f(&mut SqliteTx::routing(conn, routes), changed) {
-                    Ok(value) => (
-                        true,
-                        Box::new(move |committed: Result<(), String>| {
-                            let _ =
-                                tx.send(committed.map(|()| value).map_err(StoreError::Unavailable));
-                        }),
-                    ),
-                    Err(e) => (
-                        false,
-                        Box::new(move |_| {
-                            let _ = tx.send(Err(e));
-                        }),
-                    ),
-                },
-            );
+        let job: Job = Box::new(move |conn, changed| {
+            let out = f(&mut SqliteTx::routing(conn, routes), changed);
+            answer_after_commit(out, tx)
+        });
         self.jobs
             .send(job)
             .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
