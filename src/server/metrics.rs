@@ -57,6 +57,7 @@ pub struct Metrics {
     pub db_commits: Gauge,
     pub db_writes: Gauge,
     pub db_replays: Gauge,
+    pub db_linked_late: Gauge,
     /// Long-polls (decision, queue) waiting for a change right now.
     pub long_polls: Gauge,
 }
@@ -130,6 +131,12 @@ impl Metrics {
             "Batches rolled back after a statement failed and run again one write at a time",
             db_replays.clone(),
         );
+        let db_linked_late = Gauge::default();
+        registry.register(
+            "db_write_batches_linked_late",
+            "Batches whose rules ran while another replica held the chain lock, linked on the audit head once they took it",
+            db_linked_late.clone(),
+        );
         let long_polls = Gauge::default();
         registry.register(
             "long_polls_waiting",
@@ -162,6 +169,7 @@ impl Metrics {
             db_commits,
             db_writes,
             db_replays,
+            db_linked_late,
             registry,
             requests,
             proposals,
@@ -177,6 +185,7 @@ impl Metrics {
         self.db_commits.set(gauge(stats.commits));
         self.db_writes.set(gauge(stats.writes));
         self.db_replays.set(gauge(stats.replays));
+        self.db_linked_late.set(gauge(stats.linked_late));
     }
 
     /// Sets the queue-depth gauges from fresh counts (every status listed,

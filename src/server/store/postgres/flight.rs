@@ -8,8 +8,10 @@
 use super::ctes;
 use super::gather;
 use super::rows::Bound;
+use crate::audit::chain::Head;
 use crate::server::store::StoreError;
-use crate::server::store::ops::Read;
+use crate::server::store::ops::{self, Read};
+use crate::server::store::sql;
 use crate::server::store::sql::Param;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::{Row, Statement};
@@ -103,6 +105,36 @@ impl Reads {
                 .await
                 .map_err(StoreError::from)?;
         gather::scatter(self.gathered, rows)
+    }
+
+    /// BEGIN, the reads, then the chain lock if it is free and the head,
+    /// all written at the first poll. The reads lock their rows before the
+    /// chain lock is asked for, as every writer does: rows first, chain
+    /// second, so that no two writers wait for each other. Each read's
+    /// rows, and the head when the lock was taken.
+    pub async fn send_trying_lock<C: GenericClient + Sync>(
+        self,
+        client: &C,
+    ) -> Result<(Vec<Option<Vec<Row>>>, Option<Head>), StoreError> {
+        let (try_lock, head) = futures_util::future::try_join(
+            client.prepare_cached(super::TRY_CHAIN_LOCK.as_str()),
+            client.prepare_cached(sql::HEAD),
+        )
+        .await?;
+        let (_, rows, locked, heads) = futures_util::future::try_join4(
+            client.batch_execute("BEGIN"),
+            self.rows(client),
+            client.query_one(&try_lock, &[]),
+            client.query(&head, &[]),
+        )
+        .await?;
+        let rows = gather::scatter(self.gathered, rows)?;
+        let locked: bool = locked.try_get("locked").map_err(StoreError::from)?;
+        if !locked {
+            return Ok((rows, None));
+        }
+        let heads = heads.iter().map(|r| ops::head_row(r));
+        Ok((rows, Some(ops::head_of(heads.collect::<Result<_, _>>()?))))
     }
 
     /// The statements' rows (written at the first poll).

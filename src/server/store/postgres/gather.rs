@@ -75,13 +75,17 @@ pub fn gather(reads: &[Read]) -> Gathered {
             let Some(key) = texts(&reads[i].params) else {
                 continue;
             };
-            if key.len() != width || first.contains_key(&key) {
-                continue;
+            if key.len() == width && !first.contains_key(&key) {
+                first.insert(key, i);
             }
-            for (column, value) in columns.iter_mut().zip(&key) {
+        }
+        // Keys in order: the rows are locked in the order of the array.
+        let mut keys: Vec<&Vec<String>> = first.keys().collect();
+        keys.sort();
+        for key in keys {
+            for (column, value) in columns.iter_mut().zip(key) {
                 column.push(Some(value.clone()));
             }
-            first.insert(key, i);
         }
         let columns = columns.into_iter().map(Column::Text).collect();
         out.statements
@@ -91,7 +95,22 @@ pub fn gather(reads: &[Read]) -> Gathered {
             first,
         });
     }
-    out
+    in_one_order(out)
+}
+
+/// The statements in one order whatever the batch (by their text): every
+/// writer locks the rows it reads `FOR UPDATE` table by table in the same
+/// order (and within a statement for many keys, in index order), so two
+/// writers never each hold a row the other waits for.
+fn in_one_order(g: Gathered) -> Gathered {
+    let mut pairs: Vec<_> = g.statements.into_iter().zip(g.answers).collect();
+    pairs.sort_by(|a, b| a.0.0.cmp(&b.0.0));
+    let (statements, answers) = pairs.into_iter().unzip();
+    Gathered {
+        statements,
+        answers,
+        reads: g.reads,
+    }
 }
 
 /// Each read's rows, in the reads' order, from each statement's rows in
@@ -153,28 +172,30 @@ mod tests {
         let pg = Dialect::Postgres;
         let reads = vec![
             reads_of::head(),
+            reads_of::proposal(pg, "p3"),
             reads_of::proposal(pg, "p1"),
             reads_of::proposal(pg, "p2"),
-            reads_of::proposal(pg, "p1"),
             reads_of::proposal(pg, "p3"),
         ];
         let g = gather(&reads);
         let many = reads[1].many.as_ref().map(|m| m.sql.as_str());
-        assert_eq!(sqls(&g), vec![reads[0].sql.as_str(), many.unwrap_or("")]);
-        let Bound::Many(columns) = &g.statements[1].1 else {
+        // In the order of their text, whatever the batch's.
+        assert_eq!(sqls(&g), vec![many.unwrap_or(""), reads[0].sql.as_str()]);
+        let Bound::Many(columns) = &g.statements[0].1 else {
             panic!("not as arrays");
         };
         let [Column::Text(ids)] = columns.as_slice() else {
             panic!("one text column");
         };
         let ids: Vec<_> = ids.iter().flatten().map(String::as_str).collect();
+        // In key order: the order their rows are locked in.
         assert_eq!(ids, ["p1", "p2", "p3"]);
-        // The second read of p1 is not read ahead.
-        let Answers::Many { first, .. } = &g.answers[1] else {
+        // The second read of p3 is not read ahead.
+        let Answers::Many { first, .. } = &g.answers[0] else {
             panic!("answered by key");
         };
-        assert_eq!(first.get(&vec!["p1".to_owned()]), Some(&1));
-        assert!(!first.values().any(|&i| i == 3));
+        assert_eq!(first.get(&vec!["p3".to_owned()]), Some(&1));
+        assert!(!first.values().any(|&i| i == 4));
     }
 
     #[test]

@@ -1,14 +1,18 @@
 //! The PostgreSQL backend, for several `serve` replicas on one database.
 //!
-//! Races are settled by the database: every write transaction first takes
-//! one transaction-scoped advisory lock, so the audit chain stays a single
-//! line with no fork or gap, and rows are re-read `FOR UPDATE` inside it, so
-//! two analysts deciding the same proposal on two replicas get exactly one
-//! winner. Each replica's writes go through one group-commit writer
-//! (`writer`): the lock is taken once per batch, not per request. Deadline sweeps run on every replica and act once (they re-check
-//! under the lock). Commits NOTIFY, and every replica LISTENs, so long-polls
-//! wake wherever they wait. Losing the database is a 503; the pool
-//! reconnects by itself.
+//! Races are settled by the database: every write transaction locks the
+//! rows it changes (`FOR UPDATE`, read before anything else), so two
+//! analysts deciding the same proposal on two replicas get exactly one
+//! winner; and it appends to the audit chain only holding one
+//! transaction-scoped advisory lock, read the head under it, so the chain
+//! stays a single line with no fork or gap. Each replica's writes go
+//! through one group-commit writer (`writer`): the lock is taken once per
+//! batch, not per request, and while another replica holds it the batch's
+//! rules run anyway, its entries linked on the head once the lock is taken
+//! (`relink`). Deadline sweeps run on every replica and act once (they
+//! re-check locked rows). Commits NOTIFY, and every replica LISTENs, so
+//! long-polls wake wherever they wait. Losing the database is a 503; the
+//! pool reconnects by itself.
 
 mod ctes;
 mod engine;
@@ -16,6 +20,7 @@ mod flight;
 mod gather;
 mod jobs;
 mod listen;
+mod relink;
 mod rows;
 mod tls;
 mod tx;
@@ -41,13 +46,20 @@ use crate::domain::types::{ProposalStatus, TokenRole};
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock};
 use tokio::sync::broadcast;
 
-/// The advisory lock that serialises writers (and migrations).
-const CHAIN_LOCK: i64 = 0x0063_6f75_6e74_6572; // "counter" in ASCII
+/// The advisory lock that serialises writers (and migrations): public
+/// for tests that hold it as another replica would.
+pub const CHAIN_LOCK: i64 = 0x0063_6f75_6e74_6572; // "counter" in ASCII
 const MIGRATION_LOCK: i64 = 0x0063_6f75_6e74_6573;
+/// Waits for the chain lock and takes it (simple protocol).
+static TAKE_CHAIN_LOCK: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT pg_advisory_xact_lock({CHAIN_LOCK})"));
+/// Takes the chain lock if no one holds it: `locked`.
+static TRY_CHAIN_LOCK: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT pg_try_advisory_xact_lock({CHAIN_LOCK}) AS locked"));
 
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("schema_1.sql")),
@@ -391,6 +403,7 @@ impl Store for PgStore {
             commits: self.counters.commits.load(Ordering::Relaxed),
             writes: self.counters.writes.load(Ordering::Relaxed),
             replays: self.counters.replays.load(Ordering::Relaxed),
+            linked_late: self.counters.linked_late.load(Ordering::Relaxed),
         }
     }
 }

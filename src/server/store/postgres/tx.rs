@@ -5,13 +5,15 @@
 //! each runs in one round trip, and a batch of writes is pipelined.
 
 use super::ctes::{self, MERGE_MAX, merged};
-use super::flight::{Commit, Reads};
-use super::gather;
+use super::flight::Commit;
+use super::relink::{self, Relinked};
 use super::rows;
 use crate::audit::chain::Head;
 use crate::server::store::StoreError;
+use crate::server::store::ops;
 use crate::server::store::ops::Read;
 use crate::server::store::ops::notify::SinkRoute;
+use crate::server::store::sql;
 use crate::server::store::sql::{Dialect, Param, SqlRow, bad_column};
 use crate::server::store::tx::{RowMap, Tx};
 use bytes::BytesMut;
@@ -114,6 +116,12 @@ pub struct PgTx<'a, C> {
     held: Option<Vec<(String, Vec<Param>)>>,
     /// Where this transaction's events go ([`Tx::routes`]).
     pub routes: Option<Arc<Vec<SinkRoute>>>,
+    /// Writes are linked on a provisional head, the chain lock not yet
+    /// taken ([`PgTx::defer_links`]).
+    deferred: bool,
+    /// Where the chain stood when the lock was taken, and the entries
+    /// linked on it in place of the provisional ones.
+    relinked: Option<Relinked>,
 }
 
 impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
@@ -127,7 +135,83 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
             ahead: Vec::new(),
             held: None,
             routes: None,
+            deferred: false,
+            relinked: None,
         }
+    }
+
+    /// Until the chain lock is taken ([`PgTx::take_lock`]), writes are held, linked on a
+    /// provisional head; reads that are not read ahead take the lock first.
+    /// So a batch's rules run while another replica holds the lock.
+    pub fn defer_links(&mut self) {
+        self.hold_writes();
+        self.deferred = true;
+        self.head = Some(relink::provisional());
+    }
+
+    /// What the lock found, once a deferred transaction took it.
+    pub fn relinked(&self) -> Option<&Relinked> {
+        self.relinked.as_ref()
+    }
+
+    /// Waits for the chain lock, reads the head, and links the held writes
+    /// on it: one round trip, then hashing (the rules ran before). A no-op
+    /// unless deferred.
+    pub async fn take_lock(&mut self) -> Result<(), StoreError> {
+        if !self.deferred {
+            return Ok(());
+        }
+        let client = self.client;
+        let heads = async {
+            let head = client.prepare_cached(sql::HEAD).await?;
+            let (_, rows) = futures_util::future::try_join(
+                client.batch_execute(super::TAKE_CHAIN_LOCK.as_str()),
+                client.query(&head, &[]),
+            )
+            .await?;
+            Ok::<_, tokio_postgres::Error>(rows)
+        }
+        .await;
+        let heads = match heads {
+            Ok(rows) => rows,
+            Err(e) => {
+                self.broken = true;
+                return Err(e.into());
+            }
+        };
+        let heads = heads.iter().map(|r| ops::head_row(r));
+        self.link_on(ops::head_of(heads.collect::<Result<_, _>>()?))
+    }
+
+    /// The chain lock is held and `base` is the head: the held writes,
+    /// made on the provisional head, are linked on it.
+    fn link_on(&mut self, base: Head) -> Result<(), StoreError> {
+        if !self.deferred {
+            return Ok(());
+        }
+        self.deferred = false;
+        let held = self.held.get_or_insert_with(Vec::new);
+        let relinked = relink::relink(held, base).inspect_err(|_| self.broken = true)?;
+        self.head = Some(match relinked.entries.last() {
+            Some(e) => Head {
+                seq: e.seq,
+                hash: e.hash.clone(),
+            },
+            None => relinked.base.clone(),
+        });
+        self.relinked = Some(relinked);
+        Ok(())
+    }
+
+    /// Undoes a refused write: forgets the statements it held (those
+    /// since `mark`) and puts the head back to `head` (its real place, if
+    /// the lock was taken since).
+    pub fn rewind(&mut self, mark: usize, head: Option<Head>) {
+        self.drop_held(mark);
+        self.head = match (&self.relinked, head) {
+            (Some(r), Some(h)) => Some(r.real(h.seq).unwrap_or(h)),
+            (_, h) => h,
+        };
     }
 
     /// For a writer holding the chain lock for the whole transaction: the
@@ -172,6 +256,9 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
         &mut self,
         next: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, StoreError> {
+        // What is not read ahead is read under the lock, after the writes
+        // before it.
+        self.take_lock().await?;
         let client = self.client;
         let prefix = self.prefix.take();
         let held = self.held.as_mut().map(std::mem::take).unwrap_or_default();
@@ -222,31 +309,19 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
         &mut self,
         notify: Option<(&'static str, String)>,
     ) -> Result<(), StoreError> {
-        let held = rows::per_table(self.held.as_mut().map(std::mem::take).unwrap_or_default());
+        self.take_lock().await?;
+        let held = self.held.as_mut().map(std::mem::take).unwrap_or_default();
+        if let Err(e) = relink::none_left(&held) {
+            self.broken = true;
+            return Err(e);
+        }
+        let held = rows::per_table(held);
         let out = match Commit::prepare(self.client, self.prefix.take(), held, notify).await {
             Ok(commit) => commit.send(self.client).await,
             Err(e) => Err(e),
         };
         self.broken |= out.is_err();
         out
-    }
-
-    /// Runs `reads` in one flight, after the prefix and the held writes;
-    /// their rows, in order (`None`: not read ahead).
-    pub async fn read_ahead(
-        &mut self,
-        reads: &[Read],
-    ) -> Result<Vec<Option<Vec<Row>>>, StoreError> {
-        let client = self.client;
-        let reads = match Reads::prepare(client, reads).await {
-            Ok(reads) => reads,
-            Err(e) => {
-                self.broken |= self.held.is_some();
-                return Err(e);
-            }
-        };
-        let rows = self.flight(reads.rows(client)).await?;
-        gather::scatter(reads.gathered, rows)
     }
 
     /// The rows read ahead for exactly this query, if any (served once).

@@ -2,24 +2,28 @@
 //! writes that arrive while a transaction is in flight go into the next
 //! one, which takes the chain lock once.
 //!
-//! Under the lock a batch costs two round trips, not a few per write: the
-//! reads of every write in it go in one flight (with BEGIN and the lock),
-//! each write then runs on its rows in memory, its statements held back;
-//! they all go with the COMMIT in the second flight. A write whose reads
-//! name something an earlier write of the batch also names (the same
-//! proposal, alert, external id or nonce) reads again instead, after the
-//! earlier writes. A refusal writes nothing. Should a statement fail, it is
-//! not known whose it was: the transaction is rolled back and the batch
-//! runs again one write at a time, each under a savepoint, so a failure
-//! fails only its own write. Every caller is answered after COMMIT, with
-//! the commit's outcome.
+//! A batch costs two round trips when the chain lock is free, not a few
+//! per write: the reads of every write in it go in one flight (with BEGIN,
+//! then the lock if free and the head), each write then runs on its rows in
+//! memory, its statements held back; they all go with the COMMIT in the
+//! second flight. When another replica holds the lock, the writes run
+//! anyway, on a provisional head, and a third round trip waits for the
+//! lock and reads the head; the held statements are then linked on it
+//! (`relink`). So the rules and reads of one replica run while the other
+//! writes. A write whose reads name something an earlier write of the
+//! batch also names (the same proposal, alert, external id or nonce) reads
+//! again instead, after the earlier writes, under the lock. A refusal
+//! writes nothing. Should a statement fail, it is not known whose it was:
+//! the transaction is rolled back and the batch runs again one write at a
+//! time, each under a savepoint, so a failure fails only its own write.
+//! Every caller is answered after COMMIT, with the commit's outcome.
 
 use super::flight::Reads;
 use super::jobs::{Job, Op, Pending, id_key};
 use super::tx::PgTx;
-use super::{CHAIN_LOCK, listen};
+use super::{TAKE_CHAIN_LOCK, listen};
 use crate::audit::chain::Head;
-use crate::server::store::ops::{self, Read, reads_of};
+use crate::server::store::ops::{self, Read};
 use crate::server::store::{ChangeSet, Routes, SinkRoute, StoreError};
 use deadpool_postgres::{Object, Pool};
 use futures_util::FutureExt;
@@ -35,13 +39,15 @@ use tokio_postgres::Row;
 const MAX_BATCH: usize = 64;
 /// Writes waiting for the writer; past this, callers wait to enqueue.
 const QUEUE: usize = 4096;
-/// Transactions and writes committed, and batches replayed one write at a
-/// time after a statement failed, for `/metrics` and the benchmark.
+/// Transactions and writes committed, batches replayed one write at a time
+/// after a statement failed, and batches linked on the head after their
+/// rules ran (the lock was taken), for `/metrics` and the benchmark.
 #[derive(Default)]
 pub(super) struct Counters {
     pub commits: AtomicU64,
     pub writes: AtomicU64,
     pub replays: AtomicU64,
+    pub linked_late: AtomicU64,
 }
 
 pub(super) struct Writer {
@@ -135,7 +141,7 @@ async fn writer_loop(
         };
         // A panic in one write fails its batch (the callers' channels
         // close), not the writer.
-        let run = std::panic::AssertUnwindSafe(group(&ends, jobs, &mut rx));
+        let run = std::panic::AssertUnwindSafe(group(&ends, jobs));
         if run.catch_unwind().await.is_err() {
             tracing::error!("a PostgreSQL write batch panicked; its callers were refused");
             // Its connection may be mid-transaction, holding the chain
@@ -154,45 +160,64 @@ struct Ends<'a> {
     routes: Option<Arc<Vec<SinkRoute>>>,
 }
 
-/// BEGIN and the chain lock, sent with the first reads.
-static LOCK: LazyLock<String> =
-    LazyLock::new(|| format!("BEGIN; SELECT pg_advisory_xact_lock({CHAIN_LOCK})"));
-/// The same and a first savepoint, for a batch replayed one by one.
-static LOCK_AND_SAVEPOINT: LazyLock<String> = LazyLock::new(|| format!("{}; SAVEPOINT w", *LOCK));
+/// The chain lock and a first savepoint, for a batch replayed one by one
+/// (its rows locked first).
+static LOCK_AND_SAVEPOINT: LazyLock<String> =
+    LazyLock::new(|| format!("{}; SAVEPOINT w", *TAKE_CHAIN_LOCK));
 /// A savepoint nested in the last: releasing it would be a command more
 /// for nothing (COMMIT releases them all; a batch stays within 64).
 const NEXT: &str = "SAVEPOINT w";
 const UNDO: &str = "ROLLBACK TO w";
 
-/// One transaction: the jobs taken, then every job that arrived while it
-/// was open, up to [`MAX_BATCH`]. Its reads (with BEGIN, the chain lock
-/// and the head) go in one flight; each write runs on its rows; its
-/// writes, the notification and COMMIT go in a second flight.
-async fn group(ends: &Ends<'_>, jobs: Vec<Box<dyn Job>>, rx: &mut mpsc::Receiver<Box<dyn Job>>) {
+/// One transaction: the jobs taken. Their reads go in one flight, which
+/// locks their rows and then takes the chain lock if it is free: rows
+/// first, chain second, as every writer takes them, and the rows all in one
+/// flight in one order (`gather`), so that no two writers wait for each
+/// other. Each write runs on its rows, its statements held: on the real
+/// head when the lock was free, on a provisional one otherwise. Then, if
+/// the lock was not free, a round trip waits for it and reads the head,
+/// and the held writes are linked on it (hashing only, `relink`). The
+/// writes, the notification and COMMIT go in a last flight. So while
+/// another replica holds the lock, this one reads and runs its rules; it
+/// holds the lock itself only to link and write.
+async fn group(ends: &Ends<'_>, jobs: Vec<Box<dyn Job>>) {
     let client = ends.client;
-    let mut batch = Batch::of(jobs, true);
+    let mut batch = Batch::of(jobs);
     let mut tx = PgTx::holding_chain_lock(client);
     tx.routes = ends.routes.clone();
     tx.hold_writes();
     let mut changed = Vec::new();
     let ran = async {
         let reads = Reads::prepare(client, &batch.reads).await?;
-        let rows = reads.send(client, LOCK.as_str()).await?;
-        run_ahead(&mut tx, &mut batch, rows, &mut changed).await?;
-        join_the_open(&mut tx, &mut batch, rx, &mut changed).await?;
+        match reads.send_trying_lock(client).await? {
+            (rows, Some(head)) => {
+                tx.head = Some(head);
+                run_ahead(&mut tx, &mut batch, rows, &mut changed).await?;
+            }
+            (rows, None) => {
+                tx.defer_links();
+                run_ahead(&mut tx, &mut batch, rows, &mut changed).await?;
+                tx.take_lock().await?;
+            }
+        }
         let notify = notification(&tx, &changed);
         tx.commit(notify).await
     }
     .await;
     match ran {
-        Ok(()) => finish(ends, batch.jobs, changed, tx.head.as_ref()),
+        Ok(()) => {
+            if let Some(relinked) = tx.relinked() {
+                batch.jobs.iter_mut().for_each(|j| j.relink(relinked));
+                ends.counters.linked_late.fetch_add(1, Ordering::Relaxed);
+            }
+            finish(ends, batch.jobs, changed, tx.head.as_ref())
+        }
         Err(_) => replay(ends, batch.jobs).await,
     }
 }
 
-/// The writes of one transaction, and what they read first: the chain
-/// head (in a first flight), then each write's reads (`counts[i]` of them
-/// for write `i`).
+/// The writes of one transaction, and what they read first (`counts[i]`
+/// reads for write `i`).
 struct Batch {
     jobs: Vec<Box<dyn Job>>,
     reads: Vec<Read>,
@@ -200,11 +225,8 @@ struct Batch {
 }
 
 impl Batch {
-    fn of(jobs: Vec<Box<dyn Job>>, first: bool) -> Self {
+    fn of(jobs: Vec<Box<dyn Job>>) -> Self {
         let mut reads = Vec::new();
-        if first {
-            reads.push(reads_of::head());
-        }
         let mut counts = Vec::with_capacity(jobs.len());
         for job in &jobs {
             let mine = job.reads();
@@ -221,7 +243,8 @@ impl Batch {
 
 /// Runs each write of the batch on its rows read ahead. A write whose
 /// reads name something a write before it in the batch names reads again,
-/// after the writes before it. Fails if a statement failed.
+/// after the writes before it (under the chain lock). Fails if a statement
+/// failed.
 async fn run_ahead(
     tx: &mut PgTx<'_, Object>,
     batch: &mut Batch,
@@ -229,14 +252,6 @@ async fn run_ahead(
     changed: &mut Vec<String>,
 ) -> Result<(), StoreError> {
     let mut fetched = std::mem::take(&mut batch.reads).into_iter().zip(rows);
-    if tx.head.is_none() {
-        let heads = fetched
-            .next()
-            .and_then(|(_, rows)| rows)
-            .unwrap_or_default();
-        let heads = heads.iter().map(|r| ops::head_row(r));
-        tx.head = Some(ops::head_of(heads.collect::<Result<_, _>>()?));
-    }
     // Keys and ids of the writes before.
     let mut named = HashSet::new();
     for (job, &n) in batch.jobs.iter_mut().zip(&batch.counts) {
@@ -268,43 +283,10 @@ async fn run_ahead(
             changed.extend(mine);
         } else {
             // A refusal writes nothing, and leaves the head as it was.
-            tx.drop_held(mark);
-            tx.head = head;
+            tx.rewind(mark, head);
         }
     }
     Ok(())
-}
-
-/// Writes that arrived while the transaction was open (waiting for the
-/// chain lock, most of all, while another replica held it) join it, up to
-/// [`MAX_BATCH`]: their reads a flight of their own, with the writes held
-/// so far.
-async fn join_the_open(
-    tx: &mut PgTx<'_, Object>,
-    batch: &mut Batch,
-    rx: &mut mpsc::Receiver<Box<dyn Job>>,
-    changed: &mut Vec<String>,
-) -> Result<(), StoreError> {
-    loop {
-        let mut more = Vec::new();
-        while batch.jobs.len() + more.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => more.push(job),
-                Err(_) => break,
-            }
-        }
-        if more.is_empty() {
-            return Ok(());
-        }
-        let mut joining = Batch::of(more, false);
-        let ran = match tx.read_ahead(&joining.reads).await {
-            Ok(rows) => run_ahead(tx, &mut joining, rows, changed).await,
-            Err(e) => Err(e),
-        };
-        // Answered with the batch, or replayed with it.
-        batch.jobs.append(&mut joining.jobs);
-        ran?;
-    }
 }
 
 /// The notification of a batch's changes (delivered on commit).
@@ -358,6 +340,12 @@ async fn one_by_one(
     jobs: &mut [Box<dyn Job>],
     changed: &mut Vec<String>,
 ) -> Result<Head, StoreError> {
+    // Their rows locked first, as every writer locks them.
+    let reads: Vec<Read> = jobs.iter().flat_map(|j| j.reads()).collect();
+    Reads::prepare(client, &reads)
+        .await?
+        .send(client, "BEGIN")
+        .await?;
     let mut tx = PgTx::holding_chain_lock(client);
     tx.routes = routes;
     tx.before_next(LOCK_AND_SAVEPOINT.as_str());
