@@ -9,6 +9,7 @@ mod common;
 
 use common::store_suite::{self as suite, T0};
 use common::{alert, proposal};
+use countersign::audit::chain::{self, Head, NewEntry};
 use countersign::domain::records::AuditEntry;
 use countersign::domain::types::Verdict;
 use countersign::server::store::postgres::{CHAIN_LOCK, PgStore};
@@ -152,6 +153,35 @@ async fn rules_run_while_another_replica_holds_the_chain_lock() {
         "the batch waits for the lock"
     );
     assert!(!approved.is_finished() && !stale.is_finished() && !note.is_finished());
+    // The replica holding the lock appends an entry of its own: the batch
+    // must link after it (on a head read after the lock, not before).
+    let row = second
+        .query_one("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
+        .await
+        .expect("head");
+    let at = Head {
+        seq: row.get(0),
+        hash: row.get(1),
+    };
+    let theirs = chain::append(
+        &at,
+        &NewEntry {
+            at: T0 + 5,
+            kind: "noted",
+            alert_id: None,
+            proposal_id: None,
+            actor: chain::actor_person("dave"),
+            data: serde_json::json!({"by": "the other replica"}),
+        },
+    )
+    .expect("entry");
+    second
+        .execute(
+            "INSERT INTO audit (seq, at, kind, entry, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&theirs.seq, &(T0 + 5), &"noted", &theirs.entry, &theirs.prev_hash, &theirs.hash],
+        )
+        .await
+        .expect("their entry");
     second.batch_execute("COMMIT").await.expect("commit");
 
     // What it answers: real sequence numbers and the entries stored.
@@ -187,7 +217,13 @@ async fn rules_run_while_another_replica_holds_the_chain_lock() {
 
     // What it stores: one chain, nothing pointing past its head.
     let head = suite::chain_ok(&*store).await;
-    assert_eq!(head, 3 + 1 + 4 + 2 + 1);
+    assert_eq!(head, 3 + 1 + 1 + 4 + 2 + 1);
+    assert_eq!(stored(&*store, theirs.seq).await, theirs);
+    assert_eq!(
+        store.write_stats().replays,
+        0,
+        "linked on the head, not replayed"
+    );
     let db = connect(&url).await;
     for table in ["proposals", "nonces", "annotations"] {
         let column = if table == "proposals" {

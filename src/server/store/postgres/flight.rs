@@ -10,8 +10,7 @@ use super::gather;
 use super::rows::Bound;
 use crate::audit::chain::Head;
 use crate::server::store::StoreError;
-use crate::server::store::ops::{self, Read};
-use crate::server::store::sql;
+use crate::server::store::ops::Read;
 use crate::server::store::sql::Param;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::{Row, Statement};
@@ -116,25 +115,15 @@ impl Reads {
         self,
         client: &C,
     ) -> Result<(Vec<Option<Vec<Row>>>, Option<Head>), StoreError> {
-        let (try_lock, head) = futures_util::future::try_join(
-            client.prepare_cached(super::TRY_CHAIN_LOCK.as_str()),
-            client.prepare_cached(sql::HEAD),
-        )
-        .await?;
-        let (_, rows, locked, heads) = futures_util::future::try_join4(
+        // Prepared before the flight (a round trip the first time only).
+        client.prepare_cached(super::CHAIN_HEAD).await?;
+        let (_, rows, head) = futures_util::future::try_join3(
             client.batch_execute("BEGIN"),
             self.rows(client),
-            client.query_one(&try_lock, &[]),
-            client.query(&head, &[]),
+            super::chain_head(client, false),
         )
         .await?;
-        let rows = gather::scatter(self.gathered, rows)?;
-        let locked: bool = locked.try_get("locked").map_err(StoreError::from)?;
-        if !locked {
-            return Ok((rows, None));
-        }
-        let heads = heads.iter().map(|r| ops::head_row(r));
-        Ok((rows, Some(ops::head_of(heads.collect::<Result<_, _>>()?))))
+        Ok((gather::scatter(self.gathered, rows)?, head))
     }
 
     /// The statements' rows (written at the first poll).

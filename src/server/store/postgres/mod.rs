@@ -57,9 +57,28 @@ const MIGRATION_LOCK: i64 = 0x0063_6f75_6e74_6573;
 /// Waits for the chain lock and takes it (simple protocol).
 static TAKE_CHAIN_LOCK: LazyLock<String> =
     LazyLock::new(|| format!("SELECT pg_advisory_xact_lock({CHAIN_LOCK})"));
-/// Takes the chain lock if no one holds it: `locked`.
-static TRY_CHAIN_LOCK: LazyLock<String> =
-    LazyLock::new(|| format!("SELECT pg_try_advisory_xact_lock({CHAIN_LOCK}) AS locked"));
+/// The chain lock and the head (`locked`, `seq`, `hash`): waiting for the
+/// lock (`true`), or only if it is free (`false`; schema 8).
+const CHAIN_HEAD: &str = "SELECT locked, seq, hash FROM countersign_chain_head($1, $2)";
+
+/// The chain lock and the head, in one statement ([`CHAIN_HEAD`]): the
+/// head when the lock is held (the genesis head of an empty chain).
+async fn chain_head<C: deadpool_postgres::GenericClient + Sync>(
+    client: &C,
+    wait: bool,
+) -> Result<Option<Head>, tokio_postgres::Error> {
+    let statement = client.prepare_cached(CHAIN_HEAD).await?;
+    let row = client.query_one(&statement, &[&CHAIN_LOCK, &wait]).await?;
+    if !row.try_get::<_, bool>("locked")? {
+        return Ok(None);
+    }
+    let seq: Option<i64> = row.try_get("seq")?;
+    let hash: Option<String> = row.try_get("hash")?;
+    Ok(Some(match (seq, hash) {
+        (Some(seq), Some(hash)) => Head { seq, hash },
+        _ => Head::genesis(),
+    }))
+}
 
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("schema_1.sql")),
@@ -69,6 +88,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (5, include_str!("schema_5.sql")),
     (6, include_str!("schema_6.sql")),
     (7, include_str!("schema_7.sql")),
+    (8, include_str!("schema_8.sql")),
 ];
 
 pub struct PgStore {

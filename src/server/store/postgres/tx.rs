@@ -10,10 +10,8 @@ use super::relink::{self, Relinked};
 use super::rows;
 use crate::audit::chain::Head;
 use crate::server::store::StoreError;
-use crate::server::store::ops;
 use crate::server::store::ops::Read;
 use crate::server::store::ops::notify::SinkRoute;
-use crate::server::store::sql;
 use crate::server::store::sql::{Dialect, Param, SqlRow, bad_column};
 use crate::server::store::tx::{RowMap, Tx};
 use bytes::BytesMut;
@@ -161,26 +159,17 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
         if !self.deferred {
             return Ok(());
         }
-        let client = self.client;
-        let heads = async {
-            let head = client.prepare_cached(sql::HEAD).await?;
-            let (_, rows) = futures_util::future::try_join(
-                client.batch_execute(super::TAKE_CHAIN_LOCK.as_str()),
-                client.query(&head, &[]),
-            )
-            .await?;
-            Ok::<_, tokio_postgres::Error>(rows)
-        }
-        .await;
-        let heads = match heads {
-            Ok(rows) => rows,
+        match super::chain_head(self.client, true).await {
+            Ok(Some(head)) => self.link_on(head),
+            Ok(None) => {
+                self.broken = true;
+                Err(StoreError::Internal("the chain lock was not taken".into()))
+            }
             Err(e) => {
                 self.broken = true;
-                return Err(e.into());
+                Err(e.into())
             }
-        };
-        let heads = heads.iter().map(|r| ops::head_row(r));
-        self.link_on(ops::head_of(heads.collect::<Result<_, _>>()?))
+        }
     }
 
     /// The chain lock is held and `base` is the head: the held writes,
