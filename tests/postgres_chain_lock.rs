@@ -249,3 +249,50 @@ async fn rules_run_while_another_replica_holds_the_chain_lock() {
         store.write_stats()
     );
 }
+
+/// A batch replayed write by write whose last write is refused: the
+/// others commit. (Its commit used to prepare `pg_notify` before rolling
+/// the refused write back, in the failed transaction: every write of the
+/// batch failed whenever the writer's connection had not prepared it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_batch_whose_last_write_is_refused_commits_the_others() {
+    let Some(admin) = common::pg_url() else {
+        return;
+    };
+    let url = common::pg_fresh_db(&admin).await;
+    let store: Arc<dyn Store> = Arc::new(PgStore::open(&url).await.expect("open"));
+    let db = connect(&url).await;
+    db.batch_execute(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'refused by a test trigger'; END $$; \
+         CREATE TRIGGER refuse BEFORE INSERT ON alerts FOR EACH ROW \
+         WHEN (NEW.external_id = 'refused') EXECUTE FUNCTION refuse();",
+    )
+    .await
+    .expect("trigger");
+    let submit = |name: &'static str| {
+        let s = store.clone();
+        tokio::spawn(async move {
+            let doc = alert(name, vec![proposal("isolate_host", "medium")]);
+            suite::submit(&*s, "bot", doc, T0).await
+        })
+    };
+    // The lock held: a pilot holds the writer while two writes queue, in
+    // order, for one batch.
+    hold_lock(&db).await;
+    let pilot = submit("pilot");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let first = submit("first");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = submit("refused");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    db.batch_execute("COMMIT").await.expect("commit");
+    pilot.await.unwrap().expect("pilot");
+    first
+        .await
+        .unwrap()
+        .expect("the write before the refused one commits");
+    assert!(refused.await.unwrap().is_err());
+    assert_eq!(store.write_stats().replays, 1, "{:?}", store.write_stats());
+    assert_eq!(suite::chain_ok(&*store).await, 2);
+}

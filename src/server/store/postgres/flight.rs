@@ -22,17 +22,16 @@ const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 
 /// A transaction's last flight, its statements prepared.
 pub(super) struct Commit {
-    prefix: Option<&'static str>,
     writes: Vec<(Statement, Bound)>,
 }
 
 impl Commit {
-    /// `prefix` (simple protocol), `writes` (one statement per table) and
-    /// `pg_notify(channel, payload)` when there is one, folded into one
-    /// statement where they can be, and COMMIT, prepared.
+    /// `writes` (one statement per table) and `pg_notify(channel,
+    /// payload)` when there is one, folded into one statement where they
+    /// can be, and COMMIT, prepared. The transaction must not be in a
+    /// failed state: a statement prepared now would be refused.
     pub async fn prepare<C: GenericClient + Sync>(
         client: &C,
-        prefix: Option<&'static str>,
         writes: Vec<(String, Bound)>,
         notify: Option<(&'static str, String)>,
     ) -> Result<Self, StoreError> {
@@ -45,26 +44,16 @@ impl Commit {
         for (sql, bound) in writes {
             prepared.push((client.prepare_cached(&sql).await?, bound));
         }
-        Ok(Commit {
-            prefix,
-            writes: prepared,
-        })
+        Ok(Commit { writes: prepared })
     }
 
     /// Writes every request at the first poll (nothing is left to
     /// prepare), in order, then reads the answers.
     pub async fn send<C: GenericClient + Sync>(self, client: &C) -> Result<(), StoreError> {
-        let Commit { prefix, writes } = self;
-        let prefix = async move {
-            match prefix {
-                Some(p) => client.batch_execute(p).await,
-                None => Ok(()),
-            }
-        };
-        let writes = futures_util::future::try_join_all(writes.iter().map(
+        let writes = futures_util::future::try_join_all(self.writes.iter().map(
             |(statement, bound)| async move { client.execute(statement, &bound.refs()).await },
         ));
-        futures_util::future::try_join3(prefix, writes, client.batch_execute("COMMIT")).await?;
+        futures_util::future::try_join(writes, client.batch_execute("COMMIT")).await?;
         Ok(())
     }
 }

@@ -138,9 +138,10 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
         }
     }
 
-    /// Until the chain lock is taken ([`PgTx::take_lock`]), writes are held, linked on a
-    /// provisional head; reads that are not read ahead take the lock first.
-    /// So a batch's rules run while another replica holds the lock.
+    /// Until the chain lock is taken ([`PgTx::take_lock`]), writes are
+    /// held, linked on a provisional head; reads that are not read ahead
+    /// take the lock first. So a batch's rules run while another replica
+    /// holds the lock.
     pub fn defer_links(&mut self) {
         self.hold_writes();
         self.deferred = true;
@@ -175,9 +176,6 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
     /// The chain lock is held and `base` is the head: the held writes,
     /// made on the provisional head, are linked on it.
     fn link_on(&mut self, base: Head) -> Result<(), StoreError> {
-        if !self.deferred {
-            return Ok(());
-        }
         self.deferred = false;
         let held = self.held.get_or_insert_with(Vec::new);
         let relinked = relink::relink(held, base).inspect_err(|_| self.broken = true)?;
@@ -305,10 +303,19 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
             return Err(e);
         }
         let held = rows::per_table(held);
-        let out = match Commit::prepare(self.client, self.prefix.take(), held, notify).await {
-            Ok(commit) => commit.send(self.client).await,
-            Err(e) => Err(e),
-        };
+        let out = async {
+            // Pending commands first, on their own (a batch replayed write by
+            // write, after a refused one: `ROLLBACK TO`): a statement
+            // prepared in a failed transaction is refused.
+            if let Some(prefix) = self.prefix.take() {
+                self.client.batch_execute(prefix).await?;
+            }
+            Commit::prepare(self.client, held, notify)
+                .await?
+                .send(self.client)
+                .await
+        }
+        .await;
         self.broken |= out.is_err();
         out
     }

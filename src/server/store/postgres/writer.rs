@@ -189,17 +189,14 @@ async fn group(ends: &Ends<'_>, jobs: Vec<Box<dyn Job>>) {
     let mut changed = Vec::new();
     let ran = async {
         let reads = Reads::prepare(client, &batch.reads).await?;
-        match reads.send_trying_lock(client).await? {
-            (rows, Some(head)) => {
-                tx.head = Some(head);
-                run_ahead(&mut tx, &mut batch, rows, &mut changed).await?;
-            }
-            (rows, None) => {
-                tx.defer_links();
-                run_ahead(&mut tx, &mut batch, rows, &mut changed).await?;
-                tx.take_lock().await?;
-            }
+        let (rows, head) = reads.send_trying_lock(client).await?;
+        match head {
+            Some(head) => tx.head = Some(head),
+            None => tx.defer_links(),
         }
+        run_ahead(&mut tx, &mut batch, rows, &mut changed).await?;
+        // When deferred: waits for the lock, links on the head.
+        tx.take_lock().await?;
         let notify = notification(&tx, &changed);
         tx.commit(notify).await
     }
