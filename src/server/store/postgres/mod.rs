@@ -24,6 +24,7 @@ mod relink;
 mod rows;
 mod tls;
 mod tx;
+mod types;
 mod writer;
 
 use engine::migrate;
