@@ -20,12 +20,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (db, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(conn);
-    db
+/// A store on a fresh database, and the database's URL.
+async fn fresh() -> Option<(Arc<dyn Store>, String)> {
+    let url = common::pg_fresh_db(&common::pg_url()?).await;
+    let store = PgStore::open(&url).await.expect("open");
+    Some((Arc::new(store), url))
 }
 
 /// Holds the chain lock as a replica mid-transaction would.
@@ -57,11 +56,9 @@ fn waiting<T>(tasks: &[JoinHandle<T>]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_run_while_another_replica_holds_the_chain_lock() {
-    let Some(admin) = common::pg_url() else {
+    let Some((store, url)) = fresh().await else {
         return;
     };
-    let url = common::pg_fresh_db(&admin).await;
-    let store: Arc<dyn Store> = Arc::new(PgStore::open(&url).await.expect("open"));
     let mut seeds = Vec::new();
     for i in 0..3 {
         let doc = alert(
@@ -70,7 +67,10 @@ async fn rules_run_while_another_replica_holds_the_chain_lock() {
         );
         seeds.push(suite::submit(&*store, "bot", doc, T0).await.expect("seed"));
     }
-    let (first, second) = (connect(&url).await, connect(&url).await);
+    let (first, second) = (
+        common::pg_connect(&url).await,
+        common::pg_connect(&url).await,
+    );
 
     // The first holder has the lock: a pilot write waits for it, holding
     // the writer.
@@ -224,7 +224,7 @@ async fn rules_run_while_another_replica_holds_the_chain_lock() {
         0,
         "linked on the head, not replayed"
     );
-    let db = connect(&url).await;
+    let db = common::pg_connect(&url).await;
     for table in ["proposals", "nonces", "annotations"] {
         let column = if table == "proposals" {
             "change_seq"
@@ -256,20 +256,11 @@ async fn rules_run_while_another_replica_holds_the_chain_lock() {
 /// batch failed whenever the writer's connection had not prepared it.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_batch_whose_last_write_is_refused_commits_the_others() {
-    let Some(admin) = common::pg_url() else {
+    let Some((store, url)) = fresh().await else {
         return;
     };
-    let url = common::pg_fresh_db(&admin).await;
-    let store: Arc<dyn Store> = Arc::new(PgStore::open(&url).await.expect("open"));
-    let db = connect(&url).await;
-    db.batch_execute(
-        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
-         $$ BEGIN RAISE EXCEPTION 'refused by a test trigger'; END $$; \
-         CREATE TRIGGER refuse BEFORE INSERT ON alerts FOR EACH ROW \
-         WHEN (NEW.external_id = 'refused') EXECUTE FUNCTION refuse();",
-    )
-    .await
-    .expect("trigger");
+    let db = common::pg_connect(&url).await;
+    common::pg_refuse_alert(&db).await;
     let submit = |name: &'static str| {
         let s = store.clone();
         tokio::spawn(async move {

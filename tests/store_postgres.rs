@@ -203,18 +203,8 @@ async fn a_refused_statement_fails_only_its_own_write() {
     };
     let url = common::pg_fresh_db(&admin).await;
     let store = Arc::new(PgStore::open(&url).await.expect("open"));
-    let (db, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(conn);
-    db.batch_execute(
-        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
-         $$ BEGIN RAISE EXCEPTION 'refused by a test trigger'; END $$; \
-         CREATE TRIGGER refuse BEFORE INSERT ON alerts FOR EACH ROW \
-         WHEN (NEW.external_id = 'refused') EXECUTE FUNCTION refuse();",
-    )
-    .await
-    .expect("trigger");
+    let db = common::pg_connect(&url).await;
+    common::pg_refuse_alert(&db).await;
     let writes: Vec<_> = (0..41)
         .map(|i| {
             let s = store.clone();
@@ -397,11 +387,7 @@ async fn migrated_db() -> Option<(PgStore, tokio_postgres::Client)> {
     let admin = common::pg_url()?;
     let url = common::pg_fresh_db(&admin).await;
     let store = PgStore::open(&url).await.expect("open (migrates)");
-    let (db, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(conn);
-    Some((store, db))
+    Some((store, common::pg_connect(&url).await))
 }
 
 /// Proposals `from..to` of alert `a`, in `status`, created `now` and

@@ -337,6 +337,28 @@ pub async fn pg_fresh_db(admin_url: &str) -> String {
     format!("{base}/{name}")
 }
 
+/// A plain connection to a test database (its driver spawned).
+pub async fn pg_connect(url: &str) -> tokio_postgres::Client {
+    let (db, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    db
+}
+
+/// Makes PostgreSQL refuse to store the alert `refused` (a trigger): a
+/// statement that fails inside a batch, whoever's it is.
+pub async fn pg_refuse_alert(db: &tokio_postgres::Client) {
+    db.batch_execute(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'refused by a test trigger'; END $$; \
+         CREATE TRIGGER refuse BEFORE INSERT ON alerts FOR EACH ROW \
+         WHEN (NEW.external_id = 'refused') EXECUTE FUNCTION refuse();",
+    )
+    .await
+    .expect("trigger");
+}
+
 pub async fn pg_store() -> Option<Arc<dyn Store>> {
     let admin = pg_url()?;
     let url = pg_fresh_db(&admin).await;
