@@ -136,6 +136,7 @@ async fn ingest(s: &Setup, slice: Duration, tag: &str) -> Tally {
     Tally {
         done: done.load(Ordering::Relaxed),
         took: started.elapsed(),
+        ..Tally::default()
     }
 }
 
@@ -188,7 +189,12 @@ async fn decisions(
         *rest = left;
     }
     let took = started.elapsed();
-    (Tally { done, took }, probe.await.unwrap())
+    let tally = Tally {
+        done,
+        took,
+        ..Tally::default()
+    };
+    (tally, probe.await.unwrap())
 }
 
 /// Writes done over time taken, summed over slices.
@@ -196,12 +202,29 @@ async fn decisions(
 struct Tally {
     done: u64,
     took: Duration,
+    /// Transactions committed and writes they carried (PostgreSQL).
+    commits: u64,
+    writes: u64,
 }
 
 impl Tally {
     fn add(&mut self, other: Tally) {
         self.done += other.done;
         self.took += other.took;
+        self.commits += other.commits;
+        self.writes += other.writes;
+    }
+
+    /// With the commits `s` made since it stood at `before`.
+    fn batched(mut self, s: &Setup, before: (u64, u64, u64)) -> Self {
+        let now = s.writes();
+        self.commits = now.0 - before.0;
+        self.writes = now.1 - before.1;
+        self
+    }
+
+    fn per_commit(&self) -> f64 {
+        self.writes as f64 / self.commits.max(1) as f64
     }
 
     fn rate(&self) -> f64 {
@@ -441,7 +464,9 @@ fn main() {
             for k in order(round) {
                 let mut burners = if burning(k) { burners(secs + 30) } else { Vec::new() };
                 let before = cpu::sample();
-                ingested[k].add(ingest(&setups[on(k)], slice, &format!("i{k}-{round}")).await);
+                let s = &setups[on(k)];
+                let at = s.writes();
+                ingested[k].add(ingest(s, slice, &format!("i{k}-{round}")).await.batched(s, at));
                 ingest_cpu[k] += &cpu::sample().since(&before);
                 stop(&mut burners);
             }
@@ -457,8 +482,10 @@ fn main() {
             for k in order(round) {
                 let mut burners = if burning(k) { burners(secs + 30) } else { Vec::new() };
                 let before = cpu::sample();
+                let at = setups[on(k)].writes();
                 let (tally, samples) =
                     decisions(&setups[on(k)], &mut work[on(k)], slice, &format!("d{k}-{round}")).await;
+                let tally = tally.batched(&setups[on(k)], at);
                 decide_cpu[k] += &cpu::sample().since(&before);
                 stop(&mut burners);
                 decided[k].add(tally);
@@ -495,6 +522,9 @@ fn main() {
             let db = &dbs[on(k)];
             cpu_line(&format!("{name}, ingest"), &ingest_cpu[k], ingested[k].done, db);
             cpu_line(&format!("{name}, decisions"), &decide_cpu[k], decided[k].done, db);
+        }
+        for (what, cpu, tally) in [("ingest", &ingest_cpu, &ingested), ("decisions", &decide_cpu, &decided)] {
+            split_line(what, [(&cpu[1], &tally[1]), (&cpu[2], &tally[2])]);
         }
         wake_line("quiet", &mut quiet);
         wake_line("CPU burners beside", &mut busy);
@@ -543,6 +573,25 @@ fn cpu_line(label: &str, t: &Ticks, writes: u64, db: &str) {
         per(pg_all - backends),
         per(busy - this - pg_all),
         100.0 * t.get("idle") as f64 / all.max(1) as f64,
+    );
+}
+
+/// Busy CPU per write of one and of two replicas, split into what each
+/// write costs and what each transaction costs: where the two differ.
+fn split_line(what: &str, figures: [(&Ticks, &Tally); 2]) {
+    let [one, two] =
+        figures.map(|(t, tally)| (cpu::busy_per_write(t, tally.done), tally.per_commit()));
+    let Some((per_write, per_tx)) = cpu::per_write_and_transaction(one, two) else {
+        return println!(
+            "CPU per write and per transaction, {what}: batch sizes too close to tell apart"
+        );
+    };
+    println!(
+        "CPU per write and per transaction, {what} (busy per write = per write + per transaction / writes per commit): {per_write:.0} us per write + {per_tx:.0} us per transaction, which is {:.0} us of each write at one replica's {:.1} writes per commit and {:.0} us at two replicas' {:.1}",
+        per_tx / one.1,
+        one.1,
+        per_tx / two.1,
+        two.1,
     );
 }
 

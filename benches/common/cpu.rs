@@ -106,3 +106,24 @@ pub fn sample() -> Ticks {
     }
     t
 }
+
+/// Microseconds of the whole machine's busy CPU per write.
+pub fn busy_per_write(t: &Ticks, writes: u64) -> f64 {
+    // /proc counts in USER_HZ, 100 a second on Linux.
+    t.get("busy") as f64 * 10_000.0 / writes.max(1) as f64
+}
+
+/// Busy CPU per write split into what every write costs and what every
+/// transaction costs (shared by its writes), from two figures of the same
+/// work at two batch sizes: `(per write, writes per commit)` each.
+/// `busy = per_write + per_transaction / writes_per_commit`. `None` when
+/// the batch sizes are too close to tell the two apart.
+pub fn per_write_and_transaction(a: (f64, f64), b: (f64, f64)) -> Option<(f64, f64)> {
+    let ((ca, na), (cb, nb)) = (a, b);
+    let spread = 1.0 / nb.max(1e-9) - 1.0 / na.max(1e-9);
+    if spread.abs() < 0.01 {
+        return None;
+    }
+    let per_transaction = (cb - ca) / spread;
+    Some((ca - per_transaction / na, per_transaction))
+}
