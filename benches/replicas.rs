@@ -548,8 +548,7 @@ fn db_of(url: &str) -> String {
 
 /// CPU per write over a figure's slices, by what spent it.
 fn cpu_line(label: &str, t: &Ticks, writes: u64, db: &str) {
-    // /proc counts in USER_HZ, 100 a second on Linux.
-    let per = |n: i64| n as f64 * 10_000.0 / writes.max(1) as f64;
+    let per = |n: i64| cpu::per_write(n, writes);
     let busy = t.get("busy");
     let all = busy + t.get("idle");
     let this: i64 =

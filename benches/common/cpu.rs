@@ -107,10 +107,15 @@ pub fn sample() -> Ticks {
     t
 }
 
+/// Microseconds per write of `ticks` (/proc counts in USER_HZ, 100 a
+/// second on Linux).
+pub fn per_write(ticks: i64, writes: u64) -> f64 {
+    ticks as f64 * 10_000.0 / writes.max(1) as f64
+}
+
 /// Microseconds of the whole machine's busy CPU per write.
 pub fn busy_per_write(t: &Ticks, writes: u64) -> f64 {
-    // /proc counts in USER_HZ, 100 a second on Linux.
-    t.get("busy") as f64 * 10_000.0 / writes.max(1) as f64
+    per_write(t.get("busy"), writes)
 }
 
 /// Busy CPU per write split into what every write costs and what every
