@@ -482,10 +482,11 @@ fn main() {
             for k in order(round) {
                 let mut burners = if burning(k) { burners(secs + 30) } else { Vec::new() };
                 let before = cpu::sample();
-                let at = setups[on(k)].writes();
+                let s = &setups[on(k)];
+                let at = s.writes();
                 let (tally, samples) =
-                    decisions(&setups[on(k)], &mut work[on(k)], slice, &format!("d{k}-{round}")).await;
-                let tally = tally.batched(&setups[on(k)], at);
+                    decisions(s, &mut work[on(k)], slice, &format!("d{k}-{round}")).await;
+                let tally = tally.batched(s, at);
                 decide_cpu[k] += &cpu::sample().since(&before);
                 stop(&mut burners);
                 decided[k].add(tally);
