@@ -9,6 +9,7 @@
 mod common;
 
 use common::proc::{ServeProcess, create_token};
+use common::proxy::SlowProxy;
 use common::pty::Pty;
 use common::{alert, free_port, keygen, proposal};
 use countersign::client::ApiClient;
@@ -73,29 +74,32 @@ impl Soc {
     }
 
     async fn submit(&self, target: &str, risk: &str) -> String {
-        let mut p = proposal("isolate_host", risk);
+        self.submit_action("isolate_host", target, risk).await
+    }
+
+    async fn submit_action(&self, action: &str, target: &str, risk: &str) -> String {
+        let mut p = proposal(action, risk);
         p["target"] = target.into();
+        let external = format!("ext-{}", target.replace(['/', ' '], "-"));
         let r = self
             .agent
-            .submit_alert(&alert(&format!("ext-{target}"), vec![p]))
+            .submit_alert(&alert(&external, vec![p]))
             .await
             .unwrap();
         r.proposals[0].id.clone()
     }
 
     fn console(&self, who: &str) -> Pty {
+        self.console_at(who, &self.url())
+    }
+
+    /// The console of `who` against `url` (the server, or a proxy in front
+    /// of it).
+    fn console_at(&self, who: &str, url: &str) -> Pty {
         let key = self.dir.path().join(who).display().to_string();
         let state: PathBuf = self.dir.path().join(format!("state-{who}"));
         Pty::spawn(
-            &[
-                "tui",
-                "--server",
-                &self.url(),
-                "--principal",
-                who,
-                "--key",
-                &key,
-            ],
+            &["tui", "--server", url, "--principal", who, "--key", &key],
             &[("XDG_STATE_HOME", state.display().to_string())],
             140,
             40,
@@ -189,6 +193,7 @@ async fn a_group_of_twenty_is_approved_with_twenty_signatures() {
     alice.wait_for("kiosk-19", 5);
     alice.send("a");
     alice.wait_for("approve 20 proposals of the group", 5);
+    alice.wait_for("Enter sign & send", 5);
     alice.send("\r");
     alice.wait_for(
         "approve: 20 signed, one per proposal · 20 of 20 recorded",
@@ -239,7 +244,7 @@ async fn analyst_and_lead_work_the_queue() {
     alice.wait_for("alice (analyst)", 5);
 
     select(&mut alice, "host-approve");
-    alice.send("a");
+    alice.approve();
     alice.wait_for("approve signed and recorded → approved", 15);
 
     select(&mut alice, "host-reject");
@@ -270,7 +275,7 @@ async fn analyst_and_lead_work_the_queue() {
     carol.send("v");
     carol.wait_for("host-escalate", 15);
     carol.wait_for("✓ matches what is shown", 15);
-    carol.send("a");
+    carol.approve();
     carol.wait_for("approve signed and recorded → approved", 15);
     carol.send("q");
     assert_eq!(carol.wait_exit(10), 0);
@@ -305,7 +310,7 @@ async fn decision_made_offline_is_delivered_exactly_once() {
 
     soc.server.take(); // kill -9
     alice.wait_for("DISCONNECTED", 30);
-    alice.send("a");
+    alice.approve();
     alice.wait_for("unsent 1", 10);
 
     soc.restart().await;
@@ -396,4 +401,101 @@ async fn hostile_alert_text_never_reaches_the_terminal() {
     assert!(screen.contains("^[]52;c;"), "{screen}");
     assert!(screen.contains("prt-^[[31mred<U+2066>x<U"), "{screen}");
     assert!(screen.contains("日本語 🚀 مرحبا"), "{screen}");
+}
+
+/// Every signed decision in the audit log, as (proposal id, verdict).
+async fn signed_verdicts(soc: &Soc) -> Vec<(String, String)> {
+    soc.reviewer
+        .audit_all(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| {
+            let v: Value = serde_json::from_str(&e.entry).ok()?;
+            let payload: Value = serde_json::from_str(v["data"]["payload"].as_str()?).ok()?;
+            Some((
+                payload["proposal_id"].as_str()?.to_owned(),
+                payload["verdict"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// Over a slow link the reject dialog opens late. A reason typed at once
+/// (its letters are command keys: `a` approve, `e` escalate, `s` sort, `v`
+/// view) lands in the dialog; nothing is approved, the view and the sort
+/// stay. Run at several delays, one way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reason_typed_before_its_dialog_opens_never_approves() {
+    for delay_ms in [250, 800, 1500] {
+        let soc = Soc::start().await;
+        let wipe = soc
+            .submit_action("run_command", "rm -rf /var/log", "medium")
+            .await;
+        let critical = soc.submit("dc-01", "critical").await;
+        let proxy = SlowProxy::start(soc.port, std::time::Duration::from_millis(delay_ms));
+        let mut alice = soc.console_at("alice", &proxy.url());
+        alice.wait_for("online", 60);
+        alice.wait_for("run_command", 30);
+        alice.send("/");
+        alice.type_text("var/log");
+        alice.send("\r");
+        alice.send("r");
+        let reason = "agent is wiping logs: no, save evidence";
+        alice.type_text(reason);
+        alice.wait_for("reject: why?", 30);
+        alice.wait_for(reason, 5);
+        let screen = alice.screen();
+        assert!(screen.contains("pending"), "the view stayed: {screen}");
+        assert!(!screen.contains("sorted by"), "the sort stayed: {screen}");
+        assert!(
+            signed_verdicts(&soc).await.is_empty(),
+            "{delay_ms} ms: nothing signed before the dialog was answered"
+        );
+        alice.send("\r");
+        alice.wait_for("reject signed and recorded → rejected", 30);
+        alice.send("q");
+        assert_eq!(alice.wait_exit(10), 0);
+
+        assert_eq!(soc.status(&wipe).await, "rejected", "{delay_ms} ms");
+        assert_eq!(soc.status(&critical).await, "pending", "{delay_ms} ms");
+        let v = soc.agent.decision(&wipe, 0).await.unwrap();
+        assert_eq!(v.reason.as_deref(), Some(reason));
+        assert_eq!(
+            signed_verdicts(&soc).await,
+            vec![(wipe.clone(), "reject".to_owned())],
+            "{delay_ms} ms: one signature, the reject"
+        );
+    }
+}
+
+/// With the server down, a command on a proposal never loaded says it
+/// cannot start; the reason typed after it signs nothing, and nothing
+/// waits in the outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_while_the_server_is_down_signs_nothing() {
+    let mut soc = Soc::start().await;
+    let first = soc.submit("host-first", "medium").await;
+    let second = soc.submit("host-second", "medium").await;
+    let mut alice = soc.console("alice");
+    alice.wait_for("online", 20);
+    alice.wait_for("host-second", 15);
+    soc.server.take(); // kill -9
+    alice.wait_for("DISCONNECTED", 30);
+    alice.send("/");
+    alice.type_text("host-first");
+    alice.send("\r");
+    alice.send("r");
+    alice.type_text("agent is wrong: no, wait for a person");
+    alice.send("\r");
+    alice.wait_for("not started", 30);
+    alice.wait_for("unsent 0", 5);
+    let screen = alice.screen();
+    assert!(!screen.contains("sorted by"), "{screen}");
+    alice.send("q");
+    assert_eq!(alice.wait_exit(10), 0);
+    soc.restart().await;
+    assert_eq!(soc.status(&first).await, "pending");
+    assert_eq!(soc.status(&second).await, "pending");
+    assert!(signed_verdicts(&soc).await.is_empty());
 }

@@ -28,7 +28,7 @@ fn demo_end_to_end() {
     d.type_text("Q3-forecast");
     d.send("\r");
     d.wait_for("✓ matches what is shown", 15);
-    d.send("a");
+    d.approve();
     d.wait_for("approve signed and recorded → approved", 15);
     // In "mine" (the filter still on) the agent's execution shows up on
     // that item's own row.

@@ -108,6 +108,14 @@ impl Runner {
                 Msg::Claimed,
             ),
             Effect::Send(draft) => self.sign_and_queue(draft),
+            Effect::WakeAt(at) => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let wait = (at - now_millis()).clamp(0, 60_000) as u64;
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                    let _ = tx.send(Msg::Tick(now_millis()));
+                });
+            }
             Effect::FetchOversight(since) => self.spawn_call(
                 move |c| async move { c.oversight(&since, None).await },
                 Msg::Oversight,

@@ -6,6 +6,7 @@ use crate::api::{
     AlertDetail, ClaimView, DecisionAccepted, ErrorCode, LoginResponse, QueueResponse, View,
 };
 use crate::client::ClientError;
+use crate::domain::time::now_millis;
 use crossterm::event::{Event as CtEvent, KeyEvent, KeyEventKind};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +25,10 @@ pub enum SendFailure {
 
 #[derive(Debug)]
 pub enum Msg {
+    /// A key, always just after a [`Msg::Tick`] with the time it was read.
     Key(KeyEvent),
+    /// A frame was drawn at this time: what it showed is on screen.
+    Drawn(i64),
     Resize(u16, u16),
     Tick(i64),
     LoggedIn(Result<LoginResponse, String>),
@@ -85,7 +89,14 @@ pub fn spawn_input(tx: UnboundedSender<Msg>) {
                     Err(_) => return,
                 }
                 let msg = match crossterm::event::read() {
-                    Ok(CtEvent::Key(k)) if k.kind != KeyEventKind::Release => Msg::Key(k),
+                    Ok(CtEvent::Key(k)) if k.kind != KeyEventKind::Release => {
+                        // The key's time: a dialog armed after it was read
+                        // does not take it.
+                        if tx.send(Msg::Tick(now_millis())).is_err() {
+                            return;
+                        }
+                        Msg::Key(k)
+                    }
                     Ok(CtEvent::Resize(w, h)) => Msg::Resize(w, h),
                     Ok(_) => continue,
                     Err(_) => return,

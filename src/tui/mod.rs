@@ -89,6 +89,9 @@ pub async fn run(cfg: ConsoleConfig) -> anyhow::Result<()> {
             // One frame per batch of messages: nothing redraws on a timer
             // except the one-second tick that ages the clocks on screen.
             terminal.draw(|f| views::render(f, &state, &cfg.theme, &cfg.keymap))?;
+            for e in update::update(&mut state, Msg::Drawn(now_millis()), &cfg.keymap) {
+                runner.run(e);
+            }
             let Some(msg) = rx.recv().await else { break };
             let mut effects = update::update(&mut state, msg, &cfg.keymap);
             // Merge whatever else is queued into this one redraw.

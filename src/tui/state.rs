@@ -145,13 +145,34 @@ pub enum Dialog {
         labels: BTreeSet<Label>,
         error: Option<String>,
     },
-    /// High/critical approval, or approval without having looked: type
-    /// `yes` to sign.
-    Confirm {
+    /// A command key pressed while the proposal it needs was still
+    /// loading: every key typed now is kept here (never read as a command)
+    /// until the dialog it asked for opens, or Esc cancels it.
+    Pending {
+        command: Command,
         proposal_id: String,
+        alert_id: String,
+        /// Keys typed while waiting, replayed into the dialog's editor
+        /// (never as Enter: a dialog signs only on a key typed while it
+        /// was on screen).
+        typed: Vec<crossterm::event::KeyEvent>,
+    },
+    /// Every approval (and a sampled confirmation) asks here: a line that
+    /// shows action, target and risk and reads no key until it has been on
+    /// screen for [`ARM_MS`]. Then `y` or Enter signs; high and critical
+    /// need `yes` typed.
+    Confirm {
+        verdict: crate::signing::payload::PayloadVerdict,
+        proposal_id: String,
+        /// Risk and digest as shown when it opened: what is signed.
+        risk: Risk,
+        digest: String,
         typed: String,
         /// Panes with content that were never opened.
         unviewed: Vec<Tab>,
+        /// When keys start to count: [`ARM_MS`] after the dialog was first
+        /// drawn; `None` until it has been drawn.
+        armed_at: Option<i64>,
     },
     /// Approve or reject every member of a group shown in the sheet, one
     /// signature each; reject needs a reason.
@@ -163,6 +184,8 @@ pub enum Dialog {
         opened_ms: i64,
         editor: TextArea<'static>,
         error: Option<String>,
+        /// As for [`Dialog::Confirm`]: Enter counts from here on.
+        armed_at: Option<i64>,
     },
     /// A lead's oversight report (or why it could not be had).
     Oversight {
@@ -177,12 +200,59 @@ impl std::fmt::Debug for Dialog {
         match self {
             Dialog::Reason { verdict, .. } => write!(f, "Reason({verdict})"),
             Dialog::Annotate { labels, .. } => write!(f, "Annotate({labels:?})"),
-            Dialog::Confirm { typed, .. } => write!(f, "Confirm({typed:?})"),
+            Dialog::Pending { command, typed, .. } => {
+                write!(f, "Pending({command:?}, {} keys)", typed.len())
+            }
+            Dialog::Confirm { verdict, typed, .. } => write!(f, "Confirm({verdict:?}, {typed:?})"),
             Dialog::Group {
                 verdict, members, ..
             } => write!(f, "Group({verdict}, {})", members.len()),
             Dialog::Oversight { .. } => f.write_str("Oversight"),
             Dialog::Help => f.write_str("Help"),
+        }
+    }
+}
+
+/// How long a dialog that signs an approval ignores keys after it is first
+/// drawn, so that keys typed ahead cannot answer it (browsers arm their
+/// security dialogs the same way).
+pub const ARM_MS: i64 = 600;
+
+/// A signing command that needs the proposal loaded before its dialog can
+/// open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Approve,
+    /// Reject, escalate, halt or flag: a reason is asked for.
+    Reason(Verdict),
+    /// Confirm a sampled policy approval.
+    ConfirmSample,
+    Annotate,
+}
+
+impl Command {
+    pub fn name(self) -> String {
+        match self {
+            Command::Approve => "approve".into(),
+            Command::Reason(v) => v.to_string(),
+            Command::ConfirmSample => "confirm".into(),
+            Command::Annotate => "annotate".into(),
+        }
+    }
+}
+
+impl Dialog {
+    /// Whether a key pressed at `now` counts: a dialog that signs an
+    /// approval reads none until it has been on screen for [`ARM_MS`].
+    pub fn armed(&self, now: i64) -> bool {
+        match self {
+            Dialog::Confirm { armed_at, .. } => armed_at.is_some_and(|a| now >= a),
+            Dialog::Group {
+                verdict: Verdict::Approve,
+                armed_at,
+                ..
+            } => armed_at.is_some_and(|a| now >= a),
+            _ => true,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod gate;
 pub mod proc;
+pub mod proxy;
 pub mod pty;
 pub mod store_suite;
 

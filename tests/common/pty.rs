@@ -72,6 +72,14 @@ impl Pty {
         std::thread::sleep(Duration::from_millis(400));
     }
 
+    /// Approves the selected low or medium proposal: `a`, then `y` once the
+    /// confirm line is armed.
+    pub fn approve(&mut self) {
+        self.send("a");
+        self.wait_for("y or Enter signs", 10);
+        self.send("y");
+    }
+
     /// Types text one key at a time, as a person would.
     pub fn type_text(&mut self, s: &str) {
         for c in s.chars() {

@@ -6,14 +6,140 @@ use crate::domain::types::{Label, ProposalStatus, Risk, Verdict};
 use crate::signing::payload::{DecisionDraft, GroupReview, PayloadVerdict, Review, Target};
 use crate::tui::action::{Action, Mode};
 use crate::tui::keymap::Keymap;
-use crate::tui::state::{Dialog, GroupSend, Level, State, Tab};
+use crate::tui::state::{Command, Dialog, GroupSend, Level, State, Tab};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::collections::BTreeSet;
 use tui_textarea::TextArea;
 
 pub(super) fn editor(placeholder: &str) -> TextArea<'static> {
     let mut t = TextArea::default();
     t.set_placeholder_text(placeholder);
     t
+}
+
+/// Starts a signing command on the selected proposal. When the proposal
+/// it needs is still loading, the command waits in [`Dialog::Pending`]:
+/// the keys typed meanwhile are kept for its dialog, never read as
+/// commands.
+pub(super) fn begin(s: &mut State, command: Command) -> Vec<Effect> {
+    let Some(item) = s.selected_item() else {
+        flash(s, Level::Warn, "nothing selected");
+        return vec![];
+    };
+    let (proposal_id, alert_id) = (item.proposal.id.clone(), item.proposal.alert_id.clone());
+    let loaded = s
+        .detail
+        .current
+        .as_ref()
+        .is_some_and(|d| d.alert_id == alert_id && d.data.is_some());
+    if loaded || s.queue.sent.contains(&proposal_id) {
+        return open(s, command);
+    }
+    // Not loaded yet (or the last fetch failed): fetch it again if it
+    // failed, and wait for it.
+    let mut fx = vec![];
+    if let Some(d) = s.detail.current.as_mut().filter(|d| d.alert_id == alert_id)
+        && d.error.take().is_some()
+    {
+        fx.push(Effect::FetchAlert(alert_id.clone()));
+    }
+    s.dialog = Some(Dialog::Pending {
+        command,
+        proposal_id,
+        alert_id,
+        typed: Vec::new(),
+    });
+    fx
+}
+
+/// Opens the dialog of a command whose proposal is loaded.
+fn open(s: &mut State, command: Command) -> Vec<Effect> {
+    match command {
+        Command::Approve => start_confirm(s, Verdict::Approve),
+        Command::ConfirmSample => start_confirm(s, Verdict::Confirm),
+        Command::Reason(v) => start_reason(s, v),
+        Command::Annotate => start_annotate(s),
+    }
+}
+
+/// At most this many keys are kept while a command waits.
+const PENDING_KEYS: usize = 500;
+
+/// A key while a command waits for its proposal: Esc cancels, every other
+/// key is kept for the dialog.
+fn on_pending_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
+    if let Some(Dialog::Pending { typed, .. }) = s.dialog.as_mut()
+        && typed.len() < PENDING_KEYS
+    {
+        typed.push(k);
+    }
+    vec![]
+}
+
+/// The selected proposal's alert arrived (or failed): a command waiting for
+/// it opens its dialog now, with the keys typed meanwhile in its editor.
+pub(super) fn resume_pending(s: &mut State, keys: &Keymap) -> Vec<Effect> {
+    let Some(Dialog::Pending {
+        proposal_id,
+        alert_id,
+        ..
+    }) = &s.dialog
+    else {
+        return vec![];
+    };
+    let selected = s.selected_item().map(|i| i.proposal.id.as_str()) == Some(proposal_id);
+    let detail = s
+        .detail
+        .current
+        .as_ref()
+        .filter(|d| &d.alert_id == alert_id);
+    let error = detail.and_then(|d| d.error.clone());
+    let loaded = detail.is_some_and(|d| d.data.is_some());
+    if selected && !loaded && error.is_none() {
+        return vec![]; // still loading
+    }
+    let Some(Dialog::Pending { command, typed, .. }) = s.dialog.take() else {
+        return vec![];
+    };
+    if !selected {
+        flash(
+            s,
+            Level::Warn,
+            format!(
+                "{} not started: the proposal left the queue while it loaded; nothing signed",
+                command.name()
+            ),
+        );
+        return vec![];
+    }
+    if !loaded {
+        flash(
+            s,
+            Level::Error,
+            format!(
+                "{} not started: the proposal could not be loaded ({}); nothing signed",
+                command.name(),
+                error.unwrap_or_default()
+            ),
+        );
+        return vec![];
+    }
+    let fx = open(s, command);
+    for k in typed {
+        if s.dialog.is_none() {
+            break;
+        }
+        // Typed before the dialog was on screen: text for its editor, never
+        // the key that signs or cancels it.
+        if matches!(
+            keys.action(Mode::Dialog, &k),
+            Some(Action::Submit | Action::Cancel)
+        ) {
+            continue;
+        }
+        on_dialog_key(s, k, keys);
+    }
+    fx
 }
 
 /// Checks that the selected proposal can be signed now: loaded, digest
@@ -71,7 +197,7 @@ fn signable(s: &mut State, verdict: Verdict) -> Option<String> {
     Some(id)
 }
 
-pub(super) fn start_reason(s: &mut State, verdict: Verdict) -> Vec<Effect> {
+fn start_reason(s: &mut State, verdict: Verdict) -> Vec<Effect> {
     let Some(id) = signable(s, verdict) else {
         return vec![];
     };
@@ -84,18 +210,26 @@ pub(super) fn start_reason(s: &mut State, verdict: Verdict) -> Vec<Effect> {
     vec![]
 }
 
-/// Sampled review: confirm what policy approved, signed at once.
-pub(super) fn confirm_sample(s: &mut State) -> Vec<Effect> {
-    let Some(id) = signable(s, Verdict::Confirm) else {
+fn start_annotate(s: &mut State) -> Vec<Effect> {
+    let Some(d) = s.detail.current.as_ref().filter(|d| d.data.is_some()) else {
+        flash(s, Level::Warn, "the alert is still loading");
         return vec![];
     };
-    sign(
-        s,
-        PayloadVerdict::Confirm,
-        Target::Proposal(id),
-        String::new(),
-        vec![],
-    )
+    if !d.alert_digest_ok {
+        flash(
+            s,
+            Level::Error,
+            "refusing to sign: the alert's digest does not match its document",
+        );
+        return vec![];
+    }
+    s.dialog = Some(Dialog::Annotate {
+        alert_id: d.alert_id.clone(),
+        editor: editor("note (Enter to sign, Esc to cancel)"),
+        labels: BTreeSet::new(),
+        error: None,
+    });
+    vec![]
 }
 
 /// Opens the group dialog over the members the sheet shows now.
@@ -122,6 +256,7 @@ pub(super) fn start_group(s: &mut State, verdict: Verdict) -> Vec<Effect> {
         opened_ms: s.detail.review.opened_ms,
         editor: editor(placeholder),
         error: None,
+        armed_at: None,
     });
     vec![]
 }
@@ -207,34 +342,32 @@ fn unviewed(s: &State) -> Vec<Tab> {
     out
 }
 
-pub(super) fn start_approve(s: &mut State) -> Vec<Effect> {
-    let Some(id) = signable(s, Verdict::Approve) else {
+/// Opens the confirmation line of an approval (or of a sampled
+/// confirmation). It reads no key until it has been on screen for
+/// [`ARM_MS`](crate::tui::state::ARM_MS).
+fn start_confirm(s: &mut State, verdict: Verdict) -> Vec<Effect> {
+    let Some(id) = signable(s, verdict) else {
         return vec![];
     };
-    let risk = s
-        .selected_item()
-        .map(|i| i.proposal.risk)
-        .unwrap_or(Risk::Low);
-    let unviewed = if risk >= Risk::High {
+    let Some(p) = s.selected_proposal() else {
+        return vec![];
+    };
+    let (risk, digest) = (p.risk, p.digest.clone());
+    let unviewed = if verdict == Verdict::Approve && risk >= Risk::High {
         unviewed(s)
     } else {
         vec![]
     };
-    if risk >= Risk::High {
-        s.dialog = Some(Dialog::Confirm {
-            proposal_id: id,
-            typed: String::new(),
-            unviewed,
-        });
-        return vec![];
-    }
-    sign(
-        s,
-        PayloadVerdict::Approve,
-        Target::Proposal(id),
-        String::new(),
-        vec![],
-    )
+    s.dialog = Some(Dialog::Confirm {
+        verdict: PayloadVerdict::from(verdict),
+        proposal_id: id,
+        risk,
+        digest,
+        typed: String::new(),
+        unviewed,
+        armed_at: None,
+    });
+    vec![]
 }
 
 fn sign(
@@ -294,16 +427,22 @@ fn sign(
 /// closed (set to `None`) only when it is done.
 pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Effect> {
     let action = keys.action(Mode::Dialog, &k);
+    let now = s.session.now_ms;
     let Some(dialog) = s.dialog.as_mut() else {
         return vec![];
     };
     if matches!(dialog, Dialog::Help) || action == Some(Action::Cancel) {
-        // Any key closes help.
+        // Any key closes help; Esc cancels any dialog, armed or not.
         s.dialog = None;
+        return vec![];
+    }
+    if !dialog.armed(now) {
+        // Typed before the dialog was on screen long enough to be read.
         return vec![];
     }
     match dialog {
         Dialog::Help => vec![],
+        Dialog::Pending { .. } => on_pending_key(s, k),
         // j/k (and the arrows) scroll; any other key closes it.
         Dialog::Oversight { scroll, .. } => {
             match k.code {
@@ -394,23 +533,44 @@ pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Ef
             sign(s, PayloadVerdict::Annotate, target, note, labels)
         }
         Dialog::Confirm {
-            proposal_id, typed, ..
+            verdict,
+            proposal_id,
+            risk,
+            digest,
+            typed,
+            ..
         } => {
-            if action == Some(Action::Submit) {
-                if !typed.trim().eq_ignore_ascii_case("yes") {
-                    typed.clear();
+            let needs_yes = *verdict == PayloadVerdict::Approve && *risk >= Risk::High;
+            let sign_now = if needs_yes {
+                action == Some(Action::Submit) && typed.trim().eq_ignore_ascii_case("yes")
+            } else {
+                action == Some(Action::Submit)
+                    || matches!(k.code, KeyCode::Char('y' | 'Y'))
+                        && !k.modifiers.contains(KeyModifiers::CONTROL)
+            };
+            if sign_now {
+                let (verdict, target) = (*verdict, Target::Proposal(proposal_id.clone()));
+                let shown = digest.clone();
+                s.dialog = None;
+                if s.selected_proposal().map(|p| &p.digest) != Some(&shown) {
+                    flash(
+                        s,
+                        Level::Error,
+                        "the proposal changed while you were confirming; nothing signed",
+                    );
                     return vec![];
                 }
-                let target = Target::Proposal(proposal_id.clone());
-                s.dialog = None;
-                return sign(s, PayloadVerdict::Approve, target, String::new(), vec![]);
+                return sign(s, verdict, target, String::new(), vec![]);
             }
             match k.code {
+                _ if action == Some(Action::Submit) => typed.clear(),
                 KeyCode::Backspace => {
                     typed.pop();
                 }
                 KeyCode::Char(c)
-                    if !k.modifiers.contains(KeyModifiers::CONTROL) && typed.len() < 8 =>
+                    if needs_yes
+                        && !k.modifiers.contains(KeyModifiers::CONTROL)
+                        && typed.len() < 8 =>
                 {
                     typed.push(c);
                 }

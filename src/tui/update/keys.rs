@@ -1,16 +1,13 @@
 //! Keys in the queue and the detail, and while typing a filter.
 
-use super::commands::{
-    confirm_sample, editor, on_dialog_key, start_approve, start_group, start_reason,
-};
+use super::commands::{begin, on_dialog_key, start_group};
 use super::queue::{move_to, rebuild_rows, reselect, switch_view};
 use super::{Effect, flash};
 use crate::domain::types::Verdict;
 use crate::tui::action::{Action, Mode};
 use crate::tui::keymap::Keymap;
-use crate::tui::state::{Dialog, Level, State, TABS, Tab, VIEWS};
+use crate::tui::state::{Command, Dialog, Level, State, TABS, Tab, VIEWS};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use std::collections::BTreeSet;
 
 pub(super) fn on_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Effect> {
     if s.dialog.is_some() {
@@ -131,9 +128,9 @@ pub(super) fn on_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Effect> {
         }
         Action::Approve if s.selected_group().is_some() => start_group(s, Verdict::Approve),
         Action::Reject if s.selected_group().is_some() => start_group(s, Verdict::Reject),
-        Action::Approve => start_approve(s),
-        Action::Reject => start_reason(s, Verdict::Reject),
-        Action::ConfirmSample => confirm_sample(s),
+        Action::Approve => begin(s, Command::Approve),
+        Action::Reject => begin(s, Command::Reason(Verdict::Reject)),
+        Action::ConfirmSample => begin(s, Command::ConfirmSample),
         Action::Oversight => {
             if s.session.me.role != Some(crate::domain::types::Role::Lead) {
                 flash(s, Level::Warn, "the oversight view is for leads");
@@ -142,7 +139,7 @@ pub(super) fn on_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Effect> {
             flash(s, Level::Info, "loading the oversight of the last 24 h…");
             vec![Effect::FetchOversight("24h".into())]
         }
-        Action::FlagSample => start_reason(s, Verdict::Flag),
+        Action::FlagSample => begin(s, Command::Reason(Verdict::Flag)),
         Action::ToggleGroups => {
             s.queue.grouped = !s.queue.grouped;
             let before = s.queue.rows.get(s.queue.selected).cloned();
@@ -181,8 +178,8 @@ pub(super) fn on_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Effect> {
                 }
             }
         }
-        Action::Escalate => start_reason(s, Verdict::Escalate),
-        Action::Halt => start_reason(s, Verdict::Halt),
+        Action::Escalate => begin(s, Command::Reason(Verdict::Escalate)),
+        Action::Halt => begin(s, Command::Reason(Verdict::Halt)),
         Action::TabSummary => tab(s, Tab::Summary),
         Action::TabDiff => tab(s, Tab::Diff),
         Action::TabEvidence => tab(s, Tab::Evidence),
@@ -201,27 +198,7 @@ pub(super) fn on_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Effect> {
         | Action::LabelTruePositive
         | Action::LabelBenign
         | Action::LabelNeedsInfo => vec![],
-        Action::Annotate => {
-            let Some(d) = s.detail.current.as_ref().filter(|d| d.data.is_some()) else {
-                flash(s, Level::Warn, "the alert is still loading");
-                return vec![];
-            };
-            if !d.alert_digest_ok {
-                flash(
-                    s,
-                    Level::Error,
-                    "refusing to sign: the alert's digest does not match its document",
-                );
-                return vec![];
-            }
-            s.dialog = Some(Dialog::Annotate {
-                alert_id: d.alert_id.clone(),
-                editor: editor("note (Enter to sign, Esc to cancel)"),
-                labels: BTreeSet::new(),
-                error: None,
-            });
-            vec![]
-        }
+        Action::Annotate => begin(s, Command::Annotate),
     }
 }
 

@@ -15,7 +15,7 @@ pub(crate) mod tests;
 
 use super::event::Msg;
 use super::keymap::Keymap;
-use super::state::{Conn, Dialog, Flash, Level, State};
+use super::state::{ARM_MS, Conn, Dialog, Flash, Level, State};
 use crate::api::{CLAIM_TTL_MS, View};
 use crate::signing::payload::DecisionDraft;
 
@@ -39,6 +39,9 @@ pub enum Effect {
     },
     /// The lead's oversight figures since a time (`24h`, RFC 3339).
     FetchOversight(String),
+    /// A tick at this time, so the screen shows what changes then (a
+    /// confirmation arming).
+    WakeAt(i64),
 }
 
 const FLASH_MS: i64 = 6_000;
@@ -64,6 +67,19 @@ pub fn update(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
             }
             vec![]
         }
+        Msg::Drawn(now) => {
+            // A dialog that signs an approval starts reading keys ARM_MS
+            // after it was first on screen.
+            match s.dialog.as_mut() {
+                Some(Dialog::Confirm { armed_at, .. } | Dialog::Group { armed_at, .. })
+                    if armed_at.is_none() =>
+                {
+                    *armed_at = Some(now + ARM_MS);
+                    vec![Effect::WakeAt(now + ARM_MS)]
+                }
+                _ => vec![],
+            }
+        }
         Msg::Resize(w, h) => {
             s.session.size = (w, h);
             vec![]
@@ -87,10 +103,14 @@ pub fn update(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
             after,
             result,
             now,
-        } => queue::on_queue(s, view, after, result, now),
+        } => {
+            let mut fx = queue::on_queue(s, view, after, result, now);
+            fx.extend(commands::resume_pending(s, keys));
+            fx
+        }
         Msg::Detail { alert_id, result } => {
             results::on_detail(s, alert_id, result);
-            vec![]
+            commands::resume_pending(s, keys)
         }
         Msg::Decision {
             proposal_id,

@@ -1,10 +1,11 @@
 //! Dialogs over the main screen: reason and note editors (tui-textarea),
 //! the deliberate confirmation for high and critical approvals, and help.
 
-use crate::domain::types::Label;
+use crate::domain::types::{Label, Risk};
+use crate::signing::payload::PayloadVerdict;
 use crate::tui::keymap::Keymap;
 use crate::tui::sanitize;
-use crate::tui::state::{Dialog, State};
+use crate::tui::state::{Command, Dialog, State};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -189,6 +190,10 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
             }
             let foot = match error {
                 Some(e) => Span::styled(e.clone(), t.status_error),
+                None if !d.armed(s.session.now_ms) => Span::styled(
+                    "wait… (keys typed before this appeared are ignored) · Esc cancel",
+                    t.muted,
+                ),
                 None => Span::styled("Enter sign & send · Esc cancel", t.muted),
             };
             f.render_widget(Paragraph::new(foot), parts[2]);
@@ -236,27 +241,66 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
             };
             f.render_widget(Paragraph::new(foot), parts[2]);
         }
+        Dialog::Pending { command, typed, .. } => {
+            let r = centered(area, 64, 5);
+            f.render_widget(Clear, r);
+            let into = match command {
+                Command::Reason(_) => "goes into the reason",
+                Command::Annotate => "goes into the note",
+                _ => "is not read as a command",
+            };
+            let lines = vec![
+                Line::from(Span::styled(
+                    format!("loading the proposal… ({} keys kept)", typed.len()),
+                    t.text,
+                )),
+                Line::from(Span::styled(
+                    format!("what you type now {into} · Esc cancels"),
+                    t.muted,
+                )),
+            ];
+            f.render_widget(
+                Paragraph::new(lines).wrap(Wrap { trim: true }).block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .border_style(t.status_warn)
+                        .title(Span::styled(
+                            format!(" {}: waiting for the proposal ", command.name()),
+                            t.status_warn,
+                        )),
+                ),
+                r,
+            );
+        }
         Dialog::Confirm {
+            verdict,
             proposal_id,
+            risk,
+            digest,
             typed,
             unviewed,
+            ..
         } => {
             let Some(item) = s.queue.items.get(proposal_id) else {
                 return;
             };
             let p = &item.proposal;
-            let r = centered(area, 72, 12 + unviewed.len() as u16);
-            f.render_widget(Clear, r);
+            let armed = d.armed(s.session.now_ms);
+            let needs_yes = *verdict == PayloadVerdict::Approve && *risk >= Risk::High;
+            let what = if *verdict == PayloadVerdict::Approve {
+                "approving"
+            } else {
+                "confirming the policy approval of"
+            };
             let mut lines = vec![
                 Line::from(vec![
-                    Span::styled("You are approving a ", t.text),
+                    Span::styled(format!("You are {what} a "), t.text),
                     Span::styled(
-                        format!("{} risk", p.risk.as_str().to_uppercase()),
-                        t.risk(p.risk).add_modifier(Modifier::BOLD),
+                        format!("{} risk", risk.as_str().to_uppercase()),
+                        t.risk(*risk).add_modifier(Modifier::BOLD),
                     ),
                     Span::styled(" action:", t.text),
                 ]),
-                Line::default(),
                 Line::from(vec![
                     Span::styled("  action  ", t.muted),
                     Span::styled(p.action.as_str(), t.accent),
@@ -265,12 +309,13 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
                     Span::styled("  target  ", t.muted),
                     Span::styled(sanitize::line(&p.target), t.text),
                 ]),
-                Line::from(vec![
-                    Span::styled("  digest  ", t.muted),
-                    Span::styled(p.digest.clone(), t.muted),
-                ]),
-                Line::default(),
             ];
+            if needs_yes {
+                lines.push(Line::from(vec![
+                    Span::styled("  digest  ", t.muted),
+                    Span::styled(digest.clone(), t.muted),
+                ]));
+            }
             for tab in unviewed {
                 lines.push(Line::from(Span::styled(
                     format!(
@@ -280,18 +325,42 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
                     t.status_warn,
                 )));
             }
-            lines.push(Line::from(vec![
-                Span::styled("Type ", t.text),
-                Span::styled("yes", t.accent),
-                Span::styled(" and Enter to sign, Esc to go back: ", t.text),
-                Span::styled(format!("{}▏", sanitize::line(typed)), t.accent),
-            ]));
+            lines.push(Line::default());
+            if !armed {
+                lines.push(Line::from(Span::styled(
+                    "wait… (keys typed before this appeared are ignored) · Esc cancels",
+                    t.muted,
+                )));
+            } else if needs_yes {
+                lines.push(Line::from(vec![
+                    Span::styled("Type ", t.text),
+                    Span::styled("yes", t.accent),
+                    Span::styled(" and Enter to sign, Esc to go back: ", t.text),
+                    Span::styled(format!("{}▏", sanitize::line(typed)), t.accent),
+                ]));
+            } else {
+                lines.push(Line::from(vec![
+                    Span::styled("y", t.accent),
+                    Span::styled(" or ", t.text),
+                    Span::styled("Enter", t.accent),
+                    Span::styled(" signs · Esc goes back", t.text),
+                ]));
+            }
+            // Borders, and room for the digest to wrap.
+            let height = lines.len() as u16 + 2 + if needs_yes { 2 } else { 0 };
+            let r = centered(area, 72, height);
+            f.render_widget(Clear, r);
+            let title = if *verdict == PayloadVerdict::Approve {
+                " confirm approval "
+            } else {
+                " confirm the sampled approval "
+            };
             f.render_widget(
                 Paragraph::new(lines).wrap(Wrap { trim: false }).block(
                     Block::default()
                         .borders(Borders::ALL)
-                        .border_style(t.risk(p.risk))
-                        .title(Span::styled(" confirm approval ", t.risk(p.risk))),
+                        .border_style(t.risk(*risk))
+                        .title(Span::styled(title, t.risk(*risk))),
                 ),
                 r,
             );

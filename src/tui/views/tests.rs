@@ -64,7 +64,31 @@ fn evidence_context_history() {
 fn dialogs() {
     let (mut s, k) = loaded();
     keys(&mut s, &k, "a");
+    insta::assert_snapshot!("confirm_arming_80x24", draw(&s, 80, 24));
+    update(&mut s, Msg::Drawn(NOW), &k);
+    update(&mut s, Msg::Tick(NOW + crate::tui::state::ARM_MS), &k);
+    keys(&mut s, &k, "ye");
     both_sizes!("confirm", s);
+    // Medium: one key once armed, the line says which.
+    let (mut s, k) = loaded();
+    keys(&mut s, &k, "j");
+    let p2 = record(2, Risk::Medium, ProposalStatus::Pending, true);
+    update(
+        &mut s,
+        Msg::Detail {
+            alert_id: "a-2".into(),
+            result: Ok(detail(2, &p2)),
+        },
+        &k,
+    );
+    keys(&mut s, &k, "a");
+    update(&mut s, Msg::Drawn(NOW), &k);
+    update(&mut s, Msg::Tick(NOW + crate::tui::state::ARM_MS), &k);
+    insta::assert_snapshot!("confirm_medium_80x24", draw(&s, 80, 24));
+    // A command waiting for its proposal, the keys typed meanwhile kept.
+    let (mut s, k) = loaded();
+    keys(&mut s, &k, "jjrnot ours");
+    insta::assert_snapshot!("pending_80x24", draw(&s, 80, 24));
     let (mut s, k) = loaded();
     keys(&mut s, &k, "rnot ours");
     both_sizes!("reason", s);

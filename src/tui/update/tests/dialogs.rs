@@ -1,9 +1,10 @@
 //! The signing commands and their dialogs, and what the server answers.
 
 use super::*;
+use crate::tui::state::ARM_MS;
 
 #[test]
-fn approve_low_signs_at_once_with_review_depth() {
+fn approve_low_signs_on_an_armed_confirm_line_with_review_depth() {
     let (mut s, keys) = loaded();
     update(&mut s, key('j'), &keys);
     update(&mut s, key('j'), &keys);
@@ -17,14 +18,23 @@ fn approve_low_signs_at_once_with_review_depth() {
         &keys,
     );
     update(&mut s, Msg::Tick(NOW + 12_000), &keys);
-    let fx = update(&mut s, key('a'), &keys);
+    // The confirm line opens; it reads no key before it is armed.
+    assert!(update(&mut s, key('a'), &keys).is_empty());
+    assert!(matches!(s.dialog, Some(Dialog::Confirm { .. })));
+    assert!(update(&mut s, key('y'), &keys).is_empty(), "not drawn yet");
+    update(&mut s, Msg::Drawn(NOW + 12_000), &keys);
+    update(&mut s, Msg::Tick(NOW + 12_000 + ARM_MS - 1), &keys);
+    assert!(update(&mut s, key('y'), &keys).is_empty(), "not armed yet");
+    assert!(s.dialog.is_some());
+    update(&mut s, Msg::Tick(NOW + 12_000 + ARM_MS), &keys);
+    let fx = update(&mut s, key('y'), &keys);
     let [Effect::Send(d)] = fx.as_slice() else {
         panic!("{fx:?}")
     };
     assert_eq!(d.verdict, PayloadVerdict::Approve);
     assert_eq!(d.target, Target::Proposal("p-1".into()));
     assert_eq!(d.digest, p1.digest);
-    assert_eq!(d.review.seconds, 12.0);
+    assert_eq!(d.review.seconds, 12.6);
     assert_eq!(d.review.panes, ["summary"]);
     // Pressing again while it is in flight signs nothing twice.
     assert!(update(&mut s, key('a'), &keys).is_empty());
@@ -38,7 +48,15 @@ fn critical_approval_needs_typed_yes_and_warns_about_unopened_panes() {
         panic!("{:?}", s.dialog)
     };
     assert_eq!(unviewed, &[Tab::Diff, Tab::Evidence]);
-    // Enter without "yes" signs nothing.
+    // "yes" typed ahead, before the dialog was armed, is not read.
+    for c in "yes".chars() {
+        update(&mut s, key(c), &keys);
+    }
+    assert!(update(&mut s, code(KeyCode::Enter), &keys).is_empty());
+    arm(&mut s, &keys);
+    // Enter without "yes" signs nothing; nor does y alone.
+    assert!(update(&mut s, key('y'), &keys).is_empty());
+    assert!(update(&mut s, code(KeyCode::Enter), &keys).is_empty());
     assert!(update(&mut s, code(KeyCode::Enter), &keys).is_empty());
     assert!(s.dialog.is_some());
     for c in "yes".chars() {

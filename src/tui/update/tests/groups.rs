@@ -121,6 +121,11 @@ fn a_group_approval_signs_each_shown_member_on_its_own_digest() {
     let mut changed = s.queue.items["p-12"].clone();
     changed.proposal.digest = "sha256:new".into();
     update(&mut s, queue_msg(vec![changed], 10), &keys);
+    assert!(
+        update(&mut s, code(KeyCode::Enter), &keys).is_empty(),
+        "Enter before the dialog is armed signs nothing"
+    );
+    arm(&mut s, &keys);
     let fx = update(&mut s, code(KeyCode::Enter), &keys);
     assert_eq!(
         fx.iter().filter(|e| matches!(e, Effect::Send(_))).count(),
@@ -135,7 +140,7 @@ fn a_group_approval_signs_each_shown_member_on_its_own_digest() {
         assert_eq!(d.digest, s.queue.items[id].proposal.digest, "own digest");
         assert_eq!(d.verdict, PayloadVerdict::Approve);
         assert_eq!(d.review.group.map(|g| g.size), Some(19));
-        assert_eq!(d.review.seconds, 42.0);
+        assert_eq!(d.review.seconds, 42.6);
         assert!(seen.insert(id.clone()));
         assert_ne!(id, "p-12");
     }
@@ -259,13 +264,16 @@ fn sampled_items_are_confirmed_or_flagged() {
             .text
             .contains("sampled view")
     );
-    // Drawn for review: confirm signs at once, flag asks why.
+    // Drawn for review: confirm asks on a confirm line, flag asks why.
     let sample = Sample {
         rate: 0.1,
         review_by: NOW + 3_600_000,
         outcome: None,
     };
     s.queue.items.get_mut("p-3").unwrap().proposal.sample = Some(sample);
+    assert!(update(&mut s, key('y'), &keys).is_empty());
+    assert!(matches!(s.dialog, Some(Dialog::Confirm { .. })));
+    arm(&mut s, &keys);
     let fx = update(&mut s, key('y'), &keys);
     assert!(matches!(&fx[..], [Effect::Send(d)] if d.verdict == PayloadVerdict::Confirm));
     s.queue.sent.clear();

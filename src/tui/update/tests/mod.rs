@@ -140,6 +140,14 @@ pub(crate) fn code(c: KeyCode) -> Msg {
     Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
 }
 
+/// The dialog is drawn now and stays on screen until it is armed: keys
+/// sent after this count.
+pub(crate) fn arm(s: &mut State, keys: &Keymap) {
+    let now = s.session.now_ms;
+    update(s, Msg::Drawn(now), keys);
+    update(s, Msg::Tick(now + crate::tui::state::ARM_MS), keys);
+}
+
 /// A state with three proposals: one low, one medium with a diff, one
 /// critical; each alert loaded once selected.
 pub(crate) fn loaded() -> (State, Keymap) {
@@ -281,3 +289,4 @@ fn quit_and_terminate() {
 mod dialogs;
 pub(crate) mod groups;
 mod keys;
+mod pending;

@@ -1,0 +1,189 @@
+//! Keys never change meaning while the console is busy: a command pressed
+//! while its proposal loads waits, and what is typed meanwhile lands in its
+//! dialog, never in the queue, and never signs.
+
+use super::*;
+use crate::tui::state::Command;
+
+/// `loaded()` with p-1 (low) selected and its alert not loaded yet.
+fn loading_p1() -> (State, Keymap, ProposalRecord) {
+    let (mut s, keys) = loaded();
+    update(&mut s, key('j'), &keys);
+    let fx = update(&mut s, key('j'), &keys);
+    assert_eq!(fx, vec![Effect::FetchAlert("a-1".into())]);
+    let p1 = record(1, Risk::Low, ProposalStatus::Pending, false);
+    (s, keys, p1)
+}
+
+fn arrives(s: &mut State, keys: &Keymap, p: &ProposalRecord, i: usize) -> Vec<Effect> {
+    update(
+        s,
+        Msg::Detail {
+            alert_id: p.alert_id.clone(),
+            result: Ok(detail(i, p)),
+        },
+        keys,
+    )
+}
+
+fn typed(s: &mut State, keys: &Keymap, text: &str) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    for c in text.chars() {
+        fx.extend(update(s, key(c), keys));
+    }
+    fx
+}
+
+fn sends(fx: &[Effect]) -> usize {
+    fx.iter().filter(|e| matches!(e, Effect::Send(_))).count()
+}
+
+#[test]
+fn a_reason_typed_while_loading_goes_into_the_reason_and_never_approves() {
+    let (mut s, keys, p1) = loading_p1();
+    let (view, sort, selected) = (s.queue.view, s.queue.sort, s.queue.selected);
+    assert!(update(&mut s, key('r'), &keys).is_empty());
+    assert!(matches!(
+        s.dialog,
+        Some(Dialog::Pending {
+            command: Command::Reason(Verdict::Reject),
+            ..
+        })
+    ));
+    // Every letter of the sentence is a command key somewhere (a approve,
+    // g e escalate, s sort, v view, n note, y confirm): none is read.
+    let mut fx = typed(&mut s, &keys, "agent is wiping logs: no, very bad");
+    fx.extend(update(&mut s, code(KeyCode::Enter), &keys));
+    assert_eq!(sends(&fx), 0, "{fx:?}");
+    assert_eq!(
+        (s.queue.view, s.queue.sort, s.queue.selected),
+        (view, sort, selected)
+    );
+    assert!(s.queue.sent.is_empty());
+    // The alert arrives: the reject dialog opens with the text, and the
+    // Enter typed before it was on screen did not sign.
+    let fx = arrives(&mut s, &keys, &p1, 1);
+    assert_eq!(sends(&fx), 0);
+    let Some(Dialog::Reason {
+        verdict: Verdict::Reject,
+        editor,
+        ..
+    }) = &s.dialog
+    else {
+        panic!("{:?}", s.dialog)
+    };
+    assert_eq!(
+        editor.lines().join(""),
+        "agent is wiping logs: no, very bad"
+    );
+    let fx = update(&mut s, code(KeyCode::Enter), &keys);
+    let [Effect::Send(d)] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(d.verdict, PayloadVerdict::Reject);
+    assert_eq!(d.reason, "agent is wiping logs: no, very bad");
+    assert_eq!(d.digest, p1.digest);
+}
+
+#[test]
+fn approve_typed_ahead_while_loading_signs_nothing() {
+    let (mut s, keys, p1) = loading_p1();
+    let mut fx = update(&mut s, key('a'), &keys);
+    fx.extend(typed(&mut s, &keys, "yyy"));
+    fx.extend(update(&mut s, code(KeyCode::Enter), &keys));
+    fx.extend(arrives(&mut s, &keys, &p1, 1));
+    assert_eq!(sends(&fx), 0, "{fx:?}");
+    assert!(matches!(
+        s.dialog,
+        Some(Dialog::Confirm { armed_at: None, .. })
+    ));
+    // Keys in the same batch as the arrival, before the line was drawn.
+    assert_eq!(sends(&typed(&mut s, &keys, "yy")), 0);
+    update(&mut s, Msg::Drawn(NOW), &keys);
+    assert_eq!(sends(&typed(&mut s, &keys, "y")), 0, "still arming");
+    update(&mut s, Msg::Tick(NOW + crate::tui::state::ARM_MS), &keys);
+    assert_eq!(sends(&typed(&mut s, &keys, "y")), 1);
+}
+
+#[test]
+fn a_second_draw_does_not_rearm_or_disarm() {
+    let (mut s, keys) = loaded();
+    update(&mut s, key('j'), &keys); // p-2: medium, one key to approve
+    let p2 = record(2, Risk::Medium, ProposalStatus::Pending, true);
+    arrives(&mut s, &keys, &p2, 2);
+    update(&mut s, key('a'), &keys);
+    update(&mut s, Msg::Drawn(NOW), &keys);
+    update(&mut s, Msg::Drawn(NOW + 500), &keys);
+    let Some(Dialog::Confirm { armed_at, .. }) = &s.dialog else {
+        panic!("{:?}", s.dialog)
+    };
+    assert_eq!(*armed_at, Some(NOW + crate::tui::state::ARM_MS));
+}
+
+#[test]
+fn a_failed_load_cancels_the_command_and_says_so() {
+    let (mut s, keys, _) = loading_p1();
+    update(&mut s, key('e'), &keys);
+    typed(&mut s, &keys, "lead decides");
+    let fx = update(
+        &mut s,
+        Msg::Detail {
+            alert_id: "a-1".into(),
+            result: Err("connection refused".into()),
+        },
+        &keys,
+    );
+    assert_eq!(sends(&fx), 0);
+    assert!(s.dialog.is_none());
+    let text = &s.session.flash.as_ref().unwrap().text;
+    assert!(
+        text.contains("escalate not started") && text.contains("connection refused"),
+        "{text}"
+    );
+    // Pressed again, the command fetches the alert again and waits.
+    assert_eq!(
+        update(&mut s, key('e'), &keys),
+        vec![Effect::FetchAlert("a-1".into())]
+    );
+    assert!(matches!(s.dialog, Some(Dialog::Pending { .. })));
+}
+
+#[test]
+fn esc_cancels_a_waiting_command_and_a_late_alert_opens_nothing() {
+    let (mut s, keys, p1) = loading_p1();
+    update(&mut s, key('a'), &keys);
+    update(&mut s, code(KeyCode::Esc), &keys);
+    assert!(s.dialog.is_none());
+    arrives(&mut s, &keys, &p1, 1);
+    assert!(s.dialog.is_none());
+}
+
+#[test]
+fn a_proposal_that_leaves_the_queue_while_loading_cancels_the_command() {
+    let (mut s, keys, _) = loading_p1();
+    update(&mut s, key('n'), &keys);
+    let gone = Msg::Queue {
+        view: View::Pending,
+        after: 10,
+        result: Ok(QueueResponse {
+            page: QueuePage {
+                items: vec![],
+                gone: vec!["p-1".into()],
+                cursor: 11,
+                more: false,
+            },
+            counts: Default::default(),
+        }),
+        now: NOW,
+    };
+    update(&mut s, gone, &keys);
+    assert!(s.dialog.is_none());
+    assert!(
+        s.session
+            .flash
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("left the queue")
+    );
+}
