@@ -469,33 +469,53 @@ async fn a_reason_typed_before_its_dialog_opens_never_approves() {
     }
 }
 
-/// With the server down, a command on a proposal never loaded says it
-/// cannot start; the reason typed after it signs nothing, and nothing
-/// waits in the outbox.
+/// With the server down, every item already in the queue can still be
+/// decided (its alert was loaded ahead): a reason typed at once lands in
+/// its dialog, the approval asks on its confirm line, both wait in the
+/// outbox and are delivered once the server is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn typing_while_the_server_is_down_signs_nothing() {
+async fn every_queued_item_can_be_decided_while_the_server_is_down() {
     let mut soc = Soc::start().await;
     let first = soc.submit("host-first", "medium").await;
     let second = soc.submit("host-second", "medium").await;
     let mut alice = soc.console("alice");
     alice.wait_for("online", 20);
     alice.wait_for("host-second", 15);
+    // The alerts not selected are loaded ahead, on loopback in well under this.
+    std::thread::sleep(std::time::Duration::from_secs(2));
     soc.server.take(); // kill -9
     alice.wait_for("DISCONNECTED", 30);
     alice.send("/");
     alice.type_text("host-first");
     alice.send("\r");
     alice.send("r");
-    alice.type_text("agent is wrong: no, wait for a person");
+    let reason = "agent is wrong: no, wait for a person";
+    alice.type_text(reason);
+    alice.wait_for(reason, 5);
     alice.send("\r");
-    alice.wait_for("not started", 30);
-    alice.wait_for("unsent 0", 5);
+    alice.wait_for("unsent 1", 10);
+    alice.send("/");
+    alice.esc();
+    alice.send("/");
+    alice.type_text("host-second");
+    alice.send("\r");
+    alice.approve();
+    alice.wait_for("unsent 2", 10);
     let screen = alice.screen();
     assert!(!screen.contains("sorted by"), "{screen}");
+
+    soc.restart().await;
+    alice.wait_for("unsent 0", 30);
     alice.send("q");
     assert_eq!(alice.wait_exit(10), 0);
-    soc.restart().await;
-    assert_eq!(soc.status(&first).await, "pending");
-    assert_eq!(soc.status(&second).await, "pending");
-    assert!(signed_verdicts(&soc).await.is_empty());
+    assert_eq!(soc.status(&first).await, "rejected");
+    assert_eq!(soc.status(&second).await, "approved");
+    let mut verdicts = signed_verdicts(&soc).await;
+    verdicts.sort();
+    let mut want = vec![
+        (first.clone(), "reject".to_owned()),
+        (second.clone(), "approve".to_owned()),
+    ];
+    want.sort();
+    assert_eq!(verdicts, want);
 }

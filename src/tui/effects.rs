@@ -35,6 +35,7 @@ pub struct Runner {
     tx: UnboundedSender<Msg>,
     poll: Option<JoinHandle<()>>,
     fetch: Option<JoinHandle<()>>,
+    prefetch: Option<JoinHandle<()>>,
     outbox: Arc<Mutex<Outbox>>,
     wake_delivery: Arc<Notify>,
 }
@@ -69,6 +70,7 @@ impl Runner {
             tx,
             poll: None,
             fetch: None,
+            prefetch: None,
             outbox: Arc::new(Mutex::new(outbox)),
             wake_delivery: Arc::new(Notify::new()),
         };
@@ -98,6 +100,29 @@ impl Runner {
                         alert_id: id,
                         result,
                     });
+                }));
+            }
+            Effect::Prefetch(ids) => {
+                if let Some(h) = self.prefetch.take() {
+                    h.abort();
+                }
+                let c = client_of(&self.client);
+                let tx = self.tx.clone();
+                // One at a time: the queue never costs the server more than
+                // one alert read in flight.
+                self.prefetch = Some(tokio::spawn(async move {
+                    for id in ids {
+                        let Ok(data) = c.alert(&id).await else {
+                            return;
+                        };
+                        let msg = Msg::Detail {
+                            alert_id: id,
+                            result: Ok(Arc::new(data)),
+                        };
+                        if tx.send(msg).is_err() {
+                            return;
+                        }
+                    }
                 }));
             }
             Effect::Claim {

@@ -371,6 +371,12 @@ pub struct DetailPane {
     pub review: ReviewTrack,
     /// Permission diffs by proposal digest: computed once.
     pub diffs: HashMap<String, Arc<DiffModel>>,
+    /// Alerts loaded this session, by id, each with its digests checked:
+    /// what lets a queued item be shown and signed at once, and while the
+    /// server is away. Kept for alerts the queue still lists.
+    pub cache: HashMap<String, Detail>,
+    /// The alerts last asked for ahead of the selection.
+    pub prefetching: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -423,6 +429,8 @@ impl State {
                 evidence_index: 0,
                 review: ReviewTrack::default(),
                 diffs: HashMap::new(),
+                cache: HashMap::new(),
+                prefetching: Vec::new(),
             },
             dialog: None,
         }

@@ -31,6 +31,9 @@ pub enum Effect {
         after: i64,
     },
     FetchAlert(String),
+    /// Load these alerts one after another, ahead of the selection; a newer
+    /// list replaces this one.
+    Prefetch(Vec<String>),
     /// Sign (with the person's key), keep in the outbox, send.
     Send(DecisionDraft),
     Claim {

@@ -46,6 +46,7 @@ pub(super) fn on_queue(
     if resp.page.more && !s.queue.rows.is_empty() {
         return vec![];
     }
+    trim_cache(s);
     let before = s.queue.rows.get(s.queue.selected).cloned();
     rebuild_rows(s);
     reselect(s, before)
@@ -237,7 +238,7 @@ pub(super) fn on_selection(s: &mut State) -> Vec<Effect> {
             s.detail.scroll = 0;
         }
         s.detail.current = None;
-        return vec![];
+        return prefetch(s);
     }
     let Some(item) = s.selected_item() else {
         s.detail.current = None;
@@ -255,16 +256,96 @@ pub(super) fn on_selection(s: &mut State) -> Vec<Effect> {
         s.detail.evidence_index = 0;
     }
     if s.detail.current.as_ref().is_some_and(|d| d.alert_id == aid) {
-        return vec![];
+        return prefetch(s);
     }
-    s.detail.current = Some(Detail {
+    // Shown at once from what was loaded before, if that is as new as the
+    // queue's row; fetched again either way.
+    let cached = s.selected_item().and_then(|item| cached(s, item)).cloned();
+    s.detail.current = Some(cached.unwrap_or(Detail {
         alert_id: aid.clone(),
         data: None,
         error: None,
         digest_ok: Default::default(),
         alert_digest_ok: false,
+    }));
+    let mut fx = vec![Effect::FetchAlert(aid)];
+    fx.extend(prefetch(s));
+    fx
+}
+
+/// Rows loaded ahead of the selection: the pinned ones, this many before
+/// it and this many after it.
+const PREFETCH_BEHIND: usize = 20;
+const PREFETCH_AHEAD: usize = 100;
+/// Alerts kept beyond the ones the queue lists are dropped past this.
+const CACHE_MAX: usize = 2_000;
+
+/// The alert loaded for `item`, if it is as new as the queue's row.
+fn cached<'a>(s: &'a State, item: &QueueItem) -> Option<&'a Detail> {
+    let d = s.detail.cache.get(&item.proposal.alert_id)?;
+    let p = d
+        .data
+        .as_ref()?
+        .proposals
+        .iter()
+        .find(|p| p.id == item.proposal.id)?;
+    (p.change_seq >= item.proposal.change_seq).then_some(d)
+}
+
+/// Asks for the alerts of the rows around the selection that are not
+/// loaded (or older than their row), so that they can be shown and signed
+/// at once, also when the server goes away. Only when the list changed.
+fn prefetch(s: &mut State) -> Vec<Effect> {
+    if s.session.conn != Conn::Online {
+        return vec![];
+    }
+    let current = s.detail.current.as_ref().map(|d| d.alert_id.as_str());
+    let from = s.queue.selected.saturating_sub(PREFETCH_BEHIND);
+    let rows = s.queue.rows[..s.queue.pinned.min(s.queue.rows.len())]
+        .iter()
+        .chain(
+            s.queue
+                .rows
+                .iter()
+                .skip(from)
+                .take(PREFETCH_BEHIND + PREFETCH_AHEAD),
+        );
+    let mut want: Vec<String> = Vec::new();
+    let members = rows.flat_map(|row| match s.queue.groups.get(row) {
+        Some(g) => g.members.iter().take(PREFETCH_AHEAD).collect(),
+        None => vec![row],
     });
-    vec![Effect::FetchAlert(aid)]
+    for id in members.take(PREFETCH_BEHIND + PREFETCH_AHEAD) {
+        let Some(item) = s.queue.items.get(id) else {
+            continue;
+        };
+        let alert = &item.proposal.alert_id;
+        if Some(alert.as_str()) != current && cached(s, item).is_none() && !want.contains(alert) {
+            want.push(alert.clone());
+        }
+    }
+    if want == s.detail.prefetching {
+        return vec![];
+    }
+    s.detail.prefetching = want.clone();
+    if want.is_empty() {
+        return vec![];
+    }
+    vec![Effect::Prefetch(want)]
+}
+
+/// Drops loaded alerts the queue no longer lists, once there are many.
+fn trim_cache(s: &mut State) {
+    if s.detail.cache.len() <= CACHE_MAX {
+        return;
+    }
+    let listed: HashSet<&str> = s
+        .queue
+        .items
+        .values()
+        .map(|i| i.proposal.alert_id.as_str())
+        .collect();
+    s.detail.cache.retain(|id, _| listed.contains(id.as_str()));
 }
 
 pub(super) fn move_to(s: &mut State, index: usize) -> Vec<Effect> {

@@ -6,47 +6,71 @@ use crate::api::{AlertDetail, DecisionAccepted, ErrorCode};
 use crate::domain::digest;
 use crate::tui::diff::DiffModel;
 use crate::tui::event::SendFailure;
-use crate::tui::state::{Level, State};
+use crate::tui::state::{Detail, Level, State};
 use std::sync::Arc;
 
+/// An alert arrived (the selection's, or one loaded ahead of it): its
+/// digests are checked once and it is kept for the queue's items.
 pub(super) fn on_detail(s: &mut State, alert_id: String, result: Result<Arc<AlertDetail>, String>) {
-    let Some(d) = s.detail.current.as_mut().filter(|d| d.alert_id == alert_id) else {
-        return; // the selection moved on
-    };
-    match result {
-        Ok(data) => {
-            // Recompute every digest from the served documents; a mismatch
-            // means what is shown is not what would be signed.
-            d.digest_ok = data
-                .proposals
-                .iter()
-                .map(|p| {
-                    let ok = digest::proposal_digest(&data.alert.document, &p.document)
-                        .is_ok_and(|dg| dg == p.digest);
-                    (p.id.clone(), ok)
-                })
-                .collect();
-            d.alert_digest_ok =
-                digest::alert_digest(&data.alert.document).is_ok_and(|dg| dg == data.digest);
-            for p in &data.proposals {
-                if let Some(pc) = p.document.get("permission_change")
-                    && !s.detail.diffs.contains_key(&p.digest)
-                {
-                    let text = |k: &str| pc.get(k).and_then(|v| v.as_str()).unwrap_or_default();
-                    let model = DiffModel::compute(text("format"), text("before"), text("after"));
-                    s.detail.diffs.insert(p.digest.clone(), Arc::new(model));
-                }
+    let current = s.detail.current.as_mut().filter(|d| d.alert_id == alert_id);
+    let data = match result {
+        Ok(data) => data,
+        Err(e) => {
+            // What was loaded before stays on screen, and signable.
+            if let Some(d) = current {
+                d.error = Some(e);
             }
-            // Keep the queue row's view of the proposal fresh too.
-            for p in &data.proposals {
-                if let Some(item) = s.queue.items.get_mut(&p.id) {
-                    item.proposal = p.into();
-                }
-            }
-            d.data = Some(data);
-            d.error = None;
+            return;
         }
-        Err(e) => d.error = Some(e),
+    };
+    let is_current = current.is_some();
+    if !is_current && !s.detail.prefetching.contains(&alert_id) {
+        return; // the selection moved on
+    }
+    let entry = checked(alert_id.clone(), data.clone());
+    for p in &data.proposals {
+        if let Some(pc) = p.document.get("permission_change")
+            && !s.detail.diffs.contains_key(&p.digest)
+        {
+            let text = |k: &str| pc.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+            let model = DiffModel::compute(text("format"), text("before"), text("after"));
+            s.detail.diffs.insert(p.digest.clone(), Arc::new(model));
+        }
+    }
+    // Keep the queue row's view of the proposal fresh too, never older.
+    for p in &data.proposals {
+        if let Some(item) = s.queue.items.get_mut(&p.id)
+            && p.change_seq >= item.proposal.change_seq
+        {
+            item.proposal = p.into();
+        }
+    }
+    if is_current {
+        s.detail.current = Some(entry.clone());
+    }
+    s.detail.cache.insert(alert_id, entry);
+}
+
+/// The alert with every digest recomputed from the served documents: a
+/// mismatch means what is shown is not what would be signed.
+fn checked(alert_id: String, data: Arc<AlertDetail>) -> Detail {
+    let digest_ok = data
+        .proposals
+        .iter()
+        .map(|p| {
+            let ok = digest::proposal_digest(&data.alert.document, &p.document)
+                .is_ok_and(|dg| dg == p.digest);
+            (p.id.clone(), ok)
+        })
+        .collect();
+    let alert_digest_ok =
+        digest::alert_digest(&data.alert.document).is_ok_and(|dg| dg == data.digest);
+    Detail {
+        alert_id,
+        data: Some(data),
+        error: None,
+        digest_ok,
+        alert_digest_ok,
     }
 }
 

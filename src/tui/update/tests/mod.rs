@@ -163,9 +163,16 @@ pub(crate) fn loaded() -> (State, Keymap) {
         queue_msg(recs.iter().map(|r| item(r, Severity::High)).collect(), 0),
         &keys,
     );
-    // Critical first: the critical proposal is selected and its alert fetched.
+    // Critical first: the critical proposal is selected and its alert
+    // fetched; the others are loaded ahead of the selection.
     assert_eq!(s.queue.rows, ["p-3", "p-2", "p-1"]);
-    assert_eq!(fx, vec![Effect::FetchAlert("a-3".into())]);
+    assert_eq!(
+        fx,
+        vec![
+            Effect::FetchAlert("a-3".into()),
+            Effect::Prefetch(vec!["a-2".into(), "a-1".into()])
+        ]
+    );
     update(
         &mut s,
         Msg::Detail {
@@ -189,8 +196,8 @@ fn queue_merge_gone_and_selection() {
     );
     // Moving selects and fetches the next alert.
     assert_eq!(
-        update(&mut s, key('j'), &keys),
-        vec![Effect::FetchAlert("a-2".into())]
+        update(&mut s, key('j'), &keys).first(),
+        Some(&Effect::FetchAlert("a-2".into()))
     );
     assert_eq!(s.queue.rows[s.queue.selected], "p-2");
     // A delta removes p-3 (decided elsewhere): selection stays on p-2.

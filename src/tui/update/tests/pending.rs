@@ -10,7 +10,7 @@ fn loading_p1() -> (State, Keymap, ProposalRecord) {
     let (mut s, keys) = loaded();
     update(&mut s, key('j'), &keys);
     let fx = update(&mut s, key('j'), &keys);
-    assert_eq!(fx, vec![Effect::FetchAlert("a-1".into())]);
+    assert_eq!(fx.first(), Some(&Effect::FetchAlert("a-1".into())));
     let p1 = record(1, Risk::Low, ProposalStatus::Pending, false);
     (s, keys, p1)
 }
@@ -185,5 +185,92 @@ fn a_proposal_that_leaves_the_queue_while_loading_cancels_the_command() {
             .unwrap()
             .text
             .contains("left the queue")
+    );
+}
+
+#[test]
+fn an_item_loaded_ahead_is_signed_at_once_also_while_disconnected() {
+    let (mut s, keys) = loaded();
+    // The alerts loaded ahead of the selection arrive.
+    let p1 = record(1, Risk::Low, ProposalStatus::Pending, false);
+    let p2 = record(2, Risk::Medium, ProposalStatus::Pending, true);
+    arrives(&mut s, &keys, &p2, 2);
+    arrives(&mut s, &keys, &p1, 1);
+    update(&mut s, Msg::Offline("connection refused".into()), &keys);
+    update(&mut s, key('j'), &keys);
+    let fx = update(&mut s, key('j'), &keys);
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::Prefetch(_))),
+        "nothing is loaded ahead while disconnected: {fx:?}"
+    );
+    assert!(
+        s.selected_proposal().is_some(),
+        "shown from what was loaded"
+    );
+    update(&mut s, key('r'), &keys);
+    assert!(
+        matches!(s.dialog, Some(Dialog::Reason { .. })),
+        "{:?}",
+        s.dialog
+    );
+    update(&mut s, code(KeyCode::Esc), &keys);
+    // Its fetch fails while offline: it stays shown and signable.
+    update(
+        &mut s,
+        Msg::Detail {
+            alert_id: "a-1".into(),
+            result: Err("connection refused".into()),
+        },
+        &keys,
+    );
+    update(&mut s, key('a'), &keys);
+    arm(&mut s, &keys);
+    let fx = update(&mut s, key('y'), &keys);
+    assert!(
+        matches!(&fx[..], [Effect::Send(d)] if d.digest == p1.digest),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn an_alert_loaded_before_a_change_is_not_signed() {
+    let (mut s, keys) = loaded();
+    let p2 = record(2, Risk::Medium, ProposalStatus::Pending, true);
+    arrives(&mut s, &keys, &p2, 2);
+    // The queue says p-2 changed since (revised): what was loaded is old.
+    let mut newer = item(&p2, Severity::High);
+    newer.proposal.change_seq += 10;
+    newer.proposal.digest = "sha256:revised".into();
+    update(&mut s, queue_msg(vec![newer], 10), &keys);
+    let fx = update(&mut s, key('j'), &keys);
+    assert_eq!(fx.first(), Some(&Effect::FetchAlert("a-2".into())));
+    assert!(
+        s.selected_proposal().is_none(),
+        "the old alert is not shown"
+    );
+    update(&mut s, key('a'), &keys);
+    assert!(matches!(s.dialog, Some(Dialog::Pending { .. })));
+}
+
+/// The list loaded ahead follows the selection and skips what is loaded.
+#[test]
+fn alerts_are_loaded_ahead_once() {
+    let (mut s, keys) = loaded();
+    assert_eq!(s.detail.prefetching, ["a-2", "a-1"]);
+    let p2 = record(2, Risk::Medium, ProposalStatus::Pending, true);
+    arrives(&mut s, &keys, &p2, 2);
+    // Moving onto a loaded item asks for nothing new ahead.
+    let fx = update(&mut s, key('j'), &keys);
+    assert_eq!(
+        fx,
+        vec![
+            Effect::FetchAlert("a-2".into()),
+            Effect::Prefetch(vec!["a-1".into()])
+        ]
+    );
+    assert!(
+        update(&mut s, key('k'), &keys)
+            .iter()
+            .all(|e| !matches!(e, Effect::Prefetch(_)))
     );
 }
