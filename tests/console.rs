@@ -519,3 +519,46 @@ async fn every_queued_item_can_be_decided_while_the_server_is_down() {
     want.sort();
     assert_eq!(verdicts, want);
 }
+
+/// A refused login says so in words, and no screen calls the queue clear:
+/// neither after a refusal nor while the server has never answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_login_and_a_dead_server_never_show_a_clear_queue() {
+    let soc = Soc::start().await;
+    soc.submit("host-one", "medium").await;
+    // alice's key, a typo in the name.
+    let key = soc.dir.path().join("alice").display().to_string();
+    let state = soc.dir.path().join("state-typo").display().to_string();
+    let mut typo = Pty::spawn(
+        &[
+            "tui",
+            "--server",
+            &soc.url(),
+            "--principal",
+            "alcie",
+            "--key",
+            &key,
+        ],
+        &[("XDG_STATE_HOME", state)],
+        140,
+        40,
+    );
+    typo.wait_for("login refused: alcie cannot sign on this server", 20);
+    let screen = typo.wait_for("LOGIN REFUSED", 5);
+    assert!(!screen.contains("clear"), "{screen}");
+    assert!(!screen.contains("DISCONNECTED"), "{screen}");
+    typo.send("q");
+    assert_eq!(typo.wait_exit(10), 0);
+
+    // A server that never answers: not connected yet, no data yet.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let mut alice = soc.console_at("alice", &dead);
+    let screen = alice.wait_for("not connected yet", 20);
+    assert!(!screen.contains("clear"), "{screen}");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let screen = alice.screen();
+    assert!(screen.contains("no data yet"), "{screen}");
+    assert!(!screen.contains("clear"), "{screen}");
+    alice.send("q");
+    assert_eq!(alice.wait_exit(10), 0);
+}

@@ -54,6 +54,25 @@ fn verdict_name(v: PayloadVerdict) -> String {
         .unwrap_or_default()
 }
 
+/// Why a login failed, in words a person can act on. The server answers
+/// a principal that may not sign as it answers a used challenge (so names
+/// cannot be enumerated); the console, which knows who asked, says what
+/// that means.
+fn refusal(principal: &str, fingerprint: &str, e: &LoginError) -> String {
+    match e {
+        LoginError::Api(ClientError::Api {
+            code: ErrorCode::Unauthorized,
+            message,
+            ..
+        }) => format!(
+            "login refused: {principal} cannot sign on this server with key {fingerprint} (not in its allowed_signers, or listed with another key); the server said: {}",
+            message.strip_prefix("login refused: ").unwrap_or(message)
+        ),
+        LoginError::Api(e) => format!("login refused: {}", client_error_text(e)),
+        LoginError::Sign(e) => format!("cannot log in: signing the challenge failed: {e}"),
+    }
+}
+
 impl Runner {
     pub fn new(
         client: ApiClient,
@@ -195,10 +214,7 @@ impl Runner {
                         tokio::time::sleep(backoff.next_delay()).await;
                     }
                     Err(e) => {
-                        let _ = tx.send(Msg::LoggedIn(Err(match e {
-                            LoginError::Api(e) => client_error_text(&e),
-                            other => other.to_string(),
-                        })));
+                        let _ = tx.send(Msg::LoggedIn(Err(refusal(&p, &s.fingerprint(), &e))));
                         return;
                     }
                 }

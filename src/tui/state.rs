@@ -92,7 +92,13 @@ impl SortKey {
 pub enum Conn {
     Connecting,
     Online,
-    Offline { error: String },
+    Offline {
+        error: String,
+    },
+    /// The server refused the login: not retried, nothing to show.
+    Refused {
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,6 +327,9 @@ pub struct Burst {
 #[derive(Debug)]
 pub struct Queue {
     pub view: View,
+    /// The server answered a poll for this view in this session: only then
+    /// can an empty queue be called clear.
+    pub answered: bool,
     pub items: HashMap<String, QueueItem>,
     /// Ids of `items` after filter and sort: what the queue lists.
     pub rows: Vec<String>,
@@ -407,6 +416,7 @@ impl State {
             },
             queue: Queue {
                 view: View::Pending,
+                answered: false,
                 items: HashMap::new(),
                 rows: Vec::new(),
                 counts: BTreeMap::new(),

@@ -97,8 +97,7 @@ pub fn update(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
             }]
         }
         Msg::LoggedIn(Err(e)) => {
-            s.session.conn = Conn::Offline { error: e.clone() };
-            flash(s, Level::Error, format!("login failed: {e}"));
+            s.session.conn = Conn::Refused { error: e };
             vec![]
         }
         Msg::Queue {
@@ -133,7 +132,9 @@ pub fn update(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
             vec![]
         }
         Msg::Offline(e) => {
-            s.session.conn = Conn::Offline { error: e };
+            if !matches!(s.session.conn, Conn::Refused { .. }) {
+                s.session.conn = Conn::Offline { error: e };
+            }
             vec![]
         }
         Msg::Terminate => {

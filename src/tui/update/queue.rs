@@ -30,6 +30,7 @@ pub(super) fn on_queue(
     };
     s.session.conn = Conn::Online;
     s.session.last_update_ms = Some(now);
+    s.queue.answered = true;
     if after == 0 {
         s.queue.items.clear();
     }
@@ -358,6 +359,7 @@ pub(super) fn move_to(s: &mut State, index: usize) -> Vec<Effect> {
 
 pub(super) fn switch_view(s: &mut State, v: View) -> Vec<Effect> {
     s.queue.view = v;
+    s.queue.answered = false;
     s.queue.items.clear();
     s.queue.rows.clear();
     s.queue.selected = 0;

@@ -27,7 +27,22 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
         return super::group::render(f, area, s, g, t);
     }
     let Some(item) = s.selected_item() else {
-        f.render_widget(Paragraph::new("").block(block), area);
+        // A refused login is said in full where there is room for it.
+        let text = match &s.session.conn {
+            crate::tui::state::Conn::Refused { error } => vec![
+                Line::from(Span::styled(sanitize::line(error), t.status_error)),
+                Line::default(),
+                Line::from(Span::styled(
+                    "Check --principal and --key (or ssh-agent); an admin adds your public key to the server's allowed_signers. q quits.",
+                    t.muted,
+                )),
+            ],
+            _ => vec![],
+        };
+        f.render_widget(
+            Paragraph::new(text).wrap(Wrap { trim: true }).block(block),
+            area,
+        );
         return;
     };
     let loaded = s

@@ -4,7 +4,7 @@
 use super::{short_duration, untrusted};
 use crate::domain::records::QueueItem;
 use crate::domain::types::ProposalStatus;
-use crate::tui::state::{Group, State, VIEWS, view_name};
+use crate::tui::state::{Conn, Group, State, VIEWS, view_name};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -91,9 +91,12 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     if s.queue.rows.is_empty() {
+        // Clear only if the server said so in this session.
         let msg = match &s.session.conn {
-            crate::tui::state::Conn::Connecting => "loading…",
+            Conn::Refused { .. } => "login refused — no data",
+            _ if !s.queue.answered => "not connected yet — no data yet",
             _ if !s.queue.filter.is_empty() => "nothing matches the filter",
+            Conn::Offline { .. } => "the queue was clear when the server last answered",
             _ => "nothing here — the queue is clear",
         };
         f.render_widget(Paragraph::new(msg).style(t.muted), inner);

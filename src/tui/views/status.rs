@@ -31,6 +31,7 @@ pub fn render_top(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
             Span::styled(format!("● online {age}"), t.status_ok)
         }
         Conn::Offline { .. } => Span::styled("✖ DISCONNECTED", t.status_error),
+        Conn::Refused { .. } => Span::styled("✖ LOGIN REFUSED", t.status_error),
     };
     // Most important first: a narrow terminal cuts from the right.
     let unsent_style = if s.session.outbox > 0 {
@@ -57,12 +58,19 @@ pub fn render_top(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
 }
 
 pub fn render_bottom(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
-    if let Conn::Offline { error } = &s.session.conn
+    let conn_line = match &s.session.conn {
+        Conn::Offline { error } if s.queue.answered => Some(format!(
+            "server unreachable — showing the last data; retrying. Decisions wait in the outbox. ({error})"
+        )),
+        Conn::Offline { error } => Some(format!(
+            "not connected yet — server unreachable, retrying ({error})"
+        )),
+        Conn::Refused { error } => Some(format!("{error} · q quits")),
+        _ => None,
+    };
+    if let Some(text) = conn_line
         && s.session.flash.is_none()
     {
-        let text = format!(
-            "server unreachable — showing the last data; retrying. Decisions wait in the outbox. ({error})"
-        );
         f.render_widget(
             Paragraph::new(crate::tui::sanitize::line(&text)).style(t.status_error),
             area,

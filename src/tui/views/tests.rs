@@ -111,8 +111,23 @@ fn offline_empty_and_too_small() {
     update(&mut s, Msg::Offline("connection refused".into()), &k);
     insta::assert_snapshot!("offline_80x24", draw(&s, 80, 24));
     let mut empty = State::new("carol".into(), "SHA256:y".into(), "http://srv".into(), NOW);
-    empty.session.conn = Conn::Online;
+    // No screen calls the queue clear before the server said so.
+    let never = draw(&empty, 80, 24);
+    assert!(never.contains("not connected yet"), "{never}");
+    assert!(!never.contains("clear"), "{never}");
+    update(&mut empty, Msg::Offline("connection refused".into()), &k);
+    let down = draw(&empty, 80, 24);
+    assert!(down.contains("not connected yet"), "{down}");
+    assert!(!down.contains("clear"), "{down}");
+    update(&mut empty, queue_msg(vec![], 0), &k);
     insta::assert_snapshot!("empty_80x24", draw(&empty, 80, 24));
+    let mut refused = State::new("alcie".into(), "SHA256:y".into(), "http://srv".into(), NOW);
+    update(
+        &mut refused,
+        Msg::LoggedIn(Err("login refused: alcie cannot sign on this server with key SHA256:y (not in its allowed_signers, or listed with another key)".into())),
+        &k,
+    );
+    insta::assert_snapshot!("refused_80x24", draw(&refused, 80, 24));
     insta::assert_snapshot!("too_small", draw(&s, 50, 10));
 }
 
