@@ -562,3 +562,48 @@ async fn a_refused_login_and_a_dead_server_never_show_a_clear_queue() {
     alice.send("q");
     assert_eq!(alice.wait_exit(10), 0);
 }
+
+/// What the agent reports about its own run is attributed to the agent,
+/// with its detail; the approver is named once, as the approver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_reported_failure_is_the_agents_with_its_detail() {
+    let soc = Soc::start().await;
+    let id = soc.submit("host-edr", "medium").await;
+    let mut alice = soc.console("alice");
+    alice.wait_for("online", 20);
+    select(&mut alice, "host-edr");
+    alice.approve();
+    alice.wait_for("approve signed and recorded → approved", 15);
+    use countersign::api::ExecutionReport;
+    soc.agent
+        .report_execution(&id, &ExecutionReport::Started)
+        .await
+        .unwrap();
+    let report = ExecutionReport::Failed {
+        detail: "EDR API 503: sensor offline".into(),
+    };
+    let view = soc.agent.report_execution(&id, &report).await.unwrap();
+    assert_eq!(
+        view.decided_by,
+        Some(countersign::domain::records::DecidedBy::Agent {
+            name: "soar-bot".into()
+        }),
+        "the agent's report is not decided by the approver"
+    );
+    // "mine" lists what alice took part in; its row now shows the failure.
+    alice.send("v");
+    alice.send("v");
+    alice.send("v");
+    alice.wait_for("host-edr", 15);
+    alice.wait_for_line(
+        &["approved by alice (analyst) · failed: EDR API 503: sensor offline"],
+        15,
+    );
+    // The line wraps in the 80-column pane, never cut: the agent's name
+    // follows on the next row.
+    let screen = alice.wait_for("(soar-bot)", 5);
+    assert!(!screen.contains("failed by alice"), "{screen}");
+    assert_eq!(screen.matches("approved by alice").count(), 1, "{screen}");
+    alice.send("q");
+    assert_eq!(alice.wait_exit(10), 0);
+}

@@ -5,6 +5,7 @@
 use super::{short_duration, styled_marks, untrusted};
 use crate::api::AlertDetail;
 use crate::domain::records::{DecidedBy, ProposalRecord};
+use crate::domain::types::ProposalStatus;
 use crate::tui::sanitize;
 use crate::tui::state::{State, TABS, Tab};
 use crate::tui::theme::Theme;
@@ -17,6 +18,37 @@ use serde_json::Value;
 
 fn s_str<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Who brought the proposal to its status, unless the approvals already
+/// said it: "· rejected by bob: benign", "· failed: EDR API 503 (soar-bot)"
+/// (the agent's own report, never its approver's).
+fn outcome(p: &ProposalRecord) -> Option<String> {
+    let reason = p.reason.as_deref().filter(|r| !r.is_empty());
+    Some(match p.decided_by.as_ref()? {
+        DecidedBy::Person { principal }
+            if matches!(
+                p.status,
+                ProposalStatus::Approved | ProposalStatus::AwaitingSecond
+            ) && p.approvals.iter().any(|a| &a.principal == principal) =>
+        {
+            return None;
+        }
+        DecidedBy::Agent { name } => match reason {
+            Some(r) => format!(" · {}: {r} ({name})", p.status),
+            None => format!(" · {} ({name})", p.status),
+        },
+        by => {
+            let who = match by {
+                DecidedBy::Person { principal } => principal.clone(),
+                DecidedBy::Policy { rule } => format!("policy \"{rule}\""),
+                DecidedBy::Deadline => "deadline".into(),
+                DecidedBy::Agent { name } => name.clone(),
+            };
+            let reason = reason.map(|r| format!(": {r}")).unwrap_or_default();
+            format!(" · {} by {who}{reason}", p.status)
+        }
+    })
 }
 
 pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
@@ -77,13 +109,17 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
 
     let digest_ok = detail.digest_ok.get(&p.id).copied().unwrap_or(false);
     let head = header(s, t, data, p, digest_ok);
+    // The header wraps: the state line can name several people and the
+    // agent's report, none of it to be cut off.
+    let width = usize::from(inner.width.max(1));
+    let rows: usize = head.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
     let parts = Layout::vertical([
-        Constraint::Length(head.len() as u16),
+        Constraint::Length(rows as u16),
         Constraint::Length(1),
         Constraint::Min(1),
     ])
     .split(inner);
-    f.render_widget(Paragraph::new(head), parts[0]);
+    f.render_widget(Paragraph::new(head).wrap(Wrap { trim: false }), parts[0]);
     let tabs: Vec<Span> = TABS
         .iter()
         .enumerate()
@@ -222,27 +258,13 @@ fn header(
             t.status_warn,
         ));
     }
-    if let Some(by) = &p.decided_by {
-        let who = match by {
-            DecidedBy::Person { principal } => principal.clone(),
-            DecidedBy::Policy { rule } => format!("policy \"{rule}\""),
-            DecidedBy::Deadline => "deadline".into(),
-            DecidedBy::Agent { name } => name.clone(),
-        };
-        let reason = p
-            .reason
-            .as_deref()
-            .map(|r| format!(": {r}"))
-            .unwrap_or_default();
-        state.push(Span::styled(
-            format!(
-                " · {} by {}{}",
-                p.status,
-                sanitize::line(&who),
-                sanitize::line(&reason)
-            ),
-            t.text,
-        ));
+    if let Some(text) = outcome(p) {
+        state.push(Span::styled(sanitize::line(&text), t.text));
+    }
+    if let Some(first) = state.first_mut()
+        && let Some(rest) = first.content.strip_prefix(" · ")
+    {
+        first.content = rest.to_owned().into();
     }
     if !state.is_empty() {
         out.push(kv(t, "state", Line::from(state)));

@@ -251,6 +251,14 @@ pub fn execution(
     let t = t?;
     let event = t.event;
     record(&mut next, t, cmd.now, None, None);
+    if !matches!(cmd.report, ExecutionReport::Started) {
+        // The outcome is the agent's word, not the approver's: who approved
+        // stays in `approvals`.
+        next.decided_by = Some(DecidedBy::Agent {
+            name: cmd.agent.clone(),
+        });
+        next.reason = Some(detail.to_owned()).filter(|d| !d.is_empty());
+    }
     entries.push(entry(
         cmd.now,
         event.as_str(),
