@@ -142,6 +142,7 @@ fn main() {
         entity_kind: EntityKind::Host,
         entity_id: format!("ws-{i:06}"),
         confidence: (i % 100) as f64 / 100.0,
+        noted: false,
     };
     // Pages of 1,000 as the server sends them; `more` on all but the last.
     let started = Instant::now();

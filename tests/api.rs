@@ -399,3 +399,67 @@ async fn queue_long_poll_returns_new_items() {
     assert_eq!(page.page.items[0].alert_title, "Credential dumping on lp-2");
     assert_eq!(page.counts.get(&ProposalStatus::Pending), Some(&1));
 }
+
+/// The queue offers a proposal for a group decision only when nothing sets
+/// it apart: a note or label on its alert, or an action that runs code or
+/// changes access, makes it one to decide on its own.
+#[tokio::test]
+async fn noted_alerts_and_access_changes_are_never_offered_as_a_group() {
+    use countersign::domain::types::Label;
+    use countersign::signing::payload::{DecisionDraft, PayloadVerdict, Review, Target};
+    let srv = TestServer::start().await;
+    let agent = srv.agent();
+    let mut ids = Vec::new();
+    for (ext, action) in [
+        ("grp-a", "isolate_host"),
+        ("grp-b", "isolate_host"),
+        ("grp-c", "disable_account"),
+        ("grp-d", "run_command"),
+    ] {
+        let r = agent
+            .submit_alert(&alert(ext, vec![proposal(action, "medium")]))
+            .await
+            .unwrap();
+        ids.push((r.alert_id.clone(), r.proposals[0].id.clone()));
+    }
+    // alice labels the first alert a false positive.
+    let alice = srv.login("alice").await;
+    let detail = alice.alert(&ids[0].0).await.unwrap();
+    let note = DecisionDraft {
+        target: Target::Alert(ids[0].0.clone()),
+        digest: detail.digest.clone(),
+        verdict: PayloadVerdict::Annotate,
+        reason: String::new(),
+        labels: vec![Label::FalsePositive],
+        review: Review {
+            seconds: 3.0,
+            panes: vec!["summary".into()],
+            group: None,
+        },
+    }
+    .sign(
+        "alice",
+        countersign::domain::time::now_millis(),
+        &srv.signer("alice"),
+    )
+    .unwrap();
+    alice.post_decision(&note).await.unwrap();
+
+    let page = alice
+        .queue(countersign::api::View::Pending, 0, 0, 1000)
+        .await
+        .unwrap()
+        .page;
+    let row = |id: &str| {
+        page.items
+            .iter()
+            .find(|i| i.proposal.id == id)
+            .unwrap_or_else(|| panic!("{id} listed"))
+    };
+    let labelled = row(&ids[0].1);
+    assert!(labelled.noted && !labelled.proposal.groupable);
+    let plain = row(&ids[1].1);
+    assert!(!plain.noted && plain.proposal.groupable);
+    assert!(!row(&ids[2].1).proposal.groupable, "disable_account");
+    assert!(!row(&ids[3].1).proposal.groupable, "run_command");
+}

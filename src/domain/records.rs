@@ -145,6 +145,10 @@ pub struct QueueItem {
     pub entity_kind: EntityKind,
     pub entity_id: String,
     pub confidence: f64,
+    /// Someone annotated the alert (a note or a label): its proposals are
+    /// decided one by one, never in a group.
+    #[serde(default)]
+    pub noted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

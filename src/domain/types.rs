@@ -105,6 +105,20 @@ const BUILTIN_ACTIONS: [(ActionKind, &str); 9] = [
 ];
 
 impl ActionKind {
+    /// Whether alike proposals of this kind may be decided as a group: not
+    /// those that run code (a custom kind: `run_command`, a runtime's tool)
+    /// or change who can do what.
+    pub fn groups_safely(&self) -> bool {
+        !matches!(
+            self,
+            ActionKind::Other(_)
+                | ActionKind::ModifyPolicy
+                | ActionKind::DisableAccount
+                | ActionKind::ResetCredentials
+                | ActionKind::RotateSecret
+        )
+    }
+
     /// The built-in kinds.
     pub const ALL: &'static [ActionKind] = &[
         ActionKind::IsolateHost,

@@ -60,7 +60,8 @@ pub async fn queue(
     for item in &mut page.items {
         let p = &mut item.proposal;
         p.groupable = p.status == ProposalStatus::Pending
-            && group_refused(p.risk, &policy.rule_for(&p.action, p.risk)).is_none();
+            && !item.noted
+            && group_refused(p.risk, &p.action, &policy.rule_for(&p.action, p.risk)).is_none();
     }
     let counts = state.store.status_counts().await?.into_iter().collect();
     Ok(Json(QueueResponse { page, counts }))

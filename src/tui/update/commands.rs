@@ -275,8 +275,8 @@ fn sign_group(
         s.queue.items.get(id).is_some_and(|i| {
             &i.proposal.digest == digest
                 && i.proposal.status == ProposalStatus::Pending
-                && i.proposal.groupable
-        }) && !s.queue.sent.contains(id)
+                && !super::queue::decided_alone(s, i)
+        })
     });
     if keep.is_empty() {
         flash(
@@ -309,7 +309,7 @@ fn sign_group(
         format!("{verdict}: {size} signed, one per proposal")
     } else {
         format!(
-            "{verdict}: {size} signed; {} left out (changed since shown or already decided)",
+            "{verdict}: {size} signed; {} left out (changed, claimed, noted or decided since shown)",
             dropped.len()
         )
     };

@@ -108,7 +108,8 @@ pub fn rebuild_rows(s: &mut State) {
     }
     s.queue.burst = burst(s.queue.items.values(), s.queue.burst_rule, s.session.now_ms);
     let groups = if s.queue.grouped {
-        group(&rows, &s.queue.sent)
+        let alone = |i: &QueueItem| decided_alone(s, i);
+        group(&rows, &alone)
     } else {
         HashMap::new()
     };
@@ -136,14 +137,29 @@ fn group_key(i: &QueueItem) -> (&ActionKind, &str, Risk, &str) {
     (&p.action, p.proposed_by.as_str(), p.risk, p.rule.as_str())
 }
 
-/// Group rows for every key shared by two or more groupable proposals
-/// not already decided here; members in `rows` order.
-fn group(rows: &[&QueueItem], sent: &BTreeSet<String>) -> HashMap<String, Group> {
+/// Whether a proposal must be decided on its own, never in a group: the
+/// server did not call it groupable (risk, the kind of action, the rule, a
+/// note on its alert), it is decided here already, someone holds a claim
+/// on it, or a note or label is known here on its alert.
+pub(crate) fn decided_alone(s: &State, i: &QueueItem) -> bool {
+    let p = &i.proposal;
+    !p.groupable
+        || !p.action.groups_safely()
+        || i.noted
+        || s.queue.sent.contains(&p.id)
+        || p.claimed_by.is_some() && p.claim_until.is_some_and(|u| u > s.session.now_ms)
+        || s.detail
+            .cache
+            .get(&p.alert_id)
+            .and_then(|d| d.data.as_ref())
+            .is_some_and(|d| !d.notes.is_empty())
+}
+
+/// Group rows for every key shared by two or more proposals that may be
+/// decided together; members in `rows` order.
+fn group(rows: &[&QueueItem], alone: &dyn Fn(&QueueItem) -> bool) -> HashMap<String, Group> {
     let mut by_key: BTreeMap<(&ActionKind, &str, Risk, &str), Vec<&QueueItem>> = BTreeMap::new();
-    for i in rows
-        .iter()
-        .filter(|i| i.proposal.groupable && !sent.contains(&i.proposal.id))
-    {
+    for i in rows.iter().filter(|i| !alone(i)) {
         by_key.entry(group_key(i)).or_default().push(i);
     }
     by_key

@@ -3,6 +3,7 @@
 //! decision signs (see `update::commands::start_group`).
 
 use super::{short_duration, split_main, untrusted};
+use crate::domain::types::EntityKind;
 use crate::tui::state::{Group, State};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
@@ -10,6 +11,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
+use std::collections::BTreeMap;
 
 /// Lines above the member table inside the sheet's border.
 const HEAD: u16 = 3;
@@ -67,14 +69,29 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, g: &Group, t: &Theme) {
         )),
     ];
     f.render_widget(Paragraph::new(head), parts[0]);
+    // A member whose entity is of another kind than most is marked: the
+    // one thing left that can set a member apart (claimed, noted and
+    // labelled proposals are never grouped).
+    let mut kinds: BTreeMap<EntityKind, usize> = BTreeMap::new();
+    for i in g.members.iter().filter_map(|id| s.queue.items.get(id)) {
+        *kinds.entry(i.entity_kind).or_default() += 1;
+    }
+    let usual = kinds.into_iter().max_by_key(|(_, n)| *n).map(|(k, _)| k);
     let rows: Vec<Row> = on_screen
         .iter()
         .filter_map(|id| s.queue.items.get(id))
         .map(|i| {
             let p = &i.proposal;
+            let mut entity = untrusted(&i.entity_id, t.text, t);
+            if usual.is_some_and(|k| k != i.entity_kind) {
+                entity.spans.insert(
+                    0,
+                    Span::styled(format!("≠{} ", i.entity_kind.as_str()), t.status_warn),
+                );
+            }
             Row::new(vec![
                 Cell::from(untrusted(&p.target, t.text, t)),
-                Cell::from(untrusted(&i.entity_id, t.text, t)),
+                Cell::from(entity),
                 Cell::from(Span::styled(
                     i.severity.as_str().chars().take(4).collect::<String>(),
                     t.severity(i.severity),

@@ -231,6 +231,8 @@ fn group_rows_the_group_sheet_and_the_burst_banner() {
     let k = Keymap::default();
     let mut s = State::new("alice".into(), "SHA256:x".into(), "http://srv".into(), NOW);
     let mut items = blocks(10..35, "soar-bot", 10_000);
+    // A member about another kind of entity is marked in the sheet.
+    items[1].entity_kind = crate::domain::types::EntityKind::User;
     items.extend(blocks(50..52, "edr-bot", 600_000));
     items.push(item(
         &record(99, Risk::Critical, ProposalStatus::Pending, false),

@@ -9,7 +9,7 @@ use crate::domain::records::AnnotationRecord;
 use crate::domain::records::{AlertRecord, DecidedBy, ProposalRecord};
 use crate::domain::sample;
 use crate::domain::time::to_rfc3339;
-use crate::domain::types::{Risk, Verdict};
+use crate::domain::types::{ActionKind, Risk, Verdict};
 use crate::server::store::{
     AnnotateCommand, ClaimCommand, DecideCommand, ExecutionCommand, ExecutionReport, SignedBlob,
     StoreError,
@@ -128,7 +128,7 @@ pub fn decide(
     }
     let rule = cmd.policy.rule_for(&next.action, next.risk);
     if cmd.group.is_some()
-        && let Some(why) = group_refused(next.risk, &rule)
+        && let Some(why) = group_refused(next.risk, &next.action, &rule)
     {
         return Err(StoreError::Forbidden(why));
     }
@@ -210,12 +210,17 @@ fn review_sample(
 }
 
 /// Why a proposal cannot be decided as one of a group, if it cannot: high
-/// and critical risk, and whatever a rule wants two people for, are
-/// reviewed one by one.
-pub fn group_refused(risk: Risk, rule: &Rule) -> Option<String> {
+/// and critical risk, actions that run code or change access, and whatever
+/// a rule wants two people for, are reviewed one by one.
+pub fn group_refused(risk: Risk, action: &ActionKind, rule: &Rule) -> Option<String> {
     if risk >= Risk::High {
         return Some(format!(
             "a {risk}-risk proposal is decided on its own, not in a group"
+        ));
+    }
+    if !action.groups_safely() {
+        return Some(format!(
+            "{action} runs code or changes access: each one is decided on its own, not in a group"
         ));
     }
     if rule.approvals >= 2 {

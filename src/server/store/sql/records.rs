@@ -275,7 +275,8 @@ pub const STATUS_COUNTS: &str = "SELECT status, COUNT(*) AS n FROM proposals GRO
 pub const QUEUE_COLS: &str = "p.id, p.alert_id, p.action, p.target, p.risk, p.status, p.digest, \
      p.proposed_by, p.approvals, p.escalated_by, p.decided_by, p.reason, p.created_at, \
      p.expires_at, p.execute_by, p.change_seq, a.title, a.severity, a.source, a.entity_kind, \
-     a.entity_id, a.confidence, p.claimed_by, p.claim_until, p.rule, p.sample";
+     a.entity_id, a.confidence, p.claimed_by, p.claim_until, p.rule, p.sample, \
+     EXISTS (SELECT 1 FROM annotations n WHERE n.alert_id = p.alert_id) AS noted";
 
 /// A queue row and whether it is in the view (`in_view`).
 pub fn queue_row(r: &dyn SqlRow) -> Result<(QueueItem, bool), StoreError> {
@@ -309,6 +310,7 @@ pub fn queue_row(r: &dyn SqlRow) -> Result<(QueueItem, bool), StoreError> {
         entity_kind: parsed(r, "entity_kind")?,
         entity_id: r.text("entity_id")?,
         confidence: r.real("confidence")?,
+        noted: r.flag("noted")?,
     };
     Ok((item, r.flag("in_view")?))
 }

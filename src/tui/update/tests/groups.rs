@@ -355,3 +355,135 @@ fn oversight_is_for_leads_and_opens_as_an_overlay() {
     update(&mut s, key('x'), &keys);
     assert!(s.dialog.is_none());
 }
+
+/// The rows of a queue of `items`, as (row id is a group, members).
+fn grouping(items: Vec<QueueItem>) -> (State, Vec<usize>) {
+    let keys = Keymap::default();
+    let mut s = State::new("alice".into(), "f".into(), "u".into(), NOW);
+    update(&mut s, queue_msg(items, 0), &keys);
+    let sizes = s.queue.groups.values().map(|g| g.members.len()).collect();
+    (s, sizes)
+}
+
+#[test]
+fn groups_never_carry_what_a_person_would_not_sign_one_by_one() {
+    type Change = fn(&mut QueueItem);
+    // One member changed: it is listed on its own, the other three group.
+    let one: [(&str, Change, bool); 5] = [
+        (
+            "claimed by me",
+            |i| {
+                i.proposal.claimed_by = Some("alice".into());
+                i.proposal.claim_until = Some(NOW + 600_000);
+            },
+            true,
+        ),
+        (
+            "claimed by another analyst",
+            |i| {
+                i.proposal.claimed_by = Some("bob".into());
+                i.proposal.claim_until = Some(NOW + 600_000);
+            },
+            true,
+        ),
+        ("its alert has a note or label", |i| i.noted = true, true),
+        (
+            "a claim that ran out",
+            |i| {
+                i.proposal.claimed_by = Some("bob".into());
+                i.proposal.claim_until = Some(NOW - 1);
+            },
+            false,
+        ),
+        ("nothing", |_| {}, false),
+    ];
+    for (name, change, alone) in one {
+        let mut items = blocks(10..14, "soar-bot", 600_000);
+        change(&mut items[0]);
+        let (s, sizes) = grouping(items);
+        let want = if alone { vec![3] } else { vec![4] };
+        assert_eq!(sizes, want, "{name}");
+        assert_eq!(s.queue.rows.contains(&"p-10".to_owned()), alone, "{name}");
+    }
+    // Kinds that run code or change access never group, even when the
+    // server's word says they may.
+    for kind in [
+        "run_command",
+        "edr.contain_host",
+        "modify_policy",
+        "disable_account",
+        "reset_credentials",
+        "rotate_secret",
+    ] {
+        let mut items = blocks(10..14, "soar-bot", 600_000);
+        for i in &mut items {
+            i.proposal.action = kind.parse().unwrap();
+        }
+        let (s, sizes) = grouping(items);
+        assert!(sizes.is_empty(), "{kind}: {sizes:?}");
+        assert_eq!(s.queue.rows.len(), 4, "{kind}");
+        let rule =
+            crate::domain::policy::Policy::builtin().rule_for(&items_action(kind), Risk::Low);
+        assert!(
+            crate::server::store::logic::group_refused(Risk::Low, &items_action(kind), &rule)
+                .is_some(),
+            "{kind}: the server refuses it in a group too"
+        );
+    }
+    for kind in [
+        "block_indicator",
+        "isolate_host",
+        "quarantine_file",
+        "kill_process",
+        "revoke_token",
+    ] {
+        let mut items = blocks(10..14, "soar-bot", 600_000);
+        for i in &mut items {
+            i.proposal.action = kind.parse().unwrap();
+        }
+        assert_eq!(grouping(items).1, vec![4], "{kind}");
+    }
+}
+
+fn items_action(kind: &str) -> ActionKind {
+    kind.parse().unwrap()
+}
+
+#[test]
+fn a_note_made_here_takes_its_alert_out_of_a_group() {
+    let keys = Keymap::default();
+    let mut s = State::new("alice".into(), "f".into(), "u".into(), NOW);
+    update(
+        &mut s,
+        queue_msg(blocks(10..14, "soar-bot", 600_000), 0),
+        &keys,
+    );
+    assert_eq!(s.queue.groups.len(), 1);
+    // p-11's alert, loaded with a note on it.
+    let mut r = record(11, Risk::Low, ProposalStatus::Pending, false);
+    r.action = ActionKind::BlockIndicator;
+    let mut d = (*detail(11, &r)).clone();
+    d.notes.push(crate::domain::records::AnnotationRecord {
+        id: "n1".into(),
+        alert_id: "a-11".into(),
+        principal: "alice".into(),
+        note: "".into(),
+        labels: vec![Label::FalsePositive],
+        digest: d.digest.clone(),
+        created_at: NOW,
+        seq: 1,
+    });
+    s.detail.prefetching = vec!["a-11".into()];
+    update(
+        &mut s,
+        Msg::Detail {
+            alert_id: "a-11".into(),
+            result: Ok(Arc::new(d)),
+        },
+        &keys,
+    );
+    crate::tui::update::rebuild_rows(&mut s);
+    let g = s.queue.groups.values().next().unwrap();
+    assert!(!g.members.contains(&"p-11".to_owned()), "{g:?}");
+    assert_eq!(g.members.len(), 3);
+}

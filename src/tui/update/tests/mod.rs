@@ -87,6 +87,7 @@ pub(crate) fn item(p: &ProposalRecord, severity: Severity) -> QueueItem {
         entity_kind: EntityKind::Host,
         entity_id: p.target.clone(),
         confidence: 0.5,
+        noted: false,
     }
 }
 
