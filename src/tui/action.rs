@@ -33,6 +33,9 @@ pub enum Action {
     PrevTab,
     ScrollDown,
     ScrollUp,
+    /// Scroll the detail (a diff's long lines) sideways.
+    ScrollRight,
+    ScrollLeft,
     NextEvidence,
     PrevEvidence,
     NextProposal,
@@ -139,6 +142,8 @@ impl Action {
             Action::PrevTab => "previous detail tab",
             Action::ScrollDown => "scroll the detail down",
             Action::ScrollUp => "scroll the detail up",
+            Action::ScrollRight => "scroll long lines right",
+            Action::ScrollLeft => "scroll long lines left",
             Action::NextEvidence => "next evidence item",
             Action::PrevEvidence => "previous evidence item",
             Action::NextProposal => "next proposal of this alert",

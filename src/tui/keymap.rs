@@ -174,6 +174,8 @@ const DEFAULTS: &[(Action, &[&str])] = &[
     (Action::PrevTab, &["shift-tab", "left"]),
     (Action::ScrollDown, &["J", "ctrl-d"]),
     (Action::ScrollUp, &["K", "ctrl-u"]),
+    (Action::ScrollRight, &[">"]),
+    (Action::ScrollLeft, &["<"]),
     (Action::NextEvidence, &["]"]),
     (Action::PrevEvidence, &["["]),
     (Action::NextProposal, &["p"]),

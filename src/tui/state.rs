@@ -195,10 +195,12 @@ pub enum Dialog {
     },
     /// A lead's oversight report (or why it could not be had).
     Oversight {
-        report: Result<String, String>,
+        /// Laid out at the width it is drawn at.
+        report: Result<crate::api::oversight::Oversight, String>,
         scroll: u16,
     },
-    Help,
+    /// The keys; j/k scroll it where it does not fit.
+    Help { scroll: u16 },
 }
 
 impl std::fmt::Debug for Dialog {
@@ -214,7 +216,7 @@ impl std::fmt::Debug for Dialog {
                 verdict, members, ..
             } => write!(f, "Group({verdict}, {})", members.len()),
             Dialog::Oversight { .. } => f.write_str("Oversight"),
-            Dialog::Help => f.write_str("Help"),
+            Dialog::Help { .. } => f.write_str("Help"),
         }
     }
 }
@@ -376,6 +378,8 @@ pub struct DetailPane {
     pub current: Option<Detail>,
     pub tab: Tab,
     pub scroll: u16,
+    /// Columns scrolled sideways (the diff's long lines).
+    pub hscroll: u16,
     pub evidence_index: usize,
     pub review: ReviewTrack,
     /// Permission diffs by proposal digest: computed once.
@@ -436,6 +440,7 @@ impl State {
                 current: None,
                 tab: Tab::Summary,
                 scroll: 0,
+                hscroll: 0,
                 evidence_index: 0,
                 review: ReviewTrack::default(),
                 diffs: HashMap::new(),

@@ -431,8 +431,8 @@ pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Ef
     let Some(dialog) = s.dialog.as_mut() else {
         return vec![];
     };
-    if matches!(dialog, Dialog::Help) || action == Some(Action::Cancel) {
-        // Any key closes help; Esc cancels any dialog, armed or not.
+    if action == Some(Action::Cancel) {
+        // Esc cancels any dialog, armed or not.
         s.dialog = None;
         return vec![];
     }
@@ -441,10 +441,9 @@ pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Ef
         return vec![];
     }
     match dialog {
-        Dialog::Help => vec![],
         Dialog::Pending { .. } => on_pending_key(s, k),
         // j/k (and the arrows) scroll; any other key closes it.
-        Dialog::Oversight { scroll, .. } => {
+        Dialog::Help { scroll } | Dialog::Oversight { scroll, .. } => {
             match k.code {
                 KeyCode::Char('j') | KeyCode::Down => *scroll = scroll.saturating_add(1),
                 KeyCode::Char('k') | KeyCode::Up => *scroll = scroll.saturating_sub(1),

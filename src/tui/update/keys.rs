@@ -26,7 +26,7 @@ pub(super) fn on_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Effect> {
             vec![]
         }
         Action::Help => {
-            s.dialog = Some(Dialog::Help);
+            s.dialog = Some(Dialog::Help { scroll: 0 });
             vec![]
         }
         Action::Down => move_to(s, s.queue.selected + 1),
@@ -62,6 +62,14 @@ pub(super) fn on_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Effect> {
         }
         Action::ScrollUp => {
             s.detail.scroll = s.detail.scroll.saturating_sub(5);
+            vec![]
+        }
+        Action::ScrollRight => {
+            s.detail.hscroll = s.detail.hscroll.saturating_add(10);
+            vec![]
+        }
+        Action::ScrollLeft => {
+            s.detail.hscroll = s.detail.hscroll.saturating_sub(10);
             vec![]
         }
         Action::NextEvidence | Action::PrevEvidence => {
@@ -205,6 +213,7 @@ pub(super) fn on_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Effect> {
 pub(super) fn set_tab(s: &mut State, t: Tab) {
     s.detail.tab = t;
     s.detail.scroll = 0;
+    s.detail.hscroll = 0;
     s.detail.review.panes.insert(t);
 }
 

@@ -162,7 +162,7 @@ pub fn update(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
         }
         Msg::Oversight(result) => {
             s.dialog = Some(Dialog::Oversight {
-                report: result.map(|o| o.report()),
+                report: result,
                 scroll: 0,
             });
             vec![]

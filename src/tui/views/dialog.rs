@@ -34,8 +34,9 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
                 area.height.saturating_sub(2),
             );
             f.render_widget(Clear, r);
+            let within = usize::from(r.width.saturating_sub(2));
             let (text, style) = match report {
-                Ok(text) => (sanitize::text(text), t.text),
+                Ok(o) => (sanitize::text(&o.report_within(within)), t.text),
                 Err(e) => (
                     format!("cannot load the oversight view: {}", sanitize::line(e)),
                     t.status_error,
@@ -44,6 +45,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
             f.render_widget(
                 Paragraph::new(text)
                     .style(style)
+                    .wrap(Wrap { trim: false })
                     .scroll((*scroll, 0))
                     .block(
                         Block::default()
@@ -61,16 +63,10 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
                 r,
             );
         }
-        Dialog::Help => {
+        Dialog::Help { scroll } => {
             let entries = keys.help();
             let short = keys.help_short();
-            // The compact lines wrap on a narrow screen.
-            let width = usize::from(area.width.min(100).saturating_sub(2).max(1));
-            let short_rows: usize = short
-                .iter()
-                .map(|l| l.chars().count().div_ceil(width).max(1))
-                .sum();
-            let r = centered(area, 100, (entries.len() + short_rows) as u16 + 4);
+            let r = centered(area, 110, area.height.saturating_sub(2));
             f.render_widget(Clear, r);
             let block = Block::default()
                 .borders(Borders::ALL)
@@ -78,52 +74,67 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
                 .title(" help ");
             let inner = block.inner(r);
             f.render_widget(block, r);
-            let parts = Layout::vertical([
-                Constraint::Length(1),
-                Constraint::Min(1),
-                Constraint::Length(short_rows as u16),
-                Constraint::Length(1),
-            ])
-            .split(inner);
-            f.render_widget(
-                Paragraph::new(Span::styled(
+            // As many columns as fit with every entry whole; what does not
+            // fit in height scrolls.
+            let key_w = entries
+                .iter()
+                .map(|(k, _)| k.chars().count())
+                .max()
+                .unwrap_or(0)
+                + 2;
+            let entry_w = key_w
+                + entries
+                    .iter()
+                    .map(|(_, d)| d.chars().count())
+                    .max()
+                    .unwrap_or(0)
+                + 3;
+            let width = usize::from(inner.width.max(1));
+            let cols = (width / entry_w.max(1)).clamp(1, 3);
+            let per = entries.len().div_ceil(cols).max(1);
+            let mut lines = vec![
+                Line::from(Span::styled(
                     "Keys from the keymap in force (change them in config.toml [tui.keys])",
                     t.accent,
                 )),
+                Line::default(),
+            ];
+            for row in 0..per {
+                let mut spans = Vec::new();
+                for c in 0..cols {
+                    let Some((k, desc)) = entries.get(c * per + row) else {
+                        continue;
+                    };
+                    spans.push(Span::styled(format!("{k:<key_w$}"), t.accent));
+                    let pad = entry_w.saturating_sub(key_w);
+                    spans.push(Span::styled(format!("{desc:<pad$}"), t.text));
+                }
+                lines.push(Line::from(spans));
+            }
+            lines.push(Line::default());
+            lines.extend(
+                short
+                    .iter()
+                    .map(|l| Line::from(Span::styled(l.clone(), t.text))),
+            );
+            let needed: usize = lines.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
+            let visible = usize::from(inner.height.saturating_sub(1));
+            let fits = needed <= visible;
+            // Never scrolled past the last line.
+            let top = (*scroll).min(needed.saturating_sub(visible) as u16);
+            let parts = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).split(inner);
+            f.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .scroll((top, 0)),
                 parts[0],
             );
-            // More columns (up to three) when one does not fit.
-            let cols = entries
-                .len()
-                .div_ceil(usize::from(parts[1].height.max(1)))
-                .clamp(1, 3);
-            let per = entries.len().div_ceil(cols);
-            let areas =
-                Layout::horizontal(vec![Constraint::Ratio(1, cols as u32); cols]).split(parts[1]);
-            for (c, chunk) in entries.chunks(per.max(1)).enumerate() {
-                let lines: Vec<Line> = chunk
-                    .iter()
-                    .map(|(k, desc)| {
-                        Line::from(vec![
-                            Span::styled(format!("{k:<13}"), t.accent),
-                            Span::styled(*desc, t.text),
-                        ])
-                    })
-                    .collect();
-                f.render_widget(Paragraph::new(lines), areas[c]);
-            }
-            let short: Vec<Line> = short
-                .iter()
-                .map(|l| Line::from(Span::styled(l.as_str(), t.text)))
-                .collect();
-            f.render_widget(
-                Paragraph::new(short).wrap(ratatui::widgets::Wrap { trim: true }),
-                parts[2],
-            );
-            f.render_widget(
-                Paragraph::new(Span::styled("any key closes this", t.muted)),
-                parts[3],
-            );
+            let foot = if fits {
+                "any key closes this"
+            } else {
+                "j/k scroll · any other key closes this"
+            };
+            f.render_widget(Paragraph::new(Span::styled(foot, t.muted)), parts[1]);
         }
         Dialog::Reason {
             verdict,

@@ -12,7 +12,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 
 /// Below this width the diff is shown unified.
 pub const SIDE_BY_SIDE_MIN: u16 = 70;
@@ -26,7 +26,9 @@ fn style_for(t: &Theme, side: &Side) -> (Style, &'static str) {
     }
 }
 
-fn side_line(t: &Theme, side: Option<&Side>, width: usize) -> Line<'static> {
+/// One side of a row: its line number and mark, then its text from column
+/// `skip` (scrolled sideways), as much as fits in `width`.
+fn side_line(t: &Theme, side: Option<&Side>, width: usize, skip: usize) -> Line<'static> {
     let Some(side) = side else {
         return Line::from(Span::styled("~".to_owned(), t.muted));
     };
@@ -36,11 +38,18 @@ fn side_line(t: &Theme, side: Option<&Side>, width: usize) -> Line<'static> {
         Span::styled(mark.to_owned(), style),
     ];
     let mut used = 5;
+    let mut skip = skip;
     for (emph, text) in &side.segments {
         if used >= width {
             break;
         }
-        let take: String = text.chars().take(width - used).collect();
+        let len = text.chars().count();
+        if skip >= len {
+            skip -= len;
+            continue;
+        }
+        let take: String = text.chars().skip(skip).take(width - used).collect();
+        skip = 0;
         used += take.chars().count();
         let st = if *emph && side.kind != Kind::Equal {
             style.add_modifier(Modifier::BOLD | Modifier::REVERSED)
@@ -60,23 +69,47 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, p: &ProposalRecor
         );
         return;
     };
+    // What the change grants matters more than its text: the findings
+    // take the room they need (wrapped, never cut), leaving the text diff
+    // at least two rows; J/K scroll them when even that is too little.
     let analysis = analysis_lines(t, model);
-    let room = (area.height / 3).max(1) as usize;
-    let shown = analysis.len().min(room);
-    let parts =
-        Layout::vertical([Constraint::Length(shown as u16), Constraint::Min(1)]).split(area);
-    f.render_widget(Paragraph::new(analysis[..shown].to_vec()), parts[0]);
+    let width = usize::from(area.width.max(1));
+    let needed: usize = analysis
+        .iter()
+        .map(|l| l.width().div_ceil(width).max(1))
+        .sum();
+    let room = usize::from(area.height.saturating_sub(2)).max(1);
+    let parts = Layout::vertical([
+        Constraint::Length(needed.min(room) as u16),
+        Constraint::Min(1),
+    ])
+    .split(area);
+    let mut findings = Paragraph::new(analysis).wrap(Wrap { trim: false });
+    if needed > room {
+        // Scrolled with the text below it when it does not fit.
+        findings = findings.scroll((s.detail.scroll, 0));
+    }
+    f.render_widget(findings, parts[0]);
     let body = parts[1];
     let height = body.height as usize;
     let start = (s.detail.scroll as usize).min(model.rows.len().saturating_sub(1));
+    let skip = usize::from(s.detail.hscroll);
     if body.width >= SIDE_BY_SIDE_MIN {
-        side_by_side(f, body, t, model, start, height);
+        side_by_side(f, body, t, model, start, height, skip);
     } else {
-        unified(f, body, t, model, start, height);
+        unified(f, body, t, model, start, height, skip);
     }
 }
 
-fn side_by_side(f: &mut Frame, area: Rect, t: &Theme, m: &DiffModel, start: usize, height: usize) {
+fn side_by_side(
+    f: &mut Frame,
+    area: Rect,
+    t: &Theme,
+    m: &DiffModel,
+    start: usize,
+    height: usize,
+    skip: usize,
+) {
     let cols = Layout::horizontal([
         Constraint::Percentage(50),
         Constraint::Length(1),
@@ -84,17 +117,17 @@ fn side_by_side(f: &mut Frame, area: Rect, t: &Theme, m: &DiffModel, start: usiz
     ])
     .split(area);
     let w = cols[0].width as usize;
-    let mut left = vec![Line::from(Span::styled(
-        "before",
-        t.muted.add_modifier(Modifier::BOLD),
-    ))];
+    let mut left = vec![Line::from(vec![
+        Span::styled("before", t.muted.add_modifier(Modifier::BOLD)),
+        Span::styled(legend(skip), t.muted),
+    ])];
     let mut right = vec![Line::from(Span::styled(
         "after",
         t.muted.add_modifier(Modifier::BOLD),
     ))];
     for row in m.rows.iter().skip(start).take(height.saturating_sub(1)) {
-        left.push(side_line(t, row.left.as_ref(), w));
-        right.push(side_line(t, row.right.as_ref(), w));
+        left.push(side_line(t, row.left.as_ref(), w, skip));
+        right.push(side_line(t, row.right.as_ref(), w, skip));
     }
     let sep: Vec<Line> = (0..height)
         .map(|_| Line::from(Span::styled("│", t.border)))
@@ -104,18 +137,29 @@ fn side_by_side(f: &mut Frame, area: Rect, t: &Theme, m: &DiffModel, start: usiz
     f.render_widget(Paragraph::new(right), cols[2]);
 }
 
-fn unified(f: &mut Frame, area: Rect, t: &Theme, m: &DiffModel, start: usize, height: usize) {
+fn unified(
+    f: &mut Frame,
+    area: Rect,
+    t: &Theme,
+    m: &DiffModel,
+    start: usize,
+    height: usize,
+    skip: usize,
+) {
     let w = area.width as usize;
-    let mut out = Vec::new();
+    let mut out = vec![Line::from(Span::styled(
+        legend(skip).trim_start().to_owned(),
+        t.muted,
+    ))];
     for row in m.rows.iter().skip(start) {
         match (&row.left, &row.right) {
-            (Some(l), Some(_)) if l.kind == Kind::Equal => out.push(side_line(t, Some(l), w)),
+            (Some(l), Some(_)) if l.kind == Kind::Equal => out.push(side_line(t, Some(l), w, skip)),
             (l, r) => {
                 if let Some(l) = l {
-                    out.push(side_line(t, Some(l), w));
+                    out.push(side_line(t, Some(l), w, skip));
                 }
                 if let Some(r) = r {
-                    out.push(side_line(t, Some(r), w));
+                    out.push(side_line(t, Some(r), w, skip));
                 }
             }
         }
@@ -126,7 +170,15 @@ fn unified(f: &mut Frame, area: Rect, t: &Theme, m: &DiffModel, start: usize, he
     f.render_widget(Paragraph::new(out), area);
 }
 
-/// The analysis, most severe first; what does not fit is counted.
+/// The key to the marks, and how far the text is scrolled sideways.
+fn legend(skip: usize) -> String {
+    match skip {
+        0 => "  ! new grant · < > sideways".to_owned(),
+        n => format!("  ! new grant · from col {} (< >)", n + 1),
+    }
+}
+
+/// The analysis, most severe first.
 fn analysis_lines(t: &Theme, m: &DiffModel) -> Vec<Line<'static>> {
     use crate::domain::permissions::Verdict;
     let a = &m.analysis;
@@ -134,10 +186,7 @@ fn analysis_lines(t: &Theme, m: &DiffModel) -> Vec<Line<'static>> {
         Verdict::NoNewAccess => t.status_ok,
         _ => t.diff_risk,
     };
-    let mut out = vec![Line::from(vec![
-        Span::styled(m.summary(), head),
-        Span::styled("   ! = carries a new grant", t.muted),
-    ])];
+    let mut out = vec![Line::from(Span::styled(m.summary(), head))];
     for g in &a.new_grants {
         let mut text = format!(
             "  {} {}: {} on {}",

@@ -49,6 +49,17 @@ fn diff_pane() {
     let (mut s, k) = loaded();
     keys(&mut s, &k, "2");
     both_sizes!("diff", s);
+    // Long lines scroll sideways; the diff says from which column.
+    keys(&mut s, &k, ">");
+    let wide = draw(&s, 200, 50);
+    assert!(wide.contains("from col 11"), "{wide}");
+    assert!(
+        !wide.contains("\"Resource\": \"arn:aws:s3:::builds/*\""),
+        "{wide}"
+    );
+    assert!(wide.contains("\": \"arn:aws:s3:::builds/*\""), "{wide}");
+    keys(&mut s, &k, "<");
+    assert!(draw(&s, 200, 50).contains("< > sideways"));
 }
 
 #[test]
@@ -103,6 +114,18 @@ fn dialogs() {
     let (mut s, k) = loaded();
     keys(&mut s, &k, "?");
     both_sizes!("help", s);
+    // At 80×24 every entry is whole, and j scrolls to the rest.
+    let top = draw(&s, 80, 24);
+    assert!(top.contains("j/k scroll"), "{top}");
+    assert!(top.contains("next view (pending, escalated…)"), "{top}");
+    keys(
+        &mut s,
+        &k,
+        "jjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjj",
+    );
+    let bottom = draw(&s, 80, 24);
+    assert!(bottom.contains("Ctrl-f"), "{bottom}");
+    assert!(s.dialog.is_some(), "j scrolls, it does not close");
 }
 
 #[test]
@@ -260,4 +283,16 @@ fn the_oversight_overlay() {
         &k,
     );
     insta::assert_snapshot!("oversight_200x50", draw(&s, 200, 50));
+    // At 80×24 the judgement columns stay; the least important go first.
+    let narrow = draw(&s, 80, 24);
+    insta::assert_snapshot!("oversight_80x24", narrow);
+    for kept in [
+        "HIGH UNEXAMINED",
+        "HALTED/FAILED",
+        "OVERTURNED",
+        "FALSE POSITIVES",
+    ] {
+        assert!(narrow.contains(kept), "{kept}: {narrow}");
+    }
+    assert!(!narrow.contains("IN GROUPS"), "{narrow}");
 }

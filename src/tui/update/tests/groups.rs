@@ -345,7 +345,7 @@ fn oversight_is_for_leads_and_opens_as_an_overlay() {
     );
     update(&mut s, Msg::Oversight(Ok(known_oversight())), &keys);
     assert!(
-        matches!(&s.dialog, Some(Dialog::Oversight { report: Ok(r), .. }) if r.contains("alice"))
+        matches!(&s.dialog, Some(Dialog::Oversight { report: Ok(r), .. }) if r.report().contains("alice"))
     );
     update(&mut s, key('j'), &keys);
     assert!(matches!(
