@@ -126,7 +126,15 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     };
     let height = inner.height.saturating_sub(1) as usize;
     let first = first_visible(s.queue.selected, s.queue.rows.len(), height);
-    let rows: Vec<Row> = s.queue.rows[first..(first + height).min(s.queue.rows.len())]
+    let visible = &s.queue.rows[first..(first + height).min(s.queue.rows.len())];
+    // The target column: what the fixed columns and their spacing leave.
+    let target_w = usize::from(inner.width.saturating_sub(48)).max(8);
+    let targets: Vec<String> = visible
+        .iter()
+        .filter_map(|id| s.queue.items.get(id))
+        .map(|i| crate::tui::sanitize::line(&i.proposal.target))
+        .collect();
+    let rows: Vec<Row> = visible
         .iter()
         .enumerate()
         .filter_map(|(off, id)| {
@@ -139,11 +147,14 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
                     row
                 });
             }
-            s.queue
-                .items
-                .get(id)
-                .map(|i| (idx, i))
-                .map(|(idx, i)| item_row(s, idx, i, t))
+            s.queue.items.get(id).map(|i| (idx, i)).map(|(idx, i)| {
+                let shown = fit(
+                    &crate::tui::sanitize::line(&i.proposal.target),
+                    target_w,
+                    &targets,
+                );
+                item_row(s, idx, i, shown, t)
+            })
         })
         .collect();
     let header = Row::new([
@@ -192,7 +203,33 @@ fn group_row<'a>(g: &Group, t: &Theme) -> Row<'a> {
     ])
 }
 
-fn item_row<'a>(s: &State, idx: usize, i: &'a QueueItem, t: &Theme) -> Row<'a> {
+/// A target cut to `width` so that what sets it apart stays: a prefix it
+/// shares with another target on screen gives way first ("…/role/intern"),
+/// otherwise its middle does ("rm -…r/log").
+fn fit(target: &str, width: usize, others: &[String]) -> String {
+    let chars: Vec<char> = target.chars().collect();
+    if chars.len() <= width || width < 3 {
+        return target.to_owned();
+    }
+    let shared = others
+        .iter()
+        .filter(|o| o.as_str() != target)
+        .map(|o| o.chars().zip(&chars).take_while(|(a, b)| a == *b).count())
+        .max()
+        .unwrap_or(0);
+    let keep = width - 1;
+    if shared >= 4 {
+        let tail: String = chars[chars.len() - keep..].iter().collect();
+        return format!("…{tail}");
+    }
+    let head = keep / 2;
+    let tail = keep - head;
+    let h: String = chars[..head].iter().collect();
+    let t: String = chars[chars.len() - tail..].iter().collect();
+    format!("{h}…{t}")
+}
+
+fn item_row<'a>(s: &State, idx: usize, i: &'a QueueItem, target: String, t: &Theme) -> Row<'a> {
     let p = &i.proposal;
     let due = p.expires_at - s.session.now_ms;
     let due_text = if !p.status.is_open() {
@@ -222,7 +259,7 @@ fn item_row<'a>(s: &State, idx: usize, i: &'a QueueItem, t: &Theme) -> Row<'a> {
         )),
         Cell::from(Span::styled(status_short(p.status), status_style)),
         Cell::from(Span::styled(p.action.as_str(), t.text)),
-        Cell::from(untrusted(&p.target, t.text, t)),
+        Cell::from(super::styled_marks(&target, t.text, t)),
         Cell::from(Span::styled(
             short_duration(s.session.now_ms - p.created_at),
             t.muted,
@@ -249,7 +286,21 @@ fn item_row<'a>(s: &State, idx: usize, i: &'a QueueItem, t: &Theme) -> Row<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::first_visible;
+    use super::{first_visible, fit};
+
+    #[test]
+    fn long_targets_keep_what_sets_them_apart() {
+        let arns = [
+            "arn:aws:iam::111122223333:role/intern".to_owned(),
+            "arn:aws:iam::111122223333:role/OrganizationAccountAccessRole".to_owned(),
+        ];
+        assert_eq!(fit(&arns[0], 14, &arns), "…3:role/intern");
+        assert_eq!(fit(&arns[0], 14, &arns).chars().count(), 14);
+        assert!(fit(&arns[0], 14, &arns).ends_with("role/intern"));
+        assert!(fit(&arns[1], 20, &arns).ends_with("AccountAccessRole"));
+        assert_eq!(fit("rm -rf /var/log", 9, &[]), "rm -…/log");
+        assert_eq!(fit("ws-1", 9, &[]), "ws-1");
+    }
 
     #[test]
     fn selection_stays_visible() {
