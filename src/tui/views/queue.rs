@@ -1,7 +1,7 @@
 //! The queue: one row per proposal. Only the visible rows are built, so a
 //! queue of 100,000 costs the same per frame as one of 20.
 
-use super::{short_duration, untrusted};
+use super::short_duration;
 use crate::domain::records::QueueItem;
 use crate::domain::types::ProposalStatus;
 use crate::tui::state::{Conn, Group, State, VIEWS, view_name};
