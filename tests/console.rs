@@ -265,6 +265,9 @@ async fn analyst_and_lead_work_the_queue() {
     alice.send("\x06"); // Ctrl-F: false positive
     alice.type_text("scanner window moved");
     alice.send("\r");
+    // A false positive offers to reject the alert's open proposals: not now.
+    alice.wait_for("labelled: reject its proposals?", 15);
+    alice.esc();
     alice.wait_for("annotate signed and recorded", 15);
     alice.send("q");
     assert_eq!(alice.wait_exit(10), 0);
@@ -606,4 +609,31 @@ async fn an_agent_reported_failure_is_the_agents_with_its_detail() {
     assert_eq!(screen.matches("approved by alice").count(), 1, "{screen}");
     alice.send("q");
     assert_eq!(alice.wait_exit(10), 0);
+}
+
+/// A false positive is one step from rejecting what the agent proposed
+/// for it: the label offers it, `y` signs one rejection per proposal with
+/// the note as the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_false_positive_label_rejects_the_alerts_proposals_in_one_more_step() {
+    let soc = Soc::start().await;
+    let id = soc.submit("host-fp", "medium").await;
+    let mut alice = soc.console("alice");
+    alice.wait_for("online", 20);
+    select(&mut alice, "host-fp");
+    alice.send("n");
+    alice.send("\x06"); // Ctrl-F: false positive
+    alice.type_text("vuln scanner, expected");
+    alice.send("\r");
+    alice.wait_for("labelled: reject its proposals?", 15);
+    alice.wait_for("y or Enter rejects them", 5);
+    alice.send("y");
+    alice.wait_for("reject signed and recorded → rejected", 15);
+    alice.send("q");
+    assert_eq!(alice.wait_exit(10), 0);
+    assert_eq!(soc.status(&id).await, "rejected");
+    let v = soc.agent.decision(&id, 0).await.unwrap();
+    assert_eq!(v.reason.as_deref(), Some("vuln scanner, expected"));
+    let verified = verify_all(&soc).await;
+    assert_eq!(verified.len(), 2, "the note and the rejection, each signed");
 }

@@ -193,6 +193,15 @@ pub enum Dialog {
         /// As for [`Dialog::Confirm`]: Enter counts from here on.
         armed_at: Option<i64>,
     },
+    /// After labelling an alert a false positive (or benign): reject its
+    /// open proposals too, one signed rejection each, with the note as
+    /// the reason? Armed as [`Dialog::Confirm`].
+    RejectAlso {
+        /// (proposal id, digest, "action → target") as shown.
+        members: Vec<(String, String, String)>,
+        reason: String,
+        armed_at: Option<i64>,
+    },
     /// A lead's oversight report (or why it could not be had).
     Oversight {
         /// Laid out at the width it is drawn at.
@@ -215,6 +224,7 @@ impl std::fmt::Debug for Dialog {
             Dialog::Group {
                 verdict, members, ..
             } => write!(f, "Group({verdict}, {})", members.len()),
+            Dialog::RejectAlso { members, .. } => write!(f, "RejectAlso({})", members.len()),
             Dialog::Oversight { .. } => f.write_str("Oversight"),
             Dialog::Help { .. } => f.write_str("Help"),
         }
@@ -254,7 +264,9 @@ impl Dialog {
     /// approval reads none until it has been on screen for [`ARM_MS`].
     pub fn armed(&self, now: i64) -> bool {
         match self {
-            Dialog::Confirm { armed_at, .. } => armed_at.is_some_and(|a| now >= a),
+            Dialog::Confirm { armed_at, .. } | Dialog::RejectAlso { armed_at, .. } => {
+                armed_at.is_some_and(|a| now >= a)
+            }
             Dialog::Group {
                 verdict: Verdict::Approve,
                 armed_at,

@@ -342,6 +342,78 @@ fn unviewed(s: &State) -> Vec<Tab> {
     out
 }
 
+/// After a false-positive or benign label: the alert's proposals still
+/// open and not decided here, as shown, offered for rejection.
+fn offer_reject(s: &mut State, reason: String) {
+    let Some(d) = s.detail.current.as_ref() else {
+        return;
+    };
+    let Some(data) = d.data.as_ref() else {
+        return;
+    };
+    let members: Vec<(String, String, String)> = data
+        .proposals
+        .iter()
+        .filter(|p| p.status.is_open() && p.status != ProposalStatus::Approved)
+        .filter(|p| d.digest_ok.get(&p.id) == Some(&true) && !s.queue.sent.contains(&p.id))
+        .map(|p| {
+            (
+                p.id.clone(),
+                p.digest.clone(),
+                format!("{} → {}", p.action, p.target),
+            )
+        })
+        .collect();
+    if !members.is_empty() {
+        s.dialog = Some(Dialog::RejectAlso {
+            members,
+            reason,
+            armed_at: None,
+        });
+    }
+}
+
+/// One signed rejection per proposal offered, each over the digest shown.
+fn reject_also(
+    s: &mut State,
+    members: Vec<(String, String, String)>,
+    reason: String,
+) -> Vec<Effect> {
+    let review = Review {
+        seconds: ((s.session.now_ms - s.detail.review.opened_ms).max(0) as f64 / 100.0).round()
+            / 10.0,
+        panes: s
+            .detail
+            .review
+            .panes
+            .iter()
+            .map(|t| t.name().to_owned())
+            .collect(),
+        group: None,
+    };
+    let n = members.len();
+    let fx = members
+        .into_iter()
+        .map(|(id, digest, _)| {
+            s.queue.sent.insert(id.clone());
+            Effect::Send(DecisionDraft {
+                target: Target::Proposal(id),
+                digest,
+                verdict: PayloadVerdict::Reject,
+                reason: reason.clone(),
+                labels: vec![],
+                review: review.clone(),
+            })
+        })
+        .collect();
+    flash(
+        s,
+        Level::Ok,
+        format!("reject: {n} signed, one per proposal"),
+    );
+    fx
+}
+
 /// Opens the confirmation line of an approval (or of a sampled
 /// confirmation). It reads no key until it has been on screen for
 /// [`ARM_MS`](crate::tui::state::ARM_MS).
@@ -527,9 +599,40 @@ pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Ef
                 return vec![];
             }
             let target = Target::Alert(alert_id.clone());
-            let labels = std::mem::take(labels).into_iter().collect();
+            let labels: Vec<Label> = std::mem::take(labels).into_iter().collect();
             s.dialog = None;
-            sign(s, PayloadVerdict::Annotate, target, note, labels)
+            let offer = labels
+                .iter()
+                .find(|l| matches!(l, Label::FalsePositive | Label::Benign))
+                .map(|l| {
+                    if crate::domain::machine::reason_ok(&note) {
+                        note.clone()
+                    } else {
+                        format!("alert labelled {}", l.as_str())
+                    }
+                });
+            let fx = sign(s, PayloadVerdict::Annotate, target, note, labels);
+            if let Some(reason) = offer
+                && !fx.is_empty()
+            {
+                offer_reject(s, reason);
+            }
+            fx
+        }
+        Dialog::RejectAlso { .. } => {
+            let yes = action == Some(Action::Submit)
+                || matches!(k.code, KeyCode::Char('y' | 'Y'))
+                    && !k.modifiers.contains(KeyModifiers::CONTROL);
+            if !yes {
+                return vec![];
+            }
+            let Some(Dialog::RejectAlso {
+                members, reason, ..
+            }) = s.dialog.take()
+            else {
+                return vec![];
+            };
+            reject_also(s, members, reason)
         }
         Dialog::Confirm {
             verdict,

@@ -74,9 +74,11 @@ pub fn update(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
             // A dialog that signs an approval starts reading keys ARM_MS
             // after it was first on screen.
             match s.dialog.as_mut() {
-                Some(Dialog::Confirm { armed_at, .. } | Dialog::Group { armed_at, .. })
-                    if armed_at.is_none() =>
-                {
+                Some(
+                    Dialog::Confirm { armed_at, .. }
+                    | Dialog::Group { armed_at, .. }
+                    | Dialog::RejectAlso { armed_at, .. },
+                ) if armed_at.is_none() => {
                     *armed_at = Some(now + ARM_MS);
                     vec![Effect::WakeAt(now + ARM_MS)]
                 }

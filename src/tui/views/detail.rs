@@ -430,16 +430,30 @@ fn history(t: &Theme, d: &AlertDetail) -> Vec<Line<'static>> {
                 "policy" => format!("policy \"{}\"", s_str(&actor, "rule")),
                 other => other.to_owned(),
             };
-            let reason = e
-                .get("data")
-                .map(|d| s_str(d, "reason").to_owned())
-                .filter(|r| !r.is_empty());
+            // A decision's reason, a note's text, an agent's report.
+            let data = e.get("data").cloned().unwrap_or(Value::Null);
+            let reason = ["reason", "note", "detail"]
+                .iter()
+                .map(|k| s_str(&data, k))
+                .find(|r| !r.is_empty())
+                .map(str::to_owned);
+            let labels: Vec<&str> = data
+                .get("labels")
+                .and_then(Value::as_array)
+                .map(|l| l.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             let at = s_str(e, "at").get(..19).unwrap_or("").replace('T', " ");
             let mut spans = vec![
                 Span::styled(format!("#{:<6} {at} ", h.seq), t.muted),
                 Span::styled(format!("{:<18} ", s_str(e, "kind")), t.text),
                 Span::styled(sanitize::line(&who), t.accent),
             ];
+            if !labels.is_empty() {
+                spans.push(Span::styled(
+                    sanitize::line(&format!(" [{}]", labels.join(", "))),
+                    t.status_warn,
+                ));
+            }
             if let Some(r) = reason {
                 spans.push(Span::styled(": ", t.muted));
                 spans.extend(untrusted(&r, t.text, t).spans);

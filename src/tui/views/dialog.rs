@@ -252,6 +252,60 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
             };
             f.render_widget(Paragraph::new(foot), parts[2]);
         }
+        Dialog::RejectAlso {
+            members, reason, ..
+        } => {
+            let mut lines = vec![
+                Line::from(Span::styled(
+                    format!(
+                        "Reject the {} open proposal{} of this alert too, one signed rejection each?",
+                        members.len(),
+                        if members.len() == 1 { "" } else { "s" }
+                    ),
+                    t.text,
+                )),
+                Line::default(),
+            ];
+            for (_, _, what) in members.iter().take(6) {
+                lines.push(Line::from(Span::styled(
+                    format!("  {}", sanitize::line(what)),
+                    t.accent,
+                )));
+            }
+            if members.len() > 6 {
+                lines.push(Line::from(Span::styled(
+                    format!("  … and {} more", members.len() - 6),
+                    t.muted,
+                )));
+            }
+            lines.push(Line::from(vec![
+                Span::styled("reason  ", t.muted),
+                Span::styled(sanitize::line(reason), t.text),
+            ]));
+            lines.push(Line::default());
+            lines.push(Line::from(Span::styled(
+                if d.armed(s.session.now_ms) {
+                    "y or Enter rejects them · Esc leaves them open"
+                } else {
+                    "wait… (keys typed before this appeared are ignored) · Esc leaves them open"
+                },
+                t.muted,
+            )));
+            let r = centered(area, 76, lines.len() as u16 + 4);
+            f.render_widget(Clear, r);
+            f.render_widget(
+                Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .border_style(t.status_warn)
+                        .title(Span::styled(
+                            " labelled: reject its proposals? ",
+                            t.status_warn,
+                        )),
+                ),
+                r,
+            );
+        }
         Dialog::Pending { command, typed, .. } => {
             let r = centered(area, 64, 5);
             f.render_widget(Clear, r);

@@ -296,3 +296,46 @@ fn the_oversight_overlay() {
     }
     assert!(!narrow.contains("IN GROUPS"), "{narrow}");
 }
+
+#[test]
+fn history_shows_notes_labels_and_agent_reports() {
+    let k = Keymap::default();
+    let mut s = State::new("alice".into(), "f".into(), "u".into(), NOW);
+    let r = record(7, Risk::Medium, ProposalStatus::Failed, false);
+    update(&mut s, queue_msg(vec![item(&r, Severity::High)], 0), &k);
+    let mut d = (*detail(7, &r)).clone();
+    d.history = vec![
+        crate::api::HistoryEntry {
+            seq: 4,
+            hash: "h".into(),
+            entry: serde_json::json!({"at": "2027-01-15T08:00:00.000Z", "kind": "annotated",
+                "actor": {"kind": "person", "principal": "bob"},
+                "data": {"note": "scanner window moved", "labels": ["false_positive"]}}),
+        },
+        crate::api::HistoryEntry {
+            seq: 5,
+            hash: "h".into(),
+            entry: serde_json::json!({"at": "2027-01-15T08:01:00.000Z", "kind": "execution_failed",
+                "actor": {"kind": "agent", "name": "soar-bot"},
+                "data": {"detail": "EDR API 503: sensor offline"}}),
+        },
+    ];
+    update(
+        &mut s,
+        Msg::Detail {
+            alert_id: "a-7".into(),
+            result: Ok(std::sync::Arc::new(d)),
+        },
+        &k,
+    );
+    keys(&mut s, &k, "5");
+    let screen = draw(&s, 200, 50);
+    assert!(
+        screen.contains("bob [false_positive]: scanner window moved"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("agent soar-bot: EDR API 503: sensor offline"),
+        "{screen}"
+    );
+}

@@ -243,3 +243,63 @@ fn a_replayed_delivery_shows_as_already_delivered() {
     );
     assert!(s.session.flash.as_ref().unwrap().text.contains("audit #42"));
 }
+
+#[test]
+fn a_false_positive_label_offers_to_reject_the_alerts_open_proposals() {
+    let (mut s, keys) = loaded();
+    update(&mut s, key('n'), &keys);
+    for c in "scanner window".chars() {
+        update(&mut s, key(c), &keys);
+    }
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::CONTROL)),
+        &keys,
+    );
+    let fx = update(&mut s, code(KeyCode::Enter), &keys);
+    assert!(matches!(&fx[..], [Effect::Send(d)] if d.verdict == PayloadVerdict::Annotate));
+    let Some(Dialog::RejectAlso {
+        members, reason, ..
+    }) = &s.dialog
+    else {
+        panic!("{:?}", s.dialog)
+    };
+    assert_eq!(members.len(), 1);
+    assert_eq!(reason, "scanner window");
+    // Not armed yet: typed-ahead keys reject nothing.
+    assert!(update(&mut s, key('y'), &keys).is_empty());
+    arm(&mut s, &keys);
+    let fx = update(&mut s, key('y'), &keys);
+    let [Effect::Send(d)] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(d.verdict, PayloadVerdict::Reject);
+    assert_eq!(d.reason, "scanner window");
+    assert_eq!(d.target, Target::Proposal("p-3".into()));
+    assert!(s.dialog.is_none());
+
+    // A label that is not a false positive offers nothing; Esc says no.
+    let (mut s, keys) = loaded();
+    update(&mut s, key('n'), &keys);
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('t'), KeyModifiers::CONTROL)),
+        &keys,
+    );
+    update(&mut s, code(KeyCode::Enter), &keys);
+    assert!(s.dialog.is_none(), "{:?}", s.dialog);
+    let (mut s, keys) = loaded();
+    update(&mut s, key('n'), &keys);
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('b'), KeyModifiers::CONTROL)),
+        &keys,
+    );
+    update(&mut s, code(KeyCode::Enter), &keys);
+    let Some(Dialog::RejectAlso { reason, .. }) = &s.dialog else {
+        panic!("{:?}", s.dialog)
+    };
+    assert_eq!(reason, "alert labelled benign");
+    assert!(update(&mut s, code(KeyCode::Esc), &keys).is_empty());
+    assert!(s.dialog.is_none());
+}
