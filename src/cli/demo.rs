@@ -25,6 +25,7 @@ pub struct DemoArgs {
 }
 
 pub async fn run_demo(args: DemoArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {
+    super::tui::need_terminal()?;
     anyhow::ensure!(
         args.rate.is_finite() && args.rate >= 0.5,
         "--rate must be at least 0.5 seconds"

@@ -97,12 +97,25 @@ where
 {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     let mut delay = backoff.next_delay();
+    let mut tries = 1;
     loop {
         match f().await {
             Err(e) if e.is_transient() && deadline.is_none_or(|d| Instant::now() + delay < d) => {
-                eprintln!("countersign: {e}; retrying in {delay:?}");
+                let left = deadline
+                    .map(|d| {
+                        format!(
+                            ", giving up in {} s",
+                            d.saturating_duration_since(Instant::now()).as_secs()
+                        )
+                    })
+                    .unwrap_or_default();
+                eprintln!(
+                    "countersign: try {tries}: {e}; again in {:.1} s{left}",
+                    delay.as_secs_f64()
+                );
                 sleep(delay).await;
                 delay = backoff.next_delay();
+                tries += 1;
             }
             other => return other,
         }

@@ -127,7 +127,20 @@ pub fn load_signer(key: &Path, agent: bool) -> anyhow::Result<Signer> {
     Ok(signer)
 }
 
+/// The console draws on a terminal and reads keys from it: without one it
+/// stops with a message instead of failing to set the terminal up.
+pub fn need_terminal() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        bail!(
+            "the console needs a terminal (stdin and stdout are not one); run it in a terminal, or use `countersign submit` and the HTTP API from scripts"
+        );
+    }
+    Ok(())
+}
+
 pub async fn run_tui(args: TuiArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {
+    need_terminal()?;
     let Person {
         server,
         principal,

@@ -333,9 +333,15 @@ fn send_error(url: &str, e: &reqwest::Error) -> ClientError {
             message,
         }
     } else {
+        // The innermost cause says it ("Connection refused (os error
+        // 111)"); the layers above it repeat the URL.
+        let mut cause: &dyn std::error::Error = e;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
         ClientError::Unreachable {
             url: url.to_owned(),
-            message,
+            message: cause.to_string(),
         }
     }
 }

@@ -31,11 +31,9 @@ pub enum ServeError {
     BadDbUrl(String),
     #[error(transparent)]
     Store(#[from] super::store::StoreError),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
+    /// The OS error is the message's end, not a source: printed once.
+    #[error("cannot listen on {addr}: {error}")]
+    Bind { addr: String, error: std::io::Error },
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
     #[error("TLS: {0}")]
@@ -247,9 +245,9 @@ pub async fn start(
 ) -> Result<RunningServer, ServeError> {
     let listener = TcpListener::bind(&config.listen)
         .await
-        .map_err(|source| ServeError::Bind {
+        .map_err(|error| ServeError::Bind {
             addr: config.listen.clone(),
-            source,
+            error,
         })?;
     let addr = listener.local_addr()?;
     let (shutdown, mut stop_rx) = watch::channel(false);

@@ -50,6 +50,11 @@ impl Signer {
             message,
         };
         let text = std::fs::read_to_string(path).map_err(|e| read_err(e.to_string()))?;
+        if PublicKey::from_openssh(text.trim()).is_ok() {
+            return Err(read_err(
+                "that is a public key; pass the private key (the same name without .pub) or use ssh-agent (--agent)".into(),
+            ));
+        }
         let key = PrivateKey::from_openssh(&text).map_err(|e| read_err(e.to_string()))?;
         let key = if key.is_encrypted() {
             let pass = passphrase()
