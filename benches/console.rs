@@ -135,6 +135,7 @@ fn main() {
             rule: "defaults".into(),
             sample: None,
             groupable: false,
+            needs: None,
         },
         alert_title: format!("Suspicious activity {i}"),
         severity: Severity::High,

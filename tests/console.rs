@@ -637,3 +637,44 @@ async fn a_false_positive_label_rejects_the_alerts_proposals_in_one_more_step() 
     let verified = verify_all(&soc).await;
     assert_eq!(verified.len(), 2, "the note and the rejection, each signed");
 }
+
+/// What an analyst cannot complete says so before she types yes: a rule
+/// that needs a lead names the leads, an escalated item is marked on its
+/// row and refuses her approval in words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_needs_a_lead_says_so_before_anyone_signs() {
+    let soc = Soc::start().await;
+    soc.submit("host-high", "high").await;
+    let esc = soc.submit("host-esc", "medium").await;
+    let mut alice = soc.console("alice");
+    alice.wait_for("online", 20);
+    select(&mut alice, "host-high");
+    alice.wait_for("approvals 0 of 2, one a lead's", 10);
+    // The detail's lines wrap in the pane: checked piece by piece.
+    alice.wait_for("your approval is 1 of 2; then it", 10);
+    alice.wait_for("needs a lead: carol, dave", 10);
+    alice.send("a");
+    alice.wait_for("confirm approval", 10);
+    alice.esc();
+
+    select(&mut alice, "host-esc");
+    alice.send("e");
+    alice.wait_for("escalate: why?", 10);
+    alice.type_text("VIP laptop");
+    alice.send("\r");
+    alice.wait_for("escalate signed and recorded → escalated", 15);
+    // In "mine" the escalated item is hers to see, a lead's to decide.
+    alice.send("/");
+    alice.esc();
+    for _ in 0..3 {
+        alice.send("v");
+    }
+    alice.wait_for_line(&["⊘", "host-esc"], 15);
+    select(&mut alice, "host-esc");
+    alice.wait_for("escalated: a lead decides it: carol, dave", 10);
+    alice.send("a");
+    alice.wait_for("you cannot approve this: escalated: a lead decides it", 10);
+    alice.send("q");
+    assert_eq!(alice.wait_exit(10), 0);
+    assert_eq!(soc.status(&esc).await, "escalated");
+}

@@ -42,4 +42,9 @@ pub struct LoginResponse {
     pub principal: String,
     /// SHA256 fingerprint of the key that signed the challenge.
     pub fingerprint: String,
+    /// The leads the policy names (its lead patterns that are plain
+    /// names), so the console can say who can still approve what needs a
+    /// lead.
+    #[serde(default)]
+    pub leads: Vec<String>,
 }

@@ -229,6 +229,53 @@ pub fn reason_ok(reason: &str) -> bool {
     reason.trim().chars().count() >= 2
 }
 
+/// What one more approval would do, as the rules themselves answer it:
+/// for the console to say before anyone signs whether this person can
+/// complete the proposal, only count towards it, or not approve it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outlook {
+    /// Their approval approves it.
+    Completes,
+    /// It counts: `after` approvals of the `of` needed; `lead_missing`
+    /// when none of them would be a lead's and the rule wants one.
+    Counts {
+        after: usize,
+        of: u32,
+        lead_missing: bool,
+    },
+    /// They cannot approve it (escalated to leads, a lead's approval is
+    /// the one missing, they approved already…).
+    Refused(Refusal),
+}
+
+/// [`Outlook`] of an approval by `actor` under a rule asking for
+/// `approvals` approvals, one from `role`: [`decide`] itself, on a copy.
+pub fn outlook(state: &ProposalState, approvals: u32, role: Role, actor: &Actor) -> Outlook {
+    let rule = Rule {
+        name: String::new(),
+        action: None,
+        risk: None,
+        approvals,
+        role,
+        auto: false,
+        expiry_secs: 0,
+        escalate_after_secs: None,
+        execution_window_secs: 0,
+        sample: 0.0,
+        sample_window_secs: 0,
+    };
+    match decide(state, &rule, actor, Verdict::Approve, "", 0) {
+        Ok(t) if t.state.status == ProposalStatus::Approved => Outlook::Completes,
+        Ok(t) => Outlook::Counts {
+            after: t.state.approvals.len(),
+            of: approvals,
+            lead_missing: role == Role::Lead
+                && !t.state.approvals.iter().any(|a| satisfies(a.role, role)),
+        },
+        Err(r) => Outlook::Refused(r),
+    }
+}
+
 /// A human verdict. Call [`due`] first: deadlines win over late decisions.
 pub fn decide(
     state: &ProposalState,

@@ -189,6 +189,33 @@ pub struct ProposalSummary {
     /// Absent means no.
     #[serde(default)]
     pub groupable: bool,
+    /// What its rule asks for, as the server's policy says now: how many
+    /// approvals, one of them from which role. Absent where not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs: Option<Needs>,
+}
+
+/// How many distinct approvals a proposal needs, one of them from `role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Needs {
+    pub approvals: u32,
+    pub role: super::types::Role,
+}
+
+impl ProposalSummary {
+    /// The part of its state the rules look at, as far as a summary knows
+    /// it (an escalator's key is not listed).
+    pub fn state(&self) -> ProposalState {
+        ProposalState {
+            status: self.status,
+            approvals: self.approvals.clone(),
+            escalated_by: self.escalated_by.clone(),
+            escalated_by_key: None,
+            expires_at: self.expires_at,
+            escalate_at: None,
+            execute_by: self.execute_by,
+        }
+    }
 }
 
 impl From<&ProposalRecord> for ProposalSummary {
@@ -215,6 +242,7 @@ impl From<&ProposalRecord> for ProposalSummary {
             rule: p.rule.clone(),
             sample: p.sample.clone(),
             groupable: false,
+            needs: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 use super::diff::DiffModel;
 use crate::api::AlertDetail;
 use crate::api::View;
+use crate::domain::machine::{self, Actor, Outlook, Refusal};
 use crate::domain::records::QueueItem;
 use crate::domain::types::{ActionKind, Label, ProposalStatus, Risk, Role, Verdict};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -297,6 +298,8 @@ pub struct Session {
     pub flash: Option<Flash>,
     pub quit: bool,
     pub size: (u16, u16),
+    /// The leads the server's policy names (from the login).
+    pub leads: Vec<String>,
 }
 
 /// Like proposals collapsed into one queue row: same action, rule, risk
@@ -429,6 +432,7 @@ impl State {
                 flash: None,
                 quit: false,
                 size: (80, 24),
+                leads: Vec::new(),
             },
             queue: Queue {
                 view: View::Pending,
@@ -494,6 +498,73 @@ impl State {
             .and_then(|d| d.alert.document.get("evidence"))
             .and_then(|e| e.as_array())
             .map_or(0, Vec::len)
+    }
+
+    /// What this person's approval of `item` would do, by the rules
+    /// themselves; `None` before the login said who they are, or where the
+    /// server did not say what the rule needs.
+    pub fn outlook(&self, item: &QueueItem) -> Option<Outlook> {
+        let needs = item.proposal.needs?;
+        let role = self.session.me.role?;
+        if !item.proposal.status.is_open() {
+            return None;
+        }
+        let me = Actor::Person {
+            principal: self.session.me.principal.clone(),
+            role,
+            key: Some(self.session.me.fingerprint.clone()).filter(|f| !f.is_empty()),
+        };
+        Some(machine::outlook(
+            &item.proposal.state(),
+            needs.approvals,
+            needs.role,
+            &me,
+        ))
+    }
+
+    /// The outlook in words, when it is anything but "approving completes
+    /// it": "needs a lead: carol, dave", "your approval is 1 of 2; then a
+    /// lead's: carol, dave".
+    pub fn outlook_text(&self, item: &QueueItem) -> Option<String> {
+        let o = self.outlook(item)?;
+        let p = &item.proposal;
+        let taken: Vec<&str> = p
+            .approvals
+            .iter()
+            .map(|a| a.principal.as_str())
+            .chain(p.escalated_by.as_deref())
+            .collect();
+        let leads: Vec<&str> = self
+            .session
+            .leads
+            .iter()
+            .map(String::as_str)
+            .filter(|l| !taken.contains(l) && *l != self.session.me.principal)
+            .collect();
+        let who = if leads.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", leads.join(", "))
+        };
+        Some(match o {
+            Outlook::Completes => return None,
+            Outlook::Counts {
+                after,
+                of,
+                lead_missing: true,
+            } => format!("your approval is {after} of {of}; then it needs a lead{who}"),
+            Outlook::Counts { after, of, .. } => {
+                format!("your approval is {after} of {of}; then it needs another person")
+            }
+            Outlook::Refused(Refusal::LeadRequired) => {
+                format!("escalated: a lead decides it{who}")
+            }
+            Outlook::Refused(Refusal::RoleRequired { .. }) => format!("needs a lead{who}"),
+            Outlook::Refused(Refusal::SamePrincipal(_) | Refusal::SameKey(_)) => {
+                "you approved it already; it needs someone else".to_owned()
+            }
+            Outlook::Refused(r) => r.to_string(),
+        })
     }
 
     pub fn count(&self, s: ProposalStatus) -> i64 {

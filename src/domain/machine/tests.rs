@@ -346,3 +346,118 @@ fn one_key_is_one_person_whatever_the_name() {
     let t2 = decide(&t.state, &r, &bob(), Verdict::Approve, "", 2).unwrap();
     assert_eq!(t2.event, Event::Approved);
 }
+
+/// What one more approval would do, as `decide` answers it: a table.
+#[test]
+fn outlook_says_what_an_approval_would_do() {
+    let one = rule(1, Role::Analyst);
+    let two_lead = rule(2, Role::Lead);
+    let one_lead = rule(1, Role::Lead);
+    let after_alice = decide(
+        &start(&two_lead),
+        &two_lead,
+        &alice(),
+        Verdict::Approve,
+        "",
+        1,
+    )
+    .unwrap()
+    .state;
+    let escalated = decide(
+        &start(&one),
+        &one,
+        &bob(),
+        Verdict::Escalate,
+        "lead decides",
+        1,
+    )
+    .unwrap()
+    .state;
+    let cases: Vec<(&str, ProposalState, &Rule, Actor, Outlook)> = vec![
+        (
+            "one analyst",
+            start(&one),
+            &one,
+            alice(),
+            Outlook::Completes,
+        ),
+        (
+            "first of two, no lead yet",
+            start(&two_lead),
+            &two_lead,
+            alice(),
+            Outlook::Counts {
+                after: 1,
+                of: 2,
+                lead_missing: true,
+            },
+        ),
+        (
+            "a lead's first of two",
+            start(&two_lead),
+            &two_lead,
+            carol(),
+            Outlook::Counts {
+                after: 1,
+                of: 2,
+                lead_missing: false,
+            },
+        ),
+        (
+            "the second analyst where a lead is missing",
+            after_alice.clone(),
+            &two_lead,
+            bob(),
+            Outlook::Refused(Refusal::RoleRequired {
+                rule: "test".into(),
+                role: Role::Lead,
+            }),
+        ),
+        (
+            "the lead completes it",
+            after_alice.clone(),
+            &two_lead,
+            carol(),
+            Outlook::Completes,
+        ),
+        (
+            "the same person again",
+            after_alice,
+            &two_lead,
+            alice(),
+            Outlook::Refused(Refusal::SamePrincipal("alice".into())),
+        ),
+        (
+            "an analyst on a rule for a lead",
+            start(&one_lead),
+            &one_lead,
+            alice(),
+            Outlook::Refused(Refusal::RoleRequired {
+                rule: "test".into(),
+                role: Role::Lead,
+            }),
+        ),
+        (
+            "an analyst on an escalation",
+            escalated.clone(),
+            &one,
+            alice(),
+            Outlook::Refused(Refusal::LeadRequired),
+        ),
+        (
+            "a lead on an escalation",
+            escalated,
+            &one,
+            carol(),
+            Outlook::Completes,
+        ),
+    ];
+    for (name, state, r, who, want) in cases {
+        let mut got = outlook(&state, r.approvals, r.role, &who);
+        // outlook() builds its own nameless rule: compare the refusal's kind.
+        if let Outlook::Refused(Refusal::RoleRequired { rule, .. }) = &mut got {
+            *rule = "test".into();
+        }
+        assert_eq!(got, want, "{name}");
+    }
+}

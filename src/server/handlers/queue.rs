@@ -2,6 +2,7 @@
 
 use super::wait;
 use crate::api::{QueueParams, QueueResponse, View};
+use crate::domain::records::Needs;
 use crate::domain::types::ProposalStatus;
 use crate::server::auth::Caller;
 use crate::server::body::ApiQuery;
@@ -59,9 +60,14 @@ pub async fn queue(
     let policy = state.policy();
     for item in &mut page.items {
         let p = &mut item.proposal;
+        let rule = policy.rule_for(&p.action, p.risk);
         p.groupable = p.status == ProposalStatus::Pending
             && !item.noted
-            && group_refused(p.risk, &p.action, &policy.rule_for(&p.action, p.risk)).is_none();
+            && group_refused(p.risk, &p.action, &rule).is_none();
+        p.needs = (!rule.auto).then_some(Needs {
+            approvals: rule.approvals,
+            role: rule.role,
+        });
     }
     let counts = state.store.status_counts().await?.into_iter().collect();
     Ok(Json(QueueResponse { page, counts }))

@@ -114,7 +114,13 @@ pub async fn login(
         .store
         .create_session(hash, principal.clone(), now, session_end)
         .await?;
-    let role = state.policy().role_of(&principal);
+    let policy = state.policy();
+    let role = policy.role_of(&principal);
+    let leads = policy
+        .leads()
+        .filter(|l| !l.contains(['*', '?', '!']))
+        .map(str::to_owned)
+        .collect();
     Ok((
         StatusCode::CREATED,
         Json(LoginResponse {
@@ -123,6 +129,7 @@ pub async fn login(
             roles: vec![role],
             principal,
             fingerprint: signing::fingerprint(&key),
+            leads,
         }),
     ))
 }

@@ -421,6 +421,14 @@ fn start_confirm(s: &mut State, verdict: Verdict) -> Vec<Effect> {
     let Some(id) = signable(s, verdict) else {
         return vec![];
     };
+    if verdict == Verdict::Approve
+        && let Some(item) = s.selected_item()
+        && let Some(crate::domain::machine::Outlook::Refused(_)) = s.outlook(item)
+    {
+        let why = s.outlook_text(item).unwrap_or_default();
+        flash(s, Level::Warn, format!("you cannot approve this: {why}"));
+        return vec![];
+    }
     let Some(p) = s.selected_proposal() else {
         return vec![];
     };

@@ -91,6 +91,7 @@ pub fn update(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
         }
         Msg::LoggedIn(Ok(login)) => {
             s.session.me.role = login.roles.first().copied();
+            s.session.leads = login.leads;
             s.session.me.fingerprint = login.fingerprint;
             s.session.conn = Conn::Connecting;
             vec![Effect::Poll {

@@ -37,12 +37,16 @@ pub(super) fn on_detail(s: &mut State, alert_id: String, result: Result<Arc<Aler
             s.detail.diffs.insert(p.digest.clone(), Arc::new(model));
         }
     }
-    // Keep the queue row's view of the proposal fresh too, never older.
+    // Keep the queue row's view of the proposal fresh too, never older;
+    // what only the queue says (groupable, what the rule needs) stays.
     for p in &data.proposals {
         if let Some(item) = s.queue.items.get_mut(&p.id)
-            && p.change_seq >= item.proposal.change_seq
+            && p.change_seq > item.proposal.change_seq
         {
+            let (groupable, needs) = (item.proposal.groupable, item.proposal.needs);
             item.proposal = p.into();
+            item.proposal.groupable = groupable;
+            item.proposal.needs = needs;
         }
     }
     if is_current {

@@ -269,6 +269,33 @@ fn header(
     if !state.is_empty() {
         out.push(kv(t, "state", Line::from(state)));
     }
+    // What the rule asks for, and what this person's approval would do:
+    // said before anyone types yes.
+    if let Some(item) = s.queue.items.get(&p.id)
+        && let Some(needs) = item.proposal.needs
+        && p.status.is_open()
+    {
+        let mut spans = vec![Span::styled(
+            format!(
+                "approvals {} of {}{}",
+                p.approvals.len(),
+                needs.approvals,
+                if needs.role == crate::domain::types::Role::Lead {
+                    ", one a lead's"
+                } else {
+                    ""
+                }
+            ),
+            t.text,
+        )];
+        if let Some(text) = s.outlook_text(item) {
+            spans.push(Span::styled(
+                format!(" · {}", sanitize::line(&text)),
+                t.status_warn,
+            ));
+        }
+        out.push(kv(t, "needs", Line::from(spans)));
+    }
     let short: String = p.digest.chars().take(23).collect();
     out.push(kv(
         t,

@@ -381,6 +381,14 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
                     Span::styled(digest.clone(), t.muted),
                 ]));
             }
+            if *verdict == PayloadVerdict::Approve
+                && let Some(text) = s.outlook_text(item)
+            {
+                lines.push(Line::from(Span::styled(
+                    sanitize::line(&text),
+                    t.status_warn,
+                )));
+            }
             for tab in unviewed {
                 lines.push(Line::from(Span::styled(
                     format!(

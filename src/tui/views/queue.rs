@@ -30,6 +30,12 @@ fn marker(idx: usize, i: &QueueItem, s: &State) -> &'static str {
         && i.proposal.claim_until.is_some_and(|t| t > s.session.now_ms)
     {
         "◇"
+    } else if matches!(
+        s.outlook(i),
+        Some(crate::domain::machine::Outlook::Refused(_))
+    ) {
+        // This person cannot approve it (a lead must, or they did).
+        "⊘"
     } else if idx < s.queue.pinned {
         // The pinned section: urgent whatever the sort.
         "▲"

@@ -303,6 +303,7 @@ pub fn queue_row(r: &dyn SqlRow) -> Result<(QueueItem, bool), StoreError> {
             rule: r.text("rule")?,
             sample: opt_json(r, "sample")?,
             groupable: false,
+            needs: None,
         },
         alert_title: r.text("title")?,
         severity: parsed(r, "severity")?,
