@@ -221,3 +221,193 @@ fn policy_check_and_explain() {
     assert!(text.contains("broad_indicator"), "{text}");
     assert!(text.contains("at least one lead"), "{text}");
 }
+
+/// allowed_signers with a fresh key for each name.
+fn signers_file(dir: &Path, names: &[&str]) -> String {
+    let text: String = names
+        .iter()
+        .map(|n| {
+            let key = common::new_key().public_key().to_openssh().unwrap();
+            format!("{n} {key}\n")
+        })
+        .collect();
+    let p = dir.join("allowed_signers");
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+const NO_LEAD: &str = "[defaults]\napprovals = 1\n\n[[rules]]\nname = \"high: two people, one a lead\"\nrisk = \"high\"\napprovals = 2\nrole = \"lead\"\n";
+
+#[test]
+fn policy_check_refuses_rules_that_can_never_be_met() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.toml");
+    std::fs::write(&policy, NO_LEAD).unwrap();
+    let out = run(&["policy", "check", policy.to_str().unwrap()]);
+    assert_eq!(code(&out), 1);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("can never be met")
+            && text.contains("rule \"high: two people, one a lead\"")
+            && text.contains("names no lead"),
+        "{text}"
+    );
+
+    // With allowed_signers: one person cannot give two approvals; a lead
+    // who is not listed is a warning while another lead can sign.
+    let with_lead = format!("{NO_LEAD}\n[roles]\nleads = [\"carol\", \"dave\"]\n");
+    std::fs::write(&policy, &with_lead).unwrap();
+    let signers = signers_file(dir.path(), &["carol"]);
+    let out = run(&[
+        "policy",
+        "check",
+        policy.to_str().unwrap(),
+        "--signers",
+        &signers,
+    ]);
+    assert_eq!(code(&out), 1);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("needs 2 approvals") && text.contains("only 1"),
+        "{text}"
+    );
+    let signers = signers_file(dir.path(), &["alice", "carol"]);
+    let out = run(&[
+        "policy",
+        "check",
+        policy.to_str().unwrap(),
+        "--signers",
+        &signers,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(code(&out), 0, "{text}");
+    assert!(
+        text.contains("warning: lead `dave` matches nobody") && text.contains("2 signers"),
+        "{text}"
+    );
+
+    // The built-in policy can be met as it ships.
+    let out = run(&[
+        "policy",
+        "check",
+        "policy/default.toml",
+        "--signers",
+        &signers,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(code(&out), 0, "{text}");
+    assert!(text.contains("leads: * (everyone"), "{text}");
+}
+
+#[test]
+fn serve_refuses_a_policy_that_can_never_be_met() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.toml");
+    std::fs::write(&policy, NO_LEAD).unwrap();
+    let signers = signers_file(dir.path(), &["alice", "bob"]);
+    let db = format!("sqlite:{}", dir.path().join("c.db").display());
+    let mut child = std::process::Command::new(common::binary())
+        .args(["serve", "--db", &db, "--listen", "127.0.0.1:0"])
+        .args(["--policy", policy.to_str().unwrap(), "--signers", &signers])
+        .args([
+            "--server-key",
+            dir.path().join("server_key").to_str().unwrap(),
+        ])
+        .env_remove("COUNTERSIGN_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A server that starts anyway is a failure, not a hung test.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve started on a policy that can never be met");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The first lines say what is in force, then why it cannot start.
+    assert!(
+        err.contains(&format!("policy {}: 1 rule", policy.display()))
+            && err.contains("signers: 2 keys may sign decisions")
+            && err.contains("leads: none named"),
+        "{err}"
+    );
+    assert!(
+        err.contains("rule \"high: two people, one a lead\"") && err.contains("names no lead"),
+        "{err}"
+    );
+    assert!(!err.contains("serving on"), "{err}");
+    assert!(
+        !dir.path().join("c.db").exists(),
+        "refused before opening the database"
+    );
+}
+
+#[test]
+fn serve_says_what_is_in_force() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let signers = signers_file(dir.path(), &["alice", "bob", "carol"]);
+    let mut child = std::process::Command::new(common::binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--signers", &signers])
+        .args([
+            "--db",
+            &format!("sqlite:{}", dir.path().join("c.db").display()),
+        ])
+        .args([
+            "--server-key",
+            dir.path().join("server_key").to_str().unwrap(),
+        ])
+        .env_remove("COUNTERSIGN_CONFIG")
+        .env_remove("COUNTERSIGN_POLICY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let done = line.contains("serving on");
+            let _ = tx.send(line);
+            if done {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        let done = line.contains("serving on");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(lines.len() > 3, "{lines:#?}");
+    assert_eq!(
+        lines[..3],
+        [
+            "countersign: policy (built-in): 4 rules".to_owned(),
+            "countersign: signers: 3 keys may sign decisions (allowed_signers ".to_owned()
+                + &signers
+                + ")",
+            "countersign: leads: * (everyone allowed_signers lets sign)".to_owned(),
+        ],
+        "{lines:#?}"
+    );
+    assert!(
+        lines.last().is_some_and(|l| l.contains("serving on")),
+        "{lines:#?}"
+    );
+}

@@ -128,8 +128,11 @@ struct Setup {
 fn setup(notify: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let public = keygen(&dir.path().join("alice"), "alice");
+    // A second person: the built-in policy (and one test's own) asks two
+    // for some actions, and a policy nobody could meet does not start.
+    let bob = keygen(&dir.path().join("bob"), "bob");
     let signers = dir.path().join("allowed_signers");
-    std::fs::write(&signers, format!("alice {public}")).unwrap();
+    std::fs::write(&signers, format!("alice {public}bob {bob}")).unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(&config, notify).unwrap();
     let db = dir.path().join("n.db");

@@ -1,11 +1,13 @@
-//! `countersign policy check FILE` and `countersign policy explain
-//! ALERT.json [--policy FILE]`: validate a policy, and show for a
-//! submission what the gate would judge and require, before any agent
-//! sends it.
+//! `countersign policy check FILE [--signers FILE]` and `countersign policy
+//! explain ALERT.json [--policy FILE]`: validate a policy (and that its
+//! rules can be met), and show for a submission what the gate would judge
+//! and require, before any agent sends it.
 
-use crate::domain::policy::{Policy, Rule};
+use crate::domain::policy::{self, Policy, Problem, Rule, SignerSet};
 use crate::domain::risk;
 use crate::domain::submission;
+use crate::domain::time::now_millis;
+use crate::signing::allowed_signers::AllowedSigners;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -13,8 +15,15 @@ use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// Validate a policy file (exit 0 valid, 1 with the line that is wrong).
-    Check { file: PathBuf },
+    /// Validate a policy file: exit 0 valid, 1 with the line that is wrong
+    /// or the rules that can never be met.
+    Check {
+        file: PathBuf,
+        /// allowed_signers: also check there are enough people, and leads,
+        /// to meet every rule
+        #[arg(long)]
+        signers: Option<PathBuf>,
+    },
     /// For each proposal of an alert JSON: the analysis, the floor, the
     /// effective risk, every matching rule and the resulting requirement.
     Explain(ExplainArgs),
@@ -31,23 +40,74 @@ pub struct ExplainArgs {
 
 pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        PolicyCommand::Check { file } => match Policy::load(&file) {
-            Ok(p) => {
-                println!(
-                    "ok: {} ({} rules; leads: {})",
-                    file.display(),
-                    p.rules().len(),
-                    p.leads().collect::<Vec<_>>().join(", ")
-                );
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(e) => {
-                println!("{e}");
-                Ok(ExitCode::FAILURE)
-            }
-        },
+        PolicyCommand::Check { file, signers } => Ok(check(&file, signers.as_deref())),
         PolicyCommand::Explain(args) => explain(args),
     }
+}
+
+fn check(file: &std::path::Path, signers: Option<&std::path::Path>) -> ExitCode {
+    let p = match Policy::load(file) {
+        Ok(p) => p,
+        Err(e) => {
+            println!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let set = match signers.map(AllowedSigners::load).transpose() {
+        Ok(s) => s.map(|s| s.decision_signers(now_millis())),
+        Err(e) => {
+            println!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for w in warnings(&p, set.as_ref()) {
+        println!("warning: {w}");
+    }
+    let problems = policy::unmeetable(&p, set.as_ref());
+    if !problems.is_empty() {
+        println!("{}", cannot_be_met(&file.display().to_string(), &problems));
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "ok: {} ({} rules; leads: {}{})",
+        file.display(),
+        p.rules().len(),
+        leads(&p),
+        set.map(|s| format!("; {} signers", s.keys()))
+            .unwrap_or_default()
+    );
+    ExitCode::SUCCESS
+}
+
+/// The lead patterns, as `serve` and `policy check` print them.
+pub(crate) fn leads(p: &Policy) -> String {
+    let leads: Vec<&str> = p.leads().collect();
+    match leads.as_slice() {
+        [] => "none named".into(),
+        ["*"] => "* (everyone allowed_signers lets sign)".into(),
+        _ => leads.join(", "),
+    }
+}
+
+/// Lead patterns that match nobody in allowed_signers: not fatal while
+/// another lead can sign (see `policy::idle_leads`).
+pub(crate) fn warnings(p: &Policy, signers: Option<&SignerSet>) -> Vec<String> {
+    let Some(signers) = signers else {
+        return Vec::new();
+    };
+    policy::idle_leads(p, signers)
+        .into_iter()
+        .map(|lead| format!("lead `{lead}` matches nobody in allowed_signers: they cannot sign"))
+        .collect()
+}
+
+/// The message `policy check` prints and `serve` stops with.
+pub(crate) fn cannot_be_met(origin: &str, problems: &[Problem]) -> String {
+    let mut out = format!("policy {origin}: rules that can never be met:");
+    for p in problems {
+        out.push_str(&format!("\n  {p}"));
+    }
+    out
 }
 
 fn requirement(r: &Rule) -> String {

@@ -1,14 +1,16 @@
 //! `countersign serve`.
 
+use super::policy as cli_policy;
 use crate::config::{self, FileConfig};
-use crate::domain::policy::Policy;
+use crate::domain::policy::{Policy, unmeetable};
+use crate::domain::time::now_millis;
 use crate::server::serve::{self, DbUrl, NotifySettings, ServerConfig, TlsFiles};
 use crate::server::server_key;
 use crate::server::state::{Identity, Limits};
 use crate::signing::allowed_signers::AllowedSigners;
 use anyhow::Context;
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -63,8 +65,9 @@ pub fn db_url(flag: Option<String>, file: &FileConfig) -> anyhow::Result<DbUrl> 
 
 pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {
     let db = db_url(args.db, file)?;
-    let policy = match args.policy.clone().or_else(|| file.server.policy.clone()) {
-        Some(path) => Policy::load(&path)?,
+    let policy_file = args.policy.clone().or_else(|| file.server.policy.clone());
+    let policy = match &policy_file {
+        Some(path) => Policy::load(path)?,
         None => Policy::builtin(),
     };
     let listen = args
@@ -108,7 +111,6 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
             *slot = n;
         }
     }
-    let policy_file = args.policy.clone().or_else(|| file.server.policy.clone());
     let explicit_signers = args.signers.or_else(|| file.server.signers.clone());
     let signers_file = explicit_signers
         .clone()
@@ -116,12 +118,9 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
     let signers = if signers_file.exists() || explicit_signers.is_some() {
         AllowedSigners::load(&signers_file)?
     } else {
-        eprintln!(
-            "countersign: warning: no allowed_signers at {}; nobody can log in or sign until it exists (it is watched)",
-            signers_file.display()
-        );
         AllowedSigners::default()
     };
+    in_force(&policy, policy_file.as_deref(), &signers, &signers_file)?;
     let key_path = args
         .server_key
         .or_else(|| file.server.server_key.clone())
@@ -170,6 +169,52 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
         .await
         .context("server stopped with an error")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The first lines: which policy, how many signers and which leads are in
+/// force; then refuses a policy whose rules can never be met. With no
+/// allowed_signers yet (nobody can sign; the file is watched) only what the
+/// policy says alone is judged.
+fn in_force(
+    policy: &Policy,
+    policy_file: Option<&Path>,
+    signers: &AllowedSigners,
+    signers_file: &Path,
+) -> anyhow::Result<()> {
+    let origin = policy_file.map_or_else(|| "(built-in)".to_owned(), |p| p.display().to_string());
+    let rules = policy.rules().len();
+    eprintln!(
+        "countersign: policy {origin}: {rules} rule{}",
+        if rules == 1 { "" } else { "s" }
+    );
+    let known = (!signers.is_empty()).then(|| signers.decision_signers(now_millis()));
+    match &known {
+        Some(set) => eprintln!(
+            "countersign: signers: {} key{} may sign decisions (allowed_signers {})",
+            set.keys(),
+            if set.keys() == 1 { "" } else { "s" },
+            signers_file.display()
+        ),
+        None if !signers_file.exists() => eprintln!(
+            "countersign: warning: no allowed_signers at {}; nobody can log in or sign until it exists (it is watched)",
+            signers_file.display()
+        ),
+        None => eprintln!(
+            "countersign: warning: allowed_signers {} lists nobody; nobody can log in or sign until it does (it is watched)",
+            signers_file.display()
+        ),
+    }
+    eprintln!("countersign: leads: {}", cli_policy::leads(policy));
+    for w in cli_policy::warnings(policy, known.as_ref()) {
+        eprintln!("countersign: warning: {w}");
+    }
+    let problems = unmeetable(policy, known.as_ref());
+    anyhow::ensure!(
+        problems.is_empty(),
+        "{}",
+        cli_policy::cannot_be_met(&origin, &problems)
+    );
+    Ok(())
 }
 
 async fn shutdown_signal() {

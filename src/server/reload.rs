@@ -1,10 +1,13 @@
 //! Reloads the policy, the allowed signers and the TLS certificate on
 //! SIGHUP or when a file changes. A bad new file is logged and the old one
-//! stays in force.
+//! stays in force; so does the old policy when a new one has rules that can
+//! never be met. New allowed_signers always take effect (removing someone
+//! must work), with an error logged for each rule they leave unmeetable.
 
 use super::serve::TlsFiles;
 use super::state::AppState;
-use crate::domain::policy::Policy;
+use crate::domain::policy::{self, Policy, SignerSet};
+use crate::domain::time::now_millis;
 use crate::signing::allowed_signers::AllowedSigners;
 use axum_server::tls_rustls::RustlsConfig;
 use std::path::{Path, PathBuf};
@@ -47,6 +50,12 @@ fn kept(what: &str, e: impl std::fmt::Display) {
     tracing::error!(error = %e, "{what} not reloaded; the old one stays in force");
 }
 
+/// The people allowed_signers lets sign, when it lists anyone (with nobody
+/// listed yet, as at a first start, only the policy alone is judged).
+fn known(signers: &AllowedSigners) -> Option<SignerSet> {
+    (!signers.is_empty()).then(|| signers.decision_signers(now_millis()))
+}
+
 pub(super) async fn reload_loop(state: AppState, w: Watched, mut stop: watch::Receiver<bool>) {
     let mut seen = w.stamps();
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -62,8 +71,14 @@ pub(super) async fn reload_loop(state: AppState, w: Watched, mut stop: watch::Re
         {
             match Policy::load(path) {
                 Ok(p) => {
-                    state.set_policy(p);
-                    tracing::info!(path = %path.display(), "policy reloaded");
+                    let problems = policy::unmeetable(&p, known(&state.signers()).as_ref());
+                    if problems.is_empty() {
+                        state.set_policy(p);
+                        tracing::info!(path = %path.display(), "policy reloaded");
+                    } else {
+                        let all = problems.iter().map(ToString::to_string);
+                        kept("policy", all.collect::<Vec<_>>().join("; "));
+                    }
                 }
                 Err(e) => kept("policy", e),
             }
@@ -73,6 +88,9 @@ pub(super) async fn reload_loop(state: AppState, w: Watched, mut stop: watch::Re
         {
             match AllowedSigners::load(path) {
                 Ok(s) => {
+                    for problem in policy::unmeetable(&state.policy(), known(&s).as_ref()) {
+                        tracing::error!(%problem, "with the new allowed signers, a rule of the policy in force can never be met");
+                    }
                     state.set_signers(s);
                     tracing::info!(path = %path.display(), "allowed signers reloaded");
                 }

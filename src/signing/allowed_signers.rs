@@ -17,6 +17,7 @@ use ssh_key::public::KeyData;
 use std::path::Path;
 
 use crate::domain::machine::Millis;
+use crate::domain::policy::{SignerLine, SignerSet};
 
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -155,17 +156,10 @@ impl Entry {
     /// Matches a principal against the pattern list; a matching `!pattern`
     /// rules it out.
     pub fn matches_principal(&self, principal: &str) -> bool {
-        let mut any = false;
-        for pat in &self.principals {
-            if let Some(neg) = pat.strip_prefix('!') {
-                if glob(neg, principal) {
-                    return false;
-                }
-            } else if glob(pat, principal) {
-                any = true;
-            }
-        }
-        any
+        crate::domain::permissions::pattern::matches_list(
+            self.principals.iter().map(String::as_str),
+            principal,
+        )
     }
 }
 
@@ -272,6 +266,27 @@ impl AllowedSigners {
         out.sort();
         out.dedup();
         out
+    }
+
+    /// The lines whose key may sign decisions (the namespace allows it and
+    /// `valid-before` has not passed at `at`), for policy checks. A key not
+    /// valid yet counts: it will be.
+    pub fn decision_signers(&self, at: Millis) -> SignerSet {
+        SignerSet::new(
+            self.entries
+                .iter()
+                .filter(|e| {
+                    e.namespaces
+                        .as_ref()
+                        .is_none_or(|ns| ns.iter().any(|n| glob(n, super::NS_DECISION)))
+                        && e.valid_before.is_none_or(|t| at <= t)
+                })
+                .map(|e| SignerLine {
+                    principals: e.principals.clone(),
+                    key: super::fingerprint(&e.key),
+                })
+                .collect(),
+        )
     }
 
     /// Could anyone sign in `namespace` as `principal` at time `at`: is some
@@ -406,6 +421,21 @@ mod tests {
             let e = AllowedSigners::parse(bad, "f").unwrap_err().to_string();
             assert!(e.contains("line 1") && e.contains(needle), "{e}");
         }
+    }
+
+    #[test]
+    fn who_may_sign_decisions() {
+        let text = format!(
+            "alice {K1}\n\
+             bob namespaces=\"countersign-login\" {K2}\n\
+             carol valid-before=\"20200101Z\" {K2}\n\
+             dave,erin namespaces=\"countersign-*\" {K2}\n"
+        );
+        let s = AllowedSigners::parse(&text, "t").unwrap();
+        let set = s.decision_signers(parse_time("20260601Z").unwrap());
+        // bob may only log in; carol's line has expired; dave and erin
+        // share K2.
+        assert_eq!((set.keys(), set.people()), (2, 2));
     }
 
     #[test]

@@ -88,6 +88,46 @@ pub fn matches(pattern: &str, text: &str) -> bool {
     pi == p.len()
 }
 
+/// An OpenSSH pattern list (allowed_signers principals, the policy's
+/// leads): some pattern matches and no `!pattern` does.
+pub fn matches_list<'a>(patterns: impl IntoIterator<Item = &'a str>, text: &str) -> bool {
+    let mut any = false;
+    for pat in patterns {
+        if let Some(neg) = pat.strip_prefix('!') {
+            if matches(neg, text) {
+                return false;
+            }
+        } else if matches(pat, text) {
+            any = true;
+        }
+    }
+    any
+}
+
+/// Is there a string both patterns match?
+pub fn overlaps(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // memo[i][j]: some string matches both a[i..] and b[j..]
+    let mut memo = vec![vec![None; b.len() + 1]; a.len() + 1];
+    meet(&a, &b, 0, 0, &mut memo)
+}
+
+fn meet(a: &[char], b: &[char], i: usize, j: usize, memo: &mut Vec<Vec<Option<bool>>>) -> bool {
+    if let Some(v) = memo[i][j] {
+        return v;
+    }
+    let v = match (a.get(i), b.get(j)) {
+        (None, None) => true,
+        // A star matches nothing more, or one more symbol of the other.
+        (Some('*'), _) => meet(a, b, i + 1, j, memo) || (j < b.len() && meet(a, b, i, j + 1, memo)),
+        (_, Some('*')) => meet(a, b, i, j + 1, memo) || (i < a.len() && meet(a, b, i + 1, j, memo)),
+        (Some(x), Some(y)) => (*x == '?' || *y == '?' || x == y) && meet(a, b, i + 1, j + 1, memo),
+        _ => false,
+    };
+    memo[i][j] = Some(v);
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,7 +165,36 @@ mod tests {
         out
     }
 
+    #[test]
+    fn lists_and_overlaps() {
+        assert!(matches_list(
+            ["*@soc.example", "!mallory@soc.example"],
+            "bob@soc.example"
+        ));
+        assert!(!matches_list(
+            ["*@soc.example", "!mallory@soc.example"],
+            "mallory@soc.example"
+        ));
+        assert!(
+            !matches_list(["!mallory"], "bob"),
+            "negations alone match nobody"
+        );
+        assert!(overlaps("c*", "*@soc.example"));
+        assert!(overlaps("*", "alice"));
+        assert!(!overlaps("carol", "*@soc.example"));
+        assert!(!overlaps("a?", "abc*d"));
+    }
+
     proptest! {
+        /// Overlap agrees with brute force: a shared string exists exactly
+        /// when one this short does (each symbol of it is some pattern's
+        /// non-star symbol).
+        #[test]
+        fn overlap_agrees_with_brute_force(a in "[ab*?]{0,4}", b in "[ab*?]{0,4}") {
+            let brute = strings(8).iter().any(|s| matches(&a, s) && matches(&b, s));
+            prop_assert_eq!(overlaps(&a, &b), brute, "{} and {}", a, b);
+        }
+
         /// Containment agrees with brute force: a "yes" is never wrong, and
         /// over short patterns a "no" has a witness string.
         #[test]

@@ -1,7 +1,9 @@
 //! The approval policy: who is a lead, and per action kind and risk tier how
 //! many approvals are needed, from which role, and the deadlines. Pure data;
-//! loaded from TOML with errors that name the line.
+//! loaded from TOML with errors that name the line. Whether its rules can
+//! be met at all, with the people allowed_signers lists: [`unmeetable`].
 
+use super::permissions::pattern;
 use super::types::{ActionKind, Risk, Role};
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -15,6 +17,7 @@ pub const MAX_APPROVALS: u32 = 5;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
+    /// Principal patterns, as in allowed_signers (`*`, `?`, `!negation`).
     leads: BTreeSet<String>,
     analysts: BTreeSet<String>,
     defaults: Rule,
@@ -264,7 +267,7 @@ impl Policy {
             let mut set = BTreeSet::new();
             for n in names {
                 let name = n.get_ref().trim();
-                if name.is_empty() {
+                if name.is_empty() || name == "!" {
                     return Err(invalid(n.span(), "empty principal name".into()));
                 }
                 set.insert(name.to_owned());
@@ -277,12 +280,17 @@ impl Policy {
             .roles
             .analysts
             .iter()
-            .find(|n| leads.contains(n.get_ref().trim()))
+            .find(|n| is_lead(&leads, n.get_ref().trim()))
         {
-            return Err(invalid(
-                both.span(),
-                format!("`{}` is listed as both lead and analyst", both.get_ref()),
-            ));
+            let name = both.get_ref().trim();
+            let message = if leads.contains(name) {
+                format!("`{name}` is listed as both lead and analyst")
+            } else {
+                format!(
+                    "`{name}` is listed as an analyst but a pattern in leads matches it (add \"!{name}\" to leads to leave them out)"
+                )
+            };
+            return Err(invalid(both.span(), message));
         }
         Ok(Policy {
             leads,
@@ -293,9 +301,10 @@ impl Policy {
         })
     }
 
-    /// A principal's role: lead if the policy names them so, else analyst.
+    /// A principal's role: lead if the policy's lead patterns match them,
+    /// else analyst.
     pub fn role_of(&self, principal: &str) -> Role {
-        if self.leads.contains(principal) {
+        if is_lead(&self.leads, principal) {
             Role::Lead
         } else {
             Role::Analyst
@@ -306,17 +315,24 @@ impl Policy {
         &self.rules
     }
 
+    /// The lead patterns, as written.
     pub fn leads(&self) -> impl Iterator<Item = &str> {
         self.leads.iter().map(String::as_str)
+    }
+
+    /// `[defaults]`, resolved: it applies to every proposal.
+    pub fn defaults(&self) -> &Rule {
+        &self.defaults
     }
 
     pub fn named_analysts(&self) -> impl Iterator<Item = &str> {
         self.analysts.iter().map(String::as_str)
     }
 
-    /// Adds leads (the demo makes its own lead key).
+    /// Names the leads, in place of the policy's (the demo makes its own
+    /// lead key).
     pub fn with_leads<I: IntoIterator<Item = String>>(mut self, leads: I) -> Self {
-        self.leads.extend(leads);
+        self.leads = leads.into_iter().collect();
         self
     }
 
@@ -344,6 +360,10 @@ impl Policy {
         }
         combine(&matching, &self.defaults, action, risk)
     }
+}
+
+fn is_lead(leads: &BTreeSet<String>, principal: &str) -> bool {
+    pattern::matches_list(leads.iter().map(String::as_str), principal)
 }
 
 /// The strictest of the matching rules and the defaults, field by field.
@@ -427,6 +447,9 @@ fn check_rule(rule: &Rule) -> Result<(), String> {
     }
     Ok(())
 }
+
+mod meetable;
+pub use meetable::{LeadNeed, Problem, SignerLine, SignerSet, Where, Why, idle_leads, unmeetable};
 
 #[cfg(test)]
 mod tests;

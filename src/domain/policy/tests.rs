@@ -166,3 +166,220 @@ fn roles() {
     let text = "[defaults]\n[roles]\nleads = [\"carol\"]\nanalysts = [\"carol\"]\n";
     assert!(Policy::from_toml(text, "p").is_err());
 }
+
+#[test]
+fn lead_patterns() {
+    let text = "[defaults]\n[roles]\nleads = [\"*@leads.soc\", \"!intern@leads.soc\"]\n";
+    let p = Policy::from_toml(text, "p").unwrap();
+    assert_eq!(p.role_of("carol@leads.soc"), Role::Lead);
+    assert_eq!(p.role_of("intern@leads.soc"), Role::Analyst);
+    assert_eq!(p.role_of("alice@soc"), Role::Analyst);
+    // A named analyst a lead pattern matches: an error saying how to
+    // leave them out.
+    let text = "[defaults]\n[roles]\nleads = [\"*\"]\nanalysts = [\"alice\"]\n";
+    let err = Policy::from_toml(text, "p").unwrap_err().to_string();
+    assert!(err.contains("line 4") && err.contains("!alice"), "{err}");
+    // The built-in: everyone who can sign is a lead until leads are named;
+    // the demo names its own.
+    assert_eq!(Policy::builtin().role_of("anyone"), Role::Lead);
+    let demo = Policy::builtin().with_leads(["carol".to_owned()]);
+    assert_eq!(
+        (demo.role_of("carol"), demo.role_of("alice")),
+        (Role::Lead, Role::Analyst)
+    );
+}
+
+/// allowed_signers as a policy check sees it: (principals, key) per line.
+fn signers(lines: &[(&str, &str)]) -> SignerSet {
+    SignerSet::new(
+        lines
+            .iter()
+            .map(|(principals, key)| SignerLine {
+                principals: principals.split(',').map(str::to_owned).collect(),
+                key: (*key).to_owned(),
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn people_are_keys_and_names() {
+    let s = signers(&[("alice", "k1"), ("dave,erin", "k2"), ("bob", "k3")]);
+    assert_eq!((s.keys(), s.people()), (3, 3), "one key is one person");
+    let s = signers(&[("alice", "k1"), ("alice", "k2")]);
+    assert_eq!(s.people(), 1, "two keys, one name: one approval");
+    let s = signers(&[("alice", "k1"), ("*@soc.example", "k2")]);
+    assert_eq!(s.people(), 2, "a pattern is any number of names, one key");
+    let s = signers(&[("alice,!alice", "k1"), ("bob", "k2")]);
+    assert_eq!(s.people(), 1, "a name its own line rules out");
+}
+
+/// A table: a policy (and maybe allowed_signers), and the rule and reason
+/// it can never be met, or none.
+#[test]
+fn rules_that_can_never_be_met() {
+    let lead_rule =
+        "[[rules]]\nname = \"high: a lead\"\nrisk = \"high\"\napprovals = 2\nrole = \"lead\"\n";
+    let team = signers(&[("alice", "k1"), ("carol", "k2"), ("bob", "k3")]);
+    type Want = Option<(Where, fn(&Why) -> bool)>;
+    let rule = |n: &str| Where::Rule(n.to_owned());
+    let table: Vec<(&str, String, Option<SignerSet>, Want)> = vec![
+        (
+            "a lead's approval, no lead named",
+            format!("[defaults]\n{lead_rule}"),
+            None,
+            Some((rule("high: a lead"), |w| {
+                matches!(w, Why::NoLead(LeadNeed::Approval))
+            })),
+        ),
+        (
+            "auto-escalation, no lead named",
+            "[defaults]\nescalate_after_secs = 600\n".into(),
+            None,
+            Some((Where::Defaults, |w| {
+                matches!(w, Why::NoLead(LeadNeed::Escalation(600)))
+            })),
+        ),
+        (
+            "leads named, none in allowed_signers",
+            format!("[defaults]\n[roles]\nleads = [\"dave\"]\n{lead_rule}"),
+            Some(team.clone()),
+            Some((rule("high: a lead"), |w| {
+                matches!(w, Why::NoLeadSigns { need: LeadNeed::Approval, leads } if leads == "dave")
+            })),
+        ),
+        (
+            "a lead pattern no line can match",
+            format!("[defaults]\n[roles]\nleads = [\"*@leads.soc\"]\n{lead_rule}"),
+            Some(team.clone()),
+            Some((rule("high: a lead"), |w| matches!(w, Why::NoLeadSigns { .. }))),
+        ),
+        (
+            "more approvals than people",
+            "[defaults]\n[[rules]]\nname = \"four eyes x2\"\naction = \"modify_policy\"\napprovals = 4\n".into(),
+            Some(team.clone()),
+            Some((rule("four eyes x2"), |w| {
+                matches!(w, Why::TooFewPeople { approvals: 4, people: 3 })
+            })),
+        ),
+        (
+            "[defaults] asks more than there are people",
+            "[defaults]\napprovals = 2\n".into(),
+            Some(signers(&[("alice", "k1"), ("alice@soc,alice", "k1")])),
+            Some((Where::Defaults, |w| {
+                matches!(w, Why::TooFewPeople { approvals: 2, people: 1 })
+            })),
+        ),
+        (
+            "escalation due at expiry",
+            "[defaults]\n[roles]\nleads = [\"carol\"]\n[[rules]]\nname = \"slow\"\nrisk = \"medium\"\nexpiry_secs = 600\nescalate_after_secs = 600\n".into(),
+            None,
+            Some((rule("slow"), |w| {
+                matches!(w, Why::EscalatesAfterExpiry { escalate: 600, expiry: 600 })
+            })),
+        ),
+        (
+            "escalation inherited from [defaults], past the rule's expiry",
+            "[defaults]\nescalate_after_secs = 3600\n[roles]\nleads = [\"carol\"]\n[[rules]]\nname = \"short\"\naction = \"kill_process\"\nexpiry_secs = 900\n".into(),
+            None,
+            Some((rule("short"), |w| {
+                matches!(w, Why::EscalatesAfterExpiry { escalate: 3600, expiry: 900 })
+            })),
+        ),
+        (
+            "two rules fine alone, never escalating together",
+            "[defaults]\n[roles]\nleads = [\"carol\"]\n[[rules]]\nname = \"high escalates\"\nrisk = \"high\"\nescalate_after_secs = 1800\n[[rules]]\nname = \"kills expire soon\"\naction = \"kill_process\"\nexpiry_secs = 600\n".into(),
+            None,
+            Some((
+                Where::Together {
+                    rules: "high escalates + kills expire soon".into(),
+                    action: ActionKind::KillProcess,
+                    risk: Risk::High,
+                },
+                |w| matches!(w, Why::EscalatesAfterExpiry { escalate: 1800, expiry: 600 }),
+            )),
+        ),
+        // Meetable ones.
+        (
+            "a lead who can sign",
+            format!("[defaults]\n[roles]\nleads = [\"carol\", \"dave\"]\n{lead_rule}"),
+            Some(team.clone()),
+            None,
+        ),
+        (
+            "a lead pattern a signer pattern overlaps",
+            format!("[defaults]\n[roles]\nleads = [\"c*\"]\n{lead_rule}"),
+            Some(signers(&[("alice", "k1"), ("*@soc.example", "k2")])),
+            None,
+        ),
+        (
+            "auto rules need nobody",
+            "[defaults]\napprovals = 1\n[[rules]]\naction = \"block_indicator\"\nrisk = \"low\"\nauto = true\n".into(),
+            Some(signers(&[("alice", "k1")])),
+            None,
+        ),
+        (
+            "the built-in, with two people",
+            DEFAULT_POLICY.into(),
+            Some(signers(&[("alice", "k1"), ("bob", "k2")])),
+            None,
+        ),
+        ("the built-in alone", DEFAULT_POLICY.into(), None, None),
+    ];
+    for (case, text, set, want) in table {
+        let p = Policy::from_toml(&text, "t").unwrap_or_else(|e| panic!("{case}: {e}"));
+        let got = unmeetable(&p, set.as_ref());
+        match want {
+            None => assert!(got.is_empty(), "{case}: {got:?}"),
+            Some((at, why)) => {
+                assert_eq!(got.len(), 1, "{case}: {got:?}");
+                assert_eq!(got[0].at, at, "{case}");
+                assert!(why(&got[0].why), "{case}: {:?}", got[0].why);
+            }
+        }
+    }
+}
+
+#[test]
+fn problems_name_the_rule_and_idle_leads_are_found() {
+    let text = "[defaults]\n[[rules]]\nname = \"high risk: two people, one a lead\"\nrisk = \"high\"\napprovals = 2\nrole = \"lead\"\n";
+    let p = Policy::from_toml(text, "t").unwrap();
+    let problems = unmeetable(&p, Some(&signers(&[("alice", "k1")])));
+    let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text,
+        [
+            "rule \"high risk: two people, one a lead\": it needs a lead among its approvers (role = \"lead\"), and the policy names no lead ([roles] leads)",
+            "rule \"high risk: two people, one a lead\": it needs 2 approvals from distinct people, and allowed_signers lets only 1 person sign decisions (one key is one person)",
+        ]
+    );
+    // What rules inherit from [defaults] is reported there, once.
+    let p = Policy::from_toml(
+        "[defaults]
+expiry_secs = 600
+escalate_after_secs = 900
+[roles]
+leads = [\"carol\"]
+[[rules]]
+name = \"high\"
+risk = \"high\"
+approvals = 2
+",
+        "t",
+    )
+    .unwrap();
+    let problems = unmeetable(&p, None);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].at, Where::Defaults);
+
+    // A lead no longer listed, while another can sign: not fatal, found.
+    let p = Policy::from_toml(
+        "[defaults]\nrole = \"lead\"\n[roles]\nleads = [\"carol\", \"dave\", \"*@leads.soc\"]\n",
+        "t",
+    )
+    .unwrap();
+    let team = signers(&[("alice", "k1"), ("carol", "k2")]);
+    assert!(unmeetable(&p, Some(&team)).is_empty());
+    assert_eq!(idle_leads(&p, &team), ["*@leads.soc", "dave"]);
+    assert!(idle_leads(&Policy::builtin(), &team).is_empty());
+}
