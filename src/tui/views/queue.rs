@@ -209,9 +209,10 @@ fn group_row<'a>(g: &Group, t: &Theme) -> Row<'a> {
     ])
 }
 
-/// A target cut to `width` so that what sets it apart stays: a prefix it
-/// shares with another target on screen gives way first ("…/role/intern"),
-/// otherwise its middle does ("rm -…r/log").
+/// A target cut to `width` so that what sets it apart stays: what it
+/// shares with the target on screen most like it gives way, around where
+/// they differ ("…/role/intern", "…1.0.…"); alone, its middle gives way
+/// ("rm -…/log").
 fn fit(target: &str, width: usize, others: &[String]) -> String {
     let chars: Vec<char> = target.chars().collect();
     if chars.len() <= width || width < 3 {
@@ -224,9 +225,19 @@ fn fit(target: &str, width: usize, others: &[String]) -> String {
         .max()
         .unwrap_or(0);
     let keep = width - 1;
-    if shared >= 4 {
-        let tail: String = chars[chars.len() - keep..].iter().collect();
-        return format!("…{tail}");
+    if shared > 0 {
+        // Show where it differs from the target it is most like.
+        let start = shared.saturating_sub(2);
+        if chars.len() - start <= keep {
+            let tail: String = chars[chars.len() - keep..].iter().collect();
+            return format!("…{tail}");
+        }
+        let mid: String = chars[start..start + keep - 1].iter().collect();
+        return if start == 0 {
+            format!("{mid}…")
+        } else {
+            format!("…{mid}…")
+        };
     }
     let head = keep / 2;
     let tail = keep - head;
@@ -303,8 +314,21 @@ mod tests {
         assert_eq!(fit(&arns[0], 14, &arns), "…3:role/intern");
         assert_eq!(fit(&arns[0], 14, &arns).chars().count(), 14);
         assert!(fit(&arns[0], 14, &arns).ends_with("role/intern"));
-        assert!(fit(&arns[1], 20, &arns).ends_with("AccountAccessRole"));
+        assert!(fit(&arns[1], 20, &arns).starts_with("…e/Organization"));
         assert_eq!(fit("rm -rf /var/log", 9, &[]), "rm -…/log");
+        // Alike but for a part in the middle: that part stays in view.
+        let ips = [
+            "10.20.1.15".to_owned(),
+            "10.20.2.15".to_owned(),
+            "10.20.3.15".to_owned(),
+        ];
+        let shown: Vec<String> = ips.iter().map(|ip| fit(ip, 8, &ips)).collect();
+        assert_eq!(shown, ["…20.1.15", "…20.2.15", "…20.3.15"]);
+        let long = [
+            "host-aaaa-1-bbbbbbbbbbbb".to_owned(),
+            "host-aaaa-2-bbbbbbbbbbbb".to_owned(),
+        ];
+        assert_eq!(fit(&long[0], 8, &long), "…a-1-bb…");
         assert_eq!(fit("ws-1", 9, &[]), "ws-1");
     }
 
