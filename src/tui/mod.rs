@@ -88,9 +88,14 @@ pub async fn run(cfg: ConsoleConfig) -> anyhow::Result<()> {
         loop {
             // One frame per batch of messages: nothing redraws on a timer
             // except the one-second tick that ages the clocks on screen.
-            terminal.draw(|f| views::render(f, &state, &cfg.theme, &cfg.keymap))?;
-            for e in update::update(&mut state, Msg::Drawn(now_millis()), &cfg.keymap) {
-                runner.run(e);
+            let frame = terminal.draw(|f| views::render(f, &state, &cfg.theme, &cfg.keymap))?;
+            // What the frame showed is on screen now: a dialog in it starts
+            // taking keys from here (approvals ARM_MS later).
+            let size = (frame.area.width, frame.area.height);
+            if views::dialog_visible(&state, size) {
+                for e in update::update(&mut state, Msg::Drawn(now_millis()), &cfg.keymap) {
+                    runner.run(e);
+                }
             }
             let Some(msg) = rx.recv().await else { break };
             let mut effects = update::update(&mut state, msg, &cfg.keymap);

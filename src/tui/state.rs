@@ -142,6 +142,8 @@ pub enum Dialog {
     Reason {
         verdict: Verdict,
         proposal_id: String,
+        /// The digest shown when it opened: what the reason is signed over.
+        digest: String,
         editor: TextArea<'static>,
         error: Option<String>,
     },
@@ -171,6 +173,8 @@ pub enum Dialog {
     Confirm {
         verdict: crate::signing::payload::PayloadVerdict,
         proposal_id: String,
+        /// "action → target" as the signed document says it.
+        what: String,
         /// Risk and digest as shown when it opened: what is signed.
         risk: Risk,
         digest: String,
@@ -203,6 +207,10 @@ pub enum Dialog {
         reason: String,
         armed_at: Option<i64>,
     },
+    /// A command that could not start, said where the person is typing:
+    /// it keeps taking keys (none is read as a command) until Esc, or
+    /// Enter once it has been on screen.
+    Notice { title: String, text: String },
     /// A lead's oversight report (or why it could not be had).
     Oversight {
         /// Laid out at the width it is drawn at.
@@ -226,6 +234,7 @@ impl std::fmt::Debug for Dialog {
                 verdict, members, ..
             } => write!(f, "Group({verdict}, {})", members.len()),
             Dialog::RejectAlso { members, .. } => write!(f, "RejectAlso({})", members.len()),
+            Dialog::Notice { title, .. } => write!(f, "Notice({title})"),
             Dialog::Oversight { .. } => f.write_str("Oversight"),
             Dialog::Help { .. } => f.write_str("Help"),
         }
@@ -413,6 +422,9 @@ pub struct State {
     pub queue: Queue,
     pub detail: DetailPane,
     pub dialog: Option<Dialog>,
+    /// When the open dialog was first drawn; `None` until it has been.
+    /// Enter in a dialog counts only for keys read after this.
+    pub dialog_shown: Option<i64>,
 }
 
 impl State {
@@ -464,6 +476,7 @@ impl State {
                 prefetching: Vec::new(),
             },
             dialog: None,
+            dialog_shown: None,
         }
     }
 

@@ -27,19 +27,14 @@ pub(super) fn begin(s: &mut State, command: Command) -> Vec<Effect> {
         return vec![];
     };
     let (proposal_id, alert_id) = (item.proposal.id.clone(), item.proposal.alert_id.clone());
-    let loaded = s
-        .detail
-        .current
-        .as_ref()
-        .is_some_and(|d| d.alert_id == alert_id && d.data.is_some());
-    if loaded || s.queue.sent.contains(&proposal_id) {
+    if shown_fresh(s) || s.queue.sent.contains(&proposal_id) {
         return open(s, command);
     }
-    // Not loaded yet (or the last fetch failed): fetch it again if it
-    // failed, and wait for it.
+    // Not loaded, older than the queue's row, or the last fetch failed:
+    // fetch it again unless a fetch is on its way, and wait for it.
     let mut fx = vec![];
     if let Some(d) = s.detail.current.as_mut().filter(|d| d.alert_id == alert_id)
-        && d.error.take().is_some()
+        && (d.error.take().is_some() || d.data.is_some())
     {
         fx.push(Effect::FetchAlert(alert_id.clone()));
     }
@@ -50,6 +45,22 @@ pub(super) fn begin(s: &mut State, command: Command) -> Vec<Effect> {
         typed: Vec::new(),
     });
     fx
+}
+
+/// Whether the selected proposal's alert is loaded and at least as new as
+/// the queue's row: only then is what the detail shows what gets signed.
+fn shown_fresh(s: &State) -> bool {
+    let Some(item) = s.selected_item() else {
+        return false;
+    };
+    s.selected_proposal()
+        .is_some_and(|p| p.change_seq >= item.proposal.change_seq)
+}
+
+/// A command that cannot start, said in a dialog that keeps taking keys:
+/// the person may still be typing what was meant for it.
+fn notice(s: &mut State, title: String, text: String) {
+    s.dialog = Some(Dialog::Notice { title, text });
 }
 
 /// Opens the dialog of a command whose proposal is loaded.
@@ -94,37 +105,46 @@ pub(super) fn resume_pending(s: &mut State, keys: &Keymap) -> Vec<Effect> {
         .as_ref()
         .filter(|d| &d.alert_id == alert_id);
     let error = detail.and_then(|d| d.error.clone());
-    let loaded = detail.is_some_and(|d| d.data.is_some());
+    let loaded = shown_fresh(s);
     if selected && !loaded && error.is_none() {
         return vec![]; // still loading
     }
     let Some(Dialog::Pending { command, typed, .. }) = s.dialog.take() else {
         return vec![];
     };
+    let title = format!("{} not started", command.name());
     if !selected {
-        flash(
+        notice(
             s,
-            Level::Warn,
-            format!(
-                "{} not started: the proposal left the queue while it loaded; nothing signed",
-                command.name()
-            ),
+            title,
+            "The proposal left the queue while it loaded (decided or changed elsewhere). Nothing was signed.".into(),
         );
         return vec![];
     }
     if !loaded {
-        flash(
+        notice(
             s,
-            Level::Error,
+            title,
             format!(
-                "{} not started: the proposal could not be loaded ({}); nothing signed",
-                command.name(),
+                "The proposal could not be loaded: {}. Nothing was signed.",
                 error.unwrap_or_default()
             ),
         );
         return vec![];
     }
     let fx = open(s, command);
+    if s.dialog.is_none() {
+        // It could not open (refused, already decided…): say why where the
+        // person is typing, not on the message line.
+        let why = s
+            .session
+            .flash
+            .take()
+            .map(|f| f.text)
+            .unwrap_or_else(|| "it cannot be done now".into());
+        notice(s, title, format!("{why}. Nothing was signed."));
+        return fx;
+    }
     for k in typed {
         if s.dialog.is_none() {
             break;
@@ -201,9 +221,13 @@ fn start_reason(s: &mut State, verdict: Verdict) -> Vec<Effect> {
     let Some(id) = signable(s, verdict) else {
         return vec![];
     };
+    let Some(digest) = s.selected_proposal().map(|p| p.digest.clone()) else {
+        return vec![];
+    };
     s.dialog = Some(Dialog::Reason {
         verdict,
         proposal_id: id,
+        digest,
         editor: editor("reason (Enter to sign, Esc to cancel)"),
         error: None,
     });
@@ -354,8 +378,15 @@ fn offer_reject(s: &mut State, reason: String) {
     let members: Vec<(String, String, String)> = data
         .proposals
         .iter()
-        .filter(|p| p.status.is_open() && p.status != ProposalStatus::Approved)
+        .filter(|p| p.status.is_open())
         .filter(|p| d.digest_ok.get(&p.id) == Some(&true) && !s.queue.sent.contains(&p.id))
+        // As new as the queue's row: what is offered is what is signed.
+        .filter(|p| {
+            s.queue
+                .items
+                .get(&p.id)
+                .is_some_and(|i| i.proposal.digest == p.digest)
+        })
         .map(|p| {
             (
                 p.id.clone(),
@@ -433,6 +464,7 @@ fn start_confirm(s: &mut State, verdict: Verdict) -> Vec<Effect> {
         return vec![];
     };
     let (risk, digest) = (p.risk, p.digest.clone());
+    let what = format!("{} → {}", p.action, p.target);
     let unviewed = if verdict == Verdict::Approve && risk >= Risk::High {
         unviewed(s)
     } else {
@@ -441,6 +473,7 @@ fn start_confirm(s: &mut State, verdict: Verdict) -> Vec<Effect> {
     s.dialog = Some(Dialog::Confirm {
         verdict: PayloadVerdict::from(verdict),
         proposal_id: id,
+        what,
         risk,
         digest,
         typed: String::new(),
@@ -520,7 +553,20 @@ pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Ef
         // Typed before the dialog was on screen long enough to be read.
         return vec![];
     }
+    if action == Some(Action::Submit) && s.dialog_shown.is_none_or(|shown| now < shown) {
+        // Enter typed before this dialog was on screen answers nothing.
+        return vec![];
+    }
+    let Some(dialog) = s.dialog.as_mut() else {
+        return vec![];
+    };
     match dialog {
+        Dialog::Notice { .. } => {
+            if action == Some(Action::Submit) {
+                s.dialog = None;
+            }
+            vec![]
+        }
         Dialog::Pending { .. } => on_pending_key(s, k),
         // j/k (and the arrows) scroll; any other key closes it.
         Dialog::Help { scroll } | Dialog::Oversight { scroll, .. } => {
@@ -536,6 +582,7 @@ pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Ef
         Dialog::Reason {
             verdict,
             proposal_id,
+            digest,
             editor,
             error,
         } => {
@@ -547,6 +594,20 @@ pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Ef
             let reason = editor.lines().join("\n").trim().to_owned();
             if !crate::domain::machine::reason_ok(&reason) {
                 *error = Some("a reason of at least two characters is required".into());
+                return vec![];
+            }
+            let current = s
+                .detail
+                .current
+                .as_ref()
+                .and_then(|d| d.data.as_ref())
+                .and_then(|d| d.proposals.iter().find(|p| &p.id == proposal_id))
+                .map(|p| &p.digest);
+            if current != Some(&*digest) {
+                *error = Some(
+                    "the proposal changed while you typed; Esc and look at it again (nothing signed)"
+                        .into(),
+                );
                 return vec![];
             }
             let pv = PayloadVerdict::from(*verdict);

@@ -58,6 +58,16 @@ pub(super) fn flash(s: &mut State, level: Level, text: impl Into<String>) {
 }
 
 pub fn update(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
+    let before = s.dialog.as_ref().map(std::mem::discriminant);
+    let fx = on_msg(s, msg, keys);
+    // Another dialog (or none): it has not been on screen yet.
+    if s.dialog.as_ref().map(std::mem::discriminant) != before {
+        s.dialog_shown = None;
+    }
+    fx
+}
+
+fn on_msg(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
     match msg {
         Msg::Tick(now) => {
             s.session.now_ms = now;
@@ -71,6 +81,9 @@ pub fn update(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
             vec![]
         }
         Msg::Drawn(now) => {
+            if s.dialog.is_some() && s.dialog_shown.is_none() {
+                s.dialog_shown = Some(now);
+            }
             // A dialog that signs an approval starts reading keys ARM_MS
             // after it was first on screen.
             match s.dialog.as_mut() {
@@ -164,10 +177,19 @@ pub fn update(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
             vec![]
         }
         Msg::Oversight(result) => {
-            s.dialog = Some(Dialog::Oversight {
-                report: result,
-                scroll: 0,
-            });
+            // Never over a dialog the person is typing into.
+            if s.dialog.is_some() {
+                flash(
+                    s,
+                    Level::Info,
+                    "the oversight report arrived while a dialog was open; press O again",
+                );
+            } else {
+                s.dialog = Some(Dialog::Oversight {
+                    report: result,
+                    scroll: 0,
+                });
+            }
             vec![]
         }
         Msg::Key(k) => keys::on_key(s, k, keys),

@@ -272,8 +272,19 @@ pub(super) fn on_selection(s: &mut State) -> Vec<Effect> {
         s.detail.scroll = 0;
         s.detail.evidence_index = 0;
     }
-    if s.detail.current.as_ref().is_some_and(|d| d.alert_id == aid) {
-        return prefetch(s);
+    if let Some(d) = s.detail.current.as_ref().filter(|d| d.alert_id == aid) {
+        // Shown already; fetched again when the queue's row is newer than
+        // what is shown (revised, or a proposal the alert did not have).
+        let row_seq = s.selected_item().map_or(0, |i| i.proposal.change_seq);
+        let stale =
+            d.data.is_some() && s.selected_proposal().is_none_or(|p| p.change_seq < row_seq);
+        let mut fx = if stale {
+            vec![Effect::FetchAlert(aid)]
+        } else {
+            vec![]
+        };
+        fx.extend(prefetch(s));
+        return fx;
     }
     // Shown at once from what was loaded before, if that is as new as the
     // queue's row; fetched again either way.

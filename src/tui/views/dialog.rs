@@ -337,19 +337,38 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
                 r,
             );
         }
+        Dialog::Notice { title, text } => {
+            let lines = vec![
+                Line::from(Span::styled(sanitize::line(text), t.text)),
+                Line::default(),
+                Line::from(Span::styled(
+                    "Esc closes this (Enter too, once it is on screen); keys typed meanwhile are not read as commands",
+                    t.muted,
+                )),
+            ];
+            let r = centered(area, 70, 8);
+            f.render_widget(Clear, r);
+            f.render_widget(
+                Paragraph::new(lines).wrap(Wrap { trim: true }).block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .border_style(t.status_error)
+                        .title(Span::styled(format!(" {title} "), t.status_error)),
+                ),
+                r,
+            );
+        }
         Dialog::Confirm {
             verdict,
             proposal_id,
+            what: action_target,
             risk,
             digest,
             typed,
             unviewed,
             ..
         } => {
-            let Some(item) = s.queue.items.get(proposal_id) else {
-                return;
-            };
-            let p = &item.proposal;
+            let item = s.queue.items.get(proposal_id);
             let armed = d.armed(s.session.now_ms);
             let needs_yes = *verdict == PayloadVerdict::Approve && *risk >= Risk::High;
             let what = if *verdict == PayloadVerdict::Approve {
@@ -367,22 +386,16 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
                     Span::styled(" action:", t.text),
                 ]),
                 Line::from(vec![
-                    Span::styled("  action  ", t.muted),
-                    Span::styled(p.action.as_str(), t.accent),
-                ]),
-                Line::from(vec![
-                    Span::styled("  target  ", t.muted),
-                    Span::styled(sanitize::line(&p.target), t.text),
+                    Span::styled("  ", t.muted),
+                    Span::styled(sanitize::line(action_target), t.accent),
                 ]),
             ];
             if needs_yes {
-                lines.push(Line::from(vec![
-                    Span::styled("  digest  ", t.muted),
-                    Span::styled(digest.clone(), t.muted),
-                ]));
+                lines.push(Line::from(Span::styled("  digest", t.muted)));
+                lines.push(Line::from(Span::styled(digest.clone(), t.muted)));
             }
             if *verdict == PayloadVerdict::Approve
-                && let Some(text) = s.outlook_text(item)
+                && let Some(text) = item.and_then(|i| s.outlook_text(i))
             {
                 lines.push(Line::from(Span::styled(
                     sanitize::line(&text),
@@ -419,9 +432,15 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
                     Span::styled(" signs · Esc goes back", t.text),
                 ]));
             }
-            // Borders, and room for the digest to wrap.
-            let height = lines.len() as u16 + 2 + if needs_yes { 2 } else { 0 };
-            let r = centered(area, 72, height);
+            // Borders, and every line as it wraps (a long target, the
+            // digest): the prompt is never pushed out of the box.
+            let inner_w = usize::from(area.width.min(72).saturating_sub(4).max(1));
+            let rows: usize = lines
+                .iter()
+                .map(|l| l.width().div_ceil(inner_w).max(1))
+                .sum();
+            // One row of slack: words wrap a little later than characters.
+            let r = centered(area, 72, rows as u16 + 3);
             f.render_widget(Clear, r);
             let title = if *verdict == PayloadVerdict::Approve {
                 " confirm approval "

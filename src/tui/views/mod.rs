@@ -21,6 +21,12 @@ use ratatui::widgets::Paragraph;
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 15;
 
+/// Whether a frame of `size` shows the open dialog (a terminal too small
+/// shows only that it is).
+pub fn dialog_visible(s: &State, size: (u16, u16)) -> bool {
+    s.dialog.is_some() && size.0 >= MIN_WIDTH && size.1 >= MIN_HEIGHT
+}
+
 pub fn render(f: &mut Frame, s: &State, theme: &Theme, keys: &Keymap) {
     let area = f.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {

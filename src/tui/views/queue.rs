@@ -232,10 +232,11 @@ fn fit(target: &str, width: usize, others: &[String]) -> String {
             let tail: String = chars[chars.len() - keep..].iter().collect();
             return format!("…{tail}");
         }
-        let mid: String = chars[start..start + keep - 1].iter().collect();
         return if start == 0 {
-            format!("{mid}…")
+            let head: String = chars[..keep].iter().collect();
+            format!("{head}…")
         } else {
+            let mid: String = chars[start..start + keep - 1].iter().collect();
             format!("…{mid}…")
         };
     }

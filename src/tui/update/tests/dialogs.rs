@@ -71,6 +71,7 @@ fn critical_approval_needs_typed_yes_and_warns_about_unopened_panes() {
 fn reject_needs_a_reason_typed_in_the_editor() {
     let (mut s, keys) = loaded();
     update(&mut s, key('r'), &keys);
+    shown(&mut s, &keys);
     assert!(matches!(
         s.dialog,
         Some(Dialog::Reason {
@@ -109,6 +110,7 @@ fn reject_needs_a_reason_typed_in_the_editor() {
 fn annotate_with_labels() {
     let (mut s, keys) = loaded();
     update(&mut s, key('n'), &keys);
+    shown(&mut s, &keys);
     update(
         &mut s,
         Msg::Key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::CONTROL)),
@@ -248,6 +250,7 @@ fn a_replayed_delivery_shows_as_already_delivered() {
 fn a_false_positive_label_offers_to_reject_the_alerts_open_proposals() {
     let (mut s, keys) = loaded();
     update(&mut s, key('n'), &keys);
+    shown(&mut s, &keys);
     for c in "scanner window".chars() {
         update(&mut s, key(c), &keys);
     }
@@ -281,6 +284,7 @@ fn a_false_positive_label_offers_to_reject_the_alerts_open_proposals() {
     // A label that is not a false positive offers nothing; Esc says no.
     let (mut s, keys) = loaded();
     update(&mut s, key('n'), &keys);
+    shown(&mut s, &keys);
     update(
         &mut s,
         Msg::Key(KeyEvent::new(KeyCode::Char('t'), KeyModifiers::CONTROL)),
@@ -290,6 +294,7 @@ fn a_false_positive_label_offers_to_reject_the_alerts_open_proposals() {
     assert!(s.dialog.is_none(), "{:?}", s.dialog);
     let (mut s, keys) = loaded();
     update(&mut s, key('n'), &keys);
+    shown(&mut s, &keys);
     update(
         &mut s,
         Msg::Key(KeyEvent::new(KeyCode::Char('b'), KeyModifiers::CONTROL)),

@@ -235,6 +235,7 @@ fn a_small_terminal_signs_only_the_members_on_screen_and_reject_needs_a_reason()
     let visible = crate::tui::views::group::visible_members(s.session.size);
     assert!(visible > 0 && visible < 30, "{visible}");
     update(&mut s, key('r'), &keys);
+    shown(&mut s, &keys);
     let fx = update(&mut s, code(KeyCode::Enter), &keys);
     assert!(fx.is_empty(), "no reason, nothing signed");
     for c in "dup of INC-7".chars() {

@@ -79,6 +79,7 @@ fn label_keys_in_the_note_editor_come_from_the_keymap() {
 fn a_dialog_is_edited_where_it_is() {
     let (mut s, keys) = loaded();
     update(&mut s, key('r'), &keys);
+    shown(&mut s, &keys);
     for c in "x".chars() {
         update(&mut s, key(c), &keys);
     }

@@ -141,6 +141,12 @@ pub(crate) fn code(c: KeyCode) -> Msg {
     Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
 }
 
+/// The open dialog is drawn now: Enter in it counts from here.
+pub(crate) fn shown(s: &mut State, keys: &Keymap) {
+    let now = s.session.now_ms;
+    update(s, Msg::Drawn(now), keys);
+}
+
 /// The dialog is drawn now and stays on screen until it is armed: keys
 /// sent after this count.
 pub(crate) fn arm(s: &mut State, keys: &Keymap) {

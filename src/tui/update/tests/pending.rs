@@ -76,6 +76,10 @@ fn a_reason_typed_while_loading_goes_into_the_reason_and_never_approves() {
         editor.lines().join(""),
         "agent is wiping logs: no, very bad"
     );
+    // Enter in the same batch as the arrival, before the dialog was drawn,
+    // signs nothing either.
+    assert_eq!(sends(&update(&mut s, code(KeyCode::Enter), &keys)), 0);
+    shown(&mut s, &keys);
     let fx = update(&mut s, code(KeyCode::Enter), &keys);
     let [Effect::Send(d)] = fx.as_slice() else {
         panic!("{fx:?}")
@@ -134,12 +138,24 @@ fn a_failed_load_cancels_the_command_and_says_so() {
         &keys,
     );
     assert_eq!(sends(&fx), 0);
-    assert!(s.dialog.is_none());
-    let text = &s.session.flash.as_ref().unwrap().text;
+    // Said where the person is typing: the notice keeps taking keys, so
+    // the rest of the sentence is never read as commands.
+    let Some(Dialog::Notice { title, text }) = &s.dialog else {
+        panic!("{:?}", s.dialog)
+    };
+    assert_eq!(title, "escalate not started");
+    assert!(text.contains("connection refused"), "{text}");
+    let (view, sort) = (s.queue.view, s.queue.sort);
+    assert_eq!(sends(&typed(&mut s, &keys, "a yes svy")), 0);
+    assert_eq!(sends(&update(&mut s, code(KeyCode::Enter), &keys)), 0);
+    assert_eq!((s.queue.view, s.queue.sort), (view, sort));
     assert!(
-        text.contains("escalate not started") && text.contains("connection refused"),
-        "{text}"
+        matches!(s.dialog, Some(Dialog::Notice { .. })),
+        "Enter before it was drawn"
     );
+    shown(&mut s, &keys);
+    update(&mut s, code(KeyCode::Enter), &keys);
+    assert!(s.dialog.is_none());
     // Pressed again, the command fetches the alert again and waits.
     assert_eq!(
         update(&mut s, key('e'), &keys),
@@ -177,14 +193,84 @@ fn a_proposal_that_leaves_the_queue_while_loading_cancels_the_command() {
         now: NOW,
     };
     update(&mut s, gone, &keys);
-    assert!(s.dialog.is_none());
+    let Some(Dialog::Notice { text, .. }) = &s.dialog else {
+        panic!("{:?}", s.dialog)
+    };
+    assert!(text.contains("left the queue"), "{text}");
+    // The selection is on the neighbour now: typing on never approves it.
+    let mut fx = typed(&mut s, &keys, "a");
+    s.session.now_ms += 10_000;
+    fx.extend(typed(&mut s, &keys, "y"));
+    assert_eq!(sends(&fx), 0);
+    assert!(matches!(s.dialog, Some(Dialog::Notice { .. })));
+}
+
+#[test]
+fn an_alert_older_than_its_row_is_fetched_again_before_anything_opens() {
+    let (mut s, keys) = loaded();
+    // p-3 (shown) is revised: the queue's row is newer than the detail.
+    let mut newer = record(3, Risk::Critical, ProposalStatus::Pending, true);
+    newer.change_seq += 10;
+    let mut row = item(&newer, Severity::High);
+    row.proposal.digest = "sha256:revised".into();
+    let fx = update(&mut s, queue_msg(vec![row], 10), &keys);
+    assert_eq!(
+        fx.first(),
+        Some(&Effect::FetchAlert("a-3".into())),
+        "{fx:?}"
+    );
+    let fx = update(&mut s, key('r'), &keys);
     assert!(
-        s.session
-            .flash
-            .as_ref()
-            .unwrap()
-            .text
-            .contains("left the queue")
+        matches!(s.dialog, Some(Dialog::Pending { .. })),
+        "{:?}",
+        s.dialog
+    );
+    assert!(fx.contains(&Effect::FetchAlert("a-3".into())));
+}
+
+#[test]
+fn a_reason_typed_while_the_proposal_changes_is_not_signed_over_the_new_one() {
+    let (mut s, keys) = loaded();
+    update(&mut s, key('e'), &keys);
+    shown(&mut s, &keys);
+    typed(&mut s, &keys, "lead decides");
+    // A refetch brings a revised document while the dialog is open.
+    let mut p3 = record(3, Risk::Critical, ProposalStatus::Pending, true);
+    p3.change_seq += 5;
+    p3.document["rationale"] = "revised".into();
+    p3.digest = crate::domain::digest::proposal_digest(&alert_doc(3), &p3.document).unwrap();
+    arrives(&mut s, &keys, &p3, 3);
+    assert_eq!(sends(&update(&mut s, code(KeyCode::Enter), &keys)), 0);
+    let Some(Dialog::Reason { error, editor, .. }) = &s.dialog else {
+        panic!("{:?}", s.dialog)
+    };
+    assert!(
+        error
+            .as_deref()
+            .unwrap_or("")
+            .contains("changed while you typed")
+    );
+    assert_eq!(
+        editor.lines().join(""),
+        "lead decides",
+        "nothing typed is lost"
+    );
+}
+
+#[test]
+fn an_oversight_report_never_replaces_a_dialog() {
+    let (mut s, keys) = loaded();
+    s.session.me.role = Some(crate::domain::types::Role::Lead);
+    update(&mut s, key('r'), &keys);
+    update(
+        &mut s,
+        Msg::Oversight(Ok(super::groups::known_oversight())),
+        &keys,
+    );
+    assert!(
+        matches!(s.dialog, Some(Dialog::Reason { .. })),
+        "{:?}",
+        s.dialog
     );
 }
 
