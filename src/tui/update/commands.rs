@@ -6,7 +6,7 @@ use crate::domain::types::{Label, ProposalStatus, Risk, Verdict};
 use crate::signing::payload::{DecisionDraft, GroupReview, PayloadVerdict, Review, Target};
 use crate::tui::action::{Action, Mode};
 use crate::tui::keymap::Keymap;
-use crate::tui::state::{Command, Dialog, GroupSend, Level, State, Tab};
+use crate::tui::state::{Dialog, GroupSend, Level, State, Tab};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::BTreeSet;
 use tui_textarea::TextArea;
@@ -15,151 +15,6 @@ pub(super) fn editor(placeholder: &str) -> TextArea<'static> {
     let mut t = TextArea::default();
     t.set_placeholder_text(placeholder);
     t
-}
-
-/// Starts a signing command on the selected proposal. When the proposal
-/// it needs is still loading, the command waits in [`Dialog::Pending`]:
-/// the keys typed meanwhile are kept for its dialog, never read as
-/// commands.
-pub(super) fn begin(s: &mut State, command: Command) -> Vec<Effect> {
-    let Some(item) = s.selected_item() else {
-        flash(s, Level::Warn, "nothing selected");
-        return vec![];
-    };
-    let (proposal_id, alert_id) = (item.proposal.id.clone(), item.proposal.alert_id.clone());
-    if shown_fresh(s) || s.queue.sent.contains(&proposal_id) {
-        return open(s, command);
-    }
-    // Not loaded, older than the queue's row, or the last fetch failed:
-    // fetch it again unless a fetch is on its way, and wait for it.
-    let mut fx = vec![];
-    if let Some(d) = s.detail.current.as_mut().filter(|d| d.alert_id == alert_id)
-        && (d.error.take().is_some() || d.data.is_some())
-    {
-        fx.push(Effect::FetchAlert(alert_id.clone()));
-    }
-    s.dialog = Some(Dialog::Pending {
-        command,
-        proposal_id,
-        alert_id,
-        typed: Vec::new(),
-    });
-    fx
-}
-
-/// Whether the selected proposal's alert is loaded and at least as new as
-/// the queue's row: only then is what the detail shows what gets signed.
-fn shown_fresh(s: &State) -> bool {
-    let Some(item) = s.selected_item() else {
-        return false;
-    };
-    s.selected_proposal()
-        .is_some_and(|p| p.change_seq >= item.proposal.change_seq)
-}
-
-/// A command that cannot start, said in a dialog that keeps taking keys:
-/// the person may still be typing what was meant for it.
-fn notice(s: &mut State, title: String, text: String) {
-    s.dialog = Some(Dialog::Notice { title, text });
-}
-
-/// Opens the dialog of a command whose proposal is loaded.
-fn open(s: &mut State, command: Command) -> Vec<Effect> {
-    match command {
-        Command::Approve => start_confirm(s, Verdict::Approve),
-        Command::ConfirmSample => start_confirm(s, Verdict::Confirm),
-        Command::Reason(v) => start_reason(s, v),
-        Command::Annotate => start_annotate(s),
-    }
-}
-
-/// At most this many keys are kept while a command waits.
-const PENDING_KEYS: usize = 500;
-
-/// A key while a command waits for its proposal: Esc cancels, every other
-/// key is kept for the dialog.
-fn on_pending_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
-    if let Some(Dialog::Pending { typed, .. }) = s.dialog.as_mut()
-        && typed.len() < PENDING_KEYS
-    {
-        typed.push(k);
-    }
-    vec![]
-}
-
-/// The selected proposal's alert arrived (or failed): a command waiting for
-/// it opens its dialog now, with the keys typed meanwhile in its editor.
-pub(super) fn resume_pending(s: &mut State, keys: &Keymap) -> Vec<Effect> {
-    let Some(Dialog::Pending {
-        proposal_id,
-        alert_id,
-        ..
-    }) = &s.dialog
-    else {
-        return vec![];
-    };
-    let selected = s.selected_item().map(|i| i.proposal.id.as_str()) == Some(proposal_id);
-    let detail = s
-        .detail
-        .current
-        .as_ref()
-        .filter(|d| &d.alert_id == alert_id);
-    let error = detail.and_then(|d| d.error.clone());
-    let loaded = shown_fresh(s);
-    if selected && !loaded && error.is_none() {
-        return vec![]; // still loading
-    }
-    let Some(Dialog::Pending { command, typed, .. }) = s.dialog.take() else {
-        return vec![];
-    };
-    let title = format!("{} not started", command.name());
-    if !selected {
-        notice(
-            s,
-            title,
-            "The proposal left the queue while it loaded (decided or changed elsewhere). Nothing was signed.".into(),
-        );
-        return vec![];
-    }
-    if !loaded {
-        notice(
-            s,
-            title,
-            format!(
-                "The proposal could not be loaded: {}. Nothing was signed.",
-                error.unwrap_or_default()
-            ),
-        );
-        return vec![];
-    }
-    let fx = open(s, command);
-    if s.dialog.is_none() {
-        // It could not open (refused, already decided…): say why where the
-        // person is typing, not on the message line.
-        let why = s
-            .session
-            .flash
-            .take()
-            .map(|f| f.text)
-            .unwrap_or_else(|| "it cannot be done now".into());
-        notice(s, title, format!("{why}. Nothing was signed."));
-        return fx;
-    }
-    for k in typed {
-        if s.dialog.is_none() {
-            break;
-        }
-        // Typed before the dialog was on screen: text for its editor, never
-        // the key that signs or cancels it.
-        if matches!(
-            keys.action(Mode::Dialog, &k),
-            Some(Action::Submit | Action::Cancel)
-        ) {
-            continue;
-        }
-        on_dialog_key(s, k, keys);
-    }
-    fx
 }
 
 /// Checks that the selected proposal can be signed now: loaded, digest
@@ -217,7 +72,7 @@ fn signable(s: &mut State, verdict: Verdict) -> Option<String> {
     Some(id)
 }
 
-fn start_reason(s: &mut State, verdict: Verdict) -> Vec<Effect> {
+pub(super) fn start_reason(s: &mut State, verdict: Verdict) -> Vec<Effect> {
     let Some(id) = signable(s, verdict) else {
         return vec![];
     };
@@ -234,7 +89,7 @@ fn start_reason(s: &mut State, verdict: Verdict) -> Vec<Effect> {
     vec![]
 }
 
-fn start_annotate(s: &mut State) -> Vec<Effect> {
+pub(super) fn start_annotate(s: &mut State) -> Vec<Effect> {
     let Some(d) = s.detail.current.as_ref().filter(|d| d.data.is_some()) else {
         flash(s, Level::Warn, "the alert is still loading");
         return vec![];
@@ -312,7 +167,7 @@ fn sign_group(
     }
     let size = keep.len() as u32;
     let waiting = keep.iter().map(|(id, _)| id.clone()).collect();
-    let seconds = ((s.session.now_ms - opened_ms).max(0) as f64 / 100.0).round() / 10.0;
+    let seconds = seconds_since(s, opened_ms);
     let mut fx = Vec::new();
     for (id, digest) in keep {
         s.queue.sent.insert(id.clone());
@@ -410,18 +265,7 @@ fn reject_also(
     members: Vec<(String, String, String)>,
     reason: String,
 ) -> Vec<Effect> {
-    let review = Review {
-        seconds: ((s.session.now_ms - s.detail.review.opened_ms).max(0) as f64 / 100.0).round()
-            / 10.0,
-        panes: s
-            .detail
-            .review
-            .panes
-            .iter()
-            .map(|t| t.name().to_owned())
-            .collect(),
-        group: None,
-    };
+    let review = review(s);
     let n = members.len();
     let fx = members
         .into_iter()
@@ -448,7 +292,7 @@ fn reject_also(
 /// Opens the confirmation line of an approval (or of a sampled
 /// confirmation). It reads no key until it has been on screen for
 /// [`ARM_MS`](crate::tui::state::ARM_MS).
-fn start_confirm(s: &mut State, verdict: Verdict) -> Vec<Effect> {
+pub(super) fn start_confirm(s: &mut State, verdict: Verdict) -> Vec<Effect> {
     let Some(id) = signable(s, verdict) else {
         return vec![];
     };
@@ -483,6 +327,26 @@ fn start_confirm(s: &mut State, verdict: Verdict) -> Vec<Effect> {
     vec![]
 }
 
+/// Seconds since `since`, to a tenth: how long something was looked at.
+fn seconds_since(s: &State, since: i64) -> f64 {
+    ((s.session.now_ms - since).max(0) as f64 / 100.0).round() / 10.0
+}
+
+/// How closely the selected proposal was looked at, for the signed payload.
+fn review(s: &State) -> Review {
+    Review {
+        seconds: seconds_since(s, s.detail.review.opened_ms),
+        panes: s
+            .detail
+            .review
+            .panes
+            .iter()
+            .map(|t| t.name().to_owned())
+            .collect(),
+        group: None,
+    }
+}
+
 fn sign(
     s: &mut State,
     verdict: PayloadVerdict,
@@ -510,19 +374,7 @@ fn sign(
         );
         return vec![];
     };
-    let review = Review {
-        seconds: ((s.session.now_ms - s.detail.review.opened_ms).max(0) as f64 / 1000.0 * 10.0)
-            .round()
-            / 10.0,
-        panes: s
-            .detail
-            .review
-            .panes
-            .iter()
-            .map(|t| t.name().to_owned())
-            .collect(),
-        group: None,
-    };
+    let review = review(s);
     if let Target::Proposal(id) = &target {
         s.queue.sent.insert(id.clone());
     }
@@ -567,7 +419,7 @@ pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Ef
             }
             vec![]
         }
-        Dialog::Pending { .. } => on_pending_key(s, k),
+        Dialog::Pending { .. } => super::pending::on_pending_key(s, k),
         // j/k (and the arrows) scroll; any other key closes it.
         Dialog::Help { scroll } | Dialog::Oversight { scroll, .. } => {
             match k.code {

@@ -1,6 +1,7 @@
 //! Keys in the queue and the detail, and while typing a filter.
 
-use super::commands::{begin, on_dialog_key, start_group};
+use super::commands::{on_dialog_key, start_group};
+use super::pending::begin;
 use super::queue::{move_to, rebuild_rows, reselect, switch_view};
 use super::{Effect, flash};
 use crate::domain::types::Verdict;

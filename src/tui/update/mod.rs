@@ -3,11 +3,12 @@
 //!
 //! This file dispatches; `queue` merges, filters and sorts what the server
 //! lists, `results` takes the answers of the network, `keys` reads keys in
-//! the queue and the filter, `commands` runs the signing commands and their
-//! dialogs.
+//! the queue and the filter, `pending` holds commands that wait for their
+//! proposal, `commands` runs the signing commands and their dialogs.
 
 mod commands;
 mod keys;
+mod pending;
 mod queue;
 mod results;
 #[cfg(test)]
@@ -123,12 +124,12 @@ fn on_msg(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
             now,
         } => {
             let mut fx = queue::on_queue(s, view, after, result, now);
-            fx.extend(commands::resume_pending(s, keys));
+            fx.extend(pending::resume_pending(s, keys));
             fx
         }
         Msg::Detail { alert_id, result } => {
             results::on_detail(s, alert_id, result);
-            commands::resume_pending(s, keys)
+            pending::resume_pending(s, keys)
         }
         Msg::Decision {
             proposal_id,
