@@ -91,25 +91,18 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, p: &ProposalRecor
     }
     f.render_widget(findings, parts[0]);
     let body = parts[1];
-    let height = body.height as usize;
     let start = (s.detail.scroll as usize).min(model.rows.len().saturating_sub(1));
     let skip = usize::from(s.detail.hscroll);
     if body.width >= SIDE_BY_SIDE_MIN {
-        side_by_side(f, body, t, model, start, height, skip);
+        side_by_side(f, body, t, model, start, skip);
     } else {
-        unified(f, body, t, model, start, height, skip);
+        unified(f, body, t, model, start, skip);
     }
 }
 
-fn side_by_side(
-    f: &mut Frame,
-    area: Rect,
-    t: &Theme,
-    m: &DiffModel,
-    start: usize,
-    height: usize,
-    skip: usize,
-) {
+/// From row `start`, each line from column `skip`, as many as `area` holds.
+fn side_by_side(f: &mut Frame, area: Rect, t: &Theme, m: &DiffModel, start: usize, skip: usize) {
+    let height = area.height as usize;
     let cols = Layout::horizontal([
         Constraint::Percentage(50),
         Constraint::Length(1),
@@ -137,15 +130,9 @@ fn side_by_side(
     f.render_widget(Paragraph::new(right), cols[2]);
 }
 
-fn unified(
-    f: &mut Frame,
-    area: Rect,
-    t: &Theme,
-    m: &DiffModel,
-    start: usize,
-    height: usize,
-    skip: usize,
-) {
+/// From row `start`, each line from column `skip`, as many as `area` holds.
+fn unified(f: &mut Frame, area: Rect, t: &Theme, m: &DiffModel, start: usize, skip: usize) {
+    let height = area.height as usize;
     let w = area.width as usize;
     let mut out = vec![Line::from(Span::styled(
         legend(skip).trim_start().to_owned(),

@@ -133,6 +133,24 @@ pub(crate) fn queue_msg(items: Vec<QueueItem>, after: i64) -> Msg {
     }
 }
 
+/// A queue delta in which `id` left the view (decided elsewhere).
+pub(crate) fn gone_msg(id: &str) -> Msg {
+    Msg::Queue {
+        view: View::Pending,
+        after: 10,
+        result: Ok(QueueResponse {
+            page: QueuePage {
+                items: vec![],
+                gone: vec![id.into()],
+                cursor: 11,
+                more: false,
+            },
+            counts: Default::default(),
+        }),
+        now: NOW,
+    }
+}
+
 pub(crate) fn key(c: char) -> Msg {
     Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
 }
@@ -208,21 +226,7 @@ fn queue_merge_gone_and_selection() {
     );
     assert_eq!(s.queue.rows[s.queue.selected], "p-2");
     // A delta removes p-3 (decided elsewhere): selection stays on p-2.
-    let gone = Msg::Queue {
-        view: View::Pending,
-        after: 10,
-        result: Ok(QueueResponse {
-            page: QueuePage {
-                items: vec![],
-                gone: vec!["p-3".into()],
-                cursor: 11,
-                more: false,
-            },
-            counts: Default::default(),
-        }),
-        now: NOW,
-    };
-    update(&mut s, gone, &keys);
+    update(&mut s, gone_msg("p-3"), &keys);
     assert_eq!(s.queue.rows, ["p-2", "p-1"]);
     assert_eq!(s.queue.rows[s.queue.selected], "p-2");
     // A poll for another view is ignored (latest wins).

@@ -178,21 +178,7 @@ fn esc_cancels_a_waiting_command_and_a_late_alert_opens_nothing() {
 fn a_proposal_that_leaves_the_queue_while_loading_cancels_the_command() {
     let (mut s, keys, _) = loading_p1();
     update(&mut s, key('n'), &keys);
-    let gone = Msg::Queue {
-        view: View::Pending,
-        after: 10,
-        result: Ok(QueueResponse {
-            page: QueuePage {
-                items: vec![],
-                gone: vec!["p-1".into()],
-                cursor: 11,
-                more: false,
-            },
-            counts: Default::default(),
-        }),
-        now: NOW,
-    };
-    update(&mut s, gone, &keys);
+    update(&mut s, gone_msg("p-1"), &keys);
     let Some(Dialog::Notice { text, .. }) = &s.dialog else {
         panic!("{:?}", s.dialog)
     };
