@@ -27,6 +27,9 @@ pub enum PolicyCommand {
     /// For each proposal of an alert JSON: the analysis, the floor, the
     /// effective risk, every matching rule and the resulting requirement.
     Explain(ExplainArgs),
+    /// The built-in sensitive targets and protected hosts, with the floor
+    /// each sets (drop one with `[assets] ignore_builtin = ["PATTERN"]`).
+    Builtin,
 }
 
 #[derive(Debug, Args)]
@@ -42,7 +45,45 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         PolicyCommand::Check { file, signers } => Ok(check(&file, signers.as_deref())),
         PolicyCommand::Explain(args) => explain(args),
+        PolicyCommand::Builtin => {
+            print!("{}", builtin());
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// The built-in list, one pattern a line, grouped by what it names.
+fn builtin() -> String {
+    use risk::sensitive::{BUILTIN, Kind, PROTECTED};
+    let mut out = String::new();
+    for (kind, title) in [
+        (Kind::Host, "hosts (isolate_host, block_indicator)"),
+        (
+            Kind::Account,
+            "accounts (disable_account, reset_credentials, rotate_secret, revoke_token, modify_policy)",
+        ),
+        (
+            Kind::Process,
+            "processes (kill_process; names, paths or PIDs)",
+        ),
+        (Kind::Path, "paths (quarantine_file)"),
+    ] {
+        out.push_str(&format!("{title}:\n"));
+        for e in BUILTIN.iter().filter(|e| e.kind == kind) {
+            out.push_str(&format!(
+                "  {:<36} {:<8} {}\n",
+                e.pattern,
+                e.floor.as_str(),
+                e.why
+            ));
+        }
+    }
+    out.push_str("protected hosts (never blocked or isolated by policy alone: high):\n");
+    for p in PROTECTED {
+        out.push_str(&format!("  {p} (and its subdomains)\n"));
+    }
+    out.push_str("Any action kind the policy does not know is checked against all of them.\n");
+    out
 }
 
 fn check(file: &std::path::Path, signers: Option<&std::path::Path>) -> ExitCode {

@@ -26,13 +26,30 @@ pub struct Policy {
 }
 
 /// `[assets]`: what the gate knows about the organisation, for risk floors.
+/// Target patterns match case-insensitively after normalisation (see
+/// `risk::names`); the built-in list of sensitive targets
+/// (`risk::sensitive`) applies besides these.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Assets {
     /// Target patterns (`*`, `?`) whose actions are always critical.
     pub critical: Vec<String>,
+    /// Target patterns whose actions are at least high.
+    pub high: Vec<String>,
+    /// Hosts and domains never blocked or isolated by policy alone (at
+    /// least high), besides the built-in identity, update and package
+    /// hosts. Each stands for its subdomains too.
+    pub protected: Vec<String>,
+    /// The gate's own hosts (names or addresses): acting on them is
+    /// critical. `serve` adds the machine's own name.
+    pub gate_hosts: Vec<String>,
+    /// Built-in patterns (sensitive targets or protected hosts) that do not
+    /// fit this organisation, by their exact spelling in the built-in list.
+    pub ignore_builtin: Vec<String>,
     /// The organisation's own address ranges: blocking them is high risk.
     pub own_ranges: Vec<ipnet::IpNet>,
+    /// The organisation's own domains: blocking them is high risk.
+    pub own_domains: Vec<String>,
     /// Blocking a network wider than this (a shorter prefix) is high risk.
     pub min_prefix_v4: u8,
     pub min_prefix_v6: u8,
@@ -42,7 +59,12 @@ impl Default for Assets {
     fn default() -> Self {
         Assets {
             critical: Vec::new(),
+            high: Vec::new(),
+            protected: Vec::new(),
+            gate_hosts: Vec::new(),
+            ignore_builtin: Vec::new(),
             own_ranges: Vec::new(),
+            own_domains: Vec::new(),
             min_prefix_v4: 24,
             min_prefix_v6: 48,
         }
@@ -291,6 +313,21 @@ impl Policy {
                 )
             };
             return Err(invalid(both.span(), message));
+        }
+        if let Some(unknown) = crate::domain::risk::unknown_ignore(&raw.assets.ignore_builtin) {
+            return Err(PolicyError::Parse {
+                origin: origin.to_owned(),
+                message: format!(
+                    "[assets] ignore_builtin: `{unknown}` is not a built-in pattern (`countersign policy builtin` lists them)"
+                ),
+            });
+        }
+        if raw.assets.min_prefix_v4 > 32 || raw.assets.min_prefix_v6 > 128 {
+            return Err(PolicyError::Parse {
+                origin: origin.to_owned(),
+                message: "[assets] min_prefix_v4 is at most 32 and min_prefix_v6 at most 128"
+                    .into(),
+            });
         }
         Ok(Policy {
             leads,

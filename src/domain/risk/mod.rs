@@ -1,22 +1,32 @@
 //! Risk is judged, not declared: a floor the agent cannot talk down. The
 //! effective risk of a proposal is the higher of the agent's label and the
-//! floor computed here; the policy runs on the effective risk.
+//! floor computed here; the policy runs on the effective risk. What the
+//! agent asserts can raise risk, never lower it; what cannot be read is
+//! held for a person.
 //!
-//! Floors: indicator blocks that are too broad (short CIDR prefixes;
-//! private, loopback, link-local or the organisation's own ranges;
-//! wildcards and bare public suffixes) → high; crown-jewel targets named in
-//! the policy's `[assets]` → critical; permission changes by what they
-//! really grant (`permissions`): new access → high, new access of an
-//! escalation, credential or public/cross-account class → critical, "may
-//! grant" or "not analysed" → high. No new access sets no floor.
+//! Floors: targets (`target`): indicator blocks that are too broad, internal
+//! or unreadable in any spelling a blocking system accepts (`indicator`);
+//! crown-jewel, protected and built-in sensitive targets (`sensitive`)
+//! matched after normalisation (`names`); pattern characters. Permission
+//! changes by what they really grant (`permissions`): new access → high,
+//! new access of an escalation, credential or public/cross-account class →
+//! critical, "may grant" or "not analysed" → high. No new access sets no
+//! floor.
 
-use super::permissions::{self, Analysis, Verdict, pattern};
-use super::policy::{Assets, Policy};
+mod indicator;
+pub mod names;
+#[cfg(test)]
+mod props;
+pub mod sensitive;
+mod target;
+
+pub use sensitive::unknown_ignore;
+
+use super::permissions::{self, Analysis, Verdict};
+use super::policy::Policy;
 use super::submission::ProposalSubmission;
-use super::types::{ActionKind, Risk};
-use ipnet::IpNet;
+use super::types::Risk;
 use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
 
 /// Why the floor is what it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -64,7 +74,6 @@ impl Assessment {
 /// Judges a proposal against the policy (its assets, and the action kinds
 /// it knows).
 pub fn assess(p: &ProposalSubmission, policy: &Policy) -> Assessment {
-    let assets = &policy.assets;
     let mut findings = Vec::new();
     let known = p.action.is_builtin()
         || policy
@@ -81,20 +90,7 @@ pub fn assess(p: &ProposalSubmission, policy: &Policy) -> Assessment {
             floor: Risk::Medium,
         });
     }
-    if p.action == ActionKind::BlockIndicator {
-        findings.extend(indicator(&p.target, assets));
-    }
-    if let Some(pattern) = assets
-        .critical
-        .iter()
-        .find(|pat| pattern::matches(pat, &p.target))
-    {
-        findings.push(Finding {
-            class: "crown_jewel".into(),
-            detail: format!("target matches the critical asset pattern `{pattern}`"),
-            floor: Risk::Critical,
-        });
-    }
+    findings.extend(target::judge(&p.action, &p.target, &policy.assets));
     let analysis = p
         .permission_change
         .as_ref()
@@ -158,101 +154,11 @@ fn permission_finding(a: &Analysis) -> Finding {
     }
 }
 
-fn broad(detail: String) -> Finding {
-    Finding {
-        class: "broad_indicator".into(),
-        detail,
-        floor: Risk::High,
-    }
-}
-
-fn internal(detail: String) -> Finding {
-    Finding {
-        class: "internal_indicator".into(),
-        detail,
-        floor: Risk::High,
-    }
-}
-
-/// What blocking this indicator would take down with it.
-fn indicator(target: &str, assets: &Assets) -> Vec<Finding> {
-    let t = target.trim();
-    let net = t
-        .parse::<IpNet>()
-        .ok()
-        .or_else(|| t.parse::<IpAddr>().ok().map(IpNet::from));
-    if let Some(net) = net {
-        return network(net, assets);
-    }
-    domain(t)
-}
-
-fn network(net: IpNet, assets: &Assets) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let (min, family) = match net {
-        IpNet::V4(_) => (assets.min_prefix_v4, "IPv4"),
-        IpNet::V6(_) => (assets.min_prefix_v6, "IPv6"),
-    };
-    if net.prefix_len() < min {
-        let hosts = match net {
-            IpNet::V4(n) => format!("{} addresses", 1u64 << (32 - u32::from(n.prefix_len()))),
-            IpNet::V6(n) => format!("a /{} of IPv6", n.prefix_len()),
-        };
-        out.push(broad(format!(
-            "blocks {net} ({hosts}): wider than the /{min} the policy allows for {family}"
-        )));
-    }
-    let addr = net.network();
-    let special = match addr {
-        IpAddr::V4(a) if a.is_private() => Some("private"),
-        IpAddr::V4(a) if a.is_loopback() => Some("loopback"),
-        IpAddr::V4(a) if a.is_link_local() => Some("link-local"),
-        IpAddr::V6(a) if a.is_loopback() => Some("loopback"),
-        IpAddr::V6(a) if (a.segments()[0] & 0xfe00) == 0xfc00 => Some("unique-local"),
-        IpAddr::V6(a) if (a.segments()[0] & 0xffc0) == 0xfe80 => Some("link-local"),
-        _ => None,
-    };
-    if let Some(kind) = special {
-        out.push(internal(format!(
-            "blocks {net}: a {kind} range, likely our own"
-        )));
-    }
-    if let Some(own) = assets
-        .own_ranges
-        .iter()
-        .find(|r| r.contains(&addr) || net.contains(&r.network()))
-    {
-        out.push(internal(format!(
-            "blocks {net}: overlaps the organisation's range {own}"
-        )));
-    }
-    out
-}
-
-fn domain(t: &str) -> Vec<Finding> {
-    let name = t.trim_end_matches('.').to_ascii_lowercase();
-    if name.contains('*') {
-        return vec![broad(format!("blocks the wildcard `{name}`"))];
-    }
-    if name == "localhost" || name.ends_with(".localhost") {
-        return vec![internal(format!("blocks `{name}`: this machine"))];
-    }
-    // A name that is itself a known public suffix (`com`, `co.uk`,
-    // `github.io`): every domain under it. Unknown single labels (internal
-    // host names) are not suffixes.
-    let is_suffix = psl::suffix(name.as_bytes())
-        .is_some_and(|s| s.is_known() && s.as_bytes() == name.as_bytes());
-    if is_suffix {
-        return vec![broad(format!(
-            "blocks `{name}`, a public suffix: every domain under it"
-        ))];
-    }
-    Vec::new()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::policy::Assets;
+    use crate::domain::types::ActionKind;
 
     fn block(target: &str, risk: &str) -> ProposalSubmission {
         serde_json::from_value(serde_json::json!({
@@ -310,7 +216,7 @@ mod tests {
             ("co.uk", Risk::High),
             ("*.example.com", Risk::High),
             ("localhost", Risk::High),
-            ("ws-0412", Risk::Low),
+            ("ws-0412", Risk::High),
             ("github.io", Risk::High),
         ] {
             let got = assess(&block(target, "low"), &a);
@@ -329,7 +235,7 @@ mod tests {
         for (target, floor) in [
             ("srv-pay-07", Risk::Critical),
             ("dc-01", Risk::Critical),
-            ("dc-001", Risk::Low),
+            ("dc-001", Risk::Critical),
             ("ws-0412", Risk::Low),
         ] {
             p.target = target.into();
@@ -371,5 +277,199 @@ mod tests {
         assert_eq!((got.floor, got.expands_access), (Risk::Low, Some(false)));
         // The label can only raise, never lower.
         assert_eq!(got.effective(Risk::Critical), Risk::Critical);
+    }
+
+    fn floor(action: ActionKind, target: &str, policy: &Policy) -> (Risk, String) {
+        let mut p = block(target, "low");
+        p.action = action;
+        let a = assess(&p, policy);
+        (a.floor, a.reason())
+    }
+
+    /// Every spelling the issue found talked the gate down, and more of
+    /// each class: none may stay low.
+    #[test]
+    fn respelt_indicators_are_held() {
+        let a = assets();
+        for target in [
+            "0/0",
+            "10/8",
+            "0.0.0.0/0.0.0.0",
+            "0.0.0.0-255.255.255.255",
+            "[::]/0",
+            "203.0.113.5,10.0.0.0/8",
+            "203.0.113.5 203.0.113.6",
+            "::ffff:0:0/96",
+            "64:ff9b::/96",
+            "::ffff:198.51.100.0/120",
+            "0x0/0",
+            "2130706433",
+            "fe80::1%eth0",
+            "0.0.0.0",
+            "255.255.255.255",
+            "100.64.0.0/24",
+            "224.0.0.251",
+            "ff02::1",
+            "::",
+            "2002::/16",
+            "2002:c633:6400::/40",
+            "10.1",
+            "0177.0.0.1",
+            "0x7f.1",
+            "127.1",
+            "10.0.0.1-10.0.0.9",
+            ".com",
+            "\u{ff43}\u{ff4f}\u{ff4d}",
+            "co\u{3002}uk",
+            "any",
+            "?om",
+            "%",
+            "*",
+            "all",
+            "evil.local",
+            "printer.internal",
+            "1.2.3.4:443",
+            "1.2.3.4/33",
+            "256.1.1.1",
+            "http://10.0.0.1/x",
+            "*@gmail.com",
+            "a.b.c.123",
+            "login.microsoftonline.com",
+            "microsoftonline.com",
+            "pypi.org",
+            "tenant.okta.com",
+        ] {
+            let (f, why) = floor(ActionKind::BlockIndicator, target, &a);
+            assert!(f >= Risk::High, "{target:?} stayed {f}: {why}");
+        }
+    }
+
+    /// Controls: ordinary indicators stay low, so the floor cannot pass by
+    /// holding everything.
+    #[test]
+    fn ordinary_indicators_stay_low() {
+        let a = assets();
+        for target in [
+            "203.0.113.7",
+            "203.0.113.7/32",
+            "203.0.113.0/24",
+            "2001:db8:1:2::/64",
+            "evil-c2.example",
+            "login.evil.co.uk",
+            "xn--80ak6aa92e.com",
+            "https://evil.example/payload",
+            "phish@evil.example",
+            "44d88612fea8a8f36de82e1278abb02f",
+            "sha256:275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+            "dc.evil.example",
+        ] {
+            let (f, why) = floor(ActionKind::BlockIndicator, target, &a);
+            assert_eq!(f, Risk::Low, "{target:?}: {why}");
+        }
+    }
+
+    #[test]
+    fn crown_jewels_in_any_spelling() {
+        let mut a = assets();
+        a.assets.critical = vec!["srv-pay-*".into(), "DC-??".into()];
+        for target in [
+            "SRV-PAY-01",
+            "DC-01.corp.example",
+            " srv-pay-01",
+            "corp\\srv-pay-01",
+            "host:srv-pay-01",
+            "srv\u{2010}pay-01",
+            "srv-pay-01@CORP",
+        ] {
+            let (f, why) = floor(ActionKind::IsolateHost, target, &a);
+            assert_eq!(f, Risk::Critical, "{target:?}: {why}");
+        }
+    }
+
+    #[test]
+    fn sensitive_targets_and_wildcards() {
+        let a = assets();
+        use ActionKind::*;
+        for (action, target, want) in [
+            (DisableAccount, "*", Risk::High),
+            (IsolateHost, "*", Risk::High),
+            (RevokeToken, "*", Risk::High),
+            (DisableAccount, "svc-%", Risk::High),
+            (IsolateHost, "all", Risk::High),
+            (KillProcess, "lsass.exe", Risk::Critical),
+            (
+                KillProcess,
+                "C:\\Windows\\System32\\lsass.exe",
+                Risk::Critical,
+            ),
+            (KillProcess, "1", Risk::Critical),
+            (KillProcess, "PID 1", Risk::Critical),
+            (KillProcess, "MsMpEng.exe", Risk::High),
+            (
+                QuarantineFile,
+                "C:\\Windows\\System32\\ntoskrnl.exe",
+                Risk::Critical,
+            ),
+            (QuarantineFile, "/", Risk::Critical),
+            (QuarantineFile, "C:\\", Risk::Critical),
+            (QuarantineFile, "/etc", Risk::Critical),
+            (QuarantineFile, "/usr/bin/sudo", Risk::High),
+            (ResetCredentials, "krbtgt", Risk::Critical),
+            (ResetCredentials, "CORP\\krbtgt", Risk::Critical),
+            (DisableAccount, "root", Risk::Critical),
+            (DisableAccount, "Administrator", Risk::Critical),
+            (DisableAccount, "breakglass-admin", Risk::Critical),
+            (
+                RotateSecret,
+                "arn:aws:iam::111122223333:root",
+                Risk::Critical,
+            ),
+            (IsolateHost, "DC01", Risk::Critical),
+            (IsolateHost, "nyc-dc-02.corp.example", Risk::Critical),
+            (Other("run_command".into()), "lsass.exe", Risk::Critical),
+        ] {
+            let (f, why) = floor(action.clone(), target, &a);
+            assert_eq!(f, want, "{action} {target:?}: {why}");
+        }
+        // Controls: ordinary targets of the same actions stay low.
+        for (action, target) in [
+            (KillProcess, "mimikatz.exe"),
+            (KillProcess, "4242"),
+            (QuarantineFile, "C:\\Users\\bob\\Downloads\\invoice.exe"),
+            (QuarantineFile, "/home/bob/.cache/x.sh"),
+            (DisableAccount, "alice"),
+            (DisableAccount, "corp\\alice"),
+            (ResetCredentials, "bob@corp.example"),
+            (IsolateHost, "ws-0412"),
+            (IsolateHost, "ws-0412.corp.example"),
+            (RevokeToken, "tok_2f9a"),
+        ] {
+            let (f, why) = floor(action.clone(), target, &a);
+            assert_eq!(f, Risk::Low, "{action} {target:?}: {why}");
+        }
+        // A team drops a built-in entry that does not fit it.
+        let mut own = assets();
+        own.assets.ignore_builtin = vec!["admin".into()];
+        assert_eq!(floor(DisableAccount, "admin", &own).0, Risk::Low);
+        assert_eq!(floor(DisableAccount, "admin", &a).0, Risk::High);
+    }
+
+    #[test]
+    fn protected_and_gate_hosts() {
+        let mut a = assets();
+        a.assets.protected = vec!["idp-01".into()];
+        a.assets.gate_hosts = vec!["gate-1".into(), "198.18.0.9".into()];
+        a.assets.own_domains = vec!["corp.example".into()];
+        use ActionKind::*;
+        for (action, target, want) in [
+            (IsolateHost, "IDP-01", Risk::High),
+            (IsolateHost, "gate-1.corp.example", Risk::Critical),
+            (BlockIndicator, "198.18.0.0/24", Risk::Critical),
+            (BlockIndicator, "vpn.corp.example", Risk::High),
+            (BlockIndicator, "deb.debian.org", Risk::High),
+        ] {
+            let (f, why) = floor(action.clone(), target, &a);
+            assert_eq!(f, want, "{action} {target:?}: {why}");
+        }
     }
 }
