@@ -244,6 +244,53 @@ fn identifier(field: &str, value: &str) -> Result<(), FieldError> {
     }
 }
 
+/// An entity id is what its kind says: an address for `ip`, a name for
+/// `domain`, and so on. Kinds that name things inside an organisation
+/// (host, user, …) take any visible text.
+fn entity_id(kind: EntityKind, id: &str) -> Result<(), String> {
+    use super::risk::indicator;
+    let id = id.trim();
+    match kind {
+        EntityKind::Ip => id
+            .parse::<std::net::IpAddr>()
+            .map(|_| ())
+            .or_else(|_| id.parse::<ipnet::IpNet>().map(|_| ()))
+            .map_err(|_| format!("`{id}` is not an IP address or network (kind ip)")),
+        EntityKind::Domain => indicator::domain(id)
+            .map(|_| ())
+            .map_err(|e| format!("{e} (kind domain)")),
+        EntityKind::Url => match url::Url::parse(id) {
+            Ok(u) if u.host().is_some() => Ok(()),
+            Ok(_) => Err(format!("`{id}` is a URL without a host (kind url)")),
+            Err(e) => Err(format!("`{id}` is not a URL: {e} (kind url)")),
+        },
+        EntityKind::FileHash => {
+            if indicator::is_hash(id) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{id}` is not a file hash: 32, 40, 64 or 128 hex digits (MD5, SHA-1, SHA-256, SHA-512), optionally after `sha256:` (kind file_hash)"
+                ))
+            }
+        }
+        EntityKind::Email => match id.rsplit_once('@') {
+            Some((local, domain)) if !local.is_empty() && !local.contains(char::is_whitespace) => {
+                indicator::domain(domain)
+                    .map(|_| ())
+                    .map_err(|e| format!("{e} (kind email)"))
+            }
+            _ => Err(format!("`{id}` is not an e-mail address (kind email)")),
+        },
+        EntityKind::Host
+        | EntityKind::User
+        | EntityKind::ServiceAccount
+        | EntityKind::Service
+        | EntityKind::CloudResource
+        | EntityKind::Token
+        | EntityKind::Process => Ok(()),
+    }
+}
+
 fn validate(a: &AlertSubmission) -> Result<(), FieldError> {
     use limits::*;
     text("external_id", &a.external_id, SHORT_TEXT, true)?;
@@ -252,6 +299,7 @@ fn validate(a: &AlertSubmission) -> Result<(), FieldError> {
     text("source", &a.source, SHORT_TEXT, true)?;
     text("title", &a.title, TITLE, true)?;
     text("entity.id", &a.entity.id, SHORT_TEXT, true)?;
+    entity_id(a.entity.kind, &a.entity.id).map_err(|m| FieldError::new("entity.id", m))?;
     text("summary.text", &a.summary.text, LONG_TEXT, true)?;
     text("summary.model", &a.summary.model, SHORT_TEXT, true)?;
     if !(0.0..=1.0).contains(&a.summary.confidence) {
@@ -364,6 +412,45 @@ mod tests {
         assert_eq!(v.proposals[0].document["action"], "isolate_host");
         let again = digest::proposal_digest(&v.alert_document, &v.proposals[0].document).unwrap();
         assert_eq!(v.proposals[0].digest, again);
+    }
+
+    #[test]
+    fn entities_are_what_their_kind_says() {
+        for (kind, id) in [
+            ("ip", "10.30.0.15"),
+            ("ip", "2001:db8::7"),
+            ("ip", "203.0.113.0/24"),
+            ("domain", "evil.example"),
+            ("domain", "ｅｖｉｌ.example"),
+            ("url", "https://evil.example/login?x=1"),
+            ("file_hash", "44d88612fea8a8f36de82e1278abb02f"),
+            (
+                "file_hash",
+                "sha256:275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+            ),
+            ("email", "payroll@evil.example"),
+            ("process", "C:\\Windows\\Temp\\x.exe"),
+        ] {
+            let mut v = sample();
+            v["entity"] = json!({"kind": kind, "id": id});
+            assert!(parse(v).is_ok(), "{kind} {id}");
+        }
+        for (kind, id) in [
+            ("ip", "10.30.0.999"),
+            ("ip", "ws-0412"),
+            ("domain", "*.evil.example"),
+            ("domain", "evil..example"),
+            ("url", "evil.example/login"),
+            ("file_hash", "abc123"),
+            ("email", "payroll"),
+            ("email", "@evil.example"),
+        ] {
+            let mut v = sample();
+            v["entity"] = json!({"kind": kind, "id": id});
+            let err = parse(v).unwrap_err();
+            assert_eq!(err.field, "entity.id", "{kind} {id}: {err}");
+            assert!(err.message.contains(kind), "{kind} {id}: {err}");
+        }
     }
 
     #[test]

@@ -308,6 +308,12 @@ wire_enum!(
         Service => "service",
         CloudResource => "cloud_resource",
         Token => "token",
+        Ip => "ip",
+        Domain => "domain",
+        Url => "url",
+        FileHash => "file_hash",
+        Email => "email",
+        Process => "process",
     }
 );
 

@@ -6,7 +6,7 @@ use crate::api::AlertDetail;
 use crate::api::View;
 use crate::domain::machine::{self, Actor, Outlook, Refusal};
 use crate::domain::records::QueueItem;
-use crate::domain::types::{ActionKind, Label, ProposalStatus, Risk, Role, Verdict};
+use crate::domain::types::{ActionKind, EntityKind, Label, ProposalStatus, Risk, Role, Verdict};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tui_textarea::TextArea;
@@ -533,6 +533,29 @@ impl State {
             needs.role,
             &me,
         ))
+    }
+
+    /// Other open work on an alert's entity, from the queue in hand:
+    /// (other alerts about the same entity, proposals of other alerts whose
+    /// target is it). Ids compare as the risk judge reads names (case,
+    /// width, confusable hyphens, surrounding space).
+    pub fn related(&self, alert_id: &str, kind: EntityKind, entity_id: &str) -> (usize, usize) {
+        use crate::domain::risk::names::canonical;
+        let id = canonical(entity_id);
+        let mut alerts = BTreeSet::new();
+        let mut proposals = 0;
+        for i in self.queue.items.values() {
+            if i.proposal.alert_id == alert_id || !i.proposal.status.is_open() {
+                continue;
+            }
+            if i.entity_kind == kind && canonical(&i.entity_id) == id {
+                alerts.insert(i.proposal.alert_id.as_str());
+            }
+            if canonical(&i.proposal.target) == id {
+                proposals += 1;
+            }
+        }
+        (alerts.len(), proposals)
     }
 
     /// The outlook in words, when it is anything but "approving completes

@@ -22,6 +22,7 @@ const ENVELOPE: [&str; 4] = ["ocsf", "proposals", "external_id", "summary"];
 
 /// Where each native field came from, so a validation error on the
 /// normalised document can name the OCSF field the agent sent.
+#[derive(Debug)]
 pub struct Origins(Vec<(String, String)>);
 
 impl Origins {
@@ -112,7 +113,10 @@ pub fn normalise(body: Value) -> Result<(Value, Origins), FieldError> {
             json!({"text": text, "model": source, "confidence": confidence})
         }
     };
-    let evidence = evidence(&f)?;
+    let mut evidence = evidence(&f)?;
+    if let Some(o) = observables_evidence(&f)? {
+        evidence.push(o);
+    }
     origins.push(("evidence".into(), "evidences".into()));
 
     let mut alert = Map::new();
@@ -297,12 +301,142 @@ fn entity(f: &Finding) -> Result<(Value, String), FieldError> {
             }
         }
     }
-    chosen.ok_or_else(|| {
-        f.error(
-            &["resources"],
-            "missing: an alert needs an entity (resources[].uid, device.hostname or actor.user.name)",
-        )
+    if let Some(chosen) = chosen {
+        return Ok(chosen);
+    }
+    // A finding about an address, a URL or a message (phishing) may name
+    // its subject only among its observables.
+    for (i, o) in observables(f)?.iter().enumerate() {
+        if let Some(kind) = o.kind {
+            let value = o.value.trim();
+            if value.is_empty() {
+                continue;
+            }
+            return Ok((
+                json!({"kind": kind, "id": value}),
+                format!("observables[{i}].value"),
+            ));
+        }
+    }
+    Err(f.error(
+        &["resources"],
+        "missing: an alert needs an entity (resources[].uid, device.hostname, actor.user.name, or an observable of a known type)",
+    ))
+}
+
+/// One OCSF observable, read.
+struct Observable {
+    name: String,
+    type_name: String,
+    value: String,
+    /// The entity kind its type stands for, if any.
+    kind: Option<&'static str>,
+}
+
+/// The entity kind for an OCSF observable `type_id` (OCSF 1.x, object
+/// `observable`).
+fn observable_kind(type_id: i64) -> Option<&'static str> {
+    Some(match type_id {
+        1 | 20 => "host",
+        2 => "ip",
+        4 | 21 => "user",
+        5 | 22 => "email",
+        6 | 23 => "url",
+        8 => "file_hash",
+        9 | 25 => "process",
+        10 => "cloud_resource",
+        _ => return None,
     })
+}
+
+/// Most observables one finding may bring.
+const MAX_OBSERVABLES: usize = 256;
+
+fn observables(f: &Finding) -> Result<Vec<Observable>, FieldError> {
+    let items = match f.get(&["observables"])? {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(f.error(&["observables"], "expected an array")),
+    };
+    if items.len() > MAX_OBSERVABLES {
+        return Err(f.error(
+            &["observables"],
+            format!("has {} items, the limit is {MAX_OBSERVABLES}", items.len()),
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = |k: &str| format!("ocsf.observables[{i}]{k}");
+        let Value::Object(o) = item else {
+            return Err(FieldError::new(at(""), "expected an object"));
+        };
+        let o = Finding(o);
+        let type_id = o
+            .int(&["type_id"])
+            .map_err(|e| FieldError::new(at(".type_id"), e.message))?
+            .ok_or_else(|| {
+                FieldError::new(at(".type_id"), "missing: an observable has a type_id")
+            })?;
+        let Some(value) = o
+            .text(&["value"])
+            .map_err(|e| FieldError::new(at(".value"), e.message))?
+        else {
+            continue;
+        };
+        if let Some(problem) = super::text::identifier_problem(value) {
+            return Err(FieldError::new(at(".value"), problem));
+        }
+        if value.chars().count() > super::submission::limits::SHORT_TEXT {
+            return Err(FieldError::new(
+                at(".value"),
+                "is longer than 512 characters",
+            ));
+        }
+        let label = |k: &str| -> Result<String, FieldError> {
+            Ok(o.text(&[k])
+                .map_err(|e| FieldError::new(at(&format!(".{k}")), e.message))?
+                .map(|s| super::text::visible(&super::text::truncate(s, 200)))
+                .unwrap_or_default())
+        };
+        out.push(Observable {
+            name: label("name")?,
+            type_name: label("type")?,
+            value: value.to_owned(),
+            kind: observable_kind(type_id),
+        });
+    }
+    Ok(out)
+}
+
+/// The observables as one evidence item, one per line: what the finding
+/// pointed at, for the analyst and for finding other alerts on it.
+fn observables_evidence(f: &Finding) -> Result<Option<Value>, FieldError> {
+    let list = observables(f)?;
+    if list.is_empty() {
+        return Ok(None);
+    }
+    let body = list
+        .iter()
+        .map(|o| {
+            let what = match (o.type_name.as_str(), o.kind) {
+                ("", Some(k)) => k.to_owned(),
+                ("", None) => "observable".to_owned(),
+                (t, _) => t.to_owned(),
+            };
+            let at = if o.name.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", o.name)
+            };
+            format!("{what}: {}{at}", o.value)
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(Some(json!({
+        "kind": "indicator",
+        "title": format!("observables ({})", list.len()),
+        "body": body,
+    })))
 }
 
 /// An entity kind from an OCSF resource `type` (`AWS::IAM::Role`,

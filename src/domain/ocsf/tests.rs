@@ -98,3 +98,56 @@ fn cloud_resources_and_users_are_entities() {
         json!({"kind": "user", "id": "j.doe@corp.example"})
     );
 }
+
+fn phishing_finding() -> Value {
+    json!({
+        "class_uid": 2004,
+        "severity_id": 3,
+        "metadata": {"version": "1.3.0", "product": {"name": "Email Security", "vendor_name": "Acme"}},
+        "finding_info": {"uid": "phish-7781", "title": "Credential phishing link delivered"},
+        "observables": [
+            {"name": "email.from", "type": "Email Address", "type_id": 5, "value": "payroll@evil.example"},
+            {"name": "url", "type": "URL String", "type_id": 6, "value": "https://evil.example/login"},
+            {"name": "src_endpoint.ip", "type_id": 2, "value": "203.0.113.9"}
+        ]
+    })
+}
+
+#[test]
+fn a_finding_with_only_observables_is_about_its_first_known_observable() {
+    let body = json!({"ocsf": phishing_finding(), "proposals": [
+        {"action": "block_indicator", "target": "evil.example", "risk": "low", "rationale": "phishing domain"}
+    ]});
+    let valid = crate::domain::submission::parse(body).unwrap();
+    assert_eq!(
+        valid.alert.entity.kind,
+        crate::domain::types::EntityKind::Email
+    );
+    assert_eq!(valid.alert.entity.id, "payroll@evil.example");
+    let ev = valid.alert.evidence.last().unwrap();
+    assert_eq!(ev.title, "observables (3)");
+    assert!(
+        ev.body
+            .contains("URL String: https://evil.example/login (url)"),
+        "{}",
+        ev.body
+    );
+    assert!(
+        ev.body.contains("ip: 203.0.113.9 (src_endpoint.ip)"),
+        "{}",
+        ev.body
+    );
+    // An observable that is not what its type says is refused, naming it.
+    let mut bad = phishing_finding();
+    bad["observables"][0]["value"] = json!("not-an-address");
+    let err = crate::domain::submission::parse(json!({"ocsf": bad, "proposals": [
+        {"action": "block_indicator", "target": "evil.example", "risk": "low", "rationale": "r"}
+    ]}))
+    .unwrap_err();
+    assert_eq!(err.field, "ocsf.observables[0].value", "{err}");
+    // Without observables there is still nothing to be about.
+    let mut none = phishing_finding();
+    none.as_object_mut().unwrap().remove("observables");
+    let err = normalise(json!({"ocsf": none, "proposals": []})).unwrap_err();
+    assert_eq!(err.field, "ocsf.resources");
+}

@@ -41,7 +41,7 @@ pub struct Assets {
     /// hosts. Each stands for its subdomains too.
     pub protected: Vec<String>,
     /// The gate's own hosts (names or addresses): acting on them is
-    /// critical. `serve` adds the machine's own name.
+    /// critical.
     pub gate_hosts: Vec<String>,
     /// Built-in patterns (sensitive targets or protected hosts) that do not
     /// fit this organisation, by their exact spelling in the built-in list.

@@ -86,7 +86,7 @@ fn item(s: &str) -> Result<Item, String> {
 }
 
 /// `md5:`/`sha1:`/`sha256:` optional, then 32, 40, 64 or 128 hex digits.
-fn is_hash(s: &str) -> bool {
+pub fn is_hash(s: &str) -> bool {
     let hex = s
         .split_once(':')
         .filter(|(k, _)| {
@@ -109,7 +109,7 @@ fn url_host(s: &str) -> Result<Item, String> {
 /// A domain name as a resolver or filter reads it: UTS-46 mapping (full-
 /// width letters, ideographic full stops), lower case, no trailing dot, a
 /// leading dot (a subtree, as squid and dnsmasq write it) dropped.
-fn domain(s: &str) -> Result<String, String> {
+pub fn domain(s: &str) -> Result<String, String> {
     if let Some(c) = s.chars().find(|c| PATTERN.contains(c)) {
         return Err(format!("`{s}`: `{c}` makes it a pattern, not one name"));
     }

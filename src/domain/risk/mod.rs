@@ -13,7 +13,7 @@
 //! critical, "may grant" or "not analysed" → high. No new access sets no
 //! floor.
 
-mod indicator;
+pub(crate) mod indicator;
 pub mod names;
 #[cfg(test)]
 mod props;

@@ -179,23 +179,50 @@ fn header(
     digest_ok: bool,
 ) -> Vec<Line<'static>> {
     let a = &d.alert;
-    let mut out = vec![
-        kv(t, "alert", {
-            let mut spans = vec![
-                Span::styled(a.severity.as_str().to_uppercase(), t.severity(a.severity)),
-                Span::styled(format!(" · {} ", a.entity_kind), t.muted),
-            ];
+    let mut out = vec![kv(t, "alert", {
+        let mut spans = vec![
+            Span::styled(a.severity.as_str().to_uppercase(), t.severity(a.severity)),
+            Span::styled(format!(" · {} ", a.entity_kind), t.muted),
+        ];
+        spans.extend(untrusted(&a.entity_id, t.text, t).spans);
+        spans.push(Span::styled(
+            format!(
+                " · from {} · {} ago",
+                sanitize::line(&a.source),
+                short_duration(s.session.now_ms - a.created_at)
+            ),
+            t.muted,
+        ));
+        Line::from(spans)
+    })];
+    let (alerts, proposals) = s.related(&a.id, a.entity_kind, &a.entity_id);
+    if alerts + proposals > 0 {
+        let mut said = Vec::new();
+        if alerts > 0 {
+            said.push(format!(
+                "{alerts} other open alert{} on",
+                if alerts == 1 { "" } else { "s" }
+            ));
+        }
+        let mut spans = vec![Span::styled(said.join(""), t.status_warn)];
+        if alerts > 0 {
+            spans.push(Span::raw(" "));
             spans.extend(untrusted(&a.entity_id, t.text, t).spans);
+        }
+        if proposals > 0 {
             spans.push(Span::styled(
                 format!(
-                    " · from {} · {} ago",
-                    sanitize::line(&a.source),
-                    short_duration(s.session.now_ms - a.created_at)
+                    "{}{proposals} proposal{} of other alerts target{} it",
+                    if alerts > 0 { " · " } else { "" },
+                    if proposals == 1 { "" } else { "s" },
+                    if proposals == 1 { "s" } else { "" },
                 ),
-                t.muted,
+                t.status_warn,
             ));
-            Line::from(spans)
-        }),
+        }
+        out.push(kv(t, "related", Line::from(spans)));
+    }
+    out.extend([
         kv(
             t,
             "action",
@@ -210,7 +237,7 @@ fn header(
             ),
         ),
         kv(t, "risk", risk_line(p, t)),
-    ];
+    ]);
     let mut state = Vec::new();
     if p.status.is_open() {
         let due = p.expires_at - s.session.now_ms;

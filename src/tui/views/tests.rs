@@ -365,3 +365,37 @@ fn a_long_target_never_pushes_the_prompt_out_of_the_confirm_line() {
         assert!(screen.contains("Type yes"), "{w}×{h}: {screen}");
     }
 }
+
+#[test]
+fn the_detail_names_other_open_work_on_the_same_entity() {
+    use crate::tui::update::tests::{item, record};
+    let (mut s, _) = loaded();
+    assert!(!draw(&s, 200, 50).contains("related"));
+    for (i, entity, target) in [
+        (7, "WS-3", "ws-7"),
+        (8, "ws\u{2010}3", "ws-8"),
+        (9, "ws-9", " ws-3"),
+    ] {
+        let mut it = item(
+            &record(i, Risk::Low, ProposalStatus::Pending, false),
+            Severity::Low,
+        );
+        it.entity_id = entity.into();
+        it.proposal.target = target.into();
+        s.queue.items.insert(it.proposal.id.clone(), it);
+    }
+    // A decided proposal is no open work.
+    let mut done = item(
+        &record(10, Risk::Low, ProposalStatus::Rejected, false),
+        Severity::Low,
+    );
+    done.entity_id = "ws-3".into();
+    s.queue.items.insert(done.proposal.id.clone(), done);
+    let screen = draw(&s, 200, 50);
+    assert!(
+        screen.contains(
+            "related  2 other open alerts on ws-3 · 1 proposal of other alerts targets it"
+        ),
+        "{screen}"
+    );
+}
