@@ -64,13 +64,23 @@ fn within(a: &[char], b: &[char], i: usize, j: usize, memo: &mut Vec<Vec<Option<
 /// Does the pattern match this exact string? (Also OpenSSH's
 /// allowed_signers patterns and the policy's asset patterns.)
 pub fn matches(pattern: &str, text: &str) -> bool {
+    // ASCII (nearly always): bytes are characters, nothing to collect.
+    if pattern.is_ascii() && text.is_ascii() {
+        return glob(pattern.as_bytes(), text.as_bytes(), b'*', b'?');
+    }
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    glob(&p, &t, '*', '?')
+}
+
+/// `*` any run, `?` one symbol: the classic backtracking matcher, linear
+/// in practice (it returns to the last star only).
+fn glob<T: PartialEq + Copy>(p: &[T], t: &[T], any_run: T, one: T) -> bool {
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == one || p[pi] == t[ti]) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == any_run {
             star = Some(pi);
             mark = ti;
             pi += 1;
@@ -82,7 +92,7 @@ pub fn matches(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    while pi < p.len() && p[pi] == '*' {
+    while pi < p.len() && p[pi] == any_run {
         pi += 1;
     }
     pi == p.len()

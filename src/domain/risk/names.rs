@@ -52,6 +52,18 @@ pub fn canonical(s: &str) -> String {
         .to_lowercase()
 }
 
+/// [`canonical`], without the work for text that is canonical already
+/// (lower-case visible ASCII: nearly every pattern).
+pub fn canonical_cow(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.bytes()
+        .all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase())
+    {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(canonical(s))
+    }
+}
+
 /// A path as operating systems read it: `\` as `/`, `\\?\` and `\??\`
 /// dropped, `%SystemRoot%` expanded, `.` and `..` resolved, repeated and
 /// trailing separators dropped. Lower case (a canonical form already is).
@@ -148,10 +160,11 @@ pub fn spellings(target: &str) -> Vec<String> {
 /// Does the pattern (as `[assets]` writes it: `*`, `?`) match any spelling
 /// of the target? The pattern is read in canonical form too.
 pub fn matches(pattern: &str, spellings: &[String]) -> bool {
-    let p = canonical(pattern);
+    let p = canonical_cow(pattern);
+    let p = p.as_ref();
     spellings
         .iter()
-        .any(|s| crate::domain::permissions::pattern::matches(&p, s))
+        .any(|s| crate::domain::permissions::pattern::matches(p, s))
 }
 
 #[cfg(test)]

@@ -127,7 +127,8 @@ fn top_level(spellings: &[String], out: &mut Vec<Finding>) {
 /// subdomains, or is `name` a parent domain of it (blocking it blocks the
 /// protected host too)?
 fn under(name: &str, host: &str) -> bool {
-    let host = names::canonical(host);
+    let host = names::canonical_cow(host);
+    let host = host.as_ref();
     name == host
         || name.ends_with(&format!(".{host}"))
         || host.ends_with(&format!(".{name}"))
@@ -232,10 +233,15 @@ fn network(net: IpNet, assets: &Assets) -> Vec<Finding> {
             format!("blocks {net} ({hosts}): wider than the /{min} the policy allows for {family}"),
         ));
     }
-    let special = SPECIAL.iter().find_map(|(range, kind)| {
-        let range: IpNet = range.parse().ok()?;
-        overlaps(&net, &range).then_some(*kind)
+    static RANGES: std::sync::LazyLock<Vec<(IpNet, &str)>> = std::sync::LazyLock::new(|| {
+        SPECIAL
+            .iter()
+            .filter_map(|(range, kind)| Some((range.parse().ok()?, *kind)))
+            .collect()
     });
+    let special = RANGES
+        .iter()
+        .find_map(|(range, kind)| overlaps(&net, range).then_some(*kind));
     if let Some(kind) = special {
         out.push(finding(
             "internal_indicator",
