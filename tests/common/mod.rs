@@ -157,6 +157,12 @@ impl TestServer {
     }
 
     pub async fn start_with(limits: Limits) -> Self {
+        Self::start_with_policy(limits, TEST_POLICY).await
+    }
+
+    /// With a policy of the test's own (its exact text is what the audit
+    /// log records).
+    pub async fn start_with_policy(limits: Limits, policy_text: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         // COUNTERSIGN_TEST_STORE=postgres runs the same API suites on
         // PostgreSQL (.ci/run does both).
@@ -179,7 +185,7 @@ impl TestServer {
                 .expect("token");
             tokens.push(token);
         }
-        let policy = Policy::from_toml(TEST_POLICY, "test").expect("policy");
+        let policy = Policy::from_toml(policy_text, "test").expect("policy");
         let keys: BTreeMap<String, PrivateKey> =
             PEOPLE.iter().map(|p| (p.to_string(), new_key())).collect();
         let signers_file = dir.path().join("allowed_signers");

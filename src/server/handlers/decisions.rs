@@ -137,7 +137,10 @@ pub async fn post(
     };
     let accepted = match (p.verdict.as_verdict(), &p.proposal_id, &p.alert_id) {
         (Some(verdict), Some(proposal_id), None) => {
-            let role = state.policy().role_of(&p.principal);
+            // One policy for the role and the rule: a reload between two
+            // reads would judge them under different policies.
+            let policy = state.policy();
+            let role = policy.role_of(&p.principal);
             let out = state
                 .store
                 .decide(DecideCommand {
@@ -150,7 +153,7 @@ pub async fn post(
                     verdict,
                     reason: p.reason.clone(),
                     digest: p.digest.clone(),
-                    policy: state.policy(),
+                    policy,
                     now,
                     signed: Some(blob),
                     group: p.review.group.map(|g| g.size),
