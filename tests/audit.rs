@@ -695,3 +695,108 @@ async fn verify_names_an_approval_the_recorded_policy_did_not_allow() {
         "{out}"
     );
 }
+
+/// The policy a team means to put in force, for `policy test`.
+const NEW_POLICY: &str = r#"
+[defaults]
+approvals = 1
+role = "analyst"
+expiry_secs = 3600
+escalate_after_secs = 1800
+execution_window_secs = 600
+
+[roles]
+leads = ["carol", "dave"]
+
+[[rules]]
+risk = "high"
+approvals = 2
+role = "lead"
+
+[[rules]]
+name = "medium: two people"
+risk = "medium"
+approvals = 2
+
+[[rules]]
+name = "accounts: a lead"
+action = "disable_account"
+role = "lead"
+
+[[rules]]
+name = "low-risk isolation by policy"
+action = "isolate_host"
+risk = "low"
+auto = true
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_test_replays_the_recorded_proposals_under_a_new_policy() {
+    let t = common::TestServer::start().await;
+    let r = t
+        .agent()
+        .submit_alert(&alert(
+            "replay-1",
+            vec![
+                proposal("isolate_host", "high"),
+                proposal("disable_account", "medium"),
+                proposal("block_indicator", "low"),
+                proposal("isolate_host", "low"),
+                proposal("reset_credentials", "medium"),
+            ],
+        ))
+        .await
+        .unwrap();
+    let p: Vec<&str> = r.proposals.iter().map(|p| p.id.as_str()).collect();
+    // What is compared is what was recorded, whatever became of them.
+    approve(&t, "bob", p[1], &r.proposals[1].digest).await;
+    let new = t.dir.path().join("new-policy.toml");
+    std::fs::write(&new, NEW_POLICY).unwrap();
+    let want = format!(
+        "policy test {} ({}) against 5 recorded proposals in {}:
+  now approved by policy: 1 (e.g. {})
+  no longer auto: 1 (e.g. {})
+  now needs a lead: 1 (e.g. {})
+  now needs 2 approvals: 2 (e.g. {}, {})
+summary: 4 of 5 proposals would be judged differently, 1 unchanged
+",
+        new.display(),
+        policy_digest(NEW_POLICY),
+        "{source}",
+        p[3],
+        p[2],
+        p[1],
+        p[1],
+        p[4]
+    );
+
+    // From the database (the path or URL `serve --db` takes)...
+    let out = run(&["policy", "test", new.to_str().unwrap(), "--db", &t.db_url]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let source = if t.db_url.starts_with("postgres") {
+        t.db_url.clone()
+    } else {
+        format!("sqlite:{}", t.db_url)
+    };
+    assert_eq!(text, want.replace("{source}", &source));
+
+    // ...and from an export, offline.
+    let export = write_log(t.dir.path(), "export.jsonl", &all_entries(&*t.store).await.unwrap());
+    let out = run(&["policy", "test", new.to_str().unwrap(), "--export", export.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text, want.replace("{source}", &export.display().to_string()));
+
+    // The policy in force changes nothing; a bad file is named, exit 1.
+    let same = t.dir.path().join("same.toml");
+    std::fs::write(&same, common::TEST_POLICY).unwrap();
+    let out = run(&["policy", "test", same.to_str().unwrap(), "--db", &t.db_url]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.ends_with("summary: 0 of 5 proposals would be judged differently, 5 unchanged\n"), "{text}");
+    let bad = t.dir.path().join("bad.toml");
+    std::fs::write(&bad, "[defaults]\napprovals = 0\n").unwrap();
+    let out = run(&["policy", "test", bad.to_str().unwrap(), "--db", &t.db_url]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("line 1"));
+}
