@@ -115,14 +115,11 @@ pub async fn post(
             "signed_at is more than 5 minutes ahead of the server or older than 7 days; check the clock",
         ));
     }
-    if p.review
-        .group
-        .is_some_and(|g| !(2..=MAX_GROUP).contains(&g.size))
+    if let Some(problem) = p
+        .review
+        .problem(p.verdict, p.proposal_id.is_some(), MAX_GROUP)
     {
-        return Err(ApiError::new(
-            ErrorCode::InvalidPayload,
-            format!("review.group.size: from 2 to {MAX_GROUP}"),
-        ));
+        return Err(ApiError::new(ErrorCode::InvalidReview, problem));
     }
     if p.reason.len() > 16 * 1024 || p.review.panes.len() > 16 {
         return Err(ApiError::new(
