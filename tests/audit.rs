@@ -604,25 +604,33 @@ async fn verify_rechecks_every_approval_against_the_recorded_policy() {
         serde_json::json!({"approvals": 2, "role": "lead", "auto": false})
     );
     for b in bodies(&entries) {
-        if ["approval_counted", "approved", "approved_by_policy"].contains(&b["kind"].as_str().unwrap())
+        if ["approval_counted", "approved", "approved_by_policy"]
+            .contains(&b["kind"].as_str().unwrap())
         {
-            assert_eq!(b["data"]["policy"], policy_digest(common::TEST_POLICY), "{b}");
+            assert_eq!(
+                b["data"]["policy"],
+                policy_digest(common::TEST_POLICY),
+                "{b}"
+            );
         }
     }
     let dir = t.dir.path().to_owned();
     let (code, out) = verify_file(&t, &write_log(&dir, "real.jsonl", &entries));
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("policy: 1 recorded; 3 approved proposals re-checked against the policy they name"),
+        out.contains(
+            "policy: 1 recorded; 3 approved proposals re-checked against the policy they name"
+        ),
         "{out}"
     );
 
     // A log from before policies were recorded: verifies as before, and
     // says honestly what was not re-checked.
     let old = relinked(&entries[1..], |body| {
-        let swapped = serde_json::to_string(&*body)
-            .unwrap()
-            .replace(&format!(",\"policy\":\"{}\"", policy_digest(common::TEST_POLICY)), "");
+        let swapped = serde_json::to_string(&*body).unwrap().replace(
+            &format!(",\"policy\":\"{}\"", policy_digest(common::TEST_POLICY)),
+            "",
+        );
         *body = serde_json::from_str(&swapped).unwrap();
     });
     let digest = policy_digest(common::TEST_POLICY);
@@ -646,10 +654,7 @@ async fn verify_names_an_approval_the_recorded_policy_did_not_allow() {
     let t = common::TestServer::start_with_policy(Default::default(), &weak).await;
     let r = t
         .agent()
-        .submit_alert(&alert(
-            "evidence-2",
-            vec![proposal("isolate_host", "high")],
-        ))
+        .submit_alert(&alert("evidence-2", vec![proposal("isolate_host", "high")]))
         .await
         .unwrap();
     let p = &r.proposals[0];
@@ -672,12 +677,19 @@ async fn verify_names_an_approval_the_recorded_policy_did_not_allow() {
     );
 
     // One approval is enough but it must be a lead's: alice is not one.
-    let lead_only = common::TEST_POLICY.replacen("approvals = 2\nrole = \"lead\"", "approvals = 1\nrole = \"lead\"", 1);
+    let lead_only = common::TEST_POLICY.replacen(
+        "approvals = 2\nrole = \"lead\"",
+        "approvals = 1\nrole = \"lead\"",
+        1,
+    );
     let forged = claim_policy(&entries, &weak, &lead_only);
     let (code, out) = verify_file(&t, &write_log(&dir, "no-lead.jsonl", &forged));
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains(&format!("entry {seq} (proposal {}): approved by alice, none of them a lead", p.id)),
+        out.contains(&format!(
+            "entry {seq} (proposal {}): approved by alice, none of them a lead",
+            p.id
+        )),
         "{out}"
     );
 
@@ -691,7 +703,9 @@ async fn verify_names_an_approval_the_recorded_policy_did_not_allow() {
     let (code, out) = verify_file(&t, &write_log(&dir, "lying.jsonl", &lying));
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("BROKEN at entry 1: the recorded policy text does not hash to the digest it states"),
+        out.contains(
+            "BROKEN at entry 1: the recorded policy text does not hash to the digest it states"
+        ),
         "{out}"
     );
 }
@@ -773,7 +787,11 @@ summary: 4 of 5 proposals would be judged differently, 1 unchanged
     // From the database (the path or URL `serve --db` takes)...
     let out = run(&["policy", "test", new.to_str().unwrap(), "--db", &t.db_url]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let source = if t.db_url.starts_with("postgres") {
         t.db_url.clone()
     } else {
@@ -782,21 +800,125 @@ summary: 4 of 5 proposals would be judged differently, 1 unchanged
     assert_eq!(text, want.replace("{source}", &source));
 
     // ...and from an export, offline.
-    let export = write_log(t.dir.path(), "export.jsonl", &all_entries(&*t.store).await.unwrap());
-    let out = run(&["policy", "test", new.to_str().unwrap(), "--export", export.to_str().unwrap()]);
+    let export = write_log(
+        t.dir.path(),
+        "export.jsonl",
+        &all_entries(&*t.store).await.unwrap(),
+    );
+    let out = run(&[
+        "policy",
+        "test",
+        new.to_str().unwrap(),
+        "--export",
+        export.to_str().unwrap(),
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert_eq!(text, want.replace("{source}", &export.display().to_string()));
+    assert_eq!(
+        text,
+        want.replace("{source}", &export.display().to_string())
+    );
 
     // The policy in force changes nothing; a bad file is named, exit 1.
     let same = t.dir.path().join("same.toml");
     std::fs::write(&same, common::TEST_POLICY).unwrap();
     let out = run(&["policy", "test", same.to_str().unwrap(), "--db", &t.db_url]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.ends_with("summary: 0 of 5 proposals would be judged differently, 5 unchanged\n"), "{text}");
+    assert!(
+        text.ends_with("summary: 0 of 5 proposals would be judged differently, 5 unchanged\n"),
+        "{text}"
+    );
     let bad = t.dir.path().join("bad.toml");
     std::fs::write(&bad, "[defaults]\napprovals = 0\n").unwrap();
     let out = run(&["policy", "test", bad.to_str().unwrap(), "--db", &t.db_url]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("line 1"));
+}
+
+/// Every `countersign …` line of docs/audit.md's shell blocks, run as
+/// written in a directory holding what the recipes name, after a real run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_recipes_run_as_written() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/audit.md")).unwrap();
+    let mut recipes = Vec::new();
+    let mut in_sh = false;
+    for line in doc.lines() {
+        match line.trim() {
+            "```sh" => in_sh = true,
+            "```" => in_sh = false,
+            l if in_sh && l.starts_with("countersign ") => recipes.push(l.to_owned()),
+            _ => {}
+        }
+    }
+    assert_eq!(recipes.len(), 4, "{recipes:?}");
+
+    let t = common::TestServer::start().await;
+    let r = t
+        .agent()
+        .submit_alert(&alert(
+            "docs-1",
+            vec![
+                proposal("isolate_host", "high"),
+                proposal("block_indicator", "low"),
+            ],
+        ))
+        .await
+        .unwrap();
+    let p = &r.proposals[0];
+    approve(&t, "alice", &p.id, &p.digest).await;
+    approve(&t, "dave", &p.id, &p.digest).await;
+    let dir = t.dir.path();
+    std::fs::write(
+        dir.join("server_key"),
+        t.server_key
+            .to_openssh(ssh_key::LineEnding::LF)
+            .unwrap()
+            .as_bytes(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("server_key.pub"),
+        t.server_key.public_key().to_openssh().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("new-policy.toml"), NEW_POLICY).unwrap();
+    for recipe in &recipes {
+        // On PostgreSQL the database is its URL, not the file.
+        let args: Vec<String> = recipe
+            .split_whitespace()
+            .skip(1)
+            .map(|a| {
+                if a == "countersign.db" {
+                    t.db_url.clone()
+                } else {
+                    a.to_owned()
+                }
+            })
+            .collect();
+        let out = std::process::Command::new(common::binary())
+            .args(&args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "`{recipe}` failed:\n{text}");
+        if recipe.contains("audit verify") {
+            assert!(
+                text.contains("intact:")
+                    && text.contains("policy: 1 recorded; 2 approved proposals re-checked against the policy they name"),
+                "{text}"
+            );
+        }
+        if recipe.contains("policy test") {
+            assert!(
+                text.contains("  no longer auto: 1 (e.g. ")
+                    && text.ends_with(
+                        "summary: 1 of 2 proposals would be judged differently, 1 unchanged\n"
+                    ),
+                "{text}"
+            );
+        }
+    }
 }

@@ -221,8 +221,8 @@ impl Replay {
                 ),
             });
         }
-        let parsed = Policy::from_toml(text, &format!("recorded at entry {seq}"))
-            .map_err(|e| e.to_string());
+        let parsed =
+            Policy::from_toml(text, &format!("recorded at entry {seq}")).map_err(|e| e.to_string());
         self.policies.insert(digest.to_owned(), parsed);
         Ok(())
     }

@@ -12,11 +12,11 @@ use crate::audit::verify::parse_export;
 use crate::config::FileConfig;
 use crate::domain::policy::{self, Policy, Problem, Rule, SignerSet};
 use crate::domain::records::AuditEntry;
-use crate::domain::types::Role;
-use crate::server::serve::{DbUrl, open_store};
 use crate::domain::risk;
 use crate::domain::submission;
 use crate::domain::time::now_millis;
+use crate::domain::types::Role;
+use crate::server::serve::{DbUrl, open_store};
 use crate::signing::allowed_signers::AllowedSigners;
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -73,11 +73,15 @@ pub async fn run(cmd: PolicyCommand, config: &FileConfig) -> anyhow::Result<Exit
 }
 
 /// The recorded log: from an export file, or read from the database.
-async fn recorded_log(args: &TestArgs, config: &FileConfig) -> anyhow::Result<(Vec<AuditEntry>, String)> {
+async fn recorded_log(
+    args: &TestArgs,
+    config: &FileConfig,
+) -> anyhow::Result<(Vec<AuditEntry>, String)> {
     if let Some(path) = &args.export {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let (entries, _) = parse_export(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let (entries, _) =
+            parse_export(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         return Ok((entries, path.display().to_string()));
     }
     let db = db_url(args.db.clone(), config)?;
@@ -105,9 +109,17 @@ fn changes(old: Needs, new: Needs) -> Vec<String> {
                 _ => {}
             }
             if new.approvals > old.approvals {
-                out.push(format!("now needs {} approval{}", new.approvals, plural(new.approvals)));
+                out.push(format!(
+                    "now needs {} approval{}",
+                    new.approvals,
+                    plural(new.approvals)
+                ));
             } else if new.approvals < old.approvals {
-                out.push(format!("now needs only {} approval{}", new.approvals, plural(new.approvals)));
+                out.push(format!(
+                    "now needs only {} approval{}",
+                    new.approvals,
+                    plural(new.approvals)
+                ));
             }
             out
         }
@@ -127,9 +139,13 @@ async fn test(args: TestArgs, config: &FileConfig) -> anyhow::Result<ExitCode> {
     for e in &entries {
         let body: serde_json::Value = serde_json::from_str(&e.entry)
             .with_context(|| format!("entry {} is not JSON", e.seq))?;
-        replay
-            .entry(e.seq, &body, None)
-            .map_err(|b| anyhow::anyhow!("the log is not sound at entry {}: {} (run `countersign audit verify`)", b.seq, b.problem))?;
+        replay.entry(e.seq, &body, None).map_err(|b| {
+            anyhow::anyhow!(
+                "the log is not sound at entry {}: {} (run `countersign audit verify`)",
+                b.seq,
+                b.problem
+            )
+        })?;
     }
     // Groups in a fixed order, each with its proposals in recorded order.
     let mut groups: Vec<(String, Vec<String>)> = Vec::new();
@@ -156,10 +172,16 @@ async fn test(args: TestArgs, config: &FileConfig) -> anyhow::Result<ExitCode> {
         }
     }
     let rank = |label: &str| {
-        ["now approved by policy", "no longer auto", "now needs a lead", "no longer needs a lead", "now needs only"]
-            .iter()
-            .position(|l| label.starts_with(l))
-            .unwrap_or(5)
+        [
+            "now approved by policy",
+            "no longer auto",
+            "now needs a lead",
+            "no longer needs a lead",
+            "now needs only",
+        ]
+        .iter()
+        .position(|l| label.starts_with(l))
+        .unwrap_or(5)
     };
     groups.sort_by(|a, b| rank(&a.0).cmp(&rank(&b.0)).then_with(|| a.0.cmp(&b.0)));
     println!(

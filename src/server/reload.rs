@@ -81,9 +81,7 @@ pub(super) async fn reload_loop(state: AppState, w: Watched, mut stop: watch::Re
                     } else if problems.is_empty() {
                         // Recorded first: a decision judged under it names
                         // a digest the log already holds.
-                        match record_policy(&*state.store, &p, &state.server_name, "reload")
-                            .await
-                        {
+                        match record_policy(&*state.store, &p, &state.server_name, "reload").await {
                             Ok(()) => {
                                 state.set_policy(p);
                                 tracing::info!(path = %path.display(), "policy reloaded");

@@ -258,8 +258,15 @@ pub async fn record_policy(
         })
         .await?;
     match written {
-        Some(e) => tracing::info!(digest = policy.digest(), seq = e.seq, "policy recorded in the audit log"),
-        None => tracing::info!(digest = policy.digest(), "policy already the last one recorded in the audit log"),
+        Some(e) => tracing::info!(
+            digest = policy.digest(),
+            seq = e.seq,
+            "policy recorded in the audit log"
+        ),
+        None => tracing::info!(
+            digest = policy.digest(),
+            "policy already the last one recorded in the audit log"
+        ),
     }
     Ok(())
 }

@@ -80,32 +80,44 @@ impl Review {
     /// [`KNOWN_PANES`], and `group` (with `size` from 2 to `max_group`)
     /// only on an approval or rejection of a proposal — what a console
     /// decides in a group.
-    pub fn problem(&self, verdict: PayloadVerdict, on_proposal: bool, max_group: u32) -> Option<String> {
+    pub fn problem(
+        &self,
+        verdict: PayloadVerdict,
+        on_proposal: bool,
+        max_group: u32,
+    ) -> Option<String> {
         if !self.seconds.is_finite() || !(0.0..=MAX_REVIEW_SECS).contains(&self.seconds) {
             return Some(format!(
                 "review.seconds: from 0 to {MAX_REVIEW_SECS} (a week), not {}",
                 self.seconds
             ));
         }
-        if let Some(bad) = self.panes.iter().find(|p| !KNOWN_PANES.contains(&p.as_str())) {
+        if let Some(bad) = self
+            .panes
+            .iter()
+            .find(|p| !KNOWN_PANES.contains(&p.as_str()))
+        {
             return Some(format!(
                 "review.panes: `{}` is not a pane (known: {})",
                 bad.escape_debug(),
                 KNOWN_PANES.join(", ")
             ));
         }
-        let grouped = matches!(verdict, PayloadVerdict::Approve | PayloadVerdict::Reject) && on_proposal;
+        let grouped =
+            matches!(verdict, PayloadVerdict::Approve | PayloadVerdict::Reject) && on_proposal;
         match self.group {
             Some(_) if !grouped => Some(
-                "review.group: only an approval or rejection of a proposal is decided in a group".into(),
+                "review.group: only an approval or rejection of a proposal is decided in a group"
+                    .into(),
             ),
             Some(g) if !(2..=max_group).contains(&g.size) => Some(format!(
                 "review.group.size: from 2 to {max_group} (how many proposals were decided together), not {}",
                 g.size
             )),
-            None if self.panes.iter().any(|p| p == "group") => {
-                Some("review.panes: `group` is named only by a decision made in a group (review.group)".into())
-            }
+            None if self.panes.iter().any(|p| p == "group") => Some(
+                "review.panes: `group` is named only by a decision made in a group (review.group)"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -232,7 +244,15 @@ mod tests {
         use PayloadVerdict::*;
         let ok = |r: Review, v, on| r.problem(v, on, 500).is_none();
         assert!(ok(review(0.0, &[], None), Approve, true));
-        assert!(ok(review(MAX_REVIEW_SECS, &["summary", "diff", "evidence", "context", "history"], None), Reject, true));
+        assert!(ok(
+            review(
+                MAX_REVIEW_SECS,
+                &["summary", "diff", "evidence", "context", "history"],
+                None
+            ),
+            Reject,
+            true
+        ));
         assert!(ok(review(3.5, &["group"], Some(2)), Approve, true));
         assert!(ok(review(3.5, &["summary"], Some(500)), Reject, true));
         assert!(ok(review(1.0, &["summary"], None), Annotate, false));

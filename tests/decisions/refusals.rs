@@ -412,7 +412,11 @@ async fn invalid_review_metadata_changes_nothing() {
             labels: vec![],
             review,
         }
-        .sign("alice", countersign::domain::time::now_millis(), &t.signer("alice"))
+        .sign(
+            "alice",
+            countersign::domain::time::now_millis(),
+            &t.signer("alice"),
+        )
         .unwrap()
     };
     let review = |seconds: f64, panes: &[&str], group: Option<u32>| Review {
@@ -421,13 +425,41 @@ async fn invalid_review_metadata_changes_nothing() {
         group: group.map(|size| countersign::signing::payload::GroupReview { size }),
     };
     let bad = [
-        (PayloadVerdict::Approve, review(-1.0, &["summary"], None), "review.seconds"),
-        (PayloadVerdict::Approve, review(8.0 * 24.0 * 3600.0, &[], None), "review.seconds"),
-        (PayloadVerdict::Approve, review(5.0, &["summary", "secrets"], None), "`secrets` is not a pane"),
-        (PayloadVerdict::Approve, review(5.0, &["group"], None), "review.panes"),
-        (PayloadVerdict::Approve, review(5.0, &[], Some(1)), "review.group.size"),
-        (PayloadVerdict::Approve, review(5.0, &[], Some(100_000)), "review.group.size"),
-        (PayloadVerdict::Escalate, review(5.0, &[], Some(3)), "review.group"),
+        (
+            PayloadVerdict::Approve,
+            review(-1.0, &["summary"], None),
+            "review.seconds",
+        ),
+        (
+            PayloadVerdict::Approve,
+            review(8.0 * 24.0 * 3600.0, &[], None),
+            "review.seconds",
+        ),
+        (
+            PayloadVerdict::Approve,
+            review(5.0, &["summary", "secrets"], None),
+            "`secrets` is not a pane",
+        ),
+        (
+            PayloadVerdict::Approve,
+            review(5.0, &["group"], None),
+            "review.panes",
+        ),
+        (
+            PayloadVerdict::Approve,
+            review(5.0, &[], Some(1)),
+            "review.group.size",
+        ),
+        (
+            PayloadVerdict::Approve,
+            review(5.0, &[], Some(100_000)),
+            "review.group.size",
+        ),
+        (
+            PayloadVerdict::Escalate,
+            review(5.0, &[], Some(3)),
+            "review.group",
+        ),
     ];
     for (verdict, r, needle) in bad {
         let d = with(verdict, "needs a lead", r);
@@ -449,13 +481,21 @@ async fn invalid_review_metadata_changes_nothing() {
         labels: vec![],
         review: review(5.0, &["summary"], Some(2)),
     }
-    .sign("alice", countersign::domain::time::now_millis(), &t.signer("alice"))
+    .sign(
+        "alice",
+        countersign::domain::time::now_millis(),
+        &t.signer("alice"),
+    )
     .unwrap();
     let err = alice.post_decision(&note).await.unwrap_err();
     assert_eq!(crate::code(&err), (400, "invalid_review"));
     assert_eq!(t.store.audit_head().await.unwrap(), head);
     // Sane metadata, in a group of two: accepted.
-    let ok = with(PayloadVerdict::Approve, "", review(42.5, &["group"], Some(2)));
+    let ok = with(
+        PayloadVerdict::Approve,
+        "",
+        review(42.5, &["group"], Some(2)),
+    );
     alice.post_decision(&ok).await.unwrap();
     assert_eq!(
         t.store.proposal(&id).await.unwrap().unwrap().status,

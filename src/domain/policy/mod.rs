@@ -34,7 +34,10 @@ pub struct Policy {
 /// `sha256:` + hex of a policy's exact bytes: how the audit log names it.
 pub fn policy_digest(text: &str) -> String {
     use sha2::Digest as _;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(text.as_bytes())))
+    format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(text.as_bytes()))
+    )
 }
 
 /// `[assets]`: what the gate knows about the organisation, for risk floors.

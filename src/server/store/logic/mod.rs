@@ -4,9 +4,9 @@
 
 use crate::audit::chain::{NewEntry, actor_agent, actor_policy};
 use crate::domain::machine::{self, Event, Millis, Transition};
+use crate::domain::policy::Policy;
 use crate::domain::records::AnnotationRecord;
 use crate::domain::records::{AlertRecord, DecidedBy, ProposalRecord};
-use crate::domain::policy::Policy;
 use crate::domain::revision::{self, Plan};
 use crate::domain::risk;
 use crate::domain::sample;

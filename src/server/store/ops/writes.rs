@@ -161,9 +161,7 @@ pub async fn record_policy<T: Tx>(
     tx: &mut T,
     cmd: &RecordPolicy,
 ) -> Result<Option<AuditEntry>, StoreError> {
-    let last = tx
-        .query_opt(sql::LAST_POLICY, &[], sql::audit_row)
-        .await?;
+    let last = tx.query_opt(sql::LAST_POLICY, &[], sql::audit_row).await?;
     if let Some(last) = last {
         let body: serde_json::Value = serde_json::from_str(&last.entry)?;
         if body["data"]["digest"].as_str() == Some(cmd.digest.as_str()) {
