@@ -414,3 +414,511 @@ async fn export_from_the_database_never_signs_with_a_new_key() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+// ---- the policy is evidence ----
+
+use countersign::audit::chain::{GENESIS, link_hash};
+use countersign::audit::export::{all_entries, write_jsonl};
+use countersign::domain::policy::{Policy, policy_digest};
+use countersign::domain::records::AuditEntry;
+use countersign::server::serve::record_policy;
+
+/// TEST_POLICY, but high risk needs one analyst: what a server judging
+/// under a weaker policy than it claims would have let through.
+fn weak_policy() -> String {
+    common::TEST_POLICY.replacen(
+        "risk = \"high\"\napprovals = 2\nrole = \"lead\"",
+        "risk = \"high\"\napprovals = 1\nrole = \"analyst\"",
+        1,
+    )
+}
+
+fn bodies(entries: &[AuditEntry]) -> Vec<Value> {
+    entries
+        .iter()
+        .map(|e| serde_json::from_str(&e.entry).unwrap())
+        .collect()
+}
+
+/// The entries again, each body changed by `edit`, linked anew with the
+/// real chain code: the chain is intact, only what it says differs.
+fn relinked(entries: &[AuditEntry], edit: impl Fn(&mut Value)) -> Vec<AuditEntry> {
+    let mut prev = GENESIS.to_owned();
+    let mut out = Vec::new();
+    for (i, mut body) in bodies(entries).into_iter().enumerate() {
+        edit(&mut body);
+        let seq = i as i64 + 1;
+        body["seq"] = serde_json::json!(seq);
+        let bytes = countersign::domain::digest::canonical(&body).unwrap();
+        let hash = link_hash(&prev, &bytes);
+        out.push(AuditEntry {
+            seq,
+            entry: String::from_utf8(bytes).unwrap(),
+            prev_hash: prev.clone(),
+            hash: hash.clone(),
+        });
+        prev = hash;
+    }
+    out
+}
+
+/// Replaces one policy by another everywhere the log names it: the
+/// recorded text and digest, and every digest a decision names.
+fn claim_policy(entries: &[AuditEntry], from: &str, to_text: &str) -> Vec<AuditEntry> {
+    let (from_digest, to_digest) = (policy_digest(from), policy_digest(to_text));
+    let text = serde_json::to_string(&bodies(entries)).unwrap();
+    assert!(text.contains(&from_digest));
+    relinked(entries, |body| {
+        if body["kind"] == "policy_loaded" && body["data"]["digest"] == from_digest.as_str() {
+            body["data"]["text"] = serde_json::json!(to_text);
+        }
+        let swapped = serde_json::to_string(&*body)
+            .unwrap()
+            .replace(&from_digest, &to_digest);
+        *body = serde_json::from_str(&swapped).unwrap();
+    })
+}
+
+fn write_log(dir: &Path, name: &str, entries: &[AuditEntry]) -> PathBuf {
+    let p = dir.join(name);
+    let mut f = std::fs::File::create(&p).unwrap();
+    write_jsonl(&mut f, entries, None).unwrap();
+    p
+}
+
+fn verify_file(t: &common::TestServer, file: &Path) -> (i32, String) {
+    let server_pub = t.dir.path().join("server_key.pub");
+    std::fs::write(&server_pub, t.server_key.public_key().to_openssh().unwrap()).unwrap();
+    let out = run(&[
+        "audit",
+        "verify",
+        file.to_str().unwrap(),
+        "--signers",
+        t.signers_file.to_str().unwrap(),
+        "--server-key",
+        server_pub.to_str().unwrap(),
+    ]);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+async fn approve(t: &common::TestServer, who: &str, id: &str, digest: &str) -> i64 {
+    let c = t.login(who).await;
+    c.post_decision(&signed(
+        &t.signer(who),
+        who,
+        id,
+        digest,
+        PayloadVerdict::Approve,
+        "",
+    ))
+    .await
+    .unwrap()
+    .audit
+    .seq
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_in_force_is_recorded_once_per_change() {
+    let t = common::TestServer::start().await;
+    let entries = all_entries(&*t.store).await.unwrap();
+    let first = &bodies(&entries)[0];
+    assert_eq!(first["kind"], "policy_loaded");
+    assert_eq!(first["actor"]["kind"], "server");
+    assert_eq!(first["data"]["text"], common::TEST_POLICY);
+    assert_eq!(first["data"]["digest"], policy_digest(common::TEST_POLICY));
+    assert!(
+        first["data"]["digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+
+    // A restart or a reload with the same policy writes nothing; a change
+    // writes it; going back writes the old one again (it is in force again).
+    let test = Policy::from_toml(common::TEST_POLICY, "test").unwrap();
+    let weak = Policy::from_toml(&weak_policy(), "weak").unwrap();
+    let head = || async { t.store.audit_head().await.unwrap().seq };
+    record_policy(&*t.store, &test, "replica-2", "start")
+        .await
+        .unwrap();
+    assert_eq!(head().await, 1);
+    record_policy(&*t.store, &weak, "replica-2", "reload")
+        .await
+        .unwrap();
+    assert_eq!(head().await, 2);
+    record_policy(&*t.store, &weak, "replica-1", "reload")
+        .await
+        .unwrap();
+    assert_eq!(head().await, 2);
+    record_policy(&*t.store, &test, "replica-1", "reload")
+        .await
+        .unwrap();
+    assert_eq!(head().await, 3);
+    // Replicas starting together with one policy: each checks and appends
+    // under the chain lock, so it is written once.
+    let (a, b) = tokio::join!(
+        record_policy(&*t.store, &weak, "replica-1", "start"),
+        record_policy(&*t.store, &weak, "replica-2", "start"),
+    );
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(head().await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_rechecks_every_approval_against_the_recorded_policy() {
+    // A real run: high risk approved by an analyst and a lead, medium by
+    // one analyst, a low indicator block approved by policy.
+    let t = common::TestServer::start().await;
+    let r = t
+        .agent()
+        .submit_alert(&alert(
+            "evidence-1",
+            vec![
+                proposal("isolate_host", "high"),
+                proposal("disable_account", "medium"),
+                proposal("block_indicator", "low"),
+            ],
+        ))
+        .await
+        .unwrap();
+    let p = &r.proposals;
+    approve(&t, "alice", &p[0].id, &p[0].digest).await;
+    approve(&t, "carol", &p[0].id, &p[0].digest).await;
+    approve(&t, "bob", &p[1].id, &p[1].digest).await;
+    let entries = all_entries(&*t.store).await.unwrap();
+    let received = bodies(&entries)
+        .into_iter()
+        .find(|b| b["kind"] == "alert_received")
+        .unwrap();
+    // What each requirement was computed from, and what it came to.
+    let high = &received["data"]["proposals"][0];
+    assert_eq!(high["action"], "isolate_host");
+    assert_eq!(high["risk"], "high");
+    assert_eq!(high["policy"], policy_digest(common::TEST_POLICY));
+    assert_eq!(
+        high["needs"],
+        serde_json::json!({"approvals": 2, "role": "lead", "auto": false})
+    );
+    for b in bodies(&entries) {
+        if ["approval_counted", "approved", "approved_by_policy"]
+            .contains(&b["kind"].as_str().unwrap())
+        {
+            assert_eq!(
+                b["data"]["policy"],
+                policy_digest(common::TEST_POLICY),
+                "{b}"
+            );
+        }
+    }
+    let dir = t.dir.path().to_owned();
+    let (code, out) = verify_file(&t, &write_log(&dir, "real.jsonl", &entries));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "policy: 1 recorded; 3 approved proposals re-checked against the policy they name"
+        ),
+        "{out}"
+    );
+
+    // A log from before policies were recorded: verifies as before, and
+    // says honestly what was not re-checked.
+    let old = relinked(&entries[1..], |body| {
+        let swapped = serde_json::to_string(&*body).unwrap().replace(
+            &format!(",\"policy\":\"{}\"", policy_digest(common::TEST_POLICY)),
+            "",
+        );
+        *body = serde_json::from_str(&swapped).unwrap();
+    });
+    let digest = policy_digest(common::TEST_POLICY);
+    assert!(!old.iter().any(|e| e.entry.contains(&digest)));
+    let (code, out) = verify_file(&t, &write_log(&dir, "old.jsonl", &old));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("0 approved proposals re-checked")
+            && out.contains("3 not re-checked: no policy recorded"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_names_an_approval_the_recorded_policy_did_not_allow() {
+    // A server judging under a weaker policy than the one it recorded: a
+    // real run under the weak policy (high risk: one analyst), its log
+    // then claiming the strict one, linked anew so the chain is intact.
+    // The signatures still verify: what a person signs names no policy.
+    let weak = weak_policy();
+    let t = common::TestServer::start_with_policy(Default::default(), &weak).await;
+    let r = t
+        .agent()
+        .submit_alert(&alert("evidence-2", vec![proposal("isolate_host", "high")]))
+        .await
+        .unwrap();
+    let p = &r.proposals[0];
+    let seq = approve(&t, "alice", &p.id, &p.digest).await;
+    let entries = all_entries(&*t.store).await.unwrap();
+    let dir = t.dir.path().to_owned();
+    let (code, out) = verify_file(&t, &write_log(&dir, "weak.jsonl", &entries));
+    assert_eq!(code, 0, "{out}");
+
+    let forged = claim_policy(&entries, &weak, common::TEST_POLICY);
+    let (code, out) = verify_file(&t, &write_log(&dir, "too-few.jsonl", &forged));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("intact:"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "RULE NOT MET: 1 recorded decision did not have what the policy in force required:\n  entry {seq} (proposal {}): approved with 1 distinct approver (alice) but policy sha256:",
+            p.id
+        )) && out.contains("requires 2 approvals from distinct people, at least one lead for isolate_host at high risk"),
+        "{out}"
+    );
+
+    // One approval is enough but it must be a lead's: alice is not one.
+    let lead_only = common::TEST_POLICY.replacen(
+        "approvals = 2\nrole = \"lead\"",
+        "approvals = 1\nrole = \"lead\"",
+        1,
+    );
+    let forged = claim_policy(&entries, &weak, &lead_only);
+    let (code, out) = verify_file(&t, &write_log(&dir, "no-lead.jsonl", &forged));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "entry {seq} (proposal {}): approved by alice, none of them a lead",
+            p.id
+        )),
+        "{out}"
+    );
+
+    // A policy text that does not hash to the digest it states is a
+    // broken record, not a rule not met.
+    let lying = relinked(&entries, |body| {
+        if body["kind"] == "policy_loaded" {
+            body["data"]["text"] = serde_json::json!(common::TEST_POLICY);
+        }
+    });
+    let (code, out) = verify_file(&t, &write_log(&dir, "lying.jsonl", &lying));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "BROKEN at entry 1: the recorded policy text does not hash to the digest it states"
+        ),
+        "{out}"
+    );
+}
+
+/// The policy a team means to put in force, for `policy test`.
+const NEW_POLICY: &str = r#"
+[defaults]
+approvals = 1
+role = "analyst"
+expiry_secs = 3600
+escalate_after_secs = 1800
+execution_window_secs = 600
+
+[roles]
+leads = ["carol", "dave"]
+
+[[rules]]
+risk = "high"
+approvals = 2
+role = "lead"
+
+[[rules]]
+name = "medium: two people"
+risk = "medium"
+approvals = 2
+
+[[rules]]
+name = "accounts: a lead"
+action = "disable_account"
+role = "lead"
+
+[[rules]]
+name = "low-risk isolation by policy"
+action = "isolate_host"
+risk = "low"
+auto = true
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_test_replays_the_recorded_proposals_under_a_new_policy() {
+    let t = common::TestServer::start().await;
+    let r = t
+        .agent()
+        .submit_alert(&alert(
+            "replay-1",
+            vec![
+                proposal("isolate_host", "high"),
+                proposal("disable_account", "medium"),
+                proposal("block_indicator", "low"),
+                proposal("isolate_host", "low"),
+                proposal("reset_credentials", "medium"),
+            ],
+        ))
+        .await
+        .unwrap();
+    let p: Vec<&str> = r.proposals.iter().map(|p| p.id.as_str()).collect();
+    // What is compared is what was recorded, whatever became of them.
+    approve(&t, "bob", p[1], &r.proposals[1].digest).await;
+    let new = t.dir.path().join("new-policy.toml");
+    std::fs::write(&new, NEW_POLICY).unwrap();
+    let want = format!(
+        "policy test {} ({}) against 5 recorded proposals in {}:
+  now approved by policy: 1 (e.g. {})
+  no longer auto: 1 (e.g. {})
+  now needs a lead: 1 (e.g. {})
+  now needs 2 approvals: 2 (e.g. {}, {})
+summary: 4 of 5 proposals would be judged differently, 1 unchanged
+",
+        new.display(),
+        policy_digest(NEW_POLICY),
+        "{source}",
+        p[3],
+        p[2],
+        p[1],
+        p[1],
+        p[4]
+    );
+
+    // From the database (the path or URL `serve --db` takes)...
+    let out = run(&["policy", "test", new.to_str().unwrap(), "--db", &t.db_url]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let source = if t.db_url.starts_with("postgres") {
+        t.db_url.clone()
+    } else {
+        format!("sqlite:{}", t.db_url)
+    };
+    assert_eq!(text, want.replace("{source}", &source));
+
+    // ...and from an export, offline.
+    let export = write_log(
+        t.dir.path(),
+        "export.jsonl",
+        &all_entries(&*t.store).await.unwrap(),
+    );
+    let out = run(&[
+        "policy",
+        "test",
+        new.to_str().unwrap(),
+        "--export",
+        export.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        text,
+        want.replace("{source}", &export.display().to_string())
+    );
+
+    // The policy in force changes nothing; a bad file is named, exit 1.
+    let same = t.dir.path().join("same.toml");
+    std::fs::write(&same, common::TEST_POLICY).unwrap();
+    let out = run(&["policy", "test", same.to_str().unwrap(), "--db", &t.db_url]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.ends_with("summary: 0 of 5 proposals would be judged differently, 5 unchanged\n"),
+        "{text}"
+    );
+    let bad = t.dir.path().join("bad.toml");
+    std::fs::write(&bad, "[defaults]\napprovals = 0\n").unwrap();
+    let out = run(&["policy", "test", bad.to_str().unwrap(), "--db", &t.db_url]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("line 1"));
+}
+
+/// Every `countersign …` line of docs/audit.md's shell blocks, run as
+/// written in a directory holding what the recipes name, after a real run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_recipes_run_as_written() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/audit.md")).unwrap();
+    let mut recipes = Vec::new();
+    let mut in_sh = false;
+    for line in doc.lines() {
+        match line.trim() {
+            "```sh" => in_sh = true,
+            "```" => in_sh = false,
+            l if in_sh && l.starts_with("countersign ") => recipes.push(l.to_owned()),
+            _ => {}
+        }
+    }
+    assert_eq!(recipes.len(), 4, "{recipes:?}");
+
+    let t = common::TestServer::start().await;
+    let r = t
+        .agent()
+        .submit_alert(&alert(
+            "docs-1",
+            vec![
+                proposal("isolate_host", "high"),
+                proposal("block_indicator", "low"),
+            ],
+        ))
+        .await
+        .unwrap();
+    let p = &r.proposals[0];
+    approve(&t, "alice", &p.id, &p.digest).await;
+    approve(&t, "dave", &p.id, &p.digest).await;
+    let dir = t.dir.path();
+    std::fs::write(
+        dir.join("server_key"),
+        t.server_key
+            .to_openssh(ssh_key::LineEnding::LF)
+            .unwrap()
+            .as_bytes(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("server_key.pub"),
+        t.server_key.public_key().to_openssh().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("new-policy.toml"), NEW_POLICY).unwrap();
+    for recipe in &recipes {
+        // On PostgreSQL the database is its URL, not the file.
+        let args: Vec<String> = recipe
+            .split_whitespace()
+            .skip(1)
+            .map(|a| {
+                if a == "countersign.db" {
+                    t.db_url.clone()
+                } else {
+                    a.to_owned()
+                }
+            })
+            .collect();
+        let out = std::process::Command::new(common::binary())
+            .args(&args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "`{recipe}` failed:\n{text}");
+        if recipe.contains("audit verify") {
+            assert!(
+                text.contains("intact:")
+                    && text.contains("policy: 1 recorded; 2 approved proposals re-checked against the policy they name"),
+                "{text}"
+            );
+        }
+        if recipe.contains("policy test") {
+            assert!(
+                text.contains("  no longer auto: 1 (e.g. ")
+                    && text.ends_with(
+                        "summary: 1 of 2 proposals would be judged differently, 1 unchanged\n"
+                    ),
+                "{text}"
+            );
+        }
+    }
+}

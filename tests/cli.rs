@@ -411,3 +411,75 @@ fn serve_says_what_is_in_force() {
         "{lines:#?}"
     );
 }
+
+/// The `policy_loaded` entries of a SQLite database, read with the binary.
+fn policies_recorded(db: &Path) -> Vec<Value> {
+    let out = run(&[
+        "audit",
+        "export",
+        "--db",
+        &format!("sqlite:{}", db.display()),
+        "--no-checkpoint",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|line| serde_json::from_str::<Value>(line["entry"].as_str().unwrap()).unwrap())
+        .filter(|e| e["kind"] == "policy_loaded")
+        .collect()
+}
+
+#[tokio::test]
+async fn the_policy_is_recorded_at_start_and_on_each_change_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, common::TEST_POLICY).unwrap();
+    let args = ["--policy", policy.to_str().unwrap()];
+    let port = common::free_port();
+    let mut server = ServeProcess::start_on(&db, port, &args).await;
+    let recorded = policies_recorded(&db);
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(
+        (
+            recorded[0]["data"]["reason"].as_str(),
+            recorded[0]["data"]["text"].as_str()
+        ),
+        (Some("start"), Some(common::TEST_POLICY))
+    );
+    // A forced reload of the same file writes nothing.
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(policies_recorded(&db).len(), 1);
+    // A changed file is recorded when it is reloaded.
+    let changed = format!("{}\n# escalate sooner next quarter\n", common::TEST_POLICY);
+    std::fs::write(&policy, &changed).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let recorded = loop {
+        let r = policies_recorded(&db);
+        if r.len() > 1 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(recorded.len(), 2, "the reload was not recorded");
+    assert_eq!(recorded[1]["data"]["reason"], "reload");
+    assert_eq!(recorded[1]["data"]["text"], changed.as_str());
+    assert_eq!(
+        recorded[1]["data"]["digest"],
+        countersign::domain::policy::policy_digest(&changed)
+    );
+    // A restart with the policy last recorded writes nothing.
+    server.kill();
+    let _server = ServeProcess::start_on(&db, port, &args).await;
+    assert_eq!(policies_recorded(&db).len(), 2);
+}

@@ -220,7 +220,7 @@ async fn group_decisions_are_refused_where_one_person_per_item_is_required() {
         .post_decision(&grouped(&medium, &medium_digest, 1))
         .await
         .unwrap_err();
-    assert_eq!(code(e), ErrorCode::InvalidPayload);
+    assert_eq!(code(e), ErrorCode::InvalidReview);
     let ok = alice
         .post_decision(&grouped(&medium, &medium_digest, 2))
         .await

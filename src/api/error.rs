@@ -66,6 +66,10 @@ error_codes! {
     InvalidQuery => ("invalid_query", 400),
     /// A signed payload is not a valid decision.
     InvalidPayload => ("invalid_payload", 400),
+    /// A signed payload's `review` metadata is out of bounds: seconds
+    /// below 0 or above a week, a pane the console does not have, or a
+    /// group on what is not decided in groups.
+    InvalidReview => ("invalid_review", 400),
     /// The signature does not verify or is not an SSHSIG.
     BadSignature => ("bad_signature", 400),
     /// Signed in another namespace.

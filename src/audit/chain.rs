@@ -36,7 +36,7 @@ pub struct NewEntry {
     pub kind: &'static str,
     pub alert_id: Option<String>,
     pub proposal_id: Option<String>,
-    /// `{"kind": "agent"|"person"|"policy"|"deadline", ...}`
+    /// `{"kind": "agent"|"person"|"policy"|"deadline"|"server", ...}`
     pub actor: Value,
     pub data: Value,
 }
@@ -85,6 +85,10 @@ pub fn actor_person(principal: &str) -> Value {
 }
 pub fn actor_policy(rule: &str) -> Value {
     json!({"kind": "policy", "rule": rule})
+}
+/// The server itself (the policy it put in force).
+pub fn actor_server(name: &str) -> Value {
+    json!({"kind": "server", "name": name})
 }
 pub fn actor_deadline() -> Value {
     json!({"kind": "deadline"})

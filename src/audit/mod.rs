@@ -3,4 +3,5 @@
 pub mod chain;
 pub mod checkpoint;
 pub mod export;
+pub mod requirements;
 pub mod verify;

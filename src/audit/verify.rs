@@ -1,10 +1,14 @@
 //! Offline verification of an exported log: the hash chain, every signed
 //! decision (against allowed_signers, at the time it was recorded), that
-//! each entry says what its signed payload says, and the server's signed
-//! checkpoints. The first problem is named by sequence number.
+//! each entry says what its signed payload says, the server's signed
+//! checkpoints, and that every approval met what the recorded policy it
+//! names required (`requirements`). The first broken entry is named by
+//! sequence number; every requirement not met is listed.
 
 use super::chain::{ChainBreak, Head, link_hash};
 use super::checkpoint::{self, Checkpoint};
+use super::requirements::Replay;
+pub use super::requirements::Unmet;
 use crate::domain::records::AuditEntry;
 use crate::domain::time::parse_rfc3339;
 use crate::signing::allowed_signers::AllowedSigners;
@@ -35,6 +39,16 @@ pub struct Report {
     /// allowed_signers does not trust for that principal then: a key
     /// revoked since, or an older or other file. Not a broken chain.
     pub untrusted: Vec<Untrusted>,
+    /// Distinct policies the log records (`policy_loaded`).
+    pub policies: usize,
+    /// Proposals that reached approved whose requirement was re-checked
+    /// against the recorded policy they name.
+    pub rechecked: usize,
+    /// Proposals that reached approved under no recorded policy (written
+    /// before policies were recorded): not re-checked.
+    pub not_rechecked: usize,
+    /// Requirements the recorded approvals do not meet: a failure.
+    pub unmet: Vec<Unmet>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,11 +60,12 @@ pub struct Untrusted {
     pub problem: String,
 }
 
-/// What one entry's signature check found.
+/// What one entry's signature check found; the signed ones carry the
+/// fingerprint of the key that signed.
 enum Signed {
     /// No signed payload (agent, policy or deadline entries).
     None,
-    Trusted,
+    Trusted(String),
     Untrusted(Untrusted),
 }
 
@@ -101,7 +116,7 @@ fn check_signed(
     // is trusted for the principal is the signers file's word, and a key
     // revoked since is not a broken record.
     let trust = match signers.check(&p.principal, key.key_data(), NS_DECISION, at) {
-        Ok(_) => Signed::Trusted,
+        Ok(_) => Signed::Trusted(signing::fingerprint(&key)),
         Err(problem) => Signed::Untrusted(Untrusted {
             seq: e.seq,
             principal: p.principal.clone(),
@@ -157,6 +172,7 @@ pub fn verify_log(
     let mut head = Head::genesis();
     let mut signed = 0;
     let mut untrusted = Vec::new();
+    let mut replay = Replay::new();
     for e in entries {
         if e.seq != head.seq + 1 {
             return Err(fail(
@@ -185,11 +201,19 @@ pub fn verify_log(
         if body["seq"].as_i64() != Some(e.seq) {
             return Err(fail(e.seq, "the entry's own seq differs from its position"));
         }
-        match check_signed(e, &body, signers)? {
-            Signed::Trusted => signed += 1,
-            Signed::Untrusted(u) => untrusted.push(u),
-            Signed::None => {}
-        }
+        let key = match check_signed(e, &body, signers)? {
+            Signed::Trusted(key) => {
+                signed += 1;
+                Some(key)
+            }
+            Signed::Untrusted(u) => {
+                let key = u.fingerprint.clone();
+                untrusted.push(u);
+                Some(key)
+            }
+            Signed::None => None,
+        };
+        replay.entry(e.seq, &body, key.as_deref())?;
         head = Head {
             seq: e.seq,
             hash: e.hash.clone(),
@@ -227,6 +251,10 @@ pub fn verify_log(
         head,
         checkpoint_seq,
         untrusted,
+        policies: replay.policies(),
+        rechecked: replay.rechecked,
+        not_rechecked: replay.not_rechecked,
+        unmet: replay.unmet,
     })
 }
 

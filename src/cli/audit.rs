@@ -19,9 +19,11 @@ use std::process::ExitCode;
 pub enum AuditCommand {
     /// Write the whole log as JSON Lines, ending with a signed checkpoint.
     Export(ExportArgs),
-    /// Re-check the hash chain, every signature and the checkpoints offline.
-    /// Exit 0 intact, 1 broken (naming the first bad entry), 2 intact but
-    /// some signers not trusted by this allowed_signers (revoked since).
+    /// Re-check the hash chain, every signature, the checkpoints and every
+    /// approval against the recorded policy it names, offline. Exit 0
+    /// intact, 1 broken (naming the first bad entry) or a rule not met
+    /// (naming each entry), 2 intact but some signers not trusted by this
+    /// allowed_signers (revoked since).
     Verify(VerifyArgs),
     /// Save the server's current signed checkpoint (JSON), to catch a later
     /// truncation or rewrite with `verify --checkpoint`.
@@ -197,6 +199,38 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                     .map(|s| format!(", server checkpoint at seq {s} verified"))
                     .unwrap_or_else(|| ", no checkpoint".into())
             );
+            println!(
+                "policy: {} recorded; {} approved proposals re-checked against the policy they name{}",
+                r.policies,
+                r.rechecked,
+                if r.not_rechecked > 0 {
+                    format!(
+                        "; {} not re-checked: no policy recorded (written before policies were)",
+                        r.not_rechecked
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            if !r.unmet.is_empty() {
+                println!(
+                    "RULE NOT MET: {} recorded decision{} did not have what the policy in force required:",
+                    r.unmet.len(),
+                    if r.unmet.len() == 1 { "" } else { "s" }
+                );
+                for u in r.unmet.iter().take(50) {
+                    let of = u
+                        .proposal_id
+                        .as_deref()
+                        .map(|p| format!(" (proposal {p})"))
+                        .unwrap_or_default();
+                    println!("  entry {}{of}: {}", u.seq, u.problem);
+                }
+                if r.unmet.len() > 50 {
+                    println!("  … and {} more", r.unmet.len() - 50);
+                }
+                return Ok(ExitCode::FAILURE);
+            }
             if r.untrusted.is_empty() {
                 return Ok(ExitCode::SUCCESS);
             }

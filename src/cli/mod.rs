@@ -133,7 +133,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => audit::run(cmd, &file).await,
         Command::Tui(args) => tui::run_tui(args, &file).await,
         Command::Demo(args) => demo::run_demo(args, &file).await,
-        Command::Policy(cmd) => policy::run(cmd),
+        Command::Policy(cmd) => policy::run(cmd, &file).await,
         Command::Notify(cmd) => notify::run(cmd, &file).await,
         Command::Oversight(args) => oversight::run(args, &file).await,
     }

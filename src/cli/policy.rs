@@ -1,12 +1,22 @@
 //! `countersign policy check FILE [--signers FILE]` and `countersign policy
 //! explain ALERT.json [--policy FILE]`: validate a policy (and that its
 //! rules can be met), and show for a submission what the gate would judge
-//! and require, before any agent sends it.
+//! and require, before any agent sends it. `countersign policy test FILE
+//! --db URL | --export FILE` replays the recorded proposals under a new
+//! policy.
 
+use super::serve::db_url;
+use crate::audit::export::all_entries;
+use crate::audit::requirements::{Needs, Replay};
+use crate::audit::verify::parse_export;
+use crate::config::FileConfig;
 use crate::domain::policy::{self, Policy, Problem, Rule, SignerSet};
+use crate::domain::records::AuditEntry;
 use crate::domain::risk;
 use crate::domain::submission;
 use crate::domain::time::now_millis;
+use crate::domain::types::Role;
+use crate::server::serve::{DbUrl, open_store};
 use crate::signing::allowed_signers::AllowedSigners;
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -30,6 +40,22 @@ pub enum PolicyCommand {
     /// The built-in sensitive targets and protected hosts, with the floor
     /// each sets (drop one with `[assets] ignore_builtin = ["PATTERN"]`).
     Builtin,
+    /// Replay every recorded proposal (its recorded action and effective
+    /// risk) under a new policy and print what would change; exit 0.
+    Test(TestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The new policy file
+    pub file: PathBuf,
+    /// The database whose audit log holds the proposals (sqlite:PATH or
+    /// postgres://USER@HOST/DB)
+    #[arg(long, env = "COUNTERSIGN_DB", conflicts_with = "export")]
+    pub db: Option<String>,
+    /// An `audit export` file instead of a database
+    #[arg(long)]
+    pub export: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -41,7 +67,7 @@ pub struct ExplainArgs {
     pub policy: Option<PathBuf>,
 }
 
-pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(cmd: PolicyCommand, config: &FileConfig) -> anyhow::Result<ExitCode> {
     match cmd {
         PolicyCommand::Check { file, signers } => Ok(check(&file, signers.as_deref())),
         PolicyCommand::Explain(args) => explain(args),
@@ -49,6 +75,7 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
             print!("{}", builtin());
             Ok(ExitCode::SUCCESS)
         }
+        PolicyCommand::Test(args) => test(args, config).await,
     }
 }
 
@@ -84,6 +111,145 @@ fn builtin() -> String {
     }
     out.push_str("Any action kind the policy does not know is checked against all of them.\n");
     out
+}
+
+/// The recorded log: from an export file, or read from the database.
+async fn recorded_log(
+    args: &TestArgs,
+    config: &FileConfig,
+) -> anyhow::Result<(Vec<AuditEntry>, String)> {
+    if let Some(path) = &args.export {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let (entries, _) =
+            parse_export(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        return Ok((entries, path.display().to_string()));
+    }
+    let db = db_url(args.db.clone(), config)?;
+    if let DbUrl::Sqlite(path) = &db
+        && !path.exists()
+    {
+        anyhow::bail!("no database at {} (pass --db or --export)", path.display());
+    }
+    let store = open_store(&db).await?;
+    Ok((all_entries(&*store).await?, db.to_string()))
+}
+
+/// What a proposal needed, and what it would need: the changes that count.
+fn changes(old: Needs, new: Needs) -> Vec<String> {
+    let plural = |n: u32| if n == 1 { "" } else { "s" };
+    match (old.auto, new.auto) {
+        (false, true) => vec!["now approved by policy".into()],
+        (true, false) => vec!["no longer auto".into()],
+        (true, true) => vec![],
+        (false, false) => {
+            let mut out = Vec::new();
+            match (old.role, new.role) {
+                (Role::Analyst, Role::Lead) => out.push("now needs a lead".into()),
+                (Role::Lead, Role::Analyst) => out.push("no longer needs a lead".into()),
+                _ => {}
+            }
+            if new.approvals > old.approvals {
+                out.push(format!(
+                    "now needs {} approval{}",
+                    new.approvals,
+                    plural(new.approvals)
+                ));
+            } else if new.approvals < old.approvals {
+                out.push(format!(
+                    "now needs only {} approval{}",
+                    new.approvals,
+                    plural(new.approvals)
+                ));
+            }
+            out
+        }
+    }
+}
+
+async fn test(args: TestArgs, config: &FileConfig) -> anyhow::Result<ExitCode> {
+    let new = match Policy::load(&args.file) {
+        Ok(p) => p,
+        Err(e) => {
+            println!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let (entries, source) = recorded_log(&args, config).await?;
+    let mut replay = Replay::new();
+    for e in &entries {
+        let body: serde_json::Value = serde_json::from_str(&e.entry)
+            .with_context(|| format!("entry {} is not JSON", e.seq))?;
+        replay.entry(e.seq, &body, None).map_err(|b| {
+            anyhow::anyhow!(
+                "the log is not sound at entry {}: {} (run `countersign audit verify`)",
+                b.seq,
+                b.problem
+            )
+        })?;
+    }
+    // Groups in a fixed order, each with its proposals in recorded order.
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    let (mut total, mut changed, mut unknown) = (0usize, 0usize, 0usize);
+    for p in replay.proposals() {
+        total += 1;
+        let old = p.needs.or_else(|| {
+            let recorded = replay.policy(p.policy.as_deref()?)?.as_ref().ok()?;
+            Some(Needs::of(&recorded.rule_for(&p.action, p.risk)))
+        });
+        let Some(old) = old else {
+            unknown += 1;
+            continue;
+        };
+        let found = changes(old, Needs::of(&new.rule_for(&p.action, p.risk)));
+        if !found.is_empty() {
+            changed += 1;
+        }
+        for label in found {
+            match groups.iter_mut().find(|(l, _)| *l == label) {
+                Some((_, ids)) => ids.push(p.id.clone()),
+                None => groups.push((label, vec![p.id.clone()])),
+            }
+        }
+    }
+    let rank = |label: &str| {
+        [
+            "now approved by policy",
+            "no longer auto",
+            "now needs a lead",
+            "no longer needs a lead",
+            "now needs only",
+        ]
+        .iter()
+        .position(|l| label.starts_with(l))
+        .unwrap_or(5)
+    };
+    groups.sort_by(|a, b| rank(&a.0).cmp(&rank(&b.0)).then_with(|| a.0.cmp(&b.0)));
+    println!(
+        "policy test {} ({}) against {total} recorded proposal{} in {source}:",
+        args.file.display(),
+        new.digest(),
+        if total == 1 { "" } else { "s" }
+    );
+    for (label, ids) in &groups {
+        let examples: Vec<&str> = ids.iter().take(3).map(String::as_str).collect();
+        println!(
+            "  {label}: {} (e.g. {}{})",
+            ids.len(),
+            examples.join(", "),
+            if ids.len() > 3 { ", …" } else { "" }
+        );
+    }
+    println!(
+        "summary: {changed} of {total} proposals would be judged differently, {} unchanged{}",
+        total - changed - unknown,
+        if unknown > 0 {
+            format!("; {unknown} recorded before requirements were (not compared)")
+        } else {
+            String::new()
+        }
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(file: &std::path::Path, signers: Option<&std::path::Path>) -> ExitCode {

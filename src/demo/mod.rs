@@ -114,6 +114,18 @@ async fn night_shift(url: &str, bob: &Signer) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The built-in policy with the demo's lead named in its text, so the
+/// policy the audit log records is the one in force.
+pub fn demo_policy() -> anyhow::Result<Policy> {
+    const EVERYONE: &str = "leads = [\"*\"]";
+    let builtin = crate::domain::policy::DEFAULT_POLICY;
+    if !builtin.contains(EVERYONE) {
+        anyhow::bail!("the built-in policy no longer names its leads as {EVERYONE}");
+    }
+    let text = builtin.replacen(EVERYONE, &format!("leads = [\"{LEAD}\"]"), 1);
+    Ok(Policy::from_toml(&text, "(built-in, demo leads)")?)
+}
+
 pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let dir = data_dir(opts.data)?;
     let keys: Vec<(&str, PrivateKey)> = [ANALYST, LEAD, NIGHT_SHIFT]
@@ -128,7 +140,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     std::fs::write(&signers_path, &signers_text)?;
     let embedded = start_embedded(
         &dir,
-        Policy::builtin().with_leads([LEAD.to_owned()]),
+        demo_policy()?,
         &signers_path,
         "soar-bot",
         "countersign-demo",

@@ -4,7 +4,7 @@
 //! never be met. New allowed_signers always take effect (removing someone
 //! must work), with an error logged for each rule they leave unmeetable.
 
-use super::serve::TlsFiles;
+use super::serve::{TlsFiles, record_policy};
 use super::state::AppState;
 use crate::domain::policy::{self, Policy, SignerSet};
 use crate::domain::time::now_millis;
@@ -58,6 +58,9 @@ fn known(signers: &AllowedSigners) -> Option<SignerSet> {
 
 pub(super) async fn reload_loop(state: AppState, w: Watched, mut stop: watch::Receiver<bool>) {
     let mut seen = w.stamps();
+    // A policy read but not yet recorded in the audit log (the database
+    // was unavailable): tried again at the next look.
+    let mut unrecorded = false;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
         let forced = tokio::select! {
@@ -67,14 +70,30 @@ pub(super) async fn reload_loop(state: AppState, w: Watched, mut stop: watch::Re
         };
         let now = w.stamps();
         if let Some(path) = &w.policy
-            && (forced || now[0] != seen[0])
+            && (forced || unrecorded || now[0] != seen[0])
         {
+            unrecorded = false;
             match Policy::load(path) {
                 Ok(p) => {
                     let problems = policy::unmeetable(&p, known(&state.signers()).as_ref());
-                    if problems.is_empty() {
-                        state.set_policy(p);
-                        tracing::info!(path = %path.display(), "policy reloaded");
+                    if p.digest() == state.policy().digest() {
+                        tracing::debug!(path = %path.display(), "policy unchanged");
+                    } else if problems.is_empty() {
+                        // Recorded first: a decision judged under it names
+                        // a digest the log already holds.
+                        match record_policy(&*state.store, &p, &state.server_name, "reload").await {
+                            Ok(()) => {
+                                state.set_policy(p);
+                                tracing::info!(path = %path.display(), "policy reloaded");
+                            }
+                            Err(e) => {
+                                unrecorded = true;
+                                kept(
+                                    "policy",
+                                    format!("it could not be recorded in the audit log: {e}"),
+                                );
+                            }
+                        }
                     } else {
                         let all = problems.iter().map(ToString::to_string);
                         kept("policy", all.collect::<Vec<_>>().join("; "));

@@ -238,6 +238,39 @@ async fn issue_token(store: &dyn Store, name: &str, role: TokenRole) -> Result<S
     Ok(token)
 }
 
+/// Writes the policy in force to the audit log (`policy_loaded`) unless
+/// the log's last policy entry already names its digest: at every start
+/// and reload, before anything is judged under it.
+pub async fn record_policy(
+    store: &dyn Store,
+    policy: &Policy,
+    server: &str,
+    reason: &'static str,
+) -> Result<(), super::store::StoreError> {
+    let written = store
+        .record_policy(super::store::RecordPolicy {
+            digest: policy.digest().to_owned(),
+            text: policy.text().to_owned(),
+            origin: policy.origin().to_owned(),
+            server: server.to_owned(),
+            reason,
+            now: now_millis(),
+        })
+        .await?;
+    match written {
+        Some(e) => tracing::info!(
+            digest = policy.digest(),
+            seq = e.seq,
+            "policy recorded in the audit log"
+        ),
+        None => tracing::info!(
+            digest = policy.digest(),
+            "policy already the last one recorded in the audit log"
+        ),
+    }
+    Ok(())
+}
+
 /// Binds and serves in the background; returns once listening.
 pub async fn start(
     store: Arc<dyn Store>,
@@ -250,6 +283,14 @@ pub async fn start(
             error,
         })?;
     let addr = listener.local_addr()?;
+    // The policy is evidence: in the log before anything is judged under it.
+    record_policy(
+        &*store,
+        &config.policy,
+        &config.identity.server_name,
+        "start",
+    )
+    .await?;
     let (shutdown, mut stop_rx) = watch::channel(false);
     let mut state = AppState::new(
         store.clone(),

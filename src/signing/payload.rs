@@ -55,13 +55,72 @@ impl From<crate::domain::types::Verdict> for PayloadVerdict {
 pub struct Review {
     /// Seconds the detail view was open.
     pub seconds: f64,
-    /// Panes viewed: `summary`, `diff`, `evidence`, `context`.
+    /// Panes viewed: one of [`KNOWN_PANES`].
     #[serde(default)]
     pub panes: Vec<String>,
     /// Decided as one of a group of like proposals (same action, rule,
     /// risk and agent), each signed over its own digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<GroupReview>,
+}
+
+/// The panes a review may name: the console's detail tabs, and `group`
+/// for the group sheet (a decision signed as one of a group).
+pub const KNOWN_PANES: &[&str] = &["summary", "diff", "evidence", "context", "history", "group"];
+
+/// The longest a review may say it lasted: a week, as long as a signed
+/// decision may wait in an outbox. More is a broken clock or a lie, and
+/// would skew the oversight view's review times.
+pub const MAX_REVIEW_SECS: f64 = 7.0 * 24.0 * 3600.0;
+
+impl Review {
+    /// What is wrong with this review metadata for a decision with
+    /// `verdict` on a proposal (`on_proposal`) or an alert, if anything:
+    /// `seconds` from 0 to [`MAX_REVIEW_SECS`], panes only from
+    /// [`KNOWN_PANES`], and `group` (with `size` from 2 to `max_group`)
+    /// only on an approval or rejection of a proposal — what a console
+    /// decides in a group.
+    pub fn problem(
+        &self,
+        verdict: PayloadVerdict,
+        on_proposal: bool,
+        max_group: u32,
+    ) -> Option<String> {
+        if !self.seconds.is_finite() || !(0.0..=MAX_REVIEW_SECS).contains(&self.seconds) {
+            return Some(format!(
+                "review.seconds: from 0 to {MAX_REVIEW_SECS} (a week), not {}",
+                self.seconds
+            ));
+        }
+        if let Some(bad) = self
+            .panes
+            .iter()
+            .find(|p| !KNOWN_PANES.contains(&p.as_str()))
+        {
+            return Some(format!(
+                "review.panes: `{}` is not a pane (known: {})",
+                bad.escape_debug(),
+                KNOWN_PANES.join(", ")
+            ));
+        }
+        let grouped =
+            matches!(verdict, PayloadVerdict::Approve | PayloadVerdict::Reject) && on_proposal;
+        match self.group {
+            Some(_) if !grouped => Some(
+                "review.group: only an approval or rejection of a proposal is decided in a group"
+                    .into(),
+            ),
+            Some(g) if !(2..=max_group).contains(&g.size) => Some(format!(
+                "review.group.size: from 2 to {max_group} (how many proposals were decided together), not {}",
+                g.size
+            )),
+            None if self.panes.iter().any(|p| p == "group") => Some(
+                "review.panes: `group` is named only by a decision made in a group (review.group)"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,5 +224,55 @@ impl DecisionDraft {
             .map_err(|e| SignerError::Sign(e.to_string()))?;
         let signature = signer.sign(super::NS_DECISION, payload.as_bytes())?;
         Ok(SignedDecision { payload, signature })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn review(seconds: f64, panes: &[&str], group: Option<u32>) -> Review {
+        Review {
+            seconds,
+            panes: panes.iter().map(|p| p.to_string()).collect(),
+            group: group.map(|size| GroupReview { size }),
+        }
+    }
+
+    #[test]
+    fn review_metadata_is_bounded() {
+        use PayloadVerdict::*;
+        let ok = |r: Review, v, on| r.problem(v, on, 500).is_none();
+        assert!(ok(review(0.0, &[], None), Approve, true));
+        assert!(ok(
+            review(
+                MAX_REVIEW_SECS,
+                &["summary", "diff", "evidence", "context", "history"],
+                None
+            ),
+            Reject,
+            true
+        ));
+        assert!(ok(review(3.5, &["group"], Some(2)), Approve, true));
+        assert!(ok(review(3.5, &["summary"], Some(500)), Reject, true));
+        assert!(ok(review(1.0, &["summary"], None), Annotate, false));
+        assert!(!ok(review(-0.1, &[], None), Approve, true));
+        assert!(!ok(review(MAX_REVIEW_SECS + 1.0, &[], None), Approve, true));
+        assert!(!ok(review(f64::NAN, &[], None), Approve, true));
+        assert!(!ok(review(1.0, &["Summary"], None), Approve, true));
+        assert!(!ok(review(1.0, &["group"], None), Approve, true));
+        assert!(!ok(review(1.0, &[], Some(1)), Approve, true));
+        assert!(!ok(review(1.0, &[], Some(501)), Approve, true));
+        for v in [Escalate, Halt, Confirm, Flag] {
+            assert!(!ok(review(1.0, &[], Some(2)), v, true), "{v:?}");
+        }
+        assert!(!ok(review(1.0, &[], Some(2)), Annotate, false));
+    }
+
+    #[test]
+    fn every_console_tab_is_a_known_pane() {
+        for tab in crate::tui::state::TABS {
+            assert!(KNOWN_PANES.contains(&tab.name()), "{}", tab.name());
+        }
     }
 }

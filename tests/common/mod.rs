@@ -142,6 +142,8 @@ pub fn allowed_signers_text(keys: &BTreeMap<String, PrivateKey>) -> String {
 pub struct TestServer {
     pub server: RunningServer,
     pub store: Arc<dyn Store>,
+    /// What `--db` takes to open `store` (a SQLite path or a PostgreSQL URL).
+    pub db_url: String,
     pub agent_token: String,
     pub other_agent_token: String,
     pub reviewer_token: String,
@@ -157,14 +159,23 @@ impl TestServer {
     }
 
     pub async fn start_with(limits: Limits) -> Self {
+        Self::start_with_policy(limits, TEST_POLICY).await
+    }
+
+    /// With a policy of the test's own (its exact text is what the audit
+    /// log records).
+    pub async fn start_with_policy(limits: Limits, policy_text: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         // COUNTERSIGN_TEST_STORE=postgres runs the same API suites on
         // PostgreSQL (.ci/run does both).
-        let store = match std::env::var("COUNTERSIGN_TEST_STORE").as_deref() {
-            Ok("postgres") => pg_store()
+        let (store, db_url) = match std::env::var("COUNTERSIGN_TEST_STORE").as_deref() {
+            Ok("postgres") => pg_store_url()
                 .await
                 .expect("COUNTERSIGN_TEST_STORE=postgres needs COUNTERSIGN_TEST_PG_URL"),
-            _ => sqlite_store(&dir),
+            _ => (
+                sqlite_store(&dir),
+                dir.path().join("countersign.db").display().to_string(),
+            ),
         };
         let mut tokens = Vec::new();
         for (name, role) in [
@@ -179,7 +190,7 @@ impl TestServer {
                 .expect("token");
             tokens.push(token);
         }
-        let policy = Policy::from_toml(TEST_POLICY, "test").expect("policy");
+        let policy = Policy::from_toml(policy_text, "test").expect("policy");
         let keys: BTreeMap<String, PrivateKey> =
             PEOPLE.iter().map(|p| (p.to_string(), new_key())).collect();
         let signers_file = dir.path().join("allowed_signers");
@@ -207,6 +218,7 @@ impl TestServer {
         TestServer {
             server,
             store,
+            db_url,
             keys,
             signers_file,
             server_key,
@@ -361,13 +373,17 @@ pub async fn pg_refuse_alert(db: &tokio_postgres::Client) {
 }
 
 pub async fn pg_store() -> Option<Arc<dyn Store>> {
+    Some(pg_store_url().await?.0)
+}
+
+/// A store on a fresh PostgreSQL database, and its URL.
+pub async fn pg_store_url() -> Option<(Arc<dyn Store>, String)> {
     let admin = pg_url()?;
     let url = pg_fresh_db(&admin).await;
-    Some(Arc::new(
-        countersign::server::store::postgres::PgStore::open(&url)
-            .await
-            .expect("open PgStore"),
-    ))
+    let store = countersign::server::store::postgres::PgStore::open(&url)
+        .await
+        .expect("open PgStore");
+    Some((Arc::new(store), url))
 }
 
 /// A new ed25519 key made by `ssh-keygen` itself at `path` (no passphrase);

@@ -395,3 +395,110 @@ async fn login_refusals() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+/// Review metadata out of bounds: 400 `invalid_review`, nothing changed;
+/// the same decision with sane metadata is then accepted.
+#[tokio::test]
+async fn invalid_review_metadata_changes_nothing() {
+    let t = TestServer::start().await;
+    let alice = t.login("alice").await;
+    let (id, digest) = submit(&t, "review-1", "medium").await;
+    let with = |verdict: PayloadVerdict, reason: &str, review: Review| {
+        DecisionDraft {
+            target: Target::Proposal(id.clone()),
+            digest: digest.clone(),
+            verdict,
+            reason: reason.into(),
+            labels: vec![],
+            review,
+        }
+        .sign(
+            "alice",
+            countersign::domain::time::now_millis(),
+            &t.signer("alice"),
+        )
+        .unwrap()
+    };
+    let review = |seconds: f64, panes: &[&str], group: Option<u32>| Review {
+        seconds,
+        panes: panes.iter().map(|p| p.to_string()).collect(),
+        group: group.map(|size| countersign::signing::payload::GroupReview { size }),
+    };
+    let bad = [
+        (
+            PayloadVerdict::Approve,
+            review(-1.0, &["summary"], None),
+            "review.seconds",
+        ),
+        (
+            PayloadVerdict::Approve,
+            review(8.0 * 24.0 * 3600.0, &[], None),
+            "review.seconds",
+        ),
+        (
+            PayloadVerdict::Approve,
+            review(5.0, &["summary", "secrets"], None),
+            "`secrets` is not a pane",
+        ),
+        (
+            PayloadVerdict::Approve,
+            review(5.0, &["group"], None),
+            "review.panes",
+        ),
+        (
+            PayloadVerdict::Approve,
+            review(5.0, &[], Some(1)),
+            "review.group.size",
+        ),
+        (
+            PayloadVerdict::Approve,
+            review(5.0, &[], Some(100_000)),
+            "review.group.size",
+        ),
+        (
+            PayloadVerdict::Escalate,
+            review(5.0, &[], Some(3)),
+            "review.group",
+        ),
+    ];
+    for (verdict, r, needle) in bad {
+        let d = with(verdict, "needs a lead", r);
+        refused(&t, &alice, &d, &id, (400, "invalid_review")).await;
+        let err = alice.post_decision(&d).await.unwrap_err().to_string();
+        assert!(err.contains(needle), "{err} should name {needle}");
+    }
+    // On an alert (an annotation), a group is refused as well.
+    let head = t.store.audit_head().await.unwrap();
+    let alert_id = t.store.proposal(&id).await.unwrap().unwrap().alert_id;
+    let note = DecisionDraft {
+        target: Target::Alert(alert_id.clone()),
+        digest: countersign::domain::digest::alert_digest(
+            &t.store.alert(&alert_id).await.unwrap().unwrap().0.document,
+        )
+        .unwrap(),
+        verdict: PayloadVerdict::Annotate,
+        reason: "seen before".into(),
+        labels: vec![],
+        review: review(5.0, &["summary"], Some(2)),
+    }
+    .sign(
+        "alice",
+        countersign::domain::time::now_millis(),
+        &t.signer("alice"),
+    )
+    .unwrap();
+    let err = alice.post_decision(&note).await.unwrap_err();
+    assert_eq!(crate::code(&err), (400, "invalid_review"));
+    assert_eq!(t.store.audit_head().await.unwrap(), head);
+    // Sane metadata, in a group of two: accepted.
+    let ok = with(
+        PayloadVerdict::Approve,
+        "",
+        review(42.5, &["group"], Some(2)),
+    );
+    alice.post_decision(&ok).await.unwrap();
+    assert_eq!(
+        t.store.proposal(&id).await.unwrap().unwrap().status,
+        ProposalStatus::Approved
+    );
+}

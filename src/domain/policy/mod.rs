@@ -23,6 +23,21 @@ pub struct Policy {
     defaults: Rule,
     rules: Vec<Rule>,
     pub assets: Assets,
+    /// The exact text it was read from, and `sha256:` + hex of its bytes:
+    /// what the audit log records as the policy in force.
+    text: std::sync::Arc<str>,
+    digest: String,
+    /// Where it was read from (a path, or `(built-in)`).
+    origin: String,
+}
+
+/// `sha256:` + hex of a policy's exact bytes: how the audit log names it.
+pub fn policy_digest(text: &str) -> String {
+    use sha2::Digest as _;
+    format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(text.as_bytes()))
+    )
 }
 
 /// `[assets]`: what the gate knows about the organisation, for risk floors.
@@ -335,6 +350,9 @@ impl Policy {
             defaults,
             rules,
             assets: raw.assets,
+            text: text.into(),
+            digest: policy_digest(text),
+            origin: origin.to_owned(),
         })
     }
 
@@ -366,11 +384,21 @@ impl Policy {
         self.analysts.iter().map(String::as_str)
     }
 
-    /// Names the leads, in place of the policy's (the demo makes its own
-    /// lead key).
-    pub fn with_leads<I: IntoIterator<Item = String>>(mut self, leads: I) -> Self {
-        self.leads = leads.into_iter().collect();
-        self
+    /// The exact text this policy was read from (a file's bytes, or the
+    /// built-in policy's embedded text).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// `sha256:` + hex of [`Policy::text`]: the name the audit log gives
+    /// this policy, and every decision judged under it.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Where it was read from: a path, or `(built-in)`.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// Every rule that matches an action at a risk tier, in file order.

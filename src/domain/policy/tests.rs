@@ -182,11 +182,26 @@ fn lead_patterns() {
     // The built-in: everyone who can sign is a lead until leads are named;
     // the demo names its own.
     assert_eq!(Policy::builtin().role_of("anyone"), Role::Lead);
-    let demo = Policy::builtin().with_leads(["carol".to_owned()]);
+    // (its lead in the text, so the policy the log records is the one in
+    // force).
+    let demo = crate::demo::demo_policy().unwrap();
     assert_eq!(
         (demo.role_of("carol"), demo.role_of("alice")),
         (Role::Lead, Role::Analyst)
     );
+    assert!(demo.text().contains("leads = [\"carol\"]"));
+}
+
+#[test]
+fn the_digest_is_of_the_exact_text() {
+    let p = Policy::builtin();
+    assert_eq!(p.text(), DEFAULT_POLICY);
+    assert_eq!(p.digest(), policy_digest(DEFAULT_POLICY));
+    assert!(p.digest().starts_with("sha256:") && p.digest().len() == 7 + 64);
+    // One byte more (a comment, a newline) is another policy on record.
+    let other = Policy::from_toml(&format!("{DEFAULT_POLICY}\n"), "x").unwrap();
+    assert_ne!(other.digest(), p.digest());
+    assert_eq!(other.rules(), p.rules());
 }
 
 /// allowed_signers as a policy check sees it: (principals, key) per line.

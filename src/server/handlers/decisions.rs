@@ -115,14 +115,11 @@ pub async fn post(
             "signed_at is more than 5 minutes ahead of the server or older than 7 days; check the clock",
         ));
     }
-    if p.review
-        .group
-        .is_some_and(|g| !(2..=MAX_GROUP).contains(&g.size))
+    if let Some(problem) = p
+        .review
+        .problem(p.verdict, p.proposal_id.is_some(), MAX_GROUP)
     {
-        return Err(ApiError::new(
-            ErrorCode::InvalidPayload,
-            format!("review.group.size: from 2 to {MAX_GROUP}"),
-        ));
+        return Err(ApiError::new(ErrorCode::InvalidReview, problem));
     }
     if p.reason.len() > 16 * 1024 || p.review.panes.len() > 16 {
         return Err(ApiError::new(
@@ -137,7 +134,10 @@ pub async fn post(
     };
     let accepted = match (p.verdict.as_verdict(), &p.proposal_id, &p.alert_id) {
         (Some(verdict), Some(proposal_id), None) => {
-            let role = state.policy().role_of(&p.principal);
+            // One policy for the role and the rule: a reload between two
+            // reads would judge them under different policies.
+            let policy = state.policy();
+            let role = policy.role_of(&p.principal);
             let out = state
                 .store
                 .decide(DecideCommand {
@@ -150,7 +150,7 @@ pub async fn post(
                     verdict,
                     reason: p.reason.clone(),
                     digest: p.digest.clone(),
-                    policy: state.policy(),
+                    policy,
                     now,
                     signed: Some(blob),
                     group: p.review.group.map(|g| g.size),

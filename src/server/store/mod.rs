@@ -162,6 +162,23 @@ pub struct DecideCommand {
     pub group: Option<u32>,
 }
 
+/// The policy a server puts in force, for the audit log: a
+/// `policy_loaded` entry with its digest and full text, written unless the
+/// last such entry already names the same digest.
+#[derive(Debug, Clone)]
+pub struct RecordPolicy {
+    /// `sha256:` + hex of `text`'s bytes.
+    pub digest: String,
+    pub text: String,
+    /// Where it was read from: a path, or `(built-in)`.
+    pub origin: String,
+    /// The server that put it in force (its checkpoint name).
+    pub server: String,
+    /// `start` or `reload`.
+    pub reason: &'static str,
+    pub now: Millis,
+}
+
 #[derive(Debug, Clone)]
 pub struct DecideOutcome {
     pub proposal: ProposalRecord,
@@ -203,6 +220,11 @@ pub trait Store: Send + Sync + 'static {
     async fn report_execution(&self, cmd: ExecutionCommand) -> Result<ProposalRecord, StoreError>;
     /// Applies every deadline due at `now`; returns how many proposals moved.
     async fn run_deadlines(&self, now: Millis) -> Result<usize, StoreError>;
+    /// Records the policy in force (`policy_loaded`) unless the log's last
+    /// policy entry has the same digest; returns the entry written, if any.
+    /// Read and append happen under the chain's write lock, so replicas
+    /// starting together with one policy write it once.
+    async fn record_policy(&self, cmd: RecordPolicy) -> Result<Option<AuditEntry>, StoreError>;
 
     async fn proposal(&self, id: &str) -> Result<Option<ProposalRecord>, StoreError>;
     async fn alert(

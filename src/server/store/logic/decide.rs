@@ -162,6 +162,7 @@ pub fn decide(
         "from": from,
         "to": next.status,
         "rule": rule.name,
+        "policy": cmd.policy.digest(),
     });
     entries.push(verdict_entry(cmd, &next, event, data));
     Ok((next, entries, event))
@@ -204,6 +205,7 @@ fn review_sample(
         "digest": cmd.digest,
         "status": next.status,
         "rule": next.rule,
+        "policy": cmd.policy.digest(),
     });
     entries.push(verdict_entry(cmd, &next, event, data));
     Ok((next, entries, event))

@@ -4,6 +4,7 @@
 
 use crate::audit::chain::{NewEntry, actor_agent, actor_policy};
 use crate::domain::machine::{self, Event, Millis, Transition};
+use crate::domain::policy::Policy;
 use crate::domain::records::AnnotationRecord;
 use crate::domain::records::{AlertRecord, DecidedBy, ProposalRecord};
 use crate::domain::revision::{self, Plan};
@@ -113,6 +114,24 @@ pub fn submit(
     })
 }
 
+/// The `policy_loaded` entry: the policy's digest and its full text, so
+/// the log alone says what every later decision was judged under.
+pub fn policy_loaded(cmd: &crate::server::store::RecordPolicy) -> NewEntry {
+    NewEntry {
+        at: cmd.now,
+        kind: "policy_loaded",
+        alert_id: None,
+        proposal_id: None,
+        actor: crate::audit::chain::actor_server(&cmd.server),
+        data: json!({
+            "digest": cmd.digest,
+            "text": cmd.text,
+            "origin": cmd.origin,
+            "reason": cmd.reason,
+        }),
+    }
+}
+
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
@@ -135,11 +154,16 @@ fn entry(
     }
 }
 
-fn proposal_summary(p: &ProposalRecord) -> Value {
+/// A proposal as its alert's entry records it: what the requirement was
+/// computed from (action, effective risk, the policy by digest) and what
+/// it came to (`needs`), so `audit verify` and `policy test` can replay it.
+fn proposal_summary(p: &ProposalRecord, policy: &Policy) -> Value {
+    let rule = policy.rule_for(&p.action, p.risk);
     json!({
         "id": p.id, "index": p.index, "digest": p.digest, "document": p.document,
         "status": p.status, "rule": p.rule, "risk": p.risk, "declared_risk": p.declared_risk,
-        "assessment": p.assessment,
+        "assessment": p.assessment, "action": p.action, "policy": policy.digest(),
+        "needs": {"approvals": rule.approvals, "role": rule.role, "auto": rule.auto},
     })
 }
 
@@ -209,7 +233,9 @@ fn new_proposal(
             rule: rule.name.clone(),
         });
         p.decided_at = Some(cmd.now);
-        let mut data = json!({"digest": p.digest, "execute_by": p.execute_by});
+        let mut data = json!({
+            "digest": p.digest, "execute_by": p.execute_by, "policy": cmd.policy.digest(),
+        });
         if rule.sample > 0.0 {
             // Drawn now, and the draw is in the entry: which approvals
             // went to review is part of the signed record.
@@ -252,7 +278,7 @@ fn create(cmd: &SubmitCommand) -> (AlertRecord, Vec<ProposalRecord>, Vec<NewEntr
             "external_id": alert.external_id,
             "revision": 1,
             "document": alert.document,
-            "proposals": proposals.iter().map(proposal_summary).collect::<Vec<_>>(),
+            "proposals": proposals.iter().map(|p| proposal_summary(p, &cmd.policy)).collect::<Vec<_>>(),
         }),
     )];
     entries.extend(autos);
@@ -316,8 +342,8 @@ fn revise(
             "external_id": alert.external_id,
             "revision": alert.revision,
             "document": alert.document,
-            "revised": updated.iter().map(proposal_summary).collect::<Vec<_>>(),
-            "added": new.iter().map(proposal_summary).collect::<Vec<_>>(),
+            "revised": updated.iter().map(|p| proposal_summary(p, &cmd.policy)).collect::<Vec<_>>(),
+            "added": new.iter().map(|p| proposal_summary(p, &cmd.policy)).collect::<Vec<_>>(),
             "dismissed": dismissed_all,
         }),
     )];

@@ -8,7 +8,7 @@ use crate::server::store::sql;
 use crate::server::store::tx::Tx;
 use crate::server::store::{
     AnnotateCommand, AnnotateOutcome, ClaimCommand, DecideCommand, DecideOutcome, ExecutionCommand,
-    StoreError, SubmitCommand, SubmitOutcome,
+    RecordPolicy, StoreError, SubmitCommand, SubmitOutcome,
 };
 
 pub async fn submit<T: Tx>(
@@ -152,4 +152,25 @@ pub async fn settle<T: Tx>(
         }
     }
     Ok(moved)
+}
+
+/// The policy in force into the log, unless its last policy entry names
+/// the same digest. The caller holds the chain's write lock (SQLite's one
+/// writer; PostgreSQL's advisory lock), so the check and the append are one.
+pub async fn record_policy<T: Tx>(
+    tx: &mut T,
+    cmd: &RecordPolicy,
+) -> Result<Option<AuditEntry>, StoreError> {
+    let last = tx.query_opt(sql::LAST_POLICY, &[], sql::audit_row).await?;
+    if let Some(last) = last {
+        let body: serde_json::Value = serde_json::from_str(&last.entry)?;
+        if body["data"]["digest"].as_str() == Some(cmd.digest.as_str()) {
+            return Ok(None);
+        }
+    }
+    let mut w = Writes {
+        entries: vec![logic::policy_loaded(cmd)],
+        ..Writes::default()
+    };
+    apply(tx, &mut w, &mut Vec::new()).await
 }

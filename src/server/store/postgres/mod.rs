@@ -35,8 +35,8 @@ use writer::{Counters, Writer};
 use super::ops::notify;
 use super::{
     AnnotateCommand, AnnotateOutcome, ChangeSet, ClaimCommand, Claimed, DecideCommand,
-    DecideOutcome, DeliveryCount, ExecutionCommand, Finish, QueuePage, QueueQuery, Routes,
-    SinkRoute, Store, StoreError, SubmitCommand, SubmitOutcome, WriteStats, ops,
+    DecideOutcome, DeliveryCount, ExecutionCommand, Finish, QueuePage, QueueQuery, RecordPolicy,
+    Routes, SinkRoute, Store, StoreError, SubmitCommand, SubmitOutcome, WriteStats, ops,
 };
 use crate::audit::chain::Head;
 use crate::domain::machine::Millis;
@@ -90,6 +90,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (6, include_str!("schema_6.sql")),
     (7, include_str!("schema_7.sql")),
     (8, include_str!("schema_8.sql")),
+    (9, include_str!("schema_9.sql")),
 ];
 
 pub struct PgStore {
@@ -275,6 +276,24 @@ impl Store for PgStore {
             return Ok(0);
         }
         self.writer.call(Settle { ids: due, now }).await
+    }
+
+    /// In a transaction of its own that takes the chain lock first and
+    /// reads the head under it, as the writer does: two replicas starting
+    /// with one policy write it once (the second finds it is the last).
+    async fn record_policy(&self, cmd: RecordPolicy) -> Result<Option<AuditEntry>, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let head = chain_head(&tx, true)
+            .await?
+            .ok_or_else(|| StoreError::Internal("the chain lock was not taken".into()))?;
+        let written = {
+            let t = &mut PgTx::new(&tx);
+            t.head = Some(head);
+            ops::record_policy(t, &cmd).await?
+        };
+        tx.commit().await?;
+        Ok(written)
     }
 
     async fn proposal(&self, id: &str) -> Result<Option<ProposalRecord>, StoreError> {

@@ -12,6 +12,11 @@ pub const APPEND: &str = "INSERT INTO audit (seq, at, kind, alert_id, proposal_i
 pub const AUDIT_AFTER: &str = "SELECT seq, entry, prev_hash, hash FROM audit \
      WHERE seq > $1 AND (CAST($2 AS TEXT) IS NULL OR alert_id = $2) ORDER BY seq LIMIT $3";
 
+/// The last `policy_loaded` entry: the policy the log says is in force
+/// (a partial index holds just those entries).
+pub const LAST_POLICY: &str = "SELECT seq, entry, prev_hash, hash FROM audit \
+     WHERE kind = 'policy_loaded' ORDER BY seq DESC LIMIT 1";
+
 pub fn audit_row(r: &dyn SqlRow) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
         seq: r.int("seq")?,

@@ -36,6 +36,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_7.sql")),
         M::up(include_str!("schema_8.sql")),
         M::up(include_str!("schema_9.sql")),
+        M::up(include_str!("schema_10.sql")),
     ])
 }
 

@@ -14,8 +14,8 @@ use super::ops::notify;
 use super::tx::block_now;
 use super::{
     AnnotateCommand, AnnotateOutcome, ChangeSet, ClaimCommand, Claimed, DecideCommand,
-    DecideOutcome, DeliveryCount, ExecutionCommand, Finish, QueuePage, QueueQuery, Routes,
-    SinkRoute, Store, StoreError, SubmitCommand, SubmitOutcome, WriteStats, ops,
+    DecideOutcome, DeliveryCount, ExecutionCommand, Finish, QueuePage, QueueQuery, RecordPolicy,
+    Routes, SinkRoute, Store, StoreError, SubmitCommand, SubmitOutcome, WriteStats, ops,
 };
 use crate::audit::chain::Head;
 use crate::domain::machine::Millis;
@@ -82,6 +82,11 @@ impl Store for SqliteStore {
             return Ok(0);
         }
         self.write(move |t, changed| block_now(ops::settle(t, &due, now, changed)))
+            .await
+    }
+
+    async fn record_policy(&self, cmd: RecordPolicy) -> Result<Option<AuditEntry>, StoreError> {
+        self.write(move |t, _| block_now(ops::record_policy(t, &cmd)))
             .await
     }
 
