@@ -101,6 +101,9 @@ pub fn assess(p: &ProposalSubmission, policy: &Policy) -> Assessment {
         .map(|pc| permissions::analyse(&pc.format, &pc.before, &pc.after));
     if let Some(a) = &analysis {
         findings.push(permission_finding(a));
+        findings.extend(permissions::concerns(a).into_iter().map(Finding::from));
+    } else if let Some(c) = permissions::missing_change(&p.action, &assets.access_changing) {
+        findings.push(c.into());
     }
     let floor = findings.iter().map(|f| f.floor).max().unwrap_or(Risk::Low);
     Assessment {
@@ -115,7 +118,19 @@ pub fn assess(p: &ProposalSubmission, policy: &Policy) -> Assessment {
     }
 }
 
-/// The floor a permission change sets, and why.
+impl From<permissions::Concern> for Finding {
+    fn from(c: permissions::Concern) -> Self {
+        Finding {
+            class: c.class.into(),
+            detail: c.detail,
+            floor: c.floor,
+        }
+    }
+}
+
+/// The floor a permission change's delta sets, and why (the resulting
+/// document's own grants and reduced audit logging are
+/// `permissions::concerns`, findings of their own).
 fn permission_finding(a: &Analysis) -> Finding {
     let first = a.new_grants.first().map(|g| g.describe());
     let more = match a.new_grants.len() {
@@ -132,8 +147,12 @@ fn permission_finding(a: &Analysis) -> Finding {
             Risk::High,
             "not_analysed",
             format!(
-                "a `{}` change the gate cannot analyse: held as if it may grant new access",
-                a.format
+                "a `{}` change the gate cannot analyse{}: held as if it may grant new access",
+                a.format,
+                a.unreadable
+                    .as_ref()
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default()
             ),
         ),
         Verdict::MayGrantNewAccess => (
@@ -145,7 +164,10 @@ fn permission_finding(a: &Analysis) -> Finding {
             let severe = a.worst().is_some_and(|c| c.is_severe());
             let detail = match first {
                 Some(g) => format!("{g}{more}"),
-                None => format!("removes a Deny: {}", a.removed_denies.join("; ")),
+                None if !a.removed_denies.is_empty() => {
+                    format!("removes a Deny: {}", a.removed_denies.join("; "))
+                }
+                None => format!("audit logging reduced: {}", a.audit_reduced.join("; ")),
             };
             let floor = if severe { Risk::Critical } else { Risk::High };
             (floor, "grants_new_access", detail)

@@ -6,6 +6,7 @@
 //! computed over those values, and they are served back as `document`.
 
 use super::digest::{self, DigestError};
+use super::json::JsonProblem;
 use super::types::{ActionKind, EntityKind, EvidenceKind, Risk, Severity};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -142,6 +143,10 @@ pub struct ValidProposal {
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    /// A problem inside a document embedded in the field (a
+    /// `permission_change`'s `before` or `after`): a name twice in one
+    /// object, as the envelope's own check names it.
+    pub embedded: Option<JsonProblem>,
 }
 
 impl FieldError {
@@ -149,6 +154,7 @@ impl FieldError {
         Self {
             field: field.into(),
             message: message.into(),
+            embedded: None,
         }
     }
 }
@@ -314,6 +320,18 @@ fn validate(a: &AlertSubmission) -> Result<(), FieldError> {
                 PERMISSION_DOC,
                 false,
             )?;
+            // One document, one meaning, inside too: a name twice in an
+            // embedded JSON or YAML document is read last-wins by one
+            // reader and first-wins by another.
+            for (name, doc) in [("before", &pc.before), ("after", &pc.after)] {
+                if let Some(p) = super::permissions::duplicate_names(doc) {
+                    return Err(FieldError {
+                        field: at(&format!("permission_change.{name}")),
+                        message: format!("in the embedded document, {p}"),
+                        embedded: Some(p),
+                    });
+                }
+            }
         }
         if let Some(secs) = p.expires_in_secs
             && !(1..=MAX_EXPIRES_IN_SECS).contains(&secs)
