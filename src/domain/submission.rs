@@ -429,4 +429,42 @@ mod tests {
         let err = parse(v).unwrap_err();
         assert!(err.message.contains("title"), "{err}");
     }
+
+    #[test]
+    fn duplicate_names_inside_embedded_documents_are_refused() {
+        for (side, doc, path) in [
+            (
+                "after",
+                r#"{"Statement":[{"Effect":"Allow","Action":"*","Action":"s3:GetObject","Resource":"*"}]}"#,
+                "Statement[0].Action",
+            ),
+            (
+                "before",
+                "kind: Role\nmetadata:\n  name: r\n  namespace: a\n  namespace: b\n",
+                "metadata.namespace",
+            ),
+        ] {
+            let mut v = sample();
+            v["proposals"][0]["permission_change"] =
+                json!({"format": "text", "before": "", "after": ""});
+            v["proposals"][0]["permission_change"][side] = json!(doc);
+            let err = parse(v).unwrap_err();
+            assert_eq!(
+                err.field,
+                format!("proposals[0].permission_change.{side}"),
+                "{err}"
+            );
+            assert!(
+                matches!(&err.embedded, Some(JsonProblem::Duplicate { path: p, .. }) if p == path),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains(path), "{err}");
+        }
+        // The same names in sibling objects are fine.
+        let mut v = sample();
+        v["proposals"][0]["permission_change"] = json!({"format": "json",
+            "before": r#"{"Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"},{"Effect":"Allow","Action":"a:c","Resource":"*"}]}"#,
+            "after": "readers\n"});
+        assert!(parse(v).is_ok());
+    }
 }
