@@ -403,7 +403,11 @@ mod tests {
         Policy::from_toml(&text, "t").unwrap()
     }
 
-    fn change(action: &str, target: &str, pc: Option<(&str, String, String)>) -> ProposalSubmission {
+    fn change(
+        action: &str,
+        target: &str,
+        pc: Option<(&str, String, String)>,
+    ) -> ProposalSubmission {
         let mut v = serde_json::json!({
             "action": action, "target": target, "risk": "low", "rationale": "r"
         });
@@ -430,9 +434,16 @@ mod tests {
         let policy = lenient("");
         let held = |p: ProposalSubmission, want: Risk, class: &str| {
             let (floor, auto, a) = judged(&p, &policy);
-            assert!(floor >= want && !auto, "{:?}: {floor:?} {:?}", p.permission_change, a.findings);
             assert!(
-                a.findings.iter().any(|f| f.class == class && f.floor >= want),
+                floor >= want && !auto,
+                "{:?}: {floor:?} {:?}",
+                p.permission_change,
+                a.findings
+            );
+            assert!(
+                a.findings
+                    .iter()
+                    .any(|f| f.class == class && f.floor >= want),
                 "{class}: {:?}",
                 a.findings
             );
@@ -460,13 +471,21 @@ mod tests {
         );
         let crb = "kind: ClusterRoleBinding\napiVersion: rbac.authorization.k8s.io/v1\nmetadata:\n  name: open\nsubjects:\n- kind: User\n  name: system:anonymous\nroleRef:\n  kind: ClusterRole\n  name: cluster-admin\n  apiGroup: rbac.authorization.k8s.io\n".to_owned();
         held(
-            change("modify_policy", "cluster/prod", Some(("yaml", crb.clone(), crb))),
+            change(
+                "modify_policy",
+                "cluster/prod",
+                Some(("yaml", crb.clone(), crb)),
+            ),
             Risk::Critical,
             "resulting_document",
         );
         let owner = r#"{"bindings":[{"role":"roles/owner","members":["allUsers"]}]}"#.to_owned();
         held(
-            change("modify_policy", "projects/p", Some(("json", owner.clone(), owner))),
+            change(
+                "modify_policy",
+                "projects/p",
+                Some(("json", owner.clone(), owner)),
+            ),
             Risk::Critical,
             "resulting_document",
         );
@@ -474,7 +493,9 @@ mod tests {
         let before = iam_doc(
             "{\"Effect\":\"Deny\",\"Action\":\"*\",\"Resource\":\"*\"},\n{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::d/*\"}",
         );
-        let after = iam_doc("{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::d/*\"}");
+        let after = iam_doc(
+            "{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::d/*\"}",
+        );
         held(
             change("modify_policy", "role/x", Some(("text", before, after))),
             Risk::High,
@@ -488,15 +509,23 @@ mod tests {
                 "role/x",
                 Some((
                     "json",
-                    iam_doc(&format!(r#"{base},{{"Effect":"Deny","Action":"s3:*","Resource":"arn:aws:s3:::payroll/*"}}"#)),
-                    iam_doc(&format!(r#"{base},{{"Effect":"Deny","Action":"s3:*","Resource":"arn:aws:s3:::${{aws:username}}/*"}}"#)),
+                    iam_doc(&format!(
+                        r#"{base},{{"Effect":"Deny","Action":"s3:*","Resource":"arn:aws:s3:::payroll/*"}}"#
+                    )),
+                    iam_doc(&format!(
+                        r#"{base},{{"Effect":"Deny","Action":"s3:*","Resource":"arn:aws:s3:::${{aws:username}}/*"}}"#
+                    )),
                 )),
             ),
             Risk::High,
             "grants_new_access",
         );
         // 6. An aggregate-to-admin label on a secret-reading ClusterRole.
-        let cr = |labels: &str| format!("kind: ClusterRole\nmetadata:\n  name: r\n{labels}rules:\n- apiGroups: [\"\"]\n  resources: [\"secrets\"]\n  verbs: [\"get\"]\n");
+        let cr = |labels: &str| {
+            format!(
+                "kind: ClusterRole\nmetadata:\n  name: r\n{labels}rules:\n- apiGroups: [\"\"]\n  resources: [\"secrets\"]\n  verbs: [\"get\"]\n"
+            )
+        };
         held(
             change(
                 "modify_policy",
@@ -511,7 +540,11 @@ mod tests {
             "grants_new_access",
         );
         // 7. GCP audit logging reduced.
-        let audit = |types: &str| format!(r#"{{"bindings":[],"auditConfigs":[{{"service":"allServices","auditLogConfigs":[{types}]}}]}}"#);
+        let audit = |types: &str| {
+            format!(
+                r#"{{"bindings":[],"auditConfigs":[{{"service":"allServices","auditLogConfigs":[{types}]}}]}}"#
+            )
+        };
         held(
             change(
                 "modify_policy",

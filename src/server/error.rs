@@ -4,8 +4,8 @@
 
 use super::store::StoreError;
 use crate::api::ErrorCode;
-use crate::domain::machine::Refusal;
 use crate::domain::json::JsonProblem;
+use crate::domain::machine::Refusal;
 use crate::domain::submission::FieldError;
 use axum::Json;
 use axum::http::StatusCode;

@@ -25,7 +25,11 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A member under one of its two proto-JSON spellings; `Err` if both.
-fn member<'a>(m: &'a Map<String, Value>, camel: &str, snake: &str) -> Result<Option<&'a Value>, ()> {
+fn member<'a>(
+    m: &'a Map<String, Value>,
+    camel: &str,
+    snake: &str,
+) -> Result<Option<&'a Value>, ()> {
     match (m.get(camel), m.get(snake)) {
         (Some(_), Some(_)) => Err(()),
         (a, b) => Ok(a.or(b)),
@@ -41,7 +45,13 @@ fn bindings(doc: &Value) -> Option<Vec<(String, String, bool)>> {
     let top = doc.as_object()?;
     if !known_keys(
         top,
-        &["bindings", "auditConfigs", "audit_configs", "etag", "version"],
+        &[
+            "bindings",
+            "auditConfigs",
+            "audit_configs",
+            "etag",
+            "version",
+        ],
     ) {
         return None;
     }
@@ -89,7 +99,10 @@ fn audit(doc: &Value) -> Option<Logging> {
             ) {
                 return None;
             }
-            let log_type = member(lm, "logType", "log_type").ok()??.as_str()?.to_owned();
+            let log_type = member(lm, "logType", "log_type")
+                .ok()??
+                .as_str()?
+                .to_owned();
             let exempted = match member(lm, "exemptedMembers", "exempted_members").ok()? {
                 None => BTreeSet::new(),
                 Some(v) => v

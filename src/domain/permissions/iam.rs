@@ -132,7 +132,10 @@ fn statements(doc: &Value) -> Option<Vec<Stmt>> {
             "Deny" => false,
             _ => return None,
         };
-        let (actions, na) = match (strings(m.get("Action")).ok()?, strings(m.get("NotAction")).ok()?) {
+        let (actions, na) = match (
+            strings(m.get("Action")).ok()?,
+            strings(m.get("NotAction")).ok()?,
+        ) {
             (Some(a), None) => (a, false),
             (None, Some(_)) => (vec!["*".into()], true),
             _ => return None,
@@ -162,7 +165,11 @@ fn statements(doc: &Value) -> Option<Vec<Stmt>> {
             Some(_) => return None,
         };
         let negation = (na || nr || np).then(|| {
-            serde_json::json!([m.get("NotAction"), m.get("NotResource"), m.get("NotPrincipal")])
+            serde_json::json!([
+                m.get("NotAction"),
+                m.get("NotResource"),
+                m.get("NotPrincipal")
+            ])
         });
         out.push(Stmt {
             allow,

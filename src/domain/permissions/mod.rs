@@ -214,6 +214,15 @@ enum Side {
     Ambiguous(String),
 }
 
+impl Side {
+    fn docs(&self) -> &[Value] {
+        match self {
+            Side::Docs(d) => d,
+            _ => &[],
+        }
+    }
+}
+
 fn read(text: &str) -> Side {
     if text.trim().is_empty() {
         return Side::Absent;
@@ -285,12 +294,8 @@ pub fn analyse(format: &str, before: &str, after: &str) -> Analysis {
             return Analysis::not_analysed(&f, why.clone());
         }
     }
-    let docs = |s: &Side| match s {
-        Side::Docs(d) => d.clone(),
-        _ => Vec::new(),
-    };
-    let (old, new) = (docs(&b), docs(&a));
-    let all = || old.iter().chain(&new);
+    let (old, new) = (b.docs(), a.docs());
+    let all = || old.iter().chain(new);
     if all().any(is_iam) {
         return one_each(&b, &a, "aws-iam", &["Statement"], iam::analyse);
     }
@@ -301,7 +306,7 @@ pub fn analyse(format: &str, before: &str, after: &str) -> Analysis {
         if matches!(b, Side::Opaque) || matches!(a, Side::Opaque) {
             return Analysis::not_analysed("kubernetes-rbac", "one side is neither JSON nor YAML");
         }
-        return rbac::analyse(&old, &new).unwrap_or_else(|| {
+        return rbac::analyse(old, new).unwrap_or_else(|| {
             Analysis::not_analysed(
                 "kubernetes-rbac (unreadable)",
                 "not every document is a well-formed Role, ClusterRole, RoleBinding or ClusterRoleBinding",
@@ -331,15 +336,15 @@ fn one_each(
             .map(|k| ((*k).to_owned(), Value::Array(Vec::new())))
             .collect(),
     );
-    let one = |s: &Side| -> Option<Value> {
+    fn one<'a>(s: &'a Side, empty: &'a Value) -> Option<&'a Value> {
         match s {
-            Side::Absent => Some(empty.clone()),
-            Side::Docs(d) if d.len() == 1 => d.first().cloned(),
+            Side::Absent => Some(empty),
+            Side::Docs(d) if d.len() == 1 => d.first(),
             _ => None,
         }
-    };
-    match (one(b), one(a)) {
-        (Some(old), Some(new)) => f(&old, &new).unwrap_or_else(|| {
+    }
+    match (one(b, &empty), one(a, &empty)) {
+        (Some(old), Some(new)) => f(old, new).unwrap_or_else(|| {
             Analysis::not_analysed(
                 &format!("{name} (unreadable)"),
                 "a member is missing, misspelt or of the wrong type",

@@ -215,7 +215,12 @@ fn covers(r: &Rule, a: &Atom) -> bool {
         && (r.names.is_empty() || a.name != "*" && r.names.iter().any(|n| n == &a.name))
 }
 
-const RBAC_OBJECTS: &[&str] = &["roles", "clusterroles", "rolebindings", "clusterrolebindings"];
+const RBAC_OBJECTS: &[&str] = &[
+    "roles",
+    "clusterroles",
+    "rolebindings",
+    "clusterrolebindings",
+];
 
 fn classify_atom(a: &Atom) -> (Class, String) {
     let wild = a.verb == "*" && a.resource == "*";
@@ -239,8 +244,14 @@ fn classify_atom(a: &Atom) -> (Class, String) {
             "mints service-account tokens".into(),
         );
     }
-    if ["pods/exec", "pods/attach", "nodes/proxy", "pods/*", "nodes/*"]
-        .contains(&a.resource.as_str())
+    if [
+        "pods/exec",
+        "pods/attach",
+        "nodes/proxy",
+        "pods/*",
+        "nodes/*",
+    ]
+    .contains(&a.resource.as_str())
         && ["create", "get", "*"].contains(&a.verb.as_str())
     {
         return (
@@ -330,9 +341,13 @@ fn classify_binding(subject: &str, role: &str) -> (Class, String) {
 /// rules escalate.
 fn aggregation_grant(scope: &str, rule: &Value) -> Grant {
     let text = rule.to_string();
-    let class = if ["aggregate-to-admin", "aggregate-to-edit", "aggregate-to-cluster-admin"]
-        .iter()
-        .any(|x| text.contains(x))
+    let class = if [
+        "aggregate-to-admin",
+        "aggregate-to-edit",
+        "aggregate-to-cluster-admin",
+    ]
+    .iter()
+    .any(|x| text.contains(x))
     {
         Class::PrivilegeEscalation
     } else {

@@ -262,7 +262,9 @@ fn the_resulting_document_is_judged_on_its_own() {
         "{c:?}"
     );
     // A public principal in both.
-    let public = doc(json!([{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::site/*"}]));
+    let public = doc(
+        json!([{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::site/*"}]),
+    );
     let a = analyse("json", &public, &public);
     assert_eq!(resulting_floor(&a), Some(Risk::Critical), "{a:?}");
     assert_eq!(a.resulting[0].class, Class::PublicOrCrossAccount);
@@ -278,8 +280,10 @@ fn the_resulting_document_is_judged_on_its_own() {
     // one (a quarantine for one user) does not.
     let denied = doc(json!([allow("*", "*"), {"Effect": "Deny", "Action": "*", "Resource": "*"}]));
     assert_eq!(resulting_floor(&analyse("json", &admin, &denied)), None);
-    let quarantined = doc(json!([allow("*", "*"), {"Effect": "Deny", "Action": "*", "Resource": "*",
-        "Condition": {"StringEquals": {"aws:userid": "AIDAEXAMPLE"}}}]));
+    let quarantined = doc(
+        json!([allow("*", "*"), {"Effect": "Deny", "Action": "*", "Resource": "*",
+        "Condition": {"StringEquals": {"aws:userid": "AIDAEXAMPLE"}}}]),
+    );
     assert_eq!(
         resulting_floor(&analyse("json", &admin, &quarantined)),
         Some(Risk::Critical)
@@ -304,13 +308,18 @@ fn the_resulting_document_is_judged_on_its_own() {
     assert!(!held(&a), "{a:?}");
     assert_eq!(a.removed, ["s3:listbucket on arn:aws:s3:::data"]);
     // An Allow narrowed.
-    let narrowed = doc(json!([allow("s3:GetObject", "arn:aws:s3:::data/reports/*")]));
+    let narrowed = doc(json!([allow(
+        "s3:GetObject",
+        "arn:aws:s3:::data/reports/*"
+    )]));
     assert!(!held(&analyse("json", &fewer, &narrowed)));
     // s3:* on everything is write, not admin.
     let s3 = doc(json!([allow("s3:*", "*")]));
     assert!(!held(&analyse("json", &s3, &s3)));
     // A trust policy for a named service is what trust policies are for.
-    let trust = doc(json!([{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]));
+    let trust = doc(
+        json!([{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]),
+    );
     assert!(!held(&analyse("json", &trust, &trust)));
 }
 
@@ -324,7 +333,8 @@ fn standing_grants_in_rbac_and_gcp() {
     let owner = p(json!([{"role": "roles/owner", "members": ["allUsers"]}]));
     let a = analyse("json", &owner, &owner);
     assert_eq!(resulting_floor(&a), Some(Risk::Critical), "{a:?}");
-    let auth = p(json!([{"role": "roles/storage.objectViewer", "members": ["allAuthenticatedUsers"]}]));
+    let auth =
+        p(json!([{"role": "roles/storage.objectViewer", "members": ["allAuthenticatedUsers"]}]));
     assert_eq!(
         resulting_floor(&analyse("json", &auth, &auth)),
         Some(Risk::Critical)
@@ -340,12 +350,18 @@ fn standing_grants_in_rbac_and_gcp() {
     assert_eq!(resulting_floor(&a), Some(Risk::High), "{a:?}");
     assert_eq!(a.resulting[0].class, Class::CredentialExposure);
     // Controls: a GCP viewer removed; a deployer role narrowed.
-    let two = p(json!([{"role": "roles/viewer", "members": ["user:ana@acme.example", "user:bo@acme.example"]}]));
+    let two = p(
+        json!([{"role": "roles/viewer", "members": ["user:ana@acme.example", "user:bo@acme.example"]}]),
+    );
     let one = p(json!([{"role": "roles/viewer", "members": ["user:ana@acme.example"]}]));
     let a = analyse("json", &two, &one);
     assert!(!held(&a), "{a:?}");
     assert_eq!(a.removed, ["roles/viewer for user:bo@acme.example"]);
-    let deployer = |verbs: &str| format!("kind: Role\napiVersion: rbac.authorization.k8s.io/v1\nmetadata:\n  name: d\n  namespace: a\nrules:\n- apiGroups: [\"apps\"]\n  resources: [\"deployments\"]\n  verbs: [{verbs}]\n");
+    let deployer = |verbs: &str| {
+        format!(
+            "kind: Role\napiVersion: rbac.authorization.k8s.io/v1\nmetadata:\n  name: d\n  namespace: a\nrules:\n- apiGroups: [\"apps\"]\n  resources: [\"deployments\"]\n  verbs: [{verbs}]\n"
+        )
+    };
     assert!(!held(&analyse(
         "yaml",
         &deployer("get, list, update"),
@@ -379,7 +395,10 @@ fn the_label_is_a_hint_only() {
     let a = analyse("text", "{\"statement\": []}", "{\"statement\": [1]}");
     assert_eq!(a.verdict, Verdict::NotAnalysed, "{a:?}");
     // Lists are lists only when labelled so.
-    assert_eq!(analyse("text", "a", "a\nb").verdict, Verdict::GrantsNewAccess);
+    assert_eq!(
+        analyse("text", "a", "a\nb").verdict,
+        Verdict::GrantsNewAccess
+    );
     assert_eq!(analyse("json", "a", "a\nb").verdict, Verdict::NotAnalysed);
     // A list that is JSON of no known shape is still a list.
     assert_eq!(
@@ -388,7 +407,10 @@ fn the_label_is_a_hint_only() {
     );
     // An empty side is a policy created (or deleted).
     let a = analyse("json", "", &doc(json!([allow("s3:GetObject", "*")])));
-    assert_eq!((a.format.as_str(), a.verdict), ("aws-iam", Verdict::GrantsNewAccess));
+    assert_eq!(
+        (a.format.as_str(), a.verdict),
+        ("aws-iam", Verdict::GrantsNewAccess)
+    );
     let a = analyse(
         "json",
         &doc(json!([{"Effect": "Deny", "Action": "s3:*", "Resource": "*"}])),
@@ -399,12 +421,16 @@ fn the_label_is_a_hint_only() {
 
 #[test]
 fn duplicate_names_are_never_read() {
-    let dup = r#"{"Statement":[{"Effect":"Allow","Action":"*","Action":"s3:GetObject","Resource":"*"}]}"#;
+    let dup =
+        r#"{"Statement":[{"Effect":"Allow","Action":"*","Action":"s3:GetObject","Resource":"*"}]}"#;
     let a = analyse("json", dup, dup);
     assert_eq!(a.verdict, Verdict::NotAnalysed, "{a:?}");
     match duplicate_names(dup) {
         Some(JsonProblem::Duplicate { path, name }) => {
-            assert_eq!((path.as_str(), name.as_str()), ("Statement[0].Action", "Action"));
+            assert_eq!(
+                (path.as_str(), name.as_str()),
+                ("Statement[0].Action", "Action")
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -416,7 +442,8 @@ fn duplicate_names_are_never_read() {
         other => panic!("{other:?}"),
     }
     assert_eq!(analyse("yaml", yaml, yaml).verdict, Verdict::NotAnalysed);
-    let second = "kind: Role\nmetadata:\n  name: a\n---\nkind: Role\nmetadata:\n  name: b\n  name: c\n";
+    let second =
+        "kind: Role\nmetadata:\n  name: a\n---\nkind: Role\nmetadata:\n  name: b\n  name: c\n";
     assert!(matches!(
         duplicate_names(second),
         Some(JsonProblem::Duplicate { path, .. }) if path == "(document 2).metadata.name"
@@ -449,7 +476,11 @@ fn policy_variables_narrow_a_deny() {
     // denies less.
     let not = |l: Value| json!([base.clone(), {"Effect": "Deny", "NotAction": l, "Resource": "*"}]);
     assert_eq!(
-        iam(not(json!(["s3:GetObject"])), not(json!(["s3:GetObject", "s3:PutObject"]))).verdict,
+        iam(
+            not(json!(["s3:GetObject"])),
+            not(json!(["s3:GetObject", "s3:PutObject"]))
+        )
+        .verdict,
         Verdict::GrantsNewAccess
     );
     assert_eq!(
@@ -469,10 +500,18 @@ fn rbac_scope_and_aggregation() {
     let system = role("Role", "  namespace: kube-system\n", "", "");
     let cluster = role("ClusterRole", "", "", "");
     let a = analyse("yaml", &sandbox, &system);
-    assert_eq!(a.verdict, Verdict::GrantsNewAccess, "moved namespace: {a:?}");
+    assert_eq!(
+        a.verdict,
+        Verdict::GrantsNewAccess,
+        "moved namespace: {a:?}"
+    );
     assert!(a.new_grants[0].resource.contains("kube-system"), "{a:?}");
     let a = analyse("yaml", &sandbox, &cluster);
-    assert_eq!(a.verdict, Verdict::GrantsNewAccess, "Role → ClusterRole: {a:?}");
+    assert_eq!(
+        a.verdict,
+        Verdict::GrantsNewAccess,
+        "Role → ClusterRole: {a:?}"
+    );
     assert_eq!(a.worst(), Some(Class::CredentialExposure));
     assert_eq!(
         analyse("yaml", &sandbox, &sandbox).verdict,
@@ -512,7 +551,10 @@ fn rbac_scope_and_aggregation() {
     let bad = "kind: Role\nmetadata:\n  name: s\n  namespace: a\nrules:\n- apiGroups: [\"\"]\n  resources: [\"secrets\"]\n  verbs: \"*\"\n";
     assert_eq!(analyse("yaml", &sandbox, bad).verdict, Verdict::NotAnalysed);
     let no_ref = "kind: RoleBinding\nmetadata:\n  name: b\nsubjects:\n- kind: User\n  name: x\n";
-    assert_eq!(analyse("yaml", no_ref, no_ref).verdict, Verdict::NotAnalysed);
+    assert_eq!(
+        analyse("yaml", no_ref, no_ref).verdict,
+        Verdict::NotAnalysed
+    );
     let other = "kind: Deployment\nmetadata:\n  name: d\n";
     assert_eq!(analyse("yaml", other, other).verdict, Verdict::NotAnalysed);
 }
@@ -529,14 +571,26 @@ fn gcp_audit_logging_reduced() {
     let fewer = json!([{"service": "storage.googleapis.com", "auditLogConfigs": [{"logType": "ADMIN_READ"}]}]);
     let a = analyse("json", &p(full.clone()), &p(fewer));
     assert_eq!(a.audit_reduced.len(), 2, "{a:?}");
-    assert!(concerns(&a).iter().any(|c| c.class == "audit_logging_reduced" && c.floor == Risk::High));
+    assert!(
+        concerns(&a)
+            .iter()
+            .any(|c| c.class == "audit_logging_reduced" && c.floor == Risk::High)
+    );
     let exempt = json!([{"service": "storage.googleapis.com", "auditLogConfigs": [
         {"logType": "ADMIN_READ"}, {"logType": "DATA_READ", "exemptedMembers": ["user:mallory@acme.example"]}, {"logType": "DATA_WRITE"}]}]);
     let a = analyse("json", &p(full.clone()), &p(exempt));
-    assert_eq!(a.audit_reduced, ["user:mallory@acme.example newly exempted from DATA_READ on storage.googleapis.com"]);
+    assert_eq!(
+        a.audit_reduced,
+        ["user:mallory@acme.example newly exempted from DATA_READ on storage.googleapis.com"]
+    );
     // Dropping auditConfigs altogether; allServices still covers a service.
-    let none = json!({"bindings": [{"role": "roles/viewer", "members": ["user:ana@acme.example"]}]}).to_string();
-    assert_eq!(analyse("json", &p(full.clone()), &none).audit_reduced.len(), 3);
+    let none =
+        json!({"bindings": [{"role": "roles/viewer", "members": ["user:ana@acme.example"]}]})
+            .to_string();
+    assert_eq!(
+        analyse("json", &p(full.clone()), &none).audit_reduced.len(),
+        3
+    );
     let all = json!([{"service": "allServices", "audit_log_configs": [
         {"log_type": "ADMIN_READ"}, {"log_type": "DATA_READ"}, {"log_type": "DATA_WRITE"}]}]);
     let a = analyse("json", &p(full), &p(all));
@@ -544,11 +598,21 @@ fn gcp_audit_logging_reduced() {
     // domain: and public members.
     let m = |x: &str| json!({"bindings": [{"role": "roles/viewer", "members": [x]}]}).to_string();
     assert_eq!(
-        analyse("json", &m("user:ana@acme.example"), &m("domain:evil.example")).worst(),
+        analyse(
+            "json",
+            &m("user:ana@acme.example"),
+            &m("domain:evil.example")
+        )
+        .worst(),
         Some(Class::PublicOrCrossAccount)
     );
     assert_eq!(
-        analyse("json", &m("user:ana@acme.example"), &m("allAuthenticatedUsers")).worst(),
+        analyse(
+            "json",
+            &m("user:ana@acme.example"),
+            &m("allAuthenticatedUsers")
+        )
+        .worst(),
         Some(Class::PublicOrCrossAccount)
     );
     // Unknown members are unreadable.
@@ -597,7 +661,10 @@ fn what_aws_would_refuse_is_held() {
     // Turning audit logging off is escalation's companion.
     let a = iam(
         json!([allow("s3:GetObject", "*")]),
-        json!([allow("s3:GetObject", "*"), allow("cloudtrail:StopLogging", "*")]),
+        json!([
+            allow("s3:GetObject", "*"),
+            allow("cloudtrail:StopLogging", "*")
+        ]),
     );
     assert_eq!(a.worst(), Some(Class::PrivilegeEscalation));
 }
