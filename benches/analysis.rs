@@ -1,6 +1,8 @@
 //! What a permission change grants, on a pair of 5,000-line IAM policies
 //! (target ≤ 50 ms), printed beside its baseline in the same run: the line
-//! diff the console also computes for the same documents.
+//! diff the console also computes for the same documents. The analysis
+//! judges both the delta and the resulting document on its own, and checks
+//! both texts for duplicate names, as the server does.
 //!
 //! `cargo bench --bench analysis`
 
@@ -71,11 +73,12 @@ fn main() {
             .len()
     });
     println!(
-        "  analyse (new access):   {:>8.2} ms  -> {} ({} new grants, worst: {:?})   target <= 50 ms",
+        "  analyse (new access):   {:>8.2} ms  -> {} ({} new grants, worst: {:?}; {} sensitive on its own)   target <= 50 ms",
         analysis_t.as_secs_f64() * 1000.0,
         a.verdict.text(),
         a.new_grants.len(),
-        a.worst()
+        a.worst(),
+        a.resulting.len()
     );
     println!(
         "  analyse (itself):       {:>8.2} ms  -> {}",

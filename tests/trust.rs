@@ -73,6 +73,32 @@ async fn one_document_one_meaning() {
         .replacen(r#""source":"#, r#""sour\u0063e":"x","source":"#, 1);
     g.refused("/v1/alerts", agent, &escaped, "duplicate_member", "source")
         .await;
+    // A name twice inside an embedded document (JSON or YAML): the same
+    // refusal, naming the field and the path inside the document.
+    for (embedded, path) in [
+        (
+            r#"{"Statement":[{"Effect":"Allow","Action":"*","Action":"s3:GetObject","Resource":"*"}]}"#,
+            "Statement[0].Action",
+        ),
+        (
+            "kind: Role\nmetadata:\n  name: r\nrules:\n- verbs: [get]\n  verbs: ['*']\n",
+            "rules[0].verbs",
+        ),
+    ] {
+        let mut inner = doc.clone();
+        inner["proposals"][0]["permission_change"]["after"] = json!(embedded);
+        let body = inner.to_string();
+        g.refused(
+            "/v1/alerts",
+            agent,
+            &body,
+            "duplicate_member",
+            "proposals[0].permission_change.after",
+        )
+        .await;
+        let (_, e) = g.post("/v1/alerts", agent, &body).await;
+        assert_eq!(e["error"]["path"], path, "{e}");
+    }
     // Every other body too: login, execution reports.
     g.refused(
         "/v1/session/challenge",

@@ -6,6 +6,7 @@
 //! computed over those values, and they are served back as `document`.
 
 use super::digest::{self, DigestError};
+use super::json::JsonProblem;
 use super::types::{ActionKind, EntityKind, EvidenceKind, Risk, Severity};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -142,6 +143,10 @@ pub struct ValidProposal {
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    /// A problem inside a document embedded in the field (a
+    /// `permission_change`'s `before` or `after`): a name twice in one
+    /// object, as the envelope's own check names it.
+    pub embedded: Option<JsonProblem>,
 }
 
 impl FieldError {
@@ -149,6 +154,7 @@ impl FieldError {
         Self {
             field: field.into(),
             message: message.into(),
+            embedded: None,
         }
     }
 }
@@ -362,6 +368,18 @@ fn validate(a: &AlertSubmission) -> Result<(), FieldError> {
                 PERMISSION_DOC,
                 false,
             )?;
+            // One document, one meaning, inside too: a name twice in an
+            // embedded JSON or YAML document is read last-wins by one
+            // reader and first-wins by another.
+            for (name, doc) in [("before", &pc.before), ("after", &pc.after)] {
+                if let Some(p) = super::permissions::duplicate_names(doc) {
+                    return Err(FieldError {
+                        field: at(&format!("permission_change.{name}")),
+                        message: format!("in the embedded document, {p}"),
+                        embedded: Some(p),
+                    });
+                }
+            }
         }
         if let Some(secs) = p.expires_in_secs
             && !(1..=MAX_EXPIRES_IN_SECS).contains(&secs)
@@ -497,5 +515,43 @@ mod tests {
         v.as_object_mut().unwrap().remove("title");
         let err = parse(v).unwrap_err();
         assert!(err.message.contains("title"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_names_inside_embedded_documents_are_refused() {
+        for (side, doc, path) in [
+            (
+                "after",
+                r#"{"Statement":[{"Effect":"Allow","Action":"*","Action":"s3:GetObject","Resource":"*"}]}"#,
+                "Statement[0].Action",
+            ),
+            (
+                "before",
+                "kind: Role\nmetadata:\n  name: r\n  namespace: a\n  namespace: b\n",
+                "metadata.namespace",
+            ),
+        ] {
+            let mut v = sample();
+            v["proposals"][0]["permission_change"] =
+                json!({"format": "text", "before": "", "after": ""});
+            v["proposals"][0]["permission_change"][side] = json!(doc);
+            let err = parse(v).unwrap_err();
+            assert_eq!(
+                err.field,
+                format!("proposals[0].permission_change.{side}"),
+                "{err}"
+            );
+            assert!(
+                matches!(&err.embedded, Some(JsonProblem::Duplicate { path: p, .. }) if p == path),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains(path), "{err}");
+        }
+        // The same names in sibling objects are fine.
+        let mut v = sample();
+        v["proposals"][0]["permission_change"] = json!({"format": "json",
+            "before": r#"{"Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"},{"Effect":"Allow","Action":"a:c","Resource":"*"}]}"#,
+            "after": "readers\n"});
+        assert!(parse(v).is_ok());
     }
 }

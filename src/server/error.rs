@@ -4,6 +4,7 @@
 
 use super::store::StoreError;
 use crate::api::ErrorCode;
+use crate::domain::json::JsonProblem;
 use crate::domain::machine::Refusal;
 use crate::domain::submission::FieldError;
 use axum::Json;
@@ -77,7 +78,16 @@ impl IntoResponse for ApiError {
 
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
-        ApiError::new(ErrorCode::InvalidField, e.to_string()).with_detail(json!({"field": e.field}))
+        match &e.embedded {
+            // A name twice inside an embedded document: the envelope's own
+            // refusal, with the path inside the document beside the field.
+            Some(p @ JsonProblem::Duplicate { .. }) => {
+                ApiError::new(ErrorCode::DuplicateMember, e.to_string())
+                    .with_detail(json!({"field": e.field, "path": p.path()}))
+            }
+            _ => ApiError::new(ErrorCode::InvalidField, e.to_string())
+                .with_detail(json!({"field": e.field})),
+        }
     }
 }
 

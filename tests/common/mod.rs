@@ -42,10 +42,17 @@ pub fn alert(external_id: &str, proposals: Vec<Value>) -> Value {
     })
 }
 
+/// A proposal on ws-0412; an indicator block blocks one outside address
+/// (a host name is no indicator: the gate holds it).
 pub fn proposal(action: &str, risk: &str) -> Value {
+    let target = if action == "block_indicator" {
+        "203.0.113.7"
+    } else {
+        "ws-0412"
+    };
     json!({
         "action": action,
-        "target": "ws-0412",
+        "target": target,
         "risk": risk,
         "rationale": "contain before lateral movement",
     })

@@ -1,34 +1,44 @@
-//! Kubernetes RBAC, JSON or YAML (serde-saphyr: panic-free on hostile
-//! input). Kubernetes answers the same question itself —
-//! `Covers(ownerRules, servantRules)` in k8s.io/component-helpers breaks
-//! rules into atomic (group, resource, resourceName, verb) tuples and
-//! returns those nothing covers — and so does this:
+//! Kubernetes RBAC, JSON or YAML (read by the caller; serde-saphyr:
+//! panic-free on hostile input). Kubernetes answers the same question
+//! itself — `Covers(ownerRules, servantRules)` in k8s.io/component-helpers
+//! breaks rules into atomic (group, resource, resourceName, verb) tuples and
+//! returns those nothing covers — and so does this, with every atom
+//! carrying its scope (the role it belongs to: kind, namespace, name):
 //!
 //! - Role/ClusterRole rules: an atom of the new rules not covered by one old
-//!   rule is new access (`*` covers anything; `pods/*` covers subresources;
-//!   an empty `resourceNames` means every name).
+//!   rule *of the same role* is new access (`*` covers anything; `pods/*`
+//!   covers subresources; an empty `resourceNames` means every name). A
+//!   `Role` turned `ClusterRole`, or moved to another namespace, is a new
+//!   scope: all its rules are new access there.
+//! - Aggregation: an `aggregationRule` added or changed gathers rules the
+//!   gate cannot see ("may grant"); an `aggregate-to-*` label added to a
+//!   ClusterRole hands its rules to everyone holding the aggregating role
+//!   (`admin`, `edit`, `view`, …): new access for them.
 //! - RoleBinding/ClusterRoleBinding: a (scope, subject, role) the old
 //!   binding did not grant is new access.
+//! - The resulting documents on their own: escalating or secret-reading
+//!   rules, an aggregation rule, a binding to `cluster-admin`/`admin`/`edit`
+//!   or to everyone are reported whatever the old documents say.
+//! - Reading is strict: a kind other than the four, rules or subjects of
+//!   the wrong shape, or a binding without a `roleRef`, is unreadable.
 //!
 //! Classes from Kubernetes' "RBAC good practices": `escalate`, `bind`,
-//! `impersonate`, `serviceaccounts/token`, wildcards and `cluster-admin` are
-//! privilege escalation; reading `secrets` is credential exposure; the
-//! `system:authenticated`/`unauthenticated` groups are public.
+//! `impersonate`, `serviceaccounts/token`, `pods/exec`, `nodes/proxy`,
+//! wildcards and `cluster-admin` are privilege escalation; reading
+//! `secrets` is credential exposure; the `system:authenticated`,
+//! `system:unauthenticated` and `system:anonymous` subjects are public.
 
 use super::{Analysis, Class, Grant};
 use serde_json::Value;
 
-fn docs(text: &str) -> Option<Vec<Value>> {
-    let parsed: Vec<Value> = match serde_json::from_str::<Value>(text) {
-        Ok(v) => vec![v],
-        Err(_) => serde_saphyr::from_multiple(text).ok()?,
-    };
+/// The documents, with arrays and `kind: List` unpacked.
+fn flatten(docs: &[Value]) -> Option<Vec<&Value>> {
     let mut out = Vec::new();
-    for v in parsed {
+    for v in docs {
         match v {
-            Value::Array(items) => out.extend(items),
-            Value::Object(ref m) if m.get("kind").and_then(Value::as_str) == Some("List") => {
-                out.extend(m.get("items")?.as_array()?.iter().cloned());
+            Value::Array(items) => out.extend(flatten(items)?),
+            Value::Object(m) if m.get("kind").and_then(Value::as_str) == Some("List") => {
+                out.extend(flatten(m.get("items")?.as_array()?)?);
             }
             Value::Null => {}
             other => out.push(other),
@@ -37,14 +47,13 @@ fn docs(text: &str) -> Option<Vec<Value>> {
     Some(out)
 }
 
-fn list(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+/// A list of strings: absent is empty; anything else is unreadable.
+fn list(v: Option<&Value>) -> Option<Vec<String>> {
+    match v {
+        None | Some(Value::Null) => Some(Vec::new()),
+        Some(Value::Array(a)) => a.iter().map(|x| x.as_str().map(str::to_owned)).collect(),
+        Some(_) => None,
+    }
 }
 
 /// One atomic permission: (apiGroup, resource, resourceName, verb), or a
@@ -66,21 +75,85 @@ struct Rule {
     urls: Vec<String>,
 }
 
-fn rules(doc: &Value) -> Vec<Rule> {
-    doc.get("rules")
-        .and_then(Value::as_array)
-        .map(|rs| {
-            rs.iter()
-                .map(|r| Rule {
-                    groups: list(r.get("apiGroups")),
-                    resources: list(r.get("resources")),
-                    names: list(r.get("resourceNames")),
-                    verbs: list(r.get("verbs")),
-                    urls: list(r.get("nonResourceURLs")),
-                })
-                .collect()
+/// A Role or ClusterRole, read.
+struct Role {
+    /// `ClusterRole x` or `Role ns/x`: the scope its atoms carry.
+    scope: String,
+    rules: Vec<Rule>,
+    aggregation: Option<Value>,
+    /// `aggregate-to-*` labels set to "true".
+    aggregated_into: Vec<String>,
+}
+
+/// A binding's (scope, subject, role) grants.
+type Bound = (String, String, String);
+
+fn str_at<'a>(doc: &'a Value, pointer: &str) -> Option<Option<&'a str>> {
+    match doc.pointer(pointer) {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(s)) => Some(Some(s)),
+        Some(_) => None,
+    }
+}
+
+fn rules(doc: &Value) -> Option<Vec<Rule>> {
+    let rs = match doc.get("rules") {
+        None | Some(Value::Null) => return Some(Vec::new()),
+        Some(v) => v.as_array()?,
+    };
+    rs.iter()
+        .map(|r| {
+            let m = r.as_object()?;
+            let known = [
+                "apiGroups",
+                "resources",
+                "resourceNames",
+                "verbs",
+                "nonResourceURLs",
+            ];
+            if m.keys().any(|k| !known.contains(&k.as_str())) {
+                return None;
+            }
+            Some(Rule {
+                groups: list(m.get("apiGroups"))?,
+                resources: list(m.get("resources"))?,
+                names: list(m.get("resourceNames"))?,
+                verbs: list(m.get("verbs"))?,
+                urls: list(m.get("nonResourceURLs"))?,
+            })
         })
-        .unwrap_or_default()
+        .collect()
+}
+
+fn role(doc: &Value, kind: &str) -> Option<Role> {
+    let name = str_at(doc, "/metadata/name")?.unwrap_or("(unnamed)");
+    let scope = if kind == "ClusterRole" {
+        format!("ClusterRole {name}")
+    } else {
+        let ns = str_at(doc, "/metadata/namespace")?.unwrap_or("(default)");
+        format!("Role {ns}/{name}")
+    };
+    let aggregation = match doc.get("aggregationRule") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) if kind == "ClusterRole" => Some(v.clone()),
+        Some(_) => return None,
+    };
+    let aggregated_into = match doc.pointer("/metadata/labels") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Object(labels)) if kind == "ClusterRole" => labels
+            .iter()
+            .filter(|(k, v)| k.contains("aggregate-to") && v.as_str() == Some("true"))
+            .map(|(k, _)| k.clone())
+            .collect(),
+        Some(Value::Object(_)) => Vec::new(),
+        Some(_) => return None,
+    };
+    Some(Role {
+        scope,
+        rules: rules(doc)?,
+        aggregation,
+        aggregated_into,
+    })
 }
 
 fn atoms(r: &Rule) -> Vec<Atom> {
@@ -142,6 +215,13 @@ fn covers(r: &Rule, a: &Atom) -> bool {
         && (r.names.is_empty() || a.name != "*" && r.names.iter().any(|n| n == &a.name))
 }
 
+const RBAC_OBJECTS: &[&str] = &[
+    "roles",
+    "clusterroles",
+    "rolebindings",
+    "clusterrolebindings",
+];
+
 fn classify_atom(a: &Atom) -> (Class, String) {
     let wild = a.verb == "*" && a.resource == "*";
     if wild || ["escalate", "bind", "impersonate"].contains(&a.verb.as_str()) {
@@ -150,12 +230,46 @@ fn classify_atom(a: &Atom) -> (Class, String) {
             format!("{} on {}", a.verb, a.resource),
         );
     }
+    if a.verb == "*" && RBAC_OBJECTS.contains(&a.resource.as_str()) {
+        return (
+            Class::PrivilegeEscalation,
+            format!("* on {}: escalate and bind among it", a.resource),
+        );
+    }
     if a.resource == "serviceaccounts/token"
         || (a.resource.starts_with("serviceaccounts") && a.verb == "*")
     {
         return (
             Class::PrivilegeEscalation,
             "mints service-account tokens".into(),
+        );
+    }
+    if [
+        "pods/exec",
+        "pods/attach",
+        "nodes/proxy",
+        "pods/*",
+        "nodes/*",
+    ]
+    .contains(&a.resource.as_str())
+        && ["create", "get", "*"].contains(&a.verb.as_str())
+    {
+        return (
+            Class::PrivilegeEscalation,
+            format!("{} {}: runs commands where secrets are", a.verb, a.resource),
+        );
+    }
+    if [
+        "mutatingwebhookconfigurations",
+        "validatingwebhookconfigurations",
+        "certificatesigningrequests/approval",
+    ]
+    .contains(&a.resource.as_str())
+        && !["get", "list", "watch"].contains(&a.verb.as_str())
+    {
+        return (
+            Class::PrivilegeEscalation,
+            format!("{} {}", a.verb, a.resource),
         );
     }
     if (a.resource == "secrets" || a.resource == "*")
@@ -171,43 +285,35 @@ fn classify_atom(a: &Atom) -> (Class, String) {
 }
 
 /// (scope, subject, role) grants of a binding document.
-fn bindings(doc: &Value) -> Vec<(String, String, String)> {
-    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
+fn bindings(doc: &Value, kind: &str) -> Option<Vec<Bound>> {
     let scope = match kind {
         "ClusterRoleBinding" => "cluster".to_owned(),
         _ => format!(
             "namespace {}",
-            doc.pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or("(default)")
+            str_at(doc, "/metadata/namespace")?.unwrap_or("(default)")
         ),
     };
     let role = format!(
         "{} {}",
-        doc.pointer("/roleRef/kind")
-            .and_then(Value::as_str)
-            .unwrap_or("?"),
-        doc.pointer("/roleRef/name")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
+        str_at(doc, "/roleRef/kind")??,
+        str_at(doc, "/roleRef/name")??
     );
-    doc.get("subjects")
-        .and_then(Value::as_array)
-        .map(|ss| {
-            ss.iter()
-                .map(|s| {
-                    let kind = s.get("kind").and_then(Value::as_str).unwrap_or("?");
-                    let name = s.get("name").and_then(Value::as_str).unwrap_or("?");
-                    let ns = s.get("namespace").and_then(Value::as_str);
-                    let who = match ns {
-                        Some(ns) => format!("{kind} {ns}/{name}"),
-                        None => format!("{kind} {name}"),
-                    };
-                    (scope.clone(), who, role.clone())
-                })
-                .collect()
+    let subjects = match doc.get("subjects") {
+        None | Some(Value::Null) => return Some(Vec::new()),
+        Some(v) => v.as_array()?,
+    };
+    subjects
+        .iter()
+        .map(|s| {
+            let kind = str_at(s, "/kind")??;
+            let name = str_at(s, "/name")??;
+            let who = match str_at(s, "/namespace")? {
+                Some(ns) => format!("{kind} {ns}/{name}"),
+                None => format!("{kind} {name}"),
+            };
+            Some((scope.clone(), who, role.clone()))
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 fn classify_binding(subject: &str, role: &str) -> (Class, String) {
@@ -231,50 +337,138 @@ fn classify_binding(subject: &str, role: &str) -> (Class, String) {
     (Class::Write, String::new())
 }
 
-pub fn analyse(before: &str, after: &str) -> Option<Analysis> {
-    let (old, new) = (docs(before)?, docs(after)?);
-    let is_rbac = |d: &Value| {
-        matches!(
-            d.get("kind").and_then(Value::as_str),
-            Some("Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding")
-        )
+/// What an aggregation rule gathers, and its class: admin's and edit's
+/// rules escalate.
+fn aggregation_grant(scope: &str, rule: &Value) -> Grant {
+    let text = rule.to_string();
+    let class = if [
+        "aggregate-to-admin",
+        "aggregate-to-edit",
+        "aggregate-to-cluster-admin",
+    ]
+    .iter()
+    .any(|x| text.contains(x))
+    {
+        Class::PrivilegeEscalation
+    } else {
+        Class::Write
     };
-    if !new.iter().chain(&old).any(is_rbac) || !new.iter().chain(&old).all(is_rbac) {
+    Grant {
+        action: "aggregates".into(),
+        resource: scope.to_owned(),
+        principal: None,
+        class,
+        why: format!("aggregationRule {text}: rules the gate cannot see"),
+        certain: false,
+    }
+}
+
+fn describe_atom(scope: &str, atom: &Atom) -> String {
+    format!(
+        "{}/{}{} in {scope}",
+        atom.group,
+        atom.resource,
+        if atom.name == "*" {
+            String::new()
+        } else {
+            format!(" {}", atom.name)
+        }
+    )
+}
+
+/// Roles and binding grants of a set of documents; `None` if one is not
+/// an RBAC object or is malformed.
+fn read(docs: &[Value]) -> Option<(Vec<Role>, Vec<Bound>)> {
+    let (mut roles, mut bound) = (Vec::new(), Vec::new());
+    for d in flatten(docs)? {
+        match d.get("kind").and_then(Value::as_str) {
+            Some(k @ ("Role" | "ClusterRole")) => roles.push(role(d, k)?),
+            Some(k @ ("RoleBinding" | "ClusterRoleBinding")) => bound.extend(bindings(d, k)?),
+            _ => return None,
+        }
+    }
+    Some((roles, bound))
+}
+
+pub fn analyse(before: &[Value], after: &[Value]) -> Option<Analysis> {
+    let (old_roles, old_bound) = read(before)?;
+    let (new_roles, new_bound) = read(after)?;
+    if old_roles.is_empty() && new_roles.is_empty() && old_bound.is_empty() && new_bound.is_empty()
+    {
         return None;
     }
     let mut a = Analysis::new("kubernetes-rbac");
-    let old_rules: Vec<Rule> = old.iter().flat_map(rules).collect();
-    for r in new.iter().flat_map(rules) {
-        for atom in atoms(&r) {
-            if old_rules.iter().any(|o| covers(o, &atom)) {
+    for r in &new_roles {
+        let old: Vec<&Role> = old_roles.iter().filter(|o| o.scope == r.scope).collect();
+        let new_labels: Vec<&String> = r
+            .aggregated_into
+            .iter()
+            .filter(|l| !old.iter().any(|o| o.aggregated_into.contains(l)))
+            .collect();
+        for atom in r.rules.iter().flat_map(atoms) {
+            let (class, why) = classify_atom(&atom);
+            let resource = describe_atom(&r.scope, &atom);
+            if matches!(
+                class,
+                Class::PrivilegeEscalation | Class::CredentialExposure
+            ) {
+                a.resulting(Grant {
+                    action: atom.verb.clone(),
+                    resource: resource.clone(),
+                    principal: None,
+                    class,
+                    why: why.clone(),
+                    certain: true,
+                });
+            }
+            // Its rules now flow into every role that aggregates the label.
+            for label in &new_labels {
+                a.grant(Grant {
+                    action: atom.verb.clone(),
+                    resource: resource.clone(),
+                    principal: Some(format!("holders of the roles aggregating {label}")),
+                    class,
+                    why: why.clone(),
+                    certain: true,
+                });
+            }
+            if old.iter().flat_map(|o| &o.rules).any(|o| covers(o, &atom)) {
                 continue;
             }
-            let (class, why) = classify_atom(&atom);
             a.grant(Grant {
                 action: atom.verb.clone(),
-                resource: format!(
-                    "{}/{}{}",
-                    atom.group,
-                    atom.resource,
-                    if atom.name == "*" {
-                        String::new()
-                    } else {
-                        format!(" {}", atom.name)
-                    }
-                ),
+                resource,
                 principal: None,
                 class,
                 why,
                 certain: true,
             });
         }
+        if let Some(rule) = &r.aggregation {
+            a.resulting(aggregation_grant(&r.scope, rule));
+            if !old.iter().any(|o| o.aggregation.as_ref() == Some(rule)) {
+                a.grant(aggregation_grant(&r.scope, rule));
+            }
+        }
     }
-    let old_bindings: Vec<_> = old.iter().flat_map(bindings).collect();
-    for (scope, subject, role) in new.iter().flat_map(bindings) {
-        if old_bindings.contains(&(scope.clone(), subject.clone(), role.clone())) {
+    for (scope, subject, role) in new_bound {
+        let (class, why) = classify_binding(&subject, &role);
+        if matches!(
+            class,
+            Class::PrivilegeEscalation | Class::PublicOrCrossAccount
+        ) {
+            a.resulting(Grant {
+                action: format!("bound to {role}"),
+                resource: scope.clone(),
+                principal: Some(subject.clone()),
+                class,
+                why: why.clone(),
+                certain: true,
+            });
+        }
+        if old_bound.contains(&(scope.clone(), subject.clone(), role.clone())) {
             continue;
         }
-        let (class, why) = classify_binding(&subject, &role);
         a.grant(Grant {
             action: format!("bound to {role}"),
             resource: scope,

@@ -1,6 +1,8 @@
 //! A corpus of real-shaped before/after pairs, and properties.
 
 use super::*;
+use crate::domain::json::JsonProblem;
+use crate::domain::types::Risk;
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -231,6 +233,440 @@ fn lists_and_unknown_formats() {
         Verdict::NotAnalysed,
         "unknown JSON is never 'no new access'"
     );
+}
+
+/// What the floor would be: the delta's verdict and the resulting
+/// document's own concerns, as `risk::assess` combines them.
+fn held(a: &Analysis) -> bool {
+    a.verdict != Verdict::NoNewAccess || !concerns(a).is_empty()
+}
+
+fn resulting_floor(a: &Analysis) -> Option<Risk> {
+    concerns(a)
+        .iter()
+        .filter(|c| c.class == "resulting_document")
+        .map(|c| c.floor)
+        .max()
+}
+
+#[test]
+fn the_resulting_document_is_judged_on_its_own() {
+    // The agent writes the before too: admin in both is still admin.
+    let admin = doc(json!([allow("*", "*")]));
+    let a = analyse("json", &admin, &admin);
+    assert_eq!(a.verdict, Verdict::NoNewAccess, "the delta alone");
+    assert_eq!(resulting_floor(&a), Some(Risk::Critical), "{a:?}");
+    let c = concerns(&a);
+    assert!(
+        c[0].detail.contains("resulting document") && c[0].detail.contains("on its own"),
+        "{c:?}"
+    );
+    // A public principal in both.
+    let public = doc(
+        json!([{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::site/*"}]),
+    );
+    let a = analyse("json", &public, &public);
+    assert_eq!(resulting_floor(&a), Some(Risk::Critical), "{a:?}");
+    assert_eq!(a.resulting[0].class, Class::PublicOrCrossAccount);
+    // Credentials in both: high.
+    let creds = doc(json!([allow("secretsmanager:GetSecretValue", "*")]));
+    let a = analyse("json", &creds, &creds);
+    assert_eq!(resulting_floor(&a), Some(Risk::High), "{a:?}");
+    // NotAction Allow: reaches escalation, even unsure.
+    let not = doc(json!([{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]));
+    let a = analyse("json", &not, &not);
+    assert_eq!(resulting_floor(&a), Some(Risk::Critical), "{a:?}");
+    // An unconditional Deny of everything holds it outright; a conditional
+    // one (a quarantine for one user) does not.
+    let denied = doc(json!([allow("*", "*"), {"Effect": "Deny", "Action": "*", "Resource": "*"}]));
+    assert_eq!(resulting_floor(&analyse("json", &admin, &denied)), None);
+    let quarantined = doc(
+        json!([allow("*", "*"), {"Effect": "Deny", "Action": "*", "Resource": "*",
+        "Condition": {"StringEquals": {"aws:userid": "AIDAEXAMPLE"}}}]),
+    );
+    assert_eq!(
+        resulting_floor(&analyse("json", &admin, &quarantined)),
+        Some(Risk::Critical)
+    );
+
+    // Controls: ordinary standing grants raise nothing.
+    let ordinary = doc(json!([
+        allow("s3:GetObject", "arn:aws:s3:::data/*"),
+        allow("s3:ListBucket", "arn:aws:s3:::data")
+    ]));
+    // A quarantine Deny added.
+    let q = doc(json!([
+        allow("s3:GetObject", "arn:aws:s3:::data/*"),
+        allow("s3:ListBucket", "arn:aws:s3:::data"),
+        {"Sid": "Quarantine", "Effect": "Deny", "Action": "*", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:userid": "AIDAEXAMPLE"}}}
+    ]));
+    assert!(!held(&analyse("json", &ordinary, &q)));
+    // A read grant removed.
+    let fewer = doc(json!([allow("s3:GetObject", "arn:aws:s3:::data/*")]));
+    let a = analyse("json", &ordinary, &fewer);
+    assert!(!held(&a), "{a:?}");
+    assert_eq!(a.removed, ["s3:listbucket on arn:aws:s3:::data"]);
+    // An Allow narrowed.
+    let narrowed = doc(json!([allow(
+        "s3:GetObject",
+        "arn:aws:s3:::data/reports/*"
+    )]));
+    assert!(!held(&analyse("json", &fewer, &narrowed)));
+    // s3:* on everything is write, not admin.
+    let s3 = doc(json!([allow("s3:*", "*")]));
+    assert!(!held(&analyse("json", &s3, &s3)));
+    // A trust policy for a named service is what trust policies are for.
+    let trust = doc(
+        json!([{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]),
+    );
+    assert!(!held(&analyse("json", &trust, &trust)));
+}
+
+#[test]
+fn standing_grants_in_rbac_and_gcp() {
+    let crb = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: open\nsubjects:\n- kind: User\n  name: system:anonymous\n  apiGroup: rbac.authorization.k8s.io\nroleRef:\n  kind: ClusterRole\n  name: cluster-admin\n  apiGroup: rbac.authorization.k8s.io\n";
+    let a = analyse("yaml", crb, crb);
+    assert_eq!(a.verdict, Verdict::NoNewAccess);
+    assert_eq!(resulting_floor(&a), Some(Risk::Critical), "{a:?}");
+    let p = |b: Value| json!({"bindings": b}).to_string();
+    let owner = p(json!([{"role": "roles/owner", "members": ["allUsers"]}]));
+    let a = analyse("json", &owner, &owner);
+    assert_eq!(resulting_floor(&a), Some(Risk::Critical), "{a:?}");
+    let auth =
+        p(json!([{"role": "roles/storage.objectViewer", "members": ["allAuthenticatedUsers"]}]));
+    assert_eq!(
+        resulting_floor(&analyse("json", &auth, &auth)),
+        Some(Risk::Critical)
+    );
+    let editor = p(json!([{"role": "roles/editor", "members": ["user:ana@acme.example"]}]));
+    assert_eq!(
+        resulting_floor(&analyse("json", &editor, &editor)),
+        Some(Risk::Critical)
+    );
+    // Secrets read in a Role: high.
+    let secrets = "kind: Role\napiVersion: rbac.authorization.k8s.io/v1\nmetadata:\n  name: r\n  namespace: a\nrules:\n- apiGroups: [\"\"]\n  resources: [\"secrets\"]\n  verbs: [\"*\"]\n";
+    let a = analyse("yaml", secrets, secrets);
+    assert_eq!(resulting_floor(&a), Some(Risk::High), "{a:?}");
+    assert_eq!(a.resulting[0].class, Class::CredentialExposure);
+    // Controls: a GCP viewer removed; a deployer role narrowed.
+    let two = p(
+        json!([{"role": "roles/viewer", "members": ["user:ana@acme.example", "user:bo@acme.example"]}]),
+    );
+    let one = p(json!([{"role": "roles/viewer", "members": ["user:ana@acme.example"]}]));
+    let a = analyse("json", &two, &one);
+    assert!(!held(&a), "{a:?}");
+    assert_eq!(a.removed, ["roles/viewer for user:bo@acme.example"]);
+    let deployer = |verbs: &str| {
+        format!(
+            "kind: Role\napiVersion: rbac.authorization.k8s.io/v1\nmetadata:\n  name: d\n  namespace: a\nrules:\n- apiGroups: [\"apps\"]\n  resources: [\"deployments\"]\n  verbs: [{verbs}]\n"
+        )
+    };
+    assert!(!held(&analyse(
+        "yaml",
+        &deployer("get, list, update"),
+        &deployer("get")
+    )));
+}
+
+#[test]
+fn the_label_is_a_hint_only() {
+    // IAM sent as text: a removed Deny * and an Allow rebuilt from lines
+    // that already existed showed no new lines.
+    let before = "{\"Statement\": [\n{\"Effect\": \"Deny\",\n\"Action\": \"*\",\n\"Resource\": \"*\"},\n{\"Effect\": \"Allow\",\n\"Action\": \"s3:GetObject\",\n\"Resource\": \"arn:aws:s3:::data/*\"}\n]}";
+    let after = "{\"Statement\": [\n{\"Effect\": \"Allow\",\n\"Action\": \"s3:GetObject\",\n\"Resource\": \"arn:aws:s3:::data/*\"}\n]}";
+    for label in ["text", "list", "lines", "TEXT", "whatever"] {
+        let a = analyse(label, before, after);
+        assert_eq!(a.format, "aws-iam", "{label}");
+        assert_eq!(a.verdict, Verdict::GrantsNewAccess, "{label}: {a:?}");
+        assert_eq!(a.removed_denies.len(), 1);
+    }
+    // GCP and RBAC whatever the label.
+    let g = |m: &str| json!({"bindings": [{"role": "roles/owner", "members": [m]}]}).to_string();
+    assert_eq!(
+        analyse("text", &g("user:a@x.example"), &g("user:b@x.example")).format,
+        "gcp-iam"
+    );
+    let crb = "kind: ClusterRoleBinding\nmetadata:\n  name: x\nsubjects:\n- kind: Group\n  name: system:authenticated\nroleRef:\n  kind: ClusterRole\n  name: view\n";
+    let a = analyse("list", "", crb);
+    assert_eq!(a.format, "kubernetes-rbac");
+    assert_eq!(a.worst(), Some(Class::PublicOrCrossAccount));
+    // A misspelt or malformed document of a known shape is never a list.
+    let a = analyse("text", "{\"statement\": []}", "{\"statement\": [1]}");
+    assert_eq!(a.verdict, Verdict::NotAnalysed, "{a:?}");
+    // Lists are lists only when labelled so.
+    assert_eq!(
+        analyse("text", "a", "a\nb").verdict,
+        Verdict::GrantsNewAccess
+    );
+    assert_eq!(analyse("json", "a", "a\nb").verdict, Verdict::NotAnalysed);
+    // A list that is JSON of no known shape is still a list.
+    assert_eq!(
+        analyse("text", "[\"readers\"]", "[\"readers\"]").verdict,
+        Verdict::NoNewAccess
+    );
+    // An empty side is a policy created (or deleted).
+    let a = analyse("json", "", &doc(json!([allow("s3:GetObject", "*")])));
+    assert_eq!(
+        (a.format.as_str(), a.verdict),
+        ("aws-iam", Verdict::GrantsNewAccess)
+    );
+    let a = analyse(
+        "json",
+        &doc(json!([{"Effect": "Deny", "Action": "s3:*", "Resource": "*"}])),
+        "",
+    );
+    assert_eq!(a.verdict, Verdict::GrantsNewAccess, "a deleted Deny: {a:?}");
+}
+
+#[test]
+fn duplicate_names_are_never_read() {
+    let dup =
+        r#"{"Statement":[{"Effect":"Allow","Action":"*","Action":"s3:GetObject","Resource":"*"}]}"#;
+    let a = analyse("json", dup, dup);
+    assert_eq!(a.verdict, Verdict::NotAnalysed, "{a:?}");
+    match duplicate_names(dup) {
+        Some(JsonProblem::Duplicate { path, name }) => {
+            assert_eq!(
+                (path.as_str(), name.as_str()),
+                ("Statement[0].Action", "Action")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let yaml = "kind: Role\nmetadata:\n  name: r\nrules:\n- apiGroups: [\"\"]\n  resources: [\"pods\"]\n  verbs: [\"get\"]\n  verbs: [\"*\"]\n";
+    match duplicate_names(yaml) {
+        Some(JsonProblem::Duplicate { path, name }) => {
+            assert_eq!((path.as_str(), name.as_str()), ("rules[0].verbs", "verbs"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(analyse("yaml", yaml, yaml).verdict, Verdict::NotAnalysed);
+    let second =
+        "kind: Role\nmetadata:\n  name: a\n---\nkind: Role\nmetadata:\n  name: b\n  name: c\n";
+    assert!(matches!(
+        duplicate_names(second),
+        Some(JsonProblem::Duplicate { path, .. }) if path == "(document 2).metadata.name"
+    ));
+    // Not duplicates: the same name in sibling objects, plain lists.
+    assert_eq!(duplicate_names(r#"{"a":{"x":1},"b":{"x":1}}"#), None);
+    assert_eq!(duplicate_names("readers\ndeploy\n"), None);
+    assert_eq!(duplicate_names("kind: Role\nmetadata:\n  name: a\n"), None);
+}
+
+#[test]
+fn policy_variables_narrow_a_deny() {
+    let deny = |r: &str| json!({"Effect": "Deny", "Action": "s3:*", "Resource": r});
+    let base = allow("s3:*", "*");
+    let a = iam(
+        json!([base.clone(), deny("arn:aws:s3:::payroll/*")]),
+        json!([base.clone(), deny("arn:aws:s3:::${aws:username}/*")]),
+    );
+    assert_eq!(a.verdict, Verdict::GrantsNewAccess, "{a:?}");
+    assert_eq!(a.removed_denies.len(), 1);
+    // The same variable Deny on both sides is kept; a wider plain Deny keeps
+    // an old variable Deny.
+    let var = json!([base.clone(), deny("arn:aws:s3:::${aws:username}/*")]);
+    assert_eq!(iam(var.clone(), var.clone()).verdict, Verdict::NoNewAccess);
+    assert_eq!(
+        iam(var, json!([base.clone(), deny("arn:aws:s3:::*")])).verdict,
+        Verdict::NoNewAccess
+    );
+    // NotAction Denies are kept only verbatim: a longer NotAction list
+    // denies less.
+    let not = |l: Value| json!([base.clone(), {"Effect": "Deny", "NotAction": l, "Resource": "*"}]);
+    assert_eq!(
+        iam(
+            not(json!(["s3:GetObject"])),
+            not(json!(["s3:GetObject", "s3:PutObject"]))
+        )
+        .verdict,
+        Verdict::GrantsNewAccess
+    );
+    assert_eq!(
+        iam(not(json!(["s3:GetObject"])), not(json!(["s3:GetObject"]))).verdict,
+        Verdict::NoNewAccess
+    );
+}
+
+#[test]
+fn rbac_scope_and_aggregation() {
+    let role = |kind: &str, ns: &str, labels: &str, extra: &str| {
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: {kind}\nmetadata:\n  name: reader\n{ns}{labels}rules:\n- apiGroups: [\"\"]\n  resources: [\"secrets\"]\n  verbs: [\"get\"]\n{extra}"
+        )
+    };
+    let sandbox = role("Role", "  namespace: sandbox\n", "", "");
+    let system = role("Role", "  namespace: kube-system\n", "", "");
+    let cluster = role("ClusterRole", "", "", "");
+    let a = analyse("yaml", &sandbox, &system);
+    assert_eq!(
+        a.verdict,
+        Verdict::GrantsNewAccess,
+        "moved namespace: {a:?}"
+    );
+    assert!(a.new_grants[0].resource.contains("kube-system"), "{a:?}");
+    let a = analyse("yaml", &sandbox, &cluster);
+    assert_eq!(
+        a.verdict,
+        Verdict::GrantsNewAccess,
+        "Role → ClusterRole: {a:?}"
+    );
+    assert_eq!(a.worst(), Some(Class::CredentialExposure));
+    assert_eq!(
+        analyse("yaml", &sandbox, &sandbox).verdict,
+        Verdict::NoNewAccess
+    );
+    // An aggregate-to-admin label: its rules flow into admin.
+    let labelled = role(
+        "ClusterRole",
+        "",
+        "  labels:\n    rbac.authorization.k8s.io/aggregate-to-admin: \"true\"\n",
+        "",
+    );
+    let a = analyse("yaml", &cluster, &labelled);
+    assert_eq!(a.verdict, Verdict::GrantsNewAccess, "{a:?}");
+    assert!(
+        a.new_grants[0]
+            .principal
+            .as_deref()
+            .is_some_and(|p| p.contains("aggregate-to-admin")),
+        "{a:?}"
+    );
+    // An aggregationRule added: content unknown, may grant.
+    let aggregating = format!(
+        "{}aggregationRule:\n  clusterRoleSelectors:\n  - matchLabels:\n      rbac.authorization.k8s.io/aggregate-to-admin: \"true\"\n",
+        cluster
+    );
+    let a = analyse("yaml", &cluster, &aggregating);
+    assert_eq!(a.verdict, Verdict::MayGrantNewAccess, "{a:?}");
+    assert!(resulting_floor(&a).is_some());
+    // verbs * on secrets: credentials.
+    let star = "kind: Role\nmetadata:\n  name: s\n  namespace: a\nrules:\n- apiGroups: [\"\"]\n  resources: [\"secrets\"]\n  verbs: [\"*\"]\n";
+    assert_eq!(
+        analyse("yaml", &sandbox, star).worst(),
+        Some(Class::CredentialExposure)
+    );
+    // Malformed rules are unreadable, never nothing.
+    let bad = "kind: Role\nmetadata:\n  name: s\n  namespace: a\nrules:\n- apiGroups: [\"\"]\n  resources: [\"secrets\"]\n  verbs: \"*\"\n";
+    assert_eq!(analyse("yaml", &sandbox, bad).verdict, Verdict::NotAnalysed);
+    let no_ref = "kind: RoleBinding\nmetadata:\n  name: b\nsubjects:\n- kind: User\n  name: x\n";
+    assert_eq!(
+        analyse("yaml", no_ref, no_ref).verdict,
+        Verdict::NotAnalysed
+    );
+    let other = "kind: Deployment\nmetadata:\n  name: d\n";
+    assert_eq!(analyse("yaml", other, other).verdict, Verdict::NotAnalysed);
+}
+
+#[test]
+fn gcp_audit_logging_reduced() {
+    let p = |audit: Value| {
+        json!({"bindings": [{"role": "roles/viewer", "members": ["user:ana@acme.example"]}], "auditConfigs": audit}).to_string()
+    };
+    let full = json!([{"service": "storage.googleapis.com", "auditLogConfigs": [
+        {"logType": "ADMIN_READ"}, {"logType": "DATA_READ"}, {"logType": "DATA_WRITE"}]}]);
+    let a = analyse("json", &p(full.clone()), &p(full.clone()));
+    assert_eq!(a.verdict, Verdict::NoNewAccess);
+    let fewer = json!([{"service": "storage.googleapis.com", "auditLogConfigs": [{"logType": "ADMIN_READ"}]}]);
+    let a = analyse("json", &p(full.clone()), &p(fewer));
+    assert_eq!(a.audit_reduced.len(), 2, "{a:?}");
+    assert!(
+        concerns(&a)
+            .iter()
+            .any(|c| c.class == "audit_logging_reduced" && c.floor == Risk::High)
+    );
+    let exempt = json!([{"service": "storage.googleapis.com", "auditLogConfigs": [
+        {"logType": "ADMIN_READ"}, {"logType": "DATA_READ", "exemptedMembers": ["user:mallory@acme.example"]}, {"logType": "DATA_WRITE"}]}]);
+    let a = analyse("json", &p(full.clone()), &p(exempt));
+    assert_eq!(
+        a.audit_reduced,
+        ["user:mallory@acme.example newly exempted from DATA_READ on storage.googleapis.com"]
+    );
+    // Dropping auditConfigs altogether; allServices still covers a service.
+    let none =
+        json!({"bindings": [{"role": "roles/viewer", "members": ["user:ana@acme.example"]}]})
+            .to_string();
+    assert_eq!(
+        analyse("json", &p(full.clone()), &none).audit_reduced.len(),
+        3
+    );
+    let all = json!([{"service": "allServices", "audit_log_configs": [
+        {"log_type": "ADMIN_READ"}, {"log_type": "DATA_READ"}, {"log_type": "DATA_WRITE"}]}]);
+    let a = analyse("json", &p(full), &p(all));
+    assert!(a.audit_reduced.is_empty(), "{a:?}");
+    // domain: and public members.
+    let m = |x: &str| json!({"bindings": [{"role": "roles/viewer", "members": [x]}]}).to_string();
+    assert_eq!(
+        analyse(
+            "json",
+            &m("user:ana@acme.example"),
+            &m("domain:evil.example")
+        )
+        .worst(),
+        Some(Class::PublicOrCrossAccount)
+    );
+    assert_eq!(
+        analyse(
+            "json",
+            &m("user:ana@acme.example"),
+            &m("allAuthenticatedUsers")
+        )
+        .worst(),
+        Some(Class::PublicOrCrossAccount)
+    );
+    // Unknown members are unreadable.
+    let odd = json!({"bindings": [{"role": "roles/viewer", "members": ["user:a@x.example"], "memberz": []}]}).to_string();
+    assert_eq!(analyse("json", &odd, &odd).verdict, Verdict::NotAnalysed);
+}
+
+#[test]
+fn what_aws_would_refuse_is_held() {
+    let base = doc(json!([allow("s3:GetObject", "arn:aws:s3:::data/*")]));
+    for bad in [
+        // Lower-case effect: AWS's values are case-sensitive.
+        json!({"Statement": [{"Effect": "allow", "Action": "*", "Resource": "*"}]}),
+        // A Statement that is neither object nor array.
+        json!({"Statement": "Allow everything"}),
+        json!({"Statement": 7}),
+        // A misspelt element.
+        json!({"Statement": [{"Effect": "Allow", "Actions": "*", "Resource": "*"}]}),
+        // An unknown top-level member.
+        json!({"Statement": [], "Statements": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+        // A non-string action.
+        json!({"Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", 5], "Resource": "*"}]}),
+        // Action and NotAction together.
+        json!({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "NotAction": "iam:*", "Resource": "*"}]}),
+        // An unknown principal kind, or none.
+        json!({"Statement": [{"Effect": "Allow", "Principal": {"Anyone": "*"}, "Action": "s3:GetObject", "Resource": "*"}]}),
+        json!({"Statement": [{"Effect": "Allow", "Principal": {}, "Action": "s3:GetObject", "Resource": "*"}]}),
+        // A Condition that is not an object.
+        json!({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": "never"}]}),
+    ] {
+        let a = analyse("json", &base, &bad.to_string());
+        assert_eq!(a.verdict, Verdict::NotAnalysed, "{bad}: {a:?}");
+        assert!(a.unreadable.is_some());
+    }
+    // NotAction with Allow, Principal {"AWS": "*"}, a Condition removed.
+    let a = iam(
+        json!([allow("s3:GetObject", "*")]),
+        json!([{"Effect": "Allow", "NotAction": "s3:DeleteBucket", "Resource": "*"}]),
+    );
+    assert_ne!(a.verdict, Verdict::NoNewAccess);
+    let a = iam(
+        json!([{"Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "s3:GetObject", "Resource": "*"}]),
+        json!([{"Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": "s3:GetObject", "Resource": "*"}]),
+    );
+    assert_eq!(a.worst(), Some(Class::PublicOrCrossAccount));
+    // Turning audit logging off is escalation's companion.
+    let a = iam(
+        json!([allow("s3:GetObject", "*")]),
+        json!([
+            allow("s3:GetObject", "*"),
+            allow("cloudtrail:StopLogging", "*")
+        ]),
+    );
+    assert_eq!(a.worst(), Some(Class::PrivilegeEscalation));
 }
 
 fn action() -> impl Strategy<Value = String> {

@@ -68,6 +68,10 @@ pub struct Assets {
     /// Blocking a network wider than this (a shorter prefix) is high risk.
     pub min_prefix_v4: u8,
     pub min_prefix_v6: u8,
+    /// Action kinds that change who can do what, besides `modify_policy`
+    /// (always): one without a `permission_change` is held as not analysed
+    /// (at least high).
+    pub access_changing: Vec<ActionKind>,
 }
 
 impl Default for Assets {
@@ -82,6 +86,7 @@ impl Default for Assets {
             own_domains: Vec::new(),
             min_prefix_v4: 24,
             min_prefix_v6: 48,
+            access_changing: Vec::new(),
         }
     }
 }

@@ -97,6 +97,9 @@ pub fn assess(p: &ProposalSubmission, policy: &Policy) -> Assessment {
         .map(|pc| permissions::analyse(&pc.format, &pc.before, &pc.after));
     if let Some(a) = &analysis {
         findings.push(permission_finding(a));
+        findings.extend(permissions::concerns(a).into_iter().map(Finding::from));
+    } else if let Some(c) = permissions::missing_change(&p.action, &policy.assets.access_changing) {
+        findings.push(c.into());
     }
     let floor = findings.iter().map(|f| f.floor).max().unwrap_or(Risk::Low);
     Assessment {
@@ -111,7 +114,19 @@ pub fn assess(p: &ProposalSubmission, policy: &Policy) -> Assessment {
     }
 }
 
-/// The floor a permission change sets, and why.
+impl From<permissions::Concern> for Finding {
+    fn from(c: permissions::Concern) -> Self {
+        Finding {
+            class: c.class.into(),
+            detail: c.detail,
+            floor: c.floor,
+        }
+    }
+}
+
+/// The floor a permission change's delta sets, and why (the resulting
+/// document's own grants and reduced audit logging are
+/// `permissions::concerns`, findings of their own).
 fn permission_finding(a: &Analysis) -> Finding {
     let first = a.new_grants.first().map(|g| g.describe());
     let more = match a.new_grants.len() {
@@ -128,8 +143,12 @@ fn permission_finding(a: &Analysis) -> Finding {
             Risk::High,
             "not_analysed",
             format!(
-                "a `{}` change the gate cannot analyse: held as if it may grant new access",
-                a.format
+                "a `{}` change the gate cannot analyse{}: held as if it may grant new access",
+                a.format,
+                a.unreadable
+                    .as_ref()
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default()
             ),
         ),
         Verdict::MayGrantNewAccess => (
@@ -141,7 +160,10 @@ fn permission_finding(a: &Analysis) -> Finding {
             let severe = a.worst().is_some_and(|c| c.is_severe());
             let detail = match first {
                 Some(g) => format!("{g}{more}"),
-                None => format!("removes a Deny: {}", a.removed_denies.join("; ")),
+                None if !a.removed_denies.is_empty() => {
+                    format!("removes a Deny: {}", a.removed_denies.join("; "))
+                }
+                None => format!("audit logging reduced: {}", a.audit_reduced.join("; ")),
             };
             let floor = if severe { Risk::Critical } else { Risk::High };
             (floor, "grants_new_access", detail)
@@ -470,6 +492,226 @@ mod tests {
         ] {
             let (f, why) = floor(action.clone(), target, &a);
             assert_eq!(f, want, "{action} {target:?}: {why}");
+        }
+    }
+
+    /// A team policy that approves anything low by policy alone.
+    fn lenient(extra: &str) -> Policy {
+        let text = format!(
+            "[defaults]\napprovals = 1\n[roles]\nleads = [\"*\"]\n[[rules]]\nname = \"low by policy\"\nrisk = \"low\"\nauto = true\n{extra}"
+        );
+        Policy::from_toml(&text, "t").unwrap()
+    }
+
+    fn change(
+        action: &str,
+        target: &str,
+        pc: Option<(&str, String, String)>,
+    ) -> ProposalSubmission {
+        let mut v = serde_json::json!({
+            "action": action, "target": target, "risk": "low", "rationale": "r"
+        });
+        if let Some((format, before, after)) = pc {
+            v["permission_change"] =
+                serde_json::json!({"format": format, "before": before, "after": after});
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// (floor, approved by policy alone?)
+    fn judged(p: &ProposalSubmission, policy: &Policy) -> (Risk, bool, Assessment) {
+        let a = assess(p, policy);
+        let auto = policy.rule_for(&p.action, a.effective(p.risk)).auto;
+        (a.floor, auto, a)
+    }
+
+    fn iam_doc(stmts: &str) -> String {
+        format!(r#"{{"Version":"2012-10-17","Statement":[{stmts}]}}"#)
+    }
+
+    #[test]
+    fn what_the_agent_asserts_never_lowers_the_floor() {
+        let policy = lenient("");
+        let held = |p: ProposalSubmission, want: Risk, class: &str| {
+            let (floor, auto, a) = judged(&p, &policy);
+            assert!(
+                floor >= want && !auto,
+                "{:?}: {floor:?} {:?}",
+                p.permission_change,
+                a.findings
+            );
+            assert!(
+                a.findings
+                    .iter()
+                    .any(|f| f.class == class && f.floor >= want),
+                "{class}: {:?}",
+                a.findings
+            );
+        };
+        // 1. modify_policy with no permission_change at all.
+        held(
+            change(
+                "modify_policy",
+                "arn:aws:iam::111122223333:role/OrganizationAccountAccessRole",
+                None,
+            ),
+            Risk::High,
+            "not_analysed",
+        );
+        // 2. The same admin document before and after.
+        let admin = iam_doc(r#"{"Effect":"Allow","Action":"*","Resource":"*"}"#);
+        held(
+            change(
+                "modify_policy",
+                "arn:aws:iam::111122223333:role/intern",
+                Some(("json", admin.clone(), admin)),
+            ),
+            Risk::Critical,
+            "resulting_document",
+        );
+        let crb = "kind: ClusterRoleBinding\napiVersion: rbac.authorization.k8s.io/v1\nmetadata:\n  name: open\nsubjects:\n- kind: User\n  name: system:anonymous\nroleRef:\n  kind: ClusterRole\n  name: cluster-admin\n  apiGroup: rbac.authorization.k8s.io\n".to_owned();
+        held(
+            change(
+                "modify_policy",
+                "cluster/prod",
+                Some(("yaml", crb.clone(), crb)),
+            ),
+            Risk::Critical,
+            "resulting_document",
+        );
+        let owner = r#"{"bindings":[{"role":"roles/owner","members":["allUsers"]}]}"#.to_owned();
+        held(
+            change(
+                "modify_policy",
+                "projects/p",
+                Some(("json", owner.clone(), owner)),
+            ),
+            Risk::Critical,
+            "resulting_document",
+        );
+        // 3. IAM labelled text: a Deny * removed.
+        let before = iam_doc(
+            "{\"Effect\":\"Deny\",\"Action\":\"*\",\"Resource\":\"*\"},\n{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::d/*\"}",
+        );
+        let after = iam_doc(
+            "{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::d/*\"}",
+        );
+        held(
+            change("modify_policy", "role/x", Some(("text", before, after))),
+            Risk::High,
+            "grants_new_access",
+        );
+        // 5. A Deny narrowed to a policy variable.
+        let base = r#"{"Effect":"Allow","Action":"s3:*","Resource":"*"}"#;
+        held(
+            change(
+                "modify_policy",
+                "role/x",
+                Some((
+                    "json",
+                    iam_doc(&format!(
+                        r#"{base},{{"Effect":"Deny","Action":"s3:*","Resource":"arn:aws:s3:::payroll/*"}}"#
+                    )),
+                    iam_doc(&format!(
+                        r#"{base},{{"Effect":"Deny","Action":"s3:*","Resource":"arn:aws:s3:::${{aws:username}}/*"}}"#
+                    )),
+                )),
+            ),
+            Risk::High,
+            "grants_new_access",
+        );
+        // 6. An aggregate-to-admin label on a secret-reading ClusterRole.
+        let cr = |labels: &str| {
+            format!(
+                "kind: ClusterRole\nmetadata:\n  name: r\n{labels}rules:\n- apiGroups: [\"\"]\n  resources: [\"secrets\"]\n  verbs: [\"get\"]\n"
+            )
+        };
+        held(
+            change(
+                "modify_policy",
+                "cluster/prod",
+                Some((
+                    "yaml",
+                    cr(""),
+                    cr("  labels:\n    rbac.authorization.k8s.io/aggregate-to-admin: \"true\"\n"),
+                )),
+            ),
+            Risk::Critical,
+            "grants_new_access",
+        );
+        // 7. GCP audit logging reduced.
+        let audit = |types: &str| {
+            format!(
+                r#"{{"bindings":[],"auditConfigs":[{{"service":"allServices","auditLogConfigs":[{types}]}}]}}"#
+            )
+        };
+        held(
+            change(
+                "modify_policy",
+                "projects/p",
+                Some((
+                    "json",
+                    audit(r#"{"logType":"DATA_READ"},{"logType":"DATA_WRITE"}"#),
+                    audit(r#"{"logType":"DATA_WRITE"}"#),
+                )),
+            ),
+            Risk::High,
+            "audit_logging_reduced",
+        );
+        // 8. What cannot be read is held.
+        held(
+            change(
+                "modify_policy",
+                "role/x",
+                Some((
+                    "json",
+                    iam_doc(base),
+                    iam_doc(r#"{"Effect":"allow","Action":"*","Resource":"*"}"#),
+                )),
+            ),
+            Risk::High,
+            "not_analysed",
+        );
+    }
+
+    #[test]
+    fn access_changing_kinds_come_from_the_policy() {
+        let bare = change("grant_role", "user:ana", None);
+        let named = lenient("[assets]\naccess_changing = [\"grant_role\"]\n");
+        let (floor, auto, a) = judged(&bare, &named);
+        assert_eq!((floor, auto), (Risk::High, false), "{:?}", a.findings);
+        // Without the policy naming it: an unknown kind, medium.
+        assert_eq!(judged(&bare, &lenient("")).0, Risk::Medium);
+        // Other kinds without a change set no floor.
+        let isolate = change("isolate_host", "ws-1", None);
+        assert_eq!(judged(&isolate, &named).0, Risk::Low);
+    }
+
+    #[test]
+    fn ordinary_changes_stay_low() {
+        let policy = lenient("");
+        let read = r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::data/*"}"#;
+        let list = r#"{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::data"}"#;
+        let quarantine = r#"{"Sid":"Quarantine","Effect":"Deny","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:userid":"AIDAEXAMPLE"}}}"#;
+        for (before, after) in [
+            // A quarantine Deny added to an ordinary policy.
+            (iam_doc(&format!("{read},{list}")), iam_doc(&format!("{read},{list},{quarantine}"))),
+            // A read grant removed.
+            (iam_doc(&format!("{read},{list}")), iam_doc(read)),
+            // An Allow narrowed.
+            (
+                iam_doc(read),
+                iam_doc(r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::data/reports/*"}"#),
+            ),
+            // A GCP viewer removed.
+            (
+                r#"{"bindings":[{"role":"roles/viewer","members":["user:a@x.example","user:b@x.example"]}]}"#.to_owned(),
+                r#"{"bindings":[{"role":"roles/viewer","members":["user:a@x.example"]}]}"#.to_owned(),
+            ),
+        ] {
+            let p = change("modify_policy", "arn:aws:iam::111122223333:role/app", Some(("json", before, after)));
+            let (floor, auto, a) = judged(&p, &policy);
+            assert_eq!((floor, auto), (Risk::Low, true), "{:?}", a.findings);
         }
     }
 }

@@ -201,6 +201,27 @@ fn analysis_lines(t: &Theme, m: &DiffModel) -> Vec<Line<'static>> {
             t.diff_risk,
         )));
     }
+    for d in &a.audit_reduced {
+        out.push(Line::from(Span::styled(
+            sanitize::line(&format!("  ! audit logging reduced: {d}")),
+            t.diff_risk,
+        )));
+    }
+    if let Some(why) = &a.unreadable {
+        out.push(Line::from(Span::styled(
+            sanitize::line(&format!("  ? not analysed: {why}")),
+            t.diff_risk,
+        )));
+    }
+    for g in &a.resulting {
+        out.push(Line::from(Span::styled(
+            sanitize::line(&format!(
+                "  ! the resulting document on its own {}",
+                g.describe()
+            )),
+            t.diff_risk,
+        )));
+    }
     for d in &a.added_denies {
         out.push(Line::from(Span::styled(
             sanitize::line(&format!("  + deny added: {d}")),
