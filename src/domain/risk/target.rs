@@ -132,7 +132,7 @@ fn under(name: &str, host: &str) -> bool {
     name == host
         || name.ends_with(&format!(".{host}"))
         || host.ends_with(&format!(".{name}"))
-        || (host.contains(['*', '?']) && crate::domain::permissions::pattern::matches(&host, name))
+        || (host.contains(['*', '?']) && crate::domain::permissions::pattern::matches(host, name))
 }
 
 fn protected_host(spellings: &[String], assets: &Assets, out: &mut Vec<Finding>) {
