@@ -216,10 +216,14 @@ fn range(s: &str, start: std::net::IpAddr, end: std::net::IpAddr) -> Result<Vec<
     use std::net::IpAddr::{V4, V6};
     let nets: Vec<IpNet> = match (start, end) {
         (V4(a), V4(b)) if a <= b => ipnet::Ipv4Subnets::new(a, b, 0).map(IpNet::V4).collect(),
-        (V6(a), V6(b)) if a <= b => ipnet::Ipv6Subnets::new(a, b, 0)
-            .take(1024)
-            .flat_map(with_embedded)
-            .collect(),
+        (V6(a), V6(b)) if a <= b => {
+            // At most 254 networks make any IPv6 range; more would be a bug.
+            let subnets: Vec<_> = ipnet::Ipv6Subnets::new(a, b, 0).take(1025).collect();
+            if subnets.len() > 1024 {
+                return Err(format!("`{s}`: a range too irregular to judge"));
+            }
+            subnets.into_iter().flat_map(with_embedded).collect()
+        }
         _ => {
             return Err(format!(
                 "`{s}`: not a range from a lower to a higher address"
