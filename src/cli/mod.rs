@@ -59,7 +59,7 @@ pub enum Command {
     Notify(notify::NotifyCommand),
     /// The lead's oversight report: analysts, agents and auto rules over a window.
     Oversight(oversight::OversightArgs),
-    /// Validate a policy; explain what it requires for a submission.
+    /// Check, explain and test a policy; list the built-in sensitive targets.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
 }
