@@ -276,6 +276,21 @@ pub fn v4_readings(s: &str) -> Vec<Ipv4Addr> {
         v = (v << rest_bits) | last[0];
         out.push(Ipv4Addr::from(v as u32));
     }
+    // Readers that ignore leading zeros (Go before 1.17, Python before
+    // 3.9.5, many appliances): `010.0.0.1` is 10.0.0.1.
+    if parts.len() == 4
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        let octets: Option<Vec<u8>> = parts.iter().map(|p| p.parse::<u8>().ok()).collect();
+        if let Some(o) = octets {
+            let a = Ipv4Addr::new(o[0], o[1], o[2], o[3]);
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+    }
     // iptables' short form: missing parts are zeros at the end.
     if nums.len() < 4 && nums.iter().all(|n| *n <= 255) {
         let mut octets = [0u8; 4];

@@ -456,7 +456,7 @@ mod tests {
         // Controls: ordinary targets of the same actions stay low.
         for (action, target) in [
             (KillProcess, "mimikatz.exe"),
-            (KillProcess, "4242"),
+            (KillProcess, "mimikatz"),
             (QuarantineFile, "C:\\Users\\bob\\Downloads\\invoice.exe"),
             (QuarantineFile, "/home/bob/.cache/x.sh"),
             (DisableAccount, "alice"),
@@ -474,6 +474,117 @@ mod tests {
         own.assets.ignore_builtin = vec!["admin".into()];
         assert_eq!(floor(DisableAccount, "admin", &own).0, Risk::Low);
         assert_eq!(floor(DisableAccount, "admin", &a).0, Risk::High);
+    }
+
+    /// An attacker's review of the first version: each of these was low.
+    #[test]
+    fn lists_pids_paths_and_directory_names_are_read_too() {
+        let a = assets();
+        use ActionKind::*;
+        for (action, target) in [
+            (IsolateHost, "ws-1,srv-pay-01"),
+            (IsolateHost, "ws-1 srv-pay-01"),
+            (IsolateHost, "ws-1;dc-01"),
+            (DisableAccount, "alice,Administrator"),
+            (DisableAccount, "alice Administrator"),
+            (ResetCredentials, "bob,krbtgt"),
+            (KillProcess, "notepad.exe,lsass.exe"),
+            (KillProcess, "1234,1"),
+            (
+                QuarantineFile,
+                "C:\\Users\\bob\\a.exe;C:\\Windows\\System32\\ntoskrnl.exe",
+            ),
+            (QuarantineFile, "/tmp/x /etc"),
+            (KillProcess, "-1"),
+            (KillProcess, "0"),
+            (KillProcess, "pid=0"),
+            (KillProcess, "01"),
+            (KillProcess, "+1"),
+            (KillProcess, "0x1"),
+            (KillProcess, "PID 01"),
+            (KillProcess, "004"),
+            (
+                QuarantineFile,
+                "\\\\localhost\\c$\\Windows\\System32\\ntoskrnl.exe",
+            ),
+            (QuarantineFile, "\\\\localhost\\c$"),
+            (QuarantineFile, "\\SystemRoot\\System32\\ntoskrnl.exe"),
+            (
+                QuarantineFile,
+                "\\Device\\HarddiskVolume3\\Windows\\System32\\ntoskrnl.exe",
+            ),
+            (QuarantineFile, "file:///C:/Windows/System32/ntoskrnl.exe"),
+            (QuarantineFile, "$env:SystemRoot\\System32\\ntoskrnl.exe"),
+            (QuarantineFile, "/proc/1/root/boot/vmlinuz-6.1.0"),
+            (QuarantineFile, "/proc/self/root/etc/shadow"),
+            (
+                QuarantineFile,
+                "C:\\Program Files\\CrowdStrike\\CSFalconService.exe",
+            ),
+            (QuarantineFile, "/opt/CrowdStrike/falcon-sensor"),
+            (
+                DisableAccount,
+                "S-1-5-21-1004336348-1177238915-682003330-500",
+            ),
+            (
+                ResetCredentials,
+                "S-1-5-21-1004336348-1177238915-682003330-502",
+            ),
+            (
+                DisableAccount,
+                "CN=Administrator,CN=Users,DC=corp,DC=example",
+            ),
+            (ResetCredentials, "CN=krbtgt,CN=Users,DC=corp,DC=example"),
+            (DisableAccount, "corp.example/Users/Administrator"),
+            (DisableAccount, "\"krbtgt\""),
+            (DisableAccount, "'root'"),
+            (DisableAccount, "DC01$"),
+            (DisableAccount, "MSOL_1a2b3c4d5e6f"),
+            (DisableAccount, "AZUREADSSOACC$"),
+            (DisableAccount, "glass-break"),
+            (DisableAccount, "break glass"),
+            (DisableAccount, "emergency_access"),
+            (
+                IsolateHost,
+                "CN=DC01,OU=Domain Controllers,DC=corp,DC=example",
+            ),
+            (IsolateHost, "computer:dc-01"),
+            (IsolateHost, "\"srv-pay-01\""),
+            (KillProcess, "C:\\Windows\\System32\\lsass.exe --foo"),
+            (KillProcess, "/lib/systemd/systemd --switched-root --system"),
+            (KillProcess, "'lsass.exe'"),
+            (KillProcess, "SenseIR.exe"),
+            (KillProcess, "svchost.exe"),
+            (KillProcess, "612"),
+            (
+                QuarantineFile,
+                "sha256:275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+            ),
+            (BlockIndicator, "0127.0.0.1"),
+            (BlockIndicator, "010.0.0.1"),
+            (BlockIndicator, "172.016.0.1"),
+            (BlockIndicator, "100.064.0.1"),
+            (BlockIndicator, "198.051.100.7"),
+            (BlockIndicator, "168.63.129.16"),
+            (BlockIndicator, "8.8.8.8"),
+            (BlockIndicator, "2606:4700:4700::1111"),
+            (BlockIndicator, "ts01-b.cloudsink.net"),
+            (BlockIndicator, "login.microsoft.com"),
+            (BlockIndicator, "sts.amazonaws.com"),
+            (BlockIndicator, "amazonaws.com"),
+            (BlockIndicator, "sharepoint.com"),
+            (BlockIndicator, "@gmail.com"),
+            (BlockIndicator, "github.com"),
+        ] {
+            let (f, why) = floor(action.clone(), target, &a);
+            assert!(f >= Risk::Medium, "{action} {target:?} stayed {f}: {why}");
+        }
+        // A tenant on a shared service may still be blocked by policy.
+        assert_eq!(
+            floor(BlockIndicator, "evil-tenant.sharepoint.com", &a).0,
+            Risk::Low
+        );
+        assert_eq!(floor(BlockIndicator, "evil.github.io", &a).0, Risk::Low);
     }
 
     #[test]

@@ -21,11 +21,17 @@ const KIND_PREFIXES: &[&str] = &[
     "host",
     "hostname",
     "device",
+    "computer",
+    "machine",
+    "server",
+    "node",
+    "endpoint",
     "user",
     "account",
     "principal",
     "sam",
     "upn",
+    "sid",
     "process",
     "proc",
     "file",
@@ -69,10 +75,46 @@ pub fn canonical_cow(s: &str) -> std::borrow::Cow<'_, str> {
 /// trailing separators dropped. Lower case (a canonical form already is).
 pub fn path(canon: &str) -> Option<String> {
     let mut p = canon.replace('\\', "/");
-    for prefix in ["//?/", "/??/", "//./"] {
+    if let Some(rest) = p.strip_prefix("file://") {
+        // `file:///c:/x` is `c:/x`; `file://host/c$/x` a share on host.
+        p = match rest.strip_prefix('/') {
+            Some(local) => local.to_owned(),
+            None => format!("//{rest}"),
+        };
+    }
+    for prefix in ["//?/unc/", "//?/", "/??/", "//./"] {
         if let Some(rest) = p.strip_prefix(prefix) {
-            p = rest.to_owned();
+            p = if prefix.ends_with("unc/") {
+                format!("//{rest}")
+            } else {
+                rest.to_owned()
+            };
+            break;
         }
+    }
+    // An admin share names a drive: `\\host\c$\x` is `c:/x` on host.
+    if let Some(rest) = p.strip_prefix("//")
+        && let Some((_, share)) = rest.split_once('/')
+        && share.len() >= 2
+        && share.as_bytes()[1] == b'$'
+        && share.as_bytes()[0].is_ascii_alphabetic()
+    {
+        p = format!("{}:{}", &share[..1], &share[2..]);
+    }
+    // The NT namespace: `\SystemRoot\`, `\Device\HarddiskVolume3\`.
+    if let Some(rest) = p.strip_prefix("/systemroot") {
+        p = format!("c:/windows{rest}");
+    }
+    if let Some(rest) = p.strip_prefix("/device/harddiskvolume") {
+        let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+        p = format!("c:{rest}");
+    }
+    // A process's view of the root (`/proc/1/root/etc`) is the root.
+    if let Some(rest) = p.strip_prefix("/proc/")
+        && let Some((_, after)) = rest.split_once("/root")
+        && (after.is_empty() || after.starts_with('/'))
+    {
+        p = format!("/{after}");
     }
     for (var, value) in [
         ("%systemroot%", "c:/windows"),
@@ -80,6 +122,10 @@ pub fn path(canon: &str) -> Option<String> {
         ("%systemdrive%", "c:"),
         ("%programfiles%", "c:/program files"),
         ("%programdata%", "c:/programdata"),
+        ("$env:systemroot", "c:/windows"),
+        ("$env:windir", "c:/windows"),
+        ("$env:systemdrive", "c:"),
+        ("$env:programfiles", "c:/program files"),
     ] {
         p = p.replace(var, value);
     }
@@ -109,6 +155,15 @@ pub fn path(canon: &str) -> Option<String> {
 /// form first.
 pub fn spellings(target: &str) -> Vec<String> {
     let canon = canonical(target);
+    let quotes: &[char] = &[
+        '"', '\'', '`', '\u{201c}', '\u{201d}', '\u{2018}', '\u{2019}',
+    ];
+    let unquoted = canon.trim_matches(quotes).trim();
+    if unquoted != canon && !unquoted.is_empty() {
+        let mut out = vec![canon.clone()];
+        out.extend(spellings(unquoted).into_iter().filter(|s| *s != canon));
+        return out;
+    }
     let mut out = vec![canon.clone()];
     let mut add = |s: &str| {
         let s = s.trim();
@@ -136,8 +191,21 @@ pub fn spellings(target: &str) -> Vec<String> {
         }
         return out;
     }
-    // `DOMAIN\name`, `name@realm`, and a host's FQDN against its short name.
+    // A directory's distinguished name (`cn=administrator,cn=users,…`)
+    // and canonical name (`corp.example/users/administrator`).
     let mut name = bare;
+    if let Some(rest) = name.strip_prefix("cn=") {
+        name = rest.split(',').next().unwrap_or(rest);
+        add(name);
+    } else if let Some((_, last)) = name.rsplit_once('/') {
+        name = last;
+        add(name);
+    }
+    // A computer account (`dc01$`) is its host.
+    if let Some(host) = name.strip_suffix('$') {
+        add(host);
+    }
+    // `DOMAIN\name`, `name@realm`, and a host's FQDN against its short name.
     if let Some((_, n)) = name.rsplit_once('\\') {
         name = n;
         add(name);

@@ -45,7 +45,9 @@ impl Kind {
                 self == Kind::Account
             }
             KillProcess => self == Kind::Process,
-            QuarantineFile => self == Kind::Path,
+            // A critical process's or a security agent's file as much as
+            // the process.
+            QuarantineFile => self == Kind::Path || self == Kind::Process,
         }
     }
 }
@@ -80,6 +82,9 @@ const INIT: &str = "PID 1 (init): the system stops when it exits";
 const CRITICAL_PROC: &str = "a critical system process: ending it crashes the host";
 const SECURITY: &str = "a security agent: stopping it blinds the defenders (ATT&CK T1562.001)";
 const KERNEL: &str = "the operating system's kernel or boot loader";
+const SYNC: &str =
+    "the directory sync or single sign-on account: every cloud sign-in depends on it";
+const REMOTE: &str = "how administrators and the cluster reach the host";
 const SYSTEM_DIR: &str = "a system directory: the host may not start without it";
 
 pub const BUILTIN: &[Entry] = &[
@@ -101,10 +106,20 @@ pub const BUILTIN: &[Entry] = &[
     e(Account, "admin", High, ROOT),
     e(Account, "domain admins", Critical, ROOT),
     e(Account, "enterprise admins", Critical, ROOT),
-    e(Account, "*breakglass*", Critical, BREAK_GLASS),
-    e(Account, "*break-glass*", Critical, BREAK_GLASS),
-    e(Account, "*break_glass*", Critical, BREAK_GLASS),
-    e(Account, "*emergency-access*", Critical, BREAK_GLASS),
+    e(Account, "*break*glass*", Critical, BREAK_GLASS),
+    e(Account, "*glass*break*", Critical, BREAK_GLASS),
+    e(Account, "*emergency*access*", Critical, BREAK_GLASS),
+    e(Account, "*emergency*admin*", Critical, BREAK_GLASS),
+    e(Account, "s-1-5-21-*-500", Critical, ROOT),
+    e(Account, "s-1-5-21-*-502", Critical, KRBTGT),
+    e(Account, "s-1-5-21-*-512", Critical, ROOT),
+    e(Account, "s-1-5-21-*-518", Critical, ROOT),
+    e(Account, "s-1-5-21-*-519", Critical, ROOT),
+    e(Account, "s-1-5-32-544", Critical, ROOT),
+    e(Account, "schema admins", Critical, ROOT),
+    e(Account, "msol_*", Critical, SYNC),
+    e(Account, "azureadssoacc", Critical, SYNC),
+    e(Account, "sync_*", High, SYNC),
     e(Account, "arn:aws:iam::*:root", Critical, CLOUD_ROOT),
     e(Account, "arn:aws-*:iam::*:root", Critical, CLOUD_ROOT),
     // Processes
@@ -120,6 +135,22 @@ pub const BUILTIN: &[Entry] = &[
     e(Process, "smss", Critical, CRITICAL_PROC),
     e(Process, "services", Critical, CRITICAL_PROC),
     e(Process, "winlogon", Critical, CRITICAL_PROC),
+    e(Process, "lsaiso", Critical, CRITICAL_PROC),
+    e(Process, "svchost", High, CRITICAL_PROC),
+    e(Process, "sshd", High, REMOTE),
+    e(Process, "kubelet", High, REMOTE),
+    e(Process, "senseir", High, SECURITY),
+    e(Process, "sensendr", High, SECURITY),
+    e(Process, "nissrv", High, SECURITY),
+    e(Process, "sophos*", High, SECURITY),
+    e(Process, "ekrn", High, SECURITY),
+    e(Process, "cyserver", High, SECURITY),
+    e(Process, "cytool", High, SECURITY),
+    e(Process, "traps*", High, SECURITY),
+    e(Process, "winlogbeat", High, SECURITY),
+    e(Process, "filebeat", High, SECURITY),
+    e(Process, "fluent-bit", High, SECURITY),
+    e(Process, "velociraptor", High, SECURITY),
     e(Process, "msmpeng", High, SECURITY),
     e(Process, "mssense", High, SECURITY),
     e(Process, "sensecncproxy", High, SECURITY),
@@ -149,6 +180,17 @@ pub const BUILTIN: &[Entry] = &[
     e(Path, "/boot/*", Critical, KERNEL),
     e(Path, "/vmlinuz*", Critical, KERNEL),
     e(Path, "/system/library/kernels/*", Critical, KERNEL),
+    e(Path, "/efi/*", Critical, KERNEL),
+    e(Path, "c:/windows/system32/config/*", Critical, KERNEL),
+    e(Path, "/usr/libexec/*", High, SYSTEM_DIR),
+    e(Path, "/var/lib", High, SYSTEM_DIR),
+    e(Path, "/var/lib/*", High, SYSTEM_DIR),
+    e(
+        Path,
+        "c:/program files/windows defender/*",
+        High,
+        SYSTEM_DIR,
+    ),
     e(Path, "c:/windows/*", High, SYSTEM_DIR),
     e(Path, "/bin/*", High, SYSTEM_DIR),
     e(Path, "/sbin/*", High, SYSTEM_DIR),
@@ -168,6 +210,23 @@ pub const PROTECTED: &[&str] = &[
     "login.microsoftonline.com",
     "login.windows.net",
     "login.live.com",
+    "login.microsoft.com",
+    "sts.windows.net",
+    "msftauth.net",
+    "msauth.net",
+    "graph.microsoft.com",
+    "oktacdn.com",
+    "signin.aws.amazon.com",
+    "sts.amazonaws.com",
+    "securitycenter.windows.com",
+    "securitycenter.microsoft.com",
+    "events.data.microsoft.com",
+    "endpoint.security.microsoft.com",
+    "cloudsink.net",
+    "crowdstrike.com",
+    "sentinelone.net",
+    "splunkcloud.com",
+    "ocsp.digicert.com",
     "okta.com",
     "oktapreview.com",
     "okta-emea.com",
@@ -197,9 +256,35 @@ pub const PROTECTED: &[&str] = &[
     "ghcr.io",
 ];
 
+/// Shared services a whole organisation uses: their own name and its
+/// parents are protected, their tenants' subdomains are not
+/// (`evil.sharepoint.com` may be blocked by policy, `sharepoint.com` not).
+pub const PROTECTED_EXACT: &[&str] = &[
+    "amazonaws.com",
+    "azure.com",
+    "windows.net",
+    "microsoft.com",
+    "office.com",
+    "office365.com",
+    "outlook.com",
+    "outlook.office365.com",
+    "sharepoint.com",
+    "google.com",
+    "googleapis.com",
+    "gmail.com",
+    "github.com",
+    "githubusercontent.com",
+    "apple.com",
+    "cloudflare.com",
+    "slack.com",
+    "zoom.us",
+];
+
 /// Is every built-in pattern named in `ignore` one that exists?
 pub fn unknown_ignore(ignore: &[String]) -> Option<&String> {
-    ignore
-        .iter()
-        .find(|i| !BUILTIN.iter().any(|e| e.pattern == *i) && !PROTECTED.contains(&i.as_str()))
+    ignore.iter().find(|i| {
+        !BUILTIN.iter().any(|e| e.pattern == *i)
+            && !PROTECTED.contains(&i.as_str())
+            && !PROTECTED_EXACT.contains(&i.as_str())
+    })
 }

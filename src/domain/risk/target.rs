@@ -31,23 +31,35 @@ pub fn judge(action: &ActionKind, target: &str, assets: &Assets) -> Vec<Finding>
     let indicator = *action == ActionKind::BlockIndicator;
     if !indicator {
         wildcard(&spellings, &mut out);
-    }
-    for (patterns, floor) in [
-        (&assets.critical, Risk::Critical),
-        (&assets.high, Risk::High),
-    ] {
-        if let Some(p) = patterns.iter().find(|p| names::matches(p, &spellings)) {
+        // `ws-1,srv-pay-01`: many executors take a list. Each name in it is
+        // judged as if it were the target.
+        let canon = &spellings[0];
+        let parts: Vec<&str> = canon
+            .split(|c: char| c == ',' || c == ';' || c == '|' || c.is_whitespace())
+            .filter(|p| !p.is_empty())
+            .collect();
+        if canon.contains([',', ';', '|']) && parts.len() > 1 {
             out.push(finding(
-                "crown_jewel",
-                floor,
-                format!("target matches the asset pattern `{p}`"),
+                "several_targets",
+                Risk::High,
+                format!(
+                    "{} names in one target: an executor may act on each",
+                    parts.len()
+                ),
             ));
         }
+        if parts.len() > 1 {
+            for part in parts {
+                for f in named(action, &names::spellings(part), assets) {
+                    if !out.contains(&f) {
+                        out.push(f);
+                    }
+                }
+            }
+        }
+        pid(action, &spellings, &mut out);
     }
-    builtin(action, &spellings, assets, &mut out);
-    if matches!(action, ActionKind::QuarantineFile | ActionKind::Other(_)) {
-        top_level(&spellings, &mut out);
-    }
+    out.extend(named(action, &spellings, assets));
     if indicator {
         match indicator::parse(target) {
             Ok(parsed) => out.extend(indicators(&parsed, assets)),
@@ -57,10 +69,86 @@ pub fn judge(action: &ActionKind, target: &str, assets: &Assets) -> Vec<Finding>
                 format!("{why}: a target the gate cannot read exactly is held for people"),
             )),
         }
-    } else if matches!(action, ActionKind::IsolateHost | ActionKind::Other(_)) {
-        protected_host(&spellings, assets, &mut out);
     }
     out
+}
+
+/// What matching the names in a target sets: asset patterns, the built-in
+/// list, drives and top-level directories, protected hosts.
+fn named(action: &ActionKind, spellings: &[String], assets: &Assets) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if *action == ActionKind::QuarantineFile
+        && spellings.iter().any(|s| super::indicator::is_hash(s))
+    {
+        out.push(finding(
+            "unreadable_target",
+            Risk::Medium,
+            "a hash quarantines every file that has it, wherever it is: held for a person".into(),
+        ));
+    }
+    for (patterns, floor) in [
+        (&assets.critical, Risk::Critical),
+        (&assets.high, Risk::High),
+    ] {
+        if let Some(p) = patterns.iter().find(|p| names::matches(p, spellings)) {
+            out.push(finding(
+                "crown_jewel",
+                floor,
+                format!("target matches the asset pattern `{p}`"),
+            ));
+        }
+    }
+    builtin(action, spellings, assets, &mut out);
+    if matches!(action, ActionKind::QuarantineFile | ActionKind::Other(_)) {
+        top_level(spellings, &mut out);
+    }
+    if matches!(action, ActionKind::IsolateHost | ActionKind::Other(_)) {
+        protected_host(spellings, assets, &mut out);
+    }
+    out
+}
+
+/// A process named by number: `kill` and `taskkill` read `01`, `+1` and
+/// `0x1` as 1, and 0 or a negative number as a whole process group or every
+/// process. Any other PID names whatever runs under it at the time.
+fn pid(action: &ActionKind, spellings: &[String], out: &mut Vec<Finding>) {
+    if !matches!(action, ActionKind::KillProcess | ActionKind::Other(_)) {
+        return;
+    }
+    let number = spellings.iter().find_map(|s| {
+        let (neg, digits) = match s.strip_prefix('-') {
+            Some(d) => (true, d),
+            None => (false, s.strip_prefix('+').unwrap_or(s)),
+        };
+        let v = match digits.strip_prefix("0x") {
+            Some(hex) => i128::from_str_radix(hex, 16).ok()?,
+            None if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                digits.trim_start_matches('0').parse::<i128>().unwrap_or(0)
+            }
+            None => return None,
+        };
+        Some(if neg { -v } else { v })
+    });
+    let (floor, why) = match number {
+        None => return,
+        Some(n) if n <= 0 => (
+            Risk::Critical,
+            format!("PID {n} signals a whole process group or every process"),
+        ),
+        Some(1) => (
+            Risk::Critical,
+            "PID 1 (init): the system stops when it exits".into(),
+        ),
+        Some(4) => (
+            Risk::Critical,
+            "PID 4 (System on Windows): the host crashes".into(),
+        ),
+        Some(n) => (
+            Risk::Medium,
+            format!("PID {n} names whatever runs under it at the time: held for a person"),
+        ),
+    };
+    out.push(finding("sensitive_target", floor, why));
 }
 
 fn wildcard(spellings: &[String], out: &mut Vec<Finding>) {
@@ -86,7 +174,13 @@ fn builtin(action: &ActionKind, spellings: &[String], assets: &Assets, out: &mut
     let own_spelling = &spellings[..1];
     let hit = sensitive::BUILTIN
         .iter()
-        .filter(|e| e.kind.concerns(action))
+        .filter(|e| {
+            // A computer account (`DC01$`) is its host.
+            e.kind.concerns(action)
+                || (e.kind == Kind::Host
+                    && spellings[0].ends_with('$')
+                    && sensitive::Kind::Account.concerns(action))
+        })
         .filter(|e| !assets.ignore_builtin.iter().any(|i| i == e.pattern))
         .filter(|e| {
             let s = if *action == ActionKind::BlockIndicator && e.kind == Kind::Host {
@@ -166,6 +260,16 @@ fn protected(assets: &Assets) -> impl Iterator<Item = &str> {
         .chain(assets.protected.iter().map(String::as_str))
 }
 
+/// Shared services whose own name (and every parent) is protected, but not
+/// their tenants' subdomains: `evil.sharepoint.com` may be blocked.
+fn protected_exact(name: &str, assets: &Assets) -> Option<&'static str> {
+    sensitive::PROTECTED_EXACT
+        .iter()
+        .copied()
+        .filter(|p| !assets.ignore_builtin.iter().any(|i| i == p))
+        .find(|p| *p == name || p.ends_with(&format!(".{name}")))
+}
+
 fn indicators(parsed: &Parsed, assets: &Assets) -> Vec<Finding> {
     let mut out = Vec::new();
     if parsed.list {
@@ -204,6 +308,19 @@ const SPECIAL: &[(&str, &str)] = &[
     ("192.168.0.0/16", "private"),
     ("224.0.0.0/4", "multicast"),
     ("240.0.0.0/4", "reserved (and the broadcast address)"),
+    (
+        "168.63.129.16/32",
+        "Azure platform (DNS, DHCP, health probes)",
+    ),
+    ("8.8.8.8/32", "public resolver"),
+    ("8.8.4.4/32", "public resolver"),
+    ("1.1.1.1/32", "public resolver"),
+    ("1.0.0.1/32", "public resolver"),
+    ("9.9.9.9/32", "public resolver"),
+    ("2001:4860:4860::8888/128", "public resolver"),
+    ("2001:4860:4860::8844/128", "public resolver"),
+    ("2606:4700:4700::1111/128", "public resolver"),
+    ("2606:4700:4700::1001/128", "public resolver"),
     ("::/128", "unspecified"),
     ("::1/128", "loopback"),
     ("fc00::/7", "unique-local"),
@@ -324,5 +441,12 @@ fn domain(name: &str, assets: &Assets) -> Vec<Finding> {
         ));
     }
     protected_host(&[name.to_owned()], assets, &mut out);
+    if let Some(p) = protected_exact(name, assets) {
+        out.push(finding(
+            "protected_target",
+            Risk::High,
+            format!("blocks `{name}`: it takes down `{p}`, a service the whole organisation uses"),
+        ));
+    }
     out
 }
