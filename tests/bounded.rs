@@ -197,6 +197,17 @@ async fn sessions_are_capped_freed_by_close_and_expire_when_idle() {
         )
     );
     assert_eq!(retry, Some(1), "Retry-After: the idle timeout");
+    // Only an initialize takes a slot: anything else without a session
+    // is rmcp's own answer, not a session refusal.
+    let resp = http
+        .post(format!("{url}/mcp"))
+        .bearer_auth(a)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     // Another agent: one fits in the total (3), a second does not.
     let (s, theirs, ..) = initialize(&http, url, &other).await;
     assert_eq!(s, StatusCode::OK);

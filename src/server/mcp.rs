@@ -11,7 +11,7 @@
 //! sessions are capped per agent and in total (`Sessions`, wrapping
 //! rmcp's `LocalSessionManager`), a session idle for `mcp_idle_timeout`
 //! ends, and a session answers only the agent that opened it. Over a cap
-//! the `initialize` POST is refused with 429 `too_many_sessions` and
+//! an `initialize` POST is refused with 429 `too_many_sessions` and
 //! `Retry-After` before rmcp allocates anything; DELETE (or the idle
 //! timeout) frees the slot.
 
@@ -380,15 +380,29 @@ async fn agents_only(
         took_slot: AtomicBool::new(false),
     });
     let mut reservation = None;
+    let mut body = body;
     if parts.method == Method::POST {
         state.rate_limits.mcp(&caller.name)?;
         if !parts.headers.contains_key(SESSION_ID) {
-            let idle = state.limits.mcp_idle_timeout.as_secs().max(1);
-            sessions.reserve(&caller.name, idle)?;
-            reservation = Some(Reservation {
-                sessions: sessions.clone(),
-                call: call.clone(),
-            });
+            // Only an `initialize` opens a session: read the body (rmcp
+            // would, within the same limit) to see whether this is one.
+            let bytes = axum::body::to_bytes(body, mcp_body_limit(&state))
+                .await
+                .map_err(|_| {
+                    ApiError::new(
+                        ErrorCode::BodyTooLarge,
+                        "the body is larger than the server's limit (--max-body)",
+                    )
+                })?;
+            if is_initialize(&bytes) {
+                let idle = state.limits.mcp_idle_timeout.as_secs().max(1);
+                sessions.reserve(&caller.name, idle)?;
+                reservation = Some(Reservation {
+                    sessions: sessions.clone(),
+                    call: call.clone(),
+                });
+            }
+            body = Body::from(bytes);
         }
     }
     let response = CALL
@@ -398,14 +412,32 @@ async fn agents_only(
     Ok(response)
 }
 
+/// The envelope around an alert the size of `max_body`.
+fn mcp_body_limit(state: &AppState) -> usize {
+    state.limits.max_body.saturating_add(64 * 1024)
+}
+
+/// A JSON-RPC request whose method is `initialize` (anything else, JSON or
+/// not, is rmcp's to answer).
+fn is_initialize(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Method<'a> {
+        #[serde(borrow)]
+        method: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Method>(body)
+        .ok()
+        .and_then(|m| m.method)
+        .is_some_and(|m| m == "initialize")
+}
+
 /// `api` with `/mcp` added.
 pub fn with_mcp(api: Router, state: AppState) -> Router {
     let limits = &state.limits;
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(limits.mcp_allowed_hosts.clone())
         .with_sse_keep_alive(Some(std::time::Duration::from_secs(15)))
-        // The envelope around an alert the size of `max_body`.
-        .with_max_request_body_bytes(limits.max_body.saturating_add(64 * 1024));
+        .with_max_request_body_bytes(mcp_body_limit(&state));
     let mut local = LocalSessionManager::default();
     local.session_config.keep_alive = Some(limits.mcp_idle_timeout);
     local.session_config.init_timeout = Some(
@@ -435,4 +467,39 @@ pub fn with_mcp(api: Router, state: AppState) -> Router {
             agents_only,
         ));
     api.nest_service("/mcp", mcp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_initialize_takes_a_session_slot() {
+        assert!(is_initialize(
+            br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#
+        ));
+        assert!(!is_initialize(
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#
+        ));
+        assert!(!is_initialize(b"{not json"));
+        assert!(!is_initialize(br#"[{"method":"initialize"}]"#));
+    }
+
+    #[test]
+    fn slots_are_capped_per_agent_and_in_all_and_given_back() {
+        let s = Sessions::new(2, 3);
+        s.reserve("a", 1).unwrap();
+        s.reserve("a", 1).unwrap();
+        let e = s.reserve("a", 1).err().unwrap();
+        assert_eq!(e.code, ErrorCode::TooManySessions);
+        s.reserve("b", 1).unwrap();
+        assert_eq!(s.open("b"), (1, 3));
+        assert_eq!(
+            s.reserve("c", 1).err().unwrap().code,
+            ErrorCode::TooManySessions
+        );
+        s.release("a");
+        s.reserve("c", 1).unwrap();
+        assert_eq!(s.open("a"), (1, 3));
+    }
 }
