@@ -59,11 +59,17 @@ impl<C> Clone for Tools<C> {
     }
 }
 
+/// The tool list, built once: its schemas (the alert and OCSF schemas
+/// among them) took about 240 kB per `/mcp` session when each session
+/// built its own.
+static TOOLS: std::sync::LazyLock<Arc<Vec<Tool>>> =
+    std::sync::LazyLock::new(|| Arc::new(tool_list()));
+
 impl<C: Connect> Tools<C> {
     pub fn new(connect: C) -> Self {
         Tools {
             connect: Arc::new(connect),
-            tools: Arc::new(tool_list()),
+            tools: TOOLS.clone(),
         }
     }
 }

@@ -93,6 +93,9 @@ pub async fn serve_notifying(
         },
         limits: Limits {
             rates: countersign::server::limits::Rates::unlimited_agents(),
+            max_waits_per_agent: 1_000_000,
+            mcp_sessions_per_agent: 1_000_000,
+            mcp_sessions: 1_000_000,
             ..Limits::default()
         },
         policy_file: None,

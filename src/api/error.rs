@@ -116,7 +116,17 @@ error_codes! {
     SampleClosed => ("sample_closed", 409),
     // 413, 429
     BodyTooLarge => ("body_too_large", 413),
+    /// Too many requests from this caller: submissions and MCP calls per
+    /// agent, login challenges per address and principal.
     RateLimited => ("rate_limited", 429),
+    /// The agent's submissions used up its byte budget for now; nothing
+    /// was stored.
+    ByteBudget => ("byte_budget_exceeded", 429),
+    /// The caller already holds as many long-polls open as it may.
+    TooManyWaits => ("too_many_waits", 429),
+    /// The agent (or the server) already holds as many MCP sessions as it
+    /// may; close one (DELETE /mcp) or let one go idle.
+    TooManySessions => ("too_many_sessions", 429),
     // 5xx
     Internal => ("internal", 500),
     StorageUnavailable => ("storage_unavailable", 503),
@@ -176,7 +186,7 @@ pub struct ErrorObject {
     /// What went wrong, for a person to act on.
     pub message: String,
     /// Extra members by code: `field` (invalid_field), `current_digest`
-    /// (stale_digest), `retry_after` (rate_limited).
+    /// (stale_digest), `retry_after` (every 429, also sent as `Retry-After`).
     #[serde(flatten)]
     #[schema(ignore)]
     pub detail: serde_json::Map<String, serde_json::Value>,

@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct WaitQuery {
-    /// Seconds to wait for a change (capped by the server).
+    /// Seconds to wait for a change, capped by the server's `max_wait`
+    /// (300 s by default). Behind a load balancer keep it below the
+    /// balancer's idle timeout (60 s on an AWS ALB by default).
+    #[param(minimum = 0, maximum = 300)]
     pub wait: Option<f64>,
 }
 

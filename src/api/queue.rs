@@ -59,7 +59,10 @@ pub struct QueueParams {
     /// The cursor from the last page; 0 for everything.
     #[serde(default)]
     pub after: i64,
-    /// Seconds to long-poll when nothing changed (capped by the server).
+    /// Seconds to long-poll when nothing changed, capped by the server's
+    /// `max_wait` (300 s by default). Behind a load balancer keep it below
+    /// the balancer's idle timeout (60 s on an AWS ALB by default).
+    #[param(minimum = 0, maximum = 300)]
     pub wait: Option<f64>,
     /// Page size, at most 5,000 (default 1,000; fewer than 100 reads as 100).
     #[param(minimum = 1, maximum = 5000)]

@@ -48,6 +48,21 @@ pub struct ServeArgs {
     /// Submissions one agent may send in a burst (default 500)
     #[arg(long, env = "COUNTERSIGN_AGENT_BURST")]
     pub agent_burst: Option<u32>,
+    /// Request-body bytes of submissions one agent may send per minute (default 8 MiB, at least --max-body); past it, 429
+    #[arg(long, env = "COUNTERSIGN_AGENT_BYTES_PER_MIN")]
+    pub agent_bytes_per_min: Option<u32>,
+    /// Long-polls one agent (or reviewer) may hold open at once (default 32); past it, 429
+    #[arg(long, env = "COUNTERSIGN_MAX_WAITS_PER_AGENT")]
+    pub max_waits_per_agent: Option<usize>,
+    /// MCP sessions one agent may hold open (default 16); past it, 429
+    #[arg(long, env = "COUNTERSIGN_MCP_SESSIONS_PER_AGENT")]
+    pub mcp_sessions_per_agent: Option<usize>,
+    /// MCP sessions all agents together may hold open (default 1000)
+    #[arg(long, env = "COUNTERSIGN_MCP_SESSIONS")]
+    pub mcp_sessions: Option<usize>,
+    /// Seconds without a request after which an MCP session ends (default 120; keep it above 50, the longest tool call)
+    #[arg(long, env = "COUNTERSIGN_MCP_IDLE_TIMEOUT")]
+    pub mcp_idle_timeout: Option<u64>,
     /// Serve HTTPS: certificate chain (PEM); reloaded on SIGHUP or change
     #[arg(long, env = "COUNTERSIGN_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -111,6 +126,39 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
             *slot = n;
         }
     }
+    if let Some(n) = args.agent_bytes_per_min.or(file.server.agent_bytes_per_min) {
+        limits.rates.agent_bytes_per_min = n;
+    }
+    anyhow::ensure!(
+        limits.rates.agent_bytes_per_min as usize >= limits.max_body,
+        "the agent byte budget ({} bytes a minute) must be at least --max-body ({} bytes), or no submission of the largest size could ever be accepted",
+        limits.rates.agent_bytes_per_min,
+        limits.max_body
+    );
+    for (value, slot) in [
+        (
+            args.max_waits_per_agent.or(file.server.max_waits_per_agent),
+            &mut limits.max_waits_per_agent,
+        ),
+        (
+            args.mcp_sessions_per_agent
+                .or(file.server.mcp_sessions_per_agent),
+            &mut limits.mcp_sessions_per_agent,
+        ),
+        (
+            args.mcp_sessions.or(file.server.mcp_sessions),
+            &mut limits.mcp_sessions,
+        ),
+    ] {
+        if let Some(n) = value {
+            anyhow::ensure!(n > 0, "caps must be at least 1 (got 0)");
+            *slot = n;
+        }
+    }
+    if let Some(secs) = args.mcp_idle_timeout.or(file.server.mcp_idle_timeout) {
+        anyhow::ensure!(secs > 0, "--mcp-idle-timeout must be at least 1 s");
+        limits.mcp_idle_timeout = std::time::Duration::from_secs(secs);
+    }
     let explicit_signers = args.signers.or_else(|| file.server.signers.clone());
     let signers_file = explicit_signers
         .clone()
@@ -135,6 +183,14 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
         (None, None) => None,
         _ => anyhow::bail!("TLS needs both a certificate (--tls-cert) and its key (--tls-key)"),
     };
+    eprintln!("countersign: limits: {}", describe_limits(&limits));
+    if limits.mcp_idle_timeout.as_secs() <= crate::mcp::MAX_WAIT_SECS {
+        eprintln!(
+            "countersign: warning: --mcp-idle-timeout {} s is not above {} s, the longest MCP wait_for_decision call: a session can end in the middle of one",
+            limits.mcp_idle_timeout.as_secs(),
+            crate::mcp::MAX_WAIT_SECS
+        );
+    }
     let store = serve::open_store(&db).await?;
     let server = serve::start(
         store,
@@ -169,6 +225,25 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
         .await
         .context("server stopped with an error")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line: what one caller may do.
+pub fn describe_limits(l: &Limits) -> String {
+    let r = &l.rates;
+    format!(
+        "body {} bytes; wait <= {} s; per agent: {}/s (burst {}), {} submission bytes/min, {} long-polls, {} MCP sessions ({} in all, idle {} s); login {}/min per address, {}/min per principal",
+        l.max_body,
+        l.max_wait.as_secs(),
+        r.agent_per_sec,
+        r.agent_burst,
+        r.agent_bytes_per_min,
+        l.max_waits_per_agent,
+        l.mcp_sessions_per_agent,
+        l.mcp_sessions,
+        l.mcp_idle_timeout.as_secs(),
+        r.login_per_addr_per_min,
+        r.login_per_principal_per_min,
+    )
 }
 
 /// The first lines: which policy, how many signers and which leads are in

@@ -160,10 +160,11 @@ pub async fn run(args: SubmitArgs, file: &FileConfig) -> anyhow::Result<ExitCode
     let mut code = EXIT_APPROVED;
     for p in &resp.proposals {
         let decided = loop {
-            let wait = deadline.map_or(60, |d| {
+            // 50 s a request: under a load balancer's 60 s idle timeout.
+            let wait = deadline.map_or(50, |d| {
                 d.saturating_duration_since(Instant::now())
                     .as_secs()
-                    .min(60)
+                    .min(50)
             });
             let view = retrying(deadline, || client.decision(&p.id, wait)).await?;
             if view.decided {

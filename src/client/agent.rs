@@ -104,7 +104,7 @@ fn describe_decider(d: Option<&DecidedBy>) -> String {
 }
 
 /// Submits, retrying what is worth retrying (server down or restarting,
-/// 503, 429) until `deadline`. Safe to retry: submissions are idempotent
+/// 503, 429 rate or byte budget) until `deadline`. Safe to retry: submissions are idempotent
 /// on `external_id`.
 pub async fn submit(
     client: &(impl Gateway + ?Sized),
@@ -118,7 +118,13 @@ pub async fn submit(
         match attempt {
             Ok(Ok(r)) => return Ok(r),
             Ok(Err(e))
-                if (e.is_transient() || e.code() == Some(crate::api::ErrorCode::RateLimited))
+                if (e.is_transient()
+                    || matches!(
+                        e.code(),
+                        Some(
+                            crate::api::ErrorCode::RateLimited | crate::api::ErrorCode::ByteBudget
+                        )
+                    ))
                     && Instant::now() + Duration::from_millis(100) < deadline =>
             {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -136,7 +142,8 @@ pub async fn submit(
 }
 
 /// Long-polls `proposal` until it is decided or `deadline` passes, riding
-/// out a restarting server (transient errors are retried with backoff).
+/// out a restarting server (transient errors and `too_many_waits` are
+/// retried with backoff).
 /// Returns the last view read; `Pending` when time ran out.
 pub async fn wait_for_decision(
     client: &(impl Gateway + ?Sized),
@@ -171,7 +178,9 @@ pub async fn wait_for_decision(
                     tokio::time::sleep(left.min(Duration::from_millis(200))).await;
                 }
             }
-            Ok(Err(e)) if e.is_transient() => {
+            Ok(Err(e))
+                if e.is_transient() || e.code() == Some(crate::api::ErrorCode::TooManyWaits) =>
+            {
                 tokio::time::sleep(backoff.next_delay().min(left)).await;
                 if !matches!(last, Ok(Some(_))) {
                     last = Err(e);

@@ -73,6 +73,16 @@ pub struct ServerSection {
     pub agent_rate: Option<u32>,
     /// Submissions one agent may send at once.
     pub agent_burst: Option<u32>,
+    /// Request-body bytes of submissions one agent may send per minute.
+    pub agent_bytes_per_min: Option<u32>,
+    /// Long-polls one caller may hold open at once.
+    pub max_waits_per_agent: Option<usize>,
+    /// MCP sessions one agent may hold open ...
+    pub mcp_sessions_per_agent: Option<usize>,
+    /// ... and all agents together.
+    pub mcp_sessions: Option<usize>,
+    /// Seconds without a request after which an MCP session ends.
+    pub mcp_idle_timeout: Option<u64>,
     /// Login challenges per minute from one client address.
     pub login_rate_per_addr: Option<u32>,
     /// Login challenges per minute for one principal.

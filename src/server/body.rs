@@ -15,6 +15,19 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        json_body(&bytes).map(JsonBody)
+    }
+}
+
+/// The body's bytes, unparsed (within `--max-body`): for a handler that
+/// charges them to a budget before parsing them with `json_body`.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let limit_hint = "the body is larger than the server's limit (--max-body)";
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -23,19 +36,23 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 ApiError::new(ErrorCode::UnreadableBody, e.body_text())
             }
         })?;
-        if bytes.is_empty() {
-            return Err(ApiError::new(
-                ErrorCode::EmptyBody,
-                "the request body is empty; send a JSON object",
-            ));
-        }
-        // The strict walk first: it names what serde_json would only call
-        // malformed (a lone surrogate) or silently accept (a duplicate).
-        strict(&bytes)?;
-        let value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::new(ErrorCode::MalformedJson, format!("malformed JSON: {e}")))?;
-        Ok(JsonBody(value))
+        Ok(RawBody(bytes))
     }
+}
+
+/// A body as one JSON value, or the error naming what is wrong with it.
+pub fn json_body(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::EmptyBody,
+            "the request body is empty; send a JSON object",
+        ));
+    }
+    // The strict walk first: it names what serde_json would only call
+    // malformed (a lone surrogate) or silently accept (a duplicate).
+    strict(bytes)?;
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::new(ErrorCode::MalformedJson, format!("malformed JSON: {e}")))
 }
 
 /// One document, one meaning: no member name twice, nothing a double

@@ -61,7 +61,7 @@ impl IntoResponse for ApiError {
         {
             obj.extend(extra);
         }
-        let retry_after = (self.code == ErrorCode::RateLimited)
+        let retry_after = (status == StatusCode::TOO_MANY_REQUESTS)
             .then(|| error["retry_after"].as_u64())
             .flatten();
         let mut response = (status, Json(json!({ "error": error }))).into_response();

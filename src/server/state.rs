@@ -22,6 +22,14 @@ pub struct Limits {
     pub rates: super::limits::Rates,
     /// `Host` values `/mcp` answers (DNS-rebinding protection).
     pub mcp_allowed_hosts: Vec<String>,
+    /// Long-polls one caller may hold open at once.
+    pub max_waits_per_agent: usize,
+    /// MCP sessions one agent may hold open ...
+    pub mcp_sessions_per_agent: usize,
+    /// ... and all agents together.
+    pub mcp_sessions: usize,
+    /// An MCP session with no request for this long ends.
+    pub mcp_idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -33,6 +41,12 @@ impl Default for Limits {
             challenge_ttl: Duration::from_secs(120),
             rates: super::limits::Rates::default(),
             mcp_allowed_hosts: ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec(),
+            max_waits_per_agent: 32,
+            mcp_sessions_per_agent: 16,
+            mcp_sessions: 1000,
+            // Longer than the longest MCP tool call (wait_for_decision
+            // blocks at most 50 s): a session is idle only between calls.
+            mcp_idle_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -79,6 +93,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
     pub rate_limits: Arc<super::limits::RateLimits>,
+    /// Long-polls open, per caller.
+    pub waits: Arc<super::limits::Waits>,
+    /// MCP sessions open, per agent and in all.
+    pub mcp_sessions: Arc<super::mcp::Sessions>,
     /// Flips to true when the server stops: long-polls answer at once.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// The `[[notify]]` sinks, by name (for /metrics).
@@ -104,6 +122,11 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             sampler: Arc::new(crate::domain::sample::Sampler::from_os()),
             rate_limits: Arc::new(super::limits::RateLimits::new(limits.rates)),
+            waits: super::limits::Waits::new(limits.max_waits_per_agent),
+            mcp_sessions: super::mcp::Sessions::new(
+                limits.mcp_sessions_per_agent,
+                limits.mcp_sessions,
+            ),
             limits,
             shutdown,
             notify_sinks: Arc::new(Vec::new()),

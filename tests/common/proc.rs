@@ -22,17 +22,25 @@ impl ServeProcess {
     }
 
     /// Any `--db` URL (PostgreSQL replicas). Load tests flood from one
-    /// agent, so the agent rate limit is lifted unless `extra` sets it.
+    /// agent, so the agent rate limit and byte budget are lifted unless
+    /// `extra` sets them.
     pub async fn start_url(db: &str, port: u16, extra: &[&str]) -> Self {
         let unlimited: &[&str] = if extra.contains(&"--agent-rate") {
             &[]
         } else {
             &["--agent-rate", "1000000", "--agent-burst", "1000000"]
         };
+        // The same for the byte budget.
+        let unlimited_bytes: &[&str] = if extra.contains(&"--agent-bytes-per-min") {
+            &[]
+        } else {
+            &["--agent-bytes-per-min", "4294967295"]
+        };
         let child = Command::new(binary())
             .args(["serve", "--db", db])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(unlimited)
+            .args(unlimited_bytes)
             .args(extra)
             .env_remove("COUNTERSIGN_CONFIG")
             .stdout(Stdio::null())

@@ -5,7 +5,7 @@ use crate::api::{AlertDetail, HistoryEntry, SubmitResponse, SubmitStatus};
 use crate::domain::submission;
 use crate::domain::time::now_millis;
 use crate::server::auth::Caller;
-use crate::server::body::JsonBody;
+use crate::server::body::{RawBody, json_body};
 use crate::server::error::ApiError;
 use crate::server::metrics::StatusLabels;
 use crate::server::state::AppState;
@@ -21,7 +21,7 @@ use serde_json::Value;
     path = "/v1/alerts",
     tag = "agents",
     summary = "Submit an alert (or an OCSF finding) with proposed actions",
-    description = "Agent tokens only. Idempotent on `external_id`: the same content again answers 200 `unchanged` with the same ids; new content revises open proposals (200 `revised`). Then wait on each proposal's decision.",
+    description = "Agent tokens only. Idempotent on `external_id`: the same content again answers 200 `unchanged` with the same ids; new content revises open proposals (200 `revised`). Then wait on each proposal's decision.\n\nEach agent has a rate (`rate_limited`) and a byte budget over request bodies (`byte_budget_exceeded`, 8 MiB a minute by default): past either, 429 with `Retry-After` and nothing is stored.",
     request_body(content = crate::api::schema::AlertOrFinding, content_type = "application/json"),
     responses(
         (status = 201, description = "A new alert: its proposals, their digests, status and deadlines", body = crate::api::SubmitResponse),
@@ -33,10 +33,18 @@ use serde_json::Value;
 pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(body): JsonBody,
+    via_mcp: Option<axum::Extension<crate::server::mcp::ViaMcp>>,
+    RawBody(bytes): RawBody,
 ) -> Result<(StatusCode, Json<SubmitResponse>), ApiError> {
     caller.require_agent()?;
-    state.rate_limits.submit(&caller.name)?;
+    // A tool call over /mcp was counted when it came in.
+    if via_mcp.is_none() {
+        state.rate_limits.submit(&caller.name)?;
+    }
+    // Bytes read are charged, whatever they turn out to hold.
+    state.rate_limits.submit_bytes(&caller.name, bytes.len())?;
+    let body = json_body(&bytes)?;
+    drop(bytes);
     let valid = submission::parse(body)?;
     let outcome = state
         .store

@@ -33,7 +33,7 @@ async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ProposalRec
     path = "/v1/proposals/{id}/decision",
     tag = "agents",
     summary = "Wait for a proposal's decision (long-poll)",
-    description = "Answers at once when the proposal is decided, else when it changes or `wait` runs out. Act only when `status` is `approved`; report `started` before `execute_by`.",
+    description = "Answers at once when the proposal is decided, else when it changes or `wait` runs out. Act only when `status` is `approved`; report `started` before `execute_by`.\n\n`wait` is capped by the server's `max_wait` (300 s by default). Behind a load balancer keep `wait` below its idle timeout (60 s on an AWS ALB by default), or the balancer cuts the request first. Each caller may hold `max_waits_per_agent` long-polls (32 by default) open at once; one more is refused with 429 `too_many_waits` and `Retry-After`.",
     params(("id" = String, Path, description = "The proposal id"), crate::api::WaitQuery),
     responses(
         (status = 200, description = "Where the proposal is now", body = crate::api::DecisionView),
@@ -48,6 +48,7 @@ pub async fn decision(
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Json<DecisionView>, ApiError> {
     let deadline = wait::deadline(q.wait, state.limits.max_wait);
+    let _slot = wait::slot(&state, &caller.name, deadline)?;
     // Subscribe before reading, so a decision between the two is not missed.
     let mut rx = state.store.subscribe();
     let _waiting = state.metrics.waiting();

@@ -33,6 +33,19 @@ pub async fn changed(
     }
 }
 
+/// A long-poll slot for `caller` when the request will wait at all (a
+/// `wait` of 0 answers at once and takes none).
+pub fn slot(
+    state: &crate::server::state::AppState,
+    caller: &str,
+    deadline: Instant,
+) -> Result<Option<crate::server::limits::WaitSlot>, crate::server::error::ApiError> {
+    if deadline <= Instant::now() {
+        return Ok(None);
+    }
+    state.waits.enter(caller).map(Some)
+}
+
 /// `wait=SECS` capped by the server's limit.
 pub fn deadline(wait_secs: Option<f64>, max: std::time::Duration) -> Instant {
     // Capped before the conversion: `from_secs_f64` panics on 1e300.
