@@ -174,6 +174,73 @@ rules: [{{apiGroups: [""], resources: [pods], verbs: [get, list]}}]
         audited,
         silent,
     ));
+    // From an attacker's review: standing grants the first version missed.
+    let gmail =
+        r#"{"bindings":[{"role":"roles/storage.objectViewer","members":["domain:gmail.com"]}]}"#;
+    out.push(change(
+        "modify_policy",
+        "projects/prod",
+        "json",
+        gmail,
+        gmail,
+    ));
+    let pool = r#"{"bindings":[{"role":"roles/storage.admin","members":["principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/gh/*"]}]}"#;
+    out.push(change("modify_policy", "projects/prod", "json", pool, pool));
+    let controller = k8s(r#"
+kind: ClusterRoleBinding
+apiVersion: rbac.authorization.k8s.io/v1
+metadata: {name: helper}
+roleRef: {kind: ClusterRole, name: "system:controller:clusterrole-aggregation-controller", apiGroup: rbac.authorization.k8s.io}
+subjects: [{kind: ServiceAccount, name: evil, namespace: default}]
+"#);
+    out.push(change(
+        "modify_policy",
+        "cluster/prod",
+        "yaml",
+        &controller,
+        &controller,
+    ));
+    let pods = k8s(r#"
+kind: ClusterRole
+apiVersion: rbac.authorization.k8s.io/v1
+metadata: {name: runner}
+rules: [{apiGroups: [""], resources: [pods], verbs: [create]}]
+"#);
+    out.push(change(
+        "modify_policy",
+        "cluster/prod",
+        "yaml",
+        &pods,
+        &pods,
+    ));
+    let sso = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sso:CreateAccountAssignment","Resource":"*"}]}"#;
+    out.push(change("modify_policy", "role/app", "json", sso, sso));
+    let sudoers = "alice ALL=(ALL) ALL\nalice ALL=(ALL) !ALL\n";
+    out.push(change(
+        "modify_policy",
+        "host/sudoers",
+        "text",
+        sudoers,
+        "alice ALL=(ALL) ALL\n",
+    ));
+    // Targets.
+    for (action, t) in [
+        ("isolate_host", "ws-1,srv-pay-01"),
+        ("disable_account", "alice Administrator"),
+        ("kill_process", "-1"),
+        ("kill_process", "01"),
+        (
+            "quarantine_file",
+            "\\\\localhost\\c$\\Windows\\System32\\ntoskrnl.exe",
+        ),
+        ("reset_credentials", "CN=krbtgt,CN=Users,DC=corp,DC=example"),
+        ("disable_account", "DC01$"),
+        ("block_indicator", "0127.0.0.1"),
+        ("block_indicator", "168.63.129.16"),
+        ("block_indicator", "ts01-b.cloudsink.net"),
+    ] {
+        out.push(p(action, t));
+    }
     // Indicators in every spelling.
     for t in [
         "0/0",

@@ -171,6 +171,10 @@ const ESCALATION: &[&str] = &[
     "roles/deploymentmanager.editor",
     "roles/logging.admin",
     "roles/logging.configWriter",
+    "roles/compute.admin",
+    "roles/iam.denyAdmin",
+    "roles/cloudkms.admin",
+    "roles/storage.admin",
 ];
 const CREDENTIALS: &[&str] = &[
     "roles/secretmanager.secretAccessor",
@@ -179,12 +183,36 @@ const CREDENTIALS: &[&str] = &[
     "roles/cloudkms.cryptoKeyEncrypterDecrypter",
 ];
 
+/// Members that are everyone somewhere: a consumer mail domain, a whole
+/// pool of federated identities.
+fn everyone_in(member: &str) -> Option<String> {
+    const CONSUMER: &[&str] = &[
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "yahoo.com",
+        "icloud.com",
+    ];
+    if let Some(d) = member.strip_prefix("domain:")
+        && CONSUMER.contains(&d.to_ascii_lowercase().as_str())
+    {
+        return Some(format!("everyone with a {d} address"));
+    }
+    if member.starts_with("principalSet:") && member.ends_with("/*") {
+        return Some(format!("{member}: every identity in the pool"));
+    }
+    None
+}
+
 fn is_public(member: &str) -> bool {
     member == "allUsers" || member == "allAuthenticatedUsers"
 }
 
 fn role_class(role: &str) -> (Class, String) {
-    if ESCALATION.contains(&role) || role.ends_with(".admin") && role.contains("iam") {
+    let lower = role.to_ascii_lowercase();
+    if ESCALATION.contains(&role) || lower.ends_with("admin") && lower.contains("iam") {
         return (
             Class::PrivilegeEscalation,
             format!("{role} can grant access or act as others"),
@@ -234,6 +262,8 @@ pub fn analyse(before: &Value, after: &Value) -> Option<Analysis> {
         let (class, why) = role_class(role);
         let standing = if is_public(member) {
             Some((Class::PublicOrCrossAccount, format!("{member}: anyone")))
+        } else if let Some(why) = everyone_in(member) {
+            Some((Class::PublicOrCrossAccount, why))
         } else {
             matches!(
                 class,

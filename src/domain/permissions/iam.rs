@@ -245,6 +245,15 @@ const ESCALATION: &[&str] = &[
     "ec2-instance-connect:sendsshpublickey",
     "sagemaker:createpresignednotebookinstanceurl",
     "organizations:leaveorganization",
+    "organizations:detachpolicy",
+    "organizations:deletepolicy",
+    "organizations:updatepolicy",
+    "ec2:modifyinstanceattribute",
+    "iam:tagrole",
+    "iam:taguser",
+    "sso:createaccountassignment",
+    "sso:attachmanagedpolicytopermissionset",
+    "sso:putinlinepolicytopermissionset",
 ];
 const CREDENTIALS: &[&str] = &[
     "iam:createaccesskey",
@@ -257,6 +266,8 @@ const CREDENTIALS: &[&str] = &[
     "kms:decrypt",
     "sts:getsessiontoken",
     "sts:getfederationtoken",
+    "ec2:getpassworddata",
+    "kms:creategrant",
 ];
 const EVASION: &[&str] = &[
     "cloudtrail:stoplogging",
@@ -267,6 +278,9 @@ const EVASION: &[&str] = &[
     "guardduty:updatedetector",
     "config:stopconfigurationrecorder",
     "config:deleteconfigurationrecorder",
+    "guardduty:createfilter",
+    "guardduty:disassociatefromadministratoraccount",
+    "securityhub:disablesecurityhub",
 ];
 
 /// Does the (lower-cased) action pattern reach one of these actions?
@@ -369,6 +383,18 @@ fn standing_class(action: &str, principal: &str) -> Option<(Class, String)> {
 
 /// Compares two IAM policy documents; `None` if either is not one.
 pub fn analyse(before: &Value, after: &Value) -> Option<Analysis> {
+    // Without `"Version": "2012-10-17"` AWS reads `${…}` as literal text:
+    // a policy variable then means something else on each side.
+    let literal_variables = |d: &Value| {
+        d.get("Version").and_then(Value::as_str) != Some("2012-10-17")
+            && d.to_string().contains(VAR)
+    };
+    if literal_variables(before) || literal_variables(after) {
+        return Some(Analysis::not_analysed(
+            "aws-iam",
+            "policy variables in a document without \"Version\": \"2012-10-17\" are read as literal text by AWS",
+        ));
+    }
     let old = statements(before)?;
     // New-side Allow patterns widened once: policy variables may be
     // anything. New Denies keep theirs (a variable narrows them to nothing

@@ -286,6 +286,24 @@ fn is_k8s(v: &Value) -> bool {
 /// Analyses a `permission_change` (`format`, `before`, `after`). The label
 /// is a hint only (see the module docs).
 pub fn analyse(format: &str, before: &str, after: &str) -> Analysis {
+    let mut a = analyse_documents(format, before, after);
+    // A document deleted whole may have been a permissions boundary, a
+    // service control policy or a Deny: the gate cannot tell which.
+    if after.trim().is_empty() && !before.trim().is_empty() && a.verdict != Verdict::NotAnalysed {
+        a.grant(Grant {
+            action: "(document deleted)".into(),
+            resource: "(whatever it limited)".into(),
+            principal: None,
+            class: Class::Write,
+            why: "a deleted boundary, SCP or Deny widens access".into(),
+            certain: false,
+        });
+        a.settle();
+    }
+    a
+}
+
+fn analyse_documents(format: &str, before: &str, after: &str) -> Analysis {
     let f = format.to_ascii_lowercase();
     let listy = matches!(f.as_str(), "text" | "list" | "lines");
     let (b, a) = (read(before), read(after));
@@ -370,9 +388,29 @@ fn text(before: &str, after: &str) -> Analysis {
     let mut a = Analysis::new("text");
     let grant = |e: &str| {
         let lower = e.to_ascii_lowercase();
-        let class = if ["admin", "owner", "root", "superuser", "iam", "security"]
-            .iter()
-            .any(|k| lower.contains(k))
+        let words: Vec<&str> = lower
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        let class = if [
+            "admin",
+            "owner",
+            "root",
+            "superuser",
+            "iam",
+            "security",
+            "nopasswd",
+            "poweruser",
+            "fullaccess",
+            "readwrite",
+            "privileged",
+        ]
+        .iter()
+        .any(|k| lower.contains(k))
+            || ["all", "wheel", "sudo", "sudoers", "contributor", "any"]
+                .iter()
+                .any(|k| words.contains(k))
+            || lower.trim() == "*"
         {
             Class::PrivilegeEscalation
         } else {
@@ -397,6 +435,47 @@ fn text(before: &str, after: &str) -> Analysis {
         }
     }
     a.removed = old.difference(&new).map(|s| (*s).to_owned()).collect();
+    // A list is not always a set: in sudoers or a firewall's rules a later
+    // line overrides an earlier one, and a removed line may have been the
+    // one that denied.
+    let sequence = |t: &str| -> Vec<String> {
+        t.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let (old_seq, new_seq) = (sequence(before), sequence(after));
+    let kept_in_old_order: Vec<&String> = old_seq
+        .iter()
+        .filter(|l| new.contains(l.as_str()))
+        .collect();
+    let kept_in_new_order: Vec<&String> = new_seq
+        .iter()
+        .filter(|l| old.contains(l.as_str()))
+        .collect();
+    if kept_in_old_order != kept_in_new_order {
+        a.grant(Grant {
+            action: "(lines reordered)".into(),
+            resource: "(entitlement)".into(),
+            principal: None,
+            class: Class::Write,
+            why: "where a later line overrides an earlier one, a new order is new access".into(),
+            certain: false,
+        });
+    }
+    for r in &a.removed {
+        let lower = r.to_ascii_lowercase();
+        if lower.contains('!')
+            || [
+                "deny", "revoke", "block", "exclude", "reject", "disallow", "drop",
+            ]
+            .iter()
+            .any(|k| lower.contains(k))
+        {
+            a.removed_denies.push(r.clone());
+        }
+    }
     a.settle();
     a
 }

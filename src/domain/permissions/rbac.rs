@@ -81,7 +81,8 @@ struct Role {
     scope: String,
     rules: Vec<Rule>,
     aggregation: Option<Value>,
-    /// `aggregate-to-*` labels set to "true".
+    /// Its labels (`key=value`): `aggregate-to-*=true` feeds the built-in
+    /// roles; any other may be selected by a custom aggregating role.
     aggregated_into: Vec<String>,
 }
 
@@ -142,8 +143,12 @@ fn role(doc: &Value, kind: &str) -> Option<Role> {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Object(labels)) if kind == "ClusterRole" => labels
             .iter()
-            .filter(|(k, v)| k.contains("aggregate-to") && v.as_str() == Some("true"))
-            .map(|(k, _)| k.clone())
+            // Any label may be what an aggregating role selects; only
+            // `aggregate-to-*: "true"` is known to be.
+            .map(|(k, v)| match v.as_str() {
+                Some(text) => format!("{k}={text}"),
+                None => format!("{k}={v}"),
+            })
             .collect(),
         Some(Value::Object(_)) => Vec::new(),
         Some(_) => return None,
@@ -244,6 +249,31 @@ fn classify_atom(a: &Atom) -> (Class, String) {
             "mints service-account tokens".into(),
         );
     }
+    let writes = ["create", "update", "patch", "*"].contains(&a.verb.as_str());
+    if writes
+        && [
+            "pods",
+            "pods/ephemeralcontainers",
+            "nodes",
+            "nodes/status",
+            "deployments",
+            "daemonsets",
+            "statefulsets",
+            "replicasets",
+            "jobs",
+            "cronjobs",
+            "replicationcontrollers",
+        ]
+        .contains(&a.resource.as_str())
+    {
+        return (
+            Class::PrivilegeEscalation,
+            format!(
+                "{} {}: runs a pod as any service account in reach, or moves one onto a node",
+                a.verb, a.resource
+            ),
+        );
+    }
     if [
         "pods/exec",
         "pods/attach",
@@ -331,6 +361,9 @@ fn classify_binding(subject: &str, role: &str) -> (Class, String) {
     if ["cluster-admin", "admin", "edit"]
         .iter()
         .any(|r| role.ends_with(&format!(" {r}")))
+        || ["system:controller:", "system:node", "system:kube-"]
+            .iter()
+            .any(|p| role.contains(&format!(" {p}")))
     {
         return (Class::PrivilegeEscalation, role.to_owned());
     }
@@ -429,7 +462,7 @@ pub fn analyse(before: &[Value], after: &[Value]) -> Option<Analysis> {
                     principal: Some(format!("holders of the roles aggregating {label}")),
                     class,
                     why: why.clone(),
-                    certain: true,
+                    certain: label.contains("aggregate-to") && label.ends_with("=true"),
                 });
             }
             if old.iter().flat_map(|o| &o.rules).any(|o| covers(o, &atom)) {

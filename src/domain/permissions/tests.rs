@@ -222,8 +222,24 @@ fn lists_and_unknown_formats() {
     );
     assert_eq!(a.verdict, Verdict::GrantsNewAccess);
     assert_eq!(a.worst(), Some(Class::PrivilegeEscalation));
+    // Order can decide (sudoers, firewall rules): a new order may grant.
     let a = analyse("text", "b\na\n", "a\nb");
-    assert_eq!(a.verdict, Verdict::NoNewAccess);
+    assert_eq!(a.verdict, Verdict::MayGrantNewAccess);
+    // A removed line that denied is new access; sudo's ALL is privileged.
+    let a = analyse(
+        "text",
+        "alice ALL=(ALL) ALL\nalice ALL=(ALL) !ALL\n",
+        "alice ALL=(ALL) ALL\n",
+    );
+    assert_eq!(a.verdict, Verdict::GrantsNewAccess);
+    let a = analyse("text", "", "%wheel ALL=(ALL) NOPASSWD: ALL\n");
+    assert_eq!(a.worst(), Some(Class::PrivilegeEscalation));
+    // Deleting a whole document (a boundary? an SCP?) may grant.
+    let iam = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+    assert_eq!(analyse("json", iam, "").verdict, Verdict::MayGrantNewAccess);
+    // Policy variables without the 2012 version are literal text to AWS.
+    let old = r#"{"Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"arn:aws:s3:::home/${aws:username}/*"}]}"#;
+    assert_eq!(analyse("json", old, old).verdict, Verdict::NotAnalysed);
     assert_eq!(analyse("text", "a\nb", "a").removed, ["b"]);
     let a = analyse("xml", "<a/>", "<b/>");
     assert_eq!(a.verdict, Verdict::NotAnalysed);
