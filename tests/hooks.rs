@@ -1,6 +1,7 @@
 //! `countersign hook` for Claude Code, Codex and Gemini CLI, with recorded
 //! hook inputs (tests/fixtures/hooks/) against the real server: a person
-//! approves (allow, exit 0, reported `started`), rejects (deny with the
+//! approves (allow, exit 0, reported `started`; the same call again is
+//! denied: already started), rejects (deny with the
 //! reason, exit 2), says nothing (deny at the timeout), and the server is
 //! down (deny). Every deny is exit 2 with the reason on stderr.
 
@@ -148,11 +149,15 @@ async fn approved_calls_run_and_rejected_calls_do_not() {
             "executing",
             "{runtime}: reported started"
         );
-        // The same call again (a retry): the same proposal, still allowed.
+        // The same call again: the same proposal, already started under its
+        // one approval, so not allowed again without a new decision.
         let again = spawn(runtime, &g.server.url, &g.agent_token, 40, input.clone())
             .await
             .unwrap();
-        assert_eq!(again.code, 0, "{runtime} retry: {}", again.stderr);
+        assert_eq!(again.code, 2, "{runtime} again: {}", again.stderr);
+        let (verdict, reason) = decision(runtime, &again.stdout);
+        assert_eq!(verdict, "deny", "{runtime}");
+        assert!(reason.contains("already started"), "{reason}");
 
         // Another call, rejected: deny with the reviewer's reason, exit 2.
         let other = input

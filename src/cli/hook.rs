@@ -3,8 +3,10 @@
 //! submits the tool call as a proposal, waits for a person, and answers in
 //! the runtime's own format.
 //!
-//! Fail closed, in every runtime: only `approved` allows. Rejected, halted,
-//! expired, lapsed, no decision in time, a dead server, bad input, even a
+//! Fail closed, in every runtime: only `approved`, not started yet and
+//! inside its execution window, allows (once: the hook reports it started).
+//! Started, executed, failed, rejected, halted, expired, lapsed, no
+//! decision in time, a dead server, bad input, even a
 //! panic: deny, with exit code 2 and the reason on stderr — the one
 //! "block" every runtime honours (an exit code other than 0 or 2, or a hook
 //! the runtime kills for running too long, lets the tool run in Codex and
@@ -125,24 +127,26 @@ async fn decide(
         anyhow::bail!("the server answered without a proposal");
     };
     let view = agent::wait_for_decision(&client, &p.id, deadline).await?;
-    Ok(match agent::Outcome::of(&view) {
-        Outcome::Approved { .. } => {
-            // Tell the gate the call runs now, so the approval does not
-            // lapse; if it cannot be told, the call does not run.
-            if view.status == crate::domain::types::ProposalStatus::Approved {
-                client
-                    .report_execution(&p.id, &crate::api::ExecutionReport::Started)
-                    .await?;
-            }
-            Answer::Allow(format!(
-                "countersign: {}",
-                agent::Outcome::of(&view).describe()
-            ))
-        }
-        o @ Outcome::Denied { .. } => Answer::Deny(format!("countersign: {}", o.describe())),
+    let answer = answer_for(&view, crate::domain::time::now_millis(), args.timeout);
+    if let Answer::Allow(_) = answer {
+        // Tell the gate the call runs now, so the approval does not lapse
+        // and is not used twice; if it cannot be told, the call does not run.
+        client
+            .report_execution(&p.id, &crate::api::ExecutionReport::Started)
+            .await?;
+    }
+    Ok(answer)
+}
+
+/// The hook's answer to a proposal as it stands at `now`: [`Outcome`]
+/// alone decides, as for the MCP tools. One plain sentence either way.
+pub fn answer_for(view: &crate::api::DecisionView, now: i64, timeout: u64) -> Answer {
+    match Outcome::at(view, now) {
+        o @ Outcome::Approved { .. } => Answer::Allow(format!("countersign: {}", o.describe())),
         // Still waiting at the deadline.
-        Outcome::Pending { .. } => Answer::Deny(no_decision_within(args.timeout)),
-    })
+        Outcome::Pending { .. } => Answer::Deny(no_decision_within(timeout)),
+        o => Answer::Deny(format!("countersign: {}; denied.", o.describe())),
+    }
 }
 
 fn no_decision_within(timeout: u64) -> String {
