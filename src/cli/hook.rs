@@ -91,9 +91,7 @@ pub async fn run(args: HookArgs, file: &FileConfig) -> anyhow::Result<ExitCode> 
         Ok(Err(_)) if submitted.load(Ordering::SeqCst) && Instant::now() >= deadline => {
             Answer::Deny(no_decision_within(args.timeout))
         }
-        Ok(Err(e)) => Answer::Deny(format!(
-            "countersign: no decision ({e:#}); denied (fail closed)"
-        )),
+        Ok(Err(e)) => Answer::Deny(failure_reason(&e)),
         Err(_) if submitted.load(Ordering::SeqCst) => {
             Answer::Deny(no_decision_within(args.timeout))
         }
@@ -148,6 +146,45 @@ pub fn answer_for(view: &crate::api::DecisionView, now: i64, timeout: u64) -> An
         Outcome::Pending { .. } => Answer::Deny(no_decision_within(timeout)),
         o => Answer::Deny(format!("countersign: {}; denied.", o.describe())),
     }
+}
+
+/// Why the hook could not get a decision, in one sentence a model reads.
+fn failure_reason(e: &anyhow::Error) -> String {
+    if let Some(crate::client::ClientError::Tls { url, message }) =
+        e.downcast_ref::<crate::client::ClientError>()
+    {
+        // The innermost cause ("invalid peer certificate: UnknownIssuer"),
+        // not reqwest's layers repeating the URL.
+        let cause = message
+            .find("invalid peer certificate")
+            .map_or(message.as_str(), |at| &message[at..]);
+        let server = url.split("/v1/").next().unwrap_or(url);
+        return format!(
+            "countersign: denied (fail closed): the server's TLS certificate is not trusted ({cause}) at {server}; pass --ca FILE to trust a private CA"
+        );
+    }
+    format!("countersign: denied (fail closed): no decision ({e:#})")
+}
+
+/// One line of plain text: terminal escape sequences removed, any other
+/// control or invisible character written visibly.
+fn plain(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut chars = reason.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            // CSI: parameters and intermediates up to a final byte.
+            chars.next();
+            for c in chars.by_ref() {
+                if ('\u{40}'..='\u{7e}').contains(&c) {
+                    break;
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    visible(&out).trim().to_owned()
 }
 
 fn no_decision_within(timeout: u64) -> String {
@@ -329,6 +366,11 @@ pub fn proposal_for(
 
 /// Writes the answer in the runtime's format; returns the exit code.
 pub fn emit(runtime: Runtime, answer: &Answer) -> u8 {
+    let answer = match answer {
+        Answer::Allow(r) => Answer::Allow(plain(r)),
+        Answer::Deny(r) => Answer::Deny(plain(r)),
+    };
+    let answer = &answer;
     let (stdout, code) = render(runtime, answer);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{stdout}");
@@ -443,6 +485,14 @@ mod tests {
         assert_eq!(call("t1", "ls"), call("t1", "ls"));
         assert_ne!(call("t1", "ls"), call("t2", "ls"));
         assert_ne!(call("t1", "ls"), call("t1", "rm"));
+    }
+
+    #[test]
+    fn a_reason_is_plain_text_on_one_line() {
+        assert_eq!(
+            plain("\u{1b}[31mERROR\u{1b}[0m x\ny\u{202e} "),
+            "ERROR x\\ny\\u{202e}"
+        );
     }
 
     #[test]
