@@ -752,6 +752,38 @@ async fn verify_rechecks_every_approval_against_the_recorded_policy() {
             );
         }
     }
+    // One time format on the wire and in the log: RFC 3339.
+    let rfc3339 = |v: &Value| {
+        v.as_str()
+            .and_then(countersign::domain::time::parse_rfc3339)
+            .is_some()
+    };
+    let by_policy = bodies(&entries)
+        .into_iter()
+        .find(|b| b["kind"] == "approved_by_policy")
+        .unwrap();
+    assert!(rfc3339(&by_policy["data"]["execute_by"]), "{by_policy}");
+    let view: Value = reqwest::Client::new()
+        .get(format!("{}/v1/proposals/{}/decision", t.url(), p[0].id))
+        .bearer_auth(&t.reviewer_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        view["approvals"].as_array().map(Vec::len),
+        Some(2),
+        "{view}"
+    );
+    for a in view["approvals"].as_array().unwrap() {
+        assert!(rfc3339(&a["at"]), "{view}");
+    }
+    assert!(
+        rfc3339(&view["execute_by"]) && rfc3339(&view["decided_at"]),
+        "{view}"
+    );
     let (code, out) = verify_file(&t, &write_log(&t, "real.jsonl", &entries));
     assert_eq!(code, 0, "{out}");
     assert!(
