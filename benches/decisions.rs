@@ -169,7 +169,7 @@ fn main() {
     let started = Instant::now();
     let read = std::fs::read_to_string(&file).unwrap();
     let (entries, cps) = parse_export(&read).unwrap();
-    let report = verify_log(&entries, &cps, &signers, server_key.public_key()).unwrap();
+    let report = verify_log(&entries, &cps, &signers, Some(server_key.public_key())).unwrap();
     let took = started.elapsed().as_secs_f64();
     println!(
         "audit verify: {} entries ({} signatures), {:.1} MB       {took:>9.2} s  (target <= 10 s)",

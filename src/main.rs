@@ -8,8 +8,12 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("COUNTERSIGN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    // Full-screen commands log to a file: stderr is the screen.
-    if matches!(cli.command, None | Some(Command::Tui(_) | Command::Demo(_))) {
+    // Full-screen commands log to a file: stderr is the screen. So does the
+    // hook: its stderr is the reason the agent's model reads, nothing else.
+    if matches!(
+        cli.command,
+        None | Some(Command::Tui(_) | Command::Demo(_) | Command::Hook(_))
+    ) {
         let dir = countersign::config::state_dir();
         let file = std::fs::create_dir_all(&dir).and_then(|()| {
             std::fs::OpenOptions::new()

@@ -5,16 +5,19 @@
 //! through the server's own router with the caller's token). Either way the
 //! agent is who its token says.
 //!
-//! Fail closed: a tool answers `"act": true` only for an approved proposal;
-//! pending, rejected, expired, an error or a timeout say `"act": false` and
-//! tell the model not to act, in words and in the structured result.
+//! Fail closed: a tool answers `"act": true` only for an approved proposal
+//! not started yet and inside its execution window ([`Outcome`] decides,
+//! as for the hooks); started, executed, failed, pending, rejected,
+//! expired, lapsed, an error or a timeout say `"act": false` and tell the
+//! model why not, in words and in the structured result.
 //! `wait_for_decision` blocks at most 50 s: MCP clients cut tool calls off
 //! after about a minute, and a human's whole deadline is far longer.
 
 use crate::api::{DecisionView, ExecutionReport, SubmitResponse};
 use crate::client::ClientError;
 use crate::client::agent::{self, Gateway, Outcome};
-use crate::domain::time::to_rfc3339;
+use crate::domain::time::{now_millis, to_rfc3339};
+use crate::domain::types::ProposalStatus;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
     Implementation, InitializeResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
@@ -74,7 +77,7 @@ impl<C: Connect> Tools<C> {
     }
 }
 
-const ACT_RULE: &str = "Act on a proposal only when wait_for_decision or get_proposal returns \"act\": true (status approved). Anything else, including an error, a timeout or \"pending\", means do not act.";
+const ACT_RULE: &str = "Act on a proposal only when wait_for_decision or get_proposal returns \"act\": true (approved, not started yet, before its execute_by deadline), and only once. Anything else, including an error, a timeout, \"pending\", or a proposal already started, executed or failed, means do not act.";
 
 fn object(v: Value) -> Arc<Map<String, Value>> {
     match v {
@@ -182,21 +185,26 @@ fn client_error(e: &ClientError) -> String {
 }
 
 fn decision_result(view: &DecisionView) -> CallToolResult {
-    let outcome = Outcome::of(view);
-    let act = matches!(outcome, Outcome::Approved { .. });
-    let verdict = match outcome {
-        Outcome::Approved { .. } => "approved",
-        Outcome::Denied { .. } => "denied",
-        Outcome::Pending { .. } => "pending",
-    };
+    decision_result_at(view, now_millis())
+}
+
+/// The answer to `wait_for_decision` and `get_proposal`, as of `now`:
+/// [`Outcome`] alone decides `act`.
+pub fn decision_result_at(view: &DecisionView, now: i64) -> CallToolResult {
+    let outcome = Outcome::at(view, now);
     let text = match &outcome {
-        Outcome::Approved { .. } => format!(
+        Outcome::Approved { execute_by, .. } => format!(
             "APPROVED — you may act on proposal {}: {}. Report started{} and then executed or failed with report_execution.",
             view.proposal_id,
             outcome.describe(),
-            view.execute_by
+            execute_by
                 .map(|t| format!(" before {}", to_rfc3339(t)))
                 .unwrap_or_default()
+        ),
+        Outcome::Closed { .. } => format!(
+            "DO NOT ACT — proposal {} is {}.",
+            view.proposal_id,
+            outcome.describe()
         ),
         Outcome::Denied { .. } => format!(
             "NOT APPROVED — do not act. Proposal {} is {}.",
@@ -209,14 +217,37 @@ fn decision_result(view: &DecisionView) -> CallToolResult {
             outcome.describe()
         ),
     };
+    with_outcome(view, &outcome, text)
+}
+
+fn with_outcome(view: &DecisionView, outcome: &Outcome, text: String) -> CallToolResult {
     let mut structured = serde_json::to_value(view).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut structured {
-        m.insert("act".into(), Value::Bool(act));
-        m.insert("verdict".into(), Value::String(verdict.into()));
+        m.insert("act".into(), Value::Bool(outcome.act()));
+        m.insert("verdict".into(), Value::String(outcome.verdict().into()));
     }
     let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
     r.structured_content = Some(structured);
     r
+}
+
+/// The answer to `report_execution`: what was recorded. `act` is as
+/// [`Outcome`] says (false once started: the approval is in use).
+fn reported_result(view: &DecisionView, report: &ExecutionReport) -> CallToolResult {
+    let outcome = Outcome::of(view);
+    let text = match (report, view.status) {
+        (ExecutionReport::Started, ProposalStatus::Executing) => format!(
+            "RECORDED — started proposal {}. Carry out the action you were approved for now, once, then report executed or failed with report_execution. From now on it answers act: false (its approval is in use); do not start it again.",
+            view.proposal_id
+        ),
+        (ExecutionReport::Executed { .. }, ProposalStatus::Executed)
+        | (ExecutionReport::Failed { .. }, ProposalStatus::Failed) => format!(
+            "RECORDED — proposal {} is {}. Nothing more to do for it; do not act on it again.",
+            view.proposal_id, view.status
+        ),
+        _ => return decision_result(view),
+    };
+    with_outcome(view, &outcome, text)
 }
 
 fn submitted_result(s: &SubmitResponse) -> CallToolResult {
@@ -316,7 +347,7 @@ impl<C: Connect> Tools<C> {
                     _ => return not_approved("`state` is started, executed or failed".into()),
                 };
                 match gateway.report(id, &report).await {
-                    Ok(view) => decision_result(&view),
+                    Ok(view) => reported_result(&view, &report),
                     Err(e) => not_approved(client_error(&e)),
                 }
             }
@@ -401,6 +432,133 @@ mod tests {
             .collect();
         for r in refs {
             assert!(s["$defs"][r].is_object(), "{r} is defined");
+        }
+    }
+
+    /// Every status, and approved with its window passed: what the MCP
+    /// tools and the hook answer, side by side, from the one `Outcome`.
+    #[test]
+    fn act_only_when_approved_not_started_inside_the_window() {
+        use crate::cli::hook::{Answer, answer_for};
+        use crate::domain::records::DecidedBy;
+        use ProposalStatus as S;
+        let now = 1_800_000_000_000;
+        let view = |status: S, execute_by: i64| DecisionView {
+            proposal_id: "p1".into(),
+            alert_id: "a1".into(),
+            status,
+            decided: !status.is_open(),
+            is_final: status.is_final(),
+            decided_by: Some(DecidedBy::Person {
+                principal: "alice".into(),
+            }),
+            reason: None,
+            decided_at: Some(now - 60_000),
+            execute_by: Some(execute_by),
+            approvals: vec![],
+            digest: "sha256:x".into(),
+        };
+        let open = now + 60_000;
+        // (status, execute_by, act, MCP text starts with, both say)
+        let table: &[(S, i64, bool, &str, &str)] = &[
+            (
+                S::Approved,
+                open,
+                true,
+                "APPROVED — you may act",
+                "approved by alice",
+            ),
+            (
+                S::Approved,
+                now,
+                false,
+                "DO NOT ACT",
+                "execution window closed at",
+            ),
+            (S::Executing, open, false, "DO NOT ACT", "already started"),
+            (S::Executed, open, false, "DO NOT ACT", "already executed"),
+            (
+                S::Failed,
+                open,
+                false,
+                "DO NOT ACT",
+                "already tried, and it failed",
+            ),
+            (
+                S::Rejected,
+                open,
+                false,
+                "NOT APPROVED — do not act",
+                "rejected by alice",
+            ),
+            (
+                S::Halted,
+                open,
+                false,
+                "NOT APPROVED — do not act",
+                "halted by alice",
+            ),
+            (
+                S::Expired,
+                open,
+                false,
+                "NOT APPROVED — do not act",
+                "no decision was made before its deadline",
+            ),
+            (
+                S::Lapsed,
+                open,
+                false,
+                "NOT APPROVED — do not act",
+                "not started before its execution deadline",
+            ),
+            (
+                S::Pending,
+                open,
+                false,
+                "PENDING — not approved yet; do not act",
+                "pending",
+            ),
+            (
+                S::AwaitingSecond,
+                open,
+                false,
+                "PENDING — not approved yet; do not act",
+                "awaiting_second",
+            ),
+            (
+                S::Escalated,
+                open,
+                false,
+                "PENDING — not approved yet; do not act",
+                "escalated",
+            ),
+        ];
+        for s in S::ALL {
+            assert!(table.iter().any(|row| row.0 == *s), "{s} is in the table");
+        }
+        for (status, execute_by, act, mcp_text, says) in table {
+            let v = view(*status, *execute_by);
+            let r = decision_result_at(&v, now);
+            let structured = r.structured_content.clone().unwrap_or_default();
+            assert_eq!(structured["act"], *act, "{status} at {execute_by}");
+            let text = serde_json::to_value(&r.content).unwrap_or_default()[0]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(text.starts_with(mcp_text), "{status}: {text}");
+            let hook = answer_for(&v, now, 50);
+            match (&hook, act) {
+                (Answer::Allow(reason), true) => assert!(reason.contains(says), "{reason}"),
+                (Answer::Deny(reason), false) => {
+                    assert!(reason.starts_with("countersign: "), "{reason}");
+                    if !matches!(status, S::Pending | S::AwaitingSecond | S::Escalated) {
+                        assert!(reason.contains(says), "{status}: {reason}");
+                        assert!(text.contains(says), "{status}: {text}");
+                    }
+                }
+                _ => panic!("{status} at {execute_by}: the hook says {hook:?}, MCP act {act}"),
+            }
         }
     }
 }

@@ -231,8 +231,9 @@ async fn tampering_is_named() {
     // checkpoint the auditor saved earlier catches it.
     let truncated: Vec<String> = orig[..orig.len() - 6].to_vec();
     let file = write_variant(&f, "truncated.jsonl", &truncated);
-    let (code, _) = verify(&f, &file, &[]);
-    assert_eq!(code, 0, "without a checkpoint a clean prefix looks intact");
+    let (code, out) = verify(&f, &file, &[]);
+    assert_eq!(code, 1, "no checkpoint covers it: {out}");
+    assert!(out.contains("NOT INTACT: no checkpoint"), "{out}");
     let cp = f.early_checkpoint.to_str().unwrap().to_owned();
     let (code, out) = verify(&f, &file, &["--checkpoint", &cp]);
     assert_eq!(code, 1, "{out}");
@@ -252,6 +253,128 @@ async fn tampering_is_named() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("not the server key"));
+}
+
+/// `lines` with one more entry appended at the end (after the export's
+/// closing checkpoint), chained correctly to the last entry.
+fn append_entry(lines: &[String], edit: impl FnOnce(&mut Value)) -> (Vec<String>, i64) {
+    let last: Option<Value> = lines
+        .iter()
+        .rev()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v.get("entry").is_some());
+    let (seq, prev_hash, prev) = match &last {
+        Some(l) => (
+            l["seq"].as_i64().unwrap() + 1,
+            l["hash"].as_str().unwrap().to_owned(),
+            serde_json::from_str::<Value>(l["entry"].as_str().unwrap()).unwrap(),
+        ),
+        None => (
+            1,
+            GENESIS.to_owned(),
+            serde_json::json!({"at": "2026-11-21T09:14:03.120Z"}),
+        ),
+    };
+    let mut body = serde_json::json!({
+        "v": 1, "seq": seq, "at": prev["at"], "kind": "approved_by_policy",
+        "alert_id": prev["alert_id"], "proposal_id": prev["proposal_id"],
+        "actor": {"kind": "policy"},
+        "data": {"digest": "sha256:00", "execute_by": 4102444800000i64},
+    });
+    edit(&mut body);
+    let bytes = countersign::domain::digest::canonical(&body).unwrap();
+    let entry = AuditEntry {
+        seq,
+        hash: link_hash(&prev_hash, &bytes),
+        entry: String::from_utf8(bytes).unwrap(),
+        prev_hash,
+    };
+    let mut out = lines.to_vec();
+    out.push(serde_json::to_string(&entry).unwrap());
+    (out, seq)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_no_checkpoint_covers_is_not_intact() {
+    let f = fixture().await;
+    let orig = lines(&f);
+    let last_cp = orig.len() as i64 - 1; // entries before the closing checkpoint
+
+    // A correctly chained approval by policy appended after the export's
+    // closing checkpoint: named, not intact.
+    let (forged, seq) = append_entry(&orig, |_| {});
+    assert_eq!(seq, last_cp + 1);
+    let file = write_variant(&f, "appended.jsonl", &forged);
+    let (code, out) = verify(&f, &file, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "NOT COVERED: entry {seq} after the last checkpoint signed by the server key (seq {last_cp})"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("intact"), "{out}");
+    // An auditor who knowingly accepts an open tail sees it named apart.
+    let (code, out) = verify(&f, &file, &["--accept-open-tail"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("intact up to seq {last_cp}:"))
+            && out.contains(&format!(
+                "not covered by a checkpoint: entry {seq} (accepted with --accept-open-tail)"
+            )),
+        "{out}"
+    );
+
+    // The log with its checkpoint lines removed (another server's, or a
+    // fabricated one): no checkpoint, not intact, flag or not.
+    let bare: Vec<String> = orig
+        .iter()
+        .filter(|l| !l.starts_with("{\"checkpoint\""))
+        .cloned()
+        .collect();
+    assert_eq!(bare.len(), orig.len() - 1);
+    let file = write_variant(&f, "bare.jsonl", &bare);
+    for extra in [&[][..], &["--accept-open-tail"][..]] {
+        let (code, out) = verify(&f, &file, extra);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("NOT INTACT: no checkpoint signed by the server key covers any entry"),
+            "{out}"
+        );
+    }
+    // A fabricated two-entry log.
+    let (two, _) = append_entry(&[], |b| {
+        b["kind"] = "policy_loaded".into();
+        b["actor"] = serde_json::json!({"kind": "server"});
+        b["data"] = serde_json::json!({
+            "digest": policy_digest(common::TEST_POLICY),
+            "text": common::TEST_POLICY,
+            "origin": "forged",
+            "reason": "start",
+        });
+    });
+    let (two, _) = append_entry(&two, |_| {});
+    let file = write_variant(&f, "two.jsonl", &two);
+    let (code, out) = verify(&f, &file, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("NOT INTACT: no checkpoint"), "{out}");
+
+    // Without --server-key nothing is proven about who wrote it: exit 3.
+    let out = run(&[
+        "audit",
+        "verify",
+        f.export.to_str().unwrap(),
+        "--signers",
+        f.t.signers_file.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("NOT AUTHENTICATED: no --server-key given")
+            && text.contains("nothing is proven about who wrote this log")
+            && !text.contains("intact"),
+        "{text}"
+    );
 }
 
 /// Recomputes hashes from `from` on, as an attacker with the file would.
@@ -479,10 +602,25 @@ fn claim_policy(entries: &[AuditEntry], from: &str, to_text: &str) -> Vec<AuditE
     })
 }
 
-fn write_log(dir: &Path, name: &str, entries: &[AuditEntry]) -> PathBuf {
+/// The entries as an export, closed by a checkpoint signed with the test
+/// server's key (what that server would sign for them).
+fn write_log(t: &common::TestServer, name: &str, entries: &[AuditEntry]) -> PathBuf {
+    let (seq, head) = entries
+        .last()
+        .map_or((0, GENESIS.to_owned()), |e| (e.seq, e.hash.clone()));
+    let cp = countersign::audit::checkpoint::sign(&t.server_key, "test", seq, &head, 0).unwrap();
+    write_unsigned(t.dir.path(), name, entries, Some(cp))
+}
+
+fn write_unsigned(
+    dir: &Path,
+    name: &str,
+    entries: &[AuditEntry],
+    cp: Option<countersign::audit::checkpoint::Checkpoint>,
+) -> PathBuf {
     let p = dir.join(name);
     let mut f = std::fs::File::create(&p).unwrap();
-    write_jsonl(&mut f, entries, None).unwrap();
+    write_jsonl(&mut f, entries, cp).unwrap();
     p
 }
 
@@ -614,8 +752,39 @@ async fn verify_rechecks_every_approval_against_the_recorded_policy() {
             );
         }
     }
-    let dir = t.dir.path().to_owned();
-    let (code, out) = verify_file(&t, &write_log(&dir, "real.jsonl", &entries));
+    // One time format on the wire and in the log: RFC 3339.
+    let rfc3339 = |v: &Value| {
+        v.as_str()
+            .and_then(countersign::domain::time::parse_rfc3339)
+            .is_some()
+    };
+    let by_policy = bodies(&entries)
+        .into_iter()
+        .find(|b| b["kind"] == "approved_by_policy")
+        .unwrap();
+    assert!(rfc3339(&by_policy["data"]["execute_by"]), "{by_policy}");
+    let view: Value = reqwest::Client::new()
+        .get(format!("{}/v1/proposals/{}/decision", t.url(), p[0].id))
+        .bearer_auth(&t.reviewer_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        view["approvals"].as_array().map(Vec::len),
+        Some(2),
+        "{view}"
+    );
+    for a in view["approvals"].as_array().unwrap() {
+        assert!(rfc3339(&a["at"]), "{view}");
+    }
+    assert!(
+        rfc3339(&view["execute_by"]) && rfc3339(&view["decided_at"]),
+        "{view}"
+    );
+    let (code, out) = verify_file(&t, &write_log(&t, "real.jsonl", &entries));
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(
@@ -635,7 +804,7 @@ async fn verify_rechecks_every_approval_against_the_recorded_policy() {
     });
     let digest = policy_digest(common::TEST_POLICY);
     assert!(!old.iter().any(|e| e.entry.contains(&digest)));
-    let (code, out) = verify_file(&t, &write_log(&dir, "old.jsonl", &old));
+    let (code, out) = verify_file(&t, &write_log(&t, "old.jsonl", &old));
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("0 approved proposals re-checked")
@@ -660,12 +829,11 @@ async fn verify_names_an_approval_the_recorded_policy_did_not_allow() {
     let p = &r.proposals[0];
     let seq = approve(&t, "alice", &p.id, &p.digest).await;
     let entries = all_entries(&*t.store).await.unwrap();
-    let dir = t.dir.path().to_owned();
-    let (code, out) = verify_file(&t, &write_log(&dir, "weak.jsonl", &entries));
+    let (code, out) = verify_file(&t, &write_log(&t, "weak.jsonl", &entries));
     assert_eq!(code, 0, "{out}");
 
     let forged = claim_policy(&entries, &weak, common::TEST_POLICY);
-    let (code, out) = verify_file(&t, &write_log(&dir, "too-few.jsonl", &forged));
+    let (code, out) = verify_file(&t, &write_log(&t, "too-few.jsonl", &forged));
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("intact:"), "{out}");
     assert!(
@@ -683,7 +851,7 @@ async fn verify_names_an_approval_the_recorded_policy_did_not_allow() {
         1,
     );
     let forged = claim_policy(&entries, &weak, &lead_only);
-    let (code, out) = verify_file(&t, &write_log(&dir, "no-lead.jsonl", &forged));
+    let (code, out) = verify_file(&t, &write_log(&t, "no-lead.jsonl", &forged));
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains(&format!(
@@ -700,7 +868,7 @@ async fn verify_names_an_approval_the_recorded_policy_did_not_allow() {
             body["data"]["text"] = serde_json::json!(common::TEST_POLICY);
         }
     });
-    let (code, out) = verify_file(&t, &write_log(&dir, "lying.jsonl", &lying));
+    let (code, out) = verify_file(&t, &write_log(&t, "lying.jsonl", &lying));
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains(
@@ -800,11 +968,7 @@ summary: 4 of 5 proposals would be judged differently, 1 unchanged
     assert_eq!(text, want.replace("{source}", &source));
 
     // ...and from an export, offline.
-    let export = write_log(
-        t.dir.path(),
-        "export.jsonl",
-        &all_entries(&*t.store).await.unwrap(),
-    );
+    let export = write_log(&t, "export.jsonl", &all_entries(&*t.store).await.unwrap());
     let out = run(&[
         "policy",
         "test",

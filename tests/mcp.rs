@@ -138,8 +138,34 @@ async fn the_loop(c: &Client, g: &Gate, alice: &ApiClient, ext: &str) {
     )
     .await;
     assert_eq!(structured(&r)["status"], "executing", "{}", text(&r));
+    assert!(text(&r).starts_with("RECORDED — started"), "{}", text(&r));
+    // Started: acting again is not what the approval allows.
     let r = call(c, "get_proposal", json!({"proposal_id": id})).await;
-    assert_eq!(structured(&r)["act"], true);
+    assert_eq!(structured(&r)["act"], false, "{}", text(&r));
+    assert!(
+        text(&r).starts_with("DO NOT ACT") && text(&r).contains("already started"),
+        "{}",
+        text(&r)
+    );
+    // It failed; an agent polling again is not told to act again.
+    let r = call(
+        c,
+        "report_execution",
+        json!({"proposal_id": id, "state": "failed", "detail": "timeout"}),
+    )
+    .await;
+    assert_eq!(structured(&r)["status"], "failed", "{}", text(&r));
+    assert_eq!(structured(&r)["act"], false, "{}", text(&r));
+    for tool in ["get_proposal", "wait_for_decision"] {
+        let r = call(c, tool, json!({"proposal_id": id, "wait_seconds": 1})).await;
+        assert_eq!(structured(&r)["act"], false, "{tool}: {}", text(&r));
+        assert_eq!(structured(&r)["verdict"], "closed", "{tool}");
+        assert!(
+            text(&r).contains("already tried, and it failed"),
+            "{tool}: {}",
+            text(&r)
+        );
+    }
 }
 
 trait Waiting {

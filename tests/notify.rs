@@ -166,9 +166,11 @@ async fn serve(s: &Setup, port: u16) -> ServeProcess {
 
 fn hostile(ext: &str, risk: &str) -> Value {
     let mut a = common::alert(ext, vec![common::proposal("kill_process", risk)]);
-    a["title"] = json!("<!channel> urgent <http://evil.example|click here> & more");
+    a["title"] = json!(HOSTILE_TITLE);
     a
 }
+
+const HOSTILE_TITLE: &str = "<!channel> urgent <http://evil.example|click here> & more @here [docs](https://evil.example)\u{202e}";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_arrive_signed_routed_and_escaped() {
@@ -232,11 +234,11 @@ min_risk = "high"
         assert_eq!(first["type"], "proposal.pending");
         assert_eq!(first["data"]["proposal_id"], p0.id.as_str());
         assert_eq!(first["data"]["risk"], "medium");
-        // The webhook carries the title as data, verbatim; no alert text by
-        // default.
+        // The webhook carries the title as data, verbatim but for the
+        // invisible character, shown; no alert text by default.
         assert_eq!(
             first["data"]["alert"]["title"],
-            "<!channel> urgent <http://evil.example|click here> & more"
+            "<!channel> urgent <http://evil.example|click here> & more @here [docs](https://evil.example)\\u{202e}"
         );
         assert!(first["data"].get("summary").is_none());
         assert_eq!(second["type"], "proposal.decided");
@@ -271,6 +273,31 @@ min_risk = "high"
         assert_eq!(t["dedup_key"], r.proposals[0].id.as_str());
         assert_eq!(t["routing_key"], "R0UT1NGKEY");
         assert_eq!(t["payload"]["severity"], "error");
+        // Agent text in the summary and the details is inert wherever
+        // PagerDuty shows or relays it (its apps, Slack, Teams, email).
+        let body = t.to_string();
+        for markup in [
+            "<!channel>",
+            "<http://evil",
+            "<!",
+            "&",
+            "@here",
+            "[docs](",
+            "\u{202e}",
+        ] {
+            assert!(!body.contains(markup), "{markup} in {body}");
+        }
+        let summary = t["payload"]["summary"].as_str().unwrap();
+        assert!(
+            summary.contains(
+                "(‹!channel› urgent ‹http://evil.example|click here› ＆ more ＠here ［docs］(https://evil.example)\\u{202e})"
+            ),
+            "{summary}"
+        );
+        assert_eq!(
+            t["payload"]["custom_details"]["alert"]["title"],
+            "‹!channel› urgent ‹http://evil.example|click here› ＆ more ＠here ［docs］(https://evil.example)\\u{202e}"
+        );
     }
     // /metrics counts per sink (outcomes are recorded a round later).
     let metrics = metrics_until(

@@ -206,3 +206,62 @@ fn half_a_tls_configuration_is_an_error() {
     assert!(err.contains("missing.pem"), "{err}");
     let _ = other;
 }
+
+/// The hook against a server whose certificate it does not trust: denied,
+/// and the reason the model reads is one plain sentence (no log line, no
+/// colour), on stderr and in the runtime's JSON alike.
+#[test]
+fn a_hook_that_cannot_trust_the_server_denies_in_one_plain_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path(), "untrusted");
+    let db = dir.path().join("tls.db");
+    let token = create_token(&db, "soar-bot", "agent");
+    let h = serve_https(&db, &pki.cert, &pki.key);
+    let input = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/hooks/claude-code.json"
+    ))
+    .unwrap();
+    let mut child = Command::new(binary())
+        .args(["hook", "--runtime", "claude-code", "--timeout", "10"])
+        .args(["--server", &h.url, "--token", &token])
+        .env_remove("COUNTERSIGN_CONFIG")
+        .env_remove("COUNTERSIGN_CA")
+        // Even with every log line turned on, none reaches the reason.
+        .env("COUNTERSIGN_LOG", "trace")
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reason = json["hookSpecificOutput"]["permissionDecisionReason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(stderr, format!("{reason}\n"), "stderr is the reason alone");
+    assert!(
+        !reason.contains('\u{1b}') && !reason.contains('\n'),
+        "{reason:?}"
+    );
+    assert!(
+        reason.starts_with(
+            "countersign: denied (fail closed): the server's TLS certificate is not trusted"
+        ),
+        "{reason}"
+    );
+    assert_eq!(reason.matches(". ").count(), 0, "one sentence: {reason}");
+}

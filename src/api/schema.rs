@@ -98,8 +98,8 @@ pub fn entity_id() -> RefOr<Schema> {
 
 pub fn target() -> RefOr<Schema> {
     identifier(
-        limits::TITLE,
-        "What the action acts on (host, account, indicator, command). Visible text only.",
+        limits::COMMAND_TARGET,
+        "What the action acts on (host, account, indicator, command). Visible text only. At most 1000 characters, or 16384 for `run_command` (the whole command).",
     )
 }
 

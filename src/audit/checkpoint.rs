@@ -17,6 +17,16 @@ pub struct CheckpointBody {
     pub signed_at: String,
 }
 
+impl CheckpointBody {
+    /// The sequence number a checkpoint states, unverified (for an export
+    /// to end at it; `verify` is what proves it).
+    pub fn seq_of(cp: &Checkpoint) -> Result<i64, CheckpointError> {
+        serde_json::from_str::<CheckpointBody>(&cp.payload)
+            .map(|b| b.seq)
+            .map_err(|e| CheckpointError::Payload(e.to_string()))
+    }
+}
+
 /// As served by `GET /v1/audit/checkpoint` and written by `audit export`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Checkpoint {

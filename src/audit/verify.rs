@@ -32,8 +32,15 @@ pub struct Report {
     /// allowed_signers trusts for that principal at that time.
     pub signed: usize,
     pub head: Head,
-    /// Highest checkpoint sequence number verified.
+    /// Highest checkpoint sequence number verified against the server key
+    /// (never set without one).
     pub checkpoint_seq: Option<i64>,
+    /// Checkpoints present but not checked: no server key was given.
+    pub unchecked_checkpoints: usize,
+    /// Entries no verified checkpoint covers (first, last seq): with no
+    /// checkpoint (or one at seq 0), the whole log. Nothing proves the
+    /// server wrote them.
+    pub open_tail: Option<(i64, i64)>,
     /// Signed decisions that are intact (the signature verifies with the
     /// key inside it, and agrees with the entry) but whose key the given
     /// allowed_signers does not trust for that principal then: a key
@@ -162,12 +169,15 @@ fn check_signed(
 
 /// Verifies a whole log from genesis. `checkpoints` are the ones in the
 /// export plus any saved earlier; each must be signed by `server_key` and
-/// match the entry at its sequence number.
+/// match the entry at its sequence number. Without a server key the
+/// checkpoints are not checked (counted in `unchecked_checkpoints`) and the
+/// whole log is an open tail: a correctly chained log proves nothing about
+/// who wrote it.
 pub fn verify_log(
     entries: &[AuditEntry],
     checkpoints: &[Checkpoint],
     signers: &AllowedSigners,
-    server_key: &PublicKey,
+    server_key: Option<&PublicKey>,
 ) -> Result<Report, ChainBreak> {
     let mut head = Head::genesis();
     let mut signed = 0;
@@ -220,6 +230,21 @@ pub fn verify_log(
         };
     }
     let mut checkpoint_seq = None;
+    let Some(server_key) = server_key else {
+        return Ok(Report {
+            entries: entries.len(),
+            signed,
+            open_tail: (head.seq > 0).then_some((1, head.seq)),
+            head,
+            checkpoint_seq,
+            unchecked_checkpoints: checkpoints.len(),
+            untrusted,
+            policies: replay.policies(),
+            rechecked: replay.rechecked,
+            not_rechecked: replay.not_rechecked,
+            unmet: replay.unmet,
+        });
+    };
     for cp in checkpoints {
         let body =
             checkpoint::verify(cp, server_key).map_err(|err| fail(head.seq, err.to_string()))?;
@@ -245,11 +270,14 @@ pub fn verify_log(
         }
         checkpoint_seq = checkpoint_seq.max(Some(body.seq));
     }
+    let covered = checkpoint_seq.unwrap_or(0);
     Ok(Report {
         entries: entries.len(),
         signed,
+        open_tail: (head.seq > covered).then_some((covered + 1, head.seq)),
         head,
         checkpoint_seq,
+        unchecked_checkpoints: 0,
         untrusted,
         policies: replay.policies(),
         rechecked: replay.rechecked,

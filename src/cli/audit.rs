@@ -21,9 +21,12 @@ pub enum AuditCommand {
     Export(ExportArgs),
     /// Re-check the hash chain, every signature, the checkpoints and every
     /// approval against the recorded policy it names, offline. Exit 0
-    /// intact, 1 broken (naming the first bad entry) or a rule not met
-    /// (naming each entry), 2 intact but some signers not trusted by this
-    /// allowed_signers (revoked since).
+    /// intact and every entry covered by a checkpoint signed by the server
+    /// key; 1 broken (naming the first bad entry), a rule not met (naming
+    /// each entry), no server checkpoint, or entries after the last one
+    /// (unless --accept-open-tail); 2 intact but some signers not trusted
+    /// by this allowed_signers (revoked since); 3 no --server-key given:
+    /// the chain holds but nothing is proven about who wrote it.
     Verify(VerifyArgs),
     /// Save the server's current signed checkpoint (JSON), to catch a later
     /// truncation or rewrite with `verify --checkpoint`.
@@ -69,12 +72,18 @@ pub struct VerifyArgs {
     /// allowed_signers file the decisions were signed under
     #[arg(long)]
     pub signers: PathBuf,
-    /// The server's public key (.pub) or private key file
+    /// The server's public key (.pub) or private key file. Without it the
+    /// server's checkpoint signatures are not checked and nothing is proven
+    /// about who wrote the log (exit 3)
     #[arg(long)]
-    pub server_key: PathBuf,
+    pub server_key: Option<PathBuf>,
     /// A checkpoint saved earlier (`audit checkpoint`); may repeat
     #[arg(long)]
     pub checkpoint: Vec<PathBuf>,
+    /// Knowingly accept entries after the last server checkpoint: they are
+    /// reported as not covered by a checkpoint instead of failing
+    #[arg(long)]
+    pub accept_open_tail: bool,
 }
 
 pub async fn run(cmd: AuditCommand, file: &FileConfig) -> anyhow::Result<ExitCode> {
@@ -154,8 +163,19 @@ async fn export(args: ExportArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
     } else {
         let client = remote(&args.remote, file)?;
         // Checkpoint first: everything up to it must be in what follows.
+        // The export ends at it, so that every entry in it is covered by a
+        // checkpoint; entries written since are for the next export.
         let cp = client.checkpoint().await?;
-        (client.audit_all(0).await?, Some(cp))
+        let covered = checkpoint::CheckpointBody::seq_of(&cp)?;
+        let mut entries = client.audit_all(0).await?;
+        let later = entries.iter().filter(|e| e.seq > covered).count();
+        if later > 0 {
+            entries.retain(|e| e.seq <= covered);
+            eprintln!(
+                "countersign: the export ends at the server's checkpoint (seq {covered}); {later} entries written since are left for the next export"
+            );
+        }
+        (entries, Some(cp))
     };
     let mut out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(std::io::BufWriter::new(
@@ -171,7 +191,10 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let signers = AllowedSigners::load(&args.signers)?;
-    let server_key = server_key::read_public(&args.server_key)?;
+    let server_key = match &args.server_key {
+        Some(p) => Some(server_key::read_public(p)?),
+        None => None,
+    };
     let (entries, mut checkpoints) = match parse_export(&text) {
         Ok(x) => x,
         Err(e) => {
@@ -187,18 +210,61 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             Err(e) => bail!("{}: {e}", path.display()),
         }
     }
-    match verify_log(&entries, &checkpoints, &signers, &server_key) {
+    match verify_log(&entries, &checkpoints, &signers, server_key.as_ref()) {
         Ok(r) => {
-            println!(
-                "intact: {} entries, {} signed decisions verified, head {} at seq {}{}",
+            let chain = format!(
+                "{} entries, {} signed decisions verified, head {} at seq {}",
                 r.entries,
                 r.signed,
                 &r.head.hash[..16],
                 r.head.seq,
-                r.checkpoint_seq
-                    .map(|s| format!(", server checkpoint at seq {s} verified"))
-                    .unwrap_or_else(|| ", no checkpoint".into())
             );
+            // Whether the server is shown to have written the entries:
+            // only a checkpoint signed by the key the auditor trusts says so.
+            let mut uncovered = false;
+            let mut unauthenticated = false;
+            match (server_key.is_some(), r.checkpoint_seq, r.open_tail) {
+                (false, _, _) => {
+                    unauthenticated = true;
+                    println!("chain consistent: {chain}");
+                    println!(
+                        "NOT AUTHENTICATED: no --server-key given, so the server's checkpoint signatures were not checked ({} in the file): nothing is proven about who wrote this log; anyone can write a correctly chained one",
+                        r.unchecked_checkpoints
+                    );
+                }
+                (true, Some(cp), None) => {
+                    println!("intact: {chain}, server checkpoint at seq {cp} verified");
+                }
+                (true, Some(cp), Some((first, last))) if cp > 0 && args.accept_open_tail => {
+                    println!(
+                        "intact up to seq {cp}: {chain}, server checkpoint at seq {cp} verified"
+                    );
+                    println!(
+                        "not covered by a checkpoint: {} (accepted with --accept-open-tail): nothing proves the server wrote {}",
+                        entry_range(first, last),
+                        if first == last { "it" } else { "them" }
+                    );
+                }
+                (true, Some(cp), Some((first, last))) if cp > 0 => {
+                    uncovered = true;
+                    println!("chain consistent: {chain}, server checkpoint at seq {cp} verified");
+                    println!(
+                        "NOT COVERED: {} after the last checkpoint signed by the server key (seq {cp}): nothing proves the server wrote {}. Save a newer checkpoint (`countersign audit checkpoint`) and verify again, or pass --accept-open-tail to accept them knowingly",
+                        entry_range(first, last),
+                        if first == last { "it" } else { "them" }
+                    );
+                }
+                (true, None, None) => {
+                    println!("intact: {chain}, empty log");
+                }
+                (true, _, _) => {
+                    uncovered = true;
+                    println!("chain consistent: {chain}");
+                    println!(
+                        "NOT INTACT: no checkpoint signed by the server key covers any entry: nothing proves the server wrote this log; anyone can write a correctly chained one"
+                    );
+                }
+            }
             println!(
                 "policy: {} recorded; {} approved proposals re-checked against the policy they name{}",
                 r.policies,
@@ -231,8 +297,15 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 }
                 return Ok(ExitCode::FAILURE);
             }
+            if uncovered {
+                return Ok(ExitCode::FAILURE);
+            }
             if r.untrusted.is_empty() {
-                return Ok(ExitCode::SUCCESS);
+                return Ok(if unauthenticated {
+                    ExitCode::from(3)
+                } else {
+                    ExitCode::SUCCESS
+                });
             }
             println!(
                 "UNTRUSTED SIGNERS: {} signed decisions are intact but their keys are not trusted by {} (revoked since, or an older file):",
@@ -248,11 +321,20 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             if r.untrusted.len() > 20 {
                 println!("  … and {} more", r.untrusted.len() - 20);
             }
-            Ok(ExitCode::from(2))
+            Ok(ExitCode::from(if unauthenticated { 3 } else { 2 }))
         }
         Err(b) => {
             println!("BROKEN at entry {}: {}", b.seq, b.problem);
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// "entry 7" or "entries 7–9".
+fn entry_range(first: i64, last: i64) -> String {
+    if first == last {
+        format!("entry {first}")
+    } else {
+        format!("entries {first}–{last}")
     }
 }

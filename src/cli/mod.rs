@@ -3,7 +3,7 @@
 
 mod audit;
 mod demo;
-mod hook;
+pub(crate) mod hook;
 mod mcp;
 mod notify;
 mod oversight;

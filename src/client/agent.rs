@@ -5,6 +5,7 @@
 use super::{ApiClient, Backoff, ClientError};
 use crate::api::{DecisionView, ExecutionReport, SubmitResponse};
 use crate::domain::records::DecidedBy;
+use crate::domain::time::{now_millis, to_rfc3339};
 use crate::domain::types::ProposalStatus;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -45,11 +46,21 @@ impl Gateway for ApiClient {
     }
 }
 
-/// What an agent may do with a proposal now.
+/// What an agent may do with a proposal now. The one place that decides
+/// whether an agent may act, for the MCP tools and the runtime hooks alike.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// A person (or a policy rule) approved it: the only "go".
-    Approved { by: String, reason: Option<String> },
+    /// Approved, not started yet, and inside its execution window
+    /// (`execute_by` not passed): the only "go".
+    Approved {
+        by: String,
+        reason: Option<String>,
+        execute_by: Option<i64>,
+    },
+    /// It was approved, but acting now is not: already started, executed,
+    /// failed, or its execution window has passed. `why` says which, in
+    /// plain words.
+    Closed { status: ProposalStatus, why: String },
     /// Rejected, halted, expired or lapsed: do not act, ever.
     Denied {
         status: ProposalStatus,
@@ -61,21 +72,61 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// As of now, by this machine's clock.
     pub fn of(d: &DecisionView) -> Outcome {
+        Outcome::at(d, now_millis())
+    }
+
+    /// As of `now` (epoch milliseconds).
+    pub fn at(d: &DecisionView, now: i64) -> Outcome {
         use ProposalStatus::*;
         let by = describe_decider(d.decided_by.as_ref());
+        let closed = |why: String| Outcome::Closed {
+            status: d.status,
+            why,
+        };
         match d.status {
-            // Executing and after: it was approved; the agent reported on it.
-            Approved | Executing | Executed | Failed => Outcome::Approved {
-                by,
-                reason: d.reason.clone(),
+            Approved => match d.execute_by {
+                Some(t) if now >= t => closed(format!(
+                    "approved{by}, but its execution window closed at {} before it was started: the approval lapses; acting now needs a new proposal and a new decision",
+                    to_rfc3339(t)
+                )),
+                execute_by => Outcome::Approved {
+                    by,
+                    reason: d.reason.clone(),
+                    execute_by,
+                },
             },
+            Executing => closed(
+                "already started: it is being carried out under its approval; do not start it again, report executed or failed".into(),
+            ),
+            Executed => closed(
+                "already executed: its approval was used; do not act on it again".into(),
+            ),
+            Failed => closed(
+                "already tried, and it failed: its approval was used; trying again needs a new proposal and a new decision".into(),
+            ),
             Rejected | Halted | Expired | Lapsed => Outcome::Denied {
                 status: d.status,
                 by,
                 reason: d.reason.clone(),
             },
             Pending | AwaitingSecond | Escalated => Outcome::Pending { status: d.status },
+        }
+    }
+
+    /// Whether the agent may act now: only [`Outcome::Approved`].
+    pub fn act(&self) -> bool {
+        matches!(self, Outcome::Approved { .. })
+    }
+
+    /// One word for machines: approved, closed, denied, pending.
+    pub fn verdict(&self) -> &'static str {
+        match self {
+            Outcome::Approved { .. } => "approved",
+            Outcome::Closed { .. } => "closed",
+            Outcome::Denied { .. } => "denied",
+            Outcome::Pending { .. } => "pending",
         }
     }
 
@@ -86,8 +137,18 @@ impl Outcome {
             _ => String::new(),
         };
         match self {
-            Outcome::Approved { by, reason } => format!("approved{by}{}", why(reason)),
-            Outcome::Denied { status, by, reason } => format!("{status}{by}{}", why(reason)),
+            Outcome::Approved { by, reason, .. } => format!("approved{by}{}", why(reason)),
+            Outcome::Closed { why, .. } => why.clone(),
+            Outcome::Denied { status, by, reason } => {
+                let meaning = match status {
+                    ProposalStatus::Expired => " (no decision was made before its deadline)",
+                    ProposalStatus::Lapsed => {
+                        " (it was approved but not started before its execution deadline)"
+                    }
+                    _ => "",
+                };
+                format!("{status}{by}{}{meaning}", why(reason))
+            }
             Outcome::Pending { status } => format!("{status}: no decision yet"),
         }
     }
@@ -212,29 +273,31 @@ mod tests {
     }
 
     #[test]
-    fn only_approval_is_go() {
+    fn only_approval_before_start_inside_the_window_is_go() {
+        let now = 1_000_000;
         for s in ProposalStatus::ALL {
-            let o = Outcome::of(&view(*s, None, None));
-            let go = matches!(o, Outcome::Approved { .. });
-            assert_eq!(
-                go,
-                matches!(
-                    s,
-                    ProposalStatus::Approved
-                        | ProposalStatus::Executing
-                        | ProposalStatus::Executed
-                        | ProposalStatus::Failed
-                ),
-                "{s}"
-            );
+            let mut v = view(*s, None, None);
+            v.execute_by = Some(now + 1);
+            let o = Outcome::at(&v, now);
+            assert_eq!(o.act(), *s == ProposalStatus::Approved, "{s}");
+            // The window passed: no longer, even approved.
+            v.execute_by = Some(now);
+            assert!(!Outcome::at(&v, now).act(), "{s}");
         }
-        let o = Outcome::of(&view(
-            ProposalStatus::Rejected,
-            Some(DecidedBy::Person {
-                principal: "alice".into(),
-            }),
-            Some("not on a domain controller"),
-        ));
+    }
+
+    #[test]
+    fn a_denial_says_who_and_why() {
+        let o = Outcome::at(
+            &view(
+                ProposalStatus::Rejected,
+                Some(DecidedBy::Person {
+                    principal: "alice".into(),
+                }),
+                Some("not on a domain controller"),
+            ),
+            0,
+        );
         assert_eq!(
             o.describe(),
             "rejected by alice: not on a domain controller"

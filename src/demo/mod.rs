@@ -194,9 +194,12 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
 /// Writes `audit.jsonl` (with a signed checkpoint) and the last decision's
 /// payload and signature as files for `ssh-keygen -Y verify`.
 async fn export(auditor: &ApiClient, dir: &Path) -> anyhow::Result<(usize, Option<String>)> {
-    // The checkpoint first: every entry it covers is then in the export.
+    // The checkpoint first: every entry it covers is then in the export,
+    // which ends at it (nothing in it uncovered).
     let cp = auditor.checkpoint().await?;
-    let entries = auditor.audit_all(0).await?;
+    let covered = crate::audit::checkpoint::CheckpointBody::seq_of(&cp)?;
+    let mut entries = auditor.audit_all(0).await?;
+    entries.retain(|e| e.seq <= covered);
     let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("audit.jsonl"))?);
     crate::audit::export::write_jsonl(&mut out, &entries, Some(cp))?;
     // The last signed decision as files, for `ssh-keygen -Y verify`.

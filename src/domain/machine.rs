@@ -14,6 +14,10 @@ pub type Millis = i64;
 pub struct Approval {
     pub principal: String,
     pub role: Role,
+    /// RFC 3339 on the wire, like every time in the API (rows stored as
+    /// epoch milliseconds before are still read).
+    #[serde(with = "super::time::rfc3339_or_millis")]
+    #[schema(schema_with = crate::api::schema::timestamp)]
     pub at: Millis,
     /// Fingerprint of the key that signed it: one key is one person,
     /// whatever name it signs under.

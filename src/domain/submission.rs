@@ -16,6 +16,9 @@ use serde_json::{Map, Value};
 pub mod limits {
     pub const SHORT_TEXT: usize = 512;
     pub const TITLE: usize = 1_000;
+    /// A `run_command` target: the whole command, so what a person approves
+    /// is what runs (the hook puts it there, never cut).
+    pub const COMMAND_TARGET: usize = 16 * 1024;
     pub const LONG_TEXT: usize = 64 * 1024;
     pub const EVIDENCE_BODY: usize = 256 * 1024;
     pub const EVIDENCE_ITEMS: usize = 64;
@@ -346,7 +349,12 @@ fn validate(a: &AlertSubmission) -> Result<(), FieldError> {
     }
     for (i, p) in a.proposals.iter().enumerate() {
         let at = |f: &str| format!("proposals[{i}].{f}");
-        text(&at("target"), &p.target, TITLE, true)?;
+        let target_max = if p.action.as_str() == "run_command" {
+            COMMAND_TARGET
+        } else {
+            TITLE
+        };
+        text(&at("target"), &p.target, target_max, true)?;
         identifier(&at("target"), &p.target)?;
         text(&at("rationale"), &p.rationale, LONG_TEXT, true)?;
         if let Some(pc) = &p.permission_change {

@@ -45,6 +45,35 @@ pub fn visible(s: &str) -> String {
     out
 }
 
+/// The shortest whitespace run shown as a count by [`blank_runs`].
+pub const BLANK_RUN: usize = 4;
+
+/// `s` with every run of [`BLANK_RUN`] or more whitespace characters shown
+/// as `␠×N`: 1,000 spaces cannot push the rest of a command out of sight.
+pub fn blank_runs(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut run = String::new();
+    let flush = |out: &mut String, run: &mut String| {
+        let n = run.chars().count();
+        if n >= BLANK_RUN {
+            out.push_str(&format!("␠×{n}"));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in s.chars() {
+        if c.is_whitespace() {
+            run.push(c);
+        } else {
+            flush(&mut out, &mut run);
+            out.push(c);
+        }
+    }
+    flush(&mut out, &mut run);
+    out
+}
+
 /// At most `max` characters, an ellipsis marking a cut.
 pub fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {

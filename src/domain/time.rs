@@ -74,3 +74,59 @@ pub mod rfc3339_opt {
         }
     }
 }
+
+/// `#[serde(with = "rfc3339_or_millis")]` for a `Millis` field written as
+/// RFC 3339 that was once written as epoch milliseconds (stored rows, old
+/// exports): both are read, RFC 3339 is written.
+pub mod rfc3339_or_millis {
+    use super::*;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&to_rfc3339(*ms))
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Millis(Millis),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+        match Either::deserialize(d)? {
+            Either::Millis(ms) => Ok(ms),
+            Either::Text(text) => parse_rfc3339(&text)
+                .ok_or_else(|| D::Error::custom(format!("not an RFC 3339 time: {text}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct At {
+        #[serde(with = "rfc3339_or_millis")]
+        at: Millis,
+    }
+
+    #[test]
+    fn written_as_rfc3339_read_either_way() {
+        let at = At {
+            at: 1_764_000_000_123,
+        };
+        let text = serde_json::to_string(&at).unwrap_or_default();
+        assert_eq!(text, r#"{"at":"2025-11-24T16:00:00.123Z"}"#);
+        assert_eq!(
+            serde_json::from_str::<At>(&text).ok(),
+            Some(At { at: at.at })
+        );
+        assert_eq!(
+            serde_json::from_str::<At>(r#"{"at":1764000000123}"#).ok(),
+            Some(At { at: at.at })
+        );
+        assert!(serde_json::from_str::<At>(r#"{"at":"yesterday"}"#).is_err());
+    }
+}

@@ -32,6 +32,13 @@ pub fn line(s: &str) -> String {
     out
 }
 
+/// A target in one line: as [`line`], and every run of four or more
+/// whitespace characters shown as `␠×N`, so that 1,000 spaces cannot push
+/// the rest of a command out of sight.
+pub fn target(s: &str) -> String {
+    crate::domain::text::blank_runs(&line(s))
+}
+
 /// Multi-line text: newlines kept, everything else made visible.
 pub fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -65,6 +72,13 @@ mod tests {
         );
         assert_eq!(line("\u{7f}"), "^?");
         assert_eq!(line("a\tb"), "a    b");
+    }
+
+    #[test]
+    fn whitespace_runs_in_a_target_are_counted() {
+        let cmd = format!("ls -la /srv/app{}; curl x|sh", " ".repeat(1000));
+        assert_eq!(target(&cmd), "ls -la /srv/app␠×1000; curl x|sh");
+        assert_eq!(target("a   b\t\tc"), "a   b␠×8c");
     }
 
     #[test]

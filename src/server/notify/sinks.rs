@@ -3,7 +3,7 @@
 
 use crate::api::events::EventType;
 use crate::config::{NotifyConfig, SinkKind};
-use crate::domain::text::{truncate, visible};
+use crate::domain::text::{is_control, is_invisible_format, truncate, visible};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -44,6 +44,58 @@ pub fn slack_escape(s: &str) -> String {
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// PagerDuty shows `summary` and `custom_details` in its own web and mobile
+/// apps and relays them to Slack, Teams and email: markup there
+/// (`<!channel>`, `<https://x|y>`, HTML and its entities, `@channel`-style
+/// mentions, `[text](url)` links) is made inert with look-alike characters
+/// that read the same and mean nothing (‹ › ＆ ＠ ［ ］), and invisible
+/// characters made visible.
+pub fn pagerduty_escape(s: &str) -> String {
+    visible(s)
+        .chars()
+        .map(|c| match c {
+            '<' => '‹',
+            '>' => '›',
+            '&' => '＆',
+            '@' => '＠',
+            '[' => '［',
+            ']' => '］',
+            c => c,
+        })
+        .collect()
+}
+
+/// For a generic webhook (JSON, read by programs): markup means nothing,
+/// so text is kept as it is, but invisible characters and controls other
+/// than newline and tab are made visible (`\u{202e}`), as everywhere text
+/// leaves the gate.
+pub fn webhook_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if (is_control(c) && c != '\n' && c != '\t') || is_invisible_format(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `v` with every string (not the keys: they are the gate's own) passed
+/// through `escape`.
+fn escape_strings(v: &Value, escape: &impl Fn(&str) -> String) -> Value {
+    match v {
+        Value::String(s) => Value::String(escape(s)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| escape_strings(x, escape)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), escape_strings(x, escape)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 fn secret_key(secret: &str) -> Vec<u8> {
@@ -112,6 +164,7 @@ pub fn render(
 ) -> Outgoing {
     match sink.kind {
         SinkKind::Webhook => {
+            let data = escape_strings(data, &webhook_escape);
             let body =
                 json!({"type": kind.as_str(), "timestamp": at_rfc3339, "data": data}).to_string();
             let signature = sign(
@@ -204,14 +257,14 @@ fn pagerduty(sink: &NotifyConfig, kind: EventType, d: &Value) -> Value {
         _ => "info",
     };
     let summary = truncate(
-        &visible(&format!(
+        &format!(
             "countersign: {} {} → {} {} ({})",
-            s(d, "risk"),
-            s(d, "action"),
-            s(d, "target"),
+            pagerduty_escape(s(d, "risk")),
+            pagerduty_escape(s(d, "action")),
+            pagerduty_escape(s(d, "target")),
             headline(kind),
-            d["alert"]["title"].as_str().unwrap_or("")
-        )),
+            pagerduty_escape(d["alert"]["title"].as_str().unwrap_or(""))
+        ),
         1024,
     );
     let mut body = json!({
@@ -222,9 +275,9 @@ fn pagerduty(sink: &NotifyConfig, kind: EventType, d: &Value) -> Value {
             "summary": summary,
             "source": "countersign",
             "severity": severity,
-            "component": s(d, "action"),
+            "component": pagerduty_escape(s(d, "action")),
             "class": kind.as_str(),
-            "custom_details": d,
+            "custom_details": escape_strings(d, &pagerduty_escape),
         }
     });
     if let Some(base) = &sink.review_url {
@@ -244,6 +297,28 @@ mod tests {
         assert_eq!(
             slack_escape("<!channel> <http://evil|click> & co\u{202e}"),
             "&lt;!channel&gt; &lt;http://evil|click&gt; &amp; co\\u{202e}"
+        );
+    }
+
+    #[test]
+    fn each_sink_makes_markup_inert_in_its_own_way() {
+        let hostile =
+            "<!channel> <https://evil.example|ok> & @here [x](https://e.example)\u{202e}\n";
+        assert_eq!(
+            pagerduty_escape(hostile),
+            "‹!channel› ‹https://evil.example|ok› ＆ ＠here ［x］(https://e.example)\\u{202e}\\n"
+        );
+        // JSON for programs: the text as it is, invisible characters shown.
+        assert_eq!(
+            webhook_escape(hostile),
+            "<!channel> <https://evil.example|ok> & @here [x](https://e.example)\\u{202e}\n"
+        );
+        assert_eq!(
+            escape_strings(
+                &json!({"a": [hostile, 1], "b": {"c": "<x>"}}),
+                &pagerduty_escape
+            )["b"]["c"],
+            "‹x›"
         );
     }
 

@@ -2,7 +2,10 @@
 //! summary, the permission diff, the evidence, the source's context and the
 //! history. Every string from the alert is untrusted and sanitised.
 
-use super::{short_duration, styled_marks, untrusted};
+use super::{short_duration, styled_marks, untrusted, untrusted_target};
+
+/// A target longer than this is said to be long in the detail pane.
+const LONG_TARGET: usize = 120;
 use crate::api::AlertDetail;
 use crate::domain::records::{DecidedBy, ProposalRecord};
 use crate::domain::types::ProposalStatus;
@@ -232,12 +235,33 @@ fn header(
                     Span::styled(" → ", t.muted),
                 ]
                 .into_iter()
-                .chain(untrusted(&p.target, t.text, t).spans)
+                .chain(untrusted_target(&p.target, t.text, t).spans)
                 .collect::<Vec<_>>(),
             ),
         ),
         kv(t, "risk", risk_line(p, t)),
     ]);
+    // A long target, or one with whitespace runs, is said to be so: it is
+    // shown whole above, wrapped, never cut.
+    let length = p.target.chars().count();
+    let runs = crate::tui::sanitize::target(&p.target).contains("␠×");
+    if length > LONG_TARGET || runs {
+        out.push(kv(
+            t,
+            "target",
+            Line::from(Span::styled(
+                format!(
+                    "{length} characters, shown whole above (wrapped){}",
+                    if runs {
+                        "; ␠×N is a run of N blank characters"
+                    } else {
+                        ""
+                    }
+                ),
+                t.status_warn,
+            )),
+        ));
+    }
     let mut state = Vec::new();
     if p.status.is_open() {
         let due = p.expires_at - s.session.now_ms;
@@ -386,7 +410,7 @@ fn summary(t: &Theme, d: &AlertDetail, p: &ProposalRecord) -> Vec<Line<'static>>
                 format!("  {} {} → ", o.status, o.action),
                 t.muted,
             )];
-            spans.extend(untrusted(&o.target, t.text, t).spans);
+            spans.extend(untrusted_target(&o.target, t.text, t).spans);
             out.push(Line::from(spans));
         }
     }

@@ -387,7 +387,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
                 ]),
                 Line::from(vec![
                     Span::styled("  ", t.muted),
-                    Span::styled(sanitize::line(action_target), t.accent),
+                    Span::styled(sanitize::target(action_target), t.accent),
                 ]),
             ];
             if needs_yes {

@@ -2,7 +2,7 @@
 //! facts that tell them apart. What the table shows is what a group
 //! decision signs (see `update::commands::start_group`).
 
-use super::{short_duration, split_main, untrusted};
+use super::{short_duration, split_main, untrusted, untrusted_target};
 use crate::domain::types::EntityKind;
 use crate::tui::state::{Group, State};
 use crate::tui::theme::Theme;
@@ -90,7 +90,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, g: &Group, t: &Theme) {
                 );
             }
             Row::new(vec![
-                Cell::from(untrusted(&p.target, t.text, t)),
+                Cell::from(untrusted_target(&p.target, t.text, t)),
                 Cell::from(entity),
                 Cell::from(Span::styled(
                     i.severity.as_str().chars().take(4).collect::<String>(),

@@ -89,6 +89,12 @@ pub fn untrusted<'a>(text: &str, base: ratatui::style::Style, theme: &Theme) -> 
     styled_marks(&clean, base, theme)
 }
 
+/// A target: as [`untrusted`], whitespace runs shown as `␠×N`.
+pub fn untrusted_target<'a>(text: &str, base: ratatui::style::Style, theme: &Theme) -> Line<'a> {
+    let clean = super::sanitize::target(text);
+    styled_marks(&clean, base, theme)
+}
+
 pub fn styled_marks<'a>(clean: &str, base: ratatui::style::Style, theme: &Theme) -> Line<'a> {
     let mut spans = Vec::new();
     let mut rest = clean;
@@ -100,10 +106,8 @@ pub fn styled_marks<'a>(clean: &str, base: ratatui::style::Style, theme: &Theme)
                 .is_some_and(|c| c.is_ascii_uppercase() || "@[\\]^_?".contains(c))
         });
         let uplus = rest.find("<U+");
-        let next = match (caret, uplus) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let blank = rest.find("␠×");
+        let next = [caret, uplus, blank].into_iter().flatten().min();
         let Some(at) = next else {
             spans.push(Span::styled(rest.to_owned(), base));
             break;
@@ -113,6 +117,8 @@ pub fn styled_marks<'a>(clean: &str, base: ratatui::style::Style, theme: &Theme)
         }
         let len = if rest[at..].starts_with("<U+") {
             rest[at..].find('>').map_or(rest.len() - at, |e| e + 1)
+        } else if let Some(count) = rest[at..].strip_prefix("␠×") {
+            "␠×".len() + count.chars().take_while(char::is_ascii_digit).count()
         } else {
             2
         };

@@ -138,7 +138,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     let targets: Vec<String> = visible
         .iter()
         .filter_map(|id| s.queue.items.get(id))
-        .map(|i| crate::tui::sanitize::line(&i.proposal.target))
+        .map(|i| crate::tui::sanitize::target(&i.proposal.target))
         .collect();
     let rows: Vec<Row> = visible
         .iter()
@@ -155,7 +155,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
             }
             s.queue.items.get(id).map(|i| (idx, i)).map(|(idx, i)| {
                 let shown = fit(
-                    &crate::tui::sanitize::line(&i.proposal.target),
+                    &crate::tui::sanitize::target(&i.proposal.target),
                     target_w,
                     &targets,
                 );

@@ -234,7 +234,7 @@ fn new_proposal(
         });
         p.decided_at = Some(cmd.now);
         let mut data = json!({
-            "digest": p.digest, "execute_by": p.execute_by, "policy": cmd.policy.digest(),
+            "digest": p.digest, "execute_by": p.execute_by.map(crate::domain::time::to_rfc3339), "policy": cmd.policy.digest(),
         });
         if rule.sample > 0.0 {
             // Drawn now, and the draw is in the entry: which approvals
