@@ -22,6 +22,11 @@ pub struct Limits {
     pub rates: super::limits::Rates,
     /// `Host` values `/mcp` answers (DNS-rebinding protection).
     pub mcp_allowed_hosts: Vec<String>,
+    /// Connection cap and deadlines (src/server/conn.rs).
+    pub conn: super::conn::ConnLimits,
+    /// An audit page ends before the entry that would take it past this
+    /// many bytes (always at least one entry).
+    pub audit_page_bytes: usize,
 }
 
 impl Default for Limits {
@@ -33,6 +38,8 @@ impl Default for Limits {
             challenge_ttl: Duration::from_secs(120),
             rates: super::limits::Rates::default(),
             mcp_allowed_hosts: ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec(),
+            conn: super::conn::ConnLimits::default(),
+            audit_page_bytes: 4 * 1024 * 1024,
         }
     }
 }
