@@ -37,7 +37,8 @@ pub struct ConnLimits {
     /// connection is free.
     pub max_connections: usize,
     /// Connections past the cap that may only ask `/healthz` (anything else
-    /// is 503 `server_busy`); each closes after one answer.
+    /// is 503 `server_busy`); each closes after one answer, and one that
+    /// sends nothing within 2 s is dropped.
     pub spare_connections: usize,
     /// A request head must arrive within this, counted from the connection's
     /// start or the end of the previous answer: an idle keep-alive connection

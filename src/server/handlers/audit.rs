@@ -114,12 +114,13 @@ impl Page {
                         self.phase = Phase::End;
                         continue;
                     }
-                    if self.pending.is_empty() && !self.exhausted {
-                        if let Err(e) = self.refill().await {
-                            self.phase = Phase::Done;
-                            tracing::warn!(error = %e, "audit page cut: the store failed mid-page");
-                            return Some(Err(std::io::Error::other(e.to_string())));
-                        }
+                    if self.pending.is_empty()
+                        && !self.exhausted
+                        && let Err(e) = self.refill().await
+                    {
+                        self.phase = Phase::Done;
+                        tracing::warn!(error = %e, "audit page cut: the store failed mid-page");
+                        return Some(Err(std::io::Error::other(e.to_string())));
                     }
                     let Some(entry) = self.pending.pop_front() else {
                         self.phase = Phase::End;
