@@ -144,6 +144,35 @@ async fn idle_and_slow_connections_are_closed_at_their_deadlines() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("\"body_timeout\""), "{text}");
 
+    // A long-poll is not an idle connection: `?wait=3` with a 1 s head
+    // deadline is answered after its 3 s, not cut.
+    let http = reqwest::Client::new();
+    let r: serde_json::Value = http
+        .post(format!("{}/v1/alerts", server.url))
+        .bearer_auth(&agent)
+        .json(&alert("poll-1", vec![proposal("isolate_host", "high")]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = r["proposals"][0]["id"].as_str().expect("a proposal id");
+    let start = Instant::now();
+    let r = http
+        .get(format!("{}/v1/proposals/{id}/decision?wait=3", server.url))
+        .bearer_auth(&agent)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("a long-poll past the head deadline is answered");
+    assert_eq!(r.status(), 200);
+    assert!(
+        start.elapsed() >= Duration::from_millis(2500),
+        "{:?}",
+        start.elapsed()
+    );
+
     // The server still serves.
     let r = reqwest::get(format!("{}/healthz", server.url))
         .await
