@@ -22,7 +22,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 /// File descriptors kept out of the connection cap for the database, log
 /// files, the listener, notifications and outgoing work: a quarter of the
@@ -236,9 +236,15 @@ where
     }
 }
 
-/// On a spare connection only `/healthz` is answered; everything closes
-/// the connection after its answer.
-pub async fn spare_only_health(req: Request, next: Next) -> Response {
+/// Per request, one layer: the body deadline, and on a spare connection
+/// only `/healthz` answered and the connection closed after its answer.
+pub async fn guard(body_timeout: Duration, req: Request, next: Next) -> Response {
+    // A body already complete (most GETs) needs no deadline.
+    let req = if http_body::Body::is_end_stream(req.body()) {
+        req
+    } else {
+        req.map(|body| Body::new(DeadlineBody::new(body, body_timeout)))
+    };
     if req.extensions().get::<SpareConnection>().is_none() {
         return next.run(req).await;
     }
@@ -263,13 +269,6 @@ pub async fn spare_only_health(req: Request, next: Next) -> Response {
     response
 }
 
-/// The body deadline as middleware: a body still arriving `timeout` after
-/// its head fails to read (`body_timeout`, 408).
-pub async fn body_deadline(timeout: Duration, req: Request, next: Next) -> Response {
-    let req = req.map(|body| Body::new(DeadlineBody::new(body, timeout)));
-    next.run(req).await
-}
-
 /// Why a body stopped: it was still arriving at its deadline.
 #[derive(Debug, thiserror::Error)]
 #[error("the request body was still arriving after {0} s (--body-timeout)")]
@@ -280,7 +279,10 @@ pub struct BodyTimedOut(pub u64);
 /// a byte at a time would never end).
 struct DeadlineBody {
     inner: Body,
-    deadline: Pin<Box<Sleep>>,
+    deadline: Instant,
+    /// Armed the first time the body is not ready: a body that is already
+    /// there costs no timer.
+    sleep: Option<Pin<Box<Sleep>>>,
     timeout: Duration,
 }
 
@@ -288,7 +290,8 @@ impl DeadlineBody {
     fn new(inner: Body, timeout: Duration) -> Self {
         DeadlineBody {
             inner,
-            deadline: Box::pin(tokio::time::sleep(timeout)),
+            deadline: Instant::now() + timeout,
+            sleep: None,
             timeout,
         }
     }
@@ -304,7 +307,12 @@ impl http_body::Body for DeadlineBody {
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+            Poll::Pending => match this
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(this.deadline)))
+                .as_mut()
+                .poll(cx)
+            {
                 Poll::Ready(()) => Poll::Ready(Some(Err(axum::Error::new(BodyTimedOut(
                     this.timeout.as_secs().max(1),
                 ))))),

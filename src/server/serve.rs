@@ -352,11 +352,9 @@ pub async fn start(
 
     let conn = state.limits.conn.clone();
     let body_timeout = conn.body_timeout;
-    let app = router::router(state.clone())
-        .layer(axum::middleware::from_fn(super::conn::spare_only_health))
-        .layer(axum::middleware::from_fn(move |req, next| {
-            super::conn::body_deadline(body_timeout, req, next)
-        }));
+    let app = router::router(state.clone()).layer(axum::middleware::from_fn(move |req, next| {
+        super::conn::guard(body_timeout, req, next)
+    }));
     let is_tls = tls.is_some();
     // One server for both: axum-server, whose hyper builder carries the
     // request-head deadline and whose acceptor counts connections.
