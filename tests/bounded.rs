@@ -442,3 +442,51 @@ async fn audit_pages_are_capped_by_bytes_and_export_follows_them() {
     assert!(out.status.success(), "{said}");
     assert!(said.contains(&format!("intact: {seen} entries")), "{said}");
 }
+
+/// `serve` says its limits before it listens, and refuses limits of zero.
+#[test]
+fn serve_states_its_limits_and_refuses_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("c.db").display());
+    let key = dir.path().join("k");
+    // An address that cannot be bound: it stops after the first lines.
+    let out = run(&[
+        "serve",
+        "--db",
+        &db,
+        "--server-key",
+        key.to_str().unwrap(),
+        "--listen",
+        "256.0.0.1:0",
+        "--max-connections",
+        "50",
+        "--header-timeout",
+        "2.5",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("countersign: connections: at most 50 connections (+8 spare for /healthz")
+            && err.contains("request head within 2.5 s"),
+        "{err}"
+    );
+    assert!(
+        err.contains("countersign: audit pages: at most 4194304 bytes"),
+        "{err}"
+    );
+    for bad in [
+        &["--max-connections", "0"][..],
+        &["--header-timeout", "0"],
+        &["--body-timeout=-1"],
+        &["--tls-handshake-timeout", "nan"],
+        &["--audit-page-bytes", "10"],
+    ] {
+        let mut args = vec!["serve", "--db", &db, "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(bad);
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad:?} accepted");
+        let flag = bad[0].split('=').next().unwrap_or_default();
+        assert!(err.contains(flag), "{bad:?}: {err}");
+    }
+}
