@@ -16,7 +16,14 @@ pub struct AuditParams {
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditPage {
-    pub entries: Vec<AuditEntry>,
     /// Sequence number of the chain's head when this page was read.
     pub head_seq: i64,
+    /// In order. A page holds at most `limit` entries and ends before the
+    /// entry that would take it past the server's byte cap
+    /// (`--audit-page-bytes`, 4 MiB by default), but always holds one.
+    pub entries: Vec<AuditEntry>,
+    /// Where to continue (`after` for the next page): the last entry's
+    /// sequence number, present when the page was cut before the head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<i64>,
 }

@@ -100,9 +100,11 @@ error_codes! {
     LeadRequired => ("lead_required", 403),
     NotProposer => ("not_proposer", 403),
     SelfApproval => ("self_approval", 403),
-    // 404, 405
+    // 404, 405, 408
     NotFound => ("not_found", 404),
     MethodNotAllowed => ("method_not_allowed", 405),
+    /// The request body was still arriving at its deadline (--body-timeout).
+    BodyTimeout => ("body_timeout", 408),
     // 409: the state of things does not allow it.
     AlreadyFinal => ("already_final", 409),
     WrongState => ("wrong_state", 409),
@@ -130,6 +132,9 @@ error_codes! {
     // 5xx
     Internal => ("internal", 500),
     StorageUnavailable => ("storage_unavailable", 503),
+    /// At the connection limit: only /healthz is answered on the spare
+    /// connections past it (--max-connections).
+    ServerBusy => ("server_busy", 503),
 }
 
 impl fmt::Display for ErrorCode {

@@ -39,7 +39,7 @@ pub enum Command {
     /// The whole loop on an embedded default: server, simulated agent, console.
     Demo(demo::DemoArgs),
     /// Run the backend queue server.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Manage agent and reviewer API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -125,7 +125,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return tui::run_tui(tui::TuiArgs::from_env(), &file).await;
     };
     match command {
-        Command::Serve(args) => serve::run(args, &file).await,
+        Command::Serve(args) => serve::run(*args, &file).await,
         Command::Token(cmd) => token::run(cmd, &file).await,
         Command::Submit(args) => submit::run(args, &file).await,
         Command::Hook(args) => hook::run(args, &file).await,

@@ -30,6 +30,24 @@ pub struct ServeArgs {
     /// Longest long-poll in seconds (`?wait=` is capped to it; default 300)
     #[arg(long, env = "COUNTERSIGN_MAX_WAIT")]
     pub max_wait: Option<u64>,
+    /// Connections served at once (default: the file descriptor limit, ulimit -n, less a reserve); past it a few spare connections answer /healthz only
+    #[arg(long, env = "COUNTERSIGN_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Spare connections past --max-connections that answer /healthz and refuse the rest with 503 (default 8)
+    #[arg(long, env = "COUNTERSIGN_SPARE_CONNECTIONS")]
+    pub spare_connections: Option<usize>,
+    /// Seconds a connection may take to send a request head; an idle keep-alive connection is closed after it too (default 10)
+    #[arg(long, env = "COUNTERSIGN_HEADER_TIMEOUT")]
+    pub header_timeout: Option<f64>,
+    /// Seconds a request body may take to arrive in full (default 30)
+    #[arg(long, env = "COUNTERSIGN_BODY_TIMEOUT")]
+    pub body_timeout: Option<f64>,
+    /// Seconds a TLS handshake may take (default 10)
+    #[arg(long, env = "COUNTERSIGN_TLS_HANDSHAKE_TIMEOUT")]
+    pub tls_handshake_timeout: Option<f64>,
+    /// Largest audit page in bytes (GET /v1/audit); a page ends before the entry that would pass it (default 4194304)
+    #[arg(long, env = "COUNTERSIGN_AUDIT_PAGE_BYTES")]
+    pub audit_page_bytes: Option<usize>,
     /// A host name (or host:port) the /mcp endpoint answers besides loopback (repeatable)
     #[arg(long = "mcp-allowed-host")]
     pub mcp_allowed_hosts: Vec<String>,
@@ -79,6 +97,8 @@ pub fn db_url(flag: Option<String>, file: &FileConfig) -> anyhow::Result<DbUrl> 
 }
 
 pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {
+    let mut limits = Limits::default();
+    connection_limits(&mut limits, &args)?;
     let db = db_url(args.db, file)?;
     let policy_file = args.policy.clone().or_else(|| file.server.policy.clone());
     let policy = match &policy_file {
@@ -89,7 +109,6 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
         .listen
         .or_else(|| file.server.listen.clone())
         .unwrap_or_else(|| config::DEFAULT_LISTEN.to_owned());
-    let mut limits = Limits::default();
     if let Some(n) = args.max_body.or(file.server.max_body) {
         limits.max_body = n;
     }
@@ -191,6 +210,14 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
             crate::mcp::MAX_WAIT_SECS
         );
     }
+    eprintln!("countersign: connections: {}", limits.conn.describe());
+    if let Some(w) = limits.conn.over_fd_limit() {
+        eprintln!("countersign: warning: {w}");
+    }
+    eprintln!(
+        "countersign: audit pages: at most {} bytes",
+        limits.audit_page_bytes
+    );
     let store = serve::open_store(&db).await?;
     let server = serve::start(
         store,
@@ -244,6 +271,43 @@ pub fn describe_limits(l: &Limits) -> String {
         r.login_per_addr_per_min,
         r.login_per_principal_per_min,
     )
+}
+
+/// The connection cap and deadlines from the flags; every one at least 1.
+fn connection_limits(limits: &mut Limits, args: &ServeArgs) -> anyhow::Result<()> {
+    let conn = &mut limits.conn;
+    if let Some(n) = args.max_connections {
+        anyhow::ensure!(n > 0, "--max-connections must be at least 1");
+        conn.max_connections = n;
+    }
+    if let Some(n) = args.spare_connections {
+        conn.spare_connections = n;
+    }
+    for (value, slot, flag) in [
+        (
+            args.header_timeout,
+            &mut conn.header_timeout,
+            "--header-timeout",
+        ),
+        (args.body_timeout, &mut conn.body_timeout, "--body-timeout"),
+        (
+            args.tls_handshake_timeout,
+            &mut conn.tls_handshake_timeout,
+            "--tls-handshake-timeout",
+        ),
+    ] {
+        if let Some(secs) = value {
+            *slot = std::time::Duration::try_from_secs_f64(secs)
+                .ok()
+                .filter(|d| !d.is_zero() && secs <= 86_400.0)
+                .with_context(|| format!("{flag} must be more than 0 and at most 86400 seconds"))?;
+        }
+    }
+    if let Some(n) = args.audit_page_bytes {
+        anyhow::ensure!(n >= 1024, "--audit-page-bytes must be at least 1024");
+        limits.audit_page_bytes = n;
+    }
+    Ok(())
 }
 
 /// The first lines: which policy, how many signers and which leads are in

@@ -312,12 +312,18 @@ impl ApiClient {
     pub async fn audit_all(&self, mut after: i64) -> Result<Vec<AuditEntry>, ClientError> {
         let mut all = Vec::new();
         loop {
+            // A page ends at its count or the server's byte cap; follow
+            // `next_after` (or the last entry) until a page reaches the head.
             let page = self.audit(after, 10_000).await?;
             let Some(last) = page.entries.last() else {
                 return Ok(all);
             };
+            let done = page.next_after.is_none() && last.seq >= page.head_seq;
             after = last.seq;
             all.extend(page.entries);
+            if done {
+                return Ok(all);
+            }
         }
     }
 }

@@ -52,7 +52,11 @@ async fn follow(c: &ApiClient, id: &str, target: &str) {
         match c.decision(id, 30).await {
             Ok(v) if v.decided => break v,
             Ok(_) => continue,
-            Err(e) if e.is_transient() => tokio::time::sleep(Duration::from_secs(2)).await,
+            // Many proposals waited on at once may pass the server's cap
+            // on long-polls per agent: wait a moment and ask again.
+            Err(e) if e.is_transient() || e.code() == Some(crate::api::ErrorCode::TooManyWaits) => {
+                tokio::time::sleep(Duration::from_secs(2)).await
+            }
             Err(_) => return,
         }
     };

@@ -32,6 +32,11 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(ErrorCode::BodyTooLarge, limit_hint)
+            } else if super::conn::timed_out(&e) {
+                ApiError::new(
+                    ErrorCode::BodyTimeout,
+                    "the request body was still arriving at the server's deadline (--body-timeout)",
+                )
             } else {
                 ApiError::new(ErrorCode::UnreadableBody, e.body_text())
             }

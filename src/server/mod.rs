@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod conn;
 pub mod error;
 pub mod handlers;
 pub mod limits;

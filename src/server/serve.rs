@@ -214,7 +214,12 @@ pub async fn start_embedded(
                 server_key,
                 server_name: server_name.to_owned(),
             },
-            limits: Limits::default(),
+            // The demo's agent waits on every proposal it sent, one
+            // long-poll each: more than a real agent's default cap.
+            limits: Limits {
+                max_waits_per_agent: 256,
+                ..Limits::default()
+            },
             policy_file: None,
             signers_file: Some(signers_file.to_owned()),
             tls: None,
@@ -350,33 +355,49 @@ pub async fn start(
         }
     });
 
-    let app = router::router(state.clone());
+    let conn = state.limits.conn.clone();
+    let body_timeout = conn.body_timeout;
+    let app = router::router(state.clone()).layer(axum::middleware::from_fn(move |req, next| {
+        super::conn::guard(body_timeout, req, next)
+    }));
     let is_tls = tls.is_some();
+    // One server for both: axum-server, whose hyper builder carries the
+    // request-head deadline and whose acceptor counts connections.
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+        stopper.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    let listener = listener.into_std()?;
+    let capped = super::conn::Capped::new(axum_server::accept::DefaultAcceptor, &conn);
+    let make = app.into_make_service_with_connect_info::<SocketAddr>();
+    let on_refused = |addr: Option<&SocketAddr>, e: &std::io::Error| {
+        tracing::debug!(client = ?addr, error = %e, "connection not served");
+    };
     let task = match tls {
-        None => tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|s| *s).await;
-            })
-            .await
-        }),
+        None => {
+            // HTTP/1 only, as before (axum::serve without the http2 feature).
+            let mut server = axum_server::from_tcp(listener)?
+                .acceptor(capped)
+                .handle(handle)
+                .http1_only()
+                .first_request_timeout(conn.header_timeout)
+                .accept_error_handler(on_refused);
+            configure_http(server.http_builder(), &conn);
+            tokio::spawn(async move { server.serve(make).await })
+        }
         Some((rustls, _)) => {
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                let _ = stop_rx.wait_for(|s| *s).await;
-                stopper.graceful_shutdown(Some(Duration::from_secs(10)));
-            });
-            let listener = listener.into_std()?;
-            let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle);
-            tokio::spawn(async move {
-                server
-                    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-                    .await
-            })
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
+                .handshake_timeout(conn.tls_handshake_timeout)
+                .acceptor(capped);
+            let mut server = axum_server::from_tcp(listener)?
+                .acceptor(acceptor)
+                .handle(handle)
+                .first_request_timeout(conn.header_timeout)
+                .accept_error_handler(on_refused);
+            configure_http(server.http_builder(), &conn);
+            tokio::spawn(async move { server.serve(make).await })
         }
     };
     Ok(RunningServer {
@@ -386,6 +407,26 @@ pub async fn start(
         shutdown,
         task,
     })
+}
+
+/// hyper's own deadlines: a request head within `header_timeout` of the
+/// connection's start or the previous answer's end (so an idle keep-alive
+/// connection closes then too); HTTP/2 (over TLS) pings an idle peer and
+/// drops one that stops answering.
+fn configure_http(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    conn: &super::conn::ConnLimits,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(conn.header_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(conn.header_timeout)
+        .keep_alive_timeout(conn.header_timeout);
 }
 
 #[cfg(test)]

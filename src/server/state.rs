@@ -30,6 +30,11 @@ pub struct Limits {
     pub mcp_sessions: usize,
     /// An MCP session with no request for this long ends.
     pub mcp_idle_timeout: Duration,
+    /// Connection cap and deadlines (src/server/conn.rs).
+    pub conn: super::conn::ConnLimits,
+    /// An audit page ends before the entry that would take it past this
+    /// many bytes (always at least one entry).
+    pub audit_page_bytes: usize,
 }
 
 impl Default for Limits {
@@ -47,6 +52,8 @@ impl Default for Limits {
             // Longer than the longest MCP tool call (wait_for_decision
             // blocks at most 50 s): a session is idle only between calls.
             mcp_idle_timeout: Duration::from_secs(120),
+            conn: super::conn::ConnLimits::default(),
+            audit_page_bytes: 4 * 1024 * 1024,
         }
     }
 }
