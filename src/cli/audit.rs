@@ -19,7 +19,9 @@ use std::process::ExitCode;
 pub enum AuditCommand {
     /// Write the whole log as JSON Lines, ending with a signed checkpoint.
     Export(ExportArgs),
-    /// Re-check the hash chain, every signature, the checkpoints and every
+    /// Re-check the log offline: chain, signatures, checkpoints, approvals.
+    ///
+    /// Re-checks the hash chain, every signature, the checkpoints and every
     /// approval against the recorded policy it names, offline. Exit 0
     /// intact and every entry covered by a checkpoint signed by the server
     /// key; 1 broken (naming the first bad entry), a rule not met (naming
