@@ -99,7 +99,7 @@ pub fn entity_id() -> RefOr<Schema> {
 pub fn target() -> RefOr<Schema> {
     identifier(
         limits::COMMAND_TARGET,
-        "What the action acts on (host, account, indicator, command). Visible text only. At most 1000 characters, or 16384 for `run_command` (the whole command).",
+        "What the action acts on (host, account, indicator, command). Visible text only. At most 16384 characters (a whole command); a built-in kind's target over 1000 characters is held at high risk.",
     )
 }
 
@@ -208,6 +208,48 @@ pub(crate) fn from_json(v: serde_json::Value) -> RefOr<Schema> {
         ))
     })
 }
+
+/// What an alert is about: a kind, and an id that is what the kind says
+/// (`domain::submission` checks it; these patterns are what it surely
+/// accepts).
+pub(crate) fn entity_json() -> serde_json::Value {
+    use serde_json::json;
+    let bad = invisible_class();
+    let visible = json!({"type": "string", "maxLength": limits::SHORT_TEXT,
+        "pattern": format!("^[^{bad}]*[^\\s{bad}][^{bad}]*$"),
+        "description": "Visible text only."});
+    let domain = "([A-Za-z0-9]{1,30}\\.){1,4}[A-Za-z]{2,20}";
+    let branch = |kinds: &[&str], id: serde_json::Value| {
+        json!({"type": "object", "additionalProperties": false, "required": ["kind", "id"],
+               "properties": {"kind": {"type": "string", "enum": kinds}, "id": id}})
+    };
+    json!({"oneOf": [
+        branch(&["host", "user", "service_account", "service", "cloud_resource", "token", "process"], visible),
+        branch(&["ip"], json!({"anyOf": [
+            {"type": "string", "format": "ipv4"},
+            {"type": "string", "format": "ipv6"}
+        ], "description": "An IPv4 or IPv6 address (a network in CIDR form is accepted too)."})),
+        branch(&["domain"], json!({"type": "string", "maxLength": 253,
+            "pattern": format!("^{domain}$"), "description": "A domain name (IDN in Unicode is accepted too)."})),
+        branch(&["url"], json!({"type": "string", "maxLength": limits::SHORT_TEXT,
+            "pattern": format!("^https?://{domain}(/[A-Za-z0-9._~-]{{0,40}}){{0,5}}$"),
+            "description": "A URL with a host."})),
+        branch(&["file_hash"], json!({"type": "string",
+            "pattern": "^((md5|sha1|sha256|sha512):)?([0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64}|[0-9a-fA-F]{128})$",
+            "description": "MD5, SHA-1, SHA-256 or SHA-512 in hex, optionally after its name."})),
+        branch(&["email"], json!({"type": "string", "maxLength": limits::SHORT_TEXT,
+            "pattern": format!("^[A-Za-z0-9._+-]{{1,64}}@{domain}$"),
+            "description": "An e-mail address."}))
+    ]})
+}
+
+impl utoipa::PartialSchema for crate::domain::submission::Entity {
+    fn schema() -> RefOr<Schema> {
+        from_json(entity_json())
+    }
+}
+
+impl utoipa::ToSchema for crate::domain::submission::Entity {}
 
 /// `POST /v1/alerts` with an OCSF Detection Finding (`domain::ocsf`).
 pub struct OcsfSubmission;
@@ -379,6 +421,7 @@ mod tests {
     fn hand_written_schemas_survive_the_model() {
         for (name, json) in [
             ("OcsfSubmission", ocsf_submission_json()),
+            ("Entity", entity_json()),
             ("IJsonValue", i_json_value_json()),
             ("context", context_json()),
             ("AlertOrFinding", alert_or_finding_json()),

@@ -98,6 +98,20 @@ pub fn normalise(body: Value) -> Result<(Value, Origins), FieldError> {
     origins.push(("source".into(), "metadata.product".into()));
     let (entity, entity_origin) = entity(&f)?;
     origins.push(("entity".into(), entity_origin));
+    // Both are text a person may read, whichever becomes the summary.
+    for path in [&["message"][..], &["finding_info", "desc"][..]] {
+        if f.text(path)?
+            .is_some_and(|t| t.chars().count() > super::submission::limits::LONG_TEXT)
+        {
+            return Err(f.error(
+                path,
+                format!(
+                    "is longer than {} characters",
+                    super::submission::limits::LONG_TEXT
+                ),
+            ));
+        }
+    }
     // What the finding says it found: its message, else its description,
     // else its title.
     let (text, origin) = match (f.text(&["message"])?, f.text(&["finding_info", "desc"])?) {

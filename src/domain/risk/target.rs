@@ -24,11 +24,24 @@ fn finding(class: &str, floor: Risk, detail: String) -> Finding {
 const WILDCARDS: &[char] = &['*', '?', '%'];
 const EVERYTHING: &[&str] = &["all", "any", "everyone", "everything"];
 
+/// Longer than this, a built-in kind's target is not one thing.
+const LONG_TARGET: usize = 1_000;
+
 /// Every finding the target alone sets.
 pub fn judge(action: &ActionKind, target: &str, assets: &Assets) -> Vec<Finding> {
     let mut out = Vec::new();
     let spellings = names::spellings(target);
     let indicator = *action == ActionKind::BlockIndicator;
+    let length = target.chars().count();
+    if action.is_builtin() && length > LONG_TARGET {
+        out.push(finding(
+            "unreadable_target",
+            Risk::High,
+            format!(
+                "a target of {length} characters is no one host, account, file or indicator: held for people"
+            ),
+        ));
+    }
     if !indicator {
         wildcard(&spellings, &mut out);
         // `ws-1,srv-pay-01`: many executors take a list. Each name in it is

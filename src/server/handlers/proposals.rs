@@ -47,7 +47,7 @@ pub async fn decision(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Json<DecisionView>, ApiError> {
-    let deadline = wait::deadline(q.wait, state.limits.max_wait);
+    let deadline = wait::deadline(q.wait, state.limits.max_wait)?;
     let _slot = wait::slot(&state, &caller.name, deadline)?;
     // Subscribe before reading, so a decision between the two is not missed.
     let mut rx = state.store.subscribe();

@@ -43,7 +43,7 @@ pub async fn queue(
         principal: Some(caller.name.clone()),
         agent: caller.agent_filter(),
     };
-    let deadline = wait::deadline(params.wait, state.limits.max_wait);
+    let deadline = wait::deadline(params.wait, state.limits.max_wait)?;
     let _slot = wait::slot(&state, &caller.name, deadline)?;
     let mut rx = state.store.subscribe();
     let _waiting = state.metrics.waiting();

@@ -46,12 +46,27 @@ pub fn slot(
     state.waits.enter(caller).map(Some)
 }
 
-/// `wait=SECS` capped by the server's limit.
-pub fn deadline(wait_secs: Option<f64>, max: std::time::Duration) -> Instant {
-    // Capped before the conversion: `from_secs_f64` panics on 1e300.
-    let wait = wait_secs
-        .filter(|w| w.is_finite() && *w > 0.0)
-        .map(|w| std::time::Duration::from_secs_f64(w.min(max.as_secs_f64())))
-        .unwrap_or_default();
-    Instant::now() + wait
+/// The most `wait` the API document states: the default `max_wait`.
+pub const DOCUMENTED_MAX_WAIT: f64 = 300.0;
+
+/// `wait=SECS`: from 0 to the server's `max_wait` (at least the 300 s the
+/// API document states); anything else is refused, not quietly cut.
+pub fn deadline(
+    wait_secs: Option<f64>,
+    max: std::time::Duration,
+) -> Result<Instant, crate::server::error::ApiError> {
+    let most = max.as_secs_f64().max(DOCUMENTED_MAX_WAIT);
+    let wait = match wait_secs {
+        None => 0.0,
+        Some(w) if w.is_finite() && (0.0..=most).contains(&w) => w,
+        Some(w) => {
+            return Err(crate::server::error::ApiError::new(
+                crate::api::ErrorCode::InvalidField,
+                format!("wait: {w} is not a number of seconds from 0 to {most}"),
+            ));
+        }
+    };
+    // Capped by this server's own limit (checked above to be finite).
+    let wait = std::time::Duration::from_secs_f64(wait.min(max.as_secs_f64()));
+    Ok(Instant::now() + wait)
 }
