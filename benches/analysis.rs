@@ -6,6 +6,12 @@
 //!
 //! `cargo bench --bench analysis`
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark stops at a broken set-up"
+)]
+
 use countersign::domain::permissions;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

@@ -5,6 +5,12 @@
 //!
 //! `cargo bench --bench console` (env: BENCH_ITEMS, BENCH_DIFF_LINES, BENCH_FRAMES).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark stops at a broken set-up"
+)]
+
 use countersign::api::AlertDetail;
 use countersign::api::QueueResponse;
 use countersign::domain::digest;

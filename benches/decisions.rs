@@ -9,6 +9,12 @@
 //!    and fsync before the 201.
 //! 3. `audit verify` (parse + chain + every signature) over 100,000 entries.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark stops at a broken set-up"
+)]
+
 use countersign::audit::chain::{Head, NewEntry, actor_person, append};
 use countersign::audit::verify::{ExportLine, parse_export, verify_log};
 use countersign::client::ApiClient;

@@ -8,6 +8,12 @@
 //!    agents, each request acknowledged only after its group commit.
 //! 3. Decision-to-agent wake-up latency with 100 agents long-polling.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark stops at a broken set-up"
+)]
+
 use countersign::client::ApiClient;
 use countersign::domain::machine::Actor;
 use countersign::domain::policy::Policy;

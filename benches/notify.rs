@@ -5,6 +5,12 @@
 //!
 //! `cargo bench --bench notify` (env: BENCH_SECS, BENCH_CLIENTS).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark stops at a broken set-up"
+)]
+
 use countersign::client::ApiClient;
 use countersign::config::FileConfig;
 use countersign::domain::types::TokenRole;

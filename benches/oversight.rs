@@ -6,6 +6,12 @@
 //!
 //! `cargo bench --bench oversight` (env: BENCH_DECISIONS).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark stops at a broken set-up"
+)]
+
 use countersign::domain::machine::Actor;
 use countersign::domain::policy::Policy;
 use countersign::domain::sample::Sampler;

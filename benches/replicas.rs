@@ -15,6 +15,12 @@
 //! (`bash .ci/pg-start DIR PORT` starts a throwaway server). Without it,
 //! only SQLite is measured. Env: BENCH_SECS (per figure).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark stops at a broken set-up"
+)]
+
 use countersign::client::ApiClient;
 use countersign::domain::time::now_millis;
 use countersign::domain::types::TokenRole;

@@ -217,6 +217,10 @@ pub struct Keymap {
 }
 
 impl Default for Keymap {
+    #[allow(
+        clippy::expect_used,
+        reason = "the built-in keymap is a constant; tests parse it"
+    )]
     fn default() -> Self {
         Keymap::with_overrides(&BTreeMap::new()).expect("built-in keymap is valid")
     }

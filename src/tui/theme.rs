@@ -179,6 +179,10 @@ impl Theme {
 }
 
 impl Default for Theme {
+    #[allow(
+        clippy::expect_used,
+        reason = "the built-in theme is a constant; tests load it"
+    )]
     fn default() -> Self {
         Theme::load("dark", None, false).expect("built-in dark theme is valid")
     }

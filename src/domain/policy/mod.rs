@@ -175,6 +175,10 @@ fn line_of(text: &str, span: Range<usize>) -> usize {
 
 impl Policy {
     /// The embedded default policy.
+    #[allow(
+        clippy::expect_used,
+        reason = "the embedded policy is a constant; tests parse it"
+    )]
     pub fn builtin() -> Self {
         Self::from_toml(DEFAULT_POLICY, "(built-in)").expect("the built-in policy is valid")
     }

@@ -327,7 +327,7 @@ const LOW32: [(&str, u8); 4] = [
 /// The network itself and the IPv4 networks it carries.
 pub fn with_embedded(net: Ipv6Net) -> Vec<IpNet> {
     let mut out = vec![IpNet::V6(net)];
-    let whole_v4 = || IpNet::V4(Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0).expect("/0 is valid"));
+    let whole_v4 = || IpNet::V4(Ipv4Net::default());
     for (prefix, len) in LOW32 {
         let Ok(region) = Ipv6Net::new(prefix.parse().unwrap_or(Ipv6Addr::UNSPECIFIED), len) else {
             continue;

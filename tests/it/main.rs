@@ -1,0 +1,40 @@
+//! The integration tests, one crate: each module is one suite (`api`,
+//! `decisions`, `audit`, …), all sharing `common` — a real SQLite file or
+//! PostgreSQL server, real HTTP on loopback, real OpenSSH keys, the real
+//! binary. One crate links the library once instead of once per suite.
+//!
+//! Run one suite with a filter: `cargo test --test it -- decisions::`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at what it did not expect"
+)]
+
+mod common;
+
+mod api;
+mod audit;
+mod bounded;
+mod cli;
+mod cli_errors;
+mod connections;
+mod console;
+mod crash;
+mod decisions;
+mod demo;
+mod hooks;
+mod judged;
+mod mcp;
+mod notify;
+mod ocsf;
+mod openapi;
+mod oversight;
+mod postgres_chain_lock;
+mod replicas;
+mod risk;
+mod soak;
+mod store_postgres;
+mod store_sqlite;
+mod tls;
+mod trust;
