@@ -377,20 +377,18 @@ async fn an_embedded_document_with_two_meanings_is_refused() {
     );
 }
 
-/// The README's `[assets]` example is a policy the server loads.
+/// docs/policy.md's `[assets]` example is a policy the server loads, and
+/// drops the built-in pattern it names.
 #[test]
-fn the_readmes_assets_example_loads() {
-    let readme = include_str!("../../README.md");
-    let block = readme
-        .split("```toml\n[assets]\n")
+fn the_docs_assets_example_loads() {
+    let doc = include_str!("../../docs/policy.md");
+    let text = doc
+        .split("```toml file=team-policy.toml\n")
         .nth(1)
         .and_then(|b| b.split("```").next())
-        .expect("the README shows an [assets] example");
-    let text = format!(
-        "{}\n[assets]\n{block}",
-        countersign::domain::policy::DEFAULT_POLICY
-    );
-    let policy = countersign::domain::policy::Policy::from_toml(&text, "README").unwrap();
+        .expect("docs/policy.md shows a team policy with [assets]");
+    assert!(text.contains("\n[assets]\n"), "{text}");
+    let policy = countersign::domain::policy::Policy::from_toml(text, "docs").unwrap();
     assert_eq!(policy.assets.ignore_builtin, ["admin"]);
     // `policy builtin` lists the pattern it drops.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_countersign"))

@@ -23,6 +23,7 @@ mod console;
 mod crash;
 mod decisions;
 mod demo;
+mod docs;
 mod hooks;
 mod judged;
 mod mcp;
