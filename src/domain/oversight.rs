@@ -15,10 +15,10 @@ use std::collections::{BTreeMap, HashMap};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Oversight {
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
     pub since: Millis,
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
     pub until: Millis,
     /// One row per person who decided in the window, by principal.
     pub analysts: Vec<AnalystRow>,
@@ -93,7 +93,7 @@ pub struct SampleFinding {
     pub principal: String,
     pub reason: String,
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
     pub at: Millis,
 }
 
