@@ -1,6 +1,6 @@
 //! `countersign audit export | verify | checkpoint`.
 
-use super::serve::db_url;
+use super::db_url;
 use crate::audit::checkpoint;
 use crate::audit::verify::{parse_checkpoint, parse_export, verify_log};
 use crate::client::ApiClient;

@@ -5,7 +5,7 @@
 //! --db URL | --export FILE` replays the recorded proposals under a new
 //! policy.
 
-use super::serve::db_url;
+use super::db_url;
 use crate::audit::export::all_entries;
 use crate::audit::requirements::{Needs, Replay};
 use crate::audit::verify::parse_export;
