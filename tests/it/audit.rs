@@ -544,7 +544,7 @@ use countersign::audit::chain::{GENESIS, link_hash};
 use countersign::audit::export::{all_entries, write_jsonl};
 use countersign::domain::policy::{Policy, policy_digest};
 use countersign::domain::records::AuditEntry;
-use countersign::server::serve::record_policy;
+use countersign::server::policy::record_policy;
 
 /// TEST_POLICY, but high risk needs one analyst: what a server judging
 /// under a weaker policy than it claims would have let through.
