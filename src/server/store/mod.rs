@@ -241,6 +241,21 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         alert_id: Option<String>,
     ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Every entry, page by page, oldest first: the whole log, as `audit
+    /// export` and `policy test` read it from the database.
+    async fn audit_all(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut entries: Vec<AuditEntry> = Vec::new();
+        loop {
+            let after = entries.last().map_or(0, |e| e.seq);
+            let page = self.audit_after(after, 10_000, None).await?;
+            if page.is_empty() {
+                return Ok(entries);
+            }
+            entries.extend(page);
+        }
+    }
+
     async fn audit_head(&self) -> Result<Head, StoreError>;
     /// The lead's oversight figures over `[since, until)`, from the log.
     async fn oversight(
