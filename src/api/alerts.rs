@@ -38,13 +38,13 @@ pub struct SubmittedProposal {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declared_risk: Option<Risk>,
     #[serde(with = "rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
     pub expires_at: i64,
     #[serde(with = "rfc3339_opt")]
-    #[schema(schema_with = crate::api::schema::timestamp_opt)]
+    #[schema(schema_with = crate::domain::schema::timestamp_opt)]
     pub escalate_at: Option<i64>,
     #[serde(with = "rfc3339_opt")]
-    #[schema(schema_with = crate::api::schema::timestamp_opt)]
+    #[schema(schema_with = crate::domain::schema::timestamp_opt)]
     pub execute_by: Option<i64>,
 }
 

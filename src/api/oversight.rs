@@ -1,11 +1,14 @@
 //! `GET /v1/oversight?since=…&until=…`: the lead's view of how the gate is
 //! used, computed from the signed record (the audit log) over a window.
 
-use crate::domain::machine::Millis;
 use crate::domain::text::visible;
 use crate::domain::time::to_rfc3339;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
+
+/// The figures, as `domain::oversight` computes them and the server sends
+/// them; the text report on them is here.
+pub use crate::domain::oversight::{AgentRow, AnalystRow, Oversight, RuleRow, SampleFinding};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -15,91 +18,6 @@ pub struct OversightParams {
     pub since: Option<String>,
     /// End of the window (RFC 3339 or a span back from now); default now.
     pub until: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Oversight {
-    #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
-    pub since: Millis,
-    #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
-    pub until: Millis,
-    /// One row per person who decided in the window, by principal.
-    pub analysts: Vec<AnalystRow>,
-    /// One row per agent that proposed or was decided on, by name.
-    pub agents: Vec<AgentRow>,
-    /// One row per policy rule that approved alone, by name.
-    pub rules: Vec<RuleRow>,
-    /// The latest flags from sampled review (at most 50), newest first.
-    pub findings: Vec<SampleFinding>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AnalystRow {
-    pub principal: String,
-    /// Signed verdicts on proposals: approve, reject, escalate, halt,
-    /// confirm, flag.
-    pub decisions: u64,
-    pub approvals: u64,
-    pub rejections: u64,
-    /// Of the decisions, those made in a group.
-    pub in_groups: u64,
-    /// Median seconds the detail was open before deciding (from the
-    /// signed `review`); `None` without decisions.
-    pub median_review_secs: Option<f64>,
-    /// Approvals of high or critical risk signed without opening the diff
-    /// or the evidence.
-    pub unexamined_high_approvals: u64,
-    /// Approvals of proposals that were later halted or failed when run.
-    pub approvals_halted_or_failed: u64,
-    /// Their first approvals that the second reviewer rejected.
-    pub overturned_by_second: u64,
-    /// Their rejections as second reviewer of someone's approval.
-    pub disagreed_as_second: u64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AgentRow {
-    pub agent: String,
-    /// Proposals submitted in the window.
-    pub proposals: u64,
-    /// Approved in the window, by people or by policy.
-    pub approved: u64,
-    pub rejected: u64,
-    pub expired: u64,
-    /// `approved / (approved + rejected + expired)`; `None` when nothing
-    /// was decided.
-    pub approval_rate: Option<f64>,
-    pub rejection_rate: Option<f64>,
-    /// Annotations labelled `false_positive` on its alerts.
-    pub false_positives: u64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RuleRow {
-    pub rule: String,
-    /// Approvals it made alone.
-    pub auto_approved: u64,
-    /// Of those, drawn for sampled review.
-    pub sampled: u64,
-    pub confirmed: u64,
-    pub flagged: u64,
-    /// Sampled, and the review window passed with nobody looking.
-    pub unreviewed: u64,
-    /// `flagged / (confirmed + flagged)`; `None` before any review.
-    pub flag_rate: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SampleFinding {
-    pub rule: String,
-    pub proposal_id: String,
-    pub principal: String,
-    pub reason: String,
-    #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
-    pub at: Millis,
 }
 
 fn opt(v: Option<f64>, scale: f64, suffix: &str) -> String {

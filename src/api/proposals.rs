@@ -32,11 +32,11 @@ pub struct DecisionView {
     pub decided_by: Option<DecidedBy>,
     pub reason: Option<String>,
     #[serde(with = "rfc3339_opt")]
-    #[schema(schema_with = crate::api::schema::timestamp_opt)]
+    #[schema(schema_with = crate::domain::schema::timestamp_opt)]
     pub decided_at: Option<i64>,
     /// Report `started` before this, or the approval lapses.
     #[serde(with = "rfc3339_opt")]
-    #[schema(schema_with = crate::api::schema::timestamp_opt)]
+    #[schema(schema_with = crate::domain::schema::timestamp_opt)]
     pub execute_by: Option<i64>,
     pub approvals: Vec<Approval>,
     pub digest: String,
@@ -74,7 +74,7 @@ pub struct ClaimView {
     pub proposal_id: String,
     pub claimed_by: Option<String>,
     #[serde(with = "rfc3339_opt")]
-    #[schema(schema_with = crate::api::schema::timestamp_opt)]
+    #[schema(schema_with = crate::domain::schema::timestamp_opt)]
     pub claim_until: Option<i64>,
 }
 
@@ -101,7 +101,7 @@ pub enum ExecutionReport {
 /// "detail"?: "..."}`.
 impl utoipa::PartialSchema for ExecutionReport {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::schema::from_json(execution_report_json())
+        crate::domain::schema::from_json(execution_report_json())
     }
 }
 

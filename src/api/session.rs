@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChallengeRequest {
-    #[schema(schema_with = super::schema::principal)]
+    #[schema(schema_with = crate::domain::schema::principal)]
     pub principal: String,
 }
 
@@ -17,7 +17,7 @@ pub struct ChallengeResponse {
     /// Sign exactly these UTF-8 bytes, namespace `countersign-login`.
     pub challenge: String,
     #[serde(with = "rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
     pub expires_at: i64,
 }
 
@@ -25,7 +25,7 @@ pub struct ChallengeResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
-    #[schema(schema_with = super::schema::principal)]
+    #[schema(schema_with = crate::domain::schema::principal)]
     pub principal: String,
     pub challenge: String,
     /// Armored SSHSIG over the challenge.
@@ -36,7 +36,7 @@ pub struct LoginRequest {
 pub struct LoginResponse {
     pub token: String,
     #[serde(with = "rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
     pub expires_at: i64,
     pub roles: Vec<Role>,
     pub principal: String,

@@ -1,6 +1,6 @@
 //! `countersign audit export | verify | checkpoint`.
 
-use super::serve::db_url;
+use super::db_url;
 use crate::audit::checkpoint;
 use crate::audit::verify::{parse_checkpoint, parse_export, verify_log};
 use crate::client::ApiClient;
@@ -116,17 +116,7 @@ async fn export(args: ExportArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
         || args.remote.server.is_none() && file.client.server.is_none()
     {
         let store = open_store(&db_url(args.db.clone(), file)?).await?;
-        let mut entries = Vec::new();
-        loop {
-            let after = entries
-                .last()
-                .map_or(0, |e: &crate::domain::records::AuditEntry| e.seq);
-            let page = store.audit_after(after, 10_000, None).await?;
-            if page.is_empty() {
-                break;
-            }
-            entries.extend(page);
-        }
+        let entries = store.audit_all().await?;
         // The key `serve` signs checkpoints with, never a new one: a
         // checkpoint signed by another key would not verify against
         // the server's.

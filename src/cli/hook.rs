@@ -15,7 +15,7 @@
 
 use crate::client::agent::{self, Outcome};
 use crate::config::FileConfig;
-use crate::domain::submission::limits;
+use crate::domain::limits;
 use crate::domain::text::{blank_runs, truncate, visible};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};

@@ -14,6 +14,7 @@ mod token;
 mod tui;
 
 use crate::config::FileConfig;
+use crate::server::serve::DbUrl;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -96,6 +97,16 @@ impl AgentConnection {
             ca.as_deref(),
         )?)
     }
+}
+
+/// The database a server-side command (`serve`, `token`, `audit`,
+/// `policy test`) opens: `--db`, then `[server] db` in the config file,
+/// then the default under the data directory.
+fn db_url(flag: Option<String>, file: &FileConfig) -> anyhow::Result<DbUrl> {
+    let text = flag
+        .or_else(|| file.server.db.clone())
+        .unwrap_or_else(crate::config::default_db_url);
+    Ok(text.parse()?)
 }
 
 /// Runs a parsed command line. Errors are printed by `main`.

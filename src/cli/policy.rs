@@ -5,8 +5,7 @@
 //! --db URL | --export FILE` replays the recorded proposals under a new
 //! policy.
 
-use super::serve::db_url;
-use crate::audit::export::all_entries;
+use super::db_url;
 use crate::audit::requirements::{Needs, Replay};
 use crate::audit::verify::parse_export;
 use crate::config::FileConfig;
@@ -132,7 +131,7 @@ async fn recorded_log(
         anyhow::bail!("no database at {} (pass --db or --export)", path.display());
     }
     let store = open_store(&db).await?;
-    Ok((all_entries(&*store).await?, db.to_string()))
+    Ok((store.audit_all().await?, db.to_string()))
 }
 
 /// What a proposal needed, and what it would need: the changes that count.

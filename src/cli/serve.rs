@@ -1,12 +1,14 @@
 //! `countersign serve`.
 
+use super::db_url;
 use super::policy as cli_policy;
 use crate::config::{self, FileConfig};
 use crate::domain::policy::{Policy, unmeetable};
 use crate::domain::time::now_millis;
-use crate::server::serve::{self, DbUrl, NotifySettings, ServerConfig, TlsFiles};
+use crate::server::serve::{self, NotifySettings, ServerConfig};
 use crate::server::server_key;
 use crate::server::state::{Identity, Limits};
+use crate::server::tls::TlsFiles;
 use crate::signing::allowed_signers::AllowedSigners;
 use anyhow::Context;
 use clap::Args;
@@ -87,13 +89,6 @@ pub struct ServeArgs {
     /// The certificate's private key (PEM)
     #[arg(long, env = "COUNTERSIGN_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-}
-
-pub fn db_url(flag: Option<String>, file: &FileConfig) -> anyhow::Result<DbUrl> {
-    let text = flag
-        .or_else(|| file.server.db.clone())
-        .unwrap_or_else(config::default_db_url);
-    Ok(text.parse()?)
 }
 
 pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {

@@ -1,7 +1,7 @@
 //! `countersign token create|list|revoke`: works on the database directly,
 //! so the server need not run (SQLite's WAL lets both share the file).
 
-use super::serve::db_url;
+use super::db_url;
 use crate::config::FileConfig;
 use crate::domain::time::{now_millis, to_rfc3339};
 use crate::domain::types::TokenRole;

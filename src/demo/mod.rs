@@ -247,3 +247,21 @@ fn print_summary(dir: &Path, entries: usize, last_signer: Option<&str>) -> anyho
     println!("Continue with the same data: {exe} demo --data {d}");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::types::Role;
+
+    /// The demo names its lead in the policy's text, so the policy the log
+    /// records is the one in force.
+    #[test]
+    fn the_demo_policy_names_its_lead() {
+        let demo = demo_policy().unwrap();
+        assert_eq!(
+            (demo.role_of(LEAD), demo.role_of(ANALYST)),
+            (Role::Lead, Role::Analyst)
+        );
+        assert!(demo.text().contains("leads = [\"carol\"]"));
+    }
+}

@@ -17,7 +17,7 @@ pub struct Approval {
     /// RFC 3339 on the wire, like every time in the API (rows stored as
     /// epoch milliseconds before are still read).
     #[serde(with = "super::time::rfc3339_or_millis")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
     pub at: Millis,
     /// Fingerprint of the key that signed it: one key is one person,
     /// whatever name it signs under.

@@ -2,8 +2,8 @@
 
 pub mod digest;
 pub mod json;
+pub mod limits;
 pub mod machine;
-pub mod ocsf;
 pub mod oversight;
 pub mod permissions;
 pub mod policy;
@@ -11,6 +11,7 @@ pub mod records;
 pub mod revision;
 pub mod risk;
 pub mod sample;
+pub mod schema;
 pub mod submission;
 pub mod text;
 pub mod time;

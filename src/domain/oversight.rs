@@ -7,9 +7,95 @@
 
 use super::machine::Millis;
 use super::types::{Label, Risk};
-use crate::api::oversight::{AgentRow, AnalystRow, Oversight, RuleRow, SampleFinding};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+
+// The figures over a window: `GET /v1/oversight` sends them as they are
+// (a doc comment here would become the schema's description).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Oversight {
+    #[serde(with = "crate::domain::time::rfc3339")]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
+    pub since: Millis,
+    #[serde(with = "crate::domain::time::rfc3339")]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
+    pub until: Millis,
+    /// One row per person who decided in the window, by principal.
+    pub analysts: Vec<AnalystRow>,
+    /// One row per agent that proposed or was decided on, by name.
+    pub agents: Vec<AgentRow>,
+    /// One row per policy rule that approved alone, by name.
+    pub rules: Vec<RuleRow>,
+    /// The latest flags from sampled review (at most 50), newest first.
+    pub findings: Vec<SampleFinding>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AnalystRow {
+    pub principal: String,
+    /// Signed verdicts on proposals: approve, reject, escalate, halt,
+    /// confirm, flag.
+    pub decisions: u64,
+    pub approvals: u64,
+    pub rejections: u64,
+    /// Of the decisions, those made in a group.
+    pub in_groups: u64,
+    /// Median seconds the detail was open before deciding (from the
+    /// signed `review`); `None` without decisions.
+    pub median_review_secs: Option<f64>,
+    /// Approvals of high or critical risk signed without opening the diff
+    /// or the evidence.
+    pub unexamined_high_approvals: u64,
+    /// Approvals of proposals that were later halted or failed when run.
+    pub approvals_halted_or_failed: u64,
+    /// Their first approvals that the second reviewer rejected.
+    pub overturned_by_second: u64,
+    /// Their rejections as second reviewer of someone's approval.
+    pub disagreed_as_second: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AgentRow {
+    pub agent: String,
+    /// Proposals submitted in the window.
+    pub proposals: u64,
+    /// Approved in the window, by people or by policy.
+    pub approved: u64,
+    pub rejected: u64,
+    pub expired: u64,
+    /// `approved / (approved + rejected + expired)`; `None` when nothing
+    /// was decided.
+    pub approval_rate: Option<f64>,
+    pub rejection_rate: Option<f64>,
+    /// Annotations labelled `false_positive` on its alerts.
+    pub false_positives: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RuleRow {
+    pub rule: String,
+    /// Approvals it made alone.
+    pub auto_approved: u64,
+    /// Of those, drawn for sampled review.
+    pub sampled: u64,
+    pub confirmed: u64,
+    pub flagged: u64,
+    /// Sampled, and the review window passed with nobody looking.
+    pub unreviewed: u64,
+    /// `flagged / (confirmed + flagged)`; `None` before any review.
+    pub flag_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SampleFinding {
+    pub rule: String,
+    pub proposal_id: String,
+    pub principal: String,
+    pub reason: String,
+    #[serde(with = "crate::domain::time::rfc3339")]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
+    pub at: Millis,
+}
 
 /// The audit kinds the oversight view reads.
 pub const KINDS: &[&str] = &[

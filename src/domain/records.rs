@@ -40,10 +40,10 @@ pub struct AlertRecord {
     pub confidence: f64,
     pub revision: u32,
     #[serde(with = "rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
     pub created_at: Millis,
     #[serde(with = "rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
     pub updated_at: Millis,
     /// The alert object exactly as submitted, without `proposals`.
     pub document: Value,
@@ -83,27 +83,27 @@ pub struct ProposalRecord {
     pub decided_by: Option<DecidedBy>,
     pub reason: Option<String>,
     #[serde(with = "rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
     pub created_at: Millis,
     #[serde(with = "rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
     pub updated_at: Millis,
     #[serde(with = "rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
     pub expires_at: Millis,
     #[serde(with = "rfc3339_opt")]
-    #[schema(schema_with = crate::api::schema::timestamp_opt)]
+    #[schema(schema_with = crate::domain::schema::timestamp_opt)]
     pub escalate_at: Option<Millis>,
     #[serde(with = "rfc3339_opt")]
-    #[schema(schema_with = crate::api::schema::timestamp_opt)]
+    #[schema(schema_with = crate::domain::schema::timestamp_opt)]
     pub execute_by: Option<Millis>,
     #[serde(with = "rfc3339_opt")]
-    #[schema(schema_with = crate::api::schema::timestamp_opt)]
+    #[schema(schema_with = crate::domain::schema::timestamp_opt)]
     pub decided_at: Option<Millis>,
     /// Who is working on it, until when (a lease; see `claim`).
     pub claimed_by: Option<String>,
     #[serde(with = "rfc3339_opt")]
-    #[schema(schema_with = crate::api::schema::timestamp_opt)]
+    #[schema(schema_with = crate::domain::schema::timestamp_opt)]
     pub claim_until: Option<Millis>,
     /// Audit sequence number of the last change: the queue cursor.
     pub change_seq: i64,
@@ -166,17 +166,17 @@ pub struct ProposalSummary {
     pub decided_by: Option<DecidedBy>,
     pub reason: Option<String>,
     #[serde(with = "rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
     pub created_at: Millis,
     #[serde(with = "rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
     pub expires_at: Millis,
     #[serde(with = "rfc3339_opt")]
-    #[schema(schema_with = crate::api::schema::timestamp_opt)]
+    #[schema(schema_with = crate::domain::schema::timestamp_opt)]
     pub execute_by: Option<Millis>,
     pub claimed_by: Option<String>,
     #[serde(with = "rfc3339_opt")]
-    #[schema(schema_with = crate::api::schema::timestamp_opt)]
+    #[schema(schema_with = crate::domain::schema::timestamp_opt)]
     pub claim_until: Option<Millis>,
     pub change_seq: i64,
     /// The policy rule(s) that govern it.
@@ -263,10 +263,10 @@ pub struct TokenRecord {
     pub name: String,
     pub role: TokenRole,
     #[serde(with = "rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
     pub created_at: Millis,
     #[serde(with = "rfc3339_opt")]
-    #[schema(schema_with = crate::api::schema::timestamp_opt)]
+    #[schema(schema_with = crate::domain::schema::timestamp_opt)]
     pub revoked_at: Option<Millis>,
 }
 
@@ -280,7 +280,7 @@ pub struct AnnotationRecord {
     pub labels: Vec<super::types::Label>,
     pub digest: String,
     #[serde(with = "rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
     pub created_at: Millis,
     pub seq: i64,
 }

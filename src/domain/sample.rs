@@ -21,7 +21,7 @@ pub struct Sample {
     pub rate: f64,
     /// Review it before this, or it counts as unreviewed.
     #[serde(with = "super::time::rfc3339")]
-    #[schema(schema_with = crate::api::schema::timestamp)]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
     pub review_by: Millis,
     /// `None` while it waits.
     pub outcome: Option<SampleOutcome>,
@@ -34,7 +34,7 @@ pub enum SampleOutcome {
     Confirmed {
         principal: String,
         #[serde(with = "super::time::rfc3339")]
-        #[schema(schema_with = crate::api::schema::timestamp)]
+        #[schema(schema_with = crate::domain::schema::timestamp)]
         at: Millis,
     },
     /// A person looked and says policy should not have approved it alone.
@@ -42,13 +42,13 @@ pub enum SampleOutcome {
         principal: String,
         reason: String,
         #[serde(with = "super::time::rfc3339")]
-        #[schema(schema_with = crate::api::schema::timestamp)]
+        #[schema(schema_with = crate::domain::schema::timestamp)]
         at: Millis,
     },
     /// The window passed with nobody looking.
     Unreviewed {
         #[serde(with = "super::time::rfc3339")]
-        #[schema(schema_with = crate::api::schema::timestamp)]
+        #[schema(schema_with = crate::domain::schema::timestamp)]
         at: Millis,
     },
 }

@@ -10,12 +10,14 @@ pub mod mcp;
 pub mod metrics;
 pub mod notify;
 pub mod openapi;
+pub mod policy;
 mod reload;
 pub mod router;
 pub mod serve;
 pub mod server_key;
 pub mod state;
 pub mod store;
+pub mod tls;
 
 pub use router::router;
 pub use state::AppState;

@@ -1,22 +1,18 @@
-//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
-//! annotations as the router registers them (`router.rs`), so a route and
-//! its description cannot drift apart. Served at `GET /v1/openapi.json`.
+//! Every route with its OpenAPI description, and the OpenAPI 3.1 document
+//! generated from the handlers' `#[utoipa::path]` annotations as
+//! [`routes`] registers them, so a route and its description cannot drift
+//! apart. Served at `GET /v1/openapi.json`; `router.rs` serves the routes.
 
+use super::handlers::{alerts, audit, decisions, ops, oversight, proposals, queue, session};
+use super::state::AppState;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use std::sync::LazyLock;
 use utoipa::openapi::OpenApi as Document;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-
-/// `GET /healthz`.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct Health {
-    /// Always `ok` when the answer is 200.
-    pub status: String,
-    /// The audit chain's head sequence number.
-    pub audit_head_seq: i64,
-}
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -61,6 +57,27 @@ impl Modify for Bearer {
     }
 }
 
+/// Every route with its OpenAPI description: registering a handler here is
+/// what puts it in `/v1/openapi.json`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(alerts::submit))
+        .routes(routes!(alerts::get))
+        .routes(routes!(proposals::decision))
+        .routes(routes!(proposals::execution))
+        .routes(routes!(proposals::claim))
+        .routes(routes!(queue::queue))
+        .routes(routes!(oversight::oversight))
+        .routes(routes!(decisions::post))
+        .routes(routes!(session::challenge))
+        .routes(routes!(session::login))
+        .routes(routes!(audit::entries))
+        .routes(routes!(audit::checkpoint))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(serve))
+}
+
 /// The document, rendered once from the routes.
 static RENDERED: LazyLock<String> = LazyLock::new(|| {
     serde_json::to_string(&document()).unwrap_or_else(|e| {
@@ -89,7 +106,7 @@ pub async fn serve() -> Response {
 
 /// The whole document, as the router builds it.
 pub fn document() -> Document {
-    let mut doc = super::router::routes().into_openapi();
+    let mut doc = routes().into_openapi();
     add_links(&mut doc);
     doc
 }

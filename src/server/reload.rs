@@ -4,8 +4,9 @@
 //! never be met. New allowed_signers always take effect (removing someone
 //! must work), with an error logged for each rule they leave unmeetable.
 
-use super::serve::{TlsFiles, record_policy};
+use super::policy::record_policy;
 use super::state::AppState;
+use super::tls::TlsFiles;
 use crate::domain::policy::{self, Policy, SignerSet};
 use crate::domain::time::now_millis;
 use crate::signing::allowed_signers::AllowedSigners;

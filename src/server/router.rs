@@ -1,38 +1,13 @@
 //! `router(state) -> Router`, apart from serving, so tests drive it with
 //! `tower::ServiceExt::oneshot`.
 
-use super::handlers::{alerts, audit, decisions, ops, oversight, proposals, queue, session};
 use super::metrics::RequestLabels;
-use super::openapi::{self, ApiDoc};
+use super::openapi::routes;
 use super::state::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-
-/// Every route with its OpenAPI description: registering a handler here is
-/// what puts it in `/v1/openapi.json`.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(alerts::submit))
-        .routes(routes!(alerts::get))
-        .routes(routes!(proposals::decision))
-        .routes(routes!(proposals::execution))
-        .routes(routes!(proposals::claim))
-        .routes(routes!(queue::queue))
-        .routes(routes!(oversight::oversight))
-        .routes(routes!(decisions::post))
-        .routes(routes!(session::challenge))
-        .routes(routes!(session::login))
-        .routes(routes!(audit::entries))
-        .routes(routes!(audit::checkpoint))
-        .routes(routes!(ops::healthz))
-        .routes(routes!(ops::metrics))
-        .routes(routes!(openapi::serve))
-}
 
 pub fn router(state: AppState) -> Router {
     let (api, _) = routes().split_for_parts();

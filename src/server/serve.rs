@@ -1,15 +1,16 @@
 //! Starting the server: open the store, start the deadline task, bind, serve
 //! until shutdown. Used by `countersign serve`, the demo, tests and benches.
 
+use super::policy::record_policy;
 use super::router;
 use super::state::{AppState, Identity, Limits};
 use super::store::Store;
 use super::store::sqlite::SqliteStore;
+use super::tls::TlsFiles;
 use crate::domain::policy::Policy;
 use crate::domain::time::now_millis;
 use crate::domain::types::TokenRole;
 use crate::signing::allowed_signers::AllowedSigners;
-use axum_server::tls_rustls::RustlsConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -109,26 +110,6 @@ impl Default for NotifySettings {
             sinks: Vec::new(),
             remind_at: 0.75,
         }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
-
-impl TlsFiles {
-    pub async fn load(&self) -> Result<RustlsConfig, ServeError> {
-        RustlsConfig::from_pem_file(&self.cert, &self.key)
-            .await
-            .map_err(|e| {
-                ServeError::Tls(format!(
-                    "cannot use certificate {} with key {}: {e}",
-                    self.cert.display(),
-                    self.key.display()
-                ))
-            })
     }
 }
 
@@ -243,39 +224,6 @@ async fn issue_token(store: &dyn Store, name: &str, role: TokenRole) -> Result<S
     Ok(token)
 }
 
-/// Writes the policy in force to the audit log (`policy_loaded`) unless
-/// the log's last policy entry already names its digest: at every start
-/// and reload, before anything is judged under it.
-pub async fn record_policy(
-    store: &dyn Store,
-    policy: &Policy,
-    server: &str,
-    reason: &'static str,
-) -> Result<(), super::store::StoreError> {
-    let written = store
-        .record_policy(super::store::RecordPolicy {
-            digest: policy.digest().to_owned(),
-            text: policy.text().to_owned(),
-            origin: policy.origin().to_owned(),
-            server: server.to_owned(),
-            reason,
-            now: now_millis(),
-        })
-        .await?;
-    match written {
-        Some(e) => tracing::info!(
-            digest = policy.digest(),
-            seq = e.seq,
-            "policy recorded in the audit log"
-        ),
-        None => tracing::info!(
-            digest = policy.digest(),
-            "policy already the last one recorded in the audit log"
-        ),
-    }
-    Ok(())
-}
-
 /// Binds and serves in the background; returns once listening.
 pub async fn start(
     store: Arc<dyn Store>,
@@ -305,7 +253,7 @@ pub async fn start(
         stop_rx.clone(),
     );
     let tls = match &config.tls {
-        Some(files) => Some((files.load().await?, files.clone())),
+        Some(files) => Some((files.load().await.map_err(ServeError::Tls)?, files.clone())),
         None => None,
     };
     if config.policy_file.is_some() || config.signers_file.is_some() || tls.is_some() {

@@ -103,7 +103,7 @@ pub struct AppState {
     /// Long-polls open, per caller.
     pub waits: Arc<super::limits::Waits>,
     /// MCP sessions open, per agent and in all.
-    pub mcp_sessions: Arc<super::mcp::Sessions>,
+    pub mcp_sessions: Arc<super::mcp::sessions::Sessions>,
     /// Flips to true when the server stops: long-polls answer at once.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// The `[[notify]]` sinks, by name (for /metrics).
@@ -130,7 +130,7 @@ impl AppState {
             sampler: Arc::new(crate::domain::sample::Sampler::from_os()),
             rate_limits: Arc::new(super::limits::RateLimits::new(limits.rates)),
             waits: super::limits::Waits::new(limits.max_waits_per_agent),
-            mcp_sessions: super::mcp::Sessions::new(
+            mcp_sessions: super::mcp::sessions::Sessions::new(
                 limits.mcp_sessions_per_agent,
                 limits.mcp_sessions,
             ),

@@ -541,10 +541,10 @@ async fn export_from_the_database_never_signs_with_a_new_key() {
 // ---- the policy is evidence ----
 
 use countersign::audit::chain::{GENESIS, link_hash};
-use countersign::audit::export::{all_entries, write_jsonl};
+use countersign::audit::export::write_jsonl;
 use countersign::domain::policy::{Policy, policy_digest};
 use countersign::domain::records::AuditEntry;
-use countersign::server::serve::record_policy;
+use countersign::server::policy::record_policy;
 
 /// TEST_POLICY, but high risk needs one analyst: what a server judging
 /// under a weaker policy than it claims would have let through.
@@ -661,7 +661,7 @@ async fn approve(t: &common::TestServer, who: &str, id: &str, digest: &str) -> i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_policy_in_force_is_recorded_once_per_change() {
     let t = common::TestServer::start().await;
-    let entries = all_entries(&*t.store).await.unwrap();
+    let entries = t.store.audit_all().await.unwrap();
     let first = &bodies(&entries)[0];
     assert_eq!(first["kind"], "policy_loaded");
     assert_eq!(first["actor"]["kind"], "server");
@@ -727,7 +727,7 @@ async fn verify_rechecks_every_approval_against_the_recorded_policy() {
     approve(&t, "alice", &p[0].id, &p[0].digest).await;
     approve(&t, "carol", &p[0].id, &p[0].digest).await;
     approve(&t, "bob", &p[1].id, &p[1].digest).await;
-    let entries = all_entries(&*t.store).await.unwrap();
+    let entries = t.store.audit_all().await.unwrap();
     let received = bodies(&entries)
         .into_iter()
         .find(|b| b["kind"] == "alert_received")
@@ -828,7 +828,7 @@ async fn verify_names_an_approval_the_recorded_policy_did_not_allow() {
         .unwrap();
     let p = &r.proposals[0];
     let seq = approve(&t, "alice", &p.id, &p.digest).await;
-    let entries = all_entries(&*t.store).await.unwrap();
+    let entries = t.store.audit_all().await.unwrap();
     let (code, out) = verify_file(&t, &write_log(&t, "weak.jsonl", &entries));
     assert_eq!(code, 0, "{out}");
 
@@ -968,7 +968,7 @@ summary: 4 of 5 proposals would be judged differently, 1 unchanged
     assert_eq!(text, want.replace("{source}", &source));
 
     // ...and from an export, offline.
-    let export = write_log(&t, "export.jsonl", &all_entries(&*t.store).await.unwrap());
+    let export = write_log(&t, "export.jsonl", &t.store.audit_all().await.unwrap());
     let out = run(&[
         "policy",
         "test",

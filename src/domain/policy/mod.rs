@@ -4,6 +4,7 @@
 //! be met at all, with the people allowed_signers lists: [`unmeetable`].
 
 use super::permissions::pattern;
+use super::risk::sensitive;
 use super::types::{ActionKind, Risk, Role};
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -338,7 +339,7 @@ impl Policy {
             };
             return Err(invalid(both.span(), message));
         }
-        if let Some(unknown) = crate::domain::risk::unknown_ignore(&raw.assets.ignore_builtin) {
+        if let Some(unknown) = sensitive::unknown_ignore(&raw.assets.ignore_builtin) {
             return Err(PolicyError::Parse {
                 origin: origin.to_owned(),
                 message: format!(

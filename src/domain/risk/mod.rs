@@ -20,8 +20,6 @@ mod props;
 pub mod sensitive;
 mod target;
 
-pub use sensitive::unknown_ignore;
-
 use super::permissions::{self, Analysis, Verdict};
 use super::policy::Policy;
 use super::submission::ProposalSubmission;

@@ -9,6 +9,15 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
+/// `GET /healthz`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok` when the answer is 200.
+    pub status: String,
+    /// The audit chain's head sequence number.
+    pub audit_head_seq: i64,
+}
+
 /// Live and able to read the database.
 #[utoipa::path(
     get,
@@ -17,7 +26,7 @@ use serde_json::{Value, json};
     tag = "ops",
     summary = "Live and able to read the database",
     responses(
-        (status = 200, description = "Healthy, with the audit chain's head", body = crate::server::openapi::Health),
+        (status = 200, description = "Healthy, with the audit chain's head", body = Health),
         (status = "default", description = "An error. `error.code` names it and always comes with the same HTTP status (see ErrorCode).", body = crate::api::ErrorBody)
     ),
     security(())

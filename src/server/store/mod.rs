@@ -12,6 +12,7 @@ pub mod sql;
 pub mod sqlite;
 pub mod tx;
 
+use crate::api::events::EventType;
 pub use crate::api::{ExecutionReport, QueuePage, SubmitStatus, View};
 use crate::audit::chain::Head;
 use crate::domain::machine::{Actor, Event, Millis, Refusal};
@@ -22,9 +23,9 @@ use crate::domain::records::{
 use crate::domain::sample::Sampler;
 use crate::domain::submission::ValidSubmission;
 use crate::domain::types::Label;
-use crate::domain::types::{ProposalStatus, TokenRole, Verdict};
+use crate::domain::types::{ProposalStatus, Risk, TokenRole, Verdict};
 use async_trait::async_trait;
-pub use ops::notify::{Claimed, DeliveryCount, Finish, SinkRoute};
+pub use ops::notify::{Claimed, DeliveryCount, Finish};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -240,6 +241,21 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         alert_id: Option<String>,
     ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Every entry, page by page, oldest first: the whole log, as `audit
+    /// export` and `policy test` read it from the database.
+    async fn audit_all(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut entries: Vec<AuditEntry> = Vec::new();
+        loop {
+            let after = entries.last().map_or(0, |e| e.seq);
+            let page = self.audit_after(after, 10_000, None).await?;
+            if page.is_empty() {
+                return Ok(entries);
+            }
+            entries.extend(page);
+        }
+    }
+
     async fn audit_head(&self) -> Result<Head, StoreError>;
     /// The lead's oversight figures over `[since, until)`, from the log.
     async fn oversight(
@@ -421,6 +437,30 @@ impl QueryParts {
             cursor,
             more,
         }
+    }
+}
+
+/// What a sink wants to hear about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkRoute {
+    pub name: String,
+    /// Empty: every event type.
+    pub events: Vec<EventType>,
+    pub min_risk: Risk,
+    /// Empty: every action kind.
+    pub actions: Vec<String>,
+}
+
+impl SinkRoute {
+    pub fn wants(&self, kind: EventType, data: &serde_json::Value) -> bool {
+        let risk = data["risk"]
+            .as_str()
+            .and_then(|r| r.parse::<Risk>().ok())
+            .unwrap_or(Risk::Critical);
+        let action = data["action"].as_str().unwrap_or("");
+        (self.events.is_empty() || self.events.contains(&kind))
+            && risk >= self.min_risk
+            && (self.actions.is_empty() || self.actions.iter().any(|a| a == action))
     }
 }
 

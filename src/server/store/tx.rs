@@ -5,9 +5,8 @@
 //! SQLite's implementation is synchronous underneath: its futures are ready
 //! at their first poll, and [`block_now`] runs them on the writer thread.
 
-use super::StoreError;
-use super::ops::notify::SinkRoute;
 use super::sql::{Dialect, Param, SqlRow};
+use super::{SinkRoute, StoreError};
 use crate::audit::chain::Head;
 use std::future::Future;
 use std::task::{Context, Poll, Waker};

@@ -388,6 +388,9 @@ fn sign(
     })]
 }
 
+/// At most this many keys are kept while a command waits.
+const PENDING_KEYS: usize = 500;
+
 /// A key while a dialog is open. The dialog is edited where it is; it is
 /// closed (set to `None`) only when it is done.
 pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Effect> {
@@ -419,7 +422,14 @@ pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Ef
             }
             vec![]
         }
-        Dialog::Pending { .. } => super::pending::on_pending_key(s, k),
+        // A command waiting for its proposal (`pending`): Esc cancelled
+        // it above; every other key is kept for its dialog.
+        Dialog::Pending { typed, .. } => {
+            if typed.len() < PENDING_KEYS {
+                typed.push(k);
+            }
+            vec![]
+        }
         // j/k (and the arrows) scroll; any other key closes it.
         Dialog::Help { scroll } | Dialog::Oversight { scroll, .. } => {
             match k.code {

@@ -10,7 +10,6 @@ use crate::domain::types::Verdict;
 use crate::tui::action::{Action, Mode};
 use crate::tui::keymap::Keymap;
 use crate::tui::state::{Command, Dialog, Level, State};
-use crossterm::event::KeyEvent;
 
 /// Starts a signing command on the selected proposal. When the proposal
 /// it needs is still loading, the command waits in [`Dialog::Pending`]:
@@ -66,20 +65,6 @@ fn open(s: &mut State, command: Command) -> Vec<Effect> {
         Command::Reason(v) => start_reason(s, v),
         Command::Annotate => start_annotate(s),
     }
-}
-
-/// At most this many keys are kept while a command waits.
-const PENDING_KEYS: usize = 500;
-
-/// A key while a command waits for its proposal: Esc cancels, every other
-/// key is kept for the dialog.
-pub(super) fn on_pending_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
-    if let Some(Dialog::Pending { typed, .. }) = s.dialog.as_mut()
-        && typed.len() < PENDING_KEYS
-    {
-        typed.push(k);
-    }
-    vec![]
 }
 
 /// The selected proposal's alert arrived (or failed): a command waiting for

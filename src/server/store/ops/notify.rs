@@ -6,36 +6,11 @@
 
 use crate::api::events::EventType;
 use crate::domain::machine::Millis;
-use crate::domain::types::Risk;
-use crate::server::store::StoreError;
 use crate::server::store::logic::notify;
 use crate::server::store::sql::{self, Param, params};
 use crate::server::store::tx::Tx;
+use crate::server::store::{SinkRoute, StoreError};
 use serde_json::Value;
-
-/// What a sink wants to hear about.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SinkRoute {
-    pub name: String,
-    /// Empty: every event type.
-    pub events: Vec<EventType>,
-    pub min_risk: Risk,
-    /// Empty: every action kind.
-    pub actions: Vec<String>,
-}
-
-impl SinkRoute {
-    pub fn wants(&self, kind: EventType, data: &Value) -> bool {
-        let risk = data["risk"]
-            .as_str()
-            .and_then(|r| r.parse::<Risk>().ok())
-            .unwrap_or(Risk::Critical);
-        let action = data["action"].as_str().unwrap_or("");
-        (self.events.is_empty() || self.events.contains(&kind))
-            && risk >= self.min_risk
-            && (self.actions.is_empty() || self.actions.iter().any(|a| a == action))
-    }
-}
 
 /// A delivery leased to this dispatcher.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,8 +1,8 @@
 //! [`Tx`] over a rusqlite connection: cached prepared statements, rows read
 //! by column name.
 
+use crate::server::store::SinkRoute;
 use crate::server::store::StoreError;
-use crate::server::store::ops::notify::SinkRoute;
 use crate::server::store::sql::{Dialect, Param, SqlRow, bad_column};
 use crate::server::store::tx::{RowMap, Tx};
 use rusqlite::types::{ToSqlOutput, Value};

@@ -5,37 +5,27 @@
 //! `proposals` member, and each proposal object, exactly as sent. Digests are
 //! computed over those values, and they are served back as `document`.
 
-use super::digest::{self, DigestError};
-use super::json::JsonProblem;
+pub mod ocsf;
+
+mod error;
+
+pub use error::FieldError;
+
+use super::digest;
+use super::limits;
 use super::types::{ActionKind, EntityKind, EvidenceKind, Risk, Severity};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-/// Limits on what one submission may hold. Generous for real alerts, small
-/// enough that one agent cannot make the console or the database suffer.
-pub mod limits {
-    pub const SHORT_TEXT: usize = 512;
-    pub const TITLE: usize = 1_000;
-    /// A `run_command` target: the whole command, so what a person approves
-    /// is what runs (the hook puts it there, never cut).
-    pub const COMMAND_TARGET: usize = 16 * 1024;
-    pub const LONG_TEXT: usize = 64 * 1024;
-    pub const EVIDENCE_BODY: usize = 256 * 1024;
-    pub const EVIDENCE_ITEMS: usize = 64;
-    pub const PROPOSALS: usize = 32;
-    pub const PERMISSION_DOC: usize = 512 * 1024;
-    pub const MAX_EXPIRES_IN_SECS: u64 = 30 * 24 * 3600;
-}
-
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertSubmission {
-    #[schema(schema_with = crate::api::schema::external_id)]
+    #[schema(schema_with = crate::domain::schema::external_id)]
     pub external_id: String,
-    #[schema(schema_with = crate::api::schema::short_text)]
+    #[schema(schema_with = crate::domain::schema::short_text)]
     pub source: String,
     pub severity: Severity,
-    #[schema(schema_with = crate::api::schema::title)]
+    #[schema(schema_with = crate::domain::schema::title)]
     pub title: String,
     pub entity: Entity,
     pub summary: Summary,
@@ -43,13 +33,13 @@ pub struct AlertSubmission {
     #[schema(max_items = 64)]
     pub evidence: Vec<Evidence>,
     #[serde(default)]
-    #[schema(schema_with = crate::api::schema::context)]
+    #[schema(schema_with = crate::domain::schema::context)]
     pub context: Option<Map<String, Value>>,
     #[schema(min_items = 1, max_items = 32)]
     pub proposals: Vec<ProposalSubmission>,
 }
 
-/// Its OpenAPI schema (one branch per kind) is in `api::schema`.
+/// Its OpenAPI schema has one branch per kind (`domain::schema::entity`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entity {
@@ -57,12 +47,20 @@ pub struct Entity {
     pub id: String,
 }
 
+impl utoipa::PartialSchema for Entity {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        super::schema::entity()
+    }
+}
+
+impl utoipa::ToSchema for Entity {}
+
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Summary {
-    #[schema(schema_with = crate::api::schema::long_text)]
+    #[schema(schema_with = crate::domain::schema::long_text)]
     pub text: String,
-    #[schema(schema_with = crate::api::schema::short_text)]
+    #[schema(schema_with = crate::domain::schema::short_text)]
     pub model: String,
     #[schema(minimum = 0.0, maximum = 1.0)]
     pub confidence: f64,
@@ -72,9 +70,9 @@ pub struct Summary {
 #[serde(deny_unknown_fields)]
 pub struct Evidence {
     pub kind: EvidenceKind,
-    #[schema(schema_with = crate::api::schema::title)]
+    #[schema(schema_with = crate::domain::schema::title)]
     pub title: String,
-    #[schema(schema_with = crate::api::schema::evidence_body)]
+    #[schema(schema_with = crate::domain::schema::evidence_body)]
     pub body: String,
 }
 
@@ -82,11 +80,11 @@ pub struct Evidence {
 #[serde(deny_unknown_fields)]
 pub struct ProposalSubmission {
     pub action: ActionKind,
-    #[schema(schema_with = crate::api::schema::target)]
+    #[schema(schema_with = crate::domain::schema::target)]
     pub target: String,
     /// The agent's label; the gate may raise it, never lower it.
     pub risk: Risk,
-    #[schema(schema_with = crate::api::schema::long_text)]
+    #[schema(schema_with = crate::domain::schema::long_text)]
     pub rationale: String,
     #[serde(default)]
     pub permission_change: Option<PermissionChange>,
@@ -98,11 +96,11 @@ pub struct ProposalSubmission {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PermissionChange {
-    #[schema(schema_with = crate::api::schema::short_text)]
+    #[schema(schema_with = crate::domain::schema::short_text)]
     pub format: String,
-    #[schema(schema_with = crate::api::schema::permission_doc)]
+    #[schema(schema_with = crate::domain::schema::permission_doc)]
     pub before: String,
-    #[schema(schema_with = crate::api::schema::permission_doc)]
+    #[schema(schema_with = crate::domain::schema::permission_doc)]
     pub after: String,
 }
 
@@ -139,44 +137,15 @@ pub struct ValidProposal {
     pub digest: String,
 }
 
-/// Why a submission was refused. `field` is a path such as
-/// `proposals[1].action`, so the agent's author can find the mistake.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-    /// A problem inside a document embedded in the field (a
-    /// `permission_change`'s `before` or `after`): a name twice in one
-    /// object, as the envelope's own check names it.
-    pub embedded: Option<JsonProblem>,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-            embedded: None,
-        }
-    }
-}
-
-impl From<DigestError> for FieldError {
-    fn from(e: DigestError) -> Self {
-        FieldError::new("(document)", e.to_string())
-    }
-}
-
 /// Parses and validates a submitted JSON value. Nothing about a submission
 /// with one bad proposal is accepted.
 ///
 /// An OCSF envelope (`{"ocsf": FINDING, "proposals": [...]}`) is first made
-/// into the native alert document (`domain::ocsf`); an error in a field that
+/// into the native alert document ([`ocsf`]); an error in a field that
 /// came from the finding names the OCSF field.
 pub fn parse(value: Value) -> Result<ValidSubmission, FieldError> {
-    if super::ocsf::is_envelope(&value) {
-        let (alert, origins) = super::ocsf::normalise(value)?;
+    if ocsf::is_envelope(&value) {
+        let (alert, origins) = ocsf::normalise(value)?;
         return parse_native(alert).map_err(|mut e| {
             if let Some(field) = origins.rename(&e.field) {
                 e.field = field;
@@ -401,6 +370,7 @@ fn validate(a: &AlertSubmission) -> Result<(), FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::json::JsonProblem;
     use serde_json::json;
 
     pub(crate) fn sample() -> Value {

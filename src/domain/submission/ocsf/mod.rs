@@ -11,7 +11,9 @@
 //! A finding that lacks something an alert needs is refused with the OCSF
 //! field named (`ocsf.finding_info.title`).
 
-use super::submission::FieldError;
+use super::error::FieldError;
+use crate::domain::limits;
+use crate::domain::text;
 use serde_json::{Map, Value, json};
 
 /// The OCSF Detection Finding class.
@@ -101,14 +103,11 @@ pub fn normalise(body: Value) -> Result<(Value, Origins), FieldError> {
     // Both are text a person may read, whichever becomes the summary.
     for path in [&["message"][..], &["finding_info", "desc"][..]] {
         if f.text(path)?
-            .is_some_and(|t| t.chars().count() > super::submission::limits::LONG_TEXT)
+            .is_some_and(|t| t.chars().count() > limits::LONG_TEXT)
         {
             return Err(f.error(
                 path,
-                format!(
-                    "is longer than {} characters",
-                    super::submission::limits::LONG_TEXT
-                ),
+                format!("is longer than {} characters", limits::LONG_TEXT),
             ));
         }
     }
@@ -299,10 +298,10 @@ fn entity(f: &Finding) -> Result<(Value, String), FieldError> {
                 .text(&[key])
                 .map_err(|e| FieldError::new(format!("ocsf.{field}"), e.message))?;
             let raw = holder.0.get(*key).and_then(Value::as_str).unwrap_or("");
-            if let Some(problem) = super::text::identifier_problem(raw) {
+            if let Some(problem) = text::identifier_problem(raw) {
                 return Err(FieldError::new(format!("ocsf.{field}"), problem));
             }
-            if raw.chars().count() > super::submission::limits::SHORT_TEXT {
+            if raw.chars().count() > limits::SHORT_TEXT {
                 return Err(FieldError::new(
                     format!("ocsf.{field}"),
                     "is longer than 512 characters",
@@ -397,10 +396,10 @@ fn observables(f: &Finding) -> Result<Vec<Observable>, FieldError> {
         else {
             continue;
         };
-        if let Some(problem) = super::text::identifier_problem(value) {
+        if let Some(problem) = text::identifier_problem(value) {
             return Err(FieldError::new(at(".value"), problem));
         }
-        if value.chars().count() > super::submission::limits::SHORT_TEXT {
+        if value.chars().count() > limits::SHORT_TEXT {
             return Err(FieldError::new(
                 at(".value"),
                 "is longer than 512 characters",
@@ -409,7 +408,7 @@ fn observables(f: &Finding) -> Result<Vec<Observable>, FieldError> {
         let label = |k: &str| -> Result<String, FieldError> {
             Ok(o.text(&[k])
                 .map_err(|e| FieldError::new(at(&format!(".{k}")), e.message))?
-                .map(|s| super::text::visible(&super::text::truncate(s, 200)))
+                .map(|s| text::visible(&text::truncate(s, 200)))
                 .unwrap_or_default())
         };
         out.push(Observable {

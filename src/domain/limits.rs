@@ -1,0 +1,16 @@
+//! Limits on what one submission may hold. Generous for real alerts, small
+//! enough that one agent cannot make the console or the database suffer.
+//! `domain::submission` enforces them; `domain::schema` states them in the
+//! API document.
+
+pub const SHORT_TEXT: usize = 512;
+pub const TITLE: usize = 1_000;
+/// A `run_command` target: the whole command, so what a person approves
+/// is what runs (the hook puts it there, never cut).
+pub const COMMAND_TARGET: usize = 16 * 1024;
+pub const LONG_TEXT: usize = 64 * 1024;
+pub const EVIDENCE_BODY: usize = 256 * 1024;
+pub const EVIDENCE_ITEMS: usize = 64;
+pub const PROPOSALS: usize = 32;
+pub const PERMISSION_DOC: usize = 512 * 1024;
+pub const MAX_EXPIRES_IN_SECS: u64 = 30 * 24 * 3600;
