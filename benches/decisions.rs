@@ -15,18 +15,13 @@
     reason = "a benchmark stops at a broken set-up"
 )]
 
-use countersign::audit::chain::{Head, NewEntry, actor_person, append};
-use countersign::audit::verify::{ExportLine, parse_export, verify_log};
+use countersign::audit::verify::{parse_export, verify_log};
 use countersign::client::ApiClient;
-use countersign::domain::time::now_millis;
 use countersign::domain::types::TokenRole;
 use countersign::server::auth::new_token;
 use countersign::server::store::Store;
 use countersign::server::store::sqlite::SqliteStore;
 use countersign::signing::allowed_signers::AllowedSigners;
-use countersign::signing::payload::{DecisionDraft, PayloadVerdict, Review, Target};
-use countersign::signing::signer::Signer;
-use serde_json::json;
 use ssh_key::PrivateKey;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -115,67 +110,23 @@ fn main() {
 
     // Phase 3: a 100,000-entry log, half received proposals with documents,
     // half signed approvals, written as an export file.
-    let signers = AllowedSigners::parse(&signers_text, "bench").unwrap();
-    let server_key = key();
-    let doc = common::alert("v", 1);
-    let mut head = Head::genesis();
-    let mut text = String::new();
-    let now = now_millis();
-    for i in 0..verify_n {
-        let (kind, actor, data) = if i % 2 == 0 {
-            (
-                "alert_received",
-                json!({"kind": "agent", "name": "bench-agent"}),
-                json!({"document": doc}),
-            )
-        } else {
-            let (name, k) = &keys[i % keys.len()];
-            let d = DecisionDraft {
-                target: Target::Proposal(format!("p-{i}")),
-                digest: "sha256:00".into(),
-                verdict: PayloadVerdict::Approve,
-                reason: String::new(),
-                labels: vec![],
-                review: Review::default(),
-            };
-            let s = d.sign(name, now, &Signer::from_key(k.clone())).unwrap();
-            let p: countersign::signing::payload::DecisionPayload =
-                serde_json::from_str(&s.payload).unwrap();
-            (
-                "approved",
-                actor_person(name),
-                json!({"verdict": "approve", "reason": "", "digest": "sha256:00", "nonce": p.nonce, "payload": s.payload, "signature": s.signature}),
-            )
-        };
-        let e = append(
-            &head,
-            &NewEntry {
-                at: now,
-                kind,
-                alert_id: Some("a".into()),
-                proposal_id: (i % 2 == 1).then(|| format!("p-{i}")),
-                actor,
-                data,
-            },
-        )
-        .unwrap();
-        head = Head {
-            seq: e.seq,
-            hash: e.hash.clone(),
-        };
-        text.push_str(&serde_json::to_string(&ExportLine::Entry(e)).unwrap());
-        text.push('\n');
-    }
-    let cp = countersign::audit::checkpoint::sign(&server_key, "bench", head.seq, &head.hash, now)
-        .unwrap();
-    text.push_str(&serde_json::to_string(&ExportLine::Checkpoint { checkpoint: cp }).unwrap());
+    let log = common::log::signed_log(verify_n, clients);
+    let signers = AllowedSigners::parse(&log.signers, "bench").unwrap();
+    let server_key = log.server_key;
     let file = dir.path().join("audit.jsonl");
-    std::fs::write(&file, &text).unwrap();
+    std::fs::write(&file, &log.text).unwrap();
 
     let started = Instant::now();
     let read = std::fs::read_to_string(&file).unwrap();
     let (entries, cps) = parse_export(&read).unwrap();
-    let report = verify_log(&entries, &cps, &signers, Some(server_key.public_key())).unwrap();
+    let report = verify_log(
+        &entries,
+        &cps,
+        &signers,
+        Some(server_key.public_key()),
+        countersign::audit::verify::every_core(),
+    )
+    .unwrap();
     let took = started.elapsed().as_secs_f64();
     println!(
         "audit verify: {} entries ({} signatures), {:.1} MB       {took:>9.2} s  (target <= 10 s)",

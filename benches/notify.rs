@@ -125,7 +125,8 @@ async fn run(notify: NotifySettings, clients: usize, secs: u64) -> (f64, f64, f6
                         review: Default::default(),
                     }
                     .sign(&name, countersign::domain::time::now_millis(), &signer)
-                    .unwrap();
+                    .unwrap()
+                    .decision;
                     let t = Instant::now();
                     if c.post_decision(&d).await.is_ok() {
                         lat.push(t.elapsed().as_secs_f64() * 1000.0);

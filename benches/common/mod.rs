@@ -128,6 +128,7 @@ pub fn approval(
     }
     .sign(name, countersign::domain::time::now_millis(), signer)
     .unwrap()
+    .decision
 }
 
 /// One person: logs in at `url`, then signs and posts an approval of each
@@ -169,3 +170,4 @@ pub async fn approve_as(
     (ok, failed, items.collect())
 }
 pub mod cpu;
+pub mod log;

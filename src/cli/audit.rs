@@ -2,7 +2,7 @@
 
 use super::db_url;
 use crate::audit::checkpoint;
-use crate::audit::verify::{parse_checkpoint, parse_export, verify_log};
+use crate::audit::verify::{every_core, parse_checkpoint, parse_export, verify_log};
 use crate::client::ApiClient;
 use crate::config::{self, FileConfig};
 use crate::domain::time::now_millis;
@@ -86,6 +86,9 @@ pub struct VerifyArgs {
     /// reported as not covered by a checkpoint instead of failing
     #[arg(long)]
     pub accept_open_tail: bool,
+    /// Check signatures on this many threads (default: every core)
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
 }
 
 pub async fn run(cmd: AuditCommand, file: &FileConfig) -> anyhow::Result<ExitCode> {
@@ -202,7 +205,14 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             Err(e) => bail!("{}: {e}", path.display()),
         }
     }
-    match verify_log(&entries, &checkpoints, &signers, server_key.as_ref()) {
+    let threads = args.threads.map(usize::from).unwrap_or_else(every_core);
+    match verify_log(
+        &entries,
+        &checkpoints,
+        &signers,
+        server_key.as_ref(),
+        threads,
+    ) {
         Ok(r) => {
             let chain = format!(
                 "{} entries, {} signed decisions verified, head {} at seq {}",

@@ -108,7 +108,7 @@ async fn night_shift(url: &str, bob: &Signer) -> anyhow::Result<()> {
                 group: None,
             },
         };
-        c.post_decision(&d.sign(NIGHT_SHIFT, now_millis(), bob)?)
+        c.post_decision(&d.sign(NIGHT_SHIFT, now_millis(), bob)?.decision)
             .await?;
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! and the payloads people sign.
 
 pub mod allowed_signers;
+pub mod decision;
 pub mod payload;
 pub mod signer;
 

@@ -160,6 +160,14 @@ pub struct SignedDecision {
     pub signature: String,
 }
 
+/// A decision just signed, and the nonce it carries (the outbox keys its
+/// deliveries by it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    pub decision: SignedDecision,
+    pub nonce: String,
+}
+
 /// 128 random bits, hex.
 pub fn new_nonce() -> String {
     let mut raw = [0u8; 16];
@@ -219,11 +227,16 @@ impl DecisionDraft {
         principal: &str,
         now_ms: i64,
         signer: &Signer,
-    ) -> Result<SignedDecision, SignerError> {
-        let payload = serde_json::to_string(&self.payload(principal, now_ms))
-            .map_err(|e| SignerError::Sign(e.to_string()))?;
+    ) -> Result<Signed, SignerError> {
+        let payload = self.payload(principal, now_ms);
+        let nonce = payload.nonce.clone();
+        let payload =
+            serde_json::to_string(&payload).map_err(|e| SignerError::Sign(e.to_string()))?;
         let signature = signer.sign(super::NS_DECISION, payload.as_bytes())?;
-        Ok(SignedDecision { payload, signature })
+        Ok(Signed {
+            decision: SignedDecision { payload, signature },
+            nonce,
+        })
     }
 }
 

@@ -11,7 +11,7 @@ use super::update::Effect;
 use crate::api::{ErrorCode, View};
 use crate::client::{ApiClient, Backoff, ClientError, LoginError};
 use crate::domain::time::now_millis;
-use crate::signing::payload::{DecisionDraft, PayloadVerdict, Target};
+use crate::signing::payload::{DecisionDraft, PayloadVerdict, Signed, Target};
 use crate::signing::signer::Signer;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -291,7 +291,7 @@ impl Runner {
             let signed =
                 tokio::task::spawn_blocking(move || draft.sign(&principal, now_millis(), &signer))
                     .await;
-            let decision = match signed {
+            let Signed { decision, nonce } = match signed {
                 Ok(Ok(d)) => d,
                 Ok(Err(e)) => {
                     let _ = tx.send(Msg::Decision {
@@ -310,10 +310,6 @@ impl Runner {
                     return;
                 }
             };
-            let nonce =
-                serde_json::from_str::<crate::signing::payload::DecisionPayload>(&decision.payload)
-                    .map(|p| p.nonce)
-                    .unwrap_or_default();
             let pending = Pending {
                 decision,
                 proposal_id: proposal_id.clone(),

@@ -443,7 +443,8 @@ async fn noted_alerts_and_access_changes_are_never_offered_as_a_group() {
         countersign::domain::time::now_millis(),
         &srv.signer("alice"),
     )
-    .unwrap();
+    .unwrap()
+    .decision;
     alice.post_decision(&note).await.unwrap();
 
     let page = alice

@@ -53,6 +53,7 @@ fn reviewed(
     }
     .sign(who, now_millis(), &ts.signer(who))
     .expect("sign")
+    .decision
 }
 
 async fn submit(agent: &ApiClient, id: &str, p: Value) -> (String, String) {

@@ -6,48 +6,57 @@
 
 use crate::api::DecisionAccepted;
 use crate::api::ErrorCode;
+use crate::domain::json::JsonProblem;
 use crate::domain::machine::{self, Actor, Event};
-use crate::domain::time::{now_millis, parse_rfc3339};
+use crate::domain::time::now_millis;
 use crate::server::auth::Caller;
-use crate::server::body::{JsonBody, strict, typed};
+use crate::server::body::{JsonBody, typed};
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
 use crate::server::store::{AnnotateCommand, DecideCommand, SignedBlob};
 use crate::signing::allowed_signers::KeyProblem;
-use crate::signing::payload::{DecisionPayload, SignedDecision, nonce_ok};
-use crate::signing::{self, NS_DECISION, SigError};
+use crate::signing::decision::{self, Accepted, Refused};
+use crate::signing::payload::SignedDecision;
+use crate::signing::{self, SigError};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-/// The largest group a console may decide at once.
-pub const MAX_GROUP: u32 = 500;
-/// How far in the future `signed_at` may be (clock skew).
-const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
-/// How old a signed decision may be when it arrives (an outbox that waited
-/// out an outage); stale digests and nonces still guard it.
-const MAX_AGE_MS: i64 = 7 * 24 * 3600 * 1000;
-
-fn key_error(p: KeyProblem) -> ApiError {
-    let message = p.to_string();
-    match p {
-        KeyProblem::UnknownKey => ApiError::new(ErrorCode::UnknownKey, message),
-        KeyProblem::WrongPrincipal(_) => ApiError::new(ErrorCode::PrincipalMismatch, message),
-        KeyProblem::NamespaceNotAllowed(_) => {
-            ApiError::new(ErrorCode::NamespaceNotAllowed, message)
+/// Each refusal's error code.
+fn refused(r: Refused) -> ApiError {
+    let message = r.to_string();
+    match r {
+        Refused::Json(p) => {
+            let code = match p {
+                JsonProblem::Duplicate { .. } => ErrorCode::DuplicateMember,
+                JsonProblem::NotIJson { .. } => ErrorCode::NotIJson,
+                JsonProblem::Syntax(_) => ErrorCode::MalformedJson,
+            };
+            let e = ApiError::new(code, message);
+            match p.path() {
+                Some(f) => e.with_detail(serde_json::json!({ "field": f })),
+                None => e,
+            }
         }
-        KeyProblem::NotYetValid => ApiError::new(ErrorCode::KeyNotYetValid, message),
-        KeyProblem::Expired => ApiError::new(ErrorCode::KeyExpired, message),
-    }
-}
-
-fn sig_error(e: SigError) -> ApiError {
-    let message = e.to_string();
-    match e {
-        SigError::WrongNamespace { .. } => ApiError::new(ErrorCode::WrongNamespace, message),
-        SigError::Malformed(_) | SigError::Invalid => {
-            ApiError::new(ErrorCode::BadSignature, message)
-        }
+        Refused::Payload(_) => ApiError::new(ErrorCode::InvalidPayload, message),
+        Refused::NotTheSession { .. } => ApiError::new(ErrorCode::PrincipalMismatch, message),
+        Refused::Signature(e) => match e {
+            SigError::WrongNamespace { .. } => ApiError::new(ErrorCode::WrongNamespace, message),
+            SigError::Malformed(_) | SigError::Invalid => {
+                ApiError::new(ErrorCode::BadSignature, message)
+            }
+        },
+        Refused::Key(p) => match p {
+            KeyProblem::UnknownKey => ApiError::new(ErrorCode::UnknownKey, message),
+            KeyProblem::WrongPrincipal(_) => ApiError::new(ErrorCode::PrincipalMismatch, message),
+            KeyProblem::NamespaceNotAllowed(_) => {
+                ApiError::new(ErrorCode::NamespaceNotAllowed, message)
+            }
+            KeyProblem::NotYetValid => ApiError::new(ErrorCode::KeyNotYetValid, message),
+            KeyProblem::Expired => ApiError::new(ErrorCode::KeyExpired, message),
+        },
+        Refused::ClockSkew => ApiError::new(ErrorCode::ClockSkew, message),
+        Refused::Review(_) => ApiError::new(ErrorCode::InvalidReview, message),
     }
 }
 
@@ -72,64 +81,12 @@ pub async fn post(
 ) -> Result<(StatusCode, Json<DecisionAccepted>), ApiError> {
     caller.require_person()?;
     let signed: SignedDecision = typed(body)?;
-    strict(signed.payload.as_bytes()).map_err(|e| ApiError {
-        message: format!("payload: {}", e.message),
-        ..e
-    })?;
-    let p: DecisionPayload = serde_json::from_str(&signed.payload)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidPayload, format!("payload: {e}")))?;
-    if p.v != 1 || p.kind != "decision" {
-        return Err(ApiError::new(
-            ErrorCode::InvalidPayload,
-            "payload: expected v = 1, kind = \"decision\"",
-        ));
-    }
-    if p.principal != caller.name {
-        return Err(ApiError::new(
-            ErrorCode::PrincipalMismatch,
-            format!(
-                "the payload is signed as `{}` but the session is `{}`",
-                p.principal, caller.name
-            ),
-        ));
-    }
     let now = now_millis();
-    let key = signing::verify(&signed.signature, signed.payload.as_bytes(), NS_DECISION)
-        .map_err(sig_error)?;
-    state
-        .signers()
-        .check(&p.principal, key.key_data(), NS_DECISION, now)
-        .map_err(key_error)?;
-    if !nonce_ok(&p.nonce) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidPayload,
-            "nonce: 32 lowercase hex digits (128 bits)",
-        ));
-    }
-    let signed_at = parse_rfc3339(&p.signed_at).ok_or_else(|| {
-        ApiError::new(ErrorCode::InvalidPayload, "signed_at: not an RFC 3339 time")
-    })?;
-    if signed_at > now + MAX_FUTURE_MS || signed_at < now - MAX_AGE_MS {
-        return Err(ApiError::new(
-            ErrorCode::ClockSkew,
-            "signed_at is more than 5 minutes ahead of the server or older than 7 days; check the clock",
-        ));
-    }
-    if let Some(problem) = p
-        .review
-        .problem(p.verdict, p.proposal_id.is_some(), MAX_GROUP)
-    {
-        return Err(ApiError::new(ErrorCode::InvalidReview, problem));
-    }
-    if p.reason.len() > 16 * 1024 || p.review.panes.len() > 16 {
-        return Err(ApiError::new(
-            ErrorCode::InvalidPayload,
-            "reason or review too long",
-        ));
-    }
+    let Accepted { payload: p, key } =
+        decision::accept(&signed, &caller.name, &state.signers(), now).map_err(refused)?;
     let blob = SignedBlob {
-        payload: signed.payload.clone(),
-        signature: signed.signature.clone(),
+        payload: signed.payload,
+        signature: signed.signature,
         nonce: p.nonce.clone(),
     };
     let accepted = match (p.verdict.as_verdict(), &p.proposal_id, &p.alert_id) {

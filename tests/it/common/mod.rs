@@ -301,6 +301,7 @@ pub fn signed(
     }
     .sign(who, countersign::domain::time::now_millis(), signer)
     .expect("sign")
+    .decision
 }
 
 pub fn binary() -> &'static str {

@@ -171,7 +171,8 @@ async fn dual_control_escalation_halt_and_annotation() {
                     countersign::domain::time::now_millis(),
                     &t.signer("alice"),
                 )
-                .unwrap(),
+                .unwrap()
+                .decision,
         )
         .await
         .unwrap();

@@ -418,6 +418,7 @@ async fn invalid_review_metadata_changes_nothing() {
             &t.signer("alice"),
         )
         .unwrap()
+        .decision
     };
     let review = |seconds: f64, panes: &[&str], group: Option<u32>| Review {
         seconds,
@@ -486,7 +487,8 @@ async fn invalid_review_metadata_changes_nothing() {
         countersign::domain::time::now_millis(),
         &t.signer("alice"),
     )
-    .unwrap();
+    .unwrap()
+    .decision;
     let err = alice.post_decision(&note).await.unwrap_err();
     assert_eq!(super::code(&err), (400, "invalid_review"));
     assert_eq!(t.store.audit_head().await.unwrap(), head);

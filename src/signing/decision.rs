@@ -1,0 +1,108 @@
+//! A signed decision as the server accepts it, before any stored row is
+//! read: the payload's exact bytes are strict JSON of the right shape, it
+//! is signed in the decision namespace by a key allowed_signers trusts for
+//! the principal now, that principal is the session's, and its nonce,
+//! time and review metadata are well-formed. What the stored proposal says
+//! (its digest, its state, who already approved) is the store's question.
+
+use super::allowed_signers::{AllowedSigners, KeyProblem};
+use super::payload::{DecisionPayload, SignedDecision, nonce_ok};
+use super::{NS_DECISION, SigError};
+use crate::domain::json::{self, JsonProblem};
+use crate::domain::time::parse_rfc3339;
+use ssh_key::PublicKey;
+
+/// The largest group a console may decide at once.
+pub const MAX_GROUP: u32 = 500;
+/// How far in the future `signed_at` may be (clock skew).
+const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
+/// How old a signed decision may be when it arrives (an outbox that waited
+/// out an outage); stale digests and nonces still guard it.
+const MAX_AGE_MS: i64 = 7 * 24 * 3600 * 1000;
+/// The longest reason, and the most review panes, a payload may carry.
+const MAX_REASON: usize = 16 * 1024;
+const MAX_PANES: usize = 16;
+
+/// A decision whose signature, signer and form are good.
+#[derive(Debug)]
+pub struct Accepted {
+    pub payload: DecisionPayload,
+    /// The key that signed it (one key is one person).
+    pub key: PublicKey,
+}
+
+/// Why a signed decision is refused before the store sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// A duplicate member or a number I-JSON cannot carry, in the payload.
+    #[error("payload: {0}")]
+    Json(JsonProblem),
+    /// Not a decision payload of this version, or a field out of form.
+    #[error("{0}")]
+    Payload(String),
+    #[error("the payload is signed as `{signed}` but the session is `{session}`")]
+    NotTheSession { signed: String, session: String },
+    #[error(transparent)]
+    Signature(SigError),
+    #[error(transparent)]
+    Key(KeyProblem),
+    #[error(
+        "signed_at is more than 5 minutes ahead of the server or older than 7 days; check the clock"
+    )]
+    ClockSkew,
+    #[error("{0}")]
+    Review(String),
+}
+
+/// Checks `signed`, sent in `session`'s name, against `signers` at `now`
+/// (epoch milliseconds).
+pub fn accept(
+    signed: &SignedDecision,
+    session: &str,
+    signers: &AllowedSigners,
+    now: i64,
+) -> Result<Accepted, Refused> {
+    match json::check(signed.payload.as_bytes()) {
+        // serde_json names a syntax error with line and column, next.
+        Ok(()) | Err(JsonProblem::Syntax(_)) => {}
+        Err(p) => return Err(Refused::Json(p)),
+    }
+    let p: DecisionPayload = serde_json::from_str(&signed.payload)
+        .map_err(|e| Refused::Payload(format!("payload: {e}")))?;
+    if p.v != 1 || p.kind != "decision" {
+        return Err(Refused::Payload(
+            "payload: expected v = 1, kind = \"decision\"".into(),
+        ));
+    }
+    if p.principal != session {
+        return Err(Refused::NotTheSession {
+            signed: p.principal,
+            session: session.to_owned(),
+        });
+    }
+    let key = super::verify(&signed.signature, signed.payload.as_bytes(), NS_DECISION)
+        .map_err(Refused::Signature)?;
+    signers
+        .check(&p.principal, key.key_data(), NS_DECISION, now)
+        .map_err(Refused::Key)?;
+    if !nonce_ok(&p.nonce) {
+        return Err(Refused::Payload(
+            "nonce: 32 lowercase hex digits (128 bits)".into(),
+        ));
+    }
+    let signed_at = parse_rfc3339(&p.signed_at)
+        .ok_or_else(|| Refused::Payload("signed_at: not an RFC 3339 time".into()))?;
+    if signed_at > now + MAX_FUTURE_MS || signed_at < now - MAX_AGE_MS {
+        return Err(Refused::ClockSkew);
+    }
+    if let Some(problem) = p
+        .review
+        .problem(p.verdict, p.proposal_id.is_some(), MAX_GROUP)
+    {
+        return Err(Refused::Review(problem));
+    }
+    if p.reason.len() > MAX_REASON || p.review.panes.len() > MAX_PANES {
+        return Err(Refused::Payload("reason or review too long".into()));
+    }
+    Ok(Accepted { payload: p, key })
+}
