@@ -4,7 +4,7 @@ use super::db_url;
 use crate::audit::checkpoint;
 use crate::audit::verify::{every_core, parse_checkpoint, parse_export, verify_log};
 use crate::client::ApiClient;
-use crate::config::{self, FileConfig};
+use crate::config::{self, ClientSection, FileConfig, ServerSection};
 use crate::domain::time::now_millis;
 use crate::server::serve::open_store;
 use crate::server::server_key;
@@ -103,27 +103,40 @@ pub async fn run(cmd: AuditCommand, file: &FileConfig) -> anyhow::Result<ExitCod
     }
 }
 
+impl RemoteArgs {
+    /// `[client]` with these flags in front.
+    fn settings(&self, file: &FileConfig) -> ClientSection {
+        file.client_with(ClientSection {
+            server: self.server.clone(),
+            token: self.token.clone(),
+            ca: self.ca.clone(),
+            ..ClientSection::default()
+        })
+    }
+}
+
 fn remote(args: &RemoteArgs, file: &FileConfig) -> anyhow::Result<ApiClient> {
-    let server = args
-        .server
-        .clone()
-        .or_else(|| file.client.server.clone())
-        .unwrap_or_else(|| config::DEFAULT_SERVER.to_owned());
-    let token = args.token.clone().or_else(|| file.client.token.clone());
-    let ca = args.ca.clone().or_else(|| file.client.ca.clone());
-    Ok(ApiClient::with_ca(&server, token, ca.as_deref())?)
+    let c = args.settings(file);
+    Ok(ApiClient::with_ca(
+        &c.server_or_default(),
+        c.token.clone(),
+        c.ca.as_deref(),
+    )?)
 }
 
 async fn export(args: ExportArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {
-    let (entries, cp) = if args.db.is_some()
-        || args.remote.server.is_none() && file.client.server.is_none()
-    {
+    let (entries, cp) = if args.db.is_some() || args.remote.settings(file).server.is_none() {
         let store = open_store(&db_url(args.db.clone(), file)?).await?;
         let entries = store.audit_all().await?;
         // The key `serve` signs checkpoints with, never a new one: a
         // checkpoint signed by another key would not verify against
         // the server's.
-        let configured = args.server_key.or_else(|| file.server.server_key.clone());
+        let configured = file
+            .server_with(ServerSection {
+                server_key: args.server_key,
+                ..ServerSection::default()
+            })
+            .server_key;
         let default_key = config::data_dir().join("server_key");
         let key_path = match configured {
             _ if args.no_checkpoint => None,

@@ -13,7 +13,7 @@ mod submit;
 mod token;
 mod tui;
 
-use crate::config::FileConfig;
+use crate::config::{ClientSection, FileConfig, ServerSection};
 use crate::server::serve::DbUrl;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -82,19 +82,19 @@ pub struct AgentConnection {
 
 impl AgentConnection {
     pub fn client(&self, file: &FileConfig) -> anyhow::Result<crate::client::ApiClient> {
-        let server = self
-            .server
-            .clone()
-            .or_else(|| file.client.server.clone())
-            .unwrap_or_else(|| crate::config::DEFAULT_SERVER.to_owned());
-        let Some(token) = self.token.clone().or_else(|| file.client.token.clone()) else {
+        let c = file.client_with(ClientSection {
+            server: self.server.clone(),
+            token: self.token.clone(),
+            ca: self.ca.clone(),
+            ..ClientSection::default()
+        });
+        let Some(token) = c.token.clone() else {
             anyhow::bail!("no agent token: pass --token or set COUNTERSIGN_TOKEN");
         };
-        let ca = self.ca.clone().or_else(|| file.client.ca.clone());
         Ok(crate::client::ApiClient::with_ca(
-            &server,
+            &c.server_or_default(),
             Some(token),
-            ca.as_deref(),
+            c.ca.as_deref(),
         )?)
     }
 }
@@ -103,10 +103,11 @@ impl AgentConnection {
 /// `policy test`) opens: `--db`, then `[server] db` in the config file,
 /// then the default under the data directory.
 fn db_url(flag: Option<String>, file: &FileConfig) -> anyhow::Result<DbUrl> {
-    let text = flag
-        .or_else(|| file.server.db.clone())
-        .unwrap_or_else(crate::config::default_db_url);
-    Ok(text.parse()?)
+    let server = file.server_with(ServerSection {
+        db: flag,
+        ..ServerSection::default()
+    });
+    Ok(server.db_or_default().parse()?)
 }
 
 /// Runs a parsed command line. Errors are printed by `main`.

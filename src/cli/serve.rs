@@ -1,11 +1,10 @@
 //! `countersign serve`.
 
-use super::db_url;
 use super::policy as cli_policy;
-use crate::config::{self, FileConfig};
+use crate::config::{self, FileConfig, ServerSection};
 use crate::domain::policy::{Policy, unmeetable};
 use crate::domain::time::now_millis;
-use crate::server::serve::{self, NotifySettings, ServerConfig};
+use crate::server::serve::{self, DbUrl, NotifySettings, ServerConfig};
 use crate::server::server_key;
 use crate::server::state::{Identity, Limits};
 use crate::server::tls::TlsFiles;
@@ -91,47 +90,53 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
 }
 
-pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {
-    let mut limits = Limits::default();
-    connection_limits(&mut limits, &args)?;
-    let db = db_url(args.db, file)?;
-    let policy_file = args.policy.clone().or_else(|| file.server.policy.clone());
-    let policy = match &policy_file {
-        Some(path) => Policy::load(path)?,
-        None => Policy::builtin(),
-    };
-    let listen = args
-        .listen
-        .or_else(|| file.server.listen.clone())
-        .unwrap_or_else(|| config::DEFAULT_LISTEN.to_owned());
-    if let Some(n) = args.max_body.or(file.server.max_body) {
+impl ServeArgs {
+    /// The flags that have a `[server]` key, as that section.
+    fn settings(&self) -> ServerSection {
+        ServerSection {
+            db: self.db.clone(),
+            listen: self.listen.clone(),
+            policy: self.policy.clone(),
+            max_body: self.max_body,
+            max_wait: self.max_wait,
+            remind_at: None,
+            mcp_allowed_hosts: (!self.mcp_allowed_hosts.is_empty())
+                .then(|| self.mcp_allowed_hosts.clone()),
+            signers: self.signers.clone(),
+            server_key: self.server_key.clone(),
+            agent_rate: self.agent_rate,
+            agent_burst: self.agent_burst,
+            agent_bytes_per_min: self.agent_bytes_per_min,
+            max_waits_per_agent: self.max_waits_per_agent,
+            mcp_sessions_per_agent: self.mcp_sessions_per_agent,
+            mcp_sessions: self.mcp_sessions,
+            mcp_idle_timeout: self.mcp_idle_timeout,
+            login_rate_per_addr: None,
+            login_rate_per_principal: None,
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+        }
+    }
+}
+
+/// The limits `s` sets over the defaults, each checked.
+fn limits_from(s: &ServerSection, mut limits: Limits) -> anyhow::Result<Limits> {
+    if let Some(n) = s.max_body {
         limits.max_body = n;
     }
-    if let Some(secs) = args.max_wait.or(file.server.max_wait) {
+    if let Some(secs) = s.max_wait {
         limits.max_wait = std::time::Duration::from_secs(secs);
     }
     limits
         .mcp_allowed_hosts
-        .extend(file.server.mcp_allowed_hosts.iter().flatten().cloned());
-    limits
-        .mcp_allowed_hosts
-        .extend(args.mcp_allowed_hosts.iter().cloned());
+        .extend(s.mcp_allowed_hosts.iter().flatten().cloned());
     let rates = &mut limits.rates;
     for (value, slot) in [
+        (s.agent_rate, &mut rates.agent_per_sec),
+        (s.agent_burst, &mut rates.agent_burst),
+        (s.login_rate_per_addr, &mut rates.login_per_addr_per_min),
         (
-            args.agent_rate.or(file.server.agent_rate),
-            &mut rates.agent_per_sec,
-        ),
-        (
-            args.agent_burst.or(file.server.agent_burst),
-            &mut rates.agent_burst,
-        ),
-        (
-            file.server.login_rate_per_addr,
-            &mut rates.login_per_addr_per_min,
-        ),
-        (
-            file.server.login_rate_per_principal,
+            s.login_rate_per_principal,
             &mut rates.login_per_principal_per_min,
         ),
     ] {
@@ -140,7 +145,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
             *slot = n;
         }
     }
-    if let Some(n) = args.agent_bytes_per_min.or(file.server.agent_bytes_per_min) {
+    if let Some(n) = s.agent_bytes_per_min {
         limits.rates.agent_bytes_per_min = n;
     }
     anyhow::ensure!(
@@ -150,30 +155,38 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
         limits.max_body
     );
     for (value, slot) in [
-        (
-            args.max_waits_per_agent.or(file.server.max_waits_per_agent),
-            &mut limits.max_waits_per_agent,
-        ),
-        (
-            args.mcp_sessions_per_agent
-                .or(file.server.mcp_sessions_per_agent),
-            &mut limits.mcp_sessions_per_agent,
-        ),
-        (
-            args.mcp_sessions.or(file.server.mcp_sessions),
-            &mut limits.mcp_sessions,
-        ),
+        (s.max_waits_per_agent, &mut limits.max_waits_per_agent),
+        (s.mcp_sessions_per_agent, &mut limits.mcp_sessions_per_agent),
+        (s.mcp_sessions, &mut limits.mcp_sessions),
     ] {
         if let Some(n) = value {
             anyhow::ensure!(n > 0, "caps must be at least 1 (got 0)");
             *slot = n;
         }
     }
-    if let Some(secs) = args.mcp_idle_timeout.or(file.server.mcp_idle_timeout) {
+    if let Some(secs) = s.mcp_idle_timeout {
         anyhow::ensure!(secs > 0, "--mcp-idle-timeout must be at least 1 s");
         limits.mcp_idle_timeout = std::time::Duration::from_secs(secs);
     }
-    let explicit_signers = args.signers.or_else(|| file.server.signers.clone());
+    Ok(limits)
+}
+
+pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {
+    let mut limits = Limits::default();
+    connection_limits(&mut limits, &args)?;
+    let s = file.server_with(args.settings());
+    let limits = limits_from(&s, limits)?;
+    let db: DbUrl = s.db_or_default().parse()?;
+    let policy_file = s.policy.clone();
+    let policy = match &policy_file {
+        Some(path) => Policy::load(path)?,
+        None => Policy::builtin(),
+    };
+    let listen = s
+        .listen
+        .clone()
+        .unwrap_or_else(|| config::DEFAULT_LISTEN.to_owned());
+    let explicit_signers = s.signers.clone();
     let signers_file = explicit_signers
         .clone()
         .unwrap_or_else(|| config::config_dir().join("allowed_signers"));
@@ -183,16 +196,13 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
         AllowedSigners::default()
     };
     in_force(&policy, policy_file.as_deref(), &signers, &signers_file)?;
-    let key_path = args
+    let key_path = s
         .server_key
-        .or_else(|| file.server.server_key.clone())
+        .clone()
         .unwrap_or_else(|| config::data_dir().join("server_key"));
     let server_key = server_key::load_or_create(&key_path)?;
     let name = args.name.unwrap_or_else(|| format!("countersign@{listen}"));
-    let tls = match (
-        args.tls_cert.or_else(|| file.server.tls_cert.clone()),
-        args.tls_key.or_else(|| file.server.tls_key.clone()),
-    ) {
+    let tls = match (s.tls_cert.clone(), s.tls_key.clone()) {
         (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
         (None, None) => None,
         _ => anyhow::bail!("TLS needs both a certificate (--tls-cert) and its key (--tls-key)"),
@@ -230,7 +240,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
             tls,
             notify: NotifySettings {
                 sinks: file.notify.clone(),
-                remind_at: file.server.remind_at.unwrap_or(0.75),
+                remind_at: s.remind_at.unwrap_or(0.75),
             },
         },
     )

@@ -6,7 +6,7 @@
 
 use crate::api::DecisionView;
 use crate::client::{ApiClient, Backoff, ClientError};
-use crate::config::{self, FileConfig};
+use crate::config::{ClientSection, FileConfig};
 use crate::domain::records::DecidedBy;
 use crate::domain::types::ProposalStatus;
 use anyhow::{Context, bail};
@@ -123,18 +123,19 @@ where
 }
 
 pub async fn run(args: SubmitArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {
-    let server = args
-        .server
-        .or_else(|| file.client.server.clone())
-        .unwrap_or_else(|| config::DEFAULT_SERVER.to_owned());
-    let Some(token) = args.token.or_else(|| file.client.token.clone()) else {
+    let c = file.client_with(ClientSection {
+        server: args.server,
+        token: args.token,
+        ca: args.ca,
+        ..ClientSection::default()
+    });
+    let Some(token) = c.token.clone() else {
         bail!(
             "no token: pass --token, set COUNTERSIGN_TOKEN, or create one with `countersign token create`"
         );
     };
     let body = read_input(&args.file)?;
-    let ca = args.ca.clone().or_else(|| file.client.ca.clone());
-    let client = ApiClient::with_ca(&server, Some(token), ca.as_deref())?;
+    let client = ApiClient::with_ca(&c.server_or_default(), Some(token), c.ca.as_deref())?;
     let deadline = args
         .timeout
         .map(|s| Instant::now() + Duration::from_secs(s));

@@ -1,6 +1,6 @@
 //! `countersign tui`: the review console.
 
-use crate::config::{self, FileConfig};
+use crate::config::{self, ClientSection, FileConfig};
 use crate::signing::signer::Signer;
 use crate::tui::keymap::Keymap;
 use crate::tui::theme::Theme;
@@ -43,18 +43,21 @@ pub struct Person {
 
 impl PersonConnection {
     pub fn resolve(self, file: &FileConfig) -> anyhow::Result<Person> {
-        let server = self
-            .server
-            .or_else(|| file.client.server.clone())
-            .unwrap_or_else(|| config::DEFAULT_SERVER.to_owned());
-        let Some(principal) = self.principal.or_else(|| file.client.principal.clone()) else {
+        let c = file.client_with(ClientSection {
+            server: self.server,
+            principal: self.principal,
+            key: self.key,
+            ca: self.ca,
+            token: None,
+        });
+        let server = c.server_or_default();
+        let Some(principal) = c.principal else {
             bail!(
                 "no principal: pass --principal NAME (as in the server's allowed_signers), set COUNTERSIGN_PRINCIPAL, or [client] principal in the config file"
             );
         };
-        let key = self
+        let key = c
             .key
-            .or_else(|| file.client.key.clone())
             .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().join(".ssh/id_ed25519")))
             .context("no key: pass --key FILE")?;
         let signer = load_signer(&key, self.agent)?;
@@ -62,7 +65,7 @@ impl PersonConnection {
             server,
             principal,
             signer,
-            ca: self.ca.or_else(|| file.client.ca.clone()),
+            ca: c.ca,
         })
     }
 }

@@ -106,6 +106,99 @@ pub struct ClientSection {
     pub ca: Option<PathBuf>,
 }
 
+/// A flag or `COUNTERSIGN_*` variable that is set wins over the file: the
+/// one place precedence is decided. Every field is named, so a new one
+/// cannot be forgotten here.
+impl ServerSection {
+    /// These settings (the file's) with `flags` in front; lists add up.
+    pub fn overlaid(self, flags: ServerSection) -> ServerSection {
+        let ServerSection {
+            db,
+            listen,
+            policy,
+            max_body,
+            max_wait,
+            remind_at,
+            mcp_allowed_hosts,
+            signers,
+            server_key,
+            agent_rate,
+            agent_burst,
+            agent_bytes_per_min,
+            max_waits_per_agent,
+            mcp_sessions_per_agent,
+            mcp_sessions,
+            mcp_idle_timeout,
+            login_rate_per_addr,
+            login_rate_per_principal,
+            tls_cert,
+            tls_key,
+        } = flags;
+        let hosts = match (self.mcp_allowed_hosts, mcp_allowed_hosts) {
+            (Some(mut file), Some(flags)) => {
+                file.extend(flags);
+                Some(file)
+            }
+            (file, flags) => flags.or(file),
+        };
+        ServerSection {
+            db: db.or(self.db),
+            listen: listen.or(self.listen),
+            policy: policy.or(self.policy),
+            max_body: max_body.or(self.max_body),
+            max_wait: max_wait.or(self.max_wait),
+            remind_at: remind_at.or(self.remind_at),
+            mcp_allowed_hosts: hosts,
+            signers: signers.or(self.signers),
+            server_key: server_key.or(self.server_key),
+            agent_rate: agent_rate.or(self.agent_rate),
+            agent_burst: agent_burst.or(self.agent_burst),
+            agent_bytes_per_min: agent_bytes_per_min.or(self.agent_bytes_per_min),
+            max_waits_per_agent: max_waits_per_agent.or(self.max_waits_per_agent),
+            mcp_sessions_per_agent: mcp_sessions_per_agent.or(self.mcp_sessions_per_agent),
+            mcp_sessions: mcp_sessions.or(self.mcp_sessions),
+            mcp_idle_timeout: mcp_idle_timeout.or(self.mcp_idle_timeout),
+            login_rate_per_addr: login_rate_per_addr.or(self.login_rate_per_addr),
+            login_rate_per_principal: login_rate_per_principal.or(self.login_rate_per_principal),
+            tls_cert: tls_cert.or(self.tls_cert),
+            tls_key: tls_key.or(self.tls_key),
+        }
+    }
+
+    /// The database URL in force: the setting, else the default under the
+    /// data directory.
+    pub fn db_or_default(&self) -> String {
+        self.db.clone().unwrap_or_else(default_db_url)
+    }
+}
+
+impl ClientSection {
+    /// These settings (the file's) with `flags` in front.
+    pub fn overlaid(self, flags: ClientSection) -> ClientSection {
+        let ClientSection {
+            server,
+            token,
+            principal,
+            key,
+            ca,
+        } = flags;
+        ClientSection {
+            server: server.or(self.server),
+            token: token.or(self.token),
+            principal: principal.or(self.principal),
+            key: key.or(self.key),
+            ca: ca.or(self.ca),
+        }
+    }
+
+    /// The server URL in force: the setting, else the local default.
+    pub fn server_or_default(&self) -> String {
+        self.server
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SERVER.to_owned())
+    }
+}
+
 mod notify;
 pub use notify::{NotifyConfig, SinkKind};
 
@@ -158,6 +251,16 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8750";
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8750";
 
 impl FileConfig {
+    /// `[server]` with these flags in front.
+    pub fn server_with(&self, flags: ServerSection) -> ServerSection {
+        self.server.clone().overlaid(flags)
+    }
+
+    /// `[client]` with these flags in front.
+    pub fn client_with(&self, flags: ClientSection) -> ClientSection {
+        self.client.clone().overlaid(flags)
+    }
+
     /// Loads `explicit` if given (it must exist), else the default path if it
     /// exists, else defaults.
     pub fn load(explicit: Option<&Path>) -> Result<Self, ConfigError> {
@@ -220,6 +323,43 @@ mod tests {
     use super::*;
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    #[test]
+    fn a_flag_that_is_set_wins_and_lists_add_up() {
+        let file = FileConfig::parse(
+            "[server]\ndb = \"sqlite:file.db\"\nlisten = \"127.0.0.1:1\"\nremind_at = 0.5\n\
+             mcp_allowed_hosts = [\"a.example\"]\n\
+             [client]\nserver = \"https://file.example\"\ntoken = \"cs_file\"\n",
+            "test",
+        )
+        .unwrap();
+        let s = file.server_with(ServerSection {
+            listen: Some("127.0.0.1:2".into()),
+            mcp_allowed_hosts: Some(vec!["b.example".into()]),
+            ..ServerSection::default()
+        });
+        assert_eq!(s.listen.as_deref(), Some("127.0.0.1:2"));
+        assert_eq!(s.db_or_default(), "sqlite:file.db");
+        assert_eq!(s.remind_at, Some(0.5));
+        assert_eq!(
+            s.mcp_allowed_hosts,
+            Some(vec!["a.example".to_owned(), "b.example".to_owned()])
+        );
+        let c = file.client_with(ClientSection {
+            token: Some("cs_flag".into()),
+            ..ClientSection::default()
+        });
+        assert_eq!(c.token.as_deref(), Some("cs_flag"));
+        assert_eq!(c.server_or_default(), "https://file.example");
+        let none = FileConfig::default().client_with(ClientSection::default());
+        assert_eq!(none.server_or_default(), DEFAULT_SERVER);
+        assert!(
+            FileConfig::default()
+                .server_with(ServerSection::default())
+                .db_or_default()
+                .starts_with("sqlite:")
+        );
+    }
 
     #[test]
     fn notify_blocks_are_checked_and_errors_name_the_line() {
