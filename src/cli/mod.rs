@@ -99,6 +99,17 @@ impl AgentConnection {
     }
 }
 
+/// Writes a command's output to stdout. A reader that went away (`| head`)
+/// is not an error: there is nobody left to tell (print! would panic).
+pub fn emit(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// The database a server-side command (`serve`, `token`, `audit`,
 /// `policy test`) opens: `--db`, then `[server] db` in the config file,
 /// then the default under the data directory.

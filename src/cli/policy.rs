@@ -71,7 +71,7 @@ pub async fn run(cmd: PolicyCommand, config: &FileConfig) -> anyhow::Result<Exit
         PolicyCommand::Check { file, signers } => Ok(check(&file, signers.as_deref())),
         PolicyCommand::Explain(args) => explain(args),
         PolicyCommand::Builtin => {
-            print!("{}", builtin());
+            super::emit(&builtin())?;
             Ok(ExitCode::SUCCESS)
         }
         PolicyCommand::Test(args) => test(args, config).await,

@@ -52,6 +52,65 @@ async fn migrations_are_safe_when_replicas_start_together() {
     }
 }
 
+/// Migrations are numbered alike on both backends. A database migrated
+/// under PostgreSQL's old numbers (1–9) is renumbered once at start, with
+/// nothing applied twice, and its data kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_migration_numbers_are_renumbered_once() {
+    let Some((store, url)) = common::pg_store_url().await else {
+        return;
+    };
+    let versions = |db: tokio_postgres::Client| async move {
+        db.query(
+            "SELECT version FROM countersign_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, i32>(0))
+        .collect::<Vec<i32>>()
+    };
+    let numbered_alike = vec![0, 1, 4, 5, 6, 7, 8, 9, 10, 11];
+    assert_eq!(
+        versions(common::pg_connect(&url).await).await,
+        numbered_alike
+    );
+    let doc = common::alert(
+        "old-numbers",
+        vec![common::proposal("isolate_host", "high")],
+    );
+    suite::submit(&*store, "agent-1", doc, suite::T0)
+        .await
+        .unwrap();
+    let head = store.audit_head().await.unwrap();
+    assert!(head.seq > 0);
+    drop(store);
+    // As a database migrated before the numbers were shared recorded them.
+    let db = common::pg_connect(&url).await;
+    db.batch_execute(
+        "DELETE FROM countersign_migrations WHERE version = 0;
+         UPDATE countersign_migrations SET version = -version;
+         UPDATE countersign_migrations SET version = CASE version
+             WHEN -1 THEN 1 WHEN -4 THEN 2 WHEN -5 THEN 3 WHEN -6 THEN 4 WHEN -7 THEN 5
+             WHEN -8 THEN 6 WHEN -9 THEN 7 WHEN -11 THEN 8 WHEN -10 THEN 9 END;",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        versions(common::pg_connect(&url).await).await,
+        (1..=9).collect::<Vec<i32>>()
+    );
+    for _ in 0..2 {
+        let reopened = PgStore::open(&url).await.expect("an old database opens");
+        assert_eq!(reopened.audit_head().await.unwrap(), head, "data kept");
+        assert_eq!(
+            versions(common::pg_connect(&url).await).await,
+            numbered_alike
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_database_is_unavailable_not_a_panic() {
     let port = common::free_port();

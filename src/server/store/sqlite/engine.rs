@@ -25,18 +25,20 @@ const READER_IDLE: Duration = Duration::from_secs(60);
 pub(super) type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
 pub(super) type Job = Box<dyn FnOnce(&Connection, &mut Vec<String>) -> (bool, Finish) + Send>;
 
+/// Numbered alike on both backends (`NN_what.sql`); SQLite counts them in
+/// `user_version`, so each is in its place in this list, none skipped.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
-        M::up(include_str!("schema.sql")),
-        M::up(include_str!("schema_2.sql")),
-        M::up(include_str!("schema_3.sql")),
-        M::up(include_str!("schema_4.sql")),
-        M::up(include_str!("schema_5.sql")),
-        M::up(include_str!("schema_6.sql")),
-        M::up(include_str!("schema_7.sql")),
-        M::up(include_str!("schema_8.sql")),
-        M::up(include_str!("schema_9.sql")),
-        M::up(include_str!("schema_10.sql")),
+        M::up(include_str!("01_initial.sql")),
+        M::up(include_str!("02_console_login.sql")),
+        M::up(include_str!("03_claims.sql")),
+        M::up(include_str!("04_escalator_key.sql")),
+        M::up(include_str!("05_judged_risk.sql")),
+        M::up(include_str!("06_notification_outbox.sql")),
+        M::up(include_str!("07_sampled_review.sql")),
+        M::up(include_str!("08_reminder_lifetime.sql")),
+        M::up(include_str!("09_events_to_hand_over.sql")),
+        M::up(include_str!("10_policy_entries.sql")),
     ])
 }
 
