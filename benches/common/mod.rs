@@ -169,3 +169,4 @@ pub async fn approve_as(
     (ok, failed, items.collect())
 }
 pub mod cpu;
+pub mod iam;
