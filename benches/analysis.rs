@@ -13,37 +13,10 @@
 )]
 
 use countersign::domain::permissions;
-use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-const SERVICES: [&str; 8] = [
-    "s3", "ec2", "dynamodb", "sqs", "sns", "lambda", "logs", "kms",
-];
-const VERBS: [&str; 6] = ["Get", "List", "Describe", "Put", "Update", "Delete"];
-
-/// A policy of `n` statements, each with a few actions and resources, the
-/// shape real accumulated role policies have.
-fn policy(n: usize, extra: &[Value]) -> String {
-    let mut stmts: Vec<Value> = (0..n)
-        .map(|i| {
-            let svc = SERVICES[i % SERVICES.len()];
-            json!({
-                "Sid": format!("S{i}"),
-                "Effect": "Allow",
-                "Action": [
-                    format!("{svc}:{}Item{}", VERBS[i % 6], i % 17),
-                    format!("{svc}:{}Object{}", VERBS[(i + 1) % 6], i % 13),
-                ],
-                "Resource": [
-                    format!("arn:aws:{svc}:eu-west-1:111122223333:thing/{}/*", i % 97),
-                    format!("arn:aws:{svc}:eu-west-1:111122223333:other/{i}"),
-                ],
-            })
-        })
-        .collect();
-    stmts.extend(extra.iter().cloned());
-    serde_json::to_string_pretty(&json!({"Version": "2012-10-17", "Statement": stmts})).unwrap()
-}
+mod common;
+use common::iam;
 
 fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     let mut best = Duration::MAX;
@@ -58,14 +31,7 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
 
 fn main() {
     // ~12 lines per statement pretty-printed: 420 statements ≈ 5,000 lines.
-    let before = policy(420, &[]);
-    let after = policy(
-        420,
-        &[
-            json!({"Effect": "Allow", "Action": ["iam:PassRole", "ec2:RunInstances"], "Resource": "arn:aws:iam::*:role/*"}),
-            json!({"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "false"}}}),
-        ],
-    );
+    let (before, after) = iam::escalating_change(420);
     println!(
         "permission analysis: before {} lines, after {} lines",
         before.lines().count(),

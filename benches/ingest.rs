@@ -1,12 +1,18 @@
 //! Durable ingest and wake-up latency, printed as figures (not a timed test).
 //!
-//! `cargo bench --bench ingest` (options via env: BENCH_SECS, BENCH_AGENTS).
+//! `cargo bench --bench ingest` (options via env: BENCH_SECS, BENCH_AGENTS,
+//! BENCH_STATEMENTS).
 //!
 //! 1. Baseline: one SQLite commit per row, WAL, `synchronous=FULL`, on the
 //!    same disk: what an fsync-per-request server could do.
 //! 2. countersign's durable ingest over loopback HTTP with 64 concurrent
 //!    agents, each request acknowledged only after its group commit.
 //! 3. Decision-to-agent wake-up latency with 100 agents long-polling.
+//! 4. Small alerts from 16 agents, alone and then beside 2 other agents
+//!    each sending, one after another, a `modify_policy` proposal whose
+//!    `permission_change` holds two IAM policies of 1,000 statements
+//!    (~12,000 lines each): what judging large permission changes costs
+//!    everyone else's writes. The writer thread's CPU is shown per phase.
 
 #![allow(
     clippy::unwrap_used,
@@ -22,13 +28,13 @@ use countersign::domain::types::{Role, TokenRole, Verdict};
 use countersign::server::auth::new_token;
 use countersign::server::store::sqlite::SqliteStore;
 use countersign::server::store::{DecideCommand, Store};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{baseline, env_num, percentile};
+use common::{baseline, cpu, env_num, iam, percentile};
 
 fn alert(ext: &str) -> Value {
     common::alert(ext, 1)
@@ -141,6 +147,131 @@ fn main() {
             percentile(&lat, 0.99),
             lat.last().copied().unwrap_or(f64::NAN)
         );
+
+        // Phase 4: small alerts beside large permission changes.
+        let (policy_token, hash) = new_token();
+        store.create_token("iam-agent".into(), TokenRole::Agent, hash, 0).await.unwrap();
+        let statements = env_num("BENCH_STATEMENTS", 1_000) as usize;
+        let change = Arc::new(iam::escalating_change(statements));
+        let body = serde_json::to_vec(&policy_change("size", &change)).unwrap().len();
+        println!(
+            "small alerts beside large permission changes ({statements} statements, {} lines a side, {} KiB a request)",
+            change.1.lines().count(),
+            body / 1024
+        );
+        for large in [0, 2] {
+            let mixed = Mixed { url: &url, small_token: &token, large_token: &policy_token };
+            mixed.run(16, large, secs, change.clone()).await;
+        }
         server.stop().await.unwrap();
     });
+}
+
+/// A `modify_policy` proposal with this change's before and after.
+fn policy_change(ext: &str, change: &(String, String)) -> Value {
+    let mut a = common::alert(ext, 1);
+    a["proposals"][0] = json!({
+        "action": "modify_policy",
+        "target": "arn:aws:iam::111122223333:role/build",
+        "risk": "medium",
+        "rationale": "the build role needs to launch its runners",
+        "permission_change": {"format": "json", "before": change.0, "after": change.1},
+    });
+    a
+}
+
+/// Latencies (ms) of the submissions that were accepted, and how many failed.
+#[derive(Default)]
+struct Tally {
+    ms: Vec<f64>,
+    failed: u64,
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        self.ms.extend(other.ms);
+        self.failed += other.failed;
+    }
+
+    fn line(&mut self, elapsed: f64) -> String {
+        self.ms.sort_by(f64::total_cmp);
+        format!(
+            "{:>7.0}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  ({} errors)",
+            self.ms.len() as f64 / elapsed,
+            percentile(&self.ms, 0.5),
+            percentile(&self.ms, 0.99),
+            self.ms.last().copied().unwrap_or(f64::NAN),
+            self.failed
+        )
+    }
+}
+
+/// Submits `body(i)` for i = 0, 1, … one after another until `until`.
+async fn submit_until(client: ApiClient, until: Instant, body: impl Fn(u64) -> Value) -> Tally {
+    let mut t = Tally::default();
+    let mut i = 0;
+    while Instant::now() < until {
+        let doc = body(i);
+        let sent = Instant::now();
+        match client.submit_alert(&doc).await {
+            Ok(_) => t.ms.push(sent.elapsed().as_secs_f64() * 1000.0),
+            Err(_) => t.failed += 1,
+        }
+        i += 1;
+    }
+    t
+}
+
+/// Phase 4: two kinds of agents on one server.
+struct Mixed<'a> {
+    url: &'a str,
+    small_token: &'a str,
+    large_token: &'a str,
+}
+
+impl Mixed<'_> {
+    /// `small` agents sending small alerts and `large` agents sending the
+    /// permission change, for `secs`; prints both kinds' figures and the
+    /// CPU the store's writer thread spent.
+    async fn run(&self, small: u64, large: u64, secs: u64, change: Arc<(String, String)>) {
+        let until = Instant::now() + Duration::from_secs(secs);
+        let started = Instant::now();
+        let cpu_before = cpu::sample();
+        let mut smalls = Vec::new();
+        for a in 0..small {
+            let client = ApiClient::new(self.url, Some(self.small_token.to_owned())).unwrap();
+            smalls.push(tokio::spawn(submit_until(client, until, move |i| {
+                alert(&format!("mixed-{large}-{a}-{i}"))
+            })));
+        }
+        let mut larges = Vec::new();
+        for a in 0..large {
+            let client = ApiClient::new(self.url, Some(self.large_token.to_owned())).unwrap();
+            let change = change.clone();
+            larges.push(tokio::spawn(submit_until(client, until, move |i| {
+                policy_change(&format!("iam-{a}-{i}"), &change)
+            })));
+        }
+        let (mut s, mut l) = (Tally::default(), Tally::default());
+        for t in smalls {
+            s.merge(t.await.unwrap());
+        }
+        for t in larges {
+            l.merge(t.await.unwrap());
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let spent = cpu::sample().since(&cpu_before);
+        let share = |what: &str| spent.get(what) as f64 / 100.0 / elapsed * 100.0;
+        println!("  {small} small-alert agents, {large} large-change agents:");
+        println!("    small alerts          {}", s.line(elapsed));
+        if large > 0 {
+            println!("    large changes         {}", l.line(elapsed));
+        }
+        println!(
+            "    CPU: store writer thread {:.0}% of a core, tokio threads {:.0}%, machine busy {:.0}%",
+            share("this: sqlite-writer"),
+            share("this: tokio-rt-worker"),
+            share("busy") / std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
+        );
+    }
 }

@@ -52,13 +52,13 @@ async fn main() {
             for i in (w..n).step_by(16) {
                 let doc = common::alert(&format!("ovs-{i}"), 1);
                 let out = store
-                    .submit(SubmitCommand {
-                        agent: format!("bot-{}", i % 5),
-                        submission: submission::parse(doc).unwrap(),
-                        policy: policy.clone(),
-                        now: now_millis(),
-                        sampler: sampler.clone(),
-                    })
+                    .submit(SubmitCommand::new(
+                        format!("bot-{}", i % 5),
+                        submission::parse(doc).unwrap(),
+                        policy.clone(),
+                        now_millis(),
+                        sampler.clone(),
+                    ))
                     .await
                     .unwrap();
                 let p = &out.proposals[0];

@@ -170,4 +170,5 @@ pub async fn approve_as(
     (ok, failed, items.collect())
 }
 pub mod cpu;
+pub mod iam;
 pub mod log;

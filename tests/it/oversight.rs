@@ -576,13 +576,13 @@ async fn sampler_rate_over_ten_thousand_auto_approvals() {
                 );
                 let submission = countersign::domain::submission::parse(doc).expect("valid");
                 store
-                    .submit(SubmitCommand {
-                        agent: "soar-bot".into(),
+                    .submit(SubmitCommand::new(
+                        "soar-bot".into(),
                         submission,
-                        policy: policy.clone(),
+                        policy.clone(),
                         now,
-                        sampler: sampler.clone(),
-                    })
+                        sampler.clone(),
+                    ))
                     .await
                     .expect("submit");
             }

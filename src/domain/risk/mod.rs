@@ -21,7 +21,7 @@ pub mod sensitive;
 mod target;
 
 use super::permissions::{self, Analysis, Verdict};
-use super::policy::Policy;
+use super::policy::{Policy, Rule};
 use super::submission::ProposalSubmission;
 use super::types::Risk;
 use serde::{Deserialize, Serialize};
@@ -109,6 +109,32 @@ pub fn assess(p: &ProposalSubmission, policy: &Policy) -> Assessment {
         floor,
         findings,
         analysis,
+    }
+}
+
+/// A proposal as the gate judged it under one policy: what the store
+/// records and decides by, computed before the store is reached (it needs
+/// no stored row, and the permission analysis in it is the costliest step
+/// of a submission).
+#[derive(Debug, Clone)]
+pub struct Judged {
+    pub assessment: Assessment,
+    /// The risk the policy runs on ([`Assessment::effective`]).
+    pub risk: Risk,
+    /// The rule the action and that risk select.
+    pub rule: Rule,
+}
+
+/// Judges a proposal and picks its rule: [`assess`], the effective risk,
+/// and the policy's rule for the action at that risk.
+pub fn judge(p: &ProposalSubmission, policy: &Policy) -> Judged {
+    let assessment = assess(p, policy);
+    let risk = assessment.effective(p.risk);
+    let rule = policy.rule_for(&p.action, risk);
+    Judged {
+        assessment,
+        risk,
+        rule,
     }
 }
 

@@ -46,16 +46,8 @@ pub async fn submit(
     let body = json_body(&bytes)?;
     drop(bytes);
     let valid = submission::parse(body)?;
-    let outcome = state
-        .store
-        .submit(SubmitCommand {
-            agent: caller.name,
-            submission: valid,
-            policy: state.policy(),
-            now: now_millis(),
-            sampler: state.sampler.clone(),
-        })
-        .await?;
+    let cmd = judged(&state, caller.name, valid).await?;
+    let outcome = state.store.submit(cmd).await?;
     let label = match outcome.status {
         SubmitStatus::Created => "created",
         SubmitStatus::Unchanged => "unchanged",
@@ -82,6 +74,22 @@ pub async fn submit(
             proposals: outcome.proposals.iter().map(Into::into).collect(),
         }),
     ))
+}
+
+/// The submission judged here, before the store (whose one writer serves
+/// every agent), and off the async workers: a large permission change
+/// takes milliseconds of CPU to analyse, and other requests go on meanwhile.
+async fn judged(
+    state: &AppState,
+    agent: String,
+    valid: submission::ValidSubmission,
+) -> Result<SubmitCommand, ApiError> {
+    let (policy, sampler) = (state.policy(), state.sampler.clone());
+    tokio::task::spawn_blocking(move || {
+        SubmitCommand::new(agent, valid, policy, now_millis(), sampler)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("judging the submission failed: {e}")))
 }
 
 #[utoipa::path(

@@ -20,8 +20,9 @@ use crate::domain::policy::Policy;
 use crate::domain::records::{
     AlertRecord, AnnotationRecord, AuditEntry, ProposalRecord, QueueItem, TokenRecord,
 };
+use crate::domain::risk::{self, Judged};
 use crate::domain::sample::Sampler;
-use crate::domain::submission::ValidSubmission;
+use crate::domain::submission::{ValidProposal, ValidSubmission};
 use crate::domain::types::Label;
 use crate::domain::types::{ProposalStatus, Risk, TokenRole, Verdict};
 use async_trait::async_trait;
@@ -98,13 +99,53 @@ impl From<crate::domain::digest::DigestError> for StoreError {
     }
 }
 
+/// A submission to store, judged already: risk and rule need no stored
+/// row, so they are computed where the request is handled and not inside
+/// the one writer every agent's write waits on. Only [`SubmitCommand::new`]
+/// builds one, so no caller can hand the store a submission nobody judged,
+/// or judged under another policy than the one it is stored under.
 pub struct SubmitCommand {
     pub agent: String,
-    pub submission: ValidSubmission,
-    pub policy: Arc<Policy>,
+    submission: ValidSubmission,
+    policy: Arc<Policy>,
+    /// One per proposal of `submission`, in order, under `policy`.
+    judged: Vec<Judged>,
     pub now: Millis,
     /// Draws which policy approvals go to sampled review.
     pub sampler: Arc<Sampler>,
+}
+
+impl SubmitCommand {
+    /// Judges every proposal under `policy` ([`risk::judge`]), also those
+    /// a retry or a revision leaves as stored: which those are is known
+    /// only under the writer. CPU-bound (a large permission change takes
+    /// milliseconds to analyse): async callers run it off their workers.
+    pub fn new(
+        agent: String,
+        submission: ValidSubmission,
+        policy: Arc<Policy>,
+        now: Millis,
+        sampler: Arc<Sampler>,
+    ) -> Self {
+        let judged = submission
+            .proposals
+            .iter()
+            .map(|vp| risk::judge(&vp.fields, &policy))
+            .collect();
+        SubmitCommand {
+            agent,
+            submission,
+            policy,
+            judged,
+            now,
+            sampler,
+        }
+    }
+
+    /// Proposal `i` of the submission, with how it was judged.
+    fn proposal(&self, i: usize) -> (&ValidProposal, &Judged) {
+        (&self.submission.proposals[i], &self.judged[i])
+    }
 }
 
 #[derive(Debug, Clone)]

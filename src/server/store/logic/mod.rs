@@ -8,9 +8,8 @@ use crate::domain::policy::Policy;
 use crate::domain::records::AnnotationRecord;
 use crate::domain::records::{AlertRecord, DecidedBy, ProposalRecord};
 use crate::domain::revision::{self, Plan};
-use crate::domain::risk;
+use crate::domain::risk::Judged;
 use crate::domain::sample;
-use crate::domain::submission::ValidProposal;
 use crate::domain::time::to_rfc3339;
 use crate::server::store::{StoreError, SubmitCommand, SubmitOutcome, SubmitStatus};
 use serde_json::{Value, json};
@@ -186,27 +185,30 @@ fn alert_record(cmd: &SubmitCommand, id: String, revision: u32, created_at: Mill
     }
 }
 
-/// A fresh proposal, approved at once if its rule is `auto`.
+/// A fresh proposal, approved at once if its rule is `auto`: as it was
+/// judged before the store (`SubmitCommand::new`).
 fn new_proposal(
     cmd: &SubmitCommand,
     alert_id: &str,
     index: usize,
-    vp: &ValidProposal,
 ) -> (ProposalRecord, Option<NewEntry>) {
+    let (vp, judged) = cmd.proposal(index);
     let f = &vp.fields;
-    let assessment = risk::assess(f, &cmd.policy);
-    let risk = assessment.effective(f.risk);
-    let rule = cmd.policy.rule_for(&f.action, risk);
-    let Transition { state, event } = machine::initial(&rule, cmd.now, f.expires_in_secs);
+    let Judged {
+        assessment,
+        risk,
+        rule,
+    } = judged;
+    let Transition { state, event } = machine::initial(rule, cmd.now, f.expires_in_secs);
     let mut p = ProposalRecord {
         id: new_id(),
         alert_id: alert_id.to_owned(),
         index: index as u32,
         action: f.action.clone(),
         target: f.target.clone(),
-        risk,
+        risk: *risk,
         declared_risk: f.risk,
-        assessment: Some(assessment),
+        assessment: Some(assessment.clone()),
         status: state.status,
         digest: vp.digest.clone(),
         document: vp.document.clone(),
@@ -263,8 +265,8 @@ fn create(cmd: &SubmitCommand) -> (AlertRecord, Vec<ProposalRecord>, Vec<NewEntr
     let alert = alert_record(cmd, new_id(), 1, cmd.now);
     let mut proposals = Vec::new();
     let mut autos = Vec::new();
-    for (i, vp) in cmd.submission.proposals.iter().enumerate() {
-        let (p, auto) = new_proposal(cmd, &alert.id, i, vp);
+    for i in 0..cmd.submission.proposals.len() {
+        let (p, auto) = new_proposal(cmd, &alert.id, i);
         proposals.push(p);
         autos.extend(auto);
     }
@@ -305,18 +307,16 @@ fn revise(
     let mut updated = Vec::new();
     let mut dismissed_all = Vec::new();
     for &i in changed {
-        let vp = &cmd.submission.proposals[i];
+        let (vp, judged) = cmd.proposal(i);
         let mut p = stored[i].clone();
         let (state, dismissed) = machine::revise(&p.state());
         p.set_state(state);
-        let assessment = risk::assess(&vp.fields, &cmd.policy);
-        p.risk = assessment.effective(vp.fields.risk);
+        p.risk = judged.risk;
         p.declared_risk = vp.fields.risk;
-        let rule = cmd.policy.rule_for(&vp.fields.action, p.risk);
-        p.assessment = Some(assessment);
+        p.assessment = Some(judged.assessment.clone());
         p.action = vp.fields.action.clone();
         p.target = vp.fields.target.clone();
-        p.rule = rule.name.clone();
+        p.rule = judged.rule.name.clone();
         p.document = vp.document.clone();
         p.digest = vp.digest.clone();
         p.updated_at = cmd.now;
@@ -328,7 +328,7 @@ fn revise(
     let mut new = Vec::new();
     let mut autos = Vec::new();
     for &i in added {
-        let (p, auto) = new_proposal(cmd, &alert.id, i, &cmd.submission.proposals[i]);
+        let (p, auto) = new_proposal(cmd, &alert.id, i);
         new.push(p);
         autos.extend(auto);
     }

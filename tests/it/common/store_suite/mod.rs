@@ -28,13 +28,13 @@ pub async fn submit(
     now: i64,
 ) -> Result<SubmitOutcome, StoreError> {
     store
-        .submit(SubmitCommand {
-            agent: agent.into(),
-            submission: submission::parse(doc).expect("valid submission"),
-            policy: policy(),
+        .submit(SubmitCommand::new(
+            agent.into(),
+            submission::parse(doc).expect("valid submission"),
+            policy(),
             now,
-            sampler: std::sync::Arc::new(countersign::domain::sample::Sampler::seeded(7)),
-        })
+            std::sync::Arc::new(countersign::domain::sample::Sampler::seeded(7)),
+        ))
         .await
 }
 
