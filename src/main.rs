@@ -5,6 +5,21 @@ use std::sync::Mutex;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Output to a reader that went away (`countersign policy builtin |
+    // head`) ends the command quietly: there is nobody left to tell.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.starts_with("failed printing to stdout") && text.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        report(info)
+    }));
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("COUNTERSIGN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
