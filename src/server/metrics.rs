@@ -57,7 +57,7 @@ pub struct Metrics {
     pub db_commits: Gauge,
     pub db_writes: Gauge,
     pub db_replays: Gauge,
-    pub db_linked_late: Gauge,
+    pub db_lock_waits: Gauge,
     /// Long-polls (decision, queue) waiting for a change right now.
     pub long_polls: Gauge,
 }
@@ -131,11 +131,11 @@ impl Metrics {
             "Batches rolled back after a statement failed and run again one write at a time",
             db_replays.clone(),
         );
-        let db_linked_late = Gauge::default();
+        let db_lock_waits = Gauge::default();
         registry.register(
-            "db_write_batches_linked_late",
-            "Batches whose rules ran while another replica held the chain lock, linked on the audit head once they took it",
-            db_linked_late.clone(),
+            "db_write_batches_waited_for_lock",
+            "Batches that waited for another replica's chain lock (PostgreSQL)",
+            db_lock_waits.clone(),
         );
         let long_polls = Gauge::default();
         registry.register(
@@ -169,7 +169,7 @@ impl Metrics {
             db_commits,
             db_writes,
             db_replays,
-            db_linked_late,
+            db_lock_waits,
             registry,
             requests,
             proposals,
@@ -185,7 +185,7 @@ impl Metrics {
         self.db_commits.set(gauge(stats.commits));
         self.db_writes.set(gauge(stats.writes));
         self.db_replays.set(gauge(stats.replays));
-        self.db_linked_late.set(gauge(stats.linked_late));
+        self.db_lock_waits.set(gauge(stats.lock_waits));
     }
 
     /// Sets the queue-depth gauges from fresh counts (every status listed,

@@ -1,9 +1,9 @@
-//! A PostgreSQL writer runs its batch's reads and rules while another
-//! replica holds the chain lock, on a provisional head, then links the
-//! writes on the head it finds once it has the lock. Here the other replica
-//! is a connection of the test holding the lock, so the batch is certain to
-//! run that way; what it answers and stores must be what running under the
-//! lock from the start would give.
+//! A PostgreSQL writer whose batch finds the chain lock held by another
+//! replica waits for it (its rows already locked), then runs on the head
+//! it finds. Here the other replica is a connection of the test holding
+//! the lock and appending an entry of its own, so the batch is certain to
+//! wait; what it answers and stores must be what running under the lock
+//! from the start would give.
 
 use crate::common;
 
@@ -243,7 +243,7 @@ async fn rules_run_while_another_replica_holds_the_chain_lock() {
     }
     // The pilot's batch and this one.
     assert_eq!(
-        store.write_stats().linked_late,
+        store.write_stats().lock_waits,
         2,
         "{:?}",
         store.write_stats()

@@ -402,9 +402,8 @@ pub struct WriteStats {
     /// Batches rolled back after a statement failed, then run again one
     /// write at a time (PostgreSQL).
     pub replays: u64,
-    /// Batches whose rules ran while another replica held the chain lock,
-    /// linked on the head once they had it (PostgreSQL).
-    pub linked_late: u64,
+    /// Batches that waited for another replica's chain lock (PostgreSQL).
+    pub lock_waits: u64,
 }
 
 /// Query parameters and paging shared by the backends' queue queries.

@@ -3,7 +3,6 @@
 //! the same thing are not run on rows read before either), and how it
 //! runs; a [`Job`] is one of them waiting with its caller.
 
-use super::relink::{Relink, Relinked};
 use super::tx::PgTx;
 use crate::domain::machine::Millis;
 use crate::domain::records::ProposalRecord;
@@ -23,7 +22,7 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// One kind of write: what it reads first, what it is about, how it runs.
 pub(super) trait Op: Send + 'static {
-    type Out: Relink + Send + 'static;
+    type Out: Send + 'static;
 
     /// The reads it starts with ([`reads_of`]), in order.
     fn reads(&self) -> Vec<Read>;
@@ -174,8 +173,6 @@ pub(super) trait Job: Send {
     ) -> LocalBoxFuture<'a, bool>;
     /// Forgets the result of a transaction that was rolled back.
     fn forget(&mut self);
-    /// Puts its result on the real chain (run on a provisional head).
-    fn relink(&mut self, r: &Relinked);
     /// Answers the caller, once the batch's COMMIT succeeded or failed.
     fn answer(self: Box<Self>, committed: &Result<(), String>);
 }
@@ -207,11 +204,6 @@ impl<O: Op> Job for Pending<O> {
     }
     fn forget(&mut self) {
         self.result = None;
-    }
-    fn relink(&mut self, r: &Relinked) {
-        if let Some(Ok(out)) = &mut self.result {
-            out.relink(r);
-        }
     }
     fn answer(self: Box<Self>, committed: &Result<(), String>) {
         let out = match (self.result, committed) {

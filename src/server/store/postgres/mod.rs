@@ -7,9 +7,8 @@
 //! transaction-scoped advisory lock, read the head under it, so the chain
 //! stays a single line with no fork or gap. Each replica's writes go
 //! through one group-commit writer (`writer`): the lock is taken once per
-//! batch, not per request, and while another replica holds it the batch's
-//! rules run anyway, its entries linked on the head once the lock is taken
-//! (`relink`). Deadline sweeps run on every replica and act once (they
+//! batch, not per request (a batch that finds it held waits for it, its
+//! rows already locked). Deadline sweeps run on every replica and act once (they
 //! re-check locked rows). Commits NOTIFY, and every replica LISTENs, so
 //! long-polls wake wherever they wait. Losing the database is a 503; the
 //! pool reconnects by itself.
@@ -20,7 +19,6 @@ mod flight;
 mod gather;
 mod jobs;
 mod listen;
-mod relink;
 mod rows;
 mod tls;
 mod tx;
@@ -461,7 +459,7 @@ impl Store for PgStore {
             commits: self.counters.commits.load(Ordering::Relaxed),
             writes: self.counters.writes.load(Ordering::Relaxed),
             replays: self.counters.replays.load(Ordering::Relaxed),
-            linked_late: self.counters.linked_late.load(Ordering::Relaxed),
+            lock_waits: self.counters.lock_waits.load(Ordering::Relaxed),
         }
     }
 }

@@ -5,7 +5,6 @@
 
 use super::ctes::{self, MERGE_MAX, merged};
 use super::flight::Commit;
-use super::relink::{self, Relinked};
 use super::rows;
 use crate::audit::chain::Head;
 use crate::server::store::SinkRoute;
@@ -46,12 +45,6 @@ pub struct PgTx<'a, C> {
     held: Option<Vec<(String, Vec<Param>)>>,
     /// Where this transaction's events go ([`Tx::routes`]).
     pub routes: Option<Arc<Vec<SinkRoute>>>,
-    /// Writes are linked on a provisional head, the chain lock not yet
-    /// taken ([`PgTx::defer_links`]).
-    deferred: bool,
-    /// Where the chain stood when the lock was taken, and the entries
-    /// linked on it in place of the provisional ones.
-    relinked: Option<Relinked>,
 }
 
 impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
@@ -65,72 +58,14 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
             ahead: Vec::new(),
             held: None,
             routes: None,
-            deferred: false,
-            relinked: None,
         }
-    }
-
-    /// Until the chain lock is taken ([`PgTx::take_lock`]), writes are
-    /// held, linked on a provisional head; reads that are not read ahead
-    /// take the lock first. So a batch's rules run while another replica
-    /// holds the lock.
-    pub fn defer_links(&mut self) {
-        self.hold_writes();
-        self.deferred = true;
-        self.head = Some(relink::provisional());
-    }
-
-    /// What the lock found, once a deferred transaction took it.
-    pub fn relinked(&self) -> Option<&Relinked> {
-        self.relinked.as_ref()
-    }
-
-    /// Waits for the chain lock, reads the head, and links the held writes
-    /// on it: one round trip, then hashing (the rules ran before). A no-op
-    /// unless deferred.
-    pub async fn take_lock(&mut self) -> Result<(), StoreError> {
-        if !self.deferred {
-            return Ok(());
-        }
-        match super::chain_head(self.client, true).await {
-            Ok(Some(head)) => self.link_on(head),
-            Ok(None) => {
-                self.broken = true;
-                Err(StoreError::Internal("the chain lock was not taken".into()))
-            }
-            Err(e) => {
-                self.broken = true;
-                Err(e.into())
-            }
-        }
-    }
-
-    /// The chain lock is held and `base` is the head: the held writes,
-    /// made on the provisional head, are linked on it.
-    fn link_on(&mut self, base: Head) -> Result<(), StoreError> {
-        self.deferred = false;
-        let held = self.held.get_or_insert_with(Vec::new);
-        let relinked = relink::relink(held, base).inspect_err(|_| self.broken = true)?;
-        self.head = Some(match relinked.entries.last() {
-            Some(e) => Head {
-                seq: e.seq,
-                hash: e.hash.clone(),
-            },
-            None => relinked.base.clone(),
-        });
-        self.relinked = Some(relinked);
-        Ok(())
     }
 
     /// Undoes a refused write: forgets the statements it held (those
-    /// since `mark`) and puts the head back to `head` (its real place, if
-    /// the lock was taken since).
+    /// since `mark`) and puts the head back to `head`.
     pub fn rewind(&mut self, mark: usize, head: Option<Head>) {
         self.drop_held(mark);
-        self.head = match (&self.relinked, head) {
-            (Some(r), Some(h)) => Some(r.real(h.seq).unwrap_or(h)),
-            (_, h) => h,
-        };
+        self.head = head;
     }
 
     /// For a writer holding the chain lock for the whole transaction: the
@@ -175,9 +110,6 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
         &mut self,
         next: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, StoreError> {
-        // What is not read ahead is read under the lock, after the writes
-        // before it.
-        self.take_lock().await?;
         let client = self.client;
         let prefix = self.prefix.take();
         let held = self.held.as_mut().map(std::mem::take).unwrap_or_default();
@@ -228,12 +160,7 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
         &mut self,
         notify: Option<(&'static str, String)>,
     ) -> Result<(), StoreError> {
-        self.take_lock().await?;
         let held = self.held.as_mut().map(std::mem::take).unwrap_or_default();
-        if let Err(e) = relink::none_left(&held) {
-            self.broken = true;
-            return Err(e);
-        }
         let held = rows::per_table(held);
         let out = async {
             // Pending commands first, on their own (a batch replayed write by

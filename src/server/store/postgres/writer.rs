@@ -6,13 +6,12 @@
 //! per write: the reads of every write in it go in one flight (with BEGIN,
 //! then the lock if free and the head), each write then runs on its rows in
 //! memory, its statements held back; they all go with the COMMIT in the
-//! second flight. When another replica holds the lock, the writes run
-//! anyway, on a provisional head, and a third round trip waits for the
-//! lock and reads the head; the held statements are then linked on it
-//! (`relink`). So the rules and reads of one replica run while the other
-//! writes. A write whose reads name something an earlier write of the
-//! batch also names (the same proposal, alert, external id or nonce) reads
-//! again instead, after the earlier writes, under the lock. A refusal
+//! second flight. When another replica holds the lock, a round trip waits
+//! for it and reads the head (the rows stay locked meanwhile), and the
+//! batch goes on as if it had been free. A write whose reads name
+//! something an earlier write of the batch also names (the same proposal,
+//! alert, external id or nonce) reads again instead, after the earlier
+//! writes, under the lock. A refusal
 //! writes nothing. Should a statement fail, it is not known whose it was:
 //! the transaction is rolled back and the batch runs again one write at a
 //! time, each under a savepoint, so a failure fails only its own write.
@@ -47,7 +46,7 @@ pub(super) struct Counters {
     pub commits: AtomicU64,
     pub writes: AtomicU64,
     pub replays: AtomicU64,
-    pub linked_late: AtomicU64,
+    pub lock_waits: AtomicU64,
 }
 
 pub(super) struct Writer {
@@ -173,13 +172,9 @@ const UNDO: &str = "ROLLBACK TO w";
 /// locks their rows and then takes the chain lock if it is free: rows
 /// first, chain second, as every writer takes them, and the rows all in one
 /// flight in one order (`gather`), so that no two writers wait for each
-/// other. Each write runs on its rows, its statements held: on the real
-/// head when the lock was free, on a provisional one otherwise. Then, if
-/// the lock was not free, a round trip waits for it and reads the head,
-/// and the held writes are linked on it (hashing only, `relink`). The
-/// writes, the notification and COMMIT go in a last flight. So while
-/// another replica holds the lock, this one reads and runs its rules; it
-/// holds the lock itself only to link and write.
+/// other. If the lock was not free, a round trip waits for it and reads
+/// the head. Each write then runs on its rows, its statements held; the
+/// writes, the notification and COMMIT go in a last flight.
 async fn group(ends: &Ends<'_>, jobs: Vec<Box<dyn Job>>) {
     let client = ends.client;
     let mut batch = Batch::of(jobs);
@@ -190,25 +185,23 @@ async fn group(ends: &Ends<'_>, jobs: Vec<Box<dyn Job>>) {
     let ran = async {
         let reads = Reads::prepare(client, &batch.reads).await?;
         let (rows, head) = reads.send_trying_lock(client).await?;
-        match head {
-            Some(head) => tx.head = Some(head),
-            None => tx.defer_links(),
-        }
+        let head = match head {
+            Some(head) => head,
+            None => {
+                ends.counters.lock_waits.fetch_add(1, Ordering::Relaxed);
+                super::chain_head(client, true)
+                    .await?
+                    .ok_or_else(|| StoreError::Internal("the chain lock was not taken".into()))?
+            }
+        };
+        tx.head = Some(head);
         run_ahead(&mut tx, &mut batch, rows, &mut changed).await?;
-        // When deferred: waits for the lock, links on the head.
-        tx.take_lock().await?;
         let notify = notification(&tx, &changed);
         tx.commit(notify).await
     }
     .await;
     match ran {
-        Ok(()) => {
-            if let Some(relinked) = tx.relinked() {
-                batch.jobs.iter_mut().for_each(|j| j.relink(relinked));
-                ends.counters.linked_late.fetch_add(1, Ordering::Relaxed);
-            }
-            finish(ends, batch.jobs, changed, tx.head.as_ref())
-        }
+        Ok(()) => finish(ends, batch.jobs, changed, tx.head.as_ref()),
         Err(_) => replay(ends, batch.jobs).await,
     }
 }

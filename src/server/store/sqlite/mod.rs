@@ -308,7 +308,7 @@ impl Store for SqliteStore {
             commits: self.stats.commits.load(Ordering::Relaxed),
             writes: self.stats.writes.load(Ordering::Relaxed),
             replays: 0,
-            linked_late: 0,
+            lock_waits: 0,
         }
     }
 }
