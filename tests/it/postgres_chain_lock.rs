@@ -55,7 +55,7 @@ fn waiting<T>(tasks: &[JoinHandle<T>]) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rules_run_while_another_replica_holds_the_chain_lock() {
+async fn a_batch_waits_for_the_chain_lock_another_replica_holds() {
     let Some((store, url)) = fresh().await else {
         return;
     };
