@@ -8,7 +8,6 @@ use crate::common;
 
 use common::gate::{Gate, raw};
 use common::proc::create_token;
-use common::signed;
 use countersign::client::ApiClient;
 use countersign::signing::payload::PayloadVerdict;
 use serde_json::{Value, json};
@@ -187,16 +186,9 @@ async fn a_signed_payload_has_one_meaning_too() {
         .await
         .unwrap();
     let p = &r.proposals[0];
-    let alice = g.login("alice", "alice").await;
+    let alice = g.person("alice", "alice").await;
     // A payload saying approve and reject, signed: refused before anything.
-    let honest = signed(
-        &g.signer("alice"),
-        "alice",
-        &p.id,
-        &p.digest,
-        PayloadVerdict::Reject,
-        "no",
-    );
+    let honest = alice.signed(&p.id, &p.digest, PayloadVerdict::Reject, "no");
     let two_minds = honest.payload.replacen(
         r#""verdict":"reject""#,
         r#""verdict":"approve","verdict":"reject""#,
@@ -233,34 +225,13 @@ async fn one_key_is_one_person() {
         .await
         .unwrap();
     let p = &r.proposals[0];
-    let shared = g.signer("shared");
-    let dave = g.login("dave", "shared").await;
-    let erin = g.login("erin", "shared").await;
-    let first = dave
-        .post_decision(&signed(
-            &shared,
-            "dave",
-            &p.id,
-            &p.digest,
-            PayloadVerdict::Approve,
-            "",
-        ))
-        .await
-        .unwrap();
+    let dave = g.person("dave", "shared").await;
+    let erin = g.person("erin", "shared").await;
+    let first = dave.approve(&p.id, &p.digest).await.unwrap();
     assert_eq!(first.event, "approval_counted");
     // The same key under the other name: refused, nothing changes.
     let before = g.snapshot().await;
-    let err = erin
-        .post_decision(&signed(
-            &shared,
-            "erin",
-            &p.id,
-            &p.digest,
-            PayloadVerdict::Approve,
-            "",
-        ))
-        .await
-        .unwrap_err();
+    let err = erin.approve(&p.id, &p.digest).await.unwrap_err();
     assert_eq!(
         err.code(),
         Some(countersign::api::ErrorCode::SameKey),
@@ -268,18 +239,8 @@ async fn one_key_is_one_person() {
     );
     assert_eq!(g.snapshot().await, before);
     // A second person with their own key completes it.
-    let bob = g.login("bob", "bob").await;
-    let done = bob
-        .post_decision(&signed(
-            &g.signer("bob"),
-            "bob",
-            &p.id,
-            &p.digest,
-            PayloadVerdict::Approve,
-            "",
-        ))
-        .await
-        .unwrap();
+    let bob = g.person("bob", "bob").await;
+    let done = bob.approve(&p.id, &p.digest).await.unwrap();
     assert_eq!(done.event, "approved");
 
     // The escalator's key cannot approve the escalation under a pattern name.
@@ -288,30 +249,12 @@ async fn one_key_is_one_person() {
         .await
         .unwrap();
     let p = &r.proposals[0];
-    let team = g.signer("team");
-    let x = g.login("x@soc.example", "team").await;
-    x.post_decision(&signed(
-        &team,
-        "x@soc.example",
-        &p.id,
-        &p.digest,
-        PayloadVerdict::Escalate,
-        "needs a lead",
-    ))
-    .await
-    .unwrap();
-    let y = g.login("y@soc.example", "team").await;
-    let err = y
-        .post_decision(&signed(
-            &team,
-            "y@soc.example",
-            &p.id,
-            &p.digest,
-            PayloadVerdict::Approve,
-            "",
-        ))
+    let x = g.person("x@soc.example", "team").await;
+    x.decide(&p.id, &p.digest, PayloadVerdict::Escalate, "needs a lead")
         .await
-        .unwrap_err();
+        .unwrap();
+    let y = g.person("y@soc.example", "team").await;
+    let err = y.approve(&p.id, &p.digest).await.unwrap_err();
     // y is an analyst, so the role refusal may come first; either way, no.
     assert!(
         matches!(

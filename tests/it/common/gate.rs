@@ -3,6 +3,7 @@
 //! snapshot of everything that could change (the chain and every table).
 
 use super::keygen;
+use super::person::Person;
 use super::proc::{ServeProcess, create_token};
 use countersign::client::ApiClient;
 use countersign::domain::records::AuditEntry;
@@ -69,6 +70,11 @@ impl Gate {
         let mut c = ApiClient::new(&self.server.url, None).unwrap();
         c.login(who, &self.signer(file)).await.expect("login");
         c
+    }
+
+    /// `who` logged in with the key in `file`, to decide with it.
+    pub async fn person(&self, who: &str, file: &str) -> Person {
+        Person::login(&self.server.url, who, self.signer(file)).await
     }
 
     /// Everything that could change: the whole chain and every table's rows.
