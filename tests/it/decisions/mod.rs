@@ -30,9 +30,10 @@ pub(crate) fn code(e: &ClientError) -> (u16, &str) {
 }
 
 /// Posts and expects a refusal; the audit head and the proposal stay as
-/// they were.
+/// they were. `case` says which refusal it is when one is not.
 pub(crate) async fn refused(
     t: &TestServer,
+    case: &str,
     c: &ApiClient,
     d: &SignedDecision,
     proposal: &str,
@@ -40,13 +41,20 @@ pub(crate) async fn refused(
 ) {
     let head = t.store.audit_head().await.unwrap();
     let before = t.store.proposal(proposal).await.unwrap();
-    let err = c.post_decision(d).await.expect_err("must be refused");
-    assert_eq!(code(&err), want, "{err}");
-    assert_eq!(t.store.audit_head().await.unwrap(), head, "chain unchanged");
+    let err = match c.post_decision(d).await {
+        Ok(accepted) => panic!("{case}: must be refused, was {}", accepted.event),
+        Err(e) => e,
+    };
+    assert_eq!(code(&err), want, "{case}: {err}");
+    assert_eq!(
+        t.store.audit_head().await.unwrap(),
+        head,
+        "{case}: chain unchanged"
+    );
     assert_eq!(
         t.store.proposal(proposal).await.unwrap(),
         before,
-        "proposal unchanged"
+        "{case}: proposal unchanged"
     );
 }
 
