@@ -36,50 +36,124 @@ async fn one_document_one_meaning() {
         "entity":{"kind":"user","id":"ceo@corp"},"summary":{"text":"s","model":"m","confidence":0.5},
         "proposals":[{"action":"disable_account","action":"block_indicator","target":"ceo@corp",
         "risk":"low","rationale":"r"}]}"#;
-    g.refused(
-        "/v1/alerts",
-        agent,
-        attack,
-        "duplicate_member",
-        "proposals[0].action",
-    )
-    .await;
     let mut doc = submission("dup-2", "modify_policy", "low");
     doc["proposals"][0]["permission_change"] =
         json!({"format": "json", "before": "{}", "after": "{}"});
-    for (name, first, field) in [
-        ("target", r#""somewhere-else""#, "proposals[0].target"),
-        ("risk", r#""critical""#, "proposals[0].risk"),
-        (
-            "after",
-            r#""{\"Statement\":[]}""#,
-            "proposals[0].permission_change.after",
-        ),
-        ("external_id", r#""other""#, "external_id"),
-    ] {
-        g.refused(
-            "/v1/alerts",
-            agent,
-            &with_duplicate(&doc, name, first),
-            "duplicate_member",
-            field,
-        )
-        .await;
-    }
     // Escaped names are the same name.
     let escaped = doc
         .to_string()
         .replacen(r#""source":"#, r#""sour\u0063e":"x","source":"#, 1);
-    g.refused("/v1/alerts", agent, &escaped, "duplicate_member", "source")
-        .await;
+    // What I-JSON forbids: two texts that one double (and one digest) share.
+    let mut big = doc.clone();
+    big["proposals"][0]["expires_in_secs"] = json!(1);
+    let past_2_53 = big.to_string().replace(
+        r#""expires_in_secs":1"#,
+        r#""expires_in_secs":9007199254740993"#,
+    );
+    let too_precise = doc.to_string().replace(
+        r#""confidence":0.82"#,
+        r#""confidence":0.82000000000000000001"#,
+    );
+    assert!(
+        too_precise.contains("0.82000000000000000001"),
+        "{too_precise}"
+    );
+    let lone_surrogate = doc
+        .to_string()
+        .replacen(r#""title":""#, r#""title":"\ud800"#, 1);
+    // Identifiers are visible text.
+    let identifier = |set: &dyn Fn(&mut Value)| {
+        let mut d = submission("dup-3", "isolate_host", "medium");
+        set(&mut d);
+        d.to_string()
+    };
+    for (case, body, code, field) in [
+        (
+            "the attack",
+            attack.to_owned(),
+            "duplicate_member",
+            "proposals[0].action",
+        ),
+        (
+            "two targets",
+            with_duplicate(&doc, "target", r#""somewhere-else""#),
+            "duplicate_member",
+            "proposals[0].target",
+        ),
+        (
+            "two risks",
+            with_duplicate(&doc, "risk", r#""critical""#),
+            "duplicate_member",
+            "proposals[0].risk",
+        ),
+        (
+            "two documents after the change",
+            with_duplicate(&doc, "after", r#""{\"Statement\":[]}""#),
+            "duplicate_member",
+            "proposals[0].permission_change.after",
+        ),
+        (
+            "two external ids",
+            with_duplicate(&doc, "external_id", r#""other""#),
+            "duplicate_member",
+            "external_id",
+        ),
+        (
+            "a source with an escaped name",
+            escaped,
+            "duplicate_member",
+            "source",
+        ),
+        (
+            "an integer past 2^53",
+            past_2_53,
+            "not_i_json",
+            "proposals[0].expires_in_secs",
+        ),
+        (
+            "a number no double holds",
+            too_precise,
+            "not_i_json",
+            "summary.confidence",
+        ),
+        (
+            "a lone surrogate",
+            lone_surrogate,
+            "not_i_json",
+            "evidence[0].title",
+        ),
+        (
+            "a right-to-left override in the external id",
+            identifier(&|d| d["external_id"] = json!("dup-3\u{202E}")),
+            "invalid_field",
+            "external_id",
+        ),
+        (
+            "a zero-width space in the entity id",
+            identifier(&|d| d["entity"]["id"] = json!("ws\u{200B}-1")),
+            "invalid_field",
+            "entity.id",
+        ),
+        (
+            "a NUL in the target",
+            identifier(&|d| d["proposals"][0]["target"] = json!("ws\u{0}-1")),
+            "invalid_field",
+            "proposals[0].target",
+        ),
+    ] {
+        g.refused(case, "/v1/alerts", agent, &body, code, field)
+            .await;
+    }
     // A name twice inside an embedded document (JSON or YAML): the same
     // refusal, naming the field and the path inside the document.
-    for (embedded, path) in [
+    for (case, embedded, path) in [
         (
+            "two Actions in a JSON policy",
             r#"{"Statement":[{"Effect":"Allow","Action":"*","Action":"s3:GetObject","Resource":"*"}]}"#,
             "Statement[0].Action",
         ),
         (
+            "two verbs in a YAML role",
             "kind: Role\nmetadata:\n  name: r\nrules:\n- verbs: [get]\n  verbs: ['*']\n",
             "rules[0].verbs",
         ),
@@ -88,6 +162,7 @@ async fn one_document_one_meaning() {
         inner["proposals"][0]["permission_change"]["after"] = json!(embedded);
         let body = inner.to_string();
         g.refused(
+            case,
             "/v1/alerts",
             agent,
             &body,
@@ -96,10 +171,11 @@ async fn one_document_one_meaning() {
         )
         .await;
         let (_, e) = g.post("/v1/alerts", agent, &body).await;
-        assert_eq!(e["error"]["path"], path, "{e}");
+        assert_eq!(e["error"]["path"], path, "{case}: {e}");
     }
     // Every other body too: login, execution reports.
     g.refused(
+        "two principals in a login challenge",
         "/v1/session/challenge",
         None,
         r#"{"principal":"alice","principal":"bob"}"#,
@@ -108,6 +184,7 @@ async fn one_document_one_meaning() {
     )
     .await;
     g.refused(
+        "two states in an execution report",
         "/v1/proposals/any/execution",
         agent,
         r#"{"state":"failed","state":"executed"}"#,
@@ -115,62 +192,7 @@ async fn one_document_one_meaning() {
         "state",
     )
     .await;
-
-    // What I-JSON forbids: two texts that one double (and one digest) share.
-    let mut big = doc.clone();
-    big["proposals"][0]["expires_in_secs"] = json!(1);
-    let text = big.to_string().replace(
-        r#""expires_in_secs":1"#,
-        r#""expires_in_secs":9007199254740993"#,
-    );
-    g.refused(
-        "/v1/alerts",
-        agent,
-        &text,
-        "not_i_json",
-        "proposals[0].expires_in_secs",
-    )
-    .await;
-    let text = doc.to_string().replace(
-        r#""confidence":0.82"#,
-        r#""confidence":0.82000000000000000001"#,
-    );
-    assert!(text.contains("0.82000000000000000001"), "{text}");
-    g.refused(
-        "/v1/alerts",
-        agent,
-        &text,
-        "not_i_json",
-        "summary.confidence",
-    )
-    .await;
-    let text = doc
-        .to_string()
-        .replacen(r#""title":""#, r#""title":"\ud800"#, 1);
-    g.refused(
-        "/v1/alerts",
-        agent,
-        &text,
-        "not_i_json",
-        "evidence[0].title",
-    )
-    .await;
-
-    // Identifiers are visible text; prose keeps what it holds.
-    for (field, value) in [
-        ("external_id", "dup-3\u{202E}"),
-        ("entity.id", "ws\u{200B}-1"),
-        ("proposals[0].target", "ws\u{0}-1"),
-    ] {
-        let mut d = submission("dup-3", "isolate_host", "medium");
-        match field {
-            "external_id" => d["external_id"] = json!(value),
-            "entity.id" => d["entity"]["id"] = json!(value),
-            _ => d["proposals"][0]["target"] = json!(value),
-        }
-        g.refused("/v1/alerts", agent, &d.to_string(), "invalid_field", field)
-            .await;
-    }
+    // Prose keeps what it holds.
     let mut prose = submission("dup-4", "isolate_host", "medium");
     prose["title"] = json!("title with \u{1b}[31m and \u{202E} kept verbatim");
     let (status, _) = g.post("/v1/alerts", agent, &prose.to_string()).await;

@@ -97,9 +97,11 @@ impl Gate {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
-    /// Posts and expects a refusal with `code` naming `field`; nothing changes.
+    /// Posts and expects a refusal with `code` naming `field`; nothing
+    /// changes. `case` says which refusal it is when one is not.
     pub async fn refused(
         &self,
+        case: &str,
         path: &str,
         token: Option<&str>,
         body: &str,
@@ -111,10 +113,14 @@ impl Gate {
         assert_eq!(
             (status, e["error"]["code"].as_str()),
             (400, Some(code)),
-            "{body}\n{e}"
+            "{case}: {body}\n{e}"
         );
-        assert_eq!(e["error"]["field"].as_str(), Some(field), "{e}");
-        assert_eq!(self.snapshot().await, before, "nothing stored for {body}");
+        assert_eq!(e["error"]["field"].as_str(), Some(field), "{case}: {e}");
+        assert_eq!(
+            self.snapshot().await,
+            before,
+            "{case}: nothing stored for {body}"
+        );
     }
 }
 
