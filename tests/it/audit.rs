@@ -6,7 +6,7 @@
 use crate::common;
 
 use common::proc::run;
-use common::{TestServer, alert, proposal, signed};
+use common::{TestServer, alert, proposal};
 use countersign::signing::payload::PayloadVerdict;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -23,9 +23,9 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let t = TestServer::start().await;
     let (alice, carol, bob) = (
-        t.login("alice").await,
-        t.login("carol").await,
-        t.login("bob").await,
+        t.person("alice").await,
+        t.person("carol").await,
+        t.person("bob").await,
     );
     let mut decision_seq = 0;
     for i in 0..3 {
@@ -38,39 +38,13 @@ async fn fixture() -> Fixture {
             .await
             .unwrap();
         let (id, d) = (&r.proposals[0].id, &r.proposals[0].digest);
-        let a = alice
-            .post_decision(&signed(
-                &t.signer("alice"),
-                "alice",
-                id,
-                d,
-                PayloadVerdict::Approve,
-                "",
-            ))
-            .await
-            .unwrap();
+        let a = alice.approve(id, d).await.unwrap();
         decision_seq = a.audit.seq;
         if i == 1 {
-            bob.post_decision(&signed(
-                &t.signer("bob"),
-                "bob",
-                id,
-                d,
-                PayloadVerdict::Reject,
-                "benign",
-            ))
-            .await
-            .unwrap();
+            bob.reject(id, d, "benign").await.unwrap();
         } else {
             carol
-                .post_decision(&signed(
-                    &t.signer("carol"),
-                    "carol",
-                    id,
-                    d,
-                    PayloadVerdict::Approve,
-                    "ok",
-                ))
+                .decide(id, d, PayloadVerdict::Approve, "ok")
                 .await
                 .unwrap();
         }
@@ -104,14 +78,7 @@ async fn fixture() -> Fixture {
         .await
         .unwrap();
     alice
-        .post_decision(&signed(
-            &t.signer("alice"),
-            "alice",
-            &r.proposals[0].id,
-            &r.proposals[0].digest,
-            PayloadVerdict::Approve,
-            "",
-        ))
+        .approve(&r.proposals[0].id, &r.proposals[0].digest)
         .await
         .unwrap();
     let export = dir.join("audit.jsonl");
@@ -642,20 +609,10 @@ fn verify_file(t: &common::TestServer, file: &Path) -> (i32, String) {
     )
 }
 
+/// `who` logs in and approves; the seq of the entry that records it.
 async fn approve(t: &common::TestServer, who: &str, id: &str, digest: &str) -> i64 {
-    let c = t.login(who).await;
-    c.post_decision(&signed(
-        &t.signer(who),
-        who,
-        id,
-        digest,
-        PayloadVerdict::Approve,
-        "",
-    ))
-    .await
-    .unwrap()
-    .audit
-    .seq
+    let person = t.person(who).await;
+    person.approve(id, digest).await.unwrap().audit.seq
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,12 +7,11 @@
 
 use crate::common;
 
+use common::binary;
 use common::gate::Gate;
-use common::{binary, signed};
 use countersign::api::View;
 use countersign::client::ApiClient;
 use countersign::domain::records::QueueItem;
-use countersign::signing::payload::PayloadVerdict;
 use serde_json::Value;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -117,8 +116,7 @@ fn decision(runtime: &str, out: &Value) -> (String, String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn approved_calls_run_and_rejected_calls_do_not() {
     let g = Gate::start().await;
-    let alice = g.login("alice", "alice").await;
-    let signer = g.signer("alice");
+    let alice = g.person("alice", "alice").await;
     for (runtime, file) in RUNTIMES {
         let input = fixture(file);
         let prefix = target_prefix(&input);
@@ -127,17 +125,7 @@ async fn approved_calls_run_and_rejected_calls_do_not() {
         let item = pending(&alice, &prefix).await;
         assert_eq!(item.proposal.action.as_str(), "run_command");
         let p = &item.proposal;
-        alice
-            .post_decision(&signed(
-                &signer,
-                "alice",
-                &p.id,
-                &p.digest,
-                PayloadVerdict::Approve,
-                "",
-            ))
-            .await
-            .unwrap();
+        alice.approve(&p.id, &p.digest).await.unwrap();
         let run = hook.await.unwrap();
         assert_eq!(run.code, 0, "{runtime}: {}", run.stderr);
         let (verdict, reason) = decision(runtime, &run.stdout);
@@ -170,14 +158,7 @@ async fn approved_calls_run_and_rejected_calls_do_not() {
         let item = pending(&alice, &prefix).await;
         let p = &item.proposal;
         alice
-            .post_decision(&signed(
-                &signer,
-                "alice",
-                &p.id,
-                &p.digest,
-                PayloadVerdict::Reject,
-                "not during the payments freeze",
-            ))
+            .reject(&p.id, &p.digest, "not during the payments freeze")
             .await
             .unwrap();
         let run = hook.await.unwrap();

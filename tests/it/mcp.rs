@@ -6,10 +6,8 @@
 use crate::common;
 
 use common::gate::Gate;
-use common::signed;
+use common::person::Person;
 use countersign::api::View;
-use countersign::client::ApiClient;
-use countersign::signing::payload::PayloadVerdict;
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::{RoleClient, RunningService};
@@ -64,7 +62,7 @@ fn alert(ext: &str, expires: u64) -> Value {
 }
 
 /// request → pending → a person approves → wait says act; started.
-async fn the_loop(c: &Client, g: &Gate, alice: &ApiClient, ext: &str) {
+async fn the_loop(c: &Client, g: &Gate, alice: &Person, ext: &str) {
     let names: Vec<String> = c
         .list_all_tools()
         .await
@@ -115,17 +113,7 @@ async fn the_loop(c: &Client, g: &Gate, alice: &ApiClient, ext: &str) {
         })
     };
     g.server_waiting().await;
-    alice
-        .post_decision(&signed(
-            &g.signer("alice"),
-            "alice",
-            &id,
-            &digest,
-            PayloadVerdict::Approve,
-            "",
-        ))
-        .await
-        .unwrap();
+    alice.approve(&id, &digest).await.unwrap();
     let r = waiting.await.unwrap();
     assert_eq!(structured(&r)["act"], true, "{}", text(&r));
     assert_eq!(structured(&r)["status"], "approved");
@@ -182,7 +170,7 @@ impl Waiting for Gate {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_agent_asks_over_stdio_and_waits_for_a_person() {
     let g = Gate::start().await;
-    let alice = g.login("alice", "alice").await;
+    let alice = g.person("alice", "alice").await;
     let c = stdio_client(&g.server.url, &g.agent_token).await;
     the_loop(&c, &g, &alice, "mcp-stdio-1").await;
 
@@ -266,7 +254,7 @@ async fn an_agent_asks_over_stdio_and_waits_for_a_person() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_agent_asks_over_http_with_its_own_token() {
     let g = Gate::start().await;
-    let alice = g.login("alice", "alice").await;
+    let alice = g.person("alice", "alice").await;
     let c = http_client(&g.server.url, &g.agent_token)
         .await
         .expect("MCP initialise over HTTP");

@@ -13,10 +13,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use common::keygen;
+use common::person::Person;
 use common::proc::{ServeProcess, create_token};
-use common::{keygen, signed};
 use countersign::client::ApiClient;
-use countersign::signing::payload::PayloadVerdict;
 use countersign::signing::signer::Signer;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -122,7 +122,19 @@ struct Setup {
     config: std::path::PathBuf,
     signers: std::path::PathBuf,
     agent: String,
-    alice: Signer,
+    alice_key: ssh_key::PrivateKey,
+}
+
+impl Setup {
+    /// alice at the console of `server`, logged in with her key.
+    async fn alice(&self, server: &ServeProcess) -> Person {
+        Person::login(
+            &server.url,
+            "alice",
+            Signer::from_key(self.alice_key.clone()),
+        )
+        .await
+    }
 }
 
 fn setup(notify: &str) -> Setup {
@@ -137,15 +149,13 @@ fn setup(notify: &str) -> Setup {
     std::fs::write(&config, notify).unwrap();
     let db = dir.path().join("n.db");
     let agent = create_token(&db, "soar-bot", "agent");
-    let alice = Signer::from_key(
-        ssh_key::PrivateKey::read_openssh_file(&dir.path().join("alice")).unwrap(),
-    );
+    let alice_key = ssh_key::PrivateKey::read_openssh_file(&dir.path().join("alice")).unwrap();
     Setup {
         db,
         config,
         signers,
         agent,
-        alice,
+        alice_key,
         _dir: dir,
     }
 }
@@ -209,18 +219,10 @@ min_risk = "high"
     let agent = ApiClient::new(&server.url, Some(s.agent.clone())).unwrap();
     let r = agent.submit_alert(&hostile("n-1", "medium")).await.unwrap();
     let p0 = &r.proposals[0];
-    let mut alice = ApiClient::new(&server.url, None).unwrap();
-    alice.login("alice", &s.alice).await.unwrap();
+    let alice = s.alice(&server).await;
     until(&hook, 20, "proposal.pending", |s| s.got.len() == 1).await;
     alice
-        .post_decision(&signed(
-            &s.alice,
-            "alice",
-            &p0.id,
-            &p0.digest,
-            PayloadVerdict::Reject,
-            "benign: <!here> admin tool",
-        ))
+        .reject(&p0.id, &p0.digest, "benign: <!here> admin tool")
         .await
         .unwrap();
     until(&hook, 20, "proposal.decided", |s| s.got.len() == 2).await;
@@ -513,20 +515,9 @@ async fn policy_approvals_second_approvals_and_failed_executions_are_events() {
         .await
         .unwrap();
     assert_eq!(r.proposals[0].status.as_str(), "approved", "{r:?}");
-    let mut alice = ApiClient::new(&server.url, None).unwrap();
-    alice.login("alice", &s.alice).await.unwrap();
+    let alice = s.alice(&server).await;
     let p1 = &r.proposals[1];
-    alice
-        .post_decision(&signed(
-            &s.alice,
-            "alice",
-            &p1.id,
-            &p1.digest,
-            PayloadVerdict::Approve,
-            "",
-        ))
-        .await
-        .unwrap();
+    alice.approve(&p1.id, &p1.digest).await.unwrap();
     let p0 = &r.proposals[0].id;
     agent
         .report_execution(p0, &countersign::api::ExecutionReport::Started)

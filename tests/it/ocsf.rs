@@ -202,7 +202,8 @@ async fn a_finding_that_lacks_what_an_alert_needs_names_the_ocsf_field() {
         let mut f = edr_finding();
         mutate(&mut f);
         let body = json!({"ocsf": f, "proposals": isolate()}).to_string();
-        g.refused("/v1/alerts", agent, &body, code, field).await;
+        g.refused(field, "/v1/alerts", agent, &body, code, field)
+            .await;
     }
     // Duplicate names inside the finding are refused like anywhere else.
     let body = format!(
@@ -210,6 +211,7 @@ async fn a_finding_that_lacks_what_an_alert_needs_names_the_ocsf_field() {
         isolate()
     );
     g.refused(
+        "a name twice inside the finding",
         "/v1/alerts",
         agent,
         &body,

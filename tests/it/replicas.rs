@@ -6,8 +6,9 @@
 
 use crate::common;
 
+use common::person::Person;
 use common::proc::{ServeProcess, create_token_url, run};
-use common::{alert, free_port, proposal, signed};
+use common::{alert, free_port, proposal};
 use countersign::client::ApiClient;
 use countersign::signing::payload::PayloadVerdict;
 use countersign::signing::signer::Signer;
@@ -128,9 +129,7 @@ async fn conflicting_decisions_on_two_replicas() {
         let base = c.base(replica);
         let (proposals, created) = (proposals.clone(), created.clone());
         tasks.push(tokio::spawn(async move {
-            let signer = Signer::from_key(key);
-            let mut client = ApiClient::new(&base, None).unwrap();
-            client.login(&name, &signer).await.unwrap();
+            let person = Person::login(&base, &name, Signer::from_key(key)).await;
             let verdict = if i < 4 {
                 PayloadVerdict::Approve
             } else {
@@ -138,8 +137,10 @@ async fn conflicting_decisions_on_two_replicas() {
             };
             let mut conflicts = 0;
             for (id, digest) in proposals.iter().skip(i % 4).step_by(4) {
-                let d = signed(&signer, &name, id, digest, verdict, "racing on purpose");
-                match client.post_decision(&d).await {
+                match person
+                    .decide(id, digest, verdict, "racing on purpose")
+                    .await
+                {
                     Ok(_) => {
                         created.fetch_add(1, Ordering::Relaxed);
                     }

@@ -8,7 +8,6 @@ use crate::common;
 
 use common::gate::{Gate, raw};
 use common::proc::create_token;
-use common::signed;
 use countersign::client::ApiClient;
 use countersign::signing::payload::PayloadVerdict;
 use serde_json::{Value, json};
@@ -37,50 +36,124 @@ async fn one_document_one_meaning() {
         "entity":{"kind":"user","id":"ceo@corp"},"summary":{"text":"s","model":"m","confidence":0.5},
         "proposals":[{"action":"disable_account","action":"block_indicator","target":"ceo@corp",
         "risk":"low","rationale":"r"}]}"#;
-    g.refused(
-        "/v1/alerts",
-        agent,
-        attack,
-        "duplicate_member",
-        "proposals[0].action",
-    )
-    .await;
     let mut doc = submission("dup-2", "modify_policy", "low");
     doc["proposals"][0]["permission_change"] =
         json!({"format": "json", "before": "{}", "after": "{}"});
-    for (name, first, field) in [
-        ("target", r#""somewhere-else""#, "proposals[0].target"),
-        ("risk", r#""critical""#, "proposals[0].risk"),
-        (
-            "after",
-            r#""{\"Statement\":[]}""#,
-            "proposals[0].permission_change.after",
-        ),
-        ("external_id", r#""other""#, "external_id"),
-    ] {
-        g.refused(
-            "/v1/alerts",
-            agent,
-            &with_duplicate(&doc, name, first),
-            "duplicate_member",
-            field,
-        )
-        .await;
-    }
     // Escaped names are the same name.
     let escaped = doc
         .to_string()
         .replacen(r#""source":"#, r#""sour\u0063e":"x","source":"#, 1);
-    g.refused("/v1/alerts", agent, &escaped, "duplicate_member", "source")
-        .await;
+    // What I-JSON forbids: two texts that one double (and one digest) share.
+    let mut big = doc.clone();
+    big["proposals"][0]["expires_in_secs"] = json!(1);
+    let past_2_53 = big.to_string().replace(
+        r#""expires_in_secs":1"#,
+        r#""expires_in_secs":9007199254740993"#,
+    );
+    let too_precise = doc.to_string().replace(
+        r#""confidence":0.82"#,
+        r#""confidence":0.82000000000000000001"#,
+    );
+    assert!(
+        too_precise.contains("0.82000000000000000001"),
+        "{too_precise}"
+    );
+    let lone_surrogate = doc
+        .to_string()
+        .replacen(r#""title":""#, r#""title":"\ud800"#, 1);
+    // Identifiers are visible text.
+    let identifier = |set: &dyn Fn(&mut Value)| {
+        let mut d = submission("dup-3", "isolate_host", "medium");
+        set(&mut d);
+        d.to_string()
+    };
+    for (case, body, code, field) in [
+        (
+            "the attack",
+            attack.to_owned(),
+            "duplicate_member",
+            "proposals[0].action",
+        ),
+        (
+            "two targets",
+            with_duplicate(&doc, "target", r#""somewhere-else""#),
+            "duplicate_member",
+            "proposals[0].target",
+        ),
+        (
+            "two risks",
+            with_duplicate(&doc, "risk", r#""critical""#),
+            "duplicate_member",
+            "proposals[0].risk",
+        ),
+        (
+            "two documents after the change",
+            with_duplicate(&doc, "after", r#""{\"Statement\":[]}""#),
+            "duplicate_member",
+            "proposals[0].permission_change.after",
+        ),
+        (
+            "two external ids",
+            with_duplicate(&doc, "external_id", r#""other""#),
+            "duplicate_member",
+            "external_id",
+        ),
+        (
+            "a source with an escaped name",
+            escaped,
+            "duplicate_member",
+            "source",
+        ),
+        (
+            "an integer past 2^53",
+            past_2_53,
+            "not_i_json",
+            "proposals[0].expires_in_secs",
+        ),
+        (
+            "a number no double holds",
+            too_precise,
+            "not_i_json",
+            "summary.confidence",
+        ),
+        (
+            "a lone surrogate",
+            lone_surrogate,
+            "not_i_json",
+            "evidence[0].title",
+        ),
+        (
+            "a right-to-left override in the external id",
+            identifier(&|d| d["external_id"] = json!("dup-3\u{202E}")),
+            "invalid_field",
+            "external_id",
+        ),
+        (
+            "a zero-width space in the entity id",
+            identifier(&|d| d["entity"]["id"] = json!("ws\u{200B}-1")),
+            "invalid_field",
+            "entity.id",
+        ),
+        (
+            "a NUL in the target",
+            identifier(&|d| d["proposals"][0]["target"] = json!("ws\u{0}-1")),
+            "invalid_field",
+            "proposals[0].target",
+        ),
+    ] {
+        g.refused(case, "/v1/alerts", agent, &body, code, field)
+            .await;
+    }
     // A name twice inside an embedded document (JSON or YAML): the same
     // refusal, naming the field and the path inside the document.
-    for (embedded, path) in [
+    for (case, embedded, path) in [
         (
+            "two Actions in a JSON policy",
             r#"{"Statement":[{"Effect":"Allow","Action":"*","Action":"s3:GetObject","Resource":"*"}]}"#,
             "Statement[0].Action",
         ),
         (
+            "two verbs in a YAML role",
             "kind: Role\nmetadata:\n  name: r\nrules:\n- verbs: [get]\n  verbs: ['*']\n",
             "rules[0].verbs",
         ),
@@ -89,6 +162,7 @@ async fn one_document_one_meaning() {
         inner["proposals"][0]["permission_change"]["after"] = json!(embedded);
         let body = inner.to_string();
         g.refused(
+            case,
             "/v1/alerts",
             agent,
             &body,
@@ -97,10 +171,11 @@ async fn one_document_one_meaning() {
         )
         .await;
         let (_, e) = g.post("/v1/alerts", agent, &body).await;
-        assert_eq!(e["error"]["path"], path, "{e}");
+        assert_eq!(e["error"]["path"], path, "{case}: {e}");
     }
     // Every other body too: login, execution reports.
     g.refused(
+        "two principals in a login challenge",
         "/v1/session/challenge",
         None,
         r#"{"principal":"alice","principal":"bob"}"#,
@@ -109,6 +184,7 @@ async fn one_document_one_meaning() {
     )
     .await;
     g.refused(
+        "two states in an execution report",
         "/v1/proposals/any/execution",
         agent,
         r#"{"state":"failed","state":"executed"}"#,
@@ -116,62 +192,7 @@ async fn one_document_one_meaning() {
         "state",
     )
     .await;
-
-    // What I-JSON forbids: two texts that one double (and one digest) share.
-    let mut big = doc.clone();
-    big["proposals"][0]["expires_in_secs"] = json!(1);
-    let text = big.to_string().replace(
-        r#""expires_in_secs":1"#,
-        r#""expires_in_secs":9007199254740993"#,
-    );
-    g.refused(
-        "/v1/alerts",
-        agent,
-        &text,
-        "not_i_json",
-        "proposals[0].expires_in_secs",
-    )
-    .await;
-    let text = doc.to_string().replace(
-        r#""confidence":0.82"#,
-        r#""confidence":0.82000000000000000001"#,
-    );
-    assert!(text.contains("0.82000000000000000001"), "{text}");
-    g.refused(
-        "/v1/alerts",
-        agent,
-        &text,
-        "not_i_json",
-        "summary.confidence",
-    )
-    .await;
-    let text = doc
-        .to_string()
-        .replacen(r#""title":""#, r#""title":"\ud800"#, 1);
-    g.refused(
-        "/v1/alerts",
-        agent,
-        &text,
-        "not_i_json",
-        "evidence[0].title",
-    )
-    .await;
-
-    // Identifiers are visible text; prose keeps what it holds.
-    for (field, value) in [
-        ("external_id", "dup-3\u{202E}"),
-        ("entity.id", "ws\u{200B}-1"),
-        ("proposals[0].target", "ws\u{0}-1"),
-    ] {
-        let mut d = submission("dup-3", "isolate_host", "medium");
-        match field {
-            "external_id" => d["external_id"] = json!(value),
-            "entity.id" => d["entity"]["id"] = json!(value),
-            _ => d["proposals"][0]["target"] = json!(value),
-        }
-        g.refused("/v1/alerts", agent, &d.to_string(), "invalid_field", field)
-            .await;
-    }
+    // Prose keeps what it holds.
     let mut prose = submission("dup-4", "isolate_host", "medium");
     prose["title"] = json!("title with \u{1b}[31m and \u{202E} kept verbatim");
     let (status, _) = g.post("/v1/alerts", agent, &prose.to_string()).await;
@@ -187,16 +208,9 @@ async fn a_signed_payload_has_one_meaning_too() {
         .await
         .unwrap();
     let p = &r.proposals[0];
-    let alice = g.login("alice", "alice").await;
+    let alice = g.person("alice", "alice").await;
     // A payload saying approve and reject, signed: refused before anything.
-    let honest = signed(
-        &g.signer("alice"),
-        "alice",
-        &p.id,
-        &p.digest,
-        PayloadVerdict::Reject,
-        "no",
-    );
+    let honest = alice.signed(&p.id, &p.digest, PayloadVerdict::Reject, "no");
     let two_minds = honest.payload.replacen(
         r#""verdict":"reject""#,
         r#""verdict":"approve","verdict":"reject""#,
@@ -233,34 +247,13 @@ async fn one_key_is_one_person() {
         .await
         .unwrap();
     let p = &r.proposals[0];
-    let shared = g.signer("shared");
-    let dave = g.login("dave", "shared").await;
-    let erin = g.login("erin", "shared").await;
-    let first = dave
-        .post_decision(&signed(
-            &shared,
-            "dave",
-            &p.id,
-            &p.digest,
-            PayloadVerdict::Approve,
-            "",
-        ))
-        .await
-        .unwrap();
+    let dave = g.person("dave", "shared").await;
+    let erin = g.person("erin", "shared").await;
+    let first = dave.approve(&p.id, &p.digest).await.unwrap();
     assert_eq!(first.event, "approval_counted");
     // The same key under the other name: refused, nothing changes.
     let before = g.snapshot().await;
-    let err = erin
-        .post_decision(&signed(
-            &shared,
-            "erin",
-            &p.id,
-            &p.digest,
-            PayloadVerdict::Approve,
-            "",
-        ))
-        .await
-        .unwrap_err();
+    let err = erin.approve(&p.id, &p.digest).await.unwrap_err();
     assert_eq!(
         err.code(),
         Some(countersign::api::ErrorCode::SameKey),
@@ -268,18 +261,8 @@ async fn one_key_is_one_person() {
     );
     assert_eq!(g.snapshot().await, before);
     // A second person with their own key completes it.
-    let bob = g.login("bob", "bob").await;
-    let done = bob
-        .post_decision(&signed(
-            &g.signer("bob"),
-            "bob",
-            &p.id,
-            &p.digest,
-            PayloadVerdict::Approve,
-            "",
-        ))
-        .await
-        .unwrap();
+    let bob = g.person("bob", "bob").await;
+    let done = bob.approve(&p.id, &p.digest).await.unwrap();
     assert_eq!(done.event, "approved");
 
     // The escalator's key cannot approve the escalation under a pattern name.
@@ -288,30 +271,12 @@ async fn one_key_is_one_person() {
         .await
         .unwrap();
     let p = &r.proposals[0];
-    let team = g.signer("team");
-    let x = g.login("x@soc.example", "team").await;
-    x.post_decision(&signed(
-        &team,
-        "x@soc.example",
-        &p.id,
-        &p.digest,
-        PayloadVerdict::Escalate,
-        "needs a lead",
-    ))
-    .await
-    .unwrap();
-    let y = g.login("y@soc.example", "team").await;
-    let err = y
-        .post_decision(&signed(
-            &team,
-            "y@soc.example",
-            &p.id,
-            &p.digest,
-            PayloadVerdict::Approve,
-            "",
-        ))
+    let x = g.person("x@soc.example", "team").await;
+    x.decide(&p.id, &p.digest, PayloadVerdict::Escalate, "needs a lead")
         .await
-        .unwrap_err();
+        .unwrap();
+    let y = g.person("y@soc.example", "team").await;
+    let err = y.approve(&p.id, &p.digest).await.unwrap_err();
     // y is an analyst, so the role refusal may come first; either way, no.
     assert!(
         matches!(

@@ -3,6 +3,7 @@
 //! snapshot of everything that could change (the chain and every table).
 
 use super::keygen;
+use super::person::Person;
 use super::proc::{ServeProcess, create_token};
 use countersign::client::ApiClient;
 use countersign::domain::records::AuditEntry;
@@ -71,6 +72,11 @@ impl Gate {
         c
     }
 
+    /// `who` logged in with the key in `file`, to decide with it.
+    pub async fn person(&self, who: &str, file: &str) -> Person {
+        Person::login(&self.server.url, who, self.signer(file)).await
+    }
+
     /// Everything that could change: the whole chain and every table's rows.
     pub async fn snapshot(&self) -> (Vec<AuditEntry>, Vec<String>) {
         let chain = self.reviewer.audit_all(0).await.unwrap();
@@ -91,9 +97,11 @@ impl Gate {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
-    /// Posts and expects a refusal with `code` naming `field`; nothing changes.
+    /// Posts and expects a refusal with `code` naming `field`; nothing
+    /// changes. `case` says which refusal it is when one is not.
     pub async fn refused(
         &self,
+        case: &str,
         path: &str,
         token: Option<&str>,
         body: &str,
@@ -105,10 +113,14 @@ impl Gate {
         assert_eq!(
             (status, e["error"]["code"].as_str()),
             (400, Some(code)),
-            "{body}\n{e}"
+            "{case}: {body}\n{e}"
         );
-        assert_eq!(e["error"]["field"].as_str(), Some(field), "{e}");
-        assert_eq!(self.snapshot().await, before, "nothing stored for {body}");
+        assert_eq!(e["error"]["field"].as_str(), Some(field), "{case}: {e}");
+        assert_eq!(
+            self.snapshot().await,
+            before,
+            "{case}: nothing stored for {body}"
+        );
     }
 }
 

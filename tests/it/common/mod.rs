@@ -2,6 +2,7 @@
 //! a real SQLite file, and the real binary.
 
 pub mod gate;
+pub mod person;
 pub mod proc;
 pub mod proxy;
 pub mod pty;
@@ -20,6 +21,7 @@ use countersign::signing::payload::{
     DecisionDraft, PayloadVerdict, Review, SignedDecision, Target,
 };
 use countersign::signing::signer::Signer;
+use person::Person;
 use serde_json::{Value, json};
 use ssh_key::{Algorithm, PrivateKey};
 use std::collections::BTreeMap;
@@ -244,6 +246,11 @@ impl TestServer {
         let mut c = ApiClient::new(&self.url(), None).expect("client");
         c.login(who, &self.signer(who)).await.expect("login");
         c
+    }
+
+    /// `who` at the console, logged in with their key, to decide with it.
+    pub async fn person(&self, who: &str) -> Person {
+        Person::login(&self.url(), who, self.signer(who)).await
     }
 
     pub fn agent(&self) -> ApiClient {

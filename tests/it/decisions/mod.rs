@@ -6,7 +6,7 @@ use crate::common;
 mod openssh;
 mod refusals;
 
-use common::{TestServer, alert, proposal, signed};
+use common::{TestServer, alert, proposal};
 use countersign::client::{ApiClient, ClientError};
 use countersign::domain::types::{Label, ProposalStatus};
 use countersign::signing::payload::{
@@ -30,9 +30,10 @@ pub(crate) fn code(e: &ClientError) -> (u16, &str) {
 }
 
 /// Posts and expects a refusal; the audit head and the proposal stay as
-/// they were.
+/// they were. `case` says which refusal it is when one is not.
 pub(crate) async fn refused(
     t: &TestServer,
+    case: &str,
     c: &ApiClient,
     d: &SignedDecision,
     proposal: &str,
@@ -40,45 +41,40 @@ pub(crate) async fn refused(
 ) {
     let head = t.store.audit_head().await.unwrap();
     let before = t.store.proposal(proposal).await.unwrap();
-    let err = c.post_decision(d).await.expect_err("must be refused");
-    assert_eq!(code(&err), want, "{err}");
-    assert_eq!(t.store.audit_head().await.unwrap(), head, "chain unchanged");
+    let err = match c.post_decision(d).await {
+        Ok(accepted) => panic!("{case}: must be refused, was {}", accepted.event),
+        Err(e) => e,
+    };
+    assert_eq!(code(&err), want, "{case}: {err}");
+    assert_eq!(
+        t.store.audit_head().await.unwrap(),
+        head,
+        "{case}: chain unchanged"
+    );
     assert_eq!(
         t.store.proposal(proposal).await.unwrap(),
         before,
-        "proposal unchanged"
+        "{case}: proposal unchanged"
     );
 }
 
 #[tokio::test]
 async fn dual_control_escalation_halt_and_annotation() {
     let t = TestServer::start().await;
-    let (alice, carol) = (t.login("alice").await, t.login("carol").await);
-    let (bob, dave) = (t.login("bob").await, t.login("dave").await);
+    let (alice, carol) = (t.person("alice").await, t.person("carol").await);
+    let (bob, dave) = (t.person("bob").await, t.person("dave").await);
     let (id, digest) = submit(&t, "d-1", "high").await;
 
-    let a1 = alice
-        .post_decision(&signed(
-            &t.signer("alice"),
-            "alice",
-            &id,
-            &digest,
-            PayloadVerdict::Approve,
-            "",
-        ))
-        .await
-        .unwrap();
+    let a1 = alice.approve(&id, &digest).await.unwrap();
     assert_eq!(a1.event, "approval_counted");
     assert_eq!(a1.proposal.unwrap().status, ProposalStatus::AwaitingSecond);
     let a2 = carol
-        .post_decision(&signed(
-            &t.signer("carol"),
-            "carol",
+        .decide(
             &id,
             &digest,
             PayloadVerdict::Approve,
             "confirmed with owner",
-        ))
+        )
         .await
         .unwrap();
     assert_eq!(a2.event, "approved");
@@ -95,14 +91,12 @@ async fn dual_control_escalation_halt_and_annotation() {
     );
     // Halt before the agent starts: the agent's start is refused.
     let h = bob
-        .post_decision(&signed(
-            &t.signer("bob"),
-            "bob",
+        .decide(
             &id,
             &digest,
             PayloadVerdict::Halt,
             "wrong host: ws-0412 is the CFO's laptop",
-        ))
+        )
         .await
         .unwrap();
     assert_eq!(h.proposal.unwrap().status, ProposalStatus::Halted);
@@ -115,14 +109,12 @@ async fn dual_control_escalation_halt_and_annotation() {
     // Escalate, then a different lead decides.
     let (id2, d2) = submit(&t, "d-2", "medium").await;
     alice
-        .post_decision(&signed(
-            &t.signer("alice"),
-            "alice",
+        .decide(
             &id2,
             &d2,
             PayloadVerdict::Escalate,
             "needs a lead: VIP host",
-        ))
+        )
         .await
         .unwrap();
     let esc = t
@@ -137,17 +129,7 @@ async fn dual_control_escalation_halt_and_annotation() {
         .await
         .unwrap();
     assert_eq!(esc.items.len(), 1);
-    let r = dave
-        .post_decision(&signed(
-            &t.signer("dave"),
-            "dave",
-            &id2,
-            &d2,
-            PayloadVerdict::Reject,
-            "known admin script",
-        ))
-        .await
-        .unwrap();
+    let r = dave.reject(&id2, &d2, "known admin script").await.unwrap();
     assert_eq!(r.proposal.unwrap().status, ProposalStatus::Rejected);
 
     // Annotate the alert as a false positive, over the alert digest.
@@ -186,7 +168,7 @@ async fn dual_control_escalation_halt_and_annotation() {
 #[tokio::test]
 async fn claims_are_leases_released_by_decisions() {
     let t = TestServer::start().await;
-    let (alice, bob) = (t.login("alice").await, t.login("bob").await);
+    let (alice, bob) = (t.person("alice").await, t.login("bob").await);
     let (id, digest) = submit(&t, "c-1", "medium").await;
     let c = alice.claim(&id, false).await.unwrap();
     assert_eq!(c.claimed_by.as_deref(), Some("alice"));
@@ -213,17 +195,7 @@ async fn claims_are_leases_released_by_decisions() {
     assert_eq!(mine.page.items.len(), 1);
     // Renewing is fine; a decision releases it.
     alice.claim(&id, false).await.unwrap();
-    alice
-        .post_decision(&signed(
-            &t.signer("alice"),
-            "alice",
-            &id,
-            &digest,
-            PayloadVerdict::Approve,
-            "",
-        ))
-        .await
-        .unwrap();
+    alice.approve(&id, &digest).await.unwrap();
     let p = t.store.proposal(&id).await.unwrap().unwrap();
     assert_eq!((p.status, p.claimed_by), (ProposalStatus::Approved, None));
     // Claiming something decided is refused; agents cannot claim.

@@ -1,7 +1,8 @@
 //! Interoperation with OpenSSH: ssh-keygen both ways, and ssh-agent.
 
 use super::submit;
-use crate::common::{self, TestServer, signed};
+use crate::common::person::Person;
+use crate::common::{self, TestServer};
 use countersign::client::ApiClient;
 use countersign::domain::types::ProposalStatus;
 use countersign::signing::allowed_signers::AllowedSigners;
@@ -118,19 +119,8 @@ async fn interop_with_ssh_keygen_both_ways() {
 
     // carol's key file (made by ssh-keygen) loaded by countersign's signer.
     let carol_signer = Signer::from_file(&dir.path().join("carol"), || None).unwrap();
-    let mut carol = ApiClient::new(&t.url(), None).unwrap();
-    carol.login("carol", &carol_signer).await.unwrap();
-    carol
-        .post_decision(&signed(
-            &carol_signer,
-            "carol",
-            &id,
-            &digest,
-            PayloadVerdict::Approve,
-            "",
-        ))
-        .await
-        .unwrap();
+    let carol = Person::login(&t.url(), "carol", carol_signer).await;
+    carol.approve(&id, &digest).await.unwrap();
 
     // Every stored decision verifies with `ssh-keygen -Y verify`.
     let reviewer = ApiClient::new(&t.url(), Some(t.reviewer_token.clone())).unwrap();
@@ -217,20 +207,9 @@ async fn signing_through_a_running_ssh_agent() {
         .set_signers(AllowedSigners::load(&t.signers_file).unwrap());
 
     let signer = Signer::from_agent(&sock, public).unwrap();
-    let mut erin = ApiClient::new(&t.url(), None).unwrap();
-    erin.login("erin", &signer).await.unwrap();
+    let erin = Person::login(&t.url(), "erin", signer).await;
     let (id, digest) = submit(&t, "agent-1", "medium").await;
-    let r = erin
-        .post_decision(&signed(
-            &signer,
-            "erin",
-            &id,
-            &digest,
-            PayloadVerdict::Approve,
-            "",
-        ))
-        .await
-        .unwrap();
+    let r = erin.approve(&id, &digest).await.unwrap();
     assert_eq!(r.event, "approved");
     let _ = agent.kill();
     let _ = agent.wait();

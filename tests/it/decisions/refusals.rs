@@ -11,40 +11,31 @@ use countersign::signing::payload::{
 use countersign::signing::signer::Signer;
 use countersign::signing::{NS_DECISION, NS_LOGIN};
 
+/// One refusal: what is tried, on whose session, the decision posted and
+/// the (status, code) it gets.
+type Case<'a> = (&'a str, &'a ApiClient, SignedDecision, (u16, &'a str));
+
+/// Posts every case on `proposal`; each is refused and changes nothing.
+async fn all_refused(t: &TestServer, proposal: &str, cases: Vec<Case<'_>>) {
+    for (case, c, d, want) in cases {
+        refused(t, case, c, &d, proposal, want).await;
+    }
+}
+
 #[tokio::test]
 async fn every_refusal_leaves_everything_unchanged() {
     let t = TestServer::start().await;
-    let alice = t.login("alice").await;
+    let alice = t.person("alice").await;
     let (id, digest) = submit(&t, "s-1", "high").await;
-    let ok = signed(
-        &t.signer("alice"),
-        "alice",
-        &id,
-        &digest,
-        PayloadVerdict::Approve,
-        "",
-    );
+    let ok = alice.signed(&id, &digest, PayloadVerdict::Approve, "");
 
-    // Forged: one byte of the payload changed after signing.
+    // One byte of the payload changed after signing.
     let mut forged = ok.clone();
     forged.payload = forged.payload.replace("\"approve\"", "\"reject\" ");
-    refused(&t, &alice, &forged, &id, (400, "bad_signature")).await;
-    // Garbage signature.
     let mut garbage = ok.clone();
     garbage.signature = "-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----".into();
-    refused(&t, &alice, &garbage, &id, (400, "bad_signature")).await;
-    // A key that is not in allowed_signers (mallory's), claiming to be alice.
-    let mallory = Signer::from_key(common::new_key());
-    refused(
-        &t,
-        &alice,
-        &signed(&mallory, "alice", &id, &digest, PayloadVerdict::Approve, ""),
-        &id,
-        (403, "unknown_key"),
-    )
-    .await;
-    // Wrong namespace: signed as a login, replayed as a decision.
-    let p = serde_json::to_string(
+    // Signed as a login, replayed as a decision.
+    let payload = serde_json::to_string(
         &DecisionDraft {
             target: Target::Proposal(id.clone()),
             digest: digest.clone(),
@@ -56,118 +47,95 @@ async fn every_refusal_leaves_everything_unchanged() {
         .payload("alice", countersign::domain::time::now_millis()),
     )
     .unwrap();
-    let login_sig = t.signer("alice").sign(NS_LOGIN, p.as_bytes()).unwrap();
-    refused(
+    let signature = t
+        .signer("alice")
+        .sign(NS_LOGIN, payload.as_bytes())
+        .unwrap();
+    let as_login = SignedDecision { payload, signature };
+    // An approval signed by any key under any name.
+    let approve =
+        |signer: &Signer, who: &str| signed(signer, who, &id, &digest, PayloadVerdict::Approve, "");
+    // mallory has a key, but it is not in allowed_signers.
+    let mallory = Signer::from_key(common::new_key());
+    all_refused(
         &t,
-        &alice,
-        &SignedDecision {
-            payload: p,
-            signature: login_sig,
-        },
         &id,
-        (400, "wrong_namespace"),
+        vec![
+            ("a forged payload", &alice, forged, (400, "bad_signature")),
+            (
+                "a garbage signature",
+                &alice,
+                garbage,
+                (400, "bad_signature"),
+            ),
+            (
+                "mallory's key claiming to be alice",
+                &alice,
+                approve(&mallory, "alice"),
+                (403, "unknown_key"),
+            ),
+            (
+                "a login signature",
+                &alice,
+                as_login,
+                (400, "wrong_namespace"),
+            ),
+            (
+                "bob's payload on alice's session",
+                &alice,
+                approve(&t.signer("bob"), "bob"),
+                (403, "principal_mismatch"),
+            ),
+            (
+                "alice's payload signed with bob's key",
+                &alice,
+                approve(&t.signer("bob"), "alice"),
+                (403, "principal_mismatch"),
+            ),
+            (
+                "a reject with a one-character reason",
+                &alice,
+                alice.signed(&id, &digest, PayloadVerdict::Reject, "x"),
+                (400, "reason_required"),
+            ),
+        ],
     )
     .await;
-    // Principal mismatch: bob's signed payload posted on alice's session,
-    // and alice's payload signed with bob's key.
-    refused(
-        &t,
-        &alice,
-        &signed(
-            &t.signer("bob"),
-            "bob",
-            &id,
-            &digest,
-            PayloadVerdict::Approve,
-            "",
-        ),
-        &id,
-        (403, "principal_mismatch"),
-    )
-    .await;
-    refused(
-        &t,
-        &alice,
-        &signed(
-            &t.signer("bob"),
-            "alice",
-            &id,
-            &digest,
-            PayloadVerdict::Approve,
-            "",
-        ),
-        &id,
-        (403, "principal_mismatch"),
-    )
-    .await;
-    // Reason required for reject.
-    refused(
-        &t,
-        &alice,
-        &signed(
-            &t.signer("alice"),
-            "alice",
-            &id,
-            &digest,
-            PayloadVerdict::Reject,
-            "x",
-        ),
-        &id,
-        (400, "reason_required"),
-    )
-    .await;
-    // The good one is accepted once; its replay is refused.
+
+    // The good one is accepted once; then neither it again nor alice again
+    // (a fresh nonce) counts, and a second analyst cannot complete a
+    // high-risk approval (the lead rule).
     alice.post_decision(&ok).await.unwrap();
-    refused(&t, &alice, &ok, &id, (409, "replay")).await;
-    // Same principal twice (a fresh nonce, same person).
-    refused(
+    let bob = t.person("bob").await;
+    all_refused(
         &t,
-        &alice,
-        &signed(
-            &t.signer("alice"),
-            "alice",
-            &id,
-            &digest,
-            PayloadVerdict::Approve,
-            "",
-        ),
         &id,
-        (403, "same_principal"),
+        vec![
+            ("its replay", &alice, ok, (409, "replay")),
+            (
+                "alice a second time",
+                &alice,
+                alice.signed(&id, &digest, PayloadVerdict::Approve, ""),
+                (403, "same_principal"),
+            ),
+            (
+                "bob, a second analyst",
+                &bob,
+                bob.signed(&id, &digest, PayloadVerdict::Approve, ""),
+                (403, "role_required"),
+            ),
+        ],
     )
     .await;
-    // Lead rule: a second analyst cannot complete a high-risk approval.
-    let bob = t.login("bob").await;
-    refused(
-        &t,
-        &bob,
-        &signed(
-            &t.signer("bob"),
-            "bob",
-            &id,
-            &digest,
-            PayloadVerdict::Approve,
-            "",
-        ),
-        &id,
-        (403, "role_required"),
-    )
-    .await;
+
     // Stale digest: the agent revises the proposal.
     let mut doc = alert("s-1", vec![proposal("isolate_host", "high")]);
     doc["proposals"][0]["target"] = "ws-0413".into();
     let rev = t.agent().submit_alert(&doc).await.unwrap();
     let current = rev.proposals[0].digest.clone();
-    let carol = t.login("carol").await;
-    let stale = signed(
-        &t.signer("carol"),
-        "carol",
-        &id,
-        &digest,
-        PayloadVerdict::Approve,
-        "",
-    );
+    let carol = t.person("carol").await;
     let head = t.store.audit_head().await.unwrap();
-    match carol.post_decision(&stale).await.unwrap_err() {
+    match carol.approve(&id, &digest).await.unwrap_err() {
         ClientError::Api {
             status, code, body, ..
         } => {
@@ -182,64 +150,35 @@ async fn every_refusal_leaves_everything_unchanged() {
         t.store.proposal(&id).await.unwrap().unwrap().status,
         ProposalStatus::Pending
     );
-    // Decision after final.
-    carol
-        .post_decision(&signed(
-            &t.signer("carol"),
-            "carol",
-            &id,
-            &current,
-            PayloadVerdict::Reject,
-            "not ours",
-        ))
-        .await
-        .unwrap();
-    refused(
-        &t,
-        &alice,
-        &signed(
-            &t.signer("alice"),
-            "alice",
-            &id,
-            &current,
-            PayloadVerdict::Approve,
-            "",
-        ),
-        &id,
-        (409, "already_final"),
-    )
-    .await;
-    // Agent and reviewer tokens cannot decide at all.
+
+    // Once final, nobody decides; agent and reviewer tokens never do.
+    carol.reject(&id, &current, "not ours").await.unwrap();
     let agent = t.agent();
-    refused(
-        &t,
-        &agent,
-        &signed(
-            &t.signer("alice"),
-            "alice",
-            &id,
-            &current,
-            PayloadVerdict::Approve,
-            "",
-        ),
-        &id,
-        (403, "agent_cannot_decide"),
-    )
-    .await;
     let reviewer = ApiClient::new(&t.url(), Some(t.reviewer_token.clone())).unwrap();
-    refused(
+    let late = || alice.signed(&id, &current, PayloadVerdict::Approve, "");
+    all_refused(
         &t,
-        &reviewer,
-        &signed(
-            &t.signer("alice"),
-            "alice",
-            &id,
-            &current,
-            PayloadVerdict::Approve,
-            "",
-        ),
         &id,
-        (403, "login_required"),
+        vec![
+            (
+                "alice after the final decision",
+                &alice,
+                late(),
+                (409, "already_final"),
+            ),
+            (
+                "an agent token",
+                &agent,
+                late(),
+                (403, "agent_cannot_decide"),
+            ),
+            (
+                "a reviewer token",
+                &reviewer,
+                late(),
+                (403, "login_required"),
+            ),
+        ],
     )
     .await;
 }
@@ -247,7 +186,7 @@ async fn every_refusal_leaves_everything_unchanged() {
 #[tokio::test]
 async fn revoked_and_expired_keys_sign_nothing_new() {
     let t = TestServer::start().await;
-    let bob = t.login("bob").await;
+    let bob = t.person("bob").await;
     let (id, digest) = submit(&t, "k-1", "medium").await;
     // bob's key gets a valid-before in the past (file edited, then reloaded
     // as SIGHUP or the file watcher would).
@@ -269,15 +208,9 @@ async fn revoked_and_expired_keys_sign_nothing_new() {
         .set_signers(AllowedSigners::load(&t.signers_file).unwrap());
     refused(
         &t,
+        "bob's expired key",
         &bob,
-        &signed(
-            &t.signer("bob"),
-            "bob",
-            &id,
-            &digest,
-            PayloadVerdict::Approve,
-            "",
-        ),
+        &bob.signed(&id, &digest, PayloadVerdict::Approve, ""),
         &id,
         (403, "key_expired"),
     )
@@ -293,22 +226,16 @@ async fn revoked_and_expired_keys_sign_nothing_new() {
         .filter(|l| !l.starts_with("alice "))
         .map(|l| format!("{l}\n"))
         .collect();
-    let alice = t.login("alice").await;
+    let alice = t.person("alice").await;
     std::fs::write(&t.signers_file, without_alice).unwrap();
     t.server
         .state
         .set_signers(AllowedSigners::load(&t.signers_file).unwrap());
     refused(
         &t,
+        "alice's removed key",
         &alice,
-        &signed(
-            &t.signer("alice"),
-            "alice",
-            &id,
-            &digest,
-            PayloadVerdict::Approve,
-            "",
-        ),
+        &alice.signed(&id, &digest, PayloadVerdict::Approve, ""),
         &id,
         (403, "unknown_key"),
     )
@@ -319,25 +246,31 @@ async fn revoked_and_expired_keys_sign_nothing_new() {
 async fn login_refusals() {
     let t = TestServer::start().await;
     let mut c = ApiClient::new(&t.url(), None).unwrap();
-    // mallory has a key but is not in allowed_signers: no challenge is
-    // stored for a name nobody may sign as, so it cannot be redeemed.
-    let err = c
-        .login("mallory", &Signer::from_key(common::new_key()))
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("401"), "{err}");
-    // alice's name with a key that is not in allowed_signers.
-    let err = c
-        .login("alice", &Signer::from_key(common::new_key()))
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("not in allowed_signers"), "{err}");
-    // alice's name with bob's key.
-    let err = c.login("alice", &t.signer("bob")).await.unwrap_err();
-    assert!(
-        err.to_string().contains("not allowed for principal"),
-        "{err}"
-    );
+    for (case, who, key, says) in [
+        // mallory has a key but is not in allowed_signers: no challenge is
+        // stored for a name nobody may sign as, so it cannot be redeemed.
+        (
+            "mallory",
+            "mallory",
+            Signer::from_key(common::new_key()),
+            "401",
+        ),
+        (
+            "alice with a key not in allowed_signers",
+            "alice",
+            Signer::from_key(common::new_key()),
+            "not in allowed_signers",
+        ),
+        (
+            "alice with bob's key",
+            "alice",
+            t.signer("bob"),
+            "not allowed for principal",
+        ),
+    ] {
+        let err = c.login(who, &key).await.unwrap_err();
+        assert!(err.to_string().contains(says), "{case}: {err}");
+    }
     // A challenge is single use.
     let http = reqwest::Client::new();
     let ch: serde_json::Value = http
@@ -463,8 +396,9 @@ async fn invalid_review_metadata_changes_nothing() {
         ),
     ];
     for (verdict, r, needle) in bad {
+        let case = format!("{verdict:?} with {r:?}");
         let d = with(verdict, "needs a lead", r);
-        refused(&t, &alice, &d, &id, (400, "invalid_review")).await;
+        refused(&t, &case, &alice, &d, &id, (400, "invalid_review")).await;
         let err = alice.post_decision(&d).await.unwrap_err().to_string();
         assert!(err.contains(needle), "{err} should name {needle}");
     }
