@@ -336,8 +336,11 @@ fn every_document_is_run_and_links_stay_inside() {
             d.display()
         );
         let text = std::fs::read_to_string(d).unwrap();
+        // A sibling folder of the checkout (where a team keeps its own
+        // notes) is nothing a reader of the repository has.
+        let sibling = ["..", "/shared"].concat();
         assert!(
-            !text.contains("../shared"),
+            !text.contains(&sibling),
             "{} points outside the repository",
             d.display()
         );
