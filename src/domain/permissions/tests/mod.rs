@@ -251,140 +251,6 @@ fn lists_and_unknown_formats() {
     );
 }
 
-/// What the floor would be: the delta's verdict and the resulting
-/// document's own concerns, as `risk::assess` combines them.
-fn held(a: &Analysis) -> bool {
-    a.verdict != Verdict::NoNewAccess || !concerns(a).is_empty()
-}
-
-fn resulting_floor(a: &Analysis) -> Option<Risk> {
-    concerns(a)
-        .iter()
-        .filter(|c| c.class == "resulting_document")
-        .map(|c| c.floor)
-        .max()
-}
-
-#[test]
-fn the_resulting_document_is_judged_on_its_own() {
-    // The agent writes the before too: admin in both is still admin.
-    let admin = doc(json!([allow("*", "*")]));
-    let a = analyse("json", &admin, &admin);
-    assert_eq!(a.verdict, Verdict::NoNewAccess, "the delta alone");
-    assert_eq!(resulting_floor(&a), Some(Risk::Critical), "{a:?}");
-    let c = concerns(&a);
-    assert!(
-        c[0].detail.contains("resulting document") && c[0].detail.contains("on its own"),
-        "{c:?}"
-    );
-    // A public principal in both.
-    let public = doc(
-        json!([{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::site/*"}]),
-    );
-    let a = analyse("json", &public, &public);
-    assert_eq!(resulting_floor(&a), Some(Risk::Critical), "{a:?}");
-    assert_eq!(a.resulting[0].class, Class::PublicOrCrossAccount);
-    // Credentials in both: high.
-    let creds = doc(json!([allow("secretsmanager:GetSecretValue", "*")]));
-    let a = analyse("json", &creds, &creds);
-    assert_eq!(resulting_floor(&a), Some(Risk::High), "{a:?}");
-    // NotAction Allow: reaches escalation, even unsure.
-    let not = doc(json!([{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]));
-    let a = analyse("json", &not, &not);
-    assert_eq!(resulting_floor(&a), Some(Risk::Critical), "{a:?}");
-    // An unconditional Deny of everything holds it outright; a conditional
-    // one (a quarantine for one user) does not.
-    let denied = doc(json!([allow("*", "*"), {"Effect": "Deny", "Action": "*", "Resource": "*"}]));
-    assert_eq!(resulting_floor(&analyse("json", &admin, &denied)), None);
-    let quarantined = doc(
-        json!([allow("*", "*"), {"Effect": "Deny", "Action": "*", "Resource": "*",
-        "Condition": {"StringEquals": {"aws:userid": "AIDAEXAMPLE"}}}]),
-    );
-    assert_eq!(
-        resulting_floor(&analyse("json", &admin, &quarantined)),
-        Some(Risk::Critical)
-    );
-
-    // Controls: ordinary standing grants raise nothing.
-    let ordinary = doc(json!([
-        allow("s3:GetObject", "arn:aws:s3:::data/*"),
-        allow("s3:ListBucket", "arn:aws:s3:::data")
-    ]));
-    // A quarantine Deny added.
-    let q = doc(json!([
-        allow("s3:GetObject", "arn:aws:s3:::data/*"),
-        allow("s3:ListBucket", "arn:aws:s3:::data"),
-        {"Sid": "Quarantine", "Effect": "Deny", "Action": "*", "Resource": "*",
-         "Condition": {"StringEquals": {"aws:userid": "AIDAEXAMPLE"}}}
-    ]));
-    assert!(!held(&analyse("json", &ordinary, &q)));
-    // A read grant removed.
-    let fewer = doc(json!([allow("s3:GetObject", "arn:aws:s3:::data/*")]));
-    let a = analyse("json", &ordinary, &fewer);
-    assert!(!held(&a), "{a:?}");
-    assert_eq!(a.removed, ["s3:listbucket on arn:aws:s3:::data"]);
-    // An Allow narrowed.
-    let narrowed = doc(json!([allow(
-        "s3:GetObject",
-        "arn:aws:s3:::data/reports/*"
-    )]));
-    assert!(!held(&analyse("json", &fewer, &narrowed)));
-    // s3:* on everything is write, not admin.
-    let s3 = doc(json!([allow("s3:*", "*")]));
-    assert!(!held(&analyse("json", &s3, &s3)));
-    // A trust policy for a named service is what trust policies are for.
-    let trust = doc(
-        json!([{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]),
-    );
-    assert!(!held(&analyse("json", &trust, &trust)));
-}
-
-#[test]
-fn standing_grants_in_rbac_and_gcp() {
-    let crb = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: open\nsubjects:\n- kind: User\n  name: system:anonymous\n  apiGroup: rbac.authorization.k8s.io\nroleRef:\n  kind: ClusterRole\n  name: cluster-admin\n  apiGroup: rbac.authorization.k8s.io\n";
-    let a = analyse("yaml", crb, crb);
-    assert_eq!(a.verdict, Verdict::NoNewAccess);
-    assert_eq!(resulting_floor(&a), Some(Risk::Critical), "{a:?}");
-    let p = |b: Value| json!({"bindings": b}).to_string();
-    let owner = p(json!([{"role": "roles/owner", "members": ["allUsers"]}]));
-    let a = analyse("json", &owner, &owner);
-    assert_eq!(resulting_floor(&a), Some(Risk::Critical), "{a:?}");
-    let auth =
-        p(json!([{"role": "roles/storage.objectViewer", "members": ["allAuthenticatedUsers"]}]));
-    assert_eq!(
-        resulting_floor(&analyse("json", &auth, &auth)),
-        Some(Risk::Critical)
-    );
-    let editor = p(json!([{"role": "roles/editor", "members": ["user:ana@acme.example"]}]));
-    assert_eq!(
-        resulting_floor(&analyse("json", &editor, &editor)),
-        Some(Risk::Critical)
-    );
-    // Secrets read in a Role: high.
-    let secrets = "kind: Role\napiVersion: rbac.authorization.k8s.io/v1\nmetadata:\n  name: r\n  namespace: a\nrules:\n- apiGroups: [\"\"]\n  resources: [\"secrets\"]\n  verbs: [\"*\"]\n";
-    let a = analyse("yaml", secrets, secrets);
-    assert_eq!(resulting_floor(&a), Some(Risk::High), "{a:?}");
-    assert_eq!(a.resulting[0].class, Class::CredentialExposure);
-    // Controls: a GCP viewer removed; a deployer role narrowed.
-    let two = p(
-        json!([{"role": "roles/viewer", "members": ["user:ana@acme.example", "user:bo@acme.example"]}]),
-    );
-    let one = p(json!([{"role": "roles/viewer", "members": ["user:ana@acme.example"]}]));
-    let a = analyse("json", &two, &one);
-    assert!(!held(&a), "{a:?}");
-    assert_eq!(a.removed, ["roles/viewer for user:bo@acme.example"]);
-    let deployer = |verbs: &str| {
-        format!(
-            "kind: Role\napiVersion: rbac.authorization.k8s.io/v1\nmetadata:\n  name: d\n  namespace: a\nrules:\n- apiGroups: [\"apps\"]\n  resources: [\"deployments\"]\n  verbs: [{verbs}]\n"
-        )
-    };
-    assert!(!held(&analyse(
-        "yaml",
-        &deployer("get, list, update"),
-        &deployer("get")
-    )));
-}
-
 #[test]
 fn the_label_is_a_hint_only() {
     // IAM sent as text: a removed Deny * and an Allow rebuilt from lines
@@ -685,60 +551,19 @@ fn what_aws_would_refuse_is_held() {
     assert_eq!(a.worst(), Some(Class::PrivilegeEscalation));
 }
 
-fn action() -> impl Strategy<Value = String> {
-    prop::sample::select(vec![
-        "s3:GetObject",
-        "s3:Get*",
-        "s3:*",
-        "iam:PassRole",
-        "ec2:Describe*",
-        "kms:Decrypt",
-        "*",
-    ])
-    .prop_map(str::to_owned)
+/// What the floor would be: the delta's verdict and the resulting
+/// document's own concerns, as `risk::assess` combines them.
+pub(super) fn held(a: &Analysis) -> bool {
+    a.verdict != Verdict::NoNewAccess || !concerns(a).is_empty()
 }
 
-fn resource() -> impl Strategy<Value = String> {
-    prop::sample::select(vec![
-        "*",
-        "arn:aws:s3:::a/*",
-        "arn:aws:s3:::a/b",
-        "arn:aws:s3:::b/*",
-        "arn:aws:iam::1:role/*",
-    ])
-    .prop_map(str::to_owned)
+pub(super) fn resulting_floor(a: &Analysis) -> Option<Risk> {
+    concerns(a)
+        .iter()
+        .filter(|c| c.class == "resulting_document")
+        .map(|c| c.floor)
+        .max()
 }
 
-proptest! {
-    /// A document against itself, reordered or reformatted: no new access.
-    #[test]
-    fn itself_reordered_is_nothing_new(stmts in prop::collection::vec((action(), resource()), 1..6)) {
-        let list: Vec<Value> = stmts.iter().map(|(a, r)| allow(a, r)).collect();
-        let mut reversed = list.clone();
-        reversed.reverse();
-        let pretty = serde_json::to_string_pretty(&json!({"Statement": reversed})).unwrap();
-        let a = analyse("json", &doc(Value::Array(list)), &pretty);
-        prop_assert_eq!(a.verdict, Verdict::NoNewAccess);
-    }
-
-    /// A statement the old document does not cover is always found.
-    #[test]
-    fn an_uncovered_statement_is_new_access(
-        stmts in prop::collection::vec((action(), resource()), 1..5),
-        extra in (action(), resource()),
-    ) {
-        let old: Vec<Value> = stmts.iter().map(|(a, r)| allow(a, r)).collect();
-        let covered = stmts.iter().any(|(a, r)| {
-            pattern::contains(&extra.0.to_ascii_lowercase(), &a.to_ascii_lowercase())
-                && pattern::contains(&extra.1, r)
-        });
-        let mut new = old.clone();
-        new.push(allow(&extra.0, &extra.1));
-        let v = analyse("json", &doc(Value::Array(old)), &doc(Value::Array(new))).verdict;
-        if covered {
-            prop_assert_eq!(v, Verdict::NoNewAccess);
-        } else {
-            prop_assert_eq!(v, Verdict::GrantsNewAccess);
-        }
-    }
-}
+mod props;
+mod resulting;
