@@ -524,6 +524,29 @@ fn check_rule(rule: &Rule) -> Result<(), String> {
 }
 
 mod meetable;
+/// Why a proposal cannot be decided as one of a group, if it cannot: high
+/// and critical risk, actions that run code or change access, and whatever
+/// a rule wants two people for, are reviewed one by one.
+pub fn group_refused(risk: Risk, action: &ActionKind, rule: &Rule) -> Option<String> {
+    if risk >= Risk::High {
+        return Some(format!(
+            "a {risk}-risk proposal is decided on its own, not in a group"
+        ));
+    }
+    if !action.groups_safely() {
+        return Some(format!(
+            "{action} runs code or changes access: each one is decided on its own, not in a group"
+        ));
+    }
+    if rule.approvals >= 2 {
+        return Some(format!(
+            "rule \"{}\" needs two people: each proposal is reviewed on its own, not in a group",
+            rule.name
+        ));
+    }
+    None
+}
+
 pub use meetable::{LeadNeed, Problem, SignerLine, SignerSet, Where, Why, idle_leads, unmeetable};
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use super::wait;
 use crate::api::{QueueParams, QueueResponse, View};
+use crate::domain::policy::group_refused;
 use crate::domain::records::Needs;
 use crate::domain::types::ProposalStatus;
 use crate::server::auth::Caller;
@@ -9,7 +10,6 @@ use crate::server::body::ApiQuery;
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
 use crate::server::store::QueueQuery;
-use crate::server::store::logic::group_refused;
 use axum::Json;
 use axum::extract::State;
 

@@ -4,12 +4,12 @@ use super::{entry, new_id};
 use crate::audit::chain::{NewEntry, actor_agent, actor_deadline, actor_person};
 use crate::domain::digest;
 use crate::domain::machine::{self, Event, Millis, Transition};
-use crate::domain::policy::Rule;
+use crate::domain::policy::group_refused;
 use crate::domain::records::AnnotationRecord;
 use crate::domain::records::{AlertRecord, DecidedBy, ProposalRecord};
 use crate::domain::sample;
 use crate::domain::time::to_rfc3339;
-use crate::domain::types::{ActionKind, Risk, Verdict};
+use crate::domain::types::Verdict;
 use crate::server::store::{
     AnnotateCommand, ClaimCommand, DecideCommand, ExecutionCommand, ExecutionReport, SignedBlob,
     StoreError,
@@ -209,29 +209,6 @@ fn review_sample(
     });
     entries.push(verdict_entry(cmd, &next, event, data));
     Ok((next, entries, event))
-}
-
-/// Why a proposal cannot be decided as one of a group, if it cannot: high
-/// and critical risk, actions that run code or change access, and whatever
-/// a rule wants two people for, are reviewed one by one.
-pub fn group_refused(risk: Risk, action: &ActionKind, rule: &Rule) -> Option<String> {
-    if risk >= Risk::High {
-        return Some(format!(
-            "a {risk}-risk proposal is decided on its own, not in a group"
-        ));
-    }
-    if !action.groups_safely() {
-        return Some(format!(
-            "{action} runs code or changes access: each one is decided on its own, not in a group"
-        ));
-    }
-    if rule.approvals >= 2 {
-        return Some(format!(
-            "rule \"{}\" needs two people: each proposal is reviewed on its own, not in a group",
-            rule.name
-        ));
-    }
-    None
 }
 
 /// An agent's execution report on its own proposal.

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 mod decide;
 pub mod notify;
 
-pub use decide::{annotate, claim, decide, execution, group_refused, settle};
+pub use decide::{annotate, claim, decide, execution, settle};
 
 /// What one request changes. `ops::apply` writes it: entries chained on
 /// the head, proposals stamped with the last sequence number.

@@ -426,8 +426,7 @@ fn groups_never_carry_what_a_person_would_not_sign_one_by_one() {
         let rule =
             crate::domain::policy::Policy::builtin().rule_for(&items_action(kind), Risk::Low);
         assert!(
-            crate::server::store::logic::group_refused(Risk::Low, &items_action(kind), &rule)
-                .is_some(),
+            crate::domain::policy::group_refused(Risk::Low, &items_action(kind), &rule).is_some(),
             "{kind}: the server refuses it in a group too"
         );
     }
