@@ -2,7 +2,8 @@
 //! `ssh-keygen -Y verify` once per signed decision, in one run.
 //!
 //! `cargo bench --bench verify` (env: BENCH_VERIFY_DECISIONS, default
-//! "600,1000"; BENCH_ROUNDS, default 3: the median is printed).
+//! "600,1000"; BENCH_ROUNDS, default 3: the median is printed;
+//! BENCH_KEEP=1 keeps the logs, for a profile).
 //!
 //! Both are processes started the way a person starts them: `countersign
 //! audit verify FILE --signers … --server-key …` once over the whole export
@@ -87,25 +88,26 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     for n in sizes {
-        let dir = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
         let log = common::log::signed_log(2 * n, 8);
-        std::fs::write(dir.path().join("audit.jsonl"), &log.text).unwrap();
-        std::fs::write(dir.path().join("allowed_signers"), &log.signers).unwrap();
+        std::fs::write(dir.as_path().join("audit.jsonl"), &log.text).unwrap();
+        std::fs::write(dir.as_path().join("allowed_signers"), &log.signers).unwrap();
         std::fs::write(
-            dir.path().join("server_key.pub"),
+            dir.as_path().join("server_key.pub"),
             log.server_key.public_key().to_openssh().unwrap(),
         )
         .unwrap();
         for (i, d) in log.decisions.iter().enumerate() {
-            std::fs::write(dir.path().join(format!("d{i}.payload")), &d.payload).unwrap();
-            std::fs::write(dir.path().join(format!("d{i}.sig")), &d.signature).unwrap();
+            std::fs::write(dir.as_path().join(format!("d{i}.payload")), &d.payload).unwrap();
+            std::fs::write(dir.as_path().join(format!("d{i}.sig")), &d.signature).unwrap();
         }
         // Alternate them so the machine's drift weighs on all alike.
         let (mut all, mut one, mut loop_) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
-            all.push(ours(dir.path(), false));
-            one.push(ours(dir.path(), true));
-            loop_.push(openssh(dir.path(), &log.decisions));
+            all.push(ours(dir.as_path(), false));
+            one.push(ours(dir.as_path(), true));
+            loop_.push(openssh(dir.as_path(), &log.decisions));
         }
         let (all, one, loop_) = (median(all), median(one), median(loop_));
         println!(
@@ -117,5 +119,9 @@ fn main() {
             all * 1000.0,
             loop_ / all
         );
+        // BENCH_KEEP=1 keeps each log and its files, for a profile.
+        if std::env::var_os("BENCH_KEEP").is_some() {
+            println!("kept in {}", tmp.keep().display());
+        }
     }
 }
