@@ -1,4 +1,4 @@
-//! The proposal state machine (DESIGN.md, "Proposal state machine"), pure:
+//! The proposal state machine, pure:
 //! no IO, no clock. Callers pass `now` in milliseconds since the epoch and a
 //! resolved policy [`Rule`]; every function returns the next state and the
 //! event to record, or a [`Refusal`] that leaves the state untouched.

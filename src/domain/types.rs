@@ -221,7 +221,7 @@ impl<'de> Deserialize<'de> for ActionKind {
 }
 
 wire_enum!(
-    /// Where a proposal is in its life. See DESIGN.md, "Proposal state machine".
+    /// Where a proposal is in its life (the transitions are `domain::machine`).
     ProposalStatus {
         Pending => "pending",
         AwaitingSecond => "awaiting_second",

@@ -424,3 +424,31 @@ fn units() {
         );
     }
 }
+
+/// No file of the repository sends a reader to a design document it does
+/// not hold (the team's own notes live outside it).
+#[test]
+fn nothing_points_at_a_document_outside_the_repository() {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("Cargo.toml"), root.join("README.md")];
+    for dir in ["src", "tests", "benches", "docs", "contrib", "policy"] {
+        walk(&root.join(dir), &mut files);
+    }
+    let design = ["DESIGN", ".md"].concat();
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        assert!(!text.contains(&design), "{} names {design}", f.display());
+    }
+}
