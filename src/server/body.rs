@@ -71,19 +71,22 @@ pub fn strict(bytes: &[u8]) -> Result<(), ApiError> {
             JsonProblem::Syntax(_) => Ok(()),
             p => Err(p),
         })
-        .map_err(|p| {
-            let code = match p {
-                JsonProblem::Duplicate { .. } => ErrorCode::DuplicateMember,
-                JsonProblem::NotIJson { .. } => ErrorCode::NotIJson,
-                JsonProblem::Syntax(_) => ErrorCode::MalformedJson,
-            };
-            let field = p.path().map(str::to_owned);
-            let e = ApiError::new(code, p.to_string());
-            match field {
-                Some(f) => e.with_detail(serde_json::json!({ "field": f })),
-                None => e,
-            }
-        })
+        .map_err(|p| json_problem(&p, p.to_string()))
+}
+
+/// A JSON problem as its error code, naming where it is (`field`), with
+/// `message`.
+pub fn json_problem(p: &JsonProblem, message: String) -> ApiError {
+    let code = match p {
+        JsonProblem::Duplicate { .. } => ErrorCode::DuplicateMember,
+        JsonProblem::NotIJson { .. } => ErrorCode::NotIJson,
+        JsonProblem::Syntax(_) => ErrorCode::MalformedJson,
+    };
+    let e = ApiError::new(code, message);
+    match p.path() {
+        Some(f) => e.with_detail(serde_json::json!({ "field": f })),
+        None => e,
+    }
 }
 
 /// Parses a body into a typed request, naming the bad field.

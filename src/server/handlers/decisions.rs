@@ -6,11 +6,10 @@
 
 use crate::api::DecisionAccepted;
 use crate::api::ErrorCode;
-use crate::domain::json::JsonProblem;
 use crate::domain::machine::{self, Actor, Event};
 use crate::domain::time::now_millis;
 use crate::server::auth::Caller;
-use crate::server::body::{JsonBody, typed};
+use crate::server::body::{JsonBody, json_problem, typed};
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
 use crate::server::store::{AnnotateCommand, DecideCommand, SignedBlob};
@@ -26,18 +25,7 @@ use axum::http::StatusCode;
 fn refused(r: Refused) -> ApiError {
     let message = r.to_string();
     match r {
-        Refused::Json(p) => {
-            let code = match p {
-                JsonProblem::Duplicate { .. } => ErrorCode::DuplicateMember,
-                JsonProblem::NotIJson { .. } => ErrorCode::NotIJson,
-                JsonProblem::Syntax(_) => ErrorCode::MalformedJson,
-            };
-            let e = ApiError::new(code, message);
-            match p.path() {
-                Some(f) => e.with_detail(serde_json::json!({ "field": f })),
-                None => e,
-            }
-        }
+        Refused::Json(p) => json_problem(&p, message),
         Refused::Payload(_) => ApiError::new(ErrorCode::InvalidPayload, message),
         Refused::NotTheSession { .. } => ApiError::new(ErrorCode::PrincipalMismatch, message),
         Refused::Signature(e) => match e {
