@@ -14,6 +14,7 @@ pub mod mcp;
 pub mod server;
 pub mod signing;
 pub mod tui;
+pub mod workflow;
 
 /// Every binary that links this library (the server, tests, benchmarks)
 /// allocates with mimalloc: under load glibc's allocator took about a third

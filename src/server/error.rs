@@ -2,11 +2,11 @@
 //! "message"}}` with the status its `ErrorCode` names and a message a person
 //! can act on.
 
-use super::store::StoreError;
 use crate::api::ErrorCode;
 use crate::domain::json::JsonProblem;
 use crate::domain::machine::Refusal;
 use crate::domain::submission::FieldError;
+use crate::workflow::StoreError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

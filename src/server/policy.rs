@@ -1,9 +1,10 @@
 //! The policy in force is evidence: written to the audit log before
 //! anything is judged under it, when the server starts and at every reload.
 
-use super::store::{RecordPolicy, Store, StoreError};
+use super::store::Store;
 use crate::domain::policy::Policy;
 use crate::domain::time::now_millis;
+use crate::workflow::{RecordPolicy, StoreError};
 
 /// Writes the policy in force to the audit log (`policy_loaded`) unless
 /// the log's last policy entry already names its digest: at every start

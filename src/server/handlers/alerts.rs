@@ -9,7 +9,7 @@ use crate::server::body::{RawBody, json_body};
 use crate::server::error::ApiError;
 use crate::server::metrics::StatusLabels;
 use crate::server::state::AppState;
-use crate::server::store::SubmitCommand;
+use crate::workflow::SubmitCommand;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -9,7 +9,7 @@ use crate::server::auth::Caller;
 use crate::server::body::{ApiQuery, JsonBody, typed};
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
-use crate::server::store::ExecutionCommand;
+use crate::workflow::ExecutionCommand;
 use axum::Json;
 use axum::extract::{Path, State};
 

@@ -1,11 +1,10 @@
 //! Storage behind one trait, one folder per backend. The rules live in
-//! [`logic`] (pure functions over loaded records); [`ops`] runs every
+//! [`crate::workflow`] (pure functions over loaded records); [`ops`] runs every
 //! operation once over the [`tx::Tx`] trait (load, apply the rules, write
 //! the result and its audit entries in one transaction) with the SQL of
 //! [`sql`]; a backend only implements `Tx` and how transactions begin and
 //! commit.
 
-pub mod logic;
 pub mod ops;
 pub mod postgres;
 pub mod sql;
@@ -15,42 +14,19 @@ pub mod tx;
 use crate::api::events::EventType;
 pub use crate::api::{ExecutionReport, QueuePage, SubmitStatus, View};
 use crate::audit::chain::Head;
-use crate::domain::machine::{Actor, Event, Millis, Refusal};
-use crate::domain::policy::Policy;
+use crate::domain::machine::Millis;
 use crate::domain::records::{
     AlertRecord, AnnotationRecord, AuditEntry, ProposalRecord, QueueItem, TokenRecord,
 };
-use crate::domain::risk::{self, Judged};
-use crate::domain::sample::Sampler;
-use crate::domain::submission::{ValidProposal, ValidSubmission};
-use crate::domain::types::Label;
-use crate::domain::types::{ProposalStatus, Risk, TokenRole, Verdict};
+use crate::domain::types::{ProposalStatus, Risk, TokenRole};
+pub use crate::workflow::{
+    AnnotateCommand, AnnotateOutcome, ClaimCommand, DecideCommand, DecideOutcome, ExecutionCommand,
+    RecordPolicy, SignedBlob, StoreError, SubmitCommand, SubmitOutcome,
+};
 use async_trait::async_trait;
 pub use ops::notify::{Claimed, DeliveryCount, Finish};
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::broadcast;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error(transparent)]
-    Refused(#[from] Refusal),
-    #[error("the proposal changed since it was shown: current digest is {current}")]
-    StaleDigest { current: String },
-    #[error("{0}")]
-    Conflict(String),
-    #[error("this signed payload was already accepted (nonce {0}); a replay changes nothing")]
-    Replay(String),
-    #[error("{0}")]
-    Forbidden(String),
-    /// The database cannot be reached or written (disk full, locked, down).
-    #[error("storage unavailable: {0}")]
-    Unavailable(String),
-    #[error("internal storage error: {0}")]
-    Internal(String),
-}
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -97,142 +73,6 @@ impl From<crate::domain::digest::DigestError> for StoreError {
     fn from(e: crate::domain::digest::DigestError) -> Self {
         StoreError::Internal(e.to_string())
     }
-}
-
-/// A submission to store, judged already: risk and rule need no stored
-/// row, so they are computed where the request is handled and not inside
-/// the one writer every agent's write waits on. Only [`SubmitCommand::new`]
-/// builds one, so no caller can hand the store a submission nobody judged,
-/// or judged under another policy than the one it is stored under.
-pub struct SubmitCommand {
-    pub agent: String,
-    submission: ValidSubmission,
-    policy: Arc<Policy>,
-    /// One per proposal of `submission`, in order, under `policy`.
-    judged: Vec<Judged>,
-    pub now: Millis,
-    /// Draws which policy approvals go to sampled review.
-    pub sampler: Arc<Sampler>,
-}
-
-impl SubmitCommand {
-    /// Judges every proposal under `policy` ([`risk::judge`]), also those
-    /// a retry or a revision leaves as stored: which those are is known
-    /// only under the writer. CPU-bound (a large permission change takes
-    /// milliseconds to analyse): async callers run it off their workers.
-    pub fn new(
-        agent: String,
-        submission: ValidSubmission,
-        policy: Arc<Policy>,
-        now: Millis,
-        sampler: Arc<Sampler>,
-    ) -> Self {
-        let judged = submission
-            .proposals
-            .iter()
-            .map(|vp| risk::judge(&vp.fields, &policy))
-            .collect();
-        SubmitCommand {
-            agent,
-            submission,
-            policy,
-            judged,
-            now,
-            sampler,
-        }
-    }
-
-    /// Proposal `i` of the submission, with how it was judged.
-    fn proposal(&self, i: usize) -> (&ValidProposal, &Judged) {
-        (&self.submission.proposals[i], &self.judged[i])
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct SubmitOutcome {
-    pub status: SubmitStatus,
-    pub alert: AlertRecord,
-    pub proposals: Vec<ProposalRecord>,
-}
-
-/// A signed decision as received, kept verbatim for the audit log.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SignedBlob {
-    pub payload: String,
-    pub signature: String,
-    pub nonce: String,
-}
-
-pub struct AnnotateCommand {
-    pub alert_id: String,
-    pub principal: String,
-    pub note: String,
-    pub labels: Vec<Label>,
-    /// The alert digest the person saw.
-    pub digest: String,
-    pub now: Millis,
-    pub signed: SignedBlob,
-}
-
-#[derive(Debug, Clone)]
-pub struct AnnotateOutcome {
-    pub annotation: AnnotationRecord,
-    pub audit: AuditEntry,
-}
-
-pub struct ClaimCommand {
-    pub proposal_id: String,
-    pub principal: String,
-    /// Give the claim up instead of taking or renewing it.
-    pub release: bool,
-    pub ttl_ms: i64,
-    pub now: Millis,
-}
-
-pub struct DecideCommand {
-    pub proposal_id: String,
-    pub actor: Actor,
-    pub verdict: Verdict,
-    pub reason: String,
-    /// The digest the person saw; must be the proposal's current one.
-    pub digest: String,
-    pub policy: Arc<Policy>,
-    pub now: Millis,
-    pub signed: Option<SignedBlob>,
-    /// The size of the group it was decided in, if it was (the signed
-    /// `review.group`).
-    pub group: Option<u32>,
-}
-
-/// The policy a server puts in force, for the audit log: a
-/// `policy_loaded` entry with its digest and full text, written unless the
-/// last such entry already names the same digest.
-#[derive(Debug, Clone)]
-pub struct RecordPolicy {
-    /// `sha256:` + hex of `text`'s bytes.
-    pub digest: String,
-    pub text: String,
-    /// Where it was read from: a path, or `(built-in)`.
-    pub origin: String,
-    /// The server that put it in force (its checkpoint name).
-    pub server: String,
-    /// `start` or `reload`.
-    pub reason: &'static str,
-    pub now: Millis,
-}
-
-#[derive(Debug, Clone)]
-pub struct DecideOutcome {
-    pub proposal: ProposalRecord,
-    pub event: Event,
-    pub audit: AuditEntry,
-}
-
-pub struct ExecutionCommand {
-    pub proposal_id: String,
-    pub agent: String,
-    pub report: ExecutionReport,
-    pub now: Millis,
 }
 
 #[derive(Debug, Clone)]

@@ -1,13 +1,13 @@
 //! Every store operation, written once over [`Tx`]: load what the rules
-//! (`logic`) ask for, let them decide, write what they return. A backend
+//! (`crate::workflow`) ask for, let them decide, write what they return. A backend
 //! only says how a statement runs and how a transaction begins and ends.
 
 use crate::audit::chain::{self, Head};
 use crate::domain::records::{AlertRecord, AuditEntry, ProposalRecord};
 use crate::server::store::StoreError;
-use crate::server::store::logic::{self, Writes};
 use crate::server::store::sql::{self, Dialect, Param, SqlRow, params};
 use crate::server::store::tx::{RowMap, Tx};
+use crate::workflow::{self as logic, Writes};
 
 pub mod notify;
 mod reads;
@@ -140,10 +140,7 @@ pub mod reads_of {
 
     /// The alert under its external id (locked), and its proposals.
     pub fn submit(d: Dialect, cmd: &SubmitCommand) -> [Read; 2] {
-        let key: Vec<Param> = vec![
-            (&cmd.agent).into(),
-            (&cmd.submission.alert.external_id).into(),
-        ];
+        let key: Vec<Param> = vec![(&cmd.agent).into(), cmd.external_id().into()];
         let lock = d.for_update();
         [
             Read::new(sql::alert_by_external_sql(lock), key.clone()).or_many(

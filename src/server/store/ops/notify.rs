@@ -6,10 +6,10 @@
 
 use crate::api::events::EventType;
 use crate::domain::machine::Millis;
-use crate::server::store::logic::notify;
 use crate::server::store::sql::{self, Param, params};
 use crate::server::store::tx::Tx;
 use crate::server::store::{SinkRoute, StoreError};
+use crate::workflow::notify;
 use serde_json::Value;
 
 /// A delivery leased to this dispatcher.

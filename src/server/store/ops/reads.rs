@@ -7,10 +7,10 @@ use crate::domain::records::{
     AlertRecord, AnnotationRecord, AuditEntry, ProposalRecord, TokenRecord,
 };
 use crate::domain::types::{ProposalStatus, TokenRole};
-use crate::server::store::logic::{self};
 use crate::server::store::sql::{self, params};
 use crate::server::store::tx::Tx;
 use crate::server::store::{QueryParts, QueuePage, QueueQuery, StoreError};
+use crate::workflow as logic;
 
 /// Call inside one snapshot: the alert and its proposals agree.
 pub async fn alert<T: Tx>(

@@ -3,13 +3,13 @@
 use super::*;
 use crate::domain::machine::Millis;
 use crate::domain::records::ProposalRecord;
-use crate::server::store::logic::{self, Writes};
 use crate::server::store::sql;
 use crate::server::store::tx::Tx;
 use crate::server::store::{
     AnnotateCommand, AnnotateOutcome, ClaimCommand, DecideCommand, DecideOutcome, ExecutionCommand,
     RecordPolicy, StoreError, SubmitCommand, SubmitOutcome,
 };
+use crate::workflow::{self as logic, Writes};
 
 pub async fn submit<T: Tx>(
     tx: &mut T,

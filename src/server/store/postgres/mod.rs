@@ -13,20 +13,20 @@
 //! long-polls wake wherever they wait. Losing the database is a 503; the
 //! pool reconnects by itself.
 
-mod ctes;
+mod batch_reads;
+mod batched_writes;
 mod engine;
-mod flight;
-mod gather;
-mod jobs;
 mod listen;
-mod rows;
+mod merge;
+mod prepare;
 mod tls;
 mod tx;
 mod types;
+mod unnest;
 mod writer;
 
+use batched_writes::Settle;
 use engine::migrate;
-use jobs::Settle;
 use tx::PgTx;
 use writer::{Counters, Writer};
 

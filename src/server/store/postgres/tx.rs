@@ -3,9 +3,9 @@
 //! set: `format!` only splices constant column lists), so each runs in one
 //! round trip, and a batch of writes is pipelined.
 
-use super::ctes::{self, MERGE_MAX, merged};
-use super::flight::Commit;
-use super::rows;
+use super::merge::{self, MERGE_MAX, merged};
+use super::prepare::Commit;
+use super::unnest;
 use crate::audit::chain::Head;
 use crate::server::store::SinkRoute;
 use crate::server::store::StoreError;
@@ -113,7 +113,7 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
         let client = self.client;
         let prefix = self.prefix.take();
         let held = self.held.as_mut().map(std::mem::take).unwrap_or_default();
-        let held = ctes::fold(rows::per_table(held), None);
+        let held = merge::fold(unnest::per_table(held), None);
         let holding = self.held.is_some();
         if prefix.is_none() && held.is_empty() {
             let out = next.await;
@@ -161,7 +161,7 @@ impl<'a, C: GenericClient + Sync> PgTx<'a, C> {
         notify: Option<(&'static str, String)>,
     ) -> Result<(), StoreError> {
         let held = self.held.as_mut().map(std::mem::take).unwrap_or_default();
-        let held = rows::per_table(held);
+        let held = unnest::per_table(held);
         let out = async {
             // Pending commands first, on their own (a batch replayed write by
             // write, after a refused one: `ROLLBACK TO`): a statement

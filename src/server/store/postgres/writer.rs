@@ -17,8 +17,8 @@
 //! time, each under a savepoint, so a failure fails only its own write.
 //! Every caller is answered after COMMIT, with the commit's outcome.
 
-use super::flight::Reads;
-use super::jobs::{Job, Op, Pending, id_key};
+use super::batched_writes::{Job, Op, Pending, id_key};
+use super::prepare::Reads;
 use super::tx::PgTx;
 use super::{TAKE_CHAIN_LOCK, listen};
 use crate::audit::chain::Head;
@@ -171,7 +171,7 @@ const UNDO: &str = "ROLLBACK TO w";
 /// One transaction: the jobs taken. Their reads go in one flight, which
 /// locks their rows and then takes the chain lock if it is free: rows
 /// first, chain second, as every writer takes them, and the rows all in one
-/// flight in one order (`gather`), so that no two writers wait for each
+/// flight in one order (`batch_reads`), so that no two writers wait for each
 /// other. If the lock was not free, a round trip waits for it and reads
 /// the head. Each write then runs on its rows, its statements held; the
 /// writes, the notification and COMMIT go in a last flight.

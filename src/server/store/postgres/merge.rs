@@ -1,7 +1,7 @@
 //! A batch's statements as one: data-modifying CTEs (`WITH w0 AS (…), …
 //! last`), each statement's placeholders moved past those before it.
 
-use super::rows::{Bound, ORDER};
+use super::unnest::{Bound, ORDER};
 use crate::server::store::sql::Param;
 
 /// `statements` (inserts) and then `main` as one statement: `WITH w0 AS
@@ -81,7 +81,7 @@ fn shift_placeholders(sql: &str, by: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::store::postgres::rows::per_table;
+    use crate::server::store::postgres::unnest::per_table;
     use crate::server::store::sql;
 
     #[test]

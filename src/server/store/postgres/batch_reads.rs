@@ -10,7 +10,7 @@
 //! it. (Its write shares that key with an earlier one anyway, and reads
 //! again.)
 
-use super::rows::{Bound, Column};
+use super::unnest::{Bound, Column};
 use crate::server::store::StoreError;
 use crate::server::store::ops::{Many, Read};
 use crate::server::store::sql::Param;

@@ -5,9 +5,9 @@
 //! the fly ran after the COMMIT it was sent before). Prepared first, every
 //! request of a flight is written at its first poll, in order.
 
-use super::ctes;
-use super::gather;
-use super::rows::Bound;
+use super::batch_reads;
+use super::merge;
+use super::unnest::Bound;
 use crate::audit::chain::Head;
 use crate::server::store::StoreError;
 use crate::server::store::ops::Read;
@@ -39,7 +39,7 @@ impl Commit {
             let values = vec![Param::from(channel), Param::Text(payload)];
             (NOTIFY.to_owned(), Bound::One(values))
         });
-        let writes = ctes::fold(writes, notify);
+        let writes = merge::fold(writes, notify);
         let mut prepared = Vec::with_capacity(writes.len());
         for (sql, bound) in writes {
             prepared.push((client.prepare_cached(&sql).await?, bound));
@@ -58,9 +58,9 @@ impl Commit {
     }
 }
 
-/// A batch's reads, gathered ([`gather`]) and prepared.
+/// A batch's reads, gathered ([`batch_reads`]) and prepared.
 pub struct Reads {
-    pub gathered: gather::Gathered,
+    pub gathered: batch_reads::Gathered,
     statements: Vec<Statement>,
 }
 
@@ -69,7 +69,7 @@ impl Reads {
         client: &C,
         reads: &[Read],
     ) -> Result<Self, StoreError> {
-        let gathered = gather::gather(reads);
+        let gathered = batch_reads::gather(reads);
         let mut statements = Vec::with_capacity(gathered.statements.len());
         for (sql, _) in &gathered.statements {
             statements.push(client.prepare_cached(sql).await?);
@@ -92,7 +92,7 @@ impl Reads {
             futures_util::future::try_join(client.batch_execute(prefix), self.rows(client))
                 .await
                 .map_err(StoreError::from)?;
-        gather::scatter(self.gathered, rows)
+        batch_reads::scatter(self.gathered, rows)
     }
 
     /// BEGIN, the reads, then the chain lock if it is free and the head,
@@ -112,7 +112,7 @@ impl Reads {
             super::chain_head(client, false),
         )
         .await?;
-        Ok((gather::scatter(self.gathered, rows)?, head))
+        Ok((batch_reads::scatter(self.gathered, rows)?, head))
     }
 
     /// The statements' rows (written at the first poll).

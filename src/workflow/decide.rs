@@ -1,6 +1,10 @@
 //! Decisions, deadlines, execution reports, annotations and claims.
 
+use super::{
+    AnnotateCommand, ClaimCommand, DecideCommand, ExecutionCommand, SignedBlob, StoreError,
+};
 use super::{entry, new_id};
+use crate::api::ExecutionReport;
 use crate::audit::chain::{NewEntry, actor_agent, actor_deadline, actor_person};
 use crate::domain::digest;
 use crate::domain::machine::{self, Event, Millis, Transition};
@@ -10,10 +14,6 @@ use crate::domain::records::{AlertRecord, DecidedBy, ProposalRecord};
 use crate::domain::sample;
 use crate::domain::time::to_rfc3339;
 use crate::domain::types::Verdict;
-use crate::server::store::{
-    AnnotateCommand, ClaimCommand, DecideCommand, ExecutionCommand, ExecutionReport, SignedBlob,
-    StoreError,
-};
 use serde_json::json;
 
 fn record(

@@ -3,7 +3,7 @@
 //! same statements, and sent one by one, PostgreSQL plans, starts and ends
 //! each (most of its time per write). Each table's rows go as columns of
 //! arrays through `unnest`, so the statement text does not depend on how
-//! many rows there are (it stays prepared); `ctes` then folds the tables'
+//! many rows there are (it stays prepared); `merge` then folds the tables'
 //! statements into one.
 //!
 //! `INSERT INTO t (c1, …, ck) VALUES ($1, …, $k) tail` becomes

@@ -1,46 +1,16 @@
-//! The rules every backend applies, as pure functions over loaded records.
-//! Each returns what to write ([`Writes`]: records and the audit entries
-//! that record why); `ops` writes all of it in one transaction or nothing.
+//! Submissions: create an alert, keep an idempotent retry, or revise.
 
+use super::{StoreError, SubmitCommand, SubmitOutcome, Writes, entry, new_id};
+use crate::api::SubmitStatus;
 use crate::audit::chain::{NewEntry, actor_agent, actor_policy};
 use crate::domain::machine::{self, Event, Millis, Transition};
 use crate::domain::policy::Policy;
-use crate::domain::records::AnnotationRecord;
 use crate::domain::records::{AlertRecord, DecidedBy, ProposalRecord};
 use crate::domain::revision::{self, Plan};
 use crate::domain::risk::Judged;
 use crate::domain::sample;
 use crate::domain::time::to_rfc3339;
-use crate::server::store::{StoreError, SubmitCommand, SubmitOutcome, SubmitStatus};
 use serde_json::{Value, json};
-
-mod decide;
-pub mod notify;
-
-pub use decide::{annotate, claim, decide, execution, settle};
-
-/// What one request changes. `ops::apply` writes it: entries chained on
-/// the head, proposals stamped with the last sequence number.
-#[derive(Debug, Default)]
-pub struct Writes {
-    pub alert: Option<AlertRecord>,
-    pub proposals: Vec<ProposalRecord>,
-    pub entries: Vec<NewEntry>,
-    pub annotation: Option<AnnotationRecord>,
-    /// The nonce of the signed payload this change records.
-    pub nonce: Option<String>,
-}
-
-/// Everyone who took part in a proposal: its "mine" view.
-pub fn participants(p: &ProposalRecord) -> Vec<&str> {
-    let mut people: Vec<&str> = p.approvals.iter().map(|a| a.principal.as_str()).collect();
-    people.extend(p.escalated_by.as_deref());
-    people.extend(p.claimed_by.as_deref());
-    if let Some(DecidedBy::Person { principal }) = &p.decided_by {
-        people.push(principal);
-    }
-    people
-}
 
 /// A submission's plan: what it did and what to write.
 pub struct SubmitPlan {
@@ -111,46 +81,6 @@ pub fn submit(
             ..Writes::default()
         },
     })
-}
-
-/// The `policy_loaded` entry: the policy's digest and its full text, so
-/// the log alone says what every later decision was judged under.
-pub fn policy_loaded(cmd: &crate::server::store::RecordPolicy) -> NewEntry {
-    NewEntry {
-        at: cmd.now,
-        kind: "policy_loaded",
-        alert_id: None,
-        proposal_id: None,
-        actor: crate::audit::chain::actor_server(&cmd.server),
-        data: json!({
-            "digest": cmd.digest,
-            "text": cmd.text,
-            "origin": cmd.origin,
-            "reason": cmd.reason,
-        }),
-    }
-}
-
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
-fn entry(
-    at: Millis,
-    kind: &'static str,
-    alert_id: &str,
-    proposal_id: Option<&str>,
-    actor: Value,
-    data: Value,
-) -> NewEntry {
-    NewEntry {
-        at,
-        kind,
-        alert_id: Some(alert_id.to_owned()),
-        proposal_id: proposal_id.map(str::to_owned),
-        actor,
-        data,
-    }
 }
 
 /// A proposal as its alert's entry records it: what the requirement was

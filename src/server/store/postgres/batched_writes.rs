@@ -53,7 +53,7 @@ impl Op for SubmitCommand {
         reads_of::submit(PG, self).into()
     }
     fn keys(&self) -> Vec<String> {
-        let external = &self.submission.alert.external_id;
+        let external = self.external_id();
         vec![format!("alert\0{}\0{external}", self.agent)]
     }
     fn run<'a>(

@@ -1,0 +1,155 @@
+//! What a write is asked to do (the commands handlers build and both
+//! stores take) and what it answers.
+
+use crate::api::{ExecutionReport, SubmitStatus};
+use crate::domain::machine::{Actor, Event, Millis};
+use crate::domain::policy::Policy;
+use crate::domain::records::{AlertRecord, AnnotationRecord, AuditEntry, ProposalRecord};
+use crate::domain::risk::{self, Judged};
+use crate::domain::sample::Sampler;
+use crate::domain::submission::{ValidProposal, ValidSubmission};
+use crate::domain::types::{Label, Verdict};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A submission to store, judged already: risk and rule need no stored
+/// row, so they are computed where the request is handled and not inside
+/// the one writer every agent's write waits on. Only [`SubmitCommand::new`]
+/// builds one, so no caller can hand the store a submission nobody judged,
+/// or judged under another policy than the one it is stored under.
+pub struct SubmitCommand {
+    pub agent: String,
+    pub(super) submission: ValidSubmission,
+    pub(super) policy: Arc<Policy>,
+    /// One per proposal of `submission`, in order, under `policy`.
+    judged: Vec<Judged>,
+    pub now: Millis,
+    /// Draws which policy approvals go to sampled review.
+    pub sampler: Arc<Sampler>,
+}
+
+impl SubmitCommand {
+    /// Judges every proposal under `policy` ([`risk::judge`]), also those
+    /// a retry or a revision leaves as stored: which those are is known
+    /// only under the writer. CPU-bound (a large permission change takes
+    /// milliseconds to analyse): async callers run it off their workers.
+    pub fn new(
+        agent: String,
+        submission: ValidSubmission,
+        policy: Arc<Policy>,
+        now: Millis,
+        sampler: Arc<Sampler>,
+    ) -> Self {
+        let judged = submission
+            .proposals
+            .iter()
+            .map(|vp| risk::judge(&vp.fields, &policy))
+            .collect();
+        SubmitCommand {
+            agent,
+            submission,
+            policy,
+            judged,
+            now,
+            sampler,
+        }
+    }
+
+    /// The agent's own id for the alert: what a retry or a revision is
+    /// found by.
+    pub fn external_id(&self) -> &str {
+        &self.submission.alert.external_id
+    }
+
+    /// Proposal `i` of the submission, with how it was judged.
+    pub(super) fn proposal(&self, i: usize) -> (&ValidProposal, &Judged) {
+        (&self.submission.proposals[i], &self.judged[i])
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SubmitOutcome {
+    pub status: SubmitStatus,
+    pub alert: AlertRecord,
+    pub proposals: Vec<ProposalRecord>,
+}
+
+/// A signed decision as received, kept verbatim for the audit log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignedBlob {
+    pub payload: String,
+    pub signature: String,
+    pub nonce: String,
+}
+
+pub struct AnnotateCommand {
+    pub alert_id: String,
+    pub principal: String,
+    pub note: String,
+    pub labels: Vec<Label>,
+    /// The alert digest the person saw.
+    pub digest: String,
+    pub now: Millis,
+    pub signed: SignedBlob,
+}
+
+#[derive(Debug, Clone)]
+pub struct AnnotateOutcome {
+    pub annotation: AnnotationRecord,
+    pub audit: AuditEntry,
+}
+
+pub struct ClaimCommand {
+    pub proposal_id: String,
+    pub principal: String,
+    /// Give the claim up instead of taking or renewing it.
+    pub release: bool,
+    pub ttl_ms: i64,
+    pub now: Millis,
+}
+
+pub struct DecideCommand {
+    pub proposal_id: String,
+    pub actor: Actor,
+    pub verdict: Verdict,
+    pub reason: String,
+    /// The digest the person saw; must be the proposal's current one.
+    pub digest: String,
+    pub policy: Arc<Policy>,
+    pub now: Millis,
+    pub signed: Option<SignedBlob>,
+    /// The size of the group it was decided in, if it was (the signed
+    /// `review.group`).
+    pub group: Option<u32>,
+}
+
+/// The policy a server puts in force, for the audit log: a
+/// `policy_loaded` entry with its digest and full text, written unless the
+/// last such entry already names the same digest.
+#[derive(Debug, Clone)]
+pub struct RecordPolicy {
+    /// `sha256:` + hex of `text`'s bytes.
+    pub digest: String,
+    pub text: String,
+    /// Where it was read from: a path, or `(built-in)`.
+    pub origin: String,
+    /// The server that put it in force (its checkpoint name).
+    pub server: String,
+    /// `start` or `reload`.
+    pub reason: &'static str,
+    pub now: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct DecideOutcome {
+    pub proposal: ProposalRecord,
+    pub event: Event,
+    pub audit: AuditEntry,
+}
+
+pub struct ExecutionCommand {
+    pub proposal_id: String,
+    pub agent: String,
+    pub report: ExecutionReport,
+    pub now: Millis,
+}
