@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod mcp;
+pub mod receipt;
 pub mod server;
 pub mod signing;
 pub mod tui;

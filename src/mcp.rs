@@ -236,7 +236,7 @@ fn with_outcome(view: &DecisionView, outcome: &Outcome, text: String) -> CallToo
 fn reported_result(view: &DecisionView, report: &ExecutionReport) -> CallToolResult {
     let outcome = Outcome::of(view);
     let text = match (report, view.status) {
-        (ExecutionReport::Started, ProposalStatus::Executing) => format!(
+        (ExecutionReport::Started { .. }, ProposalStatus::Executing) => format!(
             "RECORDED — started proposal {}. Carry out the action you were approved for now, once, then report executed or failed with report_execution. From now on it answers act: false (its approval is in use); do not start it again.",
             view.proposal_id
         ),
@@ -341,7 +341,7 @@ impl<C: Connect> Tools<C> {
                     .unwrap_or("")
                     .to_owned();
                 let report = match args.get("state").and_then(Value::as_str) {
-                    Some("started") => ExecutionReport::Started,
+                    Some("started") => ExecutionReport::started(),
                     Some("executed") => ExecutionReport::Executed { detail },
                     Some("failed") => ExecutionReport::Failed { detail },
                     _ => return not_approved("`state` is started, executed or failed".into()),

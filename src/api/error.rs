@@ -100,6 +100,9 @@ error_codes! {
     LeadRequired => ("lead_required", 403),
     NotProposer => ("not_proposer", 403),
     SelfApproval => ("self_approval", 403),
+    /// The gate's own executor runs this action and reports its outcome:
+    /// an agent may not.
+    ExecutorOwned => ("executor_owned", 403),
     // 404, 405, 408
     NotFound => ("not_found", 404),
     MethodNotAllowed => ("method_not_allowed", 405),
@@ -116,6 +119,10 @@ error_codes! {
     NotSampled => ("not_sampled", 409),
     /// A sampled approval already reviewed, or past its review window.
     SampleClosed => ("sample_closed", 409),
+    /// A receipt asked for a proposal that is not (or no longer) approved.
+    NotApproved => ("not_approved", 409),
+    /// `started` named a receipt that is not this proposal's.
+    ReceiptMismatch => ("receipt_mismatch", 409),
     // 413, 429
     BodyTooLarge => ("body_too_large", 413),
     /// Too many requests from this caller: submissions and MCP calls per

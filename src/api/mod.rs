@@ -23,7 +23,7 @@ pub use audit::{AuditPage, AuditParams};
 pub use decisions::DecisionAccepted;
 pub use error::{ErrorBody, ErrorCode, ErrorObject};
 pub use proposals::{
-    CLAIM_TTL_MS, ClaimRequest, ClaimView, DecisionView, ExecutionReport, WaitQuery,
+    CLAIM_TTL_MS, ClaimRequest, ClaimView, DecisionView, ExecutionReport, SignedReceipt, WaitQuery,
 };
 pub use queue::{QueuePage, QueueParams, QueueResponse, View};
 pub use session::{ChallengeRequest, ChallengeResponse, LoginRequest, LoginResponse};

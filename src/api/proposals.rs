@@ -81,12 +81,18 @@ pub struct ClaimView {
 /// How long a claim lasts unless renewed.
 pub const CLAIM_TTL_MS: i64 = 10 * 60 * 1000;
 
-/// `POST /v1/proposals/{id}/execution`: `{"state": "started"}`, then
+/// `POST /v1/proposals/{id}/execution`: `{"state": "started",
+/// "receipt_id"?: "…"}`, then
 /// `{"state": "executed"|"failed", "detail": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ExecutionReport {
-    Started,
+    Started {
+        /// The receipt being used (`GET /v1/proposals/{id}/receipt`):
+        /// refused unless it is this proposal's. Starting consumes it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receipt_id: Option<String>,
+    },
     Executed {
         #[serde(default)]
         detail: String,
@@ -109,6 +115,9 @@ pub(crate) fn execution_report_json() -> serde_json::Value {
     {
         let state = |s: &str, detail: bool| {
             let mut properties = serde_json::json!({"state": {"type": "string", "enum": [s]}});
+            if s == "started" {
+                properties["receipt_id"] = serde_json::json!({"type": "string", "maxLength": 64, "description": "The receipt being used: refused unless it is this proposal's. Starting consumes it."});
+            }
             if detail {
                 properties["detail"] = serde_json::json!({"type": "string", "description": "What happened, for the record."});
             }
@@ -123,3 +132,22 @@ pub(crate) fn execution_report_json() -> serde_json::Value {
 }
 
 impl utoipa::ToSchema for ExecutionReport {}
+
+impl ExecutionReport {
+    /// `started`, with no receipt named.
+    pub fn started() -> Self {
+        ExecutionReport::Started { receipt_id: None }
+    }
+}
+
+/// `GET /v1/proposals/{id}/receipt`: the approval receipt, and the
+/// server's signature over its exact text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignedReceipt {
+    /// The receipt: RFC 8785 JSON text. Verify the signature over exactly
+    /// these bytes, then read it.
+    pub receipt: String,
+    /// Armored SSHSIG by the server key, namespace `countersign-receipt`.
+    pub signature: String,
+}

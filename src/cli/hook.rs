@@ -131,7 +131,7 @@ async fn decide(
         // Tell the gate the call runs now, so the approval does not lapse
         // and is not used twice; if it cannot be told, the call does not run.
         client
-            .report_execution(&p.id, &crate::api::ExecutionReport::Started)
+            .report_execution(&p.id, &crate::api::ExecutionReport::started())
             .await?;
     }
     Ok(answer)

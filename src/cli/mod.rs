@@ -8,6 +8,7 @@ mod mcp;
 mod notify;
 mod oversight;
 mod policy;
+mod receipt;
 mod serve;
 mod submit;
 mod token;
@@ -63,6 +64,9 @@ pub enum Command {
     /// Check, explain and test a policy; list the built-in sensitive targets.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Approval receipts: fetch one, check one offline.
+    #[command(subcommand)]
+    Receipt(receipt::ReceiptCommand),
 }
 
 /// How an agent-side command (`hook`, `mcp`) reaches the server: flags,
@@ -159,5 +163,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(cmd) => policy::run(cmd, &file).await,
         Command::Notify(cmd) => notify::run(cmd, &file).await,
         Command::Oversight(args) => oversight::run(args, &file).await,
+        Command::Receipt(cmd) => receipt::run(cmd, &file).await,
     }
 }

@@ -214,6 +214,12 @@ impl ApiClient {
             .await
     }
 
+    /// The signed approval receipt of an approved proposal.
+    pub async fn receipt(&self, proposal: &str) -> Result<crate::api::SignedReceipt, ClientError> {
+        let path = format!("/v1/proposals/{proposal}/receipt");
+        self.call(Method::GET, &path, &[], None, Self::SHORT).await
+    }
+
     pub async fn queue(
         &self,
         view: View,

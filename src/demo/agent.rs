@@ -65,7 +65,7 @@ async fn follow(c: &ApiClient, id: &str, target: &str) {
     }
     // A moment for a human to halt it, as a real playbook's queue would give.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    if c.report_execution(id, &ExecutionReport::Started)
+    if c.report_execution(id, &ExecutionReport::started())
         .await
         .is_err()
     {

@@ -14,3 +14,7 @@ pub const EVIDENCE_ITEMS: usize = 64;
 pub const PROPOSALS: usize = 32;
 pub const PERMISSION_DOC: usize = 512 * 1024;
 pub const MAX_EXPIRES_IN_SECS: u64 = 30 * 24 * 3600;
+/// A proposal's `parameters`, as JSON bytes.
+pub const PARAMETERS: usize = 64 * 1024;
+/// Arguments in `parameters.argv`.
+pub const ARGV_ITEMS: usize = 1024;

@@ -111,6 +111,16 @@ pub fn principal() -> RefOr<Schema> {
     )
 }
 
+/// A proposal's `parameters`: an object; `argv` a command line.
+pub fn parameters() -> RefOr<Schema> {
+    from_json(serde_json::json!({
+        "type": ["object", "null"],
+        "description": format!("What exactly will run, covered by the digest and shown in full: `argv` (the command line, one string per argument: what `countersign exec` runs and nothing else), or a tool's arguments. At most {} bytes as JSON.", limits::PARAMETERS),
+        "properties": {"argv": {"type": "array", "minItems": 1, "maxItems": limits::ARGV_ITEMS, "items": {"type": "string"}, "description": "The command, then each argument."}},
+        "additionalProperties": {"$ref": "#/components/schemas/IJsonValue"}
+    }))
+}
+
 /// `context`: free-form, kept verbatim.
 pub fn context() -> RefOr<Schema> {
     from_json(context_json())

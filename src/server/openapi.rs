@@ -65,6 +65,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::get))
         .routes(routes!(proposals::decision))
         .routes(routes!(proposals::execution))
+        .routes(routes!(proposals::receipt))
         .routes(routes!(proposals::claim))
         .routes(routes!(queue::queue))
         .routes(routes!(oversight::oversight))
@@ -136,6 +137,11 @@ fn add_links(doc: &mut Document) {
             (
                 "ReportExecution",
                 "report_execution",
+                "$response.body#/proposals/0/id",
+            ),
+            (
+                "GetReceipt",
+                "get_receipt",
                 "$response.body#/proposals/0/id",
             ),
             (

@@ -149,6 +149,11 @@ impl AppState {
         self.policy.set(policy);
     }
 
+    /// Who may run an approved proposal: the agent that proposed it.
+    pub fn audience(&self, p: &crate::domain::records::ProposalRecord) -> String {
+        p.proposed_by.clone()
+    }
+
     /// The allowed signers in force now.
     pub fn signers(&self) -> Arc<AllowedSigners> {
         self.signers.get()

@@ -14,6 +14,8 @@ pub const NS_DECISION: &str = "countersign-decision";
 pub const NS_LOGIN: &str = "countersign-login";
 /// Namespace of the server's audit checkpoints.
 pub const NS_CHECKPOINT: &str = "countersign-checkpoint";
+/// Namespace of the server's approval receipts (`crate::receipt`).
+pub const NS_RECEIPT: &str = "countersign-receipt";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SigError {

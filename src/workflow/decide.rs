@@ -222,7 +222,7 @@ pub fn execution(
     let mut next = p.clone();
     let mut entries = settle(&mut next, cmd.now);
     let (t, detail) = match &cmd.report {
-        ExecutionReport::Started => (machine::start_execution(&next.state(), cmd.now), ""),
+        ExecutionReport::Started { .. } => (machine::start_execution(&next.state(), cmd.now), ""),
         ExecutionReport::Executed { detail } => (
             machine::finish_execution(&next.state(), true),
             detail.as_str(),
@@ -235,7 +235,7 @@ pub fn execution(
     let t = t?;
     let event = t.event;
     record(&mut next, t, cmd.now, None, None);
-    if !matches!(cmd.report, ExecutionReport::Started) {
+    if !matches!(cmd.report, ExecutionReport::Started { .. }) {
         // The outcome is the agent's word, not the approver's: who approved
         // stays in `approvals`.
         next.decided_by = Some(DecidedBy::Agent {
@@ -249,7 +249,12 @@ pub fn execution(
         &next.alert_id,
         Some(&next.id),
         actor_agent(&cmd.agent),
-        json!({"detail": detail, "digest": next.digest}),
+        match &cmd.report {
+            ExecutionReport::Started {
+                receipt_id: Some(id),
+            } => json!({"detail": detail, "digest": next.digest, "receipt_id": id}),
+            _ => json!({"detail": detail, "digest": next.digest}),
+        },
     ));
     Ok((next, entries))
 }

@@ -579,7 +579,7 @@ async fn an_agent_reported_failure_is_the_agents_with_its_detail() {
     alice.wait_for("approve signed and recorded → approved", 15);
     use countersign::api::ExecutionReport;
     soc.agent
-        .report_execution(&id, &ExecutionReport::Started)
+        .report_execution(&id, &ExecutionReport::started())
         .await
         .unwrap();
     let report = ExecutionReport::Failed {

@@ -32,6 +32,7 @@ mod ocsf;
 mod openapi;
 mod oversight;
 mod postgres_chain_lock;
+mod receipts;
 mod replicas;
 mod risk;
 mod soak;

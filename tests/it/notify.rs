@@ -520,7 +520,7 @@ async fn policy_approvals_second_approvals_and_failed_executions_are_events() {
     alice.approve(&p1.id, &p1.digest).await.unwrap();
     let p0 = &r.proposals[0].id;
     agent
-        .report_execution(p0, &countersign::api::ExecutionReport::Started)
+        .report_execution(p0, &countersign::api::ExecutionReport::started())
         .await
         .unwrap();
     agent

@@ -43,6 +43,7 @@ async fn the_document_is_served_without_a_token_and_is_complete() {
         ("/v1/proposals/{id}/decision", &["get"]),
         ("/v1/proposals/{id}/execution", &["post"]),
         ("/v1/proposals/{id}/claim", &["post"]),
+        ("/v1/proposals/{id}/receipt", &["get"]),
         ("/v1/queue", &["get"]),
         ("/v1/oversight", &["get"]),
         ("/v1/decisions", &["post"]),
@@ -64,7 +65,7 @@ async fn the_document_is_served_without_a_token_and_is_complete() {
             }
         }
     }
-    assert_eq!(paths.len(), 15, "no route undocumented, none extra");
+    assert_eq!(paths.len(), 16, "no route undocumented, none extra");
     // Two types with one schema name would silently share one component
     // (utoipa keeps the last): the risk findings and the oversight ones
     // must both be what they say.

@@ -295,7 +295,7 @@ async fn oversight_figures_from_a_known_history() {
     )
     .await;
     agent
-        .report_execution(&p1, &ExecutionReport::Started)
+        .report_execution(&p1, &ExecutionReport::started())
         .await
         .expect("started");
     agent

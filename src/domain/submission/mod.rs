@@ -88,6 +88,13 @@ pub struct ProposalSubmission {
     pub rationale: String,
     #[serde(default)]
     pub permission_change: Option<PermissionChange>,
+    /// What exactly will run, for kinds whose target alone does not say:
+    /// `argv` (the command line, one string per argument, what `countersign
+    /// exec` runs and nothing else), or a tool's arguments. Covered by the
+    /// digest and shown to the reviewer in full.
+    #[serde(default)]
+    #[schema(schema_with = crate::domain::schema::parameters)]
+    pub parameters: Option<Value>,
     #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 2592000)]
     pub expires_in_secs: Option<u64>,
@@ -210,6 +217,40 @@ fn text(field: &str, value: &str, max: usize, required: bool) -> Result<(), Fiel
             field,
             format!("is {chars} characters, the limit is {max}"),
         ));
+    }
+    Ok(())
+}
+
+/// `parameters`: an object within [`PARAMETERS`] bytes; its `argv`, if
+/// any, a command line of one or more arguments.
+fn parameters(field: &str, value: &Value) -> Result<(), FieldError> {
+    use limits::{ARGV_ITEMS, PARAMETERS};
+    let Some(obj) = value.as_object() else {
+        return Err(FieldError::new(field, "must be an object"));
+    };
+    let size = serde_json::to_vec(value).map_or(usize::MAX, |v| v.len());
+    if size > PARAMETERS {
+        return Err(FieldError::new(
+            field,
+            format!("is {size} bytes as JSON, the limit is {PARAMETERS}"),
+        ));
+    }
+    if let Some(argv) = obj.get("argv") {
+        let args = argv
+            .as_array()
+            .filter(|a| !a.is_empty() && a.len() <= ARGV_ITEMS && a.iter().all(Value::is_string))
+            .ok_or_else(|| {
+                FieldError::new(
+                    format!("{field}.argv"),
+                    format!("must be an array of 1 to {ARGV_ITEMS} strings (the command, then each argument)"),
+                )
+            })?;
+        if args[0].as_str().is_some_and(|c| c.is_empty()) {
+            return Err(FieldError::new(
+                format!("{field}.argv"),
+                "the command (argv[0]) must not be empty",
+            ));
+        }
     }
     Ok(())
 }
@@ -354,6 +395,9 @@ fn validate(a: &AlertSubmission) -> Result<(), FieldError> {
                     });
                 }
             }
+        }
+        if let Some(params) = &p.parameters {
+            parameters(&at("parameters"), params)?;
         }
         if let Some(secs) = p.expires_in_secs
             && !(1..=MAX_EXPIRES_IN_SECS).contains(&secs)

@@ -1,8 +1,11 @@
-//! The agent's side of a proposal: wait for the decision, report execution.
+//! The agent's side of a proposal: wait for the decision, fetch the
+//! approval receipt, report execution.
 
 use super::wait;
 use crate::api::ErrorCode;
-use crate::api::{CLAIM_TTL_MS, ClaimRequest, ClaimView, DecisionView, ExecutionReport, WaitQuery};
+use crate::api::{
+    CLAIM_TTL_MS, ClaimRequest, ClaimView, DecisionView, ExecutionReport, SignedReceipt, WaitQuery,
+};
 use crate::domain::records::ProposalRecord;
 use crate::domain::time::now_millis;
 use crate::server::auth::Caller;
@@ -140,6 +143,19 @@ pub async fn execution(
             "detail: longer than 64 KiB",
         ));
     }
+    if let ExecutionReport::Started {
+        receipt_id: Some(given),
+    } = &report
+    {
+        let p = load(&state, &caller, &id).await?;
+        let issued = receipt_of(&state, &p).await?;
+        if issued_id(&issued).is_none_or(|id| &id != given) {
+            return Err(ApiError::new(
+                ErrorCode::ReceiptMismatch,
+                format!("receipt {given} is not this proposal's receipt"),
+            ));
+        }
+    }
     let p = state
         .store
         .report_execution(ExecutionCommand {
@@ -150,4 +166,73 @@ pub async fn execution(
         })
         .await?;
     Ok(Json((&p).into()))
+}
+
+/// `GET /v1/proposals/{id}/receipt`: the signed approval receipt of an
+/// approved proposal (the proposing agent's own, or any for a reviewer).
+#[utoipa::path(
+    get,
+    operation_id = "get_receipt",
+    path = "/v1/proposals/{id}/receipt",
+    tag = "agents",
+    summary = "The signed approval receipt an executor checks before running anything",
+    description = "For a proposal that is approved (or started, executed, failed since): the receipt, RFC 8785 JSON text naming the approved document and its digest, every approval as it was signed, the approving audit entry, `execute_by` and the audience, and the server's SSHSIG over exactly that text (namespace `countersign-receipt`). The same text every time it is asked for. `countersign receipt verify` checks it offline. 409 `not_approved` for any other status (a halt revokes it).",
+    params(("id" = String, Path, description = "The proposal id")),
+    responses(
+        (status = 200, description = "The receipt and the server's signature", body = crate::api::SignedReceipt),
+        (status = "default", description = "An error. `error.code` names it and always comes with the same HTTP status (see ErrorCode).", body = crate::api::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
+pub async fn receipt(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SignedReceipt>, ApiError> {
+    let p = load(&state, &caller, &id).await?;
+    Ok(Json(receipt_of(&state, &p).await?))
+}
+
+/// The receipt of `p`, built from its stored records and signed.
+pub async fn receipt_of(state: &AppState, p: &ProposalRecord) -> Result<SignedReceipt, ApiError> {
+    use crate::receipt::{self, Approved, ReceiptError};
+    let refused = |e: ReceiptError| match e {
+        ReceiptError::NotApproved(m) => ApiError::new(ErrorCode::NotApproved, m),
+        other => ApiError::internal(other.to_string()),
+    };
+    receipt::issuable(p.status).map_err(refused)?;
+    let (alert, _) = state
+        .store
+        .alert(&p.alert_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("alert {} not found", p.alert_id)))?;
+    let mut entries = Vec::new();
+    loop {
+        let after = entries
+            .last()
+            .map_or(0, |e: &crate::domain::records::AuditEntry| e.seq);
+        let page = state
+            .store
+            .audit_after(after, 10_000, Some(p.alert_id.clone()))
+            .await?;
+        let more = page.len() == 10_000;
+        entries.extend(page);
+        if !more {
+            break;
+        }
+    }
+    let approved = Approved {
+        alert: &alert,
+        proposal: p,
+        entries: &entries,
+        audience: state.audience(p),
+        server: &state.server_name,
+    };
+    receipt::issue(&approved, &state.server_key).map_err(refused)
+}
+
+/// The `receipt_id` inside a receipt the server issued.
+fn issued_id(r: &SignedReceipt) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(&r.receipt).ok()?;
+    v["receipt_id"].as_str().map(str::to_owned)
 }

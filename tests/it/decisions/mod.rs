@@ -102,7 +102,7 @@ async fn dual_control_escalation_halt_and_annotation() {
     assert_eq!(h.proposal.unwrap().status, ProposalStatus::Halted);
     let start = t
         .agent()
-        .report_execution(&id, &countersign::api::ExecutionReport::Started)
+        .report_execution(&id, &countersign::api::ExecutionReport::started())
         .await;
     assert_eq!(code(&start.unwrap_err()), (409, "already_final"));
 

@@ -207,7 +207,7 @@ pub async fn decisions_follow_the_rules(store: Arc<dyn Store>) {
         .report_execution(ExecutionCommand {
             proposal_id: p.id.clone(),
             agent: "bot".into(),
-            report: ExecutionReport::Started,
+            report: ExecutionReport::started(),
             now: T0 + 7,
         })
         .await;

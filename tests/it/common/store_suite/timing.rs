@@ -44,11 +44,11 @@ pub async fn deadlines_and_execution(store: Arc<dyn Store>) {
         })
     };
     assert!(matches!(
-        exec(&b.id, ExecutionReport::Started, "other", T0 + 2).await,
+        exec(&b.id, ExecutionReport::started(), "other", T0 + 2).await,
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(
-        exec(&b.id, ExecutionReport::Started, "bot", T0 + 2)
+        exec(&b.id, ExecutionReport::started(), "bot", T0 + 2)
             .await
             .unwrap()
             .status,
@@ -84,13 +84,13 @@ pub async fn deadlines_and_execution(store: Arc<dyn Store>) {
         Err(StoreError::Refused(_))
     ));
     assert!(
-        exec(&a.id, ExecutionReport::Started, "bot", T0 + 61_000)
+        exec(&a.id, ExecutionReport::started(), "bot", T0 + 61_000)
             .await
             .is_err()
     );
     // Lapse, even before the sweep runs: start is refused past the window.
     assert!(
-        exec(&c.id, ExecutionReport::Started, "bot", T0 + 1 + 600_000)
+        exec(&c.id, ExecutionReport::started(), "bot", T0 + 1 + 600_000)
             .await
             .is_err()
     );
