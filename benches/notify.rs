@@ -61,7 +61,7 @@ fn sinks(url: Option<&str>) -> NotifySettings {
     );
     NotifySettings {
         sinks: FileConfig::parse(&text, "bench").unwrap().notify,
-        remind_at: 0.75,
+        ..NotifySettings::default()
     }
 }
 

@@ -80,6 +80,10 @@ pub fn append(head: &Head, new: &NewEntry) -> Result<AuditEntry, digest::DigestE
 pub fn actor_agent(name: &str) -> Value {
     json!({"kind": "agent", "name": name})
 }
+/// The gate's own executor, reporting what it ran.
+pub fn actor_executor(name: &str) -> Value {
+    json!({"kind": "executor", "name": name})
+}
 pub fn actor_person(principal: &str) -> Value {
     json!({"kind": "person", "principal": principal})
 }

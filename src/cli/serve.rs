@@ -240,6 +240,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
             tls,
             notify: NotifySettings {
                 sinks: file.notify.clone(),
+                executors: file.executors.clone(),
                 remind_at: s.remind_at.unwrap_or(0.75),
             },
         },

@@ -77,6 +77,7 @@ fn describe(d: &DecisionView) -> String {
         Some(DecidedBy::Policy { rule }) => format!(" by policy rule \"{rule}\""),
         Some(DecidedBy::Deadline) => " by deadline".to_owned(),
         Some(DecidedBy::Agent { name }) => format!(" by agent {name}"),
+        Some(DecidedBy::Executor { name }) => format!(" by executor {name}"),
         None => String::new(),
     };
     let reason = d

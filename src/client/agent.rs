@@ -160,6 +160,7 @@ fn describe_decider(d: Option<&DecidedBy>) -> String {
         Some(DecidedBy::Policy { rule }) => format!(" by policy rule \"{rule}\""),
         Some(DecidedBy::Deadline) => " by its deadline".to_owned(),
         Some(DecidedBy::Agent { name }) => format!(" by agent {name}"),
+        Some(DecidedBy::Executor { name }) => format!(" by executor {name}"),
         None => String::new(),
     }
 }

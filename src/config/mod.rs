@@ -17,6 +17,10 @@ pub struct FileConfig {
     /// `[[notify]]`: where notifications go (`server::notify`).
     #[serde(default)]
     pub notify: Vec<NotifyConfig>,
+    /// `[[executors]]`: who runs approved actions for the gate
+    /// (`server::execute`).
+    #[serde(default)]
+    pub executors: Vec<ExecutorConfig>,
 }
 
 /// `[tui]`: the console's look and keys.
@@ -199,7 +203,9 @@ impl ClientSection {
     }
 }
 
+mod executors;
 mod notify;
+pub use executors::ExecutorConfig;
 pub use notify::{NotifyConfig, SinkKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -305,6 +311,11 @@ impl FileConfig {
                 });
             }
         }
+        executors::check_all(&config.executors).map_err(|message| ConfigError::Parse {
+            path: origin.to_owned(),
+            where_: String::new(),
+            message,
+        })?;
         if let Some(share) = config.server.remind_at
             && !(0.0..1.0).contains(&share)
         {

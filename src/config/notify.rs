@@ -77,7 +77,7 @@ struct RawNotify {
 
 const PAGERDUTY_EVENTS: &str = "https://events.pagerduty.com/v2/enqueue";
 
-fn checked_url(field: &str, url: &str) -> Result<String, String> {
+pub(super) fn checked_url(field: &str, url: &str) -> Result<String, String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("{field} `{url}`: {e}"))?;
     let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     match parsed.scheme() {
@@ -89,7 +89,7 @@ fn checked_url(field: &str, url: &str) -> Result<String, String> {
     }
 }
 
-fn secret_value(
+pub(super) fn secret_value(
     inline: Option<String>,
     file: Option<PathBuf>,
     what: &str,
@@ -104,11 +104,27 @@ fn secret_value(
     }
 }
 
+/// A Standard Webhooks signing secret: `whsec_` and 24 to 64 bytes of
+/// base64.
+pub(super) fn webhook_secret(secret: Option<&str>) -> Result<(), String> {
+    use base64::Engine;
+    let s = secret.ok_or("a webhook needs a secret (or secret_file): whsec_ and base64")?;
+    let key = s
+        .strip_prefix("whsec_")
+        .ok_or("the webhook secret must start with whsec_ (Standard Webhooks)")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .map_err(|e| format!("the webhook secret after whsec_ is not base64: {e}"))?;
+    if !(24..=64).contains(&bytes.len()) {
+        return Err("the webhook secret must be 24 to 64 bytes (Standard Webhooks)".into());
+    }
+    Ok(())
+}
+
 impl TryFrom<RawNotify> for NotifyConfig {
     type Error = String;
 
     fn try_from(raw: RawNotify) -> Result<Self, String> {
-        use base64::Engine;
         let kind = raw.kind;
         let url = match (kind, raw.url) {
             (_, Some(u)) => checked_url("url", &u)?,
@@ -119,20 +135,7 @@ impl TryFrom<RawNotify> for NotifyConfig {
         let routing_key = secret_value(raw.routing_key, raw.routing_key_file, "routing_key")?;
         match kind {
             SinkKind::Webhook => {
-                let s = secret
-                    .as_deref()
-                    .ok_or("a webhook sink needs a secret (or secret_file): whsec_ and base64")?;
-                let key = s
-                    .strip_prefix("whsec_")
-                    .ok_or("the webhook secret must start with whsec_ (Standard Webhooks)")?;
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(key)
-                    .map_err(|e| format!("the webhook secret after whsec_ is not base64: {e}"))?;
-                if !(24..=64).contains(&bytes.len()) {
-                    return Err(
-                        "the webhook secret must be 24 to 64 bytes (Standard Webhooks)".into(),
-                    );
-                }
+                webhook_secret(secret.as_deref())?;
             }
             SinkKind::Pagerduty if routing_key.is_none() => {
                 return Err("a pagerduty sink needs a routing_key (or routing_key_file)".into());

@@ -25,6 +25,10 @@ pub enum DecidedBy {
     Agent {
         name: String,
     },
+    /// The report of the gate's own executor (`[[executors]]`).
+    Executor {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

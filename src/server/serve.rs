@@ -100,6 +100,8 @@ pub struct ServerConfig {
 #[derive(Debug, Clone)]
 pub struct NotifySettings {
     pub sinks: Vec<crate::config::NotifyConfig>,
+    /// `[[executors]]`: the gate runs their actions (`server::execute`).
+    pub executors: Vec<crate::config::ExecutorConfig>,
     /// Share of the time to decide after which `proposal.expiring` is sent.
     pub remind_at: f64,
 }
@@ -108,6 +110,7 @@ impl Default for NotifySettings {
     fn default() -> Self {
         NotifySettings {
             sinks: Vec::new(),
+            executors: Vec::new(),
             remind_at: 0.75,
         }
     }
@@ -268,12 +271,16 @@ pub async fn start(
         ));
     }
 
-    let notifier = Arc::new(super::notify::Notifier::new(
-        store.clone(),
-        config.notify.sinks,
-        state.metrics.clone(),
-        config.notify.remind_at,
-    ));
+    state.issuer.executors = Arc::new(config.notify.executors);
+    let notifier = Arc::new(
+        super::notify::Notifier::new(
+            store.clone(),
+            config.notify.sinks,
+            state.metrics.clone(),
+            config.notify.remind_at,
+        )
+        .with_executors(state.issuer.clone()),
+    );
     state.notify_sinks = Arc::new(notifier.sink_names());
     notifier.spawn(stop_rx.clone());
 

@@ -97,6 +97,8 @@ pub struct AppState {
     signers: Arc<Swap<AllowedSigners>>,
     pub server_key: Arc<PrivateKey>,
     pub server_name: Arc<str>,
+    /// Issues approval receipts; knows the `[[executors]]`.
+    pub issuer: super::receipts::Issuer,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
     pub rate_limits: Arc<super::limits::RateLimits>,
@@ -120,12 +122,19 @@ impl AppState {
         limits: Limits,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
+        let server_key = Arc::new(identity.server_key);
+        let server_name: Arc<str> = identity.server_name.into();
         AppState {
             store,
             policy: Arc::new(Swap::new(policy)),
             signers: Arc::new(Swap::new(identity.signers)),
-            server_key: Arc::new(identity.server_key),
-            server_name: identity.server_name.into(),
+            issuer: super::receipts::Issuer {
+                key: server_key.clone(),
+                server: server_name.clone(),
+                executors: Arc::new(Vec::new()),
+            },
+            server_key,
+            server_name,
             metrics: Arc::new(Metrics::new()),
             sampler: Arc::new(crate::domain::sample::Sampler::from_os()),
             rate_limits: Arc::new(super::limits::RateLimits::new(limits.rates)),
@@ -147,11 +156,6 @@ impl AppState {
 
     pub fn set_policy(&self, policy: Policy) {
         self.policy.set(policy);
-    }
-
-    /// Who may run an approved proposal: the agent that proposed it.
-    pub fn audience(&self, p: &crate::domain::records::ProposalRecord) -> String {
-        p.proposed_by.clone()
     }
 
     /// The allowed signers in force now.

@@ -149,7 +149,11 @@ pub struct DecideOutcome {
 
 pub struct ExecutionCommand {
     pub proposal_id: String,
+    /// The agent reporting on its own proposal.
     pub agent: String,
+    /// Or the gate's executor reporting on what it ran (then `agent` is
+    /// not checked against the proposer).
+    pub executor: Option<String>,
     pub report: ExecutionReport,
     pub now: Millis,
 }

@@ -5,7 +5,7 @@ use super::{
 };
 use super::{entry, new_id};
 use crate::api::ExecutionReport;
-use crate::audit::chain::{NewEntry, actor_agent, actor_deadline, actor_person};
+use crate::audit::chain::{NewEntry, actor_agent, actor_deadline, actor_executor, actor_person};
 use crate::domain::digest;
 use crate::domain::machine::{self, Event, Millis, Transition};
 use crate::domain::policy::group_refused;
@@ -216,7 +216,7 @@ pub fn execution(
     p: &ProposalRecord,
     cmd: &ExecutionCommand,
 ) -> Result<(ProposalRecord, Vec<NewEntry>), StoreError> {
-    if p.proposed_by != cmd.agent {
+    if cmd.executor.is_none() && p.proposed_by != cmd.agent {
         return Err(StoreError::NotFound(format!("proposal {}", p.id)));
     }
     let mut next = p.clone();
@@ -236,10 +236,13 @@ pub fn execution(
     let event = t.event;
     record(&mut next, t, cmd.now, None, None);
     if !matches!(cmd.report, ExecutionReport::Started { .. }) {
-        // The outcome is the agent's word, not the approver's: who approved
-        // stays in `approvals`.
-        next.decided_by = Some(DecidedBy::Agent {
-            name: cmd.agent.clone(),
+        // The outcome is the reporter's word, not the approver's: who
+        // approved stays in `approvals`.
+        next.decided_by = Some(match &cmd.executor {
+            Some(name) => DecidedBy::Executor { name: name.clone() },
+            None => DecidedBy::Agent {
+                name: cmd.agent.clone(),
+            },
         });
         next.reason = Some(detail.to_owned()).filter(|d| !d.is_empty());
     }
@@ -248,7 +251,10 @@ pub fn execution(
         event.as_str(),
         &next.alert_id,
         Some(&next.id),
-        actor_agent(&cmd.agent),
+        match &cmd.executor {
+            Some(name) => actor_executor(name),
+            None => actor_agent(&cmd.agent),
+        },
         match &cmd.report {
             ExecutionReport::Started {
                 receipt_id: Some(id),

@@ -143,13 +143,22 @@ pub async fn execution(
             "detail: longer than 64 KiB",
         ));
     }
+    let p = load(&state, &caller, &id).await?;
+    if let Some(x) = state.issuer.executor_for(p.action.as_str()) {
+        return Err(ApiError::new(
+            ErrorCode::ExecutorOwned,
+            format!(
+                "`{}` is run by the gate's executor `{}`, which reports its outcome; an agent may not",
+                p.action, x.name
+            ),
+        ));
+    }
     if let ExecutionReport::Started {
         receipt_id: Some(given),
     } = &report
     {
-        let p = load(&state, &caller, &id).await?;
         let issued = receipt_of(&state, &p).await?;
-        if issued_id(&issued).is_none_or(|id| &id != given) {
+        if crate::server::receipts::id_of(&issued).is_none_or(|id| &id != given) {
             return Err(ApiError::new(
                 ErrorCode::ReceiptMismatch,
                 format!("receipt {given} is not this proposal's receipt"),
@@ -161,6 +170,7 @@ pub async fn execution(
         .report_execution(ExecutionCommand {
             proposal_id: id,
             agent: caller.name,
+            executor: None,
             report,
             now: now_millis(),
         })
@@ -193,46 +203,19 @@ pub async fn receipt(
     Ok(Json(receipt_of(&state, &p).await?))
 }
 
-/// The receipt of `p`, built from its stored records and signed.
+/// The receipt of `p`, or the API's refusal.
 pub async fn receipt_of(state: &AppState, p: &ProposalRecord) -> Result<SignedReceipt, ApiError> {
-    use crate::receipt::{self, Approved, ReceiptError};
-    let refused = |e: ReceiptError| match e {
-        ReceiptError::NotApproved(m) => ApiError::new(ErrorCode::NotApproved, m),
-        other => ApiError::internal(other.to_string()),
-    };
-    receipt::issuable(p.status).map_err(refused)?;
-    let (alert, _) = state
-        .store
-        .alert(&p.alert_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("alert {} not found", p.alert_id)))?;
-    let mut entries = Vec::new();
-    loop {
-        let after = entries
-            .last()
-            .map_or(0, |e: &crate::domain::records::AuditEntry| e.seq);
-        let page = state
-            .store
-            .audit_after(after, 10_000, Some(p.alert_id.clone()))
-            .await?;
-        let more = page.len() == 10_000;
-        entries.extend(page);
-        if !more {
-            break;
-        }
-    }
-    let approved = Approved {
-        alert: &alert,
-        proposal: p,
-        entries: &entries,
-        audience: state.audience(p),
-        server: &state.server_name,
-    };
-    receipt::issue(&approved, &state.server_key).map_err(refused)
-}
-
-/// The `receipt_id` inside a receipt the server issued.
-fn issued_id(r: &SignedReceipt) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(&r.receipt).ok()?;
-    v["receipt_id"].as_str().map(str::to_owned)
+    use crate::receipt::ReceiptError;
+    use crate::server::receipts::IssueError;
+    state
+        .issuer
+        .issue(state.store.as_ref(), p)
+        .await
+        .map_err(|e| match e {
+            IssueError::Receipt(ReceiptError::NotApproved(m)) => {
+                ApiError::new(ErrorCode::NotApproved, m)
+            }
+            IssueError::Store(e) => e.into(),
+            other => ApiError::internal(other.to_string()),
+        })
 }

@@ -51,6 +51,9 @@ pub struct Notifier {
     /// How long a leased delivery is this dispatcher's before another may
     /// try: longer than any attempt may take.
     lease_ms: i64,
+    /// Issues receipts for the `[[executors]]` (`server::execute`), whose
+    /// deliveries ride this outbox too.
+    issuer: Option<super::receipts::Issuer>,
 }
 
 impl Notifier {
@@ -91,7 +94,26 @@ impl Notifier {
             alerts: Mutex::new(std::collections::HashMap::new()),
             in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
             lease_ms,
+            issuer: None,
         }
+    }
+
+    /// Also delivers approved actions to the issuer's `[[executors]]`:
+    /// each is a sink of approvals for its actions.
+    pub fn with_executors(mut self, issuer: super::receipts::Issuer) -> Self {
+        let mut routes = (*self.routes).clone();
+        for e in issuer.executors.iter() {
+            routes.push(SinkRoute {
+                name: super::execute::sink_name(e),
+                events: super::execute::EVENTS.to_vec(),
+                min_risk: crate::domain::types::Risk::Low,
+                actions: e.actions.clone(),
+            });
+            self.lease_ms = self.lease_ms.max(5_000 + 1_000 * e.attempt_secs as i64);
+        }
+        self.routes = Arc::new(routes);
+        self.issuer = Some(issuer);
+        self
     }
 
     /// Whether any sink takes `proposal.expiring` reminders.
@@ -249,6 +271,16 @@ impl Notifier {
 
     /// One attempt at one delivery.
     pub async fn deliver(&self, c: &Claimed) -> Finish {
+        if let Some(issuer) = &self.issuer
+            && let Some(exec) = issuer
+                .executors
+                .iter()
+                .find(|e| super::execute::sink_name(e) == c.sink)
+        {
+            let retry_at = |attempts| now_millis() + retry_delay(attempts).as_millis() as i64;
+            return super::execute::deliver(&*self.store, issuer, &self.http, exec, c, retry_at)
+                .await;
+        }
         let Some(sink) = self.sinks.iter().find(|s| s.name == c.sink) else {
             return Finish::Failed {
                 error: format!("sink {} is no longer configured", c.sink),

@@ -147,6 +147,7 @@ fn decided_by(d: &Value) -> Option<String> {
         "policy" => format!("policy rule {}", by["rule"].as_str()?),
         "deadline" => "its deadline".to_owned(),
         "agent" => format!("agent {}", by["name"].as_str()?),
+        "executor" => format!("executor {}", by["name"].as_str()?),
         _ => return None,
     };
     Some(who)

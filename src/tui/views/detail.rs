@@ -37,7 +37,7 @@ fn outcome(p: &ProposalRecord) -> Option<String> {
         {
             return None;
         }
-        DecidedBy::Agent { name } => match reason {
+        DecidedBy::Agent { name } | DecidedBy::Executor { name } => match reason {
             Some(r) => format!(" · {}: {r} ({name})", p.status),
             None => format!(" · {} ({name})", p.status),
         },
@@ -47,6 +47,7 @@ fn outcome(p: &ProposalRecord) -> Option<String> {
                 DecidedBy::Policy { rule } => format!("policy \"{rule}\""),
                 DecidedBy::Deadline => "deadline".into(),
                 DecidedBy::Agent { name } => name.clone(),
+                DecidedBy::Executor { name } => format!("executor {name}"),
             };
             let reason = reason.map(|r| format!(": {r}")).unwrap_or_default();
             format!(" · {} by {who}{reason}", p.status)

@@ -207,6 +207,7 @@ pub async fn decisions_follow_the_rules(store: Arc<dyn Store>) {
         .report_execution(ExecutionCommand {
             proposal_id: p.id.clone(),
             agent: "bot".into(),
+            executor: None,
             report: ExecutionReport::started(),
             now: T0 + 7,
         })

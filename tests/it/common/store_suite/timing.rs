@@ -39,6 +39,7 @@ pub async fn deadlines_and_execution(store: Arc<dyn Store>) {
         s.report_execution(ExecutionCommand {
             proposal_id: id.into(),
             agent: agent.into(),
+            executor: None,
             report,
             now,
         })

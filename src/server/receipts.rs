@@ -1,0 +1,86 @@
+//! Issuing a receipt from what is stored: the proposal, its alert, and the
+//! alert's audit entries (`crate::receipt` builds and signs it). The API
+//! handler and the executor deliveries both issue through here.
+
+use super::store::Store;
+use crate::api::SignedReceipt;
+use crate::config::ExecutorConfig;
+use crate::domain::records::{AuditEntry, ProposalRecord};
+use crate::receipt::{self, Approved, ReceiptError};
+use crate::workflow::StoreError;
+use ssh_key::PrivateKey;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error(transparent)]
+    Receipt(#[from] ReceiptError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a server issues receipts with: its key and name, and who runs
+/// which action.
+#[derive(Clone)]
+pub struct Issuer {
+    pub key: Arc<PrivateKey>,
+    pub server: Arc<str>,
+    pub executors: Arc<Vec<ExecutorConfig>>,
+}
+
+impl Issuer {
+    /// The executor that runs `action`, if the gate runs it.
+    pub fn executor_for(&self, action: &str) -> Option<&ExecutorConfig> {
+        self.executors
+            .iter()
+            .find(|e| e.actions.iter().any(|a| a == action))
+    }
+
+    /// Who may run `p`: its executor, else the agent that proposed it.
+    pub fn audience(&self, p: &ProposalRecord) -> String {
+        match self.executor_for(p.action.as_str()) {
+            Some(e) => e.audience(),
+            None => p.proposed_by.clone(),
+        }
+    }
+
+    /// The receipt of `p`, built from its stored records and signed.
+    pub async fn issue(
+        &self,
+        store: &dyn Store,
+        p: &ProposalRecord,
+    ) -> Result<SignedReceipt, IssueError> {
+        receipt::issuable(p.status)?;
+        let (alert, _) = store
+            .alert(&p.alert_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("alert {}", p.alert_id)))?;
+        const PAGE: u32 = 10_000;
+        let mut entries: Vec<AuditEntry> = Vec::new();
+        loop {
+            let after = entries.last().map_or(0, |e| e.seq);
+            let page = store
+                .audit_after(after, PAGE, Some(p.alert_id.clone()))
+                .await?;
+            let more = page.len() == PAGE as usize;
+            entries.extend(page);
+            if !more {
+                break;
+            }
+        }
+        let approved = Approved {
+            alert: &alert,
+            proposal: p,
+            entries: &entries,
+            audience: self.audience(p),
+            server: &self.server,
+        };
+        Ok(receipt::issue(&approved, &self.key)?)
+    }
+}
+
+/// The `receipt_id` inside a receipt this server issued.
+pub fn id_of(r: &SignedReceipt) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(&r.receipt).ok()?;
+    v["receipt_id"].as_str().map(str::to_owned)
+}
