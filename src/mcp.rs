@@ -151,9 +151,20 @@ fn tool_list() -> Vec<Tool> {
                 "properties": {
                     "proposal_id": proposal_id_schema(),
                     "state": {"type": "string", "enum": ["started", "executed", "failed"]},
+                    "receipt_id": {"type": "string", "maxLength": 64,
+                                   "description": "With started: the receipt being used (get_receipt); refused unless it is this proposal's"},
                     "detail": {"type": "string", "maxLength": 65536,
                                "description": "What happened (executed or failed)"}
                 }
+            })),
+        ),
+        Tool::new(
+            "get_receipt",
+            "The signed approval receipt of an approved proposal: {receipt, signature}. The receipt is RFC 8785 JSON naming exactly what was approved (the document and its digest, every person's signed approval, execute_by); the signature is the gate's SSHSIG (namespace countersign-receipt). Hand it to whatever executes the action; report started with its receipt_id.",
+            object(json!({
+                "type": "object",
+                "required": ["proposal_id"],
+                "properties": {"proposal_id": proposal_id_schema()}
             })),
         ),
         Tool::new(
@@ -341,13 +352,30 @@ impl<C: Connect> Tools<C> {
                     .unwrap_or("")
                     .to_owned();
                 let report = match args.get("state").and_then(Value::as_str) {
-                    Some("started") => ExecutionReport::started(),
+                    Some("started") => ExecutionReport::Started {
+                        receipt_id: args
+                            .get("receipt_id")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                    },
                     Some("executed") => ExecutionReport::Executed { detail },
                     Some("failed") => ExecutionReport::Failed { detail },
                     _ => return not_approved("`state` is started, executed or failed".into()),
                 };
                 match gateway.report(id, &report).await {
                     Ok(view) => reported_result(&view, &report),
+                    Err(e) => not_approved(client_error(&e)),
+                }
+            }
+            "get_receipt" => {
+                let id = match proposal_id(&args) {
+                    Ok(id) => id,
+                    Err(m) => return not_approved(m),
+                };
+                match gateway.receipt(id).await {
+                    Ok(r) => CallToolResult::structured(json!({
+                        "receipt": r.receipt, "signature": r.signature,
+                    })),
                     Err(e) => not_approved(client_error(&e)),
                 }
             }

@@ -36,7 +36,7 @@ pub struct NewEntry {
     pub kind: &'static str,
     pub alert_id: Option<String>,
     pub proposal_id: Option<String>,
-    /// `{"kind": "agent"|"person"|"policy"|"deadline"|"server", ...}`
+    /// `{"kind": "agent"|"person"|"policy"|"deadline"|"server"|"executor", ...}`
     pub actor: Value,
     pub data: Value,
 }

@@ -22,6 +22,8 @@ pub trait Gateway: Send + Sync {
         proposal: &str,
         report: &ExecutionReport,
     ) -> Result<DecisionView, ClientError>;
+    /// The signed approval receipt of an approved proposal.
+    async fn receipt(&self, proposal: &str) -> Result<crate::api::SignedReceipt, ClientError>;
     /// Where the calls go, for messages.
     fn describe(&self) -> String;
 }
@@ -40,6 +42,9 @@ impl Gateway for ApiClient {
         report: &ExecutionReport,
     ) -> Result<DecisionView, ClientError> {
         self.report_execution(proposal, report).await
+    }
+    async fn receipt(&self, proposal: &str) -> Result<crate::api::SignedReceipt, ClientError> {
+        ApiClient::receipt(self, proposal).await
     }
     fn describe(&self) -> String {
         self.base().to_owned()

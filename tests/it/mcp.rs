@@ -74,6 +74,7 @@ async fn the_loop(c: &Client, g: &Gate, alice: &Person, ext: &str) {
         "request_approval",
         "wait_for_decision",
         "report_execution",
+        "get_receipt",
         "get_proposal",
     ] {
         assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
@@ -119,10 +120,22 @@ async fn the_loop(c: &Client, g: &Gate, alice: &Person, ext: &str) {
     assert_eq!(structured(&r)["status"], "approved");
     assert!(text(&r).starts_with("APPROVED"), "{}", text(&r));
 
+    // The receipt of what was approved, and started with it.
+    let r = call(c, "get_receipt", json!({"proposal_id": id})).await;
+    assert_ne!(r.is_error, Some(true), "{}", text(&r));
+    let receipt: Value = serde_json::from_str(structured(&r)["receipt"].as_str().unwrap()).unwrap();
+    assert_eq!(receipt["digest"], digest.as_str());
     let r = call(
         c,
         "report_execution",
-        json!({"proposal_id": id, "state": "started"}),
+        json!({"proposal_id": id, "state": "started", "receipt_id": "not-this-one"}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(true), "a receipt not this proposal's");
+    let r = call(
+        c,
+        "report_execution",
+        json!({"proposal_id": id, "state": "started", "receipt_id": receipt["receipt_id"]}),
     )
     .await;
     assert_eq!(structured(&r)["status"], "executing", "{}", text(&r));

@@ -101,6 +101,10 @@ impl Gateway for RouterGateway {
         let path = format!("/v1/proposals/{proposal}/execution");
         self.call(Method::POST, &path, Some(&body)).await
     }
+    async fn receipt(&self, proposal: &str) -> Result<crate::api::SignedReceipt, ClientError> {
+        let path = format!("/v1/proposals/{proposal}/receipt");
+        self.call(Method::GET, &path, None).await
+    }
     fn describe(&self) -> String {
         "this server".into()
     }

@@ -506,6 +506,7 @@ fn history(t: &Theme, d: &AlertDetail) -> Vec<Line<'static>> {
             let who = match s_str(&actor, "kind") {
                 "person" => s_str(&actor, "principal").to_owned(),
                 "agent" => format!("agent {}", s_str(&actor, "name")),
+                "executor" => format!("executor {}", s_str(&actor, "name")),
                 "policy" => format!("policy \"{}\"", s_str(&actor, "rule")),
                 other => other.to_owned(),
             };
