@@ -3,6 +3,7 @@
 
 mod audit;
 mod demo;
+mod exec;
 pub(crate) mod hook;
 mod mcp;
 mod notify;
@@ -47,6 +48,8 @@ pub enum Command {
     Token(token::TokenCommand),
     /// Submit an alert with proposals (the agent side); --wait for the decision.
     Submit(submit::SubmitArgs),
+    /// Run a command only if a person approved exactly that command line (checked receipt).
+    Exec(Box<exec::ExecArgs>),
     /// A pre-tool-use hook for Claude Code, Codex or Gemini CLI: only an approved call runs.
     Hook(hook::HookArgs),
     /// The gate's MCP tools over stdio, for agents that call tools over MCP.
@@ -127,10 +130,15 @@ fn db_url(flag: Option<String>, file: &FileConfig) -> anyhow::Result<DbUrl> {
 
 /// Runs a parsed command line. Errors are printed by `main`.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    // A hook that fails must still deny: even a bad config file.
+    // A hook that fails must still deny: even a bad config file. After
+    // the call (post), it must never fail the runtime.
     if let Some(Command::Hook(args)) = cli.command {
         return match FileConfig::load(cli.config.as_deref()) {
             Ok(file) => hook::run(args, &file).await,
+            Err(e) if args.event == hook::HookEvent::Post => {
+                eprintln!("countersign hook (post): {e:#}; nothing reported");
+                Ok(ExitCode::SUCCESS)
+            }
             Err(e) => Ok(ExitCode::from(hook::emit(
                 args.runtime,
                 &hook::Answer::Deny(format!("countersign: {e:#}; denied (fail closed)")),
@@ -156,6 +164,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(cmd) => token::run(cmd, &file).await,
         Command::Submit(args) => submit::run(args, &file).await,
         Command::Hook(args) => hook::run(args, &file).await,
+        Command::Exec(args) => exec::run(*args, &file).await,
         Command::Mcp(args) => mcp::run(args, &file).await,
         Command::Audit(cmd) => audit::run(cmd, &file).await,
         Command::Tui(args) => tui::run_tui(args, &file).await,

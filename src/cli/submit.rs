@@ -47,7 +47,7 @@ pub struct SubmitArgs {
     pub ca: Option<PathBuf>,
 }
 
-fn read_input(path: &PathBuf) -> anyhow::Result<serde_json::Value> {
+pub(crate) fn read_input(path: &PathBuf) -> anyhow::Result<serde_json::Value> {
     let mut text = String::new();
     if path.as_os_str() == "-" {
         std::io::stdin()

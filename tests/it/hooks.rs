@@ -3,7 +3,9 @@
 //! approves (allow, exit 0, reported `started`; the same call again is
 //! denied: already started), rejects (deny with the
 //! reason, exit 2), says nothing (deny at the timeout), and the server is
-//! down (deny). Every deny is exit 2 with the reason on stderr.
+//! down (deny). Every deny is exit 2 with the reason on stderr. After an
+//! allowed call, `--event post` reports it executed, or failed when the
+//! runtime says the tool failed; it never fails the runtime (exit 0).
 
 use crate::common;
 
@@ -44,9 +46,26 @@ fn spawn(
     timeout: u64,
     input: String,
 ) -> tokio::task::JoinHandle<HookRun> {
+    let calls = std::env::temp_dir().join(format!("countersign-hook-tests-{}", std::process::id()));
+    spawn_event("pre", &calls, runtime, server, token, timeout, input)
+}
+
+/// The hook for `event` (pre or post), its call records under `calls`
+/// (as `$XDG_RUNTIME_DIR`).
+fn spawn_event(
+    event: &str,
+    calls: &std::path::Path,
+    runtime: &str,
+    server: &str,
+    token: &str,
+    timeout: u64,
+    input: String,
+) -> tokio::task::JoinHandle<HookRun> {
     let mut child = tokio::process::Command::new(binary())
         .args([
             "hook",
+            "--event",
+            event,
             "--runtime",
             runtime,
             "--server",
@@ -56,6 +75,7 @@ fn spawn(
         ])
         .args(["--timeout", &timeout.to_string()])
         .env_remove("COUNTERSIGN_CONFIG")
+        .env("XDG_RUNTIME_DIR", calls)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -242,4 +262,139 @@ async fn a_long_command_is_held_whole_in_the_proposal() {
     );
     let run = hook.await.unwrap();
     assert_eq!(run.code, 2, "nobody decided: {}", run.stderr);
+}
+
+/// The post-tool-use input for `pre`'s call, with `response` (and the
+/// runtime's own event name; Gemini CLI stamps the event anew).
+fn post_input(runtime: &str, pre: &str, response: Value, failed: bool) -> String {
+    let mut v: Value = serde_json::from_str(pre).unwrap();
+    v["hook_event_name"] = match (runtime, failed) {
+        ("gemini", _) => "AfterTool",
+        ("claude-code", true) => "PostToolUseFailure",
+        _ => "PostToolUse",
+    }
+    .into();
+    if runtime == "gemini" {
+        v["timestamp"] = "2026-11-23T04:10:31.020Z".into();
+    }
+    v["tool_response"] = response;
+    v.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_post_event_reports_an_allowed_call_executed_or_failed() {
+    let g = Gate::start().await;
+    let alice = g.person("alice", "alice").await;
+    let calls = tempfile::tempdir().unwrap();
+    let dir = calls.path();
+    let records = || {
+        std::fs::read_dir(dir.join("countersign/hook-calls"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    for (runtime, file) in RUNTIMES {
+        let pre = fixture(file);
+        let prefix = target_prefix(&pre);
+        let failed_response = match runtime {
+            "claude-code" => serde_json::json!({"error": "Exit code 3"}),
+            "codex" => serde_json::json!({"exit_code": 3, "stdout": ""}),
+            _ => serde_json::json!({"llmContent": "", "error": "Command exited with code 3"}),
+        };
+        for (n, failed) in [(1, false), (2, true)] {
+            let input = pre
+                .replace("\"tool_use_id\":\"", &format!("\"tool_use_id\":\"post{n}-"))
+                .replace("04:10:27.512Z", &format!("04:2{n}:00.000Z"));
+            let hook = spawn_event(
+                "pre",
+                dir,
+                runtime,
+                &g.server.url,
+                &g.agent_token,
+                40,
+                input.clone(),
+            );
+            let item = pending(&alice, &prefix).await;
+            let p = &item.proposal;
+            // The command line as the runtime's shell runs it, in the digest.
+            let doc = g.reviewer.alert(&p.alert_id).await.unwrap();
+            let argv = &doc.proposals[0].document["parameters"]["argv"];
+            assert_eq!(argv[0], "bash", "{runtime}: {argv}");
+            assert!(argv[2].as_str().unwrap().starts_with(&prefix), "{argv}");
+            alice.approve(&p.id, &p.digest).await.unwrap();
+            let run = hook.await.unwrap();
+            assert_eq!(run.code, 0, "{runtime}: {}", run.stderr);
+            assert_eq!(records(), 1, "{runtime}: the allowed call is recorded");
+            let response = if failed {
+                failed_response.clone()
+            } else {
+                serde_json::json!({"stdout": "ok", "stderr": "", "interrupted": false})
+            };
+            let post = spawn_event(
+                "post",
+                dir,
+                runtime,
+                &g.server.url,
+                &g.agent_token,
+                10,
+                post_input(runtime, &input, response, failed),
+            )
+            .await
+            .unwrap();
+            assert_eq!(post.code, 0, "{runtime}: {}", post.stderr);
+            let view = g.reviewer.decision(&p.id, 0).await.unwrap();
+            let want = if failed { "failed" } else { "executed" };
+            assert_eq!(view.status.as_str(), want, "{runtime}: {}", post.stderr);
+            assert_eq!(records(), 0, "{runtime}: the record is used once");
+        }
+        // A call the pre hook never let run: nothing to report, exit 0.
+        let stray = post_input(runtime, &pre, serde_json::json!({}), false)
+            .replace("sudo iptables", "sudo ip6tables")
+            .replace("kubectl -n", "kubectl  -n")
+            .replace("aws iam", "aws  iam");
+        let post = spawn_event(
+            "post",
+            dir,
+            runtime,
+            &g.server.url,
+            &g.agent_token,
+            10,
+            stray,
+        )
+        .await
+        .unwrap();
+        assert_eq!(post.code, 0, "{runtime}: {}", post.stderr);
+    }
+    // A dead server, bad input: said on stderr, exit 0, the runtime goes on.
+    let input =
+        fixture("claude-code.json").replace("\"tool_use_id\":\"", "\"tool_use_id\":\"post3-");
+    let hook = spawn_event(
+        "pre",
+        dir,
+        "claude-code",
+        &g.server.url,
+        &g.agent_token,
+        40,
+        input.clone(),
+    );
+    let p = pending(&alice, &target_prefix(&input)).await.proposal;
+    alice.approve(&p.id, &p.digest).await.unwrap();
+    assert_eq!(hook.await.unwrap().code, 0);
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
+    let done = serde_json::json!({"stdout": "", "interrupted": false});
+    for input in [
+        "not json".to_owned(),
+        post_input("claude-code", &input, done, false),
+    ] {
+        let post = spawn_event("post", dir, "claude-code", &dead, &g.agent_token, 2, input)
+            .await
+            .unwrap();
+        assert_eq!(post.code, 0, "{}", post.stderr);
+        assert!(post.stderr.contains("nothing reported"), "{}", post.stderr);
+    }
+    let view = g.reviewer.decision(&p.id, 0).await.unwrap();
+    assert_eq!(
+        view.status.as_str(),
+        "executing",
+        "the report never reached it"
+    );
 }

@@ -24,6 +24,7 @@ mod crash;
 mod decisions;
 mod demo;
 mod docs;
+mod exec;
 mod executors;
 mod hooks;
 mod judged;

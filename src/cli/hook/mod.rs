@@ -1,7 +1,8 @@
 //! `countersign hook --runtime claude-code|codex|gemini`: the pre-tool-use
 //! hook of a coding or ops agent. Reads the runtime's hook input on stdin,
 //! submits the tool call as a proposal, waits for a person, and answers in
-//! the runtime's own format.
+//! the runtime's own format. With `--event post` (the runtime's
+//! post-tool-use hook), it reports how an allowed call went ([`post`]).
 //!
 //! Fail closed, in every runtime: only `approved`, not started yet and
 //! inside its execution window, allows (once: the hook reports it started).
@@ -12,6 +13,8 @@
 //! the runtime kills for running too long, lets the tool run in Codex and
 //! Gemini CLI). The default `--timeout` stays below the runtimes' own hook
 //! timeouts (60 s by default in Claude Code and Gemini CLI).
+
+pub mod post;
 
 use crate::client::agent::{self, Outcome};
 use crate::config::FileConfig;
@@ -46,11 +49,24 @@ impl Runtime {
     }
 }
 
+/// Which hook event the runtime calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HookEvent {
+    /// Before the call (`PreToolUse`, `BeforeTool`): submit, wait, allow or deny.
+    Pre,
+    /// After the call (`PostToolUse`, `PostToolUseFailure`, `AfterTool`):
+    /// report the allowed call executed or failed. Never blocks: exit 0.
+    Post,
+}
+
 #[derive(Debug, Args)]
 pub struct HookArgs {
     /// Which runtime calls the hook (its input and output formats)
     #[arg(long, value_enum)]
     pub runtime: Runtime,
+    /// Which event: pre (the gate) or post (report how an allowed call went)
+    #[arg(long, value_enum, default_value = "pre")]
+    pub event: HookEvent,
     #[command(flatten)]
     pub connection: super::AgentConnection,
     /// Seconds to wait for a person before denying; keep it below the
@@ -74,6 +90,15 @@ pub enum Answer {
 
 pub async fn run(args: HookArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {
     let runtime = args.runtime;
+    if args.event == HookEvent::Post {
+        // After the call nothing is left to block: a panic is said and the
+        // runtime goes on.
+        std::panic::set_hook(Box::new(|info| {
+            eprintln!("countersign hook (post) failed ({info}); nothing reported");
+            std::process::exit(0);
+        }));
+        return Ok(post::run(&args, file).await);
+    }
     // A panic anywhere below still denies, in the runtime's format.
     std::panic::set_hook(Box::new(move |info| {
         let reason = format!("countersign hook failed ({info}); denied (fail closed)");
@@ -133,6 +158,11 @@ async fn decide(
         client
             .report_execution(&p.id, &crate::api::ExecutionReport::started())
             .await?;
+        // For the post event to report on; without it the call still runs
+        // (it is approved and started), it just stays `executing`.
+        if let Err(e) = post::record(args.runtime, &input, &p.id) {
+            eprintln!("countersign: {e:#}; the post-tool-use hook cannot report this call");
+        }
     }
     Ok(answer)
 }
@@ -326,6 +356,23 @@ pub fn proposal_for(
         session_id
     };
     let body = serde_json::to_string_pretty(&tool_input)?;
+    // A shell call's command line as the runtime's shell runs it: an argv
+    // array as given (Codex), else `bash -c COMMAND` (Claude Code's Bash
+    // tool and Gemini CLI's run_shell_command run the command in a shell).
+    // Covered by the digest; the target stays the one-line command.
+    let argv = if is_shell(tool) {
+        match tool_input.get("command").or_else(|| tool_input.get("cmd")) {
+            Some(Value::Array(parts))
+                if !parts.is_empty() && parts.iter().all(Value::is_string) =>
+            {
+                Some(Value::Array(parts.clone()))
+            }
+            Some(Value::String(c)) if !c.is_empty() => Some(json!(["bash", "-c", c])),
+            _ => None,
+        }
+    } else {
+        None
+    };
     let rationale = format!(
         "{runtime_name} wants to call {tool} in {} (session {session_id})",
         if cwd.is_empty() {
@@ -334,6 +381,17 @@ pub fn proposal_for(
             cwd
         }
     );
+    let mut proposal = json!({
+        "action": action_for(tool),
+        "target": target,
+        "risk": risk,
+        "rationale": rationale,
+        // Nobody acts on it once the hook has stopped waiting.
+        "expires_in_secs": timeout.max(1) + 10
+    });
+    if let Some(argv) = argv {
+        proposal["parameters"] = json!({"argv": argv});
+    }
     Ok(json!({
         "external_id": external_id,
         "source": runtime_name,
@@ -353,14 +411,7 @@ pub fn proposal_for(
             "call": call,
             "cwd": cwd,
         },
-        "proposals": [{
-            "action": action_for(tool),
-            "target": target,
-            "risk": risk,
-            "rationale": rationale,
-            // Nobody acts on it once the hook has stopped waiting.
-            "expires_in_secs": timeout.max(1) + 10
-        }]
+        "proposals": [proposal]
     }))
 }
 
@@ -425,6 +476,10 @@ mod tests {
         assert_eq!(a["proposals"][0]["action"], "run_command");
         assert_eq!(a["proposals"][0]["target"], "iptables -F\\necho done");
         assert_eq!(a["proposals"][0]["risk"], "high");
+        assert_eq!(
+            a["proposals"][0]["parameters"]["argv"],
+            json!(["bash", "-c", "iptables -F\necho done"])
+        );
         assert!(
             a["evidence"][0]["body"]
                 .as_str()
