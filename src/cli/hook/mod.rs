@@ -128,12 +128,8 @@ pub async fn run(args: HookArgs, file: &FileConfig) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::from(emit(runtime, &answer)))
 }
 
-async fn decide(
-    args: &HookArgs,
-    file: &FileConfig,
-    deadline: Instant,
-    submitted: &AtomicBool,
-) -> anyhow::Result<Answer> {
+/// The runtime's event on stdin: JSON, at most [`MAX_INPUT`] bytes.
+pub(super) fn read_hook_input() -> anyhow::Result<Value> {
     let mut raw = String::new();
     std::io::stdin()
         .take(MAX_INPUT + 1)
@@ -141,8 +137,16 @@ async fn decide(
     if raw.len() as u64 > MAX_INPUT {
         anyhow::bail!("the hook input is larger than {MAX_INPUT} bytes");
     }
-    let input: Value = serde_json::from_str(&raw)
-        .map_err(|e| anyhow::anyhow!("the hook input is not JSON: {e}"))?;
+    serde_json::from_str(&raw).map_err(|e| anyhow::anyhow!("the hook input is not JSON: {e}"))
+}
+
+async fn decide(
+    args: &HookArgs,
+    file: &FileConfig,
+    deadline: Instant,
+    submitted: &AtomicBool,
+) -> anyhow::Result<Answer> {
+    let input = read_hook_input()?;
     let alert = proposal_for(args.runtime, &input, &args.risk, args.timeout)?;
     let client = args.connection.client(file)?;
     let response = agent::submit(&client, &alert, deadline).await?;

@@ -19,12 +19,11 @@
 //! It never blocks or fails the runtime: whatever goes wrong is said on
 //! stderr, and the exit code is 0.
 
-use super::{HookArgs, MAX_INPUT, str_at};
+use super::{HookArgs, read_hook_input, str_at};
 use crate::api::ExecutionReport;
 use crate::config::FileConfig;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -179,15 +178,7 @@ pub async fn run(args: &HookArgs, file: &FileConfig) -> ExitCode {
 }
 
 async fn report(args: &HookArgs, file: &FileConfig) -> anyhow::Result<()> {
-    let mut raw = String::new();
-    std::io::stdin()
-        .take(MAX_INPUT + 1)
-        .read_to_string(&mut raw)?;
-    if raw.len() as u64 > MAX_INPUT {
-        anyhow::bail!("the hook input is larger than {MAX_INPUT} bytes");
-    }
-    let input: Value = serde_json::from_str(&raw)
-        .map_err(|e| anyhow::anyhow!("the hook input is not JSON: {e}"))?;
+    let input = read_hook_input()?;
     let key = call_key(args.runtime, &input)?;
     let Some(proposal) = take(&calls_dir()?, &key) else {
         // Not a call the pre hook let run (another matcher, or denied).
