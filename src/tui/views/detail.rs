@@ -242,6 +242,19 @@ fn header(
         ),
         kv(t, "risk", risk_line(p, t)),
     ]);
+    // What exactly runs, when the proposal says (`parameters.argv`): each
+    // argument quoted, so where one ends is never a guess. Covered by the
+    // digest like everything else shown.
+    if let Some(argv) = p.document.get("parameters").and_then(|v| v.get("argv")) {
+        out.push(kv(
+            t,
+            "runs",
+            Line::from(Span::styled(
+                sanitize::line(&argv.to_string()),
+                t.status_warn,
+            )),
+        ));
+    }
     // A long target, or one with whitespace runs, is said to be so: it is
     // shown whole above, wrapped, never cut.
     let length = p.target.chars().count();
@@ -386,6 +399,15 @@ fn summary(t: &Theme, d: &AlertDetail, p: &ProposalRecord) -> Vec<Line<'static>>
     out.push(Line::default());
     out.push(Line::from(Span::styled("Rationale", t.accent)));
     out.extend(lines(s_str(&p.document, "rationale"), t.text, t));
+    if let Some(params) = p.document.get("parameters").filter(|v| !v.is_null()) {
+        out.push(Line::default());
+        out.push(Line::from(vec![
+            Span::styled("Parameters ", t.accent),
+            Span::styled("(exactly what runs; covered by the digest)", t.muted),
+        ]));
+        let pretty = serde_json::to_string_pretty(params).unwrap_or_default();
+        out.extend(lines(&pretty, t.text, t));
+    }
     if let Some(pc) = p.document.get("permission_change") {
         out.push(Line::default());
         out.push(Line::from(vec![

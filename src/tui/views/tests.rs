@@ -438,3 +438,33 @@ fn the_detail_names_other_open_work_on_the_same_entity() {
         "{screen}"
     );
 }
+
+#[test]
+fn what_runs_is_shown_argument_by_argument() {
+    let k = Keymap::default();
+    let mut s = State::new("alice".into(), "f".into(), "u".into(), NOW);
+    let mut r = record(9, Risk::High, ProposalStatus::Pending, false);
+    // A harmless target, and the argv that would really run.
+    r.target = "ls".into();
+    update(&mut s, queue_msg(vec![item(&r, Severity::High)], 0), &k);
+    let mut d = (*detail(9, &r)).clone();
+    d.proposals[0].target = r.target.clone();
+    d.proposals[0].document["parameters"] =
+        serde_json::json!({"argv": ["rm", "-rf", "/var/log", "\u{1b}[2Jx"]});
+    update(
+        &mut s,
+        Msg::Detail {
+            alert_id: "a-9".into(),
+            result: Ok(std::sync::Arc::new(d)),
+        },
+        &k,
+    );
+    let screen = draw(&s, 200, 50);
+    let runs = screen
+        .lines()
+        .find(|l| l.contains("runs"))
+        .unwrap_or_default();
+    assert!(runs.contains(r#"["rm","-rf","/var/log","#), "{screen}");
+    assert!(!screen.contains('\u{1b}'), "escapes are shown as marks");
+    assert!(screen.contains("Parameters"), "{screen}");
+}
