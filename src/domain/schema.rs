@@ -116,7 +116,7 @@ pub fn parameters() -> RefOr<Schema> {
     from_json(serde_json::json!({
         "type": ["object", "null"],
         "description": format!("What exactly will run, covered by the digest and shown in full: `argv` (the command line, one string per argument: what `countersign exec` runs and nothing else), or a tool's arguments. At most {} bytes as JSON.", limits::PARAMETERS),
-        "properties": {"argv": {"type": "array", "minItems": 1, "maxItems": limits::ARGV_ITEMS, "items": {"type": "string"}, "description": "The command, then each argument."}},
+        "properties": {"argv": {"type": "array", "minItems": 1, "maxItems": limits::ARGV_ITEMS, "prefixItems": [{"type": "string", "minLength": 1}], "items": {"type": "string"}, "description": "The command (not empty), then each argument."}},
         "additionalProperties": {"$ref": "#/components/schemas/IJsonValue"}
     }))
 }
