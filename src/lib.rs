@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod gateway;
 pub mod mcp;
 pub mod receipt;
 pub mod server;

@@ -3,6 +3,7 @@
 
 mod audit;
 mod demo;
+mod gateway;
 mod exec;
 pub(crate) mod hook;
 mod mcp;
@@ -54,6 +55,8 @@ pub enum Command {
     Hook(hook::HookArgs),
     /// The gate's MCP tools over stdio, for agents that call tools over MCP.
     Mcp(mcp::McpArgs),
+    /// An MCP server in front of your real tool servers: only what a person approved is forwarded.
+    Gateway(gateway::GatewayArgs),
     /// The review console for analysts and leads.
     Tui(tui::TuiArgs),
     /// Export and verify the hash-chained audit log.
@@ -166,6 +169,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Hook(args) => hook::run(args, &file).await,
         Command::Exec(args) => exec::run(*args, &file).await,
         Command::Mcp(args) => mcp::run(args, &file).await,
+        Command::Gateway(args) => gateway::run(args, &file).await,
         Command::Audit(cmd) => audit::run(cmd, &file).await,
         Command::Tui(args) => tui::run_tui(args, &file).await,
         Command::Demo(args) => demo::run_demo(args, &file).await,

@@ -21,6 +21,11 @@ pub struct FileConfig {
     /// (`server::execute`).
     #[serde(default)]
     pub executors: Vec<ExecutorConfig>,
+    /// `[gateway]`: `countersign gateway`'s own settings (`crate::gateway`).
+    pub gateway: Option<crate::gateway::config::GatewaySection>,
+    /// `[[upstreams]]`: the MCP servers `countersign gateway` fronts.
+    #[serde(default)]
+    pub upstreams: Vec<crate::gateway::config::UpstreamConfig>,
 }
 
 /// `[tui]`: the console's look and keys.
@@ -316,6 +321,13 @@ impl FileConfig {
             where_: String::new(),
             message,
         })?;
+        crate::gateway::config::check(config.gateway.as_ref(), &config.upstreams).map_err(
+            |message| ConfigError::Parse {
+                path: origin.to_owned(),
+                where_: String::new(),
+                message,
+            },
+        )?;
         if let Some(share) = config.server.remind_at
             && !(0.0..1.0).contains(&share)
         {

@@ -1,0 +1,45 @@
+//! `countersign gateway`: an MCP server over stdio in front of the real
+//! tool servers; gated calls wait for a person (`crate::gateway`).
+
+use crate::config::FileConfig;
+use crate::gateway::ToolGateway;
+use clap::Args;
+use std::process::ExitCode;
+
+/// Configured in the config file (`--config FILE`): `[gateway]` (the
+/// countersign server, an agent token, how long a call is held) and
+/// `[[upstreams]]` (the tool servers it fronts, with their credentials and
+/// what is allowed, gated or denied).
+#[derive(Debug, Args)]
+pub struct GatewayArgs {}
+
+pub async fn run(_args: GatewayArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {
+    let Some(s) = &file.gateway else {
+        anyhow::bail!("no [gateway] section in the config file (--config FILE): it names the countersign server and an agent token");
+    };
+    anyhow::ensure!(
+        !file.upstreams.is_empty(),
+        "no [[upstreams]] in the config file: name the MCP servers the gateway fronts"
+    );
+    let server = s
+        .server
+        .clone()
+        .or_else(|| std::env::var("COUNTERSIGN_SERVER").ok())
+        .or_else(|| file.client.server.clone())
+        .ok_or_else(|| anyhow::anyhow!("no server: set [gateway] server or COUNTERSIGN_SERVER"))?;
+    let token = match (&s.token, &s.token_file) {
+        (Some(_), Some(_)) => anyhow::bail!("[gateway]: give token or token_file, not both"),
+        (Some(t), None) => t.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("token_file {}: {e}", path.display()))?
+            .trim()
+            .to_owned(),
+        (None, None) => std::env::var("COUNTERSIGN_TOKEN").map_err(|_| {
+            anyhow::anyhow!("no agent token: set [gateway] token or token_file, or COUNTERSIGN_TOKEN")
+        })?,
+    };
+    let client = crate::client::ApiClient::with_ca(&server, Some(token), s.ca.as_deref())?;
+    let gateway = ToolGateway::start(s, file.upstreams.clone(), client).await;
+    crate::gateway::serve_stdio(gateway).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,466 @@
+//! `countersign gateway`: the gate in front of the tools. The agent is
+//! given only this MCP server; it holds the connections (and the
+//! credentials) to the real tool servers, the upstreams, and forwards a
+//! call only as the configuration and a person allow:
+//!
+//! - `allow` tools are forwarded at once; `deny` tools are never listed;
+//! - a `gate` tool call (the default) becomes a proposal — action
+//!   `mcp:<upstream>.<tool>`, the arguments as its `parameters`, so the
+//!   digest a person signs binds them — and is held. The call waits up to
+//!   `hold_secs` for a decision, then answers HELD with the proposal id;
+//!   the same call again (same tool, same arguments) picks the decision
+//!   up. Once approved, the gateway reports `started`, forwards **the
+//!   approved arguments, read from the signed receipt**, once, and reports
+//!   `executed` or `failed` with a digest of the upstream's answer.
+//!   Forwarding is the execution; changed arguments are a new proposal.
+//!
+//! Fail closed: an upstream that is down, a gate that cannot be reached, a
+//! refused `started`, a receipt that does not match — nothing is
+//! forwarded, and the answer says why.
+
+pub mod config;
+mod upstream;
+
+use crate::api::ExecutionReport;
+use crate::client::agent::{self, Outcome};
+use crate::client::{ApiClient, ClientError};
+use crate::domain::digest;
+use crate::domain::text::visible;
+use config::{GatewaySection, Mode, UpstreamConfig};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
+    Implementation, InitializeResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
+    Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, ServerHandler};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+use upstream::Upstream;
+
+/// One tool as the agent sees it.
+struct Exposed {
+    /// Its name here: the upstream's, or `upstream.tool` when two clash.
+    name: String,
+    upstream: usize,
+    /// The upstream's own name for it.
+    tool: String,
+    mode: Mode,
+    listed: Tool,
+}
+
+/// A gated call waiting for its decision: the proposal it became.
+#[derive(Clone)]
+struct Held {
+    proposal_id: String,
+    digest: String,
+}
+
+pub struct ToolGateway {
+    upstreams: Vec<Upstream>,
+    exposed: Vec<Exposed>,
+    gate: ApiClient,
+    hold: Duration,
+    call_timeout: Duration,
+    /// Gated calls by their key (tool and canonical arguments).
+    held: Mutex<HashMap<String, Held>>,
+    /// Upstreams that could not be reached at start, and why.
+    down: Vec<String>,
+}
+
+impl ToolGateway {
+    /// Connects every upstream (one that fails is left out, said on
+    /// stderr and in the server's instructions) and lists their tools.
+    pub async fn start(
+        settings: &GatewaySection,
+        upstream_configs: Vec<UpstreamConfig>,
+        gate: ApiClient,
+    ) -> ToolGateway {
+        let mut upstreams = Vec::new();
+        let mut down = Vec::new();
+        for config in upstream_configs {
+            let name = config.name.clone();
+            match Upstream::connect(config).await {
+                Ok(u) => upstreams.push(u),
+                Err(e) => {
+                    eprintln!("countersign gateway: {e:#}; its tools are not offered");
+                    down.push(format!("{name}: {e:#}"));
+                }
+            }
+        }
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for u in &upstreams {
+            for t in &u.tools {
+                if u.config.mode_of(&t.name) != Mode::Deny {
+                    *seen.entry(t.name.to_string()).or_default() += 1;
+                }
+            }
+        }
+        let mut exposed = Vec::new();
+        for (i, u) in upstreams.iter().enumerate() {
+            for t in &u.tools {
+                let mode = u.config.mode_of(&t.name);
+                if mode == Mode::Deny {
+                    continue;
+                }
+                let name = if seen.get(t.name.as_ref()).copied().unwrap_or(0) > 1 {
+                    format!("{}.{}", u.config.name, t.name)
+                } else {
+                    t.name.to_string()
+                };
+                let mut listed = t.clone();
+                listed.name = name.clone().into();
+                if mode == Mode::Gate {
+                    let said = listed.description.as_deref().unwrap_or("").to_owned();
+                    listed.description = Some(
+                        format!("{said}\n\n(countersign: a person approves each call first; a held call answers HELD — call again with the same arguments to continue.)")
+                            .trim_start()
+                            .to_owned()
+                            .into(),
+                    );
+                }
+                exposed.push(Exposed {
+                    name,
+                    upstream: i,
+                    tool: t.name.to_string(),
+                    mode,
+                    listed,
+                });
+            }
+        }
+        ToolGateway {
+            upstreams,
+            exposed,
+            gate,
+            hold: Duration::from_secs(settings.hold_secs),
+            call_timeout: Duration::from_secs(settings.call_timeout_secs),
+            held: Mutex::new(HashMap::new()),
+            down,
+        }
+    }
+
+    async fn call(&self, name: &str, args: Map<String, Value>, client: &str) -> CallToolResult {
+        let Some(x) = self.exposed.iter().find(|e| e.name == name) else {
+            return refused(format!(
+                "no tool named `{name}` here (denied, unknown, or its server is down)"
+            ));
+        };
+        let upstream = &self.upstreams[x.upstream];
+        match x.mode {
+            Mode::Allow => match upstream.call(&x.tool, args, self.call_timeout).await {
+                Ok(r) => {
+                    tracing::info!(tool = %x.name, "allowed call forwarded");
+                    r
+                }
+                Err(e) => refused(e),
+            },
+            Mode::Deny => refused(format!("`{name}` is denied")),
+            Mode::Gate => self.gated(x, upstream, args, client).await,
+        }
+    }
+
+    async fn gated(
+        &self,
+        x: &Exposed,
+        upstream: &Upstream,
+        args: Map<String, Value>,
+        client: &str,
+    ) -> CallToolResult {
+        let key = match call_key(&x.name, &args) {
+            Ok(k) => k,
+            Err(e) => return refused(format!("the arguments cannot be canonicalised: {e}")),
+        };
+        let known = self.held.lock().ok().and_then(|h| h.get(&key).cloned());
+        let held = match known {
+            Some(h) => h,
+            None => match self.propose(x, upstream, &args, &key, client).await {
+                Ok(h) => {
+                    if let Ok(mut m) = self.held.lock() {
+                        m.insert(key.clone(), h.clone());
+                    }
+                    h
+                }
+                Err(e) => return refused(gate_error(&e)),
+            },
+        };
+        let deadline = Instant::now() + self.hold;
+        let view = match agent::wait_for_decision(&self.gate, &held.proposal_id, deadline).await {
+            Ok(v) => v,
+            Err(e) => return refused(gate_error(&e)),
+        };
+        let forget = || {
+            if let Ok(mut m) = self.held.lock() {
+                m.remove(&key);
+            }
+        };
+        match Outcome::of(&view) {
+            Outcome::Pending { status } => {
+                let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
+                    "HELD for approval — nothing was run. Proposal {} is {status}: a person must approve this exact call. Call again with the same arguments to continue (a person may take minutes); changed arguments are a new proposal.",
+                    held.proposal_id
+                ))]);
+                r.structured_content = Some(json!({
+                    "held": true, "proposal_id": held.proposal_id,
+                    "status": status, "digest": held.digest,
+                }));
+                r
+            }
+            Outcome::Approved { .. } => {
+                forget();
+                self.forward(x, upstream, &held).await
+            }
+            o @ Outcome::Denied { .. } => {
+                forget();
+                let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
+                    "REJECTED — nothing was run. Proposal {} is {}.",
+                    held.proposal_id,
+                    o.describe()
+                ))]);
+                r.structured_content = Some(json!({
+                    "held": false, "proposal_id": held.proposal_id,
+                    "status": view.status, "reason": view.reason,
+                }));
+                r
+            }
+            o @ Outcome::Closed { .. } => {
+                forget();
+                refused(format!(
+                    "proposal {} is {}; nothing was run. Call again to ask anew.",
+                    held.proposal_id,
+                    o.describe()
+                ))
+            }
+        }
+    }
+
+    /// The proposal a gated call becomes.
+    async fn propose(
+        &self,
+        x: &Exposed,
+        upstream: &Upstream,
+        args: &Map<String, Value>,
+        key: &str,
+        client: &str,
+    ) -> Result<Held, ClientError> {
+        let alert = alert_for(&upstream.config.name, &x.tool, x.listed.description.as_deref(), args, key, client);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let r = agent::submit(&self.gate, &alert, deadline).await?;
+        let p = r
+            .proposals
+            .first()
+            .ok_or_else(|| ClientError::Decode("the gate answered without a proposal".into()))?;
+        Ok(Held {
+            proposal_id: p.id.clone(),
+            digest: p.digest.clone(),
+        })
+    }
+
+    /// Starts, forwards exactly the approved arguments, reports.
+    async fn forward(&self, x: &Exposed, upstream: &Upstream, held: &Held) -> CallToolResult {
+        let id = &held.proposal_id;
+        let signed = match self.gate.receipt(id).await {
+            Ok(r) => r,
+            Err(e) => return refused(format!("no receipt for {id}: {}; nothing was run", gate_error(&e))),
+        };
+        let receipt: crate::receipt::Receipt = match serde_json::from_str(&signed.receipt) {
+            Ok(r) => r,
+            Err(e) => return refused(format!("the receipt of {id} is unreadable: {e}; nothing was run")),
+        };
+        let approved = receipt.document["proposal"]["parameters"].as_object().cloned();
+        let Some(args) = approved.filter(|_| receipt.digest == held.digest && receipt.proposal_id == *id)
+        else {
+            return refused(format!(
+                "the receipt of {id} is not for what was proposed here; nothing was run"
+            ));
+        };
+        let start = ExecutionReport::Started {
+            receipt_id: Some(receipt.receipt_id.clone()),
+        };
+        if let Err(e) = self.gate.report_execution(id, &start).await {
+            return refused(format!("not started ({}); nothing was run", gate_error(&e)));
+        }
+        let outcome = upstream.call(&x.tool, args, self.call_timeout).await;
+        let report = match &outcome {
+            Ok(r) => {
+                let content = serde_json::to_vec(&r.content).unwrap_or_default();
+                let detail = format!(
+                    "upstream {}: isError {}; content {} ({} bytes)",
+                    upstream.config.name,
+                    r.is_error.unwrap_or(false),
+                    digest::sha256_tagged(&content),
+                    content.len()
+                );
+                if r.is_error == Some(true) {
+                    ExecutionReport::Failed { detail }
+                } else {
+                    ExecutionReport::Executed { detail }
+                }
+            }
+            Err(e) => ExecutionReport::Failed { detail: e.clone() },
+        };
+        if let Err(e) = self.gate.report_execution(id, &report).await {
+            tracing::warn!(proposal = %id, error = %e, "the outcome could not be recorded");
+            eprintln!("countersign gateway: proposal {id} ran, but its outcome could not be recorded: {e}");
+        }
+        match outcome {
+            Ok(r) => r,
+            Err(e) => refused(format!("{e}; proposal {id} is recorded failed")),
+        }
+    }
+}
+
+/// An error result: nothing was run, and why.
+fn refused(message: String) -> CallToolResult {
+    let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
+        "NOT RUN — {message}"
+    ))]);
+    r.structured_content = Some(json!({"held": false, "error": message}));
+    r
+}
+
+fn gate_error(e: &ClientError) -> String {
+    match e {
+        ClientError::Api { code, message, .. } => format!("the gate refused: {code}: {message}"),
+        other => format!("the gate cannot be reached ({other}); nothing was forwarded"),
+    }
+}
+
+/// A call's identity: the tool and its RFC 8785 arguments.
+fn call_key(tool: &str, args: &Map<String, Value>) -> Result<String, digest::DigestError> {
+    let canonical = digest::canonical(&json!({"tool": tool, "arguments": args}))?;
+    Ok(digest::sha256_tagged(&canonical))
+}
+
+/// The argument a person reads first: a named target if there is one,
+/// else the first text argument, else the arguments in one line.
+fn target_of(tool: &str, args: &Map<String, Value>) -> String {
+    const NAMED: &[&str] = &[
+        "target", "host", "hostname", "user", "username", "account", "path", "file", "url",
+        "id", "name", "command",
+    ];
+    let text = NAMED
+        .iter()
+        .find_map(|k| args.get(*k).and_then(Value::as_str))
+        .or_else(|| args.values().find_map(Value::as_str))
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{tool} {}", Value::Object(args.clone())));
+    let line = visible(text.trim());
+    let line = if line.is_empty() { tool.to_owned() } else { line };
+    line.chars().take(512).collect()
+}
+
+/// The alert a gated call becomes. The arguments are the proposal's
+/// `parameters`: what a person sees in full and signs the digest of.
+fn alert_for(
+    upstream: &str,
+    tool: &str,
+    description: Option<&str>,
+    args: &Map<String, Value>,
+    key: &str,
+    client: &str,
+) -> Value {
+    let short = key.trim_start_matches(digest::PREFIX).get(..16).unwrap_or("");
+    let about: String = description.unwrap_or("").chars().take(2_000).collect();
+    json!({
+        "external_id": format!("mcp-{short}-{}", uuid::Uuid::now_v7()),
+        "source": "mcp-gateway",
+        "severity": "medium",
+        "title": format!("MCP tool call: {upstream}.{tool}"),
+        "entity": {"kind": "service", "id": upstream},
+        "summary": {
+            "text": format!("An agent{client} called the tool `{tool}` of the MCP server `{upstream}` through the countersign gateway. If approved, exactly the arguments below are forwarded, once.\n\nThe tool's own description: {about}"),
+            "model": "countersign-gateway",
+            "confidence": 1.0,
+        },
+        "context": {"mcp": {"upstream": upstream, "tool": tool}},
+        "proposals": [{
+            "action": format!("mcp:{upstream}.{tool}"),
+            "target": target_of(tool, args),
+            "risk": "medium",
+            "rationale": format!("The agent asked to call {upstream}.{tool} with these arguments."),
+            "parameters": args,
+        }],
+    })
+}
+
+impl ServerHandler for ToolGateway {
+    fn get_info(&self) -> InitializeResult {
+        let mut text = "Tools behind countersign, a human approval gate: a gated call is held until a person approves exactly that call; call it again with the same arguments to continue. Only approved arguments are ever forwarded.".to_owned();
+        if !self.down.is_empty() {
+            text.push_str(&format!(" Unavailable: {}.", self.down.join("; ")));
+        }
+        let mut info = InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
+            .with_instructions(text);
+        info.server_info = Implementation::new("countersign-gateway", env!("CARGO_PKG_VERSION"));
+        info
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(
+            self.exposed.iter().map(|e| e.listed.clone()).collect(),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let client = context
+            .peer
+            .peer_info()
+            .map(|i| format!(" ({} {})", visible(&i.client_info.name), visible(&i.client_info.version)))
+            .unwrap_or_default();
+        let args = request.arguments.unwrap_or_default();
+        Ok(self.call(&request.name, args, &client).await.into())
+    }
+}
+
+/// Serves the gateway over stdio until the agent hangs up.
+pub async fn serve_stdio(gateway: ToolGateway) -> anyhow::Result<()> {
+    use rmcp::ServiceExt;
+    let running = Arc::new(gateway)
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| anyhow::anyhow!("MCP over stdio: {e}"))?;
+    running.waiting().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_is_its_tool_and_canonical_arguments() {
+        let a: Map<String, Value> = serde_json::from_str(r#"{"host":"ws-1","why":"c2"}"#).unwrap();
+        let b: Map<String, Value> = serde_json::from_str(r#"{"why":"c2","host":"ws-1"}"#).unwrap();
+        let c: Map<String, Value> = serde_json::from_str(r#"{"host":"ws-2","why":"c2"}"#).unwrap();
+        assert_eq!(call_key("t", &a).unwrap(), call_key("t", &b).unwrap());
+        assert_ne!(call_key("t", &a).unwrap(), call_key("t", &c).unwrap());
+        assert_ne!(call_key("t", &a).unwrap(), call_key("u", &a).unwrap());
+    }
+
+    #[test]
+    fn the_target_is_what_a_person_reads_first() {
+        let args: Map<String, Value> =
+            serde_json::from_str(r#"{"reason":"c2","host":"ws-1\u202e"}"#).unwrap();
+        assert_eq!(target_of("isolate", &args), "ws-1\\u{202e}");
+        let none: Map<String, Value> = serde_json::from_str(r#"{"n":3}"#).unwrap();
+        assert_eq!(target_of("count", &none), r#"count {"n":3}"#);
+    }
+
+    #[test]
+    fn the_alert_is_one_the_gate_accepts() {
+        let args: Map<String, Value> = serde_json::from_str(r#"{"host":"ws-1"}"#).unwrap();
+        let a = alert_for("edr", "isolate_host", Some("Isolate"), &args, "sha256:00112233445566778899", "");
+        crate::domain::submission::parse(a).unwrap();
+    }
+}
