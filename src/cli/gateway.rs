@@ -39,7 +39,8 @@ pub async fn run(_args: GatewayArgs, file: &FileConfig) -> anyhow::Result<ExitCo
         })?,
     };
     let client = crate::client::ApiClient::with_ca(&server, Some(token), s.ca.as_deref())?;
-    let gateway = ToolGateway::start(s, file.upstreams.clone(), client).await;
+    let connect = crate::mcp::Fixed(std::sync::Arc::new(client));
+    let gateway = ToolGateway::start(s, file.upstreams.clone(), Box::new(connect)).await;
     crate::gateway::serve_stdio(gateway).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -22,8 +22,9 @@ pub mod config;
 mod upstream;
 
 use crate::api::ExecutionReport;
-use crate::client::agent::{self, Outcome};
-use crate::client::{ApiClient, ClientError};
+use crate::client::ClientError;
+use crate::client::agent::{self, Gateway, Outcome};
+use crate::mcp::Connect;
 use crate::domain::digest;
 use crate::domain::text::visible;
 use config::{GatewaySection, Mode, UpstreamConfig};
@@ -62,10 +63,13 @@ struct Held {
 pub struct ToolGateway {
     upstreams: Vec<Upstream>,
     exposed: Vec<Exposed>,
-    gate: ApiClient,
+    /// How a call reaches the gate: one client over stdio, the caller's
+    /// own token in `serve`.
+    connect: Box<dyn Connect>,
     hold: Duration,
     call_timeout: Duration,
-    /// Gated calls by their key (tool and canonical arguments).
+    /// Gated calls by their key (the caller, the tool and its canonical
+    /// arguments).
     held: Mutex<HashMap<String, Held>>,
     /// Upstreams that could not be reached at start, and why.
     down: Vec<String>,
@@ -77,7 +81,7 @@ impl ToolGateway {
     pub async fn start(
         settings: &GatewaySection,
         upstream_configs: Vec<UpstreamConfig>,
-        gate: ApiClient,
+        connect: Box<dyn Connect>,
     ) -> ToolGateway {
         let mut upstreams = Vec::new();
         let mut down = Vec::new();
@@ -134,7 +138,7 @@ impl ToolGateway {
         ToolGateway {
             upstreams,
             exposed,
-            gate,
+            connect,
             hold: Duration::from_secs(settings.hold_secs),
             call_timeout: Duration::from_secs(settings.call_timeout_secs),
             held: Mutex::new(HashMap::new()),
@@ -142,7 +146,13 @@ impl ToolGateway {
         }
     }
 
-    async fn call(&self, name: &str, args: Map<String, Value>, client: &str) -> CallToolResult {
+    async fn call(
+        &self,
+        gate: &dyn Gateway,
+        name: &str,
+        args: Map<String, Value>,
+        client: &str,
+    ) -> CallToolResult {
         let Some(x) = self.exposed.iter().find(|e| e.name == name) else {
             return refused(format!(
                 "no tool named `{name}` here (denied, unknown, or its server is down)"
@@ -158,25 +168,26 @@ impl ToolGateway {
                 Err(e) => refused(e),
             },
             Mode::Deny => refused(format!("`{name}` is denied")),
-            Mode::Gate => self.gated(x, upstream, args, client).await,
+            Mode::Gate => self.gated(gate, x, upstream, args, client).await,
         }
     }
 
     async fn gated(
         &self,
+        gate: &dyn Gateway,
         x: &Exposed,
         upstream: &Upstream,
         args: Map<String, Value>,
         client: &str,
     ) -> CallToolResult {
-        let key = match call_key(&x.name, &args) {
+        let key = match call_key(&gate.describe(), &x.name, &args) {
             Ok(k) => k,
             Err(e) => return refused(format!("the arguments cannot be canonicalised: {e}")),
         };
         let known = self.held.lock().ok().and_then(|h| h.get(&key).cloned());
         let held = match known {
             Some(h) => h,
-            None => match self.propose(x, upstream, &args, &key, client).await {
+            None => match self.propose(gate, x, upstream, &args, &key, client).await {
                 Ok(h) => {
                     if let Ok(mut m) = self.held.lock() {
                         m.insert(key.clone(), h.clone());
@@ -187,7 +198,7 @@ impl ToolGateway {
             },
         };
         let deadline = Instant::now() + self.hold;
-        let view = match agent::wait_for_decision(&self.gate, &held.proposal_id, deadline).await {
+        let view = match agent::wait_for_decision(gate, &held.proposal_id, deadline).await {
             Ok(v) => v,
             Err(e) => return refused(gate_error(&e)),
         };
@@ -210,7 +221,7 @@ impl ToolGateway {
             }
             Outcome::Approved { .. } => {
                 forget();
-                self.forward(x, upstream, &held).await
+                self.forward(gate, x, upstream, &held).await
             }
             o @ Outcome::Denied { .. } => {
                 forget();
@@ -239,6 +250,7 @@ impl ToolGateway {
     /// The proposal a gated call becomes.
     async fn propose(
         &self,
+        gate: &dyn Gateway,
         x: &Exposed,
         upstream: &Upstream,
         args: &Map<String, Value>,
@@ -247,7 +259,7 @@ impl ToolGateway {
     ) -> Result<Held, ClientError> {
         let alert = alert_for(&upstream.config.name, &x.tool, x.listed.description.as_deref(), args, key, client);
         let deadline = Instant::now() + Duration::from_secs(20);
-        let r = agent::submit(&self.gate, &alert, deadline).await?;
+        let r = agent::submit(gate, &alert, deadline).await?;
         let p = r
             .proposals
             .first()
@@ -259,9 +271,15 @@ impl ToolGateway {
     }
 
     /// Starts, forwards exactly the approved arguments, reports.
-    async fn forward(&self, x: &Exposed, upstream: &Upstream, held: &Held) -> CallToolResult {
+    async fn forward(
+        &self,
+        gate: &dyn Gateway,
+        x: &Exposed,
+        upstream: &Upstream,
+        held: &Held,
+    ) -> CallToolResult {
         let id = &held.proposal_id;
-        let signed = match self.gate.receipt(id).await {
+        let signed = match gate.receipt(id).await {
             Ok(r) => r,
             Err(e) => return refused(format!("no receipt for {id}: {}; nothing was run", gate_error(&e))),
         };
@@ -279,7 +297,7 @@ impl ToolGateway {
         let start = ExecutionReport::Started {
             receipt_id: Some(receipt.receipt_id.clone()),
         };
-        if let Err(e) = self.gate.report_execution(id, &start).await {
+        if let Err(e) = gate.report(id, &start).await {
             return refused(format!("not started ({}); nothing was run", gate_error(&e)));
         }
         let outcome = upstream.call(&x.tool, args, self.call_timeout).await;
@@ -301,7 +319,7 @@ impl ToolGateway {
             }
             Err(e) => ExecutionReport::Failed { detail: e.clone() },
         };
-        if let Err(e) = self.gate.report_execution(id, &report).await {
+        if let Err(e) = gate.report(id, &report).await {
             tracing::warn!(proposal = %id, error = %e, "the outcome could not be recorded");
             eprintln!("countersign gateway: proposal {id} ran, but its outcome could not be recorded: {e}");
         }
@@ -328,9 +346,14 @@ fn gate_error(e: &ClientError) -> String {
     }
 }
 
-/// A call's identity: the tool and its RFC 8785 arguments.
-fn call_key(tool: &str, args: &Map<String, Value>) -> Result<String, digest::DigestError> {
-    let canonical = digest::canonical(&json!({"tool": tool, "arguments": args}))?;
+/// A call's identity: who calls, the tool and its RFC 8785 arguments.
+fn call_key(
+    caller: &str,
+    tool: &str,
+    args: &Map<String, Value>,
+) -> Result<String, digest::DigestError> {
+    let canonical =
+        digest::canonical(&json!({"caller": caller, "tool": tool, "arguments": args}))?;
     Ok(digest::sha256_tagged(&canonical))
 }
 
@@ -419,7 +442,14 @@ impl ServerHandler for ToolGateway {
             .map(|i| format!(" ({} {})", visible(&i.client_info.name), visible(&i.client_info.version)))
             .unwrap_or_default();
         let args = request.arguments.unwrap_or_default();
-        Ok(self.call(&request.name, args, &client).await.into())
+        let gate = match self.connect.gateway(&context) {
+            Ok(g) => g,
+            Err(m) => return Ok(refused(m).into()),
+        };
+        Ok(self
+            .call(gate.as_ref(), &request.name, args, &client)
+            .await
+            .into())
     }
 }
 
@@ -443,9 +473,10 @@ mod tests {
         let a: Map<String, Value> = serde_json::from_str(r#"{"host":"ws-1","why":"c2"}"#).unwrap();
         let b: Map<String, Value> = serde_json::from_str(r#"{"why":"c2","host":"ws-1"}"#).unwrap();
         let c: Map<String, Value> = serde_json::from_str(r#"{"host":"ws-2","why":"c2"}"#).unwrap();
-        assert_eq!(call_key("t", &a).unwrap(), call_key("t", &b).unwrap());
-        assert_ne!(call_key("t", &a).unwrap(), call_key("t", &c).unwrap());
-        assert_ne!(call_key("t", &a).unwrap(), call_key("u", &a).unwrap());
+        assert_eq!(call_key("c", "t", &a).unwrap(), call_key("c", "t", &b).unwrap());
+        assert_ne!(call_key("c", "t", &a).unwrap(), call_key("c", "t", &c).unwrap());
+        assert_ne!(call_key("c", "t", &a).unwrap(), call_key("c", "u", &a).unwrap());
+        assert_ne!(call_key("c", "t", &a).unwrap(), call_key("d", "t", &a).unwrap());
     }
 
     #[test]
