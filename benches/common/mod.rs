@@ -102,6 +102,7 @@ pub async fn serve_notifying(
         signers_file: None,
         tls: None,
         notify,
+        gateway: None,
     };
     start(store, config).await.unwrap()
 }

@@ -2,7 +2,7 @@
 //! tool servers; gated calls wait for a person (`crate::gateway`).
 
 use crate::config::FileConfig;
-use crate::gateway::ToolGateway;
+use crate::gateway::{ToolGateway, Upstreams};
 use clap::Args;
 use std::process::ExitCode;
 
@@ -40,7 +40,8 @@ pub async fn run(_args: GatewayArgs, file: &FileConfig) -> anyhow::Result<ExitCo
     };
     let client = crate::client::ApiClient::with_ca(&server, Some(token), s.ca.as_deref())?;
     let connect = crate::mcp::Fixed(std::sync::Arc::new(client));
-    let gateway = ToolGateway::start(s, file.upstreams.clone(), Box::new(connect)).await;
+    let upstreams = Upstreams::connect(s, file.upstreams.clone()).await;
+    let gateway = ToolGateway::new(std::sync::Arc::new(upstreams), Box::new(connect));
     crate::gateway::serve_stdio(gateway).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -224,6 +224,18 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
         limits.audit_page_bytes
     );
     let store = serve::open_store(&db).await?;
+    let gateway = if file.upstreams.is_empty() {
+        None
+    } else {
+        let settings = file.gateway.clone().unwrap_or_default();
+        let upstreams =
+            crate::gateway::Upstreams::connect(&settings, file.upstreams.clone()).await;
+        eprintln!(
+            "countersign: /mcp/gateway fronts {} upstream(s)",
+            file.upstreams.len()
+        );
+        Some(std::sync::Arc::new(upstreams))
+    };
     let server = serve::start(
         store,
         ServerConfig {
@@ -243,6 +255,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
                 executors: file.executors.clone(),
                 remind_at: s.remind_at.unwrap_or(0.75),
             },
+            gateway,
         },
     )
     .await?;

@@ -26,6 +26,10 @@ pub trait Gateway: Send + Sync {
     async fn receipt(&self, proposal: &str) -> Result<crate::api::SignedReceipt, ClientError>;
     /// Where the calls go, for messages.
     fn describe(&self) -> String;
+    /// Who calls: what tells one caller's calls from another's.
+    fn caller(&self) -> String {
+        self.describe()
+    }
 }
 
 #[async_trait::async_trait]

@@ -37,6 +37,19 @@ pub struct GatewaySection {
     pub call_timeout_secs: u64,
 }
 
+impl Default for GatewaySection {
+    fn default() -> Self {
+        GatewaySection {
+            server: None,
+            token: None,
+            token_file: None,
+            ca: None,
+            hold_secs: default_hold(),
+            call_timeout_secs: default_call_timeout(),
+        }
+    }
+}
+
 fn default_hold() -> u64 {
     20
 }

@@ -60,43 +60,58 @@ struct Held {
     digest: String,
 }
 
-pub struct ToolGateway {
-    upstreams: Vec<Upstream>,
-    exposed: Vec<Exposed>,
-    /// How a call reaches the gate: one client over stdio, the caller's
-    /// own token in `serve`.
-    connect: Box<dyn Connect>,
-    hold: Duration,
-    call_timeout: Duration,
-    /// Gated calls by their key (the caller, the tool and its canonical
-    /// arguments).
-    held: Mutex<HashMap<String, Held>>,
+/// The upstreams, connected once (at `gateway` or `serve` start) and
+/// shared by every MCP session.
+pub struct Upstreams {
+    list: Vec<Upstream>,
     /// Upstreams that could not be reached at start, and why.
     down: Vec<String>,
+    hold: Duration,
+    call_timeout: Duration,
 }
 
-impl ToolGateway {
-    /// Connects every upstream (one that fails is left out, said on
-    /// stderr and in the server's instructions) and lists their tools.
-    pub async fn start(
-        settings: &GatewaySection,
-        upstream_configs: Vec<UpstreamConfig>,
-        connect: Box<dyn Connect>,
-    ) -> ToolGateway {
-        let mut upstreams = Vec::new();
+impl Upstreams {
+    /// Connects every upstream; one that fails is left out, said on
+    /// stderr and in the server's instructions.
+    pub async fn connect(settings: &GatewaySection, configs: Vec<UpstreamConfig>) -> Upstreams {
+        let mut list = Vec::new();
         let mut down = Vec::new();
-        for config in upstream_configs {
+        for config in configs {
             let name = config.name.clone();
             match Upstream::connect(config).await {
-                Ok(u) => upstreams.push(u),
+                Ok(u) => list.push(u),
                 Err(e) => {
                     eprintln!("countersign gateway: {e:#}; its tools are not offered");
                     down.push(format!("{name}: {e:#}"));
                 }
             }
         }
+        Upstreams {
+            list,
+            down,
+            hold: Duration::from_secs(settings.hold_secs),
+            call_timeout: Duration::from_secs(settings.call_timeout_secs),
+        }
+    }
+}
+
+pub struct ToolGateway {
+    upstreams: Arc<Upstreams>,
+    exposed: Vec<Exposed>,
+    /// How a call reaches the gate: one client over stdio, the caller's
+    /// own token in `serve`.
+    connect: Box<dyn Connect>,
+    /// Gated calls by their key (the caller, the tool and its canonical
+    /// arguments).
+    held: Mutex<HashMap<String, Held>>,
+}
+
+impl ToolGateway {
+    /// The tools of `upstreams` as the agent sees them, calls reaching
+    /// the gate through `connect`.
+    pub fn new(upstreams: Arc<Upstreams>, connect: Box<dyn Connect>) -> ToolGateway {
         let mut seen: HashMap<String, usize> = HashMap::new();
-        for u in &upstreams {
+        for u in &upstreams.list {
             for t in &u.tools {
                 if u.config.mode_of(&t.name) != Mode::Deny {
                     *seen.entry(t.name.to_string()).or_default() += 1;
@@ -104,7 +119,7 @@ impl ToolGateway {
             }
         }
         let mut exposed = Vec::new();
-        for (i, u) in upstreams.iter().enumerate() {
+        for (i, u) in upstreams.list.iter().enumerate() {
             for t in &u.tools {
                 let mode = u.config.mode_of(&t.name);
                 if mode == Mode::Deny {
@@ -139,10 +154,7 @@ impl ToolGateway {
             upstreams,
             exposed,
             connect,
-            hold: Duration::from_secs(settings.hold_secs),
-            call_timeout: Duration::from_secs(settings.call_timeout_secs),
             held: Mutex::new(HashMap::new()),
-            down,
         }
     }
 
@@ -158,9 +170,9 @@ impl ToolGateway {
                 "no tool named `{name}` here (denied, unknown, or its server is down)"
             ));
         };
-        let upstream = &self.upstreams[x.upstream];
+        let upstream = &self.upstreams.list[x.upstream];
         match x.mode {
-            Mode::Allow => match upstream.call(&x.tool, args, self.call_timeout).await {
+            Mode::Allow => match upstream.call(&x.tool, args, self.upstreams.call_timeout).await {
                 Ok(r) => {
                     tracing::info!(tool = %x.name, "allowed call forwarded");
                     r
@@ -180,7 +192,7 @@ impl ToolGateway {
         args: Map<String, Value>,
         client: &str,
     ) -> CallToolResult {
-        let key = match call_key(&gate.describe(), &x.name, &args) {
+        let key = match call_key(&gate.caller(), &x.name, &args) {
             Ok(k) => k,
             Err(e) => return refused(format!("the arguments cannot be canonicalised: {e}")),
         };
@@ -197,7 +209,7 @@ impl ToolGateway {
                 Err(e) => return refused(gate_error(&e)),
             },
         };
-        let deadline = Instant::now() + self.hold;
+        let deadline = Instant::now() + self.upstreams.hold;
         let view = match agent::wait_for_decision(gate, &held.proposal_id, deadline).await {
             Ok(v) => v,
             Err(e) => return refused(gate_error(&e)),
@@ -300,7 +312,7 @@ impl ToolGateway {
         if let Err(e) = gate.report(id, &start).await {
             return refused(format!("not started ({}); nothing was run", gate_error(&e)));
         }
-        let outcome = upstream.call(&x.tool, args, self.call_timeout).await;
+        let outcome = upstream.call(&x.tool, args, self.upstreams.call_timeout).await;
         let report = match &outcome {
             Ok(r) => {
                 let content = serde_json::to_vec(&r.content).unwrap_or_default();
@@ -412,8 +424,11 @@ fn alert_for(
 impl ServerHandler for ToolGateway {
     fn get_info(&self) -> InitializeResult {
         let mut text = "Tools behind countersign, a human approval gate: a gated call is held until a person approves exactly that call; call it again with the same arguments to continue. Only approved arguments are ever forwarded.".to_owned();
-        if !self.down.is_empty() {
-            text.push_str(&format!(" Unavailable: {}.", self.down.join("; ")));
+        if !self.upstreams.down.is_empty() {
+            text.push_str(&format!(
+                " Unavailable: {}.",
+                self.upstreams.down.join("; ")
+            ));
         }
         let mut info = InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
             .with_instructions(text);

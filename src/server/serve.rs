@@ -95,6 +95,9 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
     /// `[[notify]]` sinks and when to remind.
     pub notify: NotifySettings,
+    /// `[[upstreams]]`, connected: served at `/mcp/gateway` for agent
+    /// tokens (`crate::gateway`).
+    pub gateway: Option<Arc<crate::gateway::Upstreams>>,
 }
 
 #[derive(Debug, Clone)]
@@ -208,6 +211,7 @@ pub async fn start_embedded(
             signers_file: Some(signers_file.to_owned()),
             tls: None,
             notify: NotifySettings::default(),
+            gateway: None,
         },
     )
     .await?;
@@ -272,6 +276,7 @@ pub async fn start(
     }
 
     state.issuer.executors = Arc::new(config.notify.executors);
+    state.tool_upstreams = config.gateway;
     let notifier = Arc::new(
         super::notify::Notifier::new(
             store.clone(),

@@ -112,6 +112,8 @@ pub struct AppState {
     pub notify_sinks: Arc<Vec<String>>,
     /// Draws the policy approvals that go to sampled review.
     pub sampler: Arc<crate::domain::sample::Sampler>,
+    /// The MCP servers `/mcp/gateway` fronts, if any (`crate::gateway`).
+    pub tool_upstreams: Option<Arc<crate::gateway::Upstreams>>,
 }
 
 impl AppState {
@@ -146,6 +148,7 @@ impl AppState {
             limits,
             shutdown,
             notify_sinks: Arc::new(Vec::new()),
+            tool_upstreams: None,
         }
     }
 

@@ -108,6 +108,10 @@ impl Gateway for RouterGateway {
     fn describe(&self) -> String {
         "this server".into()
     }
+    /// The bearer token's digest: one agent's calls apart from another's.
+    fn caller(&self) -> String {
+        crate::domain::digest::sha256_tagged(self.authorization.as_bytes())
+    }
 }
 
 /// Each call's gateway carries the token of the HTTP request it came in.
@@ -217,9 +221,28 @@ pub fn with_mcp(api: Router, state: AppState) -> Router {
             }))
         },
         Arc::new(manager),
-        config,
+        config.clone(),
     );
-    let mcp = Router::new()
+    let mut mcp = Router::new();
+    // `/mcp/gateway`: the upstream tools behind the gate, each caller's
+    // gated calls made with its own token. One gateway for every session,
+    // so a call made again in a new session finds its proposal.
+    if let Some(upstreams) = state.tool_upstreams.clone() {
+        let gateway = Arc::new(crate::gateway::ToolGateway::new(
+            upstreams,
+            Box::new(InProcess {
+                router: api.clone(),
+            }),
+        ));
+        let mut local = LocalSessionManager::default();
+        local.session_config.keep_alive = Some(limits.mcp_idle_timeout);
+        let manager = BoundedSessions::new(local, sessions.clone());
+        mcp = mcp.nest_service(
+            "/gateway",
+            StreamableHttpService::new(move || Ok(gateway.clone()), Arc::new(manager), config),
+        );
+    }
+    let mcp = mcp
         .fallback_service(service)
         .layer(axum::middleware::from_fn_with_state(
             (state, sessions),

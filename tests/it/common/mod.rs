@@ -215,6 +215,7 @@ impl TestServer {
                 signers_file: Some(signers_file.clone()),
                 tls: None,
                 notify: Default::default(),
+                gateway: None,
             },
         )
         .await
