@@ -568,7 +568,15 @@ async fn approved_call_is_forwarded_once_with_the_approved_arguments() {
             .iter()
             .find(|u| u["name"] == tool["name"])
             .unwrap_or_else(|| panic!("{} is not the upstream's", tool["name"]));
-        assert_eq!(tool["description"], up["description"], "{}", tool["name"]);
+        // The upstream's description, whole (the gateway may add a note
+        // after it, e.g. that a person approves each call).
+        let (mine, theirs) = (&tool["description"], &up["description"]);
+        assert!(
+            mine.as_str()
+                .is_some_and(|d| d.starts_with(theirs.as_str().unwrap())),
+            "{}: {mine} keeps {theirs}",
+            tool["name"]
+        );
         assert_eq!(tool["inputSchema"], up["inputSchema"], "{}", tool["name"]);
     }
 
@@ -772,7 +780,9 @@ async fn upstream_hang_times_out_and_ends_failed() {
     let w = World::new(py).await;
     let mut agent = w.edr_gateway(3).await;
 
-    let args = json!({"seconds": 120.0});
+    // An integer: the gateway may forward numbers in canonical form
+    // (120.0 as 120), which is the same JSON number.
+    let args = json!({"seconds": 120});
     let (id, digest) = agent.held("hang", args.clone()).await;
     let alice = SshKeygenPerson::new(&w, "alice").await;
     alice.approve(&id, &digest).await;
@@ -940,4 +950,73 @@ async fn audit_log_records_the_gated_call() {
         .find(|b| b["kind"] == "execution_started" && b["proposal_id"] == id.as_str())
         .unwrap();
     assert_eq!(started["actor"]["name"], "soar-bot", "{started}");
+}
+
+/// The fixtures themselves, without the gateway (this one passes today):
+/// the SDK agent straight against the SDK upstream, and an `mcp:*`
+/// proposal approved with ssh-keygen. When a gateway test fails and this
+/// passes, the gateway is at fault, not the harness.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixtures_work_without_the_gateway() {
+    let Some(py) = python() else { return };
+    let w = World::new(py).await;
+    let record = w.path("direct.jsonl");
+    let mut agent = Agent::start(
+        &w.py,
+        w.dir.path(),
+        &[
+            "env",
+            &format!("UPSTREAM_RECORD={}", record.display()),
+            &format!("UPSTREAM_SECRET={SECRET}"),
+            &w.py,
+            &format!("{FIXTURES}/upstream.py"),
+        ],
+    )
+    .await;
+    assert_eq!(agent.ready["server"], "countersign-test-upstream");
+    let names = agent.names().await;
+    assert_eq!(
+        names,
+        ["isolate_host", "read_file", "wipe_disk", "fail", "hang"]
+    );
+    let r = agent.call("isolate_host", json!({"host": "h1"})).await;
+    assert_eq!(r["isError"], false, "{r}");
+    assert_eq!(text(&r), "isolated h1");
+    let r = agent.call("fail", json!({"message": "boom"})).await;
+    assert_eq!(r["isError"], true, "{r}");
+    assert!(text(&r).contains("boom"), "{r}");
+    let r = agent.call_within("hang", json!({"seconds": 30}), 1).await;
+    assert!(
+        r["error"].as_str().is_some_and(|e| e.contains("timed out")),
+        "{r}"
+    );
+    let r = agent
+        .send(json!("not an object"), Duration::from_secs(10))
+        .await;
+    assert!(r.get("error").is_some(), "{r}");
+    let calls: Vec<Value> = std::fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        calls,
+        vec![
+            json!({"tool": "isolate_host", "arguments": {"host": "h1"}, "secret": SECRET}),
+            json!({"tool": "fail", "arguments": {"message": "boom"}, "secret": SECRET}),
+            json!({"tool": "hang", "arguments": {"seconds": 30}, "secret": SECRET}),
+        ]
+    );
+
+    // An mcp:* action under POLICY: pending, one analyst approves with a
+    // signature made by ssh-keygen.
+    let mut alert = common::alert("fixture-1", vec![common::proposal("isolate_host", "low")]);
+    alert["proposals"][0]["action"] = json!("mcp:edr.isolate_host");
+    alert["proposals"][0]["parameters"] = json!({"host": "h1"});
+    let submitted = w.t.agent().submit_alert(&alert).await.unwrap();
+    let p = &submitted.proposals[0];
+    assert_eq!(w.status(&p.id).await, ProposalStatus::Pending);
+    let alice = SshKeygenPerson::new(&w, "alice").await;
+    alice.approve(&p.id, &p.digest).await;
+    assert_eq!(w.status(&p.id).await, ProposalStatus::Approved);
 }
