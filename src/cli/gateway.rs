@@ -15,7 +15,9 @@ pub struct GatewayArgs {}
 
 pub async fn run(_args: GatewayArgs, file: &FileConfig) -> anyhow::Result<ExitCode> {
     let Some(s) = &file.gateway else {
-        anyhow::bail!("no [gateway] section in the config file (--config FILE): it names the countersign server and an agent token");
+        anyhow::bail!(
+            "no [gateway] section in the config file (--config FILE): it names the countersign server and an agent token"
+        );
     };
     anyhow::ensure!(
         !file.upstreams.is_empty(),
@@ -35,7 +37,9 @@ pub async fn run(_args: GatewayArgs, file: &FileConfig) -> anyhow::Result<ExitCo
             .trim()
             .to_owned(),
         (None, None) => std::env::var("COUNTERSIGN_TOKEN").map_err(|_| {
-            anyhow::anyhow!("no agent token: set [gateway] token or token_file, or COUNTERSIGN_TOKEN")
+            anyhow::anyhow!(
+                "no agent token: set [gateway] token or token_file, or COUNTERSIGN_TOKEN"
+            )
         })?,
     };
     let client = crate::client::ApiClient::with_ca(&server, Some(token), s.ca.as_deref())?;

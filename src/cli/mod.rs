@@ -3,8 +3,8 @@
 
 mod audit;
 mod demo;
-mod gateway;
 mod exec;
+mod gateway;
 pub(crate) mod hook;
 mod mcp;
 mod notify;

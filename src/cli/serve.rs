@@ -228,8 +228,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
         None
     } else {
         let settings = file.gateway.clone().unwrap_or_default();
-        let upstreams =
-            crate::gateway::Upstreams::connect(&settings, file.upstreams.clone()).await;
+        let upstreams = crate::gateway::Upstreams::connect(&settings, file.upstreams.clone()).await;
         eprintln!(
             "countersign: /mcp/gateway fronts {} upstream(s)",
             file.upstreams.len()

@@ -147,10 +147,19 @@ mod tests {
         assert_eq!(f.upstreams[0].mode_of("isolate_host"), Mode::Gate);
         for (bad, says) in [
             ("[gateway]\n[[upstreams]]\nname = \"a\"\n", "command"),
-            ("[gateway]\n[[upstreams]]\nname = \"a b\"\ncommand = [\"x\"]\n", "upstream name"),
-            ("[gateway]\n[[upstreams]]\nname = \"a\"\ncommand = [\"x\"]\n[[upstreams]]\nname = \"a\"\nurl = \"http://x\"\n", "two [[upstreams]]"),
+            (
+                "[gateway]\n[[upstreams]]\nname = \"a b\"\ncommand = [\"x\"]\n",
+                "upstream name",
+            ),
+            (
+                "[gateway]\n[[upstreams]]\nname = \"a\"\ncommand = [\"x\"]\n[[upstreams]]\nname = \"a\"\nurl = \"http://x\"\n",
+                "two [[upstreams]]",
+            ),
             ("[gateway]\nhold_secs = 0\n", "hold_secs"),
-            ("[gateway]\n[[upstreams]]\nname = \"a\"\ncommand = [\"x\"]\ndefault = \"maybe\"\n", "line 5"),
+            (
+                "[gateway]\n[[upstreams]]\nname = \"a\"\ncommand = [\"x\"]\ndefault = \"maybe\"\n",
+                "line 5",
+            ),
         ] {
             let e = FileConfig::parse(bad, "t").unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");

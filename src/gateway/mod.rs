@@ -24,9 +24,9 @@ mod upstream;
 use crate::api::ExecutionReport;
 use crate::client::ClientError;
 use crate::client::agent::{self, Gateway, Outcome};
-use crate::mcp::Connect;
 use crate::domain::digest;
 use crate::domain::text::visible;
+use crate::mcp::Connect;
 use config::{GatewaySection, Mode, UpstreamConfig};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
@@ -172,7 +172,10 @@ impl ToolGateway {
         };
         let upstream = &self.upstreams.list[x.upstream];
         match x.mode {
-            Mode::Allow => match upstream.call(&x.tool, args, self.upstreams.call_timeout).await {
+            Mode::Allow => match upstream
+                .call(&x.tool, args, self.upstreams.call_timeout)
+                .await
+            {
                 Ok(r) => {
                     tracing::info!(tool = %x.name, "allowed call forwarded");
                     r
@@ -269,7 +272,14 @@ impl ToolGateway {
         key: &str,
         client: &str,
     ) -> Result<Held, ClientError> {
-        let alert = alert_for(&upstream.config.name, &x.tool, x.listed.description.as_deref(), args, key, client);
+        let alert = alert_for(
+            &upstream.config.name,
+            &x.tool,
+            x.listed.description.as_deref(),
+            args,
+            key,
+            client,
+        );
         let deadline = Instant::now() + Duration::from_secs(20);
         let r = agent::submit(gate, &alert, deadline).await?;
         let p = r
@@ -293,14 +303,26 @@ impl ToolGateway {
         let id = &held.proposal_id;
         let signed = match gate.receipt(id).await {
             Ok(r) => r,
-            Err(e) => return refused(format!("no receipt for {id}: {}; nothing was run", gate_error(&e))),
+            Err(e) => {
+                return refused(format!(
+                    "no receipt for {id}: {}; nothing was run",
+                    gate_error(&e)
+                ));
+            }
         };
         let receipt: crate::receipt::Receipt = match serde_json::from_str(&signed.receipt) {
             Ok(r) => r,
-            Err(e) => return refused(format!("the receipt of {id} is unreadable: {e}; nothing was run")),
+            Err(e) => {
+                return refused(format!(
+                    "the receipt of {id} is unreadable: {e}; nothing was run"
+                ));
+            }
         };
-        let approved = receipt.document["proposal"]["parameters"].as_object().cloned();
-        let Some(args) = approved.filter(|_| receipt.digest == held.digest && receipt.proposal_id == *id)
+        let approved = receipt.document["proposal"]["parameters"]
+            .as_object()
+            .cloned();
+        let Some(args) =
+            approved.filter(|_| receipt.digest == held.digest && receipt.proposal_id == *id)
         else {
             return refused(format!(
                 "the receipt of {id} is not for what was proposed here; nothing was run"
@@ -312,7 +334,9 @@ impl ToolGateway {
         if let Err(e) = gate.report(id, &start).await {
             return refused(format!("not started ({}); nothing was run", gate_error(&e)));
         }
-        let outcome = upstream.call(&x.tool, args, self.upstreams.call_timeout).await;
+        let outcome = upstream
+            .call(&x.tool, args, self.upstreams.call_timeout)
+            .await;
         let report = match &outcome {
             Ok(r) => {
                 let content = serde_json::to_vec(&r.content).unwrap_or_default();
@@ -333,7 +357,9 @@ impl ToolGateway {
         };
         if let Err(e) = gate.report(id, &report).await {
             tracing::warn!(proposal = %id, error = %e, "the outcome could not be recorded");
-            eprintln!("countersign gateway: proposal {id} ran, but its outcome could not be recorded: {e}");
+            eprintln!(
+                "countersign gateway: proposal {id} ran, but its outcome could not be recorded: {e}"
+            );
         }
         match outcome {
             Ok(r) => r,
@@ -344,9 +370,7 @@ impl ToolGateway {
 
 /// An error result: nothing was run, and why.
 fn refused(message: String) -> CallToolResult {
-    let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
-        "NOT RUN — {message}"
-    ))]);
+    let mut r = CallToolResult::error(vec![ContentBlock::text(format!("NOT RUN — {message}"))]);
     r.structured_content = Some(json!({"held": false, "error": message}));
     r
 }
@@ -364,8 +388,7 @@ fn call_key(
     tool: &str,
     args: &Map<String, Value>,
 ) -> Result<String, digest::DigestError> {
-    let canonical =
-        digest::canonical(&json!({"caller": caller, "tool": tool, "arguments": args}))?;
+    let canonical = digest::canonical(&json!({"caller": caller, "tool": tool, "arguments": args}))?;
     Ok(digest::sha256_tagged(&canonical))
 }
 
@@ -373,8 +396,8 @@ fn call_key(
 /// else the first text argument, else the arguments in one line.
 fn target_of(tool: &str, args: &Map<String, Value>) -> String {
     const NAMED: &[&str] = &[
-        "target", "host", "hostname", "user", "username", "account", "path", "file", "url",
-        "id", "name", "command",
+        "target", "host", "hostname", "user", "username", "account", "path", "file", "url", "id",
+        "name", "command",
     ];
     let text = NAMED
         .iter()
@@ -383,7 +406,11 @@ fn target_of(tool: &str, args: &Map<String, Value>) -> String {
         .map(str::to_owned)
         .unwrap_or_else(|| format!("{tool} {}", Value::Object(args.clone())));
     let line = visible(text.trim());
-    let line = if line.is_empty() { tool.to_owned() } else { line };
+    let line = if line.is_empty() {
+        tool.to_owned()
+    } else {
+        line
+    };
     line.chars().take(512).collect()
 }
 
@@ -397,7 +424,10 @@ fn alert_for(
     key: &str,
     client: &str,
 ) -> Value {
-    let short = key.trim_start_matches(digest::PREFIX).get(..16).unwrap_or("");
+    let short = key
+        .trim_start_matches(digest::PREFIX)
+        .get(..16)
+        .unwrap_or("");
     let about: String = description.unwrap_or("").chars().take(2_000).collect();
     json!({
         "external_id": format!("mcp-{short}-{}", uuid::Uuid::now_v7()),
@@ -454,7 +484,13 @@ impl ServerHandler for ToolGateway {
         let client = context
             .peer
             .peer_info()
-            .map(|i| format!(" ({} {})", visible(&i.client_info.name), visible(&i.client_info.version)))
+            .map(|i| {
+                format!(
+                    " ({} {})",
+                    visible(&i.client_info.name),
+                    visible(&i.client_info.version)
+                )
+            })
             .unwrap_or_default();
         let args = request.arguments.unwrap_or_default();
         let gate = match self.connect.gateway(&context) {
@@ -488,10 +524,22 @@ mod tests {
         let a: Map<String, Value> = serde_json::from_str(r#"{"host":"ws-1","why":"c2"}"#).unwrap();
         let b: Map<String, Value> = serde_json::from_str(r#"{"why":"c2","host":"ws-1"}"#).unwrap();
         let c: Map<String, Value> = serde_json::from_str(r#"{"host":"ws-2","why":"c2"}"#).unwrap();
-        assert_eq!(call_key("c", "t", &a).unwrap(), call_key("c", "t", &b).unwrap());
-        assert_ne!(call_key("c", "t", &a).unwrap(), call_key("c", "t", &c).unwrap());
-        assert_ne!(call_key("c", "t", &a).unwrap(), call_key("c", "u", &a).unwrap());
-        assert_ne!(call_key("c", "t", &a).unwrap(), call_key("d", "t", &a).unwrap());
+        assert_eq!(
+            call_key("c", "t", &a).unwrap(),
+            call_key("c", "t", &b).unwrap()
+        );
+        assert_ne!(
+            call_key("c", "t", &a).unwrap(),
+            call_key("c", "t", &c).unwrap()
+        );
+        assert_ne!(
+            call_key("c", "t", &a).unwrap(),
+            call_key("c", "u", &a).unwrap()
+        );
+        assert_ne!(
+            call_key("c", "t", &a).unwrap(),
+            call_key("d", "t", &a).unwrap()
+        );
     }
 
     #[test]
@@ -506,7 +554,14 @@ mod tests {
     #[test]
     fn the_alert_is_one_the_gate_accepts() {
         let args: Map<String, Value> = serde_json::from_str(r#"{"host":"ws-1"}"#).unwrap();
-        let a = alert_for("edr", "isolate_host", Some("Isolate"), &args, "sha256:00112233445566778899", "");
+        let a = alert_for(
+            "edr",
+            "isolate_host",
+            Some("Isolate"),
+            &args,
+            "sha256:00112233445566778899",
+            "",
+        );
         crate::domain::submission::parse(a).unwrap();
     }
 }

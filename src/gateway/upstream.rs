@@ -27,7 +27,12 @@ impl Upstream {
         let name = config.name.clone();
         let client = tokio::time::timeout(CONNECT, start(&config))
             .await
-            .map_err(|_| anyhow::anyhow!("upstream `{name}` did not answer within {} s", CONNECT.as_secs()))??;
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "upstream `{name}` did not answer within {} s",
+                    CONNECT.as_secs()
+                )
+            })??;
         let tools = tokio::time::timeout(CONNECT, client.list_all_tools())
             .await
             .map_err(|_| anyhow::anyhow!("upstream `{name}` did not list its tools in time"))?
@@ -70,7 +75,8 @@ async fn start(config: &UpstreamConfig) -> anyhow::Result<RunningService<RoleCli
         cmd.args(args).envs(&config.env);
         let transport = TokioChildProcess::new(cmd)
             .map_err(|e| anyhow::anyhow!("upstream `{name}`: cannot start {program}: {e}"))?;
-        return ().serve(transport)
+        return ()
+            .serve(transport)
             .await
             .map_err(|e| anyhow::anyhow!("upstream `{name}`: MCP initialise: {e}"));
     }

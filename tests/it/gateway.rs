@@ -1020,3 +1020,89 @@ async fn fixtures_work_without_the_gateway() {
     alice.approve(&p.id, &p.digest).await;
     assert_eq!(w.status(&p.id).await, ProposalStatus::Approved);
 }
+
+/// `serve` with `[[upstreams]]` offers the same at `/mcp/gateway`, to
+/// agent tokens only, each call made with the caller's own token: held,
+/// a person approves, the same call again is forwarded once.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_offers_the_gateway_at_mcp_gateway() {
+    use rmcp::ServiceExt;
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("calls.jsonl");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nhold_secs = 1\n\n[[upstreams]]\nname = \"edr\"\ncommand = [{}, {}]\nenv = {{ UPSTREAM_RECORD = {}, UPSTREAM_SECRET = {} }}\n",
+            q(&py),
+            q(&format!("{FIXTURES}/upstream.py")),
+            q(record.to_str().unwrap()),
+            q(SECRET)
+        ),
+    )
+    .unwrap();
+    let g = crate::common::gate::Gate::start_with(&["--config", config.to_str().unwrap()]).await;
+    let connect = |token: &str| {
+        let cfg =
+            StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp/gateway", g.server.url))
+                .auth_header(token.to_owned());
+        ().serve(StreamableHttpClientTransport::from_config(cfg))
+    };
+    // No agent token, no gateway.
+    assert!(connect("not-a-token").await.is_err());
+    let agent = connect(&g.agent_token)
+        .await
+        .expect("MCP over /mcp/gateway");
+    let names: Vec<String> = agent
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(names.iter().any(|n| n == "isolate_host"), "{names:?}");
+    let call = || async {
+        let args = serde_json::json!({"host": "ws-0412"});
+        agent
+            .call_tool(
+                CallToolRequestParams::new("isolate_host")
+                    .with_arguments(args.as_object().unwrap().clone()),
+            )
+            .await
+            .unwrap()
+    };
+    let held = call().await;
+    assert_eq!(held.is_error, Some(true));
+    let s = held.structured_content.clone().unwrap();
+    assert_eq!(s["held"], true, "{s}");
+    let (id, digest) = (
+        s["proposal_id"].as_str().unwrap().to_owned(),
+        s["digest"].as_str().unwrap().to_owned(),
+    );
+    assert!(
+        std::fs::read_to_string(&record)
+            .unwrap_or_default()
+            .is_empty()
+    );
+    g.person("alice", "alice")
+        .await
+        .approve(&id, &digest)
+        .await
+        .unwrap();
+    let ran = call().await;
+    assert_ne!(ran.is_error, Some(true), "{ran:?}");
+    let lines: Vec<Value> = std::fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "forwarded once: {lines:?}");
+    assert_eq!(lines[0]["arguments"]["host"], "ws-0412");
+    assert_eq!(lines[0]["secret"], SECRET);
+    let status = g.reviewer.decision(&id, 0).await.unwrap().status;
+    assert_eq!(status, countersign::domain::types::ProposalStatus::Executed);
+}
