@@ -103,6 +103,9 @@ error_codes! {
     /// The gate's own executor runs this action and reports its outcome:
     /// an agent may not.
     ExecutorOwned => ("executor_owned", 403),
+    /// The gateway at `/mcp/gateway` forwarded it, and reports its outcome:
+    /// an agent may not.
+    GatewayOwned => ("gateway_owned", 403),
     // 404, 405, 408
     NotFound => ("not_found", 404),
     MethodNotAllowed => ("method_not_allowed", 405),

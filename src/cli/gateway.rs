@@ -45,7 +45,11 @@ pub async fn run(_args: GatewayArgs, file: &FileConfig) -> anyhow::Result<ExitCo
     let client = crate::client::ApiClient::with_ca(&server, Some(token), s.ca.as_deref())?;
     let connect = crate::mcp::Fixed(std::sync::Arc::new(client));
     let upstreams = Upstreams::connect(s, file.upstreams.clone()).await;
-    let gateway = ToolGateway::new(std::sync::Arc::new(upstreams), Box::new(connect));
+    let gateway = ToolGateway::new(
+        std::sync::Arc::new(upstreams),
+        Box::new(connect),
+        crate::gateway::Via::Stdio,
+    );
     crate::gateway::serve_stdio(gateway).await?;
     Ok(ExitCode::SUCCESS)
 }

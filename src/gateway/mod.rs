@@ -53,6 +53,27 @@ struct Exposed {
     listed: Tool,
 }
 
+/// Where the gateway runs, recorded in each proposal's alert
+/// (`context.mcp.via`): the server refuses execution reports on proposals
+/// made through `/mcp/gateway` from anyone but that gateway, since there
+/// the agent holds a token of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// `countersign gateway`, over stdio: the agent has no token.
+    Stdio,
+    /// `serve`'s `/mcp/gateway`.
+    Serve,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Stdio => "stdio",
+            Via::Serve => "serve",
+        }
+    }
+}
+
 /// A gated call waiting for its decision: the proposal it became.
 #[derive(Clone)]
 struct Held {
@@ -101,6 +122,7 @@ pub struct ToolGateway {
     /// How a call reaches the gate: one client over stdio, the caller's
     /// own token in `serve`.
     connect: Box<dyn Connect>,
+    via: Via,
     /// Gated calls by their key (the caller, the tool and its canonical
     /// arguments).
     held: Mutex<HashMap<String, Held>>,
@@ -109,7 +131,7 @@ pub struct ToolGateway {
 impl ToolGateway {
     /// The tools of `upstreams` as the agent sees them, calls reaching
     /// the gate through `connect`.
-    pub fn new(upstreams: Arc<Upstreams>, connect: Box<dyn Connect>) -> ToolGateway {
+    pub fn new(upstreams: Arc<Upstreams>, connect: Box<dyn Connect>, via: Via) -> ToolGateway {
         let mut seen: HashMap<String, usize> = HashMap::new();
         for u in &upstreams.list {
             for t in &u.tools {
@@ -154,6 +176,7 @@ impl ToolGateway {
             upstreams,
             exposed,
             connect,
+            via,
             held: Mutex::new(HashMap::new()),
         }
     }
@@ -279,6 +302,7 @@ impl ToolGateway {
             args,
             key,
             client,
+            self.via,
         );
         let deadline = Instant::now() + Duration::from_secs(20);
         let r = agent::submit(gate, &alert, deadline).await?;
@@ -423,6 +447,7 @@ fn alert_for(
     args: &Map<String, Value>,
     key: &str,
     client: &str,
+    via: Via,
 ) -> Value {
     let short = key
         .trim_start_matches(digest::PREFIX)
@@ -440,7 +465,7 @@ fn alert_for(
             "model": "countersign-gateway",
             "confidence": 1.0,
         },
-        "context": {"mcp": {"upstream": upstream, "tool": tool}},
+        "context": {"mcp": {"upstream": upstream, "tool": tool, "via": via.as_str()}},
         "proposals": [{
             "action": format!("mcp:{upstream}.{tool}"),
             "target": target_of(tool, args),
@@ -561,6 +586,7 @@ mod tests {
             &args,
             "sha256:00112233445566778899",
             "",
+            Via::Stdio,
         );
         crate::domain::submission::parse(a).unwrap();
     }

@@ -1093,6 +1093,14 @@ async fn serve_offers_the_gateway_at_mcp_gateway() {
         .approve(&id, &digest)
         .await
         .unwrap();
+    // The agent holds a token here, but may not report what the gateway
+    // forwards: starting it itself would let it claim a run that never was.
+    let own = ApiClient::new(&g.server.url, Some(g.agent_token.clone()))
+        .unwrap()
+        .report_execution(&id, &countersign::api::ExecutionReport::started())
+        .await
+        .unwrap_err();
+    assert!(own.to_string().contains("gateway_owned"), "{own}");
     let ran = call().await;
     assert_ne!(ran.is_error, Some(true), "{ran:?}");
     let lines: Vec<Value> = std::fs::read_to_string(&record)

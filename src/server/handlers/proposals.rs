@@ -131,6 +131,7 @@ pub async fn execution(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    via_gateway: Option<axum::Extension<crate::server::mcp::ViaGateway>>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<DecisionView>, ApiError> {
     caller.require_agent()?;
@@ -151,6 +152,12 @@ pub async fn execution(
                 "`{}` is run by the gate's executor `{}`, which reports its outcome; an agent may not",
                 p.action, x.name
             ),
+        ));
+    }
+    if via_gateway.is_none() && gateway_forwards(&state, &p).await? {
+        return Err(ApiError::new(
+            ErrorCode::GatewayOwned,
+            "this call was made through /mcp/gateway, which forwards it and reports its outcome; an agent may not",
         ));
     }
     if let ExecutionReport::Started {
@@ -176,6 +183,16 @@ pub async fn execution(
         })
         .await?;
     Ok(Json((&p).into()))
+}
+
+/// Whether `p` is a tool call made through `/mcp/gateway` (its alert says
+/// so; only that gateway makes such alerts for an `mcp:` action).
+async fn gateway_forwards(state: &AppState, p: &ProposalRecord) -> Result<bool, ApiError> {
+    if !p.action.as_str().starts_with("mcp:") {
+        return Ok(false);
+    }
+    let alert = state.store.alert(&p.alert_id).await?;
+    Ok(alert.is_some_and(|(a, _)| a.document["context"]["mcp"]["via"] == "serve"))
 }
 
 /// `GET /v1/proposals/{id}/receipt`: the signed approval receipt of an

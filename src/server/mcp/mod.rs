@@ -46,10 +46,18 @@ use tower::ServiceExt;
 #[derive(Debug, Clone, Copy)]
 pub struct ViaMcp;
 
+/// A request the gateway at `/mcp/gateway` made in process: only such a
+/// request may report execution of what that gateway forwards (its
+/// forwarding is the execution). No HTTP request can carry it.
+#[derive(Debug, Clone, Copy)]
+pub struct ViaGateway;
+
 /// The API, called in process with one caller's token.
 struct RouterGateway {
     router: Router,
     authorization: HeaderValue,
+    /// Made for `/mcp/gateway` (requests carry [`ViaGateway`]).
+    via_gateway: bool,
 }
 
 impl RouterGateway {
@@ -63,7 +71,7 @@ impl RouterGateway {
             Some(b) => serde_json::to_vec(b).map_err(|e| ClientError::Decode(e.to_string()))?,
             None => Vec::new(),
         };
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(method)
             .uri(path)
             .header(AUTHORIZATION, self.authorization.clone())
@@ -71,6 +79,9 @@ impl RouterGateway {
             .extension(ViaMcp)
             .body(Body::from(bytes))
             .map_err(|e| ClientError::BadUrl(format!("{path}: {e}")))?;
+        if self.via_gateway {
+            req.extensions_mut().insert(ViaGateway);
+        }
         let resp = match self.router.clone().oneshot(req).await {
             Ok(r) => r,
             Err(never) => match never {},
@@ -117,6 +128,8 @@ impl Gateway for RouterGateway {
 /// Each call's gateway carries the token of the HTTP request it came in.
 struct InProcess {
     router: Router,
+    /// For `/mcp/gateway` rather than `/mcp`.
+    via_gateway: bool,
 }
 
 impl Connect for InProcess {
@@ -130,6 +143,7 @@ impl Connect for InProcess {
         Ok(Arc::new(RouterGateway {
             router: self.router.clone(),
             authorization,
+            via_gateway: self.via_gateway,
         }))
     }
 }
@@ -218,6 +232,7 @@ pub fn with_mcp(api: Router, state: AppState) -> Router {
         move || {
             Ok(Tools::new(InProcess {
                 router: router.clone(),
+                via_gateway: false,
             }))
         },
         Arc::new(manager),
@@ -232,7 +247,9 @@ pub fn with_mcp(api: Router, state: AppState) -> Router {
             upstreams,
             Box::new(InProcess {
                 router: api.clone(),
+                via_gateway: true,
             }),
+            crate::gateway::Via::Serve,
         ));
         let mut local = LocalSessionManager::default();
         local.session_config.keep_alive = Some(limits.mcp_idle_timeout);
