@@ -29,11 +29,12 @@ use crate::domain::text::visible;
 use crate::mcp::Connect;
 use config::{GatewaySection, Mode, UpstreamConfig};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
-    Implementation, InitializeResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
-    Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock,
+    CreateTaskResult, ErrorData, GetTaskParams, GetTaskResult, Implementation, InitializeResult,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, Tool, UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
+use rmcp::task_manager::{TaskExit, TaskManager, TaskOptions};
 use rmcp::{RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -116,7 +117,17 @@ impl Upstreams {
     }
 }
 
+/// The gateway: its tools and, for clients that speak the MCP tasks
+/// extension, the tasks that wait for a person.
 pub struct ToolGateway {
+    inner: Arc<Inner>,
+    /// A gated call from a client that declared tasks runs as a task: the
+    /// call answers at once with the task, which waits for the person as
+    /// long as the proposal lives and then forwards.
+    tasks: TaskManager,
+}
+
+struct Inner {
     upstreams: Arc<Upstreams>,
     exposed: Vec<Exposed>,
     /// How a call reaches the gate: one client over stdio, the caller's
@@ -132,6 +143,15 @@ impl ToolGateway {
     /// The tools of `upstreams` as the agent sees them, calls reaching
     /// the gate through `connect`.
     pub fn new(upstreams: Arc<Upstreams>, connect: Box<dyn Connect>, via: Via) -> ToolGateway {
+        ToolGateway {
+            inner: Arc::new(Inner::new(upstreams, connect, via)),
+            tasks: TaskManager::new(),
+        }
+    }
+}
+
+impl Inner {
+    fn new(upstreams: Arc<Upstreams>, connect: Box<dyn Connect>, via: Via) -> Inner {
         let mut seen: HashMap<String, usize> = HashMap::new();
         for u in &upstreams.list {
             for t in &u.tools {
@@ -172,7 +192,7 @@ impl ToolGateway {
                 });
             }
         }
-        ToolGateway {
+        Inner {
             upstreams,
             exposed,
             connect,
@@ -478,15 +498,16 @@ fn alert_for(
 
 impl ServerHandler for ToolGateway {
     fn get_info(&self) -> InitializeResult {
+        let me = &self.inner;
         let mut text = "Tools behind countersign, a human approval gate: a gated call is held until a person approves exactly that call; call it again with the same arguments to continue. Only approved arguments are ever forwarded.".to_owned();
-        if !self.upstreams.down.is_empty() {
-            text.push_str(&format!(
-                " Unavailable: {}.",
-                self.upstreams.down.join("; ")
-            ));
+        if !me.upstreams.down.is_empty() {
+            text.push_str(&format!(" Unavailable: {}.", me.upstreams.down.join("; ")));
         }
-        let mut info = InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
-            .with_instructions(text);
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tasks()
+            .build();
+        let mut info = InitializeResult::new(capabilities).with_instructions(text);
         info.server_info = Implementation::new("countersign-gateway", env!("CARGO_PKG_VERSION"));
         info
     }
@@ -497,7 +518,11 @@ impl ServerHandler for ToolGateway {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         Ok(ListToolsResult::with_all_items(
-            self.exposed.iter().map(|e| e.listed.clone()).collect(),
+            self.inner
+                .exposed
+                .iter()
+                .map(|e| e.listed.clone())
+                .collect(),
         ))
     }
 
@@ -518,15 +543,98 @@ impl ServerHandler for ToolGateway {
             })
             .unwrap_or_default();
         let args = request.arguments.unwrap_or_default();
-        let gate = match self.connect.gateway(&context) {
+        let gate = match self.inner.connect.gateway(&context) {
             Ok(g) => g,
             Err(m) => return Ok(refused(m).into()),
         };
+        let gated = self
+            .inner
+            .exposed
+            .iter()
+            .any(|e| e.name == request.name && e.mode == Mode::Gate);
+        let tasks = context
+            .client_capabilities()
+            .is_some_and(|c| c.supports_tasks());
+        if gated && tasks {
+            let inner = self.inner.clone();
+            let name = request.name.to_string();
+            let task = self.tasks.spawn(
+                TaskOptions::new()
+                    .with_ttl_ms(Some(TASK_TTL_MS))
+                    .with_poll_interval_ms(2_000)
+                    .with_status_message(
+                        "held for approval: a person must approve this exact call",
+                    ),
+                move |ctx| {
+                    Box::pin(async move {
+                        loop {
+                            let r = inner
+                                .call(gate.as_ref(), &name, args.clone(), &client)
+                                .await;
+                            if !is_held(&r) {
+                                return Ok(r);
+                            }
+                            if ctx.is_cancel_requested() {
+                                return Err(TaskExit::Cancelled);
+                            }
+                            let id = r
+                                .structured_content
+                                .as_ref()
+                                .and_then(|s| s["proposal_id"].as_str())
+                                .unwrap_or("")
+                                .to_owned();
+                            ctx.set_status_message(format!(
+                                "held for approval: proposal {id} waits for a person"
+                            ));
+                        }
+                    })
+                },
+            );
+            return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
+        }
         Ok(self
+            .inner
             .call(gate.as_ref(), &request.name, args, &client)
             .await
             .into())
     }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        self.tasks
+            .get_task(&request.task_id)
+            .map(GetTaskResult::new)
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.tasks
+            .update_task(&request.task_id, request.input_responses)
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.tasks.cancel_task(&request.task_id)
+    }
+}
+
+/// How long a task's outcome is kept: as long as a proposal may wait.
+const TASK_TTL_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// A HELD answer: the call waits for a person.
+fn is_held(r: &CallToolResult) -> bool {
+    r.structured_content
+        .as_ref()
+        .is_some_and(|s| s["held"] == true)
 }
 
 /// Serves the gateway over stdio until the agent hangs up.

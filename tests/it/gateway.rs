@@ -1114,3 +1114,88 @@ async fn serve_offers_the_gateway_at_mcp_gateway() {
     let status = g.reviewer.decision(&id, 0).await.unwrap().status;
     assert_eq!(status, countersign::domain::types::ProposalStatus::Executed);
 }
+
+/// A client that speaks the MCP tasks extension gets a task for a gated
+/// call instead of HELD: it polls `tasks/get` while a person decides, and
+/// the task ends with the upstream's answer, forwarded once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tasks_client_gets_a_task_that_ends_with_the_result() {
+    use rmcp::ServiceExt;
+    use rmcp::model::{
+        CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientConfig, GetTaskParams,
+    };
+    use rmcp::transport::TokioChildProcess;
+    let Some(py) = python() else { return };
+    let w = World::new(py).await;
+    let config = w.config(&w.t.url(), 30, &[w.upstream("edr", EDR_TOOLS)]);
+    let mut cmd = tokio::process::Command::new(common::binary());
+    cmd.args(["gateway", "--config"])
+        .arg(&config)
+        .env_remove("COUNTERSIGN_CONFIG");
+    let mut info = ClientConfig::default();
+    info.capabilities = ClientCapabilities::builder().enable_tasks().build();
+    let client = info
+        .serve(TokioChildProcess::new(cmd).unwrap())
+        .await
+        .expect("MCP over stdio with tasks");
+    let args = serde_json::json!({"host": "ws-0412"});
+    let answer = client
+        .peer()
+        .call_tool_once(
+            CallToolRequestParams::new("isolate_host")
+                .with_arguments(args.as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    let CallToolResponse::Task(created) = answer else {
+        panic!("a task, not {answer:?}")
+    };
+    let task_id = created.task.task_id.clone();
+    let get = || async {
+        serde_json::to_value(
+            client
+                .peer()
+                .get_task(GetTaskParams::new(task_id.clone()))
+                .await
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    // Working while it waits; the proposal exists and nothing was run.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let id = loop {
+        let proposed = w.t.store.audit_all().await.unwrap().iter().find_map(|e| {
+            let b: Value = serde_json::from_str(&e.entry).unwrap();
+            (b["kind"] == "alert_received")
+                .then(|| b["data"]["proposals"][0]["id"].as_str().unwrap().to_owned())
+        });
+        if let Some(id) = proposed {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "no proposal");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(get().await["status"], "working");
+    assert!(w.record("edr").is_empty());
+    let digest = w.t.store.proposal(&id).await.unwrap().unwrap().digest;
+    w.t.person("alice")
+        .await
+        .approve(&id, &digest)
+        .await
+        .unwrap();
+    let done = loop {
+        let t = get().await;
+        if t["status"] != "working" {
+            break t;
+        }
+        assert!(Instant::now() < deadline + Duration::from_secs(20), "{t}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["result"]["isError"], false, "{done}");
+    assert_eq!(done["result"]["content"][0]["text"], "isolated ws-0412");
+    let calls = w.record("edr");
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["arguments"]["host"], "ws-0412");
+    w.until_status(&id, ProposalStatus::Executed).await;
+}
