@@ -1199,3 +1199,58 @@ async fn a_tasks_client_gets_a_task_that_ends_with_the_result() {
     assert_eq!(calls[0]["arguments"]["host"], "ws-0412");
     w.until_status(&id, ProposalStatus::Executed).await;
 }
+
+/// A streamable-HTTP upstream, with its own headers: countersign's own
+/// `/mcp`, reached with a token only the gateway's config holds. Its
+/// `get_proposal` is allowed; `request_approval` (gated by default) is held.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streamable_http_upstream_with_its_own_headers() {
+    let Some(py) = python() else { return };
+    let w = World::new(py).await;
+    let config = w.path("http.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nserver = {}\ntoken = {}\nhold_secs = 1\n\n[[upstreams]]\nname = \"gate\"\nurl = {}\nheaders = {{ Authorization = {} }}\n[upstreams.tools]\nget_proposal = \"allow\"\n",
+            q(&w.t.url()),
+            q(&w.t.agent_token),
+            q(&format!("{}/mcp", w.t.url())),
+            q(&format!("Bearer {}", w.t.other_agent_token)),
+        ),
+    )
+    .unwrap();
+    let mut agent = Agent::gateway(&w.py, w.dir.path(), &config).await;
+    let names: Vec<String> = agent
+        .list()
+        .await
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(names.iter().any(|n| n == "get_proposal"), "{names:?}");
+    // Allowed: answered by the upstream itself (a made-up id: its refusal).
+    let r = agent
+        .call(
+            "get_proposal",
+            json!({"proposal_id": "01a20000-0000-7000-8000-000000000000"}),
+        )
+        .await;
+    assert!(
+        text(&r).contains("NOT APPROVED"),
+        "the upstream's own answer: {r}\n{}",
+        agent.stderr_text()
+    );
+    // Gated: held, nothing reaches the upstream (no alert from other-bot).
+    let r = agent
+        .call("request_approval", json!({"alert": {"title": "x"}}))
+        .await;
+    assert_held(&r, &agent.stderr_text());
+    let by_upstream =
+        w.t.store
+            .audit_all()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.entry.contains("\"other-bot\""))
+            .count();
+    assert_eq!(by_upstream, 0);
+}
