@@ -75,11 +75,16 @@ impl Via {
     }
 }
 
+/// Gated calls one gateway remembers at once (each is a proposal in the
+/// queue).
+const MAX_HELD: usize = 10_000;
+
 /// A gated call waiting for its decision: the proposal it became.
 #[derive(Clone)]
 struct Held {
     proposal_id: String,
     digest: String,
+    since: Instant,
 }
 
 /// The upstreams, connected once (at `gateway` or `serve` start) and
@@ -215,16 +220,22 @@ impl Inner {
         };
         let upstream = &self.upstreams.list[x.upstream];
         match x.mode {
-            Mode::Allow => match upstream
-                .call(&x.tool, args, self.upstreams.call_timeout)
-                .await
-            {
-                Ok(r) => {
-                    tracing::info!(tool = %x.name, "allowed call forwarded");
-                    r
+            Mode::Allow => {
+                // Recorded where the gateway's operator reads it: the
+                // tool, and the digest of its arguments.
+                let said = call_key("", &x.name, &args).unwrap_or_default();
+                eprintln!(
+                    "countersign gateway: allowed call {} forwarded (arguments {said})",
+                    x.name
+                );
+                match upstream
+                    .call(&x.tool, args, self.upstreams.call_timeout)
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) => refused(e),
                 }
-                Err(e) => refused(e),
-            },
+            }
             Mode::Deny => refused(format!("`{name}` is denied")),
             Mode::Gate => self.gated(gate, x, upstream, args, client).await,
         }
@@ -248,6 +259,16 @@ impl Inner {
             None => match self.propose(gate, x, upstream, &args, &key, client).await {
                 Ok(h) => {
                     if let Ok(mut m) = self.held.lock() {
+                        // Full: the oldest is forgotten (its proposal stays
+                        // in the queue; that call again is a new one).
+                        if m.len() >= MAX_HELD
+                            && let Some(oldest) = m
+                                .iter()
+                                .min_by_key(|(_, h)| h.since)
+                                .map(|(k, _)| k.clone())
+                        {
+                            m.remove(&oldest);
+                        }
                         m.insert(key.clone(), h.clone());
                     }
                     h
@@ -333,6 +354,7 @@ impl Inner {
         Ok(Held {
             proposal_id: p.id.clone(),
             digest: p.digest.clone(),
+            since: Instant::now(),
         })
     }
 
