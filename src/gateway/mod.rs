@@ -84,8 +84,31 @@ const MAX_HELD: usize = 10_000;
 struct Held {
     proposal_id: String,
     digest: String,
+    /// Which time this same call is asked for (its alert's external id
+    /// ends in it).
+    generation: u32,
     since: Instant,
 }
+
+/// What is remembered of one call (tool, arguments, caller): the
+/// proposal it waits on, or the generation its next asking takes.
+#[derive(Clone)]
+enum Slot {
+    Waiting(Held),
+    Next(u32, Instant),
+}
+
+impl Slot {
+    fn since(&self) -> Instant {
+        match self {
+            Slot::Waiting(h) => h.since,
+            Slot::Next(_, at) => *at,
+        }
+    }
+}
+
+/// The same call decided this many times is not proposed again.
+const MAX_GENERATIONS: u32 = 1_000;
 
 /// The upstreams, connected once (at `gateway` or `serve` start) and
 /// shared by every MCP session.
@@ -141,7 +164,7 @@ struct Inner {
     via: Via,
     /// Gated calls by their key (the caller, the tool and its canonical
     /// arguments).
-    held: Mutex<HashMap<String, Held>>,
+    held: Mutex<HashMap<String, Slot>>,
 }
 
 impl ToolGateway {
@@ -255,37 +278,31 @@ impl Inner {
         };
         let known = self.held.lock().ok().and_then(|h| h.get(&key).cloned());
         let held = match known {
-            Some(h) => h,
-            None => match self.propose(gate, x, upstream, &args, &key, client).await {
-                Ok(h) => {
-                    if let Ok(mut m) = self.held.lock() {
-                        // Full: the oldest is forgotten (its proposal stays
-                        // in the queue; that call again is a new one).
-                        if m.len() >= MAX_HELD
-                            && let Some(oldest) = m
-                                .iter()
-                                .min_by_key(|(_, h)| h.since)
-                                .map(|(k, _)| k.clone())
-                        {
-                            m.remove(&oldest);
-                        }
-                        m.insert(key.clone(), h.clone());
+            Some(Slot::Waiting(h)) => h,
+            other => {
+                let from = match other {
+                    Some(Slot::Next(n, _)) => n,
+                    _ => 0,
+                };
+                match self
+                    .propose(gate, x, upstream, &args, &key, client, from)
+                    .await
+                {
+                    Ok(h) => {
+                        self.remember(&key, Slot::Waiting(h.clone()));
+                        h
                     }
-                    h
+                    Err(e) => return refused(gate_error(&e)),
                 }
-                Err(e) => return refused(gate_error(&e)),
-            },
+            }
         };
         let deadline = Instant::now() + self.upstreams.hold;
         let view = match agent::wait_for_decision(gate, &held.proposal_id, deadline).await {
             Ok(v) => v,
             Err(e) => return refused(gate_error(&e)),
         };
-        let forget = || {
-            if let Ok(mut m) = self.held.lock() {
-                m.remove(&key);
-            }
-        };
+        // Decided: the same call asked again is a new proposal.
+        let forget = || self.remember(&key, Slot::Next(held.generation + 1, Instant::now()));
         match Outcome::of(&view) {
             Outcome::Pending { status } => {
                 let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
@@ -326,7 +343,32 @@ impl Inner {
         }
     }
 
-    /// The proposal a gated call becomes.
+    fn remember(&self, key: &str, slot: Slot) {
+        if let Ok(mut m) = self.held.lock() {
+            // Full: the oldest is forgotten (the gate still has it: the
+            // same call again finds it by its external id).
+            if m.len() >= MAX_HELD
+                && !m.contains_key(key)
+                && let Some(oldest) = m
+                    .iter()
+                    .min_by_key(|(_, s)| s.since())
+                    .map(|(k, _)| k.clone())
+            {
+                m.remove(&oldest);
+            }
+            m.insert(key.to_owned(), slot);
+        }
+    }
+
+    /// The proposal a gated call becomes. Its alert's external id is the
+    /// call's key and generation, so asking again finds the same proposal
+    /// on the gate itself (a submission is idempotent on its external id),
+    /// after a restart of the gateway and on any replica; generations
+    /// whose proposal is decided and done are passed over.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call's parts, passed through"
+    )]
     async fn propose(
         &self,
         gate: &dyn Gateway,
@@ -335,27 +377,36 @@ impl Inner {
         args: &Map<String, Value>,
         key: &str,
         client: &str,
+        from: u32,
     ) -> Result<Held, ClientError> {
-        let alert = alert_for(
-            &upstream.config.name,
-            &x.tool,
-            x.listed.description.as_deref(),
-            args,
-            key,
-            client,
-            self.via,
-        );
         let deadline = Instant::now() + Duration::from_secs(20);
-        let r = agent::submit(gate, &alert, deadline).await?;
-        let p = r
-            .proposals
-            .first()
-            .ok_or_else(|| ClientError::Decode("the gate answered without a proposal".into()))?;
-        Ok(Held {
-            proposal_id: p.id.clone(),
-            digest: p.digest.clone(),
-            since: Instant::now(),
-        })
+        for generation in from..MAX_GENERATIONS {
+            let alert = alert_for(
+                &upstream.config.name,
+                &x.tool,
+                x.listed.description.as_deref(),
+                args,
+                &format!("{key}-{generation}"),
+                client,
+                self.via,
+            );
+            let r = agent::submit(gate, &alert, deadline).await?;
+            let p = r.proposals.first().ok_or_else(|| {
+                ClientError::Decode("the gate answered without a proposal".into())
+            })?;
+            if p.status.is_final() {
+                continue;
+            }
+            return Ok(Held {
+                proposal_id: p.id.clone(),
+                digest: p.digest.clone(),
+                generation,
+                since: Instant::now(),
+            });
+        }
+        Err(ClientError::Decode(format!(
+            "this exact call was already decided {MAX_GENERATIONS} times"
+        )))
     }
 
     /// Starts, forwards exactly the approved arguments, reports.
@@ -491,13 +542,12 @@ fn alert_for(
     client: &str,
     via: Via,
 ) -> Value {
-    let short = key
-        .trim_start_matches(digest::PREFIX)
-        .get(..16)
-        .unwrap_or("");
+    // The call's key and generation: the same call asked again is the same
+    // alert (idempotent on the gate), wherever and whenever it is asked.
+    let id = key.trim_start_matches(digest::PREFIX);
     let about: String = description.unwrap_or("").chars().take(2_000).collect();
     json!({
-        "external_id": format!("mcp-{short}-{}", uuid::Uuid::now_v7()),
+        "external_id": format!("mcp-{id}"),
         "source": "mcp-gateway",
         "severity": "medium",
         "title": format!("MCP tool call: {upstream}.{tool}"),

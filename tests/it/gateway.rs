@@ -1254,3 +1254,29 @@ async fn a_streamable_http_upstream_with_its_own_headers() {
             .count();
     assert_eq!(by_upstream, 0);
 }
+
+/// The gate, not the gateway's memory, knows which proposal a call is:
+/// held by one gateway process, approved, asked again of a new one (a
+/// restart, another replica), it is forwarded once — and asked again
+/// after that, it is a new proposal.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_gateway_finds_the_held_call_on_the_gate() {
+    let Some(py) = python() else { return };
+    let w = World::new(py).await;
+    let args = json!({"host": "ws-0412"});
+    let (id, digest) = {
+        let mut first = w.edr_gateway(30).await;
+        first.held("isolate_host", args.clone()).await
+    };
+    let alice = SshKeygenPerson::new(&w, "alice").await;
+    alice.approve(&id, &digest).await;
+    let mut second = w.edr_gateway(30).await;
+    let r = second.call("isolate_host", args.clone()).await;
+    assert_eq!(r["isError"], false, "{r}\n{}", second.stderr_text());
+    w.until_status(&id, ProposalStatus::Executed).await;
+    assert_eq!(w.record("edr").len(), 1);
+    let mut third = w.edr_gateway(30).await;
+    let (again, _) = third.held("isolate_host", args).await;
+    assert_ne!(again, id, "a call that ran is asked anew");
+    assert_eq!(w.record("edr").len(), 1);
+}
