@@ -229,9 +229,14 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
     } else {
         let settings = file.gateway.clone().unwrap_or_default();
         let upstreams = crate::gateway::Upstreams::connect(&settings, file.upstreams.clone()).await;
+        let (up, down) = upstreams.counts();
         eprintln!(
-            "countersign: /mcp/gateway fronts {} upstream(s)",
-            file.upstreams.len()
+            "countersign: /mcp/gateway fronts {up} upstream(s){}",
+            if down > 0 {
+                format!("; {down} could not be started (above), their tools are not offered")
+            } else {
+                String::new()
+            }
         );
         Some(std::sync::Arc::new(upstreams))
     };

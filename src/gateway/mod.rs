@@ -121,6 +121,11 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
+    /// How many are connected, and how many could not be.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.list.len(), self.down.len())
+    }
+
     /// Connects every upstream; one that fails is left out, said on
     /// stderr and in the server's instructions.
     pub async fn connect(settings: &GatewaySection, configs: Vec<UpstreamConfig>) -> Upstreams {
