@@ -6,6 +6,7 @@ pub mod decision;
 pub mod payload;
 pub mod signer;
 
+use ssh_key::public::KeyData;
 use ssh_key::{LineEnding, PublicKey, SshSig};
 
 /// Namespace of signed decisions and annotations.
@@ -39,9 +40,51 @@ pub fn verify(armored: &str, msg: &[u8], namespace: &str) -> Result<PublicKey, S
         });
     }
     let key = PublicKey::from(sig.public_key().clone());
-    key.verify(namespace, msg, &sig)
-        .map_err(|_| SigError::Invalid)?;
+    match sig.public_key() {
+        KeyData::Ed25519(pk) => verify_ed25519(&sig, pk, msg)?,
+        _ => key
+            .verify(namespace, msg, &sig)
+            .map_err(|_| SigError::Invalid)?,
+    }
     Ok(key)
+}
+
+/// What `PublicKey::verify` does for an ed25519 key (the same signed
+/// data, the same `ed25519-dalek` verification), with the key's
+/// decompressed point kept per thread: decompressing it is a good part of
+/// one verification, and a log holds thousands by a few keys.
+fn verify_ed25519(
+    sig: &SshSig,
+    pk: &ssh_key::public::Ed25519PublicKey,
+    msg: &[u8],
+) -> Result<(), SigError> {
+    use ed25519_dalek::Verifier;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static KEYS: RefCell<HashMap<[u8; 32], ed25519_dalek::VerifyingKey>> =
+            RefCell::new(HashMap::new());
+    }
+    if sig.signature().algorithm() != ssh_key::Algorithm::Ed25519 {
+        return Err(SigError::Invalid);
+    }
+    let signature = ed25519_dalek::Signature::from_slice(sig.signature_bytes())
+        .map_err(|_| SigError::Invalid)?;
+    let data =
+        SshSig::signed_data(sig.namespace(), sig.hash_alg(), msg).map_err(|_| SigError::Invalid)?;
+    let key = KEYS.with(|keys| {
+        let mut keys = keys.borrow_mut();
+        if let Some(k) = keys.get(&pk.0) {
+            return Ok(*k);
+        }
+        let k = ed25519_dalek::VerifyingKey::from_bytes(&pk.0).map_err(|_| SigError::Invalid)?;
+        if keys.len() >= 4096 {
+            keys.clear();
+        }
+        keys.insert(pk.0, k);
+        Ok(k)
+    })?;
+    key.verify(&data, &signature).map_err(|_| SigError::Invalid)
 }
 
 /// `SHA256:…` as ssh-keygen prints it.
