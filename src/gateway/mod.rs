@@ -52,6 +52,8 @@ struct Exposed {
     tool: String,
     mode: Mode,
     listed: Tool,
+    /// The upstream's own description (what `listed` adds is ours).
+    about: String,
 }
 
 /// Where the gateway runs, recorded in each proposal's alert
@@ -205,6 +207,7 @@ impl Inner {
                 } else {
                     t.name.to_string()
                 };
+                let about = t.description.as_deref().unwrap_or("").to_owned();
                 let mut listed = t.clone();
                 listed.name = name.clone().into();
                 if mode == Mode::Gate {
@@ -222,6 +225,7 @@ impl Inner {
                     tool: t.name.to_string(),
                     mode,
                     listed,
+                    about,
                 });
             }
         }
@@ -389,7 +393,7 @@ impl Inner {
             let alert = alert_for(
                 &upstream.config.name,
                 &x.tool,
-                x.listed.description.as_deref(),
+                Some(x.about.as_str()),
                 args,
                 &format!("{key}-{generation}"),
                 client,
