@@ -19,23 +19,22 @@
 //! forwarded, and the answer says why.
 
 pub mod config;
+mod proposal;
+mod server;
 mod upstream;
+
+pub use proposal::Via;
+use proposal::{alert_for, call_key};
+pub use server::serve_stdio;
 
 use crate::api::ExecutionReport;
 use crate::client::ClientError;
 use crate::client::agent::{self, Gateway, Outcome};
 use crate::domain::digest;
-use crate::domain::text::visible;
 use crate::mcp::Connect;
 use config::{GatewaySection, Mode, UpstreamConfig};
-use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock,
-    CreateTaskResult, ErrorData, GetTaskParams, GetTaskResult, Implementation, InitializeResult,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, Tool, UpdateTaskParams,
-};
-use rmcp::service::RequestContext;
-use rmcp::task_manager::{TaskExit, TaskManager, TaskOptions};
-use rmcp::{RoleServer, ServerHandler};
+use rmcp::model::{CallToolResult, ContentBlock, Tool};
+use rmcp::task_manager::TaskManager;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -54,27 +53,6 @@ struct Exposed {
     listed: Tool,
     /// The upstream's own description (what `listed` adds is ours).
     about: String,
-}
-
-/// Where the gateway runs, recorded in each proposal's alert
-/// (`context.mcp.via`): the server refuses execution reports on proposals
-/// made through `/mcp/gateway` from anyone but that gateway, since there
-/// the agent holds a token of its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    /// `countersign gateway`, over stdio: the agent has no token.
-    Stdio,
-    /// `serve`'s `/mcp/gateway`.
-    Serve,
-}
-
-impl Via {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Via::Stdio => "stdio",
-            Via::Serve => "serve",
-        }
-    }
 }
 
 /// Gated calls one gateway remembers at once (each is a proposal in the
@@ -505,278 +483,5 @@ fn gate_error(e: &ClientError) -> String {
     match e {
         ClientError::Api { code, message, .. } => format!("the gate refused: {code}: {message}"),
         other => format!("the gate cannot be reached ({other}); nothing was forwarded"),
-    }
-}
-
-/// A call's identity: who calls, the tool and its RFC 8785 arguments.
-fn call_key(
-    caller: &str,
-    tool: &str,
-    args: &Map<String, Value>,
-) -> Result<String, digest::DigestError> {
-    let canonical = digest::canonical(&json!({"caller": caller, "tool": tool, "arguments": args}))?;
-    Ok(digest::sha256_tagged(&canonical))
-}
-
-/// The argument a person reads first: a named target if there is one,
-/// else the first text argument, else the arguments in one line.
-fn target_of(tool: &str, args: &Map<String, Value>) -> String {
-    const NAMED: &[&str] = &[
-        "target", "host", "hostname", "user", "username", "account", "path", "file", "url", "id",
-        "name", "command",
-    ];
-    let text = NAMED
-        .iter()
-        .find_map(|k| args.get(*k).and_then(Value::as_str))
-        .or_else(|| args.values().find_map(Value::as_str))
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("{tool} {}", Value::Object(args.clone())));
-    let line = visible(text.trim());
-    let line = if line.is_empty() {
-        tool.to_owned()
-    } else {
-        line
-    };
-    line.chars().take(512).collect()
-}
-
-/// The alert a gated call becomes. The arguments are the proposal's
-/// `parameters`: what a person sees in full and signs the digest of.
-fn alert_for(
-    upstream: &str,
-    tool: &str,
-    description: Option<&str>,
-    args: &Map<String, Value>,
-    key: &str,
-    client: &str,
-    via: Via,
-) -> Value {
-    // The call's key and generation: the same call asked again is the same
-    // alert (idempotent on the gate), wherever and whenever it is asked.
-    let id = key.trim_start_matches(digest::PREFIX);
-    let about: String = description.unwrap_or("").chars().take(2_000).collect();
-    json!({
-        "external_id": format!("mcp-{id}"),
-        "source": "mcp-gateway",
-        "severity": "medium",
-        "title": format!("MCP tool call: {upstream}.{tool}"),
-        "entity": {"kind": "service", "id": upstream},
-        "summary": {
-            "text": format!("An agent{client} called the tool `{tool}` of the MCP server `{upstream}` through the countersign gateway. If approved, exactly the arguments below are forwarded, once.\n\nThe tool's own description: {about}"),
-            "model": "countersign-gateway",
-            "confidence": 1.0,
-        },
-        "context": {"mcp": {"upstream": upstream, "tool": tool, "via": via.as_str()}},
-        "proposals": [{
-            "action": format!("mcp:{upstream}.{tool}"),
-            "target": target_of(tool, args),
-            "risk": "medium",
-            "rationale": format!("The agent asked to call {upstream}.{tool} with these arguments."),
-            "parameters": args,
-        }],
-    })
-}
-
-impl ServerHandler for ToolGateway {
-    fn get_info(&self) -> InitializeResult {
-        let me = &self.inner;
-        let mut text = "Tools behind countersign, a human approval gate: a gated call is held until a person approves exactly that call; call it again with the same arguments to continue. Only approved arguments are ever forwarded.".to_owned();
-        if !me.upstreams.down.is_empty() {
-            text.push_str(&format!(" Unavailable: {}.", me.upstreams.down.join("; ")));
-        }
-        let capabilities = ServerCapabilities::builder()
-            .enable_tools()
-            .enable_tasks()
-            .build();
-        let mut info = InitializeResult::new(capabilities).with_instructions(text);
-        info.server_info = Implementation::new("countersign-gateway", env!("CARGO_PKG_VERSION"));
-        info
-    }
-
-    async fn list_tools(
-        &self,
-        _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(
-            self.inner
-                .exposed
-                .iter()
-                .map(|e| e.listed.clone())
-                .collect(),
-        ))
-    }
-
-    async fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        let client = context
-            .peer
-            .peer_info()
-            .map(|i| {
-                format!(
-                    " ({} {})",
-                    visible(&i.client_info.name),
-                    visible(&i.client_info.version)
-                )
-            })
-            .unwrap_or_default();
-        let args = request.arguments.unwrap_or_default();
-        let gate = match self.inner.connect.gateway(&context) {
-            Ok(g) => g,
-            Err(m) => return Ok(refused(m).into()),
-        };
-        let gated = self
-            .inner
-            .exposed
-            .iter()
-            .any(|e| e.name == request.name && e.mode == Mode::Gate);
-        let tasks = context
-            .client_capabilities()
-            .is_some_and(|c| c.supports_tasks());
-        if gated && tasks {
-            let inner = self.inner.clone();
-            let name = request.name.to_string();
-            let task = self.tasks.spawn(
-                TaskOptions::new()
-                    .with_ttl_ms(Some(TASK_TTL_MS))
-                    .with_poll_interval_ms(2_000)
-                    .with_status_message(
-                        "held for approval: a person must approve this exact call",
-                    ),
-                move |ctx| {
-                    Box::pin(async move {
-                        loop {
-                            let r = inner
-                                .call(gate.as_ref(), &name, args.clone(), &client)
-                                .await;
-                            if !is_held(&r) {
-                                return Ok(r);
-                            }
-                            if ctx.is_cancel_requested() {
-                                return Err(TaskExit::Cancelled);
-                            }
-                            let id = r
-                                .structured_content
-                                .as_ref()
-                                .and_then(|s| s["proposal_id"].as_str())
-                                .unwrap_or("")
-                                .to_owned();
-                            ctx.set_status_message(format!(
-                                "held for approval: proposal {id} waits for a person"
-                            ));
-                        }
-                    })
-                },
-            );
-            return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
-        }
-        Ok(self
-            .inner
-            .call(gate.as_ref(), &request.name, args, &client)
-            .await
-            .into())
-    }
-
-    async fn get_task(
-        &self,
-        request: GetTaskParams,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<GetTaskResult, ErrorData> {
-        self.tasks
-            .get_task(&request.task_id)
-            .map(GetTaskResult::new)
-    }
-
-    async fn update_task(
-        &self,
-        request: UpdateTaskParams,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        self.tasks
-            .update_task(&request.task_id, request.input_responses)
-    }
-
-    async fn cancel_task(
-        &self,
-        request: CancelTaskParams,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        self.tasks.cancel_task(&request.task_id)
-    }
-}
-
-/// How long a task's outcome is kept: as long as a proposal may wait.
-const TASK_TTL_MS: u64 = 30 * 24 * 3600 * 1000;
-
-/// A HELD answer: the call waits for a person.
-fn is_held(r: &CallToolResult) -> bool {
-    r.structured_content
-        .as_ref()
-        .is_some_and(|s| s["held"] == true)
-}
-
-/// Serves the gateway over stdio until the agent hangs up.
-pub async fn serve_stdio(gateway: ToolGateway) -> anyhow::Result<()> {
-    use rmcp::ServiceExt;
-    let running = Arc::new(gateway)
-        .serve(rmcp::transport::stdio())
-        .await
-        .map_err(|e| anyhow::anyhow!("MCP over stdio: {e}"))?;
-    running.waiting().await?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_call_is_its_tool_and_canonical_arguments() {
-        let a: Map<String, Value> = serde_json::from_str(r#"{"host":"ws-1","why":"c2"}"#).unwrap();
-        let b: Map<String, Value> = serde_json::from_str(r#"{"why":"c2","host":"ws-1"}"#).unwrap();
-        let c: Map<String, Value> = serde_json::from_str(r#"{"host":"ws-2","why":"c2"}"#).unwrap();
-        assert_eq!(
-            call_key("c", "t", &a).unwrap(),
-            call_key("c", "t", &b).unwrap()
-        );
-        assert_ne!(
-            call_key("c", "t", &a).unwrap(),
-            call_key("c", "t", &c).unwrap()
-        );
-        assert_ne!(
-            call_key("c", "t", &a).unwrap(),
-            call_key("c", "u", &a).unwrap()
-        );
-        assert_ne!(
-            call_key("c", "t", &a).unwrap(),
-            call_key("d", "t", &a).unwrap()
-        );
-    }
-
-    #[test]
-    fn the_target_is_what_a_person_reads_first() {
-        let args: Map<String, Value> =
-            serde_json::from_str(r#"{"reason":"c2","host":"ws-1\u202e"}"#).unwrap();
-        assert_eq!(target_of("isolate", &args), "ws-1\\u{202e}");
-        let none: Map<String, Value> = serde_json::from_str(r#"{"n":3}"#).unwrap();
-        assert_eq!(target_of("count", &none), r#"count {"n":3}"#);
-    }
-
-    #[test]
-    fn the_alert_is_one_the_gate_accepts() {
-        let args: Map<String, Value> = serde_json::from_str(r#"{"host":"ws-1"}"#).unwrap();
-        let a = alert_for(
-            "edr",
-            "isolate_host",
-            Some("Isolate"),
-            &args,
-            "sha256:00112233445566778899",
-            "",
-            Via::Stdio,
-        );
-        crate::domain::submission::parse(a).unwrap();
     }
 }
