@@ -137,8 +137,16 @@ struct Parsed {
     body: Value,
 }
 
+/// A receipt just issued: what goes out, and its id (for checking a
+/// `started` against, without reading the text back).
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub signed: SignedReceipt,
+    pub receipt_id: String,
+}
+
 /// The receipt of an approved proposal, signed with the server key.
-pub fn issue(a: &Approved, key: &PrivateKey) -> Result<SignedReceipt, ReceiptError> {
+pub fn issue(a: &Approved, key: &PrivateKey) -> Result<Issued, ReceiptError> {
     let p = a.proposal;
     issuable(p.status)?;
     let mut mine: Vec<Parsed> = a
@@ -243,9 +251,12 @@ pub fn issue(a: &Approved, key: &PrivateKey) -> Result<SignedReceipt, ReceiptErr
         .sign(NS_RECEIPT, ssh_key::HashAlg::Sha512, text.as_bytes())
         .map_err(|e| ReceiptError::Sign(e.to_string()))?;
     let signature = crate::signing::armor(&sig).map_err(|e| ReceiptError::Sign(e.to_string()))?;
-    Ok(SignedReceipt {
-        receipt: text,
-        signature,
+    Ok(Issued {
+        signed: SignedReceipt {
+            receipt: text,
+            signature,
+        },
+        receipt_id: receipt.receipt_id,
     })
 }
 

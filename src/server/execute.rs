@@ -103,7 +103,7 @@ pub async fn deliver(
             return Finish::Failed { error };
         }
     };
-    let receipt_id = super::receipts::id_of(&receipt).unwrap_or_default();
+    let receipt_id = receipt.receipt_id;
     if p.status == ProposalStatus::Approved {
         let start = ExecutionReport::Started {
             receipt_id: Some(receipt_id.clone()),
@@ -121,7 +121,7 @@ pub async fn deliver(
     let body = json!({
         "type": "proposal.execute",
         "timestamp": to_rfc3339(now_millis()),
-        "data": {"receipt": receipt.receipt, "signature": receipt.signature},
+        "data": {"receipt": receipt.signed.receipt, "signature": receipt.signed.signature},
     })
     .to_string();
     let outcome = match attempt(http, exec, &receipt_id, &body).await {

@@ -3,10 +3,9 @@
 //! handler and the executor deliveries both issue through here.
 
 use super::store::Store;
-use crate::api::SignedReceipt;
 use crate::config::ExecutorConfig;
 use crate::domain::records::{AuditEntry, ProposalRecord};
-use crate::receipt::{self, Approved, ReceiptError};
+use crate::receipt::{self, Approved, Issued, ReceiptError};
 use crate::workflow::StoreError;
 use ssh_key::PrivateKey;
 use std::sync::Arc;
@@ -45,11 +44,7 @@ impl Issuer {
     }
 
     /// The receipt of `p`, built from its stored records and signed.
-    pub async fn issue(
-        &self,
-        store: &dyn Store,
-        p: &ProposalRecord,
-    ) -> Result<SignedReceipt, IssueError> {
+    pub async fn issue(&self, store: &dyn Store, p: &ProposalRecord) -> Result<Issued, IssueError> {
         receipt::issuable(p.status)?;
         let (alert, _) = store
             .alert(&p.alert_id)
@@ -77,10 +72,4 @@ impl Issuer {
         };
         Ok(receipt::issue(&approved, &self.key)?)
     }
-}
-
-/// The `receipt_id` inside a receipt this server issued.
-pub fn id_of(r: &SignedReceipt) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(&r.receipt).ok()?;
-    v["receipt_id"].as_str().map(str::to_owned)
 }

@@ -165,7 +165,7 @@ pub async fn execution(
     } = &report
     {
         let issued = receipt_of(&state, &p).await?;
-        if crate::server::receipts::id_of(&issued).is_none_or(|id| &id != given) {
+        if &issued.receipt_id != given {
             return Err(ApiError::new(
                 ErrorCode::ReceiptMismatch,
                 format!("receipt {given} is not this proposal's receipt"),
@@ -217,11 +217,14 @@ pub async fn receipt(
     Path(id): Path<String>,
 ) -> Result<Json<SignedReceipt>, ApiError> {
     let p = load(&state, &caller, &id).await?;
-    Ok(Json(receipt_of(&state, &p).await?))
+    Ok(Json(receipt_of(&state, &p).await?.signed))
 }
 
 /// The receipt of `p`, or the API's refusal.
-pub async fn receipt_of(state: &AppState, p: &ProposalRecord) -> Result<SignedReceipt, ApiError> {
+pub async fn receipt_of(
+    state: &AppState,
+    p: &ProposalRecord,
+) -> Result<crate::receipt::Issued, ApiError> {
     use crate::receipt::ReceiptError;
     use crate::server::receipts::IssueError;
     state
