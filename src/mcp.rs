@@ -223,7 +223,16 @@ pub fn decision_result_at(view: &DecisionView, now: i64) -> CallToolResult {
             outcome.describe()
         ),
         Outcome::Pending { .. } => format!(
-            "PENDING — not approved yet; do not act. Proposal {} is {}. Call wait_for_decision again.",
+            "PENDING — not approved yet; do not act. Proposal {} is {}.{} Call wait_for_decision again.",
+            view.proposal_id,
+            outcome.describe(),
+            view.frozen
+                .as_ref()
+                .map(|f| format!(" The agent is {}.", f.describe()))
+                .unwrap_or_default()
+        ),
+        Outcome::Held { .. } => format!(
+            "HELD — do not act. Proposal {} is {} Call wait_for_decision again.",
             view.proposal_id,
             outcome.describe()
         ),
@@ -485,6 +494,7 @@ mod tests {
             execute_by: Some(execute_by),
             approvals: vec![],
             digest: "sha256:x".into(),
+            frozen: None,
         };
         let open = now + 60_000;
         // (status, execute_by, act, MCP text starts with, both say)
@@ -588,5 +598,35 @@ mod tests {
                 _ => panic!("{status} at {execute_by}: the hook says {hook:?}, MCP act {act}"),
             }
         }
+        // Approved, but a lead's `hold` freeze: no tool and no hook says go.
+        use crate::domain::freeze::{Freeze, FreezeMode};
+        let mut held = view(S::Approved, open);
+        held.frozen = Some(Freeze {
+            agent: "soar-bot".into(),
+            mode: FreezeMode::Hold,
+            by: "carol".into(),
+            reason: "runaway loop".into(),
+            since: now,
+            seq: 7,
+        });
+        let r = decision_result_at(&held, now);
+        let structured = r.structured_content.clone().unwrap_or_default();
+        assert_eq!(structured["act"], false);
+        assert_eq!(structured["verdict"], "held");
+        let text = serde_json::to_value(&r.content).unwrap_or_default()[0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(text.starts_with("HELD — do not act"), "{text}");
+        assert!(text.contains("frozen by carol (hold"), "{text}");
+        match answer_for(&held, now, 50) {
+            Answer::Deny(reason) => assert!(reason.contains("frozen by carol"), "{reason}"),
+            other => panic!("held: the hook says {other:?}"),
+        }
+        // `no_auto` stops policy, not an approval people gave.
+        if let Some(f) = held.frozen.as_mut() {
+            f.mode = FreezeMode::NoAuto;
+        }
+        assert!(matches!(answer_for(&held, now, 50), Answer::Allow(_)));
     }
 }

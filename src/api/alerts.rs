@@ -24,6 +24,11 @@ pub struct SubmitResponse {
     pub alert_id: String,
     pub revision: u32,
     pub proposals: Vec<SubmittedProposal>,
+    /// The freeze that stops this agent, if a lead froze it: policy
+    /// approved none of these proposals, and under `hold` nothing approved
+    /// may start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frozen: Option<crate::domain::freeze::Freeze>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

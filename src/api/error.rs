@@ -126,6 +126,11 @@ error_codes! {
     NotApproved => ("not_approved", 409),
     /// `started` named a receipt that is not this proposal's.
     ReceiptMismatch => ("receipt_mismatch", 409),
+    /// A lead froze the agent (`hold`): nothing approved may start until
+    /// the freeze is lifted. `detail.freeze` says who froze it and why.
+    AgentFrozen => ("agent_frozen", 409),
+    /// Unfreeze of an agent that is not frozen.
+    NotFrozen => ("not_frozen", 409),
     // 413, 429
     BodyTooLarge => ("body_too_large", 413),
     /// Too many requests from this caller: submissions and MCP calls per

@@ -59,6 +59,10 @@ event_types! {
     Lapsed => "proposal.lapsed",
     /// The agent reported that executing it failed.
     ExecutionFailed => "execution.failed",
+    /// A lead froze an agent, or every agent (`agent` is `*`).
+    AgentFrozen => "agent.frozen",
+    /// A lead lifted a freeze.
+    AgentUnfrozen => "agent.unfrozen",
 }
 
 impl fmt::Display for EventType {

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod decisions;
 pub mod error;
 pub mod events;
+pub mod freezes;
 pub mod oversight;
 pub mod proposals;
 pub mod queue;
@@ -22,6 +23,7 @@ pub use alerts::{AlertDetail, HistoryEntry, SubmitResponse, SubmitStatus, Submit
 pub use audit::{AuditPage, AuditParams};
 pub use decisions::DecisionAccepted;
 pub use error::{ErrorBody, ErrorCode, ErrorObject};
+pub use freezes::{Freeze, FreezeAccepted, FreezeList, FreezeMode};
 pub use proposals::{
     CLAIM_TTL_MS, ClaimRequest, ClaimView, DecisionView, ExecutionReport, SignedReceipt, WaitQuery,
 };

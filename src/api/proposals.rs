@@ -40,6 +40,24 @@ pub struct DecisionView {
     pub execute_by: Option<i64>,
     pub approvals: Vec<Approval>,
     pub digest: String,
+    /// The freeze that stops the proposing agent, if a lead froze it: under
+    /// `hold` an approved proposal waits (`started` is refused) until it
+    /// is lifted or the approval lapses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frozen: Option<crate::domain::freeze::Freeze>,
+}
+
+impl DecisionView {
+    /// With the freeze that applies to its agent.
+    pub fn frozen(mut self, freeze: Option<crate::domain::freeze::Freeze>) -> Self {
+        self.frozen = freeze;
+        self
+    }
+
+    /// Approved, but a `hold` freeze keeps it from starting.
+    pub fn held(&self) -> bool {
+        self.status == ProposalStatus::Approved && self.frozen.as_ref().is_some_and(|f| f.holds())
+    }
 }
 
 impl From<&ProposalRecord> for DecisionView {
@@ -56,6 +74,7 @@ impl From<&ProposalRecord> for DecisionView {
             execute_by: p.execute_by,
             approvals: p.approvals.clone(),
             digest: p.digest.clone(),
+            frozen: None,
         }
     }
 }

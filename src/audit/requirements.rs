@@ -103,6 +103,11 @@ pub struct Replay {
     proposals: HashMap<String, Recorded>,
     /// Proposal ids in the order they were first recorded.
     order: Vec<String>,
+    /// Which agent proposed each proposal (the actor of its alert entry).
+    agents: HashMap<String, String>,
+    /// The freezes in force at this point of the log: agent (or `*`) →
+    /// the entry that put it in force.
+    frozen: HashMap<String, i64>,
     /// Proposals that reached `approved` whose requirement was re-checked.
     pub rechecked: usize,
     /// Proposals that reached `approved` under no recorded policy (entries
@@ -170,11 +175,24 @@ impl Replay {
                 ),
             );
         }
+        let agent = body["actor"]["name"]
+            .as_str()
+            .filter(|_| body["actor"]["kind"] == "agent");
         match kind {
-            "alert_received" => self.received(&data["proposals"], false),
+            "alert_received" => self.received(&data["proposals"], false, agent),
             "alert_revised" => {
-                self.received(&data["revised"], true);
-                self.received(&data["added"], false);
+                self.received(&data["revised"], true, agent);
+                self.received(&data["added"], false, agent);
+            }
+            "agent_frozen" => {
+                if let Some(a) = data["agent"].as_str() {
+                    self.frozen.insert(a.to_owned(), seq);
+                }
+            }
+            "agent_unfrozen" => {
+                if let Some(a) = data["agent"].as_str() {
+                    self.frozen.remove(a);
+                }
             }
             "approval_counted" | "approved" if body["actor"]["kind"] == "person" => {
                 let Some(id) = proposal_id else {
@@ -229,9 +247,12 @@ impl Replay {
 
     /// Proposals as an alert entry lists them; `revised` ones lose the
     /// approvals counted so far (as the server dismisses them).
-    fn received(&mut self, list: &Value, revised: bool) {
+    fn received(&mut self, list: &Value, revised: bool, agent: Option<&str>) {
         for p in list.as_array().into_iter().flatten() {
             let Some(id) = p["id"].as_str() else { continue };
+            if let Some(agent) = agent {
+                self.agents.insert(id.to_owned(), agent.to_owned());
+            }
             let action = p
                 .get("action")
                 .or_else(|| p["document"].get("action"))
@@ -356,6 +377,21 @@ impl Replay {
     }
 
     fn approved_by_policy(&mut self, seq: i64, id: &str, named: Option<&str>) {
+        let agent = self.agents.get(id).cloned().unwrap_or_default();
+        let freeze = [agent.as_str(), crate::domain::freeze::ALL_AGENTS]
+            .iter()
+            .find_map(|a| self.frozen.get(*a).map(|at| (a.to_string(), *at)));
+        if let Some((frozen, at)) = freeze {
+            let problem = format!(
+                "approved by policy while {} was frozen (entry {at}): a freeze lets policy approve nothing",
+                if frozen == crate::domain::freeze::ALL_AGENTS {
+                    "every agent".to_owned()
+                } else {
+                    format!("agent {frozen}")
+                }
+            );
+            self.unmet(seq, Some(id), problem);
+        }
         let Some((policy, p)) = self.judged_under(seq, id, named) else {
             return;
         };

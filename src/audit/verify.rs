@@ -12,6 +12,7 @@ pub use super::requirements::Unmet;
 use crate::domain::records::AuditEntry;
 use crate::domain::time::parse_rfc3339;
 use crate::signing::allowed_signers::AllowedSigners;
+use crate::signing::freeze::FreezePayload;
 use crate::signing::payload::DecisionPayload;
 use crate::signing::{self, NS_DECISION};
 use serde_json::Value;
@@ -84,6 +85,8 @@ const PERSON_KINDS: &[&str] = &[
     "escalated",
     "halted",
     "annotated",
+    "agent_frozen",
+    "agent_unfrozen",
 ];
 
 fn fail(seq: i64, problem: impl Into<String>) -> ChainBreak {
@@ -91,6 +94,51 @@ fn fail(seq: i64, problem: impl Into<String>) -> ChainBreak {
         seq,
         problem: problem.into(),
     }
+}
+
+/// The part of a signed entry's check every payload shares: its principal
+/// is the entry's actor, its nonce and reason are the entry's, and whether
+/// the key was trusted for the principal when the entry was written.
+fn signed_by(
+    e: &AuditEntry,
+    body: &Value,
+    key: &ssh_key::PublicKey,
+    principal: &str,
+    nonce: &str,
+    reason: &str,
+    signers: &AllowedSigners,
+) -> Result<Signed, ChainBreak> {
+    let data = &body["data"];
+    let mismatch = |what: &str| {
+        fail(
+            e.seq,
+            format!("entry disagrees with its signed payload: {what}"),
+        )
+    };
+    if body["actor"]["principal"].as_str() != Some(principal) {
+        return Err(mismatch("principal"));
+    }
+    if data["nonce"].as_str() != Some(nonce) {
+        return Err(mismatch("nonce"));
+    }
+    if data["reason"].as_str() != Some(reason) {
+        return Err(mismatch("reason"));
+    }
+    let at = body["at"]
+        .as_str()
+        .and_then(parse_rfc3339)
+        .ok_or_else(|| fail(e.seq, "entry has no readable time"))?;
+    Ok(
+        match signers.check(principal, key.key_data(), NS_DECISION, at) {
+            Ok(_) => Signed::Trusted(signing::fingerprint(key)),
+            Err(problem) => Signed::Untrusted(Untrusted {
+                seq: e.seq,
+                principal: principal.to_owned(),
+                fingerprint: signing::fingerprint(key),
+                problem: problem.to_string(),
+            }),
+        },
+    )
 }
 
 /// Checks one signed entry: signature, key, and agreement with the entry.
@@ -113,8 +161,33 @@ fn check_signed(
     let signature = data["signature"].as_str().unwrap_or_default();
     let key = signing::verify(signature, payload.as_bytes(), NS_DECISION)
         .map_err(|err| fail(e.seq, format!("decision signature: {err}")))?;
-    let p: DecisionPayload = serde_json::from_str(payload)
-        .map_err(|err| fail(e.seq, format!("signed payload is unreadable: {err}")))?;
+    let mismatch = |what: &str| {
+        fail(
+            e.seq,
+            format!("entry disagrees with its signed payload: {what}"),
+        )
+    };
+    let unreadable =
+        |err: serde_json::Error| fail(e.seq, format!("signed payload is unreadable: {err}"));
+    if matches!(kind, "agent_frozen" | "agent_unfrozen") {
+        let p: FreezePayload = serde_json::from_str(payload).map_err(unreadable)?;
+        let want = if kind == "agent_frozen" {
+            "freeze"
+        } else {
+            "unfreeze"
+        };
+        if p.kind != want {
+            return Err(mismatch("kind"));
+        }
+        if data["agent"].as_str() != Some(p.agent.as_str()) {
+            return Err(mismatch("agent"));
+        }
+        if data["mode"] != serde_json::to_value(p.mode).unwrap_or_default() {
+            return Err(mismatch("mode"));
+        }
+        return signed_by(e, body, &key, &p.principal, &p.nonce, &p.reason, signers);
+    }
+    let p: DecisionPayload = serde_json::from_str(payload).map_err(unreadable)?;
     let at = body["at"]
         .as_str()
         .and_then(parse_rfc3339)
@@ -130,12 +203,6 @@ fn check_signed(
             fingerprint: signing::fingerprint(&key),
             problem: problem.to_string(),
         }),
-    };
-    let mismatch = |what: &str| {
-        fail(
-            e.seq,
-            format!("entry disagrees with its signed payload: {what}"),
-        )
     };
     if body["actor"]["principal"].as_str() != Some(p.principal.as_str()) {
         return Err(mismatch("principal"));

@@ -195,6 +195,12 @@ async fn prepare(
                 format!("no decision on {proposal} within the timeout"),
             ));
         }
+        o @ Outcome::Held { .. } => {
+            return Err(NotRun::new(
+                EXIT_TIMEOUT,
+                format!("{proposal} {} — still so at the timeout", o.describe()),
+            ));
+        }
         o @ Outcome::Denied { status, .. } => {
             return Err(NotRun::new(
                 exit_code_for(status).unwrap_or(EXIT_ERROR),

@@ -156,6 +156,10 @@ pub async fn run(args: SubmitArgs, file: &FileConfig) -> anyhow::Result<ExitCode
             );
         }
     }
+    let mut told = resp.frozen.clone();
+    if let Some(f) = &told {
+        eprintln!("countersign: this agent is {}", f.describe());
+    }
     if !args.wait {
         return Ok(ExitCode::from(EXIT_APPROVED));
     }
@@ -169,7 +173,15 @@ pub async fn run(args: SubmitArgs, file: &FileConfig) -> anyhow::Result<ExitCode
                     .min(50)
             });
             let view = retrying(deadline, || client.decision(&p.id, wait)).await?;
-            if view.decided {
+            if view.frozen != told {
+                match &view.frozen {
+                    Some(f) => eprintln!("countersign: this agent is {}", f.describe()),
+                    None => eprintln!("countersign: the freeze on this agent was lifted"),
+                }
+                told = view.frozen.clone();
+            }
+            // Approved but held by a freeze: not yet a go.
+            if view.decided && !view.held() {
                 break Some(view);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {

@@ -24,6 +24,8 @@ pub trait Gateway: Send + Sync {
     ) -> Result<DecisionView, ClientError>;
     /// The signed approval receipt of an approved proposal.
     async fn receipt(&self, proposal: &str) -> Result<crate::api::SignedReceipt, ClientError>;
+    /// The freezes that stop this agent.
+    async fn freezes(&self) -> Result<crate::api::FreezeList, ClientError>;
     /// Where the calls go, for messages.
     fn describe(&self) -> String;
     /// Who calls: what tells one caller's calls from another's.
@@ -49,6 +51,9 @@ impl Gateway for ApiClient {
     }
     async fn receipt(&self, proposal: &str) -> Result<crate::api::SignedReceipt, ClientError> {
         ApiClient::receipt(self, proposal).await
+    }
+    async fn freezes(&self) -> Result<crate::api::FreezeList, ClientError> {
+        ApiClient::freezes(self).await
     }
     fn describe(&self) -> String {
         self.base().to_owned()
@@ -78,6 +83,11 @@ pub enum Outcome {
     },
     /// Still waiting for a person: do not act yet.
     Pending { status: ProposalStatus },
+    /// Approved, but a lead froze the agent (`hold`): do not act yet; it
+    /// waits until the freeze is lifted, or lapses at `execute_by`.
+    Held {
+        freeze: Box<crate::domain::freeze::Freeze>,
+    },
 }
 
 impl Outcome {
@@ -95,12 +105,15 @@ impl Outcome {
             why,
         };
         match d.status {
-            Approved => match d.execute_by {
-                Some(t) if now >= t => closed(format!(
+            Approved => match (d.execute_by, &d.frozen) {
+                (Some(t), _) if now >= t => closed(format!(
                     "approved{by}, but its execution window closed at {} before it was started: the approval lapses; acting now needs a new proposal and a new decision",
                     to_rfc3339(t)
                 )),
-                execute_by => Outcome::Approved {
+                (_, Some(f)) if f.holds() => Outcome::Held {
+                    freeze: Box::new(f.clone()),
+                },
+                (execute_by, _) => Outcome::Approved {
                     by,
                     reason: d.reason.clone(),
                     execute_by,
@@ -129,13 +142,14 @@ impl Outcome {
         matches!(self, Outcome::Approved { .. })
     }
 
-    /// One word for machines: approved, closed, denied, pending.
+    /// One word for machines: approved, closed, denied, pending, held.
     pub fn verdict(&self) -> &'static str {
         match self {
             Outcome::Approved { .. } => "approved",
             Outcome::Closed { .. } => "closed",
             Outcome::Denied { .. } => "denied",
             Outcome::Pending { .. } => "pending",
+            Outcome::Held { .. } => "held",
         }
     }
 
@@ -159,6 +173,10 @@ impl Outcome {
                 format!("{status}{by}{}{meaning}", why(reason))
             }
             Outcome::Pending { status } => format!("{status}: no decision yet"),
+            Outcome::Held { freeze } => format!(
+                "approved, but held: {}; it starts only once the freeze is lifted (or lapses at its execution deadline)",
+                freeze.describe()
+            ),
         }
     }
 }
@@ -241,7 +259,10 @@ pub async fn wait_for_decision(
             Err(_) => {}
             Ok(Ok(view)) => {
                 backoff.reset();
-                if !matches!(Outcome::of(&view), Outcome::Pending { .. }) {
+                if !matches!(
+                    Outcome::of(&view),
+                    Outcome::Pending { .. } | Outcome::Held { .. }
+                ) {
                     return Ok(view);
                 }
                 last = Ok(Some(view));
@@ -279,6 +300,7 @@ mod tests {
             execute_by: None,
             approvals: vec![],
             digest: "sha256:x".into(),
+            frozen: None,
         }
     }
 

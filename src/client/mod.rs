@@ -220,6 +220,23 @@ impl ApiClient {
         self.call(Method::GET, &path, &[], None, Self::SHORT).await
     }
 
+    /// What is frozen: every freeze to a person, those that stop it to an
+    /// agent.
+    pub async fn freezes(&self) -> Result<crate::api::FreezeList, ClientError> {
+        self.call(Method::GET, "/v1/freezes", &[], None, Self::SHORT)
+            .await
+    }
+
+    /// A lead's signed freeze or unfreeze.
+    pub async fn post_freeze(
+        &self,
+        signed: &crate::api::SignedDecision,
+    ) -> Result<crate::api::FreezeAccepted, ClientError> {
+        let body = serde_json::to_value(signed).map_err(|e| ClientError::Decode(e.to_string()))?;
+        self.call(Method::POST, "/v1/freezes", &[], Some(&body), Self::SHORT)
+            .await
+    }
+
     pub async fn queue(
         &self,
         view: View,

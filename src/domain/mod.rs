@@ -1,6 +1,7 @@
 //! Pure types and rules shared by client and server. No IO here.
 
 pub mod digest;
+pub mod freeze;
 pub mod json;
 pub mod limits;
 pub mod machine;

@@ -231,6 +231,29 @@ impl Inner {
         let upstream = &self.upstreams.list[x.upstream];
         match x.mode {
             Mode::Allow => {
+                // A lead's `hold` stops every call, allowed ones too; when
+                // the gate cannot say, nothing is forwarded.
+                match gate.freezes().await {
+                    Ok(list) => {
+                        if let Some(f) = list
+                            .freezes
+                            .iter()
+                            .filter(|f| f.holds())
+                            .max_by_key(|f| f.since)
+                        {
+                            return refused(format!(
+                                "HELD — nothing was run: this agent is {}",
+                                f.describe()
+                            ));
+                        }
+                    }
+                    Err(e) => {
+                        return refused(format!(
+                            "cannot tell whether this agent is frozen: {}",
+                            gate_error(&e)
+                        ));
+                    }
+                }
                 // Recorded where the gateway's operator reads it: the
                 // tool, and the digest of its arguments.
                 let said = call_key("", &x.name, &args).unwrap_or_default();
@@ -292,13 +315,30 @@ impl Inner {
         let forget = || self.remember(&key, Slot::Next(held.generation + 1, Instant::now()));
         match Outcome::of(&view) {
             Outcome::Pending { status } => {
+                let frozen = view
+                    .frozen
+                    .as_ref()
+                    .map(|f| format!(" The agent is {}.", f.describe()))
+                    .unwrap_or_default();
                 let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
-                    "HELD for approval — nothing was run. Proposal {} is {status}: a person must approve this exact call. Call again with the same arguments to continue (a person may take minutes); changed arguments are a new proposal.",
+                    "HELD for approval — nothing was run. Proposal {} is {status}: a person must approve this exact call.{frozen} Call again with the same arguments to continue (a person may take minutes); changed arguments are a new proposal.",
                     held.proposal_id
                 ))]);
                 r.structured_content = Some(json!({
                     "held": true, "proposal_id": held.proposal_id,
-                    "status": status, "digest": held.digest,
+                    "status": status, "digest": held.digest, "frozen": view.frozen,
+                }));
+                r
+            }
+            o @ Outcome::Held { .. } => {
+                let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
+                    "HELD — nothing was run. Proposal {} is {} Call again with the same arguments once the freeze is lifted.",
+                    held.proposal_id,
+                    o.describe()
+                ))]);
+                r.structured_content = Some(json!({
+                    "held": true, "proposal_id": held.proposal_id,
+                    "status": view.status, "digest": held.digest, "frozen": view.frozen,
                 }));
                 r
             }

@@ -123,6 +123,10 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(_) => ApiError::new(ErrorCode::Conflict, message),
             StoreError::Replay(_) => ApiError::new(ErrorCode::Replay, message),
             StoreError::Forbidden(_) => ApiError::new(ErrorCode::Forbidden, message),
+            StoreError::Frozen(f) => {
+                ApiError::new(ErrorCode::AgentFrozen, message).with_detail(json!({"freeze": f}))
+            }
+            StoreError::NotFrozen(_) => ApiError::new(ErrorCode::NotFrozen, message),
             StoreError::Unavailable(_) => {
                 tracing::error!(%message, "storage unavailable");
                 ApiError::new(ErrorCode::StorageUnavailable, message)

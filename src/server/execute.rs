@@ -13,6 +13,10 @@
 //! and a retry re-sends the same receipt, which the executor deduplicates
 //! on its id.
 //!
+//! Under a lead's `hold` freeze on the proposing agent `started` is
+//! refused: the delivery is tried again every 10 s, not counted against
+//! the executor's time, until the freeze is lifted or the approval lapses.
+//!
 //! The executor answers `2xx` with `{"state": "executed"|"failed",
 //! "detail": "…"}`; `4xx` (but 408 and 429) means it refused (a receipt it
 //! cannot verify, a target it does not own, a stale `before`): recorded
@@ -41,6 +45,9 @@ pub fn sink_name(e: &ExecutorConfig) -> String {
 /// The events an executor is handed: approvals, by people or by policy
 /// (a rejection or halt among `decided` is read and left alone).
 pub const EVENTS: [EventType; 2] = [EventType::Decided, EventType::AutoApproved];
+
+/// How soon an approval held by a freeze is tried again.
+const HELD_RETRY_MS: i64 = 10_000;
 
 /// What an executor answers.
 #[derive(Debug, Deserialize)]
@@ -114,6 +121,14 @@ pub async fn deliver(
             Err(StoreError::Refused(r)) => {
                 tracing::info!(proposal = %p.id, executor = %exec.name, refusal = %r, "not started");
                 return Finish::Sent;
+            }
+            // A lead's `hold`: asked again until it is lifted, or the
+            // approval lapses (then the next attempt finds it lapsed).
+            Err(StoreError::Frozen(f)) => {
+                return Finish::Retry {
+                    next_at: now_millis() + HELD_RETRY_MS,
+                    error: format!("held: {}", f.describe()),
+                };
             }
             Err(e) => return again(c, exec, &retry_at, e.to_string()),
         }

@@ -5,6 +5,7 @@ pub mod body;
 pub mod conn;
 pub mod error;
 pub mod execute;
+pub mod freezes;
 pub mod handlers;
 pub mod limits;
 pub mod mcp;

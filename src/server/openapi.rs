@@ -3,7 +3,9 @@
 //! [`routes`] registers them, so a route and its description cannot drift
 //! apart. Served at `GET /v1/openapi.json`; `router.rs` serves the routes.
 
-use super::handlers::{alerts, audit, decisions, ops, oversight, proposals, queue, session};
+use super::handlers::{
+    alerts, audit, decisions, freezes, ops, oversight, proposals, queue, session,
+};
 use super::state::AppState;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -70,6 +72,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(queue::queue))
         .routes(routes!(oversight::oversight))
         .routes(routes!(decisions::post))
+        .routes(routes!(freezes::list, freezes::post))
         .routes(routes!(session::challenge))
         .routes(routes!(session::login))
         .routes(routes!(audit::entries))

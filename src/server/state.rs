@@ -114,6 +114,8 @@ pub struct AppState {
     pub sampler: Arc<crate::domain::sample::Sampler>,
     /// The MCP servers `/mcp/gateway` fronts, if any (`crate::gateway`).
     pub tool_upstreams: Option<Arc<crate::gateway::Upstreams>>,
+    /// The freezes in force, as agents are told of them.
+    pub freezes: Arc<super::freezes::FreezeCache>,
 }
 
 impl AppState {
@@ -149,6 +151,7 @@ impl AppState {
             shutdown,
             notify_sinks: Arc::new(Vec::new()),
             tool_upstreams: None,
+            freezes: Arc::default(),
         }
     }
 

@@ -20,7 +20,7 @@ const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
 /// out an outage); stale digests and nonces still guard it.
 const MAX_AGE_MS: i64 = 7 * 24 * 3600 * 1000;
 /// The longest reason, and the most review panes, a payload may carry.
-const MAX_REASON: usize = 16 * 1024;
+pub const MAX_REASON: usize = 16 * 1024;
 const MAX_PANES: usize = 16;
 
 /// A decision whose signature, signer and form are good.
@@ -54,6 +54,84 @@ pub enum Refused {
     Review(String),
 }
 
+/// What every signed payload carries beside its own fields.
+pub trait Stamp {
+    /// `(v, kind)`.
+    fn form(&self) -> (u32, &str);
+    fn principal(&self) -> &str;
+    fn signed_at(&self) -> &str;
+    fn nonce(&self) -> &str;
+}
+
+impl Stamp for DecisionPayload {
+    fn form(&self) -> (u32, &str) {
+        (self.v, &self.kind)
+    }
+    fn principal(&self) -> &str {
+        &self.principal
+    }
+    fn signed_at(&self) -> &str {
+        &self.signed_at
+    }
+    fn nonce(&self) -> &str {
+        &self.nonce
+    }
+}
+
+/// The checks every payload a person signs passes, whatever it decides:
+/// strict JSON of type `T` with `v` = 1 and a `kind` among `kinds`, in
+/// `session`'s name, signed in the decision namespace by a key
+/// allowed_signers trusts for the principal at `now`, a well-formed nonce
+/// and a `signed_at` within the allowed skew.
+pub fn accept_signed<T: serde::de::DeserializeOwned + Stamp>(
+    signed: &SignedDecision,
+    session: &str,
+    signers: &AllowedSigners,
+    now: i64,
+    kinds: &[&str],
+) -> Result<(T, PublicKey), Refused> {
+    match json::check(signed.payload.as_bytes()) {
+        // serde_json names a syntax error with line and column, next.
+        Ok(()) | Err(JsonProblem::Syntax(_)) => {}
+        Err(p) => return Err(Refused::Json(p)),
+    }
+    let p: T = serde_json::from_str(&signed.payload)
+        .map_err(|e| Refused::Payload(format!("payload: {e}")))?;
+    let (v, kind) = p.form();
+    if v != 1 || !kinds.contains(&kind) {
+        return Err(Refused::Payload(format!(
+            "payload: expected v = 1, kind = {}",
+            kinds
+                .iter()
+                .map(|k| format!("\"{k}\""))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )));
+    }
+    if p.principal() != session {
+        return Err(Refused::NotTheSession {
+            signed: p.principal().to_owned(),
+            session: session.to_owned(),
+        });
+    }
+    let key = super::verify(&signed.signature, signed.payload.as_bytes(), NS_DECISION)
+        .map_err(Refused::Signature)?;
+    signers
+        .check(p.principal(), key.key_data(), NS_DECISION, now)
+        .map_err(Refused::Key)?;
+    if !nonce_ok(p.nonce()) {
+        return Err(Refused::Payload(
+            "nonce: 32 lowercase hex digits (128 bits)".into(),
+        ));
+    }
+    let signed_at = parse_rfc3339(p.signed_at())
+        .ok_or_else(|| Refused::Payload("signed_at: not an RFC 3339 time".into()))?;
+    if signed_at > now + MAX_FUTURE_MS || signed_at < now - MAX_AGE_MS {
+        return Err(Refused::ClockSkew);
+    }
+    Ok((p, key))
+}
+
 /// Checks `signed`, sent in `session`'s name, against `signers` at `now`
 /// (epoch milliseconds).
 pub fn accept(
@@ -62,39 +140,8 @@ pub fn accept(
     signers: &AllowedSigners,
     now: i64,
 ) -> Result<Accepted, Refused> {
-    match json::check(signed.payload.as_bytes()) {
-        // serde_json names a syntax error with line and column, next.
-        Ok(()) | Err(JsonProblem::Syntax(_)) => {}
-        Err(p) => return Err(Refused::Json(p)),
-    }
-    let p: DecisionPayload = serde_json::from_str(&signed.payload)
-        .map_err(|e| Refused::Payload(format!("payload: {e}")))?;
-    if p.v != 1 || p.kind != "decision" {
-        return Err(Refused::Payload(
-            "payload: expected v = 1, kind = \"decision\"".into(),
-        ));
-    }
-    if p.principal != session {
-        return Err(Refused::NotTheSession {
-            signed: p.principal,
-            session: session.to_owned(),
-        });
-    }
-    let key = super::verify(&signed.signature, signed.payload.as_bytes(), NS_DECISION)
-        .map_err(Refused::Signature)?;
-    signers
-        .check(&p.principal, key.key_data(), NS_DECISION, now)
-        .map_err(Refused::Key)?;
-    if !nonce_ok(&p.nonce) {
-        return Err(Refused::Payload(
-            "nonce: 32 lowercase hex digits (128 bits)".into(),
-        ));
-    }
-    let signed_at = parse_rfc3339(&p.signed_at)
-        .ok_or_else(|| Refused::Payload("signed_at: not an RFC 3339 time".into()))?;
-    if signed_at > now + MAX_FUTURE_MS || signed_at < now - MAX_AGE_MS {
-        return Err(Refused::ClockSkew);
-    }
+    let (p, key): (DecisionPayload, _) =
+        accept_signed(signed, session, signers, now, &["decision"])?;
     if let Some(problem) = p
         .review
         .problem(p.verdict, p.proposal_id.is_some(), MAX_GROUP)

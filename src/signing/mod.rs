@@ -3,6 +3,7 @@
 
 pub mod allowed_signers;
 pub mod decision;
+pub mod freeze;
 pub mod payload;
 pub mod signer;
 

@@ -29,6 +29,12 @@ pub struct SubmitCommand {
 }
 
 impl SubmitCommand {
+    /// Whether policy would approve any of its proposals by itself: only
+    /// then does the write read the freezes that may stop it.
+    pub fn any_auto(&self) -> bool {
+        self.judged.iter().any(|j| j.rule.auto)
+    }
+
     /// Judges every proposal under `policy` ([`risk::judge`]), also those
     /// a retry or a revision leaves as stored: which those are is known
     /// only under the writer. CPU-bound (a large permission change takes
@@ -156,4 +162,24 @@ pub struct ExecutionCommand {
     pub executor: Option<String>,
     pub report: ExecutionReport,
     pub now: Millis,
+}
+
+/// A lead's signed freeze (`mode`) or unfreeze (`mode` is `None`) of one
+/// agent or, under [`crate::domain::freeze::ALL_AGENTS`], every agent.
+pub struct FreezeCommand {
+    pub agent: String,
+    pub mode: Option<crate::domain::freeze::FreezeMode>,
+    pub principal: String,
+    pub reason: String,
+    pub now: Millis,
+    pub signed: SignedBlob,
+}
+
+#[derive(Debug, Clone)]
+pub struct FreezeOutcome {
+    pub audit: AuditEntry,
+    /// `agent_frozen` or `agent_unfrozen`.
+    pub event: &'static str,
+    /// Every freeze in force after it.
+    pub freezes: Vec<crate::domain::freeze::Freeze>,
 }

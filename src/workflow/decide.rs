@@ -7,6 +7,7 @@ use super::{entry, new_id};
 use crate::api::ExecutionReport;
 use crate::audit::chain::{NewEntry, actor_agent, actor_deadline, actor_executor, actor_person};
 use crate::domain::digest;
+use crate::domain::freeze::Freeze;
 use crate::domain::machine::{self, Event, Millis, Transition};
 use crate::domain::policy::group_refused;
 use crate::domain::records::AnnotationRecord;
@@ -211,10 +212,13 @@ fn review_sample(
     Ok((next, entries, event))
 }
 
-/// An agent's execution report on its own proposal.
+/// An agent's execution report on its own proposal. `frozen`: the freeze
+/// on the proposing agent, read for a `started` report; under `hold`
+/// nothing starts (the approval waits, or lapses at `execute_by`).
 pub fn execution(
     p: &ProposalRecord,
     cmd: &ExecutionCommand,
+    frozen: Option<&Freeze>,
 ) -> Result<(ProposalRecord, Vec<NewEntry>), StoreError> {
     if cmd.executor.is_none() && p.proposed_by != cmd.agent {
         return Err(StoreError::NotFound(format!("proposal {}", p.id)));
@@ -222,7 +226,13 @@ pub fn execution(
     let mut next = p.clone();
     let mut entries = settle(&mut next, cmd.now);
     let (t, detail) = match &cmd.report {
-        ExecutionReport::Started { .. } => (machine::start_execution(&next.state(), cmd.now), ""),
+        ExecutionReport::Started { .. } => {
+            let t = machine::start_execution(&next.state(), cmd.now)?;
+            if let Some(f) = frozen.filter(|f| f.holds() && f.covers(&next.proposed_by)) {
+                return Err(StoreError::Frozen(Box::new(f.clone())));
+            }
+            (Ok(t), "")
+        }
         ExecutionReport::Executed { detail } => (
             machine::finish_execution(&next.state(), true),
             detail.as_str(),

@@ -17,6 +17,11 @@ pub enum StoreError {
     Replay(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A `hold` freeze on the agent: nothing approved may start.
+    #[error("not started: {}; an approval waits until a lead lifts the freeze (or it lapses)", .0.describe())]
+    Frozen(Box<crate::domain::freeze::Freeze>),
+    #[error("{0} is not frozen")]
+    NotFrozen(String),
     /// The database cannot be reached or written (disk full, locked, down).
     #[error("storage unavailable: {0}")]
     Unavailable(String),

@@ -11,12 +11,14 @@
 mod commands;
 mod decide;
 mod error;
+mod freeze;
 pub mod notify;
 mod submit;
 
 pub use commands::*;
 pub use decide::{annotate, claim, decide, execution, settle};
 pub use error::StoreError;
+pub use freeze::{FreezeChange, freeze};
 pub use submit::{SubmitPlan, submit};
 
 use crate::audit::chain::NewEntry;
@@ -34,6 +36,8 @@ pub struct Writes {
     pub annotation: Option<AnnotationRecord>,
     /// The nonce of the signed payload this change records.
     pub nonce: Option<String>,
+    /// A freeze put in force or lifted.
+    pub freeze: Option<FreezeChange>,
 }
 
 /// Everyone who took part in a proposal: its "mine" view.

@@ -17,8 +17,9 @@ pub struct OutboxEvent {
     pub id: String,
     pub kind: EventType,
     pub at: Millis,
-    pub proposal_id: String,
-    pub alert_id: String,
+    /// `None` on an event about an agent (a freeze).
+    pub proposal_id: Option<String>,
+    pub alert_id: Option<String>,
     /// What every sink may carry: ids, action, target, risk, deadlines,
     /// who decided and why. No alert text (sinks add it if they opt in).
     pub data: Value,
@@ -38,6 +39,16 @@ fn kind_of(entry_kind: &str, p: &ProposalRecord) -> Option<EventType> {
         "execution_failed" => EventType::ExecutionFailed,
         _ => return None,
     })
+}
+
+/// An event about an agent, not a proposal: its data is the entry's
+/// (the agent, the mode, who and why; no signed payload leaves the gate).
+fn agent_event(entry_kind: &str) -> Option<EventType> {
+    match entry_kind {
+        "agent_frozen" => Some(EventType::AgentFrozen),
+        "agent_unfrozen" => Some(EventType::AgentUnfrozen),
+        _ => None,
+    }
 }
 
 /// The data of an event about `p` as it is now.
@@ -69,14 +80,31 @@ pub fn events(w: &Writes) -> Vec<OutboxEvent> {
             // An alert received or revised: each of its proposals.
             None => w.proposals.iter().collect(),
         };
+        if let Some(kind) = agent_event(e.kind) {
+            out.push(OutboxEvent {
+                id: super::new_id(),
+                kind,
+                at: e.at,
+                proposal_id: None,
+                alert_id: None,
+                data: json!({
+                    "agent": e.data["agent"],
+                    "mode": e.data["mode"],
+                    "lifted": e.data["lifted"],
+                    "by": e.actor["principal"],
+                    "reason": e.data["reason"],
+                }),
+            });
+            continue;
+        }
         for p in touched {
             if let Some(kind) = kind_of(e.kind, p) {
                 out.push(OutboxEvent {
                     id: super::new_id(),
                     kind,
                     at: e.at,
-                    proposal_id: p.id.clone(),
-                    alert_id: p.alert_id.clone(),
+                    proposal_id: Some(p.id.clone()),
+                    alert_id: Some(p.alert_id.clone()),
                     data: data(p),
                 });
             }
@@ -92,8 +120,8 @@ pub fn expiring(p: &ProposalRecord, now: Millis) -> OutboxEvent {
         id: format!("expiring-{}-{}", p.id, p.expires_at),
         kind: EventType::Expiring,
         at: now,
-        proposal_id: p.id.clone(),
-        alert_id: p.alert_id.clone(),
+        proposal_id: Some(p.id.clone()),
+        alert_id: Some(p.alert_id.clone()),
         data: data(p),
     }
 }

@@ -3,8 +3,9 @@
 use super::{StoreError, SubmitCommand, SubmitOutcome, Writes, entry, new_id};
 use crate::api::SubmitStatus;
 use crate::audit::chain::{NewEntry, actor_agent, actor_policy};
+use crate::domain::freeze::Freeze;
 use crate::domain::machine::{self, Event, Millis, Transition};
-use crate::domain::policy::Policy;
+use crate::domain::policy::{Policy, Rule};
 use crate::domain::records::{AlertRecord, DecidedBy, ProposalRecord};
 use crate::domain::revision::{self, Plan};
 use crate::domain::risk::Judged;
@@ -41,12 +42,15 @@ impl SubmitPlan {
 
 /// A submission against what is stored under its external id (the alert
 /// and its proposals, or nothing): create, keep (idempotent retry) or revise.
+/// `frozen`: the freeze that stops the agent, if any (read only when a
+/// proposal's rule is `auto`): then policy approves none of them.
 pub fn submit(
     cmd: &SubmitCommand,
     old: Option<(AlertRecord, Vec<ProposalRecord>)>,
+    frozen: Option<&Freeze>,
 ) -> Result<SubmitPlan, StoreError> {
     let Some((old, stored)) = old else {
-        let (alert, proposals, entries) = create(cmd);
+        let (alert, proposals, entries) = create(cmd, frozen);
         return Ok(SubmitPlan {
             status: SubmitStatus::Created,
             alert: alert.clone(),
@@ -69,7 +73,7 @@ pub fn submit(
             writes: Writes::default(),
         });
     }
-    let (alert, updated, added, entries) = revise(cmd, &old, &stored, &plan);
+    let (alert, updated, added, entries) = revise(cmd, &old, &stored, &plan, frozen);
     Ok(SubmitPlan {
         status: SubmitStatus::Revised,
         alert: alert.clone(),
@@ -86,14 +90,20 @@ pub fn submit(
 /// A proposal as its alert's entry records it: what the requirement was
 /// computed from (action, effective risk, the policy by digest) and what
 /// it came to (`needs`), so `audit verify` and `policy test` can replay it.
-fn proposal_summary(p: &ProposalRecord, policy: &Policy) -> Value {
+/// A proposal whose `auto` rule a freeze kept from approving it says so,
+/// and which freeze (its entry's `seq`).
+fn proposal_summary(p: &ProposalRecord, policy: &Policy, frozen: Option<&Freeze>) -> Value {
     let rule = policy.rule_for(&p.action, p.risk);
-    json!({
+    let mut v = json!({
         "id": p.id, "index": p.index, "digest": p.digest, "document": p.document,
         "status": p.status, "rule": p.rule, "risk": p.risk, "declared_risk": p.declared_risk,
         "assessment": p.assessment, "action": p.action, "policy": policy.digest(),
         "needs": {"approvals": rule.approvals, "role": rule.role, "auto": rule.auto},
-    })
+    });
+    if let Some(f) = frozen.filter(|_| rule.auto && p.status.is_open()) {
+        v["frozen"] = json!({"agent": f.agent, "mode": f.mode, "by": f.by, "seq": f.seq});
+    }
+    v
 }
 
 fn alert_record(cmd: &SubmitCommand, id: String, revision: u32, created_at: Millis) -> AlertRecord {
@@ -117,10 +127,13 @@ fn alert_record(cmd: &SubmitCommand, id: String, revision: u32, created_at: Mill
 
 /// A fresh proposal, approved at once if its rule is `auto`: as it was
 /// judged before the store (`SubmitCommand::new`).
+/// A freeze on the agent keeps an `auto` rule from approving it: it waits
+/// for one person instead.
 fn new_proposal(
     cmd: &SubmitCommand,
     alert_id: &str,
     index: usize,
+    frozen: Option<&Freeze>,
 ) -> (ProposalRecord, Option<NewEntry>) {
     let (vp, judged) = cmd.proposal(index);
     let f = &vp.fields;
@@ -129,6 +142,18 @@ fn new_proposal(
         risk,
         rule,
     } = judged;
+    let held;
+    let rule = match frozen {
+        Some(_) if rule.auto => {
+            held = Rule {
+                auto: false,
+                approvals: rule.approvals.max(1),
+                ..rule.clone()
+            };
+            &held
+        }
+        _ => rule,
+    };
     let Transition { state, event } = machine::initial(rule, cmd.now, f.expires_in_secs);
     let mut p = ProposalRecord {
         id: new_id(),
@@ -191,12 +216,15 @@ fn new_proposal(
 }
 
 /// A first submission: the alert, its proposals, and the entries.
-fn create(cmd: &SubmitCommand) -> (AlertRecord, Vec<ProposalRecord>, Vec<NewEntry>) {
+fn create(
+    cmd: &SubmitCommand,
+    frozen: Option<&Freeze>,
+) -> (AlertRecord, Vec<ProposalRecord>, Vec<NewEntry>) {
     let alert = alert_record(cmd, new_id(), 1, cmd.now);
     let mut proposals = Vec::new();
     let mut autos = Vec::new();
     for i in 0..cmd.submission.proposals.len() {
-        let (p, auto) = new_proposal(cmd, &alert.id, i);
+        let (p, auto) = new_proposal(cmd, &alert.id, i, frozen);
         proposals.push(p);
         autos.extend(auto);
     }
@@ -210,7 +238,7 @@ fn create(cmd: &SubmitCommand) -> (AlertRecord, Vec<ProposalRecord>, Vec<NewEntr
             "external_id": alert.external_id,
             "revision": 1,
             "document": alert.document,
-            "proposals": proposals.iter().map(|p| proposal_summary(p, &cmd.policy)).collect::<Vec<_>>(),
+            "proposals": proposals.iter().map(|p| proposal_summary(p, &cmd.policy, frozen)).collect::<Vec<_>>(),
         }),
     )];
     entries.extend(autos);
@@ -224,6 +252,7 @@ fn revise(
     old: &AlertRecord,
     stored: &[ProposalRecord],
     plan: &Plan,
+    frozen: Option<&Freeze>,
 ) -> (
     AlertRecord,
     Vec<ProposalRecord>,
@@ -258,7 +287,7 @@ fn revise(
     let mut new = Vec::new();
     let mut autos = Vec::new();
     for &i in added {
-        let (p, auto) = new_proposal(cmd, &alert.id, i);
+        let (p, auto) = new_proposal(cmd, &alert.id, i, frozen);
         new.push(p);
         autos.extend(auto);
     }
@@ -272,8 +301,8 @@ fn revise(
             "external_id": alert.external_id,
             "revision": alert.revision,
             "document": alert.document,
-            "revised": updated.iter().map(|p| proposal_summary(p, &cmd.policy)).collect::<Vec<_>>(),
-            "added": new.iter().map(|p| proposal_summary(p, &cmd.policy)).collect::<Vec<_>>(),
+            "revised": updated.iter().map(|p| proposal_summary(p, &cmd.policy, None)).collect::<Vec<_>>(),
+            "added": new.iter().map(|p| proposal_summary(p, &cmd.policy, frozen)).collect::<Vec<_>>(),
             "dismissed": dismissed_all,
         }),
     )];

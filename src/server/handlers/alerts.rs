@@ -47,7 +47,9 @@ pub async fn submit(
     drop(bytes);
     let valid = submission::parse(body)?;
     let cmd = judged(&state, caller.name, valid).await?;
+    let agent = cmd.agent.clone();
     let outcome = state.store.submit(cmd).await?;
+    let frozen = super::freezes::of(&state, &agent).await?;
     let label = match outcome.status {
         SubmitStatus::Created => "created",
         SubmitStatus::Unchanged => "unchanged",
@@ -72,6 +74,7 @@ pub async fn submit(
             alert_id: outcome.alert.id,
             revision: outcome.alert.revision,
             proposals: outcome.proposals.iter().map(Into::into).collect(),
+            frozen,
         }),
     ))
 }

@@ -22,7 +22,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 /// Each refusal's error code.
-fn refused(r: Refused) -> ApiError {
+pub fn refused(r: Refused) -> ApiError {
     let message = r.to_string();
     match r {
         Refused::Json(p) => json_problem(&p, message),

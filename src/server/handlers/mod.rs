@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod decisions;
+pub mod freezes;
 pub mod ops;
 pub mod oversight;
 pub mod proposals;

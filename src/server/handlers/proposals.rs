@@ -6,6 +6,7 @@ use crate::api::ErrorCode;
 use crate::api::{
     CLAIM_TTL_MS, ClaimRequest, ClaimView, DecisionView, ExecutionReport, SignedReceipt, WaitQuery,
 };
+use crate::domain::freeze::Freeze;
 use crate::domain::records::ProposalRecord;
 use crate::domain::time::now_millis;
 use crate::server::auth::Caller;
@@ -55,19 +56,34 @@ pub async fn decision(
     // Subscribe before reading, so a decision between the two is not missed.
     let mut rx = state.store.subscribe();
     let _waiting = state.metrics.waiting();
+    let mut told: Option<Option<Freeze>> = None;
     loop {
         let p = load(&state, &caller, &id).await?;
-        if !p.status.is_open() {
-            return Ok(Json((&p).into()));
+        let frozen = super::freezes::of(&state, &p.proposed_by).await?;
+        let view = DecisionView::from(&p).frozen(frozen.clone());
+        // Decided and free to act, or a freeze put on or lifted while it
+        // waited: the agent is told at once, not when the wait runs out.
+        let news = told.as_ref().is_some_and(|was| *was != frozen);
+        if (!p.status.is_open() && !view.held()) || news {
+            return Ok(Json(view));
         }
+        told = Some(frozen);
         let touched = wait::changed(&mut rx, deadline, &state.shutdown, |cs| {
             cs.proposals.iter().any(|c| c == &id)
         });
         if !touched.await {
-            let p = load(&state, &caller, &id).await?;
-            return Ok(Json((&p).into()));
+            return Ok(Json(view_of(&state, &caller, &id).await?));
         }
+        // Everyone was told to re-read: a freeze may have changed.
+        state.freezes.forget();
     }
+}
+
+/// The proposal as an agent is told of it, with the freeze on its agent.
+async fn view_of(state: &AppState, caller: &Caller, id: &str) -> Result<DecisionView, ApiError> {
+    let p = load(state, caller, id).await?;
+    let frozen = super::freezes::of(state, &p.proposed_by).await?;
+    Ok(DecisionView::from(&p).frozen(frozen))
 }
 
 /// `POST /v1/proposals/{id}/claim` (`{"release": true}` to give it up):

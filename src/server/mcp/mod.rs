@@ -116,6 +116,9 @@ impl Gateway for RouterGateway {
         let path = format!("/v1/proposals/{proposal}/receipt");
         self.call(Method::GET, &path, None).await
     }
+    async fn freezes(&self) -> Result<crate::api::FreezeList, ClientError> {
+        self.call(Method::GET, "/v1/freezes", None).await
+    }
     fn describe(&self) -> String {
         "this server".into()
     }

@@ -132,7 +132,32 @@ fn headline(kind: EventType) -> &'static str {
         EventType::Expired => "expired undecided",
         EventType::Lapsed => "lapsed: approved but not started in time",
         EventType::ExecutionFailed => "failed when executed",
+        EventType::AgentFrozen => "frozen",
+        EventType::AgentUnfrozen => "unfrozen",
     }
+}
+
+/// An event about an agent (a freeze), not a proposal.
+fn about_agent(kind: EventType) -> bool {
+    matches!(kind, EventType::AgentFrozen | EventType::AgentUnfrozen)
+}
+
+/// "Agent soar-bot frozen by carol (hold): reason", escaped by `esc`.
+fn agent_line(kind: EventType, d: &Value, esc: &dyn Fn(&str) -> String) -> String {
+    let agent = match s(d, "agent") {
+        "*" => "Every agent".to_owned(),
+        a => format!("Agent {}", esc(a)),
+    };
+    let mode = match (kind, s(d, "mode"), s(&d["lifted"], "mode")) {
+        (EventType::AgentFrozen, m, _) | (_, _, m) if !m.is_empty() => format!(" ({})", esc(m)),
+        _ => String::new(),
+    };
+    format!(
+        "{agent} {} by {}{mode}: {}",
+        headline(kind),
+        esc(s(d, "by")),
+        esc(&truncate(s(d, "reason"), 1000))
+    )
 }
 
 fn s<'a>(d: &'a Value, k: &str) -> &'a str {
@@ -195,6 +220,12 @@ pub fn render(
 }
 
 fn slack(sink: &NotifyConfig, kind: EventType, d: &Value) -> Value {
+    if about_agent(kind) {
+        let text = agent_line(kind, d, &slack_escape);
+        return json!({"text": text, "blocks": [
+            json!({"type": "section", "text": {"type": "plain_text", "text": text}}),
+        ]});
+    }
     let risk = s(d, "risk").to_uppercase();
     let action = slack_escape(s(d, "action"));
     let target = slack_escape(&truncate(s(d, "target"), 300));
@@ -243,6 +274,25 @@ fn slack(sink: &NotifyConfig, kind: EventType, d: &Value) -> Value {
 
 fn pagerduty(sink: &NotifyConfig, kind: EventType, d: &Value) -> Value {
     let routing_key = sink.routing_key.as_deref().unwrap_or("");
+    if about_agent(kind) {
+        // One incident per frozen agent, resolved when it is lifted.
+        let dedup_key = format!("freeze-{}", s(d, "agent"));
+        if kind == EventType::AgentUnfrozen {
+            return json!({"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key});
+        }
+        return json!({
+            "routing_key": routing_key,
+            "event_action": "trigger",
+            "dedup_key": dedup_key,
+            "payload": {
+                "summary": truncate(&format!("countersign: {}", agent_line(kind, d, &pagerduty_escape)), 1024),
+                "source": "countersign",
+                "severity": "critical",
+                "class": kind.as_str(),
+                "custom_details": escape_strings(d, &pagerduty_escape),
+            }
+        });
+    }
     let dedup_key = s(d, "proposal_id");
     let resolve = matches!(
         kind,

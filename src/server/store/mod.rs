@@ -21,7 +21,8 @@ use crate::domain::records::{
 use crate::domain::types::{ProposalStatus, Risk, TokenRole};
 pub use crate::workflow::{
     AnnotateCommand, AnnotateOutcome, ClaimCommand, DecideCommand, DecideOutcome, ExecutionCommand,
-    RecordPolicy, SignedBlob, StoreError, SubmitCommand, SubmitOutcome,
+    FreezeCommand, FreezeOutcome, RecordPolicy, SignedBlob, StoreError, SubmitCommand,
+    SubmitOutcome,
 };
 use async_trait::async_trait;
 pub use ops::notify::{Claimed, DeliveryCount, Finish};
@@ -90,9 +91,24 @@ pub struct QueueQuery {
 pub struct ChangeSet {
     pub head_seq: i64,
     pub proposals: Vec<String>,
-    /// Something may have been missed (a notification channel reconnected):
-    /// every waiter re-reads.
+    /// Something may have been missed (a notification channel reconnected),
+    /// or a change concerns everyone (a freeze): every waiter re-reads.
     pub reset: bool,
+}
+
+/// Among a write's changed ids: the change concerns every waiter (a
+/// freeze changes what each agent is told), not one proposal.
+pub const EVERYONE: &str = "*";
+
+impl ChangeSet {
+    /// The change set of a commit that changed `ids` (see [`EVERYONE`]).
+    pub fn of(head_seq: i64, ids: Vec<String>) -> Self {
+        ChangeSet {
+            head_seq,
+            reset: ids.iter().any(|id| id == EVERYONE),
+            proposals: ids,
+        }
+    }
 }
 
 #[async_trait]
@@ -163,6 +179,12 @@ pub trait Store: Send + Sync + 'static {
     async fn annotate(&self, cmd: AnnotateCommand) -> Result<AnnotateOutcome, StoreError>;
     async fn annotations(&self, alert_id: &str) -> Result<Vec<AnnotationRecord>, StoreError>;
     async fn claim(&self, cmd: ClaimCommand) -> Result<ProposalRecord, StoreError>;
+
+    /// A lead's signed freeze or unfreeze (same nonce and audit rules as a
+    /// decision).
+    async fn freeze(&self, cmd: FreezeCommand) -> Result<FreezeOutcome, StoreError>;
+    /// Every freeze in force.
+    async fn freezes(&self) -> Result<Vec<crate::domain::freeze::Freeze>, StoreError>;
 
     /// Records a login challenge until `expires_at`.
     async fn create_challenge(

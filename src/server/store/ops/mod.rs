@@ -138,6 +138,17 @@ pub mod reads_of {
         Read::new(sql::HEAD, Vec::new())
     }
 
+    /// The freezes that stop `agent` (read by a write that a freeze
+    /// changes: a submission an `auto` rule would approve, a `started`).
+    pub fn freezes_of(agent: &str) -> Read {
+        Read::new(sql::freezes_of_sql(), vec![agent.into()])
+    }
+
+    /// Every freeze (a freeze or an unfreeze starts with them).
+    pub fn freezes() -> Read {
+        Read::new(sql::freezes_sql(), Vec::new())
+    }
+
     /// The alert under its external id (locked), and its proposals.
     pub fn submit(d: Dialect, cmd: &SubmitCommand) -> [Read; 2] {
         let key: Vec<Param> = vec![(&cmd.agent).into(), cmd.external_id().into()];
@@ -294,9 +305,25 @@ pub async fn apply<T: Tx>(
             batch.push((sql::ADD_NONCE, params([nonce.into(), seq.into()])));
         }
     }
+    match &mut w.freeze {
+        Some(logic::FreezeChange::Put(f)) => {
+            f.seq = seq.ok_or_else(|| {
+                StoreError::Internal("a freeze must be recorded in the audit log".into())
+            })?;
+            batch.push((sql::PUT_FREEZE, sql::freeze_params(f)));
+        }
+        Some(logic::FreezeChange::Lift(agent)) => {
+            batch.push((sql::LIFT_FREEZE, params([agent.as_str().into()])));
+        }
+        None => {}
+    }
     tx.execute_all(&batch).await?;
     tx.set_head(&at);
     changed.extend(w.proposals.iter().map(|p| p.id.clone()));
+    if w.freeze.is_some() {
+        // Every waiter re-reads: a freeze changes what each agent is told.
+        changed.push(crate::server::store::EVERYONE.to_owned());
+    }
     Ok(last)
 }
 

@@ -196,3 +196,8 @@ pub async fn session_principal<T: Tx>(
     })
     .await
 }
+
+/// Every freeze in force.
+pub async fn freezes<T: Tx>(tx: &mut T) -> Result<Vec<crate::domain::freeze::Freeze>, StoreError> {
+    reads_of::freezes().run(tx, sql::freeze_row).await
+}

@@ -1,6 +1,7 @@
 //! Writes the audit log records: each loads, lets `logic` decide, applies.
 
 use super::*;
+use crate::api::ExecutionReport;
 use crate::domain::machine::Millis;
 use crate::domain::records::ProposalRecord;
 use crate::server::store::sql;
@@ -9,7 +10,7 @@ use crate::server::store::{
     AnnotateCommand, AnnotateOutcome, ClaimCommand, DecideCommand, DecideOutcome, ExecutionCommand,
     RecordPolicy, StoreError, SubmitCommand, SubmitOutcome,
 };
-use crate::workflow::{self as logic, Writes};
+use crate::workflow::{self as logic, FreezeCommand, FreezeOutcome, Writes};
 
 pub async fn submit<T: Tx>(
     tx: &mut T,
@@ -22,7 +23,15 @@ pub async fn submit<T: Tx>(
         .run_pair(&proposals, tx, (sql::alert_row, sql::proposal_row))
         .await?;
     let old = alert.into_iter().next().map(|a| (a, stored));
-    let mut plan = logic::submit(cmd, old)?;
+    let freezes = if cmd.any_auto() {
+        reads_of::freezes_of(&cmd.agent)
+            .run(tx, sql::freeze_row)
+            .await?
+    } else {
+        Vec::new()
+    };
+    let frozen = crate::domain::freeze::for_agent(&freezes, &cmd.agent);
+    let mut plan = logic::submit(cmd, old, frozen)?;
     apply(tx, &mut plan.writes, changed).await?;
     Ok(plan.outcome())
 }
@@ -65,7 +74,16 @@ pub async fn report_execution<T: Tx>(
     changed: &mut Vec<String>,
 ) -> Result<ProposalRecord, StoreError> {
     let p = proposal_for_update(tx, &cmd.proposal_id).await?;
-    let (next, entries) = logic::execution(&p, cmd)?;
+    let freezes = match cmd.report {
+        ExecutionReport::Started { .. } => {
+            reads_of::freezes_of(&p.proposed_by)
+                .run(tx, sql::freeze_row)
+                .await?
+        }
+        _ => Vec::new(),
+    };
+    let frozen = crate::domain::freeze::for_agent(&freezes, &p.proposed_by);
+    let (next, entries) = logic::execution(&p, cmd, frozen)?;
     let mut w = Writes {
         proposals: vec![next],
         entries,
@@ -173,4 +191,41 @@ pub async fn record_policy<T: Tx>(
         ..Writes::default()
     };
     apply(tx, &mut w, &mut Vec::new()).await
+}
+
+/// A lead's freeze or unfreeze: its nonce unused, then the change to the
+/// freezes in force, its entry, and every freeze after it.
+pub async fn freeze<T: Tx>(
+    tx: &mut T,
+    cmd: &FreezeCommand,
+    changed: &mut Vec<String>,
+) -> Result<FreezeOutcome, StoreError> {
+    let nonce = Read::nonce(tx.dialect(), &cmd.signed.nonce);
+    let (seen, mut freezes) = nonce
+        .run_pair(&reads_of::freezes(), tx, (nonce_row, sql::freeze_row))
+        .await?;
+    unused(seen)?;
+    let (change, entry) = logic::freeze(&freezes, cmd)?;
+    let event = entry.kind;
+    let mut w = Writes {
+        entries: vec![entry],
+        nonce: Some(cmd.signed.nonce.clone()),
+        freeze: Some(change),
+        ..Writes::default()
+    };
+    let audit = recorded(apply(tx, &mut w, changed).await?)?;
+    match w.freeze {
+        Some(logic::FreezeChange::Put(f)) => {
+            freezes.retain(|g| g.agent != f.agent);
+            freezes.push(f);
+            freezes.sort_by(|a, b| a.agent.cmp(&b.agent));
+        }
+        Some(logic::FreezeChange::Lift(agent)) => freezes.retain(|g| g.agent != agent),
+        None => {}
+    }
+    Ok(FreezeOutcome {
+        audit,
+        event,
+        freezes,
+    })
 }

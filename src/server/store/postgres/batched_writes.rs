@@ -10,7 +10,7 @@ use crate::server::store::ops::{self, Read, reads_of};
 use crate::server::store::sql::Dialect;
 use crate::server::store::{
     AnnotateCommand, AnnotateOutcome, ClaimCommand, DecideCommand, DecideOutcome, ExecutionCommand,
-    StoreError, SubmitCommand, SubmitOutcome,
+    FreezeCommand, FreezeOutcome, StoreError, SubmitCommand, SubmitOutcome,
 };
 use deadpool_postgres::Object;
 use futures_util::future::LocalBoxFuture;
@@ -118,6 +118,25 @@ impl Op for ClaimCommand {
         changed: &'a mut Vec<String>,
     ) -> impl Future<Output = Result<ProposalRecord, StoreError>> + 'a {
         ops::claim(tx, self, changed)
+    }
+}
+
+/// Reads nothing ahead: its reads (the nonce, every freeze) run when it
+/// does, after the writes of its batch before it.
+impl Op for FreezeCommand {
+    type Out = FreezeOutcome;
+    fn reads(&self) -> Vec<Read> {
+        Vec::new()
+    }
+    fn keys(&self) -> Vec<String> {
+        vec![nonce_key(&self.signed.nonce)]
+    }
+    fn run<'a>(
+        &'a self,
+        tx: &'a mut PgTx<'_, Object>,
+        changed: &'a mut Vec<String>,
+    ) -> impl Future<Output = Result<FreezeOutcome, StoreError>> + 'a {
+        ops::freeze(tx, self, changed)
     }
 }
 

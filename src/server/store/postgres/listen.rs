@@ -3,7 +3,7 @@
 //! reconnects by itself; after a reconnect it tells every waiter to re-read
 //! (something may have been missed).
 
-use crate::server::store::ChangeSet;
+use crate::server::store::{ChangeSet, EVERYONE};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,10 +14,11 @@ pub const CHANNEL: &str = "countersign_changes";
 /// NOTIFY payloads must stay under 8,000 bytes.
 const MAX_PAYLOAD: usize = 7_000;
 
-/// `head_seq;id,id,…`, or `head_seq;*` when the ids would not fit.
+/// `head_seq;id,id,…`, or `head_seq;*` when the ids would not fit or the
+/// change concerns every waiter ([`EVERYONE`]).
 pub fn payload(head_seq: i64, ids: &[String]) -> String {
     let list = ids.join(",");
-    if list.len() > MAX_PAYLOAD {
+    if list.len() > MAX_PAYLOAD || ids.iter().any(|id| id == EVERYONE) {
         format!("{head_seq};*")
     } else {
         format!("{head_seq};{list}")

@@ -81,7 +81,8 @@ async fn chain_head<C: deadpool_postgres::GenericClient + Sync>(
 
 /// Numbered alike with SQLite's (`NN_what.sql`): the initial schema here
 /// already holds SQLite's 02 (console login) and 03 (claims), and 11 (the
-/// chain-head function, lz4) is PostgreSQL's alone.
+/// chain-head function, lz4) is PostgreSQL's alone (SQLite's 11 changes
+/// nothing).
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("01_initial.sql")),
     (4, include_str!("04_escalator_key.sql")),
@@ -92,6 +93,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (9, include_str!("09_events_to_hand_over.sql")),
     (10, include_str!("10_policy_entries.sql")),
     (11, include_str!("11_chain_head_and_compression.sql")),
+    (12, include_str!("12_freezes.sql")),
 ];
 
 /// A database migrated before the numbers were shared with SQLite recorded
@@ -405,6 +407,15 @@ impl Store for PgStore {
 
     async fn claim(&self, cmd: ClaimCommand) -> Result<ProposalRecord, StoreError> {
         self.writer.call(cmd).await
+    }
+
+    async fn freeze(&self, cmd: super::FreezeCommand) -> Result<super::FreezeOutcome, StoreError> {
+        self.writer.call(cmd).await
+    }
+
+    async fn freezes(&self) -> Result<Vec<crate::domain::freeze::Freeze>, StoreError> {
+        let client = self.pool.get().await?;
+        ops::freezes(&mut PgTx::new(&client)).await
     }
 
     async fn create_challenge(

@@ -293,11 +293,9 @@ fn finish(ends: &Ends<'_>, jobs: Vec<Box<dyn Job>>, changed: Vec<String>, head: 
         .writes
         .fetch_add(jobs.len() as u64, Ordering::Relaxed);
     if !changed.is_empty() {
-        let _ = ends.changes.send(Arc::new(ChangeSet {
-            head_seq: head.map_or(0, |h| h.seq),
-            proposals: changed,
-            reset: false,
-        }));
+        let _ = ends
+            .changes
+            .send(Arc::new(ChangeSet::of(head.map_or(0, |h| h.seq), changed)));
     }
     let committed = Ok(());
     jobs.into_iter().for_each(|j| j.answer(&committed));

@@ -42,3 +42,46 @@ pub const ADD_SESSION: &str =
     "INSERT INTO sessions (hash, principal, created_at, expires_at) VALUES ($1, $2, $3, $4)";
 pub const SESSION_PRINCIPAL: &str =
     "SELECT principal FROM sessions WHERE hash = $1 AND expires_at > $2";
+
+pub const FREEZE_COLS: &str = "agent, mode, principal, reason, since, seq";
+
+/// Every freeze in force.
+pub fn freezes_sql() -> String {
+    format!("SELECT {FREEZE_COLS} FROM freezes ORDER BY agent")
+}
+
+/// The freezes that stop agent `$1`: its own and that of every agent.
+pub fn freezes_of_sql() -> String {
+    format!("SELECT {FREEZE_COLS} FROM freezes WHERE agent = $1 OR agent = '*' ORDER BY agent")
+}
+
+pub const PUT_FREEZE: &str = "INSERT INTO freezes (agent, mode, principal, reason, since, seq) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (agent) DO UPDATE SET mode = excluded.mode, \
+     principal = excluded.principal, reason = excluded.reason, since = excluded.since, \
+     seq = excluded.seq";
+
+pub const LIFT_FREEZE: &str = "DELETE FROM freezes WHERE agent = $1";
+
+pub fn freeze_params(f: &crate::domain::freeze::Freeze) -> Vec<Param> {
+    params([
+        (&f.agent).into(),
+        f.mode.as_str().into(),
+        (&f.by).into(),
+        (&f.reason).into(),
+        f.since.into(),
+        f.seq.into(),
+    ])
+}
+
+pub fn freeze_row(r: &dyn SqlRow) -> Result<crate::domain::freeze::Freeze, StoreError> {
+    let mode = r.text("mode")?;
+    Ok(crate::domain::freeze::Freeze {
+        agent: r.text("agent")?,
+        mode: crate::domain::freeze::FreezeMode::parse(&mode)
+            .ok_or_else(|| bad_column("mode", format!("`{mode}` is not a freeze mode")))?,
+        by: r.text("principal")?,
+        reason: r.text("reason")?,
+        since: r.int("since")?,
+        seq: r.int("seq")?,
+    })
+}

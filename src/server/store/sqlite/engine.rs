@@ -39,6 +39,8 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("08_reminder_lifetime.sql")),
         M::up(include_str!("09_events_to_hand_over.sql")),
         M::up(include_str!("10_policy_entries.sql")),
+        M::up(include_str!("11_chain_head_and_compression.sql")),
+        M::up(include_str!("12_freezes.sql")),
     ])
 }
 
@@ -236,11 +238,7 @@ fn writer_loop(
             let head_seq = block_now(ops::head(&mut SqliteTx::new(&conn)))
                 .map(|h| h.seq)
                 .unwrap_or_default();
-            let _ = notify.send(Arc::new(ChangeSet {
-                head_seq,
-                proposals: changed,
-                reset: false,
-            }));
+            let _ = notify.send(Arc::new(ChangeSet::of(head_seq, changed)));
         }
     }
 }

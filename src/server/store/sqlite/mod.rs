@@ -193,6 +193,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn freeze(&self, cmd: super::FreezeCommand) -> Result<super::FreezeOutcome, StoreError> {
+        self.write(move |t, changed| block_now(ops::freeze(t, &cmd, changed)))
+            .await
+    }
+
+    async fn freezes(&self) -> Result<Vec<crate::domain::freeze::Freeze>, StoreError> {
+        self.read(|c| block_now(ops::freezes(&mut SqliteTx::new(c))))
+            .await
+    }
+
     async fn annotations(&self, alert_id: &str) -> Result<Vec<AnnotationRecord>, StoreError> {
         let alert_id = alert_id.to_owned();
         self.read(move |c| block_now(ops::annotations(&mut SqliteTx::new(c), &alert_id)))
