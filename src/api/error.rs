@@ -206,7 +206,8 @@ pub struct ErrorObject {
     /// What went wrong, for a person to act on.
     pub message: String,
     /// Extra members by code: `field` (invalid_field), `current_digest`
-    /// (stale_digest), `retry_after` (every 429, also sent as `Retry-After`).
+    /// (stale_digest), `retry_after` (every 429, also sent as `Retry-After`),
+    /// `freeze` (agent_frozen: who froze the agent, how and why).
     #[serde(flatten)]
     #[schema(ignore)]
     pub detail: serde_json::Map<String, serde_json::Value>,

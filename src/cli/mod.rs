@@ -4,6 +4,7 @@
 mod audit;
 mod demo;
 mod exec;
+mod freeze;
 mod gateway;
 pub(crate) mod hook;
 mod mcp;
@@ -67,6 +68,12 @@ pub enum Command {
     Notify(notify::NotifyCommand),
     /// The lead's oversight report: analysts, agents and auto rules over a window.
     Oversight(oversight::OversightArgs),
+    /// Stop an agent (or every agent) at once: leads only, signed with your SSH key.
+    Freeze(freeze::FreezeArgs),
+    /// Lift a freeze: leads only, signed with your SSH key.
+    Unfreeze(freeze::UnfreezeArgs),
+    /// What is frozen now.
+    Freezes(freeze::FreezesArgs),
     /// Check, explain and test a policy; list the built-in sensitive targets.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -176,6 +183,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(cmd) => policy::run(cmd, &file).await,
         Command::Notify(cmd) => notify::run(cmd, &file).await,
         Command::Oversight(args) => oversight::run(args, &file).await,
+        Command::Freeze(args) => freeze::freeze(args, &file).await,
+        Command::Unfreeze(args) => freeze::unfreeze(args, &file).await,
+        Command::Freezes(args) => freeze::list(args, &file).await,
         Command::Receipt(cmd) => receipt::run(cmd, &file).await,
     }
 }

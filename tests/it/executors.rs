@@ -245,3 +245,45 @@ async fn a_dead_executor_is_retried_then_failed_never_run() {
         "{reason}"
     );
 }
+
+/// A lead's `hold` on the proposing agent: the approval stands but the
+/// gate neither starts it nor calls the executor; lifted, it runs once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hold_keeps_the_executor_from_running_until_lifted() {
+    use countersign::api::FreezeMode;
+    use countersign::signing::freeze::FreezeDraft;
+    let Some(py) = python() else { return };
+    let (g, receiver) = gate(Some("ok"), &py, 120).await;
+    let r = receiver.unwrap();
+    let key = ssh_key::PrivateKey::read_openssh_file(&g.path("bob")).unwrap();
+    let bob = common::person::Person::login(&g.server.url, "bob", Signer::from_key(key)).await;
+    let sign = |mode| {
+        let key = ssh_key::PrivateKey::read_openssh_file(&g.path("bob")).unwrap();
+        FreezeDraft {
+            agent: "soar-bot".into(),
+            mode,
+            reason: "stop: the playbook misfires".into(),
+        }
+        .sign(
+            "bob",
+            countersign::domain::time::now_millis(),
+            &Signer::from_key(key),
+        )
+        .unwrap()
+        .decision
+    };
+    bob.post_freeze(&sign(Some(FreezeMode::Hold)))
+        .await
+        .unwrap();
+    let id = g.approved("ex-h").await;
+    // The delivery was tried and held: still approved, nothing ran.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let v = g.agent().decision(&id, 0).await.unwrap();
+    assert_eq!(v.status, ProposalStatus::Approved);
+    assert!(v.held(), "{v:?}");
+    assert!(r.runs().is_empty(), "{:?}", r.runs());
+    bob.post_freeze(&sign(None)).await.unwrap();
+    let v = g.settled(&id).await;
+    assert_eq!(v.status, ProposalStatus::Executed, "{v:?}");
+    assert_eq!(r.runs().len(), 1);
+}

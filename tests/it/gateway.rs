@@ -1280,3 +1280,60 @@ async fn a_restarted_gateway_finds_the_held_call_on_the_gate() {
     assert_ne!(again, id, "a call that ran is asked anew");
     assert_eq!(w.record("edr").len(), 1);
 }
+
+/// A lead's `hold` on the agent: nothing is forwarded, allowed calls
+/// included, an approved call waits and says why; lifted, the approved
+/// call goes through once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_forwards_nothing_until_lifted() {
+    use countersign::api::FreezeMode;
+    use countersign::signing::freeze::FreezeDraft;
+    let Some(py) = python() else { return };
+    let w = World::new(py).await;
+    let mut agent = w.edr_gateway(30).await;
+    let carol = w.t.login("carol").await;
+    let freeze = |mode| {
+        FreezeDraft {
+            agent: "soar-bot".into(),
+            mode,
+            reason: "the agent isolates the whole floor".into(),
+        }
+        .sign(
+            "carol",
+            countersign::domain::time::now_millis(),
+            &w.t.signer("carol"),
+        )
+        .unwrap()
+        .decision
+    };
+    carol
+        .post_freeze(&freeze(Some(FreezeMode::Hold)))
+        .await
+        .unwrap();
+
+    let r = agent.call("read_file", json!({"path": "/etc/hosts"})).await;
+    assert!(refused(&r), "an allowed call passed a hold: {r}");
+    assert!(text(&r).contains("frozen by carol (hold"), "{r}");
+
+    let args = json!({"host": "ws-0412", "reason": "beaconing"});
+    let r = agent.call("isolate_host", args.clone()).await;
+    let (id, digest) = assert_held(&r, &agent.stderr_text());
+    assert_eq!(r["structured"]["frozen"]["by"], "carol", "{r}");
+    w.t.person("alice")
+        .await
+        .approve(&id, &digest)
+        .await
+        .unwrap();
+    let r = agent.call("isolate_host", args.clone()).await;
+    assert!(refused(&r), "{r}");
+    assert!(text(&r).starts_with("HELD"), "{r}");
+    assert!(text(&r).contains("approved, but held"), "{r}");
+    assert!(w.record("edr").is_empty(), "{:?}", w.record("edr"));
+    assert_eq!(w.status(&id).await, ProposalStatus::Approved);
+
+    carol.post_freeze(&freeze(None)).await.unwrap();
+    let r = agent.call("isolate_host", args.clone()).await;
+    assert_eq!(r["isError"], false, "{r}\n{}", agent.stderr_text());
+    assert_eq!(w.record("edr").len(), 1, "{:?}", w.record("edr"));
+    w.until_status(&id, ProposalStatus::Executed).await;
+}

@@ -26,6 +26,7 @@ mod demo;
 mod docs;
 mod exec;
 mod executors;
+mod freezes;
 mod gateway;
 mod hooks;
 mod judged;

@@ -75,7 +75,7 @@ fn resigned(r: &SignedReceipt, key: &PrivateKey, edit: impl FnOnce(&mut Value)) 
     }
 }
 
-fn ssh_keygen_verify(
+pub(crate) fn ssh_keygen_verify(
     dir: &Path,
     signers: &str,
     who: &str,

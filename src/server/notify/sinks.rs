@@ -408,6 +408,53 @@ mod tests {
     }
 
     #[test]
+    fn a_freeze_is_one_line_per_sink_and_one_incident_per_agent() {
+        let sinks = crate::config::FileConfig::parse(
+            "[[notify]]\nkind = \"pagerduty\"\nrouting_key = \"K\"\n[[notify]]\nkind = \"slack\"\nurl = \"https://hooks.slack.com/services/T/B/X\"\n",
+            "t",
+        )
+        .unwrap()
+        .notify;
+        let d = json!({"agent": "soar-bot", "mode": "hold", "by": "carol",
+                       "reason": "<!channel> loops\u{202e}", "lifted": null});
+        let page: Value =
+            serde_json::from_str(&render(&sinks[0], "e1", EventType::AgentFrozen, "", &d, 0).body)
+                .unwrap();
+        assert_eq!(page["dedup_key"], "freeze-soar-bot");
+        assert_eq!(page["event_action"], "trigger");
+        let summary = page["payload"]["summary"].as_str().unwrap();
+        assert!(
+            summary.contains("Agent soar-bot frozen by carol (hold): ‹!channel› loops\\u{202e}"),
+            "{summary}"
+        );
+        let slack: Value =
+            serde_json::from_str(&render(&sinks[1], "e1", EventType::AgentFrozen, "", &d, 0).body)
+                .unwrap();
+        assert_eq!(
+            slack["text"],
+            "Agent soar-bot frozen by carol (hold): &lt;!channel&gt; loops\\u{202e}"
+        );
+        let lifted = json!({"agent": "*", "by": "dave", "reason": "fixed",
+                            "lifted": {"mode": "no_auto", "by": "carol"}});
+        let slack: Value = serde_json::from_str(
+            &render(&sinks[1], "e2", EventType::AgentUnfrozen, "", &lifted, 0).body,
+        )
+        .unwrap();
+        assert_eq!(
+            slack["text"],
+            "Every agent unfrozen by dave (no_auto): fixed"
+        );
+        let resolve: Value = serde_json::from_str(
+            &render(&sinks[0], "e2", EventType::AgentUnfrozen, "", &d, 0).body,
+        )
+        .unwrap();
+        assert_eq!(
+            resolve,
+            json!({"routing_key": "K", "event_action": "resolve", "dedup_key": "freeze-soar-bot"})
+        );
+    }
+
+    #[test]
     fn statuses() {
         assert_eq!(verdict(SinkKind::Webhook, 204), Verdict::Delivered);
         assert_eq!(verdict(SinkKind::Webhook, 410), Verdict::Gone);

@@ -360,9 +360,12 @@ impl SinkRoute {
             .and_then(|r| r.parse::<Risk>().ok())
             .unwrap_or(Risk::Critical);
         let action = data["action"].as_str().unwrap_or("");
+        // A freeze is about an agent, whatever it proposes: an action
+        // filter does not hide it (an `events` list still may).
+        let about_agent = matches!(kind, EventType::AgentFrozen | EventType::AgentUnfrozen);
         (self.events.is_empty() || self.events.contains(&kind))
             && risk >= self.min_risk
-            && (self.actions.is_empty() || self.actions.iter().any(|a| a == action))
+            && (self.actions.is_empty() || about_agent || self.actions.iter().any(|a| a == action))
     }
 }
 
