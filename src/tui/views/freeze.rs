@@ -15,9 +15,19 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-/// The mark before a frozen agent's row: `❄hold `, `❄no_auto `.
-pub fn row_mark(s: &State, agent: &str) -> Option<String> {
-    s.freezes.of(agent).map(|f| format!("❄{} ", f.mode))
+/// A target column narrower than this shows the short mark: the target
+/// keeps most of it, and the mode is in the detail and the status bar.
+const FULL_MARK_FROM: usize = 24;
+
+/// The mark before a frozen agent's row in a target column `width` wide:
+/// `❄hold `, `❄no_auto `, or `❄ ` where the column is narrow.
+pub fn row_mark(s: &State, agent: &str, width: usize) -> Option<String> {
+    let f = s.freezes.of(agent)?;
+    Some(if width >= FULL_MARK_FROM {
+        format!("❄{} ", f.mode)
+    } else {
+        "❄ ".to_owned()
+    })
 }
 
 /// The status bar's part: what is frozen, or that it cannot be told.

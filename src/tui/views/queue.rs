@@ -146,7 +146,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
         .filter_map(|(off, id)| {
             let idx = first + off;
             if let Some(g) = s.queue.groups.get(id) {
-                let row = group_row(g, super::freeze::row_mark(s, &g.agent), t);
+                let row = group_row(g, super::freeze::row_mark(s, &g.agent, target_w), t);
                 return Some(if idx == s.queue.selected {
                     row.style(t.selection)
                 } else {
@@ -155,7 +155,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
             }
             s.queue.items.get(id).map(|i| (idx, i)).map(|(idx, i)| {
                 // A frozen agent's row says so first; the target gives way.
-                let mark = super::freeze::row_mark(s, &i.proposal.proposed_by);
+                let mark = super::freeze::row_mark(s, &i.proposal.proposed_by, target_w);
                 let room = target_w.saturating_sub(mark.as_ref().map_or(0, |m| m.chars().count()));
                 let shown = fit(
                     &crate::tui::sanitize::target(&i.proposal.target),

@@ -526,6 +526,14 @@ fn a_frozen_agent_is_marked_on_its_rows_in_the_detail_and_in_the_status_bar() {
         "the reason is untrusted text: {screen}"
     );
     assert!(!screen.contains('\u{1b}'));
+    // A narrow target column (the queue beside the detail at 140) keeps
+    // the mark short: the target keeps the room.
+    let narrow = draw(&s, 140, 40);
+    let row = narrow
+        .lines()
+        .find(|l| l.contains("crit pend"))
+        .unwrap_or_default();
+    assert!(row.contains("❄ ws-3"), "{narrow}");
     // Every agent: each row, and the status bar says whom.
     let (s, _) = with_freezes(Ok(vec![
         frozen("*", FreezeMode::NoAuto, "incident"),
