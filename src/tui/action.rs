@@ -55,6 +55,9 @@ pub enum Action {
     GotoBurst,
     /// Leads: the oversight report of the last day.
     Oversight,
+    /// Leads: freeze or unfreeze the selected row's agent, or every agent
+    /// (signed, reason).
+    Freeze,
     Filter,
     Sort,
     Refresh,
@@ -77,6 +80,10 @@ pub enum Action {
     LabelTruePositive,
     LabelBenign,
     LabelNeedsInfo,
+    /// Freeze dialog: the row's agent or every agent.
+    ToggleAllAgents,
+    /// Freeze dialog: no_auto, hold (and unfreeze where it is frozen).
+    CycleFreezeMode,
 }
 
 impl Action {
@@ -88,7 +95,9 @@ impl Action {
             | Action::LabelFalsePositive
             | Action::LabelTruePositive
             | Action::LabelBenign
-            | Action::LabelNeedsInfo => Mode::Dialog,
+            | Action::LabelNeedsInfo
+            | Action::ToggleAllAgents
+            | Action::CycleFreezeMode => Mode::Dialog,
             _ => Mode::Main,
         }
     }
@@ -121,6 +130,8 @@ impl Action {
             Action::LabelTruePositive => "true_positive",
             Action::LabelBenign => "benign",
             Action::LabelNeedsInfo => "needs_info",
+            Action::ToggleAllAgents => "freeze: every agent",
+            Action::CycleFreezeMode => "freeze: mode",
             _ => return None,
         })
     }
@@ -158,6 +169,7 @@ impl Action {
             Action::ToggleGroups => "group alike proposals / list one by one",
             Action::GotoBurst => "go to the bursting agent's group",
             Action::Oversight => "leads: oversight of the last 24 h",
+            Action::Freeze => "leads: freeze / unfreeze an agent (signed)",
             Action::Filter => "filter the queue",
             Action::Sort => "change sort order",
             Action::Refresh => "reload from the server",
@@ -175,6 +187,8 @@ impl Action {
             Action::LabelTruePositive => "note: toggle true_positive",
             Action::LabelBenign => "note: toggle benign",
             Action::LabelNeedsInfo => "note: toggle needs_info",
+            Action::ToggleAllAgents => "freeze: the row's agent / every agent",
+            Action::CycleFreezeMode => "freeze: no_auto / hold / unfreeze",
         }
     }
 }

@@ -5,12 +5,13 @@
 //! delivery task: delivery is at least once, and the server accepts each
 //! signed payload once (by its nonce), so a decision takes effect once.
 
-use super::event::{Msg, SendFailure, client_error_text};
+use super::event::{FreezeFailure, Msg, SendFailure, client_error_text};
 use super::outbox::{Outbox, Pending};
 use super::update::Effect;
 use crate::api::{ErrorCode, View};
 use crate::client::{ApiClient, Backoff, ClientError, LoginError};
 use crate::domain::time::now_millis;
+use crate::signing::freeze::FreezeDraft;
 use crate::signing::payload::{DecisionDraft, PayloadVerdict, Signed, Target};
 use crate::signing::signer::Signer;
 use std::sync::{Arc, Mutex, RwLock};
@@ -36,6 +37,7 @@ pub struct Runner {
     poll: Option<JoinHandle<()>>,
     fetch: Option<JoinHandle<()>>,
     prefetch: Option<JoinHandle<()>>,
+    freezes: Option<JoinHandle<()>>,
     outbox: Arc<Mutex<Outbox>>,
     wake_delivery: Arc<Notify>,
 }
@@ -90,6 +92,7 @@ impl Runner {
             poll: None,
             fetch: None,
             prefetch: None,
+            freezes: None,
             outbox: Arc::new(Mutex::new(outbox)),
             wake_delivery: Arc::new(Notify::new()),
         };
@@ -164,7 +167,44 @@ impl Runner {
                 move |c| async move { c.oversight(&since, None).await },
                 Msg::Oversight,
             ),
+            Effect::FetchFreezes => {
+                if let Some(h) = self.freezes.take() {
+                    h.abort();
+                }
+                let c = client_of(&self.client);
+                let tx = self.tx.clone();
+                self.freezes = Some(tokio::spawn(async move {
+                    let r = c.freezes().await.map_err(|e| client_error_text(&e));
+                    let _ = tx.send(Msg::Freezes(r));
+                }));
+            }
+            Effect::SendFreeze(draft) => self.sign_and_post_freeze(draft),
         }
+    }
+
+    /// Signs a freeze off the async runtime and posts it once: no outbox,
+    /// no retry (`update::freeze` says why). The answer, or why there is
+    /// none, comes back as [`Msg::FreezeSent`].
+    fn sign_and_post_freeze(&self, draft: FreezeDraft) {
+        let (signer, principal, tx) =
+            (self.signer.clone(), self.principal.clone(), self.tx.clone());
+        let c = client_of(&self.client);
+        tokio::spawn(async move {
+            let agent = draft.agent.clone();
+            let signed =
+                tokio::task::spawn_blocking(move || draft.sign(&principal, now_millis(), &signer))
+                    .await;
+            let result = match signed {
+                Ok(Ok(signed)) => c
+                    .post_freeze(&signed.decision)
+                    .await
+                    .map(Box::new)
+                    .map_err(|e| FreezeFailure::of(&e)),
+                Ok(Err(e)) => Err(FreezeFailure::Unsigned(e.to_string())),
+                Err(e) => Err(FreezeFailure::Unsigned(e.to_string())),
+            };
+            let _ = tx.send(Msg::FreezeSent { agent, result });
+        });
     }
 
     /// One API call off the render loop; its answer (or the error's text)

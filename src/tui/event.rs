@@ -3,7 +3,8 @@
 //! it.
 
 use crate::api::{
-    AlertDetail, ClaimView, DecisionAccepted, ErrorCode, LoginResponse, QueueResponse, View,
+    AlertDetail, ClaimView, DecisionAccepted, ErrorCode, FreezeAccepted, FreezeList, LoginResponse,
+    QueueResponse, View,
 };
 use crate::client::ClientError;
 use crate::domain::time::now_millis;
@@ -21,6 +22,30 @@ pub enum SendFailure {
     Refused { code: ErrorCode, message: String },
     /// Could not be signed (key, agent).
     Unsigned(String),
+}
+
+/// Why a freeze or unfreeze was not recorded. Nothing is kept to send
+/// later: a stop button works now or says that it did not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FreezeFailure {
+    /// Could not be signed (key, agent).
+    Unsigned(String),
+    /// No answer from the server: it may or may not have recorded it.
+    NoAnswer(String),
+    /// The server refused it: code and message.
+    Refused { code: ErrorCode, message: String },
+}
+
+impl FreezeFailure {
+    pub fn of(e: &ClientError) -> FreezeFailure {
+        match e {
+            ClientError::Api { code, message, .. } if !e.is_transient() => FreezeFailure::Refused {
+                code: *code,
+                message: message.clone(),
+            },
+            other => FreezeFailure::NoAnswer(client_error_text(other)),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -48,6 +73,13 @@ pub enum Msg {
         result: Result<Box<DecisionAccepted>, SendFailure>,
     },
     Claimed(Result<ClaimView, String>),
+    /// What is frozen, loaded with the queue.
+    Freezes(Result<FreezeList, String>),
+    /// The answer to a lead's signed freeze (or unfreeze) of `agent`.
+    FreezeSent {
+        agent: String,
+        result: Result<Box<FreezeAccepted>, FreezeFailure>,
+    },
     /// The oversight figures a lead asked for.
     Oversight(Result<crate::api::oversight::Oversight, String>),
     /// The server could not be reached (login or poll).

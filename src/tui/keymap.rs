@@ -190,6 +190,7 @@ const DEFAULTS: &[(Action, &[&str])] = &[
     (Action::ToggleGroups, &["z"]),
     (Action::GotoBurst, &["b"]),
     (Action::Oversight, &["O"]),
+    (Action::Freeze, &["F"]),
     (Action::Filter, &["/"]),
     (Action::Sort, &["s"]),
     (Action::Refresh, &["R", "ctrl-r"]),
@@ -207,6 +208,8 @@ const DEFAULTS: &[(Action, &[&str])] = &[
     (Action::LabelTruePositive, &["ctrl-t"]),
     (Action::LabelBenign, &["ctrl-b"]),
     (Action::LabelNeedsInfo, &["ctrl-n"]),
+    (Action::ToggleAllAgents, &["ctrl-e"]),
+    (Action::CycleFreezeMode, &["tab"]),
 ];
 
 #[derive(Debug, Clone)]

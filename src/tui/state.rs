@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tui_textarea::TextArea;
 
+mod freeze;
+pub use freeze::{FreezeChoice, FreezeForm, Freezes, agent_name, short as freeze_short};
+
 pub const VIEWS: [View; 6] = [
     View::Pending,
     View::Escalated,
@@ -217,6 +220,9 @@ pub enum Dialog {
         report: Result<crate::api::oversight::Oversight, String>,
         scroll: u16,
     },
+    /// A lead's freeze or unfreeze of an agent, or of every agent: a
+    /// reason is required, and it is sent at once or not at all.
+    Freeze(FreezeForm),
     /// The keys; j/k scroll it where it does not fit.
     Help { scroll: u16 },
 }
@@ -236,6 +242,7 @@ impl std::fmt::Debug for Dialog {
             Dialog::RejectAlso { members, .. } => write!(f, "RejectAlso({})", members.len()),
             Dialog::Notice { title, .. } => write!(f, "Notice({title})"),
             Dialog::Oversight { .. } => f.write_str("Oversight"),
+            Dialog::Freeze(form) => write!(f, "Freeze({}, {:?})", form.agent(), form.choice),
             Dialog::Help { .. } => f.write_str("Help"),
         }
     }
@@ -421,6 +428,8 @@ pub struct State {
     pub session: Session,
     pub queue: Queue,
     pub detail: DetailPane,
+    /// What is frozen, loaded with the queue.
+    pub freezes: Freezes,
     pub dialog: Option<Dialog>,
     /// When the open dialog was first drawn; `None` until it has been.
     /// Enter in a dialog counts only for keys read after this.
@@ -475,6 +484,7 @@ impl State {
                 cache: HashMap::new(),
                 prefetching: Vec::new(),
             },
+            freezes: Freezes::default(),
             dialog: None,
             dialog_shown: None,
         }

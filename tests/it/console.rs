@@ -17,16 +17,20 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
 
-struct Soc {
-    dir: tempfile::TempDir,
+/// A SOC on loopback: a server with alice (analyst) and carol (lead) in
+/// its allowed_signers, the agent soar-bot, and an auditor's token.
+pub(crate) struct Soc {
+    pub(crate) dir: tempfile::TempDir,
     server: Option<ServeProcess>,
     port: u16,
-    agent: ApiClient,
-    reviewer: ApiClient,
+    pub(crate) agent: ApiClient,
+    pub(crate) reviewer: ApiClient,
+    /// The auditor's token, for `audit export`.
+    pub(crate) reviewer_token: String,
 }
 
 impl Soc {
-    async fn start() -> Soc {
+    pub(crate) async fn start() -> Soc {
         let dir = tempfile::tempdir().unwrap();
         let mut signers = String::new();
         for who in ["alice", "carol"] {
@@ -43,8 +47,12 @@ impl Soc {
             server: None,
             port,
             agent: ApiClient::new(&format!("http://127.0.0.1:{port}"), Some(agent_token)).unwrap(),
-            reviewer: ApiClient::new(&format!("http://127.0.0.1:{port}"), Some(reviewer_token))
-                .unwrap(),
+            reviewer: ApiClient::new(
+                &format!("http://127.0.0.1:{port}"),
+                Some(reviewer_token.clone()),
+            )
+            .unwrap(),
+            reviewer_token,
             dir,
         };
         soc.restart().await;
@@ -69,11 +77,11 @@ impl Soc {
         self.server = Some(server);
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    async fn submit(&self, target: &str, risk: &str) -> String {
+    pub(crate) async fn submit(&self, target: &str, risk: &str) -> String {
         self.submit_action("isolate_host", target, risk).await
     }
 
@@ -89,7 +97,7 @@ impl Soc {
         r.proposals[0].id.clone()
     }
 
-    fn console(&self, who: &str) -> Pty {
+    pub(crate) fn console(&self, who: &str) -> Pty {
         self.console_at(who, &self.url())
     }
 
@@ -112,7 +120,7 @@ impl Soc {
 }
 
 /// Filters the queue down to one target and waits for its detail.
-fn select(c: &mut Pty, target: &str) {
+pub(crate) fn select(c: &mut Pty, target: &str) {
     c.send("/");
     c.esc(); // clear any previous filter
     c.send("/");
@@ -124,7 +132,7 @@ fn select(c: &mut Pty, target: &str) {
 
 /// Verifies every signed payload in the audit log with `ssh-keygen -Y
 /// verify` against the allowed_signers file; returns the payloads.
-async fn verify_all(soc: &Soc) -> Vec<Value> {
+pub(crate) async fn verify_all(soc: &Soc) -> Vec<Value> {
     let signers = soc.dir.path().join("allowed_signers");
     let mut payloads = Vec::new();
     for e in soc.reviewer.audit_all(0).await.unwrap() {

@@ -20,6 +20,7 @@ mod cli;
 mod cli_errors;
 mod connections;
 mod console;
+mod console_freeze;
 mod crash;
 mod decisions;
 mod demo;

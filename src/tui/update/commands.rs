@@ -416,6 +416,7 @@ pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Ef
         return vec![];
     };
     match dialog {
+        Dialog::Freeze(_) => super::freeze::on_key(s, k, action),
         Dialog::Notice { .. } => {
             if action == Some(Action::Submit) {
                 s.dialog = None;

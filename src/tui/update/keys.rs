@@ -71,6 +71,7 @@ fn on_main(s: &mut State, action: Action) -> Vec<Effect> {
         Action::Quit | Action::Help | Action::Oversight | Action::Dismiss => {
             on_screen_key(s, action)
         }
+        Action::Freeze => super::freeze::start(s),
         // Read only in the filter or a dialog.
         Action::FilterDone
         | Action::FilterClear
@@ -79,7 +80,9 @@ fn on_main(s: &mut State, action: Action) -> Vec<Effect> {
         | Action::LabelFalsePositive
         | Action::LabelTruePositive
         | Action::LabelBenign
-        | Action::LabelNeedsInfo => vec![],
+        | Action::LabelNeedsInfo
+        | Action::ToggleAllAgents
+        | Action::CycleFreezeMode => vec![],
     }
 }
 

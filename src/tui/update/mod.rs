@@ -4,9 +4,11 @@
 //! This file dispatches; `queue` merges, filters and sorts what the server
 //! lists, `results` takes the answers of the network, `keys` reads keys in
 //! the queue and the filter, `pending` holds commands that wait for their
-//! proposal, `commands` runs the signing commands and their dialogs.
+//! proposal, `commands` runs the signing commands and their dialogs,
+//! `freeze` the freezes and the lead's freeze dialog.
 
 mod commands;
+mod freeze;
 mod keys;
 mod pending;
 mod queue;
@@ -18,6 +20,7 @@ use super::event::Msg;
 use super::keymap::Keymap;
 use super::state::{ARM_MS, Conn, Dialog, Flash, Level, State};
 use crate::api::{CLAIM_TTL_MS, View};
+use crate::signing::freeze::FreezeDraft;
 use crate::signing::payload::DecisionDraft;
 
 pub use queue::rebuild_rows;
@@ -43,6 +46,11 @@ pub enum Effect {
     },
     /// The lead's oversight figures since a time (`24h`, RFC 3339).
     FetchOversight(String),
+    /// What is frozen (`GET /v1/freezes`); a newer load replaces this one.
+    FetchFreezes,
+    /// Sign a freeze or unfreeze with the person's key and post it at
+    /// once: never kept in the outbox (see `freeze`).
+    SendFreeze(FreezeDraft),
     /// A tick at this time, so the screen shows what changes then (a
     /// confirmation arming).
     WakeAt(i64),
@@ -123,6 +131,9 @@ fn on_msg(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
             result,
             now,
         } => {
+            if let Err(e) = &result {
+                freeze::on_queue_failed(s, e);
+            }
             let mut fx = queue::on_queue(s, view, after, result, now);
             fx.extend(pending::resume_pending(s, keys));
             fx
@@ -177,6 +188,11 @@ fn on_msg(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
             }
             vec![]
         }
+        Msg::Freezes(result) => {
+            freeze::on_freezes(s, result);
+            vec![]
+        }
+        Msg::FreezeSent { agent, result } => freeze::on_sent(s, &agent, result),
         Msg::Oversight(result) => {
             // Never over a dialog the person is typing into.
             if s.dialog.is_some() {

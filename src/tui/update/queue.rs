@@ -50,7 +50,11 @@ pub(super) fn on_queue(
     trim_cache(s);
     let before = s.queue.rows.get(s.queue.selected).cloned();
     rebuild_rows(s);
-    reselect(s, before)
+    let mut fx = reselect(s, before);
+    // What is frozen is loaded with every answer of the queue: a row's
+    // mark is never older than the row.
+    fx.push(Effect::FetchFreezes);
+    fx
 }
 
 /// Filter and sort `items` into `rows`: first the pinned section (open

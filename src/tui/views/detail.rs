@@ -242,6 +242,10 @@ fn header(
         ),
         kv(t, "risk", risk_line(p, t)),
     ]);
+    // The agent, where a lead froze it (or where that cannot be told).
+    if let Some(line) = super::freeze::detail_line(s, t, &p.proposed_by) {
+        out.push(kv(t, "agent", line));
+    }
     // What exactly runs, when the proposal says (`parameters.argv`): each
     // argument quoted, so where one ends is never a guess. Covered by the
     // digest like everything else shown.

@@ -18,7 +18,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use std::collections::BTreeSet;
 use tui_textarea::TextArea;
 
-fn centered(area: Rect, w: u16, h: u16) -> Rect {
+pub(super) fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width.saturating_sub(2));
     let h = h.min(area.height.saturating_sub(2));
     Rect {
@@ -65,6 +65,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
         Dialog::Pending { command, typed, .. } => pending(f, area, t, *command, typed.len()),
         Dialog::Notice { title, text } => notice(f, area, t, title, text),
         Dialog::Confirm { .. } => confirm(f, area, s, t, d),
+        Dialog::Freeze(form) => super::freeze::dialog(f, area, s, t, keys, form),
     }
 }
 

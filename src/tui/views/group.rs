@@ -36,6 +36,12 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, g: &Group, t: &Theme) {
         Span::styled(g.action.as_str().to_owned(), t.text),
         Span::styled(" · ", t.muted),
         Span::styled(crate::tui::sanitize::line(&g.agent), t.text),
+        Span::styled(
+            super::freeze::row_mark(s, &g.agent, usize::MAX)
+                .map(|m| format!(" {}", m.trim_end()))
+                .unwrap_or_default(),
+            t.status_error,
+        ),
         Span::styled(" · ", t.muted),
         Span::styled(g.risk.as_str(), t.risk(g.risk)),
         Span::raw(" "),

@@ -4,6 +4,7 @@
 mod detail;
 mod dialog;
 mod diff;
+mod freeze;
 pub mod group;
 mod queue;
 mod status;

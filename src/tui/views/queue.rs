@@ -146,7 +146,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
         .filter_map(|(off, id)| {
             let idx = first + off;
             if let Some(g) = s.queue.groups.get(id) {
-                let row = group_row(g, t);
+                let row = group_row(g, super::freeze::row_mark(s, &g.agent, target_w), t);
                 return Some(if idx == s.queue.selected {
                     row.style(t.selection)
                 } else {
@@ -154,12 +154,15 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
                 });
             }
             s.queue.items.get(id).map(|i| (idx, i)).map(|(idx, i)| {
+                // A frozen agent's row says so first; the target gives way.
+                let mark = super::freeze::row_mark(s, &i.proposal.proposed_by, target_w);
+                let room = target_w.saturating_sub(mark.as_ref().map_or(0, |m| m.chars().count()));
                 let shown = fit(
                     &crate::tui::sanitize::target(&i.proposal.target),
-                    target_w,
+                    room.max(3),
                     &targets,
                 );
-                item_row(s, idx, i, shown, t)
+                item_row(s, idx, i, (mark, shown), t)
             })
         })
         .collect();
@@ -184,8 +187,21 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     );
 }
 
-/// "14 × soar-bot · rule" in the target column; the count in the marker.
-fn group_row<'a>(g: &Group, t: &Theme) -> Row<'a> {
+/// "14 × soar-bot" in the target column, after the freeze mark if its
+/// agent is frozen; the group sign in the marker.
+fn group_row<'a>(g: &Group, frozen: Option<String>, t: &Theme) -> Row<'a> {
+    let mut who = Vec::new();
+    if let Some(mark) = frozen {
+        who.push(Span::styled(mark, t.status_error));
+    }
+    who.push(Span::styled(
+        format!(
+            "{} × {}",
+            g.members.len(),
+            crate::tui::sanitize::line(&g.agent)
+        ),
+        t.accent,
+    ));
     Row::new(vec![
         Cell::from(Span::styled("▤", t.accent)),
         Cell::from(Span::styled("", t.muted)),
@@ -195,14 +211,7 @@ fn group_row<'a>(g: &Group, t: &Theme) -> Row<'a> {
         )),
         Cell::from(Span::styled("grp", t.accent)),
         Cell::from(Span::styled(g.action.as_str().to_owned(), t.text)),
-        Cell::from(Span::styled(
-            format!(
-                "{} × {}",
-                g.members.len(),
-                crate::tui::sanitize::line(&g.agent)
-            ),
-            t.accent,
-        )),
+        Cell::from(Line::from(who)),
         Cell::from(""),
         Cell::from(""),
         Cell::from(""),
@@ -247,7 +256,21 @@ fn fit(target: &str, width: usize, others: &[String]) -> String {
     format!("{h}…{t}")
 }
 
-fn item_row<'a>(s: &State, idx: usize, i: &'a QueueItem, target: String, t: &Theme) -> Row<'a> {
+/// One proposal's row; `target` is its freeze mark (if its agent is
+/// frozen) and its target cut to fit.
+fn item_row<'a>(
+    s: &State,
+    idx: usize,
+    i: &'a QueueItem,
+    target: (Option<String>, String),
+    t: &Theme,
+) -> Row<'a> {
+    let (frozen, target) = target;
+    let mut target_cell = Vec::new();
+    if let Some(mark) = frozen {
+        target_cell.push(Span::styled(mark, t.status_error));
+    }
+    target_cell.extend(super::styled_marks(&target, t.text, t).spans);
     let p = &i.proposal;
     let due = p.expires_at - s.session.now_ms;
     let due_text = if !p.status.is_open() {
@@ -277,7 +300,7 @@ fn item_row<'a>(s: &State, idx: usize, i: &'a QueueItem, target: String, t: &The
         )),
         Cell::from(Span::styled(status_short(p.status), status_style)),
         Cell::from(Span::styled(p.action.as_str(), t.text)),
-        Cell::from(super::styled_marks(&target, t.text, t)),
+        Cell::from(Line::from(target_cell)),
         Cell::from(Span::styled(
             short_duration(s.session.now_ms - p.created_at),
             t.muted,

@@ -39,9 +39,13 @@ pub fn render_top(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     } else {
         t.muted
     };
-    let spans = vec![
+    let mut spans = vec![
         Span::styled(format!("{}{role} ", s.session.me.principal), t.accent),
         conn,
+    ];
+    // What is frozen comes before the counts: a narrow terminal keeps it.
+    spans.extend(super::freeze::status(s, t));
+    spans.extend([
         Span::styled(
             format!(
                 " │ pend {} · esc {} · 2nd {} · ",
@@ -53,7 +57,7 @@ pub fn render_top(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
         ),
         Span::styled(format!("unsent {}", s.session.outbox), unsent_style),
         Span::styled(format!(" │ {fp} {} ", s.session.server), t.muted),
-    ];
+    ]);
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -112,9 +116,13 @@ pub fn render_bottom(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Key
         hint(Action::NextTab, "tab"),
         hint(Action::NextView, "view"),
         hint(Action::Filter, "filter"),
-        hint(Action::Help, "help"),
-        hint(Action::Quit, "quit"),
-    ]
-    .join(" · ");
+    ];
+    let lead = s.session.me.role == Some(crate::domain::types::Role::Lead);
+    let text = text
+        .into_iter()
+        .chain(lead.then(|| hint(Action::Freeze, "freeze")))
+        .chain([hint(Action::Help, "help"), hint(Action::Quit, "quit")])
+        .collect::<Vec<_>>()
+        .join(" · ");
     f.render_widget(Paragraph::new(text).style(t.muted), area);
 }

@@ -468,3 +468,119 @@ fn what_runs_is_shown_argument_by_argument() {
     assert!(!screen.contains('\u{1b}'), "escapes are shown as marks");
     assert!(screen.contains("Parameters"), "{screen}");
 }
+
+/// `loaded()` for a lead, with the freezes the server listed; p-1 is
+/// proposed by another agent than the rest.
+fn with_freezes(list: Result<Vec<crate::api::Freeze>, &str>) -> (State, Keymap) {
+    let (mut s, k) = loaded();
+    s.session.me.role = Some(crate::domain::types::Role::Lead);
+    if let Some(i) = s.queue.items.get_mut("p-1") {
+        i.proposal.proposed_by = "scanner".into();
+    }
+    let msg = Msg::Freezes(
+        list.map(|freezes| crate::api::FreezeList { freezes })
+            .map_err(str::to_owned),
+    );
+    update(&mut s, msg, &k);
+    (s, k)
+}
+
+fn frozen(agent: &str, mode: crate::api::FreezeMode, reason: &str) -> crate::api::Freeze {
+    crate::api::Freeze {
+        agent: agent.into(),
+        mode,
+        by: "carol".into(),
+        reason: reason.into(),
+        since: NOW - 60_000,
+        seq: 4,
+    }
+}
+
+#[test]
+fn a_frozen_agent_is_marked_on_its_rows_in_the_detail_and_in_the_status_bar() {
+    use crate::api::FreezeMode;
+    let (s, _) = with_freezes(Ok(vec![frozen(
+        "bot",
+        FreezeMode::Hold,
+        "runaway loop\u{1b}[2J",
+    )]));
+    both_sizes!("frozen", s);
+    let screen = draw(&s, 200, 50);
+    let row = |target: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(target) && l.contains("isolate_host"))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(row("ws-3").contains("❄hold ws-3"), "{screen}");
+    assert!(row("ws-2").contains("❄hold"), "{screen}");
+    assert!(
+        !row("ws-1").contains('❄'),
+        "scanner is not frozen: {screen}"
+    );
+    let top = screen.lines().next().unwrap_or_default();
+    assert!(top.contains("❄ FROZEN bot (hold)"), "{top}");
+    assert!(
+        screen.contains("bot · frozen by carol (hold): runaway loop^[[2J"),
+        "the reason is untrusted text: {screen}"
+    );
+    assert!(!screen.contains('\u{1b}'));
+    // A narrow target column (the queue beside the detail at 140) keeps
+    // the mark short: the target keeps the room.
+    let narrow = draw(&s, 140, 40);
+    let row = narrow
+        .lines()
+        .find(|l| l.contains("crit pend"))
+        .unwrap_or_default();
+    assert!(row.contains("❄ ws-3"), "{narrow}");
+    // Every agent: each row, and the status bar says whom.
+    let (s, _) = with_freezes(Ok(vec![
+        frozen("*", FreezeMode::NoAuto, "incident"),
+        frozen("bot", FreezeMode::Hold, "runaway"),
+    ]));
+    let screen = draw(&s, 200, 50);
+    assert!(
+        screen.contains("❄ FROZEN every agent (no_auto) · bot (hold)"),
+        "{screen}"
+    );
+    assert_eq!(screen.matches("❄hold").count(), 2, "{screen}");
+    assert_eq!(screen.matches("❄no_auto").count(), 1, "{screen}");
+}
+
+#[test]
+fn freezes_that_could_not_be_loaded_are_never_shown_as_none() {
+    let (s, _) = with_freezes(Err("503 unavailable"));
+    let screen = draw(&s, 200, 50);
+    assert!(screen.contains("⚠ freezes unknown"), "{screen}");
+    assert!(
+        screen.contains("frozen or not cannot be told: 503 unavailable"),
+        "{screen}"
+    );
+    assert_eq!(s.queue.rows.len(), 3, "the queue stays");
+    assert!(screen.contains("ws-1"), "{screen}");
+}
+
+#[test]
+fn the_freeze_dialog() {
+    let (mut s, k) = with_freezes(Ok(vec![frozen(
+        "bot",
+        crate::api::FreezeMode::NoAuto,
+        "noisy",
+    )]));
+    keys(&mut s, &k, "F");
+    keys(&mut s, &k, "runaway loop on ws-3");
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)),
+        &k,
+    );
+    both_sizes!("freeze_dialog", s);
+    let screen = draw(&s, 80, 24);
+    assert!(screen.contains("freeze bot"), "{screen}");
+    assert!(
+        screen.contains("frozen by carol (no_auto): noisy"),
+        "{screen}"
+    );
+    assert!(screen.contains("Tab mode"), "{screen}");
+}

@@ -189,13 +189,15 @@ pub(crate) fn loaded() -> (State, Keymap) {
         &keys,
     );
     // Critical first: the critical proposal is selected and its alert
-    // fetched; the others are loaded ahead of the selection.
+    // fetched; the others are loaded ahead of the selection; what is
+    // frozen is loaded with the queue.
     assert_eq!(s.queue.rows, ["p-3", "p-2", "p-1"]);
     assert_eq!(
         fx,
         vec![
             Effect::FetchAlert("a-3".into()),
-            Effect::Prefetch(vec!["a-2".into(), "a-1".into()])
+            Effect::Prefetch(vec!["a-2".into(), "a-1".into()]),
+            Effect::FetchFreezes,
         ]
     );
     update(
@@ -305,6 +307,7 @@ fn quit_and_terminate() {
 }
 
 mod dialogs;
+mod freeze;
 pub(crate) mod groups;
 mod keys;
 mod pending;
