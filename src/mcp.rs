@@ -495,6 +495,7 @@ mod tests {
             approvals: vec![],
             digest: "sha256:x".into(),
             frozen: None,
+            reverted_by: None,
         };
         let open = now + 60_000;
         // (status, execute_by, act, MCP text starts with, both say)

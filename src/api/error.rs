@@ -131,6 +131,9 @@ error_codes! {
     AgentFrozen => ("agent_frozen", 409),
     /// Unfreeze of an agent that is not frozen.
     NotFrozen => ("not_frozen", 409),
+    /// A revert of an action nothing undoes (a revoked token, a command
+    /// line, a custom kind the policy names no inverse for).
+    NotReversible => ("not_reversible", 409),
     // 413, 429
     BodyTooLarge => ("body_too_large", 413),
     /// Too many requests from this caller: submissions and MCP calls per

@@ -25,7 +25,8 @@ pub use decisions::DecisionAccepted;
 pub use error::{ErrorBody, ErrorCode, ErrorObject};
 pub use freezes::{Freeze, FreezeAccepted, FreezeList, FreezeMode};
 pub use proposals::{
-    CLAIM_TTL_MS, ClaimRequest, ClaimView, DecisionView, ExecutionReport, SignedReceipt, WaitQuery,
+    CLAIM_TTL_MS, ClaimRequest, ClaimView, DecisionView, ExecutionReport, RevertPreview,
+    SignedReceipt, WaitQuery,
 };
 pub use queue::{QueuePage, QueueParams, QueueResponse, View};
 pub use session::{ChallengeRequest, ChallengeResponse, LoginRequest, LoginResponse};

@@ -45,6 +45,10 @@ pub struct DecisionView {
     /// is lifted or the approval lapses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frozen: Option<crate::domain::freeze::Freeze>,
+    /// Executed, then reverted by a person: the compensating proposal,
+    /// proposed in this agent's name (wait on it as on any other).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverted_by: Option<String>,
 }
 
 impl DecisionView {
@@ -75,6 +79,7 @@ impl From<&ProposalRecord> for DecisionView {
             approvals: p.approvals.clone(),
             digest: p.digest.clone(),
             frozen: None,
+            reverted_by: None,
         }
     }
 }
@@ -169,4 +174,28 @@ pub struct SignedReceipt {
     pub receipt: String,
     /// Armored SSHSIG by the server key, namespace `countersign-receipt`.
     pub signature: String,
+}
+
+/// `GET /v1/proposals/{id}/revert`: what a revert of this executed
+/// proposal would create, for the person to see before signing a `revert`
+/// with `revert_digest` = `digest`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RevertPreview {
+    /// The executed proposal it reverts.
+    pub reverts: String,
+    /// What undoes it.
+    pub action: String,
+    pub target: String,
+    /// The risk the gate judges the compensating proposal at.
+    pub risk: crate::domain::types::Risk,
+    /// The rule that risk selects, and what it takes: the reverting
+    /// person's signature is the first approval.
+    pub rule: String,
+    pub approvals: u32,
+    pub role: crate::domain::types::Role,
+    /// `{"alert": …, "proposal": …}`: the compensating alert and proposal
+    /// exactly as they would be created.
+    pub document: serde_json::Value,
+    /// Sign a `revert` naming this as `revert_digest`.
+    pub digest: String,
 }

@@ -13,7 +13,7 @@ use crate::domain::records::AuditEntry;
 use crate::domain::time::parse_rfc3339;
 use crate::signing::allowed_signers::AllowedSigners;
 use crate::signing::freeze::FreezePayload;
-use crate::signing::payload::DecisionPayload;
+use crate::signing::payload::{DecisionPayload, PayloadVerdict};
 use crate::signing::{self, NS_DECISION};
 use serde_json::Value;
 use ssh_key::PublicKey;
@@ -87,6 +87,7 @@ const PERSON_KINDS: &[&str] = &[
     "annotated",
     "agent_frozen",
     "agent_unfrozen",
+    "reverted",
 ];
 
 fn fail(seq: i64, problem: impl Into<String>) -> ChainBreak {
@@ -105,7 +106,7 @@ fn signed_by(
     key: &ssh_key::PublicKey,
     principal: &str,
     nonce: &str,
-    reason: &str,
+    reason: Option<&str>,
     signers: &AllowedSigners,
 ) -> Result<Signed, ChainBreak> {
     let data = &body["data"];
@@ -121,7 +122,7 @@ fn signed_by(
     if data["nonce"].as_str() != Some(nonce) {
         return Err(mismatch("nonce"));
     }
-    if data["reason"].as_str() != Some(reason) {
+    if reason.is_some_and(|r| data["reason"].as_str() != Some(r)) {
         return Err(mismatch("reason"));
     }
     let at = body["at"]
@@ -185,33 +186,30 @@ fn check_signed(
         if data["mode"] != serde_json::to_value(p.mode).unwrap_or_default() {
             return Err(mismatch("mode"));
         }
-        return signed_by(e, body, &key, &p.principal, &p.nonce, &p.reason, signers);
+        return signed_by(
+            e,
+            body,
+            &key,
+            &p.principal,
+            &p.nonce,
+            Some(&p.reason),
+            signers,
+        );
     }
     let p: DecisionPayload = serde_json::from_str(payload).map_err(unreadable)?;
-    let at = body["at"]
-        .as_str()
-        .and_then(parse_rfc3339)
-        .ok_or_else(|| fail(e.seq, "entry has no readable time"))?;
-    // The signature is checked with the key it carries; whether that key
-    // is trusted for the principal is the signers file's word, and a key
-    // revoked since is not a broken record.
-    let trust = match signers.check(&p.principal, key.key_data(), NS_DECISION, at) {
-        Ok(_) => Signed::Trusted(signing::fingerprint(&key)),
-        Err(problem) => Signed::Untrusted(Untrusted {
-            seq: e.seq,
-            principal: p.principal.clone(),
-            fingerprint: signing::fingerprint(&key),
-            problem: problem.to_string(),
-        }),
+    // A revert is recorded twice with one signature: `reverted` on the
+    // executed proposal (over its digest), and the first approval of the
+    // compensating proposal it made (over `revert_digest`).
+    let compensating = p.verdict == PayloadVerdict::Revert
+        && kind != "reverted"
+        && data["reverts"].as_str() == p.proposal_id.as_deref();
+    let (proposal, digest) = if compensating {
+        (body["proposal_id"].as_str(), p.revert_digest.as_deref())
+    } else {
+        (p.proposal_id.as_deref(), Some(p.digest.as_str()))
     };
-    if body["actor"]["principal"].as_str() != Some(p.principal.as_str()) {
-        return Err(mismatch("principal"));
-    }
-    if data["digest"].as_str() != Some(p.digest.as_str()) {
+    if data["digest"].as_str() != digest {
         return Err(mismatch("digest"));
-    }
-    if data["nonce"].as_str() != Some(p.nonce.as_str()) {
-        return Err(mismatch("nonce"));
     }
     if kind == "annotated" {
         if body["alert_id"].as_str() != p.alert_id.as_deref()
@@ -219,19 +217,24 @@ fn check_signed(
         {
             return Err(mismatch("alert or note"));
         }
-    } else {
-        let verdict = serde_json::to_value(p.verdict).unwrap_or_default();
-        if data["verdict"] != verdict {
-            return Err(mismatch("verdict"));
-        }
-        if body["proposal_id"].as_str() != p.proposal_id.as_deref() {
-            return Err(mismatch("proposal"));
-        }
-        if data["reason"].as_str() != Some(p.reason.as_str()) {
-            return Err(mismatch("reason"));
-        }
+        return signed_by(e, body, &key, &p.principal, &p.nonce, None, signers);
     }
-    Ok(trust)
+    let verdict = serde_json::to_value(p.verdict).unwrap_or_default();
+    if data["verdict"] != verdict {
+        return Err(mismatch("verdict"));
+    }
+    if body["proposal_id"].as_str() != proposal || proposal.is_none() {
+        return Err(mismatch("proposal"));
+    }
+    signed_by(
+        e,
+        body,
+        &key,
+        &p.principal,
+        &p.nonce,
+        Some(&p.reason),
+        signers,
+    )
 }
 
 /// Entries checked in parallel at a time: enough to keep every core busy,

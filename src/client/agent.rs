@@ -301,6 +301,7 @@ mod tests {
             approvals: vec![],
             digest: "sha256:x".into(),
             frozen: None,
+            reverted_by: None,
         }
     }
 

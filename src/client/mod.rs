@@ -220,6 +220,15 @@ impl ApiClient {
         self.call(Method::GET, &path, &[], None, Self::SHORT).await
     }
 
+    /// What a revert of an executed proposal would create.
+    pub async fn revert_preview(
+        &self,
+        proposal: &str,
+    ) -> Result<crate::api::RevertPreview, ClientError> {
+        let path = format!("/v1/proposals/{proposal}/revert");
+        self.call(Method::GET, &path, &[], None, Self::SHORT).await
+    }
+
     /// What is frozen: every freeze to a person, those that stop it to an
     /// agent.
     pub async fn freezes(&self) -> Result<crate::api::FreezeList, ClientError> {

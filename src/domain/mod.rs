@@ -9,6 +9,7 @@ pub mod oversight;
 pub mod permissions;
 pub mod policy;
 pub mod records;
+pub mod revert;
 pub mod revision;
 pub mod risk;
 pub mod sample;

@@ -189,14 +189,25 @@ fn check_person(
     if p.principal != principal {
         return Err(format!("the payload is signed as {}", p.principal));
     }
-    if p.verdict != PayloadVerdict::Approve {
-        return Err("the payload does not approve".into());
-    }
-    if p.proposal_id.as_deref() != Some(r.proposal_id.as_str()) {
+    // A revert approves the compensating proposal it made: it names the
+    // executed one (which the receipt's alert says this one reverts) and
+    // this proposal's digest as `revert_digest`.
+    let (about, approved) = match p.verdict {
+        PayloadVerdict::Approve => (r.proposal_id.as_str(), Some(p.digest.as_str())),
+        PayloadVerdict::Revert => (
+            crate::domain::revert::reverted_in(&r.document["alert"]).unwrap_or_default(),
+            p.revert_digest.as_deref(),
+        ),
+        _ => return Err("the payload does not approve".into()),
+    };
+    if p.proposal_id.as_deref() != Some(about) || about.is_empty() {
         return Err("the payload is about another proposal".into());
     }
-    if p.digest != r.digest {
-        return Err(format!("the payload approves digest {}", p.digest));
+    if approved != Some(r.digest.as_str()) {
+        return Err(format!(
+            "the payload approves digest {}",
+            approved.unwrap_or("(none)")
+        ));
     }
     let at = parse_rfc3339(&p.signed_at).ok_or("the payload's signed_at is not a time")?;
     signers

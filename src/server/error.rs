@@ -127,6 +127,7 @@ impl From<StoreError> for ApiError {
                 ApiError::new(ErrorCode::AgentFrozen, message).with_detail(json!({"freeze": f}))
             }
             StoreError::NotFrozen(_) => ApiError::new(ErrorCode::NotFrozen, message),
+            StoreError::NotReversible(_) => ApiError::new(ErrorCode::NotReversible, message),
             StoreError::Unavailable(_) => {
                 tracing::error!(%message, "storage unavailable");
                 ApiError::new(ErrorCode::StorageUnavailable, message)

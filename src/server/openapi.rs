@@ -4,7 +4,7 @@
 //! apart. Served at `GET /v1/openapi.json`; `router.rs` serves the routes.
 
 use super::handlers::{
-    alerts, audit, decisions, freezes, ops, oversight, proposals, queue, session,
+    alerts, audit, decisions, freezes, ops, oversight, proposals, queue, revert, session,
 };
 use super::state::AppState;
 use axum::http::header;
@@ -69,6 +69,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(proposals::execution))
         .routes(routes!(proposals::receipt))
         .routes(routes!(proposals::claim))
+        .routes(routes!(revert::preview))
         .routes(routes!(queue::queue))
         .routes(routes!(oversight::oversight))
         .routes(routes!(decisions::post))

@@ -151,5 +151,18 @@ pub fn accept(
     if p.reason.len() > MAX_REASON || p.review.panes.len() > MAX_PANES {
         return Err(Refused::Payload("reason or review too long".into()));
     }
+    match (p.verdict, &p.revert_digest) {
+        (super::payload::PayloadVerdict::Revert, None) => {
+            return Err(Refused::Payload(
+                "revert_digest: a revert names the digest of the compensating proposal it approves (GET /v1/proposals/{id}/revert)".into(),
+            ));
+        }
+        (v, Some(_)) if v != super::payload::PayloadVerdict::Revert => {
+            return Err(Refused::Payload(
+                "revert_digest: only a revert carries one".into(),
+            ));
+        }
+        _ => {}
+    }
     Ok(Accepted { payload: p, key })
 }

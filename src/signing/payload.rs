@@ -18,6 +18,9 @@ pub enum PayloadVerdict {
     /// Sampled review of a policy approval.
     Confirm,
     Flag,
+    /// Undo an executed proposal: creates its compensating proposal
+    /// (`revert_digest` names it), this signature its first approval.
+    Revert,
 }
 
 impl PayloadVerdict {
@@ -30,7 +33,7 @@ impl PayloadVerdict {
             PayloadVerdict::Halt => Some(Verdict::Halt),
             PayloadVerdict::Confirm => Some(Verdict::Confirm),
             PayloadVerdict::Flag => Some(Verdict::Flag),
-            PayloadVerdict::Annotate => None,
+            PayloadVerdict::Annotate | PayloadVerdict::Revert => None,
         }
     }
 }
@@ -150,6 +153,11 @@ pub struct DecisionPayload {
     pub nonce: String,
     #[serde(default)]
     pub review: Review,
+    /// On a `revert`: the digest of the compensating proposal it creates
+    /// (`GET /v1/proposals/{id}/revert` shows it), which this signature
+    /// approves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_digest: Option<String>,
 }
 
 /// A payload and its signature, as posted to `POST /v1/decisions`.
@@ -218,6 +226,7 @@ impl DecisionDraft {
             signed_at: to_rfc3339(now_ms),
             nonce: new_nonce(),
             review: self.review.clone(),
+            revert_digest: None,
         }
     }
 

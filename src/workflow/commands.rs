@@ -183,3 +183,28 @@ pub struct FreezeOutcome {
     /// Every freeze in force after it.
     pub freezes: Vec<crate::domain::freeze::Freeze>,
 }
+
+/// A person's signed `revert` of an executed proposal.
+pub struct RevertCommand {
+    /// The executed proposal.
+    pub proposal_id: String,
+    /// Its digest, as the person saw it.
+    pub digest: String,
+    /// The digest of the compensating proposal the person approved.
+    pub revert_digest: String,
+    pub actor: Actor,
+    pub reason: String,
+    pub policy: Arc<Policy>,
+    pub now: Millis,
+    pub signed: SignedBlob,
+    pub sampler: Arc<Sampler>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RevertOutcome {
+    /// The compensating proposal, with the person's approval counted.
+    pub proposal: ProposalRecord,
+    pub event: Event,
+    /// The entry that approves (or counts the approval of) it.
+    pub audit: AuditEntry,
+}

@@ -79,7 +79,7 @@ pub fn settle(p: &mut ProposalRecord, now: Millis) -> Vec<NewEntry> {
 
 /// The signed payload, verbatim, in an entry's data: the record carries
 /// what the person signed.
-fn signed_into(data: &mut serde_json::Value, signed: &SignedBlob) {
+pub(super) fn signed_into(data: &mut serde_json::Value, signed: &SignedBlob) {
     data["payload"] = json!(signed.payload);
     data["signature"] = json!(signed.signature);
     data["nonce"] = json!(signed.nonce);

@@ -22,6 +22,8 @@ pub enum StoreError {
     Frozen(Box<crate::domain::freeze::Freeze>),
     #[error("{0} is not frozen")]
     NotFrozen(String),
+    #[error("not reversible: {0}")]
+    NotReversible(String),
     /// The database cannot be reached or written (disk full, locked, down).
     #[error("storage unavailable: {0}")]
     Unavailable(String),

@@ -13,13 +13,15 @@ mod decide;
 mod error;
 mod freeze;
 pub mod notify;
+mod revert;
 mod submit;
 
 pub use commands::*;
 pub use decide::{annotate, claim, decide, execution, settle};
 pub use error::StoreError;
 pub use freeze::{FreezeChange, freeze};
-pub use submit::{SubmitPlan, submit};
+pub use revert::{RevertPlan, revert};
+pub use submit::{ByPolicy, SubmitPlan, submit};
 
 use crate::audit::chain::NewEntry;
 use crate::domain::machine::Millis;

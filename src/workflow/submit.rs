@@ -42,15 +42,33 @@ impl SubmitPlan {
 
 /// A submission against what is stored under its external id (the alert
 /// and its proposals, or nothing): create, keep (idempotent retry) or revise.
-/// `frozen`: the freeze that stops the agent, if any (read only when a
-/// proposal's rule is `auto`): then policy approves none of them.
+/// Whether an `auto` rule may approve a new proposal by itself.
+#[derive(Debug, Clone, Copy)]
+pub enum ByPolicy<'a> {
+    Allowed,
+    /// A freeze stops the agent: it waits for a person, and its entry says
+    /// which freeze.
+    Frozen(&'a Freeze),
+    /// A person's signature is its first approval (a revert's
+    /// compensating proposal).
+    PersonFirst,
+}
+
+impl<'a> ByPolicy<'a> {
+    /// Policy may approve unless `frozen` names a freeze.
+    pub fn unless(frozen: Option<&'a Freeze>) -> Self {
+        frozen.map_or(ByPolicy::Allowed, ByPolicy::Frozen)
+    }
+}
+
+/// `by_policy`: whether an `auto` rule may approve its new proposals.
 pub fn submit(
     cmd: &SubmitCommand,
     old: Option<(AlertRecord, Vec<ProposalRecord>)>,
-    frozen: Option<&Freeze>,
+    by_policy: ByPolicy,
 ) -> Result<SubmitPlan, StoreError> {
     let Some((old, stored)) = old else {
-        let (alert, proposals, entries) = create(cmd, frozen);
+        let (alert, proposals, entries) = create(cmd, by_policy);
         return Ok(SubmitPlan {
             status: SubmitStatus::Created,
             alert: alert.clone(),
@@ -73,7 +91,7 @@ pub fn submit(
             writes: Writes::default(),
         });
     }
-    let (alert, updated, added, entries) = revise(cmd, &old, &stored, &plan, frozen);
+    let (alert, updated, added, entries) = revise(cmd, &old, &stored, &plan, by_policy);
     Ok(SubmitPlan {
         status: SubmitStatus::Revised,
         alert: alert.clone(),
@@ -92,7 +110,7 @@ pub fn submit(
 /// it came to (`needs`), so `audit verify` and `policy test` can replay it.
 /// A proposal whose `auto` rule a freeze kept from approving it says so,
 /// and which freeze (its entry's `seq`).
-fn proposal_summary(p: &ProposalRecord, policy: &Policy, frozen: Option<&Freeze>) -> Value {
+fn proposal_summary(p: &ProposalRecord, policy: &Policy, by_policy: ByPolicy) -> Value {
     let rule = policy.rule_for(&p.action, p.risk);
     let mut v = json!({
         "id": p.id, "index": p.index, "digest": p.digest, "document": p.document,
@@ -100,7 +118,10 @@ fn proposal_summary(p: &ProposalRecord, policy: &Policy, frozen: Option<&Freeze>
         "assessment": p.assessment, "action": p.action, "policy": policy.digest(),
         "needs": {"approvals": rule.approvals, "role": rule.role, "auto": rule.auto},
     });
-    if let Some(f) = frozen.filter(|_| rule.auto && p.status.is_open()) {
+    if let ByPolicy::Frozen(f) = by_policy
+        && rule.auto
+        && p.status.is_open()
+    {
         v["frozen"] = json!({"agent": f.agent, "mode": f.mode, "by": f.by, "seq": f.seq});
     }
     v
@@ -127,13 +148,13 @@ fn alert_record(cmd: &SubmitCommand, id: String, revision: u32, created_at: Mill
 
 /// A fresh proposal, approved at once if its rule is `auto`: as it was
 /// judged before the store (`SubmitCommand::new`).
-/// A freeze on the agent keeps an `auto` rule from approving it: it waits
-/// for one person instead.
+/// Unless `by_policy` allows it, an `auto` rule does not approve it: it
+/// waits for one person instead.
 fn new_proposal(
     cmd: &SubmitCommand,
     alert_id: &str,
     index: usize,
-    frozen: Option<&Freeze>,
+    by_policy: ByPolicy,
 ) -> (ProposalRecord, Option<NewEntry>) {
     let (vp, judged) = cmd.proposal(index);
     let f = &vp.fields;
@@ -143,8 +164,8 @@ fn new_proposal(
         rule,
     } = judged;
     let held;
-    let rule = match frozen {
-        Some(_) if rule.auto => {
+    let rule = match by_policy {
+        ByPolicy::Frozen(_) | ByPolicy::PersonFirst if rule.auto => {
             held = Rule {
                 auto: false,
                 approvals: rule.approvals.max(1),
@@ -216,15 +237,15 @@ fn new_proposal(
 }
 
 /// A first submission: the alert, its proposals, and the entries.
-fn create(
+pub(super) fn create(
     cmd: &SubmitCommand,
-    frozen: Option<&Freeze>,
+    by_policy: ByPolicy,
 ) -> (AlertRecord, Vec<ProposalRecord>, Vec<NewEntry>) {
     let alert = alert_record(cmd, new_id(), 1, cmd.now);
     let mut proposals = Vec::new();
     let mut autos = Vec::new();
     for i in 0..cmd.submission.proposals.len() {
-        let (p, auto) = new_proposal(cmd, &alert.id, i, frozen);
+        let (p, auto) = new_proposal(cmd, &alert.id, i, by_policy);
         proposals.push(p);
         autos.extend(auto);
     }
@@ -238,7 +259,7 @@ fn create(
             "external_id": alert.external_id,
             "revision": 1,
             "document": alert.document,
-            "proposals": proposals.iter().map(|p| proposal_summary(p, &cmd.policy, frozen)).collect::<Vec<_>>(),
+            "proposals": proposals.iter().map(|p| proposal_summary(p, &cmd.policy, by_policy)).collect::<Vec<_>>(),
         }),
     )];
     entries.extend(autos);
@@ -252,7 +273,7 @@ fn revise(
     old: &AlertRecord,
     stored: &[ProposalRecord],
     plan: &Plan,
-    frozen: Option<&Freeze>,
+    by_policy: ByPolicy,
 ) -> (
     AlertRecord,
     Vec<ProposalRecord>,
@@ -287,7 +308,7 @@ fn revise(
     let mut new = Vec::new();
     let mut autos = Vec::new();
     for &i in added {
-        let (p, auto) = new_proposal(cmd, &alert.id, i, frozen);
+        let (p, auto) = new_proposal(cmd, &alert.id, i, by_policy);
         new.push(p);
         autos.extend(auto);
     }
@@ -301,8 +322,8 @@ fn revise(
             "external_id": alert.external_id,
             "revision": alert.revision,
             "document": alert.document,
-            "revised": updated.iter().map(|p| proposal_summary(p, &cmd.policy, None)).collect::<Vec<_>>(),
-            "added": new.iter().map(|p| proposal_summary(p, &cmd.policy, frozen)).collect::<Vec<_>>(),
+            "revised": updated.iter().map(|p| proposal_summary(p, &cmd.policy, ByPolicy::Allowed)).collect::<Vec<_>>(),
+            "added": new.iter().map(|p| proposal_summary(p, &cmd.policy, by_policy)).collect::<Vec<_>>(),
             "dismissed": dismissed_all,
         }),
     )];

@@ -305,7 +305,7 @@ async fn the_signed_freeze_verifies_with_ssh_keygen() {
 
 /// `countersign audit verify` over the whole log: chain, signatures, and
 /// that no policy approval happened while its agent was frozen.
-fn audit_verifies(t: &TestServer) {
+pub(crate) fn audit_verifies(t: &TestServer) {
     let dir = t.dir.path();
     let export = dir.join(format!("export-{}.jsonl", rand::random::<u32>()));
     let out = run(&[

@@ -39,6 +39,7 @@ mod oversight;
 mod postgres_chain_lock;
 mod receipts;
 mod replicas;
+mod reverts;
 mod risk;
 mod soak;
 mod store_postgres;

@@ -34,7 +34,7 @@ fn server_pub(t: &TestServer) -> PathBuf {
 }
 
 /// `countersign receipt verify` on `r`: its exit code and stderr.
-fn verify_cli(t: &TestServer, r: &SignedReceipt, extra: &[&str]) -> (i32, String) {
+pub(crate) fn verify_cli(t: &TestServer, r: &SignedReceipt, extra: &[&str]) -> (i32, String) {
     let file = t
         .dir
         .path()

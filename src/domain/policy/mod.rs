@@ -30,6 +30,8 @@ pub struct Policy {
     digest: String,
     /// Where it was read from (a path, or `(built-in)`).
     origin: String,
+    /// `[inverses]`: what undoes a custom action kind.
+    inverses: std::collections::BTreeMap<ActionKind, ActionKind>,
 }
 
 /// `sha256:` + hex of a policy's exact bytes: how the audit log names it.
@@ -143,6 +145,10 @@ struct RawPolicy {
     rules: Vec<Spanned<RawRule>>,
     #[serde(default)]
     assets: Assets,
+    /// Custom action kinds' inverses, for a signed revert:
+    /// `"mcp:edr.isolate_host" = "mcp:edr.release_host"`.
+    #[serde(default)]
+    inverses: std::collections::BTreeMap<String, Spanned<ActionKind>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -354,7 +360,25 @@ impl Policy {
                     .into(),
             });
         }
+        let mut inverses = std::collections::BTreeMap::new();
+        for (kind, inverse) in &raw.inverses {
+            let parsed: ActionKind =
+                kind.parse()
+                    .map_err(|e: crate::domain::types::UnknownName| {
+                        invalid(inverse.span(), format!("[inverses] `{kind}`: {e}"))
+                    })?;
+            if parsed.is_builtin() {
+                return Err(invalid(
+                    inverse.span(),
+                    format!(
+                        "[inverses] `{kind}` is a built-in kind: its inverse (if any) is built in"
+                    ),
+                ));
+            }
+            inverses.insert(parsed, inverse.get_ref().clone());
+        }
         Ok(Policy {
+            inverses,
             leads,
             analysts,
             defaults,
@@ -364,6 +388,12 @@ impl Policy {
             digest: policy_digest(text),
             origin: origin.to_owned(),
         })
+    }
+
+    /// What undoes `kind`, as the policy's `[inverses]` names it (custom
+    /// kinds only; see `domain::revert` for the built-in ones).
+    pub fn inverse_of(&self, kind: &ActionKind) -> Option<&ActionKind> {
+        self.inverses.get(kind)
     }
 
     /// A principal's role: lead if the policy's lead patterns match them,

@@ -46,6 +46,20 @@ pub async fn submit(
     let body = json_body(&bytes)?;
     drop(bytes);
     let valid = submission::parse(body)?;
+    if valid
+        .alert
+        .external_id
+        .starts_with(crate::domain::revert::PREFIX)
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
+            format!(
+                "external_id: `{}` is reserved for the alerts the gate makes when a person reverts an action",
+                crate::domain::revert::PREFIX
+            ),
+        )
+        .with_detail(serde_json::json!({"field": "external_id"})));
+    }
     let cmd = judged(&state, caller.name, valid).await?;
     let agent = cmd.agent.clone();
     let outcome = state.store.submit(cmd).await?;

@@ -8,5 +8,6 @@ pub mod ops;
 pub mod oversight;
 pub mod proposals;
 pub mod queue;
+pub mod revert;
 pub mod session;
 mod wait;

@@ -59,8 +59,8 @@ pub async fn decision(
     let mut told: Option<Option<Freeze>> = None;
     loop {
         let p = load(&state, &caller, &id).await?;
-        let frozen = super::freezes::of(&state, &p.proposed_by).await?;
-        let view = DecisionView::from(&p).frozen(frozen.clone());
+        let view = as_told(&state, &p).await?;
+        let frozen = view.frozen.clone();
         // Decided and free to act, or a freeze put on or lifted while it
         // waited: the agent is told at once, not when the wait runs out.
         let news = told.as_ref().is_some_and(|was| *was != frozen);
@@ -82,8 +82,25 @@ pub async fn decision(
 /// The proposal as an agent is told of it, with the freeze on its agent.
 async fn view_of(state: &AppState, caller: &Caller, id: &str) -> Result<DecisionView, ApiError> {
     let p = load(state, caller, id).await?;
+    as_told(state, &p).await
+}
+
+/// `p` with what its agent must know: the freeze that stops it, and
+/// (executed) the proposal that reverts it.
+async fn as_told(state: &AppState, p: &ProposalRecord) -> Result<DecisionView, ApiError> {
     let frozen = super::freezes::of(state, &p.proposed_by).await?;
-    Ok(DecisionView::from(&p).frozen(frozen))
+    let mut view = DecisionView::from(p).frozen(frozen);
+    if p.status == crate::domain::types::ProposalStatus::Executed {
+        let external = crate::domain::revert::external_id(&p.id);
+        view.reverted_by = state
+            .store
+            .proposals_by_external(&p.proposed_by, &external)
+            .await?
+            .into_iter()
+            .next()
+            .map(|r| r.id);
+    }
+    Ok(view)
 }
 
 /// `POST /v1/proposals/{id}/claim` (`{"release": true}` to give it up):

@@ -21,8 +21,8 @@ use crate::domain::records::{
 use crate::domain::types::{ProposalStatus, Risk, TokenRole};
 pub use crate::workflow::{
     AnnotateCommand, AnnotateOutcome, ClaimCommand, DecideCommand, DecideOutcome, ExecutionCommand,
-    FreezeCommand, FreezeOutcome, RecordPolicy, SignedBlob, StoreError, SubmitCommand,
-    SubmitOutcome,
+    FreezeCommand, FreezeOutcome, RecordPolicy, RevertCommand, RevertOutcome, SignedBlob,
+    StoreError, SubmitCommand, SubmitOutcome,
 };
 use async_trait::async_trait;
 pub use ops::notify::{Claimed, DeliveryCount, Finish};
@@ -129,6 +129,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: &str,
     ) -> Result<Option<(AlertRecord, Vec<ProposalRecord>)>, StoreError>;
+    /// The proposals of `agent`'s alert with `external_id` (none if it
+    /// has no such alert).
+    async fn proposals_by_external(
+        &self,
+        agent: &str,
+        external_id: &str,
+    ) -> Result<Vec<ProposalRecord>, StoreError>;
     async fn queue(&self, q: QueueQuery) -> Result<QueuePage, StoreError>;
     async fn status_counts(&self) -> Result<Vec<(ProposalStatus, i64)>, StoreError>;
 
@@ -185,6 +192,9 @@ pub trait Store: Send + Sync + 'static {
     async fn freeze(&self, cmd: FreezeCommand) -> Result<FreezeOutcome, StoreError>;
     /// Every freeze in force.
     async fn freezes(&self) -> Result<Vec<crate::domain::freeze::Freeze>, StoreError>;
+    /// A person's signed revert of an executed proposal: its compensating
+    /// proposal, that signature its first approval.
+    async fn revert(&self, cmd: RevertCommand) -> Result<RevertOutcome, StoreError>;
 
     /// Records a login challenge until `expires_at`.
     async fn create_challenge(

@@ -173,6 +173,11 @@ pub mod reads_of {
         (nonce, Read::proposal(d, &cmd.proposal_id))
     }
 
+    /// A revert: its nonce unused, and the proposal it reverts (locked).
+    pub fn revert(d: Dialect, nonce: &str, proposal_id: &str) -> [Read; 2] {
+        [Read::nonce(d, nonce), Read::proposal(d, proposal_id)]
+    }
+
     /// A claim or an execution report: the proposal (locked).
     pub fn proposal(d: Dialect, id: &str) -> Read {
         Read::proposal(d, id)

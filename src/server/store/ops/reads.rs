@@ -24,6 +24,20 @@ pub async fn alert<T: Tx>(
     Ok(Some((alert, proposals)))
 }
 
+/// The proposals of `agent`'s alert with `external_id`, if it has one.
+pub async fn proposals_by_external<T: Tx>(
+    tx: &mut T,
+    agent: &str,
+    external_id: &str,
+) -> Result<Vec<ProposalRecord>, StoreError> {
+    tx.query(
+        &sql::proposals_by_external_sql(),
+        &[agent.into(), external_id.into()],
+        sql::proposal_row,
+    )
+    .await
+}
+
 /// Call inside one snapshot: the head and the rows agree.
 pub async fn queue<T: Tx>(tx: &mut T, q: &QueueQuery) -> Result<QueuePage, StoreError> {
     let head = head(tx).await?.seq;

@@ -10,7 +10,9 @@ use crate::server::store::{
     AnnotateCommand, AnnotateOutcome, ClaimCommand, DecideCommand, DecideOutcome, ExecutionCommand,
     RecordPolicy, StoreError, SubmitCommand, SubmitOutcome,
 };
-use crate::workflow::{self as logic, FreezeCommand, FreezeOutcome, Writes};
+use crate::workflow::{
+    self as logic, FreezeCommand, FreezeOutcome, RevertCommand, RevertOutcome, Writes,
+};
 
 pub async fn submit<T: Tx>(
     tx: &mut T,
@@ -31,7 +33,7 @@ pub async fn submit<T: Tx>(
         Vec::new()
     };
     let frozen = crate::domain::freeze::for_agent(&freezes, &cmd.agent);
-    let mut plan = logic::submit(cmd, old, frozen)?;
+    let mut plan = logic::submit(cmd, old, logic::ByPolicy::unless(frozen))?;
     apply(tx, &mut plan.writes, changed).await?;
     Ok(plan.outcome())
 }
@@ -227,5 +229,39 @@ pub async fn freeze<T: Tx>(
         audit,
         event,
         freezes,
+    })
+}
+
+/// A person's signed revert of an executed proposal: its nonce unused, the
+/// proposal (locked), its alert, and the alert that would revert it (none
+/// yet, or it was reverted already).
+pub async fn revert<T: Tx>(
+    tx: &mut T,
+    cmd: &RevertCommand,
+    changed: &mut Vec<String>,
+) -> Result<RevertOutcome, StoreError> {
+    let [nonce, proposal] = reads_of::revert(tx.dialect(), &cmd.signed.nonce, &cmd.proposal_id);
+    let (seen, found) = nonce
+        .run_pair(&proposal, tx, (nonce_row, sql::proposal_row))
+        .await?;
+    unused(seen)?;
+    let original = found_proposal(found, &cmd.proposal_id)?;
+    let alert = alert_by_id(tx, &original.alert_id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("alert {}", original.alert_id)))?;
+    let key: Vec<sql::Param> = vec![
+        original.proposed_by.as_str().into(),
+        crate::domain::revert::external_id(&original.id).into(),
+    ];
+    let lock = tx.dialect().for_update();
+    let existing = tx
+        .query_opt(&sql::alert_by_external_sql(lock), &key, sql::alert_row)
+        .await?;
+    let mut plan = logic::revert(&original, &alert, existing.as_ref(), cmd)?;
+    let audit = recorded(apply(tx, &mut plan.writes, changed).await?)?;
+    Ok(RevertOutcome {
+        proposal: only(plan.writes.proposals)?,
+        event: plan.event,
+        audit,
     })
 }

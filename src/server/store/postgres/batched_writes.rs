@@ -10,7 +10,8 @@ use crate::server::store::ops::{self, Read, reads_of};
 use crate::server::store::sql::Dialect;
 use crate::server::store::{
     AnnotateCommand, AnnotateOutcome, ClaimCommand, DecideCommand, DecideOutcome, ExecutionCommand,
-    FreezeCommand, FreezeOutcome, StoreError, SubmitCommand, SubmitOutcome,
+    FreezeCommand, FreezeOutcome, RevertCommand, RevertOutcome, StoreError, SubmitCommand,
+    SubmitOutcome,
 };
 use deadpool_postgres::Object;
 use futures_util::future::LocalBoxFuture;
@@ -137,6 +138,25 @@ impl Op for FreezeCommand {
         changed: &'a mut Vec<String>,
     ) -> impl Future<Output = Result<FreezeOutcome, StoreError>> + 'a {
         ops::freeze(tx, self, changed)
+    }
+}
+
+/// Reads ahead only its nonce and the proposal it reverts; the alerts
+/// are read when it runs.
+impl Op for RevertCommand {
+    type Out = RevertOutcome;
+    fn reads(&self) -> Vec<Read> {
+        reads_of::revert(PG, &self.signed.nonce, &self.proposal_id).into()
+    }
+    fn keys(&self) -> Vec<String> {
+        vec![nonce_key(&self.signed.nonce), id_key(&self.proposal_id)]
+    }
+    fn run<'a>(
+        &'a self,
+        tx: &'a mut PgTx<'_, Object>,
+        changed: &'a mut Vec<String>,
+    ) -> impl Future<Output = Result<RevertOutcome, StoreError>> + 'a {
+        ops::revert(tx, self, changed)
     }
 }
 

@@ -314,6 +314,15 @@ impl Store for PgStore {
         Ok(written)
     }
 
+    async fn proposals_by_external(
+        &self,
+        agent: &str,
+        external_id: &str,
+    ) -> Result<Vec<ProposalRecord>, StoreError> {
+        let client = self.pool.get().await?;
+        ops::proposals_by_external(&mut PgTx::new(&client), agent, external_id).await
+    }
+
     async fn proposal(&self, id: &str) -> Result<Option<ProposalRecord>, StoreError> {
         let client = self.pool.get().await?;
         ops::proposal(&mut PgTx::new(&client), id).await
@@ -410,6 +419,10 @@ impl Store for PgStore {
     }
 
     async fn freeze(&self, cmd: super::FreezeCommand) -> Result<super::FreezeOutcome, StoreError> {
+        self.writer.call(cmd).await
+    }
+
+    async fn revert(&self, cmd: super::RevertCommand) -> Result<super::RevertOutcome, StoreError> {
         self.writer.call(cmd).await
     }
 

@@ -108,6 +108,22 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn proposals_by_external(
+        &self,
+        agent: &str,
+        external_id: &str,
+    ) -> Result<Vec<ProposalRecord>, StoreError> {
+        let (agent, external_id) = (agent.to_owned(), external_id.to_owned());
+        self.read(move |c| {
+            block_now(ops::proposals_by_external(
+                &mut SqliteTx::new(c),
+                &agent,
+                &external_id,
+            ))
+        })
+        .await
+    }
+
     async fn queue(&self, q: QueueQuery) -> Result<QueuePage, StoreError> {
         self.read(move |c| {
             let snapshot = c.transaction()?;
@@ -195,6 +211,11 @@ impl Store for SqliteStore {
 
     async fn freeze(&self, cmd: super::FreezeCommand) -> Result<super::FreezeOutcome, StoreError> {
         self.write(move |t, changed| block_now(ops::freeze(t, &cmd, changed)))
+            .await
+    }
+
+    async fn revert(&self, cmd: super::RevertCommand) -> Result<super::RevertOutcome, StoreError> {
+        self.write(move |t, changed| block_now(ops::revert(t, &cmd, changed)))
             .await
     }
 
