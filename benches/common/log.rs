@@ -58,6 +58,7 @@ pub fn signed_log(entries: usize, people: usize) -> SignedLog {
                 reason: String::new(),
                 labels: vec![],
                 review: Review::default(),
+                revert_digest: None,
             };
             let Signed { decision: s, nonce } =
                 d.sign(name, now, &Signer::from_key(k.clone())).unwrap();

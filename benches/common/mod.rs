@@ -126,6 +126,7 @@ pub fn approval(
             panes: vec!["summary".into()],
             group: None,
         },
+        revert_digest: None,
     }
     .sign(name, countersign::domain::time::now_millis(), signer)
     .unwrap()

@@ -107,6 +107,7 @@ async fn night_shift(url: &str, bob: &Signer) -> anyhow::Result<()> {
                 panes: vec!["summary".into(), "evidence".into()],
                 group: None,
             },
+            revert_digest: None,
         };
         c.post_decision(&d.sign(NIGHT_SHIFT, now_millis(), bob)?.decision)
             .await?;

@@ -198,6 +198,8 @@ pub struct DecisionDraft {
     pub reason: String,
     pub labels: Vec<Label>,
     pub review: Review,
+    /// On a `revert`: the digest of the compensating proposal it approves.
+    pub revert_digest: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,7 +228,7 @@ impl DecisionDraft {
             signed_at: to_rfc3339(now_ms),
             nonce: new_nonce(),
             review: self.review.clone(),
-            revert_digest: None,
+            revert_digest: self.revert_digest.clone(),
         }
     }
 

@@ -437,6 +437,7 @@ async fn noted_alerts_and_access_changes_are_never_offered_as_a_group() {
             panes: vec!["summary".into()],
             group: None,
         },
+        revert_digest: None,
     }
     .sign(
         "alice",

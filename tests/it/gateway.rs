@@ -506,6 +506,7 @@ impl SshKeygenPerson {
                 reason: reason.into(),
                 labels: vec![],
                 review: Review::default(),
+                revert_digest: None,
             }
             .payload(&self.name, countersign::domain::time::now_millis()),
         )

@@ -50,6 +50,7 @@ fn reviewed(
             panes: panes.iter().map(|p| p.to_string()).collect(),
             group: group.map(|size| GroupReview { size }),
         },
+        revert_digest: None,
     }
     .sign(who, now_millis(), &ts.signer(who))
     .expect("sign")

@@ -25,19 +25,18 @@ fn signed_revert(
     digest: &str,
     revert_digest: &str,
 ) -> SignedDecision {
-    let mut p = DecisionDraft {
+    DecisionDraft {
         target: Target::Proposal(id.into()),
         digest: digest.into(),
         verdict: PayloadVerdict::Revert,
         reason: "false positive: the host is the backup server".into(),
         labels: vec![],
         review: Review::default(),
+        revert_digest: Some(revert_digest.into()),
     }
-    .payload(who, countersign::domain::time::now_millis());
-    p.revert_digest = Some(revert_digest.into());
-    let payload = serde_json::to_string(&p).unwrap();
-    let signature = t.signer(who).sign(NS_DECISION, payload.as_bytes()).unwrap();
-    SignedDecision { payload, signature }
+    .sign(who, countersign::domain::time::now_millis(), &t.signer(who))
+    .unwrap()
+    .decision
 }
 
 /// `action` on `target` submitted, approved by alice, started and executed

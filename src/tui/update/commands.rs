@@ -182,6 +182,7 @@ fn sign_group(
                 panes: vec!["group".into()],
                 group: Some(GroupReview { size }),
             },
+            revert_digest: None,
         }));
     }
     let note = if dropped.is_empty() {
@@ -278,6 +279,7 @@ fn reject_also(
                 reason: reason.clone(),
                 labels: vec![],
                 review: review.clone(),
+                revert_digest: None,
             })
         })
         .collect();
@@ -385,6 +387,7 @@ fn sign(
         reason,
         labels,
         review,
+        revert_digest: None,
     })]
 }
 

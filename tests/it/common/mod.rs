@@ -306,6 +306,7 @@ pub fn signed(
             panes: vec!["summary".into(), "diff".into()],
             group: None,
         },
+        revert_digest: None,
     }
     .sign(who, countersign::domain::time::now_millis(), signer)
     .expect("sign")

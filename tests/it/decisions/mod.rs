@@ -144,6 +144,7 @@ async fn dual_control_escalation_halt_and_annotation() {
         reason: "scheduled backup job".into(),
         labels: vec![Label::FalsePositive],
         review: Review::default(),
+        revert_digest: None,
     };
     let n = alice
         .post_decision(

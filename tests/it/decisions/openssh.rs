@@ -106,6 +106,7 @@ async fn interop_with_ssh_keygen_both_ways() {
             reason: "verified with the host owner".into(),
             labels: vec![],
             review: Review::default(),
+            revert_digest: None,
         }
         .payload("alice", countersign::domain::time::now_millis()),
     )

@@ -43,6 +43,7 @@ async fn every_refusal_leaves_everything_unchanged() {
             reason: String::new(),
             labels: vec![],
             review: Review::default(),
+            revert_digest: None,
         }
         .payload("alice", countersign::domain::time::now_millis()),
     )
@@ -344,6 +345,7 @@ async fn invalid_review_metadata_changes_nothing() {
             reason: reason.into(),
             labels: vec![],
             review,
+            revert_digest: None,
         }
         .sign(
             "alice",
@@ -415,6 +417,7 @@ async fn invalid_review_metadata_changes_nothing() {
         reason: "seen before".into(),
         labels: vec![],
         review: review(5.0, &["summary"], Some(2)),
+        revert_digest: None,
     }
     .sign(
         "alice",
