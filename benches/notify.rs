@@ -123,6 +123,7 @@ async fn run(notify: NotifySettings, clients: usize, secs: u64) -> (f64, f64, f6
                         reason: String::new(),
                         labels: vec![],
                         review: Default::default(),
+                        revert_digest: None,
                     }
                     .sign(&name, countersign::domain::time::now_millis(), &signer)
                     .unwrap()
