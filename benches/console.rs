@@ -191,6 +191,7 @@ fn main() {
         execute_by: None,
         decided_at: None,
         sample: None,
+        amended: None,
         claimed_by: None,
         claim_until: None,
         change_seq: 0,

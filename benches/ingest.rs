@@ -134,6 +134,7 @@ fn main() {
                 now: now_millis(),
                 signed: None,
                 group: None,
+                amendment: None,
             };
             store.decide(cmd).await.unwrap();
             let decided = Instant::now();

@@ -95,6 +95,7 @@ async fn main() {
                             nonce,
                         }),
                         group: None,
+                        amendment: None,
                     })
                     .await
                     .unwrap();

@@ -205,9 +205,12 @@ pub fn decision_result_at(view: &DecisionView, now: i64) -> CallToolResult {
     let outcome = Outcome::at(view, now);
     let text = match &outcome {
         Outcome::Approved { execute_by, .. } => format!(
-            "APPROVED — you may act on proposal {}: {}. Report started{} and then executed or failed with report_execution.",
+            "APPROVED — you may act on proposal {}: {}.{} Report started{} and then executed or failed with report_execution.",
             view.proposal_id,
             outcome.describe(),
+            view.amendment_note()
+                .map(|n| format!(" It was {n} (structured amended.document)."))
+                .unwrap_or_default(),
             execute_by
                 .map(|t| format!(" before {}", to_rfc3339(t)))
                 .unwrap_or_default()
@@ -496,6 +499,7 @@ mod tests {
             digest: "sha256:x".into(),
             frozen: None,
             reverted_by: None,
+            amended: None,
         };
         let open = now + 60_000;
         // (status, execute_by, act, MCP text starts with, both say)

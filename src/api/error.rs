@@ -76,6 +76,10 @@ error_codes! {
     WrongNamespace => ("wrong_namespace", 400),
     /// Reject, escalate, halt and flag need a reason of two characters or more.
     ReasonRequired => ("reason_required", 400),
+    /// An amendment that does not narrow the proposal (another action, a
+    /// target outside the original, a document granting more, a longer
+    /// expiry); `field` names what.
+    NotNarrower => ("not_narrower", 400),
     /// `signed_at` is too far from the server's clock.
     ClockSkew => ("clock_skew", 400),
     // 401

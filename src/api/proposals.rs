@@ -49,6 +49,19 @@ pub struct DecisionView {
     /// proposed in this agent's name (wait on it as on any other).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reverted_by: Option<String>,
+    /// Approved as amended by a person: execute this document, not the
+    /// one proposed (`digest` is its digest; `changed` says what changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amended: Option<AmendedView>,
+}
+
+/// What a person narrowed, and the document to execute.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AmendedView {
+    #[serde(flatten)]
+    pub amended: crate::domain::amend::Amended,
+    /// The proposal as amended.
+    pub document: serde_json::Value,
 }
 
 impl DecisionView {
@@ -56,6 +69,33 @@ impl DecisionView {
     pub fn frozen(mut self, freeze: Option<crate::domain::freeze::Freeze>) -> Self {
         self.frozen = freeze;
         self
+    }
+
+    /// "amended by alice: target 10.0.0.0/24 → 10.0.0.5/32", when a person
+    /// narrowed it (values shown with invisible characters made visible).
+    pub fn amendment_note(&self) -> Option<String> {
+        let a = self.amended.as_ref()?;
+        let show = |v: &serde_json::Value| {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Object(o) if o.contains_key("after") => {
+                    format!("after {}", o["after"])
+                }
+                other => other.to_string(),
+            };
+            crate::domain::text::truncate(&crate::domain::text::visible(&text), 200)
+        };
+        let changes: Vec<String> = a
+            .amended
+            .changed
+            .iter()
+            .map(|(field, c)| format!("{field} {} → {}", show(&c["from"]), show(&c["to"])))
+            .collect();
+        Some(format!(
+            "amended by {}: {}; execute the amended document, not the one proposed",
+            a.amended.by,
+            changes.join(", ")
+        ))
     }
 
     /// Approved, but a `hold` freeze keeps it from starting.
@@ -80,6 +120,10 @@ impl From<&ProposalRecord> for DecisionView {
             digest: p.digest.clone(),
             frozen: None,
             reverted_by: None,
+            amended: p.amended.clone().map(|amended| AmendedView {
+                amended,
+                document: p.document.clone(),
+            }),
         }
     }
 }

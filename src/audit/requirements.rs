@@ -184,6 +184,16 @@ impl Replay {
                 self.received(&data["revised"], true, agent);
                 self.received(&data["added"], false, agent);
             }
+            // Narrowed as approved: judged again (the stricter requirement's
+            // risk), and approvals of the proposed document dismissed.
+            "amended" => {
+                if let Some(p) = proposal_id.and_then(|id| self.proposals.get_mut(id)) {
+                    if let Ok(risk) = serde_json::from_value::<Risk>(data["risk"].clone()) {
+                        p.risk = risk;
+                    }
+                    p.approvals.clear();
+                }
+            }
             "agent_frozen" => {
                 if let Some(a) = data["agent"].as_str() {
                     self.frozen.insert(a.to_owned(), seq);

@@ -88,6 +88,7 @@ const PERSON_KINDS: &[&str] = &[
     "agent_frozen",
     "agent_unfrozen",
     "reverted",
+    "amended",
 ];
 
 fn fail(seq: i64, problem: impl Into<String>) -> ChainBreak {
@@ -210,6 +211,9 @@ fn check_signed(
     };
     if data["digest"].as_str() != digest {
         return Err(mismatch("digest"));
+    }
+    if data["amended_digest"].as_str() != p.amended_digest.as_deref() {
+        return Err(mismatch("amended digest"));
     }
     if kind == "annotated" {
         if body["alert_id"].as_str() != p.alert_id.as_deref()

@@ -486,6 +486,7 @@ mod tests {
             execute_by: None,
             audience: "soar-bot".into(),
             server: "s".into(),
+            amended: None,
         }
     }
 

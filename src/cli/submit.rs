@@ -85,7 +85,11 @@ fn describe(d: &DecisionView) -> String {
         .as_deref()
         .map(|r| format!(": {}", r.escape_debug()))
         .unwrap_or_default();
-    format!("{} {}{by}{reason}", d.proposal_id, d.status)
+    let amended = d
+        .amendment_note()
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
+    format!("{} {}{by}{reason}{amended}", d.proposal_id, d.status)
 }
 
 /// Retries transient failures (server down, 503) with backoff until

@@ -302,6 +302,7 @@ mod tests {
             digest: "sha256:x".into(),
             frozen: None,
             reverted_by: None,
+            amended: None,
         }
     }
 

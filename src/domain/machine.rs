@@ -86,6 +86,8 @@ pub enum Event {
     SampleConfirmed,
     SampleFlagged,
     SampleUnreviewed,
+    /// Narrowed by a person as they approved it (see `domain::amend`).
+    Amended,
 }
 
 impl Event {
@@ -106,6 +108,7 @@ impl Event {
             Event::SampleConfirmed => "sample_confirmed",
             Event::SampleFlagged => "sample_flagged",
             Event::SampleUnreviewed => "sample_unreviewed",
+            Event::Amended => "amended",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Pure types and rules shared by client and server. No IO here.
 
+pub mod amend;
 pub mod digest;
 pub mod freeze;
 pub mod json;

@@ -72,6 +72,10 @@ pub struct ProposalRecord {
     /// `domain::sample`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<super::sample::Sample>,
+    /// Approved as amended (narrowed) by a person: its `document` and
+    /// `digest` are the amended ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amended: Option<super::amend::Amended>,
     pub status: ProposalStatus,
     pub digest: String,
     /// The proposal object exactly as submitted.

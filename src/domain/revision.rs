@@ -35,7 +35,12 @@ pub fn plan(stored: &[ProposalRecord], sub: &ValidSubmission) -> Result<Plan, Re
     }
     let mut changed = Vec::new();
     for (i, old) in stored.iter().enumerate() {
-        if old.digest == sub.proposals[i].digest {
+        // Amended by a person: the agent's retry sends what it proposed.
+        let proposed = old
+            .amended
+            .as_ref()
+            .map_or(&old.digest, |a| &a.original_digest);
+        if *proposed == sub.proposals[i].digest {
             continue;
         }
         if !old.status.is_open() {

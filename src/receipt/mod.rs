@@ -66,6 +66,10 @@ pub struct Receipt {
     pub audience: String,
     /// The server that issued it (its checkpoint name).
     pub server: String,
+    /// Narrowed by a person as they approved it: `document` is the amended
+    /// proposal; who amended it, what it replaced, the proposed digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amended: Option<crate::domain::amend::Amended>,
 }
 
 /// One approval as it was given.
@@ -159,7 +163,11 @@ pub fn issue(a: &Approved, key: &PrivateKey) -> Result<Issued, ReceiptError> {
         .collect();
     mine.sort_by_key(|e| e.seq);
     let about_it = |e: &&Parsed| e.body["proposal_id"].as_str() == Some(p.id.as_str());
-    let current = |e: &&Parsed| e.body["data"]["digest"].as_str() == Some(p.digest.as_str());
+    // An approval as amended approves `amended_digest`.
+    let current = |e: &&Parsed| {
+        let data = &e.body["data"];
+        data["amended_digest"].as_str().or(data["digest"].as_str()) == Some(p.digest.as_str())
+    };
     let approving = mine
         .iter()
         .filter(about_it)
@@ -243,6 +251,7 @@ pub fn issue(a: &Approved, key: &PrivateKey) -> Result<Issued, ReceiptError> {
         execute_by: p.execute_by.map(to_rfc3339),
         audience: a.audience.clone(),
         server: a.server.to_owned(),
+        amended: p.amended.clone(),
     };
     let value = serde_json::to_value(&receipt).map_err(|e| ReceiptError::Sign(e.to_string()))?;
     let bytes = digest::canonical(&value).map_err(|e| ReceiptError::Sign(e.to_string()))?;

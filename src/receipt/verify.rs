@@ -193,7 +193,10 @@ fn check_person(
     // executed one (which the receipt's alert says this one reverts) and
     // this proposal's digest as `revert_digest`.
     let (about, approved) = match p.verdict {
-        PayloadVerdict::Approve => (r.proposal_id.as_str(), Some(p.digest.as_str())),
+        PayloadVerdict::Approve => (
+            r.proposal_id.as_str(),
+            Some(p.amended_digest.as_deref().unwrap_or(&p.digest)),
+        ),
         PayloadVerdict::Revert => (
             crate::domain::revert::reverted_in(&r.document["alert"]).unwrap_or_default(),
             p.revert_digest.as_deref(),

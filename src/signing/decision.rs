@@ -164,5 +164,19 @@ pub fn accept(
         }
         _ => {}
     }
+    match (&p.amend, &p.amended_digest) {
+        (None, None) => {}
+        (Some(_), Some(_)) if p.verdict == super::payload::PayloadVerdict::Approve => {}
+        (Some(_), Some(_)) => {
+            return Err(Refused::Payload(
+                "amend: only an approval is given as amended".into(),
+            ));
+        }
+        _ => {
+            return Err(Refused::Payload(
+                "amend and amended_digest go together: the fields replaced and the digest of the amended document".into(),
+            ));
+        }
+    }
     Ok(Accepted { payload: p, key })
 }

@@ -158,6 +158,14 @@ pub struct DecisionPayload {
     /// approves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revert_digest: Option<String>,
+    /// On an approval as amended: the fields it replaces (`target`,
+    /// `permission_change.after`, `expires_in_secs`) ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amend: Option<serde_json::Value>,
+    /// ... and the digest of the amended document, which this signature
+    /// approves (`digest` stays what was on screen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amended_digest: Option<String>,
 }
 
 /// A payload and its signature, as posted to `POST /v1/decisions`.
@@ -229,6 +237,8 @@ impl DecisionDraft {
             nonce: new_nonce(),
             review: self.review.clone(),
             revert_digest: self.revert_digest.clone(),
+            amend: None,
+            amended_digest: None,
         }
     }
 

@@ -127,6 +127,22 @@ pub struct DecideCommand {
     /// The size of the group it was decided in, if it was (the signed
     /// `review.group`).
     pub group: Option<u32>,
+    /// An approval as amended: the narrowed document, checked and judged
+    /// where the request was handled.
+    pub amendment: Option<Amendment>,
+}
+
+/// A narrowed proposal an approval puts in place of the proposed one.
+#[derive(Debug, Clone)]
+pub struct Amendment {
+    /// The amended proposal document and its digest (the one signed as
+    /// `amended_digest`).
+    pub document: serde_json::Value,
+    pub digest: String,
+    pub target: String,
+    /// How the amended document is judged under the policy.
+    pub judged: Judged,
+    pub amended: crate::domain::amend::Amended,
 }
 
 /// The policy a server puts in force, for the audit log: a

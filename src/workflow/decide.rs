@@ -9,12 +9,13 @@ use crate::audit::chain::{NewEntry, actor_agent, actor_deadline, actor_executor,
 use crate::domain::digest;
 use crate::domain::freeze::Freeze;
 use crate::domain::machine::{self, Event, Millis, Transition};
+use crate::domain::policy::Rule;
 use crate::domain::policy::group_refused;
 use crate::domain::records::AnnotationRecord;
 use crate::domain::records::{AlertRecord, DecidedBy, ProposalRecord};
 use crate::domain::sample;
 use crate::domain::time::to_rfc3339;
-use crate::domain::types::Verdict;
+use crate::domain::types::{Risk, Role, Verdict};
 use serde_json::json;
 
 fn record(
@@ -127,11 +128,19 @@ pub fn decide(
     if cmd.actor.name() == next.proposed_by {
         return Err(machine::Refusal::SelfApproval(next.proposed_by.clone()).into());
     }
-    let rule = cmd.policy.rule_for(&next.action, next.risk);
+    let mut rule = cmd.policy.rule_for(&next.action, next.risk);
     if cmd.group.is_some()
         && let Some(why) = group_refused(next.risk, &next.action, &rule)
     {
         return Err(StoreError::Forbidden(why));
+    }
+    if let Some(a) = &cmd.amendment {
+        if cmd.group.is_some() {
+            return Err(StoreError::Forbidden(
+                "an amendment is one person's, on one proposal: never in a group".into(),
+            ));
+        }
+        rule = amend(&mut next, a, rule, cmd, &mut entries);
     }
     let t = machine::decide(
         &next.state(),
@@ -156,7 +165,7 @@ pub fn decide(
         }),
         Some(&cmd.reason),
     );
-    let data = json!({
+    let mut data = json!({
         "verdict": cmd.verdict,
         "reason": cmd.reason,
         "digest": cmd.digest,
@@ -165,8 +174,66 @@ pub fn decide(
         "rule": rule.name,
         "policy": cmd.policy.digest(),
     });
+    if let Some(a) = &cmd.amendment {
+        data["amended_digest"] = json!(a.digest);
+    }
     entries.push(verdict_entry(cmd, &next, event, data));
     Ok((next, entries, event))
+}
+
+/// Puts the amended document in place of the proposed one: approvals
+/// given to the proposed document are dismissed (the amender's is the
+/// first of the amended one), and the requirement is the stricter of the
+/// proposed document's (`rule`) and the amended one's. Records `amended`.
+fn amend(
+    next: &mut ProposalRecord,
+    a: &super::Amendment,
+    rule: Rule,
+    cmd: &DecideCommand,
+    entries: &mut Vec<NewEntry>,
+) -> Rule {
+    let (rule, risk) = stricter((rule, next.risk), (a.judged.rule.clone(), a.judged.risk));
+    let (state, dismissed) = machine::revise(&next.state());
+    next.set_state(state);
+    next.document = a.document.clone();
+    next.digest = a.digest.clone();
+    next.target = a.target.clone();
+    next.risk = risk;
+    next.assessment = Some(a.judged.assessment.clone());
+    next.rule = rule.name.clone();
+    next.amended = Some(a.amended.clone());
+    next.updated_at = cmd.now;
+    let data = json!({
+        "verdict": cmd.verdict,
+        "reason": cmd.reason,
+        "digest": cmd.digest,
+        "amended_digest": a.digest,
+        "changed": a.amended.changed,
+        "document": a.document,
+        "risk": risk,
+        "rule": rule.name,
+        "policy": cmd.policy.digest(),
+        "dismissed": dismissed,
+    });
+    entries.push(verdict_entry(cmd, next, Event::Amended, data));
+    rule
+}
+
+/// The stricter of two requirements (more approvals, then a lead, then
+/// no `auto`), with the risk that selected it; alike, the higher risk.
+fn stricter(a: (Rule, Risk), b: (Rule, Risk)) -> (Rule, Risk) {
+    let weight = |r: &Rule| {
+        (
+            if r.auto { 0 } else { r.approvals.max(1) },
+            r.role == Role::Lead,
+            !r.auto,
+        )
+    };
+    if (weight(&b.0), b.1) > (weight(&a.0), a.1) {
+        b
+    } else {
+        a
+    }
 }
 
 /// `confirm` or `flag` on a policy approval drawn for sampled review. The

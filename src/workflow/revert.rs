@@ -79,6 +79,7 @@ pub fn revert(
         now: cmd.now,
         signed: Some(cmd.signed.clone()),
         group: None,
+        amendment: None,
     };
     let (approved, mut approval, event) = decide(&new, &approve)?;
     for e in &mut approval {

@@ -205,6 +205,7 @@ fn new_proposal(
         claim_until: None,
         change_seq: 0,
         sample: None,
+        amended: None,
     };
     let auto = (event == Event::ApprovedByPolicy).then(|| {
         p.decided_by = Some(DecidedBy::Policy {

@@ -13,6 +13,7 @@
 
 mod common;
 
+mod amendments;
 mod api;
 mod audit;
 mod bounded;

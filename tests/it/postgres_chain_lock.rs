@@ -110,6 +110,7 @@ async fn a_batch_waits_for_the_chain_lock_another_replica_holds() {
             now: T0 + 3,
             signed: Some(signed(nonce)),
             group: None,
+            amendment: None,
         };
         tokio::spawn(async move { s.decide(cmd).await })
     };

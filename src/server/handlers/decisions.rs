@@ -87,6 +87,7 @@ pub async fn post(
             // reads would judge them under different policies.
             let policy = state.policy();
             let role = policy.role_of(&p.principal);
+            let amendment = super::amend::of(&state, &p, proposal_id, &policy, now).await?;
             let out = state
                 .store
                 .decide(DecideCommand {
@@ -103,6 +104,7 @@ pub async fn post(
                     now,
                     signed: Some(blob),
                     group: p.review.group.map(|g| g.size),
+                    amendment,
                 })
                 .await?;
             if matches!(

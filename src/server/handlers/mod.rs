@@ -1,6 +1,7 @@
 //! One file per resource.
 
 pub mod alerts;
+mod amend;
 pub mod audit;
 pub mod decisions;
 pub mod freezes;

@@ -120,6 +120,7 @@ pub async fn decide(
             now,
             signed: None,
             group: None,
+            amendment: None,
         })
         .await
 }

@@ -94,6 +94,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (10, include_str!("10_policy_entries.sql")),
     (11, include_str!("11_chain_head_and_compression.sql")),
     (12, include_str!("12_freezes.sql")),
+    (13, include_str!("13_amendments.sql")),
 ];
 
 /// A database migrated before the numbers were shared with SQLite recorded

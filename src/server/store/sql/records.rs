@@ -89,7 +89,7 @@ pub const PROPOSAL_COLS: &str = "p.id, p.alert_id, p.idx, p.action, p.target, p.
      p.digest, p.document, p.proposed_by, p.rule, p.approvals, p.escalated_by, p.decided_by, \
      p.reason, p.created_at, p.updated_at, p.expires_at, p.escalate_at, p.execute_by, \
      p.decided_at, p.change_seq, p.claimed_by, p.claim_until, p.escalated_by_key, \
-     p.declared_risk, p.assessment, p.sample";
+     p.declared_risk, p.assessment, p.sample, p.amended";
 
 pub fn proposal_row(r: &dyn SqlRow) -> Result<ProposalRecord, StoreError> {
     Ok(ProposalRecord {
@@ -125,20 +125,22 @@ pub fn proposal_row(r: &dyn SqlRow) -> Result<ProposalRecord, StoreError> {
         },
         assessment: opt_json(r, "assessment")?,
         sample: opt_json(r, "sample")?,
+        amended: opt_json(r, "amended")?,
     })
 }
 
 pub const UPSERT_PROPOSAL: &str = "INSERT INTO proposals (id, alert_id, idx, action, target, \
      risk, status, digest, document, proposed_by, rule, approvals, escalated_by, decided_by, \
      reason, created_at, updated_at, expires_at, escalate_at, execute_by, decided_at, change_seq, \
-     claimed_by, claim_until, escalated_by_key, declared_risk, assessment, sample, sample_due) \
+     claimed_by, claim_until, escalated_by_key, declared_risk, assessment, sample, sample_due, \
+     amended) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) \
+     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) \
      ON CONFLICT (id) DO UPDATE SET action = $4, target = $5, risk = $6, status = $7, \
      digest = $8, document = $9, rule = $11, approvals = $12, escalated_by = $13, \
      decided_by = $14, reason = $15, updated_at = $17, expires_at = $18, escalate_at = $19, \
      execute_by = $20, decided_at = $21, change_seq = $22, claimed_by = $23, claim_until = $24, escalated_by_key = $25, declared_risk = $26, \
-     assessment = $27, sample = $28, sample_due = $29";
+     assessment = $27, sample = $28, sample_due = $29, amended = $30";
 
 pub fn proposal_params(p: &ProposalRecord) -> Result<Vec<Param>, StoreError> {
     Ok(params([
@@ -183,6 +185,11 @@ pub fn proposal_params(p: &ProposalRecord) -> Result<Vec<Param>, StoreError> {
             .transpose()?
             .into(),
         p.sample.as_ref().and_then(|s| s.due()).into(),
+        p.amended
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?
+            .into(),
     ]))
 }
 

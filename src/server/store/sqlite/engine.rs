@@ -41,6 +41,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("10_policy_entries.sql")),
         M::up(include_str!("11_chain_head_and_compression.sql")),
         M::up(include_str!("12_freezes.sql")),
+        M::up(include_str!("13_amendments.sql")),
     ])
 }
 

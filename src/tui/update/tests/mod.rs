@@ -75,6 +75,7 @@ pub(crate) fn record(
         claim_until: None,
         change_seq: i as i64 + 1,
         sample: None,
+        amended: None,
     }
 }
 
