@@ -124,6 +124,8 @@ async fn run(notify: NotifySettings, clients: usize, secs: u64) -> (f64, f64, f6
                         labels: vec![],
                         review: Default::default(),
                         revert_digest: None,
+                        amend: None,
+                        amended_digest: None,
                     }
                     .sign(&name, countersign::domain::time::now_millis(), &signer)
                     .unwrap()

@@ -59,6 +59,8 @@ pub fn signed_log(entries: usize, people: usize) -> SignedLog {
                 labels: vec![],
                 review: Review::default(),
                 revert_digest: None,
+                amend: None,
+                amended_digest: None,
             };
             let Signed { decision: s, nonce } =
                 d.sign(name, now, &Signer::from_key(k.clone())).unwrap();

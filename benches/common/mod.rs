@@ -127,6 +127,8 @@ pub fn approval(
             group: None,
         },
         revert_digest: None,
+        amend: None,
+        amended_digest: None,
     }
     .sign(name, countersign::domain::time::now_millis(), signer)
     .unwrap()

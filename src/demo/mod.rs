@@ -108,6 +108,8 @@ async fn night_shift(url: &str, bob: &Signer) -> anyhow::Result<()> {
                 group: None,
             },
             revert_digest: None,
+            amend: None,
+            amended_digest: None,
         };
         c.post_decision(&d.sign(NIGHT_SHIFT, now_millis(), bob)?.decision)
             .await?;

@@ -208,6 +208,10 @@ pub struct DecisionDraft {
     pub review: Review,
     /// On a `revert`: the digest of the compensating proposal it approves.
     pub revert_digest: Option<String>,
+    /// On an approval as amended: the replaced fields, and the digest of
+    /// the amended document (see [`DecisionPayload::amend`]).
+    pub amend: Option<serde_json::Value>,
+    pub amended_digest: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,8 +241,8 @@ impl DecisionDraft {
             nonce: new_nonce(),
             review: self.review.clone(),
             revert_digest: self.revert_digest.clone(),
-            amend: None,
-            amended_digest: None,
+            amend: self.amend.clone(),
+            amended_digest: self.amended_digest.clone(),
         }
     }
 

@@ -50,6 +50,8 @@ fn signed(
         labels: vec![],
         review: Review::default(),
         revert_digest: None,
+        amend: None,
+        amended_digest: None,
     }
     .payload(who, countersign::domain::time::now_millis());
     p.amend = Some(amend.clone());

@@ -438,6 +438,8 @@ async fn noted_alerts_and_access_changes_are_never_offered_as_a_group() {
             group: None,
         },
         revert_digest: None,
+        amend: None,
+        amended_digest: None,
     }
     .sign(
         "alice",

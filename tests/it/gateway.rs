@@ -507,6 +507,8 @@ impl SshKeygenPerson {
                 labels: vec![],
                 review: Review::default(),
                 revert_digest: None,
+                amend: None,
+                amended_digest: None,
             }
             .payload(&self.name, countersign::domain::time::now_millis()),
         )

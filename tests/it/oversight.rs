@@ -51,6 +51,8 @@ fn reviewed(
             group: group.map(|size| GroupReview { size }),
         },
         revert_digest: None,
+        amend: None,
+        amended_digest: None,
     }
     .sign(who, now_millis(), &ts.signer(who))
     .expect("sign")

@@ -33,6 +33,8 @@ fn signed_revert(
         labels: vec![],
         review: Review::default(),
         revert_digest: Some(revert_digest.into()),
+        amend: None,
+        amended_digest: None,
     }
     .sign(who, countersign::domain::time::now_millis(), &t.signer(who))
     .unwrap()

@@ -183,6 +183,8 @@ fn sign_group(
                 group: Some(GroupReview { size }),
             },
             revert_digest: None,
+            amend: None,
+            amended_digest: None,
         }));
     }
     let note = if dropped.is_empty() {
@@ -280,6 +282,8 @@ fn reject_also(
                 labels: vec![],
                 review: review.clone(),
                 revert_digest: None,
+                amend: None,
+                amended_digest: None,
             })
         })
         .collect();
@@ -388,6 +392,8 @@ fn sign(
         labels,
         review,
         revert_digest: None,
+        amend: None,
+        amended_digest: None,
     })]
 }
 

@@ -308,6 +308,8 @@ pub fn signed(
             group: None,
         },
         revert_digest: None,
+        amend: None,
+        amended_digest: None,
     }
     .sign(who, countersign::domain::time::now_millis(), signer)
     .expect("sign")

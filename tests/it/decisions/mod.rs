@@ -145,6 +145,8 @@ async fn dual_control_escalation_halt_and_annotation() {
         labels: vec![Label::FalsePositive],
         review: Review::default(),
         revert_digest: None,
+        amend: None,
+        amended_digest: None,
     };
     let n = alice
         .post_decision(

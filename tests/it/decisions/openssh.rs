@@ -107,6 +107,8 @@ async fn interop_with_ssh_keygen_both_ways() {
             labels: vec![],
             review: Review::default(),
             revert_digest: None,
+            amend: None,
+            amended_digest: None,
         }
         .payload("alice", countersign::domain::time::now_millis()),
     )

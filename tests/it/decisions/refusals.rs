@@ -44,6 +44,8 @@ async fn every_refusal_leaves_everything_unchanged() {
             labels: vec![],
             review: Review::default(),
             revert_digest: None,
+            amend: None,
+            amended_digest: None,
         }
         .payload("alice", countersign::domain::time::now_millis()),
     )
@@ -346,6 +348,8 @@ async fn invalid_review_metadata_changes_nothing() {
             labels: vec![],
             review,
             revert_digest: None,
+            amend: None,
+            amended_digest: None,
         }
         .sign(
             "alice",
@@ -418,6 +422,8 @@ async fn invalid_review_metadata_changes_nothing() {
         labels: vec![],
         review: review(5.0, &["summary"], Some(2)),
         revert_digest: None,
+        amend: None,
+        amended_digest: None,
     }
     .sign(
         "alice",
