@@ -311,3 +311,4 @@ mod freeze;
 pub(crate) mod groups;
 mod keys;
 mod pending;
+pub(crate) mod revert;
