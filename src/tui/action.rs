@@ -58,6 +58,9 @@ pub enum Action {
     /// Leads: freeze or unfreeze the selected row's agent, or every agent
     /// (signed, reason).
     Freeze,
+    /// Undo an executed proposal: see what would undo it, then sign a
+    /// revert with a reason.
+    Revert,
     Filter,
     Sort,
     Refresh,
@@ -170,6 +173,7 @@ impl Action {
             Action::GotoBurst => "go to the bursting agent's group",
             Action::Oversight => "leads: oversight of the last 24 h",
             Action::Freeze => "leads: freeze / unfreeze an agent (signed)",
+            Action::Revert => "revert an executed proposal, with a reason (signed)",
             Action::Filter => "filter the queue",
             Action::Sort => "change sort order",
             Action::Refresh => "reload from the server",

@@ -5,7 +5,7 @@
 //! delivery task: delivery is at least once, and the server accepts each
 //! signed payload once (by its nonce), so a decision takes effect once.
 
-use super::event::{FreezeFailure, Msg, SendFailure, client_error_text};
+use super::event::{FreezeFailure, Msg, PreviewFailure, SendFailure, client_error_text};
 use super::outbox::{Outbox, Pending};
 use super::update::Effect;
 use crate::api::{ErrorCode, View};
@@ -179,6 +179,21 @@ impl Runner {
                 }));
             }
             Effect::SendFreeze(draft) => self.sign_and_post_freeze(draft),
+            Effect::FetchRevertPreview(proposal_id) => {
+                let c = client_of(&self.client);
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = c
+                        .revert_preview(&proposal_id)
+                        .await
+                        .map(Box::new)
+                        .map_err(|e| PreviewFailure::of(&e));
+                    let _ = tx.send(Msg::RevertPreview {
+                        proposal_id,
+                        result,
+                    });
+                });
+            }
         }
     }
 

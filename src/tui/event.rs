@@ -4,7 +4,7 @@
 
 use crate::api::{
     AlertDetail, ClaimView, DecisionAccepted, ErrorCode, FreezeAccepted, FreezeList, LoginResponse,
-    QueueResponse, View,
+    QueueResponse, RevertPreview, View,
 };
 use crate::client::ClientError;
 use crate::domain::time::now_millis;
@@ -48,6 +48,23 @@ impl FreezeFailure {
     }
 }
 
+/// Why the server showed no revert preview: its code where it answered
+/// (`not_reversible`, `wrong_state`…), `None` where it could not be asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewFailure {
+    pub code: Option<ErrorCode>,
+    pub message: String,
+}
+
+impl PreviewFailure {
+    pub fn of(e: &ClientError) -> PreviewFailure {
+        PreviewFailure {
+            code: e.code(),
+            message: client_error_text(e),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum Msg {
     /// A key, always just after a [`Msg::Tick`] with the time it was read.
@@ -79,6 +96,11 @@ pub enum Msg {
     FreezeSent {
         agent: String,
         result: Result<Box<FreezeAccepted>, FreezeFailure>,
+    },
+    /// What a revert of the executed `proposal_id` would create.
+    RevertPreview {
+        proposal_id: String,
+        result: Result<Box<RevertPreview>, PreviewFailure>,
     },
     /// The oversight figures a lead asked for.
     Oversight(Result<crate::api::oversight::Oversight, String>),

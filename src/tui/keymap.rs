@@ -191,6 +191,7 @@ const DEFAULTS: &[(Action, &[&str])] = &[
     (Action::GotoBurst, &["b"]),
     (Action::Oversight, &["O"]),
     (Action::Freeze, &["F"]),
+    (Action::Revert, &["U"]),
     (Action::Filter, &["/"]),
     (Action::Sort, &["s"]),
     (Action::Refresh, &["R", "ctrl-r"]),

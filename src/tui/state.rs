@@ -12,7 +12,12 @@ use std::sync::Arc;
 use tui_textarea::TextArea;
 
 mod freeze;
+mod revert;
 pub use freeze::{FreezeChoice, FreezeForm, Freezes, agent_name, short as freeze_short};
+pub use revert::{
+    Preview, RevertForm, Reverts, SentRevert, outlook as revert_outlook,
+    outlook_text as revert_outlook_text,
+};
 
 pub const VIEWS: [View; 6] = [
     View::Pending,
@@ -223,6 +228,10 @@ pub enum Dialog {
     /// A lead's freeze or unfreeze of an agent, or of every agent: a
     /// reason is required, and it is sent at once or not at all.
     Freeze(FreezeForm),
+    /// A person's revert of an executed proposal: the compensating
+    /// proposal the server would create (loading until it is here), and a
+    /// reason; nothing signs before that proposal has been on screen.
+    Revert(RevertForm),
     /// The keys; j/k scroll it where it does not fit.
     Help { scroll: u16 },
 }
@@ -243,6 +252,7 @@ impl std::fmt::Debug for Dialog {
             Dialog::Notice { title, .. } => write!(f, "Notice({title})"),
             Dialog::Oversight { .. } => f.write_str("Oversight"),
             Dialog::Freeze(form) => write!(f, "Freeze({}, {:?})", form.agent(), form.choice),
+            Dialog::Revert(form) => write!(f, "Revert({}, {:?})", form.proposal_id, form.preview),
             Dialog::Help { .. } => f.write_str("Help"),
         }
     }
@@ -263,6 +273,8 @@ pub enum Command {
     /// Confirm a sampled policy approval.
     ConfirmSample,
     Annotate,
+    /// Undo an executed proposal (signed, reason).
+    Revert,
 }
 
 impl Command {
@@ -272,6 +284,7 @@ impl Command {
             Command::Reason(v) => v.to_string(),
             Command::ConfirmSample => "confirm".into(),
             Command::Annotate => "annotate".into(),
+            Command::Revert => "revert".into(),
         }
     }
 }
@@ -430,6 +443,8 @@ pub struct State {
     pub detail: DetailPane,
     /// What is frozen, loaded with the queue.
     pub freezes: Freezes,
+    /// Reverts signed here, their answers on the way.
+    pub reverts: Reverts,
     pub dialog: Option<Dialog>,
     /// When the open dialog was first drawn; `None` until it has been.
     /// Enter in a dialog counts only for keys read after this.
@@ -485,6 +500,7 @@ impl State {
                 prefetching: Vec::new(),
             },
             freezes: Freezes::default(),
+            reverts: Reverts::default(),
             dialog: None,
             dialog_shown: None,
         }

@@ -10,7 +10,7 @@ use countersign::api::FreezeMode;
 use serde_json::Value;
 
 /// Every audit entry, parsed.
-async fn entries(soc: &Soc) -> Vec<Value> {
+pub(crate) async fn entries(soc: &Soc) -> Vec<Value> {
     soc.reviewer
         .audit_all(0)
         .await
@@ -26,7 +26,7 @@ fn of_kind<'a>(all: &'a [Value], kind: &str) -> Vec<&'a Value> {
 
 /// `audit export` through the server, then `audit verify` with the
 /// allowed_signers and the server's key: the exit code and what it said.
-fn export_and_verify(soc: &Soc) -> (bool, String) {
+pub(crate) fn export_and_verify(soc: &Soc) -> (bool, String) {
     let file = soc.dir.path().join("export.jsonl");
     let path = |f: &str| soc.dir.path().join(f).display().to_string();
     let out = run(&[

@@ -22,6 +22,7 @@ mod cli_errors;
 mod connections;
 mod console;
 mod console_freeze;
+mod console_revert;
 mod crash;
 mod decisions;
 mod demo;

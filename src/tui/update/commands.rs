@@ -339,7 +339,7 @@ fn seconds_since(s: &State, since: i64) -> f64 {
 }
 
 /// How closely the selected proposal was looked at, for the signed payload.
-fn review(s: &State) -> Review {
+pub(super) fn review(s: &State) -> Review {
     Review {
         seconds: seconds_since(s, s.detail.review.opened_ms),
         panes: s
@@ -426,6 +426,7 @@ pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Ef
     };
     match dialog {
         Dialog::Freeze(_) => super::freeze::on_key(s, k, action),
+        Dialog::Revert(_) => super::revert::on_key(s, k, action),
         Dialog::Notice { .. } => {
             if action == Some(Action::Submit) {
                 s.dialog = None;

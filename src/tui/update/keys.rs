@@ -72,6 +72,7 @@ fn on_main(s: &mut State, action: Action) -> Vec<Effect> {
             on_screen_key(s, action)
         }
         Action::Freeze => super::freeze::start(s),
+        Action::Revert => super::revert::start(s),
         // Read only in the filter or a dialog.
         Action::FilterDone
         | Action::FilterClear

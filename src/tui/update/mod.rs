@@ -5,7 +5,8 @@
 //! lists, `results` takes the answers of the network, `keys` reads keys in
 //! the queue and the filter, `pending` holds commands that wait for their
 //! proposal, `commands` runs the signing commands and their dialogs,
-//! `freeze` the freezes and the lead's freeze dialog.
+//! `freeze` the freezes and the lead's freeze dialog, `revert` the dialog
+//! that undoes an executed proposal.
 
 mod commands;
 mod freeze;
@@ -13,6 +14,7 @@ mod keys;
 mod pending;
 mod queue;
 mod results;
+mod revert;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -51,6 +53,9 @@ pub enum Effect {
     /// Sign a freeze or unfreeze with the person's key and post it at
     /// once: never kept in the outbox (see `freeze`).
     SendFreeze(FreezeDraft),
+    /// What a revert of this executed proposal would create
+    /// (`GET /v1/proposals/{id}/revert`).
+    FetchRevertPreview(String),
     /// A tick at this time, so the screen shows what changes then (a
     /// confirmation arming).
     WakeAt(i64),
@@ -92,6 +97,9 @@ fn on_msg(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
         Msg::Drawn(now) => {
             if s.dialog.is_some() && s.dialog_shown.is_none() {
                 s.dialog_shown = Some(now);
+            }
+            if matches!(s.dialog, Some(Dialog::Revert(_))) {
+                return revert::on_drawn(s, now);
             }
             // A dialog that signs an approval starts reading keys ARM_MS
             // after it was first on screen.
@@ -185,6 +193,7 @@ fn on_msg(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
             flash(s, Level::Ok, text);
             if let Some(id) = proposal_id {
                 s.queue.sent.remove(&id);
+                s.reverts.sent.remove(&id);
             }
             vec![]
         }
@@ -193,6 +202,13 @@ fn on_msg(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
             vec![]
         }
         Msg::FreezeSent { agent, result } => freeze::on_sent(s, &agent, result),
+        Msg::RevertPreview {
+            proposal_id,
+            result,
+        } => {
+            revert::on_preview(s, &proposal_id, result);
+            vec![]
+        }
         Msg::Oversight(result) => {
             // Never over a dialog the person is typing into.
             if s.dialog.is_some() {

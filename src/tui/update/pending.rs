@@ -64,6 +64,7 @@ fn open(s: &mut State, command: Command) -> Vec<Effect> {
         Command::ConfirmSample => start_confirm(s, Verdict::Confirm),
         Command::Reason(v) => start_reason(s, v),
         Command::Annotate => start_annotate(s),
+        Command::Revert => super::revert::open(s),
     }
 }
 

@@ -84,6 +84,9 @@ pub(super) fn on_decision(
     verdict: &str,
     result: Result<Box<DecisionAccepted>, SendFailure>,
 ) -> Vec<Effect> {
+    if verdict == "revert" {
+        return super::revert::on_decision(s, proposal_id.as_deref(), result);
+    }
     let answered = match &result {
         Ok(_) => Answered::Recorded,
         Err(SendFailure::Queued(_)) => Answered::Queued,

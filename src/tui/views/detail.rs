@@ -246,6 +246,10 @@ fn header(
     if let Some(line) = super::freeze::detail_line(s, t, &p.proposed_by) {
         out.push(kv(t, "agent", line));
     }
+    // Reverted, or reverting something: the chain of what ran and undid it.
+    for (k, line) in super::revert::detail_lines(s, t, d, p) {
+        out.push(kv(t, k, line));
+    }
     // What exactly runs, when the proposal says (`parameters.argv`): each
     // argument quoted, so where one ends is never a guess. Covered by the
     // digest like everything else shown.
@@ -554,6 +558,9 @@ fn history(t: &Theme, d: &AlertDetail) -> Vec<Line<'static>> {
                 Span::styled(format!("{:<18} ", s_str(e, "kind")), t.text),
                 Span::styled(sanitize::line(&who), t.accent),
             ];
+            if let Some(note) = super::revert::history_note(s_str(e, "kind"), &data) {
+                spans.push(Span::styled(sanitize::line(&note), t.status_warn));
+            }
             if !labels.is_empty() {
                 spans.push(Span::styled(
                     sanitize::line(&format!(" [{}]", labels.join(", "))),

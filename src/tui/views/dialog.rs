@@ -66,6 +66,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
         Dialog::Notice { title, text } => notice(f, area, t, title, text),
         Dialog::Confirm { .. } => confirm(f, area, s, t, d),
         Dialog::Freeze(form) => super::freeze::dialog(f, area, s, t, keys, form),
+        Dialog::Revert(form) => super::revert::dialog(f, area, s, t, form),
     }
 }
 
@@ -94,7 +95,7 @@ fn boxed<'a>(f: &mut Frame, r: Rect, text: Paragraph<'a>, block: Block<'a>) {
 
 /// Said while a dialog that signs does not read keys yet, with what Esc
 /// does there.
-fn waiting(esc: &str) -> String {
+pub(super) fn waiting(esc: &str) -> String {
     format!("wait… (keys typed before this appeared are ignored) · {esc}")
 }
 
@@ -360,7 +361,7 @@ fn listed(t: &Theme, members: &[(String, String, String)]) -> Vec<Line<'static>>
 /// and where they will go.
 fn pending(f: &mut Frame, area: Rect, t: &Theme, command: Command, typed: usize) {
     let into = match command {
-        Command::Reason(_) => "goes into the reason",
+        Command::Reason(_) | Command::Revert => "goes into the reason",
         Command::Annotate => "goes into the note",
         _ => "is not read as a command",
     };

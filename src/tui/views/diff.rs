@@ -69,6 +69,18 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, p: &ProposalRecor
         );
         return;
     };
+    render_model(f, area, t, model, (s.detail.scroll, s.detail.hscroll));
+}
+
+/// A diff in `area`, scrolled (down, sideways) by `scroll`: the detail's
+/// diff tab, and the permission change a revert would make.
+pub(super) fn render_model(
+    f: &mut Frame,
+    area: Rect,
+    t: &Theme,
+    model: &DiffModel,
+    scroll: (u16, u16),
+) {
     // What the change grants matters more than its text: the findings
     // take the room they need (wrapped, never cut), leaving the text diff
     // at least two rows; J/K scroll them when even that is too little.
@@ -87,12 +99,12 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, p: &ProposalRecor
     let mut findings = Paragraph::new(analysis).wrap(Wrap { trim: false });
     if needed > room {
         // Scrolled with the text below it when it does not fit.
-        findings = findings.scroll((s.detail.scroll, 0));
+        findings = findings.scroll((scroll.0, 0));
     }
     f.render_widget(findings, parts[0]);
     let body = parts[1];
-    let start = (s.detail.scroll as usize).min(model.rows.len().saturating_sub(1));
-    let skip = usize::from(s.detail.hscroll);
+    let start = (scroll.0 as usize).min(model.rows.len().saturating_sub(1));
+    let skip = usize::from(scroll.1);
     if body.width >= SIDE_BY_SIDE_MIN {
         side_by_side(f, body, t, model, start, skip);
     } else {

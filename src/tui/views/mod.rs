@@ -7,6 +7,7 @@ mod diff;
 mod freeze;
 pub mod group;
 mod queue;
+mod revert;
 mod status;
 #[cfg(test)]
 mod tests;

@@ -118,9 +118,14 @@ pub fn render_bottom(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Key
         hint(Action::Filter, "filter"),
     ];
     let lead = s.session.me.role == Some(crate::domain::types::Role::Lead);
+    // What ran can be undone: said where it is selected.
+    let executed = s
+        .selected_item()
+        .is_some_and(|i| i.proposal.status == crate::domain::types::ProposalStatus::Executed);
     let text = text
         .into_iter()
         .chain(lead.then(|| hint(Action::Freeze, "freeze")))
+        .chain(executed.then(|| hint(Action::Revert, "revert")))
         .chain([hint(Action::Help, "help"), hint(Action::Quit, "quit")])
         .collect::<Vec<_>>()
         .join(" · ");

@@ -584,3 +584,5 @@ fn the_freeze_dialog() {
     );
     assert!(screen.contains("Tab mode"), "{screen}");
 }
+
+mod revert;

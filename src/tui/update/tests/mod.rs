@@ -312,3 +312,4 @@ mod freeze;
 pub(crate) mod groups;
 mod keys;
 mod pending;
+pub(crate) mod revert;
