@@ -277,6 +277,8 @@ fn confirm(s: &mut State) -> Vec<Effect> {
         labels: vec![],
         review,
         revert_digest: Some(preview.digest.clone()),
+        amend: None,
+        amended_digest: None,
     };
     s.dialog = None;
     flash(
