@@ -203,6 +203,11 @@ fn amend(
     next.rule = rule.name.clone();
     next.amended = Some(a.amended.clone());
     next.updated_at = cmd.now;
+    // A shorter expiry takes effect now.
+    if let Some(secs) = a.document["expires_in_secs"].as_i64() {
+        let by = next.created_at.saturating_add(secs.saturating_mul(1000));
+        next.expires_at = next.expires_at.min(by);
+    }
     let data = json!({
         "verdict": cmd.verdict,
         "reason": cmd.reason,

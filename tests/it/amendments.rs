@@ -335,3 +335,28 @@ async fn fewer_hosts_are_judged_again_under_the_stricter_requirement() {
     assert_eq!(code(&e).0, 409, "decided: nothing more to amend");
     crate::freezes::audit_verifies(&t);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shorter_expiry_takes_effect() {
+    let t = TestServer::start().await;
+    let mut p = proposal("isolate_host", "high");
+    p["expires_in_secs"] = json!(3000);
+    let (id, digest) = submitted(&t, "am-5", p).await;
+    let before = t.store.proposal(&id).await.unwrap().unwrap();
+    let out = amend(&t, "alice", &id, &digest, json!({"expires_in_secs": 600}))
+        .await
+        .unwrap();
+    assert_eq!(out.event, "approval_counted");
+    let after = t.store.proposal(&id).await.unwrap().unwrap();
+    assert_eq!(after.expires_at, before.created_at + 600_000);
+    let e = amend(
+        &t,
+        "carol",
+        &id,
+        &after.digest,
+        json!({"expires_in_secs": 900}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code(&e), (400, "not_narrower"));
+}
