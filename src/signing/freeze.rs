@@ -5,7 +5,7 @@
 
 use super::allowed_signers::AllowedSigners;
 use super::decision::{MAX_REASON, Refused, Stamp, accept_signed};
-use super::payload::{Signed, SignedDecision, new_nonce};
+use super::payload::{Signed, SignedDecision, new_nonce, sign_payload};
 use super::signer::{Signer, SignerError};
 use crate::domain::freeze::{ALL_AGENTS, FreezeMode};
 use crate::domain::time::to_rfc3339;
@@ -82,14 +82,7 @@ impl FreezeDraft {
         signer: &Signer,
     ) -> Result<Signed, SignerError> {
         let payload = self.payload(principal, now_ms);
-        let nonce = payload.nonce.clone();
-        let payload =
-            serde_json::to_string(&payload).map_err(|e| SignerError::Sign(e.to_string()))?;
-        let signature = signer.sign(super::NS_DECISION, payload.as_bytes())?;
-        Ok(Signed {
-            decision: SignedDecision { payload, signature },
-            nonce,
-        })
+        sign_payload(&payload, &payload.nonce, signer)
     }
 }
 

@@ -254,15 +254,23 @@ impl DecisionDraft {
         signer: &Signer,
     ) -> Result<Signed, SignerError> {
         let payload = self.payload(principal, now_ms);
-        let nonce = payload.nonce.clone();
-        let payload =
-            serde_json::to_string(&payload).map_err(|e| SignerError::Sign(e.to_string()))?;
-        let signature = signer.sign(super::NS_DECISION, payload.as_bytes())?;
-        Ok(Signed {
-            decision: SignedDecision { payload, signature },
-            nonce,
-        })
+        sign_payload(&payload, &payload.nonce, signer)
     }
+}
+
+/// Any payload a person signs: its JSON text, signed in the decision
+/// namespace over exactly those bytes, with the nonce it carries.
+pub fn sign_payload<T: Serialize>(
+    payload: &T,
+    nonce: &str,
+    signer: &Signer,
+) -> Result<Signed, SignerError> {
+    let payload = serde_json::to_string(payload).map_err(|e| SignerError::Sign(e.to_string()))?;
+    let signature = signer.sign(super::NS_DECISION, payload.as_bytes())?;
+    Ok(Signed {
+        decision: SignedDecision { payload, signature },
+        nonce: nonce.to_owned(),
+    })
 }
 
 #[cfg(test)]
