@@ -192,6 +192,7 @@ fn main() {
         decided_at: None,
         sample: None,
         amended: None,
+        contain_until: None,
         claimed_by: None,
         claim_until: None,
         change_seq: 0,

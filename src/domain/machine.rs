@@ -270,6 +270,7 @@ pub fn outlook(state: &ProposalState, approvals: u32, role: Role, actor: &Actor)
         execution_window_secs: 0,
         sample: 0.0,
         sample_window_secs: 0,
+        contain_for_secs: None,
     };
     match decide(state, &rule, actor, Verdict::Approve, "", 0) {
         Ok(t) if t.state.status == ProposalStatus::Approved => Outlook::Completes,

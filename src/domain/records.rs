@@ -76,6 +76,12 @@ pub struct ProposalRecord {
     /// `digest` are the amended ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amended: Option<super::amend::Amended>,
+    /// Executed containment with `contain_for`: when the gate proposes its
+    /// revert (unless a person extends it). Cleared once proposed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "super::time::rfc3339_opt")]
+    #[schema(schema_with = crate::domain::schema::timestamp_opt)]
+    pub contain_until: Option<Millis>,
     pub status: ProposalStatus,
     pub digest: String,
     /// The proposal object exactly as submitted.

@@ -26,6 +26,12 @@ pub fn parse_when(s: &str, now: Millis) -> Option<Millis> {
     if let Some(t) = parse_rfc3339(s) {
         return Some(t);
     }
+    Some(now.saturating_sub(parse_span_ms(s)?))
+}
+
+/// A span as a person types it (`90s`, `30m`, `8h`, `7d`), in milliseconds.
+pub fn parse_span_ms(s: &str) -> Option<i64> {
+    let s = s.trim();
     let unit = match s.chars().last()? {
         's' => 1_000,
         'm' => 60_000,
@@ -34,7 +40,7 @@ pub fn parse_when(s: &str, now: Millis) -> Option<Millis> {
         _ => return None,
     };
     let n: i64 = s[..s.len() - 1].parse().ok().filter(|n| *n >= 0)?;
-    Some(now.saturating_sub(n.checked_mul(unit)?))
+    n.checked_mul(unit)
 }
 
 /// `#[serde(with = "rfc3339")]` for a `Millis` field.

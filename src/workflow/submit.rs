@@ -206,6 +206,7 @@ fn new_proposal(
         change_seq: 0,
         sample: None,
         amended: None,
+        contain_until: None,
     };
     let auto = (event == Event::ApprovedByPolicy).then(|| {
         p.decided_by = Some(DecidedBy::Policy {

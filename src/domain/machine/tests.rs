@@ -15,6 +15,7 @@ fn rule(approvals: u32, role: Role) -> Rule {
         execution_window_secs: 10,
         sample: 0.0,
         sample_window_secs: 60,
+        contain_for_secs: None,
     }
 }
 
@@ -244,6 +245,7 @@ fn any_rule() -> impl Strategy<Value = Rule> {
             execution_window_secs: window,
             sample: 0.0,
             sample_window_secs: 60,
+            contain_for_secs: None,
         })
 }
 

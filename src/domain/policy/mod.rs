@@ -113,6 +113,9 @@ pub struct Rule {
     /// How long a sampled approval waits for its review before it counts
     /// as unreviewed.
     pub sample_window_secs: u64,
+    /// Containment for a while: seconds after it ran until the gate
+    /// proposes the revert (containment kinds only).
+    pub contain_for_secs: Option<u64>,
 }
 
 /// Default time a sampled approval waits for review: a working day.
@@ -174,6 +177,30 @@ struct RawRule {
     execution_window_secs: Option<u64>,
     sample: Option<f64>,
     sample_window_secs: Option<u64>,
+    /// Containment for a while (`"8h"`): when it runs out after the action
+    /// ran, the gate proposes its revert unless a person extended it.
+    contain_for: Option<String>,
+}
+
+/// A rule's `contain_for`, in seconds: a span (`"8h"`), on a rule for a
+/// containment kind (or for any action, where it applies to those).
+fn contain_for(r: &RawRule, _span: Range<usize>) -> Result<Option<u64>, String> {
+    let Some(text) = &r.contain_for else {
+        return Ok(None);
+    };
+    if let Some(a) = &r.action
+        && !crate::domain::revert::is_containment(a)
+    {
+        return Err(format!(
+            "`contain_for` applies to containment kinds (isolate_host, disable_account, block_indicator, quarantine_file), not `{a}`"
+        ));
+    }
+    let ms = crate::domain::time::parse_span_ms(text)
+        .filter(|ms| *ms >= 1_000)
+        .ok_or_else(|| {
+            format!("`contain_for = \"{text}\"`: a span like \"30m\", \"8h\" or \"2d\"")
+        })?;
+    Ok(Some(ms as u64 / 1000))
 }
 
 fn line_of(text: &str, span: Range<usize>) -> usize {
@@ -235,11 +262,17 @@ impl Policy {
             execution_window_secs: d.execution_window_secs.unwrap_or(900),
             sample: 0.0,
             sample_window_secs: d.sample_window_secs.unwrap_or(DEFAULT_SAMPLE_WINDOW_SECS),
+            contain_for_secs: None,
         };
-        if d.action.is_some() || d.risk.is_some() || d.auto.is_some() || d.sample.is_some() {
+        if d.action.is_some()
+            || d.risk.is_some()
+            || d.auto.is_some()
+            || d.sample.is_some()
+            || d.contain_for.is_some()
+        {
             return Err(invalid(
                 defaults_span,
-                "[defaults] takes no `action`, `risk`, `auto` or `sample`".into(),
+                "[defaults] takes no `action`, `risk`, `auto`, `sample` or `contain_for`".into(),
             ));
         }
         check_rule(&defaults).map_err(|m| invalid(defaults_span.clone(), m))?;
@@ -268,6 +301,8 @@ impl Policy {
                     .unwrap_or(defaults.execution_window_secs),
                 sample: r.sample.unwrap_or(0.0),
                 sample_window_secs: r.sample_window_secs.unwrap_or(defaults.sample_window_secs),
+                contain_for_secs: contain_for(r, span.clone())
+                    .map_err(|m| invalid(span.clone(), m))?,
             };
             if r.sample.is_some() && !auto {
                 return Err(invalid(
@@ -513,6 +548,13 @@ fn combine(matching: &[&Rule], defaults: &Rule, action: &ActionKind, risk: Risk)
             .map(|r| r.sample_window_secs)
             .min()
             .unwrap_or(DEFAULT_SAMPLE_WINDOW_SECS),
+        // The shortest containment any matching rule allows, on the kinds
+        // that contain.
+        contain_for_secs: matching
+            .iter()
+            .filter_map(|r| r.contain_for_secs)
+            .min()
+            .filter(|_| crate::domain::revert::is_containment(action)),
     }
 }
 

@@ -95,6 +95,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (11, include_str!("11_chain_head_and_compression.sql")),
     (12, include_str!("12_freezes.sql")),
     (13, include_str!("13_amendments.sql")),
+    (14, include_str!("14_containment.sql")),
 ];
 
 /// A database migrated before the numbers were shared with SQLite recorded

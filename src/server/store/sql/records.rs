@@ -89,7 +89,7 @@ pub const PROPOSAL_COLS: &str = "p.id, p.alert_id, p.idx, p.action, p.target, p.
      p.digest, p.document, p.proposed_by, p.rule, p.approvals, p.escalated_by, p.decided_by, \
      p.reason, p.created_at, p.updated_at, p.expires_at, p.escalate_at, p.execute_by, \
      p.decided_at, p.change_seq, p.claimed_by, p.claim_until, p.escalated_by_key, \
-     p.declared_risk, p.assessment, p.sample, p.amended";
+     p.declared_risk, p.assessment, p.sample, p.amended, p.contain_until";
 
 pub fn proposal_row(r: &dyn SqlRow) -> Result<ProposalRecord, StoreError> {
     Ok(ProposalRecord {
@@ -126,6 +126,7 @@ pub fn proposal_row(r: &dyn SqlRow) -> Result<ProposalRecord, StoreError> {
         assessment: opt_json(r, "assessment")?,
         sample: opt_json(r, "sample")?,
         amended: opt_json(r, "amended")?,
+        contain_until: r.opt_int("contain_until")?,
     })
 }
 
@@ -133,14 +134,15 @@ pub const UPSERT_PROPOSAL: &str = "INSERT INTO proposals (id, alert_id, idx, act
      risk, status, digest, document, proposed_by, rule, approvals, escalated_by, decided_by, \
      reason, created_at, updated_at, expires_at, escalate_at, execute_by, decided_at, change_seq, \
      claimed_by, claim_until, escalated_by_key, declared_risk, assessment, sample, sample_due, \
-     amended) \
+     amended, contain_until) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) \
+     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31) \
      ON CONFLICT (id) DO UPDATE SET action = $4, target = $5, risk = $6, status = $7, \
      digest = $8, document = $9, rule = $11, approvals = $12, escalated_by = $13, \
      decided_by = $14, reason = $15, updated_at = $17, expires_at = $18, escalate_at = $19, \
      execute_by = $20, decided_at = $21, change_seq = $22, claimed_by = $23, claim_until = $24, escalated_by_key = $25, declared_risk = $26, \
-     assessment = $27, sample = $28, sample_due = $29, amended = $30";
+     assessment = $27, sample = $28, sample_due = $29, amended = $30, \
+     contain_until = $31";
 
 pub fn proposal_params(p: &ProposalRecord) -> Result<Vec<Param>, StoreError> {
     Ok(params([
@@ -190,6 +192,7 @@ pub fn proposal_params(p: &ProposalRecord) -> Result<Vec<Param>, StoreError> {
             .map(serde_json::to_string)
             .transpose()?
             .into(),
+        p.contain_until.into(),
     ]))
 }
 
@@ -272,6 +275,14 @@ pub fn due_sql(d: Dialect) -> String {
     ]
     .join(" UNION ALL ")
         + " LIMIT 1000"
+}
+
+/// Executed containments whose time ran out by `$1`, earliest first.
+pub fn contained_due_sql(d: Dialect) -> String {
+    format!(
+        "SELECT id FROM proposals{} WHERE contain_until <= $1 ORDER BY contain_until LIMIT 100",
+        d.indexed_by("proposals_contained")
+    )
 }
 
 pub const STATUS_COUNTS: &str = "SELECT status, COUNT(*) AS n FROM proposals GROUP BY status";

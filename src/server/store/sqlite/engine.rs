@@ -42,6 +42,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("11_chain_head_and_compression.sql")),
         M::up(include_str!("12_freezes.sql")),
         M::up(include_str!("13_amendments.sql")),
+        M::up(include_str!("14_containment.sql")),
     ])
 }
 

@@ -76,6 +76,7 @@ pub(crate) fn record(
         change_seq: i as i64 + 1,
         sample: None,
         amended: None,
+        contain_until: None,
     }
 }
 
