@@ -307,6 +307,7 @@ fn quit_and_terminate() {
     assert!(s.session.quit);
 }
 
+pub(crate) mod amend;
 mod dialogs;
 mod freeze;
 pub(crate) mod groups;
