@@ -61,6 +61,9 @@ pub enum Action {
     /// Undo an executed proposal: see what would undo it, then sign a
     /// revert with a reason.
     Revert,
+    /// Approve as amended: narrow the target, a permission change's
+    /// `after` or the expiry, then sign one approval over both digests.
+    Amend,
     Filter,
     Sort,
     Refresh,
@@ -174,6 +177,7 @@ impl Action {
             Action::Oversight => "leads: oversight of the last 24 h",
             Action::Freeze => "leads: freeze / unfreeze an agent (signed)",
             Action::Revert => "revert an executed proposal, with a reason (signed)",
+            Action::Amend => "approve as amended: narrow it first (signed)",
             Action::Filter => "filter the queue",
             Action::Sort => "change sort order",
             Action::Refresh => "reload from the server",

@@ -192,6 +192,7 @@ const DEFAULTS: &[(Action, &[&str])] = &[
     (Action::Oversight, &["O"]),
     (Action::Freeze, &["F"]),
     (Action::Revert, &["U"]),
+    (Action::Amend, &["m"]),
     (Action::Filter, &["/"]),
     (Action::Sort, &["s"]),
     (Action::Refresh, &["R", "ctrl-r"]),

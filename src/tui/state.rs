@@ -11,8 +11,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tui_textarea::TextArea;
 
+mod amend;
 mod freeze;
 mod revert;
+pub use amend::{AmendField, AmendForm, Check as AmendCheck, check as amend_check};
 pub use freeze::{FreezeChoice, FreezeForm, Freezes, agent_name, short as freeze_short};
 pub use revert::{
     Preview, RevertForm, Reverts, SentRevert, outlook as revert_outlook,
@@ -232,6 +234,10 @@ pub enum Dialog {
     /// proposal the server would create (loading until it is here), and a
     /// reason; nothing signs before that proposal has been on screen.
     Revert(RevertForm),
+    /// A person's approval as amended: the proposal narrowed (target,
+    /// permission document, expiry), what that comes to as it is typed,
+    /// and one signed approval once it narrows and has been on screen.
+    Amend(Box<AmendForm>),
     /// The keys; j/k scroll it where it does not fit.
     Help { scroll: u16 },
 }
@@ -253,6 +259,7 @@ impl std::fmt::Debug for Dialog {
             Dialog::Oversight { .. } => f.write_str("Oversight"),
             Dialog::Freeze(form) => write!(f, "Freeze({}, {:?})", form.agent(), form.choice),
             Dialog::Revert(form) => write!(f, "Revert({}, {:?})", form.proposal_id, form.preview),
+            Dialog::Amend(form) => write!(f, "Amend({}, {:?})", form.proposal_id, form.check),
             Dialog::Help { .. } => f.write_str("Help"),
         }
     }
@@ -275,6 +282,8 @@ pub enum Command {
     Annotate,
     /// Undo an executed proposal (signed, reason).
     Revert,
+    /// Approve as amended (narrowed).
+    Amend,
 }
 
 impl Command {
@@ -285,6 +294,7 @@ impl Command {
             Command::ConfirmSample => "confirm".into(),
             Command::Annotate => "annotate".into(),
             Command::Revert => "revert".into(),
+            Command::Amend => "amend".into(),
         }
     }
 }

@@ -85,7 +85,7 @@ impl Soc {
         self.submit_action("isolate_host", target, risk).await
     }
 
-    async fn submit_action(&self, action: &str, target: &str, risk: &str) -> String {
+    pub(crate) async fn submit_action(&self, action: &str, target: &str, risk: &str) -> String {
         let mut p = proposal(action, risk);
         p["target"] = target.into();
         let external = format!("ext-{}", target.replace(['/', ' '], "-"));

@@ -21,6 +21,7 @@ mod cli;
 mod cli_errors;
 mod connections;
 mod console;
+mod console_amend;
 mod console_freeze;
 mod console_revert;
 mod crash;

@@ -6,8 +6,10 @@
 //! the queue and the filter, `pending` holds commands that wait for their
 //! proposal, `commands` runs the signing commands and their dialogs,
 //! `freeze` the freezes and the lead's freeze dialog, `revert` the dialog
-//! that undoes an executed proposal.
+//! that undoes an executed proposal, `amend` the dialog that approves a
+//! proposal as amended.
 
+mod amend;
 mod commands;
 mod freeze;
 mod keys;
@@ -100,6 +102,9 @@ fn on_msg(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
             }
             if matches!(s.dialog, Some(Dialog::Revert(_))) {
                 return revert::on_drawn(s, now);
+            }
+            if matches!(s.dialog, Some(Dialog::Amend(_))) {
+                return amend::on_drawn(s, now);
             }
             // A dialog that signs an approval starts reading keys ARM_MS
             // after it was first on screen.

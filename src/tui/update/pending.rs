@@ -65,6 +65,7 @@ fn open(s: &mut State, command: Command) -> Vec<Effect> {
         Command::Reason(v) => start_reason(s, v),
         Command::Annotate => start_annotate(s),
         Command::Revert => super::revert::open(s),
+        Command::Amend => super::amend::open(s),
     }
 }
 

@@ -246,6 +246,10 @@ fn header(
     if let Some(line) = super::freeze::detail_line(s, t, &p.proposed_by) {
         out.push(kv(t, "agent", line));
     }
+    // Amended: what a person replaced, so the next signer sees it.
+    if let Some(line) = super::amend::detail_line(t, p) {
+        out.push(kv(t, "amended", line));
+    }
     // Reverted, or reverting something: the chain of what ran and undid it.
     for (k, line) in super::revert::detail_lines(s, t, d, p) {
         out.push(kv(t, k, line));
@@ -558,7 +562,10 @@ fn history(t: &Theme, d: &AlertDetail) -> Vec<Line<'static>> {
                 Span::styled(format!("{:<18} ", s_str(e, "kind")), t.text),
                 Span::styled(sanitize::line(&who), t.accent),
             ];
-            if let Some(note) = super::revert::history_note(s_str(e, "kind"), &data) {
+            let kind = s_str(e, "kind");
+            let note = super::revert::history_note(kind, &data)
+                .or_else(|| super::amend::history_note(kind, &data));
+            if let Some(note) = note {
                 spans.push(Span::styled(sanitize::line(&note), t.status_warn));
             }
             if !labels.is_empty() {

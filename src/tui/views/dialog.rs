@@ -67,6 +67,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
         Dialog::Confirm { .. } => confirm(f, area, s, t, d),
         Dialog::Freeze(form) => super::freeze::dialog(f, area, s, t, keys, form),
         Dialog::Revert(form) => super::revert::dialog(f, area, s, t, form),
+        Dialog::Amend(form) => super::amend::dialog(f, area, s, t, form),
     }
 }
 
@@ -363,6 +364,7 @@ fn pending(f: &mut Frame, area: Rect, t: &Theme, command: Command, typed: usize)
     let into = match command {
         Command::Reason(_) | Command::Revert => "goes into the reason",
         Command::Annotate => "goes into the note",
+        Command::Amend => "goes into the amendment",
         _ => "is not read as a command",
     };
     let lines = vec![

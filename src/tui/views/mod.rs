@@ -1,6 +1,7 @@
 //! Views read `&State` and `&Theme` and never change them. `render` draws
 //! one frame.
 
+mod amend;
 mod detail;
 mod dialog;
 mod diff;

@@ -585,4 +585,5 @@ fn the_freeze_dialog() {
     assert!(screen.contains("Tab mode"), "{screen}");
 }
 
+mod amend;
 mod revert;

@@ -308,6 +308,7 @@ fn quit_and_terminate() {
     assert!(s.session.quit);
 }
 
+pub(crate) mod amend;
 mod dialogs;
 mod freeze;
 pub(crate) mod groups;
