@@ -500,6 +500,7 @@ mod tests {
             frozen: None,
             reverted_by: None,
             amended: None,
+            contain_until: None,
         };
         let open = now + 60_000;
         // (status, execute_by, act, MCP text starts with, both say)

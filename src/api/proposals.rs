@@ -53,6 +53,11 @@ pub struct DecisionView {
     /// one proposed (`digest` is its digest; `changed` says what changed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amended: Option<AmendedView>,
+    /// Executed containment (`contain_for`): when the gate proposes its
+    /// revert, unless a person extends it.
+    #[serde(default, with = "rfc3339_opt", skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::domain::schema::timestamp_opt)]
+    pub contain_until: Option<i64>,
 }
 
 /// What a person narrowed, and the document to execute.
@@ -124,6 +129,7 @@ impl From<&ProposalRecord> for DecisionView {
                 amended,
                 document: p.document.clone(),
             }),
+            contain_until: p.contain_until,
         }
     }
 }

@@ -89,6 +89,7 @@ const PERSON_KINDS: &[&str] = &[
     "agent_unfrozen",
     "reverted",
     "amended",
+    "containment_extended",
 ];
 
 fn fail(seq: i64, problem: impl Into<String>) -> ChainBreak {
@@ -214,6 +215,11 @@ fn check_signed(
     }
     if data["amended_digest"].as_str() != p.amended_digest.as_deref() {
         return Err(mismatch("amended digest"));
+    }
+    if let Some(until) = p.contain_until.as_deref()
+        && data["contain_until"].as_str().and_then(parse_rfc3339) != parse_rfc3339(until)
+    {
+        return Err(mismatch("contain_until"));
     }
     if kind == "annotated" {
         if body["alert_id"].as_str() != p.alert_id.as_deref()

@@ -303,6 +303,7 @@ mod tests {
             frozen: None,
             reverted_by: None,
             amended: None,
+            contain_until: None,
         }
     }
 

@@ -105,8 +105,8 @@ pub async fn deliver(
             // A receipt that cannot be issued is a record that cannot
             // show the approval: run nothing.
             let error = e.to_string();
-            let _ = report(store, exec, &p, ExecutionReport::started()).await;
-            let _ = report(store, exec, &p, failed(&error)).await;
+            let _ = report(store, issuer, exec, &p, ExecutionReport::started()).await;
+            let _ = report(store, issuer, exec, &p, failed(&error)).await;
             return Finish::Failed { error };
         }
     };
@@ -115,7 +115,7 @@ pub async fn deliver(
         let start = ExecutionReport::Started {
             receipt_id: Some(receipt_id.clone()),
         };
-        match report(store, exec, &p, start).await {
+        match report(store, issuer, exec, &p, start).await {
             Ok(()) => {}
             // Halted or lapsed meanwhile: nothing runs.
             Err(StoreError::Refused(r)) => {
@@ -147,7 +147,7 @@ pub async fn deliver(
             let finish = again(c, exec, &retry_at, error);
             if let Finish::Failed { error } = &finish {
                 // Out of time: the record says it failed, and why.
-                if let Err(e) = report(store, exec, &p, failed(error)).await {
+                if let Err(e) = report(store, issuer, exec, &p, failed(error)).await {
                     return Finish::Retry {
                         next_at: retry_at(c.attempts),
                         error: format!("{error}; recording it failed: {e}"),
@@ -157,7 +157,7 @@ pub async fn deliver(
             return finish;
         }
     };
-    match report(store, exec, &p, outcome).await {
+    match report(store, issuer, exec, &p, outcome).await {
         Ok(()) => Finish::Sent,
         // Recorded already (a retry after an answer whose record was lost).
         Err(StoreError::Refused(_)) => Finish::Sent,
@@ -198,6 +198,7 @@ fn again(
 
 async fn report(
     store: &dyn Store,
+    issuer: &Issuer,
     exec: &ExecutorConfig,
     p: &ProposalRecord,
     report: ExecutionReport,
@@ -209,6 +210,7 @@ async fn report(
             executor: Some(exec.name.clone()),
             report,
             now: now_millis(),
+            contain_for_secs: issuer.contain_for_secs(p),
         })
         .await
         .map(|_| ())

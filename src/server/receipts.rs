@@ -25,6 +25,9 @@ pub struct Issuer {
     pub key: Arc<PrivateKey>,
     pub server: Arc<str>,
     pub executors: Arc<Vec<ExecutorConfig>>,
+    /// The policy in force (shared with the server's, replaced on reload):
+    /// how long what an executor ran stays contained.
+    pub policy: Arc<super::state::Swap<crate::domain::policy::Policy>>,
 }
 
 impl Issuer {
@@ -33,6 +36,14 @@ impl Issuer {
         self.executors
             .iter()
             .find(|e| e.actions.iter().any(|a| a == action))
+    }
+
+    /// How long `p`, once executed, stays contained (`contain_for`).
+    pub fn contain_for_secs(&self, p: &ProposalRecord) -> Option<u64> {
+        self.policy
+            .get()
+            .rule_for(&p.action, p.risk)
+            .contain_for_secs
     }
 
     /// Who may run `p`: its executor, else the agent that proposed it.

@@ -303,6 +303,10 @@ pub async fn start(
             if let Err(e) = store.run_deadlines(now_millis()).await {
                 tracing::warn!(error = %e, "deadline sweep failed; will retry");
             }
+            let (policy, sampler) = (sweeper.policy(), sweeper.sampler.clone());
+            if let Err(e) = store.end_containments(now_millis(), policy, sampler).await {
+                tracing::warn!(error = %e, "ending containments failed; will retry");
+            }
             // Once a minute: expired challenges and sessions, and rate
             // limiter keys that are idle again.
             if last_sweep.elapsed() >= Duration::from_secs(60) {

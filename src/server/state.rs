@@ -128,14 +128,16 @@ impl AppState {
     ) -> Self {
         let server_key = Arc::new(identity.server_key);
         let server_name: Arc<str> = identity.server_name.into();
+        let policy = Arc::new(Swap::new(policy));
         AppState {
             store,
-            policy: Arc::new(Swap::new(policy)),
+            policy: policy.clone(),
             signers: Arc::new(Swap::new(identity.signers)),
             issuer: super::receipts::Issuer {
                 key: server_key.clone(),
                 server: server_name.clone(),
                 executors: Arc::new(Vec::new()),
+                policy,
             },
             server_key,
             server_name,

@@ -164,6 +164,11 @@ pub fn accept(
         }
         _ => {}
     }
+    if (p.verdict == super::payload::PayloadVerdict::Extend) != p.contain_until.is_some() {
+        return Err(Refused::Payload(
+            "contain_until: an extend names until when (RFC 3339), and only an extend does".into(),
+        ));
+    }
     match (&p.amend, &p.amended_digest) {
         (None, None) => {}
         (Some(_), Some(_)) if p.verdict == super::payload::PayloadVerdict::Approve => {}

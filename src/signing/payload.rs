@@ -21,6 +21,8 @@ pub enum PayloadVerdict {
     /// Undo an executed proposal: creates its compensating proposal
     /// (`revert_digest` names it), this signature its first approval.
     Revert,
+    /// Keep an executed containment in place longer (`contain_until`).
+    Extend,
 }
 
 impl PayloadVerdict {
@@ -33,7 +35,7 @@ impl PayloadVerdict {
             PayloadVerdict::Halt => Some(Verdict::Halt),
             PayloadVerdict::Confirm => Some(Verdict::Confirm),
             PayloadVerdict::Flag => Some(Verdict::Flag),
-            PayloadVerdict::Annotate | PayloadVerdict::Revert => None,
+            PayloadVerdict::Annotate | PayloadVerdict::Revert | PayloadVerdict::Extend => None,
         }
     }
 }
@@ -166,6 +168,9 @@ pub struct DecisionPayload {
     /// approves (`digest` stays what was on screen).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amended_digest: Option<String>,
+    /// On an `extend`: until when the containment stays (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contain_until: Option<String>,
 }
 
 /// A payload and its signature, as posted to `POST /v1/decisions`.
@@ -243,6 +248,7 @@ impl DecisionDraft {
             revert_digest: self.revert_digest.clone(),
             amend: self.amend.clone(),
             amended_digest: self.amended_digest.clone(),
+            contain_until: None,
         }
     }
 

@@ -178,6 +178,9 @@ pub struct ExecutionCommand {
     pub executor: Option<String>,
     pub report: ExecutionReport,
     pub now: Millis,
+    /// How long it stays contained once executed (the rule's
+    /// `contain_for`), then the gate proposes its revert.
+    pub contain_for_secs: Option<u64>,
 }
 
 /// A lead's signed freeze (`mode`) or unfreeze (`mode` is `None`) of one
@@ -223,4 +226,24 @@ pub struct RevertOutcome {
     pub event: Event,
     /// The entry that approves (or counts the approval of) it.
     pub audit: AuditEntry,
+}
+
+/// Executed containments whose `contain_until` passed: each proposes its
+/// revert, judged under `policy`.
+pub struct EndContainments {
+    pub ids: Vec<String>,
+    pub now: Millis,
+    pub policy: Arc<Policy>,
+    pub sampler: Arc<Sampler>,
+}
+
+/// A person's signed extension of an executed containment.
+pub struct ExtendCommand {
+    pub proposal_id: String,
+    pub digest: String,
+    pub principal: String,
+    pub reason: String,
+    pub until: Millis,
+    pub now: Millis,
+    pub signed: SignedBlob,
 }

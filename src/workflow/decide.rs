@@ -328,6 +328,12 @@ pub fn execution(
         });
         next.reason = Some(detail.to_owned()).filter(|d| !d.is_empty());
     }
+    if event == Event::Executed
+        && let Some(secs) = cmd.contain_for_secs
+    {
+        let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+        next.contain_until = Some(cmd.now.saturating_add(secs.saturating_mul(1000)));
+    }
     entries.push(entry(
         cmd.now,
         event.as_str(),
@@ -341,7 +347,12 @@ pub fn execution(
             ExecutionReport::Started {
                 receipt_id: Some(id),
             } => json!({"detail": detail, "digest": next.digest, "receipt_id": id}),
-            _ => json!({"detail": detail, "digest": next.digest}),
+            _ => match next.contain_until {
+                Some(t) => {
+                    json!({"detail": detail, "digest": next.digest, "contain_until": to_rfc3339(t)})
+                }
+                None => json!({"detail": detail, "digest": next.digest}),
+            },
         },
     ));
     Ok((next, entries))

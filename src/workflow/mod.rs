@@ -20,7 +20,7 @@ pub use commands::*;
 pub use decide::{annotate, claim, decide, execution, settle};
 pub use error::StoreError;
 pub use freeze::{FreezeChange, freeze};
-pub use revert::{RevertPlan, revert};
+pub use revert::{RevertPlan, containment_ended, extend, revert};
 pub use submit::{ByPolicy, SubmitPlan, submit};
 
 use crate::audit::chain::NewEntry;

@@ -118,3 +118,110 @@ pub fn revert(
         event,
     })
 }
+
+/// What an executed containment's time running out does: the gate
+/// proposes its revert itself (an ordinary proposal in the agent's name,
+/// which the policy routes to people or approves), unless it was reverted
+/// already; either way the original is no longer timed.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "what one deadline reads, passed through"
+)]
+pub fn containment_ended(
+    original: &ProposalRecord,
+    alert: &AlertRecord,
+    existing: Option<&AlertRecord>,
+    policy: &std::sync::Arc<crate::domain::policy::Policy>,
+    sampler: &std::sync::Arc<crate::domain::sample::Sampler>,
+    now: crate::domain::machine::Millis,
+) -> Writes {
+    let mut done = original.clone();
+    done.contain_until = None;
+    done.updated_at = now;
+    let mut data = json!({
+        "contain_until": original.contain_until.map(crate::domain::time::to_rfc3339),
+        "digest": original.digest,
+    });
+    let mut w = Writes::default();
+    let mut made = Vec::new();
+    match existing {
+        Some(a) => data["already_reverted"] = json!({"alert": a.id}),
+        None => match compensating(alert, original, policy) {
+            Err(e) => data["not_reversible"] = json!(e.to_string()),
+            Ok(sub) => {
+                let submit = SubmitCommand::new(
+                    original.proposed_by.clone(),
+                    sub,
+                    policy.clone(),
+                    now,
+                    sampler.clone(),
+                );
+                let (new_alert, proposals, mut entries) = create(&submit, ByPolicy::Allowed);
+                if let Some(received) = entries.first_mut() {
+                    received.actor = crate::audit::chain::actor_deadline();
+                    received.data["reverts"] = json!(original.id);
+                }
+                data["reverted_by"] = json!(proposals.first().map(|p| p.id.clone()));
+                data["alert"] = json!(new_alert.id);
+                w.alert = Some(new_alert);
+                w.proposals.extend(proposals);
+                made = entries;
+            }
+        },
+    }
+    w.entries.push(entry(
+        now,
+        "containment_ended",
+        &original.alert_id,
+        Some(&original.id),
+        crate::audit::chain::actor_deadline(),
+        data,
+    ));
+    w.entries.extend(made);
+    w.proposals.push(done);
+    w
+}
+
+/// A person keeps an executed containment in place until `cmd.until`
+/// (later than now): the gate proposes its revert only then.
+pub fn extend(
+    p: &ProposalRecord,
+    cmd: &super::ExtendCommand,
+) -> Result<(ProposalRecord, crate::audit::chain::NewEntry), StoreError> {
+    let Some(was) = p.contain_until else {
+        return Err(Refusal::WrongState {
+            verb: "extend",
+            status: p.status,
+        }
+        .into());
+    };
+    if cmd.digest != p.digest {
+        return Err(StoreError::StaleDigest {
+            current: p.digest.clone(),
+        });
+    }
+    if cmd.until <= cmd.now {
+        return Err(StoreError::Conflict(
+            "contain_until: an extension ends later than now".into(),
+        ));
+    }
+    let mut next = p.clone();
+    next.contain_until = Some(cmd.until);
+    next.updated_at = cmd.now;
+    let mut e = entry(
+        cmd.now,
+        "containment_extended",
+        &p.alert_id,
+        Some(&p.id),
+        actor_person(&cmd.principal),
+        json!({
+            "verdict": "extend",
+            "reason": cmd.reason,
+            "digest": cmd.digest,
+            "from": crate::domain::time::to_rfc3339(was),
+            "contain_until": crate::domain::time::to_rfc3339(cmd.until),
+        }),
+    );
+    signed_into(&mut e.data, &cmd.signed);
+    Ok((next, e))
+}

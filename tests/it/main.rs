@@ -24,6 +24,7 @@ mod console;
 mod console_amend;
 mod console_freeze;
 mod console_revert;
+mod containment;
 mod crash;
 mod decisions;
 mod demo;

@@ -71,7 +71,7 @@ async fn old_migration_numbers_are_renumbered_once() {
         .map(|r| r.get::<_, i32>(0))
         .collect::<Vec<i32>>()
     };
-    let numbered_alike = vec![0, 1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+    let numbered_alike = vec![0, 1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
     assert_eq!(
         versions(common::pg_connect(&url).await).await,
         numbered_alike
@@ -87,12 +87,13 @@ async fn old_migration_numbers_are_renumbered_once() {
     assert!(head.seq > 0);
     drop(store);
     // As a database migrated before the numbers were shared recorded them
-    // (before freezes and amendments, which it then gets).
+    // (before freezes, amendments and timed containment, which it then gets).
     let db = common::pg_connect(&url).await;
     db.batch_execute(
-        "DELETE FROM countersign_migrations WHERE version IN (0, 12, 13);
+        "DELETE FROM countersign_migrations WHERE version IN (0, 12, 13, 14);
          DROP TABLE freezes;
          ALTER TABLE proposals DROP COLUMN amended;
+         ALTER TABLE proposals DROP COLUMN contain_until;
          UPDATE countersign_migrations SET version = -version;
          UPDATE countersign_migrations SET version = CASE version
              WHEN -1 THEN 1 WHEN -4 THEN 2 WHEN -5 THEN 3 WHEN -6 THEN 4 WHEN -7 THEN 5

@@ -81,6 +81,10 @@ pub async fn post(
         let accepted = super::revert::post(&state, &p, &key, blob, now).await?;
         return Ok((StatusCode::CREATED, Json(accepted)));
     }
+    if p.verdict == crate::signing::payload::PayloadVerdict::Extend {
+        let accepted = super::revert::extend(&state, &p, blob, now).await?;
+        return Ok((StatusCode::CREATED, Json(accepted)));
+    }
     let accepted = match (p.verdict.as_verdict(), &p.proposal_id, &p.alert_id) {
         (Some(verdict), Some(proposal_id), None) => {
             // One policy for the role and the rule: a reload between two

@@ -213,6 +213,7 @@ pub async fn execution(
             executor: None,
             report,
             now: now_millis(),
+            contain_for_secs: state.issuer.contain_for_secs(&p),
         })
         .await?;
     Ok(Json((&p).into()))

@@ -119,3 +119,48 @@ pub async fn post(
 fn view(p: &ProposalRecord) -> crate::api::DecisionView {
     p.into()
 }
+
+/// A signed `extend` of an executed containment: until when, and why.
+pub async fn extend(
+    state: &AppState,
+    p: &DecisionPayload,
+    blob: SignedBlob,
+    now: i64,
+) -> Result<DecisionAccepted, ApiError> {
+    let Some(proposal_id) = p.proposal_id.clone().filter(|_| p.alert_id.is_none()) else {
+        return Err(ApiError::new(
+            ErrorCode::InvalidPayload,
+            "an extend names the executed proposal (proposal_id) and no alert_id",
+        ));
+    };
+    let until = p
+        .contain_until
+        .as_deref()
+        .and_then(crate::domain::time::parse_rfc3339)
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::InvalidPayload, "contain_until: an RFC 3339 time")
+        })?;
+    if !machine::reason_ok(&p.reason) {
+        return Err(ApiError::new(
+            ErrorCode::ReasonRequired,
+            "an extension needs a reason of at least two characters",
+        ));
+    }
+    let out = state
+        .store
+        .extend(crate::workflow::ExtendCommand {
+            proposal_id,
+            digest: p.digest.clone(),
+            principal: p.principal.clone(),
+            reason: p.reason.clone(),
+            until,
+            now,
+            signed: blob,
+        })
+        .await?;
+    Ok(DecisionAccepted {
+        audit: out.audit,
+        proposal: Some(view(&out.proposal)),
+        event: "containment_extended".into(),
+    })
+}

@@ -20,9 +20,9 @@ use crate::domain::records::{
 };
 use crate::domain::types::{ProposalStatus, Risk, TokenRole};
 pub use crate::workflow::{
-    AnnotateCommand, AnnotateOutcome, ClaimCommand, DecideCommand, DecideOutcome, ExecutionCommand,
-    FreezeCommand, FreezeOutcome, RecordPolicy, RevertCommand, RevertOutcome, SignedBlob,
-    StoreError, SubmitCommand, SubmitOutcome,
+    AnnotateCommand, AnnotateOutcome, ClaimCommand, DecideCommand, DecideOutcome, EndContainments,
+    ExecutionCommand, ExtendCommand, FreezeCommand, FreezeOutcome, RecordPolicy, RevertCommand,
+    RevertOutcome, SignedBlob, StoreError, SubmitCommand, SubmitOutcome,
 };
 use async_trait::async_trait;
 pub use ops::notify::{Claimed, DeliveryCount, Finish};
@@ -118,6 +118,14 @@ pub trait Store: Send + Sync + 'static {
     async fn report_execution(&self, cmd: ExecutionCommand) -> Result<ProposalRecord, StoreError>;
     /// Applies every deadline due at `now`; returns how many proposals moved.
     async fn run_deadlines(&self, now: Millis) -> Result<usize, StoreError>;
+    /// Ends every executed containment whose `contain_until` passed by
+    /// `now`: each proposes its revert under `policy`. Returns how many.
+    async fn end_containments(
+        &self,
+        now: Millis,
+        policy: Arc<crate::domain::policy::Policy>,
+        sampler: Arc<crate::domain::sample::Sampler>,
+    ) -> Result<usize, StoreError>;
     /// Records the policy in force (`policy_loaded`) unless the log's last
     /// policy entry has the same digest; returns the entry written, if any.
     /// Read and append happen under the chain's write lock, so replicas
@@ -195,6 +203,8 @@ pub trait Store: Send + Sync + 'static {
     /// A person's signed revert of an executed proposal: its compensating
     /// proposal, that signature its first approval.
     async fn revert(&self, cmd: RevertCommand) -> Result<RevertOutcome, StoreError>;
+    /// A person's signed extension of an executed containment.
+    async fn extend(&self, cmd: ExtendCommand) -> Result<DecideOutcome, StoreError>;
 
     /// Records a login challenge until `expires_at`.
     async fn create_challenge(

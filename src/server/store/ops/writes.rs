@@ -11,7 +11,8 @@ use crate::server::store::{
     RecordPolicy, StoreError, SubmitCommand, SubmitOutcome,
 };
 use crate::workflow::{
-    self as logic, FreezeCommand, FreezeOutcome, RevertCommand, RevertOutcome, Writes,
+    self as logic, EndContainments, ExtendCommand, FreezeCommand, FreezeOutcome, RevertCommand,
+    RevertOutcome, Writes,
 };
 
 pub async fn submit<T: Tx>(
@@ -262,6 +263,80 @@ pub async fn revert<T: Tx>(
     Ok(RevertOutcome {
         proposal: only(plan.writes.proposals)?,
         event: plan.event,
+        audit,
+    })
+}
+
+/// Ids of executed containments whose time ran out by `now` (read outside
+/// the write).
+pub async fn contained_due<T: Tx>(tx: &mut T, now: Millis) -> Result<Vec<String>, StoreError> {
+    let sql = sql::contained_due_sql(tx.dialect());
+    tx.query(&sql, &[now.into()], |r| r.text("id")).await
+}
+
+/// Ends the containments of `ids` whose time ran out, re-read under the
+/// lock (another replica may have ended one, or a person extended it):
+/// each proposes its revert. Returns how many ended.
+pub async fn end_containments<T: Tx>(
+    tx: &mut T,
+    cmd: &EndContainments,
+    changed: &mut Vec<String>,
+) -> Result<usize, StoreError> {
+    let mut ended = 0;
+    for read in reads_of::settle(tx.dialect(), &cmd.ids) {
+        let found = read.run(tx, sql::proposal_row).await?.into_iter().next();
+        let Some(p) = found.filter(|p| p.contain_until.is_some_and(|t| t <= cmd.now)) else {
+            continue;
+        };
+        let alert = alert_by_id(tx, &p.alert_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("alert {}", p.alert_id)))?;
+        let key: Vec<sql::Param> = vec![
+            p.proposed_by.as_str().into(),
+            crate::domain::revert::external_id(&p.id).into(),
+        ];
+        let lock = tx.dialect().for_update();
+        let existing = tx
+            .query_opt(&sql::alert_by_external_sql(lock), &key, sql::alert_row)
+            .await?;
+        let mut w = logic::containment_ended(
+            &p,
+            &alert,
+            existing.as_ref(),
+            &cmd.policy,
+            &cmd.sampler,
+            cmd.now,
+        );
+        apply(tx, &mut w, changed).await?;
+        ended += 1;
+    }
+    Ok(ended)
+}
+
+/// A person's signed extension of an executed containment: its nonce
+/// unused, the proposal (locked).
+pub async fn extend<T: Tx>(
+    tx: &mut T,
+    cmd: &ExtendCommand,
+    changed: &mut Vec<String>,
+) -> Result<DecideOutcome, StoreError> {
+    let [nonce, proposal] = reads_of::revert(tx.dialect(), &cmd.signed.nonce, &cmd.proposal_id);
+    let (seen, found) = nonce
+        .run_pair(&proposal, tx, (nonce_row, sql::proposal_row))
+        .await?;
+    unused(seen)?;
+    let p = found_proposal(found, &cmd.proposal_id)?;
+    let (next, entry) = logic::extend(&p, cmd)?;
+    let mut w = Writes {
+        proposals: vec![next],
+        entries: vec![entry],
+        nonce: Some(cmd.signed.nonce.clone()),
+        ..Writes::default()
+    };
+    let audit = recorded(apply(tx, &mut w, changed).await?)?;
+    Ok(DecideOutcome {
+        proposal: only(w.proposals)?,
+        event: crate::domain::machine::Event::Executed,
         audit,
     })
 }

@@ -9,9 +9,9 @@ use crate::domain::records::ProposalRecord;
 use crate::server::store::ops::{self, Read, reads_of};
 use crate::server::store::sql::Dialect;
 use crate::server::store::{
-    AnnotateCommand, AnnotateOutcome, ClaimCommand, DecideCommand, DecideOutcome, ExecutionCommand,
-    FreezeCommand, FreezeOutcome, RevertCommand, RevertOutcome, StoreError, SubmitCommand,
-    SubmitOutcome,
+    AnnotateCommand, AnnotateOutcome, ClaimCommand, DecideCommand, DecideOutcome, EndContainments,
+    ExecutionCommand, ExtendCommand, FreezeCommand, FreezeOutcome, RevertCommand, RevertOutcome,
+    StoreError, SubmitCommand, SubmitOutcome,
 };
 use deadpool_postgres::Object;
 use futures_util::future::LocalBoxFuture;
@@ -197,6 +197,40 @@ impl Op for Settle {
         changed: &'a mut Vec<String>,
     ) -> impl Future<Output = Result<usize, StoreError>> + 'a {
         ops::settle(tx, &self.ids, self.now, changed)
+    }
+}
+
+impl Op for ExtendCommand {
+    type Out = DecideOutcome;
+    fn reads(&self) -> Vec<Read> {
+        reads_of::revert(PG, &self.signed.nonce, &self.proposal_id).into()
+    }
+    fn keys(&self) -> Vec<String> {
+        vec![nonce_key(&self.signed.nonce), id_key(&self.proposal_id)]
+    }
+    fn run<'a>(
+        &'a self,
+        tx: &'a mut PgTx<'_, Object>,
+        changed: &'a mut Vec<String>,
+    ) -> impl Future<Output = Result<DecideOutcome, StoreError>> + 'a {
+        ops::extend(tx, self, changed)
+    }
+}
+
+impl Op for EndContainments {
+    type Out = usize;
+    fn reads(&self) -> Vec<Read> {
+        reads_of::settle(PG, &self.ids)
+    }
+    fn keys(&self) -> Vec<String> {
+        self.ids.iter().map(|id| id_key(id)).collect()
+    }
+    fn run<'a>(
+        &'a self,
+        tx: &'a mut PgTx<'_, Object>,
+        changed: &'a mut Vec<String>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + 'a {
+        ops::end_containments(tx, self, changed)
     }
 }
 

@@ -298,6 +298,25 @@ impl Store for PgStore {
         self.writer.call(Settle { ids: due, now }).await
     }
 
+    async fn end_containments(
+        &self,
+        now: Millis,
+        policy: Arc<crate::domain::policy::Policy>,
+        sampler: Arc<crate::domain::sample::Sampler>,
+    ) -> Result<usize, StoreError> {
+        let ids = plain_tx!(self, |t| ops::contained_due(t, now))?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let cmd = super::EndContainments {
+            ids,
+            now,
+            policy,
+            sampler,
+        };
+        self.writer.call(cmd).await
+    }
+
     /// In a transaction of its own that takes the chain lock first and
     /// reads the head under it, as the writer does: two replicas starting
     /// with one policy write it once (the second finds it is the last).
@@ -421,6 +440,10 @@ impl Store for PgStore {
     }
 
     async fn freeze(&self, cmd: super::FreezeCommand) -> Result<super::FreezeOutcome, StoreError> {
+        self.writer.call(cmd).await
+    }
+
+    async fn extend(&self, cmd: super::ExtendCommand) -> Result<DecideOutcome, StoreError> {
         self.writer.call(cmd).await
     }
 

@@ -85,6 +85,28 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn end_containments(
+        &self,
+        now: Millis,
+        policy: Arc<crate::domain::policy::Policy>,
+        sampler: Arc<crate::domain::sample::Sampler>,
+    ) -> Result<usize, StoreError> {
+        let ids = self
+            .read(move |c| block_now(ops::contained_due(&mut SqliteTx::new(c), now)))
+            .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let cmd = super::EndContainments {
+            ids,
+            now,
+            policy,
+            sampler,
+        };
+        self.write(move |t, changed| block_now(ops::end_containments(t, &cmd, changed)))
+            .await
+    }
+
     async fn record_policy(&self, cmd: RecordPolicy) -> Result<Option<AuditEntry>, StoreError> {
         self.write(move |t, _| block_now(ops::record_policy(t, &cmd)))
             .await
@@ -211,6 +233,11 @@ impl Store for SqliteStore {
 
     async fn freeze(&self, cmd: super::FreezeCommand) -> Result<super::FreezeOutcome, StoreError> {
         self.write(move |t, changed| block_now(ops::freeze(t, &cmd, changed)))
+            .await
+    }
+
+    async fn extend(&self, cmd: super::ExtendCommand) -> Result<DecideOutcome, StoreError> {
+        self.write(move |t, changed| block_now(ops::extend(t, &cmd, changed)))
             .await
     }
 

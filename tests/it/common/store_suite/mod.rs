@@ -210,6 +210,7 @@ pub async fn decisions_follow_the_rules(store: Arc<dyn Store>) {
             executor: None,
             report: ExecutionReport::started(),
             now: T0 + 7,
+            contain_for_secs: None,
         })
         .await;
     assert!(matches!(r, Err(StoreError::Refused(_))), "{r:?}");

@@ -42,6 +42,7 @@ pub async fn deadlines_and_execution(store: Arc<dyn Store>) {
             executor: None,
             report,
             now,
+            contain_for_secs: None,
         })
     };
     assert!(matches!(
