@@ -28,14 +28,17 @@ struct Cluster {
 }
 
 /// The shared test policy without what needs a lead (the high-risk rule,
-/// escalation): the cluster's people are all analysts, and `serve` starts
-/// only on a policy they can meet.
+/// escalation): `serve` starts only on a policy its people can meet.
+/// analyst0 is a lead, to freeze.
 const POLICY: &str = r#"
 [defaults]
 approvals = 1
 role = "analyst"
 expiry_secs = 3600
 execution_window_secs = 600
+
+[roles]
+leads = ["analyst0"]
 
 [[rules]]
 action = "block_indicator"
@@ -451,4 +454,50 @@ async fn losing_the_database_is_503_then_recovers() {
         .get(0);
     assert_eq!(during, 0);
     drop(server);
+}
+
+/// A lead's freeze on one replica reaches an agent waiting on the other at
+/// once (every replica hears the commit), and stops policy approvals there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_freeze_on_one_replica_tells_an_agent_waiting_on_the_other() {
+    use countersign::api::FreezeMode;
+    use countersign::signing::freeze::FreezeDraft;
+    let Some(c) = cluster(1).await else { return };
+    let agent = ApiClient::new(&c.base(1), Some(c.agent_token.clone())).unwrap();
+    let r = agent
+        .submit_alert(&alert(
+            "fz-replica",
+            vec![proposal("isolate_host", "medium")],
+        ))
+        .await
+        .unwrap();
+    let id = r.proposals[0].id.clone();
+    let waiter = agent.clone();
+    let waiting = tokio::spawn(async move {
+        let at = std::time::Instant::now();
+        (waiter.decision(&id, 120).await, at.elapsed())
+    });
+    common::until_long_polls(&c.base(1), 1).await;
+    let (name, key) = c.keys[0].clone();
+    let signer = Signer::from_key(key.clone());
+    let lead = Person::login(&c.base(0), &name, Signer::from_key(key)).await;
+    let signed = FreezeDraft {
+        agent: "soar-bot".into(),
+        mode: Some(FreezeMode::NoAuto),
+        reason: "stop it everywhere".into(),
+    }
+    .sign(&name, countersign::domain::time::now_millis(), &signer)
+    .unwrap()
+    .decision;
+    lead.post_freeze(&signed).await.unwrap();
+    let (view, took) = waiting.await.unwrap();
+    let view = view.unwrap();
+    assert_eq!(view.frozen.map(|f| f.by), Some(name.clone()));
+    assert!(took < std::time::Duration::from_secs(60), "took {took:?}");
+    // The other replica's writer reads the freeze: no policy approval there.
+    let auto = agent
+        .submit_alert(&alert("fz-auto", vec![proposal("block_indicator", "low")]))
+        .await
+        .unwrap();
+    assert_eq!(auto.proposals[0].status.as_str(), "pending");
 }
