@@ -185,6 +185,7 @@ fn sign_group(
             revert_digest: None,
             amend: None,
             amended_digest: None,
+            contain_until: None,
         }));
     }
     let note = if dropped.is_empty() {
@@ -284,6 +285,7 @@ fn reject_also(
                 revert_digest: None,
                 amend: None,
                 amended_digest: None,
+                contain_until: None,
             })
         })
         .collect();
@@ -394,6 +396,7 @@ fn sign(
         revert_digest: None,
         amend: None,
         amended_digest: None,
+        contain_until: None,
     })]
 }
 
