@@ -431,6 +431,7 @@ pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Ef
         Dialog::Freeze(_) => super::freeze::on_key(s, k, action),
         Dialog::Revert(_) => super::revert::on_key(s, k, action),
         Dialog::Amend(_) => super::amend::on_key(s, k, action),
+        Dialog::Extend(_) => super::extend::on_key(s, k, action),
         Dialog::Notice { .. } => {
             if action == Some(Action::Submit) {
                 s.dialog = None;
