@@ -126,6 +126,7 @@ async fn run(notify: NotifySettings, clients: usize, secs: u64) -> (f64, f64, f6
                         revert_digest: None,
                         amend: None,
                         amended_digest: None,
+                        contain_until: None,
                     }
                     .sign(&name, countersign::domain::time::now_millis(), &signer)
                     .unwrap()

@@ -61,6 +61,7 @@ pub fn signed_log(entries: usize, people: usize) -> SignedLog {
                 revert_digest: None,
                 amend: None,
                 amended_digest: None,
+                contain_until: None,
             };
             let Signed { decision: s, nonce } =
                 d.sign(name, now, &Signer::from_key(k.clone())).unwrap();

@@ -129,6 +129,7 @@ pub fn approval(
         revert_digest: None,
         amend: None,
         amended_digest: None,
+        contain_until: None,
     }
     .sign(name, countersign::domain::time::now_millis(), signer)
     .unwrap()

@@ -110,6 +110,7 @@ async fn night_shift(url: &str, bob: &Signer) -> anyhow::Result<()> {
             revert_digest: None,
             amend: None,
             amended_digest: None,
+            contain_until: None,
         };
         c.post_decision(&d.sign(NIGHT_SHIFT, now_millis(), bob)?.decision)
             .await?;

@@ -217,6 +217,8 @@ pub struct DecisionDraft {
     /// the amended document (see [`DecisionPayload::amend`]).
     pub amend: Option<serde_json::Value>,
     pub amended_digest: Option<String>,
+    /// On an `extend`: until when the containment stays (RFC 3339).
+    pub contain_until: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,7 +250,7 @@ impl DecisionDraft {
             revert_digest: self.revert_digest.clone(),
             amend: self.amend.clone(),
             amended_digest: self.amended_digest.clone(),
-            contain_until: None,
+            contain_until: self.contain_until.clone(),
         }
     }
 

@@ -64,6 +64,9 @@ pub enum Action {
     /// Approve as amended: narrow the target, a permission change's
     /// `after` or the expiry, then sign one approval over both digests.
     Amend,
+    /// Keep an executed containment in place longer than its rule's time,
+    /// with a reason.
+    Extend,
     Filter,
     Sort,
     Refresh,
@@ -178,6 +181,7 @@ impl Action {
             Action::Freeze => "leads: freeze / unfreeze an agent (signed)",
             Action::Revert => "revert an executed proposal, with a reason (signed)",
             Action::Amend => "approve as amended: narrow it first (signed)",
+            Action::Extend => "keep a timed containment longer, with a reason (signed)",
             Action::Filter => "filter the queue",
             Action::Sort => "change sort order",
             Action::Refresh => "reload from the server",

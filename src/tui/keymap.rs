@@ -193,6 +193,7 @@ const DEFAULTS: &[(Action, &[&str])] = &[
     (Action::Freeze, &["F"]),
     (Action::Revert, &["U"]),
     (Action::Amend, &["m"]),
+    (Action::Extend, &["X"]),
     (Action::Filter, &["/"]),
     (Action::Sort, &["s"]),
     (Action::Refresh, &["R", "ctrl-r"]),

@@ -12,9 +12,11 @@ use std::sync::Arc;
 use tui_textarea::TextArea;
 
 mod amend;
+mod extend;
 mod freeze;
 mod revert;
 pub use amend::{AmendField, AmendForm, Check as AmendCheck, check as amend_check};
+pub use extend::{ExtendForm, STEPS_H as EXTEND_STEPS_H, local_time, time_left};
 pub use freeze::{FreezeChoice, FreezeForm, Freezes, agent_name, short as freeze_short};
 pub use revert::{
     Preview, RevertForm, Reverts, SentRevert, outlook as revert_outlook,
@@ -238,6 +240,10 @@ pub enum Dialog {
     /// permission document, expiry), what that comes to as it is typed,
     /// and one signed approval once it narrows and has been on screen.
     Amend(Box<AmendForm>),
+    /// A person's extension of an executed containment: how much longer
+    /// (the resulting time shown) and a reason; armed as
+    /// [`Dialog::Confirm`].
+    Extend(ExtendForm),
     /// The keys; j/k scroll it where it does not fit.
     Help { scroll: u16 },
 }
@@ -260,6 +266,7 @@ impl std::fmt::Debug for Dialog {
             Dialog::Freeze(form) => write!(f, "Freeze({}, {:?})", form.agent(), form.choice),
             Dialog::Revert(form) => write!(f, "Revert({}, {:?})", form.proposal_id, form.preview),
             Dialog::Amend(form) => write!(f, "Amend({}, {:?})", form.proposal_id, form.check),
+            Dialog::Extend(form) => write!(f, "Extend({}, +{}h)", form.proposal_id, form.hours()),
             Dialog::Help { .. } => f.write_str("Help"),
         }
     }
@@ -284,6 +291,8 @@ pub enum Command {
     Revert,
     /// Approve as amended (narrowed).
     Amend,
+    /// Keep an executed containment longer (signed, reason).
+    Extend,
 }
 
 impl Command {
@@ -295,6 +304,7 @@ impl Command {
             Command::Annotate => "annotate".into(),
             Command::Revert => "revert".into(),
             Command::Amend => "amend".into(),
+            Command::Extend => "extend".into(),
         }
     }
 }
@@ -339,6 +349,9 @@ pub struct Session {
     pub size: (u16, u16),
     /// The leads the server's policy names (from the login).
     pub leads: Vec<String>,
+    /// The person's clock, seconds east of UTC: times they read as
+    /// "23:40" are shown in it (0, UTC, until the console sets it).
+    pub utc_offset_s: i32,
 }
 
 /// Like proposals collapsed into one queue row: same action, rule, risk
@@ -479,6 +492,7 @@ impl State {
                 quit: false,
                 size: (80, 24),
                 leads: Vec::new(),
+                utc_offset_s: 0,
             },
             queue: Queue {
                 view: View::Pending,

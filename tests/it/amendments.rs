@@ -52,6 +52,7 @@ fn signed(
         revert_digest: None,
         amend: None,
         amended_digest: None,
+        contain_until: None,
     }
     .payload(who, countersign::domain::time::now_millis());
     p.amend = Some(amend.clone());

@@ -440,6 +440,7 @@ async fn noted_alerts_and_access_changes_are_never_offered_as_a_group() {
         revert_digest: None,
         amend: None,
         amended_digest: None,
+        contain_until: None,
     }
     .sign(
         "alice",

@@ -31,6 +31,11 @@ pub(crate) struct Soc {
 
 impl Soc {
     pub(crate) async fn start() -> Soc {
+        Soc::start_with_policy(common::TEST_POLICY).await
+    }
+
+    /// As [`Soc::start`], the server under `policy`.
+    pub(crate) async fn start_with_policy(policy: &str) -> Soc {
         let dir = tempfile::tempdir().unwrap();
         let mut signers = String::new();
         for who in ["alice", "carol"] {
@@ -38,7 +43,7 @@ impl Soc {
             signers.push_str(&format!("{who} {public}"));
         }
         std::fs::write(dir.path().join("allowed_signers"), signers).unwrap();
-        std::fs::write(dir.path().join("policy.toml"), common::TEST_POLICY).unwrap();
+        std::fs::write(dir.path().join("policy.toml"), policy).unwrap();
         let db = dir.path().join("c.db");
         let agent_token = create_token(&db, "soar-bot", "agent");
         let reviewer_token = create_token(&db, "auditor", "reviewer");

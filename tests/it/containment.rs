@@ -47,7 +47,7 @@ async fn executed_isolation(t: &TestServer, ext: &str) -> (String, String) {
 }
 
 fn extension(t: &TestServer, who: &str, id: &str, digest: &str, until: i64) -> SignedDecision {
-    let mut p = DecisionDraft {
+    let p = DecisionDraft {
         target: Target::Proposal(id.into()),
         digest: digest.into(),
         verdict: PayloadVerdict::Extend,
@@ -57,9 +57,9 @@ fn extension(t: &TestServer, who: &str, id: &str, digest: &str, until: i64) -> S
         revert_digest: None,
         amend: None,
         amended_digest: None,
+        contain_until: Some(to_rfc3339(until)),
     }
     .payload(who, now_millis());
-    p.contain_until = Some(to_rfc3339(until));
     let payload = serde_json::to_string(&p).unwrap();
     let signature = t.signer(who).sign(NS_DECISION, payload.as_bytes()).unwrap();
     SignedDecision { payload, signature }

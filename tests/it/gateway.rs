@@ -509,6 +509,7 @@ impl SshKeygenPerson {
                 revert_digest: None,
                 amend: None,
                 amended_digest: None,
+                contain_until: None,
             }
             .payload(&self.name, countersign::domain::time::now_millis()),
         )

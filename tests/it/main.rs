@@ -22,6 +22,7 @@ mod cli_errors;
 mod connections;
 mod console;
 mod console_amend;
+mod console_extend;
 mod console_freeze;
 mod console_revert;
 mod containment;

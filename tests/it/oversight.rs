@@ -53,6 +53,7 @@ fn reviewed(
         revert_digest: None,
         amend: None,
         amended_digest: None,
+        contain_until: None,
     }
     .sign(who, now_millis(), &ts.signer(who))
     .expect("sign")

@@ -35,6 +35,7 @@ fn signed_revert(
         revert_digest: Some(revert_digest.into()),
         amend: None,
         amended_digest: None,
+        contain_until: None,
     }
     .sign(who, countersign::domain::time::now_millis(), &t.signer(who))
     .unwrap()

@@ -227,6 +227,7 @@ fn confirm(s: &mut State) -> Vec<Effect> {
         revert_digest: None,
         amend: Some(amend),
         amended_digest: Some(amended_digest),
+        contain_until: None,
     };
     let id = form.proposal_id.clone();
     s.dialog = None;

@@ -185,6 +185,7 @@ fn sign_group(
             revert_digest: None,
             amend: None,
             amended_digest: None,
+            contain_until: None,
         }));
     }
     let note = if dropped.is_empty() {
@@ -284,6 +285,7 @@ fn reject_also(
                 revert_digest: None,
                 amend: None,
                 amended_digest: None,
+                contain_until: None,
             })
         })
         .collect();
@@ -394,6 +396,7 @@ fn sign(
         revert_digest: None,
         amend: None,
         amended_digest: None,
+        contain_until: None,
     })]
 }
 
@@ -428,6 +431,7 @@ pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Ef
         Dialog::Freeze(_) => super::freeze::on_key(s, k, action),
         Dialog::Revert(_) => super::revert::on_key(s, k, action),
         Dialog::Amend(_) => super::amend::on_key(s, k, action),
+        Dialog::Extend(_) => super::extend::on_key(s, k, action),
         Dialog::Notice { .. } => {
             if action == Some(Action::Submit) {
                 s.dialog = None;

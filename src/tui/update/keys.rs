@@ -74,6 +74,7 @@ fn on_main(s: &mut State, action: Action) -> Vec<Effect> {
         Action::Freeze => super::freeze::start(s),
         Action::Revert => super::revert::start(s),
         Action::Amend => super::amend::start(s),
+        Action::Extend => super::extend::start(s),
         // Read only in the filter or a dialog.
         Action::FilterDone
         | Action::FilterClear

@@ -7,10 +7,12 @@
 //! proposal, `commands` runs the signing commands and their dialogs,
 //! `freeze` the freezes and the lead's freeze dialog, `revert` the dialog
 //! that undoes an executed proposal, `amend` the dialog that approves a
-//! proposal as amended.
+//! proposal as amended, `extend` the dialog that keeps a containment
+//! longer.
 
 mod amend;
 mod commands;
+mod extend;
 mod freeze;
 mod keys;
 mod pending;
@@ -105,6 +107,9 @@ fn on_msg(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
             }
             if matches!(s.dialog, Some(Dialog::Amend(_))) {
                 return amend::on_drawn(s, now);
+            }
+            if matches!(s.dialog, Some(Dialog::Extend(_))) {
+                return extend::on_drawn(s, now);
             }
             // A dialog that signs an approval starts reading keys ARM_MS
             // after it was first on screen.

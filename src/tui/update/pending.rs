@@ -66,6 +66,7 @@ fn open(s: &mut State, command: Command) -> Vec<Effect> {
         Command::Annotate => start_annotate(s),
         Command::Revert => super::revert::open(s),
         Command::Amend => super::amend::open(s),
+        Command::Extend => super::extend::open(s),
     }
 }
 

@@ -87,6 +87,9 @@ pub(super) fn on_decision(
     if verdict == "revert" {
         return super::revert::on_decision(s, proposal_id.as_deref(), result);
     }
+    if verdict == "extend" {
+        return super::extend::on_decision(s, result);
+    }
     let answered = match &result {
         Ok(_) => Answered::Recorded,
         Err(SendFailure::Queued(_)) => Answered::Queued,

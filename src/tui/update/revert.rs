@@ -279,6 +279,7 @@ fn confirm(s: &mut State) -> Vec<Effect> {
         revert_digest: Some(preview.digest.clone()),
         amend: None,
         amended_digest: None,
+        contain_until: None,
     };
     s.dialog = None;
     flash(

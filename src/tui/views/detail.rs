@@ -152,7 +152,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
             };
             f.render_widget(scrolled(lines(&text, t.text, t), s.detail.scroll), body);
         }
-        Tab::History => f.render_widget(scrolled(history(t, data), s.detail.scroll), body),
+        Tab::History => f.render_widget(scrolled(history(s, t, data), s.detail.scroll), body),
     }
 }
 
@@ -249,6 +249,10 @@ fn header(
     // Amended: what a person replaced, so the next signer sees it.
     if let Some(line) = super::amend::detail_line(t, p) {
         out.push(kv(t, "amended", line));
+    }
+    // Executed and timed: until when it holds.
+    if let Some(line) = super::extend::detail_line(s, t, p) {
+        out.push(kv(t, "contain", line));
     }
     // Reverted, or reverting something: the chain of what ran and undid it.
     for (k, line) in super::revert::detail_lines(s, t, d, p) {
@@ -531,7 +535,7 @@ fn evidence(f: &mut Frame, area: Rect, s: &State, t: &Theme, doc: &Value) {
     f.render_widget(scrolled(lines(&text, t.text, t), s.detail.scroll), parts[2]);
 }
 
-fn history(t: &Theme, d: &AlertDetail) -> Vec<Line<'static>> {
+fn history(s: &State, t: &Theme, d: &AlertDetail) -> Vec<Line<'static>> {
     d.history
         .iter()
         .map(|h| {
@@ -564,7 +568,8 @@ fn history(t: &Theme, d: &AlertDetail) -> Vec<Line<'static>> {
             ];
             let kind = s_str(e, "kind");
             let note = super::revert::history_note(kind, &data)
-                .or_else(|| super::amend::history_note(kind, &data));
+                .or_else(|| super::amend::history_note(kind, &data))
+                .or_else(|| super::extend::history_note(s, kind, &data));
             if let Some(note) = note {
                 spans.push(Span::styled(sanitize::line(&note), t.status_warn));
             }

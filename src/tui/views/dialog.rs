@@ -68,6 +68,7 @@ pub fn render(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap) {
         Dialog::Freeze(form) => super::freeze::dialog(f, area, s, t, keys, form),
         Dialog::Revert(form) => super::revert::dialog(f, area, s, t, form),
         Dialog::Amend(form) => super::amend::dialog(f, area, s, t, form),
+        Dialog::Extend(form) => super::extend::dialog(f, area, s, t, form),
     }
 }
 
@@ -362,7 +363,7 @@ fn listed(t: &Theme, members: &[(String, String, String)]) -> Vec<Line<'static>>
 /// and where they will go.
 fn pending(f: &mut Frame, area: Rect, t: &Theme, command: Command, typed: usize) {
     let into = match command {
-        Command::Reason(_) | Command::Revert => "goes into the reason",
+        Command::Reason(_) | Command::Revert | Command::Extend => "goes into the reason",
         Command::Annotate => "goes into the note",
         Command::Amend => "goes into the amendment",
         _ => "is not read as a command",

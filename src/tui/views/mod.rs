@@ -5,6 +5,7 @@ mod amend;
 mod detail;
 mod dialog;
 mod diff;
+mod extend;
 mod freeze;
 pub mod group;
 mod queue;

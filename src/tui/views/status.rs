@@ -122,10 +122,15 @@ pub fn render_bottom(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Key
     let executed = s
         .selected_item()
         .is_some_and(|i| i.proposal.status == crate::domain::types::ProposalStatus::Executed);
+    // ... and what holds on a timer can be kept longer.
+    let timed = s
+        .selected_proposal()
+        .is_some_and(|p| executed && p.contain_until.is_some_and(|u| u > s.session.now_ms));
     let text = text
         .into_iter()
         .chain(lead.then(|| hint(Action::Freeze, "freeze")))
         .chain(executed.then(|| hint(Action::Revert, "revert")))
+        .chain(timed.then(|| hint(Action::Extend, "extend")))
         .chain([hint(Action::Help, "help"), hint(Action::Quit, "quit")])
         .collect::<Vec<_>>()
         .join(" · ");

@@ -586,4 +586,5 @@ fn the_freeze_dialog() {
 }
 
 mod amend;
+mod extend;
 mod revert;

@@ -310,6 +310,7 @@ pub fn signed(
         revert_digest: None,
         amend: None,
         amended_digest: None,
+        contain_until: None,
     }
     .sign(who, countersign::domain::time::now_millis(), signer)
     .expect("sign")

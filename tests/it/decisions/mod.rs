@@ -147,6 +147,7 @@ async fn dual_control_escalation_halt_and_annotation() {
         revert_digest: None,
         amend: None,
         amended_digest: None,
+        contain_until: None,
     };
     let n = alice
         .post_decision(

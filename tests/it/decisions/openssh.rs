@@ -109,6 +109,7 @@ async fn interop_with_ssh_keygen_both_ways() {
             revert_digest: None,
             amend: None,
             amended_digest: None,
+            contain_until: None,
         }
         .payload("alice", countersign::domain::time::now_millis()),
     )

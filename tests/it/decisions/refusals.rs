@@ -46,6 +46,7 @@ async fn every_refusal_leaves_everything_unchanged() {
             revert_digest: None,
             amend: None,
             amended_digest: None,
+            contain_until: None,
         }
         .payload("alice", countersign::domain::time::now_millis()),
     )
@@ -350,6 +351,7 @@ async fn invalid_review_metadata_changes_nothing() {
             revert_digest: None,
             amend: None,
             amended_digest: None,
+            contain_until: None,
         }
         .sign(
             "alice",
@@ -424,6 +426,7 @@ async fn invalid_review_metadata_changes_nothing() {
         revert_digest: None,
         amend: None,
         amended_digest: None,
+        contain_until: None,
     }
     .sign(
         "alice",

@@ -310,6 +310,7 @@ fn quit_and_terminate() {
 
 pub(crate) mod amend;
 mod dialogs;
+pub(crate) mod extend;
 mod freeze;
 pub(crate) mod groups;
 mod keys;
