@@ -33,7 +33,7 @@ const NOT_STARTED: &str = "amend not started";
 /// notice, and nothing is signed.
 pub(super) fn start(s: &mut State) -> Vec<Effect> {
     if let Some(why) = refusal(s) {
-        notice(s, why);
+        super::not_started(s, NOT_STARTED, why);
         return vec![];
     }
     begin(s, Command::Amend)
@@ -67,23 +67,15 @@ fn refusal(s: &State) -> Option<String> {
     None
 }
 
-/// A refusal said where the person is typing.
-fn notice(s: &mut State, why: String) {
-    s.dialog = Some(Dialog::Notice {
-        title: NOT_STARTED.into(),
-        text: format!("{why} Nothing was signed."),
-    });
-}
-
 /// Opens the dialog over the selected proposal, loaded and fresh (called
 /// by `pending`).
 pub(super) fn open(s: &mut State) -> Vec<Effect> {
     if let Some(why) = refusal(s) {
-        notice(s, why);
+        super::not_started(s, NOT_STARTED, why);
         return vec![];
     }
     let Some(p) = s.selected_proposal() else {
-        notice(s, "The proposal is not loaded.".into());
+        super::not_started(s, NOT_STARTED, "The proposal is not loaded.".into());
         return vec![];
     };
     if !p.status.is_open() {
@@ -91,16 +83,17 @@ pub(super) fn open(s: &mut State) -> Vec<Effect> {
             "Only an open proposal can be approved as amended; this one is {}.",
             p.status
         );
-        notice(s, why);
+        super::not_started(s, NOT_STARTED, why);
         return vec![];
     }
     let Some(d) = s.detail.current.as_ref() else {
-        notice(s, "The proposal is not loaded.".into());
+        super::not_started(s, NOT_STARTED, "The proposal is not loaded.".into());
         return vec![];
     };
     let (Some(data), Some(true)) = (d.data.as_ref(), d.digest_ok.get(&p.id)) else {
-        notice(
+        super::not_started(
             s,
+            NOT_STARTED,
             "Refusing to sign: the served digest does not match the document shown.".into(),
         );
         return vec![];

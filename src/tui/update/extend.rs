@@ -33,7 +33,7 @@ const NOT_STARTED: &str = "extend not started";
 /// else is said in a notice, and nothing is signed.
 pub(super) fn start(s: &mut State) -> Vec<Effect> {
     if let Some(why) = refusal(s) {
-        notice(s, why);
+        super::not_started(s, NOT_STARTED, why);
         return vec![];
     }
     begin(s, Command::Extend)
@@ -57,25 +57,17 @@ fn refusal(s: &State) -> Option<String> {
         .then(|| format!("Only an executed containment can be kept longer; this one is {status}."))
 }
 
-/// A refusal said where the person is typing.
-fn notice(s: &mut State, why: String) {
-    s.dialog = Some(Dialog::Notice {
-        title: NOT_STARTED.into(),
-        text: format!("{why} Nothing was signed."),
-    });
-}
-
 /// Opens the dialog for the selected proposal, loaded and fresh (called
 /// by `pending`): only an executed containment that holds until a time
 /// still ahead.
 pub(super) fn open(s: &mut State) -> Vec<Effect> {
     if let Some(why) = refusal(s) {
-        notice(s, why);
+        super::not_started(s, NOT_STARTED, why);
         return vec![];
     }
     let now = s.session.now_ms;
     let Some(p) = s.selected_proposal() else {
-        notice(s, "The proposal is not loaded.".into());
+        super::not_started(s, NOT_STARTED, "The proposal is not loaded.".into());
         return vec![];
     };
     let why = match (p.status, p.contain_until) {
@@ -92,7 +84,7 @@ pub(super) fn open(s: &mut State) -> Vec<Effect> {
         )),
     };
     if let Some(why) = why {
-        notice(s, why);
+        super::not_started(s, NOT_STARTED, why);
         return vec![];
     }
     let verified = s
@@ -101,8 +93,9 @@ pub(super) fn open(s: &mut State) -> Vec<Effect> {
         .as_ref()
         .is_some_and(|d| d.digest_ok.get(&p.id) == Some(&true));
     if !verified {
-        notice(
+        super::not_started(
             s,
+            NOT_STARTED,
             "Refusing to sign: the served digest does not match the document shown.".into(),
         );
         return vec![];

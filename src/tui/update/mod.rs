@@ -238,3 +238,12 @@ fn on_msg(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
         Msg::Key(k) => keys::on_key(s, k, keys),
     }
 }
+
+/// A command that did not start, said in a notice that keeps taking keys
+/// (the person may still be typing what was meant for its dialog).
+pub(super) fn not_started(s: &mut State, title: &str, why: String) {
+    s.dialog = Some(crate::tui::state::Dialog::Notice {
+        title: title.into(),
+        text: format!("{why} Nothing was signed."),
+    });
+}

@@ -39,7 +39,7 @@ const NOT_STARTED: &str = "revert not started";
 /// else is said in a notice, and nothing is signed.
 pub(super) fn start(s: &mut State) -> Vec<Effect> {
     if let Some(why) = refusal(s) {
-        notice(s, why);
+        super::not_started(s, NOT_STARTED, why);
         return vec![];
     }
     begin(s, Command::Revert)
@@ -70,23 +70,15 @@ fn refusal(s: &State) -> Option<String> {
         .then(|| "A revert of it was signed here; the server's answer is on its way.".into())
 }
 
-/// A refusal said where the person is typing.
-fn notice(s: &mut State, why: String) {
-    s.dialog = Some(Dialog::Notice {
-        title: NOT_STARTED.into(),
-        text: format!("{why} Nothing was signed."),
-    });
-}
-
 /// Opens the dialog for the selected proposal, loaded and fresh (called
 /// by `pending`), and asks the server for the preview.
 pub(super) fn open(s: &mut State) -> Vec<Effect> {
     if let Some(why) = refusal(s) {
-        notice(s, why);
+        super::not_started(s, NOT_STARTED, why);
         return vec![];
     }
     let Some(p) = s.selected_proposal() else {
-        notice(s, "The proposal is not loaded.".into());
+        super::not_started(s, NOT_STARTED, "The proposal is not loaded.".into());
         return vec![];
     };
     // As loaded, not only as the queue listed it.
@@ -95,7 +87,7 @@ pub(super) fn open(s: &mut State) -> Vec<Effect> {
             "Only an executed proposal can be reverted; this one is {}.",
             p.status
         );
-        notice(s, why);
+        super::not_started(s, NOT_STARTED, why);
         return vec![];
     }
     let verified = s
@@ -104,8 +96,9 @@ pub(super) fn open(s: &mut State) -> Vec<Effect> {
         .as_ref()
         .is_some_and(|d| d.digest_ok.get(&p.id) == Some(&true));
     if !verified {
-        notice(
+        super::not_started(
             s,
+            NOT_STARTED,
             "Refusing to sign: the served digest does not match the document shown.".into(),
         );
         return vec![];
