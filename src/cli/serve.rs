@@ -281,7 +281,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
 pub fn describe_limits(l: &Limits) -> String {
     let r = &l.rates;
     format!(
-        "body {} bytes; wait <= {} s; per agent: {}/s (burst {}), {} submission bytes/min, {} long-polls, {} MCP sessions ({} in all, idle {} s); login {}/min per address, {}/min per principal",
+        "body {} bytes; wait <= {} s; per agent: {}/s (burst {}), {} submission bytes/min, {} long-polls, {} MCP sessions ({} in all, idle {} s); login {}/min per address, {} failed/min per principal",
         l.max_body,
         l.max_wait.as_secs(),
         r.agent_per_sec,

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub struct Rates {
     /// Login challenges per minute from one client address.
     pub login_per_addr_per_min: u32,
-    /// Login challenges per minute for one principal.
+    /// Failed logins per minute for one principal.
     pub login_per_principal_per_min: u32,
     /// Submissions per second one agent may sustain ...
     pub agent_per_sec: u32,
@@ -102,16 +102,26 @@ impl RateLimits {
         }
     }
 
-    /// One login challenge from `addr` for `principal`.
-    pub fn login(&self, addr: Option<IpAddr>, principal: &str) -> Result<(), ApiError> {
-        if let Some(addr) = addr {
-            self.login_addr
+    /// One login challenge from `addr`. Counted per address only: a
+    /// principal's name costs a stranger nothing, and counting challenges
+    /// by name let anyone lock a person out of their own logins.
+    pub fn challenge(&self, addr: Option<IpAddr>) -> Result<(), ApiError> {
+        match addr {
+            Some(addr) => self
+                .login_addr
                 .check_key(&addr)
-                .map_err(|n| refused("login attempts from this address", n))?;
+                .map_err(|n| refused("login attempts from this address", n)),
+            None => Ok(()),
         }
+    }
+
+    /// One failed login for `principal`: past the per-principal rate,
+    /// further failures are refused (429). A login whose signature is good
+    /// is never counted, nor refused for them.
+    pub fn login_failed(&self, principal: &str) -> Result<(), ApiError> {
         self.login_principal
             .check_key(&principal.to_owned())
-            .map_err(|n| refused("login attempts for this principal", n))
+            .map_err(|n| refused("failed logins for this principal", n))
     }
 
     /// One submission by `agent`.

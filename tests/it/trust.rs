@@ -473,3 +473,40 @@ async fn a_flooding_agent_and_a_login_storm_get_429_with_retry_after() {
     assert!(statuses[..20].iter().all(|s| *s == 201), "{statuses:?}");
     assert_eq!(statuses[20], 429);
 }
+
+/// A stranger cannot lock a person out: challenges are counted per
+/// address, failed logins per principal, and a correctly signed login is
+/// never refused for the failures counted against the name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_can_lock_a_person_out_of_their_own_logins() {
+    let g = Gate::start().await;
+    let challenge = || async {
+        let (status, c) = g
+            .post("/v1/session/challenge", None, r#"{"principal":"alice"}"#)
+            .await;
+        assert_eq!(status, 201, "{c}");
+        c["challenge"].as_str().unwrap().to_owned()
+    };
+    // More challenges in alice's name than a principal was once allowed.
+    for _ in 0..25 {
+        challenge().await;
+    }
+    // Failed logins in her name: past 20 a minute, refused outright.
+    let mut statuses = Vec::new();
+    for _ in 0..24 {
+        let c = challenge().await;
+        let body = json!({"principal": "alice", "challenge": c,
+                          "signature": "-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----"});
+        statuses.push(g.post("/v1/session", None, &body.to_string()).await.0);
+    }
+    assert_eq!(&statuses[..20], &[401; 20]);
+    assert_eq!(&statuses[20..], &[429; 4]);
+    // Her own signature still logs her in.
+    let alice = g.login("alice", "alice").await;
+    assert!(
+        alice
+            .queue(countersign::api::View::Pending, 0, 0, 10)
+            .await
+            .is_ok()
+    );
+}

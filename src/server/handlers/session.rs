@@ -42,7 +42,7 @@ pub async fn challenge(
                 .with_detail(serde_json::json!({"field": "principal"})),
         );
     }
-    state.rate_limits.login(addr, &req.principal)?;
+    state.rate_limits.challenge(addr)?;
     let now = now_millis();
     let expires_at = now + state.limits.challenge_ttl.as_millis() as i64;
     // No trailing newline: shell users take it with $(…), which strips one.
@@ -71,6 +71,39 @@ pub async fn challenge(
     ))
 }
 
+/// The principal and key of a login whose challenge is this server's,
+/// unused, unexpired, for that principal, and signed by a key
+/// allowed_signers trusts for them now; else why not. The store's own
+/// failure is the outer error.
+async fn verified(
+    state: &AppState,
+    req: &LoginRequest,
+    now: i64,
+) -> Result<Result<(String, ssh_key::PublicKey), String>, ApiError> {
+    let Some((principal, expires_at)) = state.store.take_challenge(&req.challenge).await? else {
+        return Ok(Err(
+            "unknown or already used challenge; ask for a new one".into()
+        ));
+    };
+    if principal != req.principal {
+        return Ok(Err("the challenge was issued to another principal".into()));
+    }
+    if now > expires_at {
+        return Ok(Err("the challenge expired; ask for a new one".into()));
+    }
+    let key = match signing::verify(&req.signature, req.challenge.as_bytes(), NS_LOGIN) {
+        Ok(k) => k,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    if let Err(e) = state
+        .signers()
+        .check(&principal, key.key_data(), NS_LOGIN, now)
+    {
+        return Ok(Err(e.to_string()));
+    }
+    Ok(Ok((principal, key)))
+}
+
 #[utoipa::path(
     post,
     operation_id = "login",
@@ -89,25 +122,15 @@ pub async fn login(
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
     let req: LoginRequest = typed(body)?;
-    let denied = |m: &str| ApiError::unauthorized(format!("login refused: {m}"));
     let now = now_millis();
-    let (principal, expires_at) = state
-        .store
-        .take_challenge(&req.challenge)
-        .await?
-        .ok_or_else(|| denied("unknown or already used challenge; ask for a new one"))?;
-    if principal != req.principal {
-        return Err(denied("the challenge was issued to another principal"));
-    }
-    if now > expires_at {
-        return Err(denied("the challenge expired; ask for a new one"));
-    }
-    let key = signing::verify(&req.signature, req.challenge.as_bytes(), NS_LOGIN)
-        .map_err(|e| denied(&e.to_string()))?;
-    state
-        .signers()
-        .check(&principal, key.key_data(), NS_LOGIN, now)
-        .map_err(|e| denied(&e.to_string()))?;
+    let (principal, key) = match verified(&state, &req, now).await? {
+        Ok(found) => found,
+        Err(why) => {
+            // Counted per principal: past the rate, 429 instead.
+            state.rate_limits.login_failed(&req.principal)?;
+            return Err(ApiError::unauthorized(format!("login refused: {why}")));
+        }
+    };
     let (token, hash) = new_secret(SESSION_PREFIX);
     let session_end = now + state.limits.session_ttl.as_millis() as i64;
     state
