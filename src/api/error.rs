@@ -110,6 +110,12 @@ error_codes! {
     /// The gateway at `/mcp/gateway` forwarded it, and reports its outcome:
     /// an agent may not.
     GatewayOwned => ("gateway_owned", 403),
+    /// The agent's token or workload identity does not allow this action
+    /// kind or target (`detail.index` names the proposal). Nothing stored.
+    OutOfScope => ("out_of_scope", 403),
+    /// The policy rule wants this decision signed by a hardware security
+    /// key (FIDO: `sk-ssh-ed25519`, `sk-ecdsa-sha2-nistp256`), touched.
+    HardwareKeyRequired => ("hardware_key_required", 403),
     // 404, 405, 408
     NotFound => ("not_found", 404),
     MethodNotAllowed => ("method_not_allowed", 405),

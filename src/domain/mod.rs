@@ -15,6 +15,7 @@ pub mod revision;
 pub mod risk;
 pub mod sample;
 pub mod schema;
+pub mod scope;
 pub mod submission;
 pub mod text;
 pub mod time;

@@ -3,6 +3,7 @@
 use super::error::ApiError;
 use super::state::AppState;
 use crate::api::ErrorCode;
+use crate::domain::scope::Scope;
 use crate::domain::types::TokenRole;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -55,6 +56,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 pub struct Caller {
     pub name: String,
     pub kind: CallerKind,
+    /// What an agent may propose (its token's or workload identity's
+    /// scope); any for people and reviewers.
+    pub scope: Scope,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +142,7 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Caller {
                 name: principal,
                 kind: CallerKind::Person,
+                scope: Scope::any(),
             });
         }
         let record = state
@@ -151,6 +156,7 @@ impl FromRequestParts<AppState> for Caller {
                 TokenRole::Agent => CallerKind::Agent,
                 TokenRole::Reviewer => CallerKind::Reviewer,
             },
+            scope: Scope::any(),
         })
     }
 }

@@ -60,6 +60,16 @@ pub async fn submit(
         )
         .with_detail(serde_json::json!({"field": "external_id"})));
     }
+    for (index, p) in valid.proposals.iter().enumerate() {
+        caller
+            .scope
+            .permits(&p.fields.action, &p.fields.target)
+            .map_err(|why| {
+                ApiError::new(ErrorCode::OutOfScope, why.to_string()).with_detail(
+                    serde_json::json!({"index": index, "field": format!("proposals[{index}]")}),
+                )
+            })?;
+    }
     let cmd = judged(&state, caller.name, valid).await?;
     let agent = cmd.agent.clone();
     let outcome = state.store.submit(cmd).await?;
