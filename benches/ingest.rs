@@ -126,7 +126,7 @@ fn main() {
         for (p, handle) in waiting {
             let cmd = DecideCommand {
                 proposal_id: p.id.clone(),
-                actor: Actor::Person { principal: "alice".into(), role: Role::Analyst, key: None },
+                actor: Actor::Person { principal: "alice".into(), role: Role::Analyst, key: None, hardware: false },
                 verdict: Verdict::Approve,
                 reason: String::new(),
                 digest: p.digest.clone(),

@@ -83,6 +83,7 @@ async fn main() {
                             principal: who.into(),
                             role: Role::Analyst,
                             key: Some(format!("SHA256:{who}")),
+                            hardware: false,
                         },
                         verdict,
                         reason: "bench".into(),

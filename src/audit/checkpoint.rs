@@ -81,7 +81,7 @@ pub fn sign(
 
 /// Verifies a checkpoint against the server key the auditor trusts.
 pub fn verify(cp: &Checkpoint, server_key: &PublicKey) -> Result<CheckpointBody, CheckpointError> {
-    let signer = signing::verify(&cp.signature, cp.payload.as_bytes(), NS_CHECKPOINT)?;
+    let signer = signing::verify(&cp.signature, cp.payload.as_bytes(), NS_CHECKPOINT)?.key;
     if signer.key_data() != server_key.key_data() {
         return Err(CheckpointError::WrongKey {
             got: signing::fingerprint(&signer),

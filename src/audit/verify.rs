@@ -105,7 +105,7 @@ fn fail(seq: i64, problem: impl Into<String>) -> ChainBreak {
 fn signed_by(
     e: &AuditEntry,
     body: &Value,
-    key: &ssh_key::PublicKey,
+    signer: &signing::Verified,
     principal: &str,
     nonce: &str,
     reason: Option<&str>,
@@ -132,12 +132,12 @@ fn signed_by(
         .and_then(parse_rfc3339)
         .ok_or_else(|| fail(e.seq, "entry has no readable time"))?;
     Ok(
-        match signers.check(principal, key.key_data(), NS_DECISION, at) {
-            Ok(_) => Signed::Trusted(signing::fingerprint(key)),
+        match signers.check_signer(principal, signer, NS_DECISION, at) {
+            Ok(_) => Signed::Trusted(signing::fingerprint(&signer.key)),
             Err(problem) => Signed::Untrusted(Untrusted {
                 seq: e.seq,
                 principal: principal.to_owned(),
-                fingerprint: signing::fingerprint(key),
+                fingerprint: signing::fingerprint(&signer.key),
                 problem: problem.to_string(),
             }),
         },

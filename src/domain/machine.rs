@@ -50,6 +50,8 @@ pub enum Actor {
         /// Fingerprint of the signing key (`None` only where nothing was
         /// signed: tests and benchmarks of the rules).
         key: Option<String>,
+        /// Signed with a FIDO security key, touched (`sk-*` key types).
+        hardware: bool,
     },
     Agent {
         name: String,
@@ -137,6 +139,10 @@ pub enum Refusal {
     RoleRequired { rule: String, role: Role },
     #[error("an escalated proposal is decided by a lead")]
     LeadRequired,
+    #[error(
+        "rule \"{0}\" wants approvals signed with a hardware security key (sk-ssh-ed25519 or sk-ecdsa-sha2-nistp256), touched"
+    )]
+    HardwareKeyRequired(String),
     #[error("a {0} needs a reason of at least two characters")]
     ReasonRequired(Verdict),
     #[error("the execution window closed; the approval lapsed")]
@@ -271,6 +277,7 @@ pub fn outlook(state: &ProposalState, approvals: u32, role: Role, actor: &Actor)
         sample: 0.0,
         sample_window_secs: 0,
         contain_for_secs: None,
+        hardware_key: false,
     };
     match decide(state, &rule, actor, Verdict::Approve, "", 0) {
         Ok(t) if t.state.status == ProposalStatus::Approved => Outlook::Completes,
@@ -297,6 +304,7 @@ pub fn decide(
         principal,
         role,
         key,
+        hardware,
     } = actor
     else {
         return Err(Refusal::AgentCannotDecide);
@@ -324,6 +332,9 @@ pub fn decide(
                 || state.escalated_by.as_deref() == Some(principal.as_str());
             if seen {
                 return Err(Refusal::SamePrincipal(principal.clone()));
+            }
+            if rule.hardware_key && !hardware {
+                return Err(Refusal::HardwareKeyRequired(rule.name.clone()));
             }
             if let Some(k) = key {
                 let same_key = state.approvals.iter().any(|a| a.key.as_ref() == Some(k))

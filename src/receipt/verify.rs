@@ -69,7 +69,8 @@ pub fn check_signed(
 ) -> Result<Receipt, Vec<String>> {
     let text = signed.receipt.as_bytes();
     let key = signing::verify(&signed.signature, text, NS_RECEIPT)
-        .map_err(|e| vec![format!("server signature: {e}")])?;
+        .map_err(|e| vec![format!("server signature: {e}")])?
+        .key;
     if key.key_data() != server_key.key_data() {
         return Err(vec![format!(
             "signed by {}, not by the server key {}",
@@ -177,12 +178,12 @@ fn check_person(
     signature: &str,
     signers: &AllowedSigners,
 ) -> Result<(), String> {
-    let key = signing::verify(signature, payload.as_bytes(), NS_DECISION)
+    let signer = signing::verify(signature, payload.as_bytes(), NS_DECISION)
         .map_err(|e| format!("signature: {e}"))?;
-    if signing::fingerprint(&key) != fingerprint {
+    if signing::fingerprint(&signer.key) != fingerprint {
         return Err(format!(
             "signed by {}, the receipt names {fingerprint}",
-            signing::fingerprint(&key)
+            signing::fingerprint(&signer.key)
         ));
     }
     let p: DecisionPayload = serde_json::from_str(payload).map_err(|e| format!("payload: {e}"))?;
@@ -214,7 +215,7 @@ fn check_person(
     }
     let at = parse_rfc3339(&p.signed_at).ok_or("the payload's signed_at is not a time")?;
     signers
-        .check(principal, key.key_data(), NS_DECISION, at)
+        .check_signer(principal, &signer, NS_DECISION, at)
         .map_err(|e| format!("allowed_signers: {e}"))?;
     Ok(())
 }

@@ -103,6 +103,7 @@ impl From<Refusal> for ApiError {
             Refusal::SameKey(_) => ErrorCode::SameKey,
             Refusal::RoleRequired { .. } => ErrorCode::RoleRequired,
             Refusal::LeadRequired => ErrorCode::LeadRequired,
+            Refusal::HardwareKeyRequired(_) => ErrorCode::HardwareKeyRequired,
             Refusal::NotProposer => ErrorCode::NotProposer,
             Refusal::SelfApproval(_) => ErrorCode::SelfApproval,
             Refusal::NotSampled => ErrorCode::NotSampled,

@@ -9,7 +9,9 @@
 //! Principals are comma-separated patterns (`*`, `?`, `!negation`). Options:
 //! `namespaces="a,b"` limits what the key may sign; `valid-after` and
 //! `valid-before` (`YYYYMMDD[HHMM[SS]]`, `Z` for UTC, else local time) bound
-//! when. `cert-authority` lines are refused (certificates are not supported).
+//! when. A `cert-authority` line trusts the user certificates its key (a
+//! CA) signed, as `ssh-keygen -Y verify` does: see
+//! [`AllowedSigners::check_signer`].
 
 use chrono::{Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use ssh_key::PublicKey;
@@ -26,6 +28,9 @@ pub struct Entry {
     pub namespaces: Option<Vec<String>>,
     pub valid_after: Option<Millis>,
     pub valid_before: Option<Millis>,
+    /// The key is a certificate authority's: the line trusts certificates
+    /// it signed, not the key itself.
+    pub cert_authority: bool,
     pub key: PublicKey,
 }
 
@@ -62,6 +67,16 @@ pub enum KeyProblem {
     NotYetValid,
     #[error("the key has expired (valid-before)")]
     Expired,
+    #[error("the certificate's authority {0} is not a cert-authority in allowed_signers")]
+    UnknownAuthority(String),
+    #[error("the certificate is not for principal `{0}` (its principals: {1})")]
+    CertificateNotForPrincipal(String, String),
+    #[error("the certificate is not valid yet (valid after {0})")]
+    CertificateNotYetValid(String),
+    #[error("the certificate has expired (valid before {0})")]
+    CertificateExpired(String),
+    #[error("the certificate is refused: {0}")]
+    CertificateRefused(String),
 }
 
 /// Splits on whitespace, keeping double-quoted runs together.
@@ -153,6 +168,25 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 impl Entry {
+    /// Does this line admit `principal` signing in `namespace` at `at`?
+    fn admits(&self, principal: &str, namespace: &str, at: Millis) -> Result<(), KeyProblem> {
+        if !self.matches_principal(principal) {
+            return Err(KeyProblem::WrongPrincipal(principal.to_owned()));
+        }
+        if let Some(ns) = &self.namespaces
+            && !ns.iter().any(|n| glob(n, namespace))
+        {
+            return Err(KeyProblem::NamespaceNotAllowed(namespace.to_owned()));
+        }
+        if self.valid_after.is_some_and(|t| at < t) {
+            return Err(KeyProblem::NotYetValid);
+        }
+        if self.valid_before.is_some_and(|t| at > t) {
+            return Err(KeyProblem::Expired);
+        }
+        Ok(())
+    }
+
     /// Matches a principal against the pattern list; a matching `!pattern`
     /// rules it out.
     pub fn matches_principal(&self, principal: &str) -> bool {
@@ -209,6 +243,7 @@ impl AllowedSigners {
                 namespaces: None,
                 valid_after: None,
                 valid_before: None,
+                cert_authority: false,
                 key,
             };
             for opt in options.map(comma_list).unwrap_or_default() {
@@ -235,9 +270,7 @@ impl AllowedSigners {
                                 .ok_or_else(|| err(format!("bad valid-before time `{v}`")))?,
                         )
                     }
-                    ("cert-authority", None) => {
-                        return Err(err("cert-authority keys are not supported".into()));
-                    }
+                    ("cert-authority", None) => entry.cert_authority = true,
                     (other, _) => return Err(err(format!("unknown option `{other}`"))),
                 }
             }
@@ -281,9 +314,33 @@ impl AllowedSigners {
                         .is_none_or(|ns| ns.iter().any(|n| glob(n, super::NS_DECISION)))
                         && e.valid_before.is_none_or(|t| at <= t)
                 })
-                .map(|e| SignerLine {
-                    principals: e.principals.clone(),
-                    key: super::fingerprint(&e.key),
+                .flat_map(|e| {
+                    let fp = super::fingerprint(&e.key);
+                    if !e.cert_authority {
+                        return vec![SignerLine {
+                            principals: e.principals.clone(),
+                            key: fp,
+                        }];
+                    }
+                    // A CA certifies a key per person: each name it may
+                    // certify is someone else's key, and a pattern stands
+                    // for as many people as a rule could ask for.
+                    e.principals
+                        .iter()
+                        .filter(|p| !p.starts_with('!'))
+                        .flat_map(|p| {
+                            let people = if p.contains(['*', '?']) {
+                                CA_PATTERN_PEOPLE
+                            } else {
+                                1
+                            };
+                            (0..people).map(move |i| (p.clone(), i))
+                        })
+                        .map(|(p, i)| SignerLine {
+                            principals: vec![p.clone()],
+                            key: format!("{fp}/{p}/{i}"),
+                        })
+                        .collect()
                 })
                 .collect(),
         )
@@ -302,6 +359,48 @@ impl AllowedSigners {
         })
     }
 
+    /// May the signer of `v` sign in `namespace` for `principal` at time
+    /// `at`? A plain key is checked against the lines that list it
+    /// ([`Self::check`]). A certificate, as `ssh-keygen -Y verify` checks
+    /// one: a `cert-authority` line with its CA's key admits the principal,
+    /// namespace and time; the CA's signature over it verifies; it is a
+    /// user certificate; it lists the principal (exactly, and a certificate
+    /// listing none is refused); `at` is within its validity; and it has
+    /// no critical option that would restrict a signature (`verify-required`
+    /// is honoured; `force-command` and `source-address` bound SSH logins
+    /// and are ignored, as OpenSSH does for signatures).
+    pub fn check_signer(
+        &self,
+        principal: &str,
+        v: &super::Verified,
+        namespace: &str,
+        at: Millis,
+    ) -> Result<&Entry, KeyProblem> {
+        let Some(cert) = &v.certificate else {
+            return self.check(principal, v.key.key_data(), namespace, at);
+        };
+        let ca = PublicKey::from(cert.signature_key().clone());
+        let lines: Vec<&Entry> = self
+            .entries
+            .iter()
+            .filter(|e| e.cert_authority && e.key.key_data() == cert.signature_key())
+            .collect();
+        if lines.is_empty() {
+            return Err(KeyProblem::UnknownAuthority(super::fingerprint(&ca)));
+        }
+        certificate_problem(cert, principal, v, at)?;
+        let mut problem = KeyProblem::WrongPrincipal(principal.to_owned());
+        for e in lines {
+            match e.admits(principal, namespace, at) {
+                Ok(()) => return Ok(e),
+                // A line for someone else says least.
+                Err(KeyProblem::WrongPrincipal(_)) => {}
+                Err(p) => problem = p,
+            }
+        }
+        Err(problem)
+    }
+
     /// May `key` sign in `namespace` for `principal` at time `at`? The most
     /// telling problem is returned when no line allows it.
     pub fn check(
@@ -314,34 +413,97 @@ impl AllowedSigners {
         let with_key: Vec<&Entry> = self
             .entries
             .iter()
-            .filter(|e| e.key.key_data() == key)
+            .filter(|e| !e.cert_authority && e.key.key_data() == key)
             .collect();
         if with_key.is_empty() {
             return Err(KeyProblem::UnknownKey);
         }
         let mut problem = KeyProblem::WrongPrincipal(principal.to_owned());
         for e in with_key {
-            if !e.matches_principal(principal) {
-                continue;
+            match e.admits(principal, namespace, at) {
+                Ok(()) => return Ok(e),
+                // A line for someone else says least.
+                Err(KeyProblem::WrongPrincipal(_)) => {}
+                Err(p) => problem = p,
             }
-            if let Some(ns) = &e.namespaces
-                && !ns.iter().any(|n| glob(n, namespace))
-            {
-                problem = KeyProblem::NamespaceNotAllowed(namespace.to_owned());
-                continue;
-            }
-            if e.valid_after.is_some_and(|t| at < t) {
-                problem = KeyProblem::NotYetValid;
-                continue;
-            }
-            if e.valid_before.is_some_and(|t| at > t) {
-                problem = KeyProblem::Expired;
-                continue;
-            }
-            return Ok(e);
         }
         Err(problem)
     }
+}
+
+/// A rule can ask for at most this many people; a CA line's pattern
+/// (`*@soc.example`) may certify that many and more.
+const CA_PATTERN_PEOPLE: usize = 64;
+
+/// Critical options that bound an SSH login, not a signature: OpenSSH
+/// ignores them when it verifies one.
+const LOGIN_ONLY_OPTIONS: &[&str] = &["force-command", "source-address"];
+
+/// FIDO flag: the user verified themselves to the key (PIN, biometrics).
+const SK_USER_VERIFIED: u8 = 0x04;
+
+fn utc(secs: u64) -> String {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map_or_else(
+            || "forever".to_owned(),
+            |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        )
+}
+
+/// What makes `cert` unfit to sign for `principal` at `at`, its CA aside.
+fn certificate_problem(
+    cert: &ssh_key::Certificate,
+    principal: &str,
+    v: &super::Verified,
+    at: Millis,
+) -> Result<(), KeyProblem> {
+    let refused = |why: &str| Err(KeyProblem::CertificateRefused(why.to_owned()));
+    if cert.cert_type() != ssh_key::certificate::CertType::User {
+        return refused("a host certificate does not sign for a person");
+    }
+    let secs = u64::try_from(at.div_euclid(1000)).unwrap_or(0);
+    if secs < cert.valid_after() {
+        return Err(KeyProblem::CertificateNotYetValid(utc(cert.valid_after())));
+    }
+    if secs >= cert.valid_before() {
+        return Err(KeyProblem::CertificateExpired(utc(cert.valid_before())));
+    }
+    let ca_fingerprint = cert.signature_key().fingerprint(ssh_key::HashAlg::Sha256);
+    if cert.validate_at(secs, [&ca_fingerprint]).is_err() {
+        return refused("its authority's signature does not verify");
+    }
+    if !cert.valid_principals().iter().any(|p| p == principal) {
+        let listed = if cert.valid_principals().is_empty() {
+            "none".to_owned()
+        } else {
+            cert.valid_principals().join(", ")
+        };
+        return Err(KeyProblem::CertificateNotForPrincipal(
+            principal.to_owned(),
+            listed,
+        ));
+    }
+    for name in cert.critical_options().keys() {
+        match name.as_str() {
+            n if LOGIN_ONLY_OPTIONS.contains(&n) => {}
+            "verify-required" => {
+                if v.sk_flags.is_none_or(|f| f & SK_USER_VERIFIED == 0) {
+                    return refused(
+                        "it has verify-required and the signature was made without user verification (PIN)",
+                    );
+                }
+            }
+            other => {
+                return Err(KeyProblem::CertificateRefused(format!(
+                    "unknown critical option `{}`",
+                    other.escape_debug()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -416,7 +578,6 @@ mod tests {
                 "valid-before",
             ),
             ("alice ssh-ed25519 AAAAnotbase64\n", "unreadable"),
-            (&format!("alice cert-authority {K1}\n"), "cert-authority"),
         ] {
             let e = AllowedSigners::parse(bad, "f").unwrap_err().to_string();
             assert!(e.contains("line 1") && e.contains(needle), "{e}");

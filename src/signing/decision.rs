@@ -117,7 +117,7 @@ pub fn accept_signed<T: serde::de::DeserializeOwned + Stamp>(
     let key = super::verify(&signed.signature, signed.payload.as_bytes(), NS_DECISION)
         .map_err(Refused::Signature)?;
     signers
-        .check(p.principal(), key.key_data(), NS_DECISION, now)
+        .check_signer(p.principal(), &key, NS_DECISION, now)
         .map_err(Refused::Key)?;
     if !nonce_ok(p.nonce()) {
         return Err(Refused::Payload(
@@ -129,7 +129,7 @@ pub fn accept_signed<T: serde::de::DeserializeOwned + Stamp>(
     if signed_at > now + MAX_FUTURE_MS || signed_at < now - MAX_AGE_MS {
         return Err(Refused::ClockSkew);
     }
-    Ok((p, key))
+    Ok((p, key.key))
 }
 
 /// Checks `signed`, sent in `session`'s name, against `signers` at `now`

@@ -6,6 +6,7 @@ pub mod decision;
 pub mod freeze;
 pub mod payload;
 pub mod signer;
+pub mod sshsig;
 
 use ssh_key::public::KeyData;
 use ssh_key::{LineEnding, PublicKey, SshSig};
@@ -27,27 +28,54 @@ pub enum SigError {
     WrongNamespace { got: String, want: String },
     #[error("the signature does not verify over the payload bytes")]
     Invalid,
+    #[error("the security key was not touched: its signature lacks the user-presence flag")]
+    NoUserPresence,
+}
+
+/// A signature that verified: by `key`, presented with `certificate` when
+/// the signer sent one. Whether the key (or the certificate's authority)
+/// may sign for someone is the allowed_signers' question
+/// ([`allowed_signers::AllowedSigners::check_signer`]).
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub key: PublicKey,
+    pub certificate: Option<ssh_key::Certificate>,
+    /// A FIDO security key's flags (user presence set: [`verify`] refuses
+    /// it otherwise).
+    pub sk_flags: Option<u8>,
 }
 
 /// Parses an armored SSHSIG, checks its namespace and verifies it over
-/// `msg` with the key it names. Returns that key: whether it may sign for
-/// someone is the allowed_signers' question.
-pub fn verify(armored: &str, msg: &[u8], namespace: &str) -> Result<PublicKey, SigError> {
-    let sig = SshSig::from_pem(armored.trim()).map_err(|e| SigError::Malformed(e.to_string()))?;
+/// `msg` with the key it names (a certificate's key, when it carries a
+/// certificate). A security key's signature verifies only if the key was
+/// touched (user presence, PROTOCOL.u2f).
+pub fn verify(armored: &str, msg: &[u8], namespace: &str) -> Result<Verified, SigError> {
+    let sshsig::Envelope {
+        key,
+        certificate,
+        sig,
+    } = sshsig::parse(armored)?;
     if sig.namespace() != namespace {
         return Err(SigError::WrongNamespace {
             got: sig.namespace().to_owned(),
             want: namespace.to_owned(),
         });
     }
-    let key = PublicKey::from(sig.public_key().clone());
-    match sig.public_key() {
+    match key.key_data() {
         KeyData::Ed25519(pk) => verify_ed25519(&sig, pk, msg)?,
         _ => key
             .verify(namespace, msg, &sig)
             .map_err(|_| SigError::Invalid)?,
     }
-    Ok(key)
+    let sk_flags = sshsig::sk_flags(&sig);
+    if sk_flags.is_some_and(|f| f & sshsig::SK_USER_PRESENT == 0) {
+        return Err(SigError::NoUserPresence);
+    }
+    Ok(Verified {
+        key,
+        certificate,
+        sk_flags,
+    })
 }
 
 /// What `PublicKey::verify` does for an ed25519 key (the same signed
@@ -86,6 +114,16 @@ fn verify_ed25519(
         Ok(k)
     })?;
     key.verify(&data, &signature).map_err(|_| SigError::Invalid)
+}
+
+/// A FIDO security key (`sk-ssh-ed25519@openssh.com`,
+/// `sk-ecdsa-sha2-nistp256@openssh.com`): [`verify`] accepts its
+/// signatures only with the user-presence flag set.
+pub fn is_hardware(key: &PublicKey) -> bool {
+    matches!(
+        key.algorithm(),
+        ssh_key::Algorithm::SkEd25519 | ssh_key::Algorithm::SkEcdsaSha2NistP256
+    )
 }
 
 /// `SHA256:…` as ssh-keygen prints it.

@@ -576,6 +576,9 @@ impl State {
             principal: self.session.me.principal.clone(),
             role,
             key: Some(self.session.me.fingerprint.clone()).filter(|f| !f.is_empty()),
+            // The server alone judges `hardware_key`: the outlook never
+            // refuses for it.
+            hardware: true,
         };
         Some(machine::outlook(
             &item.proposal.state(),

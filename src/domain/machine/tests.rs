@@ -16,6 +16,7 @@ fn rule(approvals: u32, role: Role) -> Rule {
         sample: 0.0,
         sample_window_secs: 60,
         contain_for_secs: None,
+        hardware_key: false,
     }
 }
 
@@ -24,6 +25,7 @@ fn person(name: &str, role: Role) -> Actor {
         principal: name.into(),
         role,
         key: Some(format!("SHA256:key-of-{name}")),
+        hardware: false,
     }
 }
 
@@ -33,6 +35,7 @@ fn wearing(name: &str, role: Role, key_of: &str) -> Actor {
         principal: name.into(),
         role,
         key: Some(format!("SHA256:key-of-{key_of}")),
+        hardware: false,
     }
 }
 
@@ -246,6 +249,7 @@ fn any_rule() -> impl Strategy<Value = Rule> {
             sample: 0.0,
             sample_window_secs: 60,
             contain_for_secs: None,
+            hardware_key: false,
         })
 }
 
@@ -462,4 +466,25 @@ fn outlook_says_what_an_approval_would_do() {
         }
         assert_eq!(got, want, "{name}");
     }
+}
+
+#[test]
+fn a_hardware_key_rule_refuses_a_software_key_approval() {
+    let mut r = rule(1, Role::Analyst);
+    r.hardware_key = true;
+    let s = initial(&r, 0, None).state;
+    assert_eq!(
+        decide(&s, &r, &alice(), Verdict::Approve, "", 1),
+        Err(Refusal::HardwareKeyRequired("test".into()))
+    );
+    // Stopping never needs more than any key.
+    assert!(decide(&s, &r, &alice(), Verdict::Reject, "not this one", 1).is_ok());
+    let touched = Actor::Person {
+        principal: "alice".into(),
+        role: Role::Analyst,
+        key: Some("SHA256:sk".into()),
+        hardware: true,
+    };
+    let t = decide(&s, &r, &touched, Verdict::Approve, "", 1).unwrap();
+    assert_eq!(t.state.status, ProposalStatus::Approved);
 }

@@ -116,6 +116,9 @@ pub struct Rule {
     /// Containment for a while: seconds after it ran until the gate
     /// proposes the revert (containment kinds only).
     pub contain_for_secs: Option<u64>,
+    /// Approvals under this rule must be signed by a hardware security key
+    /// (FIDO: `sk-ssh-ed25519`, `sk-ecdsa-sha2-nistp256`), touched.
+    pub hardware_key: bool,
 }
 
 /// Default time a sampled approval waits for review: a working day.
@@ -180,6 +183,8 @@ struct RawRule {
     /// Containment for a while (`"8h"`): when it runs out after the action
     /// ran, the gate proposes its revert unless a person extended it.
     contain_for: Option<String>,
+    /// Approvals need a FIDO security key (`hardware_key = true`).
+    hardware_key: Option<bool>,
 }
 
 /// A rule's `contain_for`, in seconds: a span (`"8h"`), on a rule for a
@@ -263,6 +268,7 @@ impl Policy {
             sample: 0.0,
             sample_window_secs: d.sample_window_secs.unwrap_or(DEFAULT_SAMPLE_WINDOW_SECS),
             contain_for_secs: None,
+            hardware_key: d.hardware_key.unwrap_or(false),
         };
         if d.action.is_some()
             || d.risk.is_some()
@@ -303,6 +309,7 @@ impl Policy {
                 sample_window_secs: r.sample_window_secs.unwrap_or(defaults.sample_window_secs),
                 contain_for_secs: contain_for(r, span.clone())
                     .map_err(|m| invalid(span.clone(), m))?,
+                hardware_key: r.hardware_key.unwrap_or(defaults.hardware_key),
             };
             if r.sample.is_some() && !auto {
                 return Err(invalid(
@@ -555,6 +562,8 @@ fn combine(matching: &[&Rule], defaults: &Rule, action: &ActionKind, risk: Risk)
             .filter_map(|r| r.contain_for_secs)
             .min()
             .filter(|_| crate::domain::revert::is_containment(action)),
+        // Any rule asking for a hardware key asks it of every approval.
+        hardware_key: !auto && demanding().any(|r| r.hardware_key),
     }
 }
 

@@ -30,18 +30,26 @@ pub fn refused(r: Refused) -> ApiError {
         Refused::NotTheSession { .. } => ApiError::new(ErrorCode::PrincipalMismatch, message),
         Refused::Signature(e) => match e {
             SigError::WrongNamespace { .. } => ApiError::new(ErrorCode::WrongNamespace, message),
-            SigError::Malformed(_) | SigError::Invalid => {
+            SigError::Malformed(_) | SigError::Invalid | SigError::NoUserPresence => {
                 ApiError::new(ErrorCode::BadSignature, message)
             }
         },
         Refused::Key(p) => match p {
-            KeyProblem::UnknownKey => ApiError::new(ErrorCode::UnknownKey, message),
-            KeyProblem::WrongPrincipal(_) => ApiError::new(ErrorCode::PrincipalMismatch, message),
+            KeyProblem::UnknownKey
+            | KeyProblem::UnknownAuthority(_)
+            | KeyProblem::CertificateRefused(_) => ApiError::new(ErrorCode::UnknownKey, message),
+            KeyProblem::WrongPrincipal(_) | KeyProblem::CertificateNotForPrincipal(..) => {
+                ApiError::new(ErrorCode::PrincipalMismatch, message)
+            }
             KeyProblem::NamespaceNotAllowed(_) => {
                 ApiError::new(ErrorCode::NamespaceNotAllowed, message)
             }
-            KeyProblem::NotYetValid => ApiError::new(ErrorCode::KeyNotYetValid, message),
-            KeyProblem::Expired => ApiError::new(ErrorCode::KeyExpired, message),
+            KeyProblem::NotYetValid | KeyProblem::CertificateNotYetValid(_) => {
+                ApiError::new(ErrorCode::KeyNotYetValid, message)
+            }
+            KeyProblem::Expired | KeyProblem::CertificateExpired(_) => {
+                ApiError::new(ErrorCode::KeyExpired, message)
+            }
         },
         Refused::ClockSkew => ApiError::new(ErrorCode::ClockSkew, message),
         Refused::Review(_) => ApiError::new(ErrorCode::InvalidReview, message),
@@ -100,6 +108,7 @@ pub async fn post(
                         principal: p.principal.clone(),
                         role,
                         key: Some(signing::fingerprint(&key)),
+                        hardware: signing::is_hardware(&key),
                     },
                     verdict,
                     reason: p.reason.clone(),

@@ -101,6 +101,7 @@ pub async fn post(
                 principal: p.principal.clone(),
                 role,
                 key: Some(crate::signing::fingerprint(key)),
+                hardware: crate::signing::is_hardware(key),
             },
             reason: p.reason.clone(),
             policy,

@@ -71,6 +71,15 @@ pub async fn challenge(
     ))
 }
 
+/// Who logged in, with which key, and until when at the latest.
+struct Login {
+    principal: String,
+    key: ssh_key::PublicKey,
+    /// The certificate's or the allowed_signers line's end, if sooner than
+    /// a session's.
+    until: Option<i64>,
+}
+
 /// The principal and key of a login whose challenge is this server's,
 /// unused, unexpired, for that principal, and signed by a key
 /// allowed_signers trusts for them now; else why not. The store's own
@@ -79,7 +88,7 @@ async fn verified(
     state: &AppState,
     req: &LoginRequest,
     now: i64,
-) -> Result<Result<(String, ssh_key::PublicKey), String>, ApiError> {
+) -> Result<Result<Login, String>, ApiError> {
     let Some((principal, expires_at)) = state.store.take_challenge(&req.challenge).await? else {
         return Ok(Err(
             "unknown or already used challenge; ask for a new one".into()
@@ -95,13 +104,29 @@ async fn verified(
         Ok(k) => k,
         Err(e) => return Ok(Err(e.to_string())),
     };
-    if let Err(e) = state
-        .signers()
-        .check(&principal, key.key_data(), NS_LOGIN, now)
-    {
-        return Ok(Err(e.to_string()));
-    }
-    Ok(Ok((principal, key)))
+    let signers = state.signers();
+    let line = match signers.check_signer(&principal, &key, NS_LOGIN, now) {
+        Ok(line) => line,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    // A session outlives neither the certificate nor the line that let
+    // the person in.
+    let until = [
+        key.certificate.as_ref().map(|c| {
+            i64::try_from(c.valid_before())
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1000)
+        }),
+        line.valid_before,
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    Ok(Ok(Login {
+        principal,
+        key: key.key,
+        until,
+    }))
 }
 
 #[utoipa::path(
@@ -123,7 +148,11 @@ pub async fn login(
 ) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
     let req: LoginRequest = typed(body)?;
     let now = now_millis();
-    let (principal, key) = match verified(&state, &req, now).await? {
+    let Login {
+        principal,
+        key,
+        until,
+    } = match verified(&state, &req, now).await? {
         Ok(found) => found,
         Err(why) => {
             // Counted per principal: past the rate, 429 instead.
@@ -132,7 +161,8 @@ pub async fn login(
         }
     };
     let (token, hash) = new_secret(SESSION_PREFIX);
-    let session_end = now + state.limits.session_ttl.as_millis() as i64;
+    let session_end =
+        (now + state.limits.session_ttl.as_millis() as i64).min(until.unwrap_or(i64::MAX));
     state
         .store
         .create_session(hash, principal.clone(), now, session_end)

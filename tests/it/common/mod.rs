@@ -95,6 +95,7 @@ pub fn person(name: &str) -> countersign::domain::machine::Actor {
         principal: name.into(),
         role,
         key: Some(format!("SHA256:test-key-of-{name}")),
+        hardware: false,
     }
 }
 
