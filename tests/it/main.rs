@@ -35,6 +35,7 @@ mod exec;
 mod executors;
 mod freezes;
 mod gateway;
+mod hardware_keys;
 mod hooks;
 mod judged;
 mod mcp;
