@@ -50,4 +50,5 @@ mod soak;
 mod store_postgres;
 mod store_sqlite;
 mod tls;
+mod tokens;
 mod trust;

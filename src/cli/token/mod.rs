@@ -139,7 +139,7 @@ fn shown(db: &DbUrl) -> String {
     let Some((scheme, rest)) = text.split_once("://") else {
         return text;
     };
-    match rest.split_once('@') {
+    match rest.rsplit_once('@') {
         Some((user, host)) if user.contains(':') => {
             let name = user.split(':').next().unwrap_or_default();
             format!("{scheme}://{name}:***@{host}")
@@ -390,5 +390,22 @@ fn one_by_name(tokens: &[TokenRecord], name: &str, now: Millis) -> anyhow::Resul
             many.len(),
             ids(many)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_postgresql_password_is_not_shown() {
+        let db: DbUrl = "postgres://bot:s3cret@db.example:5432/gate"
+            .parse()
+            .unwrap();
+        assert_eq!(shown(&db), "postgres://bot:***@db.example:5432/gate");
+        let db: DbUrl = "postgres://bot@db.example/gate".parse().unwrap();
+        assert_eq!(shown(&db), "postgres://bot@db.example/gate");
+        let db: DbUrl = "sqlite:gate.db".parse().unwrap();
+        assert_eq!(shown(&db), "sqlite:gate.db");
     }
 }
