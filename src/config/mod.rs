@@ -508,4 +508,23 @@ mod tests {
             .to_string();
         assert!(err.contains("line 3") && err.contains("dbb"), "{err}");
     }
+
+    #[test]
+    fn token_lifetimes_flag_over_file_over_default() {
+        let none = TokensSection::default();
+        assert_eq!(none.ttl_ms(None), Ok(Some(90 * 86_400_000)));
+        assert_eq!(none.grace_ms(None), Ok(24 * 3_600_000));
+        let file = FileConfig::parse("[tokens]\nttl = \"never\"\nrotate_grace = \"0s\"\n", "t")
+            .unwrap()
+            .tokens;
+        assert_eq!(file.ttl_ms(None), Ok(None));
+        assert_eq!(file.ttl_ms(Some("2s")), Ok(Some(2_000)));
+        assert_eq!(file.grace_ms(None), Ok(0));
+        assert_eq!(file.grace_ms(Some("1h")), Ok(3_600_000));
+        for bad in ["0s", "-1d", "soon", "30", ""] {
+            let err = none.ttl_ms(Some(bad)).unwrap_err();
+            assert!(err.starts_with("--ttl") && err.contains("never"), "{err}");
+        }
+        assert!(none.grace_ms(Some("1w")).is_err());
+    }
 }

@@ -255,6 +255,19 @@ async fn a_proposal_outside_the_scope_is_refused_and_nothing_is_stored() {
         let err = refused(&t, &["create", "--name", "bad-bot", flag, value]);
         assert!(err.contains("is not"), "{err}");
     }
+    let err = refused(
+        &t,
+        &[
+            "create",
+            "--name",
+            "wall",
+            "--role",
+            "reviewer",
+            "--targets",
+            "ws-*",
+        ],
+    );
+    assert!(err.contains("a reviewer token proposes nothing"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

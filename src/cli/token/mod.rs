@@ -208,6 +208,11 @@ async fn create(args: CreateArgs, file: &FileConfig) -> anyhow::Result<()> {
         .ttl_ms(args.ttl.as_deref())
         .map_err(anyhow::Error::msg)?;
     let scope = Scope::parse(args.actions.as_deref(), args.targets.as_deref())?;
+    anyhow::ensure!(
+        scope.is_any() || args.role == TokenRole::Agent,
+        "--actions and --targets limit what an agent may propose; a {} token proposes nothing",
+        args.role
+    );
     let (db, named) = database(args.db.db, file)?;
     let store = open_store(&db).await?;
     let now = now_millis();
