@@ -21,7 +21,7 @@ use clap::{Args, Subcommand};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-pub use list::when;
+use list::when;
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
