@@ -19,8 +19,8 @@ use countersign::audit::verify::{parse_export, verify_log};
 use countersign::client::ApiClient;
 use countersign::domain::types::TokenRole;
 use countersign::server::auth::new_token;
-use countersign::server::store::Store;
 use countersign::server::store::sqlite::SqliteStore;
+use countersign::server::store::{NewToken, Store};
 use countersign::signing::allowed_signers::AllowedSigners;
 use ssh_key::PrivateKey;
 use std::sync::Arc;
@@ -58,7 +58,7 @@ fn main() {
     rt.block_on(async {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("countersign.db")).unwrap());
         let (token, hash) = new_token();
-        store.create_token("bench-agent".into(), TokenRole::Agent, hash, 0).await.unwrap();
+        store.create_token(NewToken::unlimited("bench-agent", TokenRole::Agent, hash, 0)).await.unwrap();
         let server = common::serve(store.clone(), &signers_text, key()).await;
         let url = server.url();
 

@@ -27,7 +27,7 @@ use countersign::domain::time::now_millis;
 use countersign::domain::types::{Role, TokenRole, Verdict};
 use countersign::server::auth::new_token;
 use countersign::server::store::sqlite::SqliteStore;
-use countersign::server::store::{DecideCommand, Store};
+use countersign::server::store::{DecideCommand, NewToken, Store};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,7 +60,7 @@ fn main() {
     rt.block_on(async {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("countersign.db")).unwrap());
         let (token, hash) = new_token();
-        store.create_token("bench-agent".into(), TokenRole::Agent, hash, 0).await.unwrap();
+        store.create_token(NewToken::unlimited("bench-agent", TokenRole::Agent, hash, 0)).await.unwrap();
         let policy = Policy::builtin();
         let server = common::serve(store.clone(), "", common::key()).await;
         let url = server.url();
@@ -151,7 +151,7 @@ fn main() {
 
         // Phase 4: small alerts beside large permission changes.
         let (policy_token, hash) = new_token();
-        store.create_token("iam-agent".into(), TokenRole::Agent, hash, 0).await.unwrap();
+        store.create_token(NewToken::unlimited("iam-agent", TokenRole::Agent, hash, 0)).await.unwrap();
         let statements = env_num("BENCH_STATEMENTS", 1_000) as usize;
         let change = Arc::new(iam::escalating_change(statements));
         let body = serde_json::to_vec(&policy_change("size", &change)).unwrap().len();

@@ -16,8 +16,8 @@ use countersign::config::FileConfig;
 use countersign::domain::types::TokenRole;
 use countersign::server::auth::new_token;
 use countersign::server::serve::NotifySettings;
-use countersign::server::store::Store;
 use countersign::server::store::sqlite::SqliteStore;
+use countersign::server::store::{NewToken, Store};
 use ssh_key::PrivateKey;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,7 +72,12 @@ async fn run(notify: NotifySettings, clients: usize, secs: u64) -> (f64, f64, f6
         Arc::new(SqliteStore::open(&dir.path().join("countersign.db")).unwrap());
     let (token, hash) = new_token();
     store
-        .create_token("bench-agent".into(), TokenRole::Agent, hash, 0)
+        .create_token(NewToken::unlimited(
+            "bench-agent",
+            TokenRole::Agent,
+            hash,
+            0,
+        ))
         .await
         .unwrap();
     let keys: Vec<(String, PrivateKey)> = (0..clients)

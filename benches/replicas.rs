@@ -26,9 +26,9 @@ use countersign::domain::time::now_millis;
 use countersign::domain::types::TokenRole;
 use countersign::server::auth::new_token;
 use countersign::server::serve::RunningServer;
-use countersign::server::store::Store;
 use countersign::server::store::postgres::PgStore;
 use countersign::server::store::sqlite::SqliteStore;
+use countersign::server::store::{NewToken, Store};
 use countersign::signing::signer::Signer;
 use ssh_key::PrivateKey;
 use std::sync::Arc;
@@ -82,7 +82,12 @@ async fn setup(stores: Vec<Arc<dyn Store>>, keys: &[(String, PrivateKey)]) -> Se
         .collect();
     let (token, hash) = new_token();
     stores[0]
-        .create_token("bench".into(), TokenRole::Agent, hash, now_millis())
+        .create_token(NewToken::unlimited(
+            "bench",
+            TokenRole::Agent,
+            hash,
+            now_millis(),
+        ))
         .await
         .unwrap();
     let server_key = key();

@@ -14,6 +14,9 @@ pub struct FileConfig {
     pub client: ClientSection,
     #[serde(default)]
     pub tui: TuiSection,
+    /// `[tokens]`: how long `token create` and `token rotate` make them last.
+    #[serde(default)]
+    pub tokens: TokensSection,
     /// `[[notify]]`: where notifications go (`server::notify`).
     #[serde(default)]
     pub notify: Vec<NotifyConfig>,
@@ -100,6 +103,56 @@ pub struct ServerSection {
     pub tls_cert: Option<PathBuf>,
     /// ... and its key.
     pub tls_key: Option<PathBuf>,
+}
+
+/// `[tokens]`: the lifetimes `countersign token` gives when not told.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensSection {
+    /// How long a new token works (`30d`, `12h`, or `never`); default 90d.
+    pub ttl: Option<String>,
+    /// How long a rotated token keeps working beside its successor;
+    /// default 24h.
+    pub rotate_grace: Option<String>,
+}
+
+/// A token's lifetime when neither `--ttl` nor `[tokens] ttl` names one.
+pub const DEFAULT_TOKEN_TTL: &str = "90d";
+/// A rotation's grace when neither `--grace` nor `[tokens] rotate_grace` does.
+pub const DEFAULT_ROTATE_GRACE: &str = "24h";
+
+impl TokensSection {
+    /// The lifetime in milliseconds (`None`: never expires) from `flag`,
+    /// else the file, else [`DEFAULT_TOKEN_TTL`].
+    pub fn ttl_ms(&self, flag: Option<&str>) -> Result<Option<i64>, String> {
+        let (text, from) = match (flag, &self.ttl) {
+            (Some(f), _) => (f, "--ttl"),
+            (None, Some(t)) => (t.as_str(), "[tokens] ttl"),
+            (None, None) => (DEFAULT_TOKEN_TTL, "the default ttl"),
+        };
+        if text.trim() == "never" {
+            return Ok(None);
+        }
+        match crate::domain::time::parse_span_ms(text) {
+            Some(ms) if ms > 0 => Ok(Some(ms)),
+            _ => Err(format!(
+                "{from} `{text}` is not a lifetime: a number and s, m, h or d (`30d`), or `never`"
+            )),
+        }
+    }
+
+    /// The grace in milliseconds from `flag`, else the file, else
+    /// [`DEFAULT_ROTATE_GRACE`].
+    pub fn grace_ms(&self, flag: Option<&str>) -> Result<i64, String> {
+        let (text, from) = match (flag, &self.rotate_grace) {
+            (Some(f), _) => (f, "--grace"),
+            (None, Some(g)) => (g.as_str(), "[tokens] rotate_grace"),
+            (None, None) => (DEFAULT_ROTATE_GRACE, "the default grace"),
+        };
+        crate::domain::time::parse_span_ms(text).ok_or_else(|| {
+            format!("{from} `{text}` is not a span: a number and s, m, h or d (`24h`, `0s`)")
+        })
+    }
 }
 
 /// `[client]`: what `submit` and the console use.
@@ -454,5 +507,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 3") && err.contains("dbb"), "{err}");
+    }
+
+    #[test]
+    fn token_lifetimes_flag_over_file_over_default() {
+        let none = TokensSection::default();
+        assert_eq!(none.ttl_ms(None), Ok(Some(90 * 86_400_000)));
+        assert_eq!(none.grace_ms(None), Ok(24 * 3_600_000));
+        let file = FileConfig::parse("[tokens]\nttl = \"never\"\nrotate_grace = \"0s\"\n", "t")
+            .unwrap()
+            .tokens;
+        assert_eq!(file.ttl_ms(None), Ok(None));
+        assert_eq!(file.ttl_ms(Some("2s")), Ok(Some(2_000)));
+        assert_eq!(file.grace_ms(None), Ok(0));
+        assert_eq!(file.grace_ms(Some("1h")), Ok(3_600_000));
+        for bad in ["0s", "-1d", "soon", "30", ""] {
+            let err = none.ttl_ms(Some(bad)).unwrap_err();
+            assert!(err.starts_with("--ttl") && err.contains("never"), "{err}");
+        }
+        assert!(none.grace_ms(Some("1w")).is_err());
     }
 }

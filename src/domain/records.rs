@@ -282,6 +282,39 @@ pub struct TokenRecord {
     #[serde(with = "rfc3339_opt")]
     #[schema(schema_with = crate::domain::schema::timestamp_opt)]
     pub revoked_at: Option<Millis>,
+    /// When it stops working (`token create --ttl`, or the end of a
+    /// rotation's grace); `null`: never.
+    #[serde(default, with = "rfc3339_opt")]
+    #[schema(schema_with = crate::domain::schema::timestamp_opt)]
+    pub expires_at: Option<Millis>,
+    /// Last request it authenticated, recorded at most once a minute.
+    #[serde(default, with = "rfc3339_opt")]
+    #[schema(schema_with = crate::domain::schema::timestamp_opt)]
+    pub last_used_at: Option<Millis>,
+    /// What the agent may propose, as stored: the JSON of
+    /// [`super::scope::Scope`]; `null`: anything. Kept as text so a row
+    /// that does not parse is still listed, and refused (fail closed) when
+    /// it authenticates, by [`TokenRecord::scope`].
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+impl TokenRecord {
+    /// The scope a request with this token has; an unreadable one is an
+    /// error, never "any".
+    pub fn scope(&self) -> Result<super::scope::Scope, super::scope::BadScope> {
+        match &self.scope {
+            None => Ok(super::scope::Scope::any()),
+            Some(text) => serde_json::from_str(text).map_err(|e| {
+                super::scope::BadScope(format!("the token's stored scope is unreadable: {e}"))
+            }),
+        }
+    }
+
+    /// Stopped working by `now`: revoked, or past its expiry.
+    pub fn expired(&self, now: Millis) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
 }
 
 /// A signed note on an alert (false positive, needs info, …).

@@ -150,13 +150,31 @@ impl FromRequestParts<AppState> for Caller {
             .token_by_hash(&hash_token(token))
             .await?
             .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))?;
+        // Checked here, on every request, against this server's clock.
+        let now = crate::domain::time::now_millis();
+        if let Some(at) = record.expires_at
+            && at <= now
+        {
+            return Err(ApiError::unauthorized(format!(
+                "token expired at {}; ask the gate's operator for a new one \
+                 (countersign token create or token rotate)",
+                crate::domain::time::to_rfc3339(at)
+            )));
+        }
+        // A scope that cannot be read refuses the token: never "any".
+        let scope = record.scope().map_err(|e| {
+            ApiError::unauthorized(format!(
+                "{e}; the token is refused until the operator issues a new one"
+            ))
+        })?;
+        state.token_uses.record(&state.store, &record.id, now);
         Ok(Caller {
             name: record.name,
             kind: match record.role {
                 TokenRole::Agent => CallerKind::Agent,
                 TokenRole::Reviewer => CallerKind::Reviewer,
             },
-            scope: Scope::any(),
+            scope,
         })
     }
 }

@@ -21,6 +21,7 @@ pub mod server_key;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod token_use;
 
 pub use router::router;
 pub use state::AppState;

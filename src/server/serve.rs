@@ -4,8 +4,8 @@
 use super::policy::record_policy;
 use super::router;
 use super::state::{AppState, Identity, Limits};
-use super::store::Store;
 use super::store::sqlite::SqliteStore;
+use super::store::{NewToken, Store};
 use super::tls::TlsFiles;
 use crate::domain::policy::Policy;
 use crate::domain::time::now_millis;
@@ -226,7 +226,7 @@ pub async fn start_embedded(
 async fn issue_token(store: &dyn Store, name: &str, role: TokenRole) -> Result<String, ServeError> {
     let (token, hash) = super::auth::new_token();
     store
-        .create_token(name.to_owned(), role, hash, now_millis())
+        .create_token(NewToken::unlimited(name, role, hash, now_millis()))
         .await?;
     Ok(token)
 }

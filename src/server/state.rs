@@ -116,6 +116,8 @@ pub struct AppState {
     pub tool_upstreams: Option<Arc<crate::gateway::Upstreams>>,
     /// The freezes in force, as agents are told of them.
     pub freezes: Arc<super::freezes::FreezeCache>,
+    /// When each token's last use was written (`server::token_use`).
+    pub token_uses: Arc<super::token_use::TokenUses>,
 }
 
 impl AppState {
@@ -154,6 +156,7 @@ impl AppState {
             notify_sinks: Arc::new(Vec::new()),
             tool_upstreams: None,
             freezes: Arc::default(),
+            token_uses: Arc::default(),
         }
     }
 

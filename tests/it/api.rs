@@ -197,7 +197,17 @@ async fn bad_input_is_a_clear_error_and_stores_nothing() {
     let (s, _) = call(&t, "GET", "/v1/audit", Some(&t.agent_token), None).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "agents cannot read the audit log");
     // A revoked token stops working.
-    t.store.revoke_token("soar-bot", 1).await.unwrap();
+    for id in t
+        .store
+        .list_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.name == "soar-bot")
+        .map(|k| k.id)
+    {
+        assert!(t.store.revoke_token(&id, 1).await.unwrap());
+    }
     let (s, _) = call(&t, "POST", "/v1/alerts", tok, doc).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     // Unknown route: JSON 404.

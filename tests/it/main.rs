@@ -52,4 +52,5 @@ mod soak;
 mod store_postgres;
 mod store_sqlite;
 mod tls;
+mod tokens;
 mod trust;

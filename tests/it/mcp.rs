@@ -309,3 +309,39 @@ async fn an_agent_asks_over_http_with_its_own_token() {
         .unwrap();
     assert!(resp.status().is_client_error(), "{}", resp.status());
 }
+
+/// A scoped token's tool call outside its scope is refused like its HTTP
+/// submission: out_of_scope, do not act, nothing stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tool_call_outside_the_tokens_scope_is_refused() {
+    let g = Gate::start().await;
+    let db = format!("sqlite:{}", g.db.display());
+    let out = common::proc::run(&[
+        "token",
+        "create",
+        "--name",
+        "scoped-bot",
+        "--actions",
+        "isolate_host",
+        "--db",
+        &db,
+    ]);
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let c = http_client(&g.server.url, &token)
+        .await
+        .expect("initialise");
+    let before = g.snapshot().await;
+    // kill_process is not isolate_host.
+    let r = call(
+        &c,
+        "request_approval",
+        json!({"alert": alert("mcp-scope-1", 3600)}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(true), "{}", text(&r));
+    assert!(text(&r).contains("out_of_scope"), "{}", text(&r));
+    assert_ne!(structured(&r)["act"], true);
+    assert_eq!(g.snapshot().await, before, "nothing stored");
+    c.cancel().await.unwrap();
+}

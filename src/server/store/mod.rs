@@ -76,6 +76,33 @@ impl From<crate::domain::digest::DigestError> for StoreError {
     }
 }
 
+/// A token to store: only its hash, never the secret.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub name: String,
+    pub role: TokenRole,
+    pub hash: String,
+    pub created_at: Millis,
+    /// `None`: it never expires.
+    pub expires_at: Option<Millis>,
+    pub scope: crate::domain::scope::Scope,
+}
+
+impl NewToken {
+    /// A token that never expires and may propose anything (the embedded
+    /// demo's, tests').
+    pub fn unlimited(name: &str, role: TokenRole, hash: String, now: Millis) -> Self {
+        NewToken {
+            name: name.to_owned(),
+            role,
+            hash,
+            created_at: now,
+            expires_at: None,
+            scope: crate::domain::scope::Scope::any(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct QueueQuery {
     pub view: View,
@@ -176,18 +203,23 @@ pub trait Store: Send + Sync + 'static {
         until: Millis,
     ) -> Result<crate::api::oversight::Oversight, StoreError>;
 
-    async fn create_token(
-        &self,
-        name: String,
-        role: TokenRole,
-        hash: String,
-        now: Millis,
-    ) -> Result<TokenRecord, StoreError>;
-    /// Active (not revoked) token by its hash.
+    async fn create_token(&self, new: NewToken) -> Result<TokenRecord, StoreError>;
+    /// A token by its hash unless revoked; expired ones too (the caller
+    /// compares `expires_at` with its clock, and says when it expired).
     async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
-    /// Revokes every active token with this name; returns how many.
-    async fn revoke_token(&self, name: &str, now: Millis) -> Result<usize, StoreError>;
+    /// Revokes the token with this id; false if there is no active one.
+    async fn revoke_token(&self, id: &str, now: Millis) -> Result<bool, StoreError>;
+    /// In one transaction: the new token, and the `old` ones stopping by
+    /// `old_until` (sooner if they already would).
+    async fn rotate_token(
+        &self,
+        old: Vec<String>,
+        old_until: Millis,
+        new: NewToken,
+    ) -> Result<TokenRecord, StoreError>;
+    /// Records that token `id` was used at `at` (never moves it back).
+    async fn touch_token(&self, id: &str, at: Millis) -> Result<(), StoreError>;
 
     /// A signed note on an alert; same digest, nonce and audit rules as a
     /// decision.

@@ -15,7 +15,7 @@ use countersign::server::auth::new_token;
 use countersign::server::serve::{RunningServer, ServerConfig, start};
 use countersign::server::state::{Identity, Limits};
 use countersign::server::store::sqlite::SqliteStore;
-use countersign::server::store::{DecideCommand, DecideOutcome, Store, StoreError};
+use countersign::server::store::{DecideCommand, DecideOutcome, NewToken, Store, StoreError};
 use countersign::signing::allowed_signers::AllowedSigners;
 use countersign::signing::payload::{
     DecisionDraft, PayloadVerdict, Review, SignedDecision, Target,
@@ -191,7 +191,7 @@ impl TestServer {
         ] {
             let (token, hash) = new_token();
             store
-                .create_token(name.into(), role, hash, 0)
+                .create_token(NewToken::unlimited(name, role, hash, 0))
                 .await
                 .expect("token");
             tokens.push(token);

@@ -11,9 +11,11 @@ use crate::workflow::{self as logic, Writes};
 
 pub mod notify;
 mod reads;
+mod tokens;
 mod writes;
 
 pub use reads::*;
+pub use tokens::*;
 pub use writes::*;
 
 // ---- loads ----

@@ -3,14 +3,11 @@
 use super::*;
 use crate::api::oversight::Oversight;
 use crate::domain::machine::Millis;
-use crate::domain::records::{
-    AlertRecord, AnnotationRecord, AuditEntry, ProposalRecord, TokenRecord,
-};
-use crate::domain::types::{ProposalStatus, TokenRole};
+use crate::domain::records::{AlertRecord, AnnotationRecord, AuditEntry, ProposalRecord};
+use crate::domain::types::ProposalStatus;
 use crate::server::store::sql::{self, params};
 use crate::server::store::tx::Tx;
 use crate::server::store::{QueryParts, QueuePage, QueueQuery, StoreError};
-use crate::workflow as logic;
 
 /// Call inside one snapshot: the alert and its proposals agree.
 pub async fn alert<T: Tx>(
@@ -111,51 +108,7 @@ pub async fn annotations<T: Tx>(
     .await
 }
 
-// ---- tokens, challenges, sessions (not in the audit log) ----
-
-pub async fn create_token<T: Tx>(
-    tx: &mut T,
-    name: String,
-    role: TokenRole,
-    hash: String,
-    now: Millis,
-) -> Result<TokenRecord, StoreError> {
-    let rec = TokenRecord {
-        id: logic::new_id(),
-        name,
-        role,
-        created_at: now,
-        revoked_at: None,
-    };
-    let args = params([
-        (&rec.id).into(),
-        (&rec.name).into(),
-        rec.role.as_str().into(),
-        hash.into(),
-        now.into(),
-    ]);
-    tx.execute(sql::ADD_TOKEN, &args).await?;
-    Ok(rec)
-}
-
-pub async fn token_by_hash<T: Tx>(
-    tx: &mut T,
-    hash: &str,
-) -> Result<Option<TokenRecord>, StoreError> {
-    tx.query_opt(&sql::token_by_hash_sql(), &[hash.into()], sql::token_row)
-        .await
-}
-
-pub async fn list_tokens<T: Tx>(tx: &mut T) -> Result<Vec<TokenRecord>, StoreError> {
-    tx.query(&sql::tokens_sql(), &[], sql::token_row).await
-}
-
-pub async fn revoke_token<T: Tx>(tx: &mut T, name: &str, now: Millis) -> Result<usize, StoreError> {
-    let n = tx
-        .execute(sql::REVOKE_TOKEN, &[now.into(), name.into()])
-        .await?;
-    Ok(n as usize)
-}
+// ---- challenges, sessions (not in the audit log; tokens: `tokens.rs`) ----
 
 /// Records a challenge and sweeps those that expired an hour ago or more.
 pub async fn create_challenge<T: Tx>(

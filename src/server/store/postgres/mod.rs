@@ -33,15 +33,16 @@ use writer::{Counters, Writer};
 use super::ops::notify;
 use super::{
     AnnotateCommand, AnnotateOutcome, ChangeSet, ClaimCommand, Claimed, DecideCommand,
-    DecideOutcome, DeliveryCount, ExecutionCommand, Finish, QueuePage, QueueQuery, RecordPolicy,
-    Routes, SinkRoute, Store, StoreError, SubmitCommand, SubmitOutcome, WriteStats, ops,
+    DecideOutcome, DeliveryCount, ExecutionCommand, Finish, NewToken, QueuePage, QueueQuery,
+    RecordPolicy, Routes, SinkRoute, Store, StoreError, SubmitCommand, SubmitOutcome, WriteStats,
+    ops,
 };
 use crate::audit::chain::Head;
 use crate::domain::machine::Millis;
 use crate::domain::records::{
     AlertRecord, AnnotationRecord, AuditEntry, ProposalRecord, TokenRecord,
 };
-use crate::domain::types::{ProposalStatus, TokenRole};
+use crate::domain::types::ProposalStatus;
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -96,6 +97,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (12, include_str!("12_freezes.sql")),
     (13, include_str!("13_amendments.sql")),
     (14, include_str!("14_containment.sql")),
+    (15, include_str!("15_token_lifetimes_and_scopes.sql")),
 ];
 
 /// A database migrated before the numbers were shared with SQLite recorded
@@ -400,15 +402,9 @@ impl Store for PgStore {
         Ok(out)
     }
 
-    async fn create_token(
-        &self,
-        name: String,
-        role: TokenRole,
-        hash: String,
-        now: Millis,
-    ) -> Result<TokenRecord, StoreError> {
+    async fn create_token(&self, new: NewToken) -> Result<TokenRecord, StoreError> {
         let client = self.pool.get().await?;
-        ops::create_token(&mut PgTx::new(&client), name, role, hash, now).await
+        ops::create_token(&mut PgTx::new(&client), new).await
     }
 
     async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
@@ -421,9 +417,27 @@ impl Store for PgStore {
         ops::list_tokens(&mut PgTx::new(&client)).await
     }
 
-    async fn revoke_token(&self, name: &str, now: Millis) -> Result<usize, StoreError> {
+    async fn revoke_token(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
         let client = self.pool.get().await?;
-        ops::revoke_token(&mut PgTx::new(&client), name, now).await
+        ops::revoke_token(&mut PgTx::new(&client), id, now).await
+    }
+
+    async fn rotate_token(
+        &self,
+        old: Vec<String>,
+        old_until: Millis,
+        new: NewToken,
+    ) -> Result<TokenRecord, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let rec = ops::rotate_token(&mut PgTx::new(&tx), &old, old_until, new).await?;
+        tx.commit().await?;
+        Ok(rec)
+    }
+
+    async fn touch_token(&self, id: &str, at: Millis) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        ops::touch_token(&mut PgTx::new(&client), id, at).await
     }
 
     async fn annotate(&self, cmd: AnnotateCommand) -> Result<AnnotateOutcome, StoreError> {

@@ -4,21 +4,31 @@ use super::*;
 use crate::domain::records::TokenRecord;
 use crate::server::store::StoreError;
 
-pub const TOKEN_COLS: &str = "id, name, role, created_at, revoked_at";
+pub const TOKEN_COLS: &str =
+    "id, name, role, created_at, revoked_at, expires_at, last_used_at, scope";
 
-pub const ADD_TOKEN: &str =
-    "INSERT INTO tokens (id, name, role, hash, created_at) VALUES ($1, $2, $3, $4, $5)";
+pub const ADD_TOKEN: &str = "INSERT INTO tokens (id, name, role, hash, created_at, expires_at, \
+     scope) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
+/// A token not revoked, expired or not: the caller says which (and when).
 pub fn token_by_hash_sql() -> String {
     format!("SELECT {TOKEN_COLS} FROM tokens WHERE hash = $1 AND revoked_at IS NULL")
 }
 
 pub fn tokens_sql() -> String {
-    format!("SELECT {TOKEN_COLS} FROM tokens ORDER BY created_at")
+    format!("SELECT {TOKEN_COLS} FROM tokens ORDER BY created_at, id")
 }
 
 pub const REVOKE_TOKEN: &str =
-    "UPDATE tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL";
+    "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
+
+/// Shortens a token's life to `$1` (never lengthens it): a rotation's grace.
+pub const EXPIRE_TOKEN_BY: &str = "UPDATE tokens SET expires_at = $1 \
+     WHERE id = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)";
+
+/// Records a use; never moves it back (two servers may record out of order).
+pub const TOUCH_TOKEN: &str = "UPDATE tokens SET last_used_at = $1 \
+     WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)";
 
 pub fn token_row(r: &dyn SqlRow) -> Result<TokenRecord, StoreError> {
     Ok(TokenRecord {
@@ -27,6 +37,9 @@ pub fn token_row(r: &dyn SqlRow) -> Result<TokenRecord, StoreError> {
         role: parsed(r, "role")?,
         created_at: r.int("created_at")?,
         revoked_at: r.opt_int("revoked_at")?,
+        expires_at: r.opt_int("expires_at")?,
+        last_used_at: r.opt_int("last_used_at")?,
+        scope: r.opt_text("scope")?,
     })
 }
 

@@ -251,6 +251,8 @@ mod tests {
             ADD_TOKEN.to_owned(),
             token_by_hash_sql(),
             REVOKE_TOKEN.to_owned(),
+            EXPIRE_TOKEN_BY.to_owned(),
+            TOUCH_TOKEN.to_owned(),
             SWEEP_CHALLENGES.to_owned(),
             ADD_CHALLENGE.to_owned(),
             TAKE_CHALLENGE.to_owned(),

@@ -14,15 +14,16 @@ use super::ops::notify;
 use super::tx::block_now;
 use super::{
     AnnotateCommand, AnnotateOutcome, ChangeSet, ClaimCommand, Claimed, DecideCommand,
-    DecideOutcome, DeliveryCount, ExecutionCommand, Finish, QueuePage, QueueQuery, RecordPolicy,
-    Routes, SinkRoute, Store, StoreError, SubmitCommand, SubmitOutcome, WriteStats, ops,
+    DecideOutcome, DeliveryCount, ExecutionCommand, Finish, NewToken, QueuePage, QueueQuery,
+    RecordPolicy, Routes, SinkRoute, Store, StoreError, SubmitCommand, SubmitOutcome, WriteStats,
+    ops,
 };
 use crate::audit::chain::Head;
 use crate::domain::machine::Millis;
 use crate::domain::records::{
     AlertRecord, AnnotationRecord, AuditEntry, ProposalRecord, TokenRecord,
 };
-use crate::domain::types::{ProposalStatus, TokenRole};
+use crate::domain::types::ProposalStatus;
 use async_trait::async_trait;
 use engine::Job;
 use rusqlite::Connection;
@@ -193,14 +194,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_token(
-        &self,
-        name: String,
-        role: TokenRole,
-        hash: String,
-        now: Millis,
-    ) -> Result<TokenRecord, StoreError> {
-        self.write(move |t, _| block_now(ops::create_token(t, name, role, hash, now)))
+    async fn create_token(&self, new: NewToken) -> Result<TokenRecord, StoreError> {
+        self.write(move |t, _| block_now(ops::create_token(t, new)))
             .await
     }
 
@@ -215,9 +210,27 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn revoke_token(&self, name: &str, now: Millis) -> Result<usize, StoreError> {
-        let name = name.to_owned();
-        self.write(move |t, _| block_now(ops::revoke_token(t, &name, now)))
+    async fn revoke_token(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |t, _| block_now(ops::revoke_token(t, &id, now)))
+            .await
+    }
+
+    async fn rotate_token(
+        &self,
+        old: Vec<String>,
+        old_until: Millis,
+        new: NewToken,
+    ) -> Result<TokenRecord, StoreError> {
+        self.write(move |t, _| block_now(ops::rotate_token(t, &old, old_until, new)))
+            .await
+    }
+
+    /// Through the single writer like any write: a job in the next group
+    /// commit, at most once a minute per token (the caller throttles).
+    async fn touch_token(&self, id: &str, at: Millis) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.write(move |t, _| block_now(ops::touch_token(t, &id, at)))
             .await
     }
 

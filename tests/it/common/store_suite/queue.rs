@@ -2,8 +2,9 @@
 
 use super::super::{alert, decide, proposal};
 use super::*;
+use countersign::domain::scope::Scope;
 use countersign::domain::types::{ProposalStatus, TokenRole, Verdict};
-use countersign::server::store::{QueueQuery, Store, View};
+use countersign::server::store::{NewToken, QueueQuery, Store, View};
 use std::sync::Arc;
 
 pub async fn queue_views_and_cursor(store: Arc<dyn Store>) {
@@ -81,14 +82,62 @@ pub async fn queue_views_and_cursor(store: Arc<dyn Store>) {
 pub async fn tokens(store: Arc<dyn Store>) {
     let s = &*store;
     let t = s
-        .create_token("soar".into(), TokenRole::Agent, "h1".into(), T0)
+        .create_token(NewToken::unlimited(
+            "soar",
+            TokenRole::Agent,
+            "h1".into(),
+            T0,
+        ))
         .await
         .unwrap();
     assert_eq!(s.token_by_hash("h1").await.unwrap().unwrap().id, t.id);
     assert!(s.token_by_hash("h2").await.unwrap().is_none());
-    assert_eq!(s.revoke_token("soar", T0 + 1).await.unwrap(), 1);
+    // A scoped token with a lifetime, rotated with a grace: the old one's
+    // expiry is shortened (never lengthened), the new one keeps the scope.
+    let scope = Scope::parse(Some("isolate_host"), Some("ws-*")).unwrap();
+    let scoped = s
+        .create_token(NewToken {
+            expires_at: Some(T0 + 5_000),
+            scope: scope.clone(),
+            ..NewToken::unlimited("soar", TokenRole::Agent, "h3".into(), T0)
+        })
+        .await
+        .unwrap();
+    let stored = s.token_by_hash("h3").await.unwrap().unwrap();
+    assert_eq!(stored.scope().unwrap(), scope);
+    assert_eq!(stored.expires_at, Some(T0 + 5_000));
+    let rotated = s
+        .rotate_token(
+            vec![t.id.clone(), scoped.id.clone()],
+            T0 + 10_000,
+            NewToken {
+                scope: scope.clone(),
+                ..NewToken::unlimited("soar", TokenRole::Agent, "h4".into(), T0 + 1)
+            },
+        )
+        .await
+        .unwrap();
+    let by = |h: &'static str| async move { s.token_by_hash(h).await.unwrap().unwrap() };
+    assert_eq!(by("h1").await.expires_at, Some(T0 + 10_000));
+    assert_eq!(
+        by("h3").await.expires_at,
+        Some(T0 + 5_000),
+        "never lengthened"
+    );
+    assert_eq!(by("h4").await.id, rotated.id);
+    assert_eq!(by("h4").await.expires_at, None);
+    // Last use: recorded, never moved back.
+    s.touch_token(&t.id, T0 + 60_000).await.unwrap();
+    s.touch_token(&t.id, T0 + 30_000).await.unwrap();
+    assert_eq!(by("h1").await.last_used_at, Some(T0 + 60_000));
+    // Revoked by id: that one only, once.
+    assert!(s.revoke_token(&t.id, T0 + 1).await.unwrap());
+    assert!(!s.revoke_token(&t.id, T0 + 2).await.unwrap());
     assert!(s.token_by_hash("h1").await.unwrap().is_none());
-    assert_eq!(s.list_tokens().await.unwrap()[0].revoked_at, Some(T0 + 1));
+    assert!(s.token_by_hash("h3").await.unwrap().is_some());
+    let listed = s.list_tokens().await.unwrap();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[0].revoked_at, Some(T0 + 1));
     // Login challenges and sessions: expired ones are swept, live ones kept.
     s.create_challenge("old".into(), "alice".into(), T0 + 10)
         .await
