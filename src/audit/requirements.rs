@@ -69,6 +69,14 @@ impl std::fmt::Display for Needs {
     }
 }
 
+/// The key a verified signature on an entry was made with.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyUsed<'a> {
+    pub fingerprint: &'a str,
+    /// A touched FIDO security key.
+    pub hardware: bool,
+}
+
 /// A proposal as the log has recorded it so far.
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -89,6 +97,8 @@ struct Approver {
     principal: String,
     /// Fingerprint of the signing key: one key is one person.
     key: Option<String>,
+    /// Signed with a touched security key.
+    hardware: bool,
     /// The policy that approval was judged under.
     policy: Option<String>,
 }
@@ -155,7 +165,12 @@ impl Replay {
     /// the fingerprint of the key that signed it, if it carries a verified
     /// signature. A policy entry whose text does not hash to the digest it
     /// states is a broken record; a rule not met is an [`Unmet`].
-    pub fn entry(&mut self, seq: i64, body: &Value, key: Option<&str>) -> Result<(), ChainBreak> {
+    pub fn entry(
+        &mut self,
+        seq: i64,
+        body: &Value,
+        key: Option<KeyUsed<'_>>,
+    ) -> Result<(), ChainBreak> {
         let kind = body["kind"].as_str().unwrap_or_default();
         let data = &body["data"];
         let proposal_id = body["proposal_id"].as_str();
@@ -213,7 +228,8 @@ impl Replay {
                         .as_str()
                         .unwrap_or_default()
                         .to_owned(),
-                    key: key.map(str::to_owned),
+                    key: key.map(|k| k.fingerprint.to_owned()),
+                    hardware: key.is_some_and(|k| k.hardware),
                     policy: named.map(str::to_owned),
                 };
                 if let Some(p) = self.proposals.get_mut(id) {
@@ -357,6 +373,23 @@ impl Replay {
             p.risk,
             need.name
         );
+        if need.hardware_key {
+            let soft: Vec<&str> = people
+                .iter()
+                .filter(|a| !a.hardware)
+                .map(|a| a.principal.as_str())
+                .collect();
+            if !soft.is_empty() {
+                let problem = format!(
+                    "approved by {} with a key that is no touched security key, but rule \"{}\" of policy {} wants hardware_key",
+                    soft.join(", "),
+                    need.name,
+                    short(digest)
+                );
+                self.unmet(seq, Some(id), problem);
+                return;
+            }
+        }
         if (people.len() as u32) < need.approvals {
             let problem = format!(
                 "approved with {} distinct approver{} ({who}) but {under}",
@@ -430,5 +463,34 @@ mod tests {
         assert_eq!(short("sha256:01"), "sha256:01");
         assert_eq!(short("x"), "x");
         assert_eq!(short("sha256:ééééééééééééééé"), "sha256:éééééééééééé");
+    }
+
+    #[test]
+    fn a_hardware_key_rule_is_rechecked_against_the_key_that_signed() {
+        let text = "[defaults]\napprovals = 1\nhardware_key = true\n";
+        let digest = policy_digest(text);
+        let entries = |replay: &mut Replay, hardware: bool| {
+            let loaded = serde_json::json!({"kind": "policy_loaded",
+                "data": {"digest": digest, "text": text}});
+            replay.entry(1, &loaded, None).unwrap();
+            let alert = serde_json::json!({"kind": "alert_received", "actor": {"kind": "agent", "name": "bot"},
+                "data": {"policy": digest, "proposals": [{"id": "p1", "action": "isolate_host", "risk": "medium"}]}});
+            replay.entry(2, &alert, None).unwrap();
+            let approved = serde_json::json!({"kind": "approved", "proposal_id": "p1",
+                "actor": {"kind": "person", "principal": "alice"}, "data": {"policy": digest}});
+            let key = KeyUsed {
+                fingerprint: "SHA256:alice",
+                hardware,
+            };
+            replay.entry(3, &approved, Some(key)).unwrap();
+        };
+        let mut soft = Replay::new();
+        entries(&mut soft, false);
+        assert_eq!(soft.unmet.len(), 1, "{:?}", soft.unmet);
+        assert!(soft.unmet[0].problem.contains("hardware_key"));
+        let mut touched = Replay::new();
+        entries(&mut touched, true);
+        assert!(touched.unmet.is_empty(), "{:?}", touched.unmet);
+        assert_eq!(touched.rechecked, 1);
     }
 }

@@ -7,8 +7,8 @@
 
 use super::chain::{ChainBreak, Head, link_hash};
 use super::checkpoint::{self, Checkpoint};
-use super::requirements::Replay;
 pub use super::requirements::Unmet;
+use super::requirements::{KeyUsed, Replay};
 use crate::domain::records::AuditEntry;
 use crate::domain::time::parse_rfc3339;
 use crate::signing::allowed_signers::AllowedSigners;
@@ -64,6 +64,8 @@ pub struct Untrusted {
     pub seq: i64,
     pub principal: String,
     pub fingerprint: String,
+    /// A touched FIDO security key.
+    pub hardware: bool,
     /// What allowed_signers says about it.
     pub problem: String,
 }
@@ -73,7 +75,8 @@ pub struct Untrusted {
 enum Signed {
     /// No signed payload (agent, policy or deadline entries).
     None,
-    Trusted(String),
+    /// The key's fingerprint, and whether it is a security key.
+    Trusted(String, bool),
     Untrusted(Untrusted),
 }
 
@@ -133,11 +136,15 @@ fn signed_by(
         .ok_or_else(|| fail(e.seq, "entry has no readable time"))?;
     Ok(
         match signers.check_signer(principal, signer, NS_DECISION, at) {
-            Ok(_) => Signed::Trusted(signing::fingerprint(&signer.key)),
+            Ok(_) => Signed::Trusted(
+                signing::fingerprint(&signer.key),
+                signing::is_hardware(&signer.key),
+            ),
             Err(problem) => Signed::Untrusted(Untrusted {
                 seq: e.seq,
                 principal: principal.to_owned(),
                 fingerprint: signing::fingerprint(&signer.key),
+                hardware: signing::is_hardware(&signer.key),
                 problem: problem.to_string(),
             }),
         },
@@ -343,18 +350,22 @@ pub fn verify_log(
             }
             let (body, sig) = own?;
             let key = match sig {
-                Signed::Trusted(key) => {
+                Signed::Trusted(key, hardware) => {
                     signed += 1;
-                    Some(key)
+                    Some((key, hardware))
                 }
                 Signed::Untrusted(u) => {
-                    let key = u.fingerprint.clone();
+                    let key = (u.fingerprint.clone(), u.hardware);
                     untrusted.push(u);
                     Some(key)
                 }
                 Signed::None => None,
             };
-            replay.entry(e.seq, &body, key.as_deref())?;
+            let used = key.as_ref().map(|(fingerprint, hardware)| KeyUsed {
+                fingerprint,
+                hardware: *hardware,
+            });
+            replay.entry(e.seq, &body, used)?;
             head = Head {
                 seq: e.seq,
                 hash: e.hash.clone(),
