@@ -263,7 +263,13 @@ pub enum Outlook {
 
 /// [`Outlook`] of an approval by `actor` under a rule asking for
 /// `approvals` approvals, one from `role`: [`decide`] itself, on a copy.
-pub fn outlook(state: &ProposalState, approvals: u32, role: Role, actor: &Actor) -> Outlook {
+pub fn outlook(
+    state: &ProposalState,
+    approvals: u32,
+    role: Role,
+    hardware_key: bool,
+    actor: &Actor,
+) -> Outlook {
     let rule = Rule {
         name: String::new(),
         action: None,
@@ -277,7 +283,7 @@ pub fn outlook(state: &ProposalState, approvals: u32, role: Role, actor: &Actor)
         sample: 0.0,
         sample_window_secs: 0,
         contain_for_secs: None,
-        hardware_key: false,
+        hardware_key,
     };
     match decide(state, &rule, actor, Verdict::Approve, "", 0) {
         Ok(t) if t.state.status == ProposalStatus::Approved => Outlook::Completes,

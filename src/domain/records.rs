@@ -214,6 +214,9 @@ pub struct ProposalSummary {
 pub struct Needs {
     pub approvals: u32,
     pub role: super::types::Role,
+    /// Approvals must be signed by a touched FIDO security key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hardware_key: bool,
 }
 
 impl ProposalSummary {

@@ -55,6 +55,7 @@ pub async fn run(cfg: ConsoleConfig) -> anyhow::Result<()> {
         cfg.server.clone(),
         now_millis(),
     );
+    state.session.me.hardware = crate::signing::is_hardware(&cfg.signer.public_key());
     state.session.utc_offset_s = chrono::Local::now().offset().local_minus_utc();
     state.queue.view = cfg.initial_view;
     state.queue.burst_rule = cfg.burst;

@@ -332,6 +332,8 @@ pub struct Me {
     pub principal: String,
     pub fingerprint: String,
     pub role: Option<Role>,
+    /// Signing with a FIDO security key (what `hardware_key` rules want).
+    pub hardware: bool,
 }
 
 /// Who is signed in, where, and how the connection is.
@@ -482,6 +484,7 @@ impl State {
                     principal,
                     fingerprint,
                     role: None,
+                    hardware: false,
                 },
                 server,
                 conn: Conn::Connecting,
@@ -576,14 +579,13 @@ impl State {
             principal: self.session.me.principal.clone(),
             role,
             key: Some(self.session.me.fingerprint.clone()).filter(|f| !f.is_empty()),
-            // The server alone judges `hardware_key`: the outlook never
-            // refuses for it.
-            hardware: true,
+            hardware: self.session.me.hardware,
         };
         Some(machine::outlook(
             &item.proposal.state(),
             needs.approvals,
             needs.role,
+            needs.hardware_key,
             &me,
         ))
     }
@@ -651,6 +653,9 @@ impl State {
             Outlook::Refused(Refusal::RoleRequired { .. }) => format!("needs a lead{who}"),
             Outlook::Refused(Refusal::SamePrincipal(_) | Refusal::SameKey(_)) => {
                 "you approved it already; it needs someone else".to_owned()
+            }
+            Outlook::Refused(Refusal::HardwareKeyRequired(_)) => {
+                "needs a touched security key (hardware_key); yours is not one".to_owned()
             }
             Outlook::Refused(r) => r.to_string(),
         })

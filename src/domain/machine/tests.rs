@@ -459,7 +459,7 @@ fn outlook_says_what_an_approval_would_do() {
         ),
     ];
     for (name, state, r, who, want) in cases {
-        let mut got = outlook(&state, r.approvals, r.role, &who);
+        let mut got = outlook(&state, r.approvals, r.role, false, &who);
         // outlook() builds its own nameless rule: compare the refusal's kind.
         if let Outlook::Refused(Refusal::RoleRequired { rule, .. }) = &mut got {
             *rule = "test".into();

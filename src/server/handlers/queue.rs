@@ -68,6 +68,7 @@ pub async fn queue(
         p.needs = (!rule.auto).then_some(Needs {
             approvals: rule.approvals,
             role: rule.role,
+            hardware_key: rule.hardware_key,
         });
     }
     let counts = state.store.status_counts().await?.into_iter().collect();

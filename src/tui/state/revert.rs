@@ -97,7 +97,9 @@ pub fn outlook(p: &RevertPreview, principal: &str, role: Role, key: &str) -> Out
         // refuses for it.
         hardware: true,
     };
-    machine::outlook(&fresh, p.approvals, p.role, &me)
+    // The preview does not say whether the inverse's rule wants a
+    // security key: the server judges that when it is signed.
+    machine::outlook(&fresh, p.approvals, p.role, false, &me)
 }
 
 /// The outlook in words: "your signature approves it: it goes to

@@ -316,3 +316,22 @@ pub(crate) mod groups;
 mod keys;
 mod pending;
 pub(crate) mod revert;
+
+#[test]
+fn a_hardware_key_rule_is_said_before_a_software_key_signs() {
+    let mut s = State::new("alice".into(), "SHA256:x".into(), "http://srv".into(), NOW);
+    s.session.me.role = Some(crate::domain::types::Role::Analyst);
+    let mut it = item(
+        &record(1, Risk::Critical, ProposalStatus::Pending, false),
+        Severity::High,
+    );
+    it.proposal.needs = Some(crate::domain::records::Needs {
+        approvals: 1,
+        role: crate::domain::types::Role::Analyst,
+        hardware_key: true,
+    });
+    let said = s.outlook_text(&it).expect("an outlook");
+    assert!(said.contains("security key"), "{said}");
+    s.session.me.hardware = true;
+    assert_eq!(s.outlook_text(&it), None, "a touched key completes it");
+}
