@@ -3,7 +3,7 @@
 //! the rest (encryption keys, shared secrets, curves we do not verify)
 //! are skipped, so one odd key does not cost the issuer all of them.
 
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use std::time::Duration;
 
@@ -116,6 +116,11 @@ fn usable(entry: &serde_json::Value, allowed: &[Algorithm]) -> Option<Key> {
         jwk.common.public_key_use,
         Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
     ) {
+        return None;
+    }
+    if let Some(ops) = &jwk.common.key_operations
+        && !ops.contains(&KeyOperations::Verify)
+    {
         return None;
     }
     let by_type: &[Algorithm] = match &jwk.algorithm {
@@ -238,11 +243,15 @@ mod tests {
             &EC.replace("\"kid\":\"ec\"", "\"kid\":\"enc\",\"use\":\"enc\""),
             r#"{"kty":"EC","crv":"P-521","kid":"p521","x":"AA","y":"AA"}"#,
             r#"{"kty":"RSA","kid":"oaep","alg":"RSA-OAEP","e":"AQAB","n":"AA"}"#,
+            &EC.replace(
+                "\"kid\":\"ec\"",
+                "\"kid\":\"wrap\",\"key_ops\":[\"wrapKey\"]",
+            ),
             r#"{"kty":"weird"}"#,
             "42",
             EC,
         ]);
-        assert_eq!((keys.keys.len(), skipped), (1, 6));
+        assert_eq!((keys.keys.len(), skipped), (1, 7));
         assert!(KeySet::parse(b"[]", &DEFAULT_ALGORITHMS).is_err());
         assert!(KeySet::parse(b"not json", &DEFAULT_ALGORITHMS).is_err());
     }
