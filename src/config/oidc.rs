@@ -413,6 +413,23 @@ mod tests {
         assert!(parse(&twice).unwrap_err().contains("two [[agents.oidc]]"));
     }
 
+    /// The examples operators copy are configs this reads.
+    #[test]
+    fn the_operators_guide_examples_are_valid() {
+        let guide = include_str!("../../docs/operators.md");
+        let examples: Vec<&str> = guide
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .filter(|b| b.contains("[[agents.oidc]]"))
+            .collect();
+        assert!(examples.len() >= 2);
+        for e in examples {
+            let c = parse(e).unwrap();
+            assert!(!c.agents.oidc[0].agents.is_empty());
+        }
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));

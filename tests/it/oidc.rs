@@ -12,6 +12,10 @@
 use crate::common::proc::ServeProcess;
 use crate::common::{alert, binary, proposal};
 use axum::extract::State;
+use rmcp::ServiceExt;
+use rmcp::model::CallToolRequestParams;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -202,6 +206,16 @@ impl Gate {
         .unwrap()
     }
 
+    fn agent_of_external(&self, external_id: &str) -> String {
+        let conn = rusqlite::Connection::open(&self.db).unwrap();
+        conn.query_row(
+            "SELECT agent FROM alerts WHERE external_id = ?1",
+            [external_id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
     fn alerts_stored(&self) -> i64 {
         let conn = rusqlite::Connection::open(&self.db).unwrap();
         conn.query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0))
@@ -283,6 +297,26 @@ async fn workload_identity_tokens_are_agents_and_every_trick_is_refused() {
         assert_eq!(body["error"]["code"], "out_of_scope", "{body}");
     }
     assert_eq!(gate.alerts_stored(), 4, "out of scope: nothing stored");
+
+    // MCP over streamable HTTP: the same JWT as the bearer is the same agent.
+    let config = StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", gate.server.url))
+        .auth_header(t("rs256"));
+    let mcp =
+        ().serve(StreamableHttpClientTransport::from_config(config))
+            .await
+            .expect("MCP initialise with a JWT bearer");
+    let Value::Object(args) =
+        json!({"alert": alert("oidc-mcp", vec![proposal("isolate_host", "medium")])})
+    else {
+        unreachable!()
+    };
+    let answer = mcp
+        .call_tool(CallToolRequestParams::new("request_approval").with_arguments(args))
+        .await
+        .expect("tool call answered");
+    assert_ne!(answer.is_error, Some(true), "{answer:?}");
+    assert_eq!(gate.agent_of_external("oidc-mcp"), "ci-deploy");
+    let _ = mcp.cancel().await;
 
     // The URL issuer: fetched once at start; a new key's kid makes the
     // gate fetch again at once, and the token is accepted.
