@@ -271,6 +271,8 @@ async fn workload_identity_tokens_are_agents_and_every_trick_is_refused() {
         ("hs256_public_key", "HS256"),
         ("rs256_on_ec_key", "not one key `ec-1` may verify"),
         ("tampered", "bad signature"),
+        ("keys_in_the_header", "unknown key"),
+        ("crit", "`crit`"),
         ("no_mapping", "no [[agents.oidc.agents]] mapping"),
         ("no_mapping", "ci:somebody-else"),
         ("k8s_other_namespace", "no [[agents.oidc.agents]] mapping"),

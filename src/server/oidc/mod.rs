@@ -78,7 +78,16 @@ impl Verifier {
                 http: http.clone(),
             };
             match (issuer.refresh().await, &config.jwks) {
-                (Ok(_), _) => {}
+                (Ok((n, skipped)), _) => eprintln!(
+                    "countersign: [[agents.oidc]] issuer {}: {n} key(s){}, {} mapping(s)",
+                    config.issuer,
+                    if skipped > 0 {
+                        format!(" ({skipped} unusable skipped)")
+                    } else {
+                        String::new()
+                    },
+                    config.agents.len()
+                ),
                 (Err(e), JwksSource::File(_)) => return Err(e),
                 (Err(e), JwksSource::Url(_)) => eprintln!(
                     "countersign: warning: {e}; its tokens are refused until the keys can be fetched"
@@ -133,6 +142,13 @@ impl Verifier {
             .iter()
             .find(|i| i.config.issuer == iss)
             .ok_or_else(|| refuse(format!("wrong issuer: `{iss}` is not a trusted issuer")))?;
+        // Keys named by the token itself (`jwk`, `jku`, `x5u`, `x5c`) are
+        // never used: only the issuer's configured key set is.
+        if header.get("crit").is_some() {
+            return Err(refuse(
+                "the header marks extensions critical (`crit`) that are not understood here".into(),
+            ));
+        }
         let alg = issuer.algorithm(&header).map_err(refuse)?;
         let kid = header.get("kid").and_then(Value::as_str);
         let claims = issuer.verify(token, kid, alg).await.map_err(refuse)?;
@@ -141,13 +157,14 @@ impl Verifier {
 }
 
 impl Issuer {
-    /// Reads the key set again; on failure the last one stays.
-    async fn refresh(&self) -> Result<usize, String> {
+    /// Reads the key set again; on failure the last one stays. Answers
+    /// how many keys were kept and how many skipped.
+    async fn refresh(&self) -> Result<(usize, usize), String> {
         let c = &self.config;
         let text = match &c.jwks {
-            JwksSource::File(path) => {
-                std::fs::read(path).map_err(|e| format!("jwks_file {}: {e}", path.display()))?
-            }
+            JwksSource::File(path) => tokio::fs::read(path)
+                .await
+                .map_err(|e| format!("jwks_file {}: {e}", path.display()))?,
             JwksSource::Url(url) => jwks::fetch(&self.http, url)
                 .await
                 .map_err(|e| format!("jwks_url: {e}"))?,
@@ -166,7 +183,7 @@ impl Issuer {
         }
         let n = keys.keys.len();
         self.keys.set(keys);
-        Ok(n)
+        Ok((n, skipped))
     }
 
     /// The header's algorithm, if this issuer accepts it at all.
