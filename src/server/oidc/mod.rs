@@ -150,7 +150,11 @@ impl Verifier {
             ));
         }
         let alg = issuer.algorithm(&header).map_err(refuse)?;
-        let kid = header.get("kid").and_then(Value::as_str);
+        let kid = match header.get("kid") {
+            None => None,
+            Some(Value::String(kid)) => Some(kid.as_str()),
+            Some(_) => return Err(refuse("the header's `kid` is not a string".into())),
+        };
         let claims = issuer.verify(token, kid, alg).await.map_err(refuse)?;
         issuer.agent(&claims).map_err(refuse)
     }
