@@ -191,7 +191,9 @@ impl TryFrom<RawOidc> for OidcConfig {
         };
         let refresh = match raw.refresh {
             None => DEFAULT_REFRESH,
-            Some(text) => parse_duration(&text)
+            Some(text) => crate::domain::time::parse_span_ms(&text)
+                .and_then(|ms| u64::try_from(ms).ok())
+                .map(Duration::from_millis)
                 .filter(|d| (REFRESH_BOUNDS.0..=REFRESH_BOUNDS.1).contains(d))
                 .ok_or_else(|| {
                     at(format!(
@@ -287,20 +289,6 @@ fn algorithm(name: &str) -> Result<Algorithm, String> {
     }
 }
 
-/// `90s`, `5m`, `2h`, or plain seconds.
-fn parse_duration(text: &str) -> Option<Duration> {
-    let t = text.trim();
-    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u64 = digits.parse().ok()?;
-    let secs = match unit.trim() {
-        "" | "s" => n,
-        "m" => n.checked_mul(60)?,
-        "h" => n.checked_mul(3600)?,
-        _ => return None,
-    };
-    Some(Duration::from_secs(secs))
-}
-
 /// Two entries for one issuer would leave which keys and mappings apply
 /// to its tokens to chance.
 pub(super) fn check_all(all: &[OidcConfig]) -> Result<(), String> {
@@ -336,6 +324,14 @@ mod tests {
         let o = &c.agents.oidc[0];
         assert_eq!(o.audience, ["countersign"]);
         assert_eq!(o.refresh, Duration::from_secs(300));
+        let hourly = OK.replace(
+            "audience = \"countersign\"",
+            "audience = \"countersign\"\nrefresh = \"1h\"",
+        );
+        assert_eq!(
+            parse(&hourly).unwrap().agents.oidc[0].refresh,
+            Duration::from_secs(3600)
+        );
         assert_eq!(o.leeway, 60);
         assert!(!o.algorithms.contains(&Algorithm::HS256));
         let m = &o.agents[0];
@@ -387,6 +383,11 @@ mod tests {
                 "refresh",
             ),
             (
+                "audience = \"countersign\"",
+                "audience = \"countersign\"\nrefresh = \"5s\"",
+                "10s to 24h",
+            ),
+            (
                 "agent = \"soar-triage\"",
                 "agent = \"soar triage\"",
                 "agent = \"soar triage\"",
@@ -428,15 +429,5 @@ mod tests {
             let c = parse(e).unwrap();
             assert!(!c.agents.oidc[0].agents.is_empty());
         }
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
-        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("m"), None);
-        assert_eq!(parse_duration("5d"), None);
     }
 }
