@@ -103,6 +103,7 @@ pub async fn serve_notifying(
         tls: None,
         notify,
         gateway: None,
+        oidc: None,
     };
     start(store, config).await.unwrap()
 }

@@ -14,7 +14,7 @@ mod policy;
 mod receipt;
 mod serve;
 mod submit;
-mod token;
+pub(crate) mod token;
 mod tui;
 
 use crate::config::{ClientSection, FileConfig, ServerSection};

@@ -240,6 +240,15 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
         );
         Some(std::sync::Arc::new(upstreams))
     };
+    let oidc = crate::server::oidc::Verifier::load(&file.agents.oidc)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    if oidc.is_some() {
+        eprintln!(
+            "countersign: agents may also authenticate with JWTs of {} [[agents.oidc]] issuer(s)",
+            file.agents.oidc.len()
+        );
+    }
     let server = serve::start(
         store,
         ServerConfig {
@@ -260,6 +269,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<ExitCode>
                 remind_at: s.remind_at.unwrap_or(0.75),
             },
             gateway,
+            oidc,
         },
     )
     .await?;

@@ -29,6 +29,10 @@ pub struct FileConfig {
     /// `[[upstreams]]`: the MCP servers `countersign gateway` fronts.
     #[serde(default)]
     pub upstreams: Vec<crate::gateway::config::UpstreamConfig>,
+    /// `[agents]`: workload identities (`[[agents.oidc]]`,
+    /// `server::oidc`).
+    #[serde(default)]
+    pub agents: AgentsSection,
 }
 
 /// `[tui]`: the console's look and keys.
@@ -263,8 +267,10 @@ impl ClientSection {
 
 mod executors;
 mod notify;
+pub mod oidc;
 pub use executors::ExecutorConfig;
 pub use notify::{NotifyConfig, SinkKind};
+pub use oidc::{AgentsSection, OidcConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -370,6 +376,11 @@ impl FileConfig {
             }
         }
         executors::check_all(&config.executors).map_err(|message| ConfigError::Parse {
+            path: origin.to_owned(),
+            where_: String::new(),
+            message,
+        })?;
+        oidc::check_all(&config.agents.oidc).map_err(|message| ConfigError::Parse {
             path: origin.to_owned(),
             where_: String::new(),
             message,

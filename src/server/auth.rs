@@ -145,6 +145,12 @@ impl FromRequestParts<AppState> for Caller {
                 scope: Scope::any(),
             });
         }
+        // A JWT is a workload identity (`[[agents.oidc]]`), never a stored token.
+        if let Some(oidc) = &state.oidc
+            && super::oidc::looks_like_jwt(token)
+        {
+            return oidc.caller(token).await;
+        }
         let record = state
             .store
             .token_by_hash(&hash_token(token))

@@ -11,6 +11,7 @@ pub mod limits;
 pub mod mcp;
 pub mod metrics;
 pub mod notify;
+pub mod oidc;
 pub mod openapi;
 pub mod policy;
 pub mod receipts;

@@ -51,7 +51,7 @@ impl Modify for Bearer {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "An agent or reviewer token (`countersign token create`), or a person's session token from POST /v1/session.",
+                        "An agent or reviewer token (`countersign token create`), an agent's workload identity JWT from an issuer the server trusts (`[[agents.oidc]]`), or a person's session token from POST /v1/session.",
                     ))
                     .build(),
             ),

@@ -98,6 +98,8 @@ pub struct ServerConfig {
     /// `[[upstreams]]`, connected: served at `/mcp/gateway` for agent
     /// tokens (`crate::gateway`).
     pub gateway: Option<Arc<crate::gateway::Upstreams>>,
+    /// `[[agents.oidc]]`, keys loaded: JWT bearers that are agents.
+    pub oidc: Option<Arc<super::oidc::Verifier>>,
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +214,7 @@ pub async fn start_embedded(
             tls: None,
             notify: NotifySettings::default(),
             gateway: None,
+            oidc: None,
         },
     )
     .await?;
@@ -277,6 +280,10 @@ pub async fn start(
 
     state.issuer.executors = Arc::new(config.notify.executors);
     state.tool_upstreams = config.gateway;
+    if let Some(oidc) = &config.oidc {
+        oidc.spawn_refresh(stop_rx.clone());
+    }
+    state.oidc = config.oidc;
     let notifier = Arc::new(
         super::notify::Notifier::new(
             store.clone(),

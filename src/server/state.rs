@@ -118,6 +118,8 @@ pub struct AppState {
     pub freezes: Arc<super::freezes::FreezeCache>,
     /// When each token's last use was written (`server::token_use`).
     pub token_uses: Arc<super::token_use::TokenUses>,
+    /// `[[agents.oidc]]`: the issuers whose JWTs are agents, if any.
+    pub oidc: Option<Arc<super::oidc::Verifier>>,
 }
 
 impl AppState {
@@ -157,6 +159,7 @@ impl AppState {
             tool_upstreams: None,
             freezes: Arc::default(),
             token_uses: Arc::default(),
+            oidc: None,
         }
     }
 

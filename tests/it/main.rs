@@ -41,6 +41,7 @@ mod judged;
 mod mcp;
 mod notify;
 mod ocsf;
+mod oidc;
 mod openapi;
 mod oversight;
 mod postgres_chain_lock;

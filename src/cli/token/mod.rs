@@ -111,7 +111,8 @@ pub struct RevokeArgs {
     pub db: DbArg,
 }
 
-fn valid_name(name: &str) -> bool {
+/// A token's or agent's name (also `[[agents.oidc.agents]]` `agent`).
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name

@@ -218,6 +218,7 @@ impl TestServer {
                 tls: None,
                 notify: Default::default(),
                 gateway: None,
+                oidc: None,
             },
         )
         .await
