@@ -1,6 +1,7 @@
 //! `[[executors]]`: services that run approved actions for the gate, so
 //! agents never hold the credentials (`server::execute`).
 
+use super::OneOrMany;
 use super::notify::{checked_url, secret_value, webhook_secret};
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -32,13 +33,6 @@ impl ExecutorConfig {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawExecutor {
     name: Option<String>,
@@ -57,10 +51,7 @@ impl TryFrom<RawExecutor> for ExecutorConfig {
         let url = checked_url("url", &raw.url)?;
         let secret = secret_value(raw.secret, raw.secret_file, "secret")?;
         webhook_secret(secret.as_deref())?;
-        let actions = match raw.action {
-            OneOrMany::One(a) => vec![a],
-            OneOrMany::Many(list) => list,
-        };
+        let actions = raw.action.to_vec();
         if actions.is_empty() {
             return Err("action: name at least one action kind".into());
         }

@@ -52,18 +52,23 @@ pub struct TuiSection {
     pub burst_secs: Option<u64>,
 }
 
+/// A setting written as one string or a list of them (`action = "x"` or
+/// `action = ["x", "y"]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum KeyList {
+pub enum OneOrMany {
     One(String),
     Many(Vec<String>),
 }
 
-impl KeyList {
+/// `action = "key"` or `["key", "key"]` in `[tui.keys]`.
+pub type KeyList = OneOrMany;
+
+impl OneOrMany {
     pub fn to_vec(&self) -> Vec<String> {
         match self {
-            KeyList::One(k) => vec![k.clone()],
-            KeyList::Many(v) => v.clone(),
+            OneOrMany::One(k) => vec![k.clone()],
+            OneOrMany::Many(v) => v.clone(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! here is checked as the file is read, so a mistake stops the server
 //! before it serves anyone.
 
+use super::OneOrMany;
 use crate::domain::scope::Scope;
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
@@ -132,13 +133,6 @@ impl ClaimPath {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawOidc {
     issuer: String,
@@ -170,10 +164,7 @@ impl TryFrom<RawOidc> for OidcConfig {
             return Err("issuer: give the `iss` its tokens carry".into());
         }
         let at = |message: String| format!("[[agents.oidc]] issuer `{issuer}`: {message}");
-        let audience = match raw.audience {
-            OneOrMany::One(a) => vec![a],
-            OneOrMany::Many(list) => list,
-        };
+        let audience = raw.audience.to_vec();
         if audience.is_empty() || audience.iter().any(|a| a.trim().is_empty()) {
             return Err(at(
                 "audience: name the audience its tokens are made for".into()

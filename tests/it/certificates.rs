@@ -8,13 +8,13 @@
 
 use crate::common;
 
-use common::proc::{ServeProcess, create_token, run};
+use common::proc::{ServeProcess, create_token};
 use countersign::client::ApiClient;
 use countersign::signing::payload::PayloadVerdict;
 use countersign::signing::signer::Signer;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn ssh_keygen(args: &[&str]) -> String {
     let out = Command::new("ssh-keygen").args(args).output().unwrap();
@@ -143,43 +143,8 @@ async fn start() -> Ca {
 /// signed record in the audit log; how many it checked.
 async fn ssh_keygen_verifies_all(ca: &Ca) -> usize {
     let reviewer = ApiClient::new(&ca.server.url, Some(ca.reviewer.clone())).unwrap();
-    let mut checked = 0;
-    for e in reviewer.audit_all(0).await.unwrap() {
-        let entry: Value = serde_json::from_str(&e.entry).unwrap();
-        let Some(payload) = entry["data"]["payload"].as_str() else {
-            continue;
-        };
-        let sig = ca.path(&format!("{}.sig", e.seq));
-        std::fs::write(&sig, entry["data"]["signature"].as_str().unwrap()).unwrap();
-        let who = entry["actor"]["principal"].as_str().unwrap();
-        let mut child = Command::new("ssh-keygen")
-            .args(["-Y", "verify", "-f"])
-            .arg(ca.path("allowed_signers"))
-            .args(["-I", who, "-n", "countersign-decision", "-s"])
-            .arg(&sig)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(payload.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "ssh-keygen refused entry {}: {}{}",
-            e.seq,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        checked += 1;
-    }
-    checked
+    let entries = reviewer.audit_all(0).await.unwrap();
+    common::ssh_keygen_verifies(&entries, ca.dir.path()).len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,35 +279,6 @@ async fn a_certificate_from_the_teams_ca_logs_in_and_signs_and_nothing_else_does
     // The stock-OpenSSH promise: every stored record verifies with
     // ssh-keygen and the same allowed_signers, and with audit verify.
     assert!(ssh_keygen_verifies_all(&ca).await >= 1);
-    let export = ca.path("export.jsonl");
-    let out = run(&[
-        "audit",
-        "export",
-        "--server",
-        &ca.server.url,
-        "--token",
-        &ca.reviewer,
-        "--out",
-        export.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = run(&[
-        "audit",
-        "verify",
-        export.to_str().unwrap(),
-        "--signers",
-        ca.path("allowed_signers").to_str().unwrap(),
-        "--server-key",
-        ca.path("server_key").to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, said) = common::proc::export_and_verify(&ca.server.url, &ca.reviewer, ca.dir.path());
+    assert!(ok, "{said}");
 }

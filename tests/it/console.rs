@@ -15,7 +15,6 @@ use common::{alert, free_port, keygen, proposal};
 use countersign::client::ApiClient;
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::Command;
 
 /// A SOC on loopback: a server with alice (analyst) and carol (lead) in
 /// its allowed_signers, the agent soar-bot, and an auditor's token.
@@ -138,51 +137,8 @@ pub(crate) fn select(c: &mut Pty, target: &str) {
 /// Verifies every signed payload in the audit log with `ssh-keygen -Y
 /// verify` against the allowed_signers file; returns the payloads.
 pub(crate) async fn verify_all(soc: &Soc) -> Vec<Value> {
-    let signers = soc.dir.path().join("allowed_signers");
-    let mut payloads = Vec::new();
-    for e in soc.reviewer.audit_all(0).await.unwrap() {
-        let entry: Value = serde_json::from_str(&e.entry).unwrap();
-        let Some(payload) = entry["data"]["payload"].as_str() else {
-            continue;
-        };
-        let sig = soc.dir.path().join(format!("{}.sig", e.seq));
-        std::fs::write(&sig, entry["data"]["signature"].as_str().unwrap()).unwrap();
-        let who = entry["actor"]["principal"].as_str().unwrap();
-        let mut child = Command::new("ssh-keygen")
-            .args([
-                "-Y",
-                "verify",
-                "-f",
-                signers.to_str().unwrap(),
-                "-I",
-                who,
-                "-n",
-                "countersign-decision",
-                "-s",
-                sig.to_str().unwrap(),
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(payload.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "entry {}: {}",
-            e.seq,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        payloads.push(serde_json::from_str(payload).unwrap());
-    }
-    payloads
+    let entries = soc.reviewer.audit_all(0).await.unwrap();
+    crate::common::ssh_keygen_verifies(&entries, soc.dir.path())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,6 @@
 //! lists it, and `countersign audit verify` passes over the whole log.
 
 use super::console::{Soc, select, verify_all};
-use crate::common::proc::run;
 use countersign::api::FreezeMode;
 use serde_json::Value;
 
@@ -27,35 +26,7 @@ fn of_kind<'a>(all: &'a [Value], kind: &str) -> Vec<&'a Value> {
 /// `audit export` through the server, then `audit verify` with the
 /// allowed_signers and the server's key: the exit code and what it said.
 pub(crate) fn export_and_verify(soc: &Soc) -> (bool, String) {
-    let file = soc.dir.path().join("export.jsonl");
-    let path = |f: &str| soc.dir.path().join(f).display().to_string();
-    let out = run(&[
-        "audit",
-        "export",
-        "--server",
-        &soc.url(),
-        "--token",
-        &soc.reviewer_token,
-        "--out",
-        file.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = run(&[
-        "audit",
-        "verify",
-        file.to_str().unwrap(),
-        "--signers",
-        &path("allowed_signers"),
-        "--server-key",
-        &path("server_key"),
-    ]);
-    let said =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), said)
+    crate::common::proc::export_and_verify(&soc.url(), &soc.reviewer_token, soc.dir.path())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

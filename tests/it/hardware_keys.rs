@@ -317,34 +317,8 @@ async fn a_hardware_key_rule_takes_only_a_touched_security_key() {
     // audit verify re-checks the rule against the recorded policy: the
     // approval was by a security key, as `hardware_key` wants.
     let reviewer = create_token(&db, "auditor", "reviewer");
-    let export = p("export.jsonl");
-    let out = common::proc::run(&[
-        "audit",
-        "export",
-        "--server",
-        &server.url,
-        "--token",
-        &reviewer,
-        "--out",
-        export.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = common::proc::run(&[
-        "audit",
-        "verify",
-        export.to_str().unwrap(),
-        "--signers",
-        p("allowed_signers").to_str().unwrap(),
-        "--server-key",
-        p("server_key").to_str().unwrap(),
-    ]);
-    let said =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{said}");
+    let (ok, said) = common::proc::export_and_verify(&server.url, &reviewer, dir.path());
+    assert!(ok, "{said}");
     assert!(
         said.contains("rechecked") || said.contains("re-checked"),
         "{said}"

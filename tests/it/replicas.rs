@@ -7,7 +7,7 @@
 use crate::common;
 
 use common::person::Person;
-use common::proc::{ServeProcess, create_token_url, run};
+use common::proc::{ServeProcess, create_token_url};
 use common::{alert, free_port, proposal};
 use countersign::client::ApiClient;
 use countersign::signing::payload::PayloadVerdict;
@@ -188,33 +188,9 @@ async fn conflicting_decisions_on_two_replicas() {
     }
     assert_eq!(per.len(), 1000);
     assert!(per.values().all(|n| *n == 1));
-    let export = c.dir.path().join("audit.jsonl");
-    let out = run(&[
-        "audit",
-        "export",
-        "--server",
-        &c.base(0),
-        "--token",
-        &c.reviewer_token,
-        "--out",
-        export.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = run(&[
-        "audit",
-        "verify",
-        export.to_str().unwrap(),
-        "--signers",
-        c.dir.path().join("allowed_signers").to_str().unwrap(),
-        "--server-key",
-        c.dir.path().join("server_key").to_str().unwrap(),
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let (ok, text) =
+        crate::common::proc::export_and_verify(&c.base(0), &c.reviewer_token, c.dir.path());
+    assert!(ok, "{text}");
     assert!(text.contains("1000 signed decisions verified"), "{text}");
 }
 

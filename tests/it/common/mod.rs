@@ -419,3 +419,49 @@ pub fn keygen(path: &std::path::Path, comment: &str) -> String {
     );
     std::fs::read_to_string(path.with_extension("pub")).expect("public key")
 }
+
+/// Every signed payload in `entries`, verified with `ssh-keygen -Y verify`
+/// against `dir/allowed_signers` (each signature written beside it);
+/// returns the payloads.
+pub fn ssh_keygen_verifies(
+    entries: &[countersign::domain::records::AuditEntry],
+    dir: &std::path::Path,
+) -> Vec<Value> {
+    let signers = dir.join("allowed_signers");
+    let mut payloads = Vec::new();
+    for e in entries {
+        let entry: Value = serde_json::from_str(&e.entry).unwrap();
+        let Some(payload) = entry["data"]["payload"].as_str() else {
+            continue;
+        };
+        let sig = dir.join(format!("{}.sig", e.seq));
+        std::fs::write(&sig, entry["data"]["signature"].as_str().unwrap()).unwrap();
+        let who = entry["actor"]["principal"].as_str().unwrap();
+        let mut child = std::process::Command::new("ssh-keygen")
+            .args(["-Y", "verify", "-f"])
+            .arg(&signers)
+            .args(["-I", who, "-n", "countersign-decision", "-s"])
+            .arg(&sig)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(payload.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "ssh-keygen refused entry {}: {}",
+            e.seq,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        payloads.push(serde_json::from_str(payload).unwrap());
+    }
+    payloads
+}

@@ -85,6 +85,41 @@ pub fn run(args: &[&str]) -> Output {
         .expect("run countersign")
 }
 
+/// `audit export` from the server at `url` (a reviewer token) into
+/// `dir/export.jsonl`, then `audit verify` of it with the allowed_signers
+/// and server key in `dir`: whether it passed, and what it said.
+pub fn export_and_verify(url: &str, reviewer_token: &str, dir: &Path) -> (bool, String) {
+    let file = dir.join("export.jsonl");
+    let path = |f: &str| dir.join(f).display().to_string();
+    let out = run(&[
+        "audit",
+        "export",
+        "--server",
+        url,
+        "--token",
+        reviewer_token,
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&[
+        "audit",
+        "verify",
+        file.to_str().unwrap(),
+        "--signers",
+        &path("allowed_signers"),
+        "--server-key",
+        &path("server_key"),
+    ]);
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), said)
+}
+
 /// `countersign token create`, returning the token printed on stdout.
 pub fn create_token(db: &Path, name: &str, role: &str) -> String {
     create_token_url(&format!("sqlite:{}", db.display()), name, role)
