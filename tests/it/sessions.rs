@@ -1,0 +1,201 @@
+//! Console sessions end when they should: a person whose allowed_signers
+//! line is removed or changed is logged out at the next reload (others
+//! stay in); `DELETE /v1/session` logs out, and only a session can; the
+//! console logs out as it quits, without waiting on a slow server.
+//!
+//! The in-process suites run on PostgreSQL too (`.ci/run`).
+
+use crate::common;
+use crate::console::Soc;
+
+use common::TestServer;
+use common::proxy::SlowProxy;
+use countersign::api::View;
+use countersign::client::{ApiClient, ClientError};
+use ssh_key::PrivateKey;
+use std::time::{Duration, Instant};
+
+/// What reading the queue with `c` answers: 200, or the error's status.
+async fn reads(c: &ApiClient) -> u16 {
+    match c.queue(View::Pending, 0, 0, 100).await {
+        Ok(_) => 200,
+        Err(ClientError::Api { status, .. }) => status.as_u16(),
+        Err(e) => panic!("the server is unreachable: {e}"),
+    }
+}
+
+/// Waits (at most a few reloads) until `c` is refused with 401.
+async fn until_refused(c: &ApiClient, who: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while reads(c).await != 401 {
+        assert!(
+            Instant::now() < deadline,
+            "{who}'s session outlived the reload"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// allowed_signers with each person's line as `line(name, key)` says,
+/// none where it says `None`; the server notices the new file by itself.
+fn rewrite_signers(t: &TestServer, line: impl Fn(&str, &PrivateKey) -> Option<String>) {
+    let text: String = t
+        .keys
+        .iter()
+        .filter_map(|(name, key)| line(name, key))
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(&t.signers_file, text).unwrap();
+}
+
+fn public(key: &PrivateKey) -> String {
+    key.public_key().to_openssh().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_persons_session_ends_at_the_next_reload() {
+    let t = TestServer::start().await;
+    let alice = t.login("alice").await;
+    let bob = t.login("bob").await;
+    assert_eq!((reads(&alice).await, reads(&bob).await), (200, 200));
+    rewrite_signers(&t, |name, key| {
+        (name != "alice").then(|| format!("{name} {}", public(key)))
+    });
+    until_refused(&alice, "alice").await;
+    assert_eq!(reads(&bob).await, 200, "bob is still listed: still in");
+    // Nor can she log in again.
+    let mut again = ApiClient::new(&t.url(), None).unwrap();
+    assert!(again.login("alice", &t.signer("alice")).await.is_err());
+    // Bob stays in across a later reload that keeps his line.
+    rewrite_signers(&t, |name, key| {
+        (name == "bob").then(|| format!("{name} {}", public(key)))
+    });
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(reads(&bob).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_line_ends_the_sessions_it_no_longer_lets_in() {
+    let t = TestServer::start().await;
+    let alice = t.login("alice").await;
+    let bob = t.login("bob").await;
+    let carol = t.login("carol").await;
+    let newer = common::new_key();
+    // Alice may now only sign decisions, not log in; carol's line names
+    // another key; bob's is as it was.
+    rewrite_signers(&t, |name, key| {
+        Some(match name {
+            "alice" => format!("alice namespaces=\"countersign-decision\" {}", public(key)),
+            "carol" => format!("carol {}", public(&newer)),
+            _ => format!("{name} {}", public(key)),
+        })
+    });
+    until_refused(&alice, "alice").await;
+    until_refused(&carol, "carol").await;
+    assert_eq!(reads(&bob).await, 200);
+    // Carol is back in with the key her line names now.
+    let mut c = ApiClient::new(&t.url(), None).unwrap();
+    c.login(
+        "carol",
+        &countersign::signing::signer::Signer::from_key(newer),
+    )
+    .await
+    .expect("carol logs in with her new key");
+    assert_eq!(reads(&c).await, 200);
+}
+
+/// A raw `DELETE /v1/session` with `token`: its status and error code.
+async fn logout(url: &str, token: &str) -> (u16, Option<String>) {
+    let resp = reqwest::Client::new()
+        .delete(format!("{url}/v1/session"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    (status, body["error"]["code"].as_str().map(str::to_owned))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_ends_the_session_and_only_a_session_can_log_out() {
+    let t = TestServer::start().await;
+    let mut alice = ApiClient::new(&t.url(), None).unwrap();
+    let token = alice
+        .login("alice", &t.signer("alice"))
+        .await
+        .unwrap()
+        .token;
+    let bob = t.login("bob").await;
+    assert_eq!(reads(&alice).await, 200);
+    assert_eq!(logout(&t.url(), &token).await, (204, None));
+    assert_eq!(reads(&alice).await, 401, "the token is dead");
+    assert_eq!(
+        logout(&t.url(), &token).await,
+        (401, Some("unauthorized".into()))
+    );
+    assert_eq!(reads(&bob).await, 200, "only alice's session ended");
+    // A reviewer's or an agent's token cannot log out, and keeps working.
+    let reviewer = ApiClient::new(&t.url(), Some(t.reviewer_token.clone())).unwrap();
+    for other in [&t.reviewer_token, &t.agent_token] {
+        assert_eq!(
+            logout(&t.url(), other).await,
+            (403, Some("login_required".into()))
+        );
+    }
+    assert_eq!(reads(&reviewer).await, 200);
+    t.agent()
+        .submit_alert(&common::alert(
+            "after-logout",
+            vec![common::proposal("isolate_host", "low")],
+        ))
+        .await
+        .expect("the agent token still works");
+    // The client's own logout does the same.
+    bob.logout(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(reads(&bob).await, 401);
+}
+
+/// Live sessions of `who` in the console server's SQLite file.
+fn open_sessions(soc: &Soc, who: &str) -> i64 {
+    let db = rusqlite::Connection::open_with_flags(
+        soc.dir.path().join("c.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    db.query_row(
+        "SELECT count(*) FROM sessions WHERE principal = ?1",
+        [who],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_logs_out_as_it_quits() {
+    let soc = Soc::start().await;
+    let mut alice = soc.console("alice");
+    alice.wait_for("online", 20);
+    assert_eq!(open_sessions(&soc, "alice"), 1);
+    alice.send("q");
+    assert_eq!(alice.wait_exit(10), 0);
+    assert_eq!(open_sessions(&soc, "alice"), 0, "the session ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_server_does_not_hold_the_quit() {
+    let soc = Soc::start().await;
+    // Each way this late: a logout would take 6 s.
+    let proxy = SlowProxy::start(soc.port(), Duration::from_millis(3_000));
+    let mut alice = soc.console_at("alice", &proxy.url());
+    alice.wait_for("online", 60);
+    assert_eq!(open_sessions(&soc, "alice"), 1);
+    let quit = Instant::now();
+    alice.send("q");
+    assert_eq!(alice.wait_exit(10), 0);
+    assert!(
+        quit.elapsed() < Duration::from_millis(3_500),
+        "the quit waited {:?}",
+        quit.elapsed()
+    );
+}
