@@ -1,7 +1,8 @@
 //! Console sessions end when they should: a person whose allowed_signers
 //! line is removed or changed is logged out at the next reload (others
 //! stay in); `DELETE /v1/session` logs out, and only a session can; the
-//! console logs out as it quits, without waiting on a slow server.
+//! console logs out as it quits, without waiting on a slow server; and a
+//! PostgreSQL replica that drops a person ends her session for all.
 //!
 //! The in-process suites run on PostgreSQL too (`.ci/run`).
 
@@ -9,9 +10,11 @@ use crate::common;
 use crate::console::Soc;
 
 use common::TestServer;
+use common::proc::ServeProcess;
 use common::proxy::SlowProxy;
 use countersign::api::View;
 use countersign::client::{ApiClient, ClientError};
+use countersign::signing::signer::Signer;
 use ssh_key::PrivateKey;
 use std::time::{Duration, Instant};
 
@@ -198,4 +201,82 @@ async fn a_slow_server_does_not_hold_the_quit() {
         "the quit waited {:?}",
         quit.elapsed()
     );
+}
+
+/// Two replicas on one PostgreSQL database, each reading its own copy of
+/// allowed_signers: the one whose copy drops alice ends her session in
+/// the shared database, so the other refuses it too, and says so in its
+/// log (whose, never the token).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_drops_a_person_ends_her_session_on_every_replica() {
+    let Some(admin) = common::pg_url() else {
+        eprintln!("skipped: COUNTERSIGN_TEST_PG_URL is not set");
+        return;
+    };
+    let db = common::pg_fresh_db(&admin).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = |f: &str| dir.path().join(f);
+    let lines: Vec<String> = ["alice", "bob"]
+        .iter()
+        .map(|who| format!("{who} {}", common::keygen(&path(who), who)))
+        .collect();
+    for copy in ["signers-a", "signers-b"] {
+        std::fs::write(path(copy), lines.concat()).unwrap();
+    }
+    let arg = |f: &str| path(f).display().to_string();
+    let a =
+        ServeProcess::start_url(&db, common::free_port(), &["--signers", &arg("signers-a")]).await;
+    let b = ServeProcess::start_logged(
+        &db,
+        common::free_port(),
+        &["--signers", &arg("signers-b")],
+        &path("b.log"),
+    )
+    .await;
+    let login = |url: String, who: &'static str| {
+        let key = PrivateKey::read_openssh_file(&path(who)).unwrap();
+        async move {
+            let mut c = ApiClient::new(&url, None).unwrap();
+            let token = c.login(who, &Signer::from_key(key)).await.unwrap().token;
+            (c, token)
+        }
+    };
+    let (alice, alice_token) = login(a.url.clone(), "alice").await;
+    let (bob, _) = login(b.url.clone(), "bob").await;
+    assert_eq!((reads(&alice).await, reads(&bob).await), (200, 200));
+    std::fs::write(path("signers-b"), &lines[1]).unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &b.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    until_refused(&alice, "alice").await;
+    assert_eq!(reads(&bob).await, 200);
+    let log = plain(&std::fs::read_to_string(path("b.log")).unwrap());
+    let ended: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("sessions ended"))
+        .collect();
+    assert_eq!(ended.len(), 1, "{log}");
+    assert!(
+        ended[0].contains("ended=1") && ended[0].contains("alice"),
+        "{log}"
+    );
+    assert!(!ended[0].contains("bob"), "{log}");
+    assert!(
+        !log.contains(&alice_token) && !log.contains("css_"),
+        "{log}"
+    );
+}
+
+/// `text` without its terminal colours (`ESC [ … m`).
+fn plain(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('\x1b') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        rest = rest.find('m').map_or("", |end| &rest[end + 1..]);
+    }
+    out + rest
 }
