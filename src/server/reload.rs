@@ -62,7 +62,7 @@ fn known(signers: &AllowedSigners) -> Option<SignerSet> {
 /// Ends the sessions the allowed_signers in force no longer let in, and
 /// says whose (never their tokens); false if the database could not be
 /// asked.
-async fn end_sessions(state: &AppState) -> bool {
+pub(super) async fn end_sessions(state: &AppState) -> bool {
     match session_keys::end_unadmitted(state, now_millis()).await {
         Ok(ended) if ended.is_empty() => true,
         Ok(ended) => {
@@ -74,21 +74,27 @@ async fn end_sessions(state: &AppState) -> bool {
             true
         }
         Err(e) => {
-            tracing::error!(error = %e, "sessions not checked against the new allowed signers; trying again in 2 s");
+            tracing::error!(error = %e, "sessions not checked against the allowed signers in force; tried again at the next look for changes (2 s)");
             false
         }
     }
 }
 
-pub(super) async fn reload_loop(state: AppState, w: Watched, mut stop: watch::Receiver<bool>) {
+/// Watches `w` until `stop`; `unchecked`: the sessions are still to be
+/// checked against the allowed_signers in force (the check at start
+/// failed).
+pub(super) async fn reload_loop(
+    state: AppState,
+    mut unchecked: bool,
+    w: Watched,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut seen = w.stamps();
     // A policy read but not yet recorded in the audit log (the database
     // was unavailable): tried again at the next look.
     let mut unrecorded = false;
     // Sessions not yet checked against the allowed_signers in force (the
-    // database was unavailable): tried again at the next look. At start,
-    // too: the file may have changed while the server was down.
-    let mut unchecked = w.signers.is_some();
+    // database was unavailable): tried again at the next look.
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
         let forced = tokio::select! {

@@ -280,3 +280,101 @@ fn plain(text: &str) -> String {
     }
     out + rest
 }
+
+/// A certificate's session is checked as a certificate: it survives a
+/// reload that keeps its CA's `cert-authority` line (while another
+/// person's removal at the same reload ends theirs), and ends at the
+/// reload that removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_session_lasts_while_its_authority_is_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |f: &str| dir.path().join(f);
+    let key = |who: &str| common::keygen(&path(who), who);
+    let ca = key("ca");
+    let (bob, erin) = (key("bob"), key("erin"));
+    key("alice");
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-s", path("ca").to_str().unwrap()])
+        .args(["-I", "alice-id", "-n", "alice", "-V", "-5m:+1h"])
+        .arg(path("alice.pub"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ca_line = format!("alice cert-authority {ca}");
+    let signers = path("allowed_signers");
+    std::fs::write(&signers, format!("{ca_line}bob {bob}erin {erin}")).unwrap();
+    let server = ServeProcess::start_logged(
+        &format!("sqlite:{}", path("c.db").display()),
+        common::free_port(),
+        &["--signers", signers.to_str().unwrap()],
+        &path("serve.log"),
+    )
+    .await;
+    let login = |who: &str| {
+        let (url, signer) = (
+            server.url.clone(),
+            Signer::from_file(&path(who), || None).unwrap(),
+        );
+        let who = who.to_owned();
+        async move {
+            let mut c = ApiClient::new(&url, None).unwrap();
+            c.login(&who, &signer).await.unwrap();
+            c
+        }
+    };
+    let (alice, bob_c, erin_c) = (
+        login("alice").await,
+        login("bob").await,
+        login("erin").await,
+    );
+    // Erin leaves; alice's CA and bob stay.
+    std::fs::write(&signers, format!("{ca_line}bob {bob}")).unwrap();
+    until_refused(&erin_c, "erin").await;
+    assert_eq!((reads(&alice).await, reads(&bob_c).await), (200, 200));
+    // The CA is no longer trusted: alice's certificate session ends.
+    std::fs::write(&signers, format!("bob {bob}")).unwrap();
+    until_refused(&alice, "alice").await;
+    assert_eq!(reads(&bob_c).await, 200);
+    let log = plain(&std::fs::read_to_string(path("serve.log")).unwrap());
+    let ended: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("sessions ended"))
+        .collect();
+    assert_eq!(ended.len(), 2, "{log}");
+    assert!(ended[0].contains("principals=erin"), "{log}");
+    assert!(ended[1].contains("principals=alice"), "{log}");
+}
+
+/// Sessions outlive a restart; a person removed while the server was down
+/// is out as soon as it serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_a_person_removed_ends_her_session_before_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |f: &str| dir.path().join(f);
+    // Three: the built-in policy needs two people once alice is gone.
+    let lines: Vec<String> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|who| format!("{who} {}", common::keygen(&path(who), who)))
+        .collect();
+    let signers = path("allowed_signers");
+    std::fs::write(&signers, lines.concat()).unwrap();
+    let (db, port) = (path("c.db"), common::free_port());
+    let args = ["--signers", signers.to_str().unwrap()];
+    let mut server = ServeProcess::start_on(&db, port, &args).await;
+    let mut people = Vec::new();
+    for who in ["alice", "bob"] {
+        let mut c = ApiClient::new(&server.url, None).unwrap();
+        let key = PrivateKey::read_openssh_file(&path(who)).unwrap();
+        c.login(who, &Signer::from_key(key)).await.unwrap();
+        people.push(c);
+    }
+    server.kill();
+    std::fs::write(&signers, lines[1..].concat()).unwrap();
+    let _server = ServeProcess::start_on(&db, port, &args).await;
+    assert_eq!(reads(&people[0]).await, 401, "alice is out at once");
+    assert_eq!(reads(&people[1]).await, 200, "bob's session survived");
+}
