@@ -80,9 +80,10 @@ pub(super) async fn end_sessions(state: &AppState) -> bool {
     }
 }
 
-/// Watches `w` until `stop`; `unchecked`: the sessions are still to be
+/// Watches `w` until `stop`. `unchecked`: the sessions are still to be
 /// checked against the allowed_signers in force (the check at start
-/// failed).
+/// failed: the database was unavailable); tried again at each look until
+/// it is done.
 pub(super) async fn reload_loop(
     state: AppState,
     mut unchecked: bool,
@@ -93,8 +94,6 @@ pub(super) async fn reload_loop(
     // A policy read but not yet recorded in the audit log (the database
     // was unavailable): tried again at the next look.
     let mut unrecorded = false;
-    // Sessions not yet checked against the allowed_signers in force (the
-    // database was unavailable): tried again at the next look.
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
         let forced = tokio::select! {

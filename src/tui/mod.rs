@@ -44,8 +44,8 @@ pub struct ConsoleConfig {
 }
 
 /// Runs the console until the person quits (or SIGTERM). The terminal is
-/// restored on every way out, panics included; then the session is ended
-/// (logout), waiting at most [`effects::LOGOUT_WAIT`].
+/// restored on every way out, panics included; then, unless it panicked,
+/// the session is ended (logout), waiting at most [`effects::LOGOUT_WAIT`].
 pub async fn run(cfg: ConsoleConfig) -> anyhow::Result<()> {
     let outbox = outbox::Outbox::load(&cfg.outbox).map_err(anyhow::Error::msg)?;
     let client = ApiClient::with_ca(&cfg.server, None, cfg.ca.as_deref())?;
