@@ -89,6 +89,12 @@ pub fn decode<T: DeserializeOwned>(
             body,
         });
     }
+    // No content (a logout) reads as `null`: `()`.
+    let bytes = if status == StatusCode::NO_CONTENT {
+        b"null"
+    } else {
+        bytes
+    };
     serde_json::from_slice(bytes).map_err(|e| ClientError::Decode(format!("{path}: {e}")))
 }
 
@@ -338,6 +344,17 @@ impl ApiClient {
             .await?;
         self.token = Some(resp.token.clone());
         Ok(resp)
+    }
+
+    /// Ends this client's session (`DELETE /v1/session`), waiting at most
+    /// `timeout`. Only a session token can log out; a client that never
+    /// logged in has nothing to end.
+    pub async fn logout(&self, timeout: Duration) -> Result<(), ClientError> {
+        if self.token.is_none() {
+            return Ok(());
+        }
+        self.call(Method::DELETE, "/v1/session", &[], None, timeout)
+            .await
     }
 
     /// Every audit entry after `after`, page by page.

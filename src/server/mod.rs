@@ -19,6 +19,7 @@ mod reload;
 pub mod router;
 pub mod serve;
 pub mod server_key;
+pub mod session_keys;
 pub mod state;
 pub mod store;
 pub mod tls;

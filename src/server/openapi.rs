@@ -33,7 +33,7 @@ use utoipa_axum::routes;
     tags(
         (name = "agents", description = "What an agent calls: submit, wait, report."),
         (name = "console", description = "What the review console calls."),
-        (name = "session", description = "Login by SSH signature."),
+        (name = "session", description = "Login by SSH signature, and logout."),
         (name = "audit", description = "The hash-chained audit log."),
         (name = "ops", description = "Health, metrics and this document.")
     )
@@ -75,7 +75,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(decisions::post))
         .routes(routes!(freezes::list, freezes::post))
         .routes(routes!(session::challenge))
-        .routes(routes!(session::login))
+        .routes(routes!(session::login, session::logout))
         .routes(routes!(audit::entries))
         .routes(routes!(audit::checkpoint))
         .routes(routes!(ops::healthz))

@@ -2,9 +2,11 @@
 //! SIGHUP or when a file changes. A bad new file is logged and the old one
 //! stays in force; so does the old policy when a new one has rules that can
 //! never be met. New allowed_signers always take effect (removing someone
-//! must work), with an error logged for each rule they leave unmeetable.
+//! must work), with an error logged for each rule they leave unmeetable,
+//! and end every open session whose key they no longer let log in.
 
 use super::policy::record_policy;
+use super::session_keys;
 use super::state::AppState;
 use super::tls::TlsFiles;
 use crate::domain::policy::{self, Policy, SignerSet};
@@ -57,7 +59,37 @@ fn known(signers: &AllowedSigners) -> Option<SignerSet> {
     (!signers.is_empty()).then(|| signers.decision_signers(now_millis()))
 }
 
-pub(super) async fn reload_loop(state: AppState, w: Watched, mut stop: watch::Receiver<bool>) {
+/// Ends the sessions the allowed_signers in force no longer let in, and
+/// says whose (never their tokens); false if the database could not be
+/// asked.
+pub(super) async fn end_sessions(state: &AppState) -> bool {
+    match session_keys::end_unadmitted(state, now_millis()).await {
+        Ok(ended) if ended.is_empty() => true,
+        Ok(ended) => {
+            tracing::warn!(
+                ended = ended.len(),
+                principals = %ended.join(", "),
+                "sessions ended: allowed_signers no longer let their keys log in"
+            );
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "sessions not checked against the allowed signers in force; tried again at the next look for changes (2 s)");
+            false
+        }
+    }
+}
+
+/// Watches `w` until `stop`. `unchecked`: the sessions are still to be
+/// checked against the allowed_signers in force (the check at start
+/// failed: the database was unavailable); tried again at each look until
+/// it is done.
+pub(super) async fn reload_loop(
+    state: AppState,
+    mut unchecked: bool,
+    w: Watched,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut seen = w.stamps();
     // A policy read but not yet recorded in the audit log (the database
     // was unavailable): tried again at the next look.
@@ -113,9 +145,13 @@ pub(super) async fn reload_loop(state: AppState, w: Watched, mut stop: watch::Re
                     }
                     state.set_signers(s);
                     tracing::info!(path = %path.display(), "allowed signers reloaded");
+                    unchecked = true;
                 }
                 Err(e) => kept("allowed signers", e),
             }
+        }
+        if unchecked {
+            unchecked = !end_sessions(&state).await;
         }
         if let Some((config, files)) = &w.tls
             && (forced || now[2] != seen[2] || now[3] != seen[3])

@@ -266,9 +266,13 @@ pub async fn start(
         Some(files) => Some((files.load().await.map_err(ServeError::Tls)?, files.clone())),
         None => None,
     };
+    // Sessions outlive a restart, and allowed_signers may have changed
+    // meanwhile: before serving, end those it no longer lets in.
+    let sessions_checked = super::reload::end_sessions(&state).await;
     if config.policy_file.is_some() || config.signers_file.is_some() || tls.is_some() {
         tokio::spawn(super::reload::reload_loop(
             state.clone(),
+            !sessions_checked,
             super::reload::Watched {
                 policy: config.policy_file,
                 signers: config.signers_file,

@@ -25,6 +25,9 @@ const LONG_POLL_SECS: u64 = 20;
 /// through the queue fetches only where it stops.
 const FETCH_SETTLE: Duration = Duration::from_millis(60);
 
+/// The longest a quit waits for the logout.
+pub const LOGOUT_WAIT: Duration = Duration::from_millis(1500);
+
 fn retry() -> Backoff {
     Backoff::new(Duration::from_millis(250), Duration::from_secs(5))
 }
@@ -38,6 +41,7 @@ pub struct Runner {
     fetch: Option<JoinHandle<()>>,
     prefetch: Option<JoinHandle<()>>,
     freezes: Option<JoinHandle<()>>,
+    login: Option<JoinHandle<()>>,
     outbox: Arc<Mutex<Outbox>>,
     wake_delivery: Arc<Notify>,
 }
@@ -93,6 +97,7 @@ impl Runner {
             fetch: None,
             prefetch: None,
             freezes: None,
+            login: None,
             outbox: Arc::new(Mutex::new(outbox)),
             wake_delivery: Arc::new(Notify::new()),
         };
@@ -240,7 +245,10 @@ impl Runner {
 
     /// Logs in, retrying while the server is unreachable. A refusal (the key
     /// is not allowed) is reported and not retried.
-    fn login(&self) {
+    fn login(&mut self) {
+        if let Some(h) = self.login.take() {
+            h.abort();
+        }
         let (client, signer, principal, tx) = (
             self.client.clone(),
             self.signer.clone(),
@@ -248,7 +256,7 @@ impl Runner {
             self.tx.clone(),
         );
         let wake = self.wake_delivery.clone();
-        tokio::spawn(async move {
+        self.login = Some(tokio::spawn(async move {
             let mut backoff = retry();
             loop {
                 let mut c = client_of(&client);
@@ -274,7 +282,29 @@ impl Runner {
                     }
                 }
             }
-        });
+        }));
+    }
+
+    /// Ends the session as the console quits: first the tasks that would
+    /// log in again on a 401 (the queue poll, a login under way) and the
+    /// other readers, then `DELETE /v1/session`. Best effort, and never
+    /// longer than [`LOGOUT_WAIT`]: an unreachable server does not hold
+    /// the quit (the session then runs out on its own). Prints nothing.
+    pub async fn logout(&mut self) {
+        for task in [
+            self.login.take(),
+            self.poll.take(),
+            self.fetch.take(),
+            self.prefetch.take(),
+            self.freezes.take(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            task.abort();
+        }
+        let c = client_of(&self.client);
+        let _ = tokio::time::timeout(LOGOUT_WAIT, c.logout(LOGOUT_WAIT)).await;
     }
 
     fn restart_poll(&mut self, view: View, after: i64) {

@@ -44,7 +44,8 @@ pub struct ConsoleConfig {
 }
 
 /// Runs the console until the person quits (or SIGTERM). The terminal is
-/// restored on every way out, panics included.
+/// restored on every way out, panics included; then, unless it panicked,
+/// the session is ended (logout), waiting at most [`effects::LOGOUT_WAIT`].
 pub async fn run(cfg: ConsoleConfig) -> anyhow::Result<()> {
     let outbox = outbox::Outbox::load(&cfg.outbox).map_err(anyhow::Error::msg)?;
     let client = ApiClient::with_ca(&cfg.server, None, cfg.ca.as_deref())?;
@@ -116,6 +117,8 @@ pub async fn run(cfg: ConsoleConfig) -> anyhow::Result<()> {
     }
     .await;
     terminal::restore();
+    // The session ends with the console (quit, SIGTERM, or an error).
+    runner.logout().await;
     if state.session.outbox > 0 {
         eprintln!(
             "countersign: {} signed decision(s) are still waiting in the outbox ({}); they are sent the next time the console connects",

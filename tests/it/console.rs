@@ -81,6 +81,11 @@ impl Soc {
         self.server = Some(server);
     }
 
+    /// The server's port (for a proxy in front of it).
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
     pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -107,7 +112,7 @@ impl Soc {
 
     /// The console of `who` against `url` (the server, or a proxy in front
     /// of it).
-    fn console_at(&self, who: &str, url: &str) -> Pty {
+    pub(crate) fn console_at(&self, who: &str, url: &str) -> Pty {
         let key = self.dir.path().join(who).display().to_string();
         let state: PathBuf = self.dir.path().join(format!("state-{who}"));
         Pty::spawn(

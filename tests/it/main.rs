@@ -49,6 +49,7 @@ mod receipts;
 mod replicas;
 mod reverts;
 mod risk;
+mod sessions;
 mod soak;
 mod store_postgres;
 mod store_sqlite;

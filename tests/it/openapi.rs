@@ -48,7 +48,7 @@ async fn the_document_is_served_without_a_token_and_is_complete() {
         ("/v1/oversight", &["get"]),
         ("/v1/decisions", &["post"]),
         ("/v1/session/challenge", &["post"]),
-        ("/v1/session", &["post"]),
+        ("/v1/session", &["post", "delete"]),
         ("/v1/audit", &["get"]),
         ("/v1/audit/checkpoint", &["get"]),
         ("/healthz", &["get"]),

@@ -71,7 +71,7 @@ async fn old_migration_numbers_are_renumbered_once() {
         .map(|r| r.get::<_, i32>(0))
         .collect::<Vec<i32>>()
     };
-    let numbered_alike = vec![0, 1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+    let numbered_alike = vec![0, 1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
     assert_eq!(
         versions(common::pg_connect(&url).await).await,
         numbered_alike
@@ -87,12 +87,14 @@ async fn old_migration_numbers_are_renumbered_once() {
     assert!(head.seq > 0);
     drop(store);
     // As a database migrated before the numbers were shared recorded them
-    // (before freezes, amendments, timed containment and token lifetimes,
-    // which it then gets).
+    // (before freezes, amendments, timed containment, token lifetimes and
+    // session keys, which it then gets).
     let db = common::pg_connect(&url).await;
     db.batch_execute(
-        "DELETE FROM countersign_migrations WHERE version IN (0, 12, 13, 14, 15);
+        "DELETE FROM countersign_migrations WHERE version IN (0, 12, 13, 14, 15, 16);
          DROP TABLE freezes;
+         ALTER TABLE sessions DROP COLUMN login_key;
+         ALTER TABLE sessions DROP COLUMN sk_flags;
          ALTER TABLE tokens DROP COLUMN expires_at;
          ALTER TABLE tokens DROP COLUMN last_used_at;
          ALTER TABLE tokens DROP COLUMN scope;

@@ -7,15 +7,19 @@ use crate::api::ErrorCode;
 use crate::api::{ChallengeRequest, ChallengeResponse, LoginRequest, LoginResponse};
 use crate::domain::text::principal_problem;
 use crate::domain::time::{now_millis, to_rfc3339};
-use crate::server::auth::{ClientIp, SESSION_PREFIX, new_secret};
+use crate::server::auth::{
+    Caller, CallerKind, ClientIp, SESSION_PREFIX, bearer, hash_token, new_secret,
+};
 use crate::server::body::{JsonBody, typed};
 use crate::server::error::ApiError;
+use crate::server::session_keys::login_key_text;
 use crate::server::state::AppState;
+use crate::server::store::NewSession;
 use crate::signing::payload::new_nonce;
 use crate::signing::{self, NS_LOGIN};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 
 #[utoipa::path(
     post,
@@ -71,10 +75,11 @@ pub async fn challenge(
     ))
 }
 
-/// Who logged in, with which key, and until when at the latest.
+/// Who logged in, with which key (and certificate), and until when at
+/// the latest.
 struct Login {
     principal: String,
-    key: ssh_key::PublicKey,
+    verified: signing::Verified,
     /// The certificate's or the allowed_signers line's end, if sooner than
     /// a session's.
     until: Option<i64>,
@@ -124,7 +129,7 @@ async fn verified(
     .min();
     Ok(Ok(Login {
         principal,
-        key: key.key,
+        verified: key,
         until,
     }))
 }
@@ -150,7 +155,7 @@ pub async fn login(
     let now = now_millis();
     let Login {
         principal,
-        key,
+        verified,
         until,
     } = match verified(&state, &req, now).await? {
         Ok(found) => found,
@@ -163,10 +168,37 @@ pub async fn login(
     let (token, hash) = new_secret(SESSION_PREFIX);
     let session_end =
         (now + state.limits.session_ttl.as_millis() as i64).min(until.unwrap_or(i64::MAX));
+    let login_key = login_key_text(&verified).map_err(|e| {
+        ApiError::new(
+            ErrorCode::Internal,
+            format!("the login key cannot be written out: {e}"),
+        )
+    })?;
     state
         .store
-        .create_session(hash, principal.clone(), now, session_end)
+        .create_session(NewSession {
+            hash: hash.clone(),
+            principal: principal.clone(),
+            created_at: now,
+            expires_at: session_end,
+            login_key,
+            sk_flags: verified.sk_flags.map(i64::from),
+        })
         .await?;
+    // A reload that took this person's line away while they logged in
+    // re-checked the sessions before this one was stored: ask the
+    // allowed_signers in force now, and take the session back if they
+    // no longer let the key in.
+    let signers = state.signers();
+    if signers
+        .check_signer(&principal, &verified, NS_LOGIN, now)
+        .is_err()
+    {
+        state.store.end_sessions(vec![hash]).await?;
+        return Err(ApiError::unauthorized(
+            "login refused: allowed_signers changed during the login and no longer let this key in",
+        ));
+    }
     let policy = state.policy();
     let role = policy.role_of(&principal);
     let leads = policy
@@ -181,8 +213,38 @@ pub async fn login(
             expires_at: session_end,
             roles: vec![role],
             principal,
-            fingerprint: signing::fingerprint(&key),
+            fingerprint: signing::fingerprint(&verified.key),
             leads,
         }),
     ))
+}
+
+#[utoipa::path(
+    delete,
+    operation_id = "logout",
+    path = "/v1/session",
+    tag = "session",
+    summary = "Log out: end the caller's own session",
+    responses(
+        (status = 204, description = "The session is over; its token gets 401 from now on"),
+        (status = "default", description = "An error. `error.code` names it and always comes with the same HTTP status (see ErrorCode). Only a session token (`css_…`) can log out: an agent or reviewer token gets `login_required`.", body = crate::api::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
+pub async fn logout(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let token = bearer(&headers)?;
+    if caller.kind != CallerKind::Person || !token.starts_with(SESSION_PREFIX) {
+        return Err(ApiError::new(
+            ErrorCode::LoginRequired,
+            "only a console session (a `css_` token from POST /v1/session) can log out; \
+             agent and reviewer tokens are revoked with `countersign token revoke`",
+        ));
+    }
+    state.store.end_sessions(vec![hash_token(token)]).await?;
+    tracing::info!(principal = %caller.name, "logged out");
+    Ok(StatusCode::NO_CONTENT)
 }

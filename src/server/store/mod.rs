@@ -103,6 +103,30 @@ impl NewToken {
     }
 }
 
+/// A console session to store: its token's hash, never the token, and
+/// what logged in, so a reload of allowed_signers can check it again.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub hash: String,
+    pub principal: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    /// The key or certificate that signed the login, in OpenSSH text form.
+    pub login_key: String,
+    /// A FIDO security key's flags on the login signature.
+    pub sk_flags: Option<i64>,
+}
+
+/// A live session, as a reload re-checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSession {
+    pub hash: String,
+    pub principal: String,
+    /// `None`: opened before sessions remembered their key.
+    pub login_key: Option<String>,
+    pub sk_flags: Option<i64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct QueueQuery {
     pub view: View,
@@ -250,19 +274,19 @@ pub trait Store: Send + Sync + 'static {
     -> Result<Option<(String, Millis)>, StoreError>;
     /// Deletes expired login challenges and sessions; returns how many.
     async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError>;
-    async fn create_session(
-        &self,
-        hash: String,
-        principal: String,
-        now: Millis,
-        expires_at: Millis,
-    ) -> Result<(), StoreError>;
+    /// Stores a session (and sweeps the expired ones).
+    async fn create_session(&self, new: NewSession) -> Result<(), StoreError>;
     /// The principal of a live session.
     async fn session_principal(
         &self,
         hash: &str,
         now: Millis,
     ) -> Result<Option<String>, StoreError>;
+    /// Every session live at `now`, oldest first.
+    async fn sessions_open(&self, now: Millis) -> Result<Vec<OpenSession>, StoreError>;
+    /// Ends the sessions with these hashes (logout, or a reload that no
+    /// longer admits them); returns how many were still there.
+    async fn end_sessions(&self, hashes: Vec<String>) -> Result<usize, StoreError>;
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<ChangeSet>>;
 

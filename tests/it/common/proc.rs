@@ -25,6 +25,16 @@ impl ServeProcess {
     /// agent, so the agent rate limit and byte budget are lifted unless
     /// `extra` sets them.
     pub async fn start_url(db: &str, port: u16, extra: &[&str]) -> Self {
+        Self::spawn(db, port, extra, Stdio::inherit()).await
+    }
+
+    /// As [`Self::start_url`], its stderr (the log) written to `log`.
+    pub async fn start_logged(db: &str, port: u16, extra: &[&str], log: &Path) -> Self {
+        let file = std::fs::File::create(log).expect("log file");
+        Self::spawn(db, port, extra, Stdio::from(file)).await
+    }
+
+    async fn spawn(db: &str, port: u16, extra: &[&str], stderr: Stdio) -> Self {
         let unlimited: &[&str] = if extra.contains(&"--agent-rate") {
             &[]
         } else {
@@ -44,7 +54,7 @@ impl ServeProcess {
             .args(extra)
             .env_remove("COUNTERSIGN_CONFIG")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn serve");
         let url = format!("http://127.0.0.1:{port}");

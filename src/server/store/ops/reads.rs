@@ -7,7 +7,9 @@ use crate::domain::records::{AlertRecord, AnnotationRecord, AuditEntry, Proposal
 use crate::domain::types::ProposalStatus;
 use crate::server::store::sql::{self, params};
 use crate::server::store::tx::Tx;
-use crate::server::store::{QueryParts, QueuePage, QueueQuery, StoreError};
+use crate::server::store::{
+    NewSession, OpenSession, QueryParts, QueuePage, QueueQuery, StoreError,
+};
 
 /// Call inside one snapshot: the alert and its proposals agree.
 pub async fn alert<T: Tx>(
@@ -140,17 +142,34 @@ pub async fn sweep_expired<T: Tx>(tx: &mut T, now: Millis) -> Result<usize, Stor
     Ok((a + b) as usize)
 }
 
-pub async fn create_session<T: Tx>(
-    tx: &mut T,
-    hash: String,
-    principal: String,
-    now: Millis,
-    expires_at: Millis,
-) -> Result<(), StoreError> {
-    tx.execute(sql::SWEEP_SESSIONS, &[now.into()]).await?;
-    let args = params([hash.into(), principal.into(), now.into(), expires_at.into()]);
+pub async fn create_session<T: Tx>(tx: &mut T, new: NewSession) -> Result<(), StoreError> {
+    tx.execute(sql::SWEEP_SESSIONS, &[new.created_at.into()])
+        .await?;
+    let args = params([
+        new.hash.into(),
+        new.principal.into(),
+        new.created_at.into(),
+        new.expires_at.into(),
+        new.login_key.into(),
+        new.sk_flags.into(),
+    ]);
     tx.execute(sql::ADD_SESSION, &args).await?;
     Ok(())
+}
+
+/// Every session live at `now`, with what logged in.
+pub async fn sessions_open<T: Tx>(tx: &mut T, now: Millis) -> Result<Vec<OpenSession>, StoreError> {
+    tx.query(sql::OPEN_SESSIONS, &[now.into()], sql::open_session_row)
+        .await
+}
+
+/// Ends these sessions; returns how many there were.
+pub async fn end_sessions<T: Tx>(tx: &mut T, hashes: &[String]) -> Result<usize, StoreError> {
+    let mut ended = 0;
+    for hash in hashes {
+        ended += tx.execute(sql::END_SESSION, &[hash.into()]).await?;
+    }
+    Ok(ended as usize)
 }
 
 pub async fn session_principal<T: Tx>(

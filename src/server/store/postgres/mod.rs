@@ -33,9 +33,9 @@ use writer::{Counters, Writer};
 use super::ops::notify;
 use super::{
     AnnotateCommand, AnnotateOutcome, ChangeSet, ClaimCommand, Claimed, DecideCommand,
-    DecideOutcome, DeliveryCount, ExecutionCommand, Finish, NewToken, QueuePage, QueueQuery,
-    RecordPolicy, Routes, SinkRoute, Store, StoreError, SubmitCommand, SubmitOutcome, WriteStats,
-    ops,
+    DecideOutcome, DeliveryCount, ExecutionCommand, Finish, NewSession, NewToken, OpenSession,
+    QueuePage, QueueQuery, RecordPolicy, Routes, SinkRoute, Store, StoreError, SubmitCommand,
+    SubmitOutcome, WriteStats, ops,
 };
 use crate::audit::chain::Head;
 use crate::domain::machine::Millis;
@@ -98,6 +98,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (13, include_str!("13_amendments.sql")),
     (14, include_str!("14_containment.sql")),
     (15, include_str!("15_token_lifetimes_and_scopes.sql")),
+    (16, include_str!("16_session_keys.sql")),
 ];
 
 /// A database migrated before the numbers were shared with SQLite recorded
@@ -493,15 +494,9 @@ impl Store for PgStore {
         ops::sweep_expired(&mut PgTx::new(&client), now).await
     }
 
-    async fn create_session(
-        &self,
-        hash: String,
-        principal: String,
-        now: Millis,
-        expires_at: Millis,
-    ) -> Result<(), StoreError> {
+    async fn create_session(&self, new: NewSession) -> Result<(), StoreError> {
         let client = self.pool.get().await?;
-        ops::create_session(&mut PgTx::new(&client), hash, principal, now, expires_at).await
+        ops::create_session(&mut PgTx::new(&client), new).await
     }
 
     async fn session_principal(
@@ -511,6 +506,16 @@ impl Store for PgStore {
     ) -> Result<Option<String>, StoreError> {
         let client = self.pool.get().await?;
         ops::session_principal(&mut PgTx::new(&client), hash, now).await
+    }
+
+    async fn sessions_open(&self, now: Millis) -> Result<Vec<OpenSession>, StoreError> {
+        let client = self.pool.get().await?;
+        ops::sessions_open(&mut PgTx::new(&client), now).await
+    }
+
+    async fn end_sessions(&self, hashes: Vec<String>) -> Result<usize, StoreError> {
+        let client = self.pool.get().await?;
+        ops::end_sessions(&mut PgTx::new(&client), &hashes).await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<ChangeSet>> {

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::domain::records::TokenRecord;
-use crate::server::store::StoreError;
+use crate::server::store::{OpenSession, StoreError};
 
 pub const TOKEN_COLS: &str =
     "id, name, role, created_at, revoked_at, expires_at, last_used_at, scope";
@@ -51,10 +51,23 @@ pub const TAKE_CHALLENGE: &str =
     "DELETE FROM challenges WHERE challenge = $1 RETURNING principal, expires_at";
 
 pub const SWEEP_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at < $1";
-pub const ADD_SESSION: &str =
-    "INSERT INTO sessions (hash, principal, created_at, expires_at) VALUES ($1, $2, $3, $4)";
+pub const ADD_SESSION: &str = "INSERT INTO sessions (hash, principal, created_at, expires_at, \
+     login_key, sk_flags) VALUES ($1, $2, $3, $4, $5, $6)";
 pub const SESSION_PRINCIPAL: &str =
     "SELECT principal FROM sessions WHERE hash = $1 AND expires_at > $2";
+/// Every live session with what logged in: a reload re-checks them.
+pub const OPEN_SESSIONS: &str = "SELECT hash, principal, login_key, sk_flags FROM sessions \
+     WHERE expires_at > $1 ORDER BY created_at, hash";
+pub const END_SESSION: &str = "DELETE FROM sessions WHERE hash = $1";
+
+pub fn open_session_row(r: &dyn SqlRow) -> Result<OpenSession, StoreError> {
+    Ok(OpenSession {
+        hash: r.text("hash")?,
+        principal: r.text("principal")?,
+        login_key: r.opt_text("login_key")?,
+        sk_flags: r.opt_int("sk_flags")?,
+    })
+}
 
 pub const FREEZE_COLS: &str = "agent, mode, principal, reason, since, seq";
 

@@ -44,6 +44,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("13_amendments.sql")),
         M::up(include_str!("14_containment.sql")),
         M::up(include_str!("15_token_lifetimes_and_scopes.sql")),
+        M::up(include_str!("16_session_keys.sql")),
     ])
 }
 

@@ -14,9 +14,9 @@ use super::ops::notify;
 use super::tx::block_now;
 use super::{
     AnnotateCommand, AnnotateOutcome, ChangeSet, ClaimCommand, Claimed, DecideCommand,
-    DecideOutcome, DeliveryCount, ExecutionCommand, Finish, NewToken, QueuePage, QueueQuery,
-    RecordPolicy, Routes, SinkRoute, Store, StoreError, SubmitCommand, SubmitOutcome, WriteStats,
-    ops,
+    DecideOutcome, DeliveryCount, ExecutionCommand, Finish, NewSession, NewToken, OpenSession,
+    QueuePage, QueueQuery, RecordPolicy, Routes, SinkRoute, Store, StoreError, SubmitCommand,
+    SubmitOutcome, WriteStats, ops,
 };
 use crate::audit::chain::Head;
 use crate::domain::machine::Millis;
@@ -296,14 +296,8 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn create_session(
-        &self,
-        hash: String,
-        principal: String,
-        now: Millis,
-        expires_at: Millis,
-    ) -> Result<(), StoreError> {
-        self.write(move |t, _| block_now(ops::create_session(t, hash, principal, now, expires_at)))
+    async fn create_session(&self, new: NewSession) -> Result<(), StoreError> {
+        self.write(move |t, _| block_now(ops::create_session(t, new)))
             .await
     }
 
@@ -314,6 +308,16 @@ impl Store for SqliteStore {
     ) -> Result<Option<String>, StoreError> {
         let hash = hash.to_owned();
         self.read(move |c| block_now(ops::session_principal(&mut SqliteTx::new(c), &hash, now)))
+            .await
+    }
+
+    async fn sessions_open(&self, now: Millis) -> Result<Vec<OpenSession>, StoreError> {
+        self.read(move |c| block_now(ops::sessions_open(&mut SqliteTx::new(c), now)))
+            .await
+    }
+
+    async fn end_sessions(&self, hashes: Vec<String>) -> Result<usize, StoreError> {
+        self.write(move |t, _| block_now(ops::end_sessions(t, &hashes)))
             .await
     }
 

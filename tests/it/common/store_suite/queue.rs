@@ -4,7 +4,7 @@ use super::super::{alert, decide, proposal};
 use super::*;
 use countersign::domain::scope::Scope;
 use countersign::domain::types::{ProposalStatus, TokenRole, Verdict};
-use countersign::server::store::{NewToken, QueueQuery, Store, View};
+use countersign::server::store::{NewSession, NewToken, QueueQuery, Store, View};
 use std::sync::Arc;
 
 pub async fn queue_views_and_cursor(store: Arc<dyn Store>) {
@@ -145,10 +145,10 @@ pub async fn tokens(store: Arc<dyn Store>) {
     s.create_challenge("live".into(), "alice".into(), T0 + 1_000)
         .await
         .unwrap();
-    s.create_session("sess-old".into(), "alice".into(), T0, T0 + 10)
+    s.create_session(session("sess-old", "alice", T0 + 10))
         .await
         .unwrap();
-    s.create_session("sess-live".into(), "alice".into(), T0, T0 + 1_000)
+    s.create_session(session("sess-live", "alice", T0 + 1_000))
         .await
         .unwrap();
     assert_eq!(s.sweep_expired(T0 + 100).await.unwrap(), 2);
@@ -165,6 +165,59 @@ pub async fn tokens(store: Arc<dyn Store>) {
             .as_deref(),
         Some("alice")
     );
+    // Open sessions come back with what logged in (oldest first, then by
+    // hash); ended ones are gone.
+    s.create_session(NewSession {
+        sk_flags: Some(5),
+        ..session("sess-bob", "bob", T0 + 2_000)
+    })
+    .await
+    .unwrap();
+    let open = s.sessions_open(T0 + 100).await.unwrap();
+    let seen: Vec<_> = open
+        .iter()
+        .map(|o| (o.hash.as_str(), o.principal.as_str(), o.sk_flags))
+        .collect();
+    assert_eq!(
+        seen,
+        [("sess-bob", "bob", Some(5)), ("sess-live", "alice", None)]
+    );
+    assert_eq!(open[0].login_key.as_deref(), Some("ssh-ed25519 sess-bob"));
+    assert_eq!(
+        s.sessions_open(T0 + 1_500).await.unwrap().len(),
+        1,
+        "only live ones"
+    );
+    assert_eq!(
+        s.end_sessions(vec!["sess-live".into(), "nope".into()])
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        s.session_principal("sess-live", T0 + 100)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.session_principal("sess-bob", T0 + 100)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// A session for tests: `principal`'s, opened at T0, its key a stand-in.
+fn session(hash: &str, principal: &str, expires_at: i64) -> NewSession {
+    NewSession {
+        hash: hash.into(),
+        principal: principal.into(),
+        created_at: T0,
+        expires_at,
+        login_key: format!("ssh-ed25519 {hash}"),
+        sk_flags: None,
+    }
 }
 
 /// Many concurrent writers: every submission lands once, the chain stays
