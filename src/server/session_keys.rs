@@ -7,10 +7,8 @@ use super::state::AppState;
 use super::store::{OpenSession, StoreError};
 use crate::domain::machine::Millis;
 use crate::signing::allowed_signers::AllowedSigners;
+use crate::signing::sshsig::CERT_SUFFIX;
 use crate::signing::{NS_LOGIN, Verified};
-
-/// How a certificate's algorithm ends in OpenSSH text form.
-const CERT_SUFFIX: &str = "-cert-v01@openssh.com";
 
 /// The key, or the certificate when one was presented, in OpenSSH text
 /// form, as a session stores it.

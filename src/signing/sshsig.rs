@@ -26,7 +26,8 @@ use super::SigError;
 const MAGIC: &[u8] = b"SSHSIG";
 const BEGIN: &str = "-----BEGIN SSH SIGNATURE-----";
 const END: &str = "-----END SSH SIGNATURE-----";
-const CERT_SUFFIX: &str = "-cert-v01@openssh.com";
+/// How a certificate's key type ends (PROTOCOL.certkeys).
+pub const CERT_SUFFIX: &str = "-cert-v01@openssh.com";
 
 /// A parsed envelope, not yet verified.
 pub struct Envelope {
