@@ -71,6 +71,7 @@ fn main() {
         let until = Instant::now() + Duration::from_secs(secs);
         let started = Instant::now();
         let before = store.write_stats();
+        let cpu_before = cpu::sample();
         let mut tasks = Vec::new();
         for a in 0..agents {
             let client = ApiClient::new(&url, Some(token.clone())).unwrap();
@@ -92,6 +93,7 @@ fn main() {
         let elapsed = started.elapsed().as_secs_f64();
         let rate = done.load(Ordering::Relaxed) as f64 / elapsed;
         let after = store.write_stats();
+        let spent = cpu::sample().since(&cpu_before);
         let commits = after.commits - before.commits;
         let writes = after.writes - before.writes;
         println!(
@@ -104,6 +106,7 @@ fn main() {
             commits as f64 / elapsed,
             writes as f64 / commits.max(1) as f64
         );
+        stages(&policy, &spent, done.load(Ordering::Relaxed), writes);
 
         // Phase 3: wake-up latency with 100 agents long-polling.
         let policy = Arc::new(policy);
@@ -166,6 +169,58 @@ fn main() {
         }
         server.stop().await.unwrap();
     });
+}
+
+/// CPU per proposal by stage. The handler's stages are run alone, one
+/// after another over the same small alerts on this thread (no I/O: their
+/// time is their CPU); the writer's and the HTTP side's come from the
+/// threads' CPU during the ingest phase (`spent`, over `proposals`
+/// accepted and `writes` written).
+fn stages(policy: &Policy, spent: &cpu::Ticks, proposals: u64, writes: u64) {
+    use countersign::domain::{digest, json, submission};
+    use countersign::workflow::SubmitCommand;
+    let n = 5_000;
+    let bodies: Vec<Vec<u8>> = (0..n)
+        .map(|i| serde_json::to_vec(&alert(&format!("stage-{i}"))).unwrap())
+        .collect();
+    let time = |f: &mut dyn FnMut(usize)| {
+        let started = Instant::now();
+        for i in 0..n {
+            f(i);
+        }
+        started.elapsed().as_secs_f64() * 1e6 / n as f64
+    };
+    let walk = time(&mut |i| json::check(&bodies[i]).unwrap());
+    let mut values = Vec::with_capacity(n);
+    let parse = time(&mut |i| values.push(serde_json::from_slice::<Value>(&bodies[i]).unwrap()));
+    let mut valid = Vec::with_capacity(n);
+    let mut values = values.into_iter();
+    let validate = time(&mut |_| valid.push(submission::parse(values.next().unwrap()).unwrap()));
+    let digests = time(&mut |i| {
+        let v = &valid[i];
+        digest::proposal_digest(&v.alert_document, &v.proposals[0].document).unwrap();
+    });
+    let policy = Arc::new(policy.clone());
+    let sampler = Arc::new(countersign::domain::sample::Sampler::default());
+    let mut valid = valid.into_iter();
+    let judge = time(&mut |_| {
+        SubmitCommand::new(
+            "bench".into(),
+            valid.next().unwrap(),
+            policy.clone(),
+            now_millis(),
+            sampler.clone(),
+        );
+    });
+    let writer = cpu::per_write(spent.get("this: sqlite-writer"), writes);
+    let tokio = cpu::per_write(spent.get("this: tokio-rt-worker"), proposals);
+    println!("  CPU per proposal by stage (µs):");
+    println!(
+        "    handler, one thread alone: I-JSON walk {walk:.1} | parse {parse:.1} | validate {validate:.1} (of it digest {digests:.1}) | risk and rule {judge:.1}"
+    );
+    println!(
+        "    during the ingest: store writer (SQL, chain, commit) {writer:.1} a write | tokio threads (HTTP, the stages above, client side) {tokio:.1} a proposal"
+    );
 }
 
 /// A `modify_policy` proposal with this change's before and after.
