@@ -7,6 +7,7 @@
 //! a receiver that is down leads to retries, then `failed`, never to a
 //! run; the agent may not report execution of such an action.
 
+use crate::common::python;
 use crate::common::{self, keygen, proc::ServeProcess, proc::create_token};
 use crate::decisions::code;
 use countersign::api::ExecutionReport;
@@ -21,22 +22,6 @@ use std::time::{Duration, Instant};
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 const POLICY: &str = "[defaults]\napprovals = 1\nrole = \"analyst\"\nexpiry_secs = 3600\nexecution_window_secs = 600\n\n[roles]\nleads = [\"bob\"]\n";
-
-/// The venv's Python with the packages of .ci/requirements.txt, or None
-/// (the test is skipped, unless COUNTERSIGN_REQUIRE_TOOLS says it must run).
-fn python() -> Option<String> {
-    match std::env::var("COUNTERSIGN_PYTHON") {
-        Ok(p) => Some(p),
-        Err(_) => {
-            assert!(
-                std::env::var_os("COUNTERSIGN_REQUIRE_TOOLS").is_none(),
-                "COUNTERSIGN_REQUIRE_TOOLS is set but COUNTERSIGN_PYTHON is not"
-            );
-            eprintln!("skipped: COUNTERSIGN_PYTHON is not set (bash .ci/run sets it)");
-            None
-        }
-    }
-}
 
 struct Receiver {
     child: Child,

@@ -23,6 +23,7 @@
 //! COUNTERSIGN_REQUIRE_TOOLS=1 makes a missing Python a failure.
 
 use crate::common::{self, TestServer};
+use crate::common::{python, toml_quote as q};
 use countersign::client::ApiClient;
 use countersign::domain::types::ProposalStatus;
 use countersign::server::state::Limits;
@@ -48,31 +49,6 @@ const SECRET: &str = "edr-key";
 const AGENT_SECRET: &str = "not-from-the-agent";
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mcp");
-
-/// The venv's Python with the packages of .ci/requirements.txt, or None
-/// (the test is skipped, unless COUNTERSIGN_REQUIRE_TOOLS says it must run).
-fn python() -> Option<String> {
-    match std::env::var("COUNTERSIGN_PYTHON") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ => {
-            assert!(
-                std::env::var_os("COUNTERSIGN_REQUIRE_TOOLS").is_none(),
-                "COUNTERSIGN_REQUIRE_TOOLS is set but COUNTERSIGN_PYTHON is not"
-            );
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "skipped: COUNTERSIGN_PYTHON is not set (bash .ci/run sets it)"
-            );
-            None
-        }
-    }
-}
-
-/// A TOML basic string (JSON's escapes are TOML's).
-fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap()
-}
 
 // ---------------------------------------------------------------------------
 // The agent: agent.py driven over its stdin/stdout.

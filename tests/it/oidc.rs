@@ -11,6 +11,7 @@
 
 use crate::common::proc::ServeProcess;
 use crate::common::{alert, binary, proposal};
+use crate::common::{python, toml_quote as q};
 use axum::extract::State;
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
@@ -26,31 +27,6 @@ const MINT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/oidc/min
 const CI: &str = "https://ci.example";
 const K8S: &str = "https://kubernetes.default.svc.cluster.local";
 const AUDIENCE: &str = "countersign";
-
-/// The venv's Python with the packages of .ci/requirements.txt, or None
-/// (the test is skipped, unless COUNTERSIGN_REQUIRE_TOOLS says it must run).
-fn python() -> Option<String> {
-    match std::env::var("COUNTERSIGN_PYTHON") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ => {
-            assert!(
-                std::env::var_os("COUNTERSIGN_REQUIRE_TOOLS").is_none(),
-                "COUNTERSIGN_REQUIRE_TOOLS is set but COUNTERSIGN_PYTHON is not"
-            );
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "skipped: COUNTERSIGN_PYTHON is not set (bash .ci/run sets it)"
-            );
-            None
-        }
-    }
-}
-
-/// A TOML basic string (JSON's escapes are TOML's).
-fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap()
-}
 
 /// An identity provider's JWKS endpoint on loopback: serves whatever key
 /// set it holds now, and counts the fetches.

@@ -465,3 +465,28 @@ pub fn ssh_keygen_verifies(
     }
     payloads
 }
+
+/// The venv's Python with the packages of .ci/requirements.txt, or None
+/// (the test is skipped, unless COUNTERSIGN_REQUIRE_TOOLS says it must run).
+pub fn python() -> Option<String> {
+    match std::env::var("COUNTERSIGN_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            assert!(
+                std::env::var_os("COUNTERSIGN_REQUIRE_TOOLS").is_none(),
+                "COUNTERSIGN_REQUIRE_TOOLS is set but COUNTERSIGN_PYTHON is not"
+            );
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "skipped: COUNTERSIGN_PYTHON is not set (bash .ci/run sets it)"
+            );
+            None
+        }
+    }
+}
+
+/// A TOML basic string (JSON's escapes are TOML's).
+pub fn toml_quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap()
+}
