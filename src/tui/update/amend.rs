@@ -18,7 +18,6 @@
 //! longer the one shown.
 
 use super::commands::review;
-use super::pending::begin;
 use super::{Effect, flash};
 use crate::domain::machine::Outlook;
 use crate::signing::payload::{DecisionDraft, PayloadVerdict, Target};
@@ -32,24 +31,16 @@ const NOT_STARTED: &str = "amend not started";
 /// (`pending` keeps the keys typed meanwhile). Anything else is said in a
 /// notice, and nothing is signed.
 pub(super) fn start(s: &mut State) -> Vec<Effect> {
-    if let Some(why) = refusal(s) {
-        super::not_started(s, NOT_STARTED, why);
-        return vec![];
-    }
-    begin(s, Command::Amend)
+    let why = refusal(s);
+    super::start_single(s, NOT_STARTED, why, Command::Amend)
 }
 
 /// Why the selected row cannot be approved as amended, if it cannot: as
 /// the queue lists it (`open` checks the loaded proposal again).
 fn refusal(s: &State) -> Option<String> {
-    if s.selected_group().is_some() {
-        return Some(
-            "A group row is selected: an amendment narrows one proposal. List the rows one by one (z) and select it."
-                .into(),
-        );
-    }
-    let Some(item) = s.selected_item() else {
-        return Some("Nothing is selected.".into());
+    let item = match super::single(s, "an amendment narrows one proposal", "") {
+        Ok(item) => item,
+        Err(why) => return Some(why),
     };
     let status = item.proposal.status;
     if !status.is_open() {

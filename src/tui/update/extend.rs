@@ -15,7 +15,6 @@
 //! the time signed has passed).
 
 use super::commands::{editor, review};
-use super::pending::begin;
 use super::{Effect, flash};
 use crate::api::{DecisionAccepted, ErrorCode};
 use crate::domain::time::to_rfc3339;
@@ -32,25 +31,19 @@ const NOT_STARTED: &str = "extend not started";
 /// alert is loaded (`pending` keeps the keys typed meanwhile). Anything
 /// else is said in a notice, and nothing is signed.
 pub(super) fn start(s: &mut State) -> Vec<Effect> {
-    if let Some(why) = refusal(s) {
-        super::not_started(s, NOT_STARTED, why);
-        return vec![];
-    }
-    begin(s, Command::Extend)
+    let why = refusal(s);
+    super::start_single(s, NOT_STARTED, why, Command::Extend)
 }
 
 /// Why the selected row cannot be extended, as far as the queue tells.
 fn refusal(s: &State) -> Option<String> {
-    if s.selected_group().is_some() {
-        return Some(
-            "A group row is selected: an extension keeps one executed containment. List the rows one by one (z) and select it."
-                .into(),
-        );
-    }
-    let Some(item) = s.selected_item() else {
-        return Some(
-            "Nothing is selected. Executed proposals are listed in the history view (v).".into(),
-        );
+    let item = match super::single(
+        s,
+        "an extension keeps one executed containment",
+        super::IN_HISTORY,
+    ) {
+        Ok(item) => item,
+        Err(why) => return Some(why),
     };
     let status = item.proposal.status;
     (status != ProposalStatus::Executed)

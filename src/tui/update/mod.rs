@@ -239,6 +239,42 @@ fn on_msg(s: &mut State, msg: Msg, keys: &Keymap) -> Vec<Effect> {
     }
 }
 
+/// Where a person finds what the one-proposal commands on executed
+/// actions (revert, extend) work on.
+pub(super) const IN_HISTORY: &str = " Executed proposals are listed in the history view (v).";
+
+/// The one proposal a one-proposal command (amend, revert, extend) acts
+/// on, or why there is none: a group row (`one` says what the command does
+/// to one proposal) or nothing selected (`hint` says where to look).
+pub(super) fn single<'a>(
+    s: &'a State,
+    one: &str,
+    hint: &str,
+) -> Result<&'a crate::domain::records::QueueItem, String> {
+    if s.selected_group().is_some() {
+        return Err(format!(
+            "A group row is selected: {one}. List the rows one by one (z) and select it."
+        ));
+    }
+    s.selected_item()
+        .ok_or_else(|| format!("Nothing is selected.{hint}"))
+}
+
+/// Starts a one-proposal command's dialog (`pending` keeps the keys typed
+/// while its alert loads), or says in a notice why it did not start.
+pub(super) fn start_single(
+    s: &mut State,
+    title: &str,
+    refusal: Option<String>,
+    command: crate::tui::state::Command,
+) -> Vec<Effect> {
+    if let Some(why) = refusal {
+        not_started(s, title, why);
+        return vec![];
+    }
+    pending::begin(s, command)
+}
+
 /// A command that did not start, said in a notice that keeps taking keys
 /// (the person may still be typing what was meant for its dialog).
 pub(super) fn not_started(s: &mut State, title: &str, why: String) {

@@ -16,7 +16,6 @@
 //! meanwhile.
 
 use super::commands::{editor, review};
-use super::pending::begin;
 use super::{Effect, flash};
 use crate::api::{DecisionAccepted, ErrorCode, RevertPreview};
 use crate::domain::digest;
@@ -38,25 +37,19 @@ const NOT_STARTED: &str = "revert not started";
 /// alert is loaded (`pending` keeps the keys typed meanwhile). Anything
 /// else is said in a notice, and nothing is signed.
 pub(super) fn start(s: &mut State) -> Vec<Effect> {
-    if let Some(why) = refusal(s) {
-        super::not_started(s, NOT_STARTED, why);
-        return vec![];
-    }
-    begin(s, Command::Revert)
+    let why = refusal(s);
+    super::start_single(s, NOT_STARTED, why, Command::Revert)
 }
 
 /// Why the selected row cannot be reverted, if it cannot.
 fn refusal(s: &State) -> Option<String> {
-    if s.selected_group().is_some() {
-        return Some(
-            "A group row is selected: a revert undoes one executed proposal. List the rows one by one (z) and select it."
-                .into(),
-        );
-    }
-    let Some(item) = s.selected_item() else {
-        return Some(
-            "Nothing is selected. Executed proposals are listed in the history view (v).".into(),
-        );
+    let item = match super::single(
+        s,
+        "a revert undoes one executed proposal",
+        super::IN_HISTORY,
+    ) {
+        Ok(item) => item,
+        Err(why) => return Some(why),
     };
     let status = item.proposal.status;
     if status != ProposalStatus::Executed {
