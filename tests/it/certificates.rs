@@ -73,21 +73,12 @@ impl Ca {
     /// A new proposal (isolate a host, medium risk): its id and digest.
     async fn proposal(&self, ext: &str) -> (String, String) {
         let body = common::alert(ext, vec![common::proposal("isolate_host", "medium")]);
-        let r: Value = reqwest::Client::new()
-            .post(format!("{}/v1/alerts", self.server.url))
-            .bearer_auth(&self.agent)
-            .json(&body)
-            .send()
-            .await
+        let r = ApiClient::new(&self.server.url, Some(self.agent.clone()))
             .unwrap()
-            .json()
+            .submit_alert(&body)
             .await
             .unwrap();
-        let p = &r["proposals"][0];
-        (
-            p["id"].as_str().unwrap().to_owned(),
-            p["digest"].as_str().unwrap().to_owned(),
-        )
+        (r.proposals[0].id.clone(), r.proposals[0].digest.clone())
     }
 }
 

@@ -233,18 +233,15 @@ async fn a_hardware_key_rule_takes_only_a_touched_security_key() {
     .await;
     let http = reqwest::Client::new();
     let body = common::alert("hw-1", vec![common::proposal("isolate_host", "medium")]);
-    let r: Value = http
-        .post(format!("{}/v1/alerts", server.url))
-        .bearer_auth(&agent)
-        .json(&body)
-        .send()
-        .await
+    let submitted = countersign::client::ApiClient::new(&server.url, Some(agent.clone()))
         .unwrap()
-        .json()
+        .submit_alert(&body)
         .await
         .unwrap();
-    let id = r["proposals"][0]["id"].as_str().unwrap().to_owned();
-    let digest = r["proposals"][0]["digest"].as_str().unwrap().to_owned();
+    let (id, digest) = (
+        submitted.proposals[0].id.clone(),
+        submitted.proposals[0].digest.clone(),
+    );
     let draft = DecisionDraft {
         target: Target::Proposal(id.clone()),
         digest,
