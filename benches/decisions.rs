@@ -58,7 +58,7 @@ fn main() {
     rt.block_on(async {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("countersign.db")).unwrap());
         let (token, hash) = new_token();
-        store.create_token(NewToken::unlimited("bench-agent", TokenRole::Agent, hash, 0)).await.unwrap();
+        store.run(NewToken::unlimited("bench-agent", TokenRole::Agent, hash, 0)).await.unwrap();
         let server = common::serve(store.clone(), &signers_text, key()).await;
         let url = server.url();
 

@@ -60,7 +60,7 @@ fn main() {
     rt.block_on(async {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("countersign.db")).unwrap());
         let (token, hash) = new_token();
-        store.create_token(NewToken::unlimited("bench-agent", TokenRole::Agent, hash, 0)).await.unwrap();
+        store.run(NewToken::unlimited("bench-agent", TokenRole::Agent, hash, 0)).await.unwrap();
         let policy = Policy::builtin();
         let server = common::serve(store.clone(), "", common::key()).await;
         let url = server.url();
@@ -139,7 +139,7 @@ fn main() {
                 group: None,
                 amendment: None,
             };
-            store.decide(cmd).await.unwrap();
+            store.run(cmd).await.unwrap();
             let decided = Instant::now();
             let woke = handle.await.unwrap();
             lat.push(woke.saturating_duration_since(decided).as_secs_f64() * 1000.0);
@@ -154,7 +154,7 @@ fn main() {
 
         // Phase 4: small alerts beside large permission changes.
         let (policy_token, hash) = new_token();
-        store.create_token(NewToken::unlimited("iam-agent", TokenRole::Agent, hash, 0)).await.unwrap();
+        store.run(NewToken::unlimited("iam-agent", TokenRole::Agent, hash, 0)).await.unwrap();
         let statements = env_num("BENCH_STATEMENTS", 1_000) as usize;
         let change = Arc::new(iam::escalating_change(statements));
         let body = serde_json::to_vec(&policy_change("size", &change)).unwrap().len();

@@ -16,6 +16,7 @@ use countersign::config::FileConfig;
 use countersign::domain::types::TokenRole;
 use countersign::server::auth::new_token;
 use countersign::server::serve::NotifySettings;
+use countersign::server::store::ops::DeliveryStats;
 use countersign::server::store::sqlite::SqliteStore;
 use countersign::server::store::{NewToken, Store};
 use ssh_key::PrivateKey;
@@ -72,7 +73,7 @@ async fn run(notify: NotifySettings, clients: usize, secs: u64) -> (f64, f64, f6
         Arc::new(SqliteStore::open(&dir.path().join("countersign.db")).unwrap());
     let (token, hash) = new_token();
     store
-        .create_token(NewToken::unlimited(
+        .run(NewToken::unlimited(
             "bench-agent",
             TokenRole::Agent,
             hash,
@@ -152,7 +153,7 @@ async fn run(notify: NotifySettings, clients: usize, secs: u64) -> (f64, f64, f6
     let elapsed = started.elapsed().as_secs_f64();
     lat.sort_by(f64::total_cmp);
     let pending = store
-        .outbox_stats()
+        .run(DeliveryStats)
         .await
         .unwrap()
         .iter()

@@ -18,6 +18,7 @@ use countersign::domain::sample::Sampler;
 use countersign::domain::submission;
 use countersign::domain::time::now_millis;
 use countersign::domain::types::{Role, Verdict};
+use countersign::server::store::ops::{AuditAfter, AuditHead, OversightOver};
 use countersign::server::store::sqlite::SqliteStore;
 use countersign::server::store::{DecideCommand, SignedBlob, Store, SubmitCommand};
 use serde_json::json;
@@ -52,7 +53,7 @@ async fn main() {
             for i in (w..n).step_by(16) {
                 let doc = common::alert(&format!("ovs-{i}"), 1);
                 let out = store
-                    .submit(SubmitCommand::new(
+                    .run(SubmitCommand::new(
                         format!("bot-{}", i % 5),
                         submission::parse(doc).unwrap(),
                         policy.clone(),
@@ -77,7 +78,7 @@ async fn main() {
                 })
                 .to_string();
                 store
-                    .decide(DecideCommand {
+                    .run(DecideCommand {
                         proposal_id: p.id.clone(),
                         actor: Actor::Person {
                             principal: who.into(),
@@ -106,7 +107,7 @@ async fn main() {
     while let Some(done) = tasks.join_next().await {
         done.unwrap();
     }
-    let head = store.audit_head().await.unwrap();
+    let head = store.run(AuditHead).await.unwrap();
     println!(
         "history written: {n} proposals + {n} decisions = {} audit entries in {:.1} s",
         head.seq,
@@ -118,7 +119,7 @@ async fn main() {
     let mut figures = None;
     for _ in 0..3 {
         let t = Instant::now();
-        figures = Some(store.oversight(since, until).await.unwrap());
+        figures = Some(store.run(OversightOver { since, until }).await.unwrap());
         ours.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     let o = figures.unwrap();
@@ -130,7 +131,14 @@ async fn main() {
         let mut after = 0;
         let mut read = 0usize;
         loop {
-            let page = store.audit_after(after, 5_000, None).await.unwrap();
+            let page = store
+                .run(AuditAfter {
+                    after,
+                    limit: 5_000,
+                    alert_id: None,
+                })
+                .await
+                .unwrap();
             let Some(last) = page.last() else { break };
             after = last.seq;
             read += page.len();

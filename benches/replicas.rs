@@ -82,7 +82,7 @@ async fn setup(stores: Vec<Arc<dyn Store>>, keys: &[(String, PrivateKey)]) -> Se
         .collect();
     let (token, hash) = new_token();
     stores[0]
-        .create_token(NewToken::unlimited(
+        .run(NewToken::unlimited(
             "bench",
             TokenRole::Agent,
             hash,

@@ -5,6 +5,7 @@ use super::state::AppState;
 use crate::api::ErrorCode;
 use crate::domain::scope::Scope;
 use crate::domain::types::TokenRole;
+use crate::server::store::ops::{SessionPrincipal, TokenByHash};
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
@@ -138,7 +139,10 @@ impl FromRequestParts<AppState> for Caller {
             let now = crate::domain::time::now_millis();
             let principal = state
                 .store
-                .session_principal(&hash_token(token), now)
+                .run(SessionPrincipal {
+                    hash: hash_token(token),
+                    now,
+                })
                 .await?
                 .ok_or_else(|| {
                     ApiError::unauthorized("session expired or unknown; log in again")
@@ -157,7 +161,7 @@ impl FromRequestParts<AppState> for Caller {
         }
         let record = state
             .store
-            .token_by_hash(&hash_token(token))
+            .run(TokenByHash(hash_token(token)))
             .await?
             .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))?;
         // Checked here, on every request, against this server's clock.

@@ -32,6 +32,7 @@ use crate::config::ExecutorConfig;
 use crate::domain::records::ProposalRecord;
 use crate::domain::time::{now_millis, to_rfc3339};
 use crate::domain::types::ProposalStatus;
+use crate::server::store::ops::ProposalById;
 use crate::workflow::{ExecutionCommand, StoreError};
 use serde::Deserialize;
 use serde_json::json;
@@ -82,7 +83,7 @@ pub async fn deliver(
             error: "the event names no proposal".into(),
         };
     };
-    let p = match store.proposal(id).await {
+    let p = match store.run(ProposalById(id.to_owned())).await {
         Ok(Some(p)) => p,
         Ok(None) => {
             return Finish::Failed {
@@ -204,7 +205,7 @@ async fn report(
     report: ExecutionReport,
 ) -> Result<(), StoreError> {
     store
-        .report_execution(ExecutionCommand {
+        .run(ExecutionCommand {
             proposal_id: p.id.clone(),
             agent: p.proposed_by.clone(),
             executor: Some(exec.name.clone()),

@@ -6,6 +6,7 @@
 
 use super::store::Store;
 use crate::domain::freeze::{self, Freeze};
+use crate::server::store::ops::Freezes;
 use crate::workflow::StoreError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,7 +28,7 @@ impl FreezeCache {
         {
             return Ok(all.clone());
         }
-        let all = Arc::new(store.freezes().await?);
+        let all = Arc::new(store.run(Freezes).await?);
         self.set(all.clone());
         Ok(all)
     }

@@ -16,7 +16,7 @@ pub async fn record_policy(
     reason: &'static str,
 ) -> Result<(), StoreError> {
     let written = store
-        .record_policy(RecordPolicy {
+        .run(RecordPolicy {
             digest: policy.digest().to_owned(),
             text: policy.text().to_owned(),
             origin: policy.origin().to_owned(),

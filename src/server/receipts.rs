@@ -6,6 +6,7 @@ use super::store::Store;
 use crate::config::ExecutorConfig;
 use crate::domain::records::{AuditEntry, ProposalRecord};
 use crate::receipt::{self, Approved, Issued, ReceiptError};
+use crate::server::store::ops::{AlertById, AuditAfter};
 use crate::workflow::StoreError;
 use ssh_key::PrivateKey;
 use std::sync::Arc;
@@ -58,7 +59,7 @@ impl Issuer {
     pub async fn issue(&self, store: &dyn Store, p: &ProposalRecord) -> Result<Issued, IssueError> {
         receipt::issuable(p.status)?;
         let (alert, _) = store
-            .alert(&p.alert_id)
+            .run(AlertById(p.alert_id.clone()))
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("alert {}", p.alert_id)))?;
         const PAGE: u32 = 10_000;
@@ -66,7 +67,11 @@ impl Issuer {
         loop {
             let after = entries.last().map_or(0, |e| e.seq);
             let page = store
-                .audit_after(after, PAGE, Some(p.alert_id.clone()))
+                .run(AuditAfter {
+                    after,
+                    limit: PAGE,
+                    alert_id: Some(p.alert_id.clone()),
+                })
                 .await?;
             let more = page.len() == PAGE as usize;
             entries.extend(page);

@@ -10,6 +10,7 @@ use super::tls::TlsFiles;
 use crate::domain::policy::Policy;
 use crate::domain::time::now_millis;
 use crate::domain::types::TokenRole;
+use crate::server::store::ops::{AuditHead, SweepExpired};
 use crate::signing::allowed_signers::AllowedSigners;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -188,7 +189,7 @@ pub async fn start_embedded(
     let server_key = super::server_key::load_or_create(&dir.join("server_key"))
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let store = open_store(&DbUrl::Sqlite(dir.join("countersign.db"))).await?;
-    let fresh = store.audit_head().await?.seq == 0;
+    let fresh = store.run(AuditHead).await?.seq == 0;
     let agent_token = issue_token(&*store, agent, TokenRole::Agent).await?;
     let reviewer_token = issue_token(&*store, "demo-auditor", TokenRole::Reviewer).await?;
     let signers =
@@ -229,7 +230,7 @@ pub async fn start_embedded(
 async fn issue_token(store: &dyn Store, name: &str, role: TokenRole) -> Result<String, ServeError> {
     let (token, hash) = super::auth::new_token();
     store
-        .create_token(NewToken::unlimited(name, role, hash, now_millis()))
+        .run(NewToken::unlimited(name, role, hash, now_millis()))
         .await?;
     Ok(token)
 }
@@ -322,7 +323,7 @@ pub async fn start(
             // limiter keys that are idle again.
             if last_sweep.elapsed() >= Duration::from_secs(60) {
                 last_sweep = tokio::time::Instant::now();
-                if let Err(e) = store.sweep_expired(now_millis()).await {
+                if let Err(e) = store.run(SweepExpired(now_millis())).await {
                     tracing::warn!(error = %e, "sweeping expired logins failed; will retry");
                 }
                 sweeper.rate_limits.sweep();

@@ -6,6 +6,7 @@
 use super::state::AppState;
 use super::store::{OpenSession, StoreError};
 use crate::domain::machine::Millis;
+use crate::server::store::ops::{EndSessions, SessionsOpen};
 use crate::signing::allowed_signers::AllowedSigners;
 use crate::signing::sshsig::CERT_SUFFIX;
 use crate::signing::{NS_LOGIN, Verified};
@@ -64,7 +65,7 @@ pub async fn end_unadmitted(state: &AppState, now: Millis) -> Result<Vec<String>
     let signers = state.signers();
     let (hashes, principals): (Vec<String>, Vec<String>) = state
         .store
-        .sessions_open(now)
+        .run(SessionsOpen(now))
         .await?
         .into_iter()
         .filter(|s| !admitted(&signers, s, now))
@@ -73,7 +74,7 @@ pub async fn end_unadmitted(state: &AppState, now: Millis) -> Result<Vec<String>
     if hashes.is_empty() {
         return Ok(principals);
     }
-    state.store.end_sessions(hashes).await?;
+    state.store.run(EndSessions(hashes)).await?;
     Ok(principals)
 }
 

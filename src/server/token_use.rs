@@ -5,6 +5,7 @@
 
 use super::store::Store;
 use crate::domain::machine::Millis;
+use crate::server::store::ops::TouchToken;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -28,7 +29,13 @@ impl TokenUses {
         let store = store.clone();
         let id = id.to_owned();
         tokio::spawn(async move {
-            if let Err(e) = store.touch_token(&id, now).await {
+            if let Err(e) = store
+                .run(TouchToken {
+                    id: id.clone(),
+                    at: now,
+                })
+                .await
+            {
                 tracing::warn!(error = %e, token = %id, "recording a token's last use failed");
             }
         });

@@ -2,6 +2,7 @@
 //! loopback HTTP.
 
 use crate::common;
+use countersign::server::store::ops::{AuditHead, ListTokens, RevokeToken};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -175,7 +176,7 @@ async fn bad_input_is_a_clear_error_and_stores_nothing() {
     }
     // Nothing was stored, not even the good first proposal of the bad alert
     // (entry 1 is the policy the server started with).
-    assert_eq!(t.store.audit_head().await.unwrap().seq, 1);
+    assert_eq!(t.store.run(AuditHead).await.unwrap().seq, 1);
     // Auth errors.
     let doc = bytes(&alert("y", vec![proposal("isolate_host", "high")]));
     let (s, e) = call(&t, "POST", "/v1/alerts", None, doc.clone()).await;
@@ -199,14 +200,22 @@ async fn bad_input_is_a_clear_error_and_stores_nothing() {
     // A revoked token stops working.
     for id in t
         .store
-        .list_tokens()
+        .run(ListTokens)
         .await
         .unwrap()
         .into_iter()
         .filter(|k| k.name == "soar-bot")
         .map(|k| k.id)
     {
-        assert!(t.store.revoke_token(&id, 1).await.unwrap());
+        assert!(
+            t.store
+                .run(RevokeToken {
+                    id: id.clone(),
+                    now: 1
+                })
+                .await
+                .unwrap()
+        );
     }
     let (s, _) = call(&t, "POST", "/v1/alerts", tok, doc).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);

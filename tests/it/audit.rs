@@ -4,6 +4,7 @@
 //! are each caught, naming the entry.
 
 use crate::common;
+use countersign::server::store::ops::AuditHead;
 
 use common::proc::run;
 use common::{TestServer, alert, proposal};
@@ -635,7 +636,7 @@ async fn the_policy_in_force_is_recorded_once_per_change() {
     // writes it; going back writes the old one again (it is in force again).
     let test = Policy::from_toml(common::TEST_POLICY, "test").unwrap();
     let weak = Policy::from_toml(&weak_policy(), "weak").unwrap();
-    let head = || async { t.store.audit_head().await.unwrap().seq };
+    let head = || async { t.store.run(AuditHead).await.unwrap().seq };
     record_policy(&*t.store, &test, "replica-2", "start")
         .await
         .unwrap();

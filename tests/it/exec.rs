@@ -10,6 +10,7 @@ use crate::common::{self, TestServer, alert};
 use countersign::api::{ExecutionReport, SignedReceipt};
 use countersign::domain::types::ProposalStatus;
 use countersign::server::state::Limits;
+use countersign::server::store::ops::ProposalById;
 use countersign::signing::payload::PayloadVerdict;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -51,7 +52,12 @@ async fn approved(t: &TestServer, ext: &str, argv: &[&str]) -> String {
 }
 
 async fn status(t: &TestServer, id: &str) -> ProposalStatus {
-    t.store.proposal(id).await.unwrap().unwrap().status
+    t.store
+        .run(ProposalById(id.to_owned()))
+        .await
+        .unwrap()
+        .unwrap()
+        .status
 }
 
 fn server_pub(t: &TestServer) -> PathBuf {
@@ -197,7 +203,13 @@ async fn nothing_runs_unless_approved_started_and_exactly_the_same() {
 
     // Approved, then halted: exit 2.
     let id = approved(&t, "no-2", &argv).await;
-    let digest = t.store.proposal(&id).await.unwrap().unwrap().digest;
+    let digest = t
+        .store
+        .run(ProposalById(id.clone()))
+        .await
+        .unwrap()
+        .unwrap()
+        .digest;
     t.person("bob")
         .await
         .decide(&id, &digest, PayloadVerdict::Halt, "wrong host")

@@ -10,6 +10,7 @@ use crate::decisions::{code, submit};
 use countersign::api::{ExecutionReport, FreezeAccepted, FreezeMode};
 use countersign::client::{ApiClient, ClientError};
 use countersign::domain::types::ProposalStatus;
+use countersign::server::store::ops::AuditHead;
 use countersign::signing::NS_DECISION;
 use countersign::signing::freeze::FreezeDraft;
 use countersign::signing::payload::SignedDecision;
@@ -199,7 +200,7 @@ async fn only_a_lead_freezes_and_every_refusal_stores_nothing() {
     let t = TestServer::start().await;
     let head = |t: &TestServer| {
         let store = t.store.clone();
-        async move { store.audit_head().await.unwrap().seq }
+        async move { store.run(AuditHead).await.unwrap().seq }
     };
     let start = head(&t).await;
     let analyst = freeze(&t, "alice", "soar-bot", Some(FreezeMode::Hold))

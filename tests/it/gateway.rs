@@ -27,6 +27,7 @@ use crate::common::{python, toml_quote as q};
 use countersign::client::ApiClient;
 use countersign::domain::types::ProposalStatus;
 use countersign::server::state::Limits;
+use countersign::server::store::ops::ProposalById;
 use countersign::signing::allowed_signers::AllowedSigners;
 use countersign::signing::payload::{
     DecisionDraft, PayloadVerdict, Review, SignedDecision, Target,
@@ -335,7 +336,7 @@ impl World {
     async fn status(&self, id: &str) -> ProposalStatus {
         self.t
             .store
-            .proposal(id)
+            .run(ProposalById(id.to_owned()))
             .await
             .unwrap()
             .expect("proposal")
@@ -361,7 +362,14 @@ impl World {
     /// The `kind` of every audit entry about this proposal (its alert's
     /// `alert_received` included), in order.
     async fn audit_kinds(&self, id: &str) -> Vec<String> {
-        let alert = self.t.store.proposal(id).await.unwrap().unwrap().alert_id;
+        let alert = self
+            .t
+            .store
+            .run(ProposalById(id.to_owned()))
+            .await
+            .unwrap()
+            .unwrap()
+            .alert_id;
         self.t
             .store
             .audit_all()
@@ -568,7 +576,7 @@ async fn approved_call_is_forwarded_once_with_the_approved_arguments() {
     );
     let p =
         w.t.store
-            .proposal(&id)
+            .run(ProposalById(id.clone()))
             .await
             .unwrap()
             .expect("the proposal is stored");
@@ -864,7 +872,12 @@ async fn shared_names_are_qualified_by_upstream() {
     assert!(w.record("edr").is_empty());
     assert_eq!(w.record("edr2")[0]["arguments"], json!({"path": "/x"}));
     let (id, _) = agent.held("edr2.isolate_host", json!({"host": "h"})).await;
-    let p = w.t.store.proposal(&id).await.unwrap().unwrap();
+    let p =
+        w.t.store
+            .run(ProposalById(id.clone()))
+            .await
+            .unwrap()
+            .unwrap();
     assert_eq!(p.action.as_str(), "mcp:edr2.isolate_host");
 }
 
@@ -1157,7 +1170,13 @@ async fn a_tasks_client_gets_a_task_that_ends_with_the_result() {
     };
     assert_eq!(get().await["status"], "working");
     assert!(w.record("edr").is_empty());
-    let digest = w.t.store.proposal(&id).await.unwrap().unwrap().digest;
+    let digest =
+        w.t.store
+            .run(ProposalById(id.clone()))
+            .await
+            .unwrap()
+            .unwrap()
+            .digest;
     w.t.person("alice")
         .await
         .approve(&id, &digest)

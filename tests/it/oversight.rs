@@ -2,6 +2,7 @@
 //! oversight view, over real HTTP on loopback with real signatures.
 
 use crate::common;
+use countersign::server::store::ops::{AlertById, AuditAfter, OversightOver, ProposalById};
 
 use common::*;
 use countersign::api::ErrorCode;
@@ -145,7 +146,7 @@ async fn sampled_review_confirms_flags_and_refuses() {
     assert_eq!(ok.proposal.expect("proposal").status.as_str(), "approved");
     let p = ts
         .store
-        .proposal(&auto)
+        .run(ProposalById(auto.clone()))
         .await
         .expect("read")
         .expect("proposal");
@@ -172,7 +173,15 @@ async fn sampled_review_confirms_flags_and_refuses() {
     assert_eq!(after.page.gone, vec![auto]);
 
     // The signed record says which approvals were drawn, and why it was flagged.
-    let entries = ts.store.audit_after(0, 1000, None).await.expect("audit");
+    let entries = ts
+        .store
+        .run(AuditAfter {
+            after: 0,
+            limit: 1000,
+            alert_id: None,
+        })
+        .await
+        .expect("audit");
     let kinds: Vec<Value> = entries
         .iter()
         .map(|e| serde_json::from_str::<Value>(&e.entry).expect("json"))
@@ -314,7 +323,7 @@ async fn oversight_figures_from_a_known_history() {
     // Its alert is labelled a false positive.
     let alert_digest = alert_digest(
         &ts.store
-            .alert(&r1.alert_id)
+            .run(AlertById(r1.alert_id.clone()))
             .await
             .expect("read")
             .expect("alert")
@@ -580,7 +589,7 @@ async fn sampler_rate_over_ten_thousand_auto_approvals() {
                 );
                 let submission = countersign::domain::submission::parse(doc).expect("valid");
                 store
-                    .submit(SubmitCommand::new(
+                    .run(SubmitCommand::new(
                         "soar-bot".into(),
                         submission,
                         policy.clone(),
@@ -595,7 +604,14 @@ async fn sampler_rate_over_ten_thousand_auto_approvals() {
     while let Some(done) = tasks.join_next().await {
         done.expect("task");
     }
-    let entries = store.audit_after(0, 100_000, None).await.expect("audit");
+    let entries = store
+        .run(AuditAfter {
+            after: 0,
+            limit: 100_000,
+            alert_id: None,
+        })
+        .await
+        .expect("audit");
     let mut approvals = 0;
     let mut sampled = 0;
     for e in &entries {
@@ -615,7 +631,13 @@ async fn sampler_rate_over_ten_thousand_auto_approvals() {
         4.0 * sd
     );
     // The sampled view holds exactly the drawn ones.
-    let o = store.oversight(now - 1, now + 1).await.expect("oversight");
+    let o = store
+        .run(OversightOver {
+            since: now - 1,
+            until: now + 1,
+        })
+        .await
+        .expect("oversight");
     assert_eq!(o.rules[0].auto_approved, N as u64);
     assert_eq!(o.rules[0].sampled, sampled as u64);
 }

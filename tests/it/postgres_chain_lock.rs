@@ -6,6 +6,7 @@
 //! from the start would give.
 
 use crate::common;
+use countersign::server::store::ops::{AlertById, AuditAfter, ProposalById};
 
 use common::store_suite::{self as suite, T0};
 use common::{alert, proposal};
@@ -46,7 +47,14 @@ fn signed(nonce: &str) -> SignedBlob {
 
 /// The stored entry at `seq`.
 async fn stored(store: &dyn Store, seq: i64) -> AuditEntry {
-    let mut entries = store.audit_after(seq - 1, 1, None).await.expect("audit");
+    let mut entries = store
+        .run(AuditAfter {
+            after: seq - 1,
+            limit: 1,
+            alert_id: None,
+        })
+        .await
+        .expect("audit");
     entries.pop().expect("entry stored")
 }
 
@@ -112,7 +120,7 @@ async fn a_batch_waits_for_the_chain_lock_another_replica_holds() {
             group: None,
             amendment: None,
         };
-        tokio::spawn(async move { s.decide(cmd).await })
+        tokio::spawn(async move { s.run(cmd).await })
     };
     let approved = decision(0, "alice", Verdict::Approve, None, "n-1");
     let stale = decision(1, "alice", Verdict::Approve, Some("sha256:stale"), "n-2");
@@ -121,14 +129,14 @@ async fn a_batch_waits_for_the_chain_lock_another_replica_holds() {
         decision(2, "bob", Verdict::Reject, None, "n-4"),
     ];
     let alert0 = store
-        .alert(&seeds[0].alert.id)
+        .run(AlertById(String::from(&seeds[0].alert.id)))
         .await
         .expect("alert")
         .expect("seeded");
     let s = store.clone();
     let note = tokio::spawn(async move {
         let digest = countersign::domain::digest::alert_digest(&alert0.0.document).expect("digest");
-        s.annotate(AnnotateCommand {
+        s.run(AnnotateCommand {
             alert_id: alert0.0.id.clone(),
             principal: "carol".into(),
             note: "seen before".into(),
@@ -191,7 +199,11 @@ async fn a_batch_waits_for_the_chain_lock_another_replica_holds() {
         let o = t.await.unwrap().expect("submitted");
         created += usize::from(o.status == SubmitStatus::Created);
         for p in &o.proposals {
-            let row = store.proposal(&p.id).await.unwrap().expect("stored");
+            let row = store
+                .run(ProposalById(p.id.clone()))
+                .await
+                .unwrap()
+                .expect("stored");
             assert_eq!(p.change_seq, row.change_seq, "answered as stored");
             stored(&*store, p.change_seq).await;
         }

@@ -10,6 +10,7 @@ use crate::decisions::{code, submit};
 use countersign::api::{ExecutionReport, SignedReceipt};
 use countersign::domain::types::ProposalStatus;
 use countersign::receipt::verify::{self, Checked, Expect};
+use countersign::server::store::ops::{AuditHead, ProposalById};
 use countersign::signing::allowed_signers::AllowedSigners;
 use countersign::signing::payload::PayloadVerdict;
 use countersign::signing::{NS_DECISION, NS_RECEIPT};
@@ -286,14 +287,14 @@ async fn starting_consumes_the_receipt_and_a_halt_revokes_it() {
     let start = |receipt_id: &str| ExecutionReport::Started {
         receipt_id: Some(receipt_id.into()),
     };
-    let head = t.store.audit_head().await.unwrap();
+    let head = t.store.run(AuditHead).await.unwrap();
     let wrong = agent
         .report_execution(&id, &start(&theirs))
         .await
         .unwrap_err();
     assert_eq!(code(&wrong), (409, "receipt_mismatch"));
     assert_eq!(
-        t.store.audit_head().await.unwrap(),
+        t.store.run(AuditHead).await.unwrap(),
         head,
         "nothing recorded"
     );
@@ -319,7 +320,12 @@ async fn starting_consumes_the_receipt_and_a_halt_revokes_it() {
         .await
         .decide(
             &other_id,
-            &t.store.proposal(&other_id).await.unwrap().unwrap().digest,
+            &t.store
+                .run(ProposalById(other_id.clone()))
+                .await
+                .unwrap()
+                .unwrap()
+                .digest,
             PayloadVerdict::Halt,
             "wrong host",
         )

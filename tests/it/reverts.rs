@@ -10,6 +10,7 @@ use countersign::api::{ExecutionReport, RevertPreview};
 use countersign::client::ApiClient;
 use countersign::domain::types::ProposalStatus;
 use countersign::server::state::Limits;
+use countersign::server::store::ops::AuditHead;
 use countersign::signing::NS_DECISION;
 use countersign::signing::payload::{
     DecisionDraft, PayloadVerdict, Review, SignedDecision, Target,
@@ -230,7 +231,7 @@ async fn the_policy_decides_whether_a_second_person_is_needed() {
 async fn what_nothing_undoes_is_refused_and_nothing_is_stored() {
     let t = TestServer::start().await;
     let bob = t.person("bob").await;
-    let head = || async { t.store.audit_head().await.unwrap().seq };
+    let head = || async { t.store.run(AuditHead).await.unwrap().seq };
 
     // A revoked token stays revoked.
     let (id, digest) = executed(&t, "rv-4", proposal("revoke_token", "medium")).await;

@@ -1,6 +1,7 @@
 //! The store suite against a real SQLite file.
 
 use crate::common;
+use countersign::server::store::ops::ProposalById;
 
 use common::store_suite as suite;
 
@@ -23,6 +24,7 @@ sqlite_tests!(
     events_handed_over_as_written,
     queue_views_and_cursor,
     tokens,
+    operations_written_outside_the_store,
     concurrent_writers,
     same_names_in_one_batch,
 );
@@ -41,7 +43,7 @@ async fn reopening_keeps_everything() {
             .clone()
     };
     let s = common::sqlite_store(&dir);
-    assert!(s.proposal(&id).await.unwrap().is_some());
+    assert!(s.run(ProposalById(id.clone())).await.unwrap().is_some());
 }
 
 mod model {
@@ -50,6 +52,7 @@ mod model {
     use super::common::{self, store_suite};
     use countersign::domain::machine;
     use countersign::domain::types::{ActionKind, Risk, Verdict};
+    use countersign::server::store::ops::ProposalById;
     use proptest::prelude::*;
 
     const WHO: [&str; 5] = ["alice", "bob", "carol", "dave", "edgar-bot"];
@@ -89,7 +92,7 @@ mod model {
                             model = t.state.clone();
                         }
                         (Err(_), Err(_)) => {
-                            let stored = store.proposal(&p.id).await.unwrap().unwrap();
+                            let stored = store.run(ProposalById(p.id.clone())).await.unwrap().unwrap();
                             prop_assert_eq!(stored.state(), model.clone());
                         }
                         _ => prop_assert!(false, "model {:?} but store {:?}", expected, got.map(|o| o.proposal.status)),

@@ -7,6 +7,7 @@
 
 use crate::common::proc::run;
 use crate::common::{TestServer, alert, binary, proposal};
+use countersign::server::store::ops::{AuditHead, StatusCounts};
 use serde_json::Value;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -195,7 +196,7 @@ async fn a_proposal_outside_the_scope_is_refused_and_nothing_is_stored() {
             "ws-*,10.0.0.0/8",
         ],
     );
-    let head = t.store.audit_head().await.unwrap();
+    let head = t.store.run(AuditHead).await.unwrap();
     let with = |action: &str, target: &str| {
         alert(
             "scope-1",
@@ -233,8 +234,8 @@ async fn a_proposal_outside_the_scope_is_refused_and_nothing_is_stored() {
         assert_eq!(index, u64::from(case.starts_with("one of two")), "{case}");
     }
     // Nothing stored: no audit entry, no alert, an empty queue.
-    assert_eq!(t.store.audit_head().await.unwrap(), head);
-    assert!(t.store.status_counts().await.unwrap().is_empty());
+    assert_eq!(t.store.run(AuditHead).await.unwrap(), head);
+    assert!(t.store.run(StatusCounts).await.unwrap().is_empty());
     let queue: Value = reqwest::Client::new()
         .get(format!("{}/v1/queue", t.url()))
         .bearer_auth(&t.reviewer_token)

@@ -16,6 +16,7 @@ use crate::domain::time::now_millis;
 use crate::domain::types::TokenRole;
 use crate::server::auth::new_token;
 use crate::server::serve::{DbUrl, open_store};
+use crate::server::store::ops::{ListTokens, RevokeToken, RotateToken};
 use crate::server::store::{NewToken, Store};
 use clap::{Args, Subcommand};
 use std::process::ExitCode;
@@ -191,7 +192,7 @@ pub async fn run(cmd: TokenCommand, file: &FileConfig) -> anyhow::Result<ExitCod
         TokenCommand::Create(args) => create(args, file).await?,
         TokenCommand::List(args) => {
             let store = open(args.db.db, file).await?;
-            list::print(&store.list_tokens().await?, args.json, now_millis())?;
+            list::print(&store.run(ListTokens).await?, args.json, now_millis())?;
         }
         TokenCommand::Rotate(args) => rotate(args, file).await?,
         TokenCommand::Revoke(args) => revoke(args, file).await?,
@@ -220,7 +221,7 @@ async fn create(args: CreateArgs, file: &FileConfig) -> anyhow::Result<()> {
     let (expires_at, expires) = expiry(ttl, now);
     let (token, hash) = new_token();
     let rec = store
-        .create_token(NewToken {
+        .run(NewToken {
             name: args.name,
             role: args.role,
             hash,
@@ -313,7 +314,7 @@ async fn rotate(args: RotateArgs, file: &FileConfig) -> anyhow::Result<()> {
     let (db, named) = database(args.db.db.clone(), file)?;
     let store = open_store(&db).await?;
     let now = now_millis();
-    let tokens = store.list_tokens().await?;
+    let tokens = store.run(ListTokens).await?;
     let old = to_rotate(&tokens, &args, now)?;
     let Some(template) = old.last() else {
         anyhow::bail!("nothing to rotate");
@@ -326,10 +327,10 @@ async fn rotate(args: RotateArgs, file: &FileConfig) -> anyhow::Result<()> {
     let (expires_at, expires) = expiry(ttl, now);
     let (token, hash) = new_token();
     let rec = store
-        .rotate_token(
-            old.iter().map(|t| t.id.clone()).collect(),
-            until,
-            NewToken {
+        .run(RotateToken {
+            old: old.iter().map(|t| t.id.clone()).collect(),
+            old_until: until,
+            new: NewToken {
                 name: template.name.clone(),
                 role: template.role,
                 hash,
@@ -337,7 +338,7 @@ async fn rotate(args: RotateArgs, file: &FileConfig) -> anyhow::Result<()> {
                 expires_at,
                 scope,
             },
-        )
+        })
         .await?;
     println!("{token}");
     eprintln!(
@@ -365,16 +366,22 @@ async fn revoke(args: RevokeArgs, file: &FileConfig) -> anyhow::Result<()> {
     let now = now_millis();
     let id = match (args.token.or(args.id), args.name) {
         (Some(id), _) => id,
-        (None, Some(name)) => one_by_name(&store.list_tokens().await?, &name, now)?,
+        (None, Some(name)) => one_by_name(&store.run(ListTokens).await?, &name, now)?,
         (None, None) => anyhow::bail!(
             "name the token to revoke by its id: `countersign token revoke ID` (see `token list`)"
         ),
     };
-    if store.revoke_token(&id, now).await? {
+    if store
+        .run(RevokeToken {
+            id: id.clone(),
+            now,
+        })
+        .await?
+    {
         eprintln!("revoked token {id}; it stops working now");
         return Ok(());
     }
-    let tokens = store.list_tokens().await?;
+    let tokens = store.run(ListTokens).await?;
     match tokens.iter().find(|t| t.id == id) {
         Some(t) => anyhow::bail!("token {id} is already {}", list::state(t, now)),
         None => anyhow::bail!("no token with id {id} (see `token list`)"),

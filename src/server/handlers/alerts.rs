@@ -9,6 +9,7 @@ use crate::server::body::{RawBody, json_body};
 use crate::server::error::ApiError;
 use crate::server::metrics::StatusLabels;
 use crate::server::state::AppState;
+use crate::server::store::ops::{AlertById, AnnotationsOf, AuditAfter};
 use crate::workflow::SubmitCommand;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -72,7 +73,7 @@ pub async fn submit(
     }
     let cmd = judged(&state, caller.name, valid).await?;
     let agent = cmd.agent.clone();
-    let outcome = state.store.submit(cmd).await?;
+    let outcome = state.store.run(cmd).await?;
     let frozen = super::freezes::of(&state, &agent).await?;
     let label = match outcome.status {
         SubmitStatus::Created => "created",
@@ -138,7 +139,11 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<AlertDetail>, ApiError> {
     let not_found = || ApiError::not_found(format!("alert {id} not found"));
-    let (alert, proposals) = state.store.alert(&id).await?.ok_or_else(not_found)?;
+    let (alert, proposals) = state
+        .store
+        .run(AlertById(id.clone()))
+        .await?
+        .ok_or_else(not_found)?;
     if caller
         .agent_filter()
         .is_some_and(|agent| agent != alert.agent)
@@ -147,7 +152,11 @@ pub async fn get(
     }
     let history = state
         .store
-        .audit_after(0, 10_000, Some(id.clone()))
+        .run(AuditAfter {
+            after: 0,
+            limit: 10_000,
+            alert_id: Some(id.clone()),
+        })
         .await?
         .into_iter()
         .map(|e| HistoryEntry {
@@ -156,7 +165,7 @@ pub async fn get(
             hash: e.hash,
         })
         .collect();
-    let notes = state.store.annotations(&id).await?;
+    let notes = state.store.run(AnnotationsOf(id.clone())).await?;
     let digest = crate::domain::digest::alert_digest(&alert.document)
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     Ok(Json(AlertDetail {

@@ -9,6 +9,7 @@ use crate::domain::policy::Policy;
 use crate::domain::risk;
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
+use crate::server::store::ops::{AlertById, ProposalById};
 use crate::signing::payload::DecisionPayload;
 use crate::workflow::Amendment;
 use std::sync::Arc;
@@ -32,7 +33,7 @@ pub async fn of(
     let not_found = || ApiError::not_found(format!("proposal {proposal_id} not found"));
     let stored = state
         .store
-        .proposal(proposal_id)
+        .run(ProposalById(proposal_id.to_owned()))
         .await?
         .ok_or_else(not_found)?;
     if stored.digest != p.digest {
@@ -47,7 +48,7 @@ pub async fn of(
     }
     let (alert, _) = state
         .store
-        .alert(&stored.alert_id)
+        .run(AlertById(stored.alert_id.clone()))
         .await?
         .ok_or_else(not_found)?;
     let (document, mut changed) = amend::apply(&stored.document, amend).map_err(not_narrower)?;

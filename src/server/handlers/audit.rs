@@ -12,6 +12,7 @@ use crate::server::body::ApiQuery;
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
 use crate::server::store::Store;
+use crate::server::store::ops::{AuditAfter, AuditHead};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -44,14 +45,18 @@ pub async fn entries(
     ApiQuery(p): ApiQuery<AuditParams>,
 ) -> Result<Response, ApiError> {
     caller.require_reviewer()?;
-    let head_seq = state.store.audit_head().await?.seq;
+    let head_seq = state.store.run(AuditHead).await?.seq;
     let limit = crate::server::body::page_limit(p.limit, 10_000, 1000)?;
     let after = p.after.max(0);
     // The first entries before answering: a store that fails now is a
     // JSON error, not a cut stream.
     let first = state
         .store
-        .audit_after(after, limit.min(CHUNK), None)
+        .run(AuditAfter {
+            after,
+            limit: limit.min(CHUNK),
+            alert_id: None,
+        })
         .await?;
     let page = Page {
         store: state.store.clone(),
@@ -166,7 +171,14 @@ impl Page {
 
     async fn refill(&mut self) -> Result<(), crate::server::store::StoreError> {
         let want = (self.limit - self.sent).min(CHUNK);
-        let got = self.store.audit_after(self.last_seq, want, None).await?;
+        let got = self
+            .store
+            .run(AuditAfter {
+                after: self.last_seq,
+                limit: want,
+                alert_id: None,
+            })
+            .await?;
         self.exhausted = (got.len() as u32) < want;
         self.pending = got.into();
         Ok(())
@@ -191,7 +203,7 @@ pub async fn checkpoint(
     caller: Caller,
 ) -> Result<Json<crate::audit::checkpoint::Checkpoint>, ApiError> {
     caller.require_reviewer()?;
-    let head = state.store.audit_head().await?;
+    let head = state.store.run(AuditHead).await?;
     let cp = crate::audit::checkpoint::sign(
         &state.server_key,
         &state.server_name,

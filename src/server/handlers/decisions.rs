@@ -102,7 +102,7 @@ pub async fn post(
             let amendment = super::amend::of(&state, &p, proposal_id, &policy, now).await?;
             let out = state
                 .store
-                .decide(DecideCommand {
+                .run(DecideCommand {
                     proposal_id: proposal_id.clone(),
                     actor: Actor::Person {
                         principal: p.principal.clone(),
@@ -141,7 +141,7 @@ pub async fn post(
             }
             let out = state
                 .store
-                .annotate(AnnotateCommand {
+                .run(AnnotateCommand {
                     alert_id: alert_id.clone(),
                     principal: p.principal.clone(),
                     note: p.reason.clone(),

@@ -11,6 +11,7 @@ use crate::server::auth::Caller;
 use crate::server::body::{JsonBody, typed};
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
+use crate::server::store::ops::Freezes;
 use crate::signing::freeze;
 use crate::signing::payload::SignedDecision;
 use crate::workflow::{FreezeCommand, SignedBlob};
@@ -40,7 +41,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<FreezeList>, ApiError> {
-    let mut freezes: Vec<Freeze> = state.store.freezes().await?;
+    let mut freezes: Vec<Freeze> = state.store.run(Freezes).await?;
     state.freezes.set(Arc::new(freezes.clone()));
     if let Some(agent) = caller.agent_filter() {
         freezes.retain(|f| f.covers(&agent));
@@ -86,7 +87,7 @@ pub async fn post(
     }
     let out = state
         .store
-        .freeze(FreezeCommand {
+        .run(FreezeCommand {
             agent: p.agent.clone(),
             mode: p.mode,
             principal: p.principal.clone(),

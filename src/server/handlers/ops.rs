@@ -3,6 +3,7 @@
 use crate::api::ErrorCode;
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
+use crate::server::store::ops::{AuditHead, DeliveryStats, StatusCounts};
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
@@ -32,7 +33,7 @@ pub struct Health {
     security(())
 )]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let head = state.store.audit_head().await?;
+    let head = state.store.run(AuditHead).await?;
     Ok(Json(json!({"status": "ok", "audit_head_seq": head.seq})))
 }
 
@@ -49,14 +50,14 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiEr
     security(())
 )]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let counts = state.store.status_counts().await?;
+    let counts = state.store.run(StatusCounts).await?;
     state.metrics.set_counts(&counts);
     state
         .metrics
         .audit_head
-        .set(state.store.audit_head().await?.seq);
+        .set(state.store.run(AuditHead).await?.seq);
     state.metrics.set_writes(state.store.write_stats());
-    let deliveries = state.store.outbox_stats().await?;
+    let deliveries = state.store.run(DeliveryStats).await?;
     state.metrics.set_deliveries(
         &state.notify_sinks,
         &deliveries,

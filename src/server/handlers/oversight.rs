@@ -8,6 +8,7 @@ use crate::server::auth::{Caller, CallerKind};
 use crate::server::body::ApiQuery;
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
+use crate::server::store::ops::OversightOver;
 use axum::Json;
 use axum::extract::State;
 
@@ -74,5 +75,5 @@ pub async fn oversight(
             "since must be before until",
         ));
     }
-    Ok(Json(state.store.oversight(since, until).await?))
+    Ok(Json(state.store.run(OversightOver { since, until }).await?))
 }

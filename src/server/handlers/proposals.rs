@@ -13,13 +13,18 @@ use crate::server::auth::Caller;
 use crate::server::body::{ApiQuery, JsonBody, typed};
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
+use crate::server::store::ops::{AlertById, ProposalById, ProposalsByExternal};
 use crate::workflow::ExecutionCommand;
 use axum::Json;
 use axum::extract::{Path, State};
 
 async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ProposalRecord, ApiError> {
     let not_found = || ApiError::not_found(format!("proposal {id} not found"));
-    let p = state.store.proposal(id).await?.ok_or_else(not_found)?;
+    let p = state
+        .store
+        .run(ProposalById(id.to_owned()))
+        .await?
+        .ok_or_else(not_found)?;
     if caller
         .agent_filter()
         .is_some_and(|agent| agent != p.proposed_by)
@@ -94,7 +99,10 @@ async fn as_told(state: &AppState, p: &ProposalRecord) -> Result<DecisionView, A
         let external = crate::domain::revert::external_id(&p.id);
         view.reverted_by = state
             .store
-            .proposals_by_external(&p.proposed_by, &external)
+            .run(ProposalsByExternal {
+                agent: p.proposed_by.clone(),
+                external_id: external.clone(),
+            })
             .await?
             .into_iter()
             .next()
@@ -129,7 +137,7 @@ pub async fn claim(
     let req: ClaimRequest = typed(body)?;
     let p = state
         .store
-        .claim(crate::server::store::ClaimCommand {
+        .run(crate::server::store::ClaimCommand {
             proposal_id: id,
             principal: caller.name,
             release: req.release,
@@ -207,7 +215,7 @@ pub async fn execution(
     }
     let p = state
         .store
-        .report_execution(ExecutionCommand {
+        .run(ExecutionCommand {
             proposal_id: id,
             agent: caller.name,
             executor: None,
@@ -225,7 +233,7 @@ async fn gateway_forwards(state: &AppState, p: &ProposalRecord) -> Result<bool, 
     if !p.action.as_str().starts_with("mcp:") {
         return Ok(false);
     }
-    let alert = state.store.alert(&p.alert_id).await?;
+    let alert = state.store.run(AlertById(p.alert_id.clone())).await?;
     Ok(alert.is_some_and(|(a, _)| a.document["context"]["mcp"]["via"] == "serve"))
 }
 

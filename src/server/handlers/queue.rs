@@ -10,6 +10,7 @@ use crate::server::body::ApiQuery;
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
 use crate::server::store::QueueQuery;
+use crate::server::store::ops::StatusCounts;
 use axum::Json;
 use axum::extract::State;
 
@@ -48,13 +49,13 @@ pub async fn queue(
     let mut rx = state.store.subscribe();
     let _waiting = state.metrics.waiting();
     let mut page = loop {
-        let page = state.store.queue(q.clone()).await?;
+        let page = state.store.run(q.clone()).await?;
         if !page.items.is_empty() || !page.gone.is_empty() || page.more {
             break page;
         }
         let after = q.after.max(page.cursor);
         if !wait::changed(&mut rx, deadline, &state.shutdown, |cs| cs.head_seq > after).await {
-            break state.store.queue(q.clone()).await?;
+            break state.store.run(q.clone()).await?;
         }
     };
     // Which rows the console may offer as a group: the policy decides.
@@ -71,6 +72,6 @@ pub async fn queue(
             hardware_key: rule.hardware_key,
         });
     }
-    let counts = state.store.status_counts().await?.into_iter().collect();
+    let counts = state.store.run(StatusCounts).await?.into_iter().collect();
     Ok(Json(QueueResponse { page, counts }))
 }

@@ -11,6 +11,7 @@ use crate::domain::risk;
 use crate::server::auth::Caller;
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
+use crate::server::store::ops::{AlertById, ProposalById};
 use crate::signing::payload::DecisionPayload;
 use crate::workflow::{RevertCommand, SignedBlob};
 use axum::Json;
@@ -38,7 +39,11 @@ pub async fn preview(
 ) -> Result<Json<RevertPreview>, ApiError> {
     caller.require_reviewer()?;
     let not_found = || ApiError::not_found(format!("proposal {id} not found"));
-    let original = state.store.proposal(&id).await?.ok_or_else(not_found)?;
+    let original = state
+        .store
+        .run(ProposalById(id.clone()))
+        .await?
+        .ok_or_else(not_found)?;
     if original.status != crate::domain::types::ProposalStatus::Executed {
         return Err(ApiError::from(machine::Refusal::WrongState {
             verb: "revert",
@@ -47,7 +52,7 @@ pub async fn preview(
     }
     let (alert, _) = state
         .store
-        .alert(&original.alert_id)
+        .run(AlertById(original.alert_id.clone()))
         .await?
         .ok_or_else(not_found)?;
     let policy = state.policy();
@@ -93,7 +98,7 @@ pub async fn post(
     let role = policy.role_of(&p.principal);
     let out = state
         .store
-        .revert(RevertCommand {
+        .run(RevertCommand {
             proposal_id,
             digest: p.digest.clone(),
             revert_digest: p.revert_digest.clone().unwrap_or_default(),
@@ -149,7 +154,7 @@ pub async fn extend(
     }
     let out = state
         .store
-        .extend(crate::workflow::ExtendCommand {
+        .run(crate::workflow::ExtendCommand {
             proposal_id,
             digest: p.digest.clone(),
             principal: p.principal.clone(),

@@ -15,6 +15,7 @@ use crate::server::error::ApiError;
 use crate::server::session_keys::login_key_text;
 use crate::server::state::AppState;
 use crate::server::store::NewSession;
+use crate::server::store::ops::{CreateChallenge, EndSessions, TakeChallenge};
 use crate::signing::payload::new_nonce;
 use crate::signing::{self, NS_LOGIN};
 use axum::Json;
@@ -63,7 +64,11 @@ pub async fn challenge(
     if state.signers().may_sign(&req.principal, NS_LOGIN, now) {
         state
             .store
-            .create_challenge(challenge.clone(), req.principal, expires_at)
+            .run(CreateChallenge {
+                challenge: challenge.clone(),
+                principal: req.principal,
+                expires_at,
+            })
             .await?;
     }
     Ok((
@@ -94,7 +99,11 @@ async fn verified(
     req: &LoginRequest,
     now: i64,
 ) -> Result<Result<Login, String>, ApiError> {
-    let Some((principal, expires_at)) = state.store.take_challenge(&req.challenge).await? else {
+    let Some((principal, expires_at)) = state
+        .store
+        .run(TakeChallenge(req.challenge.clone()))
+        .await?
+    else {
         return Ok(Err(
             "unknown or already used challenge; ask for a new one".into()
         ));
@@ -176,7 +185,7 @@ pub async fn login(
     })?;
     state
         .store
-        .create_session(NewSession {
+        .run(NewSession {
             hash: hash.clone(),
             principal: principal.clone(),
             created_at: now,
@@ -194,7 +203,7 @@ pub async fn login(
         .check_signer(&principal, &verified, NS_LOGIN, now)
         .is_err()
     {
-        state.store.end_sessions(vec![hash]).await?;
+        state.store.run(EndSessions(vec![hash])).await?;
         return Err(ApiError::unauthorized(
             "login refused: allowed_signers changed during the login and no longer let this key in",
         ));
@@ -244,7 +253,10 @@ pub async fn logout(
              agent and reviewer tokens are revoked with `countersign token revoke`",
         ));
     }
-    state.store.end_sessions(vec![hash_token(token)]).await?;
+    state
+        .store
+        .run(EndSessions(vec![hash_token(token)]))
+        .await?;
     tracing::info!(principal = %caller.name, "logged out");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,6 +17,9 @@ use crate::config::NotifyConfig;
 use crate::domain::machine::Millis;
 use crate::domain::time::{now_millis, to_rfc3339};
 use crate::server::metrics::{Metrics, SinkOutcomeLabels};
+use crate::server::store::ops::{
+    AlertById, ClaimDeliveries, DisableSink, FanOut, FinishDeliveries, PruneOutbox, Remind,
+};
 use crate::server::store::{Claimed, Finish, SinkRoute, Store};
 use rand::Rng;
 use serde_json::{Value, json};
@@ -150,7 +153,7 @@ impl Notifier {
                     done.push(d);
                 }
                 if !done.is_empty()
-                    && let Err(e) = self.store.outbox_finish(done, now).await
+                    && let Err(e) = self.store.run(FinishDeliveries { done, now }).await
                 {
                     tracing::warn!(error = %e, "recording deliveries failed; their leases will run out and they are sent again");
                 }
@@ -158,7 +161,14 @@ impl Notifier {
                 // them, the search for proposals near expiry is not made.
                 if self.reminds() && now - last_remind >= 5_000 {
                     last_remind = now;
-                    if let Err(e) = self.store.outbox_remind(now, self.remind_at).await {
+                    if let Err(e) = self
+                        .store
+                        .run(Remind {
+                            now,
+                            share: self.remind_at,
+                        })
+                        .await
+                    {
                         tracing::warn!(error = %e, "writing expiry reminders failed; will retry");
                     }
                 }
@@ -171,7 +181,7 @@ impl Notifier {
                 };
                 if now - last_prune >= 3_600_000 {
                     last_prune = now;
-                    if let Err(e) = self.store.outbox_prune(now - RETENTION_MS).await {
+                    if let Err(e) = self.store.run(PruneOutbox(now - RETENTION_MS)).await {
                         tracing::warn!(error = %e, "pruning old notifications failed");
                     }
                 }
@@ -195,14 +205,29 @@ impl Notifier {
         now: Millis,
         done: &mpsc::UnboundedSender<(Claimed, Finish)>,
     ) -> Result<usize, crate::server::store::StoreError> {
-        while self.store.outbox_fan_out(self.routes.clone(), now).await? >= 200 {}
+        while self
+            .store
+            .run(FanOut {
+                routes: self.routes.clone(),
+                now,
+            })
+            .await?
+            >= 200
+        {}
         // Only what can start now is leased: a lease must not run out
         // while its delivery waits for a free slot.
         let free = self.in_flight.available_permits() as u32;
         if free == 0 {
             return Ok(0);
         }
-        let claimed = self.store.outbox_claim(now, self.lease_ms, free).await?;
+        let claimed = self
+            .store
+            .run(ClaimDeliveries {
+                now,
+                lease_ms: self.lease_ms,
+                limit: free,
+            })
+            .await?;
         let started = claimed.len();
         for c in claimed {
             let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
@@ -247,7 +272,11 @@ impl Notifier {
         {
             return Some(facts.clone());
         }
-        let (alert, proposals) = self.store.alert(alert_id).await.ok()??;
+        let (alert, proposals) = self
+            .store
+            .run(AlertById(alert_id.to_owned()))
+            .await
+            .ok()??;
         let facts = Arc::new(AlertFacts {
             header: json!({
                 "id": alert.id, "title": alert.title, "source": alert.source,
@@ -333,7 +362,11 @@ impl Notifier {
                 let reason = "410 Gone: sink disabled".to_owned();
                 if let Err(e) = self
                     .store
-                    .outbox_disable_sink(sink.name.clone(), reason.clone(), now_millis())
+                    .run(DisableSink {
+                        sink: sink.name.clone(),
+                        reason: reason.clone(),
+                        now: now_millis(),
+                    })
                     .await
                 {
                     tracing::warn!(error = %e, "recording a disabled sink failed");

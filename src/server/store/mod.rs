@@ -1,10 +1,13 @@
 //! Storage behind one trait, one folder per backend. The rules live in
-//! [`crate::workflow`] (pure functions over loaded records); [`ops`] runs every
-//! operation once over the [`tx::Tx`] trait (load, apply the rules, write
-//! the result and its audit entries in one transaction) with the SQL of
-//! [`sql`]; a backend only implements `Tx` and how transactions begin and
-//! commit.
+//! [`crate::workflow`] (pure functions over loaded records). Every
+//! operation is an [`Op`] in [`ops`], written once over the [`tx::Tx`]
+//! trait (load, apply the rules, write the result and its audit entries in
+//! one transaction) with the SQL of [`sql`]; callers run one with
+//! `store.run(op)`. A backend implements `Tx` and how the transaction of
+//! each [`Lane`] begins, runs a [`Job`] and commits: a new operation
+//! touches neither backend nor this trait.
 
+pub mod op;
 pub mod ops;
 pub mod postgres;
 pub mod sql;
@@ -13,18 +16,16 @@ pub mod tx;
 
 use crate::api::events::EventType;
 pub use crate::api::{ExecutionReport, QueuePage, SubmitStatus, View};
-use crate::audit::chain::Head;
 use crate::domain::machine::Millis;
-use crate::domain::records::{
-    AlertRecord, AnnotationRecord, AuditEntry, ProposalRecord, QueueItem, TokenRecord,
-};
-use crate::domain::types::{ProposalStatus, Risk, TokenRole};
+use crate::domain::records::QueueItem;
+use crate::domain::types::{Risk, TokenRole};
 pub use crate::workflow::{
     AnnotateCommand, AnnotateOutcome, ClaimCommand, DecideCommand, DecideOutcome, EndContainments,
     ExecutionCommand, ExtendCommand, FreezeCommand, FreezeOutcome, RecordPolicy, RevertCommand,
     RevertOutcome, SignedBlob, StoreError, SubmitCommand, SubmitOutcome,
 };
 use async_trait::async_trait;
+pub use op::{Job, Lane, Op};
 pub use ops::notify::{Claimed, DeliveryCount, Finish};
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -162,174 +163,38 @@ impl ChangeSet {
     }
 }
 
+/// A backend: how each [`Lane`]'s transaction begins, runs a [`Job`] and
+/// ends. Callers run operations with `store.run(op)` ([`op`]); the
+/// operations themselves are in [`ops`], written once.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    async fn submit(&self, cmd: SubmitCommand) -> Result<SubmitOutcome, StoreError>;
-    async fn decide(&self, cmd: DecideCommand) -> Result<DecideOutcome, StoreError>;
-    async fn report_execution(&self, cmd: ExecutionCommand) -> Result<ProposalRecord, StoreError>;
-    /// Applies every deadline due at `now`; returns how many proposals moved.
-    async fn run_deadlines(&self, now: Millis) -> Result<usize, StoreError>;
-    /// Ends every executed containment whose `contain_until` passed by
-    /// `now`: each proposes its revert under `policy`. Returns how many.
-    async fn end_containments(
-        &self,
-        now: Millis,
-        policy: Arc<crate::domain::policy::Policy>,
-        sampler: Arc<crate::domain::sample::Sampler>,
-    ) -> Result<usize, StoreError>;
-    /// Records the policy in force (`policy_loaded`) unless the log's last
-    /// policy entry has the same digest; returns the entry written, if any.
-    /// Read and append happen under the chain's write lock, so replicas
-    /// starting together with one policy write it once.
-    async fn record_policy(&self, cmd: RecordPolicy) -> Result<Option<AuditEntry>, StoreError>;
-
-    async fn proposal(&self, id: &str) -> Result<Option<ProposalRecord>, StoreError>;
-    async fn alert(
-        &self,
-        id: &str,
-    ) -> Result<Option<(AlertRecord, Vec<ProposalRecord>)>, StoreError>;
-    /// The proposals of `agent`'s alert with `external_id` (none if it
-    /// has no such alert).
-    async fn proposals_by_external(
-        &self,
-        agent: &str,
-        external_id: &str,
-    ) -> Result<Vec<ProposalRecord>, StoreError>;
-    async fn queue(&self, q: QueueQuery) -> Result<QueuePage, StoreError>;
-    async fn status_counts(&self) -> Result<Vec<(ProposalStatus, i64)>, StoreError>;
-
-    async fn audit_after(
-        &self,
-        after: i64,
-        limit: u32,
-        alert_id: Option<String>,
-    ) -> Result<Vec<AuditEntry>, StoreError>;
-
-    /// Every entry, page by page, oldest first: the whole log, as `audit
-    /// export` and `policy test` read it from the database.
-    async fn audit_all(&self) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut entries: Vec<AuditEntry> = Vec::new();
-        loop {
-            let after = entries.last().map_or(0, |e| e.seq);
-            let page = self.audit_after(after, 10_000, None).await?;
-            if page.is_empty() {
-                return Ok(entries);
-            }
-            entries.extend(page);
-        }
-    }
-
-    async fn audit_head(&self) -> Result<Head, StoreError>;
-    /// The lead's oversight figures over `[since, until)`, from the log.
-    async fn oversight(
-        &self,
-        since: Millis,
-        until: Millis,
-    ) -> Result<crate::api::oversight::Oversight, StoreError>;
-
-    async fn create_token(&self, new: NewToken) -> Result<TokenRecord, StoreError>;
-    /// A token by its hash unless revoked; expired ones too (the caller
-    /// compares `expires_at` with its clock, and says when it expired).
-    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
-    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
-    /// Revokes the token with this id; false if there is no active one.
-    async fn revoke_token(&self, id: &str, now: Millis) -> Result<bool, StoreError>;
-    /// In one transaction: the new token, and the `old` ones stopping by
-    /// `old_until` (sooner if they already would).
-    async fn rotate_token(
-        &self,
-        old: Vec<String>,
-        old_until: Millis,
-        new: NewToken,
-    ) -> Result<TokenRecord, StoreError>;
-    /// Records that token `id` was used at `at` (never moves it back).
-    async fn touch_token(&self, id: &str, at: Millis) -> Result<(), StoreError>;
-
-    /// A signed note on an alert; same digest, nonce and audit rules as a
-    /// decision.
-    async fn annotate(&self, cmd: AnnotateCommand) -> Result<AnnotateOutcome, StoreError>;
-    async fn annotations(&self, alert_id: &str) -> Result<Vec<AnnotationRecord>, StoreError>;
-    async fn claim(&self, cmd: ClaimCommand) -> Result<ProposalRecord, StoreError>;
-
-    /// A lead's signed freeze or unfreeze (same nonce and audit rules as a
-    /// decision).
-    async fn freeze(&self, cmd: FreezeCommand) -> Result<FreezeOutcome, StoreError>;
-    /// Every freeze in force.
-    async fn freezes(&self) -> Result<Vec<crate::domain::freeze::Freeze>, StoreError>;
-    /// A person's signed revert of an executed proposal: its compensating
-    /// proposal, that signature its first approval.
-    async fn revert(&self, cmd: RevertCommand) -> Result<RevertOutcome, StoreError>;
-    /// A person's signed extension of an executed containment.
-    async fn extend(&self, cmd: ExtendCommand) -> Result<DecideOutcome, StoreError>;
-
-    /// Records a login challenge until `expires_at`.
-    async fn create_challenge(
-        &self,
-        challenge: String,
-        principal: String,
-        expires_at: Millis,
-    ) -> Result<(), StoreError>;
-    /// Removes and returns a challenge (single use): (principal, expires_at).
-    async fn take_challenge(&self, challenge: &str)
-    -> Result<Option<(String, Millis)>, StoreError>;
-    /// Deletes expired login challenges and sessions; returns how many.
-    async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError>;
-    /// Stores a session (and sweeps the expired ones).
-    async fn create_session(&self, new: NewSession) -> Result<(), StoreError>;
-    /// The principal of a live session.
-    async fn session_principal(
-        &self,
-        hash: &str,
-        now: Millis,
-    ) -> Result<Option<String>, StoreError>;
-    /// Every session live at `now`, oldest first.
-    async fn sessions_open(&self, now: Millis) -> Result<Vec<OpenSession>, StoreError>;
-    /// Ends the sessions with these hashes (logout, or a reload that no
-    /// longer admits them); returns how many were still there.
-    async fn end_sessions(&self, hashes: Vec<String>) -> Result<usize, StoreError>;
+    /// Runs `job` where its lane says, or queues it for the writer; the job
+    /// answers its caller itself (a write after its commit).
+    async fn run_job(&self, job: Box<dyn Job>) -> Result<(), StoreError>;
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<ChangeSet>>;
 
-    // ---- notifications (`ops::notify`) ----
     /// From now on, each write hands its events to the sinks that route
     /// them in its own transaction (the dispatcher calls this as it
     /// starts). Before, or in a process that never calls it, events wait
-    /// for `outbox_fan_out`.
+    /// for [`ops::notify::FanOut`].
     fn route_events(&self, routes: Arc<Vec<SinkRoute>>);
-    /// Gives new outbox events to the sinks that route them.
-    async fn outbox_fan_out(
-        &self,
-        routes: Arc<Vec<SinkRoute>>,
-        now: Millis,
-    ) -> Result<usize, StoreError>;
-    /// Leases due deliveries to this dispatcher.
-    async fn outbox_claim(
-        &self,
-        now: Millis,
-        lease_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<Claimed>, StoreError>;
-    /// Records how deliveries went, in one transaction.
-    async fn outbox_finish(
-        &self,
-        done: Vec<(Claimed, Finish)>,
-        now: Millis,
-    ) -> Result<(), StoreError>;
-    async fn outbox_disable_sink(
-        &self,
-        sink: String,
-        reason: String,
-        now: Millis,
-    ) -> Result<u64, StoreError>;
-    /// Writes `proposal.expiring` reminders.
-    async fn outbox_remind(&self, now: Millis, share: f64) -> Result<usize, StoreError>;
-    async fn outbox_stats(&self) -> Result<Vec<DeliveryCount>, StoreError>;
-    async fn outbox_prune(&self, before: Millis) -> Result<u64, StoreError>;
 
     /// Durable commits and the writes they carried, since start: their
     /// ratio is the group-commit batch size.
     fn write_stats(&self) -> WriteStats {
         WriteStats::default()
+    }
+}
+
+impl dyn Store {
+    /// Runs `op` where its lane says; a write answers after its commit.
+    pub async fn run<O: Op>(&self, op: O) -> Result<O::Out, StoreError> {
+        let (job, answer) = op::Pending::new(op);
+        self.run_job(Box::new(job)).await?;
+        answer.await.map_err(|_| {
+            StoreError::Unavailable("the database stopped before answering; try again".into())
+        })?
     }
 }
 

@@ -14,38 +14,50 @@ use std::task::{Context, Poll, Waker};
 /// Maps one row; a plain function so the trait stays simple.
 pub type RowMap<T> = fn(&dyn SqlRow) -> Result<T, StoreError>;
 
-#[allow(async_fn_in_trait)] // implemented and called only inside this crate
-pub trait Tx {
+/// `Send` with `Send` futures, so an operation written once over it runs
+/// inside any task (SQLite's run on its own threads and never wait).
+pub trait Tx: Send {
     fn dialect(&self) -> Dialect;
 
-    async fn query<T>(
+    fn query<T>(
         &mut self,
         sql: &str,
         params: &[Param],
         map: RowMap<T>,
-    ) -> Result<Vec<T>, StoreError>;
+    ) -> impl Future<Output = Result<Vec<T>, StoreError>> + Send;
 
     /// Runs a statement; returns the rows it changed.
-    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError>;
+    fn execute(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Runs statements in order, stopping at the first error. A backend
     /// that can send them all before reading an answer does so.
-    async fn execute_all(&mut self, batch: &[(&str, Vec<Param>)]) -> Result<(), StoreError> {
-        for (sql, params) in batch {
-            self.execute(sql, params).await?;
+    fn execute_all(
+        &mut self,
+        batch: &[(&str, Vec<Param>)],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            for (sql, params) in batch {
+                self.execute(sql, params).await?;
+            }
+            Ok(())
         }
-        Ok(())
     }
 
     /// Two independent queries; a backend that can pipeline sends both
     /// before reading either answer.
-    async fn query_pair<A, B>(
+    fn query_pair<A: Send, B: Send>(
         &mut self,
         a: (&str, &[Param], RowMap<A>),
         b: (&str, &[Param], RowMap<B>),
-    ) -> Result<(Vec<A>, Vec<B>), StoreError> {
-        let first = self.query(a.0, a.1, a.2).await?;
-        Ok((first, self.query(b.0, b.1, b.2).await?))
+    ) -> impl Future<Output = Result<(Vec<A>, Vec<B>), StoreError>> + Send {
+        async move {
+            let first = self.query(a.0, a.1, a.2).await?;
+            Ok((first, self.query(b.0, b.1, b.2).await?))
+        }
     }
 
     /// The audit chain's head when this transaction knows it without asking:
@@ -65,13 +77,13 @@ pub trait Tx {
         None
     }
 
-    async fn query_opt<T>(
+    fn query_opt<T: Send>(
         &mut self,
         sql: &str,
         params: &[Param],
         map: RowMap<T>,
-    ) -> Result<Option<T>, StoreError> {
-        Ok(self.query(sql, params, map).await?.into_iter().next())
+    ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send {
+        async move { Ok(self.query(sql, params, map).await?.into_iter().next()) }
     }
 }
 

@@ -111,7 +111,7 @@ pub async fn decide(
     now: i64,
 ) -> Result<DecideOutcome, StoreError> {
     store
-        .decide(DecideCommand {
+        .run(DecideCommand {
             proposal_id: proposal_id.into(),
             actor: person(who),
             verdict,
@@ -191,7 +191,7 @@ impl TestServer {
         ] {
             let (token, hash) = new_token();
             store
-                .create_token(NewToken::unlimited(name, role, hash, 0))
+                .run(NewToken::unlimited(name, role, hash, 0))
                 .await
                 .expect("token");
             tokens.push(token);

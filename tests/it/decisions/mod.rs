@@ -3,6 +3,7 @@
 //! interop with OpenSSH's own `ssh-keygen -Y sign / verify`.
 
 use crate::common;
+use countersign::server::store::ops::{AuditHead, ProposalById};
 mod openssh;
 mod refusals;
 
@@ -39,20 +40,27 @@ pub(crate) async fn refused(
     proposal: &str,
     want: (u16, &str),
 ) {
-    let head = t.store.audit_head().await.unwrap();
-    let before = t.store.proposal(proposal).await.unwrap();
+    let head = t.store.run(AuditHead).await.unwrap();
+    let before = t
+        .store
+        .run(ProposalById(proposal.to_owned()))
+        .await
+        .unwrap();
     let err = match c.post_decision(d).await {
         Ok(accepted) => panic!("{case}: must be refused, was {}", accepted.event),
         Err(e) => e,
     };
     assert_eq!(code(&err), want, "{case}: {err}");
     assert_eq!(
-        t.store.audit_head().await.unwrap(),
+        t.store.run(AuditHead).await.unwrap(),
         head,
         "{case}: chain unchanged"
     );
     assert_eq!(
-        t.store.proposal(proposal).await.unwrap(),
+        t.store
+            .run(ProposalById(proposal.to_owned()))
+            .await
+            .unwrap(),
         before,
         "{case}: proposal unchanged"
     );
@@ -119,7 +127,7 @@ async fn dual_control_escalation_halt_and_annotation() {
         .unwrap();
     let esc = t
         .store
-        .queue(countersign::server::store::QueueQuery {
+        .run(countersign::server::store::QueueQuery {
             view: countersign::api::View::Escalated,
             after: 0,
             limit: 100,
@@ -200,7 +208,12 @@ async fn claims_are_leases_released_by_decisions() {
     // Renewing is fine; a decision releases it.
     alice.claim(&id, false).await.unwrap();
     alice.approve(&id, &digest).await.unwrap();
-    let p = t.store.proposal(&id).await.unwrap().unwrap();
+    let p = t
+        .store
+        .run(ProposalById(id.clone()))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((p.status, p.claimed_by), (ProposalStatus::Approved, None));
     // Claiming something decided is refused; agents cannot claim.
     assert_eq!(

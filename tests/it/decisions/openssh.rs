@@ -5,6 +5,7 @@ use crate::common::person::Person;
 use crate::common::{self, TestServer};
 use countersign::client::ApiClient;
 use countersign::domain::types::ProposalStatus;
+use countersign::server::store::ops::ProposalById;
 use countersign::signing::allowed_signers::AllowedSigners;
 use countersign::signing::payload::{
     DecisionDraft, PayloadVerdict, Review, SignedDecision, Target,
@@ -162,7 +163,12 @@ async fn interop_with_ssh_keygen_both_ways() {
     }
     assert_eq!(checked, 2);
     assert_eq!(
-        t.store.proposal(&id).await.unwrap().unwrap().status,
+        t.store
+            .run(ProposalById(id.clone()))
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         ProposalStatus::Approved
     );
 }

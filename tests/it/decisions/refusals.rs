@@ -4,6 +4,7 @@ use super::{refused, submit};
 use crate::common::{self, TestServer, alert, proposal, signed};
 use countersign::client::{ApiClient, ClientError};
 use countersign::domain::types::ProposalStatus;
+use countersign::server::store::ops::{AlertById, AuditHead, ProposalById};
 use countersign::signing::allowed_signers::AllowedSigners;
 use countersign::signing::payload::{
     DecisionDraft, PayloadVerdict, Review, SignedDecision, Target,
@@ -138,7 +139,7 @@ async fn every_refusal_leaves_everything_unchanged() {
     let rev = t.agent().submit_alert(&doc).await.unwrap();
     let current = rev.proposals[0].digest.clone();
     let carol = t.person("carol").await;
-    let head = t.store.audit_head().await.unwrap();
+    let head = t.store.run(AuditHead).await.unwrap();
     match carol.approve(&id, &digest).await.unwrap_err() {
         ClientError::Api {
             status, code, body, ..
@@ -148,10 +149,15 @@ async fn every_refusal_leaves_everything_unchanged() {
         }
         e => panic!("{e}"),
     }
-    assert_eq!(t.store.audit_head().await.unwrap(), head);
+    assert_eq!(t.store.run(AuditHead).await.unwrap(), head);
     // The revision dismissed alice's approval: status back to pending.
     assert_eq!(
-        t.store.proposal(&id).await.unwrap().unwrap().status,
+        t.store
+            .run(ProposalById(id.clone()))
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         ProposalStatus::Pending
     );
 
@@ -411,12 +417,24 @@ async fn invalid_review_metadata_changes_nothing() {
         assert!(err.contains(needle), "{err} should name {needle}");
     }
     // On an alert (an annotation), a group is refused as well.
-    let head = t.store.audit_head().await.unwrap();
-    let alert_id = t.store.proposal(&id).await.unwrap().unwrap().alert_id;
+    let head = t.store.run(AuditHead).await.unwrap();
+    let alert_id = t
+        .store
+        .run(ProposalById(id.clone()))
+        .await
+        .unwrap()
+        .unwrap()
+        .alert_id;
     let note = DecisionDraft {
         target: Target::Alert(alert_id.clone()),
         digest: countersign::domain::digest::alert_digest(
-            &t.store.alert(&alert_id).await.unwrap().unwrap().0.document,
+            &t.store
+                .run(AlertById(alert_id.clone()))
+                .await
+                .unwrap()
+                .unwrap()
+                .0
+                .document,
         )
         .unwrap(),
         verdict: PayloadVerdict::Annotate,
@@ -437,7 +455,7 @@ async fn invalid_review_metadata_changes_nothing() {
     .decision;
     let err = alice.post_decision(&note).await.unwrap_err();
     assert_eq!(super::code(&err), (400, "invalid_review"));
-    assert_eq!(t.store.audit_head().await.unwrap(), head);
+    assert_eq!(t.store.run(AuditHead).await.unwrap(), head);
     // Sane metadata, in a group of two: accepted.
     let ok = with(
         PayloadVerdict::Approve,
@@ -446,7 +464,12 @@ async fn invalid_review_metadata_changes_nothing() {
     );
     alice.post_decision(&ok).await.unwrap();
     assert_eq!(
-        t.store.proposal(&id).await.unwrap().unwrap().status,
+        t.store
+            .run(ProposalById(id.clone()))
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         ProposalStatus::Approved
     );
 }

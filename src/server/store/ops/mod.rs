@@ -5,7 +5,7 @@
 use crate::audit::chain::{self, Head};
 use crate::domain::records::{AlertRecord, AuditEntry, ProposalRecord};
 use crate::server::store::StoreError;
-use crate::server::store::sql::{self, Dialect, Param, SqlRow, params};
+use crate::server::store::sql::{self, Dialect, Many, Param, Read, SqlRow, params};
 use crate::server::store::tx::{RowMap, Tx};
 use crate::workflow::{self as logic, Writes};
 
@@ -14,6 +14,9 @@ mod reads;
 mod tokens;
 mod writes;
 
+pub use notify::{
+    ClaimDeliveries, DeliveryStats, DisableSink, FanOut, FinishDeliveries, PruneOutbox, Remind,
+};
 pub use reads::*;
 pub use tokens::*;
 pub use writes::*;
@@ -46,27 +49,6 @@ pub async fn proposal<T: Tx>(tx: &mut T, id: &str) -> Result<Option<ProposalReco
         sql::proposal_row,
     )
     .await
-}
-
-/// A query a write starts with. Each write names its reads ([`reads_of`])
-/// and runs exactly those, so a writer may run the reads of many writes
-/// in one flight ahead of them and hand each its rows.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Read {
-    pub sql: String,
-    pub params: Vec<Param>,
-    /// The same read for many keys in one statement, where the backend
-    /// has one (PostgreSQL: its parameters as arrays).
-    pub many: Option<Many>,
-}
-
-/// A read's form for many keys: its SQL takes one array per parameter of
-/// the read, and each row it returns names, in the `keys` columns, the
-/// parameters (text) of the read it answers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Many {
-    pub sql: String,
-    pub keys: &'static [&'static str],
 }
 
 impl Read {
@@ -114,7 +96,7 @@ impl Read {
     }
 
     /// This read and `other`, in one flight where the backend can.
-    async fn run_pair<T: Tx, A, B>(
+    async fn run_pair<T: Tx, A: Send, B: Send>(
         &self,
         other: &Read,
         tx: &mut T,
@@ -130,7 +112,7 @@ impl Read {
 
 /// What each write reads first, in the order it reads them.
 pub mod reads_of {
-    use super::Read;
+    use crate::server::store::sql::Read;
     use crate::server::store::sql::{self, Dialect, Param};
     use crate::server::store::{AnnotateCommand, DecideCommand, SubmitCommand};
 

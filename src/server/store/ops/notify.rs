@@ -6,6 +6,7 @@
 
 use crate::api::events::EventType;
 use crate::domain::machine::Millis;
+use crate::server::store::op::{Lane, Op};
 use crate::server::store::sql::{self, Param, params};
 use crate::server::store::tx::Tx;
 use crate::server::store::{SinkRoute, StoreError};
@@ -93,153 +94,213 @@ pub fn event_rows(
 }
 
 /// Gives up to 200 new events to the sinks that route them.
-pub async fn fan_out<T: Tx>(
-    tx: &mut T,
-    routes: &[SinkRoute],
-    now: Millis,
-) -> Result<usize, StoreError> {
-    let lock = tx.dialect().skip_locked("");
-    let rows = tx
-        .query(&sql::outbox_unfanned_sql(&lock), &[200_i64.into()], |r| {
-            Ok((r.text("id")?, r.text("type")?, r.text("data")?))
-        })
-        .await?;
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    // One flight: every delivery, then one statement marking them all.
-    let mut batch = Vec::new();
-    for (id, kind, data) in &rows {
-        let kind: EventType = kind.parse().map_err(StoreError::Internal)?;
-        let data: Value = serde_json::from_str(data)?;
-        for route in routes.iter().filter(|r| r.wants(kind, &data)) {
-            batch.push((sql::ADD_DELIVERY, delivery_params(id, &route.name, now)));
+pub struct FanOut {
+    pub routes: std::sync::Arc<Vec<SinkRoute>>,
+    pub now: Millis,
+}
+
+impl Op for FanOut {
+    type Out = usize;
+    const LANE: Lane = Lane::Plain;
+    async fn run<T: Tx>(&self, tx: &mut T, _: &mut Vec<String>) -> Result<usize, StoreError> {
+        let (routes, now) = (&self.routes[..], self.now);
+        let lock = tx.dialect().skip_locked("");
+        let rows = tx
+            .query(&sql::outbox_unfanned_sql(&lock), &[200_i64.into()], |r| {
+                Ok((r.text("id")?, r.text("type")?, r.text("data")?))
+            })
+            .await?;
+        if rows.is_empty() {
+            return Ok(0);
         }
+        // One flight: every delivery, then one statement marking them all.
+        let mut batch = Vec::new();
+        for (id, kind, data) in &rows {
+            let kind: EventType = kind.parse().map_err(StoreError::Internal)?;
+            let data: Value = serde_json::from_str(data)?;
+            for route in routes.iter().filter(|r| r.wants(kind, &data)) {
+                batch.push((sql::ADD_DELIVERY, delivery_params(id, &route.name, now)));
+            }
+        }
+        let ids: Vec<&str> = rows.iter().map(|(id, _, _)| id.as_str()).collect();
+        let mark = sql::mark_fanned_sql(tx.dialect());
+        batch.push((&mark, vec![serde_json::to_string(&ids)?.into()]));
+        tx.execute_all(&batch).await?;
+        Ok(rows.len())
     }
-    let ids: Vec<&str> = rows.iter().map(|(id, _, _)| id.as_str()).collect();
-    let mark = sql::mark_fanned_sql(tx.dialect());
-    batch.push((&mark, vec![serde_json::to_string(&ids)?.into()]));
-    tx.execute_all(&batch).await?;
-    Ok(rows.len())
 }
 
 /// Leases up to `limit` due deliveries for `lease_ms`.
-pub async fn claim<T: Tx>(
-    tx: &mut T,
-    now: Millis,
-    lease_ms: i64,
-    limit: u32,
-) -> Result<Vec<Claimed>, StoreError> {
-    let lock = tx.dialect().skip_locked("d");
-    let rows = tx
-        .query(
-            &sql::deliveries_due_sql(&lock),
-            &[now.into(), limit.into()],
-            |r| {
-                Ok(Claimed {
-                    event_id: r.text("event_id")?,
-                    sink: r.text("sink")?,
-                    attempts: r.int("attempts")?,
-                    created_at: r.int("created_at")?,
-                    kind: r.text("type")?.parse().map_err(StoreError::Internal)?,
-                    at: r.int("at")?,
-                    data: serde_json::from_str(&r.text("data")?)?,
-                })
-            },
-        )
-        .await?;
-    for c in &rows {
-        tx.execute(
-            sql::LEASE_DELIVERY,
-            &params([
-                (now + lease_ms).into(),
-                (&c.event_id).into(),
-                (&c.sink).into(),
-            ]),
-        )
-        .await?;
-    }
-    Ok(rows)
+pub struct ClaimDeliveries {
+    pub now: Millis,
+    pub lease_ms: i64,
+    pub limit: u32,
 }
 
-pub async fn finish<T: Tx>(
-    tx: &mut T,
-    done: &[(Claimed, Finish)],
-    now: Millis,
-) -> Result<(), StoreError> {
-    for (c, how) in done {
-        let attempts = c.attempts + 1;
-        let (state, next_at, done_at, error): (&str, Millis, Option<Millis>, Option<String>) =
-            match how {
-                Finish::Sent => ("sent", now, Some(now), None),
-                Finish::Retry { next_at, error } => {
-                    ("pending", *next_at, None, Some(error.clone()))
-                }
-                Finish::Failed { error } => ("failed", now, Some(now), Some(error.clone())),
-                Finish::Disabled { reason } => ("disabled", now, Some(now), Some(reason.clone())),
-            };
-        tx.execute(
-            sql::FINISH_DELIVERY,
-            &params([
-                state.into(),
-                attempts.into(),
-                next_at.into(),
-                done_at.into(),
-                error.into(),
-                (&c.event_id).into(),
-                (&c.sink).into(),
-            ]),
-        )
-        .await?;
+impl Op for ClaimDeliveries {
+    type Out = Vec<Claimed>;
+    const LANE: Lane = Lane::Plain;
+    async fn run<T: Tx>(
+        &self,
+        tx: &mut T,
+        _: &mut Vec<String>,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let (now, lease_ms, limit) = (self.now, self.lease_ms, self.limit);
+        let lock = tx.dialect().skip_locked("d");
+        let rows = tx
+            .query(
+                &sql::deliveries_due_sql(&lock),
+                &[now.into(), limit.into()],
+                |r| {
+                    Ok(Claimed {
+                        event_id: r.text("event_id")?,
+                        sink: r.text("sink")?,
+                        attempts: r.int("attempts")?,
+                        created_at: r.int("created_at")?,
+                        kind: r.text("type")?.parse().map_err(StoreError::Internal)?,
+                        at: r.int("at")?,
+                        data: serde_json::from_str(&r.text("data")?)?,
+                    })
+                },
+            )
+            .await?;
+        for c in &rows {
+            tx.execute(
+                sql::LEASE_DELIVERY,
+                &params([
+                    (now + lease_ms).into(),
+                    (&c.event_id).into(),
+                    (&c.sink).into(),
+                ]),
+            )
+            .await?;
+        }
+        Ok(rows)
     }
-    Ok(())
+}
+
+/// Records how deliveries went, in one transaction.
+pub struct FinishDeliveries {
+    pub done: Vec<(Claimed, Finish)>,
+    pub now: Millis,
+}
+
+impl Op for FinishDeliveries {
+    type Out = ();
+    const LANE: Lane = Lane::Plain;
+    async fn run<T: Tx>(&self, tx: &mut T, _: &mut Vec<String>) -> Result<(), StoreError> {
+        let (done, now) = (&self.done, self.now);
+        for (c, how) in done {
+            let attempts = c.attempts + 1;
+            let (state, next_at, done_at, error): (&str, Millis, Option<Millis>, Option<String>) =
+                match how {
+                    Finish::Sent => ("sent", now, Some(now), None),
+                    Finish::Retry { next_at, error } => {
+                        ("pending", *next_at, None, Some(error.clone()))
+                    }
+                    Finish::Failed { error } => ("failed", now, Some(now), Some(error.clone())),
+                    Finish::Disabled { reason } => {
+                        ("disabled", now, Some(now), Some(reason.clone()))
+                    }
+                };
+            tx.execute(
+                sql::FINISH_DELIVERY,
+                &params([
+                    state.into(),
+                    attempts.into(),
+                    next_at.into(),
+                    done_at.into(),
+                    error.into(),
+                    (&c.event_id).into(),
+                    (&c.sink).into(),
+                ]),
+            )
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 /// A sink the receiver says is gone (410): nothing more is sent to it.
-pub async fn disable_sink<T: Tx>(
-    tx: &mut T,
-    sink: &str,
-    reason: &str,
-    now: Millis,
-) -> Result<u64, StoreError> {
-    tx.execute(
-        sql::DISABLE_SINK,
-        &params([now.into(), reason.into(), sink.into()]),
-    )
-    .await
+pub struct DisableSink {
+    pub sink: String,
+    pub reason: String,
+    pub now: Millis,
+}
+
+impl Op for DisableSink {
+    type Out = u64;
+    const LANE: Lane = Lane::Plain;
+    async fn run<T: Tx>(&self, tx: &mut T, _: &mut Vec<String>) -> Result<u64, StoreError> {
+        let (sink, reason, now) = (&self.sink, &self.reason, self.now);
+        tx.execute(
+            sql::DISABLE_SINK,
+            &params([now.into(), reason.into(), sink.into()]),
+        )
+        .await
+    }
 }
 
 /// Writes `proposal.expiring` for open proposals past `share` of their
 /// time to decide; each at most once per deadline.
-pub async fn remind<T: Tx>(tx: &mut T, now: Millis, share: f64) -> Result<usize, StoreError> {
-    let due = tx
-        .query(
-            &sql::expiring_sql(tx.dialect(), sql::PROPOSAL_COLS),
-            &[now.into(), Param::Real(share)],
-            sql::proposal_row,
-        )
-        .await?;
-    for p in &due {
-        super::add_outbox(tx, &notify::expiring(p, now)).await?;
-    }
-    Ok(due.len())
+pub struct Remind {
+    pub now: Millis,
+    pub share: f64,
 }
 
-pub async fn stats<T: Tx>(tx: &mut T) -> Result<Vec<DeliveryCount>, StoreError> {
-    tx.query(sql::DELIVERY_STATS, &[], |r| {
-        Ok(DeliveryCount {
-            sink: r.text("sink")?,
-            state: r.text("state")?,
-            n: r.int("n")?,
-            oldest: r.opt_int("oldest")?,
+impl Op for Remind {
+    type Out = usize;
+    const LANE: Lane = Lane::Plain;
+    const BY_INDEX: bool = true;
+    async fn run<T: Tx>(&self, tx: &mut T, _: &mut Vec<String>) -> Result<usize, StoreError> {
+        let (now, share) = (self.now, self.share);
+        let due = tx
+            .query(
+                &sql::expiring_sql(tx.dialect(), sql::PROPOSAL_COLS),
+                &[now.into(), Param::Real(share)],
+                sql::proposal_row,
+            )
+            .await?;
+        for p in &due {
+            super::add_outbox(tx, &notify::expiring(p, now)).await?;
+        }
+        Ok(due.len())
+    }
+}
+
+/// Deliveries by sink and state, for /metrics.
+pub struct DeliveryStats;
+
+impl Op for DeliveryStats {
+    type Out = Vec<DeliveryCount>;
+    const LANE: Lane = Lane::Read;
+    async fn run<T: Tx>(
+        &self,
+        tx: &mut T,
+        _: &mut Vec<String>,
+    ) -> Result<Vec<DeliveryCount>, StoreError> {
+        tx.query(sql::DELIVERY_STATS, &[], |r| {
+            Ok(DeliveryCount {
+                sink: r.text("sink")?,
+                state: r.text("state")?,
+                n: r.int("n")?,
+                oldest: r.opt_int("oldest")?,
+            })
         })
-    })
-    .await
+        .await
+    }
 }
 
 /// Forgets deliveries finished before `before`, then events with none left.
-pub async fn prune<T: Tx>(tx: &mut T, before: Millis) -> Result<u64, StoreError> {
-    let d = tx.execute(sql::PRUNE_DELIVERIES, &[before.into()]).await?;
-    let o = tx.execute(sql::PRUNE_OUTBOX, &[before.into()]).await?;
-    Ok(d + o)
+pub struct PruneOutbox(pub Millis);
+
+impl Op for PruneOutbox {
+    type Out = u64;
+    const LANE: Lane = Lane::Plain;
+    async fn run<T: Tx>(&self, tx: &mut T, _: &mut Vec<String>) -> Result<u64, StoreError> {
+        let before = self.0;
+        let d = tx.execute(sql::PRUNE_DELIVERIES, &[before.into()]).await?;
+        let o = tx.execute(sql::PRUNE_OUTBOX, &[before.into()]).await?;
+        Ok(d + o)
+    }
 }

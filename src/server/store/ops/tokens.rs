@@ -3,12 +3,22 @@
 
 use crate::domain::machine::Millis;
 use crate::domain::records::TokenRecord;
+use crate::server::store::op::{Lane, Op};
 use crate::server::store::sql::{self, params};
 use crate::server::store::tx::Tx;
 use crate::server::store::{NewToken, StoreError};
 use crate::workflow as logic;
 
-pub async fn create_token<T: Tx>(tx: &mut T, new: NewToken) -> Result<TokenRecord, StoreError> {
+/// Stores the token; returns its record.
+impl Op for NewToken {
+    type Out = TokenRecord;
+    const LANE: Lane = Lane::Plain;
+    async fn run<T: Tx>(&self, tx: &mut T, _: &mut Vec<String>) -> Result<TokenRecord, StoreError> {
+        create_token(tx, self).await
+    }
+}
+
+async fn create_token<T: Tx>(tx: &mut T, new: &NewToken) -> Result<TokenRecord, StoreError> {
     // Any scope is stored as NULL, so older rows and new ones read alike.
     let scope = if new.scope.is_any() {
         None
@@ -17,7 +27,7 @@ pub async fn create_token<T: Tx>(tx: &mut T, new: NewToken) -> Result<TokenRecor
     };
     let rec = TokenRecord {
         id: logic::new_id(),
-        name: new.name,
+        name: new.name.clone(),
         role: new.role,
         created_at: new.created_at,
         revoked_at: None,
@@ -29,7 +39,7 @@ pub async fn create_token<T: Tx>(tx: &mut T, new: NewToken) -> Result<TokenRecor
         (&rec.id).into(),
         (&rec.name).into(),
         rec.role.as_str().into(),
-        new.hash.into(),
+        (&new.hash).into(),
         rec.created_at.into(),
         rec.expires_at.into(),
         (&rec.scope).into(),
@@ -38,43 +48,83 @@ pub async fn create_token<T: Tx>(tx: &mut T, new: NewToken) -> Result<TokenRecor
     Ok(rec)
 }
 
-pub async fn token_by_hash<T: Tx>(
-    tx: &mut T,
-    hash: &str,
-) -> Result<Option<TokenRecord>, StoreError> {
-    tx.query_opt(&sql::token_by_hash_sql(), &[hash.into()], sql::token_row)
+/// A token by its hash unless revoked; expired ones too (the caller
+/// compares `expires_at` with its clock, and says when it expired).
+pub struct TokenByHash(pub String);
+
+impl Op for TokenByHash {
+    type Out = Option<TokenRecord>;
+    const LANE: Lane = Lane::Read;
+    async fn run<T: Tx>(&self, tx: &mut T, _: &mut Vec<String>) -> Result<Self::Out, StoreError> {
+        tx.query_opt(
+            &sql::token_by_hash_sql(),
+            &[(&self.0).into()],
+            sql::token_row,
+        )
         .await
-}
-
-pub async fn list_tokens<T: Tx>(tx: &mut T) -> Result<Vec<TokenRecord>, StoreError> {
-    tx.query(&sql::tokens_sql(), &[], sql::token_row).await
-}
-
-/// Whether a token with this id was active and is now revoked.
-pub async fn revoke_token<T: Tx>(tx: &mut T, id: &str, now: Millis) -> Result<bool, StoreError> {
-    let n = tx
-        .execute(sql::REVOKE_TOKEN, &[now.into(), id.into()])
-        .await?;
-    Ok(n > 0)
-}
-
-/// The new token, and each of `old` made to stop by `old_until` (sooner if
-/// it already would): call in one transaction, so a rotation is whole.
-pub async fn rotate_token<T: Tx>(
-    tx: &mut T,
-    old: &[String],
-    old_until: Millis,
-    new: NewToken,
-) -> Result<TokenRecord, StoreError> {
-    for id in old {
-        tx.execute(sql::EXPIRE_TOKEN_BY, &[old_until.into(), id.into()])
-            .await?;
     }
-    create_token(tx, new).await
 }
 
-pub async fn touch_token<T: Tx>(tx: &mut T, id: &str, at: Millis) -> Result<(), StoreError> {
-    tx.execute(sql::TOUCH_TOKEN, &[at.into(), id.into()])
-        .await?;
-    Ok(())
+/// Every token, revoked and expired ones too.
+pub struct ListTokens;
+
+impl Op for ListTokens {
+    type Out = Vec<TokenRecord>;
+    const LANE: Lane = Lane::Read;
+    async fn run<T: Tx>(&self, tx: &mut T, _: &mut Vec<String>) -> Result<Self::Out, StoreError> {
+        tx.query(&sql::tokens_sql(), &[], sql::token_row).await
+    }
+}
+
+/// Revokes the token with this id; `true` if it was active.
+pub struct RevokeToken {
+    pub id: String,
+    pub now: Millis,
+}
+
+impl Op for RevokeToken {
+    type Out = bool;
+    const LANE: Lane = Lane::Plain;
+    async fn run<T: Tx>(&self, tx: &mut T, _: &mut Vec<String>) -> Result<bool, StoreError> {
+        let n = tx
+            .execute(sql::REVOKE_TOKEN, &[self.now.into(), (&self.id).into()])
+            .await?;
+        Ok(n > 0)
+    }
+}
+
+/// In one transaction: the new token, and each of `old` made to stop by
+/// `old_until` (sooner if it already would), so a rotation is whole.
+pub struct RotateToken {
+    pub old: Vec<String>,
+    pub old_until: Millis,
+    pub new: NewToken,
+}
+
+impl Op for RotateToken {
+    type Out = TokenRecord;
+    const LANE: Lane = Lane::Plain;
+    async fn run<T: Tx>(&self, tx: &mut T, _: &mut Vec<String>) -> Result<TokenRecord, StoreError> {
+        for id in &self.old {
+            tx.execute(sql::EXPIRE_TOKEN_BY, &[self.old_until.into(), id.into()])
+                .await?;
+        }
+        create_token(tx, &self.new).await
+    }
+}
+
+/// Records that token `id` was used at `at` (never moves it back).
+pub struct TouchToken {
+    pub id: String,
+    pub at: Millis,
+}
+
+impl Op for TouchToken {
+    type Out = ();
+    const LANE: Lane = Lane::Plain;
+    async fn run<T: Tx>(&self, tx: &mut T, _: &mut Vec<String>) -> Result<(), StoreError> {
+        tx.execute(sql::TOUCH_TOKEN, &[self.at.into(), (&self.id).into()])
+            .await?;
+        Ok(())
+    }
 }

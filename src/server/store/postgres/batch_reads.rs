@@ -12,8 +12,7 @@
 
 use super::unnest::{Bound, Column};
 use crate::server::store::StoreError;
-use crate::server::store::ops::{Many, Read};
-use crate::server::store::sql::Param;
+use crate::server::store::sql::{Many, Param, Read};
 use std::collections::HashMap;
 use tokio_postgres::Row;
 

@@ -1,6 +1,7 @@
 //! Migrations, applied once however many replicas start together.
 
-use super::{MIGRATION_LOCK, MIGRATIONS, NUMBERED_ALIKE, RENUMBERED};
+use super::chain::MIGRATION_LOCK;
+use super::{MIGRATIONS, NUMBERED_ALIKE, RENUMBERED};
 use crate::server::store::StoreError;
 use deadpool_postgres::Pool;
 

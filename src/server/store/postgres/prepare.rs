@@ -10,8 +10,7 @@ use super::merge;
 use super::unnest::Bound;
 use crate::audit::chain::Head;
 use crate::server::store::StoreError;
-use crate::server::store::ops::Read;
-use crate::server::store::sql::Param;
+use crate::server::store::sql::{Param, Read};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::{Row, Statement};
 
@@ -105,11 +104,11 @@ impl Reads {
         client: &C,
     ) -> Result<(Vec<Option<Vec<Row>>>, Option<Head>), StoreError> {
         // Prepared before the flight (a round trip the first time only).
-        client.prepare_cached(super::CHAIN_HEAD).await?;
+        client.prepare_cached(super::chain::CHAIN_HEAD).await?;
         let (_, rows, head) = futures_util::future::try_join3(
             client.batch_execute("BEGIN"),
             self.rows(client),
-            super::chain_head(client, false),
+            super::chain::chain_head(client, false),
         )
         .await?;
         Ok((batch_reads::scatter(self.gathered, rows)?, head))

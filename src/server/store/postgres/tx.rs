@@ -9,8 +9,7 @@ use super::unnest;
 use crate::audit::chain::Head;
 use crate::server::store::SinkRoute;
 use crate::server::store::StoreError;
-use crate::server::store::ops::Read;
-use crate::server::store::sql::{Dialect, Param};
+use crate::server::store::sql::{Dialect, Param, Read};
 use crate::server::store::tx::{RowMap, Tx};
 use deadpool_postgres::GenericClient;
 use std::sync::Arc;
@@ -229,7 +228,7 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
         .await
     }
 
-    async fn query_pair<A, B>(
+    async fn query_pair<A: Send, B: Send>(
         &mut self,
         a: (&str, &[Param], RowMap<A>),
         b: (&str, &[Param], RowMap<B>),

@@ -17,19 +17,21 @@
 //! time, each under a savepoint, so a failure fails only its own write.
 //! Every caller is answered after COMMIT, with the commit's outcome.
 
-use super::batched_writes::{Job, Op, Pending, id_key};
+use super::chain::{TAKE_CHAIN_LOCK, chain_head};
+use super::listen;
 use super::prepare::Reads;
 use super::tx::PgTx;
-use super::{TAKE_CHAIN_LOCK, listen};
 use crate::audit::chain::Head;
-use crate::server::store::ops::{self, Read};
+use crate::server::store::op::{Job, id_key};
+use crate::server::store::ops;
+use crate::server::store::sql::{Dialect, Read};
 use crate::server::store::{ChangeSet, Routes, SinkRoute, StoreError};
 use deadpool_postgres::{Object, Pool};
 use futures_util::FutureExt;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 use tokio_postgres::Row;
 
 /// Most writes in one transaction. Replayed one by one, each takes a
@@ -85,21 +87,12 @@ impl Writer {
         Ok(Writer { jobs })
     }
 
-    /// Queues a write and waits for its answer (after COMMIT).
-    pub(super) async fn call<O: Op>(&self, op: O) -> Result<O::Out, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let job = Box::new(Pending {
-            op,
-            result: None,
-            reply,
-        });
+    /// Queues a write; it is answered after COMMIT.
+    pub(super) async fn send(&self, job: Box<dyn Job>) -> Result<(), StoreError> {
         self.jobs
             .send(job)
             .await
-            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
-        answer.await.map_err(|_| {
-            StoreError::Unavailable("the database writer stopped before answering".into())
-        })?
+            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))
     }
 }
 
@@ -189,7 +182,7 @@ async fn group(ends: &Ends<'_>, jobs: Vec<Box<dyn Job>>) {
             Some(head) => head,
             None => {
                 ends.counters.lock_waits.fetch_add(1, Ordering::Relaxed);
-                super::chain_head(client, true)
+                chain_head(client, true)
                     .await?
                     .ok_or_else(|| StoreError::Internal("the chain lock was not taken".into()))?
             }
@@ -219,7 +212,7 @@ impl Batch {
         let mut reads = Vec::new();
         let mut counts = Vec::with_capacity(jobs.len());
         for job in &jobs {
-            let mine = job.reads();
+            let mine = job.reads(Dialect::Postgres);
             counts.push(mine.len());
             reads.extend(mine);
         }
@@ -262,7 +255,7 @@ async fn run_ahead(
         tx.ahead = if alone { ahead } else { Vec::new() };
         let (mark, head) = (tx.held(), tx.head.clone());
         let mut mine = Vec::new();
-        let ok = job.run(tx, &mut mine).await;
+        let ok = job.run_pg(tx, &mut mine).await;
         tx.ahead.clear();
         if tx.broken {
             return Err(StoreError::Unavailable(
@@ -329,7 +322,10 @@ async fn one_by_one(
     changed: &mut Vec<String>,
 ) -> Result<Head, StoreError> {
     // Their rows locked first, as every writer locks them.
-    let reads: Vec<Read> = jobs.iter().flat_map(|j| j.reads()).collect();
+    let reads: Vec<Read> = jobs
+        .iter()
+        .flat_map(|j| j.reads(Dialect::Postgres))
+        .collect();
     Reads::prepare(client, &reads)
         .await?
         .send(client, "BEGIN")
@@ -341,7 +337,7 @@ async fn one_by_one(
     for job in jobs.iter_mut() {
         let mut mine = Vec::new();
         let head = tx.head.clone();
-        let ok = job.run(&mut tx, &mut mine).await;
+        let ok = job.run_pg(&mut tx, &mut mine).await;
         if tx.broken {
             return Err(StoreError::Unavailable(
                 "PostgreSQL: the write transaction failed".into(),

@@ -12,11 +12,13 @@ use std::str::FromStr;
 mod access;
 mod journal;
 mod outbox;
+mod read;
 mod records;
 
 pub use access::*;
 pub use journal::*;
 pub use outbox::*;
+pub use read::{Many, Read};
 pub use records::*;
 
 /// One bound value.

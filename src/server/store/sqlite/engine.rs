@@ -3,16 +3,17 @@
 
 use super::tx::SqliteTx;
 use super::{Counters, SqliteStore};
+use crate::server::store::op::Job;
 use crate::server::store::ops;
 use crate::server::store::tx::block_now;
-use crate::server::store::{ChangeSet, StoreError};
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use crate::server::store::{ChangeSet, Routes, StoreError};
+use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::broadcast;
 
 /// Most requests one group commit takes.
 const MAX_BATCH: usize = 512;
@@ -21,9 +22,6 @@ const MAX_BATCH: usize = 512;
 pub(super) const MAX_READERS: usize = 8;
 /// A read connection idle this long is closed.
 const READER_IDLE: Duration = Duration::from_secs(60);
-
-pub(super) type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
-pub(super) type Job = Box<dyn FnOnce(&Connection, &mut Vec<String>) -> (bool, Finish) + Send>;
 
 /// Numbered alike on both backends (`NN_what.sql`); SQLite counts them in
 /// `user_version`, so each is in its place in this list, none skipped.
@@ -46,29 +44,6 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("15_token_lifetimes_and_scopes.sql")),
         M::up(include_str!("16_session_keys.sql")),
     ])
-}
-
-/// Whether a write succeeded (so its savepoint is kept), and how its caller
-/// is answered once the transaction ends: a refusal with its own error, a
-/// success with the commit's outcome.
-fn answer_after_commit<R: Send + 'static>(
-    out: Result<R, StoreError>,
-    tx: oneshot::Sender<Result<R, StoreError>>,
-) -> (bool, Finish) {
-    match out {
-        Ok(value) => (
-            true,
-            Box::new(move |committed: Result<(), String>| {
-                let _ = tx.send(committed.map(|()| value).map_err(StoreError::Unavailable));
-            }),
-        ),
-        Err(e) => (
-            false,
-            Box::new(move |_| {
-                let _ = tx.send(Err(e));
-            }),
-        ),
-    }
 }
 
 fn configure(c: &Connection) -> rusqlite::Result<()> {
@@ -103,14 +78,16 @@ impl SqliteStore {
             .to_latest(&mut writer)
             .map_err(|e| StoreError::Unavailable(format!("migrating {}: {e}", path.display())))?;
 
-        let (jobs, rx) = mpsc::channel::<Job>();
+        let (jobs, rx) = mpsc::channel::<Box<dyn Job>>();
         let (changes, _) = broadcast::channel(1024);
         let notify = changes.clone();
         let stats = Arc::new(Counters::default());
         let counters = stats.clone();
+        let routes = Routes::default();
+        let writer_routes = routes.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx, notify, &counters))
+            .spawn(move || writer_loop(writer, rx, notify, &counters, &writer_routes))
             .map_err(|e| StoreError::Internal(format!("cannot start writer thread: {e}")))?;
         Ok(SqliteStore {
             path: path.to_owned(),
@@ -119,33 +96,12 @@ impl SqliteStore {
             read_slots: tokio::sync::Semaphore::new(MAX_READERS),
             changes,
             stats,
-            routes: Default::default(),
+            routes,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Runs `f` inside the next group commit; resolves after the commit.
-    /// Its events go to the sinks' routes as they are now.
-    pub(super) async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&mut SqliteTx<'_>, &mut Vec<String>) -> Result<R, StoreError> + Send + 'static,
-    {
-        let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
-        let routes = self.routes.get();
-        let job: Job = Box::new(move |conn, changed| {
-            let out = f(&mut SqliteTx::routing(conn, routes), changed);
-            answer_after_commit(out, tx)
-        });
-        self.jobs
-            .send(job)
-            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
-        rx.await.map_err(|_| {
-            StoreError::Unavailable("the database could not start a write transaction".into())
-        })?
     }
 
     /// Runs `f` on a pooled read connection off the async runtime.
@@ -190,11 +146,27 @@ impl SqliteStore {
     }
 }
 
+/// Runs `f` in a read transaction: its reads see one snapshot.
+pub(super) fn in_snapshot(
+    c: &mut Connection,
+    f: impl FnOnce(&mut Connection),
+) -> rusqlite::Result<()> {
+    c.prepare_cached("BEGIN")?.execute([])?;
+    f(c);
+    let ended = c.prepare_cached("COMMIT").and_then(|mut s| s.execute([]));
+    if ended.is_err() && !c.is_autocommit() {
+        // Not back to the pool inside a transaction.
+        let _ = c.execute_batch("ROLLBACK");
+    }
+    ended.map(|_| ())
+}
+
 fn writer_loop(
     mut conn: Connection,
-    rx: mpsc::Receiver<Job>,
+    rx: mpsc::Receiver<Box<dyn Job>>,
     notify: broadcast::Sender<Arc<ChangeSet>>,
     stats: &Counters,
+    routes: &Routes,
 ) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -204,42 +176,45 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        let mut finishes = Vec::with_capacity(batch.len());
+        let routes = routes.get();
+        let mut ran = Vec::with_capacity(batch.len());
         let mut changed = Vec::new();
         let outcome = (|| -> rusqlite::Result<()> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            // Savepoints through cached statements: rusqlite's `savepoint()`
-            // re-parses SQL for every job, which showed in profiles.
-            for job in batch.drain(..) {
-                tx.prepare_cached("SAVEPOINT job")?.execute([])?;
+            // Statements cached, not rusqlite's `transaction()` and
+            // `savepoint()`: those re-parse their SQL for every job, which
+            // showed in profiles.
+            conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+            for mut job in batch.drain(..) {
+                conn.prepare_cached("SAVEPOINT job")?.execute([])?;
                 let mut mine = Vec::new();
-                let (ok, finish) = job(&tx, &mut mine);
+                let ok =
+                    job.run_sqlite(&mut SqliteTx::routing(&mut conn, routes.clone()), &mut mine);
                 if ok {
-                    tx.prepare_cached("RELEASE job")?.execute([])?;
+                    conn.prepare_cached("RELEASE job")?.execute([])?;
                     changed.extend(mine);
                 } else {
-                    tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
-                    tx.prepare_cached("RELEASE job")?.execute([])?;
+                    conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+                    conn.prepare_cached("RELEASE job")?.execute([])?;
                 }
-                finishes.push(finish);
+                ran.push(job);
             }
-            tx.commit()
+            conn.prepare_cached("COMMIT")?.execute([])?;
+            Ok(())
         })();
         let committed = outcome.map_err(|e| e.to_string());
         if committed.is_ok() {
             stats.commits.fetch_add(1, Ordering::Relaxed);
-            stats
-                .writes
-                .fetch_add(finishes.len() as u64, Ordering::Relaxed);
+            stats.writes.fetch_add(ran.len() as u64, Ordering::Relaxed);
+        } else if !conn.is_autocommit() {
+            // Nothing of a failed batch stays: its callers are told so.
+            let _ = conn.execute_batch("ROLLBACK");
         }
-        // Jobs never reached (BEGIN failed) are dropped with the batch: their
-        // callers' reply channels close, and they report that the database
-        // could not start a write transaction.
-        for finish in finishes {
-            finish(committed.clone());
+        // Jobs never reached (BEGIN failed) are answered with the failure.
+        for job in ran.into_iter().chain(batch) {
+            job.answer(&committed);
         }
         if committed.is_ok() && !changed.is_empty() {
-            let head_seq = block_now(ops::head(&mut SqliteTx::new(&conn)))
+            let head_seq = block_now(ops::head(&mut SqliteTx::new(&mut conn)))
                 .map(|h| h.seq)
                 .unwrap_or_default();
             let _ = notify.send(Arc::new(ChangeSet::of(head_seq, changed)));

@@ -46,20 +46,22 @@ impl SqlRow for Row<'_> {
     }
 }
 
-/// A connection inside the writer's transaction, or a reader's snapshot.
+/// A connection inside the writer's transaction, or a reader's. Held
+/// mutably, so that it is `Send` as [`Tx`] asks (a connection is not
+/// `Sync`); its futures never wait and run where they are made.
 pub struct SqliteTx<'c> {
-    conn: &'c Connection,
+    conn: &'c mut Connection,
     /// Where this transaction's events go ([`Tx::routes`]).
     routes: Option<Arc<Vec<SinkRoute>>>,
 }
 
 impl<'c> SqliteTx<'c> {
-    pub fn new(conn: &'c Connection) -> Self {
+    pub fn new(conn: &'c mut Connection) -> Self {
         SqliteTx { conn, routes: None }
     }
 
     /// A write handing its events to the sinks of `routes`.
-    pub fn routing(conn: &'c Connection, routes: Option<Arc<Vec<SinkRoute>>>) -> Self {
+    pub fn routing(conn: &'c mut Connection, routes: Option<Arc<Vec<SinkRoute>>>) -> Self {
         SqliteTx { conn, routes }
     }
 }

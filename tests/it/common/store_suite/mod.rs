@@ -4,16 +4,20 @@ use super::{alert, decide, policy, proposal};
 use countersign::audit::chain::{Head, verify_links};
 use countersign::domain::submission;
 use countersign::domain::types::{ProposalStatus, Verdict};
+use countersign::server::store::ops::{AuditAfter, AuditHead};
 use countersign::server::store::{
     ExecutionCommand, ExecutionReport, Store, StoreError, SubmitCommand, SubmitOutcome,
     SubmitStatus,
 };
 use serde_json::Value;
 
+mod ops;
 mod queue;
 mod timing;
 
 #[allow(unused_imports)] // not every test binary runs the suite
+pub use ops::*;
+#[allow(unused_imports)]
 pub use queue::*;
 use std::sync::Arc;
 #[allow(unused_imports)]
@@ -28,7 +32,7 @@ pub async fn submit(
     now: i64,
 ) -> Result<SubmitOutcome, StoreError> {
     store
-        .submit(SubmitCommand::new(
+        .run(SubmitCommand::new(
             agent.into(),
             submission::parse(doc).expect("valid submission"),
             policy(),
@@ -39,9 +43,16 @@ pub async fn submit(
 }
 
 pub(crate) async fn chain_ok(store: &dyn Store) -> i64 {
-    let entries = store.audit_after(0, 100_000, None).await.expect("audit");
+    let entries = store
+        .run(AuditAfter {
+            after: 0,
+            limit: 100_000,
+            alert_id: None,
+        })
+        .await
+        .expect("audit");
     let head = verify_links(&Head::genesis(), &entries).expect("chain intact");
-    assert_eq!(head, store.audit_head().await.expect("head"));
+    assert_eq!(head, store.run(AuditHead).await.expect("head"));
     head.seq
 }
 
@@ -204,7 +215,7 @@ pub async fn decisions_follow_the_rules(store: Arc<dyn Store>) {
     ));
     // The agent's start is refused on a halted proposal.
     let r = s
-        .report_execution(ExecutionCommand {
+        .run(ExecutionCommand {
             proposal_id: p.id.clone(),
             agent: "bot".into(),
             executor: None,

@@ -4,6 +4,10 @@ use super::super::{alert, decide, proposal};
 use super::*;
 use countersign::domain::scope::Scope;
 use countersign::domain::types::{ProposalStatus, TokenRole, Verdict};
+use countersign::server::store::ops::{
+    CreateChallenge, EndSessions, ListTokens, RevokeToken, RotateToken, SessionPrincipal,
+    SessionsOpen, StatusCounts, SweepExpired, TakeChallenge, TokenByHash, TouchToken,
+};
 use countersign::server::store::{NewSession, NewToken, QueueQuery, Store, View};
 use std::sync::Arc;
 
@@ -29,15 +33,15 @@ pub async fn queue_views_and_cursor(store: Arc<dyn Store>) {
         agent: None,
     };
     // Paging: 150 pending items over two pages, in change order.
-    let p1 = s.queue(q(View::Pending, 0, None)).await.unwrap();
+    let p1 = s.run(q(View::Pending, 0, None)).await.unwrap();
     assert!(p1.more);
     assert_eq!(p1.items.len(), 100);
-    let p2 = s.queue(q(View::Pending, p1.cursor, None)).await.unwrap();
+    let p2 = s.run(q(View::Pending, p1.cursor, None)).await.unwrap();
     assert!(!p2.more);
     assert_eq!(p2.items.len(), 50);
     let head = p2.cursor;
     // Nothing new since the head.
-    let empty = s.queue(q(View::Pending, head, None)).await.unwrap();
+    let empty = s.run(q(View::Pending, head, None)).await.unwrap();
     assert!(empty.items.is_empty() && empty.gone.is_empty());
     // alice decides one: it is gone from pending, present in mine and history.
     let (id, digest) = &ids[7];
@@ -52,29 +56,29 @@ pub async fn queue_views_and_cursor(store: Arc<dyn Store>) {
     )
     .await
     .unwrap();
-    let delta = s.queue(q(View::Pending, head, None)).await.unwrap();
+    let delta = s.run(q(View::Pending, head, None)).await.unwrap();
     assert!(delta.items.is_empty());
     assert_eq!(delta.gone, vec![id.clone()]);
-    let mine = s.queue(q(View::Mine, 0, Some("alice"))).await.unwrap();
+    let mine = s.run(q(View::Mine, 0, Some("alice"))).await.unwrap();
     assert_eq!(mine.items.len(), 1);
     assert_eq!(
         mine.items[0].proposal.reason.as_deref(),
         Some("duplicate of q-6")
     );
     assert!(
-        s.queue(q(View::Mine, 0, Some("bob")))
+        s.run(q(View::Mine, 0, Some("bob")))
             .await
             .unwrap()
             .items
             .is_empty()
     );
-    let history = s.queue(q(View::History, 0, None)).await.unwrap();
+    let history = s.run(q(View::History, 0, None)).await.unwrap();
     assert_eq!(history.items.len(), 1);
     // Agent filter.
     let mut theirs = q(View::All, 0, None);
     theirs.agent = Some("someone-else".into());
-    assert!(s.queue(theirs).await.unwrap().items.is_empty());
-    let counts = s.status_counts().await.unwrap();
+    assert!(s.run(theirs).await.unwrap().items.is_empty());
+    let counts = s.run(StatusCounts).await.unwrap();
     assert!(counts.contains(&(ProposalStatus::Pending, 149)));
     assert!(counts.contains(&(ProposalStatus::Rejected, 1)));
 }
@@ -82,7 +86,7 @@ pub async fn queue_views_and_cursor(store: Arc<dyn Store>) {
 pub async fn tokens(store: Arc<dyn Store>) {
     let s = &*store;
     let t = s
-        .create_token(NewToken::unlimited(
+        .run(NewToken::unlimited(
             "soar",
             TokenRole::Agent,
             "h1".into(),
@@ -90,34 +94,42 @@ pub async fn tokens(store: Arc<dyn Store>) {
         ))
         .await
         .unwrap();
-    assert_eq!(s.token_by_hash("h1").await.unwrap().unwrap().id, t.id);
-    assert!(s.token_by_hash("h2").await.unwrap().is_none());
+    assert_eq!(
+        s.run(TokenByHash("h1".to_owned()))
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        t.id
+    );
+    assert!(s.run(TokenByHash("h2".to_owned())).await.unwrap().is_none());
     // A scoped token with a lifetime, rotated with a grace: the old one's
     // expiry is shortened (never lengthened), the new one keeps the scope.
     let scope = Scope::parse(Some("isolate_host"), Some("ws-*")).unwrap();
     let scoped = s
-        .create_token(NewToken {
+        .run(NewToken {
             expires_at: Some(T0 + 5_000),
             scope: scope.clone(),
             ..NewToken::unlimited("soar", TokenRole::Agent, "h3".into(), T0)
         })
         .await
         .unwrap();
-    let stored = s.token_by_hash("h3").await.unwrap().unwrap();
+    let stored = s.run(TokenByHash("h3".to_owned())).await.unwrap().unwrap();
     assert_eq!(stored.scope().unwrap(), scope);
     assert_eq!(stored.expires_at, Some(T0 + 5_000));
     let rotated = s
-        .rotate_token(
-            vec![t.id.clone(), scoped.id.clone()],
-            T0 + 10_000,
-            NewToken {
+        .run(RotateToken {
+            old: vec![t.id.clone(), scoped.id.clone()],
+            old_until: T0 + 10_000,
+            new: NewToken {
                 scope: scope.clone(),
                 ..NewToken::unlimited("soar", TokenRole::Agent, "h4".into(), T0 + 1)
             },
-        )
+        })
         .await
         .unwrap();
-    let by = |h: &'static str| async move { s.token_by_hash(h).await.unwrap().unwrap() };
+    let by =
+        |h: &'static str| async move { s.run(TokenByHash(h.to_owned())).await.unwrap().unwrap() };
     assert_eq!(by("h1").await.expires_at, Some(T0 + 10_000));
     assert_eq!(
         by("h3").await.expires_at,
@@ -127,53 +139,99 @@ pub async fn tokens(store: Arc<dyn Store>) {
     assert_eq!(by("h4").await.id, rotated.id);
     assert_eq!(by("h4").await.expires_at, None);
     // Last use: recorded, never moved back.
-    s.touch_token(&t.id, T0 + 60_000).await.unwrap();
-    s.touch_token(&t.id, T0 + 30_000).await.unwrap();
+    s.run(TouchToken {
+        id: t.id.clone(),
+        at: T0 + 60_000,
+    })
+    .await
+    .unwrap();
+    s.run(TouchToken {
+        id: t.id.clone(),
+        at: T0 + 30_000,
+    })
+    .await
+    .unwrap();
     assert_eq!(by("h1").await.last_used_at, Some(T0 + 60_000));
     // Revoked by id: that one only, once.
-    assert!(s.revoke_token(&t.id, T0 + 1).await.unwrap());
-    assert!(!s.revoke_token(&t.id, T0 + 2).await.unwrap());
-    assert!(s.token_by_hash("h1").await.unwrap().is_none());
-    assert!(s.token_by_hash("h3").await.unwrap().is_some());
-    let listed = s.list_tokens().await.unwrap();
+    assert!(
+        s.run(RevokeToken {
+            id: t.id.clone(),
+            now: T0 + 1
+        })
+        .await
+        .unwrap()
+    );
+    assert!(
+        !s.run(RevokeToken {
+            id: t.id.clone(),
+            now: T0 + 2
+        })
+        .await
+        .unwrap()
+    );
+    assert!(s.run(TokenByHash("h1".to_owned())).await.unwrap().is_none());
+    assert!(s.run(TokenByHash("h3".to_owned())).await.unwrap().is_some());
+    let listed = s.run(ListTokens).await.unwrap();
     assert_eq!(listed.len(), 3);
     assert_eq!(listed[0].revoked_at, Some(T0 + 1));
     // Login challenges and sessions: expired ones are swept, live ones kept.
-    s.create_challenge("old".into(), "alice".into(), T0 + 10)
+    s.run(CreateChallenge {
+        challenge: "old".into(),
+        principal: "alice".into(),
+        expires_at: T0 + 10,
+    })
+    .await
+    .unwrap();
+    s.run(CreateChallenge {
+        challenge: "live".into(),
+        principal: "alice".into(),
+        expires_at: T0 + 1_000,
+    })
+    .await
+    .unwrap();
+    s.run(session("sess-old", "alice", T0 + 10)).await.unwrap();
+    s.run(session("sess-live", "alice", T0 + 1_000))
         .await
         .unwrap();
-    s.create_challenge("live".into(), "alice".into(), T0 + 1_000)
-        .await
-        .unwrap();
-    s.create_session(session("sess-old", "alice", T0 + 10))
-        .await
-        .unwrap();
-    s.create_session(session("sess-live", "alice", T0 + 1_000))
-        .await
-        .unwrap();
-    assert_eq!(s.sweep_expired(T0 + 100).await.unwrap(), 2);
-    assert!(s.take_challenge("old").await.unwrap().is_none());
-    assert_eq!(
-        s.take_challenge("live").await.unwrap(),
-        Some(("alice".to_owned(), T0 + 1_000))
-    );
-    assert!(s.session_principal("sess-old", T0).await.unwrap().is_none());
-    assert_eq!(
-        s.session_principal("sess-live", T0 + 100)
+    assert_eq!(s.run(SweepExpired(T0 + 100)).await.unwrap(), 2);
+    assert!(
+        s.run(TakeChallenge("old".to_owned()))
             .await
             .unwrap()
-            .as_deref(),
+            .is_none()
+    );
+    assert_eq!(
+        s.run(TakeChallenge("live".to_owned())).await.unwrap(),
+        Some(("alice".to_owned(), T0 + 1_000))
+    );
+    assert!(
+        s.run(SessionPrincipal {
+            hash: "sess-old".to_owned(),
+            now: T0
+        })
+        .await
+        .unwrap()
+        .is_none()
+    );
+    assert_eq!(
+        s.run(SessionPrincipal {
+            hash: "sess-live".to_owned(),
+            now: T0 + 100
+        })
+        .await
+        .unwrap()
+        .as_deref(),
         Some("alice")
     );
     // Open sessions come back with what logged in (oldest first, then by
     // hash); ended ones are gone.
-    s.create_session(NewSession {
+    s.run(NewSession {
         sk_flags: Some(5),
         ..session("sess-bob", "bob", T0 + 2_000)
     })
     .await
     .unwrap();
-    let open = s.sessions_open(T0 + 100).await.unwrap();
+    let open = s.run(SessionsOpen(T0 + 100)).await.unwrap();
     let seen: Vec<_> = open
         .iter()
         .map(|o| (o.hash.as_str(), o.principal.as_str(), o.sk_flags))
@@ -184,27 +242,33 @@ pub async fn tokens(store: Arc<dyn Store>) {
     );
     assert_eq!(open[0].login_key.as_deref(), Some("ssh-ed25519 sess-bob"));
     assert_eq!(
-        s.sessions_open(T0 + 1_500).await.unwrap().len(),
+        s.run(SessionsOpen(T0 + 1_500)).await.unwrap().len(),
         1,
         "only live ones"
     );
     assert_eq!(
-        s.end_sessions(vec!["sess-live".into(), "nope".into()])
+        s.run(EndSessions(vec!["sess-live".into(), "nope".into()]))
             .await
             .unwrap(),
         1
     );
     assert!(
-        s.session_principal("sess-live", T0 + 100)
-            .await
-            .unwrap()
-            .is_none()
+        s.run(SessionPrincipal {
+            hash: "sess-live".to_owned(),
+            now: T0 + 100
+        })
+        .await
+        .unwrap()
+        .is_none()
     );
     assert!(
-        s.session_principal("sess-bob", T0 + 100)
-            .await
-            .unwrap()
-            .is_some()
+        s.run(SessionPrincipal {
+            hash: "sess-bob".to_owned(),
+            now: T0 + 100
+        })
+        .await
+        .unwrap()
+        .is_some()
     );
 }
 

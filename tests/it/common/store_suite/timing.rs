@@ -3,6 +3,7 @@
 use super::super::{alert, decide, proposal};
 use super::*;
 use countersign::domain::types::{ProposalStatus, Verdict};
+use countersign::server::store::ops::{ClaimDeliveries, FanOut, ProposalById, Remind};
 use countersign::server::store::{ExecutionCommand, ExecutionReport, Store, StoreError};
 use std::sync::Arc;
 
@@ -36,7 +37,7 @@ pub async fn deadlines_and_execution(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let exec = |id: &str, report: ExecutionReport, agent: &str, now: i64| {
-        s.report_execution(ExecutionCommand {
+        s.run(ExecutionCommand {
             proposal_id: id.into(),
             agent: agent.into(),
             executor: None,
@@ -70,7 +71,7 @@ pub async fn deadlines_and_execution(store: Arc<dyn Store>) {
     // Expiry: a is never executable, and a late approval is refused.
     assert_eq!(s.run_deadlines(T0 + 59_999).await.unwrap(), 0);
     assert_eq!(s.run_deadlines(T0 + 60_000).await.unwrap(), 1);
-    let a_now = s.proposal(&a.id).await.unwrap().unwrap();
+    let a_now = s.run(ProposalById(a.id.clone())).await.unwrap().unwrap();
     assert_eq!(a_now.status, ProposalStatus::Expired);
     assert!(matches!(
         decide(
@@ -98,7 +99,11 @@ pub async fn deadlines_and_execution(store: Arc<dyn Store>) {
     );
     assert_eq!(s.run_deadlines(T0 + 1 + 600_000).await.unwrap(), 1);
     assert_eq!(
-        s.proposal(&c.id).await.unwrap().unwrap().status,
+        s.run(ProposalById(c.id.clone()))
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         ProposalStatus::Lapsed
     );
     chain_ok(s).await;
@@ -116,7 +121,7 @@ pub async fn auto_escalation(store: Arc<dyn Store>) {
     .unwrap();
     let p = &o.proposals[0];
     assert_eq!(s.run_deadlines(T0 + 1_800_000).await.unwrap(), 1);
-    let now = s.proposal(&p.id).await.unwrap().unwrap();
+    let now = s.run(ProposalById(p.id.clone())).await.unwrap().unwrap();
     assert_eq!(now.status, ProposalStatus::Escalated);
     // An analyst cannot decide an escalated proposal; a lead can.
     assert!(
@@ -160,20 +165,63 @@ pub async fn reminders_for_short_and_long_lifetimes(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let at = |secs: i64| T0 + secs * 1000;
-    assert_eq!(s.outbox_remind(at(40), 0.5).await.unwrap(), 0);
     assert_eq!(
-        s.outbox_remind(at(60), 0.5).await.unwrap(),
+        s.run(Remind {
+            now: at(40),
+            share: 0.5
+        })
+        .await
+        .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.run(Remind {
+            now: at(60),
+            share: 0.5
+        })
+        .await
+        .unwrap(),
         1,
         "the short one"
     );
-    assert_eq!(s.outbox_remind(at(61), 0.5).await.unwrap(), 0, "once");
-    assert_eq!(s.outbox_remind(at(499), 0.5).await.unwrap(), 0);
     assert_eq!(
-        s.outbox_remind(at(510), 0.5).await.unwrap(),
+        s.run(Remind {
+            now: at(61),
+            share: 0.5
+        })
+        .await
+        .unwrap(),
+        0,
+        "once"
+    );
+    assert_eq!(
+        s.run(Remind {
+            now: at(499),
+            share: 0.5
+        })
+        .await
+        .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.run(Remind {
+            now: at(510),
+            share: 0.5
+        })
+        .await
+        .unwrap(),
         1,
         "the long one"
     );
-    assert_eq!(s.outbox_remind(at(999), 0.5).await.unwrap(), 0);
+    assert_eq!(
+        s.run(Remind {
+            now: at(999),
+            share: 0.5
+        })
+        .await
+        .unwrap(),
+        0
+    );
 }
 
 /// Events reach the sinks that route them. Written before the store has
@@ -199,7 +247,11 @@ pub async fn events_handed_over_as_written(store: Arc<dyn Store>) {
     // Sinks and event kinds of the deliveries leased at `now`.
     let leased = |now: i64| async move {
         let mut got: Vec<(String, EventType, String)> = s
-            .outbox_claim(now, 3_600_000, 100)
+            .run(ClaimDeliveries {
+                now,
+                lease_ms: 3_600_000,
+                limit: 100,
+            })
             .await
             .expect("claim")
             .into_iter()
@@ -221,7 +273,15 @@ pub async fn events_handed_over_as_written(store: Arc<dyn Store>) {
         .unwrap();
     let early_id = before.proposals[0].id.clone();
     assert!(leased(T0).await.is_empty(), "nothing handed over yet");
-    assert_eq!(s.outbox_fan_out(routes.clone(), T0).await.unwrap(), 1);
+    assert_eq!(
+        s.run(FanOut {
+            routes: routes.clone(),
+            now: T0
+        })
+        .await
+        .unwrap(),
+        1
+    );
     assert_eq!(
         leased(T0).await,
         vec![("pending".into(), EventType::Pending, early_id.clone())]
@@ -257,13 +317,26 @@ pub async fn events_handed_over_as_written(store: Arc<dyn Store>) {
         leased(T0 + 2).await,
         vec![("decided".into(), EventType::Decided, late.id.clone())]
     );
-    assert_eq!(s.outbox_remind(T0 + 60_000, 0.5).await.unwrap(), 1);
+    assert_eq!(
+        s.run(Remind {
+            now: T0 + 60_000,
+            share: 0.5
+        })
+        .await
+        .unwrap(),
+        1
+    );
     assert_eq!(
         leased(T0 + 60_000).await,
         vec![("expiring".into(), EventType::Expiring, early_id)]
     );
     assert_eq!(
-        s.outbox_fan_out(routes, T0 + 60_000).await.unwrap(),
+        s.run(FanOut {
+            routes,
+            now: T0 + 60_000
+        })
+        .await
+        .unwrap(),
         0,
         "nothing was left to fan out"
     );
