@@ -232,7 +232,7 @@ impl TryFrom<RawOidc> for OidcConfig {
 
 fn mapping(raw: RawMapping) -> Result<AgentMapping, String> {
     let agent = raw.agent;
-    if !crate::cli::token::valid_name(&agent) {
+    if !crate::domain::limits::valid_agent_name(&agent) {
         return Err(format!(
             "[[agents.oidc.agents]] agent = \"{agent}\": 1 to 64 letters, digits, - _ . @"
         ));

@@ -6,12 +6,11 @@
 //! document that grants nothing the proposed one did not.
 
 use super::permissions::{self, Verdict};
+pub use super::records::Amended;
 use super::records::ProposalRecord;
 use super::risk::indicator::{self, Item};
 use super::submission::{self, ProposalSubmission, ValidSubmission};
-use super::time::rfc3339;
 use super::types::ActionKind;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 /// The fields an amendment may replace.
@@ -30,19 +29,6 @@ fn refuse(field: &str, why: impl Into<String>) -> NotNarrower {
         field: field.to_owned(),
         why: why.into(),
     }
-}
-
-/// How a proposal was amended, kept with it: who, when, what it replaced.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Amended {
-    pub by: String,
-    #[serde(with = "rfc3339")]
-    #[schema(schema_with = crate::domain::schema::timestamp)]
-    pub at: i64,
-    /// The digest of the proposal as the agent proposed it.
-    pub original_digest: String,
-    /// Each replaced field: `{"from": …, "to": …}`.
-    pub changed: Map<String, Value>,
 }
 
 /// The proposal document with `amend`'s fields in its place, and what each

@@ -18,3 +18,12 @@ pub const MAX_EXPIRES_IN_SECS: u64 = 30 * 24 * 3600;
 pub const PARAMETERS: usize = 64 * 1024;
 /// Arguments in `parameters.argv`.
 pub const ARGV_ITEMS: usize = 1024;
+
+/// A token's or agent's name (also `[[agents.oidc.agents]]` `agent`).
+pub fn valid_agent_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
+}

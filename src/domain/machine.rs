@@ -7,8 +7,7 @@ use super::policy::Rule;
 use super::types::{ProposalStatus, Role, Verdict};
 use serde::{Deserialize, Serialize};
 
-/// Milliseconds since the Unix epoch.
-pub type Millis = i64;
+pub use super::time::Millis;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Approval {

@@ -75,7 +75,7 @@ pub struct ProposalRecord {
     /// Approved as amended (narrowed) by a person: its `document` and
     /// `digest` are the amended ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amended: Option<super::amend::Amended>,
+    pub amended: Option<Amended>,
     /// Executed containment with `contain_for`: when the gate proposes its
     /// revert (unless a person extends it). Cleared once proposed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -333,4 +333,17 @@ pub struct AnnotationRecord {
     #[schema(schema_with = crate::domain::schema::timestamp)]
     pub created_at: Millis,
     pub seq: i64,
+}
+
+/// How a proposal was amended, kept with it: who, when, what it replaced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Amended {
+    pub by: String,
+    #[serde(with = "rfc3339")]
+    #[schema(schema_with = crate::domain::schema::timestamp)]
+    pub at: i64,
+    /// The digest of the proposal as the agent proposed it.
+    pub original_digest: String,
+    /// Each replaced field: `{"from": …, "to": …}`.
+    pub changed: serde_json::Map<String, Value>,
 }

@@ -42,18 +42,6 @@ pub fn inverse(kind: &ActionKind, policy: &Policy) -> Result<ActionKind, NotReve
     }
 }
 
-/// Kinds that contain (and whose revert releases): what `contain_for`
-/// may time.
-pub fn is_containment(kind: &ActionKind) -> bool {
-    matches!(
-        kind,
-        ActionKind::IsolateHost
-            | ActionKind::DisableAccount
-            | ActionKind::BlockIndicator
-            | ActionKind::QuarantineFile
-    )
-}
-
 /// The external id of the alert that reverts `proposal_id`.
 pub fn external_id(proposal_id: &str) -> String {
     format!("{PREFIX}{proposal_id}")

@@ -1,6 +1,8 @@
 //! Timestamps: milliseconds since the epoch inside, RFC 3339 on the wire.
 
-use super::machine::Millis;
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 
 pub fn now_millis() -> Millis {

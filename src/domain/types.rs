@@ -105,6 +105,18 @@ const BUILTIN_ACTIONS: [(ActionKind, &str); 9] = [
 ];
 
 impl ActionKind {
+    /// Kinds that contain (and whose revert releases): what `contain_for`
+    /// may time.
+    pub fn is_containment(&self) -> bool {
+        matches!(
+            self,
+            ActionKind::IsolateHost
+                | ActionKind::DisableAccount
+                | ActionKind::BlockIndicator
+                | ActionKind::QuarantineFile
+        )
+    }
+
     /// Whether alike proposals of this kind may be decided as a group: not
     /// those that run code (a custom kind: `run_command`, a runtime's tool)
     /// or change who can do what.

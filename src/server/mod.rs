@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod caller;
 pub mod conn;
 pub mod error;
 pub mod execute;
@@ -22,6 +23,7 @@ pub mod server_key;
 pub mod session_keys;
 pub mod state;
 pub mod store;
+pub mod swap;
 pub mod tls;
 pub mod token_use;
 

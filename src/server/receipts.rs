@@ -28,7 +28,7 @@ pub struct Issuer {
     pub executors: Arc<Vec<ExecutorConfig>>,
     /// The policy in force (shared with the server's, replaced on reload):
     /// how long what an executor ran stays contained.
-    pub policy: Arc<super::state::Swap<crate::domain::policy::Policy>>,
+    pub policy: Arc<super::swap::Swap<crate::domain::policy::Policy>>,
 }
 
 impl Issuer {

@@ -2,10 +2,11 @@
 
 use super::metrics::Metrics;
 use super::store::Store;
+use super::swap::Swap;
 use crate::domain::policy::Policy;
 use crate::signing::allowed_signers::AllowedSigners;
 use ssh_key::PrivateKey;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -64,30 +65,6 @@ pub struct Identity {
     pub server_key: PrivateKey,
     /// Names this server in login challenges and checkpoints.
     pub server_name: String,
-}
-
-/// A value replaced whole on reload (policy, allowed signers).
-pub struct Swap<T>(RwLock<Arc<T>>);
-
-impl<T> Swap<T> {
-    pub fn new(v: T) -> Self {
-        Swap(RwLock::new(Arc::new(v)))
-    }
-
-    pub fn get(&self) -> Arc<T> {
-        match self.0.read() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    pub fn set(&self, v: T) {
-        let mut slot = match self.0.write() {
-            Ok(p) => p,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *slot = Arc::new(v);
-    }
 }
 
 #[derive(Clone)]

@@ -112,15 +112,6 @@ pub struct RevokeArgs {
     pub db: DbArg,
 }
 
-/// A token's or agent's name (also `[[agents.oidc.agents]]` `agent`).
-pub(crate) fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
-}
-
 /// The database in force, and whether anything named it (`--db`,
 /// `COUNTERSIGN_DB` or `[server] db`) rather than the built-in default.
 fn database(flag: Option<String>, file: &FileConfig) -> anyhow::Result<(DbUrl, bool)> {
@@ -202,7 +193,7 @@ pub async fn run(cmd: TokenCommand, file: &FileConfig) -> anyhow::Result<ExitCod
 
 async fn create(args: CreateArgs, file: &FileConfig) -> anyhow::Result<()> {
     anyhow::ensure!(
-        valid_name(&args.name),
+        crate::domain::limits::valid_agent_name(&args.name),
         "--name must be 1-64 characters of letters, digits, - _ . @"
     );
     let ttl = file

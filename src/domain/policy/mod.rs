@@ -194,7 +194,7 @@ fn contain_for(r: &RawRule, _span: Range<usize>) -> Result<Option<u64>, String> 
         return Ok(None);
     };
     if let Some(a) = &r.action
-        && !crate::domain::revert::is_containment(a)
+        && !a.is_containment()
     {
         return Err(format!(
             "`contain_for` applies to containment kinds (isolate_host, disable_account, block_indicator, quarantine_file), not `{a}`"
@@ -561,7 +561,7 @@ fn combine(matching: &[&Rule], defaults: &Rule, action: &ActionKind, risk: Risk)
             .iter()
             .filter_map(|r| r.contain_for_secs)
             .min()
-            .filter(|_| crate::domain::revert::is_containment(action)),
+            .filter(|_| action.is_containment()),
         // Any rule asking for a hardware key asks it of every approval.
         hardware_key: !auto && demanding().any(|r| r.hardware_key),
     }

@@ -13,6 +13,7 @@
 //! critical, "may grant" or "not analysed" → high. No new access sets no
 //! floor.
 
+mod finding;
 pub(crate) mod indicator;
 pub mod names;
 #[cfg(test)]
@@ -24,18 +25,8 @@ use super::permissions::{self, Analysis, Verdict};
 use super::policy::{Policy, Rule};
 use super::submission::ProposalSubmission;
 use super::types::Risk;
+pub use finding::Finding;
 use serde::{Deserialize, Serialize};
-
-/// Why the floor is what it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Finding {
-    /// `broad_indicator`, `internal_indicator`, `crown_jewel`,
-    /// `permission_change`, …
-    pub class: String,
-    pub detail: String,
-    /// The floor this finding alone sets.
-    pub floor: Risk,
-}
 
 /// The gate's own judgement of a proposal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -3,7 +3,7 @@
 //! `names`), against the organisation's assets and the built-in list of
 //! targets every SOC knows are dangerous (`sensitive`).
 
-use super::Finding;
+use super::finding::Finding;
 use super::indicator::{self, Item, Parsed};
 use super::names;
 use super::sensitive::{self, Kind};

@@ -10,9 +10,9 @@
 
 mod jwks;
 
-use super::auth::{Caller, CallerKind};
+use super::caller::{Caller, CallerKind};
 use super::error::ApiError;
-use super::state::Swap;
+use super::swap::Swap;
 use crate::config::oidc::{JwksSource, OidcConfig};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -17,7 +17,7 @@
 //! late, the server refuses it (`stale_digest`) when the proposal is no
 //! longer the one shown.
 
-use super::commands::review;
+use super::compose::review;
 use super::{Effect, flash};
 use crate::domain::machine::Outlook;
 use crate::signing::payload::{DecisionDraft, PayloadVerdict, Target};

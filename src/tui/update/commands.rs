@@ -1,6 +1,7 @@
 //! The signing commands: checks before signing, the reason, note and
 //! confirmation dialogs, and the draft handed to the effects runner.
 
+use super::compose::{editor, review, seconds_since};
 use super::{Effect, flash};
 use crate::domain::types::{Label, ProposalStatus, Risk, Verdict};
 use crate::signing::payload::{DecisionDraft, GroupReview, PayloadVerdict, Review, Target};
@@ -9,13 +10,6 @@ use crate::tui::keymap::Keymap;
 use crate::tui::state::{Dialog, GroupSend, Level, State, Tab};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::BTreeSet;
-use tui_textarea::TextArea;
-
-pub(super) fn editor(placeholder: &str) -> TextArea<'static> {
-    let mut t = TextArea::default();
-    t.set_placeholder_text(placeholder);
-    t
-}
 
 /// Checks that the selected proposal can be signed now: loaded, digest
 /// verified, and in a state the verdict applies to.
@@ -333,26 +327,6 @@ pub(super) fn start_confirm(s: &mut State, verdict: Verdict) -> Vec<Effect> {
         armed_at: None,
     });
     vec![]
-}
-
-/// Seconds since `since`, to a tenth: how long something was looked at.
-fn seconds_since(s: &State, since: i64) -> f64 {
-    ((s.session.now_ms - since).max(0) as f64 / 100.0).round() / 10.0
-}
-
-/// How closely the selected proposal was looked at, for the signed payload.
-pub(super) fn review(s: &State) -> Review {
-    Review {
-        seconds: seconds_since(s, s.detail.review.opened_ms),
-        panes: s
-            .detail
-            .review
-            .panes
-            .iter()
-            .map(|t| t.name().to_owned())
-            .collect(),
-        group: None,
-    }
 }
 
 fn sign(

@@ -14,7 +14,7 @@
 //! and state (`wrong_state` once the containment ended, `conflict` when
 //! the time signed has passed).
 
-use super::commands::{editor, review};
+use super::compose::{editor, review};
 use super::{Effect, flash};
 use crate::api::{DecisionAccepted, ErrorCode};
 use crate::domain::time::to_rfc3339;

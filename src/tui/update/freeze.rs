@@ -10,7 +10,7 @@
 //! nothing, and a post that got no answer is said to be unknown, with the
 //! freezes reloaded to show what the server holds.
 
-use super::commands::editor;
+use super::compose::editor;
 use super::{Effect, flash};
 use crate::api::{ErrorCode, FreezeAccepted, FreezeList, FreezeMode};
 use crate::domain::types::Role;

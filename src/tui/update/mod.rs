@@ -12,6 +12,7 @@
 
 mod amend;
 mod commands;
+mod compose;
 mod extend;
 mod freeze;
 mod keys;

@@ -15,7 +15,7 @@
 //! no longer the one signed over, and (`conflict`) when it was reverted
 //! meanwhile.
 
-use super::commands::{editor, review};
+use super::compose::{editor, review};
 use super::{Effect, flash};
 use crate::api::{DecisionAccepted, ErrorCode, RevertPreview};
 use crate::domain::digest;

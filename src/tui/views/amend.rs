@@ -48,7 +48,7 @@ pub fn dialog(f: &mut Frame, area: Rect, s: &State, t: &Theme, form: &AmendForm)
     } else {
         head_rows + editor_rows + check_rows + foot_rows + 2
     };
-    let r = super::dialog::centered(area, width, height);
+    let r = super::overlay::centered(area, width, height);
     f.render_widget(Clear, r);
     let style = t.risk(form.risk());
     let block = Block::default()
@@ -171,7 +171,7 @@ fn footer(s: &State, t: &Theme, form: &AmendForm) -> Line<'static> {
     }
     let armed = form.armed(s.session.now_ms);
     let text = match &form.confirming {
-        _ if !armed => super::dialog::waiting("Esc cancel"),
+        _ if !armed => super::overlay::waiting("Esc cancel"),
         Some(typed) => format!(
             "{} risk: type yes and Enter to approve as amended: {}▏ · Esc cancel",
             form.risk().as_str().to_uppercase(),

@@ -4,6 +4,7 @@
 //! `render` picks the open dialog; each kind is drawn by a function named
 //! for it, over the box and footer helpers they share.
 
+use super::overlay::{centered, waiting};
 use crate::domain::types::{Label, Risk, Verdict};
 use crate::signing::payload::PayloadVerdict;
 use crate::tui::keymap::Keymap;
@@ -17,17 +18,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use std::collections::BTreeSet;
 use tui_textarea::TextArea;
-
-pub(super) fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    let w = w.min(area.width.saturating_sub(2));
-    let h = h.min(area.height.saturating_sub(2));
-    Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    }
-}
 
 /// Draws the open dialog, if any, over `area`: each kind by the function
 /// named for it.
@@ -93,12 +83,6 @@ fn open(f: &mut Frame, r: Rect, block: Block) -> Rect {
 fn boxed<'a>(f: &mut Frame, r: Rect, text: Paragraph<'a>, block: Block<'a>) {
     f.render_widget(Clear, r);
     f.render_widget(text.block(block), r);
-}
-
-/// Said while a dialog that signs does not read keys yet, with what Esc
-/// does there.
-pub(super) fn waiting(esc: &str) -> String {
-    format!("wait… (keys typed before this appeared are ignored) · {esc}")
 }
 
 /// The last line of an editor dialog: why signing failed, or that keys

@@ -33,7 +33,7 @@ pub fn dialog(f: &mut Frame, area: Rect, s: &State, t: &Theme, form: &ExtendForm
     let foot = footer(s, t, form);
     let foot_rows = foot.width().div_ceil(inner_w).max(1) as u16;
     let height = head_rows as u16 + EDITOR_ROWS + foot_rows + 2;
-    let r = super::dialog::centered(area, width, height);
+    let r = super::overlay::centered(area, width, height);
     f.render_widget(Clear, r);
     let style = t.status_warn;
     let block = Block::default()
@@ -115,7 +115,7 @@ fn head(s: &State, t: &Theme, form: &ExtendForm) -> Vec<Line<'static>> {
 fn footer(s: &State, t: &Theme, form: &ExtendForm) -> Line<'static> {
     let text = match &form.error {
         Some(e) => return Line::from(Span::styled(sanitize::line(e), t.status_error)),
-        None if !form.armed(s.session.now_ms) => super::dialog::waiting("Tab longer · Esc cancel"),
+        None if !form.armed(s.session.now_ms) => super::overlay::waiting("Tab longer · Esc cancel"),
         None => "Tab longer · Enter sign & send · Esc cancel".to_owned(),
     };
     Line::from(Span::styled(text, t.muted))

@@ -105,7 +105,7 @@ pub fn dialog(f: &mut Frame, area: Rect, s: &State, t: &Theme, keys: &Keymap, fo
         " {verb} {} (signed with your key) ",
         sanitize::line(agent_name(agent))
     );
-    let r = super::dialog::centered(area, 76, 13);
+    let r = super::overlay::centered(area, 76, 13);
     f.render_widget(Clear, r);
     let block = Block::default()
         .borders(Borders::ALL)

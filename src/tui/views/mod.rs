@@ -8,6 +8,7 @@ mod diff;
 mod extend;
 mod freeze;
 pub mod group;
+mod overlay;
 mod queue;
 mod revert;
 mod status;

@@ -44,7 +44,7 @@ pub fn dialog(f: &mut Frame, area: Rect, s: &State, t: &Theme, form: &RevertForm
     } else {
         head_rows as u16 + editor_rows + foot_rows + 2
     };
-    let r = super::dialog::centered(area, width, height);
+    let r = super::overlay::centered(area, width, height);
     f.render_widget(Clear, r);
     let style = t.status_warn;
     let block = Block::default()
@@ -193,7 +193,7 @@ fn footer(s: &State, t: &Theme, form: &RevertForm) -> Line<'static> {
         }
         (None, Preview::Failed(_)) => "nothing can be signed here · Esc closes".to_owned(),
         (None, Preview::Shown(_)) if !form.armed(s.session.now_ms) => {
-            super::dialog::waiting("Esc cancel")
+            super::overlay::waiting("Esc cancel")
         }
         (None, Preview::Shown(_)) => "Enter sign & send · Esc cancel".to_owned(),
     };
