@@ -38,6 +38,7 @@ mod gateway;
 mod hardware_keys;
 mod hooks;
 mod judged;
+mod layers;
 mod mcp;
 mod notify;
 mod ocsf;
