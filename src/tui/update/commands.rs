@@ -431,175 +431,212 @@ pub(super) fn on_dialog_key(s: &mut State, k: KeyEvent, keys: &Keymap) -> Vec<Ef
             }
             vec![]
         }
-        Dialog::Reason {
-            verdict,
-            proposal_id,
-            digest,
-            editor,
-            error,
-        } => {
-            if action != Some(Action::Submit) {
-                editor.input(k);
-                *error = None;
-                return vec![];
-            }
-            let reason = editor.lines().join("\n").trim().to_owned();
-            if !crate::domain::machine::reason_ok(&reason) {
-                *error = Some("a reason of at least two characters is required".into());
-                return vec![];
-            }
-            let current = s
-                .detail
-                .current
-                .as_ref()
-                .and_then(|d| d.data.as_ref())
-                .and_then(|d| d.proposals.iter().find(|p| &p.id == proposal_id))
-                .map(|p| &p.digest);
-            if current != Some(&*digest) {
-                *error = Some(
-                    "the proposal changed while you typed; Esc and look at it again (nothing signed)"
-                        .into(),
-                );
-                return vec![];
-            }
-            let pv = PayloadVerdict::from(*verdict);
-            let target = Target::Proposal(proposal_id.clone());
-            s.dialog = None;
-            sign(s, pv, target, reason, vec![])
-        }
-        Dialog::Group {
-            verdict,
-            editor,
-            error,
-            ..
-        } => {
-            if action != Some(Action::Submit) {
-                if *verdict != Verdict::Approve {
-                    editor.input(k);
-                    *error = None;
-                }
-                return vec![];
-            }
-            let reason = editor.lines().join("\n").trim().to_owned();
-            if *verdict != Verdict::Approve && !crate::domain::machine::reason_ok(&reason) {
-                *error = Some("a reason of at least two characters is required".into());
-                return vec![];
-            }
-            let Some(Dialog::Group {
-                verdict,
-                members,
-                opened_ms,
-                ..
-            }) = s.dialog.take()
-            else {
-                return vec![];
-            };
-            sign_group(s, verdict, members, opened_ms, reason)
-        }
-        Dialog::Annotate {
-            alert_id,
-            editor,
-            labels,
-            error,
-        } => {
-            if let Some(l) = action.and_then(Action::label) {
-                if !labels.remove(&l) {
-                    labels.insert(l);
-                }
-                *error = None;
-                return vec![];
-            }
-            if action != Some(Action::Submit) {
-                editor.input(k);
-                *error = None;
-                return vec![];
-            }
-            let note = editor.lines().join("\n").trim().to_owned();
-            if !crate::domain::machine::reason_ok(&note) && labels.is_empty() {
-                *error = Some("write a note or pick a label".into());
-                return vec![];
-            }
-            let target = Target::Alert(alert_id.clone());
-            let labels: Vec<Label> = std::mem::take(labels).into_iter().collect();
-            s.dialog = None;
-            let offer = labels
-                .iter()
-                .find(|l| matches!(l, Label::FalsePositive | Label::Benign))
-                .map(|l| {
-                    if crate::domain::machine::reason_ok(&note) {
-                        note.clone()
-                    } else {
-                        format!("alert labelled {}", l.as_str())
-                    }
-                });
-            let fx = sign(s, PayloadVerdict::Annotate, target, note, labels);
-            if let Some(reason) = offer
-                && !fx.is_empty()
-            {
-                offer_reject(s, reason);
-            }
-            fx
-        }
-        Dialog::RejectAlso { .. } => {
-            let yes = action == Some(Action::Submit)
-                || matches!(k.code, KeyCode::Char('y' | 'Y'))
-                    && !k.modifiers.contains(KeyModifiers::CONTROL);
-            if !yes {
-                return vec![];
-            }
-            let Some(Dialog::RejectAlso {
-                members, reason, ..
-            }) = s.dialog.take()
-            else {
-                return vec![];
-            };
-            reject_also(s, members, reason)
-        }
-        Dialog::Confirm {
-            verdict,
-            proposal_id,
-            risk,
-            digest,
-            typed,
-            ..
-        } => {
-            let needs_yes = *verdict == PayloadVerdict::Approve && *risk >= Risk::High;
-            let sign_now = if needs_yes {
-                action == Some(Action::Submit) && typed.trim().eq_ignore_ascii_case("yes")
-            } else {
-                action == Some(Action::Submit)
-                    || matches!(k.code, KeyCode::Char('y' | 'Y'))
-                        && !k.modifiers.contains(KeyModifiers::CONTROL)
-            };
-            if sign_now {
-                let (verdict, target) = (*verdict, Target::Proposal(proposal_id.clone()));
-                let shown = digest.clone();
-                s.dialog = None;
-                if s.selected_proposal().map(|p| &p.digest) != Some(&shown) {
-                    flash(
-                        s,
-                        Level::Error,
-                        "the proposal changed while you were confirming; nothing signed",
-                    );
-                    return vec![];
-                }
-                return sign(s, verdict, target, String::new(), vec![]);
-            }
-            match k.code {
-                _ if action == Some(Action::Submit) => typed.clear(),
-                KeyCode::Backspace => {
-                    typed.pop();
-                }
-                KeyCode::Char(c)
-                    if needs_yes
-                        && !k.modifiers.contains(KeyModifiers::CONTROL)
-                        && typed.len() < 8 =>
-                {
-                    typed.push(c);
-                }
-                _ => {}
-            }
-            vec![]
-        }
+        Dialog::Reason { .. } => on_reason_key(s, k, action),
+        Dialog::Group { .. } => on_group_key(s, k, action),
+        Dialog::Annotate { .. } => on_annotate_key(s, k, action),
+        Dialog::RejectAlso { .. } => on_reject_also_key(s, k, action),
+        Dialog::Confirm { .. } => on_confirm_key(s, k, action),
     }
+}
+
+/// A reason for a verdict: typed, then signed with the digest shown when
+/// the dialog opened.
+fn on_reason_key(s: &mut State, k: KeyEvent, action: Option<Action>) -> Vec<Effect> {
+    let Some(Dialog::Reason {
+        verdict,
+        proposal_id,
+        digest,
+        editor,
+        error,
+    }) = s.dialog.as_mut()
+    else {
+        return vec![];
+    };
+    if action != Some(Action::Submit) {
+        editor.input(k);
+        *error = None;
+        return vec![];
+    }
+    let reason = editor.lines().join("\n").trim().to_owned();
+    if !crate::domain::machine::reason_ok(&reason) {
+        *error = Some("a reason of at least two characters is required".into());
+        return vec![];
+    }
+    let current = s
+        .detail
+        .current
+        .as_ref()
+        .and_then(|d| d.data.as_ref())
+        .and_then(|d| d.proposals.iter().find(|p| &p.id == proposal_id))
+        .map(|p| &p.digest);
+    if current != Some(&*digest) {
+        *error = Some(
+            "the proposal changed while you typed; Esc and look at it again (nothing signed)"
+                .into(),
+        );
+        return vec![];
+    }
+    let pv = PayloadVerdict::from(*verdict);
+    let target = Target::Proposal(proposal_id.clone());
+    s.dialog = None;
+    sign(s, pv, target, reason, vec![])
+}
+
+/// A group decision: its reason (none to approve), then each shown member
+/// signed on its own digest.
+fn on_group_key(s: &mut State, k: KeyEvent, action: Option<Action>) -> Vec<Effect> {
+    let Some(Dialog::Group {
+        verdict,
+        editor,
+        error,
+        ..
+    }) = s.dialog.as_mut()
+    else {
+        return vec![];
+    };
+    if action != Some(Action::Submit) {
+        if *verdict != Verdict::Approve {
+            editor.input(k);
+            *error = None;
+        }
+        return vec![];
+    }
+    let reason = editor.lines().join("\n").trim().to_owned();
+    if *verdict != Verdict::Approve && !crate::domain::machine::reason_ok(&reason) {
+        *error = Some("a reason of at least two characters is required".into());
+        return vec![];
+    }
+    let Some(Dialog::Group {
+        verdict,
+        members,
+        opened_ms,
+        ..
+    }) = s.dialog.take()
+    else {
+        return vec![];
+    };
+    sign_group(s, verdict, members, opened_ms, reason)
+}
+
+/// A note on the alert, or labels: signed; a false-positive or benign label
+/// offers to reject what it proposed.
+fn on_annotate_key(s: &mut State, k: KeyEvent, action: Option<Action>) -> Vec<Effect> {
+    let Some(Dialog::Annotate {
+        alert_id,
+        editor,
+        labels,
+        error,
+    }) = s.dialog.as_mut()
+    else {
+        return vec![];
+    };
+    if let Some(l) = action.and_then(Action::label) {
+        if !labels.remove(&l) {
+            labels.insert(l);
+        }
+        *error = None;
+        return vec![];
+    }
+    if action != Some(Action::Submit) {
+        editor.input(k);
+        *error = None;
+        return vec![];
+    }
+    let note = editor.lines().join("\n").trim().to_owned();
+    if !crate::domain::machine::reason_ok(&note) && labels.is_empty() {
+        *error = Some("write a note or pick a label".into());
+        return vec![];
+    }
+    let target = Target::Alert(alert_id.clone());
+    let labels: Vec<Label> = std::mem::take(labels).into_iter().collect();
+    s.dialog = None;
+    let offer = labels
+        .iter()
+        .find(|l| matches!(l, Label::FalsePositive | Label::Benign))
+        .map(|l| {
+            if crate::domain::machine::reason_ok(&note) {
+                note.clone()
+            } else {
+                format!("alert labelled {}", l.as_str())
+            }
+        });
+    let fx = sign(s, PayloadVerdict::Annotate, target, note, labels);
+    if let Some(reason) = offer
+        && !fx.is_empty()
+    {
+        offer_reject(s, reason);
+    }
+    fx
+}
+
+/// After a false-positive or benign label: y or Enter rejects the alert's
+/// open proposals too.
+fn on_reject_also_key(s: &mut State, k: KeyEvent, action: Option<Action>) -> Vec<Effect> {
+    let Some(Dialog::RejectAlso { .. }) = s.dialog.as_mut() else {
+        return vec![];
+    };
+    let yes = action == Some(Action::Submit)
+        || matches!(k.code, KeyCode::Char('y' | 'Y'))
+            && !k.modifiers.contains(KeyModifiers::CONTROL);
+    if !yes {
+        return vec![];
+    }
+    let Some(Dialog::RejectAlso {
+        members, reason, ..
+    }) = s.dialog.take()
+    else {
+        return vec![];
+    };
+    reject_also(s, members, reason)
+}
+
+/// An approval or a verdict without a reason: y or Enter signs; a high-risk
+/// approval asks for "yes" typed out.
+fn on_confirm_key(s: &mut State, k: KeyEvent, action: Option<Action>) -> Vec<Effect> {
+    let Some(Dialog::Confirm {
+        verdict,
+        proposal_id,
+        risk,
+        digest,
+        typed,
+        ..
+    }) = s.dialog.as_mut()
+    else {
+        return vec![];
+    };
+    let needs_yes = *verdict == PayloadVerdict::Approve && *risk >= Risk::High;
+    let sign_now = if needs_yes {
+        action == Some(Action::Submit) && typed.trim().eq_ignore_ascii_case("yes")
+    } else {
+        action == Some(Action::Submit)
+            || matches!(k.code, KeyCode::Char('y' | 'Y'))
+                && !k.modifiers.contains(KeyModifiers::CONTROL)
+    };
+    if sign_now {
+        let (verdict, target) = (*verdict, Target::Proposal(proposal_id.clone()));
+        let shown = digest.clone();
+        s.dialog = None;
+        if s.selected_proposal().map(|p| &p.digest) != Some(&shown) {
+            flash(
+                s,
+                Level::Error,
+                "the proposal changed while you were confirming; nothing signed",
+            );
+            return vec![];
+        }
+        return sign(s, verdict, target, String::new(), vec![]);
+    }
+    match k.code {
+        _ if action == Some(Action::Submit) => typed.clear(),
+        KeyCode::Backspace => {
+            typed.pop();
+        }
+        KeyCode::Char(c)
+            if needs_yes && !k.modifiers.contains(KeyModifiers::CONTROL) && typed.len() < 8 =>
+        {
+            typed.push(c);
+        }
+        _ => {}
+    }
+    vec![]
 }

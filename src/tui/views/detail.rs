@@ -7,7 +7,7 @@ use super::{short_duration, styled_marks, untrusted, untrusted_target};
 /// A target longer than this is said to be long in the detail pane.
 const LONG_TARGET: usize = 120;
 use crate::api::AlertDetail;
-use crate::domain::records::{DecidedBy, ProposalRecord};
+use crate::domain::records::{AlertRecord, DecidedBy, ProposalRecord};
 use crate::domain::types::ProposalStatus;
 use crate::tui::sanitize;
 use crate::tui::state::{State, TABS, Tab};
@@ -175,6 +175,8 @@ fn kv(t: &Theme, k: &str, v: Line<'static>) -> Line<'static> {
     Line::from(spans)
 }
 
+/// The proposal's head lines: the alert, what runs on what and how risky,
+/// what people did to it, its state, what approving would do, the digest.
 fn header(
     s: &State,
     t: &Theme,
@@ -182,66 +184,10 @@ fn header(
     p: &ProposalRecord,
     digest_ok: bool,
 ) -> Vec<Line<'static>> {
-    let a = &d.alert;
-    let mut out = vec![kv(t, "alert", {
-        let mut spans = vec![
-            Span::styled(a.severity.as_str().to_uppercase(), t.severity(a.severity)),
-            Span::styled(format!(" · {} ", a.entity_kind), t.muted),
-        ];
-        spans.extend(untrusted(&a.entity_id, t.text, t).spans);
-        spans.push(Span::styled(
-            format!(
-                " · from {} · {} ago",
-                sanitize::line(&a.source),
-                short_duration(s.session.now_ms - a.created_at)
-            ),
-            t.muted,
-        ));
-        Line::from(spans)
-    })];
-    let (alerts, proposals) = s.related(&a.id, a.entity_kind, &a.entity_id);
-    if alerts + proposals > 0 {
-        let mut said = Vec::new();
-        if alerts > 0 {
-            said.push(format!(
-                "{alerts} other open alert{} on",
-                if alerts == 1 { "" } else { "s" }
-            ));
-        }
-        let mut spans = vec![Span::styled(said.join(""), t.status_warn)];
-        if alerts > 0 {
-            spans.push(Span::raw(" "));
-            spans.extend(untrusted(&a.entity_id, t.text, t).spans);
-        }
-        if proposals > 0 {
-            spans.push(Span::styled(
-                format!(
-                    "{}{proposals} proposal{} of other alerts target{} it",
-                    if alerts > 0 { " · " } else { "" },
-                    if proposals == 1 { "" } else { "s" },
-                    if proposals == 1 { "s" } else { "" },
-                ),
-                t.status_warn,
-            ));
-        }
-        out.push(kv(t, "related", Line::from(spans)));
-    }
-    out.extend([
-        kv(
-            t,
-            "action",
-            Line::from(
-                vec![
-                    Span::styled(p.action.as_str().to_owned(), t.accent),
-                    Span::styled(" → ", t.muted),
-                ]
-                .into_iter()
-                .chain(untrusted_target(&p.target, t.text, t).spans)
-                .collect::<Vec<_>>(),
-            ),
-        ),
-        kv(t, "risk", risk_line(p, t)),
-    ]);
+    let mut out = vec![kv(t, "alert", alert_line(s, t, &d.alert))];
+    out.extend(related_line(s, t, &d.alert).map(|l| kv(t, "related", l)));
+    out.push(kv(t, "action", action_line(t, p)));
+    out.push(kv(t, "risk", risk_line(p, t)));
     // The agent, where a lead froze it (or where that cannot be told).
     if let Some(line) = super::freeze::detail_line(s, t, &p.proposed_by) {
         out.push(kv(t, "agent", line));
@@ -258,40 +204,113 @@ fn header(
     for (k, line) in super::revert::detail_lines(s, t, d, p) {
         out.push(kv(t, k, line));
     }
-    // What exactly runs, when the proposal says (`parameters.argv`): each
-    // argument quoted, so where one ends is never a guess. Covered by the
-    // digest like everything else shown.
-    if let Some(argv) = p.document.get("parameters").and_then(|v| v.get("argv")) {
-        out.push(kv(
-            t,
-            "runs",
-            Line::from(Span::styled(
-                sanitize::line(&argv.to_string()),
-                t.status_warn,
-            )),
+    out.extend(runs_line(t, p).map(|l| kv(t, "runs", l)));
+    out.extend(target_note(t, p).map(|l| kv(t, "target", l)));
+    out.extend(state_line(s, t, p).map(|l| kv(t, "state", l)));
+    out.extend(needs_line(s, t, p).map(|l| kv(t, "needs", l)));
+    out.push(kv(t, "digest", digest_line(t, p, digest_ok)));
+    out
+}
+
+/// How severe, about what, from where, how long ago.
+fn alert_line(s: &State, t: &Theme, a: &AlertRecord) -> Line<'static> {
+    let mut spans = vec![
+        Span::styled(a.severity.as_str().to_uppercase(), t.severity(a.severity)),
+        Span::styled(format!(" · {} ", a.entity_kind), t.muted),
+    ];
+    spans.extend(untrusted(&a.entity_id, t.text, t).spans);
+    spans.push(Span::styled(
+        format!(
+            " · from {} · {} ago",
+            sanitize::line(&a.source),
+            short_duration(s.session.now_ms - a.created_at)
+        ),
+        t.muted,
+    ));
+    Line::from(spans)
+}
+
+/// Other open alerts on the same entity, and proposals of other alerts
+/// that target it.
+fn related_line(s: &State, t: &Theme, a: &AlertRecord) -> Option<Line<'static>> {
+    let (alerts, proposals) = s.related(&a.id, a.entity_kind, &a.entity_id);
+    if alerts + proposals == 0 {
+        return None;
+    }
+    let mut said = Vec::new();
+    if alerts > 0 {
+        said.push(format!(
+            "{alerts} other open alert{} on",
+            if alerts == 1 { "" } else { "s" }
         ));
     }
-    // A long target, or one with whitespace runs, is said to be so: it is
-    // shown whole above, wrapped, never cut.
+    let mut spans = vec![Span::styled(said.join(""), t.status_warn)];
+    if alerts > 0 {
+        spans.push(Span::raw(" "));
+        spans.extend(untrusted(&a.entity_id, t.text, t).spans);
+    }
+    if proposals > 0 {
+        spans.push(Span::styled(
+            format!(
+                "{}{proposals} proposal{} of other alerts target{} it",
+                if alerts > 0 { " · " } else { "" },
+                if proposals == 1 { "" } else { "s" },
+                if proposals == 1 { "s" } else { "" },
+            ),
+            t.status_warn,
+        ));
+    }
+    Some(Line::from(spans))
+}
+
+/// The action and its target.
+fn action_line(t: &Theme, p: &ProposalRecord) -> Line<'static> {
+    Line::from(
+        vec![
+            Span::styled(p.action.as_str().to_owned(), t.accent),
+            Span::styled(" → ", t.muted),
+        ]
+        .into_iter()
+        .chain(untrusted_target(&p.target, t.text, t).spans)
+        .collect::<Vec<_>>(),
+    )
+}
+
+/// What exactly runs, when the proposal says (`parameters.argv`): each
+/// argument quoted, so where one ends is never a guess. Covered by the
+/// digest like everything else shown.
+fn runs_line(t: &Theme, p: &ProposalRecord) -> Option<Line<'static>> {
+    let argv = p.document.get("parameters").and_then(|v| v.get("argv"))?;
+    Some(Line::from(Span::styled(
+        sanitize::line(&argv.to_string()),
+        t.status_warn,
+    )))
+}
+
+/// A long target, or one with whitespace runs, is said to be so: it is
+/// shown whole above, wrapped, never cut.
+fn target_note(t: &Theme, p: &ProposalRecord) -> Option<Line<'static>> {
     let length = p.target.chars().count();
     let runs = crate::tui::sanitize::target(&p.target).contains("␠×");
-    if length > LONG_TARGET || runs {
-        out.push(kv(
-            t,
-            "target",
-            Line::from(Span::styled(
-                format!(
-                    "{length} characters, shown whole above (wrapped){}",
-                    if runs {
-                        "; ␠×N is a run of N blank characters"
-                    } else {
-                        ""
-                    }
-                ),
-                t.status_warn,
-            )),
-        ));
+    if length <= LONG_TARGET && !runs {
+        return None;
     }
+    Some(Line::from(Span::styled(
+        format!(
+            "{length} characters, shown whole above (wrapped){}",
+            if runs {
+                "; ␠×N is a run of N blank characters"
+            } else {
+                ""
+            }
+        ),
+        t.status_warn,
+    )))
+}
+
+/// When it expires, who approved, escalated or is working on it, and how
+/// it ended.
+fn state_line(s: &State, t: &Theme, p: &ProposalRecord) -> Option<Line<'static>> {
     let mut state = Vec::new();
     if p.status.is_open() {
         let due = p.expires_at - s.session.now_ms;
@@ -347,53 +366,51 @@ fn header(
     {
         first.content = rest.to_owned().into();
     }
-    if !state.is_empty() {
-        out.push(kv(t, "state", Line::from(state)));
+    (!state.is_empty()).then(|| Line::from(state))
+}
+
+/// What the rule asks for, and what this person's approval would do:
+/// said before anyone types yes.
+fn needs_line(s: &State, t: &Theme, p: &ProposalRecord) -> Option<Line<'static>> {
+    let item = s.queue.items.get(&p.id)?;
+    let needs = item.proposal.needs.filter(|_| p.status.is_open())?;
+    let mut spans = vec![Span::styled(
+        format!(
+            "approvals {} of {}{}",
+            p.approvals.len(),
+            needs.approvals,
+            if needs.role == crate::domain::types::Role::Lead {
+                ", one a lead's"
+            } else {
+                ""
+            }
+        ),
+        t.text,
+    )];
+    if let Some(text) = s.outlook_text(item) {
+        spans.push(Span::styled(
+            format!(" · {}", sanitize::line(&text)),
+            t.status_warn,
+        ));
     }
-    // What the rule asks for, and what this person's approval would do:
-    // said before anyone types yes.
-    if let Some(item) = s.queue.items.get(&p.id)
-        && let Some(needs) = item.proposal.needs
-        && p.status.is_open()
-    {
-        let mut spans = vec![Span::styled(
-            format!(
-                "approvals {} of {}{}",
-                p.approvals.len(),
-                needs.approvals,
-                if needs.role == crate::domain::types::Role::Lead {
-                    ", one a lead's"
-                } else {
-                    ""
-                }
-            ),
-            t.text,
-        )];
-        if let Some(text) = s.outlook_text(item) {
-            spans.push(Span::styled(
-                format!(" · {}", sanitize::line(&text)),
-                t.status_warn,
-            ));
-        }
-        out.push(kv(t, "needs", Line::from(spans)));
-    }
+    Some(Line::from(spans))
+}
+
+/// The digest, and whether it matches what is shown (nothing is signed
+/// if not).
+fn digest_line(t: &Theme, p: &ProposalRecord, digest_ok: bool) -> Line<'static> {
     let short: String = p.digest.chars().take(23).collect();
-    out.push(kv(
-        t,
-        "digest",
-        Line::from(if digest_ok {
-            vec![
-                Span::styled(format!("{short}… "), t.muted),
-                Span::styled("✓ matches what is shown", t.status_ok),
-            ]
-        } else {
-            vec![
-                Span::styled(format!("{short}… "), t.muted),
-                Span::styled("✗ MISMATCH — will not sign", t.status_error),
-            ]
-        }),
-    ));
-    out
+    Line::from(if digest_ok {
+        vec![
+            Span::styled(format!("{short}… "), t.muted),
+            Span::styled("✓ matches what is shown", t.status_ok),
+        ]
+    } else {
+        vec![
+            Span::styled(format!("{short}… "), t.muted),
+            Span::styled("✗ MISMATCH — will not sign", t.status_error),
+        ]
+    })
 }
 
 fn summary(t: &Theme, d: &AlertDetail, p: &ProposalRecord) -> Vec<Line<'static>> {
