@@ -133,12 +133,12 @@ async fn prepare(
 ) -> Result<(ApiClient, String, Receipt), NotRun> {
     // What checks the receipt comes first: without it nothing can run,
     // so nothing is submitted either.
-    let (key_path, signers_path) = match (
-        args.server_key
-            .clone()
-            .or_else(|| file.server.server_key.clone()),
-        args.signers.clone().or_else(|| file.server.signers.clone()),
-    ) {
+    let server = file.server_with(crate::config::ServerSection {
+        server_key: args.server_key.clone(),
+        signers: args.signers.clone(),
+        ..Default::default()
+    });
+    let (key_path, signers_path) = match (server.server_key, server.signers) {
         (Some(k), Some(s)) => (k, s),
         _ => {
             return Err(NotRun::new(

@@ -23,25 +23,8 @@ pub async fn run(_args: GatewayArgs, file: &FileConfig) -> anyhow::Result<ExitCo
         !file.upstreams.is_empty(),
         "no [[upstreams]] in the config file: name the MCP servers the gateway fronts"
     );
-    let server = s
-        .server
-        .clone()
-        .or_else(|| std::env::var("COUNTERSIGN_SERVER").ok())
-        .or_else(|| file.client.server.clone())
-        .ok_or_else(|| anyhow::anyhow!("no server: set [gateway] server or COUNTERSIGN_SERVER"))?;
-    let token = match (&s.token, &s.token_file) {
-        (Some(_), Some(_)) => anyhow::bail!("[gateway]: give token or token_file, not both"),
-        (Some(t), None) => t.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("token_file {}: {e}", path.display()))?
-            .trim()
-            .to_owned(),
-        (None, None) => std::env::var("COUNTERSIGN_TOKEN").map_err(|_| {
-            anyhow::anyhow!(
-                "no agent token: set [gateway] token or token_file, or COUNTERSIGN_TOKEN"
-            )
-        })?,
-    };
+    let server = s.server_or(&file.client).map_err(anyhow::Error::msg)?;
+    let token = s.token().map_err(anyhow::Error::msg)?;
     let client = crate::client::ApiClient::with_ca(&server, Some(token), s.ca.as_deref())?;
     let connect = crate::mcp::Fixed(std::sync::Arc::new(client));
     let upstreams = Upstreams::connect(s, file.upstreams.clone()).await;

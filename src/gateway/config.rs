@@ -132,6 +132,34 @@ pub fn check(gateway: Option<&GatewaySection>, upstreams: &[UpstreamConfig]) -> 
     Ok(())
 }
 
+/// Where the gateway's own settings come from, decided here once:
+/// `[gateway]` first, then the environment, then `[client]`.
+impl GatewaySection {
+    /// `[gateway] server`, else `COUNTERSIGN_SERVER`, else `[client] server`.
+    pub fn server_or(&self, client: &crate::config::ClientSection) -> Result<String, String> {
+        self.server
+            .clone()
+            .or_else(|| std::env::var("COUNTERSIGN_SERVER").ok())
+            .or_else(|| client.server.clone())
+            .ok_or_else(|| "no server: set [gateway] server or COUNTERSIGN_SERVER".to_owned())
+    }
+
+    /// `[gateway] token` or `token_file` (not both), else
+    /// `COUNTERSIGN_TOKEN`.
+    pub fn token(&self) -> Result<String, String> {
+        match (&self.token, &self.token_file) {
+            (Some(_), Some(_)) => Err("[gateway]: give token or token_file, not both".into()),
+            (Some(t), None) => Ok(t.clone()),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map(|t| t.trim().to_owned())
+                .map_err(|e| format!("token_file {}: {e}", path.display())),
+            (None, None) => std::env::var("COUNTERSIGN_TOKEN").map_err(|_| {
+                "no agent token: set [gateway] token or token_file, or COUNTERSIGN_TOKEN".to_owned()
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
