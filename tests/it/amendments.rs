@@ -10,7 +10,7 @@ use countersign::api::DecisionAccepted;
 use countersign::client::ClientError;
 use countersign::domain::digest::proposal_digest;
 use countersign::domain::types::ProposalStatus;
-use countersign::server::store::ops::{AuditHead, ProposalById};
+use countersign::server::store::ops::AuditHead;
 use countersign::signing::NS_DECISION;
 use countersign::signing::payload::{
     DecisionDraft, PayloadVerdict, Review, SignedDecision, Target,
@@ -21,12 +21,7 @@ use serde_json::{Value, json};
 /// documents the API serves (not by the server's amendment code).
 async fn amended_digest(t: &TestServer, proposal_id: &str, amend: &Value) -> String {
     let c = t.login("bob").await;
-    let p = t
-        .store
-        .run(ProposalById(proposal_id.to_owned()))
-        .await
-        .unwrap()
-        .unwrap();
+    let p = t.stored(proposal_id).await;
     let detail = c.alert(&p.alert_id).await.unwrap();
     let mut doc = p.document.clone();
     for (k, v) in amend.as_object().unwrap() {
@@ -242,12 +237,7 @@ async fn what_does_not_narrow_is_refused_and_nothing_is_stored() {
         head,
         "nothing stored"
     );
-    let p = t
-        .store
-        .run(ProposalById(id.clone()))
-        .await
-        .unwrap()
-        .unwrap();
+    let p = t.stored(&id).await;
     assert_eq!((p.status, p.digest), (ProposalStatus::Pending, digest));
 }
 
@@ -325,12 +315,7 @@ async fn fewer_hosts_are_judged_again_under_the_stricter_requirement() {
     // Judged again: one host is medium; the requirement stays the
     // stricter, the original's two people with a lead.
     assert_eq!(out.event, "approval_counted");
-    let p = t
-        .store
-        .run(ProposalById(id.clone()))
-        .await
-        .unwrap()
-        .unwrap();
+    let p = t.stored(&id).await;
     assert_eq!(p.target, "ws-2");
     assert_eq!(
         p.assessment
@@ -359,22 +344,12 @@ async fn a_shorter_expiry_takes_effect() {
     let mut p = proposal("isolate_host", "high");
     p["expires_in_secs"] = json!(3000);
     let (id, digest) = submitted(&t, "am-5", p).await;
-    let before = t
-        .store
-        .run(ProposalById(id.clone()))
-        .await
-        .unwrap()
-        .unwrap();
+    let before = t.stored(&id).await;
     let out = amend(&t, "alice", &id, &digest, json!({"expires_in_secs": 600}))
         .await
         .unwrap();
     assert_eq!(out.event, "approval_counted");
-    let after = t
-        .store
-        .run(ProposalById(id.clone()))
-        .await
-        .unwrap()
-        .unwrap();
+    let after = t.stored(&id).await;
     assert_eq!(after.expires_at, before.created_at + 600_000);
     let e = amend(
         &t,

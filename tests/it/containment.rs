@@ -9,7 +9,6 @@ use countersign::api::ExecutionReport;
 use countersign::domain::time::{now_millis, to_rfc3339};
 use countersign::domain::types::ProposalStatus;
 use countersign::server::state::Limits;
-use countersign::server::store::ops::ProposalById;
 use countersign::signing::NS_DECISION;
 use countersign::signing::payload::{
     DecisionDraft, PayloadVerdict, Review, SignedDecision, Target,
@@ -88,12 +87,7 @@ async fn when_the_containment_runs_out_the_gate_proposes_the_release() {
         ProposalStatus::Pending,
         "a person decides the release"
     );
-    let p = t
-        .store
-        .run(ProposalById(undo.clone()))
-        .await
-        .unwrap()
-        .unwrap();
+    let p = t.stored(&undo).await;
     assert_eq!(p.action.as_str(), "release_host");
     assert_eq!(p.proposed_by, "soar-bot");
     assert_eq!(agent.decision(&id, 0).await.unwrap().contain_until, None);

@@ -10,7 +10,6 @@ use crate::common::{self, TestServer, alert};
 use countersign::api::{ExecutionReport, SignedReceipt};
 use countersign::domain::types::ProposalStatus;
 use countersign::server::state::Limits;
-use countersign::server::store::ops::ProposalById;
 use countersign::signing::payload::PayloadVerdict;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -52,12 +51,7 @@ async fn approved(t: &TestServer, ext: &str, argv: &[&str]) -> String {
 }
 
 async fn status(t: &TestServer, id: &str) -> ProposalStatus {
-    t.store
-        .run(ProposalById(id.to_owned()))
-        .await
-        .unwrap()
-        .unwrap()
-        .status
+    t.stored(id).await.status
 }
 
 fn server_pub(t: &TestServer) -> PathBuf {
@@ -203,13 +197,7 @@ async fn nothing_runs_unless_approved_started_and_exactly_the_same() {
 
     // Approved, then halted: exit 2.
     let id = approved(&t, "no-2", &argv).await;
-    let digest = t
-        .store
-        .run(ProposalById(id.clone()))
-        .await
-        .unwrap()
-        .unwrap()
-        .digest;
+    let digest = t.stored(&id).await.digest;
     t.person("bob")
         .await
         .decide(&id, &digest, PayloadVerdict::Halt, "wrong host")

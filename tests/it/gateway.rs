@@ -362,14 +362,7 @@ impl World {
     /// The `kind` of every audit entry about this proposal (its alert's
     /// `alert_received` included), in order.
     async fn audit_kinds(&self, id: &str) -> Vec<String> {
-        let alert = self
-            .t
-            .store
-            .run(ProposalById(id.to_owned()))
-            .await
-            .unwrap()
-            .unwrap()
-            .alert_id;
+        let alert = self.t.stored(id).await.alert_id;
         self.t
             .store
             .audit_all()
@@ -872,12 +865,7 @@ async fn shared_names_are_qualified_by_upstream() {
     assert!(w.record("edr").is_empty());
     assert_eq!(w.record("edr2")[0]["arguments"], json!({"path": "/x"}));
     let (id, _) = agent.held("edr2.isolate_host", json!({"host": "h"})).await;
-    let p =
-        w.t.store
-            .run(ProposalById(id.clone()))
-            .await
-            .unwrap()
-            .unwrap();
+    let p = w.t.stored(&id).await;
     assert_eq!(p.action.as_str(), "mcp:edr2.isolate_host");
 }
 
@@ -1170,13 +1158,7 @@ async fn a_tasks_client_gets_a_task_that_ends_with_the_result() {
     };
     assert_eq!(get().await["status"], "working");
     assert!(w.record("edr").is_empty());
-    let digest =
-        w.t.store
-            .run(ProposalById(id.clone()))
-            .await
-            .unwrap()
-            .unwrap()
-            .digest;
+    let digest = w.t.stored(&id).await.digest;
     w.t.person("alice")
         .await
         .approve(&id, &digest)

@@ -10,7 +10,7 @@ use crate::decisions::{code, submit};
 use countersign::api::{ExecutionReport, SignedReceipt};
 use countersign::domain::types::ProposalStatus;
 use countersign::receipt::verify::{self, Checked, Expect};
-use countersign::server::store::ops::{AuditHead, ProposalById};
+use countersign::server::store::ops::AuditHead;
 use countersign::signing::allowed_signers::AllowedSigners;
 use countersign::signing::payload::PayloadVerdict;
 use countersign::signing::{NS_DECISION, NS_RECEIPT};
@@ -320,12 +320,7 @@ async fn starting_consumes_the_receipt_and_a_halt_revokes_it() {
         .await
         .decide(
             &other_id,
-            &t.store
-                .run(ProposalById(other_id.clone()))
-                .await
-                .unwrap()
-                .unwrap()
-                .digest,
+            &t.stored(&other_id).await.digest,
             PayloadVerdict::Halt,
             "wrong host",
         )

@@ -14,6 +14,7 @@ use countersign::domain::types::{TokenRole, Verdict};
 use countersign::server::auth::new_token;
 use countersign::server::serve::{RunningServer, ServerConfig, start};
 use countersign::server::state::{Identity, Limits};
+use countersign::server::store::ops::ProposalById;
 use countersign::server::store::sqlite::SqliteStore;
 use countersign::server::store::{DecideCommand, DecideOutcome, NewToken, Store, StoreError};
 use countersign::signing::allowed_signers::AllowedSigners;
@@ -259,6 +260,14 @@ impl TestServer {
 
     pub fn agent(&self) -> ApiClient {
         ApiClient::new(&self.url(), Some(self.agent_token.clone())).expect("client")
+    }
+
+    /// The proposal as stored (it must be there).
+    pub async fn stored(&self, id: &str) -> countersign::domain::records::ProposalRecord {
+        let found = self.store.run(ProposalById(id.to_owned())).await;
+        found
+            .unwrap()
+            .unwrap_or_else(|| panic!("proposal {id} is not stored"))
     }
 
     /// Waits until `n` long-polls wait on the server (its own gauge), so a

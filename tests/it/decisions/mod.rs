@@ -208,12 +208,7 @@ async fn claims_are_leases_released_by_decisions() {
     // Renewing is fine; a decision releases it.
     alice.claim(&id, false).await.unwrap();
     alice.approve(&id, &digest).await.unwrap();
-    let p = t
-        .store
-        .run(ProposalById(id.clone()))
-        .await
-        .unwrap()
-        .unwrap();
+    let p = t.stored(&id).await;
     assert_eq!((p.status, p.claimed_by), (ProposalStatus::Approved, None));
     // Claiming something decided is refused; agents cannot claim.
     assert_eq!(

@@ -5,7 +5,6 @@ use crate::common::person::Person;
 use crate::common::{self, TestServer};
 use countersign::client::ApiClient;
 use countersign::domain::types::ProposalStatus;
-use countersign::server::store::ops::ProposalById;
 use countersign::signing::allowed_signers::AllowedSigners;
 use countersign::signing::payload::{
     DecisionDraft, PayloadVerdict, Review, SignedDecision, Target,
@@ -162,15 +161,7 @@ async fn interop_with_ssh_keygen_both_ways() {
         checked += 1;
     }
     assert_eq!(checked, 2);
-    assert_eq!(
-        t.store
-            .run(ProposalById(id.clone()))
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        ProposalStatus::Approved
-    );
+    assert_eq!(t.stored(&id).await.status, ProposalStatus::Approved);
 }
 
 fn rand_name() -> String {

@@ -4,7 +4,7 @@ use super::{refused, submit};
 use crate::common::{self, TestServer, alert, proposal, signed};
 use countersign::client::{ApiClient, ClientError};
 use countersign::domain::types::ProposalStatus;
-use countersign::server::store::ops::{AlertById, AuditHead, ProposalById};
+use countersign::server::store::ops::{AlertById, AuditHead};
 use countersign::signing::allowed_signers::AllowedSigners;
 use countersign::signing::payload::{
     DecisionDraft, PayloadVerdict, Review, SignedDecision, Target,
@@ -151,15 +151,7 @@ async fn every_refusal_leaves_everything_unchanged() {
     }
     assert_eq!(t.store.run(AuditHead).await.unwrap(), head);
     // The revision dismissed alice's approval: status back to pending.
-    assert_eq!(
-        t.store
-            .run(ProposalById(id.clone()))
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        ProposalStatus::Pending
-    );
+    assert_eq!(t.stored(&id).await.status, ProposalStatus::Pending);
 
     // Once final, nobody decides; agent and reviewer tokens never do.
     carol.reject(&id, &current, "not ours").await.unwrap();
@@ -418,13 +410,7 @@ async fn invalid_review_metadata_changes_nothing() {
     }
     // On an alert (an annotation), a group is refused as well.
     let head = t.store.run(AuditHead).await.unwrap();
-    let alert_id = t
-        .store
-        .run(ProposalById(id.clone()))
-        .await
-        .unwrap()
-        .unwrap()
-        .alert_id;
+    let alert_id = t.stored(&id).await.alert_id;
     let note = DecisionDraft {
         target: Target::Alert(alert_id.clone()),
         digest: countersign::domain::digest::alert_digest(
@@ -463,13 +449,5 @@ async fn invalid_review_metadata_changes_nothing() {
         review(42.5, &["group"], Some(2)),
     );
     alice.post_decision(&ok).await.unwrap();
-    assert_eq!(
-        t.store
-            .run(ProposalById(id.clone()))
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        ProposalStatus::Approved
-    );
+    assert_eq!(t.stored(&id).await.status, ProposalStatus::Approved);
 }

@@ -32,22 +32,21 @@ impl Op for SubmitCommand {
         tx: &mut T,
         changed: &mut Vec<String>,
     ) -> Result<SubmitOutcome, StoreError> {
-        let cmd = self;
         // The alert (locked) and its proposals, in one flight.
-        let [alert, proposals] = reads_of::submit(tx.dialect(), cmd);
+        let [alert, proposals] = reads_of::submit(tx.dialect(), self);
         let (alert, stored) = alert
             .run_pair(&proposals, tx, (sql::alert_row, sql::proposal_row))
             .await?;
         let old = alert.into_iter().next().map(|a| (a, stored));
-        let freezes = if cmd.any_auto() {
-            reads_of::freezes_of(&cmd.agent)
+        let freezes = if self.any_auto() {
+            reads_of::freezes_of(&self.agent)
                 .run(tx, sql::freeze_row)
                 .await?
         } else {
             Vec::new()
         };
-        let frozen = crate::domain::freeze::for_agent(&freezes, &cmd.agent);
-        let mut plan = logic::submit(cmd, old, logic::ByPolicy::unless(frozen))?;
+        let frozen = crate::domain::freeze::for_agent(&freezes, &self.agent);
+        let mut plan = logic::submit(self, old, logic::ByPolicy::unless(frozen))?;
         apply(tx, &mut plan.writes, changed).await?;
         Ok(plan.outcome())
     }
@@ -73,8 +72,7 @@ impl Op for DecideCommand {
         tx: &mut T,
         changed: &mut Vec<String>,
     ) -> Result<DecideOutcome, StoreError> {
-        let cmd = self;
-        let (nonce, proposal) = reads_of::decide(tx.dialect(), cmd);
+        let (nonce, proposal) = reads_of::decide(tx.dialect(), self);
         let found = match &nonce {
             Some(nonce) => {
                 let (seen, found) = nonce
@@ -85,12 +83,12 @@ impl Op for DecideCommand {
             }
             None => proposal.run(tx, sql::proposal_row).await?,
         };
-        let p = found_proposal(found, &cmd.proposal_id)?;
-        let (next, entries, event) = logic::decide(&p, cmd)?;
+        let p = found_proposal(found, &self.proposal_id)?;
+        let (next, entries, event) = logic::decide(&p, self)?;
         let mut w = Writes {
             proposals: vec![next],
             entries,
-            nonce: cmd.signed.as_ref().map(|s| s.nonce.clone()),
+            nonce: self.signed.as_ref().map(|s| s.nonce.clone()),
             ..Writes::default()
         };
         let audit = recorded(apply(tx, &mut w, changed).await?)?;
@@ -116,9 +114,8 @@ impl Op for ExecutionCommand {
         tx: &mut T,
         changed: &mut Vec<String>,
     ) -> Result<ProposalRecord, StoreError> {
-        let cmd = self;
-        let p = proposal_for_update(tx, &cmd.proposal_id).await?;
-        let freezes = match cmd.report {
+        let p = proposal_for_update(tx, &self.proposal_id).await?;
+        let freezes = match self.report {
             ExecutionReport::Started { .. } => {
                 reads_of::freezes_of(&p.proposed_by)
                     .run(tx, sql::freeze_row)
@@ -127,7 +124,7 @@ impl Op for ExecutionCommand {
             _ => Vec::new(),
         };
         let frozen = crate::domain::freeze::for_agent(&freezes, &p.proposed_by);
-        let (next, entries) = logic::execution(&p, cmd, frozen)?;
+        let (next, entries) = logic::execution(&p, self, frozen)?;
         let mut w = Writes {
             proposals: vec![next],
             entries,
@@ -152,9 +149,8 @@ impl Op for ClaimCommand {
         tx: &mut T,
         changed: &mut Vec<String>,
     ) -> Result<ProposalRecord, StoreError> {
-        let cmd = self;
-        let p = proposal_for_update(tx, &cmd.proposal_id).await?;
-        let (next, entry) = logic::claim(&p, cmd)?;
+        let p = proposal_for_update(tx, &self.proposal_id).await?;
+        let (next, entry) = logic::claim(&p, self)?;
         let mut w = Writes {
             proposals: vec![next],
             entries: vec![entry],
@@ -179,8 +175,7 @@ impl Op for AnnotateCommand {
         tx: &mut T,
         _: &mut Vec<String>,
     ) -> Result<AnnotateOutcome, StoreError> {
-        let cmd = self;
-        let [nonce, alert] = reads_of::annotate(tx.dialect(), cmd);
+        let [nonce, alert] = reads_of::annotate(tx.dialect(), self);
         let (seen, alert) = nonce
             .run_pair(&alert, tx, (nonce_row, sql::alert_row))
             .await?;
@@ -188,12 +183,12 @@ impl Op for AnnotateCommand {
         let alert = alert
             .into_iter()
             .next()
-            .ok_or_else(|| StoreError::NotFound(format!("alert {}", cmd.alert_id)))?;
-        let (note, entry) = logic::annotate(&alert, cmd)?;
+            .ok_or_else(|| StoreError::NotFound(format!("alert {}", self.alert_id)))?;
+        let (note, entry) = logic::annotate(&alert, self)?;
         let mut w = Writes {
             entries: vec![entry],
             annotation: Some(note),
-            nonce: Some(cmd.signed.nonce.clone()),
+            nonce: Some(self.signed.nonce.clone()),
             ..Writes::default()
         };
         let audit = recorded(apply(tx, &mut w, &mut Vec::new()).await?)?;
@@ -301,16 +296,15 @@ impl Op for RecordPolicy {
         tx: &mut T,
         _: &mut Vec<String>,
     ) -> Result<Option<AuditEntry>, StoreError> {
-        let cmd = self;
         let last = tx.query_opt(sql::LAST_POLICY, &[], sql::audit_row).await?;
         if let Some(last) = last {
             let body: serde_json::Value = serde_json::from_str(&last.entry)?;
-            if body["data"]["digest"].as_str() == Some(cmd.digest.as_str()) {
+            if body["data"]["digest"].as_str() == Some(self.digest.as_str()) {
                 return Ok(None);
             }
         }
         let mut w = Writes {
-            entries: vec![logic::policy_loaded(cmd)],
+            entries: vec![logic::policy_loaded(self)],
             ..Writes::default()
         };
         apply(tx, &mut w, &mut Vec::new()).await
@@ -330,17 +324,16 @@ impl Op for FreezeCommand {
         tx: &mut T,
         changed: &mut Vec<String>,
     ) -> Result<FreezeOutcome, StoreError> {
-        let cmd = self;
-        let nonce = Read::nonce(tx.dialect(), &cmd.signed.nonce);
+        let nonce = Read::nonce(tx.dialect(), &self.signed.nonce);
         let (seen, mut freezes) = nonce
             .run_pair(&reads_of::freezes(), tx, (nonce_row, sql::freeze_row))
             .await?;
         unused(seen)?;
-        let (change, entry) = logic::freeze(&freezes, cmd)?;
+        let (change, entry) = logic::freeze(&freezes, self)?;
         let event = entry.kind;
         let mut w = Writes {
             entries: vec![entry],
-            nonce: Some(cmd.signed.nonce.clone()),
+            nonce: Some(self.signed.nonce.clone()),
             freeze: Some(change),
             ..Writes::default()
         };
@@ -379,13 +372,7 @@ impl Op for RevertCommand {
         tx: &mut T,
         changed: &mut Vec<String>,
     ) -> Result<RevertOutcome, StoreError> {
-        let cmd = self;
-        let [nonce, proposal] = reads_of::revert(tx.dialect(), &cmd.signed.nonce, &cmd.proposal_id);
-        let (seen, found) = nonce
-            .run_pair(&proposal, tx, (nonce_row, sql::proposal_row))
-            .await?;
-        unused(seen)?;
-        let original = found_proposal(found, &cmd.proposal_id)?;
+        let original = signed_on_proposal(tx, &self.signed.nonce, &self.proposal_id).await?;
         let alert = alert_by_id(tx, &original.alert_id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("alert {}", original.alert_id)))?;
@@ -397,7 +384,7 @@ impl Op for RevertCommand {
         let existing = tx
             .query_opt(&sql::alert_by_external_sql(lock), &key, sql::alert_row)
             .await?;
-        let mut plan = logic::revert(&original, &alert, existing.as_ref(), cmd)?;
+        let mut plan = logic::revert(&original, &alert, existing.as_ref(), self)?;
         let audit = recorded(apply(tx, &mut plan.writes, changed).await?)?;
         Ok(RevertOutcome {
             proposal: only(plan.writes.proposals)?,
@@ -433,11 +420,10 @@ impl Op for EndContainments {
         self.ids.iter().map(|id| id_key(id)).collect()
     }
     async fn run<T: Tx>(&self, tx: &mut T, changed: &mut Vec<String>) -> Result<usize, StoreError> {
-        let cmd = self;
         let mut ended = 0;
-        for read in reads_of::settle(tx.dialect(), &cmd.ids) {
+        for read in reads_of::settle(tx.dialect(), &self.ids) {
             let found = read.run(tx, sql::proposal_row).await?.into_iter().next();
-            let Some(p) = found.filter(|p| p.contain_until.is_some_and(|t| t <= cmd.now)) else {
+            let Some(p) = found.filter(|p| p.contain_until.is_some_and(|t| t <= self.now)) else {
                 continue;
             };
             let alert = alert_by_id(tx, &p.alert_id)
@@ -455,9 +441,9 @@ impl Op for EndContainments {
                 &p,
                 &alert,
                 existing.as_ref(),
-                &cmd.policy,
-                &cmd.sampler,
-                cmd.now,
+                &self.policy,
+                &self.sampler,
+                self.now,
             );
             apply(tx, &mut w, changed).await?;
             ended += 1;
@@ -482,18 +468,12 @@ impl Op for ExtendCommand {
         tx: &mut T,
         changed: &mut Vec<String>,
     ) -> Result<DecideOutcome, StoreError> {
-        let cmd = self;
-        let [nonce, proposal] = reads_of::revert(tx.dialect(), &cmd.signed.nonce, &cmd.proposal_id);
-        let (seen, found) = nonce
-            .run_pair(&proposal, tx, (nonce_row, sql::proposal_row))
-            .await?;
-        unused(seen)?;
-        let p = found_proposal(found, &cmd.proposal_id)?;
-        let (next, entry) = logic::extend(&p, cmd)?;
+        let p = signed_on_proposal(tx, &self.signed.nonce, &self.proposal_id).await?;
+        let (next, entry) = logic::extend(&p, self)?;
         let mut w = Writes {
             proposals: vec![next],
             entries: vec![entry],
-            nonce: Some(cmd.signed.nonce.clone()),
+            nonce: Some(self.signed.nonce.clone()),
             ..Writes::default()
         };
         let audit = recorded(apply(tx, &mut w, changed).await?)?;
@@ -503,4 +483,19 @@ impl Op for ExtendCommand {
             audit,
         })
     }
+}
+
+/// A signed change to one proposal (a revert, an extension): its nonce
+/// unused, and the proposal (locked), read in one flight.
+async fn signed_on_proposal<T: Tx>(
+    tx: &mut T,
+    nonce: &str,
+    proposal_id: &str,
+) -> Result<ProposalRecord, StoreError> {
+    let [nonce, proposal] = reads_of::revert(tx.dialect(), nonce, proposal_id);
+    let (seen, found) = nonce
+        .run_pair(&proposal, tx, (nonce_row, sql::proposal_row))
+        .await?;
+    unused(seen)?;
+    found_proposal(found, proposal_id)
 }
