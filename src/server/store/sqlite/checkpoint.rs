@@ -62,7 +62,7 @@ pub(super) fn start(
     // The database file is synced before the WAL is reused, as the writer's.
     conn.pragma_update(None, "synchronous", "FULL")?;
     std::thread::Builder::new()
-        .name("sqlite-checkpoint".into())
+        .name("sqlite-checkpt".into())
         .spawn(move || run(&conn, changes))
         .map_err(|e| StoreError::Internal(format!("cannot start checkpoint thread: {e}")))?;
     Ok(())
