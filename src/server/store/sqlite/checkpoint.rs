@@ -87,7 +87,7 @@ fn run(conn: &Connection, mut changes: broadcast::Receiver<Arc<ChangeSet>>) {
         last = Instant::now();
         if let Err(e) = checkpoint(conn) {
             // Nothing is lost: the WAL holds every commit, and the next run
-            // (or the writer's backstop) copies it.
+            // (or the writer's own checkpoint) copies it.
             tracing::warn!("WAL checkpoint failed: {e}");
         }
     }
