@@ -231,6 +231,7 @@ fn stages(policy: &Policy, spent: &cpu::Ticks, proposals: u64, writes: u64) {
     let [walk, parse, validate, digests, judge, plan, chained] =
         spent_in.map(|t| t * 1e6 / bodies.len() as f64);
     let writer = cpu::per_write(spent.get("this: sqlite-writer"), writes);
+    let checkpoints = cpu::per_write(spent.get("this: sqlite-checkpt"), writes);
     let tokio = cpu::per_write(spent.get("this: tokio-rt-worker"), proposals);
     println!("  CPU per proposal by stage (µs):");
     println!(
@@ -240,7 +241,7 @@ fn stages(policy: &Policy, spent: &cpu::Ticks, proposals: u64, writes: u64) {
         "    writer, one thread alone: the rules' plan {plan:.1} | the chain (canonical JSON, link hash) {chained:.1}"
     );
     println!(
-        "    during the ingest: store writer {writer:.1} a write (so SQL and the commit ~{:.1}) | tokio threads (HTTP, the handler stages, the bench's clients) {tokio:.1} a proposal",
+        "    during the ingest: store writer {writer:.1} a write (so SQL and the commit ~{:.1}) | WAL checkpointer {checkpoints:.1} a write | tokio threads (HTTP, the handler stages, the bench's clients) {tokio:.1} a proposal",
         writer - plan - chained
     );
 }

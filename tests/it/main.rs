@@ -57,3 +57,4 @@ mod store_sqlite;
 mod tls;
 mod tokens;
 mod trust;
+mod wal_checkpoints;

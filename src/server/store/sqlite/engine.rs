@@ -1,6 +1,7 @@
 //! The SQLite engine: opening and migrating, the group-commit writer
 //! thread, and the pool of read connections.
 
+use super::checkpoint;
 use super::tx::SqliteTx;
 use super::{Counters, SqliteStore};
 use crate::server::store::op::Job;
@@ -74,6 +75,12 @@ impl SqliteStore {
         // Savepoint sub-journals in memory: they only matter until commit.
         writer.pragma_update(None, "temp_store", "MEMORY")?;
         writer.pragma_update(None, "cache_size", -64_000)?;
+        // Most of each checkpoint is the checkpointer's (started below).
+        writer.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            checkpoint::WRITER_CHECKPOINT_PAGES,
+        )?;
         migrations()
             .to_latest(&mut writer)
             .map_err(|e| StoreError::Unavailable(format!("migrating {}: {e}", path.display())))?;
@@ -81,6 +88,7 @@ impl SqliteStore {
         let (jobs, rx) = mpsc::channel::<Box<dyn Job>>();
         let (changes, _) = broadcast::channel(1024);
         let notify = changes.clone();
+        checkpoint::start(path, changes.subscribe())?;
         let stats = Arc::new(Counters::default());
         let counters = stats.clone();
         let routes = Routes::default();

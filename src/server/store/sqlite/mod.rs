@@ -7,6 +7,7 @@
 //! commit returns. Reads use a small pool of read-only connections, which WAL
 //! lets run beside the writer.
 
+mod checkpoint;
 mod engine;
 pub(crate) mod tx;
 
