@@ -5,6 +5,7 @@
 
 use crate::common::{self, store_suite as suite};
 use countersign::server::store::Store;
+use countersign::server::store::ops::{AlertById, ProposalById};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -71,12 +72,12 @@ async fn checkpointed_beside_the_writer_and_bounded() {
     // Readers (the pool's own connections) see the first and last commits.
     for id in [&ids[0], &ids[ids.len() - 1]] {
         let p = store
-            .proposal(id)
+            .run(ProposalById(id.to_owned()))
             .await
             .unwrap()
             .expect("committed proposal");
         let (alert, proposals) = store
-            .alert(&p.alert_id)
+            .run(AlertById(p.alert_id.clone()))
             .await
             .unwrap()
             .expect("committed alert");
