@@ -12,7 +12,6 @@ use common::proc::{ServeProcess, create_token};
 use countersign::client::ApiClient;
 use countersign::signing::payload::PayloadVerdict;
 use countersign::signing::signer::Signer;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -176,17 +175,8 @@ async fn a_certificate_from_the_teams_ca_logs_in_and_signs_and_nothing_else_does
     // An OpenSSH-made signature with the certificate (ssh-keygen -Y sign
     // -f key-cert.pub) logs in too.
     let http = reqwest::Client::new();
-    let ch: Value = http
-        .post(format!("{}/v1/session/challenge", ca.server.url))
-        .json(&serde_json::json!({"principal": "alice"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let challenge = ch["challenge"].as_str().unwrap();
-    std::fs::write(ca.path("challenge"), challenge).unwrap();
+    let challenge = crate::common::login_challenge(&ca.server.url, "alice").await;
+    std::fs::write(ca.path("challenge"), &challenge).unwrap();
     ssh_keygen(&[
         "-q",
         "-Y",

@@ -436,16 +436,7 @@ impl SshKeygenPerson {
             .state
             .set_signers(AllowedSigners::load(&signers).unwrap());
         let http = reqwest::Client::new();
-        let ch: Value = http
-            .post(format!("{}/v1/session/challenge", w.t.url()))
-            .json(&json!({"principal": name}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let challenge = ch["challenge"].as_str().unwrap().to_owned();
+        let challenge = crate::common::login_challenge(&w.t.url(), name).await;
         let signature = ssh_keygen_sign(&key, &dir, NS_LOGIN, challenge.as_bytes());
         let login: Value = http
             .post(format!("{}/v1/session", w.t.url()))

@@ -179,16 +179,7 @@ hardware_key = true
 /// Logs in as `who` with a software security key; the session token.
 async fn login(url: &str, who: &str, key: &SoftKey) -> String {
     let http = reqwest::Client::new();
-    let ch: Value = http
-        .post(format!("{url}/v1/session/challenge"))
-        .json(&json!({"principal": who}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let challenge = ch["challenge"].as_str().unwrap();
+    let challenge = crate::common::login_challenge(url, who).await;
     let signature = key.sign(NS_LOGIN, challenge.as_bytes(), USER_PRESENT);
     let r: Value = http
         .post(format!("{url}/v1/session"))

@@ -277,6 +277,21 @@ impl TestServer {
     }
 }
 
+/// A login challenge for `principal`, asked over plain HTTP (as a client
+/// other than ours would).
+pub async fn login_challenge(url: &str, principal: &str) -> String {
+    let ch: Value = reqwest::Client::new()
+        .post(format!("{url}/v1/session/challenge"))
+        .json(&json!({ "principal": principal }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    ch["challenge"].as_str().unwrap().to_owned()
+}
+
 /// Polls `/metrics` until `countersign_long_polls_waiting` reads `n`.
 pub async fn until_long_polls(url: &str, n: i64) {
     let want = format!("countersign_long_polls_waiting {n}\n");

@@ -72,16 +72,7 @@ async fn interop_with_ssh_keygen_both_ways() {
         std::fs::read_to_string(file.with_extension("sig")).unwrap()
     };
     let http = reqwest::Client::new();
-    let ch: serde_json::Value = http
-        .post(format!("{}/v1/session/challenge", t.url()))
-        .json(&serde_json::json!({"principal": "alice"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let challenge = ch["challenge"].as_str().unwrap().to_owned();
+    let challenge = crate::common::login_challenge(&t.url(), "alice").await;
     let sig = sign_with_ssh_keygen("alice", NS_LOGIN, challenge.as_bytes());
     let login: serde_json::Value = http
         .post(format!("{}/v1/session", t.url()))

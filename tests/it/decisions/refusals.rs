@@ -275,16 +275,7 @@ async fn login_refusals() {
     }
     // A challenge is single use.
     let http = reqwest::Client::new();
-    let ch: serde_json::Value = http
-        .post(format!("{}/v1/session/challenge", t.url()))
-        .json(&serde_json::json!({"principal": "alice"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let challenge = ch["challenge"].as_str().unwrap();
+    let challenge = crate::common::login_challenge(&t.url(), "alice").await;
     assert!(
         challenge.contains("principal: alice") && challenge.contains("server: countersign-test")
     );
@@ -308,16 +299,7 @@ async fn login_refusals() {
         .unwrap();
     assert_eq!(again.status(), 401);
     // A decision signature is not a login.
-    let ch: serde_json::Value = http
-        .post(format!("{}/v1/session/challenge", t.url()))
-        .json(&serde_json::json!({"principal": "alice"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let challenge = ch["challenge"].as_str().unwrap();
+    let challenge = crate::common::login_challenge(&t.url(), "alice").await;
     let sig = t
         .signer("alice")
         .sign(NS_DECISION, challenge.as_bytes())
