@@ -177,4 +177,5 @@ pub async fn approve_as(
 }
 pub mod cpu;
 pub mod iam;
+pub mod load;
 pub mod log;
