@@ -105,14 +105,30 @@ pub async fn submit(
 }
 
 /// The submission judged here, before the store (whose one writer serves
-/// every agent), and off the async workers: a large permission change
-/// takes milliseconds of CPU to analyse, and other requests go on meanwhile.
+/// every agent). A permission change takes milliseconds of CPU to
+/// analyse, so a submission carrying one is judged off the async workers
+/// and other requests go on meanwhile; without one, judging takes
+/// microseconds and is done here (handing it to a blocking thread and back
+/// would cost more).
 async fn judged(
     state: &AppState,
     agent: String,
     valid: submission::ValidSubmission,
 ) -> Result<SubmitCommand, ApiError> {
     let (policy, sampler) = (state.policy(), state.sampler.clone());
+    let analyses = valid
+        .proposals
+        .iter()
+        .any(|p| p.fields.permission_change.is_some());
+    if !analyses {
+        return Ok(SubmitCommand::new(
+            agent,
+            valid,
+            policy,
+            now_millis(),
+            sampler,
+        ));
+    }
     tokio::task::spawn_blocking(move || {
         SubmitCommand::new(agent, valid, policy, now_millis(), sampler)
     })

@@ -45,6 +45,12 @@ pub trait Op: Send + Sync + 'static {
     /// the planner's statistics say (PostgreSQL: `BY_INDEX`).
     const BY_INDEX: bool = false;
 
+    /// [`Lane::Read`]: one row found by a unique key, asked on every
+    /// request (a token, a session). SQLite runs it on the caller's
+    /// thread when an open read connection is free: the read takes a few
+    /// microseconds, handing it to a blocking thread and back costs more.
+    const POINT: bool = false;
+
     /// [`Lane::Chain`]: the reads it starts with, in order, so that a
     /// writer may run the reads of a whole batch in one flight.
     fn reads(&self, _: Dialect) -> Vec<Read> {
@@ -83,6 +89,7 @@ pub trait Job: Send {
     fn lane(&self) -> Lane;
     fn snapshot(&self) -> bool;
     fn by_index(&self) -> bool;
+    fn point(&self) -> bool;
     fn reads(&self, d: Dialect) -> Vec<Read>;
     fn keys(&self) -> Vec<String>;
     /// Runs in a SQLite transaction (the writer's, or a reader's), to its
@@ -140,6 +147,9 @@ impl<O: Op> Job for Pending<O> {
     }
     fn by_index(&self) -> bool {
         O::BY_INDEX
+    }
+    fn point(&self) -> bool {
+        O::POINT
     }
     fn reads(&self, d: Dialect) -> Vec<Read> {
         self.op.reads(d)

@@ -325,6 +325,7 @@ pub struct SessionPrincipal {
 impl Op for SessionPrincipal {
     type Out = Option<String>;
     const LANE: Lane = Lane::Read;
+    const POINT: bool = true;
     async fn run<T: Tx>(&self, tx: &mut T, _: &mut Vec<String>) -> Result<Self::Out, StoreError> {
         tx.query_opt(
             sql::SESSION_PRINCIPAL,

@@ -55,6 +55,7 @@ pub struct TokenByHash(pub String);
 impl Op for TokenByHash {
     type Out = Option<TokenRecord>;
     const LANE: Lane = Lane::Read;
+    const POINT: bool = true;
     async fn run<T: Tx>(&self, tx: &mut T, _: &mut Vec<String>) -> Result<Self::Out, StoreError> {
         tx.query_opt(
             &sql::token_by_hash_sql(),

@@ -123,12 +123,7 @@ impl SqliteStore {
             .acquire()
             .await
             .map_err(|_| StoreError::Unavailable("the store is closing".into()))?;
-        let pooled = self.readers.lock().ok().and_then(|mut v| {
-            // Close what sat idle too long; take the most recently used.
-            v.retain(|(_, used)| used.elapsed() < READER_IDLE);
-            v.pop().map(|(c, _)| c)
-        });
-        let mut conn = match pooled {
+        let mut conn = match self.pooled() {
             Some(c) => c,
             None => {
                 let c = Connection::open_with_flags(
@@ -145,12 +140,43 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Internal(format!("reader task failed: {e}")))?;
+        self.give_back(conn);
+        result
+    }
+
+    /// Runs `f` on this thread when an open read connection is free at
+    /// once (a read of one row by its key: microseconds); otherwise as
+    /// [`Self::read`] does, off the async runtime.
+    pub(super) async fn read_here<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        if let Ok(_slot) = self.read_slots.try_acquire()
+            && let Some(mut conn) = self.pooled()
+        {
+            let result = f(&mut conn);
+            self.give_back(conn);
+            return result;
+        }
+        self.read(f).await
+    }
+
+    /// An idle read connection, the most recently used; those idle too
+    /// long are closed.
+    fn pooled(&self) -> Option<Connection> {
+        self.readers.lock().ok().and_then(|mut v| {
+            v.retain(|(_, used)| used.elapsed() < READER_IDLE);
+            v.pop().map(|(c, _)| c)
+        })
+    }
+
+    fn give_back(&self, conn: Connection) {
         if let Ok(mut v) = self.readers.lock()
             && v.len() < MAX_READERS
         {
             v.push((conn, std::time::Instant::now()));
         }
-        result
     }
 }
 

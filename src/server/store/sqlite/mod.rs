@@ -45,7 +45,8 @@ struct Counters {
 #[async_trait]
 impl Store for SqliteStore {
     /// Writes queue for the writer thread's next group commit; reads run
-    /// on a pooled read connection (in a snapshot when they ask for one).
+    /// on a pooled read connection (in a snapshot when they ask for one),
+    /// point reads on the caller's thread when one is free.
     async fn run_job(&self, job: Box<dyn Job>) -> Result<(), StoreError> {
         if job.lane() != Lane::Read {
             return self
@@ -53,7 +54,8 @@ impl Store for SqliteStore {
                 .send(job)
                 .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()));
         }
-        self.read(move |c| {
+        let point = job.point();
+        let run = move |c: &mut Connection| {
             let mut job = job;
             let ran = if job.snapshot() {
                 engine::in_snapshot(c, |c| {
@@ -65,8 +67,12 @@ impl Store for SqliteStore {
             };
             job.answer(&ran.map_err(|e| e.to_string()));
             Ok(())
-        })
-        .await
+        };
+        if point {
+            self.read_here(run).await
+        } else {
+            self.read(run).await
+        }
     }
 
     fn route_events(&self, routes: Arc<Vec<SinkRoute>>) {
