@@ -53,28 +53,43 @@ pub fn link_hash(prev_hex: &str, entry: &[u8]) -> String {
     hex::encode(h.finalize())
 }
 
-/// Chains `new` after `head`.
+/// Chains `new` after `head`. The entry's canonical form is written
+/// member by member, in the order RFC 8785 puts its names (`actor`,
+/// `alert_id`, `at`, `data`, `kind`, `proposal_id`, `seq`, `v`), without
+/// copying `data` into a new object first.
 pub fn append(head: &Head, new: &NewEntry) -> Result<AuditEntry, digest::DigestError> {
     let seq = head.seq + 1;
-    let body = json!({
-        "v": 1,
-        "seq": seq,
-        "at": to_rfc3339(new.at),
-        "kind": new.kind,
-        "alert_id": new.alert_id,
-        "proposal_id": new.proposal_id,
-        "actor": new.actor,
-        "data": new.data,
-    });
-    let bytes = digest::canonical(&body)?;
+    let mut bytes = Vec::with_capacity(1024);
+    bytes.extend_from_slice(b"{\"actor\":");
+    digest::write_canonical(&new.actor, &mut bytes)?;
+    bytes.extend_from_slice(b",\"alert_id\":");
+    optional(new.alert_id.as_deref(), &mut bytes);
+    bytes.extend_from_slice(b",\"at\":");
+    digest::write_string(&to_rfc3339(new.at), &mut bytes);
+    bytes.extend_from_slice(b",\"data\":");
+    digest::write_canonical(&new.data, &mut bytes)?;
+    bytes.extend_from_slice(b",\"kind\":");
+    digest::write_string(new.kind, &mut bytes);
+    bytes.extend_from_slice(b",\"proposal_id\":");
+    optional(new.proposal_id.as_deref(), &mut bytes);
+    bytes.extend_from_slice(b",\"seq\":");
+    digest::write_canonical(&Value::from(seq), &mut bytes)?;
+    bytes.extend_from_slice(b",\"v\":1}");
     let hash = link_hash(&head.hash, &bytes);
     Ok(AuditEntry {
         seq,
-        // JCS output is UTF-8 by construction.
+        // Canonical JSON is UTF-8 by construction.
         entry: String::from_utf8_lossy(&bytes).into_owned(),
         prev_hash: head.hash.clone(),
         hash,
     })
+}
+
+fn optional(s: Option<&str>, out: &mut Vec<u8>) {
+    match s {
+        Some(s) => digest::write_string(s, out),
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
 pub fn actor_agent(name: &str) -> Value {
@@ -151,6 +166,48 @@ pub fn verify_links<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Written member by member, the entry is the canonical form of the
+    /// whole object, as an independent implementation writes it.
+    #[test]
+    fn entry_is_the_canonical_form_of_the_whole_object() {
+        let entries = [
+            NewEntry {
+                at: 1_700_000_000_123,
+                kind: "submitted",
+                alert_id: Some("a-\u{1f600}\"x\"".into()),
+                proposal_id: None,
+                actor: actor_agent("edr\n\u{7}"),
+                data: json!({"z": [1.5, -0.0, 1e21, 9007199254740993u64], "\u{e000}": 1, "\u{10000}": 2, "a": null}),
+            },
+            NewEntry {
+                at: 0,
+                kind: "decided",
+                alert_id: None,
+                proposal_id: Some("p-1".into()),
+                actor: actor_person("alice"),
+                data: json!({}),
+            },
+        ];
+        for (i, e) in entries.iter().enumerate() {
+            let head = Head {
+                seq: 41 + i as i64,
+                hash: GENESIS.into(),
+            };
+            let whole = json!({
+                "v": 1,
+                "seq": head.seq + 1,
+                "at": to_rfc3339(e.at),
+                "kind": e.kind,
+                "alert_id": e.alert_id,
+                "proposal_id": e.proposal_id,
+                "actor": e.actor,
+                "data": e.data,
+            });
+            let want = serde_json_canonicalizer::to_string(&whole).unwrap();
+            assert_eq!(append(&head, e).unwrap().entry, want);
+        }
+    }
 
     #[test]
     fn chain_links() {

@@ -17,6 +17,7 @@ mod amendments;
 mod api;
 mod audit;
 mod bounded;
+mod canonical;
 mod certificates;
 mod cli;
 mod cli_errors;
