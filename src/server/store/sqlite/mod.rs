@@ -2,9 +2,10 @@
 //!
 //! One writer thread owns the write connection. Requests queue up while a
 //! commit is in flight; the writer then runs every queued request in one
-//! transaction (each in its own savepoint, so one refusal rolls back only
-//! itself) and pays one fsync for all of them. Nobody hears "ok" before that
-//! commit returns. Reads use a small pool of read-only connections, which WAL
+//! transaction and pays one fsync for all of them. Should one of them
+//! refuse or fail, the batch is rolled back and run again with each request
+//! in its own savepoint, so one refusal rolls back only itself. Nobody hears
+//! "ok" before that commit returns. Reads use a small pool of read-only connections, which WAL
 //! lets run beside the writer.
 
 mod checkpoint;

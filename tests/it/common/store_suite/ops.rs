@@ -109,4 +109,36 @@ pub async fn operations_written_outside_the_store(store: Arc<dyn Store>) {
         tokens.iter().all(|t| t.revoked_at == Some(T0 + 2)),
         "{tokens:?}"
     );
+
+    // Refusals among other writes arriving together (SQLite's writer
+    // takes them in one batch, run first without a savepoint per write):
+    // each refusal is rolled back alone, every other write is kept.
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                if i % 4 == 3 {
+                    let all = RevokeAll {
+                        at: T0 + 3,
+                        at_least: 1_000,
+                    };
+                    matches!(s.run(all).await, Err(StoreError::NotFound(_)))
+                } else {
+                    let name = format!("t{i}");
+                    let new =
+                        NewToken::unlimited(&name, TokenRole::Agent, format!("hash-{name}"), T0);
+                    s.run(new).await.is_ok()
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert!(t.await.unwrap());
+    }
+    let tokens = store.run(ListTokens).await.unwrap();
+    assert_eq!(tokens.len(), 2 + 30);
+    assert!(
+        tokens.iter().all(|t| t.revoked_at != Some(T0 + 3)),
+        "{tokens:?}"
+    );
 }
