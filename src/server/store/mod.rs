@@ -190,11 +190,15 @@ pub trait Store: Send + Sync + 'static {
 impl dyn Store {
     /// Runs `op` where its lane says; a write answers after its commit.
     pub async fn run<O: Op>(&self, op: O) -> Result<O::Out, StoreError> {
-        let (job, answer) = op::Pending::new(op);
+        let op = std::sync::Arc::new(op);
+        let (job, answer) = op::Pending::new(op.clone());
         self.run_job(Box::new(job)).await?;
-        answer.await.map_err(|_| {
+        let out = answer.await.map_err(|_| {
             StoreError::Unavailable("the database stopped before answering; try again".into())
-        })?
+        })?;
+        // Freed here, on the caller's thread.
+        drop(op);
+        out
     }
 }
 

@@ -14,6 +14,7 @@ use super::tx::{Tx, block_now};
 use crate::workflow::StoreError;
 use deadpool_postgres::Object;
 use futures_util::future::BoxFuture;
+use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// Where an operation runs.
@@ -110,15 +111,18 @@ pub trait Job: Send {
 }
 
 /// An [`Op`] as a [`Job`]: the op, its result once run, and its caller.
+/// The caller keeps a second handle on the op, so that the op (a whole
+/// submission, its documents) is freed on the caller's thread, not in the
+/// one writer.
 pub struct Pending<O: Op> {
-    pub op: O,
+    pub op: Arc<O>,
     result: Option<Result<O::Out, StoreError>>,
     reply: oneshot::Sender<Result<O::Out, StoreError>>,
 }
 
 impl<O: Op> Pending<O> {
     /// A job for `op`, and where its answer will come.
-    pub fn new(op: O) -> (Self, oneshot::Receiver<Result<O::Out, StoreError>>) {
+    pub fn new(op: Arc<O>) -> (Self, oneshot::Receiver<Result<O::Out, StoreError>>) {
         let (reply, answer) = oneshot::channel();
         let job = Pending {
             op,
