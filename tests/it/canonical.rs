@@ -41,28 +41,40 @@ fn by_python(docs: &[String]) -> Option<Vec<String>> {
     )
 }
 
+/// Numbers I-JSON admits (whole ones within ±(2^53−1)) whose ECMAScript
+/// form canonicalisers get wrong.
+fn ijson_numbers() -> Value {
+    json!([
+        0.0,
+        -0.0,
+        5e-324,
+        0.000001,
+        1e-7,
+        -1.5e-9,
+        333333333.3333333,
+        4.5,
+        2e-3,
+        -1,
+        0.1,
+        9007199254740991u64,
+        123.456e-300
+    ])
+}
+
 fn tricky() -> Vec<Value> {
     vec![
         json!({"\u{20ac}": 1, "\r": 2, "\u{fb33}": 3, "1": 4, "\u{1f600}": 5, "\u{80}": 6, "\u{f6}": 7}),
         json!({"\u{e000}": "private use", "\u{10000}": "linear b", "\u{ffff}": "last", "a": {"\u{1f600}": [], "\u{ff5e}": {}}}),
         json!([
-            0.0,
-            -0.0,
-            1e21,
-            1e20,
-            5e-324,
-            1.7976931348623157e308,
-            9007199254740992u64,
-            9007199254740993u64,
-            0.000001,
-            1e-7,
-            -1.5e-9,
-            333333333.3333333,
-            4.5,
-            2e-3,
-            1e30,
-            -1,
-            0.1
+            ijson_numbers(),
+            [
+                1e21,
+                1e20,
+                1.7976931348623157e308,
+                9007199254740992u64,
+                9007199254740993u64,
+                1e30
+            ]
         ]),
         json!({"s": "\u{0}\u{1}\u{8}\t\n\u{b}\u{c}\r\u{1f} \"\\/\u{7f}\u{2028}\u{2029}\u{1b}[31m\u{202e}"}),
         json!({"nested": {"b": [true, false, null], "a": {"z": "", "y": [[], {}]}}}),
@@ -91,22 +103,7 @@ async fn audit_entries_are_canonical_for_the_python_package() {
     let t = common::TestServer::start().await;
     let mut alert = common::alert("canon-1", vec![common::proposal("isolate_host", "high")]);
     alert["context"] = tricky()[0].clone();
-    // What I-JSON admits: whole numbers within ±(2^53−1).
-    alert["context"]["numbers"] = json!([
-        0.0,
-        -0.0,
-        5e-324,
-        0.000001,
-        1e-7,
-        -1.5e-9,
-        333333333.3333333,
-        4.5,
-        2e-3,
-        -1,
-        0.1,
-        9007199254740991u64,
-        123.456e-300
-    ]);
+    alert["context"]["numbers"] = ijson_numbers();
     alert["context"]["text"] = tricky()[3]["s"].clone();
     t.agent().submit_alert(&alert).await.unwrap();
     let entries: Vec<String> = t
