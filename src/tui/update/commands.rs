@@ -1,7 +1,7 @@
 //! The signing commands: checks before signing, the reason, note and
 //! confirmation dialogs, and the draft handed to the effects runner.
 
-use super::compose::{editor, review, seconds_since};
+use super::compose::{self, editor, review, seconds_since};
 use super::{Effect, flash};
 use crate::domain::types::{Label, ProposalStatus, Risk, Verdict};
 use crate::signing::payload::{DecisionDraft, GroupReview, PayloadVerdict, Review, Target};
@@ -457,11 +457,13 @@ fn on_reason_key(s: &mut State, k: KeyEvent, action: Option<Action>) -> Vec<Effe
         *error = None;
         return vec![];
     }
-    let reason = editor.lines().join("\n").trim().to_owned();
-    if !crate::domain::machine::reason_ok(&reason) {
-        *error = Some("a reason of at least two characters is required".into());
-        return vec![];
-    }
+    let reason = match compose::reason(editor) {
+        Ok(reason) => reason,
+        Err(why) => {
+            *error = Some(why.into());
+            return vec![];
+        }
+    };
     let current = s
         .detail
         .current
@@ -501,9 +503,9 @@ fn on_group_key(s: &mut State, k: KeyEvent, action: Option<Action>) -> Vec<Effec
         }
         return vec![];
     }
-    let reason = editor.lines().join("\n").trim().to_owned();
+    let reason = compose::typed(editor);
     if *verdict != Verdict::Approve && !crate::domain::machine::reason_ok(&reason) {
-        *error = Some("a reason of at least two characters is required".into());
+        *error = Some(compose::REASON_REQUIRED.into());
         return vec![];
     }
     let Some(Dialog::Group {
@@ -542,7 +544,7 @@ fn on_annotate_key(s: &mut State, k: KeyEvent, action: Option<Action>) -> Vec<Ef
         *error = None;
         return vec![];
     }
-    let note = editor.lines().join("\n").trim().to_owned();
+    let note = compose::typed(editor);
     if !crate::domain::machine::reason_ok(&note) && labels.is_empty() {
         *error = Some("write a note or pick a label".into());
         return vec![];

@@ -14,7 +14,7 @@
 //! and state (`wrong_state` once the containment ended, `conflict` when
 //! the time signed has passed).
 
-use super::compose::{editor, review};
+use super::compose::{self, editor, review};
 use super::{Effect, flash};
 use crate::api::{DecisionAccepted, ErrorCode};
 use crate::domain::time::to_rfc3339;
@@ -152,11 +152,13 @@ fn confirm(s: &mut State) -> Vec<Effect> {
     if !form.armed(now) {
         return vec![]; // not on screen long enough
     }
-    let reason = form.editor.lines().join("\n").trim().to_owned();
-    if !crate::domain::machine::reason_ok(&reason) {
-        form.error = Some("a reason of at least two characters is required".into());
-        return vec![];
-    }
+    let reason = match compose::reason(&form.editor) {
+        Ok(reason) => reason,
+        Err(why) => {
+            form.error = Some(why.into());
+            return vec![];
+        }
+    };
     let until = form.until();
     if until <= now {
         form.error =

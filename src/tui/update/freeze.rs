@@ -10,7 +10,7 @@
 //! nothing, and a post that got no answer is said to be unknown, with the
 //! freezes reloaded to show what the server holds.
 
-use super::compose::editor;
+use super::compose::{self, editor};
 use super::{Effect, flash};
 use crate::api::{ErrorCode, FreezeAccepted, FreezeList, FreezeMode};
 use crate::domain::types::Role;
@@ -157,10 +157,10 @@ fn confirm(s: &mut State) -> Vec<Effect> {
     let Some(Dialog::Freeze(form)) = s.dialog.as_mut() else {
         return vec![];
     };
-    let reason = form.editor.lines().join("\n").trim().to_owned();
+    let reason = compose::typed(&form.editor);
     let agent = form.agent().to_owned();
     let problem = if !crate::domain::machine::reason_ok(&reason) {
-        Some("a reason of at least two characters is required (nothing signed)".to_owned())
+        Some(format!("{} (nothing signed)", compose::REASON_REQUIRED))
     } else if !online {
         Some(format!("{} Nothing signed.", unreachable_text()))
     } else {

@@ -15,7 +15,7 @@
 //! no longer the one signed over, and (`conflict`) when it was reverted
 //! meanwhile.
 
-use super::compose::{editor, review};
+use super::compose::{self, editor, review};
 use super::{Effect, flash};
 use crate::api::{DecisionAccepted, ErrorCode, RevertPreview};
 use crate::domain::digest;
@@ -239,11 +239,13 @@ fn confirm(s: &mut State) -> Vec<Effect> {
     if !form.armed(now) {
         return vec![]; // the preview has not been on screen long enough
     }
-    let reason = form.editor.lines().join("\n").trim().to_owned();
-    if !crate::domain::machine::reason_ok(&reason) {
-        form.error = Some("a reason of at least two characters is required".into());
-        return vec![];
-    }
+    let reason = match compose::reason(&form.editor) {
+        Ok(reason) => reason,
+        Err(why) => {
+            form.error = Some(why.into());
+            return vec![];
+        }
+    };
     if let Some(role) = me.role
         && let Outlook::Refused(r) = revert_outlook(preview, &me.principal, role, &me.fingerprint)
     {

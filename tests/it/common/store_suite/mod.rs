@@ -4,7 +4,7 @@ use super::{alert, decide, policy, proposal};
 use countersign::audit::chain::{Head, verify_links};
 use countersign::domain::submission;
 use countersign::domain::types::{ProposalStatus, Verdict};
-use countersign::server::store::ops::{AuditAfter, AuditHead};
+use countersign::server::store::ops::AuditHead;
 use countersign::server::store::{
     ExecutionCommand, ExecutionReport, Store, StoreError, SubmitCommand, SubmitOutcome,
     SubmitStatus,
@@ -43,14 +43,7 @@ pub async fn submit(
 }
 
 pub(crate) async fn chain_ok(store: &dyn Store) -> i64 {
-    let entries = store
-        .run(AuditAfter {
-            after: 0,
-            limit: 100_000,
-            alert_id: None,
-        })
-        .await
-        .expect("audit");
+    let entries = store.audit_all().await.expect("audit");
     let head = verify_links(&Head::genesis(), &entries).expect("chain intact");
     assert_eq!(head, store.run(AuditHead).await.expect("head"));
     head.seq
